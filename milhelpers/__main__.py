@@ -1,0 +1,143 @@
+"""Command line: ``python -m milhelpers tile|extract|data|encoders ...``.
+
+Each command works on a slide file or a folder of slides, prints one line per slide and a summary,
+and exits non-zero when any slide failed.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+import warnings
+from pathlib import Path
+
+
+def _add_tiling_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--target-mpp", type=float, default=0.5,
+                   help="patch resolution in µm/px (0.5 = 20×, 1.0 = 10×; default 0.5)")
+    p.add_argument("--patch-size", type=int, default=256, help="patch side in px at target mpp")
+    p.add_argument("--overlap", type=int, default=0, help="overlap in px at target mpp")
+    p.add_argument("--min-tissue", type=float, default=0.25,
+                   help="minimum tissue fraction of a patch (0–1, default 0.25)")
+    p.add_argument("--preset", default="biopsy", help="segmentation preset: biopsy|resection|tcga")
+    p.add_argument("--mpp", type=float, default=None,
+                   help="level-0 µm/px for slides whose files lack it (e.g. 0.25 for 40×)")
+
+
+def cmd_tile(args) -> int:
+    from .pipeline import find_slides, tile_folder
+
+    t0 = time.perf_counter()
+    slides = find_slides(args.slides)
+    rep = tile_folder(slides, args.out, progress=False, target_mpp=args.target_mpp,
+                      patch_size=args.patch_size, overlap=args.overlap,
+                      min_tissue=args.min_tissue, params=args.preset, mpp=args.mpp,
+                      qc=not args.no_qc, overwrite=args.overwrite)
+    for r in rep.results:
+        where = r.coords_path or "no tissue: nothing written"
+        print(f"{r.slide_id}: {r.n_patches} patches ({r.patch_size_level0} px at level 0) "
+              f"in {r.seconds:.2f} s -> {where}")
+    for name, msg in rep.failed.items():
+        print(f"{name}: FAILED: {msg}", file=sys.stderr)
+    n = sum(r.n_patches for r in rep.results)
+    print(f"tiled {len(rep.results)}/{len(slides)} slides, {n} patches, "
+          f"{len(rep.no_tissue)} without tissue, {len(rep.failed)} failed, "
+          f"{time.perf_counter() - t0:.1f} s")
+    return 1 if rep.failed else 0
+
+
+def cmd_extract(args) -> int:
+    from .pipeline import extract_folder, find_slides
+
+    slides = find_slides(args.slides)
+    patches = Path(args.patches_dir) if args.patches_dir else Path(args.out) / "patches"
+    if not patches.is_dir():
+        print(f"No coordinates folder {patches}: run `python -m milhelpers tile` first or pass "
+              "--patches-dir.", file=sys.stderr)
+        return 2
+    report, feat_dir, missing = extract_folder(
+        slides, patches, args.out, args.encoder, weights=args.weights,
+        input_size=args.input_size, batch_size=args.batch_size, num_workers=args.workers,
+        mpp=args.mpp, progress=not args.quiet, overwrite=args.overwrite)
+    for p in report.written:
+        print(f"{p.stem}: written {p}")
+    for p in report.skipped:
+        print(f"{p.stem}: already done, skipped")
+    for m in missing:
+        print(f"{m}: no coordinates in {patches} (not tiled or no tissue)", file=sys.stderr)
+    print(f"encoded {report.n_patches} patches from {len(report.written)} slides with "
+          f"{args.encoder} in {report.seconds:.1f} s ({report.patches_per_second:.1f} patches/s); "
+          f"{len(report.skipped)} skipped, {len(missing)} without coordinates -> {feat_dir}")
+    return 1 if missing and not report.written and not report.skipped else 0
+
+
+def cmd_data(args) -> int:
+    from .pipeline import prepare_cohort
+    from .synth import CohortConfig
+
+    t0 = time.perf_counter()
+    cfg = CohortConfig(n_slides=args.n_slides, seed=args.seed)
+    d = prepare_cohort(Path(args.root) / "cohort", cfg, workers=args.workers,
+                       progress=not args.quiet)
+    n = len(list(d.features_dir.glob("*.h5")))
+    print(f"cohort ready: {n} slides with features in {d.features_dir} "
+          f"({time.perf_counter() - t0:.1f} s)")
+    return 0
+
+
+def cmd_encoders(args) -> int:
+    from .encoders import list_encoders
+
+    print("\n".join(list_encoders()))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m milhelpers",
+                                     description="Tiling, feature extraction and course data.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("tile", help="segment tissue and write patch coordinates (+ QC images)")
+    p.add_argument("slides", help="a slide file or a folder of slides")
+    p.add_argument("out", help="output folder (writes patches/ and qc/)")
+    _add_tiling_args(p)
+    p.add_argument("--no-qc", action="store_true", help="skip the QC images")
+    p.add_argument("--overwrite", action="store_true")
+    p.set_defaults(func=cmd_tile)
+
+    p = sub.add_parser("extract", help="encode patches into features_<encoder>/<id>.h5")
+    p.add_argument("slides", help="a slide file or a folder of slides")
+    p.add_argument("out", help="output folder (reads out/patches unless --patches-dir)")
+    p.add_argument("--encoder", default="efficientnet_lite0")
+    p.add_argument("--weights", default=None, help="local weights file for the encoder")
+    p.add_argument("--input-size", type=int, default=None, help="override encoder input size")
+    p.add_argument("--patches-dir", default=None)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--mpp", type=float, default=None)
+    p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_extract)
+
+    p = sub.add_parser("data", help="build the course's synthetic cohort + coordinates + features")
+    p.add_argument("--root", default="data")
+    p.add_argument("--n-slides", type=int, default=120)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_data)
+
+    p = sub.add_parser("encoders", help="list registered encoders")
+    p.set_defaults(func=cmd_encoders)
+
+    args = parser.parse_args(argv)
+    warnings.simplefilter("default")
+    try:
+        return args.func(args)
+    except (FileNotFoundError, ValueError, KeyError, RuntimeError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,98 @@
+"""The on-disk contract between chapters: coordinates and features in the CLAM/TRIDENT HDF5 layout.
+
+``patches/<id>.h5``  dataset ``coords`` (N×2 int64, level-0 top-left x, y) with attributes
+``patch_size``, ``patch_size_level0``, ``target_mpp``, ``level0_mpp``, ``overlap``.
+``features_<enc>/<id>.h5``  datasets ``features`` (N×D float32) and ``coords`` (same order),
+attributes ``encoder``, ``input_size`` (plus the coords attributes).
+
+Every writer goes through :func:`atomic_output`, so an interrupted run never leaves a file that
+looks complete.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+from typing import Iterator
+
+import h5py
+import numpy as np
+
+__all__ = ["atomic_output", "write_coords", "read_coords", "write_features", "read_features",
+           "h5_attrs"]
+
+
+@contextlib.contextmanager
+def atomic_output(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it onto ``path`` only if the block succeeds."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def _clean_attrs(attrs: dict) -> dict:
+    out = {}
+    for k, v in attrs.items():
+        if v is None:
+            continue
+        out[k] = v.item() if isinstance(v, np.generic) else v
+    return out
+
+
+def write_coords(path: str | Path, coords: np.ndarray, **attrs) -> Path:
+    """Write level-0 top-left patch coordinates (N×2) and their attributes, atomically."""
+    coords = np.asarray(coords, dtype=np.int64).reshape(-1, 2)
+    with atomic_output(path) as tmp, h5py.File(tmp, "w") as f:
+        ds = f.create_dataset("coords", data=coords)
+        ds.attrs.update(_clean_attrs(attrs))
+    return Path(path)
+
+
+def read_coords(path: str | Path) -> tuple[np.ndarray, dict]:
+    """Coordinates (N×2 int64) and attributes from a patches or features file."""
+    with h5py.File(path, "r") as f:
+        if "coords" not in f:
+            raise KeyError(f"{path}: no 'coords' dataset; is this a CLAM/TRIDENT patches file?")
+        return f["coords"][:].astype(np.int64), dict(f["coords"].attrs)
+
+
+def write_features(path: str | Path, features: np.ndarray, coords: np.ndarray,
+                   coords_attrs: dict | None = None, **attrs) -> Path:
+    """Write a features file (``features`` N×D float32 + ``coords`` N×2), atomically."""
+    features = np.asarray(features, dtype=np.float32)
+    coords = np.asarray(coords, dtype=np.int64).reshape(-1, 2)
+    if len(features) != len(coords):
+        raise ValueError(f"{len(features)} feature rows for {len(coords)} coordinates")
+    with atomic_output(path) as tmp, h5py.File(tmp, "w") as f:
+        c = f.create_dataset("coords", data=coords)
+        c.attrs.update(_clean_attrs(coords_attrs or {}))
+        d = f.create_dataset("features", data=features)
+        d.attrs.update(_clean_attrs(attrs))
+    return Path(path)
+
+
+def read_features(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
+    """``(features, coords)`` from a CLAM/TRIDENT features file. Files without coords (some
+    CLAM ``.h5`` exports) give an empty coordinate array."""
+    with h5py.File(path, "r") as f:
+        if "features" not in f:
+            raise KeyError(f"{path}: no 'features' dataset; is this a features file?")
+        feats = f["features"][:]
+        coords = f["coords"][:].astype(np.int64) if "coords" in f else np.zeros((0, 2), np.int64)
+    if feats.ndim == 3 and feats.shape[0] == 1:  # some exporters store (1, N, D)
+        feats = feats[0]
+    return feats.astype(np.float32, copy=False), coords
+
+
+def h5_attrs(path: str | Path, dataset: str) -> dict:
+    with h5py.File(path, "r") as f:
+        return dict(f[dataset].attrs)
