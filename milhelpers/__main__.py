@@ -85,6 +85,47 @@ def cmd_data(args) -> int:
     return 0
 
 
+def cmd_run_notebooks(args) -> int:
+    """Execute notebooks with papermill (cwd = the notebook's folder) and print one line each."""
+    import papermill as pm
+
+    params = {}
+    for key, value in args.param or []:
+        try:
+            params[key] = eval(value, {}, {})  # numbers, None, lists; strings fall back below
+        except Exception:
+            params[key] = value
+    failed = 0
+    for nb in map(Path, args.notebooks):
+        out = nb if args.inplace else Path(args.out) / nb.name
+        out.parent.mkdir(parents=True, exist_ok=True)
+        t0 = time.perf_counter()
+        try:
+            pm.execute_notebook(str(nb), str(out), parameters=params, cwd=str(nb.parent),
+                                kernel_name="python3", progress_bar=False)
+            status = "ok"
+        except Exception as err:  # papermill raises PapermillExecutionError with the cell
+            status, failed = f"FAILED ({type(err).__name__}: {str(err).splitlines()[0][:120]})", failed + 1
+        key = _key_result(out) if out.exists() else ""
+        print(f"{nb.name}: {status} in {time.perf_counter() - t0:.0f} s{' - ' + key if key else ''}",
+              flush=True)
+    return 1 if failed else 0
+
+
+def _key_result(path: Path) -> str:
+    """The text after 'KEY RESULT:' printed by a notebook's final check, if any."""
+    import nbformat
+
+    nb = nbformat.read(str(path), as_version=4)
+    for cell in reversed(nb.cells):
+        for out in cell.get("outputs", []):
+            text = out.get("text", "") if out.get("output_type") == "stream" else ""
+            for line in text.splitlines():
+                if line.startswith("KEY RESULT:"):
+                    return line[len("KEY RESULT:"):].strip()
+    return ""
+
+
 def cmd_encoders(args) -> int:
     from .encoders import list_encoders
 
@@ -126,6 +167,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_data)
+
+    p = sub.add_parser("run-notebooks", help="execute notebooks with papermill")
+    p.add_argument("notebooks", nargs="+")
+    g = p.add_mutually_exclusive_group(required=True)
+    g.add_argument("--out", help="folder for the executed copies")
+    g.add_argument("--inplace", action="store_true", help="overwrite the notebooks' outputs")
+    p.add_argument("-p", "--param", nargs=2, action="append", metavar=("NAME", "VALUE"),
+                   help="papermill parameter (repeatable)")
+    p.set_defaults(func=cmd_run_notebooks)
 
     p = sub.add_parser("encoders", help="list registered encoders")
     p.set_defaults(func=cmd_encoders)

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from ._progress import progress_bar
 from .encoders import Encoder
 from .h5io import read_coords, write_features
 from .slides import Slide
@@ -99,8 +100,6 @@ def extract_features(jobs: list[ExtractionJob], encoder: Encoder, *, batch_size:
     Jobs whose output exists are skipped (resume) unless ``overwrite``. Output files carry
     the encoder name and input size as attributes.
     """
-    from tqdm.auto import tqdm
-
     t0 = time.perf_counter()
     pending = [j for j in jobs if overwrite or not Path(j.out_path).exists()]
     skipped = [Path(j.out_path) for j in jobs if j not in pending]
@@ -125,7 +124,7 @@ def extract_features(jobs: list[ExtractionJob], encoder: Encoder, *, batch_size:
         written.append(Path(pending[j].out_path))
 
     done_upto = 0  # jobs [0, done_upto) are written
-    bar = tqdm(total=len(ds), desc=f"encoding ({encoder.name})", unit="patch", disable=not progress)
+    bar = progress_bar(total=len(ds), desc=f"encoding ({encoder.name})", unit="patch", enabled=progress)
     for images, owners in loader:
         feats = encoder(images.to(device)).float().cpu().numpy()
         owners = owners.numpy()

@@ -10,6 +10,7 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ._progress import progress_bar
 from .slides import SLIDE_EXTENSIONS, SlideError
 from .tiling import PRESETS, NoTissueWarning, TilingResult, tile_slide
 
@@ -52,12 +53,10 @@ class FolderReport:
 def tile_folder(slides: str | Path | list[Path], out_dir: str | Path, *, progress: bool = True,
                 **tile_kwargs) -> FolderReport:
     """Tile every slide; a slide that fails is reported and the others go on."""
-    from tqdm.auto import tqdm
-
     t0 = time.perf_counter()
     paths = slides if isinstance(slides, list) else find_slides(slides)
     report = FolderReport()
-    for p in tqdm(paths, desc="tiling", unit="slide", disable=not progress):
+    for p in progress_bar(paths, desc="tiling", unit="slide", enabled=progress):
         try:
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always", NoTissueWarning)

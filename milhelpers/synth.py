@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 import tifffile
 
+from ._progress import progress_bar
 from .h5io import atomic_output
 
 __all__ = ["MORPHOLOGIES", "BURDENS", "CohortConfig", "SlideSpec", "plan_cohort", "render_slide",
@@ -394,8 +395,6 @@ def build_cohort(root: str | Path, cfg: CohortConfig = CohortConfig(), workers: 
     a complete cohort.
     """
     from sklearn.model_selection import StratifiedKFold
-    from tqdm.auto import tqdm
-
     root = Path(root)
     meta_path, labels_path = root / "cohort.json", root / "labels.csv"
     if meta_path.exists() and labels_path.exists():
@@ -408,7 +407,7 @@ def build_cohort(root: str | Path, cfg: CohortConfig = CohortConfig(), workers: 
     specs = plan_cohort(cfg)
     jobs = [(s, cfg, root) for s in specs]
     rows: list[dict] = []
-    bar = tqdm(total=len(jobs), desc="synthesising slides", disable=not progress)
+    bar = progress_bar(total=len(jobs), desc="synthesising slides", enabled=progress)
     if workers > 1:
         with ProcessPoolExecutor(workers) as pool:
             for row in pool.map(_render_and_write, jobs, chunksize=1):

@@ -74,6 +74,7 @@ class TissueMask:
     downsample: tuple[float, float]  # (x, y)
     contours: list[np.ndarray] = field(default_factory=list)  # each K×2 float, level-0
     holes: list[list[np.ndarray]] = field(default_factory=list)  # per contour
+    steps: dict[str, np.ndarray] = field(default_factory=dict, repr=False)  # keep_steps=True
 
     @property
     def tissue_fraction(self) -> float:
@@ -93,10 +94,13 @@ def _pen_mask(hsv: np.ndarray) -> np.ndarray:
     return coloured_ink | black_ink
 
 
-def segment_tissue(slide: Slide, params: SegmentationParams | str = "biopsy") -> TissueMask:
+def segment_tissue(slide: Slide, params: SegmentationParams | str = "biopsy",
+                   keep_steps: bool = False) -> TissueMask:
     """Segment tissue on a low-resolution copy of ``slide``.
 
-    Returns an empty :class:`TissueMask` (and warns) when nothing passes the filters.
+    Returns an empty :class:`TissueMask` (and warns) when nothing passes the filters. With
+    ``keep_steps`` the intermediate images (rgb, saturation, blurred, threshold, pen, closed) are
+    kept in ``.steps`` for teaching and debugging.
     """
     if isinstance(params, str):
         params = get_preset(params)
@@ -117,12 +121,18 @@ def segment_tissue(slide: Slide, params: SegmentationParams | str = "biopsy") ->
         _, binary = cv2.threshold(sat, 0, 1, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
     else:
         binary = (sat > params.sthresh).astype(np.uint8)
+    steps = {"rgb": img, "saturation": hsv[..., 1], "blurred": sat,
+             "threshold": binary.copy()} if keep_steps else {}
     if params.exclude_pen:
         pen = cv2.dilate(_pen_mask(hsv).astype(np.uint8), np.ones((3, 3), np.uint8))
         binary[pen > 0] = 0
+        if keep_steps:
+            steps["pen"] = pen
     if params.close > 0:
         kernel = np.ones((params.close, params.close), np.uint8)
         binary = cv2.morphologyEx(binary, cv2.MORPH_CLOSE, kernel)
+    if keep_steps:
+        steps["closed"] = binary.copy()
 
     ref_area = REFERENCE_AREA_UM2 / ((slide.mpp ** 2) * ds[0] * ds[1])  # in mask pixels
     contours, hierarchy = cv2.findContours(binary, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_NONE)
@@ -146,7 +156,7 @@ def segment_tissue(slide: Slide, params: SegmentationParams | str = "biopsy") ->
             scale = np.array(ds)
             kept_c.append(c[:, 0, :].astype(np.float64) * scale)
             kept_h.append([hc[:, 0, :].astype(np.float64) * scale for hc in holes])
-    result = TissueMask(mask=mask, downsample=ds, contours=kept_c, holes=kept_h)
+    result = TissueMask(mask=mask, downsample=ds, contours=kept_c, holes=kept_h, steps=steps)
     if result.is_empty:
         warnings.warn(
             f"No tissue found in {slide.name} (sthresh={params.sthresh}, a_t={params.a_t}). "
