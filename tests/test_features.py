@@ -1,0 +1,83 @@
+import numpy as np
+import pytest
+import torch
+
+from conftest import REAL_SVS
+from milhelpers import encoders, features, tiling
+from milhelpers.features import ExtractionJob, extract_features
+from milhelpers.h5io import h5_attrs, read_features
+from milhelpers.slides import Slide
+
+
+@pytest.fixture(scope="module")
+def tiled(tmp_path_factory, block_slides):
+    out = tmp_path_factory.mktemp("tiled")
+    paths = [REAL_SVS, block_slides[0.5]]
+    for p in paths:
+        tiling.tile_slide(p, out, target_mpp=1.0, patch_size=64, qc=False)
+    return out, paths
+
+
+@pytest.fixture(scope="module")
+def encoder():
+    return encoders.get_encoder("efficientnet_lite0", input_size=64)
+
+
+def _jobs(out, paths, feat="features"):
+    return [ExtractionJob(p, out / "patches" / f"{p.stem}.h5", out / feat / f"{p.stem}.h5") for p in paths]
+
+
+def test_extraction_matches_direct_encoding(tiled, encoder):
+    out, paths = tiled
+    rep = extract_features(_jobs(out, paths), encoder, batch_size=16, num_workers=0, progress=False)
+    assert len(rep.written) == 2 and rep.n_patches > 0
+    feats, coords = read_features(out / "features" / f"{REAL_SVS.stem}.h5")
+    assert feats.shape == (len(coords), 1280) and np.isfinite(feats).all()
+    assert h5_attrs(out / "features" / f"{REAL_SVS.stem}.h5", "features")["encoder"] == "efficientnet_lite0"
+    # re-encode three patches by hand: same numbers, same order
+    size0 = h5_attrs(out / "patches" / f"{REAL_SVS.stem}.h5", "coords")["patch_size_level0"]
+    with Slide(REAL_SVS) as s:
+        imgs = np.stack([s.read_patch(tuple(c), size0, 64) for c in coords[[0, 5, -1]]])
+    x = (torch.from_numpy(imgs).permute(0, 3, 1, 2).float() / 255 - 0.5) / 0.5
+    np.testing.assert_allclose(encoder(x).numpy(), feats[[0, 5, -1]], rtol=1e-3, atol=1e-3)
+
+
+def test_workers_give_the_same_features(tiled, encoder):
+    out, paths = tiled
+    extract_features(_jobs(out, paths, "f0"), encoder, num_workers=0, progress=False)
+    extract_features(_jobs(out, paths, "f2"), encoder, num_workers=2, batch_size=7, progress=False)
+    for p in paths:
+        a, _ = read_features(out / "f0" / f"{p.stem}.h5")
+        b, _ = read_features(out / "f2" / f"{p.stem}.h5")
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
+
+
+def test_interrupted_extraction_keeps_finished_slides_and_resumes(tiled, encoder, monkeypatch):
+    out, paths = tiled
+    jobs = _jobs(out, paths, "resume")
+    n_first = len(features.PatchDataset(jobs[:1], 64, encoder.mean, encoder.std))
+    calls = {"n": 0}
+    real = encoder.model.forward
+
+    def failing(x):
+        calls["n"] += len(x)
+        if calls["n"] > n_first + 8:  # die part-way through the second slide
+            raise KeyboardInterrupt
+        return real(x)
+
+    monkeypatch.setattr(encoder.model, "forward", failing)
+    with pytest.raises(KeyboardInterrupt):
+        extract_features(jobs, encoder, batch_size=8, num_workers=0, progress=False)
+    assert jobs[0].out_path.exists() and not jobs[1].out_path.exists()
+    assert not list((out / "resume").glob("*.part"))
+    monkeypatch.setattr(encoder.model, "forward", real)
+    rep = extract_features(jobs, encoder, batch_size=8, num_workers=0, progress=False)
+    assert rep.skipped == [jobs[0].out_path] and rep.written == [jobs[1].out_path]
+
+
+def test_missing_patch_size_attribute_is_explained(tmp_path):
+    from milhelpers.h5io import write_coords
+    write_coords(tmp_path / "p.h5", np.zeros((2, 2)))
+    with pytest.raises(KeyError, match="patch_size_level0"):
+        features.PatchDataset([ExtractionJob(REAL_SVS, tmp_path / "p.h5", tmp_path / "f.h5")], 64,
+                              (0, 0, 0), (1, 1, 1))

@@ -1,0 +1,28 @@
+import numpy as np
+import pytest
+
+from milhelpers.h5io import atomic_output, read_coords, read_features, write_coords, write_features
+
+
+def test_atomic_output_leaves_nothing_on_failure(tmp_path):
+    target = tmp_path / "x.h5"
+    with pytest.raises(RuntimeError):
+        with atomic_output(target) as tmp:
+            tmp.write_bytes(b"half")
+            raise RuntimeError("interrupted")
+    assert not target.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_coords_and_features_round_trip(tmp_path):
+    c = np.array([[0, 0], [256, 512]])
+    write_coords(tmp_path / "p.h5", c, patch_size=256, patch_size_level0=512, target_mpp=0.5,
+                 level0_mpp=0.25, overlap=0)
+    c2, attrs = read_coords(tmp_path / "p.h5")
+    assert (c2 == c).all() and attrs["patch_size_level0"] == 512
+    f = np.random.default_rng(0).normal(size=(2, 7)).astype(np.float32)
+    write_features(tmp_path / "f.h5", f, c, coords_attrs=attrs, encoder="enc", input_size=224)
+    f2, c3 = read_features(tmp_path / "f.h5")
+    assert np.array_equal(f, f2) and (c3 == c).all()
+    with pytest.raises(ValueError):
+        write_features(tmp_path / "g.h5", f, c[:1])
+    assert not (tmp_path / "g.h5").exists()

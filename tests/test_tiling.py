@@ -1,0 +1,124 @@
+import warnings
+
+import cv2
+import h5py
+import numpy as np
+import pytest
+
+from conftest import REAL_SVS
+from milhelpers import tiling
+from milhelpers.h5io import read_coords
+from milhelpers.slides import Slide
+
+
+def test_tissue_mask_on_real_svs():
+    with Slide(REAL_SVS) as s:
+        tm = tiling.segment_tissue(s, "biopsy")
+    assert len(tm.contours) >= 1
+    assert 0.25 < tm.tissue_fraction < 0.5  # a vertical strip of skin on white glass
+    # the right third of the region is mostly glass
+    assert tm.mask[:, int(tm.mask.shape[1] * 0.85):].mean() < 0.05
+    x0, y0 = np.concatenate(tm.contours).min(0)
+    assert x0 >= 0 and y0 >= 0
+
+
+def test_segmentation_matches_ground_truth_and_ignores_pen(synthetic_slide):
+    path, spec, tissue_gt, _, rgb = synthetic_slide
+    with Slide(path) as s:
+        tm = tiling.segment_tissue(s, "biopsy")
+    gt = cv2.resize(tissue_gt.astype(np.uint8), tm.mask.shape[::-1], interpolation=cv2.INTER_NEAREST)
+    iou = (gt & tm.mask).sum() / (gt | tm.mask).sum()
+    assert iou > 0.8
+    # pen ink (green: G > R) lies outside the mask
+    small = cv2.resize(rgb, tm.mask.shape[::-1], interpolation=cv2.INTER_AREA).astype(int)
+    pen = (small[..., 1] > small[..., 0] + 30) & (gt == 0)
+    assert pen.sum() > 20, "fixture should contain a pen mark"
+    assert tm.mask[pen].mean() < 0.05
+
+
+def test_no_tissue_warns_and_writes_nothing(blank_slide, tmp_path):
+    with pytest.warns(tiling.NoTissueWarning, match="No tissue"):
+        res = tiling.tile_slide(blank_slide, tmp_path)
+    assert res.n_patches == 0 and res.coords_path is None
+    assert not (tmp_path / "patches").exists() or not any((tmp_path / "patches").iterdir())
+
+
+def test_box_fraction_is_exact_on_aligned_boxes():
+    mask = np.zeros((100, 100), np.uint8)
+    mask[20:60, 30:70] = 1
+    coords = np.array([[30 * 4, 20 * 4], [50 * 4, 40 * 4], [0, 0], [60 * 4, 50 * 4]])
+    frac = tiling.box_fraction(mask, (4.0, 4.0), coords, 20 * 4)
+    np.testing.assert_allclose(frac, [1.0, 1.0, 0.0, 0.25])
+
+
+@pytest.mark.parametrize("mpp,size0", [(0.5, 256), (0.25, 512)])
+def test_grid_is_physical_at_20x_and_40x(block_slides, mpp, size0):
+    with Slide(block_slides[mpp]) as s:
+        tm = tiling.segment_tissue(s, "biopsy")
+        coords, frac, s0 = tiling.patch_grid(s.dimensions, s.mpp, tm, 0.5, 256, 0, 0.9)
+        w, h = s.dimensions
+    assert s0 == size0
+    assert (coords % size0 == 0).all()  # grid from (0, 0) with a one-patch step
+    assert (coords[:, 0] + size0 <= w).all() and (coords[:, 1] + size0 <= h).all()
+    assert (frac >= 0.9).all()
+    # tissue block is x 25–75 %, y 20–60 % of the slide: count full patches inside it
+    x0, x1, y0, y1 = w // 4, 3 * w // 4, h // 5, 3 * h // 5
+    inside = ((coords[:, 0] >= x0 - size0 // 8) & (coords[:, 0] + size0 <= x1 + size0 // 8)
+              & (coords[:, 1] >= y0 - size0 // 8) & (coords[:, 1] + size0 <= y1 + size0 // 8))
+    assert inside.all()
+    expected = ((x1 // size0) - int(np.ceil(x0 / size0))) * ((y1 // size0) - int(np.ceil(y0 / size0)))
+    assert abs(len(coords) - expected) <= 2 * (x1 - x0) // size0
+
+
+def test_same_tissue_same_patches_at_20x_and_40x(block_slides):
+    n = {}
+    for mpp, path in block_slides.items():
+        with Slide(path) as s:
+            tm = tiling.segment_tissue(s, "biopsy")
+            c, _, s0 = tiling.patch_grid(s.dimensions, s.mpp, tm, 0.5, 256, 0, 0.5)
+            n[mpp] = (len(c), (c / s0).round().astype(int).tolist())
+    assert n[0.5] == n[0.25]
+
+
+def test_grid_keeps_exactly_the_patches_above_min_tissue(block_slides):
+    with Slide(block_slides[0.5]) as s:
+        tm = tiling.segment_tissue(s, "biopsy")
+        dims = s.dimensions
+    size0 = 256
+    xs, ys = np.arange(0, dims[0] - size0 + 1, size0), np.arange(0, dims[1] - size0 + 1, size0)
+    all_c = np.array([(x, y) for y in ys for x in xs])
+    brute = np.array([tm.mask[int(round(y / tm.downsample[1])):int(round((y + size0) / tm.downsample[1])),
+                              int(round(x / tm.downsample[0])):int(round((x + size0) / tm.downsample[0]))].mean()
+                      for x, y in all_c])
+    for t in (0.1, 0.5, 0.95):
+        coords, _, _ = tiling.patch_grid(dims, 0.5, tm, 0.5, 256, 0, t)
+        assert {tuple(c) for c in coords} == {tuple(c) for c in all_c[(brute >= t) & (brute > 0)]}
+
+
+def test_more_min_tissue_fewer_patches_and_overlap_more(synthetic_slide):
+    path = synthetic_slide[0]
+    with Slide(path) as s:
+        tm = tiling.segment_tissue(s, "biopsy")
+        counts = [len(tiling.patch_grid(s.dimensions, s.mpp, tm, 0.5, 128, 0, t)[0])
+                  for t in (0.0, 0.25, 0.5, 0.75, 1.0)]
+        with_overlap = len(tiling.patch_grid(s.dimensions, s.mpp, tm, 0.5, 128, 64, 0.25)[0])
+    assert counts == sorted(counts, reverse=True) and counts[0] > counts[-1]
+    assert with_overlap > 3 * counts[1]
+    with pytest.raises(ValueError):
+        tiling.patch_grid((100, 100), 0.5, tm, 0.5, 128, 128, 0.25)
+
+
+def test_tile_slide_writes_trident_layout(tmp_path):
+    res = tiling.tile_slide(REAL_SVS, tmp_path, target_mpp=0.5, patch_size=256)
+    coords, attrs = read_coords(res.coords_path)
+    assert coords.dtype == np.int64 and coords.shape == (res.n_patches, 2) and res.n_patches > 20
+    assert attrs["patch_size"] == 256 and attrs["patch_size_level0"] == round(256 * 0.5 / 0.499)
+    assert attrs["target_mpp"] == 0.5 and attrs["level0_mpp"] == pytest.approx(0.499)
+    assert attrs["overlap"] == 0
+    assert res.qc_path.exists() and cv2.imread(str(res.qc_path)) is not None
+    assert not list(tmp_path.rglob("*.part"))  # no temp files left behind
+
+
+def test_unknown_preset_is_a_clear_error():
+    with pytest.raises(ValueError, match="biopsy"):
+        tiling.get_preset("nope")
