@@ -21,7 +21,7 @@ from .encoders import Encoder
 from .h5io import read_coords, write_features
 from .slides import Slide
 
-__all__ = ["ExtractionJob", "PatchDataset", "extract_features", "ExtractionReport"]
+__all__ = ["ExtractionJob", "PatchDataset", "normalise", "extract_features", "ExtractionReport"]
 
 
 @dataclass(frozen=True)
@@ -35,16 +35,16 @@ class ExtractionJob:
 
 
 class PatchDataset(Dataset):
-    """All patches of a list of jobs, in order; item = (normalised image tensor, job index).
+    """All patches of a list of jobs, in order; item = (uint8 CHW image tensor, job index).
 
-    Slide handles are opened lazily in whichever process reads, and a few are kept open.
+    Images stay uint8 until the batch reaches the encoder (:func:`normalise`): four times less
+    data between processes, and one vectorised normalisation per batch. Slide handles are
+    opened lazily in whichever process reads, and a few are kept open.
     """
 
-    def __init__(self, jobs: list[ExtractionJob], input_size: int, mean, std):
+    def __init__(self, jobs: list[ExtractionJob], input_size: int):
         self.jobs = list(jobs)
         self.input_size = int(input_size)
-        self.mean = np.asarray(mean, np.float32).reshape(3, 1, 1) * 255
-        self.std = np.asarray(std, np.float32).reshape(3, 1, 1) * 255
         self.coords, self.size0 = [], []
         for job in self.jobs:
             coords, attrs = read_coords(job.coords_path)
@@ -71,13 +71,19 @@ class PatchDataset(Dataset):
         j = int(np.searchsorted(self.offsets, i, side="right") - 1)
         x, y = self.coords[j][i - self.offsets[j]]
         rgb = self._slide(j).read_patch((x, y), self.size0[j], self.input_size)
-        chw = (rgb.transpose(2, 0, 1).astype(np.float32) - self.mean) / self.std
-        return torch.from_numpy(chw), j
+        return torch.from_numpy(np.ascontiguousarray(rgb.transpose(2, 0, 1))), j
 
     def __getstate__(self):  # slide handles cannot cross process boundaries
         state = self.__dict__.copy()
         state["_open"] = OrderedDict()
         return state
+
+
+def normalise(images: torch.Tensor, mean, std) -> torch.Tensor:
+    """uint8 (B, 3, S, S) → float (B, 3, S, S) with the encoder's per-channel mean and std."""
+    m = torch.tensor(mean, dtype=torch.float32, device=images.device).view(1, 3, 1, 1) * 255
+    s = torch.tensor(std, dtype=torch.float32, device=images.device).view(1, 3, 1, 1) * 255
+    return (images.float() - m) / s
 
 
 @dataclass
@@ -105,7 +111,7 @@ def extract_features(jobs: list[ExtractionJob], encoder: Encoder, *, batch_size:
     skipped = [Path(j.out_path) for j in jobs if j not in pending]
     if not pending:
         return ExtractionReport([], skipped, 0, time.perf_counter() - t0)
-    ds = PatchDataset(pending, encoder.input_size, encoder.mean, encoder.std)
+    ds = PatchDataset(pending, encoder.input_size)
     loader = DataLoader(ds, batch_size=batch_size, num_workers=num_workers, shuffle=False,
                         persistent_workers=False, prefetch_factor=4 if num_workers else None)
     device = next(encoder.model.parameters()).device
@@ -124,9 +130,10 @@ def extract_features(jobs: list[ExtractionJob], encoder: Encoder, *, batch_size:
         written.append(Path(pending[j].out_path))
 
     done_upto = 0  # jobs [0, done_upto) are written
-    bar = progress_bar(total=len(ds), desc=f"encoding ({encoder.name})", unit="patch", enabled=progress)
+    bar = progress_bar(total=len(ds), desc=f"encoding ({encoder.name})", unit="patch",
+                       enabled=progress)
     for images, owners in loader:
-        feats = encoder(images.to(device)).float().cpu().numpy()
+        feats = encoder(normalise(images.to(device), encoder.mean, encoder.std)).float().cpu().numpy()
         owners = owners.numpy()
         for j in np.unique(owners):
             buffers.setdefault(int(j), []).append(feats[owners == j])

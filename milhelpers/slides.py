@@ -144,9 +144,10 @@ class Slide:
 
     # -- reading --------------------------------------------------------------------------
     def read_region(self, location: tuple[int, int], level: int, size: tuple[int, int]) -> np.ndarray:
-        """RGB uint8 array of ``size`` (w, h) at ``level``; ``location`` is level-0 (x, y).
+        """RGB uint8 array (h, w, 3) of ``size`` (w, h) at ``level``; ``location`` is level-0 (x, y).
 
-        Areas outside the slide come back white, not black, so they look like background.
+        Areas outside the slide come back white, not black, so they look like background. The
+        array may be a read-only view; copy it before writing into it.
         """
         try:
             rgba = self._osr.read_region((int(location[0]), int(location[1])), level,
@@ -155,9 +156,10 @@ class Slide:
             raise SlideError(f"{self.path.name}: reading region {location} at level {level} "
                              f"failed; the file is probably corrupt ({err}).") from err
         arr = np.asarray(rgba)
-        rgb = arr[..., :3].copy()
+        rgb = arr[..., :3]
         alpha = arr[..., 3]
         if alpha.min() < 255:  # transparent = outside the scanned area
+            rgb = rgb.copy()
             rgb[alpha == 0] = 255
         return rgb
 

@@ -55,7 +55,7 @@ def test_workers_give_the_same_features(tiled, encoder):
 def test_interrupted_extraction_keeps_finished_slides_and_resumes(tiled, encoder, monkeypatch):
     out, paths = tiled
     jobs = _jobs(out, paths, "resume")
-    n_first = len(features.PatchDataset(jobs[:1], 64, encoder.mean, encoder.std))
+    n_first = len(features.PatchDataset(jobs[:1], 64))
     calls = {"n": 0}
     real = encoder.model.forward
 
@@ -79,5 +79,4 @@ def test_missing_patch_size_attribute_is_explained(tmp_path):
     from milhelpers.h5io import write_coords
     write_coords(tmp_path / "p.h5", np.zeros((2, 2)))
     with pytest.raises(KeyError, match="patch_size_level0"):
-        features.PatchDataset([ExtractionJob(REAL_SVS, tmp_path / "p.h5", tmp_path / "f.h5")], 64,
-                              (0, 0, 0), (1, 1, 1))
+        features.PatchDataset([ExtractionJob(REAL_SVS, tmp_path / "p.h5", tmp_path / "f.h5")], 64)
