@@ -159,9 +159,12 @@ def _masks_lowres(spec: SlideSpec, cfg: CohortConfig, rng) -> tuple[np.ndarray, 
             radii, n = (140, 260), int(rng.integers(1, 3))
         else:
             radii, n = (350, 650), int(rng.integers(1, 3))
+        depth = cv2.distanceTransform(tissue.astype(np.uint8), cv2.DIST_L2, 5)
         for _ in range(n):
-            j = rng.integers(len(xs))
             r = rng.uniform(*radii) / um
+            # centre the lesion inside the tissue (not on its edge) where the tissue is deep enough
+            inner = np.flatnonzero(depth[ys, xs] >= min(r, 0.8 * depth.max()))
+            j = rng.choice(inner) if len(inner) else rng.integers(len(xs))
             tumour |= _blob((h, w), (xs[j], ys[j]), r, rng, 0.25 if spec.burden != "micro" else 0.1) > 0
         tumour &= tissue
         if tumour.sum() == 0:  # guarantee a positive slide has tumour

@@ -12,7 +12,8 @@ import numpy as np
 
 from .slides import Slide
 
-__all__ = ["setup", "show_images", "patch_gallery", "read_patches", "scatter_2d"]
+__all__ = ["setup", "show_images", "patch_gallery", "read_patches", "scatter_2d", "scale_scores",
+           "attention_map", "heatmap_overlay", "slide_heatmap", "topk_gallery", "learning_curves"]
 
 
 def setup(dpi: int = 72) -> None:
@@ -70,4 +71,94 @@ def scatter_2d(xy: np.ndarray, labels: Sequence, ax=None, title: str | None = No
     ax.set_xticks([]), ax.set_yticks([])
     if title:
         ax.set_title(title)
+    return ax
+
+
+# --------------------------------------------------------------------------------------------
+# attention heatmaps (work for any model: they need only coordinates and one score per patch)
+# --------------------------------------------------------------------------------------------
+def scale_scores(values: np.ndarray, method: str = "rank") -> np.ndarray:
+    """Map per-patch scores to [0, 1] for display.
+
+    ``raw``: unchanged (softmax weights: a few patches near 1/k, most near 0 — a 'cold' map).
+    ``minmax``: linear to [0, 1]. ``percentile``: clip to the 1st–99th percentile, then linear.
+    ``rank``: the patch's rank among the bag's patches (uniform colours, order preserved).
+    """
+    v = np.asarray(values, dtype=np.float64).ravel()
+    if method == "raw":
+        return v
+    if method == "rank":
+        order = v.argsort(kind="stable").argsort(kind="stable")
+        return order / max(len(v) - 1, 1)
+    if method == "percentile":
+        lo, hi = np.percentile(v, [1, 99])
+        v = np.clip(v, lo, hi)
+    elif method != "minmax":
+        raise ValueError(f"unknown scaling {method!r}: raw, minmax, percentile or rank")
+    span = v.max() - v.min()
+    return (v - v.min()) / span if span > 0 else np.zeros_like(v)
+
+
+def attention_map(shape_hw: tuple[int, int], downsample: float, coords: np.ndarray, size0: int,
+                  values: np.ndarray) -> np.ndarray:
+    """Per-pixel map at thumbnail resolution: each patch paints its value over its own footprint;
+    where patches overlap the values are averaged (no blur). Pixels without a patch are NaN."""
+    h, w = shape_hw
+    acc = np.zeros((h, w), np.float64)
+    cnt = np.zeros((h, w), np.float64)
+    side = size0 / downsample
+    for (x, y), v in zip(np.asarray(coords, float) / downsample, np.asarray(values, float)):
+        x0, y0 = int(round(x)), int(round(y))
+        x1, y1 = max(int(round(x + side)), x0 + 1), max(int(round(y + side)), y0 + 1)
+        acc[y0:y1, x0:x1] += v
+        cnt[y0:y1, x0:x1] += 1
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(cnt > 0, acc / cnt, np.nan)
+
+
+def heatmap_overlay(thumb: np.ndarray, heat: np.ndarray, ax=None, cmap: str = "jet",
+                    alpha: float = 0.5, title: str | None = None, colorbar: bool = False):
+    """Draw a thumbnail with a heatmap (NaN = transparent) on top."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(3.5, 3.5))
+    ax.imshow(thumb)
+    im = ax.imshow(np.ma.masked_invalid(heat), cmap=cmap, alpha=alpha, vmin=np.nanmin(heat),
+                   vmax=np.nanmax(heat))
+    ax.axis("off")
+    if title:
+        ax.set_title(title)
+    if colorbar:
+        plt.colorbar(im, ax=ax, fraction=0.046)
+    return ax
+
+
+def slide_heatmap(slide_path: str | Path, coords: np.ndarray, size0: int, scores: np.ndarray,
+                  scale: str = "rank", max_size: int = 512):
+    """``(thumbnail, heat, downsample)`` for a slide, scores scaled with :func:`scale_scores`."""
+    with Slide(slide_path) as s:
+        thumb, ds = s.thumbnail(max_size)
+    return thumb, attention_map(thumb.shape[:2], ds, coords, size0, scale_scores(scores, scale)), ds
+
+
+def topk_gallery(slide_path: str | Path, coords: np.ndarray, size0: int, scores: np.ndarray,
+                 k: int = 6, out_px: int = 96, size: float = 1.3):
+    """The k highest- and k lowest-scoring patches of a slide, in two rows."""
+    order = np.argsort(-np.asarray(scores))
+    k = min(k, len(order) // 2) or 1
+    idx = np.concatenate([order[:k], order[::-1][:k]])
+    titles = [f"top {i + 1}" for i in range(k)] + [f"bottom {i + 1}" for i in range(k)]
+    return show_images(read_patches(slide_path, np.asarray(coords)[idx], size0, out_px), titles,
+                       ncols=k, size=size)
+
+
+def learning_curves(history, metrics: Sequence[str] = ("train_loss", "val_loss", "val_auc"),
+                    ax=None, label: str = ""):
+    """Plot per-epoch history columns (a DataFrame from :func:`milhelpers.train.fit`)."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(4.5, 3))
+    for m in metrics:
+        if m in history:
+            ax.plot(history["epoch"], history[m], label=f"{label}{m}", marker=".")
+    ax.set_xlabel("epoch")
+    ax.legend(fontsize=7, frameon=False)
     return ax
