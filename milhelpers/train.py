@@ -257,6 +257,7 @@ def cross_validate(make_model: Callable[[], MILModel], dataset, folds, config: T
         tr_idx, va_idx = train_val_split(tr, labels, val_fraction, seed=config.seed + k)
         cfg = copy.copy(config)
         cfg.seed, cfg.progress = config.seed + k, False
+        seed_everything(cfg.seed)  # the fold's initial weights do not depend on earlier folds
         res = fit(make_model(), dataset.subset(tr_idx), dataset.subset(va_idx), cfg, loss_terms)
         p = predict(res.model, dataset.subset(te), device=cfg.device)
         rows.append({"fold": k, "best_epoch": res.best_epoch, **p.metrics(),
