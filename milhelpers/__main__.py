@@ -89,11 +89,13 @@ def cmd_run_notebooks(args) -> int:
     """Execute notebooks with papermill (cwd = the notebook's folder) and print one line each."""
     import papermill as pm
 
+    import ast
+
     params = {}
     for key, value in args.param or []:
         try:
-            params[key] = eval(value, {}, {})  # numbers, None, lists; strings fall back below
-        except Exception:
+            params[key] = ast.literal_eval(value)  # numbers, None, lists; anything else is a string
+        except (ValueError, SyntaxError):
             params[key] = value
     failed = 0
     for nb in map(Path, args.notebooks):

@@ -12,6 +12,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
@@ -55,7 +56,10 @@ class PatchDataset(Dataset):
             self.size0.append(int(attrs["patch_size_level0"]))
         lengths = np.array([len(c) for c in self.coords], dtype=np.int64)
         self.offsets = np.concatenate([[0], np.cumsum(lengths)])
+        self.runs = [_row_runs(c, s) for c, s in zip(self.coords, self.size0)]
         self._open: OrderedDict[int, Slide] = OrderedDict()
+        self._band_key: tuple[int, int] | None = None
+        self._band: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.offsets[-1])
@@ -69,14 +73,60 @@ class PatchDataset(Dataset):
 
     def __getitem__(self, i: int):
         j = int(np.searchsorted(self.offsets, i, side="right") - 1)
-        x, y = self.coords[j][i - self.offsets[j]]
-        rgb = self._slide(j).read_patch((x, y), self.size0[j], self.input_size)
+        k = int(i - self.offsets[j])
+        rgb = self._read_from_band(j, k)
         return torch.from_numpy(np.ascontiguousarray(rgb.transpose(2, 0, 1))), j
+
+    def _read_from_band(self, j: int, k: int) -> np.ndarray:
+        """Read a patch out of its row band: one OpenSlide call serves up to ``BAND`` adjacent
+        patches of a row, which costs little more than one patch (the per-call tile work
+        dominates small reads)."""
+        run_of, first, last = self.runs[j]
+        r = int(run_of[k])
+        slide, size0, out = self._slide(j), self.size0[j], self.input_size
+        level = slide.best_level_for_downsample(size0 / out)
+        ds = slide.level_downsamples[level]
+        x0, y0 = self.coords[j][first[r]]
+        if self._band_key != (j, r):
+            width = self.coords[j][last[r]][0] + size0 - x0
+            self._band = slide.read_region((x0, y0), level, (max(1, round(width / ds)),
+                                                             max(1, round(size0 / ds))))
+            self._band_key = (j, r)
+        n = max(1, round(size0 / ds))
+        ox = round((self.coords[j][k][0] - x0) / ds)
+        rgb = self._band[:, ox:ox + n]
+        if n != out:
+            rgb = cv2.resize(rgb, (out, out), interpolation=cv2.INTER_AREA if n > out
+                             else cv2.INTER_LINEAR)
+        return rgb
 
     def __getstate__(self):  # slide handles cannot cross process boundaries
         state = self.__dict__.copy()
-        state["_open"] = OrderedDict()
+        state["_open"], state["_band_key"], state["_band"] = OrderedDict(), None, None
         return state
+
+
+#: Most patches one band read serves.
+BAND = 16
+
+
+def _row_runs(coords: np.ndarray, size0: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Group consecutive patches lying on one row and touching or overlapping (as a row-major
+    grid produces) into runs of at most :data:`BAND`. Returns (run index per patch, first and
+    last patch index per run)."""
+    n = len(coords)
+    run_of = np.zeros(n, np.int64)
+    first, last = [0], []
+    for k in range(1, n):
+        dx = coords[k, 0] - coords[k - 1, 0]
+        same_run = (coords[k, 1] == coords[k - 1, 1] and 0 < dx <= size0
+                    and k - first[-1] < BAND)
+        if not same_run:
+            last.append(k - 1)
+            first.append(k)
+        run_of[k] = len(first) - 1
+    last.append(n - 1)
+    return run_of, np.asarray(first), np.asarray(last)
 
 
 def normalise(images: torch.Tensor, mean, std) -> torch.Tensor:

@@ -82,12 +82,9 @@ def extract_folder(slides: str | Path | list[Path], patches_dir: str | Path, out
     Returns ``(ExtractionReport, features_dir, missing)`` where ``missing`` lists slides without
     coordinates (not tiled, or no tissue).
     """
-    import torch
-
     from .encoders import get_encoder
     from .features import ExtractionJob, extract_features
 
-    torch.set_num_threads(max(1, torch.get_num_threads()))
     paths = slides if isinstance(slides, list) else find_slides(slides)
     patches_dir, out_dir = Path(patches_dir), Path(out_dir)
     feat_dir = out_dir / f"features_{encoder_name}"

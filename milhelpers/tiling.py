@@ -19,8 +19,9 @@ import numpy as np
 from .h5io import atomic_output, write_coords
 from .slides import Slide
 
-__all__ = ["SegmentationParams", "PRESETS", "TissueMask", "NoTissueWarning", "segment_tissue",
-           "box_fraction", "patch_grid", "TilingResult", "tile_slide", "draw_qc"]
+__all__ = ["SegmentationParams", "PRESETS", "get_preset", "TissueMask", "NoTissueWarning",
+           "segment_tissue", "box_fraction", "patch_grid", "TilingResult", "tile_slide", "draw_qc",
+           "save_png"]
 
 #: CLAM measures areas in units of a 512×512 level-0 patch at 40× (0.25 µm/px) = (128 µm)².
 REFERENCE_AREA_UM2 = 128.0 ** 2

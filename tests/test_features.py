@@ -80,3 +80,17 @@ def test_missing_patch_size_attribute_is_explained(tmp_path):
     write_coords(tmp_path / "p.h5", np.zeros((2, 2)))
     with pytest.raises(KeyError, match="patch_size_level0"):
         features.PatchDataset([ExtractionJob(REAL_SVS, tmp_path / "p.h5", tmp_path / "f.h5")], 64)
+
+
+def test_band_reads_equal_single_patch_reads(tmp_path, block_slides):
+    """Row bands are an optimisation only: every patch equals a direct read of it."""
+    for mpp, path in block_slides.items():
+        tiling.tile_slide(path, tmp_path / str(mpp), target_mpp=1.0, patch_size=64, qc=False,
+                          overlap=16)
+        job = ExtractionJob(path, tmp_path / str(mpp) / "patches" / f"{path.stem}.h5", tmp_path / "x.h5")
+        ds = features.PatchDataset([job], 64)
+        assert len(ds.runs[0][1]) < len(ds) / 4  # patches really share bands
+        with Slide(path) as s:
+            for k in np.linspace(0, len(ds) - 1, 25).astype(int):
+                direct = s.read_patch(tuple(ds.coords[0][k]), ds.size0[0], 64)
+                assert np.array_equal(ds[k][0].numpy().transpose(1, 2, 0), direct), (mpp, k)
