@@ -36,17 +36,15 @@ data: setup
 tutorial: data
 	$(BIN)/python -m milhelpers run-notebooks $(NOTEBOOKS) --out build/notebooks
 
+# tqdm writes to stderr, which nbval compares: progress bars are off under test
 unit: setup
-	TQDM_DISABLE=1 $(BIN)/python -m pytest tests -q
+	TQDM_DISABLE=1 $(BIN)/python -m pytest -q tests
 
 nbtest: data
 	TQDM_DISABLE=1 $(BIN)/python -m pytest --nbval --nbval-current-env \
 	  --nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout=600 -q $(NOTEBOOKS)
 
-test: data
-	TQDM_DISABLE=1 $(BIN)/python -m pytest -q tests
-	TQDM_DISABLE=1 $(BIN)/python -m pytest --nbval --nbval-current-env \
-	  --nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout=600 -q $(NOTEBOOKS)
+test: unit nbtest
 
 outputs: data
 	TQDM_DISABLE=1 $(BIN)/python -m milhelpers run-notebooks $(NOTEBOOKS) --inplace

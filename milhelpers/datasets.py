@@ -82,7 +82,31 @@ def _check_bag(features: np.ndarray, slide_id: str, dim: int | None) -> None:
                                 "this slide (a corrupt region or a failed encoder run).")
 
 
-class BagDataset(Dataset):
+class ListBagDataset(Dataset):
+    """Bags held in a list (classic MIL tables, subsets of a :class:`BagDataset`)."""
+
+    def __init__(self, bags: Sequence[Bag]):
+        self.bags = list(bags)
+
+    @property
+    def labels(self) -> np.ndarray:
+        return np.array([b.label for b in self.bags])
+
+    @property
+    def dim(self) -> int:
+        return int(self.bags[0].features.shape[1])
+
+    def subset(self, idx: Sequence[int]) -> "ListBagDataset":
+        return ListBagDataset([self.bags[i] for i in idx])
+
+    def __len__(self) -> int:
+        return len(self.bags)
+
+    def __getitem__(self, i: int) -> Bag:
+        return self.bags[i]
+
+
+class BagDataset(ListBagDataset):
     """Slides from a features folder (``<slide_id>.h5`` with ``features``/``coords``) + a labels CSV.
 
     The CSV needs ``slide_id`` and ``label`` columns (``fold`` is optional). Every slide in the CSV
@@ -125,7 +149,7 @@ class BagDataset(Dataset):
                 raise DataMismatchError(f"unknown slide ids {_short(unknown)}")
             df = df.set_index("slide_id").loc[list(slide_ids)].reset_index()
         self.table = df.reset_index(drop=True)
-        self.bags: list[Bag] = []
+        bags: list[Bag] = []
         dim = None
         for sid, y in zip(self.table.slide_id, self.table.label):
             with h5py.File(self.features_dir / f"{sid}.h5", "r") as f:
@@ -137,46 +161,9 @@ class BagDataset(Dataset):
             _check_bag(feats, sid, dim)
             dim = feats.shape[1]
             inst = instance_labels(sid, coords, size0) if instance_labels is not None else None
-            self.bags.append(Bag(torch.from_numpy(feats.astype(np.float32)), int(y), sid, coords, inst,
-                                 size0 or None))
-        self.dim = dim
-
-    @property
-    def labels(self) -> np.ndarray:
-        return self.table.label.to_numpy()
-
-    def subset(self, idx: Sequence[int]) -> "ListBagDataset":
-        return ListBagDataset([self.bags[i] for i in idx])
-
-    def __len__(self) -> int:
-        return len(self.bags)
-
-    def __getitem__(self, i: int) -> Bag:
-        return self.bags[i]
-
-
-class ListBagDataset(Dataset):
-    """Bags held in a list (classic MIL tables, subsets of a :class:`BagDataset`)."""
-
-    def __init__(self, bags: Sequence[Bag]):
-        self.bags = list(bags)
-
-    @property
-    def labels(self) -> np.ndarray:
-        return np.array([b.label for b in self.bags])
-
-    @property
-    def dim(self) -> int:
-        return int(self.bags[0].features.shape[1])
-
-    def subset(self, idx: Sequence[int]) -> "ListBagDataset":
-        return ListBagDataset([self.bags[i] for i in idx])
-
-    def __len__(self) -> int:
-        return len(self.bags)
-
-    def __getitem__(self, i: int) -> Bag:
-        return self.bags[i]
+            bags.append(Bag(torch.from_numpy(feats.astype(np.float32)), int(y), sid, coords, inst,
+                            size0 or None))
+        super().__init__(bags)
 
 
 def _short(items: Sequence[str], n: int = 8) -> str:
