@@ -23,7 +23,7 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from milhelpers.classic import PAPER_ACCURACY, run_classic_benchmark  # noqa: E402
+from milhelpers.classic import PAPER_ACCURACY, PAPER_NOTES, run_classic_benchmark  # noqa: E402
 
 
 def main() -> None:
@@ -53,6 +53,9 @@ def main() -> None:
             ok = "yes" if paper and abs(r["mean"] - paper[0]) <= max(r["std"], paper[1]) else (
                 "no" if paper else "")
             print(f"{ds:12s} {var:12s} {r['mean']:11.3f} ± {r['std']:.3f} {ptxt:>16s}  {ok}")
+    for ds in table:
+        if ds in PAPER_NOTES:
+            print(f"note ({ds}): {PAPER_NOTES[ds]}")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(table, indent=1))
