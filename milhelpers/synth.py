@@ -346,9 +346,12 @@ def _render_and_write(args) -> dict:
     spec, cfg, root = args
     slide_path = root / "slides" / f"{spec.slide_id}.tiff"
     mask_path = root / "masks" / f"{spec.slide_id}.png"
-    rgb, tissue_lr, tumour_lr = render_slide(spec, cfg)
-    if not slide_path.exists():
-        write_pyramidal_tiff(slide_path, rgb, cfg.mpp, quality=cfg.jpeg_quality)
+    if slide_path.exists() and mask_path.exists():  # resuming: only the masks are needed
+        tissue_lr, tumour_lr = _masks_lowres(spec, cfg, np.random.default_rng(spec.seed))
+    else:
+        rgb, tissue_lr, tumour_lr = render_slide(spec, cfg)
+        if not slide_path.exists():
+            write_pyramidal_tiff(slide_path, rgb, cfg.mpp, quality=cfg.jpeg_quality)
     if not mask_path.exists():
         ok, buf = cv2.imencode(".png", tumour_lr.astype(np.uint8) * 255)
         with atomic_output(mask_path) as tmp:

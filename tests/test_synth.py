@@ -50,6 +50,11 @@ def test_small_cohort_on_disk(tmp_path):
     assert (df.tumour_fraction[df.label == 0] == 0).all() and (df.tumour_fraction[df.label == 1] > 0).all()
     m, ds = c.tumour_mask(df.slide_id[df.label == 1].iloc[0])
     assert m.any() and ds[0] == pytest.approx(8, rel=0.05)
+    # an interrupted build resumes: labels are recomputed without re-rendering existing slides
+    (tmp_path / "labels.csv").unlink()
+    mtime = (tmp_path / "slides" / "synth_000.tiff").stat().st_mtime_ns
+    c2 = synth.build_cohort(tmp_path, cfg, workers=1, progress=False)
+    assert c2.labels.equals(df) and (tmp_path / "slides" / "synth_000.tiff").stat().st_mtime_ns == mtime
     # idempotent, and a different config in the same folder is refused
     assert synth.build_cohort(tmp_path, cfg, workers=1, progress=False).labels.equals(df)
     with pytest.raises(FileExistsError):
