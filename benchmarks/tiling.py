@@ -9,7 +9,6 @@ level once (the floor for any tiler that looks at the whole slide), the wall tim
 from __future__ import annotations
 
 import argparse
-import os
 import resource
 import subprocess
 import sys

@@ -195,7 +195,7 @@ class Slide:
         level = self.best_level_for_downsample(scale)
         img = Image.fromarray(self.read_level(level))
         size = (max(1, round(w / scale)), max(1, round(h / scale)))
-        img = img.resize(size, Image.Resampling.BOX if hasattr(Image, "Resampling") else Image.BOX)
+        img = img.resize(size, Image.Resampling.BOX)
         return np.asarray(img), w / size[0]
 
     def close(self) -> None:

@@ -1,5 +1,5 @@
 """ipywidgets explorers for a live kernel. Executed copies (papermill, nbval, GitHub) show only the
-controls, so chapters draw the same views statically with :func:`show_slide_attention` too."""
+controls, so chapters also draw the same views statically (:mod:`milhelpers.viz`)."""
 from __future__ import annotations
 
 from dataclasses import dataclass

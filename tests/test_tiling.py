@@ -1,7 +1,5 @@
-import warnings
 
 import cv2
-import h5py
 import numpy as np
 import pytest
 
