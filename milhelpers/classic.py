@@ -56,10 +56,10 @@ def run_classic_benchmark(datasets, variants=("abmil_tanh", "abmil_gated"), repe
             for r, k, tr, te in progress_bar(jobs, desc=f"{name} {var}", enabled=progress,
                                              leave=False):
                 train, test = standardise(data.subset(tr), data.subset(te))
-                model = build_model(var, data.dim, embed_dim=128, attn_dim=64, dropout=0.25)
                 cfg = TrainConfig(epochs=epochs, lr=5e-4, weight_decay=1e-4, batch_size=batch_size,
                                   seed=seed + 1000 * r + k, progress=False)
-                res = fit(model, train, None, cfg)
+                res = fit(lambda: build_model(var, data.dim, embed_dim=128, attn_dim=64,
+                                              dropout=0.25), train, None, cfg)
                 acc = predict(res.model, test).metrics()["accuracy"]
                 per_fold.append(acc)
                 if k == folds - 1:

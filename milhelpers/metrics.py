@@ -7,6 +7,7 @@ H(a) / log N (1 = uniform, 0 = one patch) and by the mass of the top-k patches.
 """
 from __future__ import annotations
 
+import warnings
 from typing import Sequence
 
 import numpy as np
@@ -22,6 +23,13 @@ def bag_metrics(labels: Sequence[int], probs: np.ndarray) -> dict[str, float]:
     labels = np.asarray(labels)
     probs = np.asarray(probs)
     pred = probs.argmax(1)
+    with warnings.catch_warnings():
+        # a validation split with one class: AUC is NaN (below), the rest is still defined
+        warnings.simplefilter("ignore", UserWarning)
+        return _bag_metrics(labels, probs, pred)
+
+
+def _bag_metrics(labels: np.ndarray, probs: np.ndarray, pred: np.ndarray) -> dict[str, float]:
     if len(np.unique(labels)) < 2:
         auc = float("nan")
     elif probs.shape[1] == 2:
@@ -30,7 +38,7 @@ def bag_metrics(labels: Sequence[int], probs: np.ndarray) -> dict[str, float]:
         auc = roc_auc_score(labels, probs, multi_class="ovr", labels=np.arange(probs.shape[1]))
     return {"auc": float(auc), "accuracy": float(accuracy_score(labels, pred)),
             "balanced_accuracy": float(balanced_accuracy_score(labels, pred)),
-            "macro_f1": float(f1_score(labels, pred, average="macro"))}
+            "macro_f1": float(f1_score(labels, pred, average="macro", zero_division=0))}
 
 
 def summarize(rows: Sequence[dict], digits: int = 3) -> pd.DataFrame:
@@ -42,35 +50,72 @@ def summarize(rows: Sequence[dict], digits: int = 3) -> pd.DataFrame:
     return out
 
 
+def _per_head(a: np.ndarray) -> np.ndarray:
+    """(N,) or (H, N) attention as float64 (H, N), each head normalised to sum 1."""
+    a = np.asarray(a, dtype=np.float64)
+    if a.ndim == 1:
+        a = a[None]
+    if a.ndim != 2 or a.shape[1] == 0:
+        raise ValueError(f"attention must be (N,) or (heads, N) with N >= 1; got shape {a.shape}")
+    total = a.sum(1, keepdims=True)
+    if (total <= 0).any() or (a < 0).any():
+        raise ValueError("attention weights must be non-negative with a positive sum per head")
+    return a / total
+
+
 def attention_entropy(a: np.ndarray, normalized: bool = True) -> float:
-    """Shannon entropy of one attention distribution over N instances (÷ log N if normalized)."""
-    a = np.asarray(a, dtype=np.float64).ravel()
-    a = a / a.sum()
-    h = float(-(a[a > 0] * np.log(a[a > 0])).sum())
-    if not normalized:
-        return h
-    return h / np.log(len(a)) if len(a) > 1 else 0.0
+    """Shannon entropy H(a) = −Σ_k a_k log a_k of an attention distribution over N instances.
+
+    ``a`` is (N,) or (H, N): with several heads (ACMIL's branches) the entropy is computed per head
+    and the heads are averaged; flattening (H, N) into one distribution would add log H that no
+    head has. ``normalized`` divides by log N (1 = uniform, 0 = all mass on one instance).
+    """
+    a = _per_head(a)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        h = -np.where(a > 0, a * np.log(a), 0.0).sum(1)
+    if normalized:
+        n = a.shape[1]
+        h = h / np.log(n) if n > 1 else np.zeros_like(h)
+    return float(h.mean())
 
 
 def topk_mass(a: np.ndarray, k: int) -> float:
-    """Share of attention held by the k most-attended instances."""
-    a = np.asarray(a, dtype=np.float64).ravel()
-    return float(np.sort(a)[::-1][:k].sum() / a.sum())
+    """Share of attention held by the k most-attended instances, Σ_{top k} a_k / Σ_k a_k.
+
+    Per head for (H, N) input, then averaged over heads (as :func:`attention_entropy`).
+    """
+    if k < 1:
+        raise ValueError(f"k must be >= 1, got {k}")
+    a = _per_head(a)
+    return float(np.sort(a, axis=1)[:, ::-1][:, :k].sum(1).mean())
 
 
 def localization_auc(scores: Sequence[np.ndarray], instance_labels: Sequence[np.ndarray],
                      threshold: float = 0.25) -> dict[str, float]:
-    """How well attention finds tumour patches (instance label ≥ ``threshold``).
+    """How well instance scores (attention) find tumour patches.
 
-    ``mean_slide_auc``: AUC of attention against instance labels within each slide that has
-    both tumour and normal patches, averaged. ``pooled_auc``: one AUC over all patches of those
-    slides after turning each slide's scores into within-slide percentile ranks (raw softmax
-    weights are not comparable across bags of different lengths).
+    A patch is tumour when its instance label (tumour fraction of the patch) is ≥ ``threshold``.
+    Only slides with both tumour and non-tumour patches count (negative slides and slides that are
+    all tumour have no within-slide ranking to judge); ``n_slides`` says how many.
+
+    ``mean_slide_auc``: the ROC AUC of the scores against the tumour labels within each slide,
+    averaged over slides. ``pooled_auc``: one AUC over all patches of those slides after turning
+    each slide's scores into within-slide percentile ranks (average ranks for ties): raw softmax
+    weights are not comparable across bags of different lengths, since 1/N differs 20-fold.
+
+    ``scores``: one (N,) array per slide (or (1, N); average multi-head scores first).
     """
     aucs, ranks, ys = [], [], []
-    for s, y in zip(scores, instance_labels):
-        s = np.asarray(s, float).ravel()
+    for i, (s, y) in enumerate(zip(scores, instance_labels)):
+        s = np.asarray(s, float)
+        if s.ndim == 2 and s.shape[0] == 1:
+            s = s[0]
+        if s.ndim != 1:
+            raise ValueError(f"scores of slide {i} have shape {s.shape}; pass one score per "
+                             "instance (average the heads first)")
         y = np.asarray(y).ravel() >= threshold
+        if len(y) != len(s):
+            raise ValueError(f"slide {i}: {len(s)} scores but {len(y)} instance labels")
         if y.all() or not y.any():
             continue
         aucs.append(roc_auc_score(y, s))

@@ -1,37 +1,59 @@
 """A small trainer for MIL aggregators (not a framework).
 
-One loop for every chapter: optimizer + cosine schedule, seeds, device choice, early stopping on a
-*validation* split (never the test fold: selecting epochs on the test fold is how several papers
-inflated their numbers, methods.md §4.7), per-epoch history including the mean attention entropy,
-checkpoints and tqdm progress. Later methods add their loss terms (AEM's entropy, ACMIL's
-diversity, MHIM's consistency) as :class:`LossTerm` objects instead of copying the loop.
+One loop for every chapter: optimizer + cosine schedule, seeds, device choice, early stopping and
+model selection on a *validation* split (never the test fold: selecting epochs on the test fold
+inflated several published MIL results), per-epoch history including the mean attention entropy,
+checkpoints and tqdm progress.
+
+How the method chapters plug in without copying the loop:
+
+* :class:`LossTerm` — an extra loss ``weight · fn(out, batch, state)`` added to the bag
+  cross-entropy (AEM's entropy, ACMIL's branch losses, MHIM's consistency, PackMIL's hyperslide
+  loss); ``weight`` may be a schedule ``state -> float`` (see :func:`cosine_ramp`).
+* :class:`Callback` — ``on_step_start`` / ``on_step_end`` around each optimizer step with the
+  :class:`TrainState` (MHIM's mask-ratio decay before the step, its EMA teacher update after it).
+* frozen sub-modules (:func:`milhelpers.models.freeze`) are never given to the optimizer.
+* ``collate_fn`` and ``batch_sampler`` replace padding (PackMIL's packs); a batch may carry
+  ``model_kwargs`` that are passed to the model's forward.
+* ``train_transform`` changes training bags only (e.g. :class:`SubsampleInstances`).
+* the seed alone fixes initial weights (pass a model *factory*), data order and dropout.
 """
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import math
 import os
 import random
 import time
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Protocol, Sequence
+from typing import Callable, Sequence, Union
 
 import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
-from torch.utils.data import DataLoader, Dataset
+from torch import nn
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 from ._progress import progress_bar
-from .datasets import BagBatch, collate_bags, train_val_split
+from .datasets import Bag, BagBatch, collate_bags, train_val_split
 from .h5io import atomic_output
-from .metrics import attention_entropy, bag_metrics
+from .metrics import attention_entropy, bag_metrics, topk_mass
 from .models.base import MILModel, MILOutput
 
-__all__ = ["TrainConfig", "LossTerm", "FitResult", "Predictions", "seed_everything",
-           "resolve_device", "fit", "predict", "cross_validate", "save_run"]
+__all__ = ["TrainConfig", "TrainState", "LossTerm", "Callback", "FitResult", "Predictions",
+           "MONITORS", "SubsampleInstances", "cosine_ramp", "seed_everything", "resolve_device",
+           "fit", "predict", "cross_validate", "save_run", "run_seed"]
+
+#: Validation metrics that can select the epoch, with their direction. ``val_f1`` is the macro F1;
+#: ``val_f1_auc`` = macro F1 + AUC, the selection rule of ACMIL's and AEM's code.
+MONITORS = {"val_loss": "min", "val_auc": "max", "val_accuracy": "max",
+            "val_balanced_accuracy": "max", "val_f1": "max", "val_f1_auc": "max"}
+_NEEDS_TWO_CLASSES = {"val_auc", "val_f1_auc"}
 
 
 @dataclass
@@ -44,20 +66,130 @@ class TrainConfig:
     batch_size: int = 1              # bags per step; >1 pads bags and uses the mask
     patience: int | None = None      # early stopping on the monitored validation metric
     min_epochs: int = 0              # never stop before this epoch
-    monitor: str = "val_loss"        # val_loss (lower is better) | val_auc (higher is better)
+    monitor: str = "val_loss"        # a key of MONITORS; each has its own direction
     grad_clip: float | None = None
     seed: int = 0
     device: str = "auto"             # auto | cpu | cuda | mps
     progress: bool = True
 
+    def __post_init__(self):
+        if self.monitor not in MONITORS:
+            raise ValueError(f"TrainConfig.monitor={self.monitor!r} is not a known monitor; "
+                             f"choose from {sorted(MONITORS)}")
+        if not (isinstance(self.epochs, (int, np.integer)) and self.epochs >= 1):
+            raise ValueError(f"TrainConfig.epochs must be an integer >= 1, got {self.epochs!r}")
+        if not (isinstance(self.batch_size, (int, np.integer)) and self.batch_size >= 1):
+            raise ValueError(f"TrainConfig.batch_size must be an integer >= 1, got {self.batch_size!r}")
+        if self.lr < 0 or self.weight_decay < 0:
+            raise ValueError(f"TrainConfig.lr and weight_decay must be >= 0, got {self.lr}, "
+                             f"{self.weight_decay}")
+        if self.patience is not None and self.patience < 1:
+            raise ValueError(f"TrainConfig.patience must be None or >= 1, got {self.patience}")
+        if self.min_epochs < 0:
+            raise ValueError(f"TrainConfig.min_epochs must be >= 0, got {self.min_epochs}")
+        if self.optimizer not in ("adam", "adamw"):
+            raise ValueError(f"TrainConfig.optimizer={self.optimizer!r}: choose adam or adamw")
+        if self.schedule not in ("cosine", "constant"):
+            raise ValueError(f"TrainConfig.schedule={self.schedule!r}: choose cosine or constant")
 
-class LossTerm(Protocol):
-    """An extra loss added to the bag cross-entropy: ``weight * term(out, batch)``."""
+
+@dataclass(frozen=True)
+class TrainState:
+    """Where training is, for scheduled loss weights and callbacks.
+
+    ``epoch`` counts from 1; ``step`` is the index of the current optimizer step (0 … total−1).
+    """
+
+    epoch: int
+    step: int
+    total_steps: int
+    steps_per_epoch: int
+
+    @property
+    def progress(self) -> float:
+        """Fraction of training done before this step, in [0, 1)."""
+        return self.step / max(self.total_steps, 1)
+
+
+def cosine_ramp(start: float, end: float) -> Callable[[TrainState], float]:
+    """A schedule ``state -> value`` going from ``start`` to ``end`` along half a cosine:
+    v(t) = end + (start − end)·(1 + cos(π t))/2 with t = state.progress.
+
+    Used for AEM's annealed weight, MHIM's decaying mask ratio and its momentum towards 1.
+    """
+    def value(state: TrainState) -> float:
+        return end + (start - end) * 0.5 * (1 + math.cos(math.pi * state.progress))
+    return value
+
+
+Weight = Union[float, Callable[[TrainState], float]]
+
+
+@dataclass
+class LossTerm:
+    """An extra loss added to the bag cross-entropy: ``weight · fn(out, batch, state)``.
+
+    ``fn`` returns a scalar tensor; ``weight`` is a number or a schedule ``state -> float``.
+    The history logs the term's mean value per epoch under ``name`` (unweighted).
+    """
 
     name: str
-    weight: float
+    fn: Callable[[MILOutput, BagBatch, TrainState], torch.Tensor]
+    weight: Weight = 1.0
 
-    def __call__(self, out: MILOutput, batch: BagBatch) -> torch.Tensor: ...
+    def weight_at(self, state: TrainState) -> float:
+        return float(self.weight(state)) if callable(self.weight) else float(self.weight)
+
+
+class Callback:
+    """Hooks around each optimizer step; override what you need."""
+
+    def on_step_start(self, model: MILModel, state: TrainState) -> None:
+        """Before the forward pass (e.g. set this step's mask ratio)."""
+
+    def on_step_end(self, model: MILModel, state: TrainState) -> None:
+        """After ``optimizer.step()`` (e.g. an EMA update of a frozen teacher)."""
+
+
+@dataclass(frozen=True)
+class SubsampleInstances:
+    """Train-only transform: keep at most ``max_instances`` random instances of a bag.
+
+    Applied to training bags only (``fit(train_transform=...)``); validation and test bags are
+    always whole.
+    """
+
+    max_instances: int
+
+    def __post_init__(self):
+        if self.max_instances < 1:
+            raise ValueError(f"max_instances must be >= 1, got {self.max_instances}")
+
+    def __call__(self, bag: Bag, rng: np.random.Generator) -> Bag:
+        n = len(bag.features)
+        if n <= self.max_instances:
+            return bag
+        keep = np.sort(rng.choice(n, self.max_instances, replace=False))
+        return dataclasses.replace(
+            bag, features=bag.features[torch.from_numpy(keep)],
+            coords=None if bag.coords is None else bag.coords[keep],
+            instance_labels=None if bag.instance_labels is None else bag.instance_labels[keep])
+
+
+class _Transformed(Dataset):
+    """A training dataset whose bags pass through ``transform`` with a reproducible generator:
+    the k-th bag drawn uses ``default_rng([seed, k])``, so the seed fixes every draw."""
+
+    def __init__(self, ds: Dataset, transform: Callable[[Bag, np.random.Generator], Bag], seed: int):
+        self.ds, self.transform, self.seed, self.calls = ds, transform, seed, 0
+
+    def __len__(self) -> int:
+        return len(self.ds)
+
+    def __getitem__(self, i: int) -> Bag:
+        rng = np.random.default_rng([self.seed, self.calls])
+        self.calls += 1
+        return self.transform(self.ds[i], rng)
 
 
 def seed_everything(seed: int) -> None:
@@ -79,6 +211,12 @@ def resolve_device(device: str = "auto") -> torch.device:
     return torch.device("cpu")
 
 
+def run_seed(seed: int, fold: int) -> int:
+    """The seed of one (seed, fold) run: ``1000·seed + fold``, so runs of different seeds never
+    share a random stream (``seed + fold`` would make seed 1 fold 0 repeat seed 0 fold 1)."""
+    return 1000 * int(seed) + int(fold)
+
+
 @dataclass
 class Predictions:
     """Per-bag outputs of :func:`predict`, in dataset order."""
@@ -89,12 +227,21 @@ class Predictions:
     attention: list[np.ndarray]        # each (H, N): softmax weights of the real instances
     attention_logits: list[np.ndarray]  # each (H, N)
     embeddings: np.ndarray             # (B, E)
+    scores: list[np.ndarray] = field(default_factory=list)  # each (H, N): instance scores for
+    # heatmaps and localisation (the attention logits, or max pooling's instance evidence)
 
     def metrics(self) -> dict[str, float]:
         return bag_metrics(self.labels, self.probs)
 
-    def mean_entropy(self) -> float:
-        return float(np.mean([attention_entropy(a.mean(0)) for a in self.attention]))
+    def mean_entropy(self, normalized: bool = True) -> float:
+        """Mean over bags of the attention entropy (per head, heads averaged; ÷ log N)."""
+        return float(np.mean([attention_entropy(a, normalized) for a in self.attention]))
+
+    def mean_topk_mass(self, k: int = 5, label: int | None = 1) -> float:
+        """Mean top-k attention mass over bags of class ``label`` (None: all bags)."""
+        vals = [topk_mass(a, k) for a, y in zip(self.attention, self.labels)
+                if label is None or y == label]
+        return float(np.mean(vals)) if vals else float("nan")
 
 
 @dataclass
@@ -103,39 +250,74 @@ class FitResult:
     history: pd.DataFrame
     best_epoch: int
     config: TrainConfig = field(repr=False)
+    monitor: str = "val_loss"          # the monitor actually used (after any NaN fallback)
+    init_seed: int | None = None       # the seed that drew the initial weights, when known
 
 
-def _loader(ds: Dataset, batch_size: int, shuffle: bool, seed: int) -> DataLoader:
+def _loader(ds: Dataset, batch_size: int, shuffle: bool, seed: int,
+            collate_fn: Callable = collate_bags,
+            batch_sampler: Callable[[Dataset, torch.Generator], Sampler] | None = None
+            ) -> DataLoader:
     g = torch.Generator().manual_seed(seed)
-    return DataLoader(ds, batch_size=batch_size, shuffle=shuffle, collate_fn=collate_bags,
+    if batch_sampler is not None:
+        return DataLoader(ds, batch_sampler=batch_sampler(ds, g), collate_fn=collate_fn)
+    return DataLoader(ds, batch_size=batch_size, shuffle=shuffle, collate_fn=collate_fn,
                       generator=g)
 
 
-def _bag_loss(out: MILOutput, batch: BagBatch) -> torch.Tensor:
-    return F.cross_entropy(out.logits.float(), batch.labels)
+def _to_device(batch, device: torch.device):
+    """Move a batch (and any ``model_kwargs`` tensors a custom collate attached) to ``device``."""
+    kwargs = getattr(batch, "model_kwargs", None)
+    batch = batch.to(device)
+    if kwargs:
+        batch.model_kwargs = {k: v.to(device) if torch.is_tensor(v) else v
+                              for k, v in kwargs.items()}
+    return batch
+
+
+def _forward(model: MILModel, batch) -> MILOutput:
+    return model(batch.features, batch.mask, **getattr(batch, "model_kwargs", {}))
+
+
+def _model_device(model: nn.Module) -> torch.device:
+    p = next(model.parameters(), None)
+    return p.device if p is not None else torch.device("cpu")
 
 
 @torch.no_grad()
-def predict(model: MILModel, ds: Dataset, batch_size: int = 1, device: str | torch.device = "auto"
-            ) -> Predictions:
-    """Run ``model`` in eval mode over ``ds``; returns probabilities, attention and embeddings."""
-    device = resolve_device(device) if isinstance(device, str) else device
-    model.eval().to(device)
-    ids, labels, probs, att, att_logits, emb = [], [], [], [], [], []
-    for batch in _loader(ds, batch_size, False, 0):
-        batch = batch.to(device)
-        out = model(batch.features, batch.mask)
-        a, al = out.attention.float().cpu().numpy(), out.attention_logits.float().cpu().numpy()
-        for i in range(len(batch.labels)):
-            n = int(batch.mask[i].sum())
-            att.append(a[i, :, :n])
-            att_logits.append(al[i, :, :n])
-        probs.append(torch.softmax(out.logits.float(), -1).cpu().numpy())
-        emb.append(out.embedding.float().cpu().numpy())
-        ids += batch.slide_ids
-        labels.append(batch.labels.cpu().numpy())
+def predict(model: MILModel, ds: Dataset, batch_size: int = 1,
+            device: str | torch.device | None = None) -> Predictions:
+    """Run ``model`` in eval mode over ``ds``; returns probabilities, attention and embeddings.
+
+    Runs on the model's own device unless ``device`` is given (then the model is moved there).
+    Bags are whole and padded (``collate_bags``): inference never packs or subsamples.
+    """
+    if device is not None:
+        model.to(resolve_device(device) if isinstance(device, str) else device)
+    device = _model_device(model)
+    was_training = model.training
+    model.eval()
+    ids, labels, probs, att, att_logits, scores, emb = [], [], [], [], [], [], []
+    try:
+        for batch in _loader(ds, batch_size, False, 0):
+            batch = _to_device(batch, device)
+            out = _forward(model, batch)
+            a = out.attention.float().cpu().numpy()
+            al = out.attention_logits.float().cpu().numpy()
+            sc = out.instance_scores.float().cpu().numpy()
+            for i in range(len(batch.labels)):
+                n = int(batch.mask[i].sum())
+                att.append(a[i, :, :n])
+                att_logits.append(al[i, :, :n])
+                scores.append(sc[i, :, :n])
+            probs.append(torch.softmax(out.logits.float(), -1).cpu().numpy())
+            emb.append(out.embedding.float().cpu().numpy())
+            ids += batch.slide_ids
+            labels.append(batch.labels.cpu().numpy())
+    finally:
+        model.train(was_training)
     return Predictions(ids, np.concatenate(labels), np.concatenate(probs), att, att_logits,
-                       np.concatenate(emb))
+                       np.concatenate(emb), scores)
 
 
 def _lr_at(step: int, total: int, base: float, schedule: str) -> float:
@@ -144,67 +326,120 @@ def _lr_at(step: int, total: int, base: float, schedule: str) -> float:
     return 0.5 * base * (1 + math.cos(math.pi * min(step, total) / total))
 
 
-def fit(model: MILModel, train_ds: Dataset, val_ds: Dataset | None = None,
-        config: TrainConfig | None = None, loss_terms: Sequence[LossTerm] = (),
-        run_dir: str | Path | None = None) -> FitResult:
-    """Train ``model`` with bag cross-entropy plus ``loss_terms``.
+def _validation_row(model: MILModel, val_ds: Dataset) -> dict[str, float]:
+    pred = predict(model, val_ds)
+    probs = np.clip(pred.probs, 1e-7, 1)
+    m = pred.metrics()
+    return {"val_loss": float(-np.log(probs[np.arange(len(pred.labels)), pred.labels]).mean()),
+            "val_auc": m["auc"], "val_accuracy": m["accuracy"],
+            "val_balanced_accuracy": m["balanced_accuracy"], "val_f1": m["macro_f1"],
+            "val_f1_auc": m["macro_f1"] + m["auc"],
+            "val_attention_entropy": pred.mean_entropy()}
 
-    With ``val_ds`` the monitored metric selects the best epoch (and drives early stopping when
-    ``patience`` is set); the returned model carries those weights. Without it, the last epoch is
-    kept. With ``run_dir``, the checkpoint and history are written there.
+
+def _choose_monitor(monitor: str, val_ds: Dataset | None) -> str:
+    """The configured monitor, or ``val_loss`` with a warning when it cannot be computed."""
+    if val_ds is None or monitor not in _NEEDS_TWO_CLASSES:
+        return monitor
+    classes = np.unique(np.asarray(val_ds.labels))
+    if len(classes) < 2:
+        warnings.warn(f"monitor {monitor!r} needs both classes in the validation split, which has "
+                      f"only class {classes.tolist()}: the AUC is undefined every epoch. Selecting "
+                      "epochs on 'val_loss' instead (use more validation slides, or folds with "
+                      "both classes, to select on AUC).", RuntimeWarning, stacklevel=3)
+        return "val_loss"
+    return monitor
+
+
+def fit(model: MILModel | Callable[[], MILModel], train_ds: Dataset, val_ds: Dataset | None = None,
+        config: TrainConfig | None = None, loss_terms: Sequence[LossTerm] = (),
+        callbacks: Sequence[Callback] = (), *, collate_fn: Callable = collate_bags,
+        batch_sampler: Callable[[Dataset, torch.Generator], Sampler] | None = None,
+        train_transform: Callable[[Bag, np.random.Generator], Bag] | None = None,
+        run_dir: str | Path | None = None) -> FitResult:
+    """Train with bag cross-entropy + Σ weight·``loss_terms``; select the epoch on validation.
+
+    ``model``: a model, or a factory ``() -> model`` called right after seeding with
+    ``config.seed`` so that the seed alone fixes the initial weights (with a ready model the seed
+    fixes data order and dropout only; build it with ``build_model(..., seed=)``).
+
+    With ``val_ds`` the monitor (``config.monitor``, see :data:`MONITORS` for directions) selects
+    the best epoch and drives early stopping (``patience`` epochs without improvement, never
+    before ``min_epochs``); the returned model carries the best weights. A monitor that needs both
+    classes falls back to ``val_loss`` with a warning when the validation split has one class.
+    Without ``val_ds`` the last epoch is kept. With ``run_dir``, checkpoint, history and the seeds
+    are written there (:func:`save_run`).
     """
     cfg = config or TrainConfig()
-    seed_everything(cfg.seed)
+    if isinstance(model, nn.Module):
+        init_seed = getattr(model, "init_seed", None)
+    else:
+        seed_everything(cfg.seed)
+        model = model()
+        init_seed = cfg.seed
+        model.init_seed = init_seed
+    if len(train_ds) == 0:
+        raise ValueError("the training set is empty")
+    seed_everything(cfg.seed)  # data order, dropout and any sampling inside the model
     device = resolve_device(cfg.device)
     model.to(device)
     params = [p for p in model.parameters() if p.requires_grad]
     opt_cls = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}[cfg.optimizer]
-    opt = opt_cls(params, lr=cfg.lr, weight_decay=cfg.weight_decay, foreach=True)
-    loader = _loader(train_ds, cfg.batch_size, True, cfg.seed)
-    total = cfg.epochs * len(loader)
-    higher_better = cfg.monitor == "val_auc"
-    best, best_epoch, best_state, waited = None, 0, None, 0
-    rows = []
-    step = 0
+    opt = opt_cls(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    data = _Transformed(train_ds, train_transform, cfg.seed) if train_transform else train_ds
+    loader = _loader(data, cfg.batch_size, True, cfg.seed, collate_fn, batch_sampler)
+    steps_per_epoch = len(loader)
+    total = cfg.epochs * steps_per_epoch
+    validate = val_ds is not None and len(val_ds) > 0
+    monitor = _choose_monitor(cfg.monitor, val_ds if validate else None)
+    sign = 1.0 if MONITORS[monitor] == "min" else -1.0   # compare sign·value, lower is better
+    best, best_epoch, best_state, waited, nan_warned = None, 0, None, 0, False
+    rows, step = [], 0
     bar = progress_bar(range(1, cfg.epochs + 1), desc="training", unit="epoch",
                        enabled=cfg.progress)
     for epoch in bar:
         t0 = time.perf_counter()
         model.train()
-        sums: dict[str, float] = {"train_loss": 0.0}
+        sums: dict[str, float] = {"train_loss": 0.0, "bag_loss": 0.0}
         for batch in loader:
-            batch = batch.to(device)
+            batch = _to_device(batch, device)
+            state = TrainState(epoch, step, total, steps_per_epoch)
+            lr = _lr_at(step, total, cfg.lr, cfg.schedule)
             for g in opt.param_groups:
-                g["lr"] = _lr_at(step, total, cfg.lr, cfg.schedule)
-            out = model(batch.features, batch.mask)
-            loss = _bag_loss(out, batch)
-            sums["bag_loss"] = sums.get("bag_loss", 0.0) + loss.item()
+                g["lr"] = lr
+            for cb in callbacks:
+                cb.on_step_start(model, state)
+            out = _forward(model, batch)
+            loss = F.cross_entropy(out.logits.float(), batch.labels)
+            sums["bag_loss"] += loss.item()
             for term in loss_terms:
-                value = term(out, batch)
+                value = term.fn(out, batch, state)
                 sums[term.name] = sums.get(term.name, 0.0) + value.item()
-                loss = loss + term.weight * value
+                loss = loss + term.weight_at(state) * value
             opt.zero_grad(set_to_none=True)
             loss.backward()
             if cfg.grad_clip:
                 torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
             opt.step()
+            for cb in callbacks:
+                cb.on_step_end(model, state)
             sums["train_loss"] += loss.item()
             step += 1
-        row = {"epoch": epoch, "lr": opt.param_groups[0]["lr"]}
-        row.update({k: v / len(loader) for k, v in sums.items()})
-        if val_ds is not None and len(val_ds):
-            pred = predict(model, val_ds, device=device)
-            probs = np.clip(pred.probs, 1e-7, 1)
-            row["val_loss"] = float(-np.log(probs[np.arange(len(pred.labels)), pred.labels]).mean())
-            m = pred.metrics()
-            row.update({"val_auc": m["auc"], "val_accuracy": m["accuracy"],
-                        "val_attention_entropy": pred.mean_entropy()})
+        row = {"epoch": epoch, "lr": lr}
+        row.update({k: v / steps_per_epoch for k, v in sums.items()})
+        if validate:
+            row.update(_validation_row(model, val_ds))
         row["seconds"] = time.perf_counter() - t0
         rows.append(row)
-        if val_ds is not None and len(val_ds):
-            value = row[cfg.monitor]
-            improved = best is None or (value > best if higher_better else value < best)
-            if improved and not (isinstance(value, float) and math.isnan(value)):
+        if validate:
+            value = row[monitor]
+            if math.isnan(value):
+                if not nan_warned:
+                    warnings.warn(f"validation {monitor} is NaN at epoch {epoch}; such epochs are "
+                                  "never selected", RuntimeWarning, stacklevel=2)
+                    nan_warned = True
+                waited += 1
+            elif best is None or sign * value < sign * best:
                 best, best_epoch, waited = value, epoch, 0
                 best_state = copy.deepcopy(model.state_dict())
             else:
@@ -212,13 +447,12 @@ def fit(model: MILModel, train_ds: Dataset, val_ds: Dataset | None = None,
             if cfg.patience is not None and waited >= cfg.patience and epoch >= cfg.min_epochs:
                 break
         if cfg.progress and hasattr(bar, "set_postfix"):
-            bar.set_postfix({k: f"{v:.3f}" for k, v in row.items() if k in ("train_loss", "val_auc")})
+            bar.set_postfix({k: f"{v:.3f}" for k, v in row.items() if k in ("train_loss", monitor)})
     if best_state is not None:
         model.load_state_dict(best_state)
     else:
         best_epoch = rows[-1]["epoch"]
-    history = pd.DataFrame(rows)
-    result = FitResult(model, history, best_epoch, cfg)
+    result = FitResult(model, pd.DataFrame(rows), best_epoch, cfg, monitor, init_seed)
     if run_dir is not None:
         save_run(run_dir, result)
     return result
@@ -226,15 +460,20 @@ def fit(model: MILModel, train_ds: Dataset, val_ds: Dataset | None = None,
 
 def save_run(run_dir: str | Path, result: FitResult, predictions: Predictions | None = None,
              metrics: dict | None = None) -> Path:
-    """Write ``checkpoint.pt``, ``history.csv``, ``metrics.json`` and ``attention/<id>.npy``."""
+    """Write ``checkpoint.pt``, ``history.csv``, ``run.json`` (config, seeds, selected epoch and
+    monitor), ``metrics.json`` and ``attention/<id>.npy``, each atomically."""
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
+    info = {"config": asdict(result.config), "seed": result.config.seed,
+            "init_seed": result.init_seed, "best_epoch": result.best_epoch,
+            "monitor": result.monitor, "model_class": type(result.model).__name__,
+            "torch": torch.__version__}
     with atomic_output(run_dir / "checkpoint.pt") as tmp:
-        torch.save({"state_dict": result.model.state_dict(), "best_epoch": result.best_epoch,
-                    "config": asdict(result.config), "model_class": type(result.model).__name__},
-                   tmp)
+        torch.save({"state_dict": result.model.state_dict(), **info}, tmp)
     with atomic_output(run_dir / "history.csv") as tmp:
         result.history.to_csv(tmp, index=False)
+    with atomic_output(run_dir / "run.json") as tmp:
+        tmp.write_text(json.dumps(info, indent=1))
     if metrics is not None:
         with atomic_output(run_dir / "metrics.json") as tmp:
             tmp.write_text(json.dumps(metrics, indent=1))
@@ -246,21 +485,30 @@ def save_run(run_dir: str | Path, result: FitResult, predictions: Predictions | 
     return run_dir
 
 
-def cross_validate(make_model: Callable[[], MILModel], dataset, folds, config: TrainConfig,
-                   val_fraction: float = 0.2, loss_terms: Sequence[LossTerm] = (),
+def cross_validate(method, dataset, folds, config: TrainConfig, val_fraction: float = 0.2,
                    progress: bool = True) -> tuple[pd.DataFrame, list[Predictions]]:
-    """Train one model per (train, test) fold, selecting epochs on a validation split carved
-    from the training part; returns per-fold test metrics and test predictions."""
+    """Train one model per (train, test) fold and evaluate it on that fold's test bags.
+
+    ``method``: a registered method name, a :class:`milhelpers.methods.Method`, or a factory
+    ``fold -> model``. Epochs are selected on a validation split carved from the training part
+    (grouped by case where the dataset has ``case_ids``); the test fold is only predicted. Fold
+    k trains with seed :func:`run_seed` (``config.seed``, k), so each fold's initial weights and
+    data order depend on the seed and the fold alone.
+    """
+    from .methods import as_method
+
+    method = as_method(method)
     labels = np.asarray(dataset.labels)
+    groups = getattr(dataset, "case_ids", None)
     rows, preds = [], []
     for k, (tr, te) in enumerate(progress_bar(folds, desc="folds", enabled=progress)):
-        tr_idx, va_idx = train_val_split(tr, labels, val_fraction, seed=config.seed + k)
-        cfg = copy.copy(config)
-        cfg.seed, cfg.progress = config.seed + k, False
-        seed_everything(cfg.seed)  # the fold's initial weights do not depend on earlier folds
-        res = fit(make_model(), dataset.subset(tr_idx), dataset.subset(va_idx), cfg, loss_terms)
-        p = predict(res.model, dataset.subset(te), device=cfg.device)
-        rows.append({"fold": k, "best_epoch": res.best_epoch, **p.metrics(),
-                     "attention_entropy": p.mean_entropy()})
+        seed = run_seed(config.seed, k)
+        tr_idx, va_idx = train_val_split(tr, labels, val_fraction, seed=seed,
+                                         **({"groups": groups} if groups is not None else {}))
+        cfg = dataclasses.replace(config, seed=seed, progress=False)
+        res = method.fit(dataset.subset(tr_idx), dataset.subset(va_idx), cfg, fold=k)
+        p = predict(res.model, dataset.subset(te))
+        rows.append({"fold": k, "seed": seed, "best_epoch": res.best_epoch, **p.metrics(),
+                     "attention_entropy": p.mean_entropy(), "top5_mass": p.mean_topk_mass(5)})
         preds.append(p)
     return pd.DataFrame(rows), preds

@@ -82,14 +82,17 @@ def scale_scores(values: np.ndarray, method: str = "rank") -> np.ndarray:
 
     ``raw``: unchanged (softmax weights: a few patches near 1/k, most near 0 — a 'cold' map).
     ``minmax``: linear to [0, 1]. ``percentile``: clip to the 1st–99th percentile, then linear.
-    ``rank``: the patch's rank among the bag's patches (uniform colours, order preserved).
+    ``rank``: the patch's rank among the bag's patches (uniform colours, order preserved; tied
+    scores share their average rank, so a uniform bag is one flat colour, not a gradient in patch
+    order).
     """
     v = np.asarray(values, dtype=np.float64).ravel()
     if method == "raw":
         return v
     if method == "rank":
-        order = v.argsort(kind="stable").argsort(kind="stable")
-        return order / max(len(v) - 1, 1)
+        from scipy.stats import rankdata
+
+        return (rankdata(v, method="average") - 1) / max(len(v) - 1, 1)
     if method == "percentile":
         lo, hi = np.percentile(v, [1, 99])
         v = np.clip(v, lo, hi)

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from milhelpers.models import ABMIL, MaxPoolMIL, MeanPoolMIL, build_model, masked_softmax
+from milhelpers.models import ABMIL, MaxPoolMIL, MeanPoolMIL, MILOutput, build_model, masked_softmax
 
 
 def _batch(lengths, d=32, seed=0):
@@ -63,16 +63,111 @@ def test_gated_and_tanh_variants_differ_as_specified():
     assert out.attention_logits.shape == (1, 3, 20) and out.embedding.shape == (1, 3 * 512)
 
 
-def test_mean_pool_is_uniform_and_max_pool_takes_the_max():
+def test_mean_pool_is_uniform():
     x, mask = _batch([4, 8], d=8)
-    mean = MeanPoolMIL(8).eval()
-    a = mean(x, mask).attention
+    a = MeanPoolMIL(8).eval()(x, mask).attention
     torch.testing.assert_close(a[0, 0, :4], torch.full((4,), 0.25))
-    mx = MaxPoolMIL(8).eval()
-    out = mx(x, mask)
-    inst = out.extras["instance_logits"]
-    torch.testing.assert_close(out.logits[0], inst[0, :4].max(0).values)
-    torch.testing.assert_close(out.logits[1], inst[1].max(0).values)
+
+
+def _identity_max_pool() -> MaxPoolMIL:
+    m = MaxPoolMIL(2, embed_dim=2, dropout=0.0).eval()
+    with torch.no_grad():
+        for lin in (m.project[0], m.instance_classifier):
+            lin.weight.copy_(torch.eye(2))
+            lin.bias.zero_()
+    return m
+
+
+def test_max_pool_takes_the_logits_of_its_single_most_positive_instance():
+    # instance logits (identity weights): [10, 0] (confidently negative) and [0, 5] (positive).
+    # A per-class max would give [10, 5] (a negative bag); the MIL assumption gives [0, 5].
+    out = _identity_max_pool()(torch.tensor([[10.0, 0.0], [0.0, 5.0]]))
+    torch.testing.assert_close(out.logits, torch.tensor([[0.0, 5.0]]))
+    torch.testing.assert_close(out.instance_scores[0, 0], torch.tensor([-10.0, 5.0]))
+    # its pooling weight is one-hot on the chosen instance: entropy 0, top-1 mass 1
+    torch.testing.assert_close(out.attention[0, 0], torch.tensor([0.0, 1.0]))
+    from milhelpers.metrics import attention_entropy, topk_mass
+    a = out.attention[0].numpy()
+    assert attention_entropy(a) == 0.0 and topk_mass(a, 1) == 1.0
+    torch.testing.assert_close(out.embedding, torch.tensor([[0.0, 5.0]]))
+
+
+def test_max_pool_never_picks_padding():
+    x = torch.tensor([[[0.0, 1.0], [0.0, 50.0]]])  # the padded instance would win
+    out = _identity_max_pool()(x, torch.tensor([[True, False]]))
+    torch.testing.assert_close(out.logits, torch.tensor([[0.0, 1.0]]))
+
+
+def _set_abmil_weights(model):
+    """2-d toy: identity projection, identity V and U, w = [1, 1], identity classifier."""
+    with torch.no_grad():
+        for lin in [model.project[0], model.attention.tanh[0], model.classifier] + (
+                [model.attention.gate[0]] if model.attention.gate is not None else []):
+            lin.weight.copy_(torch.eye(2))
+            lin.bias.zero_()
+        model.attention.score.weight.fill_(1.0)
+        model.attention.score.bias.zero_()
+    return model.eval()
+
+
+@pytest.mark.parametrize("name", ["abmil_gated", "abmil_tanh"])
+def test_abmil_matches_hand_computed_attention(name):
+    """e_k = wᵀ tanh(V h_k) (tanh) or wᵀ(tanh(V h_k) ⊙ σ(U h_k)) (gated); a = softmax(e);
+    z = Σ a_k h_k; logits = W_c z. Catches swapped variants and a gate added instead of
+    multiplied."""
+    model = _set_abmil_weights(build_model(name, 2, embed_dim=2, attn_dim=2, dropout=0.0))
+    x = torch.tensor([[1.0, 0.0], [0.0, 2.0], [-1.0, 3.0]])
+    h = torch.relu(x)                                          # [[1,0],[0,2],[0,3]]
+    if name == "abmil_gated":
+        e = (torch.tanh(h) * torch.sigmoid(h)).sum(1)
+    else:
+        e = torch.tanh(h).sum(1)
+    a = torch.softmax(e, 0)
+    out = model(x)
+    torch.testing.assert_close(out.attention_logits[0, 0], e)
+    torch.testing.assert_close(out.logits[0], (a[:, None] * h).sum(0))
+    # the numbers themselves, for a reader checking by hand: gated e_1 = tanh(1)·σ(1)
+    if name == "abmil_gated":
+        assert float(e[0]) == pytest.approx(0.7615942 * 0.7310586, rel=1e-6)
+
+
+def test_clam_attention_dropout_is_a_fixed_quarter():
+    """CLAM uses dropout p in the projection but a fixed 0.25 inside the attention net."""
+    def ps(module):
+        return [m.p for m in module.modules() if isinstance(m, torch.nn.Dropout)]
+    m = ABMIL(8, dropout=0.5)
+    assert ps(m.project) == [0.5] and ps(m.attention) == [0.25, 0.25]
+    assert ps(ABMIL(8, gated=False, dropout=0.1).attention) == [0.25]
+    assert set(ps(ABMIL(8, dropout=0.0))) == {0.0}
+
+
+def test_shapes_are_validated_not_broadcast():
+    logits, mask = torch.randn(2, 5), torch.ones(2, 5, dtype=torch.bool)
+    with pytest.raises(ValueError, match="heads H"):
+        masked_softmax(logits, mask)            # (B, N) would broadcast to (B, B, N)
+    with pytest.raises(ValueError, match="mask must be"):
+        masked_softmax(torch.randn(2, 1, 5), torch.ones(2, 4, dtype=torch.bool))
+    with pytest.raises(ValueError, match="heads H"):
+        MILOutput(torch.randn(2, 2), logits, torch.randn(2, 8), mask)
+    with pytest.raises(ValueError, match="bag logits"):
+        MILOutput(torch.randn(3, 2), logits[:, None], torch.randn(2, 8), mask)
+
+
+def test_build_model_seed_alone_fixes_the_weights():
+    torch.manual_seed(123)
+    a = build_model("abmil_gated", 8, seed=5)
+    torch.rand(1000)                            # unrelated random calls in between
+    b = build_model("abmil_gated", 8, seed=5)
+    c = build_model("abmil_gated", 8, seed=6)
+    torch.testing.assert_close(a.classifier.weight, b.classifier.weight)
+    assert not torch.equal(a.classifier.weight, c.classifier.weight)
+    assert a.init_seed == 5
+    # and building with a seed leaves the global stream where it was
+    torch.manual_seed(0)
+    build_model("abmil_gated", 8, seed=1)
+    after = torch.rand(1)
+    torch.manual_seed(0)
+    assert torch.equal(after, torch.rand(1))
 
 
 def test_empty_bag_is_rejected_clearly():
@@ -83,7 +178,7 @@ def test_empty_bag_is_rejected_clearly():
     with pytest.raises(ValueError, match="no unmasked instance"):
         ABMIL(8)(x, mask)
     with pytest.raises(KeyError, match="abmil_gated"):
-        build_model("transmil", 8)
+        build_model("transmil", 8)  # the error lists the registered names
 
 
 def test_200k_instance_bag_forward_and_backward():

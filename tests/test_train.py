@@ -1,11 +1,18 @@
+import copy
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 
-from milhelpers.datasets import Bag, ListBagDataset, stratified_folds
-from milhelpers.models import build_model
-from milhelpers.train import TrainConfig, cross_validate, fit, predict, save_run, seed_everything
+from milhelpers import losses
+from milhelpers.datasets import Bag, ListBagDataset, collate_bags, stratified_folds
+from milhelpers.methods import get_method
+from milhelpers.metrics import localization_auc
+from milhelpers.models import build_model, freeze
+from milhelpers.train import (MONITORS, Callback, LossTerm, SubsampleInstances, TrainConfig,
+                              cosine_ramp, cross_validate, fit, predict, run_seed)
 
 
 def planted_bags(n_bags=120, d=16, seed=0):
@@ -33,13 +40,13 @@ def test_trainer_learns_a_planted_signal():
     ds = planted_bags()
     folds = stratified_folds(ds.labels, 4, seed=0)
     cfg = TrainConfig(epochs=20, lr=1e-3, progress=False)
-    table, preds = cross_validate(lambda: build_model("abmil_gated", 16, embed_dim=64, attn_dim=32),
+    table, preds = cross_validate(get_method("abmil_gated").with_options(embed_dim=32, attn_dim=16),
                                   ds, folds, cfg, progress=False)
     assert table.auc.mean() > 0.95
+    assert table.seed.tolist() == [run_seed(0, k) for k in range(4)]
     # and its attention points at the planted instances
     inst = {b.slide_id: b.instance_labels for b in ds.bags}
-    from milhelpers.metrics import localization_auc
-    loc = localization_auc([a[0] for p in preds for a in p.attention],
+    loc = localization_auc([s[0] for p in preds for s in p.scores],
                            [inst[s] for p in preds for s in p.slide_ids], threshold=0.5)
     assert loc["mean_slide_auc"] > 0.9
 
@@ -47,10 +54,11 @@ def test_trainer_learns_a_planted_signal():
 def test_early_stopping_on_validation_and_best_weights(tmp_path):
     ds = planted_bags(40)
     tr, va = ds.subset(range(0, 30)), ds.subset(range(30, 40))
-    cfg = TrainConfig(epochs=30, lr=5e-3, patience=3, progress=False)
-    res = fit(build_model("abmil_tanh", 16, embed_dim=32, attn_dim=16), tr, va, cfg, run_dir=tmp_path)
+    cfg = TrainConfig(epochs=30, lr=5e-3, patience=3, progress=False, seed=7)
+    res = fit(lambda: build_model("abmil_tanh", 16, embed_dim=32, attn_dim=16), tr, va, cfg,
+              run_dir=tmp_path)
     h = res.history
-    assert {"train_loss", "val_loss", "val_auc", "val_attention_entropy", "lr"} <= set(h.columns)
+    assert {"train_loss", "val_loss", "val_auc", "val_f1", "val_attention_entropy", "lr"} <= set(h.columns)
     assert len(h) < 30  # stopped early
     assert res.best_epoch == int(h.loc[h.val_loss.idxmin(), "epoch"])
     assert len(h) == res.best_epoch + 3
@@ -59,49 +67,261 @@ def test_early_stopping_on_validation_and_best_weights(tmp_path):
     loss = -np.log(np.clip(p.probs[np.arange(len(p.labels)), p.labels], 1e-7, 1)).mean()
     assert loss == pytest.approx(h.val_loss.min(), rel=1e-4)
     assert (tmp_path / "checkpoint.pt").exists() and pd.read_csv(tmp_path / "history.csv").shape[0] == len(h)
+    info = json.loads((tmp_path / "run.json").read_text())
+    assert info["seed"] == 7 and info["init_seed"] == 7 and info["best_epoch"] == res.best_epoch
+    assert info["monitor"] == "val_loss"
 
 
-def test_cosine_schedule_decays_to_zero_and_seed_reproduces():
+def test_monitor_direction_higher_is_better_for_accuracy():
+    ds = planted_bags(60, seed=3)
+    tr, va = ds.subset(range(0, 40)), ds.subset(range(40, 60))
+    cfg = TrainConfig(epochs=8, lr=2e-3, monitor="val_accuracy", progress=False)
+    res = fit(lambda: build_model("abmil_gated", 16, embed_dim=32, attn_dim=16), tr, va, cfg)
+    acc = res.history.val_accuracy
+    assert acc.max() > acc.iloc[0]  # the guard: accuracy did improve, so direction matters
+    assert res.best_epoch == int(res.history.epoch[acc.idxmax()])   # first epoch with the max
+
+
+def test_unknown_monitor_is_rejected_with_the_valid_names():
+    with pytest.raises(ValueError, match="val_f1_auc"):
+        TrainConfig(monitor="auc")
+    assert MONITORS["val_loss"] == "min" and MONITORS["val_f1_auc"] == "max"
+    with pytest.raises(ValueError, match="epochs"):
+        TrainConfig(epochs=0)
+
+
+def test_nan_auc_monitor_falls_back_to_val_loss_loudly():
+    ds = planted_bags(40)
+    tr = ds.subset(range(0, 30))
+    va = ds.subset([i for i in range(30, 40) if ds.labels[i] == 0])   # one class: AUC undefined
+    cfg = TrainConfig(epochs=6, lr=5e-3, monitor="val_auc", patience=2, progress=False)
+    with pytest.warns(RuntimeWarning, match="val_loss"):
+        res = fit(lambda: build_model("abmil_gated", 16, embed_dim=32, attn_dim=16), tr, va, cfg)
+    assert res.monitor == "val_loss" and res.history.val_auc.isna().all()
+    assert res.best_epoch == int(res.history.loc[res.history.val_loss.idxmin(), "epoch"])
+
+
+def test_seed_alone_fixes_initial_weights_and_training():
     ds = planted_bags(10)
-    seed_everything(1)
-    a = fit(build_model("abmil_gated", 16), ds, None, TrainConfig(epochs=3, progress=False, seed=1))
-    seed_everything(1)
-    b = fit(build_model("abmil_gated", 16), ds, None, TrainConfig(epochs=3, progress=False, seed=1))
-    assert a.history.lr.iloc[-1] < 0.05 * 2e-4
+    cfg = TrainConfig(epochs=2, progress=False, seed=1)
+    factory = lambda: build_model("abmil_gated", 16)  # noqa: E731
+    torch.manual_seed(99)
+    a = fit(factory, ds, None, cfg)
+    torch.rand(500)                                     # earlier random calls must not matter
+    np.random.rand(3)
+    b = fit(factory, ds, None, cfg)
+    c = fit(factory, ds, None, TrainConfig(epochs=2, progress=False, seed=2))
     torch.testing.assert_close(a.model.classifier.weight, b.model.classifier.weight)
-    assert a.best_epoch == 3  # no validation set: the last epoch is kept
+    assert not torch.equal(a.model.classifier.weight, c.model.classifier.weight)
+    assert a.init_seed == 1 and a.history.lr.iloc[-1] < 0.05 * 2e-4   # cosine decays to ~0
+    assert a.best_epoch == 2  # no validation set: the last epoch is kept
 
 
-class EntropyBonus:
-    """A pluggable loss term, as later chapters add (here: push attention towards uniform)."""
-    name, weight = "neg_entropy", 1.0
+class Recorder:
+    """A zero-weight loss term that records what the trainer shows it."""
 
     def __init__(self):
-        self.calls = 0
+        self.ids, self.states, self.lengths = [], [], []
 
-    def __call__(self, out, batch):
-        self.calls += 1
-        a = out.attention.clamp_min(1e-12)
-        return (a * a.log()).sum(-1).mean()
+    def __call__(self, out, batch, state):
+        self.ids.append(list(batch.slide_ids))
+        self.states.append(state)
+        self.lengths.append(int(batch.mask.sum(1).max()))
+        return out.logits.sum() * 0
 
 
-def test_loss_terms_are_added_logged_and_change_training():
+def test_training_data_is_shuffled_reproducibly():
+    ds = planted_bags(12)
+    orders = []
+    for seed in (0, 0, 1):
+        rec = Recorder()
+        fit(lambda: build_model("mean_pool", 16), ds, None,
+            TrainConfig(epochs=2, progress=False, seed=seed), [LossTerm("rec", rec, 0.0)])
+        orders.append([i[0] for i in rec.ids])
+    first_epoch = orders[0][:12]
+    assert sorted(first_epoch) == sorted(b.slide_id for b in ds.bags)
+    assert first_epoch != [b.slide_id for b in ds.bags]            # shuffled
+    assert orders[0][:12] != orders[0][12:]                        # reshuffled every epoch
+    assert orders[0] == orders[1] and orders[0] != orders[2]       # fixed by the seed
+
+
+def test_min_epochs_holds_off_early_stopping():
     ds = planted_bags(20)
-    term = EntropyBonus()
-    cfg = TrainConfig(epochs=4, lr=1e-3, progress=False)
-    with_term = fit(build_model("abmil_gated", 16), ds, None, cfg, [term])
-    without = fit(build_model("abmil_gated", 16), ds, None, cfg)
-    assert term.calls == 4 * len(ds)
-    assert "neg_entropy" in with_term.history and "neg_entropy" not in without.history
-    ent = lambda r: predict(r.model, ds).mean_entropy()  # noqa: E731
-    assert ent(with_term) > ent(without)
+    tr, va = ds.subset(range(0, 14)), ds.subset(range(14, 20))
+    # lr = 0: validation loss never improves after epoch 1, so patience 1 would stop at epoch 2
+    cfg = TrainConfig(epochs=10, lr=0.0, patience=1, min_epochs=6, progress=False)
+    res = fit(lambda: build_model("abmil_gated", 16), tr, va, cfg)
+    assert len(res.history) == 6 and res.best_epoch == 1
+    res = fit(lambda: build_model("abmil_gated", 16), tr, va, TrainConfig(epochs=10, lr=0.0, patience=1, progress=False))
+    assert len(res.history) == 2
 
 
-def test_save_run_writes_attention_per_slide(tmp_path):
+def test_loss_terms_are_weighted_logged_and_see_the_training_state():
+    ds = planted_bags(8)
+    rec = Recorder()
+    const = LossTerm("bias_sum", lambda out, batch, state: out.logits.sum(), weight=2.0)
+    cfg = TrainConfig(epochs=3, lr=1e-3, progress=False)
+    res = fit(lambda: build_model("abmil_gated", 16), ds, None, cfg, [const, LossTerm("rec", rec, 0.0)])
+    h = res.history
+    # total = CE + 2·term (averages over steps are linear), the term is logged unweighted
+    np.testing.assert_allclose(h.train_loss, h.bag_loss + 2.0 * h.bias_sum, rtol=1e-5, atol=1e-6)
+    assert [s.step for s in rec.states] == list(range(24))
+    assert [s.epoch for s in rec.states] == [1] * 8 + [2] * 8 + [3] * 8
+    assert {s.total_steps for s in rec.states} == {24} and rec.states[12].progress == 0.5
+    ramp = cosine_ramp(1.0, 0.0)
+    assert ramp(rec.states[0]) == 1.0 and ramp(rec.states[12]) == pytest.approx(0.5)
+    assert LossTerm("x", const.fn, ramp).weight_at(rec.states[12]) == pytest.approx(0.5)
+
+
+def test_a_weight_of_zero_leaves_training_unchanged_and_a_weight_changes_it():
+    ds = planted_bags(10)
+    cfg = TrainConfig(epochs=2, lr=1e-3, progress=False)
+    term = lambda w: LossTerm("neg_entropy", lambda o, b, s: losses.negative_entropy(o.attention_logits, o.mask), w)  # noqa: E731
+    base = fit(lambda: build_model("abmil_gated", 16), ds, None, cfg)
+    zero = fit(lambda: build_model("abmil_gated", 16), ds, None, cfg, [term(0.0)])
+    strong = fit(lambda: build_model("abmil_gated", 16), ds, None, cfg, [term(5.0)])
+    torch.testing.assert_close(base.model.classifier.weight, zero.model.classifier.weight)
+    assert predict(strong.model, ds).mean_entropy() > predict(base.model, ds).mean_entropy()
+
+
+class StepWatcher(Callback):
+    def __init__(self):
+        self.starts, self.ends, self.changed = [], [], []
+
+    def on_step_start(self, model, state):
+        self.starts.append(state.step)
+        self.before = model.classifier.weight.detach().clone()
+
+    def on_step_end(self, model, state):
+        self.ends.append(state.step)
+        self.changed.append(not torch.equal(self.before, model.classifier.weight))
+
+
+class WithTeacher(torch.nn.Module):
+    """A student plus a frozen copy, the way MHIM holds its momentum teacher."""
+
+    def __init__(self):
+        super().__init__()
+        self.student = build_model("abmil_gated", 16, embed_dim=32, attn_dim=16)
+        self.teacher = freeze(build_model("abmil_gated", 16, embed_dim=32, attn_dim=16))
+
+    @property
+    def classifier(self):
+        return self.student.classifier
+
+    def forward(self, x, mask=None):
+        out = self.student(x, mask)
+        out.extras["teacher_embedding"] = self.teacher(x, mask).embedding
+        return out
+
+
+def test_callbacks_run_around_each_optimizer_step_and_frozen_modules_stay_put():
     ds = planted_bags(6)
-    res = fit(build_model("abmil_gated", 16), ds, None, TrainConfig(epochs=1, progress=False))
-    p = predict(res.model, ds)
-    save_run(tmp_path, res, p, p.metrics())
-    a = np.load(tmp_path / "attention" / "bag0.npy")
-    assert a.shape == (1, len(ds[0].features)) and np.isclose(a.sum(), 1)
-    assert (tmp_path / "metrics.json").exists()
+    watch = StepWatcher()
+    model = WithTeacher()
+    teacher0 = copy.deepcopy(model.teacher.state_dict())
+    consistency = LossTerm("consistency", lambda o, b, s: losses.consistency_loss(
+        o.embedding, o.extras["teacher_embedding"]), 1.0)
+    fit(model, ds, None, TrainConfig(epochs=2, lr=1e-2, weight_decay=0.1, progress=False),
+        [consistency], [watch])
+    assert watch.starts == watch.ends == list(range(12))
+    assert all(watch.changed)                        # on_step_end sees the updated weights
+    for k, v in model.teacher.state_dict().items():  # no gradient, no weight decay, no step
+        torch.testing.assert_close(v, teacher0[k])
+    assert all(p.grad is None for p in model.teacher.parameters())
+
+
+class ScaledABMIL(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.inner = build_model("abmil_gated", 16, embed_dim=32, attn_dim=16)
+        self.scales = []
+
+    def forward(self, x, mask=None, scale=1.0):
+        self.scales.append(scale)
+        return self.inner(x * scale, mask)
+
+
+def test_pluggable_collate_and_batch_sampler():
+    ds = planted_bags(8)
+    groups = [[0, 3], [1, 2, 5], [4], [6, 7]]
+
+    def sampler(dataset, generator):
+        return groups
+
+    def collate(bags):
+        batch = collate_bags(bags)
+        batch.model_kwargs = {"scale": 0.5}
+        return batch
+
+    rec, model = Recorder(), ScaledABMIL()
+    fit(model, ds, None, TrainConfig(epochs=1, progress=False), [LossTerm("rec", rec, 0.0)],
+        collate_fn=collate, batch_sampler=sampler)
+    assert rec.ids == [[f"bag{i}" for i in g] for g in groups]
+    assert model.scales == [0.5] * 4
+
+
+def test_train_transform_touches_training_bags_only():
+    ds = planted_bags(12)
+    tr, va = ds.subset(range(8)), ds.subset(range(8, 12))
+    rec = Recorder()
+    res = fit(lambda: build_model("abmil_gated", 16), tr, va, TrainConfig(epochs=2, progress=False),
+              [LossTerm("rec", rec, 0.0)], train_transform=SubsampleInstances(5))
+    assert max(rec.lengths) == 5
+    p = predict(res.model, va)
+    assert [a.shape[1] for a in p.attention] == [len(b.features) for b in va.bags]
+    # the subsample is reproducible and keeps instance labels aligned with features
+    bag = ds[1]
+    sub = SubsampleInstances(4)(bag, np.random.default_rng([0, 0]))
+    again = SubsampleInstances(4)(bag, np.random.default_rng([0, 0]))
+    assert torch.equal(sub.features, again.features) and len(sub.features) == 4
+    rows = [int(np.where((bag.features == f).all(1))[0][0]) for f in sub.features]
+    np.testing.assert_array_equal(sub.instance_labels, bag.instance_labels[rows])
+
+
+def test_cross_validate_selects_on_validation_never_on_the_test_fold(monkeypatch):
+    import milhelpers.methods as methods_module
+
+    ds = planted_bags(30)
+    folds = stratified_folds(ds.labels, 3, seed=0)
+    seen, real_fit = [], methods_module.fit
+
+    def spy(model, train_ds, val_ds, *args, **kwargs):
+        seen.append(({b.slide_id for b in train_ds.bags}, {b.slide_id for b in val_ds.bags}))
+        return real_fit(model, train_ds, val_ds, *args, **kwargs)
+
+    monkeypatch.setattr(methods_module, "fit", spy)
+    built_for = []
+
+    def factory(fold):
+        built_for.append(fold)
+        return build_model("mean_pool", 16)
+
+    table, preds = cross_validate(factory, ds, folds, TrainConfig(epochs=1, progress=False),
+                                  progress=False)
+    assert built_for == [0, 1, 2]                     # the factory receives the fold index
+    every = {b.slide_id for b in ds.bags}
+    for (train_ids, val_ids), (_, te), p in zip(seen, folds, preds):
+        test_ids = {ds.bags[i].slide_id for i in te}
+        assert set(p.slide_ids) == test_ids
+        assert not (val_ids & test_ids) and not (train_ids & test_ids) and not (train_ids & val_ids)
+        assert train_ids | val_ids | test_ids == every and len(val_ids) > 0
+
+
+def test_folds_are_shuffled_and_stratified():
+    labels = np.array([0] * 10 + [1] * 10)
+    folds = stratified_folds(labels, 5, seed=0)
+    tests = [set(te.tolist()) for _, te in folds]
+    assert tests[0] != {0, 1, 10, 11}                # unshuffled StratifiedKFold's first fold
+    assert all(labels[list(t)].sum() == 2 for t in tests)
+    assert set().union(*tests) == set(range(20))
+    assert [set(te.tolist()) for _, te in stratified_folds(labels, 5, seed=1)] != tests
+
+
+def test_predict_runs_on_the_models_own_device(monkeypatch):
+    ds = planted_bags(4)
+    model = build_model("abmil_gated", 16).train()
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)   # "auto" would pick CUDA
+    p = predict(model, ds)
+    assert p.probs.shape == (4, 2) and next(model.parameters()).device.type == "cpu"
+    assert model.training                                            # mode restored

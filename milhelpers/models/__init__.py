@@ -3,21 +3,27 @@ to a :class:`MILOutput` (bag logits, raw attention logits, bag embedding)."""
 from __future__ import annotations
 
 from .abmil import ABMIL, AttentionScorer, MaxPoolMIL, MeanPoolMIL
-from .base import MILModel, MILOutput, as_batch, mask_logits, masked_softmax
+from .base import MILModel, MILOutput, as_batch, freeze, mask_logits, masked_softmax
 
-__all__ = ["MILOutput", "MILModel", "masked_softmax", "mask_logits", "as_batch", "ABMIL",
-           "AttentionScorer", "MeanPoolMIL", "MaxPoolMIL", "build_model", "MODELS"]
-
-MODELS = {
-    "abmil_gated": lambda in_dim, **kw: ABMIL(in_dim, gated=True, **kw),
-    "abmil_tanh": lambda in_dim, **kw: ABMIL(in_dim, gated=False, **kw),
-    "mean_pool": lambda in_dim, **kw: MeanPoolMIL(in_dim, **kw),
-    "max_pool": lambda in_dim, **kw: MaxPoolMIL(in_dim, **kw),
-}
+__all__ = ["MILOutput", "MILModel", "masked_softmax", "mask_logits", "as_batch", "freeze", "ABMIL",
+           "AttentionScorer", "MeanPoolMIL", "MaxPoolMIL", "build_model"]
 
 
-def build_model(name: str, in_dim: int, **kwargs) -> MILModel:
-    """A registered aggregator by name (``abmil_gated``, ``abmil_tanh``, ``mean_pool``, ``max_pool``)."""
-    if name not in MODELS:
-        raise KeyError(f"unknown model {name!r}; choose from {sorted(MODELS)}")
-    return MODELS[name](in_dim, **kwargs)
+def build_model(name: str, in_dim: int, n_classes: int = 2, seed: int | None = None,
+                **kwargs) -> MILModel:
+    """The model of a registered method by name (``abmil_gated``, ``abmil_tanh``, ``mean_pool``,
+    ``max_pool``, and what later chapters register; see :mod:`milhelpers.methods`).
+
+    With ``seed`` the initial weights depend on that seed alone (drawn from a private copy of
+    torch's generator, so neither earlier random calls nor this one change the global stream);
+    the seed is kept as ``model.init_seed`` and written to a run's files.
+    """
+    from ..methods import BuildContext, get_method
+
+    method = get_method(name).with_options(**kwargs)
+    ctx = BuildContext(in_dim, n_classes, fold=0, seed=0 if seed is None else seed)
+    if seed is None:
+        model = method.build(ctx, **method.model_kwargs)
+        model.init_seed = None
+        return model
+    return method.build_model(ctx)

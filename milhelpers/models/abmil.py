@@ -84,9 +84,17 @@ class MeanPoolMIL(MILModel):
 
 
 class MaxPoolMIL(MILModel):
-    """Instance-level max pooling: each instance is classified, the bag takes the per-class max.
+    """Instance-level max pooling under the standard MIL assumption (as in CLAM's ``MIL_fc``).
 
-    The 'attention' reported for heatmaps is the instance's positive-vs-rest score.
+    Each instance k gets class logits l_k = W h_k. Its positive evidence is the log-odds of
+    "not class 0": s_k = logsumexp(l_k[1:]) − l_k[0] (for two classes, l_k[1] − l_k[0]). The bag
+    takes *all* logits of its single most-positive instance, k* = argmax_k s_k, so a bag is
+    positive only if one instance is (taking each class's maximum from different instances would
+    make two negative-looking instances add up to a positive bag).
+
+    Its pooling weight is one-hot on k*: the attention logits are 0 at k* and the dtype minimum
+    elsewhere, so attention entropy is 0 and top-k mass is 1, which is what max pooling does.
+    Heatmaps use the instance evidence s_k (``extras['instance_scores']``).
     """
 
     def __init__(self, in_dim: int, n_classes: int = 2, embed_dim: int = 512, dropout: float = 0.25):
@@ -99,10 +107,11 @@ class MaxPoolMIL(MILModel):
         x, mask = as_batch(x, mask)
         h = self.project(x)
         inst = self.instance_classifier(h)                    # (B, N, C)
-        minv = torch.finfo(inst.dtype).min
-        bag = inst.masked_fill(~mask[..., None], minv).max(dim=1).values
-        score = inst[..., -1] - inst[..., :-1].max(dim=-1).values  # evidence for the last class
-        logits_att = mask_logits(score[:, None, :], mask)
-        top = logits_att[:, 0].argmax(dim=1)
-        z = h[torch.arange(h.shape[0], device=h.device), top]
-        return MILOutput(bag, logits_att, z, mask, {"instance_logits": inst})
+        score = torch.logsumexp(inst[..., 1:], dim=-1) - inst[..., 0]    # (B, N)
+        score = mask_logits(score[:, None, :], mask)          # padding can never be chosen
+        top = score[:, 0].argmax(dim=1)                       # (B,)
+        rows = torch.arange(h.shape[0], device=h.device)
+        one_hot = torch.full_like(score, torch.finfo(score.dtype).min)
+        one_hot[rows, 0, top] = 0.0
+        return MILOutput(inst[rows, top], one_hot, h[rows, top], mask,
+                         {"instance_logits": inst, "instance_scores": score})

@@ -10,7 +10,23 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-__all__ = ["MILOutput", "masked_softmax", "mask_logits", "as_batch", "MILModel"]
+__all__ = ["MILOutput", "masked_softmax", "mask_logits", "as_batch", "MILModel", "freeze",
+           "check_attention_shapes"]
+
+
+def check_attention_shapes(logits: torch.Tensor, mask: torch.Tensor | None) -> None:
+    """Raise a clear error unless ``logits`` is (B, H, N) and ``mask`` (B, N) with the same B, N.
+
+    Without this check a (B, N) tensor broadcasts against a (B, 1, N) mask into (B, B, N) and
+    every later number is silently wrong.
+    """
+    if logits.dim() != 3:
+        raise ValueError(f"attention logits must be (batch B, heads H, instances N); got shape "
+                         f"{tuple(logits.shape)} (add the head axis with .unsqueeze(1))")
+    if mask is not None and (mask.dim() != 2 or mask.shape[0] != logits.shape[0]
+                             or mask.shape[1] != logits.shape[2]):
+        raise ValueError(f"mask must be (B, N) = ({logits.shape[0]}, {logits.shape[2]}) for "
+                         f"attention logits {tuple(logits.shape)}; got {tuple(mask.shape)}")
 
 
 def mask_logits(logits: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
@@ -19,13 +35,15 @@ def mask_logits(logits: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor
     ``mask`` is (B, N) and ``logits`` (B, H, N). The dtype-aware minimum (not −1e9) keeps this
     exact in float16 and bfloat16.
     """
+    check_attention_shapes(logits, mask)
     if mask is None:
         return logits
     return logits.masked_fill(~mask[:, None, :], torch.finfo(logits.dtype).min)
 
 
 def masked_softmax(logits: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-    """Softmax over the last (instance) axis; padded positions get exactly zero weight."""
+    """Softmax over the last (instance) axis of (B, H, N) logits; padded positions get exactly
+    zero weight."""
     a = torch.softmax(mask_logits(logits, mask), dim=-1)
     if mask is not None:
         a = a.masked_fill(~mask[:, None, :], 0.0)
@@ -68,10 +86,36 @@ class MILOutput:
     mask: torch.Tensor
     extras: dict = field(default_factory=dict)
 
+    def __post_init__(self):
+        check_attention_shapes(self.attention_logits, self.mask)
+        b = self.attention_logits.shape[0]
+        if self.logits.dim() != 2 or self.logits.shape[0] != b:
+            raise ValueError(f"bag logits must be (B, C) with B = {b}; got {tuple(self.logits.shape)}")
+        if self.embedding.dim() != 2 or self.embedding.shape[0] != b:
+            raise ValueError(f"bag embedding must be (B, E) with B = {b}; got "
+                             f"{tuple(self.embedding.shape)}")
+
     @property
     def attention(self) -> torch.Tensor:
         """(B, H, N) attention weights: softmax over instances, exactly 0 on padding."""
         return masked_softmax(self.attention_logits, self.mask)
+
+    @property
+    def instance_scores(self) -> torch.Tensor:
+        """(B, H, N) per-instance scores for heatmaps and localisation: ``extras['instance_scores']``
+        where a model defines them (max pooling's instance evidence), else the attention logits."""
+        return self.extras.get("instance_scores", self.attention_logits)
+
+
+def freeze(module: nn.Module) -> nn.Module:
+    """Exclude ``module``'s parameters from training (``requires_grad = False``).
+
+    The trainer optimises only parameters that require gradients, so a frozen sub-module (MHIM's
+    momentum teacher) is never seen by the optimizer; it may still be updated by a callback.
+    """
+    for p in module.parameters():
+        p.requires_grad_(False)
+    return module
 
 
 class MILModel(nn.Module):

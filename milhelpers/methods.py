@@ -1,0 +1,165 @@
+"""The method registry: a MIL method is a name for a complete training recipe.
+
+A :class:`Method` bundles what a chapter adds to the shared trainer — how to build the model for
+one fold, the extra loss terms, the step callbacks, the batching (collate + sampler), train-only
+transforms and the training defaults — so notebooks, :func:`milhelpers.train.cross_validate` and
+the experiment runner build every method the same way::
+
+    method = get_method("abmil_gated")
+    result = method.fit(train_ds, val_ds, method.train_config(epochs=20, seed=0), fold=0)
+
+How each later method plugs in (one ``register(Method(...))`` each, no copied loop):
+
+* ACMIL — ``build`` returns the multi-branch model (per-branch logits in ``out.extras``);
+  ``loss_terms`` adds branch cross-entropy and branch diversity; ``config`` selects on
+  ``val_f1_auc``.
+* AEM — same ``build`` as ABMIL (or ACMIL); ``loss_terms`` adds λ·Σ a log a with a constant or
+  :func:`~milhelpers.train.cosine_ramp` weight.
+* MHIM-MIL — ``build`` gets the fold's :class:`BuildContext` (its train/validation bags) to train
+  or load that fold's baseline as the frozen teacher; ``callbacks`` set the mask ratio before each
+  step and update the teacher by EMA after it; ``loss_terms`` adds the consistency loss.
+* PackMIL — ``collate_fn`` and ``batch_sampler`` pack several bags per step (the batch carries
+  ``model_kwargs`` such as a token → slide index); ``loss_terms`` adds the hyperslide loss.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset, Sampler
+
+from .datasets import Bag, collate_bags
+from .models import ABMIL, MaxPoolMIL, MeanPoolMIL, MILModel
+from .train import Callback, FitResult, LossTerm, TrainConfig, fit
+
+__all__ = ["BuildContext", "Method", "METHODS", "register", "get_method", "available_methods",
+           "as_method", "n_classes_of"]
+
+
+@dataclass(frozen=True)
+class BuildContext:
+    """What a model factory may use for one run: input width, classes, fold, seed, and the run's
+    training and validation bags (MHIM trains its teacher on them)."""
+
+    in_dim: int
+    n_classes: int
+    fold: int
+    seed: int
+    train_ds: Dataset | None = None
+    val_ds: Dataset | None = None
+    config: TrainConfig | None = None
+
+
+def _no_terms(model: MILModel) -> Sequence:
+    return ()
+
+
+@dataclass(frozen=True)
+class Method:
+    """A training recipe: model factory + loss terms + callbacks + batching + defaults.
+
+    ``build(ctx, **model_kwargs) -> model``; ``loss_terms(model)`` and ``callbacks(model)`` are
+    factories, so stateful terms are fresh for every run. ``config`` holds the method's
+    :class:`TrainConfig` defaults (e.g. its selection monitor).
+    """
+
+    name: str
+    build: Callable[..., MILModel]
+    summary: str = ""
+    loss_terms: Callable[[MILModel], Sequence[LossTerm]] = _no_terms
+    callbacks: Callable[[MILModel], Sequence[Callback]] = _no_terms
+    config: Mapping[str, Any] = field(default_factory=dict)
+    model_kwargs: Mapping[str, Any] = field(default_factory=dict)
+    collate_fn: Callable = collate_bags
+    batch_sampler: Callable[[Dataset, torch.Generator], Sampler] | None = None
+    train_transform: Callable[[Bag, np.random.Generator], Bag] | None = None
+
+    def train_config(self, **overrides) -> TrainConfig:
+        """The method's default :class:`TrainConfig`, with ``overrides`` applied on top."""
+        return TrainConfig(**{**self.config, **overrides})
+
+    def with_options(self, name: str | None = None, **model_kwargs) -> "Method":
+        """A variant with other model options, e.g. ``get_method('abmil_gated').with_options(
+        embed_dim=128)`` (named ``name`` for the runner's cache and tables)."""
+        return dataclasses.replace(self, name=name or self.name,
+                                   model_kwargs={**self.model_kwargs, **model_kwargs})
+
+    def build_model(self, ctx: BuildContext) -> MILModel:
+        """The initial model for ``ctx``, its weights drawn from ``ctx.seed`` alone."""
+        with torch.random.fork_rng(devices=[]):   # leaves the global stream untouched
+            torch.manual_seed(ctx.seed)
+            model = self.build(ctx, **self.model_kwargs)
+        model.init_seed = ctx.seed
+        return model
+
+    def fit(self, train_ds: Dataset, val_ds: Dataset | None, config: TrainConfig | None = None,
+            fold: int = 0, run_dir=None) -> FitResult:
+        """Build the model for this fold from ``config.seed`` and train it with the recipe."""
+        cfg = config or self.train_config()
+        ctx = BuildContext(int(train_ds.dim), n_classes_of(train_ds, val_ds), fold, cfg.seed,
+                           train_ds, val_ds, cfg)
+        model = self.build_model(ctx)
+        return fit(model, train_ds, val_ds, cfg, self.loss_terms(model), self.callbacks(model),
+                   collate_fn=self.collate_fn, batch_sampler=self.batch_sampler,
+                   train_transform=self.train_transform, run_dir=run_dir)
+
+
+def n_classes_of(*datasets: Dataset | None) -> int:
+    """Number of classes: ``class_names`` where a dataset has them, else max label + 1 (≥ 2)."""
+    for ds in datasets:
+        names = getattr(ds, "class_names", None)
+        if names:
+            return len(names)
+    top = max(int(np.max(ds.labels)) for ds in datasets if ds is not None and len(ds))
+    return max(2, top + 1)
+
+
+METHODS: dict[str, Method] = {}
+
+
+def register(method: Method, overwrite: bool = False) -> Method:
+    """Add ``method`` to the registry (a chapter registers its method once)."""
+    if method.name in METHODS and not overwrite and METHODS[method.name] is not method:
+        raise ValueError(f"a method named {method.name!r} is already registered; pass "
+                         "overwrite=True to replace it")
+    METHODS[method.name] = method
+    return method
+
+
+def available_methods() -> list[str]:
+    return sorted(METHODS)
+
+
+def get_method(name: str) -> Method:
+    """The registered method ``name``; the error lists the known names."""
+    if name not in METHODS:
+        raise KeyError(f"unknown method {name!r}; choose from {available_methods()}")
+    return METHODS[name]
+
+
+def as_method(method: Method | str | Callable[[int], MILModel]) -> Method:
+    """A :class:`Method` from a method, a registered name, or a factory ``fold -> model``."""
+    if isinstance(method, Method):
+        return method
+    if isinstance(method, str):
+        return get_method(method)
+    if callable(method):
+        return Method("custom", lambda ctx: method(ctx.fold))
+    raise TypeError(f"expected a Method, a method name or a factory fold -> model; got {method!r}")
+
+
+_CLAM = ("Ilse, Tomczak & Welling, 'Attention-based deep multiple instance learning', ICML 2018, "
+         "arXiv 1802.04712; dimensions and dropout as CLAM (Lu et al., Nature Biomedical "
+         "Engineering 2021, arXiv 2004.09666)")
+
+register(Method("abmil_gated", lambda ctx, **kw: ABMIL(ctx.in_dim, ctx.n_classes, gated=True, **kw),
+                "gated attention MIL: e_k = wᵀ(tanh(V h_k) ⊙ σ(U h_k)). " + _CLAM))
+register(Method("abmil_tanh", lambda ctx, **kw: ABMIL(ctx.in_dim, ctx.n_classes, gated=False, **kw),
+                "attention MIL: e_k = wᵀ tanh(V h_k). " + _CLAM))
+register(Method("mean_pool", lambda ctx, **kw: MeanPoolMIL(ctx.in_dim, ctx.n_classes, **kw),
+                "mean of instance embeddings (every a_k = 1/N)"))
+register(Method("max_pool", lambda ctx, **kw: MaxPoolMIL(ctx.in_dim, ctx.n_classes, **kw),
+                "the bag takes the logits of its most-positive instance (standard MIL assumption)"))

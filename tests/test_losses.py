@@ -1,0 +1,95 @@
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from milhelpers import losses
+
+H_QUARTER = -(0.25 * math.log(0.25) + 0.75 * math.log(0.75))  # entropy of [1/4, 3/4] = 0.5623
+
+
+def test_entropy_hand_computed_and_padding_contributes_exactly_nothing():
+    logits = torch.tensor([[[0.0, math.log(3.0), 1e4]]])      # a = [1/4, 3/4] + one padded slot
+    mask = torch.tensor([[True, True, False]])
+    h = losses.attention_entropy(logits, mask)
+    assert h.shape == (1, 1) and float(h) == pytest.approx(H_QUARTER, rel=1e-6)
+    assert float(losses.attention_entropy(logits, mask, normalize=True)) == pytest.approx(
+        H_QUARTER / math.log(2), rel=1e-6)
+    logits.requires_grad_(True)
+    losses.negative_entropy(logits, mask).backward()
+    assert logits.grad[0, 0, 2] == 0.0 and torch.isfinite(logits.grad).all()
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_entropy_is_finite_in_half_precision_with_padding(dtype):
+    logits = (torch.randn(3, 2, 50) * 30).to(dtype)
+    mask = torch.ones(3, 50, dtype=torch.bool)
+    mask[0, 5:] = False
+    mask[1, 1:] = False                                       # a one-instance bag
+    logits = logits.masked_fill(~mask[:, None], torch.finfo(dtype).min).requires_grad_(True)
+    h = losses.attention_entropy(logits, mask)
+    assert h.dtype == torch.float32 and torch.isfinite(h).all()
+    ref = losses.attention_entropy(logits.detach().float(), mask)
+    torch.testing.assert_close(h, ref)
+    assert float(h[1].detach().abs().max()) == 0.0           # one instance: zero entropy
+    losses.negative_entropy(logits, mask).backward()
+    assert torch.isfinite(logits.grad.float()).all()
+    # the naive expression is what this guards against
+    a = torch.softmax(logits.detach(), -1)
+    assert torch.isnan((a * a.log()).sum(-1)).any()
+
+
+def test_maximising_entropy_spreads_attention():
+    logits = torch.tensor([[[3.0, 0.0, -1.0, 0.5]]], requires_grad=True)
+    before = float(losses.attention_entropy(logits))
+    losses.negative_entropy(logits).backward()
+    with torch.no_grad():
+        stepped = logits - 0.5 * logits.grad
+    assert float(losses.attention_entropy(stepped)) > before
+
+
+def test_branch_diversity_hand_computed():
+    disjoint = torch.tensor([[[1.0, 0.0], [0.0, 1.0]]])
+    assert float(losses.branch_diversity(disjoint)) == 0.0
+    same = torch.tensor([[[0.3, 0.7], [0.3, 0.7]]])
+    assert float(losses.branch_diversity(same)) == pytest.approx(1.0)
+    # three branches: pairs (1,2): cos([.5,.5],[1,0]) = 1/√2, (1,3): 1/√2, (2,3): 0
+    three = torch.tensor([[[0.5, 0.5], [1.0, 0.0], [0.0, 1.0]]])
+    assert float(losses.branch_diversity(three)) == pytest.approx(2 / math.sqrt(2) / 3)
+    # padding holds zeros and changes nothing
+    padded = torch.cat([three, torch.zeros(1, 3, 4)], dim=-1)
+    assert float(losses.branch_diversity(padded)) == pytest.approx(float(losses.branch_diversity(three)))
+    assert float(losses.branch_diversity(torch.rand(2, 1, 5))) == 0.0
+
+
+def test_branch_cross_entropy_is_the_mean_over_branches():
+    logits = torch.tensor([[[2.0, 0.0], [0.0, 1.0], [0.5, 0.5]]])  # B=1, M=3, C=2
+    y = torch.tensor([1])
+    expected = sum(F.cross_entropy(logits[:, m], y) for m in range(3)) / 3
+    torch.testing.assert_close(losses.branch_cross_entropy(logits, y), expected)
+
+
+def test_consistency_loss_hand_computed_and_teacher_gets_no_gradient():
+    teacher = torch.tensor([[0.0, 0.1]], requires_grad=True)   # /0.1 -> softmax([0, 1])
+    student = torch.tensor([[1.0, 0.0]], requires_grad=True)
+    p0 = 1 / (1 + math.e)                                      # 0.2689
+    expected = -(p0 * (1 - math.log(math.e + 1)) + (1 - p0) * (0 - math.log(math.e + 1)))
+    loss = losses.consistency_loss(student, teacher)
+    assert float(loss) == pytest.approx(expected, rel=1e-6)
+    loss.backward()
+    assert teacher.grad is None and student.grad is not None
+    with pytest.raises(ValueError, match="shape"):
+        losses.consistency_loss(torch.zeros(2, 3), torch.zeros(2, 4))
+
+
+def test_soft_target_cross_entropy():
+    logits = torch.tensor([[0.0, math.log(3.0)]])
+    assert float(losses.soft_target_cross_entropy(logits, torch.tensor([[0.25, 0.75]]))) == \
+        pytest.approx(H_QUARTER, rel=1e-6)
+    one_hot = torch.tensor([[0.0, 1.0], [1.0, 0.0]])
+    two = torch.tensor([[0.2, -1.0], [1.5, 0.3]])
+    torch.testing.assert_close(losses.soft_target_cross_entropy(two, one_hot),
+                               F.cross_entropy(two, torch.tensor([1, 0])))
+    with pytest.raises(ValueError, match="sum to 1"):
+        losses.soft_target_cross_entropy(logits, torch.tensor([[0.5, 0.6]]))
