@@ -86,7 +86,10 @@ def collate_bags(bags: Sequence[Bag]) -> BagBatch:
 
 
 def _check_shape(shape: tuple[int, ...], name: str, dim: int | None) -> None:
-    if len(shape) != 2 or shape[0] == 0:
+    if len(shape) != 2:
+        raise DataMismatchError(f"{name}: features have shape {tuple(shape)}; expected "
+                                "(patches, feature dim). Is this a patch-features file?")
+    if shape[0] == 0:
         raise DataMismatchError(f"{name}: empty bag (no patches, shape {tuple(shape)}); "
                                 "re-tile it with a lower min_tissue or drop it from the labels.")
     if dim is not None and shape[1] != dim:
@@ -125,7 +128,8 @@ def encode_labels(values: Sequence, label_map: Mapping[str, int] | None = None
             raise DataMismatchError(f"label(s) {unknown} are not in label_map {dict(label_map)}; "
                                     "add them to the map.")
         lut = {str(k): v for k, v in label_map.items()}
-        bad_idx = [v for v in lut.values() if not isinstance(v, (int, np.integer)) or isinstance(v, bool)]
+        bad_idx = [v for v in lut.values()
+                   if not isinstance(v, (int, np.integer)) or isinstance(v, bool)]
         if bad_idx:
             raise DataMismatchError(f"label_map values must be class indices 0…C−1, got {bad_idx}")
         y = text.map(lut).to_numpy(np.int64)
@@ -136,7 +140,8 @@ def encode_labels(values: Sequence, label_map: Mapping[str, int] | None = None
     elif pd.api.types.is_numeric_dtype(s):
         f = s.to_numpy(np.float64)
         if not np.all(np.isfinite(f) & (f == np.round(f))):
-            raise DataMismatchError(f"labels must be integer class indices; found {sorted(set(f[f != np.round(f)]))[:5]}")
+            odd = sorted(set(f[~np.isfinite(f) | (f != np.round(f))]))[:5]
+            raise DataMismatchError(f"labels must be integer class indices 0…C−1; found {odd}")
         y = f.astype(np.int64)
     else:
         found = sorted(set(s.astype(str)))
@@ -146,16 +151,19 @@ def encode_labels(values: Sequence, label_map: Mapping[str, int] | None = None
             f"label_map={{{example}}} (the positive class takes the highest index) or write "
             "integer labels 0…C−1 in the CSV.")
     if (y < 0).any():
-        raise DataMismatchError(f"labels must be 0…C−1; found negative label(s) {sorted(set(y[y < 0]))}")
+        raise DataMismatchError("labels must be 0…C−1; found negative label(s) "
+                                f"{sorted(set(y[y < 0].tolist()))}")
     counts = np.bincount(y)
     if len(counts) < 2 or (counts > 0).sum() < 2:
         raise DataMismatchError(f"all {len(y)} slides have label {int(y[0])}: a classifier needs "
                                 "at least two classes; check the label column.")
     empty = np.flatnonzero(counts == 0).tolist()
     if empty:
+        found = np.flatnonzero(counts).tolist()
+        renumber = {str(v): i for i, v in enumerate(found)}
         raise DataMismatchError(f"labels must be 0…C−1 with every class present; classes {empty} "
-                                f"have no slide (labels found: {np.flatnonzero(counts).tolist()}). "
-                                "Renumber them, e.g. label_map={'0': 0, '2': 1}.")
+                                f"have no slide (labels found: {found}). Renumber them in the "
+                                f"CSV or pass label_map={renumber}.")
     return y, names
 
 
@@ -474,14 +482,14 @@ def _scan_features(folder: Path, table: pd.DataFrame, patch_size_level0: int | N
                     shape = shape[1:]
                 c = f.get("coords")
                 n_coords = c.shape[0] if c is not None else None
-                size0 = c.attrs.get("patch_size_level0") if c is not None else None
-                if size0 is None and patch_size_level0 is None and c is not None:
+                size0 = _positive_int(c.attrs.get("patch_size_level0")) if c is not None else None
+                if size0 is None and patch_size_level0 is not None:
+                    size0 = patch_size_level0
+                    from_arg.append(sid)
+                elif size0 is None and c is not None:
                     size0 = infer_patch_size_level0(c[:])
                     if size0 is not None:
                         inferred.setdefault(size0, []).append(sid)
-                elif size0 is None and patch_size_level0 is not None:
-                    size0 = patch_size_level0
-                    from_arg.append(sid)
         except OSError as err:
             raise DataMismatchError(f"{path}: cannot read this HDF5 file ({err}); it is truncated "
                                     "or not HDF5. Extract the features of this slide again.") from err
@@ -490,9 +498,7 @@ def _scan_features(folder: Path, table: pd.DataFrame, patch_size_level0: int | N
         if n_coords is not None and n_coords != shape[0]:
             raise DataMismatchError(f"{path}: {shape[0]} feature rows but {n_coords} coordinates; "
                                     "the file is incomplete. Extract the features again.")
-        size0 = int(np.asarray(size0).item()) if size0 is not None else None
-        if size0 is None or size0 <= 0:
-            size0 = None
+        if size0 is None:
             unknown.append(sid)
         slides.append(_Slide(sid, path, int(y), str(cid), int(shape[0]), size0))
         nbytes += int(shape[0]) * dim * 4
@@ -511,6 +517,15 @@ def _scan_features(folder: Path, table: pd.DataFrame, patch_size_level0: int | N
                       f"{_short(ids)}. Pass patch_size_level0= if the patches overlap.",
                       stacklevel=3)
     return slides, dim, nbytes
+
+
+def _positive_int(value) -> int | None:
+    """An h5 attribute as a positive int; None where absent or unusable (TRIDENT writes "None")."""
+    try:
+        v = int(np.asarray(value).item())
+    except (TypeError, ValueError):
+        return None
+    return v if v > 0 else None
 
 
 def _short(items, n: int = 8) -> str:
