@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import copy
 import warnings
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator, Mapping, Sequence
@@ -322,7 +322,7 @@ class BagDataset(Dataset):
         in_csv = set(table.slide_id)
         if slide_ids is not None:
             slide_ids = [str(s) for s in slide_ids]
-            dup = sorted({s for s in slide_ids if slide_ids.count(s) > 1})
+            dup = sorted(s for s, n in Counter(slide_ids).items() if n > 1)
             if dup:
                 raise DataMismatchError(f"slide_ids lists {_short(dup)} more than once")
             unknown = sorted(set(slide_ids) - in_csv)
@@ -460,6 +460,13 @@ def _read_label_table(labels: str | Path | pd.DataFrame) -> pd.DataFrame:
             msg += f", with conflicting labels for {_short(conflicting)}"
         raise DataMismatchError(msg + ". Each slide is one bag: keep one row per slide (a copy "
                                 "would land in train and test of the same fold).")
+    if "case_id" in df and "fold" in df:
+        n_folds = df.groupby("case_id").fold.nunique(dropna=False)
+        split = sorted(n_folds.index[n_folds > 1])
+        if split:
+            raise DataMismatchError(f"{source}: the slides of case(s) {_short(split)} sit in "
+                                    "different folds, so a patient would be in train and test; "
+                                    "give all slides of a case the same fold.")
     return df
 
 

@@ -93,6 +93,14 @@ def test_slide_ids_are_read_as_text(tmp_path):
     assert ds[1].case_id == "07"
 
 
+def test_predefined_folds_must_keep_a_case_together(feat_dir):
+    d, labels = feat_dir
+    table = labels.assign(case_id=["p1", "p1", "p2", "p3"], fold=[0, 0, 1, 2])
+    assert BagDataset(d, table).case_ids.tolist() == ["p1", "p1", "p2", "p3"]
+    with pytest.raises(DataMismatchError, match=r"case\(s\) p1 sit in different folds"):
+        BagDataset(d, table.assign(fold=[0, 1, 1, 2]))
+
+
 def test_text_labels_need_an_explicit_map(feat_dir, capsys):
     d, labels = feat_dir
     text = labels.assign(label=["normal", "tumour", "normal", "tumour"])
