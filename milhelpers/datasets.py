@@ -52,7 +52,7 @@ class Bag:
     coords: np.ndarray | None = None  # (N, 2) level-0 top-left
     instance_labels: np.ndarray | None = None  # (N,) in [0, 1], e.g. tumour fraction
     patch_size0: int | None = None    # patch side in level-0 pixels (for heatmaps)
-    case_id: str | None = None        # patient; slides of one case never straddle a split
+    case_id: str | None = None        # patient (BagDataset: the slide id where none is given)
 
 
 @dataclass
