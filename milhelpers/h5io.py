@@ -57,12 +57,27 @@ def write_coords(path: str | Path, coords: np.ndarray, **attrs) -> Path:
     return Path(path)
 
 
+def _unreadable(path: str | Path, err: OSError) -> OSError:
+    """h5py's errors on a truncated or non-HDF5 file do not always say which file; ours do."""
+    if isinstance(err, FileNotFoundError):
+        return FileNotFoundError(f"{path}: no such file")
+    return OSError(f"{path}: cannot read this HDF5 file ({err}); it is truncated or not HDF5. "
+                   "Write it again (re-run the step that made it).")
+
+
 def read_coords(path: str | Path) -> tuple[np.ndarray, dict]:
-    """Coordinates (N×2 int64) and attributes from a patches or features file."""
-    with h5py.File(path, "r") as f:
-        if "coords" not in f:
-            raise KeyError(f"{path}: no 'coords' dataset; is this a CLAM/TRIDENT patches file?")
-        return f["coords"][:].astype(np.int64), dict(f["coords"].attrs)
+    """Coordinates (N×2 int64) and attributes from a patches or features file.
+
+    Raises ``KeyError`` without a ``coords`` dataset and ``OSError`` (the message names the
+    file) when the file is truncated or not HDF5.
+    """
+    try:
+        with h5py.File(path, "r") as f:
+            if "coords" not in f:
+                raise KeyError(f"{path}: no 'coords' dataset; is this a CLAM/TRIDENT patches file?")
+            return f["coords"][:].astype(np.int64), dict(f["coords"].attrs)
+    except OSError as err:
+        raise _unreadable(path, err) from err
 
 
 def write_features(path: str | Path, features: np.ndarray, coords: np.ndarray,
@@ -82,14 +97,25 @@ def write_features(path: str | Path, features: np.ndarray, coords: np.ndarray,
 
 def read_features(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     """``(features, coords)`` from a CLAM/TRIDENT features file. Files without coords (some
-    CLAM ``.h5`` exports) give an empty coordinate array."""
-    with h5py.File(path, "r") as f:
-        if "features" not in f:
-            raise KeyError(f"{path}: no 'features' dataset; is this a features file?")
-        feats = f["features"][:]
-        coords = f["coords"][:].astype(np.int64) if "coords" in f else np.zeros((0, 2), np.int64)
+    CLAM ``.h5`` exports) give an empty coordinate array.
+
+    Raises ``KeyError`` without a ``features`` dataset, ``ValueError`` when features and coords
+    disagree in length, and ``OSError`` (the message names the file) when the file is truncated
+    or not HDF5.
+    """
+    try:
+        with h5py.File(path, "r") as f:
+            if "features" not in f:
+                raise KeyError(f"{path}: no 'features' dataset; is this a features file?")
+            feats = f["features"][:]
+            coords = f["coords"][:].astype(np.int64) if "coords" in f else np.zeros((0, 2), np.int64)
+    except OSError as err:
+        raise _unreadable(path, err) from err
     if feats.ndim == 3 and feats.shape[0] == 1:  # some exporters store (1, N, D)
         feats = feats[0]
+    if len(coords) and len(coords) != len(feats):
+        raise ValueError(f"{path}: {len(feats)} feature rows but {len(coords)} coordinates; the "
+                         "file is incomplete. Extract its features again.")
     return feats.astype(np.float32, copy=False), coords
 
 

@@ -1,9 +1,14 @@
+import warnings
+
+import h5py
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 
-from milhelpers.datasets import (BagDataset, DataMismatchError, collate_bags, load_mil_table,
+import milhelpers.datasets as datasets
+from milhelpers.datasets import (Bag, BagDataset, DataMismatchError, ListBagDataset, collate_bags,
+                                 encode_labels, infer_patch_size_level0, load_mil_table,
                                  stratified_folds, train_val_split)
 from milhelpers.h5io import write_features
 
@@ -18,11 +23,38 @@ def feat_dir(tmp_path):
     return tmp_path, labels
 
 
-def test_bag_dataset_reads_clam_layout(feat_dir):
+def write_clam_features(path, feats, coords, batch=4):
+    """A features file laid out the way CLAM's extract_features_fp.py leaves it: ``features``
+    (float32) and ``coords`` (int32) created resizable along axis 0 with one-row chunks, grown
+    batch by batch, and no attributes anywhere."""
+    with h5py.File(path, "w") as f:
+        for start in range(0, len(feats), batch):
+            for key, val in (("features", feats[start:start + batch].astype(np.float32)),
+                             ("coords", coords[start:start + batch].astype(np.int32))):
+                if key not in f:
+                    f.create_dataset(key, shape=val.shape, maxshape=(None,) + val.shape[1:],
+                                     chunks=(1,) + val.shape[1:], dtype=val.dtype)[:] = val
+                else:
+                    f[key].resize(len(f[key]) + len(val), axis=0)
+                    f[key][-len(val):] = val
+
+
+def clam_grid():
+    """Two tissue contours, each with its own 512-px grid (CLAM starts a grid per contour), so
+    the x positions of the two contours interleave; row 2 of contour A has a hole."""
+    a = [(1000 + 512 * i, 800 + 512 * j) for j in range(3) for i in range(4) if (i, j) != (1, 2)]
+    b = [(1300 + 512 * i, 3091 + 512 * j) for j in range(2) for i in range(3)]
+    return np.array(a + b)
+
+
+def test_bag_dataset_reads_our_layout(feat_dir):
     d, labels = feat_dir
     ds = BagDataset(d, labels)
     assert len(ds) == 4 and ds.dim == 6 and ds[1].features.shape == (9, 6) and ds[1].label == 1
     assert ds[1].coords.shape == (9, 2) and ds[1].patch_size0 == 256
+    assert ds.slide_ids == ["s0", "s1", "s2", "s3"] and ds.labels.tolist() == [0, 1, 0, 1]
+    assert ds.case_ids.tolist() == ds.slide_ids and ds.class_names is None and ds.n_classes == 2
+    assert ds.in_memory
 
 
 def test_mismatches_name_the_slides(feat_dir):
@@ -34,21 +66,139 @@ def test_mismatches_name_the_slides(feat_dir):
         BagDataset(d, labels.iloc[:3])
     with pytest.raises(DataMismatchError, match="slide_id,label"):
         BagDataset(d, labels.rename(columns={"label": "y"}))
+    # a subset of the slides may leave other features files without a row
+    assert BagDataset(d, labels.iloc[:3], slide_ids=["s1", "s0"]).slide_ids == ["s1", "s0"]
 
 
-def test_bad_features_are_reported(feat_dir):
+def test_duplicate_slides_are_refused(feat_dir):
+    d, labels = feat_dir
+    twice = pd.concat([labels, labels.iloc[[2]]])  # s2 again, same label
+    with pytest.raises(DataMismatchError, match=r"more than once: s2\. Each slide"):
+        BagDataset(d, twice)
+    clash = pd.concat([labels, pd.DataFrame({"slide_id": ["s1"], "label": [0]})])
+    with pytest.raises(DataMismatchError, match="more than once: s1, with conflicting labels for s1"):
+        BagDataset(d, clash)
+
+
+def test_slide_ids_are_read_as_text(tmp_path):
+    rng = np.random.default_rng(1)
+    for sid in ["001", "010", "2"]:
+        write_features(tmp_path / f"{sid}.h5", rng.normal(size=(3, 4)), np.zeros((3, 2)),
+                       coords_attrs={"patch_size_level0": 256})
+    csv = tmp_path / "labels.csv"
+    csv.write_text("slide_id,case_id,label\n001,07,0\n010,07,1\n2,,1\n")
+    ds = BagDataset(tmp_path, csv)
+    assert ds.slide_ids == ["001", "010", "2"]
+    assert ds.case_ids.tolist() == ["07", "07", "2"]  # no case given: the slide is its own case
+    assert ds[1].case_id == "07"
+
+
+def test_predefined_folds_must_keep_a_case_together(feat_dir):
+    d, labels = feat_dir
+    table = labels.assign(case_id=["p1", "p1", "p2", "p3"], fold=[0, 0, 1, 2])
+    assert BagDataset(d, table).case_ids.tolist() == ["p1", "p1", "p2", "p3"]
+    with pytest.raises(DataMismatchError, match=r"case\(s\) p1 sit in different folds"):
+        BagDataset(d, table.assign(fold=[0, 1, 1, 2]))
+
+
+def test_text_labels_need_an_explicit_map(feat_dir, capsys):
+    d, labels = feat_dir
+    text = labels.assign(label=["normal", "tumour", "normal", "tumour"])
+    with pytest.raises(DataMismatchError, match=r"label_map=\{'normal': 0, 'tumour': 1\}"):
+        BagDataset(d, text)
+    ds = BagDataset(d, text, label_map={"tumour": 1, "normal": 0})
+    assert ds.labels.tolist() == [0, 1, 0, 1] and ds.class_names == ["normal", "tumour"]
+    assert "normal → 0 (2 slides), tumour → 1 (2 slides)" in capsys.readouterr().out
+    assert ds.table.label_name.tolist() == ["normal", "tumour", "normal", "tumour"]
+    with pytest.raises(DataMismatchError, match=r"\['tumour'\] are not in label_map"):
+        BagDataset(d, text, label_map={"normal": 0, "benign": 1})
+
+
+@pytest.mark.parametrize("labels,message", [
+    ([1, 1, 1, 1], "all 4 slides have label 1"),
+    ([0, 2, 0, 2], r"classes \[1\] have no slide"),
+    ([0, -1, 0, 1], "negative"),
+    ([0, 1.5, 0, 1], "integer class indices"),
+    ([0, None, 0, 1], r"missing \(rows 1\)"),
+])
+def test_bad_labels_fail_before_training(feat_dir, labels, message):
+    d, table = feat_dir
+    with pytest.raises(DataMismatchError, match=message):
+        BagDataset(d, table.assign(label=labels))
+
+
+def test_encode_labels_accepts_integral_and_renumbers_with_a_map():
+    y, names = encode_labels(pd.Series([1.0, 0.0, 2.0]))
+    assert y.tolist() == [1, 0, 2] and names is None
+    y, names = encode_labels([0, 2, 2, 0], label_map={"0": 0, "2": 1})
+    assert y.tolist() == [0, 1, 1, 0] and names == ["0", "2"]
+    assert encode_labels([True, False])[0].tolist() == [1, 0]
+
+
+@pytest.mark.parametrize("in_memory", [True, False])
+def test_bad_features_are_reported(feat_dir, in_memory):
     d, labels = feat_dir
     write_features(d / "s2.h5", np.ones((3, 8)), np.zeros((3, 2)))
-    with pytest.raises(DataMismatchError, match="s2: features are 8-d"):
-        BagDataset(d, labels)
+    with pytest.raises(DataMismatchError, match=r"s2\.h5: features are 8-d"):
+        BagDataset(d, labels, in_memory=in_memory)
+    write_features(d / "s2.h5", np.ones((0, 6)), np.zeros((0, 2)))
+    with pytest.raises(DataMismatchError, match=r"s2\.h5: empty bag"):
+        BagDataset(d, labels, in_memory=in_memory)
+    with h5py.File(d / "s2.h5", "w") as f:  # a half-written file: 3 feature rows, 2 coordinates
+        f["features"] = np.ones((3, 6), np.float32)
+        f["coords"] = np.zeros((2, 2), np.int64)
+    with pytest.raises(DataMismatchError, match=r"s2\.h5: 3 feature rows but 2 coordinates"):
+        BagDataset(d, labels, in_memory=in_memory)
     f = np.ones((3, 6))
     f[1, 2] = np.nan
-    write_features(d / "s2.h5", f, np.zeros((3, 2)))
-    with pytest.raises(DataMismatchError, match="s2: 1 patch"):
+    write_features(d / "s2.h5", f, np.zeros((3, 2)), coords_attrs={"patch_size_level0": 256})
+    if in_memory:
+        with pytest.raises(DataMismatchError, match=r"s2\.h5: 1 patch"):
+            BagDataset(d, labels, in_memory=True)
+    else:  # the shape is fine, so a lazy dataset only finds out when it reads the bag
+        ds = BagDataset(d, labels, in_memory=False)
+        ds[0], ds[1]
+        with pytest.raises(DataMismatchError, match=r"s2\.h5: 1 patch"):
+            ds[2]
+
+
+@pytest.mark.parametrize("damage", ["truncate", "not_hdf5"])
+def test_unreadable_files_are_named(feat_dir, damage):
+    d, labels = feat_dir
+    path = d / "s3.h5"
+    raw = path.read_bytes()
+    path.write_bytes(raw[: len(raw) // 2] if damage == "truncate" else b"slide_id,label\ns3,1\n")
+    with pytest.raises(DataMismatchError, match=r"s3\.h5: cannot read this HDF5 file"):
         BagDataset(d, labels)
-    write_features(d / "s2.h5", np.ones((0, 6)), np.zeros((0, 2)))
-    with pytest.raises(DataMismatchError, match="s2: empty bag"):
-        BagDataset(d, labels)
+    from milhelpers.h5io import read_coords, read_features
+    for reader in (read_features, read_coords):
+        with pytest.raises(OSError, match=r"s3\.h5: cannot read"):
+            reader(path)
+
+
+def test_lazy_dataset_reads_bags_on_access(feat_dir, monkeypatch):
+    d, labels = feat_dir
+    eager = BagDataset(d, labels)
+    lazy = BagDataset(d, labels, in_memory=False, cache_size=2)
+    assert not lazy.in_memory and lazy.dim == 6 and lazy.labels.tolist() == [0, 1, 0, 1]
+    assert len(lazy._cache.items) == 0  # nothing read at construction
+    for i in range(4):
+        assert torch.equal(lazy[i].features, eager[i].features) and lazy[i].patch_size0 == 256
+    assert list(lazy._cache.items) == ["s2", "s3"]  # the two most recent bags only
+    sub = lazy.subset([3, 1])
+    assert isinstance(sub, BagDataset) and not sub.in_memory and sub.slide_ids == ["s3", "s1"]
+    assert sub.labels.tolist() == [1, 1] and [b.slide_id for b in sub.bags] == ["s3", "s1"]
+    assert sub.table.slide_id.tolist() == ["s3", "s1"]
+    # a features file changed after construction is read as it is now, not from a stale copy
+    write_features(d / "s0.h5", np.full((5, 6), 7.0), np.zeros((5, 2)),
+                   coords_attrs={"patch_size_level0": 256})
+    assert (lazy[0].features == 7).all() and not (eager[0].features == 7).all()
+    # the automatic switch: lazy above the size threshold, in memory below it
+    n_bytes = (5 + 9 + 3 + 7) * 6 * 4
+    monkeypatch.setattr(datasets, "IN_MEMORY_MAX_BYTES", n_bytes - 1)
+    assert not BagDataset(d, labels).in_memory
+    monkeypatch.setattr(datasets, "IN_MEMORY_MAX_BYTES", n_bytes)
+    assert BagDataset(d, labels).in_memory
 
 
 def test_collate_pads_and_masks(feat_dir):
@@ -68,15 +218,131 @@ def test_classic_mil_tables(name, n_bags, dim, n_pos):
     assert all(len(b.features) >= 1 for b in ds.bags)
 
 
+def test_list_dataset_interface():
+    bags = [Bag(torch.zeros(2, 3), y, f"b{i}", case_id="p1" if i < 2 else None)
+            for i, y in enumerate([0, 1, 1])]
+    ds = ListBagDataset(bags, class_names=["neg", "pos"])
+    assert ds.slide_ids == ["b0", "b1", "b2"] and ds.case_ids.tolist() == ["p1", "p1", "b2"]
+    sub = ds.subset([2, 0])
+    assert sub.slide_ids == ["b2", "b0"] and sub.class_names == ["neg", "pos"] and sub.n_classes == 2
+
+
 def test_splits_are_stratified_disjoint_and_seeded():
     y = np.array([0] * 30 + [1] * 20)
     folds = stratified_folds(y, 5, seed=0)
     assert sorted(np.concatenate([te for _, te in folds]).tolist()) == list(range(50))
     assert all(y[te].sum() == 4 for _, te in folds)
     assert [te.tolist() for _, te in folds] == [te.tolist() for _, te in stratified_folds(y, 5, seed=0)]
+    # shuffled: a test fold is not a run of neighbouring indices, and the seed changes it
+    assert all((np.diff(np.sort(te)) > 1).any() for _, te in folds)
+    assert [te.tolist() for _, te in folds] != [te.tolist() for _, te in stratified_folds(y, 5, seed=1)]
     tr, va = train_val_split(folds[0][0], y, 0.25, seed=0)
     assert not set(tr) & set(va) and not set(va) & set(folds[0][1])
     assert y[va].sum() == 4 and len(va) == 10  # 40 training bags (16 positive) → 10 (4)
+    with pytest.raises(ValueError, match="class 1 has 3; use k <= 3"):
+        stratified_folds([0] * 10 + [1] * 3, 5)
+
+
+def patient_cohort(seed=0):
+    """30 patients with 1–4 slides each; a patient's slides share the label (18 neg, 12 pos)."""
+    rng = np.random.default_rng(seed)
+    labels, cases = [], []
+    for p in range(30):
+        n = int(rng.integers(1, 5))
+        labels += [int(p % 5 < 2)] * n
+        cases += [f"case{p:02d}"] * n
+    return np.array(labels), np.array(cases)
+
+
+def test_grouped_folds_keep_each_patient_on_one_side():
+    y, cases = patient_cohort()
+    folds = stratified_folds(y, 5, seed=0, groups=cases)
+    assert sorted(np.concatenate([te for _, te in folds]).tolist()) == list(range(len(y)))
+    for tr, te in folds:
+        assert not set(cases[tr]) & set(cases[te])
+        assert 0 < y[te].mean() < 1  # both classes in every test fold
+        t_idx, v_idx = train_val_split(tr, y, 0.2, seed=0, groups=cases)
+        assert sorted(t_idx.tolist() + v_idx.tolist()) == sorted(tr.tolist())
+        assert not set(cases[t_idx]) & set(cases[v_idx]) and 0 < y[v_idx].mean() < 1
+        assert 0.1 < len(v_idx) / len(tr) < 0.35
+    again = stratified_folds(y, 5, seed=0, groups=cases)
+    assert [te.tolist() for _, te in folds] == [te.tolist() for _, te in again]
+    other = stratified_folds(y, 5, seed=1, groups=cases)
+    assert [te.tolist() for _, te in folds] != [te.tolist() for _, te in other]
+    with pytest.raises(ValueError, match=r"class 1 has 12; use k <= 12"):
+        stratified_folds(y, 13, groups=cases)
+    with pytest.raises(ValueError, match="one case id per bag"):
+        stratified_folds(y, 5, groups=cases[:-1])
+
+
+def test_infer_patch_size_from_the_grid():
+    assert infer_patch_size_level0(clam_grid()) == 512
+    assert infer_patch_size_level0(np.array([[0, 0], [0, 300], [0, 900]])) == 300  # one column
+    assert infer_patch_size_level0(np.array([[0, 0], [256, 0], [0, 512]])) is None  # x and y disagree
+    assert infer_patch_size_level0(np.array([[5, 5]])) is None
+    assert infer_patch_size_level0(np.array([[0, 0], [100, 100], [200, 200]])) is None  # no row or column
+
+
+def test_clam_layout_infers_patch_size_and_labels_instances(tmp_path):
+    """Instance labels on a CLAM features file (no attributes): a patch covers 512 level-0
+    pixels, not the single mask pixel it did when the size was silently 0."""
+    import cv2
+    from milhelpers.datasets import cohort_instance_labels
+    root = tmp_path / "cohort"
+    (root / "masks").mkdir(parents=True)
+    feats_dir = tmp_path / "h5_files"
+    feats_dir.mkdir()
+    coords = clam_grid()
+    rng = np.random.default_rng(0)
+    write_clam_features(feats_dir / "slideA.h5", rng.normal(size=(len(coords), 8)), coords)
+    write_clam_features(feats_dir / "slideB.h5", rng.normal(size=(4, 8)), coords[:4])
+    # mask at 1/16 of level 0 (4800 px square): tumour in mask columns 62–77, rows 50–81
+    mask = np.zeros((300, 300), np.uint8)
+    mask[50:82, 62:78] = 255
+    cv2.imwrite(str(root / "masks" / "slideA.png"), mask)
+    cv2.imwrite(str(root / "masks" / "slideB.png"), mask)
+    pd.DataFrame({"slide_id": ["slideA", "slideB"], "width": [4800] * 2, "height": [4800] * 2}
+                 ).to_csv(root / "labels.csv", index=False)
+    labels = pd.DataFrame({"slide_id": ["slideA", "slideB"], "label": [1, 0]})
+    with pytest.warns(UserWarning, match=r"inferred 512 px at level 0 from the coordinate grid for slideA, slideB"):
+        ds = BagDataset(feats_dir, labels, instance_labels=cohort_instance_labels(root))
+    bag = ds[0]
+    assert bag.patch_size0 == 512 and bag.coords.dtype == np.int64 and bag.features.dtype == torch.float32
+    # patch (1000, 800) covers mask x 62.5→62 … 94.5→94, y 50 … 82: tumour is 16 × 32 of 32 × 32
+    assert bag.instance_labels[0] == pytest.approx(0.5)
+    assert (bag.instance_labels[1:] == 0).all()
+    with pytest.warns(UserWarning, match="using patch_size_level0=448 given as argument"):
+        assert BagDataset(feats_dir, labels, patch_size_level0=448)[0].patch_size0 == 448
+
+
+def test_unknown_patch_size_is_said_and_refused_where_needed(tmp_path):
+    write_clam_features(tmp_path / "lone.h5", np.ones((1, 4)), np.array([[64, 64]]))
+    write_clam_features(tmp_path / "other.h5", np.ones((1, 4)), np.array([[0, 0]]))
+    labels = pd.DataFrame({"slide_id": ["lone", "other"], "label": [0, 1]})
+    with pytest.warns(UserWarning, match="patch size is unknown for 2 features file"):
+        assert BagDataset(tmp_path, labels)[0].patch_size0 is None
+    with warnings.catch_warnings(), pytest.raises(DataMismatchError, match="pass patch_size_level0="):
+        warnings.simplefilter("ignore")
+        BagDataset(tmp_path, labels, instance_labels=lambda sid, c, s: np.zeros(len(c)))
+
+
+def test_trident_layout_keeps_its_patch_size_attribute(tmp_path):
+    """TRIDENT stores patch_size_level0 on coords; with 50 % overlap the grid step (256) is not
+    the patch side (512), so the attribute must win over inference, silently."""
+    coords = np.array([(x, y) for y in range(0, 1024, 256) for x in range(0, 1024, 256)], np.int64)
+    for sid in ("t1", "t2"):
+        with h5py.File(tmp_path / f"{sid}.h5", "w") as f:
+            c = f.create_dataset("coords", data=coords, maxshape=(None, 2), chunks=True)
+            c.attrs.update({"patch_size": 256, "patch_size_level0": 512, "level0_magnification": 40,
+                            "target_magnification": 20, "overlap": 128, "name": sid,
+                            "savetodir": "/job/patches"})
+            ft = f.create_dataset("features", data=np.ones((len(coords), 5), np.float16),
+                                  maxshape=(None, 5), chunks=True)
+            ft.attrs.update({"name": sid, "savetodir": "/job/features"})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ds = BagDataset(tmp_path, pd.DataFrame({"slide_id": ["t1", "t2"], "label": [0, 1]}))
+    assert ds[0].patch_size0 == 512 and ds[0].features.dtype == torch.float32 and ds.dim == 5
 
 
 def test_cohort_instance_labels_follow_coordinates(tmp_path):
@@ -90,3 +356,23 @@ def test_cohort_instance_labels_follow_coordinates(tmp_path):
     fn = cohort_instance_labels(tmp_path)
     frac = fn("s", np.array([[0, 0], [400, 400], [200, 0]]), 400)
     np.testing.assert_allclose(frac, [1.0, 0.0, 0.5])
+
+
+def test_cohort_instance_labels_on_a_non_square_slide(tmp_path):
+    """A 1200 × 600 slide (width × height) with a 120 × 30 mask: downsample 10 in x, 20 in y.
+    Tumour covers level-0 x < 600 and y < 300. Swapping x and y (in the coords, the mask or the
+    downsample) changes every answer below."""
+    from milhelpers.datasets import cohort_instance_labels
+    import cv2
+    (tmp_path / "masks").mkdir()
+    mask = np.zeros((30, 120), np.uint8)  # rows = y, columns = x
+    mask[:15, :60] = 255
+    cv2.imwrite(str(tmp_path / "masks" / "wide.png"), mask)
+    pd.DataFrame({"slide_id": ["wide"], "width": [1200], "height": [600]}).to_csv(tmp_path / "labels.csv", index=False)
+    fn = cohort_instance_labels(tmp_path)
+    coords = np.array([[0, 0],      # columns 0–20, rows 0–10: all tumour
+                       [500, 0],    # columns 50–70 (10 of 20 tumour), rows 0–10
+                       [0, 240],    # columns 0–20, rows 12–22 (3 of 10 tumour)
+                       [550, 260],  # columns 55–75 (5 of 20), rows 13–23 (2 of 10)
+                       [1000, 0]])  # columns 100–120: none
+    np.testing.assert_allclose(fn("wide", coords, 200), [1.0, 0.5, 0.3, 0.05, 0.0])

@@ -26,3 +26,14 @@ def test_coords_and_features_round_trip(tmp_path):
     with pytest.raises(ValueError):
         write_features(tmp_path / "g.h5", f, c[:1])
     assert not (tmp_path / "g.h5").exists()
+
+
+def test_read_errors_name_the_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"nothing\.h5: no such file"):
+        read_features(tmp_path / "nothing.h5")
+    half = tmp_path / "half.h5"
+    write_features(half, np.ones((50, 4)), np.zeros((50, 2)))
+    half.write_bytes(half.read_bytes()[:1000])
+    for reader in (read_features, read_coords):
+        with pytest.raises(OSError, match=r"half\.h5: cannot read this HDF5 file .*truncated"):
+            reader(half)
