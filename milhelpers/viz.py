@@ -106,6 +106,12 @@ def attention_map(shape_hw: tuple[int, int], downsample: float, coords: np.ndarr
                   values: np.ndarray) -> np.ndarray:
     """Per-pixel map at thumbnail resolution: each patch paints its value over its own footprint;
     where patches overlap the values are averaged (no blur). Pixels without a patch are NaN."""
+    if not size0 or size0 <= 0:
+        raise ValueError("the level-0 patch size is unknown for this slide (features without a "
+                         "'patch_size_level0' attribute and no regular grid); pass "
+                         "patch_size_level0= to BagDataset")
+    if len(coords) != len(values):
+        raise ValueError(f"{len(values)} values for {len(coords)} patch coordinates")
     h, w = shape_hw
     acc = np.zeros((h, w), np.float64)
     cnt = np.zeros((h, w), np.float64)

@@ -1,0 +1,119 @@
+"""Do the tests catch the mistakes they are meant to catch?
+
+Each mutant below is a plausible bug, introduced on purpose into a scratch copy of the package;
+the named tests are run against it and must fail ("killed"). A mutant that survives means a test
+is missing or too weak. Run from the repository root::
+
+    .venv/bin/python tools/mutants.py            # all mutants (a few minutes)
+    .venv/bin/python tools/mutants.py gate_added # one by name
+
+Exit status 1 if any mutant survives or no longer applies to the source.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# name: (file, original text, mutated text, pytest selection)
+MUTANTS = {
+    "registry_swaps_gated_and_tanh": (
+        "milhelpers/methods.py",
+        'register(Method("abmil_gated", lambda ctx, **kw: ABMIL(ctx.in_dim, ctx.n_classes, gated=True',
+        'register(Method("abmil_gated", lambda ctx, **kw: ABMIL(ctx.in_dim, ctx.n_classes, gated=False',
+        "tests/test_models.py tests/test_methods.py"),
+    "gate_added_not_multiplied": (
+        "milhelpers/models/abmil.py", "a = a * self.gate(h)", "a = a + self.gate(h)",
+        "tests/test_models.py"),
+    "clam_attention_dropout_removed": (
+        "milhelpers/models/abmil.py", "0.25 if dropout > 0 else 0.0", "0.0",
+        "tests/test_models.py"),
+    "cross_validate_selects_on_test_fold": (
+        "milhelpers/train.py", "method.fit(dataset.subset(tr_idx), dataset.subset(va_idx), cfg, fold=k)",
+        "method.fit(dataset.subset(tr_idx), dataset.subset(te), cfg, fold=k)",
+        "tests/test_train.py -k cross_validate"),
+    "loss_term_weight_ignored": (
+        "milhelpers/train.py", "loss = loss + term.weight_at(state) * value", "loss = loss + value",
+        "tests/test_train.py -k weight"),
+    "fit_does_not_seed": (
+        "milhelpers/train.py", "        seed_everything(cfg.seed)\n        model = model()",
+        "        model = model()", "tests/test_train.py -k seed_alone"),
+    "min_epochs_ignored": (
+        "milhelpers/train.py", "waited >= cfg.patience and epoch >= cfg.min_epochs",
+        "waited >= cfg.patience", "tests/test_train.py -k min_epochs"),
+    "training_loader_does_not_shuffle": (
+        "milhelpers/train.py", "_loader(data, cfg.batch_size, True,", "_loader(data, cfg.batch_size, False,",
+        "tests/test_train.py -k shuffled"),
+    "folds_not_shuffled": (
+        "milhelpers/datasets.py", "shuffle=True", "shuffle=False",
+        "tests/test_train.py tests/test_datasets.py -k folds"),
+    "mask_x_and_y_swapped": (
+        "milhelpers/tiling.py", "x0 = np.clip(np.round(coords[:, 0] / downsample[0])",
+        "x0 = np.clip(np.round(coords[:, 1] / downsample[0])",
+        "tests/test_datasets.py"),
+    "pooled_localisation_on_raw_scores": (
+        "milhelpers/metrics.py", "ranks.append(pd.Series(s).rank(pct=True).to_numpy())",
+        "ranks.append(s)", "tests/test_metrics_viz.py -k localisation"),
+    "topk_mass_not_normalised": (
+        "milhelpers/metrics.py", "    return a / total\n", "    return a\n",
+        "tests/test_metrics_viz.py -k topk"),
+    "max_pool_per_class_maximum": (
+        "milhelpers/models/abmil.py", "return MILOutput(inst[rows, top],",
+        "return MILOutput(inst.masked_fill(~mask[..., None], -1e9).max(1).values,",
+        "tests/test_models.py -k max_pool"),
+    "rank_ties_by_order": (
+        "milhelpers/viz.py", 'rankdata(v, method="average")', 'rankdata(v, method="ordinal")',
+        "tests/test_metrics_viz.py -k scalings"),
+    "entropy_flattens_heads": (
+        "milhelpers/metrics.py", "    a = _per_head(a)\n    with np.errstate",
+        "    a = _per_head(np.ravel(a))\n    with np.errstate",
+        "tests/test_metrics_viz.py -k multi_head"),
+    "monitor_lower_is_better_for_all": (
+        "milhelpers/train.py", 'sign = 1.0 if MONITORS[monitor] == "min" else -1.0',
+        "sign = 1.0", "tests/test_train.py -k monitor_direction"),
+}
+
+
+def run(name: str, scratch: Path) -> str:
+    rel, old, new, selection = MUTANTS[name]
+    path = scratch / rel
+    text = path.read_text()
+    if text.count(old) != 1:
+        return f"STALE ({rel}: the original text occurs {text.count(old)} times)"
+    path.write_text(text.replace(old, new))
+    try:
+        env = {**os.environ, "PYTHONPATH": str(scratch), "TQDM_DISABLE": "1"}
+        proc = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider",
+                               *selection.split()], cwd=scratch, env=env, capture_output=True,
+                              text=True)
+        return "killed" if proc.returncode == 1 else f"SURVIVED (pytest exit {proc.returncode})"
+    finally:
+        path.write_text(text)
+
+
+def main(names: list[str]) -> int:
+    unknown = set(names) - set(MUTANTS)
+    if unknown:
+        print(f"unknown mutant(s) {sorted(unknown)}; choose from {sorted(MUTANTS)}", file=sys.stderr)
+        return 2
+    with tempfile.TemporaryDirectory() as tmp:
+        scratch = Path(tmp)
+        for part in ("milhelpers", "tests"):
+            shutil.copytree(ROOT / part, scratch / part, ignore=shutil.ignore_patterns("__pycache__"))
+        (scratch / "data").symlink_to(ROOT / "data")
+        (scratch / "pyproject.toml").write_text((ROOT / "pyproject.toml").read_text())
+        bad = 0
+        for name in names or list(MUTANTS):
+            verdict = run(name, scratch)
+            bad += verdict != "killed"
+            print(f"{name:40s} {verdict}", flush=True)
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
