@@ -42,7 +42,7 @@ def test_entropy_is_finite_in_half_precision_with_padding(dtype):
 
 def test_maximising_entropy_spreads_attention():
     logits = torch.tensor([[[3.0, 0.0, -1.0, 0.5]]], requires_grad=True)
-    before = float(losses.attention_entropy(logits))
+    before = float(losses.attention_entropy(logits.detach()))
     losses.negative_entropy(logits).backward()
     with torch.no_grad():
         stepped = logits - 0.5 * logits.grad
