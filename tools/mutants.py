@@ -50,8 +50,14 @@ MUTANTS = {
         "milhelpers/train.py", "_loader(data, cfg.batch_size, True,", "_loader(data, cfg.batch_size, False,",
         "tests/test_train.py -k shuffled"),
     "folds_not_shuffled": (
-        "milhelpers/datasets.py", "shuffle=True", "shuffle=False",
+        "milhelpers/datasets.py", "skf = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)",
+        "skf = StratifiedKFold(n_splits=k, shuffle=False)",
         "tests/test_train.py tests/test_datasets.py -k folds"),
+    "grouped_folds_not_shuffled": (
+        "milhelpers/datasets.py",
+        "    sgkf = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed)\n    return",
+        "    sgkf = StratifiedGroupKFold(n_splits=k, shuffle=False)\n    return",
+        "tests/test_datasets.py -k folds"),
     "mask_x_and_y_swapped": (
         "milhelpers/tiling.py", "x0 = np.clip(np.round(coords[:, 0] / downsample[0])",
         "x0 = np.clip(np.round(coords[:, 1] / downsample[0])",
