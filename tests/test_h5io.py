@@ -1,3 +1,6 @@
+import os
+import stat
+
 import numpy as np
 import pytest
 
@@ -26,3 +29,17 @@ def test_coords_and_features_round_trip(tmp_path):
     with pytest.raises(ValueError):
         write_features(tmp_path / "g.h5", f, c[:1])
     assert not (tmp_path / "g.h5").exists()
+
+
+@pytest.mark.parametrize("umask,mode", [(0o022, 0o644), (0o002, 0o664), (0o077, 0o600)])
+def test_atomic_output_gives_the_mode_of_an_ordinary_file(tmp_path, umask, mode):
+    """mkstemp makes 0600 files; a finished output must follow the user's umask instead."""
+    old = os.umask(umask)
+    try:
+        with atomic_output(tmp_path / "x.bin") as tmp:
+            tmp.write_bytes(b"done")
+        write_coords(tmp_path / "c.h5", np.zeros((1, 2)))
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "x.bin").stat().st_mode) == mode
+    assert stat.S_IMODE((tmp_path / "c.h5").stat().st_mode) == mode
