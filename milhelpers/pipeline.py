@@ -13,11 +13,12 @@ from pathlib import Path
 
 from ._progress import progress_bar
 from .slides import SLIDE_EXTENSIONS, SlideError, check_mpp
-from .tiling import (PRESETS, NoTissueWarning, StaleOutputError, TilingResult, tiling_settings,
-                     check_tiling_params, get_preset, stale_coords_reason, tile_slide)
+from .tiling import (PRESETS, NoTissueWarning, StaleOutputError, TilingResult,
+                     check_tiling_params, get_preset, stale_coords_reason, tile_slide,
+                     tiling_settings)
 
-__all__ = ["find_slides", "check_unique_ids", "check_writable", "tile_folder", "extract_folder", "CohortData", "prepare_cohort",
-           "COHORT_TILING", "COHORT_ENCODER", "COHORT_INPUT_SIZE", "FolderReport"]
+__all__ = ["find_slides", "check_unique_ids", "check_writable", "tile_folder", "extract_folder",
+           "CohortData", "prepare_cohort", "COHORT_TILING", "COHORT_ENCODER", "COHORT_INPUT_SIZE", "FolderReport"]
 
 #: How the synthetic cohort is tiled and encoded by default (see chapter 01 for the trade-off):
 #: 112-px patches at 1 µm/px (10×), encoded at their native 112 px — about 6× cheaper than

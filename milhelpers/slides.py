@@ -11,7 +11,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 import openslide
-from PIL import Image
 
 __all__ = ["Slide", "SlideError", "MissingMPPError", "MPPConflictError", "ImplausibleMPPError",
            "open_slide", "mpp_to_magnification", "magnification_to_mpp", "check_mpp",
@@ -281,10 +280,8 @@ class Slide:
         if scale <= 1:
             return self.read_level(0), 1.0
         level = self.best_level_for_downsample(scale)
-        img = Image.fromarray(self.read_level(level))
         size = (max(1, round(w / scale)), max(1, round(h / scale)))
-        img = img.resize(size, Image.Resampling.BOX)
-        return np.asarray(img), w / size[0]
+        return self.read_level_resized(level, size), w / size[0]
 
     def close(self) -> None:
         self._osr.close()

@@ -23,8 +23,8 @@ from .slides import Slide, check_mpp
 
 __all__ = ["SegmentationParams", "PRESETS", "get_preset", "TissueMask", "NoTissueWarning",
            "PatchLargerThanSlideError", "StaleOutputError", "check_tiling_params",
-           "level0_patch_size", "segmentation_level", "tiling_settings", "segment_tissue", "box_fraction",
-           "patch_grid", "TilingResult", "tile_slide", "stale_coords_reason", "draw_qc",
+           "level0_patch_size", "segmentation_level", "tiling_settings", "segment_tissue",
+           "box_fraction", "patch_grid", "TilingResult", "tile_slide", "stale_coords_reason", "draw_qc",
            "save_png"]
 
 #: CLAM measures areas in units of a 512×512 level-0 patch at 40× (0.25 µm/px) = (128 µm)².
@@ -396,10 +396,14 @@ def tile_slide(slide_path: str | Path, out_dir: str | Path, *, target_mpp: float
             if reason:
                 raise StaleOutputError(reason)
             coords, attrs = read_coords(coords_path)
-            return TilingResult(slide.name, len(coords), int(attrs["patch_size_level0"]),
-                                coords_path, qc_path if qc_path.exists() else None,
-                                time.perf_counter() - t0, None, coords, level0_mpp, mpp_source,
-                                skipped=True)
+            size0, tissue = int(attrs["patch_size_level0"]), None
+            if qc and not qc_path.exists():  # only the picture is missing: draw the kept grid
+                tissue = segment_tissue(slide, params)
+                thumb, tds = slide.thumbnail(1024)
+                save_png(qc_path, draw_qc(thumb, tds, tissue, coords, size0))
+            return TilingResult(slide.name, len(coords), size0, coords_path,
+                                qc_path if qc else None, time.perf_counter() - t0, tissue, coords,
+                                level0_mpp, mpp_source, skipped=True)
         w0, h0 = slide.dimensions
         size0 = level0_patch_size(patch_size, target_mpp, level0_mpp)
         if size0 > min(w0, h0):  # before segmenting: nothing could be kept

@@ -213,3 +213,10 @@ def test_file_without_recorded_settings_is_not_trusted(tmp_path):
                  patch_size_level0=257, target_mpp=0.5, overlap=0)
     with pytest.raises(tiling.StaleOutputError, match="min_tissue.*not recorded"):
         tiling.tile_slide(REAL_SVS, tmp_path, qc=False)
+
+
+def test_kept_coords_get_their_missing_qc_image_drawn(tmp_path):
+    first = tiling.tile_slide(REAL_SVS, tmp_path, qc=False)
+    again = tiling.tile_slide(REAL_SVS, tmp_path, qc=True)
+    assert again.skipped and np.array_equal(again.coords, first.coords)
+    assert again.qc_path.exists() and cv2.imread(str(again.qc_path)) is not None
