@@ -12,16 +12,54 @@ import warnings
 from pathlib import Path
 
 
+def _number(kind, test, what):
+    """An argparse type: ``kind(text)`` that must pass ``test``; otherwise a clean usage error."""
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
+        if not test(value):
+            raise argparse.ArgumentTypeError(f"{text} is not {what}")
+        return value
+    return parse
+
+
+_positive_int = _number(int, lambda v: v > 0, "a whole number > 0")
+_nonneg_int = _number(int, lambda v: v >= 0, "a whole number ≥ 0")
+_fraction = _number(float, lambda v: 0 <= v <= 1, "a fraction between 0 and 1")
+
+
+def _mpp_type(text: str) -> float:
+    from .slides import check_mpp
+
+    try:
+        return check_mpp(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err).replace("mpp must be", "must be")) from None
+
+
+def _add_mpp_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--mpp", type=_mpp_type, default=None,
+                   help="level-0 µm/px (e.g. 0.25 for 40×), used for slides whose files lack it "
+                        "or state an implausible value; a file's own value wins, and a --mpp "
+                        "more than 10%% away from it is an error unless --force-mpp")
+    p.add_argument("--force-mpp", action="store_true",
+                   help="use --mpp even where it contradicts the file's own value")
+
+
 def _add_tiling_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--target-mpp", type=float, default=0.5,
+    p.add_argument("--target-mpp", type=_mpp_type, default=0.5,
                    help="patch resolution in µm/px (0.5 = 20×, 1.0 = 10×; default 0.5)")
-    p.add_argument("--patch-size", type=int, default=256, help="patch side in px at target mpp")
-    p.add_argument("--overlap", type=int, default=0, help="overlap in px at target mpp")
-    p.add_argument("--min-tissue", type=float, default=0.25,
+    p.add_argument("--patch-size", type=_positive_int, default=256,
+                   help="patch side in px at target mpp (> 0)")
+    p.add_argument("--overlap", type=_nonneg_int, default=0,
+                   help="overlap in px at target mpp (0 ≤ overlap < patch size)")
+    p.add_argument("--min-tissue", type=_fraction, default=0.25,
                    help="minimum tissue fraction of a patch (0–1, default 0.25)")
-    p.add_argument("--preset", default="biopsy", help="segmentation preset: biopsy|resection|tcga")
-    p.add_argument("--mpp", type=float, default=None,
-                   help="level-0 µm/px for slides whose files lack it (e.g. 0.25 for 40×)")
+    p.add_argument("--preset", default="biopsy", choices=["biopsy", "resection", "tcga"],
+                   help="segmentation preset (default biopsy)")
+    _add_mpp_args(p)
 
 
 def cmd_tile(args) -> int:
@@ -32,11 +70,12 @@ def cmd_tile(args) -> int:
     rep = tile_folder(slides, args.out, progress=False, target_mpp=args.target_mpp,
                       patch_size=args.patch_size, overlap=args.overlap,
                       min_tissue=args.min_tissue, params=args.preset, mpp=args.mpp,
-                      qc=not args.no_qc, overwrite=args.overwrite)
+                      force_mpp=args.force_mpp, qc=not args.no_qc, overwrite=args.overwrite)
     for r in rep.results:
         where = r.coords_path or "no tissue: nothing written"
-        print(f"{r.slide_id}: {r.n_patches} patches ({r.patch_size_level0} px at level 0) "
-              f"in {r.seconds:.2f} s -> {where}")
+        what = "already tiled with these settings, kept" if r.skipped else f"in {r.seconds:.2f} s"
+        print(f"{r.slide_id}: {r.n_patches} patches ({r.patch_size_level0} px at level 0, "
+              f"level-0 {r.mpp:.4g} µm/px from {r.mpp_source}) {what} -> {where}")
     for name, msg in rep.failed.items():
         print(f"{name}: FAILED: {msg}", file=sys.stderr)
     n = sum(r.n_patches for r in rep.results)
@@ -62,12 +101,17 @@ def cmd_extract(args) -> int:
     for p in report.written:
         print(f"{p.stem}: written {p}")
     for p in report.skipped:
-        print(f"{p.stem}: already done, skipped")
+        print(f"{p.stem}: already done with these settings, skipped")
     for m in missing:
         print(f"{m}: no coordinates in {patches} (not tiled or no tissue)", file=sys.stderr)
+    for name, msg in report.failed.items():
+        print(f"{name}: FAILED: {msg}", file=sys.stderr)
     print(f"encoded {report.n_patches} patches from {len(report.written)} slides with "
           f"{args.encoder} in {report.seconds:.1f} s ({report.patches_per_second:.1f} patches/s); "
-          f"{len(report.skipped)} skipped, {len(missing)} without coordinates -> {feat_dir}")
+          f"{len(report.skipped)} skipped, {len(missing)} without coordinates, "
+          f"{len(report.failed)} failed -> {feat_dir}")
+    if report.failed:
+        return 1
     return 1 if missing and not report.written and not report.skipped else 0
 
 
@@ -140,12 +184,15 @@ def main(argv: list[str] | None = None) -> int:
                                      description="Tiling, feature extraction and course data.")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("tile", help="segment tissue and write patch coordinates (+ QC images)")
+    p = tile_parser = sub.add_parser("tile", help="segment tissue and write patch coordinates "
+                                                  "(+ QC images)")
     p.add_argument("slides", help="a slide file or a folder of slides")
     p.add_argument("out", help="output folder (writes patches/ and qc/)")
     _add_tiling_args(p)
     p.add_argument("--no-qc", action="store_true", help="skip the QC images")
-    p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace existing outputs (without it, outputs made with the same "
+                        "settings are kept and ones made otherwise stop the run)")
     p.set_defaults(func=cmd_tile)
 
     p = sub.add_parser("extract", help="encode patches into features_<encoder>/<id>.h5")
@@ -153,12 +200,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("out", help="output folder (reads out/patches unless --patches-dir)")
     p.add_argument("--encoder", default="efficientnet_lite0")
     p.add_argument("--weights", default=None, help="local weights file for the encoder")
-    p.add_argument("--input-size", type=int, default=None, help="override encoder input size")
+    p.add_argument("--input-size", type=_positive_int, default=None,
+                   help="override encoder input size (px, > 0)")
     p.add_argument("--patches-dir", default=None)
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--workers", type=int, default=1)
-    p.add_argument("--mpp", type=float, default=None)
-    p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--batch-size", type=_positive_int, default=64)
+    p.add_argument("--workers", type=_nonneg_int, default=1)
+    p.add_argument("--mpp", type=_mpp_type, default=None,
+                   help="level-0 µm/px for slides whose files lack it (patch positions and sizes "
+                        "come from the coordinates files)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace existing feature files (without it, files made with the same "
+                        "encoder, input size and coordinates are kept and others stop the run)")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_extract)
 
@@ -183,11 +235,15 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=cmd_encoders)
 
     args = parser.parse_args(argv)
+    if args.command == "tile" and args.overlap >= args.patch_size:
+        tile_parser.error(f"argument --overlap: {args.overlap} must be smaller than --patch-size "
+                     f"({args.patch_size})")
     warnings.simplefilter("default")
     try:
         return args.func(args)
-    except (FileNotFoundError, ValueError, KeyError, RuntimeError) as err:
-        print(f"error: {err}", file=sys.stderr)
+    except (OSError, ValueError, KeyError, RuntimeError) as err:  # user errors: no traceback
+        msg = err.args[0] if isinstance(err, KeyError) and err.args else err
+        print(f"error: {msg}", file=sys.stderr)
         return 2
 
 

@@ -3,13 +3,15 @@
 One :class:`torch.utils.data.DataLoader` streams the patches of *all* pending slides, so worker
 processes start once per run, not once per slide; features are written slide by slide as soon as
 a slide's last patch is encoded, so an interrupted run keeps every finished slide and resumes
-with the next.
+with the next. A slide that cannot be read fails alone: its patches come back flagged, nothing
+is written for it, and the other slides go on.
 """
 from __future__ import annotations
 
+import math
 import time
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
@@ -19,10 +21,15 @@ from torch.utils.data import DataLoader, Dataset
 
 from ._progress import progress_bar
 from .encoders import Encoder
-from .h5io import read_coords, write_features
-from .slides import Slide
+from .h5io import h5_attrs, read_coords, write_features
+from .slides import Slide, SlideError
 
-__all__ = ["ExtractionJob", "PatchDataset", "normalise", "extract_features", "ExtractionReport"]
+__all__ = ["ExtractionJob", "PatchDataset", "normalise", "extract_features", "ExtractionReport",
+           "StaleFeaturesError", "stale_features_reason"]
+
+
+class StaleFeaturesError(ValueError):
+    """An existing features file was made with other settings or other coordinates."""
 
 
 @dataclass(frozen=True)
@@ -36,7 +43,8 @@ class ExtractionJob:
 
 
 class PatchDataset(Dataset):
-    """All patches of a list of jobs, in order; item = (uint8 CHW image tensor, job index).
+    """All patches of a list of jobs, in order; item = (uint8 CHW image tensor, job index,
+    error message — empty unless the slide could not be read, when the image is blank).
 
     Images stay uint8 until the batch reaches the encoder (:func:`normalise`): four times less
     data between processes, and one vectorised normalisation per batch. Slide handles are
@@ -60,6 +68,7 @@ class PatchDataset(Dataset):
         self._open: OrderedDict[int, Slide] = OrderedDict()
         self._band_key: tuple[int, int] | None = None
         self._band: np.ndarray | None = None
+        self._failed: dict[int, str] = {}  # per process: slides already found unreadable
 
     def __len__(self) -> int:
         return int(self.offsets[-1])
@@ -74,8 +83,15 @@ class PatchDataset(Dataset):
     def __getitem__(self, i: int):
         j = int(np.searchsorted(self.offsets, i, side="right") - 1)
         k = int(i - self.offsets[j])
-        rgb = self._read_from_band(j, k)
-        return torch.from_numpy(np.ascontiguousarray(rgb.transpose(2, 0, 1))), j
+        if j not in self._failed:
+            try:
+                rgb = self._read_from_band(j, k)
+                return torch.from_numpy(np.ascontiguousarray(rgb.transpose(2, 0, 1))), j, ""
+            except (SlideError, OSError) as err:  # fail this slide, not the DataLoader
+                self._failed[j] = str(err) or type(err).__name__
+                self._band_key = None
+        blank = torch.zeros((3, self.input_size, self.input_size), dtype=torch.uint8)
+        return blank, j, self._failed[j]
 
     def _read_from_band(self, j: int, k: int) -> np.ndarray:
         """Read a patch out of its row band: one OpenSlide call serves up to ``BAND`` adjacent
@@ -103,6 +119,7 @@ class PatchDataset(Dataset):
     def __getstate__(self):  # slide handles cannot cross process boundaries
         state = self.__dict__.copy()
         state["_open"], state["_band_key"], state["_band"] = OrderedDict(), None, None
+        state["_failed"] = {}
         return state
 
 
@@ -138,14 +155,72 @@ def normalise(images: torch.Tensor, mean, std) -> torch.Tensor:
 
 @dataclass
 class ExtractionReport:
+    """Outcome of :func:`extract_features`; ``failed`` maps a slide file name to why it failed."""
+
     written: list[Path]
     skipped: list[Path]
     n_patches: int
     seconds: float
+    failed: dict[str, str] = field(default_factory=dict)
 
     @property
     def patches_per_second(self) -> float:
         return self.n_patches / self.seconds if self.seconds else float("nan")
+
+
+def stale_features_reason(job: ExtractionJob, encoder: Encoder) -> str | None:
+    """Why the existing ``job.out_path`` does not match this encoder and the current coordinates
+    file (None if it does): encoder name, input size, and the coordinates themselves (a re-tiled
+    slide has new ones) must all agree."""
+    diffs = []
+    fattrs = h5_attrs(job.out_path, "features")
+    for key, want in (("encoder", encoder.name), ("input_size", int(encoder.input_size))):
+        have = fattrs.get(key)
+        have = have.decode() if isinstance(have, bytes) else have
+        if have is None or have != want:
+            diffs.append(f"{key} (file {have if have is not None else 'not recorded'}, "
+                         f"requested {want})")
+    fcoords, fcattrs = read_coords(job.out_path)
+    try:
+        coords, cattrs = read_coords(job.coords_path)
+    except (OSError, KeyError):
+        coords, cattrs = None, {}
+    if coords is not None:
+        if fcoords.shape != coords.shape or not np.array_equal(fcoords, coords):
+            diffs.append(f"coordinates (the features hold {len(fcoords)} patches, "
+                         f"{job.coords_path} now has {len(coords)} or other positions)")
+        else:
+            for key in ("patch_size_level0", "patch_size", "target_mpp"):
+                a, b = fcattrs.get(key), cattrs.get(key)
+                if a is not None and b is not None and not math.isclose(float(a), float(b)):
+                    diffs.append(f"{key} (features {a}, coordinates file {b})")
+    if not diffs:
+        return None
+    return (f"{job.out_path} was made with other settings: {'; '.join(diffs)}. Pass --overwrite "
+            "(overwrite=True) to replace it, or write to another output folder.")
+
+
+def _check_job(job: ExtractionJob) -> str | None:
+    """Why ``job`` cannot be encoded (unreadable coordinates or slide, coordinates made from
+    another slide), or None. Runs in the main process, before any worker starts."""
+    try:
+        _, attrs = read_coords(job.coords_path)
+    except (OSError, KeyError) as err:
+        return f"cannot read the coordinates {job.coords_path}: {err}; re-tile this slide."
+    if "patch_size_level0" not in attrs:
+        return (f"{job.coords_path} lacks the 'patch_size_level0' attribute; re-tile with "
+                "milhelpers or TRIDENT.")
+    try:
+        with Slide(job.slide_path, mpp=job.mpp) as slide:
+            dims = slide.dimensions
+    except SlideError as err:
+        return str(err)
+    want = (attrs.get("level0_width"), attrs.get("level0_height"))
+    if None not in want and tuple(int(v) for v in want) != tuple(dims):
+        return (f"{job.coords_path} was made from a {want[0]}×{want[1]} px slide but "
+                f"{job.slide_path.name} is {dims[0]}×{dims[1]} px: the coordinates belong to "
+                "another slide. Re-tile it with --overwrite.")
+    return None
 
 
 def extract_features(jobs: list[ExtractionJob], encoder: Encoder, *, batch_size: int = 64,
@@ -153,40 +228,70 @@ def extract_features(jobs: list[ExtractionJob], encoder: Encoder, *, batch_size:
                      progress: bool = True) -> ExtractionReport:
     """Encode every job's patches and write ``features``/``coords`` HDF5 files.
 
-    Jobs whose output exists are skipped (resume) unless ``overwrite``. Output files carry
-    the encoder name and input size as attributes.
+    Jobs whose output exists with the same encoder, input size and coordinates are skipped
+    (resume); an existing output made otherwise raises :class:`StaleFeaturesError` before any
+    work, unless ``overwrite``. A slide that cannot be read is recorded in ``report.failed`` and
+    the others go on. Output files carry the encoder name and input size as attributes.
     """
     t0 = time.perf_counter()
     pending = [j for j in jobs if overwrite or not Path(j.out_path).exists()]
-    skipped = [Path(j.out_path) for j in jobs if j not in pending]
+    done = [j for j in jobs if j not in pending]
+    stale = [r for j in done if (r := stale_features_reason(j, encoder))]
+    if stale:
+        raise StaleFeaturesError("\n".join(stale))
+    skipped = [Path(j.out_path) for j in done]
+    failed: dict[str, str] = {}
+    for j in list(pending):
+        why = _check_job(j)
+        if why:
+            failed[Path(j.slide_path).name] = why
+            pending.remove(j)
     if not pending:
-        return ExtractionReport([], skipped, 0, time.perf_counter() - t0)
+        return ExtractionReport([], skipped, 0, time.perf_counter() - t0, failed)
     ds = PatchDataset(pending, encoder.input_size)
     loader = DataLoader(ds, batch_size=batch_size, num_workers=num_workers, shuffle=False,
                         persistent_workers=False, prefetch_factor=4 if num_workers else None)
     device = next(encoder.model.parameters()).device
     buffers: dict[int, list[np.ndarray]] = {}
+    broken: dict[int, str] = {}
     written: list[Path] = []
 
     def flush(j: int) -> None:
-        feats = np.concatenate(buffers.pop(j), axis=0) if len(ds.coords[j]) else np.zeros(
-            (0, encoder.dim), np.float32)
+        name = pending[j].slide_path.name
+        parts = buffers.pop(j, [])
+        if j in broken:
+            failed[name] = f"reading patches failed: {broken[j]}"
+            return
+        feats = np.concatenate(parts, axis=0) if parts else np.zeros((0, encoder.dim), np.float32)
         if not np.isfinite(feats).all():
-            raise FloatingPointError(f"{pending[j].slide_path.name}: the encoder produced "
-                                     "non-finite features; check the slide and the weights.")
-        _, cattrs = read_coords(pending[j].coords_path)
-        write_features(pending[j].out_path, feats, ds.coords[j], coords_attrs=cattrs,
-                       encoder=encoder.name, input_size=encoder.input_size)
+            failed[name] = ("the encoder produced non-finite features; check the slide and the "
+                            "weights.")
+            return
+        try:
+            _, cattrs = read_coords(pending[j].coords_path)
+            write_features(pending[j].out_path, feats, ds.coords[j], coords_attrs=cattrs,
+                           encoder=encoder.name, input_size=encoder.input_size)
+        except OSError as err:
+            failed[name] = f"writing {pending[j].out_path} failed: {err}"
+            return
         written.append(Path(pending[j].out_path))
 
-    done_upto = 0  # jobs [0, done_upto) are written
+    done_upto = 0  # jobs [0, done_upto) are written (or failed)
+    n_encoded = 0
     bar = progress_bar(total=len(ds), desc=f"encoding ({encoder.name})", unit="patch",
                        enabled=progress)
-    for images, owners in loader:
-        feats = encoder(normalise(images.to(device), encoder.mean, encoder.std)).float().cpu().numpy()
+    for images, owners, errors in loader:
         owners = owners.numpy()
-        for j in np.unique(owners):
-            buffers.setdefault(int(j), []).append(feats[owners == j])
+        ok = np.array([not e for e in errors])
+        for j, e in zip(owners[~ok], np.asarray(errors, dtype=object)[~ok]):
+            broken.setdefault(int(j), e)
+        if ok.any():  # a batch of only unreadable patches is not worth a forward pass
+            feats = encoder(normalise(images[torch.from_numpy(ok)].to(device), encoder.mean,
+                                      encoder.std)).float().cpu().numpy()
+            for j in np.unique(owners[ok]):
+                if int(j) not in broken:
+                    buffers.setdefault(int(j), []).append(feats[owners[ok] == j])
+            n_encoded += int(ok.sum())
         # a job is complete once a later job's patches have appeared
         while done_upto < int(owners.max()):
             flush(done_upto)
@@ -194,8 +299,6 @@ def extract_features(jobs: list[ExtractionJob], encoder: Encoder, *, batch_size:
         bar.update(len(images))
     bar.close()
     while done_upto < len(pending):
-        if done_upto not in buffers:
-            buffers[done_upto] = []
         flush(done_upto)
         done_upto += 1
-    return ExtractionReport(written, skipped, len(ds), time.perf_counter() - t0)
+    return ExtractionReport(written, skipped, n_encoded, time.perf_counter() - t0, failed)

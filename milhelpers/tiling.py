@@ -8,6 +8,8 @@ patch's tissue fraction), so no level-0 pixel is read while tiling.
 from __future__ import annotations
 
 import dataclasses
+import json
+import math
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -16,11 +18,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .h5io import atomic_output, write_coords
-from .slides import Slide
+from .h5io import atomic_output, h5_attrs, read_coords, write_coords
+from .slides import Slide, check_mpp
 
 __all__ = ["SegmentationParams", "PRESETS", "get_preset", "TissueMask", "NoTissueWarning",
-           "segment_tissue", "box_fraction", "patch_grid", "TilingResult", "tile_slide", "draw_qc",
+           "PatchLargerThanSlideError", "StaleOutputError", "check_tiling_params",
+           "level0_patch_size", "segmentation_level", "tiling_settings", "segment_tissue",
+           "box_fraction", "patch_grid", "TilingResult", "tile_slide", "stale_coords_reason", "draw_qc",
            "save_png"]
 
 #: CLAM measures areas in units of a 512×512 level-0 patch at 40× (0.25 µm/px) = (128 µm)².
@@ -29,6 +33,34 @@ REFERENCE_AREA_UM2 = 128.0 ** 2
 
 class NoTissueWarning(UserWarning):
     """Segmentation found no tissue on a slide."""
+
+
+class PatchLargerThanSlideError(ValueError):
+    """One patch is larger than the whole slide, so no grid fits."""
+
+
+class StaleOutputError(ValueError):
+    """An existing output was made with other settings than the ones requested now."""
+
+
+def check_tiling_params(target_mpp: float, patch_size: int, overlap: int = 0,
+                        min_tissue: float = 0.25) -> None:
+    """Raise ValueError naming the first invalid tiling number (before any slide is opened)."""
+    check_mpp(target_mpp, "target_mpp")
+    if isinstance(patch_size, bool) or not isinstance(patch_size, (int, np.integer)) \
+            or patch_size <= 0:
+        raise ValueError(f"patch_size must be a positive whole number of pixels, got {patch_size!r}")
+    if isinstance(overlap, bool) or not isinstance(overlap, (int, np.integer)) \
+            or not 0 <= overlap < patch_size:
+        raise ValueError(f"overlap must be a whole number of pixels in [0, patch_size) = "
+                         f"[0, {patch_size}), got {overlap!r}")
+    if not (isinstance(min_tissue, (int, float, np.number)) and 0 <= min_tissue <= 1):
+        raise ValueError(f"min_tissue is a fraction in [0, 1], got {min_tissue!r}")
+
+
+def level0_patch_size(patch_size: int, target_mpp: float, level0_mpp: float) -> int:
+    """Side of a patch in level-0 pixels: ``round(patch_size · target_mpp / level0_mpp)``."""
+    return max(1, int(round(patch_size * target_mpp / level0_mpp)))
 
 
 @dataclass(frozen=True)
@@ -109,15 +141,18 @@ def segment_tissue(slide: Slide, params: SegmentationParams | str = "biopsy",
         raise ValueError(f"mthresh must be odd, got {params.mthresh}")
     w0, h0 = slide.dimensions
     target_ds = max(1.0, params.seg_mpp / slide.mpp)
-    level = slide.best_level_for_downsample(target_ds)
-    img = slide.read_level(level)
-    out_w, out_h = max(1, round(w0 / target_ds)), max(1, round(h0 / target_ds))
-    if (img.shape[1], img.shape[0]) != (out_w, out_h):
-        img = cv2.resize(img, (out_w, out_h), interpolation=cv2.INTER_AREA)
+    level, mask_ds = segmentation_level(slide.level_downsamples, target_ds)
+    out_w, out_h = max(1, round(w0 / mask_ds)), max(1, round(h0 / mask_ds))
+    img = slide.read_level_resized(level, (out_w, out_h))
     ds = (w0 / out_w, h0 / out_h)
+    # kernels are physical sizes: on a coarser mask they shrink with it, so a thin strand that
+    # survives the median blur at seg_mpp survives it here too
+    k = target_ds / mask_ds
+    mthresh = max(1, 2 * int(round((params.mthresh * k - 1) / 2)) + 1)
+    close = int(round(params.close * k))
 
     hsv = cv2.cvtColor(img, cv2.COLOR_RGB2HSV)
-    sat = cv2.medianBlur(hsv[..., 1], params.mthresh)
+    sat = cv2.medianBlur(hsv[..., 1], mthresh) if mthresh > 1 else hsv[..., 1].copy()
     if params.use_otsu:
         _, binary = cv2.threshold(sat, 0, 1, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
     else:
@@ -129,8 +164,8 @@ def segment_tissue(slide: Slide, params: SegmentationParams | str = "biopsy",
         binary[pen > 0] = 0
         if keep_steps:
             steps["pen"] = pen
-    if params.close > 0:
-        kernel = np.ones((params.close, params.close), np.uint8)
+    if close > 1:
+        kernel = np.ones((close, close), np.uint8)
         binary = cv2.morphologyEx(binary, cv2.MORPH_CLOSE, kernel)
     if keep_steps:
         steps["closed"] = binary.copy()
@@ -166,6 +201,27 @@ def segment_tissue(slide: Slide, params: SegmentationParams | str = "biopsy",
     return result
 
 
+def segmentation_level(downsamples: tuple[float, ...], target_ds: float) -> tuple[int, float]:
+    """Pyramid level to segment from and the mask's downsample (level-0 px per mask px).
+
+    The finest level with downsample ≤ ``target_ds`` is resized to ``target_ds`` when it is
+    close to it (within 10 %). Otherwise (Aperio pyramids step by 4: 1, 4, 16, 64) the next
+    coarser level is used at its own resolution when it is at most 2× coarser than asked, so a
+    20× slide is segmented from its 16× level (8 µm/px) instead of decoding the whole 4× level;
+    with no such level the finer level is read in strips (bounded memory either way).
+    """
+    fine = 0
+    for i, d in enumerate(downsamples):
+        if d <= target_ds * (1 + 1e-6):
+            fine = i
+    if downsamples[fine] >= target_ds / 1.1 or fine + 1 >= len(downsamples):
+        return fine, float(target_ds)
+    coarse = downsamples[fine + 1]
+    if coarse <= 2 * target_ds * (1 + 1e-6):
+        return fine + 1, float(coarse)
+    return fine, float(target_ds)
+
+
 def get_preset(name: str) -> SegmentationParams:
     try:
         return PRESETS[name]
@@ -184,8 +240,9 @@ def box_fraction(mask: np.ndarray, downsample: tuple[float, float], coords: np.n
     coords = np.asarray(coords, dtype=np.float64).reshape(-1, 2)
     if len(coords) == 0:
         return np.zeros(0)
-    ii = np.zeros((mask.shape[0] + 1, mask.shape[1] + 1), dtype=np.int64)
-    ii[1:, 1:] = np.cumsum(np.cumsum(mask.astype(np.int64) > 0, axis=0), axis=1)
+    # OpenCV's integral image is int32 (4 B/px) and made in one pass; two numpy int64 cumsums
+    # held ~4 copies of 8 B/px, the largest allocation when tiling a 100,000-px slide
+    ii = cv2.integral((mask > 0).astype(np.uint8))
     h, w = mask.shape
     x0 = np.clip(np.round(coords[:, 0] / downsample[0]).astype(int), 0, w)
     y0 = np.clip(np.round(coords[:, 1] / downsample[1]).astype(int), 0, h)
@@ -193,7 +250,7 @@ def box_fraction(mask: np.ndarray, downsample: tuple[float, float], coords: np.n
     y1 = np.clip(np.round((coords[:, 1] + size0) / downsample[1]).astype(int), 0, h)
     x1, y1 = np.maximum(x1, np.minimum(x0 + 1, w)), np.maximum(y1, np.minimum(y0 + 1, h))
     area = np.maximum((x1 - x0) * (y1 - y0), 1)
-    inside = ii[y1, x1] - ii[y0, x1] - ii[y1, x0] + ii[y0, x0]
+    inside = ii[y1, x1].astype(np.int64) - ii[y0, x1] - ii[y1, x0] + ii[y0, x0]
     return inside / area
 
 
@@ -207,17 +264,18 @@ def patch_grid(dimensions: tuple[int, int], level0_mpp: float, tissue: TissueMas
     patches inside the slide are kept, in row-major order. Returns ``(coords, tissue_fraction,
     patch_size_level0)``.
     """
-    if not 0 <= overlap < patch_size:
-        raise ValueError(f"overlap must be in [0, patch_size), got {overlap}")
-    if not 0 <= min_tissue <= 1:
-        raise ValueError(f"min_tissue is a fraction in [0, 1], got {min_tissue}")
+    check_tiling_params(target_mpp, patch_size, overlap, min_tissue)
     scale = target_mpp / level0_mpp
-    size0 = int(round(patch_size * scale))
+    size0 = level0_patch_size(patch_size, target_mpp, level0_mpp)
     step0 = max(1, int(round((patch_size - overlap) * scale)))
     w0, h0 = dimensions
+    if size0 > min(w0, h0):
+        raise PatchLargerThanSlideError(
+            f"a {patch_size}-px patch at {target_mpp:g} µm/px is {size0} level-0 px, larger than "
+            f"the slide ({w0}×{h0} px at {level0_mpp:g} µm/px); lower patch_size or target_mpp.")
     xs = np.arange(0, w0 - size0 + 1, step0)
     ys = np.arange(0, h0 - size0 + 1, step0)
-    if tissue.is_empty or len(xs) == 0 or len(ys) == 0:
+    if tissue.is_empty:
         return np.zeros((0, 2), np.int64), np.zeros(0), size0
     gy, gx = np.meshgrid(ys, xs, indexing="ij")
     cand = np.stack([gx.ravel(), gy.ravel()], axis=1)
@@ -259,7 +317,8 @@ def save_png(path: str | Path, rgb: np.ndarray) -> Path:
 
 @dataclass
 class TilingResult:
-    """What :func:`tile_slide` produced for one slide."""
+    """What :func:`tile_slide` produced for one slide (``skipped``: an existing file with the
+    same settings was kept; ``mpp_source`` says where the level-0 mpp came from)."""
 
     slide_id: str
     n_patches: int
@@ -267,27 +326,93 @@ class TilingResult:
     coords_path: Path | None
     qc_path: Path | None
     seconds: float
-    tissue: TissueMask = field(repr=False)
+    tissue: TissueMask | None = field(repr=False)
     coords: np.ndarray = field(repr=False)
+    mpp: float = float("nan")
+    mpp_source: str = ""
+    skipped: bool = False
+
+
+def tiling_settings(target_mpp: float, patch_size: int, overlap: int, min_tissue: float,
+                  params: SegmentationParams) -> dict:
+    """The settings a coordinates file records and a rerun must match (level0_mpp aside)."""
+    return dict(patch_size=int(patch_size), target_mpp=float(target_mpp), overlap=int(overlap),
+                min_tissue=float(min_tissue),
+                segmentation=json.dumps(dataclasses.asdict(params), sort_keys=True))
+
+
+def stale_coords_reason(path: str | Path, requested: dict) -> str | None:
+    """Why the coordinates file ``path`` does not match ``requested`` settings (None if it does).
+
+    Compares every requested key with the file's ``coords`` attributes; a key the file does not
+    record counts as a difference, since the file cannot vouch for it.
+    """
+    attrs = h5_attrs(path, "coords")
+    diffs = []
+    for key, want in requested.items():
+        have = attrs.get(key)
+        if isinstance(have, bytes):
+            have = have.decode()
+        if have is None:
+            diffs.append(f"{key} (not recorded in the file; requested {want})")
+        elif isinstance(want, float):
+            if not math.isclose(float(have), want, rel_tol=1e-6):
+                diffs.append(f"{key} (file {float(have):g}, requested {want:g})")
+        elif key == "segmentation":
+            if have != want:
+                diffs.append("segmentation parameters (preset or seg params differ)")
+        elif have != want:
+            diffs.append(f"{key} (file {have}, requested {want})")
+    if not diffs:
+        return None
+    return (f"{path} was made with other settings: {'; '.join(diffs)}. Pass --overwrite "
+            "(overwrite=True) to replace it, or write to another output folder.")
 
 
 def tile_slide(slide_path: str | Path, out_dir: str | Path, *, target_mpp: float = 0.5,
                patch_size: int = 256, overlap: int = 0, min_tissue: float = 0.25,
                params: SegmentationParams | str = "biopsy", mpp: float | None = None,
-               qc: bool = True, overwrite: bool = False) -> TilingResult:
+               force_mpp: bool = False, qc: bool = True, overwrite: bool = False) -> TilingResult:
     """Segment, grid and save ``out_dir/patches/<id>.h5`` (+ ``out_dir/qc/<id>.png``).
 
-    A slide without tissue produces no coordinates file (and a :class:`NoTissueWarning`).
-    An existing coordinates file is kept unless ``overwrite``.
+    A slide without tissue produces no coordinates file (and a :class:`NoTissueWarning`). An
+    existing coordinates file made with the same settings is kept (``skipped``); one made with
+    other settings raises :class:`StaleOutputError` unless ``overwrite``. A patch larger than the
+    slide raises :class:`PatchLargerThanSlideError`. ``mpp``/``force_mpp``: see :class:`Slide`.
     """
     t0 = time.perf_counter()
+    check_tiling_params(target_mpp, patch_size, overlap, min_tissue)
     out_dir = Path(out_dir)
     if isinstance(params, str):
         params = get_preset(params)
-    with Slide(slide_path, mpp=mpp) as slide:
+    with Slide(slide_path, mpp=mpp, force_mpp=force_mpp) as slide:
+        level0_mpp, mpp_source = slide.mpp, slide.mpp_source
         coords_path = out_dir / "patches" / f"{slide.name}.h5"
+        qc_path = out_dir / "qc" / f"{slide.name}.png"
+        requested = dict(tiling_settings(target_mpp, patch_size, overlap, min_tissue, params),
+                         level0_mpp=float(level0_mpp))
+        if coords_path.exists() and not overwrite:
+            reason = stale_coords_reason(coords_path, requested)
+            if reason:
+                raise StaleOutputError(reason)
+            coords, attrs = read_coords(coords_path)
+            size0, tissue = int(attrs["patch_size_level0"]), None
+            if qc and not qc_path.exists():  # only the picture is missing: draw the kept grid
+                tissue = segment_tissue(slide, params)
+                thumb, tds = slide.thumbnail(1024)
+                save_png(qc_path, draw_qc(thumb, tds, tissue, coords, size0))
+            return TilingResult(slide.name, len(coords), size0, coords_path,
+                                qc_path if qc else None, time.perf_counter() - t0, tissue, coords,
+                                level0_mpp, mpp_source, skipped=True)
+        w0, h0 = slide.dimensions
+        size0 = level0_patch_size(patch_size, target_mpp, level0_mpp)
+        if size0 > min(w0, h0):  # before segmenting: nothing could be kept
+            raise PatchLargerThanSlideError(
+                f"{slide.path.name}: a {patch_size}-px patch at {target_mpp:g} µm/px is {size0} "
+                f"level-0 px, larger than the slide ({w0}×{h0} px at {level0_mpp:g} µm/px); "
+                "lower --patch-size or --target-mpp.")
         tissue = segment_tissue(slide, params)
-        coords, _, size0 = patch_grid(slide.dimensions, slide.mpp, tissue, target_mpp,
+        coords, _, size0 = patch_grid(slide.dimensions, level0_mpp, tissue, target_mpp,
                                       patch_size, overlap, min_tissue)
         if len(coords) == 0:
             if not tissue.is_empty:
@@ -295,18 +420,15 @@ def tile_slide(slide_path: str | Path, out_dir: str | Path, *, target_mpp: float
                               f"min_tissue={min_tissue}; lower min_tissue or patch_size.",
                               NoTissueWarning, stacklevel=2)
             coords_path_out = None
+            if overwrite and coords_path.exists():  # the old grid no longer describes the slide
+                coords_path.unlink()
         else:
-            coords_path_out = coords_path
-            if overwrite or not coords_path.exists():
-                write_coords(coords_path, coords, patch_size=patch_size,
-                             patch_size_level0=size0, target_mpp=target_mpp,
-                             level0_mpp=slide.mpp, overlap=overlap, name=slide.name,
-                             level0_width=slide.dimensions[0],
-                             level0_height=slide.dimensions[1])
-        qc_path = None
-        if qc:
+            coords_path_out = write_coords(
+                coords_path, coords, patch_size_level0=size0, name=slide.name,
+                level0_width=w0, level0_height=h0, **requested)
+        qc_out = None
+        if qc:  # the picture of the grid just computed (never of an older one)
             thumb, tds = slide.thumbnail(1024)
-            qc_path = save_png(out_dir / "qc" / f"{slide.name}.png",
-                               draw_qc(thumb, tds, tissue, coords, size0))
-    return TilingResult(slide.name, len(coords), size0, coords_path_out, qc_path,
-                        time.perf_counter() - t0, tissue, coords)
+            qc_out = save_png(qc_path, draw_qc(thumb, tds, tissue, coords, size0))
+    return TilingResult(slide.name, len(coords), size0, coords_path_out, qc_out,
+                        time.perf_counter() - t0, tissue, coords, level0_mpp, mpp_source)

@@ -51,3 +51,28 @@ def synthetic_slide(tmp_path_factory):
 def blank_slide(tmp_path_factory) -> Path:
     img = np.full((1024, 1024, 3), 243, np.uint8)
     return synth.write_pyramidal_tiff(tmp_path_factory.mktemp("blank") / "blank.tiff", img, 0.5)
+
+
+def write_aperio_svs(path: Path, image: np.ndarray, mpp: float = 0.499, app_mag: int = 20,
+                     steps: tuple[int, ...] = (1, 4, 16, 64), tile: int = 256) -> Path:
+    """An Aperio-style SVS as a scanner writes it: tiled JPEG levels whose downsamples step by 4,
+    a stripped thumbnail as the second directory, and an ImageDescription starting with
+    "Aperio" and carrying ``MPP`` and ``AppMag`` (what OpenSlide's Aperio reader looks for)."""
+    import cv2
+    import tifffile
+
+    h, w = image.shape[:2]
+    desc = (f"Aperio Image Library v12.0.15\r\n{w}x{h} [0,0 {w}x{h}] ({tile}x{tile}) JPEG/RGB "
+            f"Q=70|AppMag = {app_mag}|MPP = {mpp}")
+    with tifffile.TiffWriter(path, bigtiff=False) as tw:
+        for i, ds in enumerate(steps):
+            lw, lh = max(1, w // ds), max(1, h // ds)
+            lvl = image if ds == 1 else cv2.resize(image, (lw, lh), interpolation=cv2.INTER_AREA)
+            tw.write(lvl, tile=(tile, tile), compression="jpeg", photometric="rgb",
+                     description=desc if i == 0 else f"Aperio level {ds}", metadata=None)
+            if i == 0:  # the thumbnail directory Aperio files have
+                th = cv2.resize(image, (max(1, w // 32), max(1, h // 32)),
+                                interpolation=cv2.INTER_AREA)
+                tw.write(th, compression="jpeg", photometric="rgb",
+                         description=f"Aperio thumbnail {th.shape[1]}x{th.shape[0]}", metadata=None)
+    return path

@@ -5,7 +5,7 @@ import torch
 from conftest import REAL_SVS
 from milhelpers import encoders, features, tiling
 from milhelpers.features import ExtractionJob, extract_features
-from milhelpers.h5io import h5_attrs, read_features
+from milhelpers.h5io import h5_attrs, read_coords, read_features, write_coords
 from milhelpers.slides import Slide
 
 
@@ -94,3 +94,67 @@ def test_band_reads_equal_single_patch_reads(tmp_path, block_slides):
             for k in np.linspace(0, len(ds) - 1, 25).astype(int):
                 direct = s.read_patch(tuple(ds.coords[0][k]), ds.size0[0], 64)
                 assert np.array_equal(ds[k][0].numpy().transpose(1, 2, 0), direct), (mpp, k)
+
+
+def _corrupt_copy(src, dst):
+    """A slide whose directories still open but whose tile data is garbage (a damaged copy)."""
+    import tifffile
+    data = bytearray(src.read_bytes())
+    with tifffile.TiffFile(src) as tf:
+        for page in tf.pages:
+            for off, n in zip(page.dataoffsets, page.databytecounts):
+                data[off:off + n] = b"\xff" * n
+    dst.write_bytes(bytes(data))
+    return dst
+
+
+@pytest.mark.parametrize("workers", [0, 1])
+def test_an_unreadable_slide_fails_alone(tmp_path, block_slides, encoder, workers):
+    """A slide that opens but cannot be read (corrupt tiles) fails inside the DataLoader; the
+    slides after it are still encoded and written."""
+    import shutil
+    slides = tmp_path / "slides"
+    slides.mkdir()
+    a = shutil.copy(block_slides[0.5], slides / "a.tiff")
+    b = shutil.copy(block_slides[0.5], slides / "b.tiff")
+    c = shutil.copy(REAL_SVS, slides / "c.svs")
+    for p in (a, b, c):
+        tiling.tile_slide(p, tmp_path, target_mpp=2.0, patch_size=64, qc=False)
+    _corrupt_copy(block_slides[0.5], slides / "b.tiff")  # broken after tiling
+    jobs = _jobs(tmp_path, [slides / "a.tiff", slides / "b.tiff", slides / "c.svs"])
+    rep = extract_features(jobs, encoder, batch_size=16, num_workers=workers, progress=False)
+    assert list(rep.failed) == ["b.tiff"] and "corrupt" in rep.failed["b.tiff"]
+    assert rep.written == [jobs[0].out_path, jobs[2].out_path]
+    assert not jobs[1].out_path.exists()
+    feats, coords = read_features(jobs[2].out_path)
+    assert len(feats) == len(coords) > 0 and np.isfinite(feats).all()
+
+
+def test_coordinates_of_another_slide_are_refused(tmp_path, block_slides, encoder):
+    """patches/a.h5 made from a 4096×3072 slide must not be applied to a different a.svs."""
+    tiling.tile_slide(block_slides[0.5], tmp_path, target_mpp=2.0, patch_size=64, qc=False)
+    job = ExtractionJob(REAL_SVS, tmp_path / "patches" / "block20.h5", tmp_path / "f" / "x.h5")
+    rep = extract_features([job], encoder, num_workers=0, progress=False)
+    assert "another slide" in rep.failed[REAL_SVS.name] and not job.out_path.exists()
+
+
+def test_existing_features_with_other_settings_stop_the_run(tiled, tmp_path):
+    out, paths = tiled
+    jobs = _jobs(out, paths[:1], "stale")
+    enc64 = encoders.get_encoder("efficientnet_lite0", input_size=64, weights="random")
+    extract_features(jobs, enc64, num_workers=0, progress=False)
+    before = jobs[0].out_path.read_bytes()
+    enc32 = encoders.get_encoder("efficientnet_lite0", input_size=32, weights="random")
+    with pytest.raises(features.StaleFeaturesError, match=r"input_size \(file 64, requested 32\).*--overwrite"):
+        extract_features(jobs, enc32, num_workers=0, progress=False)
+    assert jobs[0].out_path.read_bytes() == before
+    rep = extract_features(jobs, enc64, num_workers=0, progress=False)  # same settings: kept
+    assert rep.skipped == [jobs[0].out_path] and not rep.written
+    # re-tiled coordinates make the features stale too
+    moved = ExtractionJob(jobs[0].slide_path, tmp_path / "p.h5", jobs[0].out_path)
+    c, attrs = read_coords(jobs[0].coords_path)
+    write_coords(moved.coords_path, c[::2], **attrs)
+    with pytest.raises(features.StaleFeaturesError, match="coordinates"):
+        extract_features([moved], enc64, num_workers=0, progress=False)
+    rep = extract_features([moved], enc32, num_workers=0, progress=False, overwrite=True)
+    assert rep.written == [moved.out_path] and len(read_features(moved.out_path)[0]) == len(c[::2])

@@ -1,3 +1,6 @@
+import os
+import stat
+
 import numpy as np
 import pytest
 
@@ -37,3 +40,17 @@ def test_read_errors_name_the_file(tmp_path):
     for reader in (read_features, read_coords):
         with pytest.raises(OSError, match=r"half\.h5: cannot read this HDF5 file .*truncated"):
             reader(half)
+
+
+@pytest.mark.parametrize("umask,mode", [(0o022, 0o644), (0o002, 0o664), (0o077, 0o600)])
+def test_atomic_output_gives_the_mode_of_an_ordinary_file(tmp_path, umask, mode):
+    """mkstemp makes 0600 files; a finished output must follow the user's umask instead."""
+    old = os.umask(umask)
+    try:
+        with atomic_output(tmp_path / "x.bin") as tmp:
+            tmp.write_bytes(b"done")
+        write_coords(tmp_path / "c.h5", np.zeros((1, 2)))
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "x.bin").stat().st_mode) == mode
+    assert stat.S_IMODE((tmp_path / "c.h5").stat().st_mode) == mode

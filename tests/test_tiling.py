@@ -120,3 +120,103 @@ def test_tile_slide_writes_trident_layout(tmp_path):
 def test_unknown_preset_is_a_clear_error():
     with pytest.raises(ValueError, match="biopsy"):
         tiling.get_preset("nope")
+
+
+@pytest.mark.parametrize("downsamples,target,expected", [
+    ((1, 4, 16, 64), 8.0, (2, 16.0)),   # Aperio 20×: the 16× level (8 µm/px), not the 4× level
+    ((1, 4, 16, 64), 16.0, (2, 16.0)),  # Aperio 40×: an exact level
+    ((1, 2, 4, 8), 8.0, (3, 8.0)),      # 2×-step pyramid: the exact level, as before
+    ((1, 2, 4, 8), 4.2, (2, 4.2)),      # within 10 %: the finer level, resized
+    ((1, 2, 4, 8), 7.5, (3, 8.0)),      # else a level at most 2× coarser, at its own scale
+    ((1, 4, 16, 64), 6.0, (1, 6.0)),    # next level 2.7× too coarse: finer level, read in strips
+    ((1,), 8.0, (0, 8.0)),              # single-level file
+])
+def test_segmentation_level_choice(downsamples, target, expected):
+    assert tiling.segmentation_level(downsamples, target) == expected
+
+
+def test_thin_strands_survive_segmentation_on_a_4x_step_pyramid(tmp_path):
+    """An Aperio-style 20× pyramid (downsamples 1, 4, 16, 64) is segmented from its 16× level
+    (bounded memory) and still keeps every thin strand of tissue that segmenting at 4 µm/px (the
+    2×-step pyramid of the same image) keeps."""
+    from conftest import write_aperio_svs
+    from milhelpers import synth
+
+    img = np.full((4096, 4096, 3), 242, np.uint8)
+    strands = {32: 600, 20: 1600, 12: 2600}  # width in µm -> left edge (level-0 px, 0.5 µm/px)
+    for width_um, x in strands.items():
+        img[500:3500, x:x + 2 * width_um] = (225, 140, 185)
+    svs = write_aperio_svs(tmp_path / "strands.svs", img, mpp=0.5)
+    tif = synth.write_pyramidal_tiff(tmp_path / "strands.tiff", img, 0.5)
+
+    def kept(path):
+        with Slide(path) as s:
+            tm = tiling.segment_tissue(s, "biopsy")
+        out = {}
+        for width_um, x in strands.items():
+            cols = slice(int(x / tm.downsample[0]), int(np.ceil((x + 2 * width_um) / tm.downsample[0])))
+            rows = slice(int(600 / tm.downsample[1]), int(3400 / tm.downsample[1]))
+            out[width_um] = tm.mask[rows, cols].max(axis=1).mean()  # share of its length found
+        return tm, out
+
+    tm4, new = kept(svs)
+    tm2, old = kept(tif)
+    assert tm4.downsample == (16.0, 16.0) and tm2.downsample == (8.0, 8.0)
+    assert old[32] > 0.9  # the reference keeps at least the widest strand
+    for width_um, share in old.items():
+        if share > 0.9:
+            assert new[width_um] > 0.9, (width_um, old, new)
+
+
+@pytest.mark.parametrize("kwargs,name", [
+    (dict(target_mpp=0), "target_mpp"), (dict(target_mpp=-1.0), "target_mpp"),
+    (dict(patch_size=0), "patch_size"), (dict(patch_size=-256), "patch_size"),
+    (dict(patch_size=256.5), "patch_size"),
+    (dict(overlap=-1), "overlap"), (dict(patch_size=128, overlap=128), "overlap"),
+    (dict(min_tissue=-0.1), "min_tissue"), (dict(min_tissue=1.5), "min_tissue"),
+])
+def test_invalid_numbers_are_refused_before_the_slide_is_opened(tmp_path, kwargs, name):
+    # the slide does not exist: a ValueError (not a SlideError) proves nothing was opened
+    with pytest.raises(ValueError, match=name):
+        tiling.tile_slide(tmp_path / "missing.svs", tmp_path / "out", **kwargs)
+    assert not (tmp_path / "out").exists()
+
+
+def test_patch_larger_than_the_slide_says_so(tmp_path):
+    # 4096 px at 0.5 µm/px is 4104 level-0 px; the slide is 2220 × 2967
+    with pytest.raises(tiling.PatchLargerThanSlideError, match=r"4104 level-0 px, larger than the slide \(2220×2967"):
+        tiling.tile_slide(REAL_SVS, tmp_path, patch_size=4096)
+    assert not (tmp_path / "patches").exists() or not any((tmp_path / "patches").iterdir())
+
+
+def test_rerun_keeps_matching_coords_and_refuses_other_settings(tmp_path):
+    first = tiling.tile_slide(REAL_SVS, tmp_path, patch_size=256, qc=False)
+    again = tiling.tile_slide(REAL_SVS, tmp_path, patch_size=256, qc=False)
+    assert again.skipped and again.n_patches == first.n_patches
+    assert np.array_equal(again.coords, first.coords)
+    for kwargs, name in [(dict(patch_size=128), "patch_size"), (dict(overlap=64), "overlap"),
+                         (dict(target_mpp=1.0), "target_mpp"), (dict(min_tissue=0.5), "min_tissue"),
+                         (dict(params="tcga"), "segmentation")]:
+        with pytest.raises(tiling.StaleOutputError, match=rf"{name}.*--overwrite"):
+            tiling.tile_slide(REAL_SVS, tmp_path, qc=False, **{"patch_size": 256, **kwargs})
+        coords, attrs = read_coords(first.coords_path)  # untouched
+        assert attrs["patch_size"] == 256 and np.array_equal(coords, first.coords)
+    new = tiling.tile_slide(REAL_SVS, tmp_path, patch_size=128, qc=False, overwrite=True)
+    coords, attrs = read_coords(first.coords_path)
+    assert attrs["patch_size"] == 128 and len(coords) == new.n_patches > first.n_patches
+
+
+def test_file_without_recorded_settings_is_not_trusted(tmp_path):
+    """A coordinates file from another tool that does not record min_tissue cannot vouch for it."""
+    from milhelpers.h5io import write_coords
+    write_coords(tmp_path / "patches" / "cmu_small_region.h5", np.zeros((1, 2)), patch_size=256,
+                 patch_size_level0=257, target_mpp=0.5, overlap=0)
+    with pytest.raises(tiling.StaleOutputError, match="min_tissue.*not recorded"):
+        tiling.tile_slide(REAL_SVS, tmp_path, qc=False)
+
+
+def test_kept_coords_get_their_missing_qc_image_drawn(tmp_path):
+    first = tiling.tile_slide(REAL_SVS, tmp_path, qc=False)
+    again = tiling.tile_slide(REAL_SVS, tmp_path, qc=True)
+    assert again.skipped and np.array_equal(again.coords, first.coords)
+    assert again.qc_path.exists() and cv2.imread(str(again.qc_path)) is not None
