@@ -31,11 +31,12 @@ def setup(dpi: int = 100) -> None:
 
 def show_images(images: Sequence[np.ndarray], titles: Sequence[str] | None = None,
                 ncols: int = 4, size: float = 2.6, cmap: str | None = None,
-                um_per_px: float | Sequence[float | None] | None = None):
+                um_per_px: float | Sequence[float | None] | None = None, colorbar: bool = False):
     """A grid of images with optional titles; returns the figure.
 
     ``um_per_px`` (one value, or one per image; None for no bar) adds a µm scale bar to each
-    slide image: see :func:`scale_bar`.
+    slide image: see :func:`scale_bar`. ``colorbar`` adds one to each single-channel image that
+    is not binary (a saturation map, a heatmap), so its values can be read off.
     """
     n = len(images)
     ncols = min(ncols, n)
@@ -45,7 +46,9 @@ def show_images(images: Sequence[np.ndarray], titles: Sequence[str] | None = Non
         ax.axis("off")
     for i, img in enumerate(images):
         ax = axes.ravel()[i]
-        ax.imshow(img, cmap=cmap if np.ndim(img) == 2 else None)
+        im = ax.imshow(img, cmap=cmap if np.ndim(img) == 2 else None)
+        if colorbar and np.ndim(img) == 2 and len(np.unique(img)) > 2:
+            plt.colorbar(im, ax=ax, fraction=0.046)
         if titles is not None:
             ax.set_title(titles[i])
         mpp = um_per_px[i] if np.ndim(um_per_px) else um_per_px

@@ -172,3 +172,15 @@ def test_heatmap_overlay_is_uniform_coloured_with_colourbar_and_absolute_scale()
     assert im.get_cmap().name == "viridis" and im.get_clim() == (0, 1)
     assert len(ax.figure.axes) == 2 and ax.figure.axes[1].get_ylabel() == "weight"
     plt.close("all")
+
+
+def test_show_images_adds_colourbars_to_graded_images_and_bars_where_a_resolution_is_given():
+    import matplotlib.pyplot as plt
+
+    graded, binary = np.arange(16.0).reshape(4, 4), np.eye(4)
+    fig = viz.show_images([graded, binary, np.zeros((4, 4, 3), np.uint8)], ncols=3,
+                          um_per_px=[None, None, 2.0], colorbar=True)
+    assert len(fig.axes) == 4  # three panels + one colourbar (the graded image's only)
+    bars = [[a for a in ax.artists if hasattr(a, "length_um")] for ax in fig.axes[:3]]
+    assert [len(b) for b in bars] == [0, 0, 1]
+    plt.close("all")
