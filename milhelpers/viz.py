@@ -98,7 +98,7 @@ def scale_bar(ax, um_per_px: float, length_um: float | None = None, *, max_fract
         length_um = round_length(max_fraction * width_px * um_per_px)
     bar = AnchoredSizeBar(ax.transData, length_um / um_per_px, _format_um(length_um), loc,
                           pad=0.3, borderpad=0.4, sep=2, color=color, frameon=True,
-                          size_vertical=max(width_px / 120, 1), fontproperties={"size": 7})
+                          size_vertical=width_px / 100, fontproperties={"size": 7})
     bar.patch.set_alpha(0.7)  # a light box keeps the bar readable on tissue and on glass
     bar.length_um = length_um
     ax.add_artist(bar)
@@ -111,7 +111,9 @@ def show_slide(image: np.ndarray, um_per_px: float, ax=None, title: str | None =
     if ax is None:
         h, w = image.shape[:2]
         _, ax = plt.subplots(figsize=(size, size * h / w) if w >= h else (size * w / h, size))
-    ax.imshow(image)
+    # antialiased, not the course's default 'nearest': a 1024-px QC image shown at a few hundred
+    # pixels would otherwise drop most of its 1-px grid lines and show a random subset of them
+    ax.imshow(image, interpolation="antialiased")
     ax.axis("off")
     if title:
         ax.set_title(title)
@@ -149,9 +151,13 @@ def show_qc(qc_image: np.ndarray, um_per_px: float, ax=None, title: str | None =
     """A tiling QC image (from :func:`milhelpers.tiling.draw_qc`) with its legend and scale bar."""
     from matplotlib.lines import Line2D
 
+    if ax is None:  # room on the right for the legend
+        h, w = qc_image.shape[:2]
+        _, ax = plt.subplots(figsize=(size * min(w / h, 1.5) + 1.4, size))
     ax = show_slide(qc_image, um_per_px, ax, title, size)
     handles = [Line2D([], [], color=np.array(c) / 255, lw=1.5, label=k) for k, c in QC_COLOURS.items()]
-    ax.legend(handles=handles, loc="upper right", fontsize=6, framealpha=0.8)
+    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=7,
+              frameon=False)  # outside the image: it must not hide tissue
     return ax
 
 
