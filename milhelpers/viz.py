@@ -1,6 +1,10 @@
-"""Plotting helpers shared by the chapters: image grids, patch galleries, scatter plots.
+"""Plotting helpers shared by the chapters, and the course's one figure standard.
 
-Figures use modest DPI (set in :func:`setup`) so executed notebooks stay small.
+The standard: figures at >= 100 dpi (:func:`setup`), axis labels on every plot, a colourbar on
+every heatmap, a µm scale bar on every slide image (:func:`scale_bar`), a legend on QC images
+(:func:`show_qc`), and perceptually uniform colour maps (viridis, magma, cividis; never jet,
+whose brightness bands invent edges that are not in the data — Borland & Taylor, IEEE Computer
+Graphics and Applications 2007, doi:10.1109/MCG.2007.323435).
 """
 from __future__ import annotations
 
@@ -12,20 +16,28 @@ import numpy as np
 
 from .slides import Slide
 
-__all__ = ["setup", "show_images", "patch_gallery", "read_patches", "scatter_2d", "scale_scores",
+__all__ = ["setup", "show_images", "round_length", "scale_bar", "show_slide", "outline_mask",
+           "show_qc", "QC_COLOURS", "resolution_ladder", "scatter_values", "patch_gallery", "read_patches", "scatter_2d", "scale_scores",
            "attention_map", "heatmap_overlay", "slide_heatmap", "topk_gallery", "learning_curves"]
 
 
-def setup(dpi: int = 72) -> None:
-    """Consistent, light figures for notebooks (small PNGs, readable fonts)."""
-    plt.rcParams.update({"figure.dpi": dpi, "savefig.dpi": dpi, "font.size": 9,
-                         "axes.titlesize": 9, "figure.autolayout": True,
-                         "image.interpolation": "nearest"})
+def setup(dpi: int = 100) -> None:
+    """Consistent figures for notebooks: >= 100 dpi, readable fonts, a perceptually uniform
+    default colour map. Keep figures compact (a few inches) so executed notebooks stay small."""
+    plt.rcParams.update({"figure.dpi": dpi, "savefig.dpi": dpi, "font.size": 8,
+                         "axes.titlesize": 8, "figure.autolayout": True,
+                         "image.interpolation": "nearest", "image.cmap": "viridis"})
 
 
 def show_images(images: Sequence[np.ndarray], titles: Sequence[str] | None = None,
-                ncols: int = 4, size: float = 2.6, cmap: str | None = None):
-    """A grid of images with optional titles; returns the figure."""
+                ncols: int = 4, size: float = 2.6, cmap: str | None = None,
+                um_per_px: float | Sequence[float | None] | None = None, colorbar: bool = False):
+    """A grid of images with optional titles; returns the figure.
+
+    ``um_per_px`` (one value, or one per image; None for no bar) adds a µm scale bar to each
+    slide image: see :func:`scale_bar`. ``colorbar`` adds one to each single-channel image that
+    is not binary (a saturation map, a heatmap), so its values can be read off.
+    """
     n = len(images)
     ncols = min(ncols, n)
     nrows = int(np.ceil(n / ncols))
@@ -34,10 +46,158 @@ def show_images(images: Sequence[np.ndarray], titles: Sequence[str] | None = Non
         ax.axis("off")
     for i, img in enumerate(images):
         ax = axes.ravel()[i]
-        ax.imshow(img, cmap=cmap if np.ndim(img) == 2 else None)
+        im = ax.imshow(img, cmap=cmap if np.ndim(img) == 2 else None)
+        if colorbar and np.ndim(img) == 2 and len(np.unique(img)) > 2:
+            plt.colorbar(im, ax=ax, fraction=0.046)
         if titles is not None:
             ax.set_title(titles[i])
+        mpp = um_per_px[i] if np.ndim(um_per_px) else um_per_px
+        if mpp:
+            scale_bar(ax, mpp)
     return fig
+
+
+# --------------------------------------------------------------------------------------------
+# slide images: scale bars, mask outlines, QC legends, the resolution ladder
+# --------------------------------------------------------------------------------------------
+def round_length(max_length: float) -> float:
+    """The largest 1, 2 or 5 × 10^k that does not exceed ``max_length`` (> 0).
+
+    Scale bars use it so they read "200 µm", never "173 µm".
+    """
+    if not max_length > 0:
+        raise ValueError(f"max_length must be positive, got {max_length}")
+    decade = 10.0 ** np.floor(np.log10(max_length))
+    for m in (5.0, 2.0, 1.0):
+        if m * decade <= max_length * (1 + 1e-9):
+            return float(m * decade)
+    return float(decade)  # unreachable: 1 × decade <= max_length by construction
+
+
+def _format_um(length_um: float) -> str:
+    if length_um >= 1000:
+        return f"{length_um / 1000:g} mm"
+    return f"{length_um:g} µm"
+
+
+def scale_bar(ax, um_per_px: float, length_um: float | None = None, *, max_fraction: float = 0.3,
+              loc: str = "lower right", color: str = "black"):
+    """Draw a physical scale bar on an image axis whose data units are image pixels.
+
+    The bar spans ``length_um / um_per_px`` pixels. Without ``length_um`` the longest round
+    length (:func:`round_length`) up to ``max_fraction`` of the image width is used. Returns the
+    artist (an ``AnchoredSizeBar``); its length in µm is ``artist.length_um``.
+    """
+    from mpl_toolkits.axes_grid1.anchored_artists import AnchoredSizeBar
+
+    if not um_per_px > 0:
+        raise ValueError(f"um_per_px must be positive, got {um_per_px}")
+    x0, x1 = ax.get_xlim()
+    width_px = abs(x1 - x0)
+    if length_um is None:
+        length_um = round_length(max_fraction * width_px * um_per_px)
+    bar = AnchoredSizeBar(ax.transData, length_um / um_per_px, _format_um(length_um), loc,
+                          pad=0.3, borderpad=0.4, sep=2, color=color, frameon=True,
+                          size_vertical=width_px / 100, fontproperties={"size": 7})
+    bar.patch.set_alpha(0.7)  # a light box keeps the bar readable on tissue and on glass
+    bar.length_um = length_um
+    ax.add_artist(bar)
+    return bar
+
+
+def show_slide(image: np.ndarray, um_per_px: float, ax=None, title: str | None = None,
+               size: float = 3.5):
+    """An RGB slide image (thumbnail, region, QC) without ticks and with a µm scale bar."""
+    if ax is None:
+        h, w = image.shape[:2]
+        _, ax = plt.subplots(figsize=(size, size * h / w) if w >= h else (size * w / h, size))
+    # antialiased, not the course's default 'nearest': a 1024-px QC image shown at a few hundred
+    # pixels would otherwise drop most of its 1-px grid lines and show a random subset of them
+    ax.imshow(image, interpolation="antialiased")
+    ax.axis("off")
+    if title:
+        ax.set_title(title)
+    scale_bar(ax, um_per_px)
+    return ax
+
+
+def outline_mask(image: np.ndarray, mask: np.ndarray, color: tuple[int, int, int] = (255, 200, 0),
+                 thickness: int | None = None) -> np.ndarray:
+    """A copy of RGB ``image`` with the boundary of ``mask`` drawn on it.
+
+    ``mask`` may be at any resolution (it is resized, nearest neighbour, to the image), e.g. a
+    low-resolution tumour mask on a thumbnail. Only the outline is painted, so the tissue under
+    it stays visible.
+    """
+    import cv2
+
+    h, w = image.shape[:2]
+    m = np.asarray(mask).astype(np.uint8)
+    if m.shape != (h, w):
+        m = cv2.resize(m, (w, h), interpolation=cv2.INTER_NEAREST)
+    contours, _ = cv2.findContours((m > 0).astype(np.uint8), cv2.RETR_LIST, cv2.CHAIN_APPROX_NONE)
+    out = np.ascontiguousarray(np.array(image, dtype=np.uint8, copy=True))
+    thickness = thickness or max(1, round(max(h, w) / 300))
+    cv2.drawContours(out, contours, -1, tuple(int(c) for c in color), thickness)
+    return out
+
+
+#: What :func:`milhelpers.tiling.draw_qc` paints, in RGB: the legend of every QC image.
+QC_COLOURS = {"tissue contour": (0, 200, 0), "hole": (0, 80, 255), "patch": (40, 40, 40)}
+
+
+def show_qc(qc_image: np.ndarray, um_per_px: float, ax=None, title: str | None = None,
+            size: float = 3.5):
+    """A tiling QC image (from :func:`milhelpers.tiling.draw_qc`) with its legend and scale bar."""
+    from matplotlib.lines import Line2D
+
+    if ax is None:  # room on the right for the legend
+        h, w = qc_image.shape[:2]
+        _, ax = plt.subplots(figsize=(size * min(w / h, 1.5) + 1.4, size))
+    ax = show_slide(qc_image, um_per_px, ax, title, size)
+    handles = [Line2D([], [], color=np.array(c) / 255, lw=1.5, label=k) for k, c in QC_COLOURS.items()]
+    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=7,
+              frameon=False)  # outside the image: it must not hide tissue
+    return ax
+
+
+def resolution_ladder(slide_path: str | Path, location: tuple[int, int], field_um: float,
+                      mpps: Sequence[float] = (0.5, 1.0, 2.0, 4.0, 8.0), size: float = 1.8,
+                      mpp: float | None = None, overview_px: int = 400):
+    """One field of view read at several resolutions, each panel with a µm scale bar.
+
+    The field (top-left ``location`` in level-0 px, side ``field_um``) becomes
+    ``field_um / mpp`` pixels at each resolution, read from the deepest pyramid level that still
+    has enough pixels (:meth:`Slide.read_patch`). A first panel shows the field on a thumbnail.
+    Returns ``(figure, images)``.
+    """
+    with Slide(slide_path, mpp=mpp) as s:
+        size0 = int(round(field_um / s.mpp))
+        images = [s.read_patch(location, size0, max(1, int(round(field_um / m)))) for m in mpps]
+        thumb, tds = s.thumbnail(overview_px)
+        thumb_mpp = s.mpp * tds
+    fig, axes = plt.subplots(1, len(mpps) + 1, figsize=(size * (len(mpps) + 1), size * 1.15))
+    box = plt.Rectangle((location[0] / tds, location[1] / tds), size0 / tds, size0 / tds,
+                        fill=False, color="yellow", lw=1.5)
+    show_slide(thumb, thumb_mpp, axes[0], "the field on the slide")
+    axes[0].add_patch(box)
+    for ax, img, m in zip(axes[1:], images, mpps):
+        show_slide(img, m, ax, f"{m:g} µm/px ({10 / m:g}×)\n{img.shape[1]} px across")
+    return fig, images
+
+
+def scatter_values(xy: np.ndarray, values: np.ndarray, ax=None, label: str = "",
+                   title: str | None = None, cmap: str = "viridis", s: float = 6,
+                   xlabel: str = "dimension 1", ylabel: str = "dimension 2"):
+    """2-D scatter coloured by a continuous value, with a labelled colourbar."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(4.5, 4))
+    sc = ax.scatter(xy[:, 0], xy[:, 1], c=values, s=s, cmap=cmap, linewidths=0)
+    plt.colorbar(sc, ax=ax, fraction=0.046, label=label)
+    ax.set_xlabel(xlabel), ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title)
+    return ax
 
 
 def read_patches(slide_path: str | Path, coords: np.ndarray, size0: int, out_px: int = 112,
@@ -55,8 +215,9 @@ def patch_gallery(slide_path: str | Path, coords: np.ndarray, size0: int,
 
 
 def scatter_2d(xy: np.ndarray, labels: Sequence, ax=None, title: str | None = None,
-               s: float = 6, alpha: float = 0.6, palette: dict | None = None):
-    """2-D scatter coloured by a categorical label, with a legend."""
+               s: float = 6, alpha: float = 0.6, palette: dict | None = None,
+               xlabel: str = "dimension 1", ylabel: str = "dimension 2"):
+    """2-D scatter coloured by a categorical label, with a legend and axis labels."""
     if ax is None:
         _, ax = plt.subplots(figsize=(4.5, 4))
     labels = np.asarray(labels)
@@ -68,7 +229,7 @@ def scatter_2d(xy: np.ndarray, labels: Sequence, ax=None, title: str | None = No
         ax.scatter(xy[m, 0], xy[m, 1], s=s, alpha=alpha, color=colour, label=f"{c} ({m.sum()})",
                    linewidths=0)
     ax.legend(markerscale=2, fontsize=7, frameon=False)
-    ax.set_xticks([]), ax.set_yticks([])
+    ax.set_xlabel(xlabel), ax.set_ylabel(ylabel)
     if title:
         ax.set_title(title)
     return ax
@@ -125,19 +286,29 @@ def attention_map(shape_hw: tuple[int, int], downsample: float, coords: np.ndarr
         return np.where(cnt > 0, acc / cnt, np.nan)
 
 
-def heatmap_overlay(thumb: np.ndarray, heat: np.ndarray, ax=None, cmap: str = "jet",
-                    alpha: float = 0.5, title: str | None = None, colorbar: bool = False):
-    """Draw a thumbnail with a heatmap (NaN = transparent) on top."""
+def heatmap_overlay(thumb: np.ndarray, heat: np.ndarray, ax=None, cmap: str = "viridis",
+                    alpha: float = 0.6, title: str | None = None, colorbar: bool = True,
+                    vmin: float | None = None, vmax: float | None = None, label: str = "",
+                    um_per_px: float | None = None):
+    """Draw a thumbnail with a heatmap (NaN = transparent) on top, with a colourbar.
+
+    The colour range defaults to the heatmap's own min and max; pass ``vmin``/``vmax`` to put
+    several slides on one absolute scale (raw attention, where a 'cold' map must look cold).
+    ``um_per_px`` (the thumbnail's resolution) adds a scale bar.
+    """
     if ax is None:
         _, ax = plt.subplots(figsize=(3.5, 3.5))
     ax.imshow(thumb)
-    im = ax.imshow(np.ma.masked_invalid(heat), cmap=cmap, alpha=alpha, vmin=np.nanmin(heat),
-                   vmax=np.nanmax(heat))
+    im = ax.imshow(np.ma.masked_invalid(heat), cmap=cmap, alpha=alpha,
+                   vmin=np.nanmin(heat) if vmin is None else vmin,
+                   vmax=np.nanmax(heat) if vmax is None else vmax)
     ax.axis("off")
     if title:
         ax.set_title(title)
     if colorbar:
-        plt.colorbar(im, ax=ax, fraction=0.046)
+        plt.colorbar(im, ax=ax, fraction=0.046, label=label)
+    if um_per_px:
+        scale_bar(ax, um_per_px)
     return ax
 
 
@@ -169,5 +340,6 @@ def learning_curves(history, metrics: Sequence[str] = ("train_loss", "val_loss",
         if m in history:
             ax.plot(history["epoch"], history[m], label=f"{label}{m}", marker=".")
     ax.set_xlabel("epoch")
+    ax.set_ylabel(" / ".join(m for m in metrics if m in history))
     ax.legend(fontsize=7, frameon=False)
     return ax

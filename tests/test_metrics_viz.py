@@ -78,3 +78,109 @@ def test_classic_benchmark_runs_and_learns_musk1():
     res = r["musk1"]["abmil_gated"]
     assert len(res["folds"]) == 3 and res["mean"] > 0.7
     assert PAPER_ACCURACY["musk1"]["abmil_gated"] == (0.900, 0.050)
+
+
+# --------------------------------------------------------------------------------------------
+# the figure standard
+# --------------------------------------------------------------------------------------------
+def test_setup_meets_the_dpi_standard():
+    import matplotlib.pyplot as plt
+
+    viz.setup()
+    assert plt.rcParams["figure.dpi"] >= 100 and plt.rcParams["image.cmap"] != "jet"
+
+
+def test_round_length_picks_1_2_5_times_a_power_of_ten():
+    assert [viz.round_length(v) for v in (173, 999, 5, 2.5, 1000)] == [100, 500, 5, 2, 1000]
+    assert viz.round_length(0.37) == pytest.approx(0.2)
+    with pytest.raises(ValueError, match="positive"):
+        viz.round_length(0)
+
+
+def test_scale_bar_length_in_pixels_is_microns_over_mpp():
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots()
+    ax.imshow(np.zeros((300, 400)))  # 400 px wide
+    # 0.5 µm/px: the image is 200 µm wide; 30 % of it is 60 µm -> a round 50 µm = 100 px
+    bar = viz.scale_bar(ax, 0.5)
+    rect = bar.size_bar.get_children()[0]
+    assert bar.length_um == 50 and rect.get_width() == pytest.approx(100)
+    assert bar.txt_label.get_text() == "50 µm"
+    # 4 µm/px: 1600 µm wide -> 480 µm allowed -> 200 µm = 50 px; an explicit 1 mm is 250 px
+    assert viz.scale_bar(ax, 4.0).size_bar.get_children()[0].get_width() == pytest.approx(50)
+    mm = viz.scale_bar(ax, 4.0, 1000)
+    assert mm.size_bar.get_children()[0].get_width() == pytest.approx(250)
+    assert mm.txt_label.get_text() == "1 mm"
+    plt.close(fig)
+
+
+def test_outline_mask_paints_only_the_boundary_and_copies():
+    img = np.full((40, 80, 3), 100, np.uint8)
+    low = np.zeros((10, 20), bool)
+    low[2:8, 2:10] = True  # an off-centre rectangle at 1/4 resolution: image rows 8-31, cols 8-39
+    out = viz.outline_mask(img, low, color=(255, 0, 0), thickness=1)
+    assert (img == 100).all()  # the input is not drawn on
+    painted = (out != 100).any(axis=2)
+    assert (out[painted] == (255, 0, 0)).all()
+    assert painted[8, 20] and painted[20, 8] and painted[31, 20] and painted[20, 39]  # the edges
+    assert not painted[20, 24] and not painted[20, 60] and not painted[2, 2]  # inside / outside
+    assert not painted[:, 45:].any()  # nothing on the right, where the mask is empty
+
+
+def test_qc_legend_names_the_colours_draw_qc_paints():
+    import matplotlib.pyplot as plt
+
+    from milhelpers.tiling import TissueMask, draw_qc
+
+    square = np.array([[10, 10], [90, 10], [90, 90], [10, 90]], float)
+    hole = np.array([[40, 40], [60, 40], [60, 60], [40, 60]], float)
+    tissue = TissueMask(np.ones((10, 10), np.uint8), (10.0, 10.0), [square], [[hole]])
+    qc = draw_qc(np.full((100, 100, 3), 255, np.uint8), 1.0, tissue, np.array([[20, 20]]), 15)
+    painted = {tuple(int(v) for v in c) for c in qc.reshape(-1, 3)} - {(255, 255, 255)}
+    assert painted == set(viz.QC_COLOURS.values())
+    ax = viz.show_qc(qc, 2.0, title="qc")
+    legend = ax.get_legend()
+    assert [t.get_text() for t in legend.get_texts()] == list(viz.QC_COLOURS)
+    for line, colour in zip(legend.get_lines(), viz.QC_COLOURS.values()):
+        assert np.allclose(line.get_color(), np.array(colour) / 255)
+    assert any(hasattr(a, "length_um") for a in ax.artists)  # and a scale bar
+    plt.close("all")
+
+
+def test_resolution_ladder_reads_the_same_field_on_20x_and_40x_scans(block_slides):
+    import matplotlib.pyplot as plt
+
+    # 200 µm field whose top-left is at (1000, 700) level-0 px on the 20× scan = (2000, 1400) on 40×
+    _, im20 = viz.resolution_ladder(block_slides[0.5], (1000, 700), 200, mpps=(0.5, 2.0))
+    _, im40 = viz.resolution_ladder(block_slides[0.25], (2000, 1400), 200, mpps=(0.5, 2.0))
+    assert [i.shape[:2] for i in im20] == [(400, 400), (100, 100)]  # field / mpp pixels
+    assert [i.shape for i in im40] == [i.shape for i in im20]
+    for a, b in zip(im20, im40):  # same tissue, whichever scan it was read from
+        assert np.abs(a.astype(int) - b.astype(int)).mean() < 8
+    # the field straddles the tissue edge (x = 25 % of 4096 = 1024 px): glass left, tissue right
+    assert im20[1][:, :5].mean() > 235 and im20[1][:, -20:].mean() < 225
+    plt.close("all")
+
+
+def test_heatmap_overlay_is_uniform_coloured_with_colourbar_and_absolute_scale():
+    import matplotlib.pyplot as plt
+
+    heat = np.array([[0.1, 0.2], [np.nan, 0.3]])
+    ax = viz.heatmap_overlay(np.zeros((2, 2, 3), np.uint8), heat, vmin=0, vmax=1, label="weight")
+    im = ax.images[1]
+    assert im.get_cmap().name == "viridis" and im.get_clim() == (0, 1)
+    assert len(ax.figure.axes) == 2 and ax.figure.axes[1].get_ylabel() == "weight"
+    plt.close("all")
+
+
+def test_show_images_adds_colourbars_to_graded_images_and_bars_where_a_resolution_is_given():
+    import matplotlib.pyplot as plt
+
+    graded, binary = np.arange(16.0).reshape(4, 4), np.eye(4)
+    fig = viz.show_images([graded, binary, np.zeros((4, 4, 3), np.uint8)], ncols=3,
+                          um_per_px=[None, None, 2.0], colorbar=True)
+    assert len(fig.axes) == 4  # three panels + one colourbar (the graded image's only)
+    bars = [[a for a in ax.artists if hasattr(a, "length_um")] for ax in fig.axes[:3]]
+    assert [len(b) for b in bars] == [0, 0, 1]
+    plt.close("all")
