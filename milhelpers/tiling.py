@@ -90,7 +90,8 @@ class SegmentationParams:
         return dataclasses.replace(self, **changes)
 
 
-#: Named presets after CLAM's ``presets/*.csv`` (see methods.md §6.3).
+#: Named presets after CLAM's ``presets/*.csv`` (Lu et al., Nature Biomedical Engineering 2021,
+#: arXiv 2004.09666).
 PRESETS: dict[str, SegmentationParams] = {
     "biopsy": SegmentationParams(sthresh=15, mthresh=11, close=2, a_t=1, a_h=1, max_n_holes=2),
     "resection": SegmentationParams(sthresh=15, mthresh=11, close=4, a_t=100, a_h=16,

@@ -6,7 +6,9 @@ For instance embeddings h_k = ReLU(W₀ x_k) (dropout p):
     gated attention  e_k = wᵀ (tanh(V h_k) ⊙ σ(U h_k))
     a_k = softmax_k(e_k),  z = Σ_k a_k h_k,  ŷ = W_c z
 Defaults follow CLAM's 'small' preset: D_in → 512 → 256, dropout 0.25 (and a fixed 0.25 inside
-the attention net), K = 1 attention branch (methods.md §1).
+the attention net), K = 1 attention branch (Lu et al., "Data-efficient and weakly supervised
+computational pathology on whole-slide images", Nature Biomedical Engineering 2021,
+arXiv 2004.09666).
 """
 from __future__ import annotations
 
