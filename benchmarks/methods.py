@@ -1,0 +1,164 @@
+"""MIL methods × seeds × folds on a cohort, with paired comparisons against the first method.
+
+    python benchmarks/methods.py --data-root data/cohort \\
+        --methods abmil_gated mean_pool max_pool --seeds 0 1 2 --folds 5 [--epochs E] \\
+        [--json PATH] [--cache DIR] [--overwrite]
+    python benchmarks/methods.py --features DIR --labels CSV ...     (your own data)
+
+Each (method, seed, fold) run is cached under --cache, so a rerun trains only what is missing.
+Folds come from the labels' ``fold`` column where there is one (the same for every seed); the
+seed varies initial weights, data order and the validation split. The table gives mean ± std
+and the 95 % bootstrap CI of the mean per method, then each method minus the first over the
+same (seed, fold) runs with its 95 % CI and Wilcoxon signed-rank p.
+
+JSON (--json): {"runs": [{method, seed, fold, auc, balanced_accuracy, f1, loc_auc, top5_mass,
+entropy, seconds, best_epoch}, …], "summary": {method: {metric: {mean, std, n}}},
+"paired": {"A|B": {metric: {diff, ci95, p}}}, "meta": {…}} with diff = B − A; NaN is null.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+import warnings
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+DEFAULT_METHODS = ["abmil_gated", "mean_pool", "max_pool"]
+TABLE_METRICS = ["auc", "balanced_accuracy", "f1", "loc_auc", "top5_mass", "entropy",
+                 "seconds", "best_epoch"]
+
+
+def _positive(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"{v} must be >= 1")
+    return v
+
+
+def _seed(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer seed") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"seed {v} must be >= 0")
+    return v
+
+
+def _parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data-root", type=Path, help="course cohort root (labels.csv, "
+                    "features_efficientnet_lite0/, masks/)")
+    ap.add_argument("--features", type=Path, help="features folder (<slide_id>.h5), with --labels")
+    ap.add_argument("--labels", type=Path, help="labels CSV (slide_id,label[,case_id][,fold])")
+    ap.add_argument("--methods", nargs="+", default=DEFAULT_METHODS,
+                    help="registered method names; the first is the reference (default: "
+                    "%(default)s)")
+    ap.add_argument("--seeds", nargs="+", type=_seed, default=[0])
+    ap.add_argument("--folds", type=_positive, default=None,
+                    help="number of folds (default: the labels' fold column, else 5)")
+    ap.add_argument("--epochs", type=_positive, default=None,
+                    help="training epochs (default: each method's own)")
+    ap.add_argument("--val-fraction", type=float, default=0.2)
+    ap.add_argument("--json", type=Path, default=None, help="write the results here")
+    ap.add_argument("--cache", type=Path, default=ROOT / "runs" / "experiments",
+                    help="per-run cache folder (default: %(default)s)")
+    ap.add_argument("--overwrite", action="store_true", help="replace an existing --json file")
+    return ap
+
+
+def _fmt(x, digits: int = 3) -> str:
+    return "—" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.{digits}f}"
+
+
+def format_table(result) -> str:
+    """Per-method mean ± std [95 % CI], then B − A against the first method."""
+    from milhelpers.experiments import bootstrap_ci
+
+    methods = result.methods
+    summary = result.summary()
+    w = max(12, *(len(m) for m in methods)) + 2
+    lines = [f"{'metric':18s}" + "".join(f"{m:>{w + 16}s}" for m in methods),
+             f"{'':18s}" + "".join(f"{'mean ± std [95% CI]':>{w + 16}s}" for _ in methods)]
+    for k in TABLE_METRICS:
+        cells = []
+        for m in methods:
+            s = summary[m][k]
+            lo, hi = bootstrap_ci(result.values(m, k).to_numpy())
+            cells.append(f"{_fmt(s['mean'])} ± {_fmt(s['std'])} [{_fmt(lo)}, {_fmt(hi)}]")
+        lines.append(f"{k:18s}" + "".join(f"{c:>{w + 16}s}" for c in cells))
+    ref = methods[0]
+    for b in methods[1:]:
+        lines.append("")
+        lines.append(f"{b} − {ref} (paired over (seed, fold); diff = B − A, 95% bootstrap CI, "
+                     "Wilcoxon p)")
+        for k, st in result.paired(ref, b, TABLE_METRICS[:-2]).items():
+            lines.append(f"  {k:16s} {_fmt(st['diff']):>7s}  [{_fmt(st['ci95'][0])}, "
+                         f"{_fmt(st['ci95'][1])}]  p = {_fmt(st['p'])}  (n = {st['n']})")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    args = _parser().parse_args(argv)
+    from milhelpers.datasets import DataMismatchError
+    from milhelpers.experiments import open_dataset, run_experiments
+    from milhelpers.h5io import atomic_output
+    from milhelpers.methods import available_methods
+
+    def fail(msg: str) -> int:
+        print(f"error: {msg}", file=sys.stderr)
+        return 2
+
+    unknown = [m for m in args.methods if m not in available_methods()]
+    if unknown:
+        return fail(f"unknown method(s) {unknown}; choose from {available_methods()}")
+    if len(set(args.methods)) != len(args.methods):
+        return fail(f"--methods lists a method twice: {args.methods}")
+    if (args.data_root is None) == (args.features is None and args.labels is None):
+        return fail("give either --data-root DIR or --features DIR --labels CSV")
+    if args.data_root is None and (args.features is None or args.labels is None):
+        return fail("--features and --labels go together")
+    if not 0 < args.val_fraction < 1:
+        return fail(f"--val-fraction {args.val_fraction} must be between 0 and 1 (e.g. 0.2)")
+    if args.json is not None and args.json.exists() and not args.overwrite:
+        return fail(f"{args.json} exists; pass --overwrite to replace it")
+    try:
+        if args.data_root is not None:
+            ds = open_dataset(args.data_root)
+        else:
+            for p, flag in ((args.features, "--features"), (args.labels, "--labels")):
+                if not p.exists():
+                    return fail(f"{flag} {p} does not exist")
+            ds = open_dataset(features_dir=args.features, labels_csv=args.labels)
+        t0 = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.simplefilter("default")
+            result = run_experiments(ds, args.methods, args.seeds, args.folds, epochs=args.epochs,
+                                     val_fraction=args.val_fraction, cache_dir=args.cache)
+        wall = time.perf_counter() - t0
+    except (DataMismatchError, FileNotFoundError, ValueError, KeyError, OSError) as err:
+        return fail(err.args[0] if err.args else str(err))
+    n = len(result.runs)
+    print(f"\n{len(args.methods)} method(s) × {len(args.seeds)} seed(s) × "
+          f"{result.meta['folds']} folds on {len(ds)} slides ({result.meta['fold_source']}); "
+          f"epochs: {args.epochs or 'method defaults'}; {result.n_trained} of {n} runs trained, "
+          f"{n - result.n_trained} from {args.cache}; {wall:.1f} s")
+    print(format_table(result))
+    if args.json is not None:
+        with atomic_output(args.json) as tmp:
+            tmp.write_text(json.dumps(result.to_json(), indent=1))
+        print(f"wrote {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
