@@ -47,6 +47,15 @@ def small(name):
     return get_method(name).with_options(name=f"{name}_small", **SMALL[name])
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """These models are tiny: on a shared 2-core machine, torch's second thread only waits."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 @pytest.fixture
 def fit_calls(monkeypatch):
     """Count Method.fit calls and record the slides each run trained and validated on."""
@@ -272,7 +281,7 @@ def _write_features_folder(tmp_path, n=18, folds=None, d=8):
 def _cli(*args, cwd):
     return subprocess.run([sys.executable, str(ROOT / "benchmarks" / "methods.py"), *map(str, args)],
                           capture_output=True, text=True, cwd=cwd,
-                          env={"TQDM_DISABLE": "1", "PATH": "/usr/bin:/bin",
+                          env={"TQDM_DISABLE": "1", "PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "1",
                                "PYTHONPATH": str(ROOT)})
 
 
