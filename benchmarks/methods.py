@@ -72,7 +72,11 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--json", type=Path, default=None, help="write the results here")
     ap.add_argument("--cache", type=Path, default=ROOT / "runs" / "experiments",
                     help="per-run cache folder (default: %(default)s)")
-    ap.add_argument("--overwrite", action="store_true", help="replace an existing --json file")
+    ap.add_argument("--figure", type=Path, default=None,
+                    help="save the paired-comparison figure (AUC, localisation AUC, top-5 mass) "
+                    "here (.png)")
+    ap.add_argument("--overwrite", action="store_true",
+                    help="replace existing --json / --figure files")
     return ap
 
 
@@ -129,8 +133,9 @@ def main(argv=None) -> int:
         return fail("--features and --labels go together")
     if not 0 < args.val_fraction < 1:
         return fail(f"--val-fraction {args.val_fraction} must be between 0 and 1 (e.g. 0.2)")
-    if args.json is not None and args.json.exists() and not args.overwrite:
-        return fail(f"{args.json} exists; pass --overwrite to replace it")
+    for out in (args.json, args.figure):
+        if out is not None and out.exists() and not args.overwrite:
+            return fail(f"{out} exists; pass --overwrite to replace it")
     try:
         if args.data_root is not None:
             ds = open_dataset(args.data_root)
@@ -157,7 +162,30 @@ def main(argv=None) -> int:
         with atomic_output(args.json) as tmp:
             tmp.write_text(json.dumps(result.to_json(), indent=1))
         print(f"wrote {args.json}")
+    if args.figure is not None:
+        save_figure(result, args.figure)
+        print(f"wrote {args.figure}")
     return 0
+
+
+def save_figure(result, path: Path) -> None:
+    """The standard paired figure for the slide AUC, localisation AUC and top-5 mass."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from milhelpers.h5io import atomic_output
+    from milhelpers.viz import paired_comparison
+
+    metrics = ["auc", "loc_auc", "top5_mass"]
+    fig, axes = plt.subplots(1, len(metrics), figsize=(4.2 * len(metrics), 3.6), dpi=100)
+    for ax, m in zip(axes, metrics):
+        paired_comparison(result.runs, m, result.methods, ax=ax)
+    fig.tight_layout()
+    with atomic_output(path) as tmp:
+        fig.savefig(tmp, dpi=100, format=path.suffix.lstrip(".") or "png")
+    plt.close(fig)
 
 
 if __name__ == "__main__":

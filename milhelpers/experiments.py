@@ -122,7 +122,10 @@ def _json_default(obj: Any):
         return obj.tolist()
     if isinstance(obj, Path):
         return str(obj)
-    return repr(obj)   # callables, modules: their repr is all that can be keyed
+    name = getattr(obj, "__qualname__", None)
+    if name is not None:   # a function or class: its name, not its memory address
+        return f"{getattr(obj, '__module__', '')}.{name}"
+    return repr(obj)
 
 
 def _digest(obj: Any) -> str:

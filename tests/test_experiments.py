@@ -144,6 +144,8 @@ def test_config_method_and_data_changes_retrain(tmp_path, fit_calls):
     changed = run(ListBagDataset(bags), tmp_path)
     assert len(fit_calls) == 12
     assert not set(changed.runs.key) & set(base.runs.key)
+    # a function among the options is keyed by name, not by its address in this process
+    assert ex._json_default(planted) == f"{planted.__module__}.planted"
     # a progress bar is not part of the result
     cfg = get_method("abmil_gated").train_config(seed=1)
     fp = ex.data_fingerprint(ds)
@@ -290,9 +292,11 @@ def test_cli_writes_the_json_layout_and_refuses_bad_input(tmp_path):
     out = tmp_path / "out" / "methods.json"
     common = ["--features", feats, "--labels", labels, "--folds", 3, "--epochs", 2,
               "--cache", tmp_path / "cache"]
+    fig = tmp_path / "out" / "paired.png"
     r = _cli(*common, "--methods", "mean_pool", "max_pool", "--seeds", 0, 1, "--json", out,
-             cwd=tmp_path)
+             "--figure", fig, cwd=tmp_path)
     assert r.returncode == 0, r.stderr
+    assert fig.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "max_pool − mean_pool" in r.stdout and "diff = B − A" in r.stdout
     j = json.loads(out.read_text())
     assert set(j) >= {"runs", "summary", "paired"}
