@@ -179,10 +179,10 @@ def save_figure(result, path: Path) -> None:
     from milhelpers.viz import paired_comparison
 
     metrics = ["auc", "loc_auc", "top5_mass"]
-    fig, axes = plt.subplots(1, len(metrics), figsize=(4.2 * len(metrics), 3.6), dpi=100)
+    fig, axes = plt.subplots(1, len(metrics), figsize=(5.6 * len(metrics), 3.8), dpi=100,
+                             layout="constrained")
     for ax, m in zip(axes, metrics):
         paired_comparison(result.runs, m, result.methods, ax=ax)
-    fig.tight_layout()
     with atomic_output(path) as tmp:
         fig.savefig(tmp, dpi=100, format=path.suffix.lstrip(".") or "png")
     plt.close(fig)

@@ -186,7 +186,8 @@ def paired_comparison(runs, metric: str = "auc", methods: Sequence[str] | None =
     if metric not in runs:
         raise KeyError(f"no column {metric!r} in the runs; have {list(runs.columns)}")
     if ax is None:
-        _, ax = plt.subplots(figsize=(1.4 * len(methods) + 1.6, 3.2), dpi=100)
+        _, ax = plt.subplots(figsize=(1.3 * len(methods) + 3.0, 3.4), dpi=100,
+                             layout="constrained")
     wide = runs.pivot_table(index=["seed", "fold"], columns="method", values=metric)
     wide = wide.reindex(columns=methods)
     x = np.arange(len(methods), dtype=float)
@@ -212,5 +213,5 @@ def paired_comparison(runs, metric: str = "auc", methods: Sequence[str] | None =
     ax.set_xlabel("method")
     ax.set_ylabel(metric.replace("_", " "))
     ax.set_title(f"{metric.replace('_', ' ')} over {len(wide)} (seed, fold) runs")
-    ax.legend(fontsize=7, frameon=False, loc="best")
+    ax.legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     return ax
