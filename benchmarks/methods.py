@@ -69,6 +69,9 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--epochs", type=_positive, default=None,
                     help="training epochs (default: each method's own)")
     ap.add_argument("--val-fraction", type=float, default=0.2)
+    ap.add_argument("--threads", type=_positive, default=1,
+                    help="torch CPU threads (default 1: one bag per step is too small an "
+                    "operation for more to pay off)")
     ap.add_argument("--json", type=Path, default=None, help="write the results here")
     ap.add_argument("--cache", type=Path, default=ROOT / "runs" / "experiments",
                     help="per-run cache folder (default: %(default)s)")
@@ -148,7 +151,8 @@ def main(argv=None) -> int:
         with warnings.catch_warnings():
             warnings.simplefilter("default")
             result = run_experiments(ds, args.methods, args.seeds, args.folds, epochs=args.epochs,
-                                     val_fraction=args.val_fraction, cache_dir=args.cache)
+                                     val_fraction=args.val_fraction, cache_dir=args.cache,
+                                     threads=args.threads)
         wall = time.perf_counter() - t0
     except (DataMismatchError, FileNotFoundError, ValueError, KeyError, OSError) as err:
         return fail(err.args[0] if err.args else str(err))

@@ -47,15 +47,6 @@ def small(name):
     return get_method(name).with_options(name=f"{name}_small", **SMALL[name])
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """These models are tiny: on a shared 2-core machine, torch's second thread only waits."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 @pytest.fixture
 def fit_calls(monkeypatch):
     """Count Method.fit calls and record the slides each run trained and validated on."""
@@ -64,7 +55,8 @@ def fit_calls(monkeypatch):
 
     def counting(self, train_ds, val_ds, config=None, fold=0, run_dir=None):
         calls.append({"method": self.name, "fold": fold, "seed": config.seed,
-                      "train": set(train_ds.slide_ids), "val": set(val_ds.slide_ids)})
+                      "train": set(train_ds.slide_ids), "val": set(val_ds.slide_ids),
+                      "threads": torch.get_num_threads()})
         return original(self, train_ds, val_ds, config, fold, run_dir)
 
     monkeypatch.setattr(Method, "fit", counting)
@@ -101,6 +93,14 @@ def test_runs_never_train_or_validate_on_their_test_fold(tmp_path, fit_calls):
     by = {(c["seed"] // 1000, c["fold"]): c["val"] for c in fit_calls}
     assert any(by[(0, k)] != by[(1, k)] for k in range(3))
     assert sorted(res.runs.seed.unique()) == [0, 1]
+
+
+def test_training_threads_are_set_for_the_runs_and_restored(tmp_path, fit_calls):
+    before = torch.get_num_threads()
+    run(planted(), tmp_path, threads=1)
+    assert {c["threads"] for c in fit_calls} == {1} and torch.get_num_threads() == before
+    with pytest.raises(ValueError, match="threads"):
+        run(planted(), tmp_path, threads=0)
 
 
 def test_run_metrics_are_those_of_the_cached_test_predictions(tmp_path):
