@@ -395,7 +395,8 @@ def run_experiments(dataset: Dataset, methods: Sequence[Method | str], seeds: Se
 
     ``threads``: torch's CPU threads while training (restored afterwards; ``None`` leaves the
     setting alone). One bag per step makes each operation small, so a second thread mostly waits:
-    on the course's shared 2-core machine one thread trained ABMIL 6× faster than two.
+    on the course's 2-core machine, shared with other jobs, one thread trained ABMIL about 6×
+    faster than two.
     """
     if threads is None:
         return _run_all(dataset, methods, seeds, folds, epochs, val_fraction, cache_dir, progress)
