@@ -93,24 +93,29 @@ def format_table(result) -> str:
 
     methods = result.methods
     summary = result.summary()
-    w = max(12, *(len(m) for m in methods)) + 2
-    lines = [f"{'metric':18s}" + "".join(f"{m:>{w + 16}s}" for m in methods),
-             f"{'':18s}" + "".join(f"{'mean ± std [95% CI]':>{w + 16}s}" for _ in methods)]
+    cells = {}
     for k in TABLE_METRICS:
-        cells = []
         for m in methods:
             s = summary[m][k]
             lo, hi = bootstrap_ci(result.values(m, k).to_numpy())
-            cells.append(f"{_fmt(s['mean'])} ± {_fmt(s['std'])} [{_fmt(lo)}, {_fmt(hi)}]")
-        lines.append(f"{k:18s}" + "".join(f"{c:>{w + 16}s}" for c in cells))
+            cells[k, m] = f"{_fmt(s['mean'])} ± {_fmt(s['std'])} [{_fmt(lo)}, {_fmt(hi)}]"
+    w = max(len(c) for c in [*cells.values(), *methods]) + 2
+    lines = [f"{'metric':18s}" + "".join(f"{m:>{w}s}" for m in methods),
+             f"{'':18s}" + "".join(f"{'mean ± std [95% CI]':>{w}s}" for _ in methods)]
+    lines += [f"{k:18s}" + "".join(f"{cells[k, m]:>{w}s}" for m in methods)
+              for k in TABLE_METRICS]
     ref = methods[0]
     for b in methods[1:]:
-        lines.append("")
-        lines.append(f"{b} − {ref} (paired over (seed, fold); diff = B − A, 95% bootstrap CI, "
-                     "Wilcoxon p)")
-        for k, st in result.paired(ref, b, TABLE_METRICS[:-2]).items():
-            lines.append(f"  {k:16s} {_fmt(st['diff']):>7s}  [{_fmt(st['ci95'][0])}, "
-                         f"{_fmt(st['ci95'][1])}]  p = {_fmt(st['p'])}  (n = {st['n']})")
+        lines += ["", f"{b} − {ref}: diff = B − A over the same (seed, fold) runs, "
+                      "95% bootstrap CI, Wilcoxon signed-rank p"]
+        pairs = result.paired(ref, b, TABLE_METRICS[:-2])
+        n = pairs["auc"]["n"]
+        if 1 < n < 10:
+            lines[-1] += f" (with {n} pairs no p can be below 2/2^{n} = {2 / 2 ** n:.3f})"
+        for k, st in pairs.items():
+            ci = f"[{_fmt(st['ci95'][0])}, {_fmt(st['ci95'][1])}]"
+            lines.append(f"  {k:18s}{_fmt(st['diff']):>8s}  {ci:>18s}  p = {_fmt(st['p'])}"
+                         f"  (n = {st['n']})")
     return "\n".join(lines)
 
 

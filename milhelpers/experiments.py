@@ -202,7 +202,9 @@ def paired_stats(a: Sequence[float], b: Sequence[float], n_resamples: int = 10_0
     ``diff`` = mean(d); ``ci95`` = percentile-bootstrap 95 % interval of mean(d)
     (:func:`bootstrap_ci`); ``p`` = two-sided Wilcoxon signed-rank test of d (zeros dropped,
     exact for small n without ties); ``n`` = pairs where both values are defined. All differences
-    zero: p = 1. Fewer than two pairs: CI and p are NaN.
+    zero: p = 1. Fewer than two pairs: CI and p are NaN. With few pairs read both with care:
+    the percentile interval is too narrow for n ≈ 5, and the exact test cannot go below
+    p = 2/2ⁿ (0.0625 for five folds) however large the effect.
     """
     from scipy.stats import wilcoxon
 

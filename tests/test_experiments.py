@@ -297,7 +297,7 @@ def test_cli_writes_the_json_layout_and_refuses_bad_input(tmp_path):
              "--figure", fig, cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert fig.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert "max_pool − mean_pool" in r.stdout and "diff = B − A" in r.stdout
+    assert "max_pool − mean_pool: diff = B − A" in r.stdout
     j = json.loads(out.read_text())
     assert set(j) >= {"runs", "summary", "paired"}
     assert len(j["runs"]) == 2 * 2 * 3
