@@ -109,7 +109,8 @@ def test_run_metrics_are_those_of_the_cached_test_predictions(tmp_path):
     inst = {b.slide_id: b.instance_labels for b in ds.bags}
     for r in res.runs.itertuples():
         p = res.predictions(r.method, r.seed, r.fold)
-        assert set(p.slide_ids) == set(np.array(ds.slide_ids)[ex.experiment_folds(ds, 3)[r.fold][1]])
+        test_idx = ex.experiment_folds(ds, 3)[r.fold][1]
+        assert set(p.slide_ids) == set(np.array(ds.slide_ids)[test_idx])
         assert r.auc == pytest.approx(p.metrics()["auc"])
         # top-5 mass on the positive slides only
         pos = [topk_mass(a, 5) for a, y in zip(p.attention, p.labels) if y == 1]
@@ -281,7 +282,8 @@ def _write_features_folder(tmp_path, n=18, folds=None, d=8):
 
 
 def _cli(*args, cwd):
-    return subprocess.run([sys.executable, str(ROOT / "benchmarks" / "methods.py"), *map(str, args)],
+    script = ROOT / "benchmarks" / "methods.py"
+    return subprocess.run([sys.executable, str(script), *map(str, args)],
                           capture_output=True, text=True, cwd=cwd,
                           env={"TQDM_DISABLE": "1", "PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "1",
                                "PYTHONPATH": str(ROOT)})
