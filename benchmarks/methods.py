@@ -114,7 +114,9 @@ def format_table(result) -> str:
             lines[-1] += f" (with {n} pairs no p can be below 2/2^{n} = {2 / 2 ** n:.3f})"
         for k, st in pairs.items():
             ci = f"[{_fmt(st['ci95'][0])}, {_fmt(st['ci95'][1])}]"
-            lines.append(f"  {k:18s}{_fmt(st['diff']):>8s}  {ci:>18s}  p = {_fmt(st['p'])}"
+            p = st["p"]
+            ptxt = f"{p:.1e}" if p is not None and p < 0.001 else _fmt(p)
+            lines.append(f"  {k:18s}{_fmt(st['diff']):>8s}  {ci:>18s}  p = {ptxt}"
                          f"  (n = {st['n']})")
     return "\n".join(lines)
 
