@@ -17,8 +17,9 @@ import numpy as np
 from .slides import Slide
 
 __all__ = ["setup", "show_images", "round_length", "scale_bar", "show_slide", "outline_mask",
-           "show_qc", "QC_COLOURS", "resolution_ladder", "scatter_values", "patch_gallery", "read_patches", "scatter_2d", "scale_scores",
-           "attention_map", "heatmap_overlay", "slide_heatmap", "topk_gallery", "learning_curves"]
+           "show_qc", "QC_COLOURS", "resolution_ladder", "scatter_values", "patch_gallery",
+           "read_patches", "scatter_2d", "scale_scores", "attention_map", "heatmap_overlay",
+           "slide_heatmap", "topk_gallery", "learning_curves", "paired_comparison"]
 
 
 def setup(dpi: int = 100) -> None:
@@ -342,4 +343,53 @@ def learning_curves(history, metrics: Sequence[str] = ("train_loss", "val_loss",
     ax.set_xlabel("epoch")
     ax.set_ylabel(" / ".join(m for m in metrics if m in history))
     ax.legend(fontsize=7, frameon=False)
+    return ax
+
+
+# --------------------------------------------------------------------------------------------
+# method comparisons (the experiment runner's standard figure)
+# --------------------------------------------------------------------------------------------
+def paired_comparison(runs, metric: str = "auc", methods: Sequence[str] | None = None,
+                      ax=None, n_resamples: int = 10_000):
+    """Methods side by side on one metric, over the same (seed, fold) runs.
+
+    ``runs``: a table with ``method``, ``seed``, ``fold`` and ``metric`` columns (an
+    :class:`~milhelpers.experiments.ExperimentResult`'s ``runs``). Each run is a dot; a grey line
+    joins the dots of the same (seed, fold) across methods, so a paired gain reads as lines that
+    rise; beside the dots, the mean with its 95 % percentile-bootstrap interval.
+    """
+    from .experiments import bootstrap_ci
+
+    methods = list(methods) if methods is not None else list(dict.fromkeys(runs["method"]))
+    if metric not in runs:
+        raise KeyError(f"no column {metric!r} in the runs; have {list(runs.columns)}")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(1.3 * len(methods) + 3.0, 3.4), dpi=100,
+                             layout="constrained")
+    wide = runs.pivot_table(index=["seed", "fold"], columns="method", values=metric)
+    wide = wide.reindex(columns=methods)
+    x = np.arange(len(methods), dtype=float)
+    jitter = np.linspace(-0.12, 0.12, len(wide)) if len(wide) > 1 else np.zeros(1)
+    for j, (_, row) in enumerate(wide.iterrows()):
+        ax.plot(x + jitter[j], row.to_numpy(float), color="0.75", lw=0.7, zorder=1,
+                label="same (seed, fold)" if j == 0 else None)
+    colours = plt.get_cmap("tab10")
+    for i, m in enumerate(methods):
+        v = wide[m].to_numpy(float)
+        ax.scatter(x[i] + jitter[: len(v)], v, s=14, color=colours(i % 10), zorder=2,
+                   label=f"{m} (runs)")
+        ok = v[~np.isnan(v)]
+        if len(ok):
+            lo, hi = bootstrap_ci(ok, n_resamples)
+            mean = ok.mean()
+            yerr = None if np.isnan(lo) else [[mean - lo], [hi - mean]]
+            ax.errorbar(x[i] + 0.3, mean, yerr=yerr, fmt="D", ms=5, color="black", capsize=3,
+                        zorder=3, label="mean ± 95% CI" if i == 0 else None)
+    ax.set_xticks(x)
+    ax.set_xticklabels(methods, rotation=20, ha="right")
+    ax.set_xlim(-0.5, len(methods) - 0.3)
+    ax.set_xlabel("method")
+    ax.set_ylabel(metric.replace("_", " "))
+    ax.set_title(f"{metric.replace('_', ' ')} over {len(wide)} (seed, fold) runs")
+    ax.legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     return ax
