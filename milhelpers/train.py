@@ -385,7 +385,7 @@ def fit(model: MILModel | Callable[[], MILModel], train_ds: Dataset, val_ds: Dat
     model.to(device)
     params = [p for p in model.parameters() if p.requires_grad]
     opt_cls = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}[cfg.optimizer]
-    opt = opt_cls(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    opt = opt_cls(params, lr=cfg.lr, weight_decay=cfg.weight_decay, foreach=True)
     data = _Transformed(train_ds, train_transform, cfg.seed) if train_transform else train_ds
     loader = _loader(data, cfg.batch_size, True, cfg.seed, collate_fn, batch_sampler)
     steps_per_epoch = len(loader)
