@@ -91,8 +91,14 @@ def probe(ds: BagDataset, fr: pd.DataFrame, seed: int = 0) -> dict:
 
 def abmil(ds: BagDataset, seeds, epochs: int) -> list[dict]:
     """Gated ABMIL over the cohort's folds × seeds: per-run AUC, localisation, top-5 mass."""
+    import torch
+
     from milhelpers.models import build_model
     from milhelpers.train import TrainConfig, cross_validate
+
+    # bags are small matrices: a second thread only adds synchronisation, and on a shared
+    # 2-core machine it stalls training several-fold
+    torch.set_num_threads(1)
 
     folds = [(np.where(ds.table.fold != k)[0], np.where(ds.table.fold == k)[0])
              for k in sorted(ds.table.fold.unique())]

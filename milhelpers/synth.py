@@ -80,7 +80,7 @@ class CohortConfig:
     positive_fraction: float = 0.5
     morphology_weights: tuple[float, float, float] = (0.45, 0.40, 0.15)  # solid, glandular, disc.
     mixed_probability: float = 0.15   # a positive slide also shows the other of solid/glandular
-    burden_weights: tuple[float, float, float] = (0.5, 0.25, 0.25)  # micro, small, large
+    burden_weights: tuple[float, float, float] = (0.42, 0.29, 0.29)  # planned micro, small, large
     mimic_probability: float = 0.7    # per mimic and slide, whatever the label
     second_slide_probability: float = 0.35  # a case (patient) has two slides
     pen_probability: float = 0.3
@@ -517,10 +517,14 @@ def render_slide(spec: SlideSpec, cfg: CohortConfig) -> tuple[np.ndarray, np.nda
         r = rng.uniform(2.5, 3.3, n)
         cv.nuclei(pts, r, r * rng.uniform(0.85, 1.0, n), rng.uniform(0, 180, n),
                   rng.uniform(1.05, 1.4, n), irregular=0.05, coarse=0.25)
-        big = _points(rng, lym_lr, 30 * px, g)  # scattered larger activated cells / histiocytes
+        # germinal-centre cells (centroblasts: larger, paler, a nucleolus) and macrophages: the
+        # reason a lymphoid aggregate is a classic mimic of solid tumour at low power
+        big = _points(rng, lym_lr, 16 * px, g)
         m = len(big)
-        cv.nuclei(big, rng.uniform(3.5, 4.5, m), rng.uniform(3, 4, m), rng.uniform(0, 180, m),
-                  0.6, irregular=0.06, coarse=0.2)
+        a = rng.uniform(3.6, 4.6, m)
+        cv.nuclei(big, a, a * rng.uniform(0.75, 0.95, m), rng.uniform(0, 180, m),
+                  rng.uniform(0.6, 0.85, m), irregular=0.06, coarse=0.3, rim=0.25, nucleolus=0.4,
+                  nucleolus_um=0.7)
 
     def glands(region_lr, spacing, lumen, thick, layers, nuc_a, nuc_b, dens, polar, irregular,
                coarse, rim, nucleolus, cyto_e, cyto_h, myoepithelium, crowd=1.0):
@@ -593,16 +597,18 @@ def render_slide(spec: SlideSpec, cfg: CohortConfig) -> tuple[np.ndarray, np.nda
         if not reg.any():
             continue
         if morph == "solid":
-            # sheets: abundant amphophilic cytoplasm, large pleomorphic vesicular nuclei, nucleoli
+            # sheets: amphophilic cytoplasm, high nuclear/cytoplasmic ratio, enlarged pleomorphic
+            # vesicular nuclei with nucleoli
             full = _region_full(regions, TUMOUR_CODE[morph], (W, H))
-            cv.e[full] = 0.42
-            cv.h[full] = 0.12
-            pts = _jittered_grid(rng, reg, rng.uniform(10.5, 12.5) * px, g, 0.35)
+            cv.e[full] = 0.38
+            cv.h[full] = 0.1
+            pts = _jittered_grid(rng, reg, rng.uniform(10, 11.5) * px, g, 0.35)
             n = len(pts)
-            a = rng.lognormal(np.log(5.0), 0.2, n)
+            grade = rng.uniform(3.9, 4.8)  # median nuclear semi-axis (µm) varies between tumours
+            a = rng.lognormal(np.log(grade), 0.2, n)
             cv.nuclei(pts, a, a * rng.uniform(0.6, 0.95, n), rng.uniform(0, 180, n),
-                      rng.uniform(0.65, 1.1, n), irregular=0.16, coarse=0.55, rim=0.45,
-                      nucleolus=0.7, nucleolus_um=1.0)
+                      rng.uniform(0.7, 1.1, n), irregular=0.15, coarse=0.55, rim=0.35,
+                      nucleolus=0.6, nucleolus_um=0.9)
         elif morph == "glandular":
             # crowded irregular glands, stratified enlarged nuclei in any orientation
             glands(reg, 50, (6, 15), (12, 17), 2, (4.2, 6.0), (2.5, 3.3), (0.8, 1.1), 0.3,
