@@ -75,12 +75,12 @@ class CohortConfig:
     seed: int = 0
     mpp: float = 0.5                  # level-0 µm/px (20×)
     min_side_mm: float = 0.7          # canvas side: min·(max/min)^(u^size_skew), u ~ U(0, 1),
-    max_side_mm: float = 2.6          # so most slides are small biopsies and a few are large
-    size_skew: float = 1.5
+    max_side_mm: float = 2.8          # so most slides are small biopsies and a few are large
+    size_skew: float = 1.6
     positive_fraction: float = 0.5
     morphology_weights: tuple[float, float, float] = (0.45, 0.40, 0.15)  # solid, glandular, disc.
     mixed_probability: float = 0.15   # a positive slide also shows the other of solid/glandular
-    burden_weights: tuple[float, float, float] = (0.42, 0.29, 0.29)  # planned micro, small, large
+    burden_weights: tuple[float, float, float] = (0.45, 0.275, 0.275)  # planned micro, small, large
     mimic_probability: float = 0.7    # per mimic and slide, whatever the label
     second_slide_probability: float = 0.35  # a case (patient) has two slides
     pen_probability: float = 0.3
@@ -151,13 +151,15 @@ def plan_cohort(cfg: CohortConfig) -> list[SlideSpec]:
     rng.shuffle(labels)
     morph_idx = iter(_quota(rng, n_pos, cfg.morphology_weights))
     burden_idx = iter(_quota(rng, n_pos, cfg.burden_weights))
+    # stratified size quantiles: every cohort spans the whole range, from biopsy to resection
+    size_u = iter((rng.permutation(cfg.n_slides) + rng.random(cfg.n_slides)) / cfg.n_slides)
     specs, case, stain = [], -1, 0
     for i, y in enumerate(labels):
         if i == 0 or not (specs[-1].case_id == f"case_{case:03d}" and
                           sum(s.case_id == specs[-1].case_id for s in specs) < 2 and
                           rng.random() < cfg.second_slide_probability):
             case, stain = case + 1, int(rng.integers(2**31))
-        u = rng.random() ** cfg.size_skew
+        u = next(size_u) ** cfg.size_skew
         side = cfg.min_side_mm * (cfg.max_side_mm / cfg.min_side_mm) ** u
         aspect = rng.uniform(0.7, 1.4)
         width = int(side * 1000 / cfg.mpp * math.sqrt(aspect))
@@ -260,7 +262,7 @@ def slide_regions(spec: SlideSpec, cfg: CohortConfig) -> np.ndarray:
     morphs = spec.tumour_morphologies
     r_max = 0.6 * math.sqrt(tissue.sum() / math.pi)  # a lesion never swallows the whole slide
     if morphs:
-        radii, n = {"micro": ((35, 60), 1), "small": ((90, 170), int(rng.integers(1, 3))),
+        radii, n = {"micro": ((50, 85), 1), "small": ((90, 170), int(rng.integers(1, 3))),
                     "large": ((300, 650), int(rng.integers(1, 4)))}[spec.burden]
         n = max(n, len(morphs))
         cell = _cell(cfg)
@@ -604,7 +606,7 @@ def render_slide(spec: SlideSpec, cfg: CohortConfig) -> tuple[np.ndarray, np.nda
             cv.h[full] = 0.1
             pts = _jittered_grid(rng, reg, rng.uniform(10, 11.5) * px, g, 0.35)
             n = len(pts)
-            grade = rng.uniform(3.9, 4.8)  # median nuclear semi-axis (µm) varies between tumours
+            grade = rng.uniform(3.8, 4.6)  # median nuclear semi-axis (µm) varies between tumours
             a = rng.lognormal(np.log(grade), 0.2, n)
             cv.nuclei(pts, a, a * rng.uniform(0.6, 0.95, n), rng.uniform(0, 180, n),
                       rng.uniform(0.7, 1.1, n), irregular=0.15, coarse=0.55, rim=0.35,
