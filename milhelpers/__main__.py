@@ -121,8 +121,11 @@ def cmd_data(args) -> int:
 
     t0 = time.perf_counter()
     cfg = CohortConfig(n_slides=args.n_slides, seed=args.seed)
-    d = prepare_cohort(Path(args.root) / "cohort", cfg, workers=args.workers,
-                       progress=not args.quiet)
+    default = CohortConfig()
+    # the default cohort lives in ROOT/cohort; any other gets its own folder, never mixed
+    name = "cohort" if (cfg.seed, cfg.n_slides) == (default.seed, default.n_slides) else \
+        f"cohort_seed{cfg.seed}_n{cfg.n_slides}"
+    d = prepare_cohort(Path(args.root) / name, cfg, workers=args.workers, progress=not args.quiet)
     n = len(list(d.features_dir.glob("*.h5")))
     print(f"cohort ready: {n} slides with features in {d.features_dir} "
           f"({time.perf_counter() - t0:.1f} s)")
@@ -215,9 +218,11 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=cmd_extract)
 
     p = sub.add_parser("data", help="build the course's synthetic cohort + coordinates + features")
-    p.add_argument("--root", default="data")
-    p.add_argument("--n-slides", type=int, default=120)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--root", default="data",
+                   help="data folder; the default cohort goes to ROOT/cohort, others to "
+                        "ROOT/cohort_seed<S>_n<N>")
+    p.add_argument("--n-slides", type=int, default=120, help="slides in the cohort (default 120)")
+    p.add_argument("--seed", type=int, default=0, help="generator seed (default 0)")
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_data)

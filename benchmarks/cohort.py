@@ -1,0 +1,199 @@
+"""Measure the synthetic cohort against the targets it was designed for (issue 8, section 1).
+
+    python benchmarks/cohort.py [--root data/cohort] [--seed 0] [--n-slides 120]
+                                [--seeds 0 1 2] [--epochs 20] [--json PATH]
+
+Builds the cohort if ``--root`` holds none (timing the build from nothing: slides, masks,
+tiling, features), then reports
+
+* bag lengths (patches per slide) and their spread (max / min; target ≥ 20×, longest ≥ 300);
+* burden: tumour patches per positive slide (target: ≥ 40 % of positives with ≤ 5);
+* a supervised logistic probe (standardised features, slide-grouped 5-fold CV) separating
+  tumour patches (≥ 50 % one morphology) from mimic patches (≥ 50 % lymphoid aggregate or benign
+  glands, no tumour): out-of-fold AUC per morphology and per mimic (target 0.85–0.97);
+* gated ABMIL over the labels' 5 folds × ``--seeds`` (``TrainConfig(epochs, lr=2e-4)``, epoch
+  chosen on a validation split carved from the training folds): slide AUC (target 0.75–0.92),
+  localisation AUC (mean per-slide AUC of attention against patches with ≥ 25 % tumour;
+  target ≤ 0.90) and top-5 attention mass on positive slides (target ≥ 0.5).
+
+CPU-heavy (minutes): it is a benchmark, not a test.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from milhelpers import synth  # noqa: E402
+from milhelpers.datasets import BagDataset, cohort_instance_labels  # noqa: E402
+from milhelpers.metrics import localization_auc, topk_mass  # noqa: E402
+from milhelpers.pipeline import prepare_cohort  # noqa: E402
+from milhelpers.tiling import box_fraction  # noqa: E402
+
+
+def region_fractions(root: Path, ds: BagDataset) -> pd.DataFrame:
+    """One row per patch: slide, fold, and the fraction of each region under the patch."""
+    rows = []
+    folds = ds.table.set_index("slide_id")["fold"]
+    for bag in ds.bags:
+        reg, dsmp = synth.load_region_mask(root, bag.slide_id)
+        fr = {name: box_fraction(reg == code, dsmp, bag.coords, bag.patch_size0)
+              for code, name in enumerate(synth.REGIONS) if code >= 2}
+        fr["slide_id"] = bag.slide_id
+        fr["fold"] = folds[bag.slide_id]
+        fr["i"] = np.arange(len(bag.coords))
+        rows.append(pd.DataFrame(fr))
+    return pd.concat(rows, ignore_index=True)
+
+
+def probe(ds: BagDataset, fr: pd.DataFrame, seed: int = 0) -> dict:
+    """Logistic probe tumour vs mimic patches, slide-grouped CV, AUC per morphology and mimic."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import roc_auc_score
+    from sklearn.model_selection import GroupKFold
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    X_all = np.concatenate([b.features.numpy() for b in ds.bags])
+    tum = fr[list(synth.MORPHOLOGIES)]
+    mim = fr[list(synth.MIMICS)]
+    morph = np.where(tum.max(axis=1) >= 0.5, tum.idxmax(axis=1), "")
+    mimic = np.where((mim.max(axis=1) >= 0.5) & (tum.sum(axis=1) == 0), mim.idxmax(axis=1), "")
+    use = (morph != "") | (mimic != "")
+    X, y, groups = X_all[use], (morph[use] != "").astype(int), fr.slide_id.values[use]
+    scores = np.zeros(len(y))
+    for tr, te in GroupKFold(5, shuffle=True, random_state=seed).split(X, y, groups):
+        clf = make_pipeline(StandardScaler(), LogisticRegression(C=0.01, max_iter=3000))
+        clf.fit(X[tr], y[tr])
+        scores[te] = clf.decision_function(X[te])
+    m, mi = morph[use], mimic[use]
+    out = {"n_tumour": int(y.sum()), "n_mimic": int((1 - y).sum())}
+    out["auc_all"] = float(roc_auc_score(y, scores))
+    for name in synth.MORPHOLOGIES:
+        sel = (m == name) | (mi != "")
+        if (m == name).sum() >= 5:
+            out[f"auc_{name}"] = float(roc_auc_score(y[sel], scores[sel]))
+            out[f"n_{name}"] = int((m == name).sum())
+    for name in synth.MIMICS:
+        sel = (m != "") | (mi == name)
+        if (mi == name).sum() >= 5:
+            out[f"auc_vs_{name}"] = float(roc_auc_score(y[sel], scores[sel]))
+            out[f"n_{name}"] = int((mi == name).sum())
+    return out
+
+
+def abmil(ds: BagDataset, seeds, epochs: int) -> list[dict]:
+    """Gated ABMIL over the cohort's folds × seeds: per-run AUC, localisation, top-5 mass."""
+    import torch
+
+    from milhelpers.models import build_model
+    from milhelpers.train import TrainConfig, cross_validate
+
+    # bags are small matrices: a second thread only adds synchronisation, and on a shared
+    # 2-core machine it stalls training several-fold
+    torch.set_num_threads(1)
+
+    folds = [(np.where(ds.table.fold != k)[0], np.where(ds.table.fold == k)[0])
+             for k in sorted(ds.table.fold.unique())]
+    runs = []
+    for seed in seeds:
+        cfg = TrainConfig(epochs=epochs, lr=2e-4, seed=seed, progress=False)
+        t0 = time.perf_counter()
+        table, preds = cross_validate(lambda: build_model("abmil_gated", ds.dim), ds, folds, cfg,
+                                      progress=False)
+        secs = (time.perf_counter() - t0) / len(folds)
+        by_id = {b.slide_id: b for b in ds.bags}
+        for k, p in enumerate(preds):
+            bags = [by_id[s] for s in p.slide_ids]
+            loc = localization_auc([a[0] for a in p.attention], [b.instance_labels for b in bags])
+            top5 = [topk_mass(a[0], 5) for a, y in zip(p.attention, p.labels) if y == 1]
+            runs.append({"seed": seed, "fold": k, "auc": float(table.auc[k]),
+                         "balanced_accuracy": float(table.balanced_accuracy[k]),
+                         "loc_auc": loc["mean_slide_auc"], "loc_pooled_auc": loc["pooled_auc"],
+                         "top5_mass": float(np.mean(top5)),
+                         "best_epoch": int(table.best_epoch[k]), "seconds": secs})
+        print(f"  seed {seed}: AUC {np.mean([r['auc'] for r in runs if r['seed'] == seed]):.3f}",
+              flush=True)
+    return runs
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--root", type=Path, default=ROOT / "data" / "cohort")
+    ap.add_argument("--seed", type=int, default=0, help="cohort seed (when building)")
+    ap.add_argument("--n-slides", type=int, default=120, help="cohort size (when building)")
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="ABMIL training seeds")
+    ap.add_argument("--epochs", type=int, default=20)
+    ap.add_argument("--skip-abmil", action="store_true", help="only the cheap measurements")
+    ap.add_argument("--json", type=Path, default=None, help="write the results here")
+    args = ap.parse_args()
+
+    cfg = synth.CohortConfig(n_slides=args.n_slides, seed=args.seed)
+    fresh = not args.root.exists() or not any(args.root.iterdir())
+    t0 = time.perf_counter()
+    data = prepare_cohort(args.root, cfg, progress=False)
+    build_s = time.perf_counter() - t0
+    res: dict = {"root": str(args.root), "config": json.loads((args.root / "cohort.json").read_text()),
+                 "build_seconds_from_nothing": round(build_s, 1) if fresh else None}
+
+    labels = pd.read_csv(data.labels_csv, keep_default_na=False)
+    ds = BagDataset(data.features_dir, labels, instance_labels=cohort_instance_labels(args.root))
+    lengths = np.array([len(b.features) for b in ds.bags])
+    pos = labels[labels.label == 1]
+    morph_counts = {m: int(pos.morphologies.str.split(";").apply(lambda v: m in v).sum())
+                    for m in synth.MORPHOLOGIES}
+    res["bags"] = {"n_slides": len(lengths), "n_patches": int(lengths.sum()),
+                   "min": int(lengths.min()), "median": float(np.median(lengths)),
+                   "max": int(lengths.max()), "spread": float(lengths.max() / lengths.min())}
+    res["burden"] = {"positives": len(pos),
+                     "share_le5_tumour_patches": float((pos.tumour_patches <= 5).mean()),
+                     "tumour_patches_quartiles": [float(q) for q in np.percentile(pos.tumour_patches, [0, 25, 50, 75, 100])],
+                     "classes": pos.burden.value_counts().to_dict(),
+                     "morphology_slides": morph_counts,
+                     "rare_share": morph_counts["discohesive"] / len(pos),
+                     "mimics_in_negatives": float((labels[labels.label == 0].mimics != "").mean()),
+                     "mimics_in_positives": float((pos.mimics != "").mean())}
+    res["probe"] = probe(ds, region_fractions(args.root, ds))
+
+    b, bu, pr = res["bags"], res["burden"], res["probe"]
+    print(f"cohort {args.root} (seed {cfg.seed}, {cfg.n_slides} slides)")
+    if fresh:
+        print(f"build from nothing        {build_s:7.1f} s (target <= 210)")
+    print(f"patches                   {b['n_patches']:7d} (target <= ~12000)")
+    print(f"bag length min/median/max {b['min']}/{b['median']:.0f}/{b['max']}  spread {b['spread']:.1f}x "
+          "(target >= 20x, max >= 300)")
+    print(f"positives with <= 5 tumour patches {bu['share_le5_tumour_patches']:.2f} (target >= 0.40); "
+          f"classes {bu['classes']}")
+    print(f"morphology slides {morph_counts}; rare share {bu['rare_share']:.2f} (target <= 0.20)")
+    print("probe AUC tumour vs mimic (target 0.85-0.97): " +
+          ", ".join(f"{k[4:]} {v:.3f}" for k, v in pr.items() if k.startswith("auc_")))
+
+    if not args.skip_abmil:
+        runs = abmil(ds, args.seeds, args.epochs)
+        df = pd.DataFrame(runs)
+        res["abmil_runs"] = runs
+        res["abmil"] = {m: {"mean": float(df[m].mean()), "std": float(df[m].std(ddof=1)), "n": int(df[m].count())}
+                        for m in ["auc", "balanced_accuracy", "loc_auc", "loc_pooled_auc", "top5_mass", "best_epoch", "seconds"]}
+        a = res["abmil"]
+        print(f"gated ABMIL, {len(args.seeds)} seeds x {df.fold.nunique()} folds, {args.epochs} epochs:")
+        print(f"  slide AUC        {a['auc']['mean']:.3f} ± {a['auc']['std']:.3f} (target 0.75-0.92)")
+        print(f"  localisation AUC {a['loc_auc']['mean']:.3f} ± {a['loc_auc']['std']:.3f} (target <= 0.90); "
+              f"pooled {a['loc_pooled_auc']['mean']:.3f}")
+        print(f"  top-5 mass (pos) {a['top5_mass']['mean']:.3f} ± {a['top5_mass']['std']:.3f} (target >= 0.50)")
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        tmp = args.json.with_suffix(args.json.suffix + ".tmp")
+        tmp.write_text(json.dumps(res, indent=1))
+        tmp.replace(args.json)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
