@@ -18,7 +18,7 @@ help:
 	@echo "make test      - set up, build data, run unit tests + nbval on all notebooks"
 	@echo "make lab       - JupyterLab on the course environment"
 	@echo "make outputs   - re-execute notebooks in place (regenerates committed outputs)"
-	@echo "make benchmarks - tiling, feature and classic-MIL benchmarks"
+	@echo "make benchmarks - tiling, features, cohort, methods and classic-MIL benchmarks"
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -56,6 +56,8 @@ lab: setup
 benchmarks: data
 	$(BIN)/python benchmarks/tiling.py
 	$(BIN)/python benchmarks/features.py
+	$(BIN)/python benchmarks/cohort.py --root data/cohort
+	$(BIN)/python benchmarks/methods.py --data-root data/cohort --methods abmil_gated mean_pool max_pool abmil_tanh --seeds 0 1 2 --folds 5
 	$(BIN)/python benchmarks/classic_mil.py
 
 clean:

@@ -1,4 +1,4 @@
-"""Measure the synthetic cohort against the targets it was designed for (issue 8, section 1).
+"""Measure the synthetic cohort against the targets it was designed for (listed below).
 
     python benchmarks/cohort.py [--root data/cohort] [--seed 0] [--n-slides 120]
                                 [--seeds 0 1 2] [--epochs 20] [--json PATH]
