@@ -167,3 +167,38 @@ def test_chapter01_params_accept_the_defaults_and_a_slide_folder(tmp_path):
         instances.check_chapter01_params(**_params(slide_dir=tmp_path))
     (tmp_path / "a.svs").write_bytes(b"")
     instances.check_chapter01_params(**_params(slide_dir=tmp_path, slide_path=None, mpp=0.25))
+
+
+def test_show_outlined_paints_each_named_mask_in_its_colour():
+    import matplotlib
+    matplotlib.use("Agg")
+    from milhelpers import viz
+
+    img = np.full((60, 80, 3), 240, np.uint8)
+    tumour = np.zeros((6, 8), bool)
+    tumour[1:3, 1:3] = True          # top-left, at 1/10 resolution
+    mimic = np.zeros((6, 8), bool)
+    mimic[3:5, 5:7] = True           # bottom-right
+    fig = viz.show_outlined([img], [{"tumour": tumour, "mimic": mimic}], ["s"], [2.0], ncols=1)
+    shown = fig.axes[0].images[0].get_array()
+    yellow = np.all(shown == viz.OUTLINE_COLOURS["tumour"], axis=-1)
+    blue = np.all(shown == viz.OUTLINE_COLOURS["mimic"], axis=-1)
+    assert yellow[:30, :40].any() and not yellow[30:, 40:].any()
+    assert blue[30:, 40:].any() and not blue[:30, :40].any()
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["tumour", "mimic"]
+
+
+def test_patch_rows_labels_rows_and_puts_a_scale_bar_on_each():
+    import matplotlib
+    matplotlib.use("Agg")
+    from mpl_toolkits.axes_grid1.anchored_artists import AnchoredSizeBar
+
+    from milhelpers import viz
+
+    p = np.zeros((112, 112, 3), np.uint8)
+    fig = viz.patch_rows({"solid": [p, p, p], "lymphoid_aggregate": [p, p]}, um_per_px=1.0)
+    axes = np.array(fig.axes).reshape(2, 3)
+    assert [a.get_ylabel() for a in axes[:, 0]] == ["solid", "lymphoid_aggregate"]
+    assert len(axes[1, 2].images) == 0  # a shorter row leaves its last panel empty
+    bars = [[a for a in ax.artists if isinstance(a, AnchoredSizeBar)] for ax in axes[:, 0]]
+    assert [b[0].length_um for b in bars] == [20, 20]  # longest round length ≤ 30 % of 112 µm
