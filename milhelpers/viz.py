@@ -208,7 +208,8 @@ OUTLINE_COLOURS = {"tumour": (255, 200, 0), "mimic": (0, 190, 255)}
 
 def show_outlined(images: Sequence[np.ndarray], outlines: Sequence[dict[str, np.ndarray]],
                   titles: Sequence[str], um_per_px: Sequence[float], ncols: int = 3,
-                  size: float = 2.6, colours: dict[str, tuple[int, int, int]] | None = None):
+                  size: float = 2.6, colours: dict[str, tuple[int, int, int]] | None = None,
+                  thickness: int = 2):
     """Slide thumbnails with named masks outlined (e.g. ``{"tumour": m1, "mimic": m2}``, masks
     at any resolution), a µm scale bar on each and one legend for the outline colours."""
     from matplotlib.lines import Line2D
@@ -217,7 +218,7 @@ def show_outlined(images: Sequence[np.ndarray], outlines: Sequence[dict[str, np.
     drawn = []
     for img, named in zip(images, outlines):
         for name, mask in named.items():
-            img = outline_mask(img, mask, colours[name])
+            img = outline_mask(img, mask, colours[name], thickness)
         drawn.append(img)
     fig = show_images(drawn, titles, ncols=ncols, size=size, um_per_px=list(um_per_px))
     used = list(dict.fromkeys(k for named in outlines for k in named))
