@@ -8,8 +8,11 @@ for a patch with top-left :math:`(x, y)` and side :math:`s` (level-0 px),
 
 .. math:: f = \\frac{1}{|B|}\\sum_{p \\in B} m(p), \\qquad B = [x, x+s) \\times [y, y+s)
 
-read on the low-resolution mask :math:`m`. Chapters use these tables to check what the
-features (and later the attention) pick up, and MIL training never sees them.
+read on the low-resolution mask :math:`m`. Where a region map exists (the synthetic cohort's
+``masks/<id>_regions.png``), the same sum gives the fraction of each region under the patch
+(every tumour morphology and every benign mimic), and :func:`patch_kind` names the patch.
+Chapters use these tables to check what the features (and later the attention) pick up, and
+MIL training never sees them.
 """
 from __future__ import annotations
 
@@ -24,14 +27,20 @@ from .h5io import h5_attrs, read_features
 from .slides import Slide
 from .tiling import SegmentationParams, TissueMask, box_fraction, segment_tissue
 
-__all__ = ["PatchTable", "patch_table", "cohort_patch_table"]
+__all__ = ["PatchTable", "patch_table", "cohort_patch_table", "patch_kind", "KIND_THRESHOLD",
+           "tumour_vs_mimic_probe", "check_chapter01_params"]
+
+#: a patch is tumour (or a mimic) when at least this fraction of it is (the course's instance
+#: label, as in :func:`milhelpers.datasets.cohort_instance_labels`)
+KIND_THRESHOLD = 0.25
 
 
 @dataclass
 class PatchTable:
     """One slide's patches: ``features`` (N×D), level-0 ``coords`` (N×2), patch side
     ``patch_size0`` (level-0 px), and per-patch ``tumour_fraction`` / ``tissue_fraction`` in
-    [0, 1] (None where unknown)."""
+    [0, 1] (None where unknown); ``region_fractions`` maps each region name of a region map
+    (e.g. ``"solid"``, ``"benign_glands"``) to its per-patch fraction."""
 
     slide_id: str
     features: np.ndarray
@@ -39,24 +48,31 @@ class PatchTable:
     patch_size0: int
     tumour_fraction: np.ndarray | None = None
     tissue_fraction: np.ndarray | None = None
+    region_fractions: dict[str, np.ndarray] | None = None
 
     def frame(self) -> pd.DataFrame:
         """The per-patch columns (no features) as a DataFrame, one row per patch."""
         n = len(self.coords)
         nan = np.full(n, np.nan)
-        return pd.DataFrame({
+        cols = {
             "slide_id": self.slide_id, "x": self.coords[:, 0], "y": self.coords[:, 1],
             "tumour_fraction": nan if self.tumour_fraction is None else self.tumour_fraction,
-            "tissue_fraction": nan if self.tissue_fraction is None else self.tissue_fraction})
+            "tissue_fraction": nan if self.tissue_fraction is None else self.tissue_fraction}
+        for name, frac in (self.region_fractions or {}).items():
+            cols[f"{name}_fraction"] = frac
+        return pd.DataFrame(cols)
 
 
 def patch_table(features_path: str | Path, *,
                 tumour_mask: tuple[np.ndarray, tuple[float, float]] | None = None,
-                tissue: TissueMask | None = None) -> PatchTable:
+                tissue: TissueMask | None = None,
+                region_mask: tuple[np.ndarray, tuple[float, float]] | None = None) -> PatchTable:
     """Read a features file and measure each patch against the masks given.
 
     ``tumour_mask`` is ``(mask, (downsample_x, downsample_y))`` as returned by
-    :func:`milhelpers.synth.load_tumour_mask`; ``tissue`` a :class:`~milhelpers.tiling.TissueMask`.
+    :func:`milhelpers.synth.load_tumour_mask`; ``tissue`` a :class:`~milhelpers.tiling.TissueMask`;
+    ``region_mask`` ``(codes, downsample)`` as returned by :func:`milhelpers.synth.load_region_mask`
+    (code ``c`` is region ``synth.REGIONS[c]``; background and plain tissue are not measured).
     The patch side is the ``patch_size_level0`` attribute that tiling writes on ``coords``.
     """
     path = Path(features_path)
@@ -74,21 +90,30 @@ def patch_table(features_path: str | Path, *,
     tumour = box_fraction(*tumour_mask, coords, size0) if tumour_mask is not None else None
     tissue_frac = (box_fraction(tissue.mask, tissue.downsample, coords, size0)
                    if tissue is not None else None)
-    return PatchTable(path.stem, features, coords, size0, tumour, tissue_frac)
+    regions = None
+    if region_mask is not None:
+        from .synth import REGIONS
+
+        codes, ds = region_mask
+        regions = {name: box_fraction(codes == c, ds, coords, size0)
+                   for c, name in enumerate(REGIONS) if c >= 2}
+    return PatchTable(path.stem, features, coords, size0, tumour, tissue_frac, regions)
 
 
 def cohort_patch_table(cohort_root: str | Path, features_dir: str | Path,
                        slide_ids: Sequence[str], params: SegmentationParams | str | None = None,
                        ) -> tuple[np.ndarray, pd.DataFrame]:
     """All patches of ``slide_ids`` in one table: ``(X, table)`` with ``X`` (N×D) row-aligned
-    with ``table`` (columns slide_id, x, y, tumour_fraction, tissue_fraction).
+    with ``table`` (columns slide_id, x, y, tumour_fraction, tissue_fraction, and where the
+    cohort has region maps one ``<region>_fraction`` column per region plus ``kind``, see
+    :func:`patch_kind`).
 
     Tumour fractions come from the cohort's masks (``cohort_root/masks``); tissue fractions from
     re-segmenting each slide (``cohort_root/slides/<id>.tiff``) with ``params`` (default: the
     segmentation the cohort was tiled with, :data:`milhelpers.pipeline.COHORT_TILING`).
     """
     from .pipeline import COHORT_TILING
-    from .synth import load_tumour_mask
+    from .synth import load_region_mask, load_tumour_mask
 
     root, features_dir = Path(cohort_root), Path(features_dir)
     params = COHORT_TILING["params"] if params is None else params
@@ -96,8 +121,125 @@ def cohort_patch_table(cohort_root: str | Path, features_dir: str | Path,
     for sid in slide_ids:
         with Slide(root / "slides" / f"{sid}.tiff") as s:
             tissue = segment_tissue(s, params)
+        has_regions = (root / "masks" / f"{sid}_regions.png").exists()
         t = patch_table(features_dir / f"{sid}.h5", tumour_mask=load_tumour_mask(root, sid),
-                        tissue=tissue)
+                        tissue=tissue,
+                        region_mask=load_region_mask(root, sid) if has_regions else None)
         xs.append(t.features)
         frames.append(t.frame())
-    return np.concatenate(xs), pd.concat(frames, ignore_index=True)
+    table = pd.concat(frames, ignore_index=True)
+    table["kind"] = patch_kind(table)
+    return np.concatenate(xs), table
+
+
+def _region_columns(table: pd.DataFrame, names: Sequence[str]) -> pd.DataFrame:
+    return table[[f"{n}_fraction" for n in names]].fillna(0.0).set_axis(list(names), axis=1)
+
+
+def patch_kind(table: pd.DataFrame, threshold: float = KIND_THRESHOLD) -> np.ndarray:
+    """Name each patch by what covers it: the tumour morphology with the largest fraction if
+    tumour covers ≥ ``threshold`` of the patch; else the mimic with the largest fraction if it
+    covers ≥ ``threshold``; else ``"normal"``.
+
+    Tumour wins over a mimic because the instance label (tumour or not) must not depend on what
+    else lies in the patch. A table without region columns gives ``"tumour"`` / ``"normal"``.
+    """
+    from .synth import MIMICS, MORPHOLOGIES
+
+    tumour = table["tumour_fraction"].fillna(0.0).to_numpy() >= threshold
+    if not all(f"{n}_fraction" in table for n in MORPHOLOGIES + MIMICS):
+        return np.where(tumour, "tumour", "normal")
+    tum, mim = _region_columns(table, MORPHOLOGIES), _region_columns(table, MIMICS)
+    mimic = mim.max(axis=1).to_numpy() >= threshold
+    kind = np.full(len(table), "normal", dtype=object)
+    kind[mimic] = mim.idxmax(axis=1).to_numpy()[mimic]
+    kind[tumour] = tum.idxmax(axis=1).to_numpy()[tumour]
+    return kind.astype(str)
+
+
+def tumour_vs_mimic_probe(X: np.ndarray, table: pd.DataFrame, *, purity: float = 0.5,
+                          n_splits: int = 5, C: float = 0.01, seed: int = 0) -> pd.DataFrame:
+    """How well a supervised linear probe on patch features tells tumour from its mimics.
+
+    Clear-cut patches only: *tumour* patches are ≥ ``purity`` one morphology, *mimic* patches
+    ≥ ``purity`` one mimic with no tumour at all. A logistic regression
+    :math:`p(y=1\mid x) = \sigma(w^\top z + b)` on standardised features :math:`z`
+    (L2 penalty, inverse strength ``C``) is scored out of fold, with folds grouped by slide
+    (patches of one slide look alike, so a patch-level split would test on the training
+    slides). Returns one row per morphology present (its tumour patches against all mimic
+    patches) and an ``all`` row: ``n_tumour``, ``n_mimic``, ``auc``.
+    """
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import roc_auc_score
+    from sklearn.model_selection import GroupKFold
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from .synth import MIMICS, MORPHOLOGIES
+
+    if len(X) != len(table):
+        raise ValueError(f"X has {len(X)} rows but the patch table {len(table)}: pass the pair "
+                         "returned by cohort_patch_table")
+    missing = [f"{n}_fraction" for n in MORPHOLOGIES + MIMICS if f"{n}_fraction" not in table]
+    if missing:
+        raise ValueError(f"the patch table lacks {missing}: the probe needs region maps "
+                         "(masks/<id>_regions.png, written by the synthetic cohort)")
+    tum, mim = _region_columns(table, MORPHOLOGIES), _region_columns(table, MIMICS)
+    morph = np.where(tum.max(axis=1) >= purity, tum.idxmax(axis=1), "")
+    is_mimic = (mim.max(axis=1) >= purity).to_numpy() & (tum.sum(axis=1) == 0).to_numpy()
+    use = (morph != "") | is_mimic
+    y = (morph[use] != "").astype(int)
+    groups = table["slide_id"].to_numpy()[use]
+    n_groups = len(np.unique(groups))
+    if y.sum() == 0 or y.sum() == len(y) or n_groups < n_splits:
+        raise ValueError(f"the probe needs tumour and mimic patches on at least {n_splits} "
+                         f"slides; found {int(y.sum())} tumour and {int(len(y) - y.sum())} mimic "
+                         f"patches on {n_groups} slides")
+    Xu, scores = np.asarray(X)[use], np.zeros(len(y))
+    for tr, te in GroupKFold(n_splits, shuffle=True, random_state=seed).split(Xu, y, groups):
+        clf = make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=3000))
+        scores[te] = clf.fit(Xu[tr], y[tr]).decision_function(Xu[te])
+    rows, m = [], morph[use]
+    for name in MORPHOLOGIES + ("all",):
+        sel = (m == name) | (y == 0) if name != "all" else np.ones(len(y), bool)
+        n_t = int(y[sel].sum())
+        if n_t:
+            rows.append({"morphology": name, "n_tumour": n_t, "n_mimic": int((y == 0).sum()),
+                         "auc": float(roc_auc_score(y[sel], scores[sel]))})
+    return pd.DataFrame(rows).set_index("morphology")
+
+
+def check_chapter01_params(*, slide_path: str | Path | None, slide_dir: str | Path | None,
+                           mpp: float | None, target_mpp: float, patch_size: int,
+                           encoder_name: str, n_slides: int, seed: int) -> None:
+    """Validate chapter 01's parameters before any work; raise with a message that names the
+    parameter and says what to pass (ValueError, or FileNotFoundError for a missing path)."""
+    from .encoders import list_encoders
+    from .pipeline import find_slides
+    from .slides import check_mpp
+    from .tiling import check_tiling_params
+
+    if slide_dir is not None:
+        if not Path(slide_dir).is_dir():
+            raise FileNotFoundError(f"slide_dir: no folder at {slide_dir}; pass a folder of "
+                                    "slides (or None to use the course's walkthrough slide)")
+        try:  # no slides in the folder, or two slides that would write the same file
+            find_slides(slide_dir)
+        except (FileNotFoundError, ValueError) as e:
+            raise type(e)(f"slide_dir: {e}") from None
+    elif slide_path is None or not Path(slide_path).is_file():
+        raise FileNotFoundError(f"slide_path: no file at {slide_path}; pass a slide file, or "
+                                "set slide_dir to a folder of slides")
+    if mpp is not None:
+        check_mpp(mpp, "mpp")
+    check_tiling_params(target_mpp, patch_size)
+    if encoder_name not in list_encoders():
+        raise ValueError(f"encoder_name {encoder_name!r} is not registered; choose one of "
+                         f"{list_encoders()}")
+    # 5 case-grouped folds need slides of both labels in every fold
+    if isinstance(n_slides, bool) or not isinstance(n_slides, (int, np.integer)) \
+            or n_slides < 20:
+        raise ValueError(f"n_slides must be a whole number ≥ 20 (5 folds × both labels), "
+                         f"got {n_slides!r}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be a whole number ≥ 0, got {seed!r}")

@@ -17,7 +17,8 @@ import numpy as np
 from .slides import Slide
 
 __all__ = ["setup", "show_images", "round_length", "scale_bar", "show_slide", "outline_mask",
-           "show_qc", "QC_COLOURS", "resolution_ladder", "scatter_values", "patch_gallery",
+           "show_qc", "QC_COLOURS", "resolution_ladder", "scatter_values", "OUTLINE_COLOURS",
+           "show_outlined", "patch_rows", "patch_gallery",
            "read_patches", "scatter_2d", "scale_scores", "attention_map", "heatmap_overlay",
            "slide_heatmap", "topk_gallery", "learning_curves", "paired_comparison"]
 
@@ -199,6 +200,55 @@ def scatter_values(xy: np.ndarray, values: np.ndarray, ax=None, label: str = "",
     if title:
         ax.set_title(title)
     return ax
+
+
+#: outline colours (RGB) for region masks drawn on slide thumbnails
+OUTLINE_COLOURS = {"tumour": (255, 200, 0), "mimic": (0, 190, 255)}
+
+
+def show_outlined(images: Sequence[np.ndarray], outlines: Sequence[dict[str, np.ndarray]],
+                  titles: Sequence[str], um_per_px: Sequence[float], ncols: int = 3,
+                  size: float = 2.6, colours: dict[str, tuple[int, int, int]] | None = None,
+                  thickness: int = 2):
+    """Slide thumbnails with named masks outlined (e.g. ``{"tumour": m1, "mimic": m2}``, masks
+    at any resolution), a µm scale bar on each and one legend for the outline colours."""
+    from matplotlib.lines import Line2D
+
+    colours = colours or OUTLINE_COLOURS
+    drawn = []
+    for img, named in zip(images, outlines):
+        for name, mask in named.items():
+            img = outline_mask(img, mask, colours[name], thickness)
+        drawn.append(img)
+    fig = show_images(drawn, titles, ncols=ncols, size=size, um_per_px=list(um_per_px))
+    used = list(dict.fromkeys(k for named in outlines for k in named))
+    handles = [Line2D([], [], color=np.array(colours[k]) / 255, lw=2, label=k) for k in used]
+    fig.legend(handles=handles, loc="lower center", ncol=len(handles), frameon=False,
+               bbox_to_anchor=(0.5, -0.02))
+    return fig
+
+
+def patch_rows(rows: dict[str, Sequence[np.ndarray]], um_per_px: float, size: float = 1.2,
+               titles: dict[str, Sequence[str]] | None = None):
+    """Patches in labelled rows (row name on the left, a µm scale bar on each row's first
+    patch), e.g. tumour patches above the patches of their benign mimic."""
+    ncols = max(len(v) for v in rows.values())
+    fig, axes = plt.subplots(len(rows), ncols, figsize=(size * ncols + 0.8, size * len(rows)),
+                             squeeze=False)
+    for r, (name, imgs) in enumerate(rows.items()):
+        for c in range(ncols):
+            ax = axes[r, c]
+            ax.set_xticks([]), ax.set_yticks([])
+            for side in ax.spines.values():
+                side.set_visible(False)
+            if c < len(imgs):
+                ax.imshow(imgs[c])
+                if titles and name in titles:
+                    ax.set_title(titles[name][c], fontsize=6)
+        axes[r, 0].set_ylabel(name, rotation=0, ha="right", va="center")
+        if len(imgs):
+            scale_bar(axes[r, 0], um_per_px)
+    return fig
 
 
 def read_patches(slide_path: str | Path, coords: np.ndarray, size0: int, out_px: int = 112,

@@ -3,7 +3,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from milhelpers import synth
+from milhelpers import instances, synth
 from milhelpers.h5io import write_features
 from milhelpers.instances import cohort_patch_table, patch_table
 from milhelpers.tiling import PRESETS, TissueMask
@@ -60,3 +60,145 @@ def test_cohort_patch_table_reads_the_cohort_layout(tmp_path):
     assert X.shape == (3, 3) and table.slide_id.tolist() == ["a"] * 3
     assert table.tumour_fraction.tolist() == [0.0, 1.0, 0.0]
     assert table.tissue_fraction.tolist() == pytest.approx([0.0, 1.0, 1.0], abs=0.05)
+
+
+def _region_table(rows):
+    """A patch table with region columns: rows of (slide, tumour, {region: fraction})."""
+    names = synth.MORPHOLOGIES + synth.MIMICS
+    recs = []
+    for sid, fr in rows:
+        rec = {"slide_id": sid, "tumour_fraction": sum(fr.get(m, 0.0) for m in synth.MORPHOLOGIES)}
+        rec.update({f"{n}_fraction": fr.get(n, 0.0) for n in names})
+        recs.append(rec)
+    return pd.DataFrame(recs)
+
+
+def test_patch_table_measures_each_region_of_a_region_map(tmp_path):
+    _features(tmp_path / "r.h5", [[0, 0], [100, 0], [0, 100]])
+    codes = np.full((10, 10), synth.REGIONS.index("tissue"), np.uint8)
+    codes[:5, :5] = synth.TUMOUR_CODE["glandular"]        # top-left patch: all glandular
+    codes[:5, 5:8] = synth.MIMIC_CODE["benign_glands"]    # top-right patch: 3/5 benign glands
+    codes[5:, :2] = synth.TUMOUR_CODE["discohesive"]      # bottom-left: 2/5 discohesive
+    t = patch_table(tmp_path / "r.h5", region_mask=(codes, (20.0, 20.0))).frame()
+    assert t.glandular_fraction.tolist() == [1.0, 0.0, 0.0]
+    assert t.benign_glands_fraction.tolist() == [0.0, 0.6, 0.0]
+    assert t.discohesive_fraction.tolist() == [0.0, 0.0, 0.4]
+    assert "tissue_fraction" in t and "background_fraction" not in t
+
+
+def test_patch_kind_prefers_tumour_then_the_largest_region():
+    t = _region_table([("a", {"solid": 0.3, "lymphoid_aggregate": 0.7}),   # tumour wins over mimic
+                       ("a", {"solid": 0.1, "glandular": 0.2}),             # 0.3 tumour: glandular
+                       ("a", {"benign_glands": 0.25, "lymphoid_aggregate": 0.1}),
+                       ("a", {"discohesive": 0.2, "benign_glands": 0.2}),   # neither reaches 0.25
+                       ("a", {})])
+    assert instances.patch_kind(t).tolist() == ["solid", "glandular", "benign_glands", "normal",
+                                                 "normal"]
+    bare = pd.DataFrame({"tumour_fraction": [0.5, 0.1, np.nan]})
+    assert instances.patch_kind(bare).tolist() == ["tumour", "normal", "normal"]
+
+
+def test_probe_scores_each_morphology_against_the_mimics():
+    # solid patches differ from mimics along feature 0; discohesive ones look exactly like mimics
+    rng = np.random.default_rng(0)
+    rows, X = [], []
+    for s in range(20):
+        for kind, shift in (("solid", 3.0), ("discohesive", 0.0), ("lymphoid_aggregate", 0.0)):
+            for _ in range(10):
+                rows.append((f"s{s}", {kind: 0.9}))
+                X.append(rng.normal(size=4) + [shift, 0, 0, 0])
+        rows.append((f"s{s}", {"solid": 0.3, "lymphoid_aggregate": 0.7}))  # impure: left out
+        X.append(rng.normal(size=4))
+    res = instances.tumour_vs_mimic_probe(np.array(X), _region_table(rows))
+    assert res.loc["solid", ["n_tumour", "n_mimic"]].tolist() == [200, 200]
+    assert res.loc["all", "n_tumour"] == 400 and "glandular" not in res.index
+    assert res.loc["solid", "auc"] > 0.95
+    assert abs(res.loc["discohesive", "auc"] - 0.5) < 0.1
+
+
+def test_probe_folds_are_grouped_by_slide():
+    # no class signal, only a per-slide fingerprint: a patch-level split would memorise the
+    # slides (AUC near 1); held-out slides must score near chance
+    rng = np.random.default_rng(1)
+    rows, X = [], []
+    for s in range(20):
+        finger = rng.normal(size=30) * 3
+        for _ in range(15):
+            rows.append((f"s{s}", {"solid" if s < 10 else "benign_glands": 1.0}))
+            X.append(finger + rng.normal(size=30) * 0.1)
+    res = instances.tumour_vs_mimic_probe(np.array(X), _region_table(rows), C=1.0)
+    assert res.loc["solid", "auc"] < 0.8
+
+
+def test_probe_refuses_a_table_without_region_maps():
+    bare = pd.DataFrame({"slide_id": ["a"], "tumour_fraction": [1.0]})
+    with pytest.raises(ValueError, match="region maps"):
+        instances.tumour_vs_mimic_probe(np.zeros((1, 2)), bare)
+
+
+def _params(**kw):
+    p = dict(slide_path="data/cmu_small_region.svs", slide_dir=None, mpp=None, target_mpp=0.5,
+             patch_size=256, encoder_name="efficientnet_lite0", n_slides=120, seed=0)
+    p.update(kw)
+    return p
+
+
+@pytest.mark.parametrize("kw, err, pattern", [
+    (dict(slide_path="nope.svs"), FileNotFoundError, "slide_path.*nope.svs"),
+    (dict(slide_dir="no_such_dir"), FileNotFoundError, "slide_dir.*no_such_dir"),
+    (dict(mpp=0), ValueError, "mpp .*between"),
+    (dict(mpp=25.0), ValueError, "mpp .*between"),
+    (dict(target_mpp=-0.5), ValueError, "target_mpp"),
+    (dict(patch_size=0), ValueError, "patch_size"),
+    (dict(patch_size=224.5), ValueError, "patch_size"),
+    (dict(encoder_name="resnet"), ValueError, "encoder_name 'resnet'.*efficientnet_lite0"),
+    (dict(n_slides=5), ValueError, "n_slides"),
+    (dict(seed=-1), ValueError, "seed"),
+])
+def test_chapter01_params_are_refused_with_the_parameter_named(kw, err, pattern):
+    with pytest.raises(err, match=pattern):
+        instances.check_chapter01_params(**_params(**kw))
+
+
+def test_chapter01_params_accept_the_defaults_and_a_slide_folder(tmp_path):
+    instances.check_chapter01_params(**_params())
+    (tmp_path / "._a.svs").write_bytes(b"resource fork")  # hidden: not a slide
+    with pytest.raises(FileNotFoundError, match="slide_dir.*No slides"):
+        instances.check_chapter01_params(**_params(slide_dir=tmp_path))
+    (tmp_path / "a.svs").write_bytes(b"")
+    instances.check_chapter01_params(**_params(slide_dir=tmp_path, slide_path=None, mpp=0.25))
+
+
+def test_show_outlined_paints_each_named_mask_in_its_colour():
+    import matplotlib
+    matplotlib.use("Agg")
+    from milhelpers import viz
+
+    img = np.full((60, 80, 3), 240, np.uint8)
+    tumour = np.zeros((6, 8), bool)
+    tumour[1:3, 1:3] = True          # top-left, at 1/10 resolution
+    mimic = np.zeros((6, 8), bool)
+    mimic[3:5, 5:7] = True           # bottom-right
+    fig = viz.show_outlined([img], [{"tumour": tumour, "mimic": mimic}], ["s"], [2.0], ncols=1)
+    shown = fig.axes[0].images[0].get_array()
+    yellow = np.all(shown == viz.OUTLINE_COLOURS["tumour"], axis=-1)
+    blue = np.all(shown == viz.OUTLINE_COLOURS["mimic"], axis=-1)
+    assert yellow[:30, :40].any() and not yellow[30:, 40:].any()
+    assert blue[30:, 40:].any() and not blue[:30, :40].any()
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["tumour", "mimic"]
+
+
+def test_patch_rows_labels_rows_and_puts_a_scale_bar_on_each():
+    import matplotlib
+    matplotlib.use("Agg")
+    from mpl_toolkits.axes_grid1.anchored_artists import AnchoredSizeBar
+
+    from milhelpers import viz
+
+    p = np.zeros((112, 112, 3), np.uint8)
+    fig = viz.patch_rows({"solid": [p, p, p], "lymphoid_aggregate": [p, p]}, um_per_px=1.0)
+    axes = np.array(fig.axes).reshape(2, 3)
+    assert [a.get_ylabel() for a in axes[:, 0]] == ["solid", "lymphoid_aggregate"]
+    assert len(axes[1, 2].images) == 0  # a shorter row leaves its last panel empty
+    bars = [[a for a in ax.artists if isinstance(a, AnchoredSizeBar)] for ax in axes[:, 0]]
+    assert [b[0].length_um for b in bars] == [20, 20]  # longest round length ≤ 30 % of 112 µm
