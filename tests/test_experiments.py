@@ -13,6 +13,7 @@ import torch
 
 matplotlib.use("Agg")
 
+from bags import planted_bags  # noqa: E402
 from milhelpers import experiments as ex  # noqa: E402
 from milhelpers.datasets import Bag, BagDataset, ListBagDataset  # noqa: E402
 from milhelpers.methods import Method, get_method  # noqa: E402
@@ -24,23 +25,8 @@ SMALL = {"abmil_gated": dict(embed_dim=16, attn_dim=8), "mean_pool": dict(embed_
 
 
 def planted(n_bags=24, d=8, seed=0, with_instances=True):
-    """Negative bags: N(0, 1) instances; positive bags: 2–4 instances shifted along a secret
-    direction (the instance labels say which)."""
-    rng = np.random.default_rng(seed)
-    direction = rng.normal(size=d)
-    direction /= np.linalg.norm(direction)
-    bags = []
-    for i in range(n_bags):
-        y = i % 2
-        x = rng.normal(size=(int(rng.integers(10, 30)), d))
-        inst = np.zeros(len(x))
-        if y:
-            k = int(rng.integers(2, 5))
-            x[:k] += 4 * direction
-            inst[:k] = 1
-        bags.append(Bag(torch.tensor(x, dtype=torch.float32), y, f"bag{i:02d}",
-                        instance_labels=inst if with_instances else None))
-    return ListBagDataset(bags)
+    return planted_bags(n_bags, d, seed, lengths=(10, 30), permute=False,
+                        with_instances=with_instances, id_width=2)
 
 
 def small(name):

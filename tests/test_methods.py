@@ -4,9 +4,9 @@ import torch
 from milhelpers.methods import (BuildContext, Method, as_method, available_methods, get_method,
                                 register)
 from milhelpers.models import ABMIL, MaxPoolMIL, MeanPoolMIL
-from milhelpers.train import LossTerm, TrainConfig
+from milhelpers.train import LossTerm
 
-from test_train import planted_bags
+from bags import planted_bags
 
 
 def test_registry_holds_the_baselines_by_name():

@@ -6,34 +6,14 @@ import pandas as pd
 import pytest
 import torch
 
+from bags import planted_bags
 from milhelpers import losses
-from milhelpers.datasets import Bag, ListBagDataset, collate_bags, stratified_folds
+from milhelpers.datasets import collate_bags, stratified_folds
 from milhelpers.methods import get_method
 from milhelpers.metrics import localization_auc
 from milhelpers.models import build_model, freeze
 from milhelpers.train import (MONITORS, Callback, LossTerm, SubsampleInstances, TrainConfig,
                               cosine_ramp, cross_validate, fit, predict, run_seed)
-
-
-def planted_bags(n_bags=120, d=16, seed=0):
-    """Negative bags: N(0, 1) instances. Positive bags: the same with 2–4 instances shifted along
-    a secret direction; only the bag label is given."""
-    rng = np.random.default_rng(seed)
-    direction = rng.normal(size=d)
-    direction /= np.linalg.norm(direction)
-    bags = []
-    for i in range(n_bags):
-        y = i % 2
-        x = rng.normal(size=(int(rng.integers(20, 60)), d))
-        inst = np.zeros(len(x))
-        if y:
-            k = int(rng.integers(2, 5))
-            x[:k] += 4 * direction
-            inst[:k] = 1
-            perm = rng.permutation(len(x))
-            x, inst = x[perm], inst[perm]
-        bags.append(Bag(torch.tensor(x, dtype=torch.float32), y, f"bag{i}", instance_labels=inst))
-    return ListBagDataset(bags)
 
 
 def test_trainer_learns_a_planted_signal():
