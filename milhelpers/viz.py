@@ -487,6 +487,9 @@ def concentration_plot(n_patches: Sequence[int], entropy: Sequence[float], top5:
     axes[1].plot(grid, np.minimum(1, 5 / grid), color="0.4", ls=":", label="uniform: 5/N")
     axes[0].set_xlabel("normalised attention entropy H(a)/log N"), axes[0].set_ylabel("slides")
     axes[1].set_xscale("log")
+    from matplotlib.ticker import NullFormatter, ScalarFormatter
+    axes[1].xaxis.set_major_formatter(ScalarFormatter())   # 10, 100, 1000 — not 10^1 ...
+    axes[1].xaxis.set_minor_formatter(NullFormatter())     # minor labels collide on a log axis
     axes[1].set_xlabel("patches in the bag (N)"), axes[1].set_ylabel("attention mass of the top 5")
     for ax in axes:
         ax.legend(fontsize=7, frameon=False)
