@@ -13,7 +13,7 @@ from typing import Any, Iterable, Sequence
 import pandas as pd
 
 __all__ = ["ParameterError", "expect", "check_int", "check_path", "check_choices", "check_seeds",
-           "check_folds", "check_chapter02"]
+           "check_folds", "check_label_map", "check_chapter02"]
 
 
 class ParameterError(ValueError):
@@ -117,6 +117,29 @@ def check_folds(folds: Any, labels_csv: str | Path | pd.DataFrame, name: str = "
         raise _bad(name, folds, f"class {rare!r} has only {n_rare} {unit} in {where}, so "
                    f"{k} folds cannot each hold one; use folds <= {n_rare}")
     return k
+
+
+def check_label_map(label_map: Any, labels_csv: str | Path | pd.DataFrame,
+                    name: str = "label_map") -> dict | None:
+    """Text labels need ``label_map`` (text → class index; which class is "positive" for the AUC
+    is never guessed); integer labels may go without. Every label must be in the map."""
+    table = labels_csv if isinstance(labels_csv, pd.DataFrame) else pd.read_csv(labels_csv)
+    where = "the labels table" if isinstance(labels_csv, pd.DataFrame) else str(labels_csv)
+    values = table["label"].dropna() if "label" in table else pd.Series([], dtype=object)
+    text = sorted(set(values.astype(str)))
+    if label_map is None:
+        if len(values) and not pd.api.types.is_numeric_dtype(values):
+            example = {t: i for i, t in enumerate(text)}
+            raise _bad(name, None, f"{where} has text labels {text}; say which class is which, "
+                       f"e.g. label_map={example} (the class with index 1 is the positive one)")
+        return None
+    if not isinstance(label_map, dict):
+        raise _bad(name, label_map, "must be a dict from label text to class index, e.g. "
+                   "{'normal': 0, 'tumour': 1}")
+    missing = sorted(set(text) - set(map(str, label_map)))
+    if missing:
+        raise _bad(name, label_map, f"labels {missing} of {where} are not in the map; add them")
+    return dict(label_map)
 
 
 def check_chapter02(*, features_dir, labels_csv, slides_dir, epochs, seeds, methods,

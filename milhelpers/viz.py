@@ -488,6 +488,10 @@ def concentration_plot(n_patches: Sequence[int], entropy: Sequence[float], top5:
     axes[0].set_xlabel("normalised attention entropy H(a)/log N"), axes[0].set_ylabel("slides")
     axes[1].set_xscale("log")
     from matplotlib.ticker import NullFormatter, ScalarFormatter
+    ticks = [t for t in (5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000)
+             if n.min() <= t <= n.max()]
+    if ticks:
+        axes[1].set_xticks(ticks)
     axes[1].xaxis.set_major_formatter(ScalarFormatter())   # 10, 100, 1000 — not 10^1 ...
     axes[1].xaxis.set_minor_formatter(NullFormatter())     # minor labels collide on a log axis
     axes[1].set_xlabel("patches in the bag (N)"), axes[1].set_ylabel("attention mass of the top 5")

@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 
 from milhelpers.params import (ParameterError, check_chapter02, check_choices, check_folds,
-                               check_int, check_path, check_seeds, expect)
+                               check_int, check_label_map, check_path, check_seeds, expect)
 
 METHODS = ["abmil_gated", "abmil_tanh", "mean_pool", "max_pool"]
 
@@ -94,3 +94,14 @@ def test_expect_asserts_only_when_strict(capsys):
         expect(False, "AUC > 0.8", strict=True)
     assert not expect(False, "AUC > 0.8", strict=False)
     assert "WARNING" in capsys.readouterr().out
+
+
+def test_text_labels_need_a_label_map_that_covers_them():
+    t = pd.DataFrame({"slide_id": list("abc"), "label": ["tumour", "normal", "tumour"]})
+    with pytest.raises(ParameterError, match=r"text labels \['normal', 'tumour'\].*"
+                                             r"label_map=\{'normal': 0, 'tumour': 1\}"):
+        check_label_map(None, t)
+    with pytest.raises(ParameterError, match=r"labels \['tumour'\] .* not in the map"):
+        check_label_map({"normal": 0}, t)
+    assert check_label_map({"normal": 0, "tumour": 1}, t) == {"normal": 0, "tumour": 1}
+    assert check_label_map(None, t.assign(label=[1, 0, 1])) is None   # integers need no map
