@@ -145,7 +145,8 @@ def check_label_map(label_map: Any, labels_csv: str | Path | pd.DataFrame,
 def check_chapter02(*, features_dir, labels_csv, slides_dir, epochs, seeds, methods,
                     model_variant, classic_datasets, classic_repeats, classic_folds,
                     available_methods: Sequence[str], classic_choices: Sequence[str]) -> dict:
-    """Chapter 02's parameters, except ``folds`` (checked once the labels exist: :func:`check_folds`).
+    """Chapter 02's parameters, except ``folds`` and ``label_map`` (checked once the labels
+    exist: :func:`check_folds`, :func:`check_label_map`).
 
     Returns the cleaned values. ``model_variant`` (the attention model of the heatmap sections)
     must be one of ``methods``, since its heatmaps come from the comparison's runs.

@@ -36,7 +36,8 @@ def show_slide_attention(item: SlideAttention, k: int = 6) -> None:
 
 
 def attention_explorer(items: dict[str, SlideAttention], k: int = 6):
-    """Dropdown over slides + top-k slider → raw and rank heatmaps, ground truth, ranked patches."""
+    """Dropdown over slides + top-k slider → raw and rank heatmaps, ground truth, and the
+    ranked patches."""
     import ipywidgets as w
     from IPython.display import display
 
