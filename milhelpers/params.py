@@ -86,12 +86,15 @@ def check_seeds(seeds: Any, name: str = "seeds") -> list[int]:
     return out
 
 
-def check_folds(folds: Any, labels_csv: str | Path | pd.DataFrame, name: str = "folds") -> int:
+def check_folds(folds: Any, labels_csv: str | Path | pd.DataFrame, name: str = "folds",
+                min_train_groups: int = 5) -> int:
     """``folds`` checked against the labels table.
 
     With a ``fold`` column the folds are the table's, so ``folds`` must equal its number of
     distinct values. Otherwise stratified folds (grouped by ``case_id`` where there is one) need
-    at least ``folds`` cases of every class: each test fold must hold both classes.
+    at least ``folds`` cases of every class (each test fold must hold both classes), and each
+    training part at least ``min_train_groups`` cases (the runner's validation split takes a fifth
+    of them, grouped by case).
     """
     k = check_int(folds, name, 2, "cross-validation needs at least 2 folds")
     table = labels_csv if isinstance(labels_csv, pd.DataFrame) else pd.read_csv(labels_csv)
@@ -112,10 +115,17 @@ def check_folds(folds: Any, labels_csv: str | Path | pd.DataFrame, name: str = "
     if len(per_class) < 2:
         raise ParameterError(f"{where}: every slide has label {rare!r}; a classifier needs "
                              "slides of at least two classes")
+    unit = "cases" if "case_id" in table else "slides"
     if k > n_rare:
-        unit = "cases" if "case_id" in table else "slides"
         raise _bad(name, folds, f"class {rare!r} has only {n_rare} {unit} in {where}, so "
                    f"{k} folds cannot each hold one; use folds <= {n_rare}")
+    # the runner carves a grouped validation split (a fifth) from each training part
+    n_groups = int(pd.Series(groups.to_numpy()).nunique())
+    n_train = n_groups - -(-n_groups // k)
+    if n_train < min_train_groups:
+        raise _bad(name, folds, f"with {n_groups} {unit} in {where}, a training part of {k} "
+                   f"folds holds about {n_train}, but its validation split needs at least "
+                   f"{min_train_groups}; use more folds or more {unit}")
     return k
 
 

@@ -64,13 +64,22 @@ def test_folds_against_rarer_class_counts_cases_not_slides():
     # 3 positive slides from 2 cases: grouped folds can hold at most 2 positive cases
     t = pd.DataFrame({"slide_id": list("abcdefgh"), "label": ["tumour"] * 3 + ["normal"] * 5,
                       "case_id": ["p1", "p1", "p2", "n1", "n2", "n3", "n4", "n5"]})
-    assert check_folds(2, t) == 2
+    assert check_folds(2, t, min_train_groups=1) == 2
     with pytest.raises(ParameterError, match="class 'tumour' has only 2 cases.*folds <= 2"):
         check_folds(3, t)
     # without case ids the slides count: 3 positives allow 3 folds
-    assert check_folds(3, t.drop(columns="case_id")) == 3
+    assert check_folds(3, t.drop(columns="case_id"), min_train_groups=1) == 3
     with pytest.raises(ParameterError, match="folds=1"):
         check_folds(1, t)
+
+
+def test_folds_leave_enough_cases_for_the_validation_split():
+    # 14 cases: 2 folds leave 7 for training (>= 5); 6 cases: 2 folds leave 3 (< 5)
+    big = pd.DataFrame({"slide_id": range(14), "label": [0, 1] * 7, "case_id": range(14)})
+    assert check_folds(2, big) == 2
+    small = big.iloc[:6]
+    with pytest.raises(ParameterError, match="training part of 2 folds holds about 3.*at least 5"):
+        check_folds(2, small)
 
 
 def test_folds_must_match_a_fold_column(tmp_path):
