@@ -113,7 +113,8 @@ def test_chapter01_runs_to_the_end_on_a_user_slide_folder(tmp_path):
     slides = tmp_path / "my_slides"
     slides.mkdir()
     cfg = synth.CohortConfig(n_slides=10, seed=5, min_side_mm=0.8, max_side_mm=0.9)
-    spec = synth.SlideSpec("my_slide", 1, "solid", "large", 1600, 1500, seed=7)
+    spec = synth.SlideSpec("my_slide", 1, "solid", "large", 1600, 1500, seed=7, pen=False,
+                           dust=False)
     rgb, _, _ = synth.render_slide(spec, cfg)
     synth.write_pyramidal_tiff(slides / "my_slide.tiff", rgb, cfg.mpp)
     out_dir = tmp_path / "out01"
