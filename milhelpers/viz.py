@@ -20,7 +20,8 @@ __all__ = ["setup", "show_images", "round_length", "scale_bar", "show_slide", "o
            "show_qc", "QC_COLOURS", "resolution_ladder", "scatter_values", "OUTLINE_COLOURS",
            "show_outlined", "patch_rows", "patch_gallery",
            "read_patches", "scatter_2d", "scale_scores", "attention_map", "heatmap_overlay",
-           "slide_heatmap", "topk_gallery", "learning_curves", "paired_comparison"]
+           "slide_heatmap", "topk_gallery", "learning_curves", "paired_comparison",
+           "attention_panels", "ranked_patches", "toy_attention", "concentration_plot"]
 
 
 def setup(dpi: int = 100) -> None:
@@ -443,3 +444,107 @@ def paired_comparison(runs, metric: str = "auc", methods: Sequence[str] | None =
     ax.set_title(f"{metric.replace('_', ' ')} over {len(wide)} (seed, fold) runs")
     ax.legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     return ax
+
+
+# --------------------------------------------------------------------------------------------
+# chapter 02: attention on slides, ranked patches, a toy bag
+# --------------------------------------------------------------------------------------------
+def attention_panels(slide_path: str | Path, coords: np.ndarray, size0: int, attention: np.ndarray,
+                     truth: np.ndarray | None = None, axes=None, raw_vmax: float | None = None,
+                     title: str = "", max_size: int = 384, cmap: str = "viridis"):
+    """One slide in a row: raw attention on an absolute scale, its within-slide rank, and (if
+    given) the true tumour fraction of each patch; each panel with a colourbar and a scale bar.
+
+    Raw weights a_k sum to 1 over the bag, so on an absolute scale ``[0, raw_vmax]`` a slide
+    whose attention is spread thin looks cold; rank scaling stretches *any* slide over the whole
+    colour map, so a benign slide looks as hot as a tumour. Returns the axes.
+    """
+    n = 3 if truth is not None else 2
+    if axes is None:
+        _, axes = plt.subplots(1, n, figsize=(3.1 * n, 2.9))
+    with Slide(slide_path) as s:
+        thumb, ds = s.thumbnail(max_size)
+        mpp = s.mpp * ds
+    a = np.asarray(attention, float).ravel()
+    raw = attention_map(thumb.shape[:2], ds, coords, size0, a)
+    vmax = float(a.max()) if raw_vmax is None else float(raw_vmax)
+    heatmap_overlay(thumb, raw, axes[0], cmap=cmap, vmin=0.0, vmax=vmax, label="attention a_k",
+                    title=f"{title}\nraw a_k, scale 0–{vmax:.3g}", um_per_px=mpp)
+    rank = attention_map(thumb.shape[:2], ds, coords, size0, scale_scores(a, "rank"))
+    heatmap_overlay(thumb, rank, axes[1], cmap=cmap, vmin=0.0, vmax=1.0,
+                    label="rank within slide (0–1)", title="rank-scaled", um_per_px=mpp)
+    if truth is not None:
+        gt = attention_map(thumb.shape[:2], ds, coords, size0, np.asarray(truth, float))
+        heatmap_overlay(thumb, gt, axes[2], cmap="magma", vmin=0.0, vmax=1.0,
+                        label="tumour fraction of the patch", title="ground truth",
+                        um_per_px=mpp)
+    return axes
+
+
+def ranked_patches(slide_path: str | Path, coords: np.ndarray, size0: int, attention: np.ndarray,
+                   truth: np.ndarray | None = None, k: int = 5, out_px: int = 96,
+                   size: float = 1.35, mpp: float | None = None):
+    """The k most- and k least-attended patches of a slide in two rows, each titled with its
+    attention a_k (and its true tumour fraction where known); a µm scale bar on the first of
+    each row. Returns the figure."""
+    a = np.asarray(attention, float).ravel()
+    order = np.argsort(-a, kind="stable")
+    k = max(1, min(k, len(order) // 2))
+    idx = np.concatenate([order[:k], order[::-1][:k]])
+    titles = []
+    for j, i in enumerate(idx):
+        head = f"top {j + 1}" if j < k else f"bottom {j - k + 1}"
+        tail = f"\ntumour {truth[i]:.0%}" if truth is not None else ""
+        titles.append(f"{head}: a={a[i]:.2g}{tail}")
+    with Slide(slide_path, mpp=mpp) as s:
+        patch_mpp = s.mpp * size0 / out_px
+    return show_images(read_patches(slide_path, np.asarray(coords)[idx], size0, out_px, mpp),
+                       titles, ncols=k, size=size,
+                       um_per_px=[patch_mpp if j % k == 0 else None for j in range(2 * k)])
+
+
+def toy_attention(e: np.ndarray, a: np.ndarray, names: Sequence[str] | None = None, axes=None):
+    """A toy bag's raw attention logits e_k and weights a_k = softmax(e)_k side by side."""
+    e, a = np.asarray(e, float).ravel(), np.asarray(a, float).ravel()
+    names = list(names) if names is not None else [f"x{k + 1}" for k in range(len(e))]
+    if axes is None:
+        _, axes = plt.subplots(1, 2, figsize=(6.5, 2.4))
+    colours = plt.get_cmap("viridis")(np.linspace(0.1, 0.9, len(e)))
+    axes[0].bar(names, e, color=colours)
+    axes[0].axhline(0, color="0.5", lw=0.6)
+    axes[0].set_xlabel("instance k"), axes[0].set_ylabel("attention logit e_k")
+    axes[0].set_title("e_k = wᵀ(tanh(V h_k) ⊙ σ(U h_k))")
+    axes[1].bar(names, a, color=colours)
+    axes[1].axhline(1 / len(a), color="0.3", ls=":", lw=0.8, label="uniform 1/N")
+    axes[1].set_xlabel("instance k"), axes[1].set_ylabel("attention weight a_k")
+    axes[1].set_title("a = softmax(e), Σ a_k = 1")
+    axes[1].legend(fontsize=7, frameon=False)
+    return axes
+
+
+def concentration_plot(n_patches: Sequence[int], entropy: Sequence[float], top5: Sequence[float],
+                       labels: Sequence[int], axes=None):
+    """Attention concentration per test slide: normalised entropy histogram by class, and the
+    top-5 mass against bag length (log x) with the top-5 mass of uniform attention, 5/N."""
+    n, ent, t5, y = (np.asarray(v) for v in (n_patches, entropy, top5, labels))
+    if axes is None:
+        _, axes = plt.subplots(1, 2, figsize=(9, 3))
+    for lab, c, name in ((0, "tab:blue", "negative slides"), (1, "tab:red", "positive slides")):
+        m = y == lab
+        axes[0].hist(ent[m], bins=np.linspace(0, 1, 21), alpha=0.6, color=c, label=name)
+        axes[1].scatter(n[m], t5[m], s=9, color=c, label=name)
+    grid = np.geomspace(max(5, n.min()), n.max(), 50)
+    axes[1].plot(grid, np.minimum(1, 5 / grid), color="0.4", ls=":", label="uniform: 5/N")
+    axes[0].set_xlabel("normalised attention entropy H(a)/log N"), axes[0].set_ylabel("slides")
+    axes[1].set_xscale("log")
+    from matplotlib.ticker import NullFormatter, ScalarFormatter
+    ticks = [t for t in (5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000)
+             if n.min() <= t <= n.max()]
+    if ticks:
+        axes[1].set_xticks(ticks)
+    axes[1].xaxis.set_major_formatter(ScalarFormatter())   # 10, 100, 1000 — not 10^1 ...
+    axes[1].xaxis.set_minor_formatter(NullFormatter())     # minor labels collide on a log axis
+    axes[1].set_xlabel("patches in the bag (N)"), axes[1].set_ylabel("attention mass of the top 5")
+    for ax in axes:
+        ax.legend(fontsize=7, frameon=False)
+    return axes

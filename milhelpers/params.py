@@ -1,0 +1,189 @@
+"""Checks for a chapter's parameters, run in the cell right after the ``parameters`` cell.
+
+A learner (or papermill) may set any parameter; a wrong one should stop the chapter at once with
+a message that names the parameter, its value and what to do, not minutes later with an
+``IndexError`` deep in the trainer. Each check raises :class:`ParameterError` (a ``ValueError``)
+and returns the cleaned value.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import pandas as pd
+
+__all__ = ["ParameterError", "expect", "check_int", "check_path", "check_choices", "check_seeds",
+           "check_folds", "check_label_map", "check_chapter02"]
+
+
+class ParameterError(ValueError):
+    """A chapter parameter that cannot work; the message says which one and what to do."""
+
+
+def expect(condition: bool, message: str, strict: bool) -> bool:
+    """A chapter's teaching check: ``assert`` on the course's own cohort (``strict``), where the
+    expectation is part of the lesson; on a user's data print a warning and go on, since another
+    dataset may simply behave differently. Returns ``condition``."""
+    if condition:
+        return True
+    if strict:
+        raise AssertionError(message)
+    print(f"WARNING (teaching expectation not met on this data): {message}")
+    return False
+
+
+def _bad(name: str, value: Any, why: str) -> ParameterError:
+    return ParameterError(f"parameter {name}={value!r}: {why}")
+
+
+def check_int(value: Any, name: str, minimum: int = 1, hint: str = "") -> int:
+    """``value`` as an int ≥ ``minimum`` (bools and non-integral numbers are refused)."""
+    ok = isinstance(value, int) and not isinstance(value, bool)
+    if not ok and isinstance(value, float) and value.is_integer():
+        value, ok = int(value), True
+    if not ok or value < minimum:
+        raise _bad(name, value, f"must be an integer >= {minimum}" + (f"; {hint}" if hint else ""))
+    return int(value)
+
+
+def check_path(value: Any, name: str, kind: str = "any", hint: str = "") -> Path:
+    """``value`` as an existing path: ``kind`` is ``"file"``, ``"dir"`` or ``"any"``."""
+    if value is None or str(value) == "":
+        raise _bad(name, value, "a path is required" + (f"; {hint}" if hint else ""))
+    p = Path(value).expanduser()
+    if not p.exists():
+        raise _bad(name, str(value), f"{p.resolve()} does not exist"
+                   + (f"; {hint}" if hint else "; check the path (relative paths start in "
+                      "the notebooks/ folder)"))
+    if kind == "dir" and not p.is_dir():
+        raise _bad(name, str(value), f"{p} is a file, not a folder")
+    if kind == "file" and not p.is_file():
+        raise _bad(name, str(value), f"{p} is a folder, not a file")
+    return p
+
+
+def check_choices(values: Any, name: str, choices: Iterable[str], many: bool = False):
+    """One name (or, with ``many``, a non-empty list of distinct names) from ``choices``."""
+    choices = list(choices)
+    items = [values] if not many else values
+    if many and (isinstance(values, str) or not isinstance(values, Sequence) or not values):
+        raise _bad(name, values, f"must be a non-empty list of names from {choices}")
+    for v in items:
+        if v not in choices:
+            raise _bad(name, values, f"unknown name {v!r}; choose from {choices}")
+    if many and len(set(items)) != len(items):
+        raise _bad(name, values, "names must be distinct")
+    return list(items) if many else values
+
+
+def check_seeds(seeds: Any, name: str = "seeds") -> list[int]:
+    """A non-empty list of distinct integers ≥ 0."""
+    if isinstance(seeds, (int, str)) or not isinstance(seeds, Sequence) or not seeds:
+        raise _bad(name, seeds, "must be a non-empty list of integers >= 0, e.g. [0] or [0, 1, 2]")
+    out = [check_int(s, name, 0) for s in seeds]
+    if len(set(out)) != len(out):
+        raise _bad(name, seeds, "seeds must be distinct")
+    return out
+
+
+def check_folds(folds: Any, labels_csv: str | Path | pd.DataFrame, name: str = "folds",
+                min_train_groups: int = 5) -> int:
+    """``folds`` checked against the labels table.
+
+    With a ``fold`` column the folds are the table's, so ``folds`` must equal its number of
+    distinct values. Otherwise stratified folds (grouped by ``case_id`` where there is one) need
+    at least ``folds`` cases of every class (each test fold must hold both classes), and each
+    training part at least ``min_train_groups`` cases (the runner's validation split takes a fifth
+    of them, grouped by case).
+    """
+    k = check_int(folds, name, 2, "cross-validation needs at least 2 folds")
+    table = labels_csv if isinstance(labels_csv, pd.DataFrame) else pd.read_csv(labels_csv)
+    where = "the labels table" if isinstance(labels_csv, pd.DataFrame) else str(labels_csv)
+    if "label" not in table:
+        raise ParameterError(f"{where}: no 'label' column (have {list(table.columns)}); the "
+                             "labels CSV needs slide_id,label[,case_id][,fold]")
+    if "fold" in table:
+        n = table["fold"].nunique(dropna=True)
+        if k != n:
+            raise _bad(name, folds, f"{where} has a 'fold' column with {n} folds "
+                       f"({sorted(table['fold'].dropna().unique().tolist())}); set folds={n}, or "
+                       "drop the column to make new stratified folds")
+        return k
+    groups = table["case_id"] if "case_id" in table else table.get("slide_id", table.index)
+    per_class = pd.Series(groups.to_numpy()).groupby(table["label"].to_numpy()).nunique()
+    rare, n_rare = per_class.idxmin(), int(per_class.min())
+    if len(per_class) < 2:
+        raise ParameterError(f"{where}: every slide has label {rare!r}; a classifier needs "
+                             "slides of at least two classes")
+    unit = "cases" if "case_id" in table else "slides"
+    if k > n_rare:
+        raise _bad(name, folds, f"class {rare!r} has only {n_rare} {unit} in {where}, so "
+                   f"{k} folds cannot each hold one; use folds <= {n_rare}")
+    # the runner carves a grouped validation split (a fifth) from each training part
+    n_groups = int(pd.Series(groups.to_numpy()).nunique())
+    n_train = n_groups - -(-n_groups // k)
+    if n_train < min_train_groups:
+        raise _bad(name, folds, f"with {n_groups} {unit} in {where}, a training part of {k} "
+                   f"folds holds about {n_train}, but its validation split needs at least "
+                   f"{min_train_groups}; use more folds or more {unit}")
+    return k
+
+
+def check_label_map(label_map: Any, labels_csv: str | Path | pd.DataFrame,
+                    name: str = "label_map") -> dict | None:
+    """Text labels need ``label_map`` (text → class index; which class is "positive" for the AUC
+    is never guessed); integer labels may go without. Every label must be in the map."""
+    table = labels_csv if isinstance(labels_csv, pd.DataFrame) else pd.read_csv(labels_csv)
+    where = "the labels table" if isinstance(labels_csv, pd.DataFrame) else str(labels_csv)
+    values = table["label"].dropna() if "label" in table else pd.Series([], dtype=object)
+    text = sorted(set(values.astype(str)))
+    if label_map is None:
+        if len(values) and not pd.api.types.is_numeric_dtype(values):
+            example = {t: i for i, t in enumerate(text)}
+            raise _bad(name, None, f"{where} has text labels {text}; say which class is which, "
+                       f"e.g. label_map={example} (the class with index 1 is the positive one)")
+        return None
+    if not isinstance(label_map, dict):
+        raise _bad(name, label_map, "must be a dict from label text to class index, e.g. "
+                   "{'normal': 0, 'tumour': 1}")
+    missing = sorted(set(text) - set(map(str, label_map)))
+    if missing:
+        raise _bad(name, label_map, f"labels {missing} of {where} are not in the map; add them")
+    return dict(label_map)
+
+
+def check_chapter02(*, features_dir, labels_csv, slides_dir, epochs, seeds, methods,
+                    model_variant, classic_datasets, classic_repeats, classic_folds,
+                    available_methods: Sequence[str], classic_choices: Sequence[str]) -> dict:
+    """Chapter 02's parameters, except ``folds`` and ``label_map`` (checked once the labels
+    exist: :func:`check_folds`, :func:`check_label_map`).
+
+    Returns the cleaned values. ``model_variant`` (the attention model of the heatmap sections)
+    must be one of ``methods``, since its heatmaps come from the comparison's runs.
+    """
+    out: dict[str, Any] = {}
+    if (features_dir is None) != (labels_csv is None):
+        given, missing = (("features_dir", "labels_csv") if labels_csv is None
+                          else ("labels_csv", "features_dir"))
+        raise ParameterError(f"{given} is set but {missing} is not: your own data needs both a "
+                             "features folder (<slide_id>.h5) and a labels CSV "
+                             "(slide_id,label[,case_id][,fold]); leave both None for the cohort")
+    if features_dir is not None:
+        out["features_dir"] = check_path(features_dir, "features_dir", "dir")
+        out["labels_csv"] = check_path(labels_csv, "labels_csv", "file")
+    if slides_dir is not None:
+        out["slides_dir"] = check_path(slides_dir, "slides_dir", "dir",
+                                       "set it to your slide files, or None to skip heatmaps")
+    out["epochs"] = check_int(epochs, "epochs", 1, "e.g. epochs=10")
+    out["seeds"] = check_seeds(seeds)
+    out["methods"] = check_choices(methods, "methods", available_methods, many=True)
+    out["model_variant"] = check_choices(model_variant, "model_variant", out["methods"])
+    if isinstance(classic_datasets, str) or not isinstance(classic_datasets, Sequence):
+        raise _bad("classic_datasets", classic_datasets,
+                   f"must be a list (e.g. ['musk1'], or [] to skip) of {list(classic_choices)}")
+    out["classic_datasets"] = (check_choices(classic_datasets, "classic_datasets",
+                                             classic_choices, many=True)
+                               if classic_datasets else [])
+    out["classic_repeats"] = check_int(classic_repeats, "classic_repeats", 1)
+    out["classic_folds"] = check_int(classic_folds, "classic_folds", 2)
+    return out

@@ -1,0 +1,126 @@
+"""The chapters on a user's own data, as papermill runs them (issue 7 §3).
+
+Each test writes a small user-like folder — features in the CLAM layout (``features`` and
+``coords`` datasets, no ``patch_size`` attribute) and a labels CSV with text labels and case ids,
+or a folder with one generated slide — runs a chapter on it, and checks that it finishes and
+wrote its results, or that a bad parameter stops it at once with a message naming it.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pandas as pd
+import pytest
+
+pm = pytest.importorskip("papermill")
+
+from milhelpers import synth  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = ROOT / "notebooks"
+COHORT = ROOT / "data" / "cohort"
+
+
+def _run(nb: str, out: Path, **parameters):
+    return pm.execute_notebook(str(NOTEBOOKS / nb), str(out), parameters=parameters,
+                               cwd=str(NOTEBOOKS), kernel_name="python3", progress_bar=False)
+
+
+@pytest.fixture(scope="module")
+def user_features(tmp_path_factory) -> tuple[Path, Path]:
+    """20 slides from 14 patients, 16-d features on a 256-px grid, labels 'tumour'/'normal'."""
+    root = tmp_path_factory.mktemp("user")
+    feats = root / "features_uni"
+    feats.mkdir()
+    rng = np.random.default_rng(0)
+    rows = []
+    for i in range(20):
+        label = "tumour" if i % 2 else "normal"
+        n = int(rng.integers(6, 30))
+        x = rng.normal(size=(n, 16)).astype(np.float32)
+        if label == "tumour":          # a few instances carry the signal
+            x[: max(1, n // 5), :4] += 2.5
+        g = np.arange(n)
+        coords = np.stack([(g % 6) * 256, (g // 6) * 256], 1).astype(np.int64)
+        with h5py.File(feats / f"slide_{i:02d}.h5", "w") as f:   # CLAM: no patch_size attribute
+            f["features"] = x
+            f["coords"] = coords
+        rows.append({"slide_id": f"slide_{i:02d}", "label": label,
+                     "case_id": f"patient_{i // 3}_{i % 2}"})
+    csv = root / "labels.csv"
+    pd.DataFrame(rows).to_csv(csv, index=False)
+    return feats, csv
+
+
+def test_chapter02_runs_to_the_end_on_user_features(user_features, tmp_path):
+    feats, csv = user_features
+    run_dir = tmp_path / "run02"
+    nb = _run("02_abmil.ipynb", tmp_path / "out02.ipynb", features_dir=str(feats),
+              labels_csv=str(csv), label_map={"normal": 0, "tumour": 1}, epochs=1, folds=2,
+              seeds=[0],
+              methods=["mean_pool", "abmil_gated"], model_variant="abmil_gated",
+              classic_datasets=[], run_dir=str(run_dir))
+    results = json.loads((run_dir / "results.json").read_text())
+    assert set(results["methods"]) == {"mean_pool", "abmil_gated"} and results["folds"] == 2
+    assert results["classic"] == []
+    comparison = json.loads((run_dir / "comparison.json").read_text())
+    assert len(comparison["runs"]) == 4      # 2 methods × 1 seed × 2 folds
+    text = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code"
+                   for o in c.get("outputs", []))
+    assert "KEY RESULT" in text and "classic benchmarks are skipped" in text
+
+
+@pytest.mark.parametrize("override, message", [
+    ({"epochs": 0}, "parameter epochs=0: must be an integer >= 1"),
+    ({"features_dir": "/no/such/features"}, "parameter features_dir='/no/such/features'"),
+    ({"folds": 8}, "class 'normal' has only 7 cases"),
+    ({"methods": ["mean_pool", "abmil"]}, "unknown name 'abmil'"),
+    ({"label_map": None}, "text labels ['normal', 'tumour']; say which class is which"),
+])
+def test_chapter02_bad_parameters_fail_fast_with_the_message(user_features, tmp_path,
+                                                             override, message):
+    feats, csv = user_features
+    params = dict(features_dir=str(feats), labels_csv=str(csv), epochs=1, folds=2,
+                  label_map={"normal": 0, "tumour": 1},
+                  classic_datasets=[], run_dir=str(tmp_path / "run"))
+    params.update(override)
+    with pytest.raises(pm.PapermillExecutionError) as err:
+        _run("02_abmil.ipynb", tmp_path / "bad.ipynb", **params)
+    assert message in str(err.value)
+    assert err.value.exec_count <= 3   # parameters, injected parameters, the check cell
+    assert not (tmp_path / "run").exists()
+
+
+def test_chapter02_fold_column_disagreeing_with_folds(user_features, tmp_path):
+    feats, csv = user_features
+    table = pd.read_csv(csv).assign(fold=lambda t: np.arange(len(t)) % 3)
+    csv3 = tmp_path / "labels_folds.csv"
+    table.to_csv(csv3, index=False)
+    with pytest.raises(pm.PapermillExecutionError) as err:
+        _run("02_abmil.ipynb", tmp_path / "bad.ipynb", features_dir=str(feats),
+             labels_csv=str(csv3), label_map={"normal": 0, "tumour": 1}, epochs=1, folds=2,
+             classic_datasets=[],
+             run_dir=str(tmp_path / "run"))
+    assert "has a 'fold' column with 3 folds" in str(err.value)
+
+
+@pytest.mark.skipif(not (COHORT / "labels.csv").exists(),
+                    reason="chapter 01 also walks through the course cohort: run `make data`")
+def test_chapter01_runs_to_the_end_on_a_user_slide_folder(tmp_path):
+    slides = tmp_path / "my_slides"
+    slides.mkdir()
+    cfg = synth.CohortConfig(n_slides=10, seed=5, min_side_mm=0.8, max_side_mm=0.9)
+    spec = synth.SlideSpec("my_slide", 1, "solid", "large", 1600, 1500, seed=7, pen=False,
+                           dust=False)
+    rgb, _, _ = synth.render_slide(spec, cfg)
+    synth.write_pyramidal_tiff(slides / "my_slide.tiff", rgb, cfg.mpp)
+    out_dir = tmp_path / "out01"
+    nb = _run("01_tiling_and_features.ipynb", tmp_path / "out01.ipynb", slide_dir=str(slides),
+              out_dir=str(out_dir))
+    text = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code"
+                   for o in c.get("outputs", []))
+    assert "KEY RESULT" in text
+    assert list(out_dir.rglob("my_slide.h5")), "the user's slide was not tiled and encoded"

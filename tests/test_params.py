@@ -1,0 +1,116 @@
+"""Chapter parameter checks: each bad value must fail with a message naming the parameter."""
+import pandas as pd
+import pytest
+
+from milhelpers.params import (ParameterError, check_chapter02, check_choices, check_folds,
+                               check_int, check_label_map, check_path, check_seeds, expect)
+
+METHODS = ["abmil_gated", "abmil_tanh", "mean_pool", "max_pool"]
+
+
+def _ch02(**over):
+    kw = dict(features_dir=None, labels_csv=None, slides_dir=None, epochs=3, seeds=[0],
+              methods=["mean_pool", "abmil_gated"], model_variant="abmil_gated",
+              classic_datasets=[], classic_repeats=1, classic_folds=5,
+              available_methods=METHODS, classic_choices=["musk1", "musk2"])
+    kw.update(over)
+    return check_chapter02(**kw)
+
+
+def test_check_int_refuses_zero_bool_and_fractions():
+    assert check_int(3.0, "epochs") == 3
+    for bad in (0, -1, True, 2.5, "3", None):
+        with pytest.raises(ParameterError, match="epochs="):
+            check_int(bad, "epochs")
+
+
+def test_epochs_zero_names_the_parameter():
+    with pytest.raises(ParameterError, match=r"parameter epochs=0: must be an integer >= 1"):
+        _ch02(epochs=0)
+
+
+def test_missing_paths_and_half_given_user_data(tmp_path):
+    with pytest.raises(ParameterError, match="features_dir=.*does not exist"):
+        _ch02(features_dir=tmp_path / "nope", labels_csv=tmp_path / "l.csv")
+    with pytest.raises(ParameterError, match="features_dir is set but labels_csv is not"):
+        _ch02(features_dir=tmp_path)
+    (tmp_path / "l.csv").write_text("slide_id,label\n")
+    with pytest.raises(ParameterError, match="is a file, not a folder"):
+        check_path(tmp_path / "l.csv", "slides_dir", "dir")
+    out = _ch02(features_dir=tmp_path, labels_csv=tmp_path / "l.csv")
+    assert out["features_dir"] == tmp_path
+
+
+def test_unknown_model_names_and_variant_outside_methods():
+    with pytest.raises(ParameterError, match="unknown name 'abmil'"):
+        _ch02(methods=["abmil", "mean_pool"])
+    with pytest.raises(ParameterError, match="model_variant='abmil_tanh'"):
+        _ch02(model_variant="abmil_tanh")   # not among the compared methods
+    with pytest.raises(ParameterError, match="classic_datasets='musk1'"):
+        _ch02(classic_datasets="musk1")     # a bare string is not a list
+    with pytest.raises(ParameterError, match="distinct"):
+        check_choices(["mean_pool", "mean_pool"], "methods", METHODS, many=True)
+    assert _ch02(classic_datasets=[])["classic_datasets"] == []
+
+
+def test_seeds():
+    assert check_seeds([2, 0]) == [2, 0]
+    for bad in ([], 0, [0, 0], [-1]):
+        with pytest.raises(ParameterError, match="seeds="):
+            check_seeds(bad)
+
+
+def test_folds_against_rarer_class_counts_cases_not_slides():
+    # 3 positive slides from 2 cases: grouped folds can hold at most 2 positive cases
+    t = pd.DataFrame({"slide_id": list("abcdefgh"), "label": ["tumour"] * 3 + ["normal"] * 5,
+                      "case_id": ["p1", "p1", "p2", "n1", "n2", "n3", "n4", "n5"]})
+    assert check_folds(2, t, min_train_groups=1) == 2
+    with pytest.raises(ParameterError, match="class 'tumour' has only 2 cases.*folds <= 2"):
+        check_folds(3, t)
+    # without case ids the slides count: 3 positives allow 3 folds
+    assert check_folds(3, t.drop(columns="case_id"), min_train_groups=1) == 3
+    with pytest.raises(ParameterError, match="folds=1"):
+        check_folds(1, t)
+
+
+def test_folds_leave_enough_cases_for_the_validation_split():
+    # 14 cases: 2 folds leave 7 for training (>= 5); 6 cases: 2 folds leave 3 (< 5)
+    big = pd.DataFrame({"slide_id": range(14), "label": [0, 1] * 7, "case_id": range(14)})
+    assert check_folds(2, big) == 2
+    small = big.iloc[:6]
+    with pytest.raises(ParameterError, match="training part of 2 folds holds about 3.*at least 5"):
+        check_folds(2, small)
+
+
+def test_folds_must_match_a_fold_column(tmp_path):
+    csv = tmp_path / "labels.csv"
+    pd.DataFrame({"slide_id": list("abcdef"), "label": [0, 1] * 3, "fold": [0, 0, 1, 1, 2, 2]}
+                 ).to_csv(csv, index=False)
+    assert check_folds(3, csv) == 3
+    with pytest.raises(ParameterError, match=r"folds=5: .*labels.csv has a 'fold' column with 3 "
+                                             r"folds.*set folds=3"):
+        check_folds(5, csv)
+
+
+def test_one_class_only():
+    with pytest.raises(ParameterError, match="at least two classes"):
+        check_folds(2, pd.DataFrame({"slide_id": list("abc"), "label": [1, 1, 1]}))
+
+
+def test_expect_asserts_only_when_strict(capsys):
+    assert expect(True, "fine", strict=True)
+    with pytest.raises(AssertionError, match="AUC > 0.8"):
+        expect(False, "AUC > 0.8", strict=True)
+    assert not expect(False, "AUC > 0.8", strict=False)
+    assert "WARNING" in capsys.readouterr().out
+
+
+def test_text_labels_need_a_label_map_that_covers_them():
+    t = pd.DataFrame({"slide_id": list("abc"), "label": ["tumour", "normal", "tumour"]})
+    with pytest.raises(ParameterError, match=r"text labels \['normal', 'tumour'\].*"
+                                             r"label_map=\{'normal': 0, 'tumour': 1\}"):
+        check_label_map(None, t)
+    with pytest.raises(ParameterError, match=r"labels \['tumour'\] .* not in the map"):
+        check_label_map({"normal": 0}, t)
+    assert check_label_map({"normal": 0, "tumour": 1}, t) == {"normal": 0, "tumour": 1}
+    assert check_label_map(None, t.assign(label=[1, 0, 1])) is None   # integers need no map
