@@ -10,10 +10,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
+import numpy as np
 import pandas as pd
 
 __all__ = ["ParameterError", "expect", "check_int", "check_path", "check_choices", "check_seeds",
-           "check_folds", "check_label_map", "check_chapter02"]
+           "check_folds", "check_label_map", "check_chapter01_params", "check_chapter02"]
 
 
 class ParameterError(ValueError):
@@ -187,3 +188,39 @@ def check_chapter02(*, features_dir, labels_csv, slides_dir, epochs, seeds, meth
     out["classic_repeats"] = check_int(classic_repeats, "classic_repeats", 1)
     out["classic_folds"] = check_int(classic_folds, "classic_folds", 2)
     return out
+
+
+def check_chapter01_params(*, slide_path: str | Path | None, slide_dir: str | Path | None,
+                           mpp: float | None, target_mpp: float, patch_size: int,
+                           encoder_name: str, n_slides: int, seed: int) -> None:
+    """Validate chapter 01's parameters before any work; raise with a message that names the
+    parameter and says what to pass (ValueError, or FileNotFoundError for a missing path)."""
+    from .encoders import list_encoders
+    from .pipeline import find_slides
+    from .slides import check_mpp
+    from .tiling import check_tiling_params
+
+    if slide_dir is not None:
+        if not Path(slide_dir).is_dir():
+            raise FileNotFoundError(f"slide_dir: no folder at {slide_dir}; pass a folder of "
+                                    "slides (or None to use the course's walkthrough slide)")
+        try:  # no slides in the folder, or two slides that would write the same file
+            find_slides(slide_dir)
+        except (FileNotFoundError, ValueError) as e:
+            raise type(e)(f"slide_dir: {e}") from None
+    elif slide_path is None or not Path(slide_path).is_file():
+        raise FileNotFoundError(f"slide_path: no file at {slide_path}; pass a slide file, or "
+                                "set slide_dir to a folder of slides")
+    if mpp is not None:
+        check_mpp(mpp, "mpp")
+    check_tiling_params(target_mpp, patch_size)
+    if encoder_name not in list_encoders():
+        raise ValueError(f"encoder_name {encoder_name!r} is not registered; choose one of "
+                         f"{list_encoders()}")
+    # 5 case-grouped folds need slides of both labels in every fold
+    if isinstance(n_slides, bool) or not isinstance(n_slides, (int, np.integer)) \
+            or n_slides < 20:
+        raise ValueError(f"n_slides must be a whole number ≥ 20 (5 folds × both labels), "
+                         f"got {n_slides!r}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be a whole number ≥ 0, got {seed!r}")

@@ -136,39 +136,6 @@ def test_probe_refuses_a_table_without_region_maps():
         instances.tumour_vs_mimic_probe(np.zeros((1, 2)), bare)
 
 
-def _params(**kw):
-    p = dict(slide_path="data/cmu_small_region.svs", slide_dir=None, mpp=None, target_mpp=0.5,
-             patch_size=256, encoder_name="efficientnet_lite0", n_slides=120, seed=0)
-    p.update(kw)
-    return p
-
-
-@pytest.mark.parametrize("kw, err, pattern", [
-    (dict(slide_path="nope.svs"), FileNotFoundError, "slide_path.*nope.svs"),
-    (dict(slide_dir="no_such_dir"), FileNotFoundError, "slide_dir.*no_such_dir"),
-    (dict(mpp=0), ValueError, "mpp .*between"),
-    (dict(mpp=25.0), ValueError, "mpp .*between"),
-    (dict(target_mpp=-0.5), ValueError, "target_mpp"),
-    (dict(patch_size=0), ValueError, "patch_size"),
-    (dict(patch_size=224.5), ValueError, "patch_size"),
-    (dict(encoder_name="resnet"), ValueError, "encoder_name 'resnet'.*efficientnet_lite0"),
-    (dict(n_slides=5), ValueError, "n_slides"),
-    (dict(seed=-1), ValueError, "seed"),
-])
-def test_chapter01_params_are_refused_with_the_parameter_named(kw, err, pattern):
-    with pytest.raises(err, match=pattern):
-        instances.check_chapter01_params(**_params(**kw))
-
-
-def test_chapter01_params_accept_the_defaults_and_a_slide_folder(tmp_path):
-    instances.check_chapter01_params(**_params())
-    (tmp_path / "._a.svs").write_bytes(b"resource fork")  # hidden: not a slide
-    with pytest.raises(FileNotFoundError, match="slide_dir.*No slides"):
-        instances.check_chapter01_params(**_params(slide_dir=tmp_path))
-    (tmp_path / "a.svs").write_bytes(b"")
-    instances.check_chapter01_params(**_params(slide_dir=tmp_path, slide_path=None, mpp=0.25))
-
-
 def test_show_outlined_paints_each_named_mask_in_its_colour():
     import matplotlib
     matplotlib.use("Agg")

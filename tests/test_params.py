@@ -1,7 +1,10 @@
 """Chapter parameter checks: each bad value must fail with a message naming the parameter."""
+from pathlib import Path
+
 import pandas as pd
 import pytest
 
+from milhelpers import params
 from milhelpers.params import (ParameterError, check_chapter02, check_choices, check_folds,
                                check_int, check_label_map, check_path, check_seeds, expect)
 
@@ -114,3 +117,36 @@ def test_text_labels_need_a_label_map_that_covers_them():
         check_label_map({"normal": 0}, t)
     assert check_label_map({"normal": 0, "tumour": 1}, t) == {"normal": 0, "tumour": 1}
     assert check_label_map(None, t.assign(label=[1, 0, 1])) is None   # integers need no map
+
+
+def _params(**kw):
+    p = dict(slide_path=str(Path(__file__).resolve().parents[1] / "data" / "cmu_small_region.svs"), slide_dir=None, mpp=None, target_mpp=0.5,
+             patch_size=256, encoder_name="efficientnet_lite0", n_slides=120, seed=0)
+    p.update(kw)
+    return p
+
+
+@pytest.mark.parametrize("kw, err, pattern", [
+    (dict(slide_path="nope.svs"), FileNotFoundError, "slide_path.*nope.svs"),
+    (dict(slide_dir="no_such_dir"), FileNotFoundError, "slide_dir.*no_such_dir"),
+    (dict(mpp=0), ValueError, "mpp .*between"),
+    (dict(mpp=25.0), ValueError, "mpp .*between"),
+    (dict(target_mpp=-0.5), ValueError, "target_mpp"),
+    (dict(patch_size=0), ValueError, "patch_size"),
+    (dict(patch_size=224.5), ValueError, "patch_size"),
+    (dict(encoder_name="resnet"), ValueError, "encoder_name 'resnet'.*efficientnet_lite0"),
+    (dict(n_slides=5), ValueError, "n_slides"),
+    (dict(seed=-1), ValueError, "seed"),
+])
+def test_chapter01_params_are_refused_with_the_parameter_named(kw, err, pattern):
+    with pytest.raises(err, match=pattern):
+        params.check_chapter01_params(**_params(**kw))
+
+
+def test_chapter01_params_accept_the_defaults_and_a_slide_folder(tmp_path):
+    params.check_chapter01_params(**_params())
+    (tmp_path / "._a.svs").write_bytes(b"resource fork")  # hidden: not a slide
+    with pytest.raises(FileNotFoundError, match="slide_dir.*No slides"):
+        params.check_chapter01_params(**_params(slide_dir=tmp_path))
+    (tmp_path / "a.svs").write_bytes(b"")
+    params.check_chapter01_params(**_params(slide_dir=tmp_path, slide_path=None, mpp=0.25))
