@@ -8,8 +8,9 @@
 Each (method, seed, fold) run is cached under --cache, so a rerun trains only what is missing.
 Folds come from the labels' ``fold`` column where there is one (the same for every seed); the
 seed varies initial weights, data order and the validation split. The table gives mean ± std
-and the 95 % bootstrap CI of the mean per method, then each method minus the first over the
-same (seed, fold) runs with its 95 % CI and Wilcoxon signed-rank p.
+and the 95 % bootstrap CI of the mean per method, then each method minus the first, one pair per
+test fold (runs matched on seed and fold, then averaged over seeds: the seeds share their test
+slides), with its 95 % CI and Wilcoxon signed-rank p.
 
 JSON (--json): {"runs": [{method, seed, fold, auc, balanced_accuracy, f1, loc_auc, top5_mass,
 entropy, seconds, best_epoch}, …], "summary": {method: {metric: {mean, std, n}}},
@@ -106,7 +107,7 @@ def format_table(result) -> str:
               for k in TABLE_METRICS]
     ref = methods[0]
     for b in methods[1:]:
-        lines += ["", f"{b} − {ref}: diff = B − A over the same (seed, fold) runs, "
+        lines += ["", f"{b} − {ref}: diff = B − A, one pair per fold (seeds averaged), "
                       "95% bootstrap CI, Wilcoxon signed-rank p"]
         pairs = result.paired(ref, b, TABLE_METRICS[:-2])
         n = pairs["auc"]["n"]

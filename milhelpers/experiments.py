@@ -259,12 +259,21 @@ class ExperimentResult:
         return rows.set_index(["seed", "fold"])[metric].sort_index()
 
     def paired(self, a: str, b: str, metrics: Sequence[str] = METRICS) -> dict[str, dict]:
-        """metric → :func:`paired_stats` of B − A over the (seed, fold) runs both have."""
+        """metric → :func:`paired_stats` of B − A, one pair per test fold.
+
+        Runs are matched on (seed, fold); the differences of one fold are averaged over seeds
+        before the test, because every seed scores the same test slides: counting 3 seeds × 5
+        folds as 15 independent pairs would be pseudo-replication and shrink p artificially.
+        Seeds make each fold's difference less noisy; only more folds or slides add pairs.
+        """
         out = {}
         for k in metrics:
             va, vb = self.values(a, k), self.values(b, k)
             common = va.index.intersection(vb.index)
-            out[k] = paired_stats(va.loc[common].to_numpy(), vb.loc[common].to_numpy())
+            d = pd.DataFrame({"a": va.loc[common].to_numpy(), "b": vb.loc[common].to_numpy()},
+                             index=common).dropna()         # a pair needs both values
+            per_fold = d.groupby(level="fold").mean()
+            out[k] = paired_stats(per_fold["a"].to_numpy(), per_fold["b"].to_numpy())
         return out
 
     def to_json(self) -> dict:
@@ -277,7 +286,8 @@ class ExperimentResult:
             a = self.methods[0]
             paired[f"{a}|{b}"] = {k: {kk: v[kk] for kk in ("diff", "ci95", "p")}
                                   for k, v in self.paired(a, b).items()}
-        meta = {"paired_diff": "B - A for key 'A|B', over the same (seed, fold) runs; ci95: "
+        meta = {"paired_diff": "B - A for key 'A|B': runs matched on (seed, fold), averaged over "
+                               "seeds within each test fold (one pair per fold); ci95: "
                                "percentile bootstrap of the mean difference; p: two-sided "
                                "Wilcoxon signed-rank", **self.meta}
         return _nan_to_none({"runs": runs, "summary": self.summary(), "paired": paired,

@@ -200,7 +200,9 @@ def test_result_summary_and_paired_use_matching_seed_fold_pairs():
     runs["key"] = "k"
     res = ex.ExperimentResult(runs, Path("."), ["A", "B"])
     p = res.paired("A", "B", ["auc"])["auc"]
-    assert p["diff"] == pytest.approx((0.1 * 3 - 0.3) / 4) and p["n"] == 4
+    # one pair per test fold, seeds averaged: fold 0 +0.1, fold 1 (0.1 − 0.3)/2 = −0.1
+    assert p["diff"] == pytest.approx(0.0) and p["n"] == 2
+    assert ex.paired_stats([0.6, 0.7], [0.7, 0.6]) == p   # the fold means of A and B
     summ = res.summary()
     assert summ["A"]["auc"]["mean"] == pytest.approx(0.65)
     assert summ["A"]["auc"]["std"] == pytest.approx(np.std([.5, .6, .7, .8], ddof=1))
