@@ -1,6 +1,8 @@
 # The course in two commands:
 #   make tutorial   set up .venv, build the data, execute every notebook into build/notebooks/
 #   make test       set up .venv, build the data, run pytest and nbval on every notebook
+# and one for the interactive explorers:
+#   make browser-test  run a chapter in a real JupyterLab and use its explorer with the mouse
 # Every target is idempotent: a second run only redoes what changed.
 
 PYTHON ?= python3
@@ -8,15 +10,23 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
+# browser-test: the notebook whose instance explorer is driven (chapter 03; until it exists, the
+# demo fixture), and the Chromium that Playwright drives (Debian's; no browser download)
+BROWSER_NB ?= $(firstword $(wildcard notebooks/03_acmil.ipynb) tests/browser/explorer_demo.ipynb)
+CHROMIUM   ?= /usr/bin/chromium
+BROWSER_STAMP := $(VENV)/.browser-stamp
 
 export PYTHONHASHSEED := 0
 
-.PHONY: help setup data tutorial test unit nbtest outputs lab benchmarks clean distclean
+.PHONY: help setup data tutorial test unit nbtest outputs lab benchmarks clean distclean \
+        browser-setup browser-test
 
 help:
 	@echo "make tutorial  - set up, build data, run all notebooks into build/notebooks/"
 	@echo "make test      - set up, build data, run unit tests + nbval on all notebooks"
 	@echo "make lab       - JupyterLab on the course environment"
+	@echo "make browser-test - a chapter's explorer used in headless JupyterLab + Chromium"
+	@echo "                 (BROWSER_NB=path/to.ipynb picks the notebook; screenshots in build/browser/)"
 	@echo "make outputs   - re-execute notebooks in place (regenerates committed outputs)"
 	@echo "make benchmarks - tiling, features, cohort, methods and classic-MIL benchmarks"
 
@@ -52,6 +62,21 @@ outputs: data
 lab: setup
 	$(BIN)/python -m pip install --quiet -e ".[dev,lab]"
 	$(BIN)/jupyter lab notebooks/
+
+# JupyterLab + Playwright (its wheel carries its driver) into the venv, Debian's Chromium if missing
+$(BROWSER_STAMP): $(STAMP) pyproject.toml
+	$(BIN)/python -m pip install --quiet -e ".[dev,lab,browser]"
+	touch $(BROWSER_STAMP)
+
+browser-setup: $(BROWSER_STAMP)
+	@test -x $(CHROMIUM) || tools/install_chromium.sh $(CHROMIUM)
+
+# Starts JupyterLab on a free loopback port (random token, temporary settings), runs BROWSER_NB
+# with Run All, draws a lasso, picks a slide, clicks a patch; stops the server pass or fail.
+browser-test: data browser-setup
+	@echo "browser test on $(BROWSER_NB); screenshots in build/browser/"
+	MIL_BROWSER_TEST=1 MIL_BROWSER_NOTEBOOK=$(BROWSER_NB) MIL_CHROMIUM=$(CHROMIUM) TQDM_DISABLE=1 \
+	  $(BIN)/python -m pytest -q tests/browser
 
 benchmarks: data
 	$(BIN)/python benchmarks/tiling.py

@@ -1,6 +1,7 @@
 """Shared fixtures: small generated slides (20× and 40×) with known tissue, and the real SVS."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -76,3 +77,8 @@ def write_aperio_svs(path: Path, image: np.ndarray, mpp: float = 0.499, app_mag:
                 tw.write(th, compression="jpeg", photometric="rgb",
                          description=f"Aperio thumbnail {th.shape[1]}x{th.shape[0]}", metadata=None)
     return path
+
+
+# The browser test (JupyterLab + Chromium) runs only through `make browser-test`, which installs
+# what it needs and sets MIL_BROWSER_TEST=1; `pytest tests` never collects it.
+collect_ignore = [] if os.environ.get("MIL_BROWSER_TEST") == "1" else ["browser"]
