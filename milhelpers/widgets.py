@@ -489,12 +489,15 @@ class InstanceExplorer(_ipw.VBox):
         if view.categories is not None:
             colour_options.append(("category", "category"))
         self.slide_picker = w.Dropdown(options=view.slides, value=None, description="slide",
-                                       placeholder="pick a slide")
+                                       placeholder="pick a slide",
+                                       layout=w.Layout(width="220px"))
         self.slide_picker.add_class("mil-explorer-slide")
-        self.colour_picker = w.Dropdown(options=colour_options, value=0, description="colour by")
+        self.colour_picker = w.Dropdown(options=colour_options, value=0, description="colour by",
+                                        layout=w.Layout(width="260px"))
         self.colour_picker.add_class("mil-explorer-colour")
         self.tool = w.ToggleButtons(options=["lasso", "box"], value="lasso",
-                                    description="select with", style={"button_width": "56px"},
+                                    description="select with", layout=w.Layout(width="auto"),
+                                    style={"button_width": "56px", "description_width": "initial"},
                                     tooltips=["draw around points", "drag a rectangle"])
         self.tool.add_class("mil-explorer-tool")
         self.clear_button = w.Button(description="clear selection")
@@ -648,7 +651,7 @@ class InstanceExplorer(_ipw.VBox):
         if handles:
             self._legend = fig.legend(handles=handles, loc="outside lower center",
                                       ncol=min(3, len(handles)), fontsize=7, frameon=False,
-                                      markerscale=1.5)
+                                      markerscale=0.8)
         ax.set_title(f"each point a patch; colour: {'category' if st.categorical else st.score_label}")
         self.umap_canvas.draw_idle()
 

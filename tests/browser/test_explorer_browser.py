@@ -171,6 +171,7 @@ def _drive(lab, notebook, page, out_dir):
             break
         page.wait_for_timeout(500)
     frame = _axes_frame(img)
+    slide_canvas = explorer.locator(".mil-explorer-slide-view canvas").last
 
     # 1. lasso: drag an octagon around the densest patch of points, with the mouse
     cx, cy, r = _densest_points(img, frame)
@@ -184,6 +185,13 @@ def _drive(lab, notebook, page, out_dir):
     text = _wait_status(page, "/showing [1-9]\\d* of \\d+ selected \\(lasso/.test(t)")
     k, n = map(int, STATUS.search(text).groups())
     assert 0 < k <= min(12, n)
+    # the slide holding most of the selection is shown, its selected patches outlined in red
+    m, current = re.search(r"(\d+) of them on (\S+), outlined", text).groups()
+    assert int(m) > 0
+    explorer.locator(f".mil-explorer-slide-view.mil-shows-{current}").wait_for()
+    limg = _new_stable_image(page, slide_canvas, np.zeros((1, 1, 3)))
+    assert ((limg[..., 0] > 200) & (limg[..., 1] < 80) & (limg[..., 2] < 80)).sum() > 20
+    _new_stable_image(page, umap, img)   # the embedding rings the selected points
     gallery = explorer.locator(".mil-explorer-gallery img.mil-explorer-patch")
     expect(gallery).to_have_count(k)
     page.wait_for_function(
@@ -192,8 +200,7 @@ def _drive(lab, notebook, page, out_dir):
     explorer.screenshot(path=str(out_dir / "02_lasso_selection.png"))
 
     # 2. pick a slide in the dropdown: all its patches are selected
-    slide_canvas = explorer.locator(".mil-explorer-slide-view canvas").last
-    before = _png(slide_canvas)
+    before = limg
     picker = explorer.locator(".mil-explorer-slide select")
     options = [o.strip() for o in picker.locator("option").all_inner_texts() if o.strip()]
     slide = next(o for o in options[3:] + options if o not in text)  # not the lasso's slide
