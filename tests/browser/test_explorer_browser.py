@@ -156,7 +156,7 @@ def _drive(lab, notebook, page, out_dir):
     result = handle.json_value()
     page.screenshot(path=str(out_dir / "01_run_all.png"))
     assert result == "explorer", f"a cell failed before the explorer appeared:\n{result}"
-    explorer = page.locator(".mil-explorer")
+    explorer = page.locator(".mil-explorer").first
     expect(explorer.locator(".mil-explorer-title")).to_contain_text("Instance explorer")
     explorer.scroll_into_view_if_needed()
 
