@@ -553,7 +553,7 @@ class InstanceExplorer(_ipw.VBox):
         return (f"InstanceExplorer({len(v)} instances on {len(v.slides)} slides, "
                 f"{v.n_branches} attention branches)")
 
-    # ---------------------------------------------------------------- callbacks → state → redraw
+    # ------------------------------------------------------- callbacks → state → redraw
     def _on_lasso(self, verts) -> None:
         if len(verts) < 3:
             return  # a click, not a lasso: keep the selection
@@ -615,7 +615,8 @@ class InstanceExplorer(_ipw.VBox):
     # ---------------------------------------------------------------- drawing
     def _draw_embedding(self) -> None:
         st, v, ax, fig = self.state, self.view, self.umap_ax, self.umap_fig
-        for artist in (self._colorbar, self._scatter, self._legend):  # colourbar before its mappable
+        # the colourbar goes before its mappable (it needs the mappable's axes to let go)
+        for artist in (self._colorbar, self._scatter, self._legend):
             if artist is not None:
                 artist.remove()
         self._colorbar = self._legend = None
@@ -652,7 +653,8 @@ class InstanceExplorer(_ipw.VBox):
             self._legend = fig.legend(handles=handles, loc="outside lower center",
                                       ncol=min(3, len(handles)), fontsize=7, frameon=False,
                                       markerscale=0.8)
-        ax.set_title(f"each point a patch; colour: {'category' if st.categorical else st.score_label}")
+        what = "category" if st.categorical else st.score_label
+        ax.set_title(f"each point a patch; colour: {what}")
         self.umap_canvas.draw_idle()
 
     def _thumbnail(self, sid: str) -> tuple[np.ndarray, float, float]:

@@ -190,4 +190,5 @@ def test_gallery_images_are_the_selected_patches(view):
                      for b in ex.gallery_box.children)
     assert second[..., 0].mean() > 150 and second[..., 1].mean() < 60   # the red patch
     assert first.shape == (96, 96, 3)
-    assert np.abs(first[4:40, 4:40].astype(int) - 225).max() < 8  # a's grey (scale bar: lower right)
+    # a's grey (the scale bar sits lower right)
+    assert np.abs(first[4:40, 4:40].astype(int) - 225).max() < 8

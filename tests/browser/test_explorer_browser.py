@@ -23,8 +23,10 @@ pytestmark = pytest.mark.skipif(os.environ.get("MIL_BROWSER_TEST") != "1",
 ROOT = Path(__file__).resolve().parents[2]
 STATUS = re.compile(r"showing (\d+) of (\d+) selected")
 # an error output of any cell: JupyterLab renders tracebacks as stderr text with the error name
-ERROR_JS = """() => [...document.querySelectorAll('.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]')]
-                     .map(e => e.textContent).filter(t => /Traceback|Error:/.test(t)).join('\\n---\\n')"""
+ERROR_JS = """() => [...document.querySelectorAll(
+                       '.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]')]
+                     .map(e => e.textContent).filter(t => /Traceback|Error:/.test(t))
+                     .join('\\n---\\n')"""
 
 
 def _png(locator) -> np.ndarray:
