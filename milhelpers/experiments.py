@@ -378,8 +378,8 @@ def _run_metrics(p: Predictions, test_ds: Dataset) -> dict[str, float]:
     m = p.metrics()
     inst = [test_ds[i].instance_labels for i in range(len(test_ds))]
     if all(y is not None for y in inst):
-        # one score per patch: the heads' mean (ACMIL has several)
-        loc = localization_auc([s.mean(0) for s in p.scores], inst,
+        # one score per patch (ACMIL has several heads: their mean softmax, see slide_scores)
+        loc = localization_auc(p.slide_scores, inst,
                                threshold=LOC_THRESHOLD)["mean_slide_auc"]
     else:
         loc = float("nan")
@@ -400,10 +400,11 @@ def run_experiments(dataset: Dataset, methods: Sequence[Method | str], seeds: Se
     split (``run_seed(seed, fold)``). ``epochs`` overrides each method's default.
 
     Per run (test fold only): slide ``auc``, ``balanced_accuracy``, macro ``f1``, ``loc_auc``
-    (mean within-slide localisation AUC of the heads' mean instance score, patches with tumour
-    fraction ≥ 0.25 as positives; NaN without instance labels), ``top5_mass`` (mean share of the
-    five most-attended patches, positive slides), ``entropy`` (mean normalised attention entropy
-    H(a)/log N), ``seconds`` (training wall time) and ``best_epoch`` (the selected epoch).
+    (mean within-slide localisation AUC of the instance scores, patches with tumour fraction
+    ≥ 0.25 as positives; NaN without instance labels), ``top5_mass`` (mean share of the five
+    most-attended patches, positive slides), ``entropy`` (mean normalised attention entropy
+    H(a)/log N); with several attention heads all three use the heads' mean softmax
+    (:attr:`~milhelpers.train.Predictions.slide_attention`), ``seconds`` (training wall time) and ``best_epoch`` (the selected epoch).
 
     ``threads``: torch's CPU threads while training (restored afterwards; ``None`` leaves the
     setting alone). One bag per step makes each operation small, so a second thread mostly waits:

@@ -69,6 +69,8 @@ def attention_entropy(a: np.ndarray, normalized: bool = True) -> float:
     ``a`` is (N,) or (H, N): with several heads (ACMIL's branches) the entropy is computed per head
     and the heads are averaged; flattening (H, N) into one distribution would add log H that no
     head has. ``normalized`` divides by log N (1 = uniform, 0 = all mass on one instance).
+    :class:`~milhelpers.train.Predictions` and the runner pass the slide attention (the heads'
+    mean softmax, one distribution); pass (H, N) here for the branches' own concentration.
     """
     a = _per_head(a)
     with np.errstate(divide="ignore", invalid="ignore"):
