@@ -10,8 +10,9 @@ the experiment runner build every method the same way::
 
 How each later method plugs in (one ``register(Method(...))`` each, no copied loop):
 
-* ACMIL — ``build`` returns the multi-branch model (per-branch logits in ``out.extras``);
-  ``loss_terms`` adds branch cross-entropy and branch diversity; ``config`` selects on
+* ACMIL (``acmil``, ablations ``acmil_mba``, ``acmil_stkim``) — ``build`` returns the
+  multi-branch model (per-branch logits in ``out.extras['branch_logits']``); ``loss_terms`` adds
+  branch cross-entropy and branch diversity (:func:`acmil_loss_terms`); ``config`` selects on
   ``val_f1_auc``.
 * AEM — same ``build`` as ABMIL (or ACMIL); ``loss_terms`` adds λ·Σ a log a with a constant or
   :func:`~milhelpers.train.cosine_ramp` weight.
@@ -32,11 +33,12 @@ import torch
 from torch.utils.data import Dataset, Sampler
 
 from .datasets import Bag, collate_bags
-from .models import ABMIL, MaxPoolMIL, MeanPoolMIL, MILModel
+from .losses import branch_cross_entropy, branch_diversity
+from .models import ABMIL, ACMIL, MaxPoolMIL, MeanPoolMIL, MILModel
 from .train import Callback, FitResult, LossTerm, TrainConfig, fit
 
 __all__ = ["BuildContext", "Method", "METHODS", "register", "get_method", "available_methods",
-           "as_method", "n_classes_of"]
+           "as_method", "n_classes_of", "acmil_loss_terms"]
 
 
 @dataclass(frozen=True)
@@ -163,3 +165,38 @@ register(Method("mean_pool", lambda ctx, **kw: MeanPoolMIL(ctx.in_dim, ctx.n_cla
                 "mean of instance embeddings (every a_k = 1/N)"))
 register(Method("max_pool", lambda ctx, **kw: MaxPoolMIL(ctx.in_dim, ctx.n_classes, **kw),
                 "the bag takes the logits of its most-positive instance (standard MIL assumption)"))
+
+
+def acmil_loss_terms(model: MILModel) -> list[LossTerm]:
+    """ACMIL's terms added to the slide cross-entropy, weight 1 each, for M > 1 branches:
+
+    ``branch_ce`` = (1/M) Σ_m CE(ŷ_m, y) over the branch classifiers' logits
+    (``out.extras['branch_logits']``), and ``branch_diversity`` = mean over pairs i < j of
+    cos(a_i, a_j) between the branch attentions ``out.attention`` (after STKIM's masking while
+    training, 0 on padding). With one branch both are left out, as in the authors' code: the
+    diversity of one branch is undefined and its classifier would repeat the slide's.
+    """
+    if getattr(model, "n_branches", 1) < 2:
+        return []
+    return [LossTerm("branch_ce",
+                     lambda out, batch, state: branch_cross_entropy(out.extras["branch_logits"],
+                                                                    batch.labels)),
+            LossTerm("branch_diversity", lambda out, batch, state: branch_diversity(out.attention))]
+
+
+_ACMIL = ("Zhang et al., 'Attention-challenging multiple instance learning for whole slide image "
+          "classification', ECCV 2024, arXiv 2311.07125")
+_acmil = register(Method(
+    "acmil", lambda ctx, **kw: ACMIL(ctx.in_dim, ctx.n_classes, **kw),
+    "ACMIL: M = 5 gated attention branches (shared V, U), STKIM hides 6 of each branch's top 10 "
+    "instances while training, slide classifier on the branch-averaged attention; loss slide CE "
+    "+ branch CE + branch diversity; epochs selected on validation macro F1 + AUC. " + _ACMIL,
+    loss_terms=acmil_loss_terms, config={"monitor": "val_f1_auc"}))
+# the ablation the ACMIL chapter runs: each half alone (names differ, so the runner's cache does)
+register(dataclasses.replace(
+    _acmil.with_options("acmil_mba", mask_drop=0.0),
+    summary="ACMIL's multiple branch attention only (M = 5, no STKIM). " + _ACMIL))
+register(dataclasses.replace(
+    _acmil.with_options("acmil_stkim", n_branches=1),
+    summary="ACMIL's STKIM only (one branch, 6 of the top 10 hidden while training; no branch "
+            "or diversity loss). " + _ACMIL))

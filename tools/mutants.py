@@ -82,6 +82,32 @@ MUTANTS = {
     "monitor_lower_is_better_for_all": (
         "milhelpers/train.py", 'sign = 1.0 if MONITORS[monitor] == "min" else -1.0',
         "sign = 1.0", "tests/test_train.py -k monitor_direction"),
+    "stkim_picks_lowest_scores": (
+        "milhelpers/models/acmil.py", ".topk(k_max, -1).indices",
+        ".topk(k_max, -1, largest=False).indices", "tests/test_acmil.py -k stkim"),
+    "stkim_ignores_bag_length": (
+        "milhelpers/models/acmil.py", "k_eff = mask.sum(1).clamp(max=k_max)",
+        "k_eff = torch.full_like(mask.sum(1), k_max)", "tests/test_acmil.py -k stkim"),
+    "stkim_bernoulli_not_fixed_count": (
+        "milhelpers/models/acmil.py", "chosen = order < n_hide[:, None, None]",
+        "chosen = (torch.rand_like(keys) < mask_drop) & (keys < 2)", "tests/test_acmil.py -k stkim"),
+    "stkim_in_eval_mode": (
+        "milhelpers/models/acmil.py", "if self.training and self.masks_in_training:",
+        "if self.masks_in_training:", "tests/test_acmil.py -k eval"),
+    "acmil_slide_pools_mean_logit": (
+        "milhelpers/models/acmil.py", 'z = torch.einsum("bn,bne->be", slide_attention(a), h)',
+        'z = torch.einsum("bn,bne->be", masked_softmax(scores.mean(1, keepdim=True), mask)[:, 0], h)',
+        "tests/test_acmil.py -k branch_mean"),
+    "acmil_branch_ce_on_slide_logits": (
+        "milhelpers/methods.py", 'branch_cross_entropy(out.extras["branch_logits"],',
+        "branch_cross_entropy(out.logits[:, None],", "tests/test_acmil.py -k loss_terms"),
+    "heads_reduced_by_mean_logit": (
+        "milhelpers/train.py",
+        "return [s[0] if len(s) == 1 else a for s, a in zip(self.scores, self.slide_attention)]",
+        "return [s.mean(0) for s in self.scores]", "tests/test_acmil.py -k heads"),
+    "concentration_per_head_not_slide_attention": (
+        "milhelpers/train.py", "vals = [topk_mass(a, k) for a, y in zip(self.slide_attention,",
+        "vals = [topk_mass(a, k) for a, y in zip(self.attention,", "tests/test_acmil.py -k heads"),
 }
 
 
