@@ -129,8 +129,9 @@ def test_registered_aem_and_variant_names():
     aem = get_method("aem")
     assert "aem" in available_methods() and aem_method().name == "aem"
     assert aem.config == get_method("abmil_gated").config
-    names = {aem_method(0.1, "cosine").name, aem_method(0.5).name, aem_method(0.5, "cosine", "log_n").name,
-             aem_method(1e-5).name, aem_method(base="mean_pool").name}
+    names = {aem_method(0.1, "cosine").name, aem_method(0.5).name,
+             aem_method(0.5, "cosine", "log_n").name, aem_method(1e-5).name,
+             aem_method(base="mean_pool").name}
     assert names == {"aem_cos", "aem_lam0.5", "aem_lam0.5_cos_logn", "aem_lam1e-05", "mean_pool_aem"}
     if "acmil" in available_methods():    # the ACMIL chapter's method, once merged
         assert "acmil_aem" in available_methods()
