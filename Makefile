@@ -11,7 +11,7 @@ NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 
 export PYTHONHASHSEED := 0
 
-.PHONY: help setup data tutorial test unit nbtest outputs lab benchmarks clean distclean
+.PHONY: help setup data tutorial test unit nbtest outputs lab benchmarks sweep sweep-usage clean distclean
 
 help:
 	@echo "make tutorial  - set up, build data, run all notebooks into build/notebooks/"
@@ -19,6 +19,7 @@ help:
 	@echo "make lab       - JupyterLab on the course environment"
 	@echo "make outputs   - re-execute notebooks in place (regenerates committed outputs)"
 	@echo "make benchmarks - tiling, features, cohort, methods and classic-MIL benchmarks"
+	@echo "make sweep NB=notebooks/04_aem.ipynb ARGS=\"-p lam 0 0.1\" - a notebook over a parameter grid"
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -48,6 +49,14 @@ test: unit nbtest
 
 outputs: data
 	TQDM_DISABLE=1 $(BIN)/python -m milhelpers run-notebooks $(NOTEBOOKS) --inplace
+
+# one notebook over a grid of parameter values: build/sweeps/<notebook>/results.csv and .png
+# (without NB it stops with the usage before setting anything up)
+sweep: $(if $(NB),data,sweep-usage)
+	TQDM_DISABLE=1 $(BIN)/python -m milhelpers sweep $(NB) $(ARGS)
+
+sweep-usage:
+	@echo 'usage: make sweep NB=notebooks/04_aem.ipynb ARGS="-p lam 0 0.1"'; exit 2
 
 lab: setup
 	$(BIN)/python -m pip install --quiet -e ".[dev,lab]"

@@ -15,7 +15,8 @@ How each later method plugs in (one ``register(Method(...))`` each, no copied lo
   branch cross-entropy and branch diversity (:func:`acmil_loss_terms`); ``config`` selects on
   ``val_f1_auc``.
 * AEM — same ``build`` as ABMIL (or ACMIL); ``loss_terms`` adds λ·Σ a log a with a constant or
-  :func:`~milhelpers.train.cosine_ramp` weight.
+  :func:`~milhelpers.train.cosine_ramp` weight: :func:`aem_method` makes any variant, ``aem`` is
+  registered (gated ABMIL, λ = 0.1 constant).
 * MHIM-MIL — ``build`` gets the fold's :class:`BuildContext` (its train/validation bags) to train
   or load that fold's baseline as the frozen teacher; ``callbacks`` set the mask ratio before each
   step and update the teacher by EMA after it; ``loss_terms`` adds the consistency loss.
@@ -33,12 +34,12 @@ import torch
 from torch.utils.data import Dataset, Sampler
 
 from .datasets import Bag, collate_bags
-from .losses import branch_cross_entropy, branch_diversity
+from .losses import aem_term, branch_cross_entropy, branch_diversity
 from .models import ABMIL, ACMIL, MaxPoolMIL, MeanPoolMIL, MILModel
 from .train import Callback, FitResult, LossTerm, TrainConfig, fit
 
 __all__ = ["BuildContext", "Method", "METHODS", "register", "get_method", "available_methods",
-           "as_method", "n_classes_of", "acmil_loss_terms"]
+           "as_method", "n_classes_of", "acmil_loss_terms", "aem_method"]
 
 
 @dataclass(frozen=True)
@@ -200,3 +201,41 @@ register(dataclasses.replace(
     _acmil.with_options("acmil_stkim", n_branches=1),
     summary="ACMIL's STKIM only (one branch, 6 of the top 10 hidden while training; no branch "
             "or diversity loss). " + _ACMIL))
+
+
+def _short(x: float) -> str:
+    """A number as short as names allow without losing it: 0.1 -> '0.1', 1e-05 -> '1e-05'."""
+    text = format(x, "g")
+    return text if float(text) == x else repr(float(x))
+
+
+def aem_method(lam: float = 0.1, schedule: str = "constant", normalize: str = "none",
+               base: Method | str = "abmil_gated") -> Method:
+    """``base``'s recipe plus AEM's term λ·Σ a log a (:func:`milhelpers.losses.aem_term`, where
+    the options are explained); Zhang et al., arXiv 2406.15303, 2024.
+
+    Everything else — model, other loss terms, callbacks, batching, training defaults (also the
+    selection monitor, so λ = 0 *is* the baseline) — is ``base``'s. The name encodes the options
+    that differ from the defaults, because the experiment runner caches runs by method name:
+    ``aem`` (gated ABMIL, λ = 0.1 constant), ``aem_lam0.5_cos_logn``; another base is a prefix:
+    ``acmil_aem``. Variants for a λ sweep need no registering: pass them to the runner directly.
+    """
+    base = as_method(base)
+    aem_term(lam, schedule, normalize)          # bad options fail here, not in the first step
+    prefix = "aem" if base.name == "abmil_gated" else f"{base.name}_aem"
+    name = prefix + (f"_lam{_short(lam)}" if lam != 0.1 else "") + \
+        ("_cos" if schedule == "cosine" else "") + ("_logn" if normalize == "log_n" else "")
+
+    def loss_terms(model: MILModel) -> Sequence[LossTerm]:
+        return (*base.loss_terms(model), aem_term(lam, schedule, normalize))
+
+    how = {"constant": f"λ = {_short(lam)}", "cosine": f"λ cosine-annealed {_short(lam)} → 0"}
+    summary = (f"{base.name} + attention entropy maximisation, loss + λ·Σ_k a_k log a_k "
+               f"({how[schedule]}{', entropy ÷ log N' if normalize == 'log_n' else ''}). "
+               "Zhang et al., 'Attention entropy maximization for multiple instance learning "
+               "based whole slide image classification', arXiv 2406.15303, 2024")
+    return dataclasses.replace(base, name=name, summary=summary, loss_terms=loss_terms)
+
+
+register(aem_method())
+register(aem_method(base="acmil"))   # ACMIL + AEM, one of the AEM paper's combinations
