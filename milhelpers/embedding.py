@@ -100,7 +100,9 @@ def enable_umap_cache(folder: str | Path | None = None) -> Path | None:
 
     numba picks a function's cache location when caching is enabled on it, reading
     ``numba.config.CACHE_DIR`` (the value of ``NUMBA_CACHE_DIR``) at that moment; the variable
-    is set only around these calls, so other numba code in the process is unaffected.
+    is set only around these calls, so other numba code in the process is unaffected. The
+    parallel twin of umap's layout kernel (used without a seed) is left uncached: numba's cache
+    key would not tell it from the serial one that seeded runs need.
     """
     global _CACHE_ENABLED
     if _CACHE_ENABLED is not None:
@@ -119,18 +121,29 @@ def enable_umap_cache(folder: str | Path | None = None) -> Path | None:
     import umap  # noqa: F401  (imports every umap submodule that holds kernels)
     from numba.core.dispatcher import Dispatcher
 
+    # umap's own kernels (pynndescent's, imported into umap's namespaces, cache themselves),
+    # grouped by the Python function they compile
+    by_func: dict[int, dict[int, Dispatcher]] = {}
+    for name, module in list(sys.modules.items()):
+        if module is None or not (name == "umap" or name.startswith("umap.")):
+            continue
+        for obj in vars(module).values():
+            if (isinstance(obj, Dispatcher)
+                    and getattr(obj.py_func, "__module__", "").split(".")[0] == "umap"):
+                by_func.setdefault(id(obj.py_func), {})[id(obj)] = obj
     saved = numba.config.CACHE_DIR
     numba.config.CACHE_DIR = str(folder)
     try:
-        for name, module in list(sys.modules.items()):
-            if module is None or not (name == "umap" or name.startswith("umap.")):
-                continue
-            for obj in vars(module).values():
-                # only umap's own functions: pynndescent's are imported into umap's namespaces
-                # and already cached by pynndescent itself
-                if (isinstance(obj, Dispatcher)
-                        and getattr(obj.py_func, "__module__", "").split(".")[0] == "umap"):
-                    obj.enable_caching()  # what numba.njit(cache=True) calls
+        for group in by_func.values():
+            # numba keys a cache entry on the function's bytecode and the signature, not on
+            # options such as parallel=True: umap compiles its layout SGD twice, serial (used
+            # with a seed) and parallel (without), and caching both would let a seeded run load
+            # the parallel, non-deterministic kernel. So cache a function only when a single
+            # dispatcher compiles it, or only its one serial dispatcher.
+            serial = [d for d in group.values() if not d.targetoptions.get("parallel")]
+            chosen = list(group.values()) if len(group) == 1 else serial if len(serial) == 1 else []
+            for d in chosen:
+                d.enable_caching()  # what numba.njit(cache=True) calls
     except AttributeError as err:  # a numba without this API: slower, still correct
         warnings.warn(f"cannot turn on numba's cache for umap's kernels ({err}); they will "
                       "compile in every process (~10 s).", RuntimeWarning, stacklevel=2)
@@ -202,7 +215,9 @@ def umap_embedding(features: np.ndarray, seed: int = 0, *,
     says so for the figure. Each point's ``n_neighbors`` nearest (itself included) are found
     exactly under ``metric`` (:func:`knn_graph`; any name scikit-learn and umap-learn share).
     ``min_dist`` is how close points may sit in the layout (small: tight clusters);
-    ``n_epochs`` None lets umap-learn choose (500 up to 10,000 points, else 200). ``cache``
+    ``n_epochs`` None lets umap-learn choose (500 up to 10,000 points, else 200; on the
+    cohort's 5,000 patches 200 halves the layout time for a trustworthiness of 0.944 instead
+    of 0.947). ``cache``
     turns on numba's disk cache for umap's kernels (:func:`enable_umap_cache`).
 
     The default, cosine distance on the raw features, compares what a patch shows rather than

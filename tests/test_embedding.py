@@ -6,6 +6,9 @@ they are in the disk cache (:func:`milhelpers.embedding.numba_cache_dir`), so ev
 that runs UMAP shares one small planted dataset and few epochs."""
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import matplotlib
 import numpy as np
 import pytest
@@ -14,8 +17,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from milhelpers import viz  # noqa: E402
-from milhelpers.embedding import (Embedding, enable_umap_cache, knn_graph, numba_cache_dir,  # noqa: E402
-                                  subsample, umap_embedding)
+from milhelpers.embedding import (  # noqa: E402
+    Embedding, enable_umap_cache, knn_graph, numba_cache_dir, subsample, umap_embedding)
 
 FAST = dict(n_epochs=60)  # enough for 3 well-separated clusters; the default (500) is for real data
 
@@ -54,7 +57,8 @@ def test_knn_graph_cosine_is_one_minus_cosine():
 # subsampling
 # --------------------------------------------------------------------------------------------
 def test_subsample_is_seeded_sorted_and_complete_when_small():
-    a, b, c = subsample(1000, 100, seed=1), subsample(1000, 100, seed=1), subsample(1000, 100, seed=2)
+    a, b = subsample(1000, 100, seed=1), subsample(1000, 100, seed=1)
+    c = subsample(1000, 100, seed=2)
     np.testing.assert_array_equal(a, b)
     assert not np.array_equal(a, c)
     assert len(a) == 100 and len(np.unique(a)) == 100 and np.all(np.diff(a) > 0)
@@ -117,12 +121,26 @@ def test_umap_is_deterministic_for_a_seed(clusters, emb):
     assert np.abs(full0.xy - full1.xy).max() > 0.1
 
 
-def test_umap_kernels_are_cached_on_disk(emb):
-    # the fixture ran UMAP with cache=True: umap's layout kernel has an index in the folder
-    # (without enable_umap_cache umap-learn caches nothing of it, whatever NUMBA_CACHE_DIR says)
+def test_umap_kernels_are_cached_on_disk_and_only_they(emb):
+    # the fixture ran UMAP with cache=True: umap's layout kernel caches into our folder and has
+    # an index there (umap-learn itself caches nothing of it, whatever NUMBA_CACHE_DIR says)
+    import numba
+    import pynndescent.distances
+    import umap.layouts
+
     folder = enable_umap_cache()
     assert folder is not None
+    kernel = umap.layouts._nb_optimize_layout_euclidean_single_epoch  # the seeded (serial) SGD
+    assert kernel.stats.cache_path is not None
+    assert Path(kernel.stats.cache_path).is_relative_to(folder)
     assert list(folder.rglob("*_optimize_layout_euclidean_single_epoch*.nbi"))
+    # its parallel twin compiles the same function, and numba's cache key ignores parallel=True:
+    # cached too, an unseeded run would leave a racy kernel for the next seeded one to load
+    assert umap.layouts._nb_optimize_layout_euclidean_single_epoch_parallel.stats.cache_path is None
+    # numba's setting is restored and other libraries' kernels keep their own cache
+    assert numba.config.CACHE_DIR == os.environ.get("NUMBA_CACHE_DIR", "")
+    other = pynndescent.distances.euclidean.stats.cache_path
+    assert other is None or not Path(other).is_relative_to(folder)
 
 
 def test_cache_folder_follows_the_environment(monkeypatch, tmp_path):
