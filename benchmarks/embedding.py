@@ -148,7 +148,7 @@ def main() -> None:
 
     summary = {k: {m: _stat([r[m] for r in v]) for m in v[0]} for k, v in runs.items()}
     print(f"\n{args.repeats} interleaved repeats, each in a fresh process: median [range], s")
-    print(f"{'kind':28s} {'call':>22s} {'process':>22s}")
+    print(f"{'kind':32s} {'call':>22s} {'process':>22s}")
     rows = [("cold: first call", "cold", "call_s"), ("cold: second call, same process", "cold",
             "second_s"), ("warm cache: first call", "warm", "call_s")]
     if args.umap_default:
@@ -157,8 +157,8 @@ def main() -> None:
         c, p = summary[kind][metric], summary[kind]["process_s"]
         proc = (f"{p['median']:6.2f} [{p['min']:.2f}–{p['max']:.2f}]" if metric != "second_s"
                 else "")
-        print(f"{name:28s} {c['median']:6.2f} [{c['min']:.2f}–{c['max']:.2f}]"
-              f"{'':>3s} {proc:>22s}")
+        call = f"{c['median']:6.2f} [{c['min']:.2f}–{c['max']:.2f}]"
+        print(f"{name:32s} {call:>22s} {proc:>22s}")
     warm = summary["warm"]["process_s"]["median"]
     print(f"\nsame coordinates in every call and process (seed {SEED}): {identical}")
     print(f"target: a fresh process with a warm cache ≤ {TARGET_S:g} s — "
