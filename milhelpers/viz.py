@@ -19,7 +19,8 @@ from .slides import Slide
 __all__ = ["setup", "show_images", "round_length", "scale_bar", "show_slide", "outline_mask",
            "show_qc", "QC_COLOURS", "resolution_ladder", "scatter_values", "OUTLINE_COLOURS",
            "show_outlined", "patch_rows", "patch_gallery",
-           "read_patches", "scatter_2d", "scale_scores", "attention_map", "heatmap_overlay",
+           "read_patches", "scatter_2d", "umap_scatter", "scale_scores", "attention_map",
+           "heatmap_overlay",
            "slide_heatmap", "topk_gallery", "learning_curves", "paired_comparison",
            "attention_panels", "ranked_patches", "toy_attention", "concentration_plot"]
 
@@ -189,10 +190,21 @@ def resolution_ladder(slide_path: str | Path, location: tuple[int, int], field_u
     return fig, images
 
 
+def _axes_note(ax, note: str | None) -> None:
+    """A small grey line in the axes' lower-right corner: what the reader must know about the
+    points shown (e.g. that they are a subsample)."""
+    if note:
+        ax.text(0.99, 0.01, note, transform=ax.transAxes, ha="right", va="bottom", fontsize=6,
+                color="0.3", bbox=dict(boxstyle="square,pad=0.15", facecolor="white", alpha=0.7,
+                                       linewidth=0))
+
+
 def scatter_values(xy: np.ndarray, values: np.ndarray, ax=None, label: str = "",
                    title: str | None = None, cmap: str = "viridis", s: float = 6,
-                   xlabel: str = "dimension 1", ylabel: str = "dimension 2"):
-    """2-D scatter coloured by a continuous value, with a labelled colourbar."""
+                   xlabel: str = "dimension 1", ylabel: str = "dimension 2",
+                   note: str | None = None):
+    """2-D scatter coloured by a continuous value, with a labelled colourbar (and an optional
+    ``note`` in the lower-right corner)."""
     if ax is None:
         _, ax = plt.subplots(figsize=(4.5, 4))
     sc = ax.scatter(xy[:, 0], xy[:, 1], c=values, s=s, cmap=cmap, linewidths=0)
@@ -200,6 +212,7 @@ def scatter_values(xy: np.ndarray, values: np.ndarray, ax=None, label: str = "",
     ax.set_xlabel(xlabel), ax.set_ylabel(ylabel)
     if title:
         ax.set_title(title)
+    _axes_note(ax, note)
     return ax
 
 
@@ -268,8 +281,11 @@ def patch_gallery(slide_path: str | Path, coords: np.ndarray, size0: int,
 
 def scatter_2d(xy: np.ndarray, labels: Sequence, ax=None, title: str | None = None,
                s: float = 6, alpha: float = 0.6, palette: dict | None = None,
-               xlabel: str = "dimension 1", ylabel: str = "dimension 2"):
-    """2-D scatter coloured by a categorical label, with a legend and axis labels."""
+               xlabel: str = "dimension 1", ylabel: str = "dimension 2",
+               note: str | None = None):
+    """2-D scatter coloured by a categorical label, with a legend and axis labels (and an
+    optional ``note`` in the lower-right corner). Categories are drawn in order of first
+    appearance, so sort the points to put a rare category on top."""
     if ax is None:
         _, ax = plt.subplots(figsize=(4.5, 4))
     labels = np.asarray(labels)
@@ -284,7 +300,40 @@ def scatter_2d(xy: np.ndarray, labels: Sequence, ax=None, title: str | None = No
     ax.set_xlabel(xlabel), ax.set_ylabel(ylabel)
     if title:
         ax.set_title(title)
+    _axes_note(ax, note)
     return ax
+
+
+def umap_scatter(embedding, values: Sequence, ax=None, title: str | None = None, *,
+                 kind: str = "auto", label: str = "", note: str | None = None,
+                 palette: dict | None = None, cmap: str = "viridis", s: float = 6):
+    """A UMAP (a :class:`milhelpers.embedding.Embedding`) coloured by ``values``: one value per
+    row of the features it was computed from (``embedding.n_input`` of them); the rows laid out,
+    ``embedding.indices``, are picked here, so colours always match points.
+
+    ``kind``: ``"category"`` (a legend, :func:`scatter_2d`), ``"continuous"`` (a colourbar
+    labelled ``label``, :func:`scatter_values`; highest values drawn last, on top) or ``"auto"``
+    (continuous for floating-point values, else categories). Axes read "UMAP 1" and "UMAP 2"
+    (UMAP's axes have no units); a subsampled embedding says so in the corner, followed by
+    ``note``.
+    """
+    values = np.asarray(values)
+    if values.ndim != 1 or len(values) != embedding.n_input:
+        raise ValueError(f"values must hold one value per input row ({embedding.n_input}, the "
+                         f"rows umap_embedding was given), got shape {values.shape}")
+    if kind == "auto":
+        kind = "continuous" if np.issubdtype(values.dtype, np.floating) else "category"
+    if kind not in ("category", "continuous"):
+        raise ValueError(f"kind must be 'auto', 'category' or 'continuous', got {kind!r}")
+    v = values[embedding.indices]
+    text = "; ".join(t for t in (embedding.note if embedding.subsampled else None, note) if t)
+    axis_labels = dict(xlabel="UMAP 1", ylabel="UMAP 2", note=text or None)
+    if kind == "category":
+        return scatter_2d(embedding.xy, v, ax=ax, title=title, s=s, palette=palette,
+                          **axis_labels)
+    order = np.argsort(v, kind="stable")
+    return scatter_values(embedding.xy[order], v[order], ax=ax, label=label, title=title,
+                          cmap=cmap, s=s, **axis_labels)
 
 
 # --------------------------------------------------------------------------------------------

@@ -108,6 +108,29 @@ MUTANTS = {
     "concentration_per_head_not_slide_attention": (
         "milhelpers/train.py", "vals = [topk_mass(a, k) for a, y in zip(self.slide_attention,",
         "vals = [topk_mass(a, k) for a, y in zip(self.attention,", "tests/test_acmil.py -k heads"),
+    "knn_distances_squared": (
+        "milhelpers/embedding.py", "np.maximum(dist, 0.0)]", "np.maximum(dist, 0.0) ** 2]",
+        "tests/test_embedding.py -k knn_graph"),
+    "knn_graph_built_on_reordered_rows": (
+        "milhelpers/embedding.py", "knn = knn_graph(X, n_neighbors, metric)",
+        "knn = knn_graph(X[::-1], n_neighbors, metric)", "tests/test_embedding.py -k planted"),
+    "umap_seed_not_passed": (
+        "milhelpers/embedding.py", "random_state=seed, precomputed_knn", "precomputed_knn",
+        "tests/test_embedding.py -k deterministic"),
+    "subsample_unseeded": (
+        "milhelpers/embedding.py", "np.random.default_rng(seed).choice",
+        "np.random.default_rng().choice",
+        "tests/test_embedding.py -k subsample"),
+    "umap_kernels_not_cached": (
+        "milhelpers/embedding.py", "d.enable_caching()  #", "pass  #",
+        "tests/test_embedding.py -k cached"),
+    "umap_parallel_twin_cached_too": (
+        "milhelpers/embedding.py", "chosen = list(group.values()) if len(group) == 1 else",
+        "chosen = list(group.values()) if True else", "tests/test_embedding.py -k cached"),
+    "umap_scatter_colours_not_subsampled": (
+        "milhelpers/viz.py", "v = values[embedding.indices]",
+        "v = values[: len(embedding.indices)]",
+        "tests/test_embedding.py -k umap_scatter"),
 }
 
 
