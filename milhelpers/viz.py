@@ -22,7 +22,8 @@ __all__ = ["setup", "show_images", "round_length", "scale_bar", "show_slide", "o
            "read_patches", "scatter_2d", "umap_scatter", "scale_scores", "attention_map",
            "heatmap_overlay",
            "slide_heatmap", "topk_gallery", "learning_curves", "paired_comparison",
-           "attention_panels", "ranked_patches", "toy_attention", "concentration_plot"]
+           "attention_panels", "ranked_patches", "toy_attention", "concentration_plot",
+           "cumulative_attention_plot", "branch_heatmaps"]
 
 
 def setup(dpi: int = 100) -> None:
@@ -597,3 +598,62 @@ def concentration_plot(n_patches: Sequence[int], entropy: Sequence[float], top5:
     for ax in axes:
         ax.legend(fontsize=7, frameon=False)
     return axes
+
+
+def cumulative_attention_plot(curves: dict[str, tuple[np.ndarray, np.ndarray]],
+                              uniform: tuple[np.ndarray, np.ndarray], ax=None,
+                              title: str = "positive test slides"):
+    """Top-K cumulative attention curves (:func:`milhelpers.metrics.cumulative_attention`), one
+    line per model, with uniform attention's curve dotted: the higher a curve starts, the fewer
+    patches hold the slide's attention."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(4.5, 3.2))
+    colours = plt.get_cmap("tab10")
+    for i, (name, (ks, c)) in enumerate(curves.items()):
+        ax.plot(ks, c, color=colours(i), lw=1.6, label=name)
+    ax.plot(*uniform, color="0.4", ls=":", label="uniform attention")
+    ax.set_xlabel("K (most-attended patches)")
+    ax.set_ylabel("attention mass of the top K")
+    ax.set_ylim(0, 1.02)
+    ax.set_title(title)
+    ax.legend(fontsize=7, frameon=False)
+    return ax
+
+
+def branch_heatmaps(slide_path: str | Path, coords: np.ndarray, size0: int,
+                    attention: np.ndarray, reference: dict[str, np.ndarray] | None = None,
+                    truth: np.ndarray | None = None, max_size: int = 320, ncols: int = 4,
+                    cmap: str = "viridis", title: str = ""):
+    """One slide seen by each attention branch: branch m's raw weights a_mk, the branches' mean
+    ā_k (the slide attention), each ``reference`` map (e.g. ABMIL's weights), and the true tumour
+    fraction. Every attention panel shares one absolute scale [0, max] so a branch that spreads
+    its weight looks cool rather than stretched; each has a colourbar and a µm scale bar.
+    ``attention`` is (M, N) softmax weights. Returns the figure."""
+    a = np.asarray(attention, float)
+    if a.ndim != 2 or a.shape[1] != len(coords):
+        raise ValueError(f"attention must be (branches, N) with N = {len(coords)} patches; got "
+                         f"shape {a.shape}")
+    panels = [(f"branch {m + 1}", a[m]) for m in range(len(a))]
+    panels.append(("branch mean ā (slide attention)", a.mean(0)))
+    panels += [(name, np.asarray(v, float)) for name, v in (reference or {}).items()]
+    vmax = max(float(v.max()) for _, v in panels)
+    n = len(panels) + (truth is not None)
+    rows = -(-n // ncols)
+    fig, axes = plt.subplots(rows, ncols, figsize=(3.0 * ncols, 2.8 * rows), layout="constrained",
+                             squeeze=False)
+    with Slide(slide_path) as s:
+        thumb, ds = s.thumbnail(max_size)
+        mpp = s.mpp * ds
+    for ax, (name, v) in zip(axes.flat, panels):
+        heatmap_overlay(thumb, attention_map(thumb.shape[:2], ds, coords, size0, v), ax,
+                        cmap=cmap, vmin=0.0, vmax=vmax, label="attention weight", title=name,
+                        um_per_px=mpp)
+    if truth is not None:
+        gt = attention_map(thumb.shape[:2], ds, coords, size0, np.asarray(truth, float))
+        heatmap_overlay(thumb, gt, axes.flat[len(panels)], cmap="magma", vmin=0.0, vmax=1.0,
+                        label="tumour fraction", title="ground truth", um_per_px=mpp)
+    for ax in list(axes.flat)[n:]:
+        ax.axis("off")
+    if title:
+        fig.suptitle(title)
+    return fig
