@@ -39,7 +39,7 @@ from .models import ABMIL, ACMIL, MaxPoolMIL, MeanPoolMIL, MILModel
 from .train import Callback, FitResult, LossTerm, TrainConfig, fit
 
 __all__ = ["BuildContext", "Method", "METHODS", "register", "get_method", "available_methods",
-           "as_method", "n_classes_of", "acmil_loss_terms", "aem_method"]
+           "as_method", "n_classes_of", "acmil_loss_terms", "acmil_method", "aem_method"]
 
 
 @dataclass(frozen=True)
@@ -201,6 +201,21 @@ register(dataclasses.replace(
     _acmil.with_options("acmil_stkim", n_branches=1),
     summary="ACMIL's STKIM only (one branch, 6 of the top 10 hidden while training; no branch "
             "or diversity loss). " + _ACMIL))
+
+
+def acmil_method(n_branches: int = 5, top_k: int = 10, mask_drop: float = 0.6) -> Method:
+    """ACMIL with M = ``n_branches``, STKIM's K = ``top_k`` and ``mask_drop``: the registered
+    ``acmil`` / ``acmil_mba`` (mask_drop 0) / ``acmil_stkim`` (one branch) when the options are
+    theirs, else a variant named by its options (``acmil_M3_K10_drop0.3``), so the runner's cache
+    keeps every setting apart. Used by chapter 03's parameters and ablation."""
+    opts = {"n_branches": n_branches, "top_k": top_k, "mask_drop": float(mask_drop)}
+    for name in ("acmil", "acmil_mba", "acmil_stkim"):
+        m = METHODS[name]
+        if {**{"n_branches": 5, "top_k": 10, "mask_drop": 0.6}, **m.model_kwargs} == opts:
+            return m
+    ACMIL(8, 2, n_branches=n_branches, top_k=top_k, mask_drop=mask_drop)   # bad options fail here
+    return METHODS["acmil"].with_options(
+        f"acmil_M{n_branches}_K{top_k}_drop{_short(float(mask_drop))}", **opts)
 
 
 def _short(x: float) -> str:

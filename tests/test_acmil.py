@@ -333,3 +333,16 @@ def test_model_output_slide_attention_is_the_branch_mean():
     out = _acmil().eval()(x, mask)
     torch.testing.assert_close(out.slide_attention, F.softmax(out.attention_logits, -1).mean(1))
     torch.testing.assert_close(out.slide_attention.sum(-1), torch.ones(3))
+
+
+def test_acmil_method_returns_the_registered_ablation_entries_or_a_named_variant():
+    from milhelpers.methods import METHODS, acmil_method
+    assert acmil_method() is METHODS["acmil"]
+    assert acmil_method(5, 10, 0.0) is METHODS["acmil_mba"]
+    assert acmil_method(1, 10, 0.6) is METHODS["acmil_stkim"]
+    v = acmil_method(3, 8, 0.25)
+    assert v.name == "acmil_M3_K8_drop0.25"
+    assert dict(v.model_kwargs) == {"n_branches": 3, "top_k": 8, "mask_drop": 0.25}
+    assert v.config == METHODS["acmil"].config          # still selected on val macro F1 + AUC
+    with pytest.raises(ValueError, match="mask_drop"):
+        acmil_method(5, 10, 1.0)
