@@ -49,6 +49,7 @@ from .metrics import localization_auc
 from .train import Predictions, predict, run_seed, seed_everything
 
 __all__ = ["METRICS", "RUNNER_VERSION", "ExperimentResult", "run_experiments", "experiment_folds",
+           "verdict",
            "data_fingerprint", "run_key", "paired_stats", "bootstrap_ci", "open_dataset"]
 
 #: What each run reports, in the order of the JSON and the tables.
@@ -485,3 +486,30 @@ def _run_all(dataset, methods, seeds, folds, epochs, val_fraction, cache_dir, pr
             "fold_source": "labels 'fold' column" if "fold" in getattr(dataset, "table", {})
             else "stratified_folds(seed=0, groups=case_ids)"}
     return ExperimentResult(runs, cache_dir, names, trained, meta)
+
+
+def verdict(result: "ExperimentResult", a: str, b: str, metric: str = "auc") -> str:
+    """One sentence on ``a`` against ``b`` written from the paired statistics, so a chapter's
+    text stays true when it is rerun with other seeds, epochs or data.
+
+    The difference is a − b per test fold (:meth:`ExperimentResult.paired`). A difference is
+    called *clear* only when its 95 % CI excludes 0 **and** the Wilcoxon p < 0.05; a CI that
+    excludes 0 with p ≥ 0.05 (five folds cannot give p below 0.0625) says who was ahead in how
+    many folds but that the folds cannot make it clear; otherwise "no clear difference".
+    """
+    s = result.paired(b, a, [metric])[metric]          # paired(b, a) gives a − b
+    if s["n"] < 2 or np.isnan(s["ci95"][0]):
+        return f"{a} vs {b}: too few runs to compare"
+    lo, hi = s["ci95"]
+    d = (result.values(a, metric) - result.values(b, metric)).groupby(level="fold").mean().dropna()
+    same = int(max((d > 0).sum(), (d < 0).sum()))
+    leader, other = (a, b) if s["diff"] > 0 else (b, a)
+    if (lo > 0 or hi < 0) and s["p"] < 0.05:
+        word = f"{leader} is better than {other}"
+    elif lo > 0 or hi < 0:
+        word = (f"{leader} ahead of {other} in {same} of {len(d)} folds, but {len(d)} folds cannot "
+                f"make it clear (p = {s['p']:.3f})")
+    else:
+        word = f"no clear difference between {a} and {b}"
+    return (f"{metric}: {word} (mean difference {a} − {b} {s['diff']:+.3f}, 95% CI "
+            f"[{lo:+.3f}, {hi:+.3f}], p = {s['p']:.3f}, {s['n']} folds)")
