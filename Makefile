@@ -18,8 +18,8 @@ BROWSER_STAMP := $(VENV)/.browser-stamp
 
 export PYTHONHASHSEED := 0
 
-.PHONY: help setup data tutorial test unit nbtest outputs lab benchmarks clean distclean \
-        browser-setup browser-test
+.PHONY: help setup data tutorial test unit nbtest outputs lab benchmarks sweep sweep-usage clean \
+        distclean browser-setup browser-test
 
 help:
 	@echo "make tutorial  - set up, build data, run all notebooks into build/notebooks/"
@@ -29,6 +29,7 @@ help:
 	@echo "                 (BROWSER_NB=path/to.ipynb picks the notebook; screenshots in build/browser/)"
 	@echo "make outputs   - re-execute notebooks in place (regenerates committed outputs)"
 	@echo "make benchmarks - tiling, features, cohort, methods and classic-MIL benchmarks"
+	@echo "make sweep NB=notebooks/04_aem.ipynb ARGS=\"-p lam 0 0.1\" - a notebook over a parameter grid"
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -58,6 +59,14 @@ test: unit nbtest
 
 outputs: data
 	TQDM_DISABLE=1 $(BIN)/python -m milhelpers run-notebooks $(NOTEBOOKS) --inplace
+
+# one notebook over a grid of parameter values: build/sweeps/<notebook>/results.csv and .png
+# (without NB it stops with the usage before setting anything up)
+sweep: $(if $(NB),data,sweep-usage)
+	TQDM_DISABLE=1 $(BIN)/python -m milhelpers sweep $(NB) $(ARGS)
+
+sweep-usage:
+	@echo 'usage: make sweep NB=notebooks/04_aem.ipynb ARGS="-p lam 0 0.1"'; exit 2
 
 lab: setup
 	$(BIN)/python -m pip install --quiet -e ".[dev,lab]"

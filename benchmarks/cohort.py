@@ -112,8 +112,8 @@ def abmil(ds: BagDataset, seeds, epochs: int) -> list[dict]:
         by_id = {b.slide_id: b for b in ds.bags}
         for k, p in enumerate(preds):
             bags = [by_id[s] for s in p.slide_ids]
-            loc = localization_auc([a[0] for a in p.attention], [b.instance_labels for b in bags])
-            top5 = [topk_mass(a[0], 5) for a, y in zip(p.attention, p.labels) if y == 1]
+            loc = localization_auc(p.slide_attention, [b.instance_labels for b in bags])
+            top5 = [topk_mass(a, 5) for a, y in zip(p.slide_attention, p.labels) if y == 1]
             runs.append({"seed": seed, "fold": k, "auc": float(table.auc[k]),
                          "balanced_accuracy": float(table.balanced_accuracy[k]),
                          "loc_auc": loc["mean_slide_auc"], "loc_pooled_auc": loc["pooled_auc"],

@@ -1,4 +1,4 @@
-"""Command line: ``python -m milhelpers tile|extract|data|encoders ...``.
+"""Command line: ``python -m milhelpers tile|extract|data|encoders|run-notebooks|sweep ...``.
 
 Each command works on a slide file or a folder of slides, prints one line per slide and a summary,
 and exits non-zero when any slide failed.
@@ -175,6 +175,37 @@ def _key_result(path: Path) -> str:
     return ""
 
 
+def cmd_sweep(args) -> int:
+    """Run a notebook over a parameter grid; one line per run, a summary, the table's path."""
+    from .sweep import run_sweep, sweep_grid
+
+    nb = Path(args.notebook)
+    options = [(p[0], p[1:]) for p in args.param or []]
+    grid = sweep_grid(nb, options)           # bad names or values stop here, before any run
+    out = Path(args.out) if args.out else Path("build") / "sweeps" / nb.stem
+    t0 = time.perf_counter()
+
+    def report(run) -> None:
+        if run.status == "failed":
+            where = run.notebook if run.notebook.exists() else "no notebook written"
+            print(f"{run.name}: FAILED ({run.error}) -> {where}", file=sys.stderr, flush=True)
+            return
+        what = ("done before with these parameters and this code, skipped (--overwrite redoes it)"
+                if run.status == "skipped" else f"ok in {run.seconds:.0f} s")
+        shown = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                          for k, v in run.results.items() if not isinstance(v, (list, dict)))
+        shown = shown or "recorded nothing (call milhelpers.record)"
+        print(f"{run.name}: {what} - {shown}", flush=True)
+
+    print(f"sweep of {nb}: {len(grid)} runs -> {out}", flush=True)
+    res = run_sweep(nb, grid, out, jobs=args.jobs, overwrite=args.overwrite, report=report)
+    n = {s: sum(r.status == s for r in res.runs) for s in ("ok", "skipped", "failed")}
+    fig = f", {res.figure_path}" if res.figure_path else ""
+    print(f"swept {len(res.runs)} runs: {n['ok']} run now, {n['skipped']} skipped, {n['failed']} "
+          f"failed, {time.perf_counter() - t0:.0f} s -> {res.table_path}{fig}")
+    return 1 if res.failed else 0
+
+
 def cmd_encoders(args) -> int:
     from .encoders import list_encoders
 
@@ -184,7 +215,8 @@ def cmd_encoders(args) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m milhelpers",
-                                     description="Tiling, feature extraction and course data.")
+                                     description="Tiling, feature extraction, course data, "
+                                                 "notebook runs and parameter sweeps.")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = tile_parser = sub.add_parser("tile", help="segment tissue and write patch coordinates "
@@ -235,6 +267,23 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("-p", "--param", nargs=2, action="append", metavar=("NAME", "VALUE"),
                    help="papermill parameter (repeatable)")
     p.set_defaults(func=cmd_run_notebooks)
+
+    p = sub.add_parser("sweep", help="run a notebook over a grid of parameter values with "
+                                     "papermill and tabulate what it records")
+    p.add_argument("notebook",
+                   help="the notebook; its cell tagged 'parameters' names what can vary")
+    p.add_argument("-p", "--param", nargs="+", action="append", metavar=("NAME", "VALUE"),
+                   help="a parameter and its values, e.g. -p lam 0 0.1 1 (repeatable: the grid "
+                        "runs every combination); values take the type of the default")
+    p.add_argument("--out", default=None,
+                   help="output folder: <out>/<name>=<value>,.../notebook.ipynb per run, "
+                        "<out>/results.csv and results.png (default build/sweeps/<notebook>)")
+    p.add_argument("--jobs", type=_positive_int, default=None,
+                   help="notebooks run at once (default: min(CPU cores, runs))")
+    p.add_argument("--overwrite", action="store_true",
+                   help="run again the runs already done (by default a run whose result.json "
+                        "has the same parameters and notebook code is skipped)")
+    p.set_defaults(func=cmd_sweep)
 
     p = sub.add_parser("encoders", help="list registered encoders")
     p.set_defaults(func=cmd_encoders)

@@ -49,13 +49,14 @@ from .metrics import localization_auc
 from .train import Predictions, predict, run_seed, seed_everything
 
 __all__ = ["METRICS", "RUNNER_VERSION", "ExperimentResult", "run_experiments", "experiment_folds",
+           "verdict",
            "data_fingerprint", "run_key", "paired_stats", "bootstrap_ci", "open_dataset"]
 
 #: What each run reports, in the order of the JSON and the tables.
 METRICS = ("auc", "balanced_accuracy", "f1", "loc_auc", "top5_mass", "entropy", "seconds",
            "best_epoch")
 #: Bump when the runner's way of computing a run changes, so old cached runs are not reused.
-RUNNER_VERSION = 1
+RUNNER_VERSION = 2  # 2: multi-head attention reduced by slide_attention (mean softmax)
 #: Patch tumour-fraction threshold for the localisation AUC (as :func:`localization_auc`).
 LOC_THRESHOLD = 0.25
 
@@ -378,8 +379,8 @@ def _run_metrics(p: Predictions, test_ds: Dataset) -> dict[str, float]:
     m = p.metrics()
     inst = [test_ds[i].instance_labels for i in range(len(test_ds))]
     if all(y is not None for y in inst):
-        # one score per patch: the heads' mean (ACMIL has several)
-        loc = localization_auc([s.mean(0) for s in p.scores], inst,
+        # one score per patch (ACMIL has several heads: their mean softmax, see slide_scores)
+        loc = localization_auc(p.slide_scores, inst,
                                threshold=LOC_THRESHOLD)["mean_slide_auc"]
     else:
         loc = float("nan")
@@ -400,10 +401,11 @@ def run_experiments(dataset: Dataset, methods: Sequence[Method | str], seeds: Se
     split (``run_seed(seed, fold)``). ``epochs`` overrides each method's default.
 
     Per run (test fold only): slide ``auc``, ``balanced_accuracy``, macro ``f1``, ``loc_auc``
-    (mean within-slide localisation AUC of the heads' mean instance score, patches with tumour
-    fraction ≥ 0.25 as positives; NaN without instance labels), ``top5_mass`` (mean share of the
-    five most-attended patches, positive slides), ``entropy`` (mean normalised attention entropy
-    H(a)/log N), ``seconds`` (training wall time) and ``best_epoch`` (the selected epoch).
+    (mean within-slide localisation AUC of the instance scores, patches with tumour fraction
+    ≥ 0.25 as positives; NaN without instance labels), ``top5_mass`` (mean share of the five
+    most-attended patches, positive slides), ``entropy`` (mean normalised attention entropy
+    H(a)/log N); with several attention heads all three use the heads' mean softmax
+    (:attr:`~milhelpers.train.Predictions.slide_attention`), ``seconds`` (training wall time) and ``best_epoch`` (the selected epoch).
 
     ``threads``: torch's CPU threads while training (restored afterwards; ``None`` leaves the
     setting alone). One bag per step makes each operation small, so a second thread mostly waits:
@@ -484,3 +486,30 @@ def _run_all(dataset, methods, seeds, folds, epochs, val_fraction, cache_dir, pr
             "fold_source": "labels 'fold' column" if "fold" in getattr(dataset, "table", {})
             else "stratified_folds(seed=0, groups=case_ids)"}
     return ExperimentResult(runs, cache_dir, names, trained, meta)
+
+
+def verdict(result: "ExperimentResult", a: str, b: str, metric: str = "auc") -> str:
+    """One sentence on ``a`` against ``b`` written from the paired statistics, so a chapter's
+    text stays true when it is rerun with other seeds, epochs or data.
+
+    The difference is a − b per test fold (:meth:`ExperimentResult.paired`). A difference is
+    called *clear* only when its 95 % CI excludes 0 **and** the Wilcoxon p < 0.05; a CI that
+    excludes 0 with p ≥ 0.05 (five folds cannot give p below 0.0625) says who was ahead in how
+    many folds but that the folds cannot make it clear; otherwise "no clear difference".
+    """
+    s = result.paired(b, a, [metric])[metric]          # paired(b, a) gives a − b
+    if s["n"] < 2 or np.isnan(s["ci95"][0]):
+        return f"{a} vs {b}: too few runs to compare"
+    lo, hi = s["ci95"]
+    d = (result.values(a, metric) - result.values(b, metric)).groupby(level="fold").mean().dropna()
+    same = int(max((d > 0).sum(), (d < 0).sum()))
+    leader, other = (a, b) if s["diff"] > 0 else (b, a)
+    if (lo > 0 or hi < 0) and s["p"] < 0.05:
+        word = f"{leader} is better than {other}"
+    elif lo > 0 or hi < 0:
+        word = (f"{leader} ahead of {other} in {same} of {len(d)} folds, but {len(d)} folds cannot "
+                f"make it clear (p = {s['p']:.3f})")
+    else:
+        word = f"no clear difference between {a} and {b}"
+    return (f"{metric}: {word} (mean difference {a} − {b} {s['diff']:+.3f}, 95% CI "
+            f"[{lo:+.3f}, {hi:+.3f}], p = {s['p']:.3f}, {s['n']} folds)")

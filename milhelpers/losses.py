@@ -7,7 +7,7 @@ give them a weight (constant or scheduled).
 
 * :func:`attention_entropy` / :func:`negative_entropy` — AEM (Zhang et al., "Attention entropy
   maximization for multiple instance learning based whole slide image classification",
-  arXiv 2406.15303, 2024).
+  arXiv 2406.15303, 2024); :func:`aem_term` is AEM's weighted loss term, ready for the trainer.
 * :func:`branch_diversity`, :func:`branch_cross_entropy` — ACMIL's multiple-branch attention
   (Zhang et al., "Attention-challenging multiple instance learning for whole slide image
   classification", ECCV 2024, arXiv 2311.07125).
@@ -19,49 +19,114 @@ give them a weight (constant or scheduled).
 """
 from __future__ import annotations
 
+import math
+from numbers import Real
+
 import torch
 import torch.nn.functional as F
 
-from .models.base import check_attention_shapes
+from .models.base import MILOutput, check_attention_shapes
+from .train import LossTerm, TrainState, Weight, cosine_ramp
 
-__all__ = ["attention_entropy", "negative_entropy", "branch_diversity", "branch_cross_entropy",
-           "consistency_loss", "soft_target_cross_entropy"]
+__all__ = ["attention_entropy", "negative_entropy", "aem_term", "AEM_SCHEDULES",
+           "AEM_NORMALIZATIONS", "branch_diversity", "branch_cross_entropy", "consistency_loss",
+           "soft_target_cross_entropy"]
 
 
 def attention_entropy(attention_logits: torch.Tensor, mask: torch.Tensor | None = None,
                       normalize: bool = False) -> torch.Tensor:
     """Entropy of each head's attention, H = −Σ_k a_k log a_k over real instances: (B, H).
 
-    Computed from the raw logits with ``log_softmax`` in float32, padded positions held at
-    float32's minimum (finite), so a_k = 0 and a_k·log a_k = 0 exactly there and no NaN appears in
-    the value or its gradient — the naive ``a * a.log()`` on float16 softmax output gives
-    0·(−inf) = NaN at padding. ``normalize`` divides by log N_b (the maximum entropy of a bag of
-    N_b real instances; bags of one instance get 0).
+    a = softmax over the bag's real instances, taken from the raw logits with ``log_softmax`` in
+    float32 (half-precision softmax underflows, and the naive ``a * a.log()`` gives 0·(−inf) = NaN
+    at padding). Padded positions (``mask`` False) contribute exactly 0 to the value and get
+    exactly 0 gradient, whatever their logits hold. Instances whose log-weight underflows to −inf
+    (logits ~1e38 apart, reachable in bfloat16) count as a_k log a_k = 0, the limit as a_k → 0,
+    so neither the value nor the gradient is ever NaN. ``normalize`` divides by log N_b, the
+    maximum entropy of a bag of N_b real instances (bags of one instance get 0, not 0/0).
     """
     check_attention_shapes(attention_logits, mask)
     z = attention_logits.float()
-    if mask is not None:
-        z = z.masked_fill(~mask[:, None, :], torch.finfo(torch.float32).min)
+    real = (torch.ones(z.shape[0], z.shape[-1], dtype=torch.bool, device=z.device)
+            if mask is None else mask.to(device=z.device, dtype=torch.bool))[:, None, :]
+    z = z.masked_fill(~real, torch.finfo(torch.float32).min)
     log_a = torch.log_softmax(z, dim=-1)
-    plogp = log_a.exp() * log_a
-    if mask is not None:
-        plogp = plogp.masked_fill(~mask[:, None, :], 0.0)
-    h = -plogp.sum(-1)
+    # where (not a product with the mask): its backward sends exactly 0, never 0·inf, upstream
+    keep = real & torch.isfinite(log_a)
+    log_a = torch.where(keep, log_a, 0.0)
+    h = -torch.where(keep, log_a.exp() * log_a, 0.0).sum(-1)
     if normalize:
-        n = (mask.sum(-1).float() if mask is not None
-             else torch.full(z.shape[:1], z.shape[-1], dtype=torch.float32, device=z.device))
-        h = h / torch.log(n).clamp_min(1e-12)[:, None] * (n > 1)[:, None]
+        n = real[:, 0, :].sum(-1).float()
+        log_n = torch.where(n > 1, torch.log(n), torch.ones_like(n))
+        h = torch.where(n[:, None] > 1, h / log_n[:, None], 0.0)
     return h
 
 
 def negative_entropy(attention_logits: torch.Tensor, mask: torch.Tensor | None = None,
                      normalize: bool = False) -> torch.Tensor:
-    """AEM's regulariser Σ_k a_k log a_k (= −H), averaged over heads and bags: a scalar.
+    """AEM's regulariser R = Σ_k a_k log a_k (= −H), averaged over heads and bags: a scalar.
 
-    Adding λ·(this) to the loss maximises attention entropy, spreading attention over more
-    instances. Mean over heads makes λ mean the same for one or M branches.
+    Adding λ·R to the loss maximises attention entropy, spreading attention over more
+    instances. The mean over heads makes λ mean the same for one head or M branches (the
+    authors' code divides its multi-head sum by the number of heads); the mean over bags makes it
+    independent of the batch size.
     """
     return -attention_entropy(attention_logits, mask, normalize).mean()
+
+
+#: λ schedules of :func:`aem_term`: ``constant`` (the authors' code), ``cosine`` (λ annealed to 0).
+AEM_SCHEDULES = ("constant", "cosine")
+#: Entropy normalisations of :func:`aem_term`: ``none`` (the paper's), ``log_n`` (÷ log N per bag).
+AEM_NORMALIZATIONS = ("none", "log_n")
+
+
+def aem_term(lam: float = 0.1, schedule: str = "constant", normalize: str = "none") -> LossTerm:
+    """AEM's loss term for the trainer: L = CE + λ_t · R, R = mean over bags and heads of
+    Σ_k a_k log a_k over each bag's real instances (:func:`negative_entropy`).
+
+    Minimising λ·R maximises the attention entropy, so attention cannot collapse onto a few
+    instances. The term sees only ``out.attention_logits`` and ``out.mask``, so it works with
+    every aggregator (one head: ABMIL; several heads or branches: the per-head mean). It is a
+    training loss only: validation and test never see it. The history logs R (unweighted) per
+    epoch as ``neg_entropy``.
+
+    ``lam`` (λ ≥ 0): 0 trains the plain baseline exactly; the authors' example value is 0.1.
+
+    ``schedule``:
+
+    * ``"constant"`` — λ_t = λ throughout, as in the authors' public code.
+    * ``"cosine"`` — λ_t = λ·(1 + cos(π t))/2 with t = the fraction of optimizer steps done
+      (:func:`~milhelpers.train.cosine_ramp` from λ to 0): full strength while attention forms,
+      fading so the last epochs fit the classification loss alone. The paper's third arXiv
+      version names "cosine weight annealing" to make results less sensitive to λ, but its
+      public code keeps λ constant and we did not find the formula: this one is our
+      *reconstruction* (the usual cosine annealing, decreasing to 0), not the authors' code.
+
+    ``normalize``:
+
+    * ``"none"`` — Σ a log a as in the paper. Its range is [−log N_b, 0], so with bag lengths
+      that vary 20× a constant λ pushes long bags harder than short ones.
+    * ``"log_n"`` — (Σ a log a)/log N_b per bag, in [−1, 0] whatever the length: every bag is
+      pushed equally. A design choice to compare with the paper's, not the paper's. One-instance
+      bags (log 1 = 0) contribute 0.
+    """
+    if isinstance(lam, bool) or not isinstance(lam, Real) or not math.isfinite(lam) or lam < 0:
+        raise ValueError(f"aem_term: lam={lam!r} must be a finite number >= 0 (0 = no AEM, the "
+                         "baseline; the authors' example is 0.1)")
+    if schedule not in AEM_SCHEDULES:
+        raise ValueError(f"aem_term: schedule={schedule!r} is not one of {list(AEM_SCHEDULES)} "
+                         "('constant' as the authors' code, 'cosine' anneals λ to 0)")
+    if normalize not in AEM_NORMALIZATIONS:
+        raise ValueError(f"aem_term: normalize={normalize!r} is not one of "
+                         f"{list(AEM_NORMALIZATIONS)} ('none' as the paper, 'log_n' divides each "
+                         "bag's entropy by log N)")
+    by_log_n = normalize == "log_n"
+
+    def neg_entropy(out: MILOutput, batch, state: TrainState) -> torch.Tensor:
+        return negative_entropy(out.attention_logits, out.mask, normalize=by_log_n)
+
+    weight: Weight = float(lam) if schedule == "constant" else cosine_ramp(float(lam), 0.0)
+    return LossTerm("neg_entropy", neg_entropy, weight)
 
 
 def branch_diversity(attention: torch.Tensor) -> torch.Tensor:

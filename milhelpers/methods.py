@@ -10,11 +10,13 @@ the experiment runner build every method the same way::
 
 How each later method plugs in (one ``register(Method(...))`` each, no copied loop):
 
-* ACMIL — ``build`` returns the multi-branch model (per-branch logits in ``out.extras``);
-  ``loss_terms`` adds branch cross-entropy and branch diversity; ``config`` selects on
+* ACMIL (``acmil``, ablations ``acmil_mba``, ``acmil_stkim``) — ``build`` returns the
+  multi-branch model (per-branch logits in ``out.extras['branch_logits']``); ``loss_terms`` adds
+  branch cross-entropy and branch diversity (:func:`acmil_loss_terms`); ``config`` selects on
   ``val_f1_auc``.
 * AEM — same ``build`` as ABMIL (or ACMIL); ``loss_terms`` adds λ·Σ a log a with a constant or
-  :func:`~milhelpers.train.cosine_ramp` weight.
+  :func:`~milhelpers.train.cosine_ramp` weight: :func:`aem_method` makes any variant, ``aem`` is
+  registered (gated ABMIL, λ = 0.1 constant).
 * MHIM-MIL — ``build`` gets the fold's :class:`BuildContext` (its train/validation bags) to train
   or load that fold's baseline as the frozen teacher; ``callbacks`` set the mask ratio before each
   step and update the teacher by EMA after it; ``loss_terms`` adds the consistency loss.
@@ -32,11 +34,12 @@ import torch
 from torch.utils.data import Dataset, Sampler
 
 from .datasets import Bag, collate_bags
-from .models import ABMIL, MaxPoolMIL, MeanPoolMIL, MILModel
+from .losses import aem_term, branch_cross_entropy, branch_diversity
+from .models import ABMIL, ACMIL, MaxPoolMIL, MeanPoolMIL, MILModel
 from .train import Callback, FitResult, LossTerm, TrainConfig, fit
 
 __all__ = ["BuildContext", "Method", "METHODS", "register", "get_method", "available_methods",
-           "as_method", "n_classes_of"]
+           "as_method", "n_classes_of", "acmil_loss_terms", "acmil_method", "aem_method"]
 
 
 @dataclass(frozen=True)
@@ -163,3 +166,91 @@ register(Method("mean_pool", lambda ctx, **kw: MeanPoolMIL(ctx.in_dim, ctx.n_cla
                 "mean of instance embeddings (every a_k = 1/N)"))
 register(Method("max_pool", lambda ctx, **kw: MaxPoolMIL(ctx.in_dim, ctx.n_classes, **kw),
                 "the bag takes the logits of its most-positive instance (standard MIL assumption)"))
+
+
+def acmil_loss_terms(model: MILModel) -> list[LossTerm]:
+    """ACMIL's terms added to the slide cross-entropy, weight 1 each, for M > 1 branches:
+
+    ``branch_ce`` = (1/M) Σ_m CE(ŷ_m, y) over the branch classifiers' logits
+    (``out.extras['branch_logits']``), and ``branch_diversity`` = mean over pairs i < j of
+    cos(a_i, a_j) between the branch attentions ``out.attention`` (after STKIM's masking while
+    training, 0 on padding). With one branch both are left out, as in the authors' code: the
+    diversity of one branch is undefined and its classifier would repeat the slide's.
+    """
+    if getattr(model, "n_branches", 1) < 2:
+        return []
+    return [LossTerm("branch_ce",
+                     lambda out, batch, state: branch_cross_entropy(out.extras["branch_logits"],
+                                                                    batch.labels)),
+            LossTerm("branch_diversity", lambda out, batch, state: branch_diversity(out.attention))]
+
+
+_ACMIL = ("Zhang et al., 'Attention-challenging multiple instance learning for whole slide image "
+          "classification', ECCV 2024, arXiv 2311.07125")
+_acmil = register(Method(
+    "acmil", lambda ctx, **kw: ACMIL(ctx.in_dim, ctx.n_classes, **kw),
+    "ACMIL: M = 5 gated attention branches (shared V, U), STKIM hides 6 of each branch's top 10 "
+    "instances while training, slide classifier on the branch-averaged attention; loss slide CE "
+    "+ branch CE + branch diversity; epochs selected on validation macro F1 + AUC. " + _ACMIL,
+    loss_terms=acmil_loss_terms, config={"monitor": "val_f1_auc"}))
+# the ablation the ACMIL chapter runs: each half alone (names differ, so the runner's cache does)
+register(dataclasses.replace(
+    _acmil.with_options("acmil_mba", mask_drop=0.0),
+    summary="ACMIL's multiple branch attention only (M = 5, no STKIM). " + _ACMIL))
+register(dataclasses.replace(
+    _acmil.with_options("acmil_stkim", n_branches=1),
+    summary="ACMIL's STKIM only (one branch, 6 of the top 10 hidden while training; no branch "
+            "or diversity loss). " + _ACMIL))
+
+
+def acmil_method(n_branches: int = 5, top_k: int = 10, mask_drop: float = 0.6) -> Method:
+    """ACMIL with M = ``n_branches``, STKIM's K = ``top_k`` and ``mask_drop``: the registered
+    ``acmil`` / ``acmil_mba`` (mask_drop 0) / ``acmil_stkim`` (one branch) when the options are
+    theirs, else a variant named by its options (``acmil_M3_K10_drop0.3``), so the runner's cache
+    keeps every setting apart. Used by chapter 03's parameters and ablation."""
+    opts = {"n_branches": n_branches, "top_k": top_k, "mask_drop": float(mask_drop)}
+    for name in ("acmil", "acmil_mba", "acmil_stkim"):
+        m = METHODS[name]
+        if {**{"n_branches": 5, "top_k": 10, "mask_drop": 0.6}, **m.model_kwargs} == opts:
+            return m
+    ACMIL(8, 2, n_branches=n_branches, top_k=top_k, mask_drop=mask_drop)   # bad options fail here
+    return METHODS["acmil"].with_options(
+        f"acmil_M{n_branches}_K{top_k}_drop{_short(float(mask_drop))}", **opts)
+
+
+def _short(x: float) -> str:
+    """A number as short as names allow without losing it: 0.1 -> '0.1', 1e-05 -> '1e-05'."""
+    text = format(x, "g")
+    return text if float(text) == x else repr(float(x))
+
+
+def aem_method(lam: float = 0.1, schedule: str = "constant", normalize: str = "none",
+               base: Method | str = "abmil_gated") -> Method:
+    """``base``'s recipe plus AEM's term λ·Σ a log a (:func:`milhelpers.losses.aem_term`, where
+    the options are explained); Zhang et al., arXiv 2406.15303, 2024.
+
+    Everything else — model, other loss terms, callbacks, batching, training defaults (also the
+    selection monitor, so λ = 0 *is* the baseline) — is ``base``'s. The name encodes the options
+    that differ from the defaults, because the experiment runner caches runs by method name:
+    ``aem`` (gated ABMIL, λ = 0.1 constant), ``aem_lam0.5_cos_logn``; another base is a prefix:
+    ``acmil_aem``. Variants for a λ sweep need no registering: pass them to the runner directly.
+    """
+    base = as_method(base)
+    aem_term(lam, schedule, normalize)          # bad options fail here, not in the first step
+    prefix = "aem" if base.name == "abmil_gated" else f"{base.name}_aem"
+    name = prefix + (f"_lam{_short(lam)}" if lam != 0.1 else "") + \
+        ("_cos" if schedule == "cosine" else "") + ("_logn" if normalize == "log_n" else "")
+
+    def loss_terms(model: MILModel) -> Sequence[LossTerm]:
+        return (*base.loss_terms(model), aem_term(lam, schedule, normalize))
+
+    how = {"constant": f"λ = {_short(lam)}", "cosine": f"λ cosine-annealed {_short(lam)} → 0"}
+    summary = (f"{base.name} + attention entropy maximisation, loss + λ·Σ_k a_k log a_k "
+               f"({how[schedule]}{', entropy ÷ log N' if normalize == 'log_n' else ''}). "
+               "Zhang et al., 'Attention entropy maximization for multiple instance learning "
+               "based whole slide image classification', arXiv 2406.15303, 2024")
+    return dataclasses.replace(base, name=name, summary=summary, loss_terms=loss_terms)
+
+
+register(aem_method())
+register(aem_method(base="acmil"))   # ACMIL + AEM, one of the AEM paper's combinations

@@ -14,7 +14,8 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score, roc_auc_score
 
-__all__ = ["bag_metrics", "summarize", "attention_entropy", "topk_mass", "localization_auc"]
+__all__ = ["bag_metrics", "summarize", "attention_entropy", "topk_mass", "localization_auc",
+           "cumulative_attention", "topk_members", "top_branch"]
 
 
 def bag_metrics(labels: Sequence[int], probs: np.ndarray) -> dict[str, float]:
@@ -69,6 +70,8 @@ def attention_entropy(a: np.ndarray, normalized: bool = True) -> float:
     ``a`` is (N,) or (H, N): with several heads (ACMIL's branches) the entropy is computed per head
     and the heads are averaged; flattening (H, N) into one distribution would add log H that no
     head has. ``normalized`` divides by log N (1 = uniform, 0 = all mass on one instance).
+    :class:`~milhelpers.train.Predictions` and the runner pass the slide attention (the heads'
+    mean softmax, one distribution); pass (H, N) here for the branches' own concentration.
     """
     a = _per_head(a)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -88,6 +91,59 @@ def topk_mass(a: np.ndarray, k: int) -> float:
         raise ValueError(f"k must be >= 1, got {k}")
     a = _per_head(a)
     return float(np.sort(a, axis=1)[:, ::-1][:, :k].sum(1).mean())
+
+
+def cumulative_attention(attentions: Sequence[np.ndarray], k_max: int
+                         ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Top-K cumulative attention averaged over slides: how much of a slide's attention its K
+    most-attended instances hold, for K = 1 … ``k_max``.
+
+    For slide s with weights sorted descending a_(1) ≥ a_(2) ≥ …, c_s(K) = Σ_{j ≤ min(K, N_s)} a_(j)
+    (1 once K ≥ N_s); the curve is the mean over slides. The reference is what uniform attention
+    gives, u_s(K) = min(K, N_s) / N_s, averaged the same way, so bags of different lengths are
+    compared with their own uniform. A curve near 1 at K = 1 … 5 means a handful of patches
+    decide the slide. Each ``attentions[s]`` is (N,) or (H, N) (heads are averaged into the
+    slide attention first). Returns ``(K, mean curve, uniform curve)``.
+    """
+    if k_max < 1:
+        raise ValueError(f"k_max must be >= 1, got {k_max}")
+    if not len(attentions):
+        raise ValueError("no slides: pass at least one attention vector")
+    ks = np.arange(1, k_max + 1)
+    curves, uniform = [], []
+    for a in attentions:
+        a = _per_head(a).mean(0)
+        c = np.cumsum(np.sort(a)[::-1])
+        curves.append(c[np.minimum(ks, len(c)) - 1])
+        uniform.append(np.minimum(ks, len(c)) / len(c))
+    return ks, np.mean(curves, 0), np.mean(uniform, 0)
+
+
+def topk_members(attention: np.ndarray, k: int) -> np.ndarray:
+    """(N,) bool: instances in the top ``k`` of at least one head of (H, N) or (N,) attention.
+
+    A head's top k are its k largest weights (all N when N ≤ k; ties broken by position). With
+    several branches (ACMIL) this is the union of what the branches attend to — the coverage the
+    ACMIL paper argues a single attention head lacks.
+    """
+    if k < 1:
+        raise ValueError(f"k must be >= 1, got {k}")
+    a = _per_head(attention)
+    member = np.zeros(a.shape[1], bool)
+    for row in a:
+        member[np.argsort(-row, kind="stable")[:k]] = True
+    return member
+
+
+def top_branch(attention: np.ndarray, k: int) -> np.ndarray:
+    """(N,) int: for each instance, the head that gives it the largest weight among the heads
+    that have it in their top ``k``; −1 for instances in no head's top k."""
+    a = _per_head(attention)
+    inside = np.zeros(a.shape, bool)
+    for h, row in enumerate(a):
+        inside[h, np.argsort(-row, kind="stable")[:k]] = True
+    best = np.where(inside, a, -np.inf).argmax(0)
+    return np.where(inside.any(0), best, -1)
 
 
 def localization_auc(scores: Sequence[np.ndarray], instance_labels: Sequence[np.ndarray],

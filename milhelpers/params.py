@@ -14,7 +14,8 @@ import numpy as np
 import pandas as pd
 
 __all__ = ["ParameterError", "expect", "check_int", "check_path", "check_choices", "check_seeds",
-           "check_folds", "check_label_map", "check_chapter01_params", "check_chapter02"]
+           "check_folds", "check_label_map", "check_chapter01_params", "check_chapter02",
+           "check_chapter03"]
 
 
 class ParameterError(ValueError):
@@ -153,15 +154,8 @@ def check_label_map(label_map: Any, labels_csv: str | Path | pd.DataFrame,
     return dict(label_map)
 
 
-def check_chapter02(*, features_dir, labels_csv, slides_dir, epochs, seeds, methods,
-                    model_variant, classic_datasets, classic_repeats, classic_folds,
-                    available_methods: Sequence[str], classic_choices: Sequence[str]) -> dict:
-    """Chapter 02's parameters, except ``folds`` and ``label_map`` (checked once the labels
-    exist: :func:`check_folds`, :func:`check_label_map`).
-
-    Returns the cleaned values. ``model_variant`` (the attention model of the heatmap sections)
-    must be one of ``methods``, since its heatmaps come from the comparison's runs.
-    """
+def _own_data(features_dir, labels_csv, slides_dir) -> dict[str, Any]:
+    """The user's-own-data parameters of chapters 02–04 (both or neither of features and labels)."""
     out: dict[str, Any] = {}
     if (features_dir is None) != (labels_csv is None):
         given, missing = (("features_dir", "labels_csv") if labels_csv is None
@@ -175,6 +169,19 @@ def check_chapter02(*, features_dir, labels_csv, slides_dir, epochs, seeds, meth
     if slides_dir is not None:
         out["slides_dir"] = check_path(slides_dir, "slides_dir", "dir",
                                        "set it to your slide files, or None to skip heatmaps")
+    return out
+
+
+def check_chapter02(*, features_dir, labels_csv, slides_dir, epochs, seeds, methods,
+                    model_variant, classic_datasets, classic_repeats, classic_folds,
+                    available_methods: Sequence[str], classic_choices: Sequence[str]) -> dict:
+    """Chapter 02's parameters, except ``folds`` and ``label_map`` (checked once the labels
+    exist: :func:`check_folds`, :func:`check_label_map`).
+
+    Returns the cleaned values. ``model_variant`` (the attention model of the heatmap sections)
+    must be one of ``methods``, since its heatmaps come from the comparison's runs.
+    """
+    out = _own_data(features_dir, labels_csv, slides_dir)
     out["epochs"] = check_int(epochs, "epochs", 1, "e.g. epochs=10")
     out["seeds"] = check_seeds(seeds)
     out["methods"] = check_choices(methods, "methods", available_methods, many=True)
@@ -224,3 +231,25 @@ def check_chapter01_params(*, slide_path: str | Path | None, slide_dir: str | Pa
                          f"got {n_slides!r}")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"seed must be a whole number ≥ 0, got {seed!r}")
+
+
+def check_chapter03(*, features_dir, labels_csv, slides_dir, n_branches, top_k, mask_drop,
+                    ablation, seeds, epochs, coverage_k, umap_points) -> dict:
+    """Chapter 03's parameters (ACMIL), except ``folds`` and ``label_map`` (checked once the
+    labels exist). Returns the cleaned values."""
+    out = _own_data(features_dir, labels_csv, slides_dir)
+    out["n_branches"] = check_int(n_branches, "n_branches", 1, "ACMIL's M, e.g. 5")
+    out["top_k"] = check_int(top_k, "top_k", 1, "STKIM's K, e.g. 10")
+    if isinstance(mask_drop, bool) or not isinstance(mask_drop, (int, float, np.number)) \
+            or not 0.0 <= float(mask_drop) < 1.0:
+        raise _bad("mask_drop", mask_drop, "must be a number in [0, 1): the fraction of each "
+                   "branch's top-K instances hidden while training (0.6 in the paper, 0 = off)")
+    out["mask_drop"] = float(mask_drop)
+    if not isinstance(ablation, bool):
+        raise _bad("ablation", ablation, "must be True or False")
+    out["ablation"] = ablation
+    out["seeds"] = check_seeds(seeds)
+    out["epochs"] = check_int(epochs, "epochs", 1, "e.g. epochs=10")
+    out["coverage_k"] = check_int(coverage_k, "coverage_k", 1, "e.g. coverage_k=5")
+    out["umap_points"] = check_int(umap_points, "umap_points", 100, "e.g. umap_points=3000")
+    return out

@@ -43,7 +43,7 @@ from ._progress import progress_bar
 from .datasets import Bag, BagBatch, collate_bags, train_val_split
 from .h5io import atomic_output
 from .metrics import attention_entropy, bag_metrics, topk_mass
-from .models.base import MILModel, MILOutput
+from .models.base import MILModel, MILOutput, slide_attention
 
 __all__ = ["TrainConfig", "TrainState", "LossTerm", "Callback", "FitResult", "Predictions",
            "MONITORS", "SubsampleInstances", "cosine_ramp", "seed_everything", "resolve_device",
@@ -219,7 +219,12 @@ def run_seed(seed: int, fold: int) -> int:
 
 @dataclass
 class Predictions:
-    """Per-bag outputs of :func:`predict`, in dataset order."""
+    """Per-bag outputs of :func:`predict`, in dataset order.
+
+    With several attention heads (ACMIL's branches) ``attention`` keeps every head; what is
+    measured and drawn per slide is one weight per instance, :attr:`slide_attention` (the heads'
+    mean softmax, :func:`milhelpers.models.slide_attention`), and :attr:`slide_scores`.
+    """
 
     slide_ids: list[str]
     labels: np.ndarray
@@ -233,13 +238,27 @@ class Predictions:
     def metrics(self) -> dict[str, float]:
         return bag_metrics(self.labels, self.probs)
 
+    @property
+    def slide_attention(self) -> list[np.ndarray]:
+        """Each bag's (N,) attention over its instances: the mean over heads of the softmax
+        weights, ā_k = (1/H) Σ_h a_hk (ACMIL's slide attention; one head: its weights)."""
+        return [slide_attention(a) for a in self.attention]
+
+    @property
+    def slide_scores(self) -> list[np.ndarray]:
+        """Each bag's (N,) instance scores for heatmaps and localisation: with one head its
+        ``scores`` (attention logits, or max pooling's instance evidence), which rank instances
+        as the weights do; with several heads :attr:`slide_attention` (a mean of logits would
+        rank them differently from the attention that pools the slide)."""
+        return [s[0] if len(s) == 1 else a for s, a in zip(self.scores, self.slide_attention)]
+
     def mean_entropy(self, normalized: bool = True) -> float:
-        """Mean over bags of the attention entropy (per head, heads averaged; ÷ log N)."""
-        return float(np.mean([attention_entropy(a, normalized) for a in self.attention]))
+        """Mean over bags of the entropy of :attr:`slide_attention` (÷ log N when normalized)."""
+        return float(np.mean([attention_entropy(a, normalized) for a in self.slide_attention]))
 
     def mean_topk_mass(self, k: int = 5, label: int | None = 1) -> float:
-        """Mean top-k attention mass over bags of class ``label`` (None: all bags)."""
-        vals = [topk_mass(a, k) for a, y in zip(self.attention, self.labels)
+        """Mean top-k mass of :attr:`slide_attention` over bags of class ``label`` (None: all)."""
+        vals = [topk_mass(a, k) for a, y in zip(self.slide_attention, self.labels)
                 if label is None or y == label]
         return float(np.mean(vals)) if vals else float("nan")
 

@@ -19,9 +19,11 @@ from .slides import Slide
 __all__ = ["setup", "show_images", "round_length", "scale_bar", "show_slide", "outline_mask",
            "show_qc", "QC_COLOURS", "resolution_ladder", "scatter_values", "OUTLINE_COLOURS",
            "show_outlined", "patch_rows", "patch_gallery",
-           "read_patches", "scatter_2d", "scale_scores", "attention_map", "heatmap_overlay",
+           "read_patches", "scatter_2d", "umap_scatter", "scale_scores", "attention_map",
+           "heatmap_overlay",
            "slide_heatmap", "topk_gallery", "learning_curves", "paired_comparison",
-           "attention_panels", "ranked_patches", "toy_attention", "concentration_plot"]
+           "attention_panels", "ranked_patches", "toy_attention", "concentration_plot",
+           "cumulative_attention_plot", "branch_heatmaps"]
 
 
 def setup(dpi: int = 100) -> None:
@@ -189,10 +191,21 @@ def resolution_ladder(slide_path: str | Path, location: tuple[int, int], field_u
     return fig, images
 
 
+def _axes_note(ax, note: str | None) -> None:
+    """A small grey line in the axes' lower-right corner: what the reader must know about the
+    points shown (e.g. that they are a subsample)."""
+    if note:
+        ax.text(0.99, 0.01, note, transform=ax.transAxes, ha="right", va="bottom", fontsize=6,
+                color="0.3", bbox=dict(boxstyle="square,pad=0.15", facecolor="white", alpha=0.7,
+                                       linewidth=0))
+
+
 def scatter_values(xy: np.ndarray, values: np.ndarray, ax=None, label: str = "",
                    title: str | None = None, cmap: str = "viridis", s: float = 6,
-                   xlabel: str = "dimension 1", ylabel: str = "dimension 2"):
-    """2-D scatter coloured by a continuous value, with a labelled colourbar."""
+                   xlabel: str = "dimension 1", ylabel: str = "dimension 2",
+                   note: str | None = None):
+    """2-D scatter coloured by a continuous value, with a labelled colourbar (and an optional
+    ``note`` in the lower-right corner)."""
     if ax is None:
         _, ax = plt.subplots(figsize=(4.5, 4))
     sc = ax.scatter(xy[:, 0], xy[:, 1], c=values, s=s, cmap=cmap, linewidths=0)
@@ -200,6 +213,7 @@ def scatter_values(xy: np.ndarray, values: np.ndarray, ax=None, label: str = "",
     ax.set_xlabel(xlabel), ax.set_ylabel(ylabel)
     if title:
         ax.set_title(title)
+    _axes_note(ax, note)
     return ax
 
 
@@ -268,8 +282,11 @@ def patch_gallery(slide_path: str | Path, coords: np.ndarray, size0: int,
 
 def scatter_2d(xy: np.ndarray, labels: Sequence, ax=None, title: str | None = None,
                s: float = 6, alpha: float = 0.6, palette: dict | None = None,
-               xlabel: str = "dimension 1", ylabel: str = "dimension 2"):
-    """2-D scatter coloured by a categorical label, with a legend and axis labels."""
+               xlabel: str = "dimension 1", ylabel: str = "dimension 2",
+               note: str | None = None):
+    """2-D scatter coloured by a categorical label, with a legend and axis labels (and an
+    optional ``note`` in the lower-right corner). Categories are drawn in order of first
+    appearance, so sort the points to put a rare category on top."""
     if ax is None:
         _, ax = plt.subplots(figsize=(4.5, 4))
     labels = np.asarray(labels)
@@ -284,7 +301,40 @@ def scatter_2d(xy: np.ndarray, labels: Sequence, ax=None, title: str | None = No
     ax.set_xlabel(xlabel), ax.set_ylabel(ylabel)
     if title:
         ax.set_title(title)
+    _axes_note(ax, note)
     return ax
+
+
+def umap_scatter(embedding, values: Sequence, ax=None, title: str | None = None, *,
+                 kind: str = "auto", label: str = "", note: str | None = None,
+                 palette: dict | None = None, cmap: str = "viridis", s: float = 6):
+    """A UMAP (a :class:`milhelpers.embedding.Embedding`) coloured by ``values``: one value per
+    row of the features it was computed from (``embedding.n_input`` of them); the rows laid out,
+    ``embedding.indices``, are picked here, so colours always match points.
+
+    ``kind``: ``"category"`` (a legend, :func:`scatter_2d`), ``"continuous"`` (a colourbar
+    labelled ``label``, :func:`scatter_values`; highest values drawn last, on top) or ``"auto"``
+    (continuous for floating-point values, else categories). Axes read "UMAP 1" and "UMAP 2"
+    (UMAP's axes have no units); a subsampled embedding says so in the corner, followed by
+    ``note``.
+    """
+    values = np.asarray(values)
+    if values.ndim != 1 or len(values) != embedding.n_input:
+        raise ValueError(f"values must hold one value per input row ({embedding.n_input}, the "
+                         f"rows umap_embedding was given), got shape {values.shape}")
+    if kind == "auto":
+        kind = "continuous" if np.issubdtype(values.dtype, np.floating) else "category"
+    if kind not in ("category", "continuous"):
+        raise ValueError(f"kind must be 'auto', 'category' or 'continuous', got {kind!r}")
+    v = values[embedding.indices]
+    text = "; ".join(t for t in (embedding.note if embedding.subsampled else None, note) if t)
+    axis_labels = dict(xlabel="UMAP 1", ylabel="UMAP 2", note=text or None)
+    if kind == "category":
+        return scatter_2d(embedding.xy, v, ax=ax, title=title, s=s, palette=palette,
+                          **axis_labels)
+    order = np.argsort(v, kind="stable")
+    return scatter_values(embedding.xy[order], v[order], ax=ax, label=label, title=title,
+                          cmap=cmap, s=s, **axis_labels)
 
 
 # --------------------------------------------------------------------------------------------
@@ -548,3 +598,62 @@ def concentration_plot(n_patches: Sequence[int], entropy: Sequence[float], top5:
     for ax in axes:
         ax.legend(fontsize=7, frameon=False)
     return axes
+
+
+def cumulative_attention_plot(curves: dict[str, tuple[np.ndarray, np.ndarray]],
+                              uniform: tuple[np.ndarray, np.ndarray], ax=None,
+                              title: str = "positive test slides"):
+    """Top-K cumulative attention curves (:func:`milhelpers.metrics.cumulative_attention`), one
+    line per model, with uniform attention's curve dotted: the higher a curve starts, the fewer
+    patches hold the slide's attention."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(4.5, 3.2))
+    colours = plt.get_cmap("tab10")
+    for i, (name, (ks, c)) in enumerate(curves.items()):
+        ax.plot(ks, c, color=colours(i), lw=1.6, label=name)
+    ax.plot(*uniform, color="0.4", ls=":", label="uniform attention")
+    ax.set_xlabel("K (most-attended patches)")
+    ax.set_ylabel("attention mass of the top K")
+    ax.set_ylim(0, 1.02)
+    ax.set_title(title)
+    ax.legend(fontsize=7, frameon=False)
+    return ax
+
+
+def branch_heatmaps(slide_path: str | Path, coords: np.ndarray, size0: int,
+                    attention: np.ndarray, reference: dict[str, np.ndarray] | None = None,
+                    truth: np.ndarray | None = None, max_size: int = 320, ncols: int = 4,
+                    cmap: str = "viridis", title: str = ""):
+    """One slide seen by each attention branch: branch m's raw weights a_mk, the branches' mean
+    ā_k (the slide attention), each ``reference`` map (e.g. ABMIL's weights), and the true tumour
+    fraction. Every attention panel shares one absolute scale [0, max] so a branch that spreads
+    its weight looks cool rather than stretched; each has a colourbar and a µm scale bar.
+    ``attention`` is (M, N) softmax weights. Returns the figure."""
+    a = np.asarray(attention, float)
+    if a.ndim != 2 or a.shape[1] != len(coords):
+        raise ValueError(f"attention must be (branches, N) with N = {len(coords)} patches; got "
+                         f"shape {a.shape}")
+    panels = [(f"branch {m + 1}", a[m]) for m in range(len(a))]
+    panels.append(("branch mean ā (slide attention)", a.mean(0)))
+    panels += [(name, np.asarray(v, float)) for name, v in (reference or {}).items()]
+    vmax = max(float(v.max()) for _, v in panels)
+    n = len(panels) + (truth is not None)
+    rows = -(-n // ncols)
+    fig, axes = plt.subplots(rows, ncols, figsize=(3.0 * ncols, 2.8 * rows), layout="constrained",
+                             squeeze=False)
+    with Slide(slide_path) as s:
+        thumb, ds = s.thumbnail(max_size)
+        mpp = s.mpp * ds
+    for ax, (name, v) in zip(axes.flat, panels):
+        heatmap_overlay(thumb, attention_map(thumb.shape[:2], ds, coords, size0, v), ax,
+                        cmap=cmap, vmin=0.0, vmax=vmax, label="attention weight", title=name,
+                        um_per_px=mpp)
+    if truth is not None:
+        gt = attention_map(thumb.shape[:2], ds, coords, size0, np.asarray(truth, float))
+        heatmap_overlay(thumb, gt, axes.flat[len(panels)], cmap="magma", vmin=0.0, vmax=1.0,
+                        label="tumour fraction", title="ground truth", um_per_px=mpp)
+    for ax in list(axes.flat)[n:]:
+        ax.axis("off")
+    if title:
+        fig.suptitle(title)
+    return fig

@@ -316,3 +316,33 @@ def test_cli_writes_the_json_layout_and_refuses_bad_input(tmp_path):
     assert r.returncode != 0 and "nowhere" in r.stderr and "Traceback" not in r.stderr
     r = _cli(*common[:4], "--folds", 0, cwd=tmp_path)
     assert r.returncode != 0 and "--folds" in r.stderr and "Traceback" not in r.stderr
+
+
+def _two_method_runs(diffs, seeds=(0,)):
+    rows = []
+    for seed in seeds:
+        for fold, d in enumerate(diffs):
+            rows.append({"method": "B", "seed": seed, "fold": fold, "auc": 0.7})
+            rows.append({"method": "A", "seed": seed, "fold": fold, "auc": 0.7 + d})
+    return ex.ExperimentResult(pd.DataFrame(rows), Path("."), ["A", "B"])
+
+
+def test_verdict_clear_only_with_ci_and_p_below_005():
+    # 7 folds all in A's favour: exact Wilcoxon p = 2/2^7 = 0.016 and a CI above 0 -> clear
+    res = _two_method_runs([0.05, 0.02, 0.04, 0.03, 0.06, 0.01, 0.07])
+    text = ex.verdict(res, "A", "B")
+    assert text.startswith("auc: A is better than B") and "mean difference A − B +0.040" in text
+    # same order of arguments, B the leader: the sentence names B first
+    assert ex.verdict(res, "B", "A").startswith("auc: A is better than B (mean difference B − A -0.040")
+
+
+def test_verdict_five_folds_one_way_is_ahead_but_not_clear():
+    res = _two_method_runs([0.05, 0.02, 0.04, 0.03, 0.06])          # p = 0.0625 at best
+    text = ex.verdict(res, "A", "B")
+    assert "A ahead of B in 5 of 5 folds, but 5 folds cannot make it clear (p = 0.062)" in text
+
+
+def test_verdict_mixed_signs_is_no_clear_difference_and_too_few_runs_says_so():
+    res = _two_method_runs([0.05, -0.04, 0.01, -0.02, 0.0])
+    assert "no clear difference between A and B" in ex.verdict(res, "A", "B")
+    assert ex.verdict(_two_method_runs([0.05]), "A", "B") == "A vs B: too few runs to compare"

@@ -150,3 +150,28 @@ def test_chapter01_params_accept_the_defaults_and_a_slide_folder(tmp_path):
         params.check_chapter01_params(**_params(slide_dir=tmp_path))
     (tmp_path / "a.svs").write_bytes(b"")
     params.check_chapter01_params(**_params(slide_dir=tmp_path, slide_path=None, mpp=0.25))
+
+
+# ---- chapter 03 -------------------------------------------------------------------------------
+CH03 = dict(features_dir=None, labels_csv=None, slides_dir=None, n_branches=5, top_k=10,
+            mask_drop=0.6, ablation=True, seeds=[0], epochs=6, coverage_k=5, umap_points=4000)
+
+
+def test_chapter03_defaults_pass_and_come_back_cleaned():
+    out = params.check_chapter03(**CH03)
+    assert out["mask_drop"] == 0.6 and out["n_branches"] == 5 and out["seeds"] == [0]
+
+
+@pytest.mark.parametrize("name, value, words", [
+    ("mask_drop", 1.0, "[0, 1)"), ("mask_drop", -0.1, "[0, 1)"), ("mask_drop", "0.6", "[0, 1)"),
+    ("n_branches", 0, "n_branches"), ("top_k", 2.5, "top_k"), ("ablation", "yes", "True or False"),
+    ("umap_points", 10, "umap_points"), ("coverage_k", 0, "coverage_k"), ("seeds", [-1], "seed")])
+def test_chapter03_bad_values_name_the_parameter(name, value, words):
+    with pytest.raises(params.ParameterError) as e:
+        params.check_chapter03(**{**CH03, name: value})
+    assert name.rstrip("s") in str(e.value) and words in str(e.value)
+
+
+def test_chapter03_own_features_need_labels_too(tmp_path):
+    with pytest.raises(params.ParameterError, match="features_dir is set but labels_csv is not"):
+        params.check_chapter03(**{**CH03, "features_dir": tmp_path})

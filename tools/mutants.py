@@ -82,6 +82,55 @@ MUTANTS = {
     "monitor_lower_is_better_for_all": (
         "milhelpers/train.py", 'sign = 1.0 if MONITORS[monitor] == "min" else -1.0',
         "sign = 1.0", "tests/test_train.py -k monitor_direction"),
+    "stkim_picks_lowest_scores": (
+        "milhelpers/models/acmil.py", ".topk(k_max, -1).indices",
+        ".topk(k_max, -1, largest=False).indices", "tests/test_acmil.py -k stkim"),
+    "stkim_ignores_bag_length": (
+        "milhelpers/models/acmil.py", "k_eff = mask.sum(1).clamp(max=k_max)",
+        "k_eff = torch.full_like(mask.sum(1), k_max)", "tests/test_acmil.py -k stkim"),
+    "stkim_bernoulli_not_fixed_count": (
+        "milhelpers/models/acmil.py", "chosen = order < n_hide[:, None, None]",
+        "chosen = (torch.rand_like(keys) < mask_drop) & (keys < 2)", "tests/test_acmil.py -k stkim"),
+    "stkim_in_eval_mode": (
+        "milhelpers/models/acmil.py", "if self.training and self.masks_in_training:",
+        "if self.masks_in_training:", "tests/test_acmil.py -k eval"),
+    "acmil_slide_pools_mean_logit": (
+        "milhelpers/models/acmil.py", 'z = torch.einsum("bn,bne->be", slide_attention(a), h)',
+        'z = torch.einsum("bn,bne->be", masked_softmax(scores.mean(1, keepdim=True), mask)[:, 0], h)',
+        "tests/test_acmil.py -k branch_mean"),
+    "acmil_branch_ce_on_slide_logits": (
+        "milhelpers/methods.py", 'branch_cross_entropy(out.extras["branch_logits"],',
+        "branch_cross_entropy(out.logits[:, None],", "tests/test_acmil.py -k loss_terms"),
+    "heads_reduced_by_mean_logit": (
+        "milhelpers/train.py",
+        "return [s[0] if len(s) == 1 else a for s, a in zip(self.scores, self.slide_attention)]",
+        "return [s.mean(0) for s in self.scores]", "tests/test_acmil.py -k heads"),
+    "concentration_per_head_not_slide_attention": (
+        "milhelpers/train.py", "vals = [topk_mass(a, k) for a, y in zip(self.slide_attention,",
+        "vals = [topk_mass(a, k) for a, y in zip(self.attention,", "tests/test_acmil.py -k heads"),
+    "knn_distances_squared": (
+        "milhelpers/embedding.py", "np.maximum(dist, 0.0)]", "np.maximum(dist, 0.0) ** 2]",
+        "tests/test_embedding.py -k knn_graph"),
+    "knn_graph_built_on_reordered_rows": (
+        "milhelpers/embedding.py", "knn = knn_graph(X, n_neighbors, metric)",
+        "knn = knn_graph(X[::-1], n_neighbors, metric)", "tests/test_embedding.py -k planted"),
+    "umap_seed_not_passed": (
+        "milhelpers/embedding.py", "random_state=seed, precomputed_knn", "precomputed_knn",
+        "tests/test_embedding.py -k deterministic"),
+    "subsample_unseeded": (
+        "milhelpers/embedding.py", "np.random.default_rng(seed).choice",
+        "np.random.default_rng().choice",
+        "tests/test_embedding.py -k subsample"),
+    "umap_kernels_not_cached": (
+        "milhelpers/embedding.py", "d.enable_caching()  #", "pass  #",
+        "tests/test_embedding.py -k cached"),
+    "umap_parallel_twin_cached_too": (
+        "milhelpers/embedding.py", "chosen = list(group.values()) if len(group) == 1 else",
+        "chosen = list(group.values()) if True else", "tests/test_embedding.py -k cached"),
+    "umap_scatter_colours_not_subsampled": (
+        "milhelpers/viz.py", "v = values[embedding.indices]",
+        "v = values[: len(embedding.indices)]",
+        "tests/test_embedding.py -k umap_scatter"),
 }
 
 

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 __all__ = ["MILOutput", "masked_softmax", "mask_logits", "as_batch", "MILModel", "freeze",
-           "check_attention_shapes"]
+           "check_attention_shapes", "slide_attention"]
 
 
 def check_attention_shapes(logits: torch.Tensor, mask: torch.Tensor | None) -> None:
@@ -48,6 +48,19 @@ def masked_softmax(logits: torch.Tensor, mask: torch.Tensor | None) -> torch.Ten
     if mask is not None:
         a = a.masked_fill(~mask[:, None, :], 0.0)
     return a
+
+
+def slide_attention(attention):
+    """One attention weight per instance from per-head weights (…, H, N): ā_k = (1/H) Σ_h a_hk.
+
+    The single place where heads are reduced, for torch tensors and NumPy arrays alike: ACMIL
+    pools its slide embedding with exactly this branch-averaged softmax, and heatmaps,
+    localisation AUC, entropy and top-k mass (:class:`milhelpers.train.Predictions`) use it for
+    every model. Averaging softmax *weights* keeps a distribution (ā sums to 1, 0 on padding);
+    averaging *logits* over heads would rank instances differently. One head: the weights as
+    they are.
+    """
+    return attention.mean(-2)
 
 
 def as_batch(x: torch.Tensor, mask: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -99,6 +112,12 @@ class MILOutput:
     def attention(self) -> torch.Tensor:
         """(B, H, N) attention weights: softmax over instances, exactly 0 on padding."""
         return masked_softmax(self.attention_logits, self.mask)
+
+    @property
+    def slide_attention(self) -> torch.Tensor:
+        """(B, N) head-averaged attention ā = mean over heads of :attr:`attention` (see
+        :func:`slide_attention`); for one head the attention itself."""
+        return slide_attention(self.attention)
 
     @property
     def instance_scores(self) -> torch.Tensor:

@@ -1,0 +1,348 @@
+"""ACMIL: multiple branch attention, STKIM, its loss terms, its registry entries, and the one
+place where attention heads are reduced to one weight per instance."""
+import dataclasses
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from milhelpers import experiments
+from milhelpers.datasets import Bag, ListBagDataset
+from milhelpers.methods import BuildContext, acmil_loss_terms, get_method
+from milhelpers.models import (ABMIL, ACMIL, MILOutput, build_model, masked_softmax,
+                               slide_attention, stkim_mask)
+from milhelpers.train import Predictions, TrainState
+
+from bags import planted_bags
+
+LENGTHS = [30, 7, 12]          # asymmetric; the 7-instance bag has N < K = 10
+STATE = TrainState(1, 0, 1, 1)
+
+
+def _batch(lengths=LENGTHS, d=16, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(len(lengths), max(lengths), d, generator=g)
+    mask = torch.zeros(len(lengths), max(lengths), dtype=torch.bool)
+    for i, n in enumerate(lengths):
+        mask[i, :n] = True
+        x[i, n:] = 1e3            # garbage in the padding must not matter
+    return x, mask
+
+
+def _acmil(seed=0, **kw) -> ACMIL:
+    torch.manual_seed(seed)
+    return ACMIL(16, **{"dropout": 0.0, **kw})
+
+
+def _top_sets(scores, mask, k):
+    """Per (bag, branch): the set of the K' = min(k, N_b) highest-scoring real instances."""
+    out = {}
+    for b in range(scores.shape[0]):
+        n = int(mask[b].sum())
+        for m in range(scores.shape[1]):
+            out[b, m] = set(scores[b, m, :n].topk(min(k, n)).indices.tolist())
+    return out
+
+
+# ------------------------------------------------------------------------------------------------
+# STKIM
+# ------------------------------------------------------------------------------------------------
+def test_stkim_hides_exactly_floor_k_mask_drop_of_each_branchs_own_top_k_never_padding():
+    g = torch.Generator().manual_seed(0)
+    _, mask = _batch()
+    scores = torch.randn(3, 4, 30, generator=g)
+    scores[~mask[:, None, :].expand_as(scores)] = 1e4     # padding scored highest: must not count
+    top = _top_sets(scores, mask, 10)
+    assert top[0, 0] != top[0, 1]                         # branches have different top sets
+    want = {0: 6, 1: math.floor(7 * 0.6), 2: 6}           # K' = 10, 7 (N < K), 10
+    seen = {key: np.zeros(30) for key in top}
+    draws = 600
+    for _ in range(draws):
+        hidden = stkim_mask(scores, mask, 10, 0.6, generator=g)
+        assert not hidden[~mask[:, None, :].expand_as(hidden)].any()
+        for (b, m), cand in top.items():
+            idx = set(torch.nonzero(hidden[b, m]).flatten().tolist())
+            assert len(idx) == want[b] and idx <= cand, (b, m, idx, cand)
+            seen[b, m][list(idx)] += 1
+    # uniform without replacement: every candidate is hidden with probability n_hide / K'
+    for (b, m), cand in top.items():
+        freq = seen[b, m][sorted(cand)] / draws
+        np.testing.assert_allclose(freq, want[b] / len(cand), atol=0.08)
+
+
+@pytest.mark.parametrize("k, drop, n_real, expected", [(10, 0.05, 30, 0), (10, 0.6, 1, 0),
+                                                       (10, 0.3, 30, 3), (4, 0.5, 3, 1)])
+def test_stkim_count_is_floored(k, drop, n_real, expected):
+    mask = torch.zeros(1, 30, dtype=torch.bool)
+    mask[0, :n_real] = True
+    hidden = stkim_mask(torch.randn(1, 2, 30), mask, k, drop)
+    assert hidden.sum(-1).tolist() == [[expected, expected]]
+
+
+def test_stkim_draw_follows_torchs_seed():
+    scores, mask = torch.randn(2, 5, 40), torch.ones(2, 40, dtype=torch.bool)
+    torch.manual_seed(7)
+    a = stkim_mask(scores, mask, 10, 0.6)
+    torch.manual_seed(7)
+    b = stkim_mask(scores, mask, 10, 0.6)
+    torch.manual_seed(8)
+    c = stkim_mask(scores, mask, 10, 0.6)
+    assert torch.equal(a, b) and not torch.equal(a, c)
+
+
+def test_model_masks_in_training_the_branch_attention_and_slide_attention_uses_it():
+    x, mask = _batch()
+    model = _acmil(n_branches=4)
+    with torch.no_grad():
+        clean = model.eval()(x, mask)
+        torch.manual_seed(1)
+        out = model.train()(x, mask)
+    hidden = out.extras["stkim_hidden"]
+    top = _top_sets(clean.attention_logits, mask, 10)     # dropout 0: same scores in both modes
+    for (b, m), cand in top.items():
+        idx = set(torch.nonzero(hidden[b, m]).flatten().tolist())
+        assert len(idx) == (4 if b == 1 else 6) and idx <= cand
+    # the hidden instances sit at the dtype minimum and get exactly zero weight
+    assert (out.attention_logits[hidden] == torch.finfo(torch.float32).min).all()
+    assert (out.attention[hidden] == 0).all()
+    torch.testing.assert_close(out.attention_logits[~hidden & mask[:, None, :]],
+                               clean.attention_logits[~hidden & mask[:, None, :]])
+    # each branch renormalises over the rest: sums to 1 over real instances, 0 on padding
+    torch.testing.assert_close(out.attention.sum(-1), torch.ones(3, 4))
+    assert (out.attention[~mask[:, None, :].expand_as(hidden)] == 0).all()
+    # branch and slide embeddings pool with the *masked* attention (the authors' step 5)
+    h = model.project(x)
+    a_bar = out.attention.mean(1)
+    torch.testing.assert_close(out.slide_attention, a_bar)
+    torch.testing.assert_close(out.embedding, torch.einsum("bn,bne->be", a_bar, h))
+    torch.testing.assert_close(out.extras["branch_embeddings"],
+                               torch.einsum("bmn,bne->bme", out.attention, h))
+    assert not torch.allclose(out.embedding, clean.embedding, atol=1e-4)
+
+
+def test_no_masking_in_eval_mode_and_eval_equals_a_mask_drop_zero_model():
+    x, mask = _batch()
+    model = _acmil(dropout=0.25).eval()
+    no_stkim = ACMIL(16, dropout=0.25, mask_drop=0.0)
+    no_stkim.load_state_dict(model.state_dict())
+    no_stkim.eval()
+    with torch.no_grad():
+        a, b, c = model(x, mask), model(x, mask), no_stkim(x, mask)
+    assert not a.extras["stkim_hidden"].any()
+    for key in ("logits", "attention_logits", "embedding"):
+        assert torch.equal(getattr(a, key), getattr(b, key))
+        torch.testing.assert_close(getattr(a, key), getattr(c, key))
+    torch.testing.assert_close(a.extras["branch_logits"], c.extras["branch_logits"])
+    # ... while training mode does mask (so the equality above is not vacuous)
+    with torch.no_grad():
+        assert model.train()(x, mask).extras["stkim_hidden"].sum() > 0
+
+
+# ------------------------------------------------------------------------------------------------
+# architecture
+# ------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("mode", ["eval", "train"])
+def test_one_branch_without_masking_is_gated_abmil_with_the_same_weights(mode):
+    # ABMIL's projection has a bias and ACMIL's has none: zero ABMIL's; the attention width is
+    # set to ACMIL's 128; dropout 0 for the training-mode comparison (ABMIL's attention dropout)
+    torch.manual_seed(0)
+    abmil = ABMIL(16, embed_dim=32, attn_dim=128, gated=True, dropout=0.0)
+    with torch.no_grad():
+        abmil.project[0].bias.zero_()
+    acmil = ACMIL(16, embed_dim=32, n_branches=1, mask_drop=0.0, dropout=0.0)
+    state = {k: v for k, v in abmil.state_dict().items() if k != "project.0.bias"}
+    missing, unexpected = acmil.load_state_dict(state, strict=False)
+    assert not unexpected and all(k.startswith("branch_classifiers") for k in missing)
+    x, mask = _batch()
+    abmil.train(mode == "train"), acmil.train(mode == "train")
+    with torch.no_grad():
+        a, b = abmil(x, mask), acmil(x, mask)
+    for key in ("logits", "attention_logits", "embedding"):
+        torch.testing.assert_close(getattr(b, key), getattr(a, key))
+
+
+def test_slide_prediction_pools_with_the_branch_mean_of_softmaxes():
+    x, mask = _batch()
+    model = _acmil(n_branches=3).eval()
+    with torch.no_grad():
+        out = model(x, mask)
+        h = model.project(x)
+        a = torch.softmax(out.attention_logits, -1)          # padding at dtype min -> 0
+        z = torch.einsum("bn,bne->be", a.mean(1), h)
+        torch.testing.assert_close(out.embedding, z)
+        torch.testing.assert_close(out.logits, model.classifier(z))
+        for m in range(3):
+            z_m = torch.einsum("bn,bne->be", a[:, m], h)
+            torch.testing.assert_close(out.extras["branch_logits"][:, m],
+                                       model.branch_classifiers[m](z_m))
+        # pooling with the softmax of the branches' mean logit would be a different model
+        mean_logit = out.attention_logits.masked_fill(~mask[:, None], 0).mean(1, keepdim=True)
+        wrong = torch.einsum("bn,bne->be", masked_softmax(mean_logit, mask)[:, 0], h)
+        assert not torch.allclose(wrong, z, atol=1e-4)
+    assert out.attention_logits.shape == (3, 3, 30)
+    assert out.extras["branch_logits"].shape == (3, 3, 2)
+    # shared V and U, one scoring vector per branch, 128 hidden, projection without bias
+    assert model.attention.tanh[0].out_features == 128 and model.attention.score.out_features == 3
+    assert model.project[0].bias is None and len(model.branch_classifiers) == 3
+
+
+def test_padding_and_permutation_do_not_change_a_bags_output():
+    x, mask = _batch()
+    model = _acmil().eval()
+    perm = torch.randperm(7)
+    with torch.no_grad():
+        out = model(x, mask)
+        alone = model(x[1, :7][perm])
+    torch.testing.assert_close(alone.logits, out.logits[1:2], atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(alone.attention[0], out.attention[1, :, :7][:, perm])
+
+
+def test_half_precision_training_forward_stays_finite_with_exact_zeros():
+    x, mask = _batch()
+    model = _acmil().to(torch.bfloat16).train()
+    out = model(x.to(torch.bfloat16), mask)
+    hidden = out.extras["stkim_hidden"]
+    assert hidden.sum() > 0 and (out.attention[hidden] == 0).all()
+    assert torch.isfinite(out.logits).all() and (out.attention[1, :, 7:] == 0).all()
+
+
+@pytest.mark.parametrize("kw, word", [({"mask_drop": 1.0}, "mask_drop"),
+                                      ({"mask_drop": -0.1}, "mask_drop"),
+                                      ({"n_branches": 0}, "n_branches"), ({"top_k": -1}, "top_k")])
+def test_bad_options_name_the_parameter(kw, word):
+    with pytest.raises(ValueError, match=word):
+        ACMIL(8, **kw)
+
+
+# ------------------------------------------------------------------------------------------------
+# loss terms and registry
+# ------------------------------------------------------------------------------------------------
+def test_loss_terms_hand_computed_on_masked_padded_attention():
+    # branch 1: logits (0, ln 3) -> a = (1/4, 3/4); branch 2: (0, 0, hidden) -> (1/2, 1/2, 0);
+    # the third slot is real in branch 2 (hidden by STKIM) and the last is padding (garbage logit)
+    lo = torch.finfo(torch.float32).min
+    logits = torch.tensor([[[0.0, math.log(3.0), lo, 50.0], [0.0, 0.0, lo, 50.0]]])
+    mask = torch.tensor([[True, True, True, False]])
+    branch_logits = torch.tensor([[[2.0, 0.0], [0.0, 1.0]]])
+    out = MILOutput(torch.zeros(1, 2), logits, torch.zeros(1, 4), mask,
+                    {"branch_logits": branch_logits})
+    terms = {t.name: t for t in acmil_loss_terms(_acmil(n_branches=2))}
+    assert set(terms) == {"branch_ce", "branch_diversity"}
+    assert all(t.weight_at(STATE) == 1.0 for t in terms.values())
+    batch = type("B", (), {"labels": torch.tensor([1])})()
+    # cos((1/4, 3/4), (1/2, 1/2)) = (1/8 + 3/8) / (√10/4 · 1/√2) = 2/√5
+    div = float(terms["branch_diversity"].fn(out, batch, STATE))
+    assert div == pytest.approx(2 / math.sqrt(5), rel=1e-6)
+    ce = float(terms["branch_ce"].fn(out, batch, STATE))
+    expected = (math.log(1 + math.e ** 2) + math.log(1 + math.e ** -1)) / 2   # CE(2,0;1), CE(0,1;1)
+    assert ce == pytest.approx(expected, rel=1e-6)
+    assert acmil_loss_terms(_acmil(n_branches=1)) == []
+
+
+def test_registry_entries_and_their_ablations():
+    ctx = BuildContext(in_dim=16, n_classes=3, fold=0, seed=0)
+    full, mba, stk = (get_method(n).build_model(ctx) for n in ("acmil", "acmil_mba", "acmil_stkim"))
+    assert (full.n_branches, full.top_k, full.mask_drop) == (5, 10, 0.6)
+    assert (mba.n_branches, mba.mask_drop) == (5, 0.0) and not mba.masks_in_training
+    assert (stk.n_branches, stk.top_k, stk.mask_drop) == (1, 10, 0.6) and stk.masks_in_training
+    assert full.classifier.out_features == 3
+    names = {n: [t.name for t in get_method(n).loss_terms(m)]
+             for n, m in (("acmil", full), ("acmil_mba", mba), ("acmil_stkim", stk))}
+    assert names == {"acmil": ["branch_ce", "branch_diversity"],
+                     "acmil_mba": ["branch_ce", "branch_diversity"], "acmil_stkim": []}
+    for n in ("acmil", "acmil_mba", "acmil_stkim"):
+        assert get_method(n).train_config().monitor == "val_f1_auc"
+    assert isinstance(build_model("acmil", 16), ACMIL)
+
+
+@pytest.fixture
+def one_thread():
+    # one bag per step: a second thread only waits, and on the shared 2-core machine it slows
+    # training many-fold (the runner trains with one thread for the same reason)
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def test_method_trains_end_to_end_with_its_loss_terms_in_the_history(one_thread):
+    ds = planted_bags(48, d=16, lengths=(8, 30))
+    tr, va = ds.subset(range(36)), ds.subset(range(36, 48))
+    method = get_method("acmil").with_options(embed_dim=32)
+    cfg = method.train_config(epochs=3, progress=False, seed=0, lr=1e-3)
+    res = method.fit(tr, va, cfg)
+    hist = res.history
+    assert {"bag_loss", "branch_ce", "branch_diversity", "val_f1_auc"} <= set(hist)
+    assert res.monitor == "val_f1_auc" and np.isfinite(hist.train_loss).all()
+    # every term has weight 1: the total is their sum
+    np.testing.assert_allclose(hist.train_loss, hist.bag_loss + hist.branch_ce
+                               + hist.branch_diversity, rtol=1e-5)
+    assert hist.bag_loss.iloc[-1] < hist.bag_loss.iloc[0]
+    # the seed fixes STKIM's draws too: a second run repeats the first exactly
+    again = method.fit(tr, va, cfg).history
+    np.testing.assert_array_equal(again.train_loss, hist.train_loss)
+    # the STKIM-only ablation adds no branch terms
+    stk = get_method("acmil_stkim").with_options(embed_dim=32).fit(
+        tr, va, dataclasses.replace(cfg, epochs=1))
+    assert "branch_ce" not in stk.history and "branch_diversity" not in stk.history
+
+
+# ------------------------------------------------------------------------------------------------
+# heads -> one weight per instance, for every consumer
+# ------------------------------------------------------------------------------------------------
+def _two_head_predictions():
+    # logits of two heads over 3 instances. Mean of logits: (0, 1, 1.5) -> instance 2 on top;
+    # mean of softmaxes: instance 1 on top (its head is peaked), instance 2 next.
+    logits = np.array([[0.0, 8.0, 0.0], [0.0, -6.0, 3.0]])
+    att = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    return logits, att, Predictions(["s"], np.array([1]), np.array([[0.2, 0.8]]), [att],
+                                    [logits], np.zeros((1, 4)), [logits])
+
+
+def test_heads_are_reduced_to_the_mean_softmax_for_heatmaps_and_metrics():
+    logits, att, p = _two_head_predictions()
+    a_bar = att.mean(0)
+    np.testing.assert_allclose(p.slide_attention[0], a_bar)
+    np.testing.assert_allclose(p.slide_scores[0], a_bar)
+    assert np.argmax(a_bar) == 1 and np.argmax(logits.mean(0)) == 2     # the reductions disagree
+    top1 = a_bar.max()
+    assert p.mean_topk_mass(1) == pytest.approx(top1)
+    h = -(a_bar * np.log(a_bar)).sum() / np.log(3)
+    assert p.mean_entropy() == pytest.approx(h)
+    torch.testing.assert_close(slide_attention(torch.tensor(att)), torch.tensor(a_bar))
+    # one head: the scores as they are (logits or instance evidence)
+    one = Predictions(["s"], np.array([1]), np.array([[0.2, 0.8]]), [att[:1]], [logits[:1]],
+                      np.zeros((1, 4)), [logits[:1]])
+    np.testing.assert_allclose(one.slide_scores[0], logits[0])
+
+
+def test_the_runners_localisation_uses_the_mean_softmax_of_the_heads():
+    # instance 1 is the tumour patch: the mean softmax ranks it first (AUC 1), the mean logit
+    # ranks instance 2 above it (AUC 0.5)
+    _, _, p = _two_head_predictions()
+    ds = ListBagDataset([Bag(torch.zeros(3, 4), 1, "s", instance_labels=np.array([0.0, 1.0, 0.0]))])
+    metrics = experiments._run_metrics(p, ds)
+    assert metrics["loc_auc"] == pytest.approx(1.0)
+    assert metrics["top5_mass"] == pytest.approx(1.0)
+
+
+def test_model_output_slide_attention_is_the_branch_mean():
+    x, mask = _batch()
+    out = _acmil().eval()(x, mask)
+    torch.testing.assert_close(out.slide_attention, F.softmax(out.attention_logits, -1).mean(1))
+    torch.testing.assert_close(out.slide_attention.sum(-1), torch.ones(3))
+
+
+def test_acmil_method_returns_the_registered_ablation_entries_or_a_named_variant():
+    from milhelpers.methods import METHODS, acmil_method
+    assert acmil_method() is METHODS["acmil"]
+    assert acmil_method(5, 10, 0.0) is METHODS["acmil_mba"]
+    assert acmil_method(1, 10, 0.6) is METHODS["acmil_stkim"]
+    v = acmil_method(3, 8, 0.25)
+    assert v.name == "acmil_M3_K8_drop0.25"
+    assert dict(v.model_kwargs) == {"n_branches": 3, "top_k": 8, "mask_drop": 0.25}
+    assert v.config == METHODS["acmil"].config          # still selected on val macro F1 + AUC
+    with pytest.raises(ValueError, match="mask_drop"):
+        acmil_method(5, 10, 1.0)

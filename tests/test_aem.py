@@ -1,0 +1,155 @@
+"""AEM's loss term (attention entropy maximisation) and its methods."""
+import math
+
+import pytest
+import torch
+
+from bags import planted_bags
+from milhelpers import losses
+from milhelpers.losses import aem_term
+from milhelpers.methods import aem_method, available_methods, get_method
+from milhelpers.models import MILOutput
+from milhelpers.train import TrainConfig, TrainState, predict
+
+LN2 = math.log(2)
+H_QUARTER = -(0.25 * math.log(0.25) + 0.75 * math.log(0.75))   # entropy of [1/4, 3/4]
+
+
+def _out(attention_logits, mask):
+    b = attention_logits.shape[0]
+    return MILOutput(torch.zeros(b, 2), attention_logits, torch.zeros(b, 3), mask)
+
+
+def _value(term, logits, mask, step=0, total=10):
+    state = TrainState(epoch=1, step=step, total_steps=total, steps_per_epoch=total)
+    return term.fn(_out(logits, mask), None, state)
+
+
+def _example():
+    """3 bags × 2 heads × 4 slots; padding holds junk (+1e4, NaN) that must not count."""
+    pad, nan = 1e4, float("nan")
+    logits = torch.tensor([
+        [[0.0, math.log(3.0), pad, pad], [5.0, 5.0, nan, pad]],         # N=2: [1/4,3/4]; uniform
+        [[0.0, 0.0, 0.0, 0.0], [0.0, 0.0, LN2, 2 * LN2]],               # N=4: uniform; ∝ [1,1,2,4]
+        [[-3.0, pad, pad, pad], [7.0, nan, nan, nan]]])                 # N=1
+    mask = torch.tensor([[True, True, False, False], [True, True, True, True],
+                         [True, False, False, False]])
+    return logits, mask
+
+
+def test_hand_computed_value_for_each_normalisation():
+    logits, mask = _example()
+    # per (bag, head) entropies: [H_Q, ln2], [ln4, 1.75 ln2] (a = 1/8,1/8,1/4,1/2), [0, 0]
+    none = -(H_QUARTER + LN2 + 2 * LN2 + 1.75 * LN2) / 6
+    log_n = -(H_QUARTER / LN2 + 1 + 1 + 1.75 / 2 + 0 + 0) / 6
+    assert float(_value(aem_term(normalize="none"), logits, mask)) == pytest.approx(none, rel=1e-6)
+    assert float(_value(aem_term(normalize="log_n"), logits, mask)) == pytest.approx(log_n, rel=1e-6)
+    assert aem_term(lam=0.3).weight == 0.3 and aem_term().name == "neg_entropy"
+
+
+@pytest.mark.parametrize("normalize", ["none", "log_n"])
+def test_padding_contributes_exactly_nothing_value_or_gradient(normalize):
+    logits, mask = _example()
+    logits.requires_grad_(True)
+    term = aem_term(normalize=normalize)
+    value = _value(term, logits, mask)
+    value.backward()
+    assert torch.isfinite(value) and torch.isfinite(logits.grad).all()
+    assert (logits.grad[~mask[:, None, :].expand_as(logits)] == 0).all()
+    assert (logits.grad[2] == 0).all()             # a one-instance bag has constant entropy 0
+    # each bag alone, without padding, gives the same per-bag terms (mean over the 3 bags)
+    alone = [_value(term, logits.detach()[i:i + 1, :, :n], mask[i:i + 1, :n])
+             for i, n in enumerate([2, 4, 1])]
+    torch.testing.assert_close(value.detach(), torch.stack(alone).mean(), rtol=1e-6, atol=0)
+
+
+@pytest.mark.parametrize("normalize", ["none", "log_n"])
+def test_a_gradient_step_on_the_term_raises_every_bags_entropy(normalize):
+    logits = torch.tensor([[[3.0, 0.0, -1.0, 0.5, -9.0], [-2.0, 4.0, 1.0, 1.0, -9.0]],
+                           [[0.2, 2.5, -0.7, -9.0, -9.0], [1.0, -1.0, 0.0, -9.0, -9.0]]],
+                          requires_grad=True)
+    mask = torch.tensor([[True, True, True, True, False], [True, True, True, False, False]])
+    before = losses.attention_entropy(logits.detach(), mask)
+    _value(aem_term(normalize=normalize), logits, mask).backward()
+    after = losses.attention_entropy(logits.detach() - 0.5 * logits.grad, mask)
+    assert (after > before + 1e-4).all()          # each of the 2 bags × 2 heads spreads out
+
+
+@pytest.mark.parametrize("dtype,big", [(torch.float16, 6e4), (torch.bfloat16, 1e38)])
+@pytest.mark.parametrize("normalize", ["none", "log_n"])
+def test_half_precision_extreme_logits_stay_finite(dtype, big, normalize):
+    vals = torch.tensor([[[big, -big, 0.0, 1.0, 0.0], [0.5, big, big, -big, 0.0]],
+                         [[-big, 3.0, 0.0, 0.0, 0.0], [2.0, -1.0, 0.0, 0.0, 0.0]]])
+    mask = torch.tensor([[True, True, True, True, False], [True, True, False, False, False]])
+    logits = vals.to(dtype).masked_fill(~mask[:, None], torch.finfo(dtype).min)
+    logits.requires_grad_(True)
+    term = aem_term(normalize=normalize)
+    value = _value(term, logits, mask)
+    value.backward()
+    assert value.dtype == torch.float32 and torch.isfinite(value)
+    assert torch.isfinite(logits.grad.float()).all()
+    assert (logits.grad[~mask[:, None, :].expand_as(logits)] == 0).all()
+    # the value is the float32 value of the same logits (computed in float32 throughout)
+    ref = _value(term, logits.detach().float(), mask)
+    torch.testing.assert_close(value.detach(), ref)
+    # bag 1 head 0: a = [0, 1] up to e^-big -> entropy 0; bag 0 head 1: a = [0, 1/2, 1/2, 0]
+    h = losses.attention_entropy(logits.detach(), mask, normalize=normalize == "log_n")
+    assert float(h[1, 0]) == 0.0
+    assert float(h[0, 1]) == pytest.approx(LN2 / (math.log(4) if normalize == "log_n" else 1))
+
+
+def test_cosine_schedule_hand_checked_and_constant_stays():
+    lam, total = 0.4, 8
+    state = lambda step: TrainState(1 + step // 4, step, total, 4)  # noqa: E731
+    cos = aem_term(lam, schedule="cosine")
+    assert cos.weight_at(state(0)) == pytest.approx(0.4)                       # start: λ
+    assert cos.weight_at(state(4)) == pytest.approx(0.2)                       # middle: λ/2
+    # last step, t = 7/8: 0.4·(1 + cos(7π/8))/2 = 0.4·(1 − 0.9238795)/2
+    assert cos.weight_at(state(7)) == pytest.approx(0.0152241, rel=1e-5)
+    assert cos.weight_at(state(8)) == pytest.approx(0.0, abs=1e-12)            # end: 0
+    const = aem_term(lam)
+    assert {const.weight_at(state(s)) for s in (0, 4, 7)} == {0.4}
+
+
+@pytest.mark.parametrize("kwargs,named", [
+    ({"lam": -0.1}, "lam=-0.1"), ({"lam": float("nan")}, "lam=nan"), ({"lam": "0.1"}, "lam='0.1'"),
+    ({"lam": True}, "lam=True"), ({"schedule": "linear"}, "schedule='linear'"),
+    ({"normalize": "logn"}, "normalize='logn'")])
+def test_bad_options_give_clear_errors(kwargs, named):
+    with pytest.raises(ValueError, match=named.replace("(", r"\(")) as err:
+        aem_term(**kwargs)
+    assert any(word in str(err.value) for word in ("must be", "not one of"))
+    with pytest.raises(ValueError, match="aem_term"):       # at creation, not at the first step
+        aem_method(**kwargs)
+    with pytest.raises(KeyError, match="abmil_gated"):
+        aem_method(base="no_such_method")
+
+
+def test_registered_aem_and_variant_names():
+    aem = get_method("aem")
+    assert "aem" in available_methods() and aem_method().name == "aem"
+    assert aem.config == get_method("abmil_gated").config
+    names = {aem_method(0.1, "cosine").name, aem_method(0.5).name,
+             aem_method(0.5, "cosine", "log_n").name, aem_method(1e-5).name,
+             aem_method(base="mean_pool").name}
+    assert names == {"aem_cos", "aem_lam0.5", "aem_lam0.5_cos_logn", "aem_lam1e-05", "mean_pool_aem"}
+    if "acmil" in available_methods():    # the ACMIL chapter's method, once merged
+        assert "acmil_aem" in available_methods()
+
+
+def test_lambda_zero_is_the_baseline_and_lambda_spreads_attention():
+    ds = planted_bags(24, lengths=(5, 30))
+    tr, va = ds.subset(range(18)), ds.subset(range(18, 24))
+    # batches of 3 bags of different lengths: the term sees padding
+    cfg = TrainConfig(epochs=3, lr=2e-3, batch_size=3, progress=False, seed=5)
+    small = {"embed_dim": 32, "attn_dim": 16}
+    base = get_method("abmil_gated").with_options(**small).fit(tr, va, cfg)
+    zero = aem_method(lam=0.0).with_options(**small).fit(tr, va, cfg)
+    strong = aem_method(lam=2.0).with_options(**small).fit(tr, va, cfg)
+    sd0, sd1 = base.model.state_dict(), zero.model.state_dict()
+    assert sd0.keys() == sd1.keys()
+    assert all(torch.equal(sd0[k], sd1[k]) for k in sd0)
+    assert base.best_epoch == zero.best_epoch
+    assert "neg_entropy" in zero.history and "neg_entropy" not in base.history
+    assert (zero.history.neg_entropy < 0).all()
+    assert predict(strong.model, tr).mean_entropy() > predict(zero.model, tr).mean_entropy()
