@@ -494,21 +494,26 @@ def verdict(result: "ExperimentResult", a: str, b: str, metric: str = "auc") -> 
 
     The difference is a − b per test fold (:meth:`ExperimentResult.paired`). A difference is
     called *clear* only when its 95 % CI excludes 0 **and** the Wilcoxon p < 0.05; a CI that
-    excludes 0 with p ≥ 0.05 (five folds cannot give p below 0.0625) says who was ahead in how
-    many folds but that the folds cannot make it clear; otherwise "no clear difference".
+    excludes 0 with p ≥ 0.05 says, when every fold agrees, that the folds cannot make it clear
+    (five folds cannot give p below 0.0625), and otherwise that the folds disagree; a CI that
+    includes 0 gives "no clear difference".
     """
     s = result.paired(b, a, [metric])[metric]          # paired(b, a) gives a − b
     if s["n"] < 2 or np.isnan(s["ci95"][0]):
         return f"{a} vs {b}: too few runs to compare"
     lo, hi = s["ci95"]
     d = (result.values(a, metric) - result.values(b, metric)).groupby(level="fold").mean().dropna()
-    same = int(max((d > 0).sum(), (d < 0).sum()))
     leader, other = (a, b) if s["diff"] > 0 else (b, a)
+    ahead = int((d > 0).sum() if s["diff"] > 0 else (d < 0).sum())   # folds on the leader's side
     if (lo > 0 or hi < 0) and s["p"] < 0.05:
         word = f"{leader} is better than {other}"
-    elif lo > 0 or hi < 0:
-        word = (f"{leader} ahead of {other} in {same} of {len(d)} folds, but {len(d)} folds cannot "
+    elif (lo > 0 or hi < 0) and ahead == len(d):
+        word = (f"{leader} ahead of {other} in {ahead} of {len(d)} folds, but {len(d)} folds cannot "
                 f"make it clear (p = {s['p']:.3f})")
+    elif lo > 0 or hi < 0:
+        word = (f"{leader} ahead of {other} on average but in only {ahead} of {len(d)} folds: the "
+                f"folds disagree (p = {s['p']:.3f}; a percentile CI from {len(d)} folds is too "
+                "narrow to trust alone)")
     else:
         word = f"no clear difference between {a} and {b}"
     return (f"{metric}: {word} (mean difference {a} − {b} {s['diff']:+.3f}, 95% CI "

@@ -198,6 +198,12 @@ register(dataclasses.replace(
     _acmil.with_options("acmil_mba", mask_drop=0.0),
     summary="ACMIL's multiple branch attention only (M = 5, no STKIM). " + _ACMIL))
 register(dataclasses.replace(
+    _acmil.with_options("acmil_base", n_branches=1, mask_drop=0.0),
+    summary="gated ABMIL inside ACMIL's architecture (M = 1, no STKIM; unbiased projection, "
+            "attention width 128, no dropout in the scorer, epochs selected on validation macro "
+            "F1 + AUC): the reference of ACMIL's ablation, as the authors run their ABMIL. "
+            + _ACMIL))
+register(dataclasses.replace(
     _acmil.with_options("acmil_stkim", n_branches=1),
     summary="ACMIL's STKIM only (one branch, 6 of the top 10 hidden while training; no branch "
             "or diversity loss). " + _ACMIL))
@@ -205,10 +211,13 @@ register(dataclasses.replace(
 
 def acmil_method(n_branches: int = 5, top_k: int = 10, mask_drop: float = 0.6) -> Method:
     """ACMIL with M = ``n_branches``, STKIM's K = ``top_k`` and ``mask_drop``: the registered
-    ``acmil`` / ``acmil_mba`` (mask_drop 0) / ``acmil_stkim`` (one branch) when the options are
+    ``acmil`` / ``acmil_mba`` (mask_drop 0) / ``acmil_stkim`` (one branch) / ``acmil_base`` (one
+    branch, no masking: gated ABMIL in ACMIL's architecture) when the options are
     theirs, else a variant named by its options (``acmil_M3_K10_drop0.3``), so the runner's cache
     keeps every setting apart. Used by chapter 03's parameters and ablation."""
     opts = {"n_branches": n_branches, "top_k": top_k, "mask_drop": float(mask_drop)}
+    if n_branches == 1 and mask_drop == 0:      # K is unused without masking
+        return METHODS["acmil_base"]
     for name in ("acmil", "acmil_mba", "acmil_stkim"):
         m = METHODS[name]
         if {**{"n_branches": 5, "top_k": 10, "mask_drop": 0.6}, **m.model_kwargs} == opts:

@@ -340,6 +340,8 @@ def test_acmil_method_returns_the_registered_ablation_entries_or_a_named_variant
     assert acmil_method() is METHODS["acmil"]
     assert acmil_method(5, 10, 0.0) is METHODS["acmil_mba"]
     assert acmil_method(1, 10, 0.6) is METHODS["acmil_stkim"]
+    assert acmil_method(1, 7, 0.0) is METHODS["acmil_base"]          # K is unused without masking
+    assert dict(METHODS["acmil_base"].model_kwargs) == {"n_branches": 1, "mask_drop": 0.0}
     v = acmil_method(3, 8, 0.25)
     assert v.name == "acmil_M3_K8_drop0.25"
     assert dict(v.model_kwargs) == {"n_branches": 3, "top_k": 8, "mask_drop": 0.25}

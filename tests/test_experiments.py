@@ -342,6 +342,12 @@ def test_verdict_five_folds_one_way_is_ahead_but_not_clear():
     assert "A ahead of B in 5 of 5 folds, but 5 folds cannot make it clear (p = 0.062)" in text
 
 
+def test_verdict_ci_above_zero_but_folds_disagree_says_so():
+    res = _two_method_runs([0.05, 0.04, 0.06, -0.001, 0.03])         # 4 of 5 folds, p = 0.125
+    text = ex.verdict(res, "A", "B")
+    assert "A ahead of B on average but in only 4 of 5 folds: the folds disagree (p = 0.125" in text
+
+
 def test_verdict_mixed_signs_is_no_clear_difference_and_too_few_runs_says_so():
     res = _two_method_runs([0.05, -0.04, 0.01, -0.02, 0.0])
     assert "no clear difference between A and B" in ex.verdict(res, "A", "B")
