@@ -50,7 +50,7 @@ from .train import Predictions, predict, run_seed, seed_everything
 
 __all__ = ["METRICS", "RUNNER_VERSION", "ExperimentResult", "run_experiments", "experiment_folds",
            "data_fingerprint", "run_key", "paired_stats", "bootstrap_ci", "open_dataset",
-           "fold_differences", "verdict", "correlation_ci", "mean_ci_table"]
+           "fold_differences", "verdict", "correlation_ci", "mean_ci_table", "summary_frame"]
 
 #: What each run reports, in the order of the JSON and the tables.
 METRICS = ("auc", "balanced_accuracy", "f1", "loc_auc", "top5_mass", "entropy", "seconds",
@@ -434,6 +434,23 @@ def mean_ci_table(result: ExperimentResult, metrics: Sequence[str],
         return f"{v.mean():.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"
 
     return pd.DataFrame({k: [cell(m, k) for m in methods] for k in metrics}, index=methods)
+
+
+def summary_frame(result: ExperimentResult, metrics: Sequence[str],
+                  methods: Sequence[str] | None = None) -> pd.DataFrame:
+    """One row per (method, metric): ``mean`` over the runs, ``lo``/``hi`` its 95 % percentile
+    bootstrap interval (:func:`bootstrap_ci`; NaN with fewer than two runs) and ``n``, the runs
+    where the metric is defined — numbers for plots such as :func:`milhelpers.viz.lambda_curves`.
+    """
+    methods = list(methods) if methods is not None else list(result.methods)
+    rows = []
+    for m in methods:
+        for k in metrics:
+            v = result.values(m, k).dropna().to_numpy()
+            lo, hi = bootstrap_ci(v)
+            rows.append({"method": m, "metric": k, "mean": float(v.mean()) if len(v) else
+                         float("nan"), "lo": lo, "hi": hi, "n": int(len(v))})
+    return pd.DataFrame(rows, columns=["method", "metric", "mean", "lo", "hi", "n"])
 
 
 # --------------------------------------------------------------------------------------------

@@ -108,3 +108,17 @@ def test_mean_ci_table_formats_one_value_many_values_and_none():
     lo, hi = ex.bootstrap_ci([0.7, 0.8, 0.9])
     assert t.loc["B", "auc"] == f"0.800 [{lo:.3f}, {hi:.3f}]"
     assert t.loc["A", "loc_auc"] == "0.500" and t.loc["B", "loc_auc"] == "n/a"
+
+
+def test_summary_frame_numbers_per_method_and_metric():
+    res = _result([0.1, 0.2, 0.3])
+    res.runs.loc[res.runs.method == "A", "loc_auc"] = [0.5, np.nan, np.nan]
+    f = ex.summary_frame(res, ["auc", "loc_auc"], ["B", "A"])
+    assert f[["method", "metric"]].values.tolist() == [["B", "auc"], ["B", "loc_auc"],
+                                                       ["A", "auc"], ["A", "loc_auc"]]
+    b = f.iloc[0]
+    assert b["mean"] == pytest.approx(0.8) and b["n"] == 3
+    assert [b["lo"], b["hi"]] == pytest.approx(ex.bootstrap_ci([0.7, 0.8, 0.9]))
+    one = f.iloc[3]
+    assert one["mean"] == 0.5 and one["n"] == 1 and math.isnan(one["lo"])
+    assert f.iloc[1]["n"] == 0 and math.isnan(f.iloc[1]["mean"])
