@@ -50,7 +50,8 @@ from .train import Predictions, predict, run_seed, seed_everything
 
 __all__ = ["METRICS", "RUNNER_VERSION", "ExperimentResult", "run_experiments", "experiment_folds",
            "data_fingerprint", "run_key", "paired_stats", "bootstrap_ci", "open_dataset",
-           "fold_differences", "verdict", "correlation_ci", "mean_ci_table", "summary_frame"]
+           "fold_differences", "verdict", "correlation_ci", "describe_correlation",
+           "mean_ci_table", "summary_frame"]
 
 #: What each run reports, in the order of the JSON and the tables.
 METRICS = ("auc", "balanced_accuracy", "f1", "loc_auc", "top5_mass", "entropy", "seconds",
@@ -276,6 +277,20 @@ def correlation_ci(x: Sequence[float], y: Sequence[float], groups: Sequence | No
             "within_groups": groups is not None}
 
 
+def describe_correlation(stats: dict[str, Any], x: str = "entropy", y: str = "AUC") -> str:
+    """A sentence from :func:`correlation_ci`'s result: ρ, its interval, p and n, then "no clear
+    link" when the interval holds 0, else the direction ("higher x went with higher y")."""
+    if np.isnan(stats["rho"]):
+        return f"{x} vs {y}: too few runs (or a constant value) for a correlation"
+    lo, hi = stats["ci95"]
+    if lo <= 0 <= hi:
+        link = "no clear link: the interval holds 0"
+    else:
+        link = f"higher {x} went with {'higher' if stats['rho'] > 0 else 'lower'} {y}"
+    return (f"ρ = {stats['rho']:+.2f} [95% CI {lo:+.2f}, {hi:+.2f}], p = {stats['p']:.3f}, "
+            f"{stats['n']} runs: {link}")
+
+
 # --------------------------------------------------------------------------------------------
 # results
 # --------------------------------------------------------------------------------------------
@@ -356,6 +371,22 @@ class ExperimentResult:
         """The test-fold predictions of one run (probabilities, attention, scores, embeddings),
         as :func:`milhelpers.train.predict` returned them, for heatmaps of the same models."""
         return _load_predictions(self._files(method, seed, fold)[1])
+
+    def slide_prediction(self, method: str, seed: int, slide_id: str) -> dict[str, Any]:
+        """One test slide's prediction by the run that held it out: ``attention`` (N,) (the
+        heads' mean softmax), ``scores`` (N,) (what the localisation AUC ranks), ``prob``
+        (P(class 1)), ``label`` and ``fold`` — for heatmaps of one slide under several methods."""
+        rows = self.runs[(self.runs.method == method) & (self.runs.seed == seed)]
+        if rows.empty:
+            raise KeyError(f"no runs of ({method!r}, seed {seed}) in this experiment")
+        for fold in sorted(rows.fold.unique()):
+            p = self.predictions(method, seed, int(fold))
+            if slide_id in p.slide_ids:
+                i = p.slide_ids.index(slide_id)
+                return {"attention": p.slide_attention[i], "scores": p.slide_scores[i],
+                        "prob": float(p.probs[i, -1]), "label": int(p.labels[i]),
+                        "fold": int(fold)}
+        raise KeyError(f"slide {slide_id!r} is in no test fold of ({method!r}, seed {seed})")
 
     def history(self, method: str, seed: int, fold: int) -> pd.DataFrame:
         """The per-epoch training history of one run (learning curves of the same models)."""

@@ -40,7 +40,7 @@ from .train import Callback, FitResult, LossTerm, TrainConfig, fit
 
 __all__ = ["BuildContext", "Method", "METHODS", "register", "get_method", "available_methods",
            "as_method", "n_classes_of", "acmil_loss_terms", "aem_method", "AEM_VARIANTS",
-           "aem_or_base"]
+           "aem_or_base", "aem_variant_name"]
 
 
 @dataclass(frozen=True)
@@ -242,6 +242,13 @@ def aem_method(lam: float = 0.1, schedule: str = "constant", normalize: str = "n
 AEM_VARIANTS = {"constant": ("constant", "none"),   # the authors' code
                 "cosine": ("cosine", "none"),       # λ annealed to 0 (our reconstruction)
                 "log_n": ("constant", "log_n")}     # entropy ÷ log N per bag (a design choice)
+
+
+def aem_variant_name(schedule: str, normalize: str) -> str:
+    """The name of a (schedule, normalize) pair in :data:`AEM_VARIANTS` (``cosine+log_n`` for the
+    combination, which has none)."""
+    return next((v for v, sn in AEM_VARIANTS.items() if sn == (schedule, normalize)),
+                f"{schedule}+{normalize}")
 
 
 def aem_or_base(lam: float, schedule: str = "constant", normalize: str = "none",

@@ -167,3 +167,12 @@ def test_aem_or_base_reuses_the_baseline_at_lambda_zero():
         aem_or_base(0.0, "cos")
     with pytest.raises(ValueError, match="lam=-1"):
         aem_or_base(-1)
+
+
+def test_aem_variant_names():
+    from milhelpers.methods import aem_variant_name
+
+    assert aem_variant_name("constant", "none") == "constant"
+    assert aem_variant_name("cosine", "none") == "cosine"
+    assert aem_variant_name("constant", "log_n") == "log_n"
+    assert aem_variant_name("cosine", "log_n") == "cosine+log_n"

@@ -70,3 +70,25 @@ def test_cli_refuses_an_unknown_method_without_a_traceback():
                                        "TQDM_DISABLE": "1"})
     assert r.returncode != 0 and "aemm" in r.stderr and "aem" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_threads_are_set_while_training_and_restored(monkeypatch):
+    import torch
+
+    from milhelpers.methods import Method
+
+    seen = []
+    original = Method.fit
+
+    def spy(self, *a, **kw):
+        seen.append(torch.get_num_threads())
+        return original(self, *a, **kw)
+
+    monkeypatch.setattr(Method, "fit", spy)
+    before = torch.get_num_threads()
+    run_classic_benchmark(["musk1"], ["abmil_tanh"], repeats=1, folds=2, epochs=1, progress=False)
+    assert seen == [1, 1] and torch.get_num_threads() == before
+    with pytest.raises(ValueError, match="threads"):
+        run_classic_benchmark(["musk1"], ["abmil_tanh"], threads=0, **FAST)
+    with pytest.raises(ValueError, match="mean_pool: its model does not take the classic sizes"):
+        run_classic_benchmark(["musk1"], ["mean_pool"], **FAST)

@@ -316,3 +316,21 @@ def test_cli_writes_the_json_layout_and_refuses_bad_input(tmp_path):
     assert r.returncode != 0 and "nowhere" in r.stderr and "Traceback" not in r.stderr
     r = _cli(*common[:4], "--folds", 0, cwd=tmp_path)
     assert r.returncode != 0 and "--folds" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_slide_prediction_finds_the_run_that_held_the_slide_out(tmp_path):
+    ds = planted()
+    res = run(ds, tmp_path)
+    folds = ex.experiment_folds(ds, 3)
+    sid = ds.slide_ids[folds[2][1][1]]                  # a slide of test fold 2
+    got = res.slide_prediction("abmil_gated_small", 0, sid)
+    p = res.predictions("abmil_gated_small", 0, 2)
+    i = p.slide_ids.index(sid)
+    assert got["fold"] == 2 and got["label"] == ds[folds[2][1][1]].label
+    assert got["prob"] == pytest.approx(float(p.probs[i, 1]))
+    np.testing.assert_array_equal(got["attention"], p.slide_attention[i])
+    assert got["attention"].shape == (len(ds[folds[2][1][1]].features),)
+    with pytest.raises(KeyError, match="no test fold"):
+        res.slide_prediction("abmil_gated_small", 0, "not_a_slide")
+    with pytest.raises(KeyError, match="seed 5"):
+        res.slide_prediction("abmil_gated_small", 5, sid)

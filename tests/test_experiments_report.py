@@ -122,3 +122,15 @@ def test_summary_frame_numbers_per_method_and_metric():
     one = f.iloc[3]
     assert one["mean"] == 0.5 and one["n"] == 1 and math.isnan(one["lo"])
     assert f.iloc[1]["n"] == 0 and math.isnan(f.iloc[1]["mean"])
+
+
+def test_describe_correlation_sentences():
+    s = {"rho": 0.4, "ci95": [0.1, 0.7], "p": 0.01, "n": 20}
+    assert ex.describe_correlation(s) == ("ρ = +0.40 [95% CI +0.10, +0.70], p = 0.010, 20 runs: "
+                                          "higher entropy went with higher AUC")
+    s = {"rho": -0.5, "ci95": [-0.8, -0.2], "p": 0.02, "n": 20}
+    assert ex.describe_correlation(s, y="loc AUC").endswith("higher entropy went with lower loc AUC")
+    s = {"rho": 0.1, "ci95": [-0.3, 0.5], "p": 0.6, "n": 20}
+    assert ex.describe_correlation(s).endswith("no clear link: the interval holds 0")
+    s = ex.correlation_ci([1, 2], [3, 4])
+    assert ex.describe_correlation(s).startswith("entropy vs AUC: too few runs")
