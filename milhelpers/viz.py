@@ -654,7 +654,9 @@ def lambda_curves(table, metric: str, ax=None, references: dict[str, float] | No
     for j, (name, value) in enumerate((references or {}).items()):
         ax.axhline(value, color="0.35", ls=["--", ":", "-."][j % 3], lw=1, label=name)
     positive = df.loc[df["lam"] > 0, "lam"]
-    ax.set_xscale("symlog", linthresh=float(positive.min()) if len(positive) else 1.0)
+    linthresh = float(positive.min()) if len(positive) else 1.0
+    ax.set_xscale("symlog", linthresh=linthresh)
+    ax.set_xlim(left=-0.2 * linthresh)      # λ < 0 means nothing: no room for it on the axis
     ax.set_xlabel("AEM weight λ (symmetric log scale)")
     ax.set_ylabel(ylabel or metric.replace("_", " "))
     ax.legend(fontsize=7, frameon=False)
@@ -709,6 +711,13 @@ def aem_variants(lam: float, lengths, axes=None):
     axes[1].scatter(n, np.where(n > 1, 1.0, 0.0), s=8, color="tab:green",
                     label="log_n: max H / log N = 1")
     axes[1].set_xscale("log")
+    from matplotlib.ticker import NullFormatter, ScalarFormatter
+    ticks = [t for t in (2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000)
+             if n.min() <= t <= n.max()]
+    if ticks:
+        axes[1].set_xticks(ticks)
+    axes[1].xaxis.set_major_formatter(ScalarFormatter())   # 10, 100 — not 10^1, 10^2
+    axes[1].xaxis.set_minor_formatter(NullFormatter())     # minor labels collide on a log axis
     axes[1].set_xlabel("patches in the bag (N)")
     axes[1].set_ylabel("largest entropy the term rewards")
     axes[1].set_title("the normalisations, on these bags")

@@ -86,3 +86,13 @@ def test_correlation_scatter_and_aem_variants_label_their_axes():
     with pytest.raises(ValueError, match="lengths"):
         viz.aem_variants(1.0, [])
     plt.close("all")
+
+
+def test_lambda_axis_starts_at_zero_and_bag_lengths_read_as_plain_numbers():
+    t = pd.DataFrame({"variant": ["constant"] * 2, "lam": [0.0, 0.1], "mean": [0.7, 0.8],
+                      "lo": [0.6, 0.7], "hi": [0.8, 0.9]})
+    ax = viz.lambda_curves(t, "auc")
+    assert -0.1 < ax.get_xlim()[0] < 0                    # no negative decades before λ = 0
+    axes = viz.aem_variants(1.0, [12, 40, 400])
+    assert [t.get_text() for t in axes[1].get_xticklabels()] == ["20", "50", "100", "200"]
+    plt.close("all")
