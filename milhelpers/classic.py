@@ -1,17 +1,29 @@
-"""ABMIL on the classic MIL benchmark tables (MUSK1, MUSK2, Elephant, UCSB breast), with the
-numbers Ilse et al. (2018) report, so chapter 02 and ``benchmarks/classic_mil.py`` share one
-protocol."""
+"""MIL methods on the classic MIL benchmark tables (MUSK1, MUSK2, Elephant, UCSB breast), with
+the numbers Ilse et al. (2018) report for ABMIL, so the chapters and
+``benchmarks/classic_mil.py`` share one protocol.
+
+Any registered method (or :class:`~milhelpers.methods.Method`) runs here with the classic small
+sizes (:data:`CLASSIC_MODEL`) and its own loss terms, so ``aem`` is ABMIL + the entropy term on
+exactly the same folds and seeds as ``abmil_gated``: :func:`classic_paired` compares them.
+"""
 from __future__ import annotations
+
+from typing import Any, Sequence
 
 import numpy as np
 import torch
 
 from ._progress import progress_bar
 from .datasets import Bag, ListBagDataset, load_mil_table, stratified_folds
-from .models import build_model
-from .train import TrainConfig, fit, predict
+from .methods import Method, as_method
+from .train import predict
 
-__all__ = ["PAPER_ACCURACY", "PAPER_NOTES", "standardise", "run_classic_benchmark"]
+__all__ = ["PAPER_ACCURACY", "PAPER_NOTES", "CLASSIC_MODEL", "standardise",
+           "run_classic_benchmark", "classic_paired"]
+
+#: Model sizes for the classic tables (a few hundred features, tens of bags): ABMIL's
+#: embedding 128, attention 64, dropout 0.25, given to every method's model.
+CLASSIC_MODEL = {"embed_dim": 128, "attn_dim": 64, "dropout": 0.25}
 
 #: Ilse, Tomczak & Welling, ICML 2018 (arXiv 1802.04712): Table 1 (accuracy, mean ± standard
 #: error over 5 × 10-fold CV) and the UCSB breast table. Transcribed by hand: check a value against
@@ -38,36 +50,102 @@ def standardise(train: ListBagDataset, *others: ListBagDataset) -> list[ListBagD
             for d in (train, *others)]
 
 
-def run_classic_benchmark(datasets, variants=("abmil_tanh", "abmil_gated"), repeats: int = 5,
-                          folds: int = 10, epochs: int = 40, seed: int = 0, batch_size: int = 8,
-                          progress: bool = True) -> dict:
-    """Accuracy of each variant per dataset: ``{ds: {variant: {mean, std, std_folds, folds}}}``.
+def run_classic_benchmark(datasets, variants: Sequence[str | Method] = ("abmil_tanh", "abmil_gated"),
+                          repeats: int = 5, folds: int = 10, epochs: int = 40, seed: int = 0,
+                          batch_size: int = 8, progress: bool = True,
+                          threads: int | None = 1) -> dict:
+    """Accuracy of each method per dataset:
+    ``{ds: {name: {mean, std, std_folds, folds, auc, auc_folds}}}``.
+
+    ``variants``: registered method names (``abmil_gated``, ``aem``, ``acmil`` …) or
+    :class:`~milhelpers.methods.Method` objects, each run with :data:`CLASSIC_MODEL` sizes and
+    its own loss terms and callbacks. Every method sees the same folds (``stratified_folds(labels,
+    folds, seed + r)`` in repeat r) and the same seed per fold (``seed + 1000 r + k``), so fold
+    results pair across methods. Training: Adam(-W as the method says), lr 5e-4, weight decay
+    1e-4, ``batch_size`` bags per step, ``epochs`` fixed (no validation split, no selection).
 
     ``std`` is the standard deviation of the per-repeat mean accuracies (the paper's spread over
-    repeated cross-validation); ``std_folds`` the spread over all individual folds.
+    repeated cross-validation; with one repeat, the spread over folds); ``std_folds`` the spread
+    over all folds; ``folds`` / ``auc_folds`` list each fold's accuracy / AUC in order (repeat
+    0's folds first).
+
+    ``threads``: torch's CPU threads while training (restored afterwards; ``None`` leaves the
+    setting alone). These models are tiny: on the course's shared 2-core machine two threads
+    mostly wait on each other, and one trained several times faster.
     """
+    if threads is None:
+        return _run_classic(datasets, variants, repeats, folds, epochs, seed, batch_size, progress)
+    if threads < 1:
+        raise ValueError(f"threads must be >= 1 (or None), got {threads}")
+    before = torch.get_num_threads()
+    torch.set_num_threads(int(threads))
+    try:
+        return _run_classic(datasets, variants, repeats, folds, epochs, seed, batch_size, progress)
+    finally:
+        torch.set_num_threads(before)
+
+
+def _run_classic(datasets, variants, repeats, folds, epochs, seed, batch_size, progress) -> dict:
+    methods = [as_method(v) for v in variants]
+    names = [m.name for m in methods]
+    if len(set(names)) != len(names):
+        raise ValueError(f"variants must have distinct names: {names}")
     out: dict = {}
     for name in datasets:
         data = load_mil_table(name)
         out[name] = {}
-        for var in variants:
-            per_repeat, per_fold = [], []
+        for method in methods:
+            small = method.with_options(**CLASSIC_MODEL)
+            per_repeat, per_fold, aucs = [], [], []
             jobs = [(r, k, tr, te) for r in range(repeats)
                     for k, (tr, te) in enumerate(stratified_folds(data.labels, folds, seed + r))]
-            for r, k, tr, te in progress_bar(jobs, desc=f"{name} {var}", enabled=progress,
-                                             leave=False):
+            for r, k, tr, te in progress_bar(jobs, desc=f"{name} {method.name}",
+                                             enabled=progress, leave=False):
                 train, test = standardise(data.subset(tr), data.subset(te))
-                cfg = TrainConfig(epochs=epochs, lr=5e-4, weight_decay=1e-4, batch_size=batch_size,
-                                  seed=seed + 1000 * r + k, progress=False)
-                res = fit(lambda: build_model(var, data.dim, embed_dim=128, attn_dim=64,
-                                              dropout=0.25), train, None, cfg)
-                acc = predict(res.model, test).metrics()["accuracy"]
-                per_fold.append(acc)
+                cfg = small.train_config(epochs=epochs, lr=5e-4, weight_decay=1e-4,
+                                         batch_size=batch_size, seed=seed + 1000 * r + k,
+                                         progress=False)
+                # the model's weights come from cfg.seed alone (Method.build_model), then the
+                # trainer reseeds: the same draws as fit(factory) for the ABMIL variants
+                try:
+                    res = small.fit(train, None, cfg, fold=k)
+                except TypeError as err:   # e.g. mean pooling has no attention size
+                    raise ValueError(f"{method.name}: its model does not take the classic sizes "
+                                     f"{CLASSIC_MODEL} ({err}); the classic tables run ABMIL- "
+                                     "and ACMIL-family methods") from None
+                m = predict(res.model, test).metrics()
+                per_fold.append(m["accuracy"])
+                aucs.append(m["auc"])
                 if k == folds - 1:
                     per_repeat.append(float(np.mean(per_fold[-folds:])))
-            out[name][var] = {"mean": float(np.mean(per_fold)),
-                              "std": float(np.std(per_repeat, ddof=1)) if repeats > 1 else float(
-                                  np.std(per_fold, ddof=1)),
-                              "std_folds": float(np.std(per_fold, ddof=1)),
-                              "folds": per_fold}
+            out[name][method.name] = {
+                "mean": float(np.mean(per_fold)),
+                "std": float(np.std(per_repeat, ddof=1)) if repeats > 1 else float(
+                    np.std(per_fold, ddof=1)),
+                "std_folds": float(np.std(per_fold, ddof=1)),
+                "folds": per_fold,
+                "auc": float(np.nanmean(aucs)), "auc_folds": aucs}
     return out
+
+
+def classic_paired(result: dict, dataset: str, a: str, b: str,
+                   metric: str = "accuracy") -> dict[str, Any]:
+    """B − A on one classic table, one pair per (repeat, fold) — both methods saw the same
+    split: :func:`milhelpers.experiments.paired_stats` (mean difference, 95 % bootstrap CI,
+    Wilcoxon p, n). ``metric``: ``accuracy`` or ``auc``.
+
+    The pairs share training bags (folds of one repeat overlap, repeats reuse the bags), so the
+    interval describes these splits; it is not a test over new data sets.
+    """
+    from .experiments import paired_stats
+
+    key = {"accuracy": "folds", "auc": "auc_folds"}.get(metric)
+    if key is None:
+        raise ValueError(f"metric={metric!r}: choose 'accuracy' or 'auc'")
+    if dataset not in result:
+        raise KeyError(f"no dataset {dataset!r} in the result; have {list(result)}")
+    per = result[dataset]
+    for m in (a, b):
+        if m not in per:
+            raise KeyError(f"no method {m!r} on {dataset}; have {list(per)}")
+    return paired_stats(per[a][key], per[b][key])

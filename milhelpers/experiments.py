@@ -49,8 +49,9 @@ from .metrics import localization_auc
 from .train import Predictions, predict, run_seed, seed_everything
 
 __all__ = ["METRICS", "RUNNER_VERSION", "ExperimentResult", "run_experiments", "experiment_folds",
-           "verdict",
-           "data_fingerprint", "run_key", "paired_stats", "bootstrap_ci", "open_dataset"]
+           "data_fingerprint", "run_key", "paired_stats", "bootstrap_ci", "open_dataset",
+           "fold_differences", "verdict", "correlation_ci", "describe_correlation",
+           "mean_ci_table", "summary_frame"]
 
 #: What each run reports, in the order of the JSON and the tables.
 METRICS = ("auc", "balanced_accuracy", "f1", "loc_auc", "top5_mass", "entropy", "seconds",
@@ -225,6 +226,71 @@ def paired_stats(a: Sequence[float], b: Sequence[float], n_resamples: int = 10_0
     return {"diff": diff, "ci95": list(bootstrap_ci(d, n_resamples, seed)), "p": p, "n": n}
 
 
+def correlation_ci(x: Sequence[float], y: Sequence[float], groups: Sequence | None = None,
+                   n_resamples: int = 10_000, seed: int = 0,
+                   confidence: float = 0.95) -> dict[str, Any]:
+    """Spearman rank correlation of ``x`` and ``y`` with a percentile-bootstrap interval.
+
+    ρ = Pearson correlation of the ranks (scipy.stats.spearmanr); ``p`` its two-sided test.
+    ``ci95``: resample the (x, y) pairs with replacement ``n_resamples`` times (fixed seed) and
+    take the (1 − c)/2 and (1 + c)/2 quantiles of ρ; resamples where x or y is constant (ρ
+    undefined) are dropped. With ``groups`` (e.g. each run's test fold) x and y are first
+    centred on their group means, so the correlation is *within* groups: a hard fold that lowers
+    every method's AUC no longer counts as evidence. Pairs with a NaN are dropped; ``n`` counts
+    the rest. Fewer than 3 pairs, or a constant x or y: ρ, CI and p are NaN.
+
+    Runs that share folds or training slides are not independent, so read the interval as a
+    description of these runs, not as a test over a population of experiments.
+    """
+    from scipy.stats import rankdata, spearmanr
+
+    x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+    if x.shape != y.shape or x.ndim != 1:
+        raise ValueError(f"x and y must be 1-d and of one length; got {x.shape} and {y.shape}")
+    ok = ~(np.isnan(x) | np.isnan(y))
+    if groups is not None:
+        g = np.asarray(groups)
+        if g.shape != x.shape:
+            raise ValueError(f"groups has shape {g.shape}, x and y {x.shape}")
+        df = pd.DataFrame({"x": x, "y": y, "g": g})[ok]
+        x = (df.x - df.groupby("g").x.transform("mean")).to_numpy()
+        y = (df.y - df.groupby("g").y.transform("mean")).to_numpy()
+    else:
+        x, y = x[ok], y[ok]
+    n = len(x)
+    nan = {"rho": float("nan"), "ci95": [float("nan"), float("nan")], "p": float("nan"),
+           "n": n, "within_groups": groups is not None}
+    if n < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
+        return nan
+    rho, p = spearmanr(x, y)
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, n, size=(n_resamples, n))
+    rx, ry = rankdata(x[idx], axis=1), rankdata(y[idx], axis=1)
+    rx -= rx.mean(1, keepdims=True)
+    ry -= ry.mean(1, keepdims=True)
+    den = np.sqrt((rx ** 2).sum(1) * (ry ** 2).sum(1))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        boot = (rx * ry).sum(1) / den
+    boot = boot[den > 0]
+    lo, hi = np.quantile(boot, [(1 - confidence) / 2, (1 + confidence) / 2])
+    return {"rho": float(rho), "ci95": [float(lo), float(hi)], "p": float(p), "n": n,
+            "within_groups": groups is not None}
+
+
+def describe_correlation(stats: dict[str, Any], x: str = "entropy", y: str = "AUC") -> str:
+    """A sentence from :func:`correlation_ci`'s result: ρ, its interval, p and n, then "no clear
+    link" when the interval holds 0, else the direction ("higher x went with higher y")."""
+    if np.isnan(stats["rho"]):
+        return f"{x} vs {y}: too few runs (or a constant value) for a correlation"
+    lo, hi = stats["ci95"]
+    if lo <= 0 <= hi:
+        link = "no clear link: the interval holds 0"
+    else:
+        link = f"higher {x} went with {'higher' if stats['rho'] > 0 else 'lower'} {y}"
+    return (f"ρ = {stats['rho']:+.2f} [95% CI {lo:+.2f}, {hi:+.2f}], p = {stats['p']:.3f}, "
+            f"{stats['n']} runs: {link}")
+
+
 # --------------------------------------------------------------------------------------------
 # results
 # --------------------------------------------------------------------------------------------
@@ -306,6 +372,22 @@ class ExperimentResult:
         as :func:`milhelpers.train.predict` returned them, for heatmaps of the same models."""
         return _load_predictions(self._files(method, seed, fold)[1])
 
+    def slide_prediction(self, method: str, seed: int, slide_id: str) -> dict[str, Any]:
+        """One test slide's prediction by the run that held it out: ``attention`` (N,) (the
+        heads' mean softmax), ``scores`` (N,) (what the localisation AUC ranks), ``prob``
+        (P(class 1)), ``label`` and ``fold`` — for heatmaps of one slide under several methods."""
+        rows = self.runs[(self.runs.method == method) & (self.runs.seed == seed)]
+        if rows.empty:
+            raise KeyError(f"no runs of ({method!r}, seed {seed}) in this experiment")
+        for fold in sorted(rows.fold.unique()):
+            p = self.predictions(method, seed, int(fold))
+            if slide_id in p.slide_ids:
+                i = p.slide_ids.index(slide_id)
+                return {"attention": p.slide_attention[i], "scores": p.slide_scores[i],
+                        "prob": float(p.probs[i, -1]), "label": int(p.labels[i]),
+                        "fold": int(fold)}
+        raise KeyError(f"slide {slide_id!r} is in no test fold of ({method!r}, seed {seed})")
+
     def history(self, method: str, seed: int, fold: int) -> pd.DataFrame:
         """The per-epoch training history of one run (learning curves of the same models)."""
         return pd.DataFrame(json.loads(self._files(method, seed, fold)[0].read_text())["history"])
@@ -321,6 +403,91 @@ def _nan_to_none(obj):
     if isinstance(obj, np.integer):
         return int(obj)
     return obj
+
+
+def fold_differences(result: ExperimentResult, a: str, b: str, metric: str) -> pd.Series:
+    """B − A per test fold: runs matched on (seed, fold), pairs with a NaN dropped, then averaged
+    over seeds within each fold (the pairs :meth:`ExperimentResult.paired` tests)."""
+    va, vb = result.values(a, metric), result.values(b, metric)
+    common = va.index.intersection(vb.index)
+    d = (vb.loc[common] - va.loc[common]).dropna()
+    return d.groupby(level="fold").mean()
+
+
+def verdict(result: ExperimentResult, a: str, b: str, metric: str = "auc") -> str:
+    """One sentence on B against A from the paired statistics (one pair per test fold).
+
+    * **clear** — the 95 % bootstrap interval of the mean difference excludes 0 *and* the
+      Wilcoxon p < 0.05: "B is better than A" (or A than B);
+    * **ahead but unclear** — the interval excludes 0 but p ≥ 0.05 and every fold agrees (5 folds
+      cannot go below p = 0.0625): "B ahead of A in n of n folds, but n folds cannot make it
+      clear";
+    * **folds disagree** — the interval excludes 0, p ≥ 0.05 and some fold goes the other way
+      (a percentile bootstrap of 5 values is too narrow to trust alone);
+    * **no clear difference** — the interval holds 0;
+    * fewer than two pairs: "too few runs to compare".
+
+    The numbers follow: mean difference B − A, its interval, p and the number of folds.
+    """
+    s = result.paired(a, b, [metric])[metric]
+    if s["n"] < 2 or np.isnan(s["ci95"][0]):
+        return f"{b} vs {a}: too few runs to compare"
+    lo, hi = s["ci95"]
+    d = fold_differences(result, a, b, metric)
+    leader = b if s["diff"] > 0 else a
+    other = a if leader == b else b
+    ahead = int((d > 0).sum() if s["diff"] > 0 else (d < 0).sum())   # folds on the leader's side
+    if (lo > 0 or hi < 0) and s["p"] < 0.05:
+        word = f"{leader} is better than {other}"
+    elif (lo > 0 or hi < 0) and ahead == len(d):
+        word = (f"{leader} ahead of {other} in {ahead} of {len(d)} folds, but {len(d)} folds "
+                f"cannot make it clear (p = {s['p']:.3f})")
+    elif lo > 0 or hi < 0:
+        word = (f"{leader} ahead of {other} on average but in only {ahead} of {len(d)} folds: the "
+                f"folds disagree (p = {s['p']:.3f}; a percentile CI from {len(d)} folds is too "
+                "narrow to trust alone)")
+    else:
+        word = f"no clear difference between {b} and {a}"
+    return (f"{metric}: {word} (mean difference {b} − {a} {s['diff']:+.3f}, 95% CI "
+            f"[{lo:+.3f}, {hi:+.3f}], p = {s['p']:.3f}, {s['n']} folds)")
+
+
+def mean_ci_table(result: ExperimentResult, metrics: Sequence[str],
+                  methods: Sequence[str] | None = None, digits: int = 3) -> pd.DataFrame:
+    """Methods × metrics table of "mean [95 % bootstrap CI]" strings over the runs.
+
+    One run: its value alone; no defined value: "n/a". (The interval is over runs, which share
+    folds, so it is narrower than a population interval would be.)
+    """
+    methods = list(methods) if methods is not None else list(result.methods)
+
+    def cell(m: str, k: str) -> str:
+        v = result.values(m, k).dropna().to_numpy()
+        if not len(v):
+            return "n/a"
+        if len(v) == 1:
+            return f"{v[0]:.{digits}f}"
+        lo, hi = bootstrap_ci(v)
+        return f"{v.mean():.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"
+
+    return pd.DataFrame({k: [cell(m, k) for m in methods] for k in metrics}, index=methods)
+
+
+def summary_frame(result: ExperimentResult, metrics: Sequence[str],
+                  methods: Sequence[str] | None = None) -> pd.DataFrame:
+    """One row per (method, metric): ``mean`` over the runs, ``lo``/``hi`` its 95 % percentile
+    bootstrap interval (:func:`bootstrap_ci`; NaN with fewer than two runs) and ``n``, the runs
+    where the metric is defined — numbers for plots such as :func:`milhelpers.viz.lambda_curves`.
+    """
+    methods = list(methods) if methods is not None else list(result.methods)
+    rows = []
+    for m in methods:
+        for k in metrics:
+            v = result.values(m, k).dropna().to_numpy()
+            lo, hi = bootstrap_ci(v)
+            rows.append({"method": m, "metric": k, "mean": float(v.mean()) if len(v) else
+                         float("nan"), "lo": lo, "hi": hi, "n": int(len(v))})
+    return pd.DataFrame(rows, columns=["method", "metric", "mean", "lo", "hi", "n"])
 
 
 # --------------------------------------------------------------------------------------------
@@ -486,35 +653,3 @@ def _run_all(dataset, methods, seeds, folds, epochs, val_fraction, cache_dir, pr
             "fold_source": "labels 'fold' column" if "fold" in getattr(dataset, "table", {})
             else "stratified_folds(seed=0, groups=case_ids)"}
     return ExperimentResult(runs, cache_dir, names, trained, meta)
-
-
-def verdict(result: "ExperimentResult", a: str, b: str, metric: str = "auc") -> str:
-    """One sentence on ``a`` against ``b`` written from the paired statistics, so a chapter's
-    text stays true when it is rerun with other seeds, epochs or data.
-
-    The difference is a − b per test fold (:meth:`ExperimentResult.paired`). A difference is
-    called *clear* only when its 95 % CI excludes 0 **and** the Wilcoxon p < 0.05; a CI that
-    excludes 0 with p ≥ 0.05 says, when every fold agrees, that the folds cannot make it clear
-    (five folds cannot give p below 0.0625), and otherwise that the folds disagree; a CI that
-    includes 0 gives "no clear difference".
-    """
-    s = result.paired(b, a, [metric])[metric]          # paired(b, a) gives a − b
-    if s["n"] < 2 or np.isnan(s["ci95"][0]):
-        return f"{a} vs {b}: too few runs to compare"
-    lo, hi = s["ci95"]
-    d = (result.values(a, metric) - result.values(b, metric)).groupby(level="fold").mean().dropna()
-    leader, other = (a, b) if s["diff"] > 0 else (b, a)
-    ahead = int((d > 0).sum() if s["diff"] > 0 else (d < 0).sum())   # folds on the leader's side
-    if (lo > 0 or hi < 0) and s["p"] < 0.05:
-        word = f"{leader} is better than {other}"
-    elif (lo > 0 or hi < 0) and ahead == len(d):
-        word = (f"{leader} ahead of {other} in {ahead} of {len(d)} folds, but {len(d)} folds cannot "
-                f"make it clear (p = {s['p']:.3f})")
-    elif lo > 0 or hi < 0:
-        word = (f"{leader} ahead of {other} on average but in only {ahead} of {len(d)} folds: the "
-                f"folds disagree (p = {s['p']:.3f}; a percentile CI from {len(d)} folds is too "
-                "narrow to trust alone)")
-    else:
-        word = f"no clear difference between {a} and {b}"
-    return (f"{metric}: {word} (mean difference {a} − {b} {s['diff']:+.3f}, 95% CI "
-            f"[{lo:+.3f}, {hi:+.3f}], p = {s['p']:.3f}, {s['n']} folds)")

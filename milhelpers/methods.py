@@ -39,7 +39,8 @@ from .models import ABMIL, ACMIL, MaxPoolMIL, MeanPoolMIL, MILModel
 from .train import Callback, FitResult, LossTerm, TrainConfig, fit
 
 __all__ = ["BuildContext", "Method", "METHODS", "register", "get_method", "available_methods",
-           "as_method", "n_classes_of", "acmil_loss_terms", "acmil_method", "aem_method"]
+           "as_method", "n_classes_of", "acmil_loss_terms", "acmil_method", "aem_method",
+           "AEM_VARIANTS", "aem_or_base", "aem_variant_name"]
 
 
 @dataclass(frozen=True)
@@ -259,6 +260,28 @@ def aem_method(lam: float = 0.1, schedule: str = "constant", normalize: str = "n
                "Zhang et al., 'Attention entropy maximization for multiple instance learning "
                "based whole slide image classification', arXiv 2406.15303, 2024")
     return dataclasses.replace(base, name=name, summary=summary, loss_terms=loss_terms)
+
+
+#: AEM's three variants by name: (schedule, normalize) for :func:`aem_method`.
+AEM_VARIANTS = {"constant": ("constant", "none"),   # the authors' code
+                "cosine": ("cosine", "none"),       # λ annealed to 0 (our reconstruction)
+                "log_n": ("constant", "log_n")}     # entropy ÷ log N per bag (a design choice)
+
+
+def aem_variant_name(schedule: str, normalize: str) -> str:
+    """The name of a (schedule, normalize) pair in :data:`AEM_VARIANTS` (``cosine+log_n`` for the
+    combination, which has none)."""
+    return next((v for v, sn in AEM_VARIANTS.items() if sn == (schedule, normalize)),
+                f"{schedule}+{normalize}")
+
+
+def aem_or_base(lam: float, schedule: str = "constant", normalize: str = "none",
+                base: Method | str = "abmil_gated") -> Method:
+    """:func:`aem_method`, except that λ = 0 returns ``base`` itself: with λ = 0 every variant
+    trains the baseline exactly, so a λ grid reuses the baseline's cached runs instead of
+    training them again under another name."""
+    aem_term(lam, schedule, normalize)          # bad options fail the same way for λ = 0
+    return as_method(base) if lam == 0 else aem_method(lam, schedule, normalize, base)
 
 
 register(aem_method())

@@ -15,7 +15,7 @@ import pandas as pd
 
 __all__ = ["ParameterError", "expect", "check_int", "check_path", "check_choices", "check_seeds",
            "check_folds", "check_label_map", "check_chapter01_params", "check_chapter02",
-           "check_chapter03"]
+           "check_chapter03", "check_lambda", "aem_bases", "check_chapter04"]
 
 
 class ParameterError(ValueError):
@@ -194,6 +194,88 @@ def check_chapter02(*, features_dir, labels_csv, slides_dir, epochs, seeds, meth
                                if classic_datasets else [])
     out["classic_repeats"] = check_int(classic_repeats, "classic_repeats", 1)
     out["classic_folds"] = check_int(classic_folds, "classic_folds", 2)
+    return out
+
+
+def check_lambda(value: Any, name: str = "lam", allow_none: bool = False,
+                 positive: bool = False) -> float | None:
+    """An AEM weight λ: a finite number >= 0 (> 0 with ``positive``), as a float."""
+    if value is None and allow_none:
+        return None
+    ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+    low = "> 0" if positive else ">= 0"
+    if not ok or not np.isfinite(value) or value < 0 or (positive and value == 0):
+        raise _bad(name, value, f"must be a finite number {low} (0 = no AEM, the baseline; the "
+                   "authors' example is 0.1)" + ("; or None to skip" if allow_none else ""))
+    return float(value)
+
+
+def aem_bases(available_methods: Sequence[str]) -> list[str]:
+    """The registered methods AEM can be added to: those with learned attention (ABMIL and ACMIL
+    variants), not mean/max pooling (no attention to spread) nor an AEM method itself."""
+    return [m for m in available_methods
+            if m.startswith(("abmil_", "acmil")) and "aem" not in m]
+
+
+def check_chapter04(*, features_dir, labels_csv, slides_dir, lam, schedule, normalize, base,
+                    other_bases, lambdas, variant_lam, epochs, seeds, classic_datasets,
+                    classic_repeats, classic_folds, classic_epochs,
+                    available_methods: Sequence[str], classic_choices: Sequence[str]) -> dict:
+    """Chapter 04's (AEM) parameters, except ``folds`` and ``label_map`` (checked once the labels
+    exist: :func:`check_folds`, :func:`check_label_map`). Returns the cleaned values.
+
+    ``lam`` a number >= 0; ``schedule`` and ``normalize`` from
+    :data:`milhelpers.losses.AEM_SCHEDULES` / :data:`~milhelpers.losses.AEM_NORMALIZATIONS`;
+    ``base`` and ``other_bases`` (a list, may be empty) from :func:`aem_bases`; ``lambdas`` a
+    non-empty list of distinct numbers >= 0 (sorted, 0 added: the baseline is always run);
+    ``variant_lam`` a number > 0 or None.
+    """
+    from .losses import AEM_NORMALIZATIONS, AEM_SCHEDULES
+
+    out = check_chapter02(features_dir=features_dir, labels_csv=labels_csv, slides_dir=slides_dir,
+                          epochs=epochs, seeds=seeds, methods=["abmil_gated"],
+                          model_variant="abmil_gated", classic_datasets=classic_datasets,
+                          classic_repeats=classic_repeats, classic_folds=classic_folds,
+                          available_methods=["abmil_gated"], classic_choices=classic_choices)
+    out.pop("methods"), out.pop("model_variant")
+    out["lam"] = check_lambda(lam, "lam")
+    if schedule not in AEM_SCHEDULES:
+        raise _bad("schedule", schedule, f"choose from {list(AEM_SCHEDULES)} ('constant' as the "
+                   "authors' code, 'cosine' anneals λ to 0 over training)")
+    if normalize not in AEM_NORMALIZATIONS:
+        raise _bad("normalize", normalize, f"choose from {list(AEM_NORMALIZATIONS)} ('none' as "
+                   "the paper, 'log_n' divides each bag's entropy by log N)")
+    out["schedule"], out["normalize"] = schedule, normalize
+    bases = aem_bases(available_methods)
+    if base not in bases:
+        raise _bad("base", base, f"AEM needs a model with learned attention; choose from {bases}")
+    out["base"] = base
+    if isinstance(other_bases, str) or not isinstance(other_bases, Sequence):
+        raise _bad("other_bases", other_bases, f"must be a list (e.g. ['acmil'], or [] to skip) "
+                   f"of {bases}")
+    for b in other_bases:
+        if b not in bases:
+            raise _bad("other_bases", other_bases, f"unknown or attention-free base {b!r}; "
+                       f"choose from {bases}")
+    if base in other_bases or len(set(other_bases)) != len(other_bases):
+        raise _bad("other_bases", other_bases, f"names must be distinct and differ from "
+                   f"base={base!r} (it is always compared)")
+    out["other_bases"] = list(other_bases)
+    if isinstance(lambdas, (str, int, float)) or not isinstance(lambdas, Sequence) or not lambdas:
+        raise _bad("lambdas", lambdas, "must be a non-empty list of numbers >= 0, e.g. "
+                   "[0, 0.1, 1, 10]")
+    grid = []
+    for v in lambdas:
+        try:
+            grid.append(check_lambda(v, "lambdas"))
+        except ParameterError:
+            raise _bad("lambdas", lambdas, f"{v!r} is not a finite number >= 0; each λ must "
+                       "be one (0 = the baseline)") from None
+    if len(set(grid)) != len(grid):
+        raise _bad("lambdas", lambdas, "values must be distinct")
+    out["lambdas"] = sorted(set(grid) | {0.0})
+    out["variant_lam"] = check_lambda(variant_lam, "variant_lam", allow_none=True, positive=True)
+    out["classic_epochs"] = check_int(classic_epochs, "classic_epochs", 1, "e.g. 20")
     return out
 
 

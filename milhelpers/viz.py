@@ -23,7 +23,9 @@ __all__ = ["setup", "show_images", "round_length", "scale_bar", "show_slide", "o
            "heatmap_overlay",
            "slide_heatmap", "topk_gallery", "learning_curves", "paired_comparison",
            "attention_panels", "ranked_patches", "toy_attention", "concentration_plot",
-           "cumulative_attention_plot", "branch_heatmaps"]
+           "cumulative_attention_plot", "branch_heatmaps", "attention_row",
+           "slide_cumulative_attention",
+           "lambda_curves", "correlation_scatter", "aem_variants"]
 
 
 def setup(dpi: int = 100) -> None:
@@ -620,6 +622,117 @@ def cumulative_attention_plot(curves: dict[str, tuple[np.ndarray, np.ndarray]],
     return ax
 
 
+# --------------------------------------------------------------------------------------------
+# chapter 04: attention entropy maximisation (AEM)
+# --------------------------------------------------------------------------------------------
+def attention_row(slide_path: str | Path, coords: np.ndarray, size0: int,
+                  attentions: dict[str, np.ndarray], truth: np.ndarray | None = None,
+                  raw_vmax: float | None = None, max_size: int = 320, size: float = 2.5,
+                  cmap: str = "viridis"):
+    """One slide's raw attention under several models, side by side on **one** absolute scale
+    ``[0, raw_vmax]`` (default: the largest weight of any model), then the true tumour fraction.
+
+    A model whose attention is spread thin looks cold on the shared scale, so flattening reads
+    directly from the colours. Each panel has a colourbar and a µm scale bar; each title names
+    the model with its largest weight in units of uniform attention (max a_k · N). Returns the
+    figure.
+    """
+    if not attentions:
+        raise ValueError("attentions is empty: give at least one model's weights")
+    arrs = {k: np.asarray(v, float).ravel() for k, v in attentions.items()}
+    for k, a in arrs.items():
+        if len(a) != len(coords):
+            raise ValueError(f"attentions[{k!r}] has {len(a)} weights for {len(coords)} patches")
+    n = len(arrs) + (truth is not None)
+    fig, axes = plt.subplots(1, n, figsize=(size * n, size), squeeze=False)
+    axes = axes[0]
+    with Slide(slide_path) as s:
+        thumb, ds = s.thumbnail(max_size)
+        mpp = s.mpp * ds
+    vmax = max(float(a.max()) for a in arrs.values()) if raw_vmax is None else float(raw_vmax)
+    for ax, (name, a) in zip(axes, arrs.items()):
+        heat = attention_map(thumb.shape[:2], ds, coords, size0, a)
+        heatmap_overlay(thumb, heat, ax, cmap=cmap, vmin=0.0, vmax=vmax, label="attention a_k",
+                        title=f"{name}\nmax a_k = {a.max() * len(a):.1f}× uniform",
+                        um_per_px=mpp)
+    if truth is not None:
+        gt = attention_map(thumb.shape[:2], ds, coords, size0, np.asarray(truth, float))
+        heatmap_overlay(thumb, gt, axes[-1], cmap="magma", vmin=0.0, vmax=1.0,
+                        label="tumour fraction of the patch", title="ground truth",
+                        um_per_px=mpp)
+    return fig
+
+
+def slide_cumulative_attention(attentions: dict[str, np.ndarray], ax=None,
+                         truth: np.ndarray | None = None, threshold: float = 0.25):
+    """Attention mass held by the most-attended patches: for each model, the weights sorted
+    from largest to smallest, cumulated, against the fraction of the bag's patches.
+
+    Uniform attention (mean pooling) is the diagonal; one-hot attention (max pooling) jumps to 1
+    at the first patch. With ``truth`` (each patch's tumour fraction) a dotted vertical line
+    marks the share of tumour patches (fraction ≥ ``threshold``): an attention curve that
+    reaches ~1 there has put its mass on as many patches as there is tumour.
+    """
+    if ax is None:
+        _, ax = plt.subplots(figsize=(3.8, 3.2))
+    colours = plt.get_cmap("viridis")(np.linspace(0.0, 0.85, max(len(attentions), 1)))
+    for c, (name, a) in zip(colours, attentions.items()):
+        a = np.sort(np.asarray(a, float).ravel())[::-1]
+        frac = np.arange(0, len(a) + 1) / len(a)
+        ax.step(frac, np.concatenate([[0.0], np.cumsum(a) / a.sum()]), where="post", color=c,
+                label=name)
+    ax.plot([0, 1], [0, 1], color="0.4", ls=":", lw=1, label="uniform (mean pooling)")
+    if truth is not None:
+        share = float(np.mean(np.asarray(truth) >= threshold))
+        ax.axvline(share, color="tab:red", ls="--", lw=0.8,
+                   label=f"tumour patches ({share:.0%})")
+    ax.set_xlabel("fraction of the bag's patches, most attended first")
+    ax.set_ylabel("cumulative attention mass")
+    ax.set_xlim(0, 1), ax.set_ylim(0, 1.02)
+    ax.legend(fontsize=7, frameon=False, loc="lower right")
+    return ax
+
+
+def lambda_curves(table, metric: str, ax=None, references: dict[str, float] | None = None,
+                  ylabel: str | None = None):
+    """A metric against the AEM weight λ, one line per variant, with 95 % intervals.
+
+    ``table``: rows with ``variant``, ``lam``, ``mean``, ``lo``, ``hi`` for this metric (e.g.
+    from :func:`milhelpers.experiments.summary_frame` plus the λ and variant of each method).
+    The x axis is symmetric-log so λ = 0 (the baseline, shared by every variant) sits on it.
+    ``references``: horizontal lines, e.g. ``{"mean_pool": 0.74}``.
+    """
+    import pandas as pd
+
+    df = pd.DataFrame(table)
+    for col in ("variant", "lam", "mean", "lo", "hi"):
+        if col not in df:
+            raise KeyError(f"lambda_curves needs a column {col!r}; have {list(df.columns)}")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(3.8, 3.0))
+    markers = "osD^v"
+    colours = plt.get_cmap("tab10")
+    for i, (variant, g) in enumerate(df.groupby("variant", sort=False)):
+        g = g.sort_values("lam")
+        lo = (g["mean"] - g["lo"]).clip(lower=0).to_numpy()
+        hi = (g["hi"] - g["mean"]).clip(lower=0).to_numpy()
+        yerr = None if np.isnan(lo).all() else np.nan_to_num(np.vstack([lo, hi]))
+        # variants are offset a little in x so their intervals do not hide each other
+        x = g["lam"].to_numpy(float) * (1 + 0.08 * i)
+        ax.errorbar(x, g["mean"], yerr=yerr, marker=markers[i % len(markers)], ms=4, lw=1.2,
+                    capsize=2, color=colours(i % 10), label=str(variant))
+    for j, (name, value) in enumerate((references or {}).items()):
+        ax.axhline(value, color="0.35", ls=["--", ":", "-."][j % 3], lw=1, label=name)
+    positive = df.loc[df["lam"] > 0, "lam"]
+    linthresh = float(positive.min()) if len(positive) else 1.0
+    ax.set_xscale("symlog", linthresh=linthresh)
+    ax.set_xlim(left=-0.2 * linthresh)      # λ < 0 means nothing: no room for it on the axis
+    ax.set_xlabel("AEM weight λ (symmetric log scale)")
+    ax.set_ylabel(ylabel or metric.replace("_", " "))
+    ax.legend(fontsize=7, frameon=False)
+    return ax
+
+
 def branch_heatmaps(slide_path: str | Path, coords: np.ndarray, size0: int,
                     attention: np.ndarray, reference: dict[str, np.ndarray] | None = None,
                     truth: np.ndarray | None = None, max_size: int = 320, ncols: int = 4,
@@ -657,3 +770,65 @@ def branch_heatmaps(slide_path: str | Path, coords: np.ndarray, size0: int,
     if title:
         fig.suptitle(title)
     return fig
+
+
+def correlation_scatter(x, y, groups, stats: dict | None = None, ax=None, xlabel: str = "",
+                        ylabel: str = ""):
+    """One dot per run (x, y), coloured by ``groups`` (e.g. the method), titled with the rank
+    correlation ``stats`` from :func:`milhelpers.experiments.correlation_ci`."""
+    x, y, g = np.asarray(x, float), np.asarray(y, float), np.asarray(groups).astype(str)
+    if not (len(x) == len(y) == len(g)):
+        raise ValueError(f"x, y and groups differ in length: {len(x)}, {len(y)}, {len(g)}")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(4.6, 3.4))
+    names = list(dict.fromkeys(g))
+    colours = plt.get_cmap("tab10")
+    for i, name in enumerate(names):
+        m = g == name
+        ax.scatter(x[m], y[m], s=16, color=colours(i % 10), label=name)
+    if stats is not None:
+        lo, hi = stats["ci95"]
+        ax.set_title(f"Spearman ρ = {stats['rho']:+.2f}, 95% CI [{lo:+.2f}, {hi:+.2f}] "
+                     f"({stats['n']} runs)")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    return ax
+
+
+def aem_variants(lam: float, lengths, axes=None):
+    """What AEM's variants change, before any training.
+
+    Left: the weight λ_t over training — ``constant`` (the authors' code) and ``cosine``,
+    λ(1 + cos πt)/2 (our reconstruction of the paper's annealing). Right: how far the
+    regulariser can push each bag, the range of −R = H(a): [0, log N] with ``none`` (grows with
+    the bag length N, here the given bags' lengths) and [0, 1] with ``log_n``.
+    """
+    n = np.sort(np.asarray(lengths, float))
+    if len(n) == 0 or (n < 1).any():
+        raise ValueError("lengths must be a non-empty list of bag lengths >= 1")
+    if axes is None:
+        _, axes = plt.subplots(1, 2, figsize=(8, 2.8))
+    t = np.linspace(0, 1, 101)
+    axes[0].plot(t, np.full_like(t, lam), color="tab:blue", label="constant")
+    axes[0].plot(t, lam * (1 + np.cos(np.pi * t)) / 2, color="tab:orange",
+                 label="cosine (our reconstruction)")
+    axes[0].set_xlabel("fraction of training done, t"), axes[0].set_ylabel("weight λ_t")
+    axes[0].set_title(f"λ = {lam:g}: the schedules")
+    axes[0].legend(fontsize=7, frameon=False)
+    axes[1].scatter(n, np.log(n), s=8, color="tab:blue", label="none: max H = log N")
+    axes[1].scatter(n, np.where(n > 1, 1.0, 0.0), s=8, color="tab:green",
+                    label="log_n: max H / log N = 1")
+    axes[1].set_xscale("log")
+    from matplotlib.ticker import NullFormatter, ScalarFormatter
+    ticks = [t for t in (2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000)
+             if n.min() <= t <= n.max()]
+    if ticks:
+        axes[1].set_xticks(ticks)
+    axes[1].xaxis.set_major_formatter(ScalarFormatter())   # 10, 100 — not 10^1, 10^2
+    axes[1].xaxis.set_minor_formatter(NullFormatter())     # minor labels collide on a log axis
+    axes[1].set_xlabel("patches in the bag (N)")
+    axes[1].set_ylabel("largest entropy the term rewards")
+    axes[1].set_title("the normalisations, on these bags")
+    axes[1].legend(fontsize=7, frameon=False)
+    return axes

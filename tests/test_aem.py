@@ -153,3 +153,26 @@ def test_lambda_zero_is_the_baseline_and_lambda_spreads_attention():
     assert "neg_entropy" in zero.history and "neg_entropy" not in base.history
     assert (zero.history.neg_entropy < 0).all()
     assert predict(strong.model, tr).mean_entropy() > predict(zero.model, tr).mean_entropy()
+
+
+def test_aem_or_base_reuses_the_baseline_at_lambda_zero():
+    from milhelpers.methods import AEM_VARIANTS, aem_or_base
+
+    assert aem_or_base(0.0, "cosine", "log_n") is get_method("abmil_gated")
+    assert aem_or_base(0, base="acmil") is get_method("acmil")
+    assert aem_or_base(1.0, *AEM_VARIANTS["cosine"]).name == "aem_lam1_cos"
+    assert aem_or_base(10.0, *AEM_VARIANTS["log_n"], base="acmil").name == "acmil_aem_lam10_logn"
+    assert aem_or_base(0.1).name == "aem"
+    with pytest.raises(ValueError, match="schedule='cos'"):
+        aem_or_base(0.0, "cos")
+    with pytest.raises(ValueError, match="lam=-1"):
+        aem_or_base(-1)
+
+
+def test_aem_variant_names():
+    from milhelpers.methods import aem_variant_name
+
+    assert aem_variant_name("constant", "none") == "constant"
+    assert aem_variant_name("cosine", "none") == "cosine"
+    assert aem_variant_name("constant", "log_n") == "log_n"
+    assert aem_variant_name("cosine", "log_n") == "cosine+log_n"

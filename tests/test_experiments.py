@@ -318,37 +318,19 @@ def test_cli_writes_the_json_layout_and_refuses_bad_input(tmp_path):
     assert r.returncode != 0 and "--folds" in r.stderr and "Traceback" not in r.stderr
 
 
-def _two_method_runs(diffs, seeds=(0,)):
-    rows = []
-    for seed in seeds:
-        for fold, d in enumerate(diffs):
-            rows.append({"method": "B", "seed": seed, "fold": fold, "auc": 0.7})
-            rows.append({"method": "A", "seed": seed, "fold": fold, "auc": 0.7 + d})
-    return ex.ExperimentResult(pd.DataFrame(rows), Path("."), ["A", "B"])
-
-
-def test_verdict_clear_only_with_ci_and_p_below_005():
-    # 7 folds all in A's favour: exact Wilcoxon p = 2/2^7 = 0.016 and a CI above 0 -> clear
-    res = _two_method_runs([0.05, 0.02, 0.04, 0.03, 0.06, 0.01, 0.07])
-    text = ex.verdict(res, "A", "B")
-    assert text.startswith("auc: A is better than B") and "mean difference A − B +0.040" in text
-    # same order of arguments, B the leader: the sentence names B first
-    assert ex.verdict(res, "B", "A").startswith("auc: A is better than B (mean difference B − A -0.040")
-
-
-def test_verdict_five_folds_one_way_is_ahead_but_not_clear():
-    res = _two_method_runs([0.05, 0.02, 0.04, 0.03, 0.06])          # p = 0.0625 at best
-    text = ex.verdict(res, "A", "B")
-    assert "A ahead of B in 5 of 5 folds, but 5 folds cannot make it clear (p = 0.062)" in text
-
-
-def test_verdict_ci_above_zero_but_folds_disagree_says_so():
-    res = _two_method_runs([0.05, 0.04, 0.06, -0.001, 0.03])         # 4 of 5 folds, p = 0.125
-    text = ex.verdict(res, "A", "B")
-    assert "A ahead of B on average but in only 4 of 5 folds: the folds disagree (p = 0.125" in text
-
-
-def test_verdict_mixed_signs_is_no_clear_difference_and_too_few_runs_says_so():
-    res = _two_method_runs([0.05, -0.04, 0.01, -0.02, 0.0])
-    assert "no clear difference between A and B" in ex.verdict(res, "A", "B")
-    assert ex.verdict(_two_method_runs([0.05]), "A", "B") == "A vs B: too few runs to compare"
+def test_slide_prediction_finds_the_run_that_held_the_slide_out(tmp_path):
+    ds = planted()
+    res = run(ds, tmp_path)
+    folds = ex.experiment_folds(ds, 3)
+    sid = ds.slide_ids[folds[2][1][1]]                  # a slide of test fold 2
+    got = res.slide_prediction("abmil_gated_small", 0, sid)
+    p = res.predictions("abmil_gated_small", 0, 2)
+    i = p.slide_ids.index(sid)
+    assert got["fold"] == 2 and got["label"] == ds[folds[2][1][1]].label
+    assert got["prob"] == pytest.approx(float(p.probs[i, 1]))
+    np.testing.assert_array_equal(got["attention"], p.slide_attention[i])
+    assert got["attention"].shape == (len(ds[folds[2][1][1]].features),)
+    with pytest.raises(KeyError, match="no test fold"):
+        res.slide_prediction("abmil_gated_small", 0, "not_a_slide")
+    with pytest.raises(KeyError, match="seed 5"):
+        res.slide_prediction("abmil_gated_small", 5, sid)

@@ -124,3 +124,40 @@ def test_chapter01_runs_to_the_end_on_a_user_slide_folder(tmp_path):
                    for o in c.get("outputs", []))
     assert "KEY RESULT" in text
     assert list(out_dir.rglob("my_slide.h5")), "the user's slide was not tiled and encoded"
+
+
+def test_chapter04_runs_to_the_end_on_user_features(user_features, tmp_path):
+    feats, csv = user_features
+    run_dir = tmp_path / "run04"
+    nb = _run("04_aem.ipynb", tmp_path / "out04.ipynb", features_dir=str(feats),
+              labels_csv=str(csv), label_map={"normal": 0, "tumour": 1}, epochs=1, folds=2,
+              lam=1.0, lambdas=[0, 1], variant_lam=None, other_bases=[], classic_datasets=[],
+              run_dir=str(run_dir), cache_dir=str(tmp_path / "cache"))
+    results = json.loads((run_dir / "results.json").read_text())
+    assert results["focus"] == "aem_lam1" and results["folds"] == 2
+    assert set(results["methods"]) == {"mean_pool", "abmil_gated", "aem_lam1"}
+    assert set(results["lambda_curve"]) == {"0", "1"} and results["classic"] == {}
+    text = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code"
+                   for o in c.get("outputs", []))
+    assert "KEY RESULT" in text and "heatmaps skipped" in text and "variants are skipped" in text
+    assert "classic benchmarks are skipped" in text
+
+
+@pytest.mark.parametrize("override, message", [
+    ({"lam": -1.0}, "parameter lam=-1.0: must be a finite number >= 0"),
+    ({"schedule": "cos"}, "parameter schedule='cos': choose from ['constant', 'cosine']"),
+    ({"base": "mean_pool"}, "parameter base='mean_pool': AEM needs a model with learned attention"),
+    ({"lambdas": [0, "big"]}, "parameter lambdas=[0, 'big']: 'big' is not a finite number"),
+])
+def test_chapter04_bad_parameters_fail_fast_with_the_message(user_features, tmp_path,
+                                                             override, message):
+    feats, csv = user_features
+    params = dict(features_dir=str(feats), labels_csv=str(csv), epochs=1, folds=2,
+                  label_map={"normal": 0, "tumour": 1}, classic_datasets=[],
+                  run_dir=str(tmp_path / "run"), cache_dir=str(tmp_path / "cache"))
+    params.update(override)
+    with pytest.raises(pm.PapermillExecutionError) as err:
+        _run("04_aem.ipynb", tmp_path / "bad.ipynb", **params)
+    assert message in str(err.value)
+    assert err.value.exec_count <= 3   # parameters, injected parameters, the check cell
+    assert not (tmp_path / "run").exists() and not (tmp_path / "cache").exists()

@@ -175,3 +175,78 @@ def test_chapter03_bad_values_name_the_parameter(name, value, words):
 def test_chapter03_own_features_need_labels_too(tmp_path):
     with pytest.raises(params.ParameterError, match="features_dir is set but labels_csv is not"):
         params.check_chapter03(**{**CH03, "features_dir": tmp_path})
+
+
+# --------------------------------------------------------------------------------------------
+# chapter 04 (AEM)
+# --------------------------------------------------------------------------------------------
+AVAILABLE = ["abmil_gated", "abmil_tanh", "acmil", "acmil_aem", "acmil_mba", "aem", "max_pool",
+             "mean_pool"]
+
+
+def _ch04(**over):
+    kw = dict(features_dir=None, labels_csv=None, slides_dir=None, lam=0.1, schedule="constant",
+              normalize="none", base="abmil_gated", other_bases=["acmil"],
+              lambdas=[0, 0.1, 1, 10], variant_lam=10.0, epochs=3, seeds=[0],
+              classic_datasets=["musk1"], classic_repeats=1, classic_folds=5, classic_epochs=20,
+              available_methods=AVAILABLE, classic_choices=["musk1", "ucsb_breast"])
+    kw.update(over)
+    return params.check_chapter04(**kw)
+
+
+def test_ch04_defaults_are_cleaned():
+    out = _ch04(lam=1, lambdas=[10, 0.1])          # an int λ (papermill -p lam 1) is a float
+    assert out["lam"] == 1.0 and isinstance(out["lam"], float)
+    assert out["lambdas"] == [0.0, 0.1, 10.0]      # sorted; the baseline λ = 0 always runs
+    assert out["other_bases"] == ["acmil"] and out["variant_lam"] == 10.0
+    assert _ch04(variant_lam=None, other_bases=[])["variant_lam"] is None
+
+
+@pytest.mark.parametrize("bad", [-0.1, "0.1", None, True, float("nan"), float("inf")])
+def test_ch04_bad_lambda_names_the_parameter(bad):
+    with pytest.raises(ParameterError, match=r"parameter lam=.*must be a finite number >= 0"):
+        _ch04(lam=bad)
+
+
+def test_ch04_bad_lambda_grid_and_variant_lambda():
+    with pytest.raises(ParameterError, match=r"parameter lambdas=\[0, -1\]: -1 is not a finite number >= 0"):
+        _ch04(lambdas=[0, -1])
+    with pytest.raises(ParameterError, match="lambdas=0.1: must be a non-empty list"):
+        _ch04(lambdas=0.1)
+    with pytest.raises(ParameterError, match="lambdas=\\[\\]"):
+        _ch04(lambdas=[])
+    with pytest.raises(ParameterError, match="distinct"):
+        _ch04(lambdas=[0.1, 0.1])
+    with pytest.raises(ParameterError, match=r"variant_lam=0: must be a finite number > 0.*None"):
+        _ch04(variant_lam=0)
+
+
+def test_ch04_unknown_schedule_normalisation_and_bases():
+    with pytest.raises(ParameterError, match=r"parameter schedule='cos': choose from "
+                                             r"\['constant', 'cosine'\]"):
+        _ch04(schedule="cos")
+    with pytest.raises(ParameterError, match=r"parameter normalize='logn': .*'log_n'"):
+        _ch04(normalize="logn")
+    with pytest.raises(ParameterError, match=r"base='mean_pool': AEM needs a model with learned "
+                                             r"attention; choose from \['abmil_gated'"):
+        _ch04(base="mean_pool")
+    with pytest.raises(ParameterError, match="base='aem'"):
+        _ch04(base="aem")                           # AEM on AEM is not a base
+    with pytest.raises(ParameterError, match="other_bases='acmil': must be a list"):
+        _ch04(other_bases="acmil")
+    with pytest.raises(ParameterError, match="other_bases=.*'max_pool'"):
+        _ch04(other_bases=["max_pool"])
+    with pytest.raises(ParameterError, match="differ from base='abmil_gated'"):
+        _ch04(other_bases=["abmil_gated"])
+    assert params.aem_bases(AVAILABLE) == ["abmil_gated", "abmil_tanh", "acmil", "acmil_mba"]
+
+
+def test_ch04_shares_chapter_02s_checks():
+    with pytest.raises(ParameterError, match="parameter epochs=0"):
+        _ch04(epochs=0)
+    with pytest.raises(ParameterError, match="classic_epochs=0"):
+        _ch04(classic_epochs=0)
+    with pytest.raises(ParameterError, match="classic_datasets=.*unknown name 'musk3'"):
+        _ch04(classic_datasets=["musk3"])
+    with pytest.raises(ParameterError, match="features_dir is set but labels_csv is not"):
+        _ch04(features_dir=".")

@@ -1,0 +1,98 @@
+"""Chapter 04's figures: shared attention scales, cumulative attention, λ curves, correlations."""
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+
+from milhelpers import synth, viz  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def slide(tmp_path_factory):
+    img = np.full((128, 256, 3), 230, np.uint8)
+    coords = np.array([(x, y) for y in range(0, 128, 64) for x in range(0, 256, 64)])  # 8 patches
+    path = synth.write_pyramidal_tiff(tmp_path_factory.mktemp("s") / "s.tiff", img, mpp=0.5,
+                                      min_levels=1)
+    return path, coords
+
+
+def test_attention_row_puts_every_model_on_one_absolute_scale(slide):
+    path, coords = slide
+    sharp = np.full(8, 0.02); sharp[3] = 1 - 0.02 * 7      # one patch holds 86 %
+    flat = np.full(8, 1 / 8)
+    truth = np.zeros(8); truth[3] = 1.0
+    fig = viz.attention_row(path, coords, 64, {"λ = 0": sharp, "λ = 10": flat}, truth)
+    imgs = [ax.get_images()[-1] for ax in fig.axes[:3]]
+    assert imgs[0].get_clim() == imgs[1].get_clim() == (0.0, pytest.approx(sharp.max()))
+    assert imgs[2].get_clim() == (0.0, 1.0)
+    assert len(fig.axes) == 6                                # 3 panels + 3 colourbars
+    assert fig.axes[0].get_title() == f"λ = 0\nmax a_k = {sharp.max() * 8:.1f}× uniform"
+    assert fig.axes[1].get_title().endswith("max a_k = 1.0× uniform")
+    # the flat model's map is uniformly cold: all its pixels at 1/8 of a scale topping at 0.86
+    flat_px = np.ma.compressed(imgs[1].get_array())
+    assert np.allclose(flat_px, 1 / 8)
+    with pytest.raises(ValueError, match="3 weights for 8 patches"):
+        viz.attention_row(path, coords, 64, {"bad": np.ones(3) / 3})
+    plt.close("all")
+
+
+def test_cumulative_attention_curves_and_reference_lines():
+    a = np.array([0.1, 0.6, 0.3])
+    ax = viz.slide_cumulative_attention({"model": a, "flat": np.ones(4) / 4},
+                                  truth=np.array([0.0, 1.0, 0.3, 0.0]))
+    lines = {l.get_label(): l for l in ax.get_lines()}
+    x, y = lines["model"].get_data()
+    assert x.tolist() == pytest.approx([0, 1 / 3, 2 / 3, 1])
+    assert y.tolist() == pytest.approx([0, 0.6, 0.9, 1.0])     # sorted largest first
+    assert lines["flat"].get_data()[1].tolist() == pytest.approx([0, .25, .5, .75, 1])
+    assert lines["tumour patches (50%)"].get_data()[0][0] == pytest.approx(0.5)
+    assert ax.get_xlabel().startswith("fraction of the bag") and "uniform (mean pooling)" in lines
+    plt.close("all")
+
+
+def test_lambda_curves_one_line_per_variant_with_references():
+    t = pd.DataFrame({"variant": ["constant"] * 3 + ["cosine"],
+                      "lam": [0.0, 0.1, 10.0, 10.0], "mean": [0.7, 0.8, 0.6, 0.75],
+                      "lo": [0.6, 0.7, 0.5, 0.7], "hi": [0.8, 0.9, 0.7, 0.8]})
+    ax = viz.lambda_curves(t, "auc", references={"mean_pool": 0.65})
+    assert ax.get_xscale() == "symlog" and ax.get_ylabel() == "auc"
+    lines = {l.get_label(): l for l in ax.get_lines() if not l.get_label().startswith("_")}
+    assert lines["mean_pool"].get_ydata()[0] == 0.65
+    ys = [c.lines[0].get_ydata().tolist() for c in ax.containers]
+    assert ys == [[0.7, 0.8, 0.6], [0.75]]
+    xs = ax.containers[0].lines[0].get_xdata().tolist()
+    assert xs == [0.0, 0.1, 10.0]                           # the first variant is not offset
+    with pytest.raises(KeyError, match="'hi'"):
+        viz.lambda_curves(t.drop(columns="hi"), "auc")
+    plt.close("all")
+
+
+def test_correlation_scatter_and_aem_variants_label_their_axes():
+    stats = {"rho": 0.42, "ci95": [-0.1, 0.8], "n": 4}
+    ax = viz.correlation_scatter([0.8, 0.9, 0.95, 1.0], [0.7, 0.8, 0.75, 0.9],
+                                 ["a", "a", "b", "b"], stats, xlabel="entropy", ylabel="AUC")
+    assert ax.get_title() == "Spearman ρ = +0.42, 95% CI [-0.10, +0.80] (4 runs)"
+    assert [c.get_offsets().shape[0] for c in ax.collections] == [2, 2]
+    assert ax.get_xlabel() == "entropy" and ax.get_ylabel() == "AUC"
+    axes = viz.aem_variants(2.0, [12, 100, 400])
+    const, cos = axes[0].get_lines()
+    assert const.get_ydata().tolist() == [2.0] * 101
+    assert cos.get_ydata()[0] == pytest.approx(2.0) and cos.get_ydata()[-1] == pytest.approx(0)
+    none = axes[1].collections[0].get_offsets()
+    assert np.asarray(none)[:, 1] == pytest.approx(np.log([12, 100, 400]))
+    with pytest.raises(ValueError, match="lengths"):
+        viz.aem_variants(1.0, [])
+    plt.close("all")
+
+
+def test_lambda_axis_starts_at_zero_and_bag_lengths_read_as_plain_numbers():
+    t = pd.DataFrame({"variant": ["constant"] * 2, "lam": [0.0, 0.1], "mean": [0.7, 0.8],
+                      "lo": [0.6, 0.7], "hi": [0.8, 0.9]})
+    ax = viz.lambda_curves(t, "auc")
+    assert -0.1 < ax.get_xlim()[0] < 0                    # no negative decades before λ = 0
+    axes = viz.aem_variants(1.0, [12, 40, 400])
+    assert [t.get_text() for t in axes[1].get_xticklabels()] == ["20", "50", "100", "200"]
+    plt.close("all")
