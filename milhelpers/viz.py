@@ -650,7 +650,9 @@ def attention_row(slide_path: str | Path, coords: np.ndarray, size0: int,
         if len(a) != len(coords):
             raise ValueError(f"attentions[{k!r}] has {len(a)} weights for {len(coords)} patches")
     n = len(arrs) + (truth is not None)
-    fig, axes = plt.subplots(1, n, figsize=(size * n, size), squeeze=False)
+    # a colourbar spanning several axes needs constrained layout (tight_layout cannot place it)
+    fig, axes = plt.subplots(1, n, figsize=(size * n, size), squeeze=False,
+                             layout="constrained" if shared_colorbar else None)
     axes = axes[0]
     with Slide(slide_path) as s:
         thumb, ds = s.thumbnail(max_size)
@@ -662,8 +664,8 @@ def attention_row(slide_path: str | Path, coords: np.ndarray, size0: int,
                         title=f"{name}\nmax a_k = {a.max() * len(a):.1f}× uniform",
                         um_per_px=mpp, colorbar=not shared_colorbar)
     if shared_colorbar:
-        fig.colorbar(axes[0].get_images()[-1], ax=list(axes[:len(arrs)]), fraction=0.046 / len(arrs),
-                     pad=0.01, label="attention a_k (every model)")
+        fig.colorbar(axes[0].get_images()[-1], ax=list(axes[:len(arrs)]), fraction=0.02, pad=0.01,
+                     label="attention a_k (every model)")
     if truth is not None:
         gt = attention_map(thumb.shape[:2], ds, coords, size0, np.asarray(truth, float))
         heatmap_overlay(thumb, gt, axes[-1], cmap="magma", vmin=0.0, vmax=1.0,
@@ -788,19 +790,25 @@ def branch_heatmaps(slide_path: str | Path, coords: np.ndarray, size0: int,
 
 
 def correlation_scatter(x, y, groups, stats: dict | None = None, ax=None, xlabel: str = "",
-                        ylabel: str = ""):
+                        ylabel: str = "", order: Sequence[str] | None = None):
     """One dot per run (x, y), coloured by ``groups`` (e.g. the method), titled with the rank
-    correlation ``stats`` from :func:`milhelpers.experiments.correlation_ci`."""
+    correlation ``stats`` from :func:`milhelpers.experiments.correlation_ci`. ``order``: the
+    group names in colour order (default: as they first appear), so panels showing different
+    subsets of the groups keep one colour per group."""
     x, y, g = np.asarray(x, float), np.asarray(y, float), np.asarray(groups).astype(str)
     if not (len(x) == len(y) == len(g)):
         raise ValueError(f"x, y and groups differ in length: {len(x)}, {len(y)}, {len(g)}")
     if ax is None:
         _, ax = plt.subplots(figsize=(4.6, 3.4))
-    names = list(dict.fromkeys(g))
+    names = list(dict.fromkeys(order if order is not None else g))
+    missing = sorted(set(g) - set(names))
+    if missing:
+        raise ValueError(f"order lacks the groups {missing}: list every group name once")
     colours = plt.get_cmap("tab10")
     for i, name in enumerate(names):
         m = g == name
-        ax.scatter(x[m], y[m], s=16, color=colours(i % 10), label=name)
+        if m.any():
+            ax.scatter(x[m], y[m], s=16, color=colours(i % 10), label=name)
     if stats is not None:
         lo, hi = stats["ci95"]
         ax.set_title(f"Spearman ρ = {stats['rho']:+.2f}, 95% CI [{lo:+.2f}, {hi:+.2f}] "

@@ -128,3 +128,12 @@ def test_paired_comparison_label_and_title_name_folds_and_seed():
     assert viz.paired_comparison(two, "loc_auc", ["A", "B"]).get_title() == \
         "loc auc: 6 (seed, fold) runs"
     plt.close("all")
+
+
+def test_correlation_scatter_order_keeps_one_colour_per_group_across_subsets():
+    ax = viz.correlation_scatter([0.8, 0.9], [0.7, 0.8], ["c", "c"], order=["a", "b", "c"])
+    (dots,) = ax.collections                               # only "c" is drawn, in its own colour
+    assert np.allclose(dots.get_facecolor()[0], plt.get_cmap("tab10")(2))
+    with pytest.raises(ValueError, match="order lacks the groups"):
+        viz.correlation_scatter([0.8], [0.7], ["z"], order=["a"])
+    plt.close("all")
