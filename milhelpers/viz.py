@@ -453,13 +453,14 @@ def learning_curves(history, metrics: Sequence[str] = ("train_loss", "val_loss",
 # method comparisons (the experiment runner's standard figure)
 # --------------------------------------------------------------------------------------------
 def paired_comparison(runs, metric: str = "auc", methods: Sequence[str] | None = None,
-                      ax=None, n_resamples: int = 10_000):
+                      ax=None, n_resamples: int = 10_000, label: str | None = None):
     """Methods side by side on one metric, over the same (seed, fold) runs.
 
     ``runs``: a table with ``method``, ``seed``, ``fold`` and ``metric`` columns (an
     :class:`~milhelpers.experiments.ExperimentResult`'s ``runs``). Each run is a dot; a grey line
     joins the dots of the same (seed, fold) across methods, so a paired gain reads as lines that
-    rise; beside the dots, the mean with its 95 % percentile-bootstrap interval.
+    rise; beside the dots, the mean with its 95 % percentile-bootstrap interval. ``label`` names
+    the metric on the y axis and in the title (default: the column name).
     """
     from .experiments import bootstrap_ci
 
@@ -492,8 +493,12 @@ def paired_comparison(runs, metric: str = "auc", methods: Sequence[str] | None =
     ax.set_xticklabels(methods, rotation=20, ha="right")
     ax.set_xlim(-0.5, len(methods) - 0.3)
     ax.set_xlabel("method")
-    ax.set_ylabel(metric.replace("_", " "))
-    ax.set_title(f"{metric.replace('_', ' ')} over {len(wide)} (seed, fold) runs")
+    label = label or metric.replace("_", " ")
+    seeds = wide.index.get_level_values("seed").unique()
+    over = (f"{len(wide)} test folds, seed {seeds[0]}" if len(seeds) == 1
+            else f"{len(wide)} (seed, fold) runs")
+    ax.set_ylabel(label)
+    ax.set_title(f"{label}: {over}")
     ax.legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     return ax
 
@@ -628,12 +633,13 @@ def cumulative_attention_plot(curves: dict[str, tuple[np.ndarray, np.ndarray]],
 def attention_row(slide_path: str | Path, coords: np.ndarray, size0: int,
                   attentions: dict[str, np.ndarray], truth: np.ndarray | None = None,
                   raw_vmax: float | None = None, max_size: int = 320, size: float = 2.5,
-                  cmap: str = "viridis"):
+                  cmap: str = "viridis", shared_colorbar: bool = False):
     """One slide's raw attention under several models, side by side on **one** absolute scale
     ``[0, raw_vmax]`` (default: the largest weight of any model), then the true tumour fraction.
 
     A model whose attention is spread thin looks cold on the shared scale, so flattening reads
-    directly from the colours. Each panel has a colourbar and a µm scale bar; each title names
+    directly from the colours. Each panel has a colourbar (or, with ``shared_colorbar``, the
+    attention panels share one, since they share the scale) and a µm scale bar; each title names
     the model with its largest weight in units of uniform attention (max a_k · N). Returns the
     figure.
     """
@@ -644,7 +650,9 @@ def attention_row(slide_path: str | Path, coords: np.ndarray, size0: int,
         if len(a) != len(coords):
             raise ValueError(f"attentions[{k!r}] has {len(a)} weights for {len(coords)} patches")
     n = len(arrs) + (truth is not None)
-    fig, axes = plt.subplots(1, n, figsize=(size * n, size), squeeze=False)
+    # a colourbar spanning several axes needs constrained layout (tight_layout cannot place it)
+    fig, axes = plt.subplots(1, n, figsize=(size * n, size), squeeze=False,
+                             layout="constrained" if shared_colorbar else None)
     axes = axes[0]
     with Slide(slide_path) as s:
         thumb, ds = s.thumbnail(max_size)
@@ -654,7 +662,10 @@ def attention_row(slide_path: str | Path, coords: np.ndarray, size0: int,
         heat = attention_map(thumb.shape[:2], ds, coords, size0, a)
         heatmap_overlay(thumb, heat, ax, cmap=cmap, vmin=0.0, vmax=vmax, label="attention a_k",
                         title=f"{name}\nmax a_k = {a.max() * len(a):.1f}× uniform",
-                        um_per_px=mpp)
+                        um_per_px=mpp, colorbar=not shared_colorbar)
+    if shared_colorbar:
+        fig.colorbar(axes[0].get_images()[-1], ax=list(axes[:len(arrs)]), fraction=0.02, pad=0.01,
+                     label="attention a_k (every model)")
     if truth is not None:
         gt = attention_map(thumb.shape[:2], ds, coords, size0, np.asarray(truth, float))
         heatmap_overlay(thumb, gt, axes[-1], cmap="magma", vmin=0.0, vmax=1.0,
@@ -685,7 +696,7 @@ def slide_cumulative_attention(attentions: dict[str, np.ndarray], ax=None,
     if truth is not None:
         share = float(np.mean(np.asarray(truth) >= threshold))
         ax.axvline(share, color="tab:red", ls="--", lw=0.8,
-                   label=f"tumour patches ({share:.0%})")
+                   label=f"tumour patches (≥ {threshold:.0%} tumour): {share:.0%}")
     ax.set_xlabel("fraction of the bag's patches, most attended first")
     ax.set_ylabel("cumulative attention mass")
     ax.set_xlim(0, 1), ax.set_ylim(0, 1.02)
@@ -694,13 +705,15 @@ def slide_cumulative_attention(attentions: dict[str, np.ndarray], ax=None,
 
 
 def lambda_curves(table, metric: str, ax=None, references: dict[str, float] | None = None,
-                  ylabel: str | None = None):
+                  ylabel: str | None = None, markers_only: Sequence[str] = ()):
     """A metric against the AEM weight λ, one line per variant, with 95 % intervals.
 
     ``table``: rows with ``variant``, ``lam``, ``mean``, ``lo``, ``hi`` for this metric (e.g.
     from :func:`milhelpers.experiments.summary_frame` plus the λ and variant of each method).
     The x axis is symmetric-log so λ = 0 (the baseline, shared by every variant) sits on it.
-    ``references``: horizontal lines, e.g. ``{"mean_pool": 0.74}``.
+    ``references``: horizontal lines, e.g. ``{"mean_pool": 0.74}``. ``markers_only``: variants
+    measured at too few λ for a line (a line would invent the values in between) — drawn as
+    markers with their intervals, unconnected.
     """
     import pandas as pd
 
@@ -712,6 +725,7 @@ def lambda_curves(table, metric: str, ax=None, references: dict[str, float] | No
         _, ax = plt.subplots(figsize=(3.8, 3.0))
     markers = "osD^v"
     colours = plt.get_cmap("tab10")
+    x_right = 0.0
     for i, (variant, g) in enumerate(df.groupby("variant", sort=False)):
         g = g.sort_values("lam")
         lo = (g["mean"] - g["lo"]).clip(lower=0).to_numpy()
@@ -720,13 +734,16 @@ def lambda_curves(table, metric: str, ax=None, references: dict[str, float] | No
         # variants are offset a little in x so their intervals do not hide each other
         x = g["lam"].to_numpy(float) * (1 + 0.08 * i)
         ax.errorbar(x, g["mean"], yerr=yerr, marker=markers[i % len(markers)], ms=4, lw=1.2,
+                    ls="none" if variant in set(markers_only) else "-",
                     capsize=2, color=colours(i % 10), label=str(variant))
+        x_right = max(x_right, float(x.max()))
     for j, (name, value) in enumerate((references or {}).items()):
         ax.axhline(value, color="0.35", ls=["--", ":", "-."][j % 3], lw=1, label=name)
     positive = df.loc[df["lam"] > 0, "lam"]
     linthresh = float(positive.min()) if len(positive) else 1.0
     ax.set_xscale("symlog", linthresh=linthresh)
-    ax.set_xlim(left=-0.2 * linthresh)      # λ < 0 means nothing: no room for it on the axis
+    # λ < 0 means nothing: no room for it on the axis; on the right, room for the dodged markers
+    ax.set_xlim(-0.2 * linthresh, max(x_right * 1.6, linthresh))
     ax.set_xlabel("AEM weight λ (symmetric log scale)")
     ax.set_ylabel(ylabel or metric.replace("_", " "))
     ax.legend(fontsize=7, frameon=False)
@@ -773,19 +790,25 @@ def branch_heatmaps(slide_path: str | Path, coords: np.ndarray, size0: int,
 
 
 def correlation_scatter(x, y, groups, stats: dict | None = None, ax=None, xlabel: str = "",
-                        ylabel: str = ""):
+                        ylabel: str = "", order: Sequence[str] | None = None):
     """One dot per run (x, y), coloured by ``groups`` (e.g. the method), titled with the rank
-    correlation ``stats`` from :func:`milhelpers.experiments.correlation_ci`."""
+    correlation ``stats`` from :func:`milhelpers.experiments.correlation_ci`. ``order``: the
+    group names in colour order (default: as they first appear), so panels showing different
+    subsets of the groups keep one colour per group."""
     x, y, g = np.asarray(x, float), np.asarray(y, float), np.asarray(groups).astype(str)
     if not (len(x) == len(y) == len(g)):
         raise ValueError(f"x, y and groups differ in length: {len(x)}, {len(y)}, {len(g)}")
     if ax is None:
         _, ax = plt.subplots(figsize=(4.6, 3.4))
-    names = list(dict.fromkeys(g))
+    names = list(dict.fromkeys(order if order is not None else g))
+    missing = sorted(set(g) - set(names))
+    if missing:
+        raise ValueError(f"order lacks the groups {missing}: list every group name once")
     colours = plt.get_cmap("tab10")
     for i, name in enumerate(names):
         m = g == name
-        ax.scatter(x[m], y[m], s=16, color=colours(i % 10), label=name)
+        if m.any():
+            ax.scatter(x[m], y[m], s=16, color=colours(i % 10), label=name)
     if stats is not None:
         lo, hi = stats["ci95"]
         ax.set_title(f"Spearman ρ = {stats['rho']:+.2f}, 95% CI [{lo:+.2f}, {hi:+.2f}] "
@@ -816,9 +839,9 @@ def aem_variants(lam: float, lengths, axes=None):
     axes[0].set_xlabel("fraction of training done, t"), axes[0].set_ylabel("weight λ_t")
     axes[0].set_title(f"λ = {lam:g}: the schedules")
     axes[0].legend(fontsize=7, frameon=False)
-    axes[1].scatter(n, np.log(n), s=8, color="tab:blue", label="none: max H = log N")
+    axes[1].scatter(n, np.log(n), s=8, color="tab:blue", label="none: max H = log N (nats)")
     axes[1].scatter(n, np.where(n > 1, 1.0, 0.0), s=8, color="tab:green",
-                    label="log_n: max H / log N = 1")
+                    label="log_n: max H / log N = 1 (unitless)")
     axes[1].set_xscale("log")
     from matplotlib.ticker import NullFormatter, ScalarFormatter
     ticks = [t for t in (2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000)
@@ -828,7 +851,7 @@ def aem_variants(lam: float, lengths, axes=None):
     axes[1].xaxis.set_major_formatter(ScalarFormatter())   # 10, 100 — not 10^1, 10^2
     axes[1].xaxis.set_minor_formatter(NullFormatter())     # minor labels collide on a log axis
     axes[1].set_xlabel("patches in the bag (N)")
-    axes[1].set_ylabel("largest entropy the term rewards")
-    axes[1].set_title("the normalisations, on these bags")
+    axes[1].set_ylabel("largest −R the term rewards\n(nats for none; ÷ log N for log_n)")
+    axes[1].set_title("the normalisations, at these bags' lengths")
     axes[1].legend(fontsize=7, frameon=False)
     return axes

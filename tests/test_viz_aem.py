@@ -36,6 +36,13 @@ def test_attention_row_puts_every_model_on_one_absolute_scale(slide):
     assert np.allclose(flat_px, 1 / 8)
     with pytest.raises(ValueError, match="3 weights for 8 patches"):
         viz.attention_row(path, coords, 64, {"bad": np.ones(3) / 3})
+    # one colourbar for the shared attention scale, one for the truth: 3 panels + 2 bars
+    fig = viz.attention_row(path, coords, 64, {"λ = 0": sharp, "λ = 10": flat}, truth,
+                            shared_colorbar=True)
+    assert len(fig.axes) == 5
+    bars = [ax for ax in fig.axes[3:]]
+    assert sorted(ax.get_ylabel() for ax in bars) == ["attention a_k (every model)",
+                                                      "tumour fraction of the patch"]
     plt.close("all")
 
 
@@ -48,7 +55,8 @@ def test_cumulative_attention_curves_and_reference_lines():
     assert x.tolist() == pytest.approx([0, 1 / 3, 2 / 3, 1])
     assert y.tolist() == pytest.approx([0, 0.6, 0.9, 1.0])     # sorted largest first
     assert lines["flat"].get_data()[1].tolist() == pytest.approx([0, .25, .5, .75, 1])
-    assert lines["tumour patches (50%)"].get_data()[0][0] == pytest.approx(0.5)
+    # the threshold (≥ 25 %) counts 1.0 and 0.3, not 0.0: 2 of 4 patches
+    assert lines["tumour patches (≥ 25% tumour): 50%"].get_data()[0][0] == pytest.approx(0.5)
     assert ax.get_xlabel().startswith("fraction of the bag") and "uniform (mean pooling)" in lines
     plt.close("all")
 
@@ -95,4 +103,37 @@ def test_lambda_axis_starts_at_zero_and_bag_lengths_read_as_plain_numbers():
     assert -0.1 < ax.get_xlim()[0] < 0                    # no negative decades before λ = 0
     axes = viz.aem_variants(1.0, [12, 40, 400])
     assert [t.get_text() for t in axes[1].get_xticklabels()] == ["20", "50", "100", "200"]
+    plt.close("all")
+
+
+def test_lambda_curves_markers_only_draws_no_line_and_keeps_dodged_markers_in_view():
+    t = pd.DataFrame({"variant": ["constant"] * 3 + ["cosine", "log_n"],
+                      "lam": [0.0, 1.0, 10.0, 10.0, 10.0], "mean": [0.7, 0.8, 0.6, 0.75, 0.72],
+                      "lo": [0.6, 0.7, 0.5, 0.7, 0.7], "hi": [0.8, 0.9, 0.7, 0.8, 0.8]})
+    ax = viz.lambda_curves(t, "auc", markers_only=["cosine", "log_n"])
+    styles = [c.lines[0].get_linestyle() for c in ax.containers]
+    assert styles == ["-", "None", "None"]
+    # log_n (third variant) sits at 10 × 1.16; the axis must reach past it
+    assert ax.get_xlim()[1] > 10 * 1.16
+    plt.close("all")
+
+
+def test_paired_comparison_label_and_title_name_folds_and_seed():
+    runs = pd.DataFrame({"method": ["A"] * 3 + ["B"] * 3, "seed": [2] * 6,
+                         "fold": [0, 1, 2] * 2, "loc_auc": [.6, .7, .8, .7, .75, .9]})
+    ax = viz.paired_comparison(runs, "loc_auc", ["A", "B"], label="localisation AUC")
+    assert ax.get_ylabel() == "localisation AUC"
+    assert ax.get_title() == "localisation AUC: 3 test folds, seed 2"
+    two = pd.concat([runs, runs.assign(seed=3)])
+    assert viz.paired_comparison(two, "loc_auc", ["A", "B"]).get_title() == \
+        "loc auc: 6 (seed, fold) runs"
+    plt.close("all")
+
+
+def test_correlation_scatter_order_keeps_one_colour_per_group_across_subsets():
+    ax = viz.correlation_scatter([0.8, 0.9], [0.7, 0.8], ["c", "c"], order=["a", "b", "c"])
+    (dots,) = ax.collections                               # only "c" is drawn, in its own colour
+    assert np.allclose(dots.get_facecolor()[0], plt.get_cmap("tab10")(2))
+    with pytest.raises(ValueError, match="order lacks the groups"):
+        viz.correlation_scatter([0.8], [0.7], ["z"], order=["a"])
     plt.close("all")
