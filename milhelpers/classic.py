@@ -16,7 +16,7 @@ import torch
 from ._progress import progress_bar
 from .datasets import Bag, ListBagDataset, load_mil_table, stratified_folds
 from .methods import Method, as_method
-from .train import predict
+from .train import predict, torch_threads
 
 __all__ = ["PAPER_ACCURACY", "PAPER_NOTES", "CLASSIC_MODEL", "standardise",
            "run_classic_benchmark", "classic_paired"]
@@ -73,16 +73,8 @@ def run_classic_benchmark(datasets, variants: Sequence[str | Method] = ("abmil_t
     setting alone). These models are tiny: on the course's shared 2-core machine two threads
     mostly wait on each other, and one trained several times faster.
     """
-    if threads is None:
+    with torch_threads(threads):
         return _run_classic(datasets, variants, repeats, folds, epochs, seed, batch_size, progress)
-    if threads < 1:
-        raise ValueError(f"threads must be >= 1 (or None), got {threads}")
-    before = torch.get_num_threads()
-    torch.set_num_threads(int(threads))
-    try:
-        return _run_classic(datasets, variants, repeats, folds, epochs, seed, batch_size, progress)
-    finally:
-        torch.set_num_threads(before)
 
 
 def _run_classic(datasets, variants, repeats, folds, epochs, seed, batch_size, progress) -> dict:

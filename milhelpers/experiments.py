@@ -579,18 +579,10 @@ def run_experiments(dataset: Dataset, methods: Sequence[Method | str], seeds: Se
     on the course's 2-core machine, shared with other jobs, one thread trained ABMIL about 6×
     faster than two.
     """
-    if threads is None:
-        return _run_all(dataset, methods, seeds, folds, epochs, val_fraction, cache_dir, progress)
-    if threads < 1:
-        raise ValueError(f"threads must be >= 1 (or None), got {threads}")
-    import torch
+    from .train import torch_threads
 
-    before = torch.get_num_threads()
-    torch.set_num_threads(int(threads))
-    try:
+    with torch_threads(threads):
         return _run_all(dataset, methods, seeds, folds, epochs, val_fraction, cache_dir, progress)
-    finally:
-        torch.set_num_threads(before)
 
 
 def _run_all(dataset, methods, seeds, folds, epochs, val_fraction, cache_dir, progress

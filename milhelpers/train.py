@@ -28,6 +28,7 @@ import os
 import random
 import time
 import warnings
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence, Union
@@ -190,6 +191,23 @@ class _Transformed(Dataset):
         rng = np.random.default_rng([self.seed, self.calls])
         self.calls += 1
         return self.transform(self.ds[i], rng)
+
+
+@contextmanager
+def torch_threads(threads: int | None):
+    """Run the block with torch's CPU threads set to ``threads`` (``None``: left alone) and
+    restore the previous setting afterwards, also on error."""
+    if threads is None:
+        yield
+        return
+    if isinstance(threads, bool) or int(threads) != threads or threads < 1:
+        raise ValueError(f"threads must be an integer >= 1 (or None), got {threads!r}")
+    before = torch.get_num_threads()
+    torch.set_num_threads(int(threads))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def seed_everything(seed: int) -> None:

@@ -261,10 +261,9 @@ def test_registry_entries_and_their_ablations():
 def one_thread():
     # one bag per step: a second thread only waits, and on the shared 2-core machine it slows
     # training many-fold (the runner trains with one thread for the same reason)
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+    from milhelpers.train import torch_threads
+    with torch_threads(1):
+        yield
 
 
 def test_method_trains_end_to_end_with_its_loss_terms_in_the_history(one_thread):

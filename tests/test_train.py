@@ -305,3 +305,21 @@ def test_predict_runs_on_the_models_own_device(monkeypatch):
     p = predict(model, ds)
     assert p.probs.shape == (4, 2) and next(model.parameters()).device.type == "cpu"
     assert model.training                                            # mode restored
+
+
+def test_torch_threads_sets_and_restores_even_on_error():
+    from milhelpers.train import torch_threads
+    before = torch.get_num_threads()
+    target = 1 if before != 1 else 2
+    with torch_threads(target):
+        assert torch.get_num_threads() == target
+    assert torch.get_num_threads() == before
+    with pytest.raises(RuntimeError, match="boom"):
+        with torch_threads(target):
+            raise RuntimeError("boom")
+    assert torch.get_num_threads() == before
+    with torch_threads(None):
+        assert torch.get_num_threads() == before
+    with pytest.raises(ValueError, match="threads must be"):
+        with torch_threads(0):
+            pass
