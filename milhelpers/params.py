@@ -327,9 +327,11 @@ def check_chapter03(*, features_dir, labels_csv, slides_dir, n_branches, top_k, 
         raise _bad("mask_drop", mask_drop, "must be a number in [0, 1): the fraction of each "
                    "branch's top-K instances hidden while training (0.6 in the paper, 0 = off)")
     out["mask_drop"] = float(mask_drop)
-    if not isinstance(ablation, bool):
-        raise _bad("ablation", ablation, "must be True or False")
-    out["ablation"] = ablation
+    if isinstance(ablation, str) or not isinstance(ablation, Sequence) \
+            or not set(ablation) <= {"mba", "stkim"}:
+        raise _bad("ablation", ablation, "must be a list of the ACMIL halves to train alone: "
+                   "[], ['mba'], ['stkim'] or ['mba', 'stkim']")
+    out["ablation"] = list(ablation)
     out["seeds"] = check_seeds(seeds)
     out["epochs"] = check_int(epochs, "epochs", 1, "e.g. epochs=10")
     out["coverage_k"] = check_int(coverage_k, "coverage_k", 1, "e.g. coverage_k=5")

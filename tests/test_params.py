@@ -154,7 +154,7 @@ def test_chapter01_params_accept_the_defaults_and_a_slide_folder(tmp_path):
 
 # ---- chapter 03 -------------------------------------------------------------------------------
 CH03 = dict(features_dir=None, labels_csv=None, slides_dir=None, n_branches=5, top_k=10,
-            mask_drop=0.6, ablation=True, seeds=[0], epochs=6, coverage_k=5, umap_points=4000)
+            mask_drop=0.6, ablation=["mba"], seeds=[0], epochs=6, coverage_k=5, umap_points=4000)
 
 
 def test_chapter03_defaults_pass_and_come_back_cleaned():
@@ -164,7 +164,7 @@ def test_chapter03_defaults_pass_and_come_back_cleaned():
 
 @pytest.mark.parametrize("name, value, words", [
     ("mask_drop", 1.0, "[0, 1)"), ("mask_drop", -0.1, "[0, 1)"), ("mask_drop", "0.6", "[0, 1)"),
-    ("n_branches", 0, "n_branches"), ("top_k", 2.5, "top_k"), ("ablation", "yes", "True or False"),
+    ("n_branches", 0, "n_branches"), ("top_k", 2.5, "top_k"), ("ablation", "mba", "list of the ACMIL halves"), ("ablation", ["all"], "list of the ACMIL halves"),
     ("umap_points", 10, "umap_points"), ("coverage_k", 0, "coverage_k"), ("seeds", [-1], "seed")])
 def test_chapter03_bad_values_name_the_parameter(name, value, words):
     with pytest.raises(params.ParameterError) as e:
