@@ -143,6 +143,39 @@ def test_chapter04_runs_to_the_end_on_user_features(user_features, tmp_path):
     assert "classic benchmarks are skipped" in text
 
 
+def test_chapter03_runs_to_the_end_on_user_features(user_features, tmp_path):
+    feats, csv = user_features
+    run_dir = tmp_path / "run03"
+    nb = _run("03_acmil.ipynb", tmp_path / "out03.ipynb", features_dir=str(feats),
+              labels_csv=str(csv), label_map={"normal": 0, "tumour": 1}, epochs=1, folds=2,
+              n_branches=3, top_k=4, ablation=[], coverage_k=3, umap_points=100,
+              run_dir=str(run_dir))
+    results = json.loads((run_dir / "results.json").read_text())
+    assert set(results["methods"]) == {"acmil_base", "acmil_M3_K4_drop0.6"}
+    assert results["folds"] == 2 and results["coverage_k"] == 3
+    text = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code"
+                   for o in c.get("outputs", []))
+    assert "KEY RESULT" in text and "heatmaps skipped" in text and "explorer skipped" in text
+
+
+@pytest.mark.parametrize("override, message", [
+    ({"mask_drop": 1.0}, "parameter mask_drop=1.0: must be a number in [0, 1)"),
+    ({"ablation": "mba"}, "parameter ablation='mba': must be a list of the ACMIL halves"),
+    ({"n_branches": 0}, "parameter n_branches=0: must be an integer >= 1"),
+])
+def test_chapter03_bad_parameters_fail_fast_with_the_message(user_features, tmp_path,
+                                                             override, message):
+    feats, csv = user_features
+    params = dict(features_dir=str(feats), labels_csv=str(csv), epochs=1, folds=2,
+                  label_map={"normal": 0, "tumour": 1}, run_dir=str(tmp_path / "run"))
+    params.update(override)
+    with pytest.raises(pm.PapermillExecutionError) as err:
+        _run("03_acmil.ipynb", tmp_path / "bad.ipynb", **params)
+    assert message in str(err.value)
+    assert err.value.exec_count <= 3   # parameters, injected parameters, the check cell
+    assert not (tmp_path / "run").exists()
+
+
 @pytest.mark.parametrize("override, message", [
     ({"lam": -1.0}, "parameter lam=-1.0: must be a finite number >= 0"),
     ({"schedule": "cos"}, "parameter schedule='cos': choose from ['constant', 'cosine']"),
