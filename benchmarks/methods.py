@@ -34,24 +34,23 @@ TABLE_METRICS = ["auc", "balanced_accuracy", "f1", "loc_auc", "top5_mass", "entr
                  "seconds", "best_epoch"]
 
 
-def _positive(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"{v} must be >= 1")
-    return v
+def _int_at_least(minimum: int, noun: str = ""):
+    """An argparse type: an integer >= ``minimum`` (``noun`` names it in the messages)."""
+    def parse(text: str) -> int:
+        try:
+            v = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"{text!r} is not an integer{' ' + noun if noun else ''}") from None
+        if v < minimum:
+            name = f"{noun} " if noun else ""
+            raise argparse.ArgumentTypeError(f"{name}{v} must be >= {minimum}")
+        return v
+    return parse
 
 
-def _seed(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer seed") from None
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"seed {v} must be >= 0")
-    return v
+_positive = _int_at_least(1)
+_seed = _int_at_least(0, "seed")
 
 
 def _parser() -> argparse.ArgumentParser:
