@@ -21,7 +21,9 @@ How each later method plugs in (one ``register(Method(...))`` each, no copied lo
   or load that fold's baseline as the frozen teacher; ``callbacks`` set the mask ratio before each
   step and update the teacher by EMA after it; ``loss_terms`` adds the consistency loss.
 * PackMIL — ``collate_fn`` and ``batch_sampler`` pack several bags per step (the batch carries
-  ``model_kwargs`` such as a token → slide index); ``loss_terms`` adds the hyperslide loss.
+  ``model_kwargs`` such as a token → slide index); ``loss_terms`` adds the hyperslide loss:
+  :func:`packmil_method` makes any variant; ``packmil``, ``packmil_noresidual`` (α = 0) and
+  ``packmil_ads4`` are registered.
 """
 from __future__ import annotations
 
@@ -40,7 +42,8 @@ from .train import Callback, FitResult, LossTerm, TrainConfig, fit
 
 __all__ = ["BuildContext", "Method", "METHODS", "register", "get_method", "available_methods",
            "as_method", "n_classes_of", "acmil_loss_terms", "acmil_method", "aem_method",
-           "AEM_VARIANTS", "aem_or_base", "aem_variant_name"]
+           "AEM_VARIANTS", "aem_or_base", "aem_variant_name", "packmil_method",
+           "PACKMIL_DEFAULTS"]
 
 
 @dataclass(frozen=True)
@@ -286,3 +289,74 @@ def aem_or_base(lam: float, schedule: str = "constant", normalize: str = "none",
 
 register(aem_method())
 register(aem_method(base="acmil"))   # ACMIL + AEM, one of the AEM paper's combinations
+
+
+_PACKMIL = ("Tang, Fang et al., 'Revisiting data challenges of computational pathology: a "
+            "pack-based multiple instance learning framework', arXiv 2509.20923, 2025")
+#: PackMIL's defaults on this course's cohort. The paper's subtyping config (TCGA-BRCA: p = 0.5,
+#: L = 2400, min_len 128, ADS r = 4, α = 0.2, Adam 5e-4, batch 32) is made for slides of
+#: thousands of patches; the cohort's bags hold 12–403 (median 46), so L and min_len shrink with
+#: them: L = 256 is above the longest main part (⌊0.5·403⌋ = 201, so the cap never bites) and
+#: holds about 7 median main parts, so 16 slides fill about 3 packs; slides under 16 patches go
+#: whole to both branches (halving 12 patches would leave a micro-lesion's 2 in one branch).
+PACKMIL_DEFAULTS = {"p": 0.5, "max_len": 256, "min_len": 16, "ads_ratio": None, "alpha": 0.2,
+                    "batch_size": 16, "lr": 5e-4}
+
+
+def packmil_method(p: float = 0.5, max_len: int = 256, min_len: int = 16,
+                   ads_ratio: int | None = None, alpha: float = 0.2, batch_size: int = 16,
+                   lr: float = 5e-4, name: str | None = None) -> Method:
+    """PackMIL's recipe (:mod:`milhelpers.packing`, :class:`~milhelpers.models.PackMIL`).
+
+    Each step takes ``batch_size`` B slides; a share ``p`` of each goes to the main branch,
+    packed into sequences of ≤ ``max_len`` L tokens (per-slide softmax inside a pack); the
+    leftovers form hyperslides trained with their mixed labels, loss
+    L = CE(ŷ_s, y_s) + α·(−Σ_c ỹ_c log softmax(ŷ_hyper)_c) with α = ``alpha`` (0: no residual
+    branch). ``ads_ratio`` r ≥ 2 adds the attention-driven downsampler. Inference is ABMIL on
+    whole slides. The name lists the options that differ from :data:`PACKMIL_DEFAULTS`
+    (``packmil``, ``packmil_noresidual`` for α = 0, ``packmil_ads4``), so the runner's cache keeps
+    every setting apart.
+    """
+    from .losses import soft_target_cross_entropy
+    from .models.packmil import PackMIL
+    from .packing import pack_collate
+
+    opts = {"p": p, "max_len": max_len, "min_len": min_len, "ads_ratio": ads_ratio,
+            "alpha": alpha, "batch_size": batch_size, "lr": lr}
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or alpha < 0:
+        raise ValueError(f"alpha={alpha!r} is the hyperslide loss weight; it must be a number "
+                         ">= 0 (the paper uses 0.2–0.5; 0 drops the residual branch)")
+    collate = pack_collate(p, max_len, min_len, ads_ratio or 1, residual=alpha > 0)
+    PackMIL(4, 2, embed_dim=4, attn_dim=4, ads_ratio=ads_ratio)    # bad ads_ratio fails here
+    TrainConfig(batch_size=batch_size, lr=lr)                       # bad batch size / lr too
+    if name is None:
+        tags = {"alpha": lambda v: "noresidual" if v == 0 else f"alpha{_short(float(v))}",
+                "ads_ratio": lambda v: f"ads{v}", "max_len": lambda v: f"L{v}",
+                "min_len": lambda v: f"min{v}", "p": lambda v: f"p{_short(float(v))}",
+                "batch_size": lambda v: f"B{v}", "lr": lambda v: f"lr{_short(float(v))}"}
+        name = "_".join(["packmil"] + [tags[k](v) for k, v in opts.items()
+                                       if v != PACKMIL_DEFAULTS[k]])
+
+    def loss_terms(model: MILModel) -> Sequence[LossTerm]:
+        if alpha == 0:
+            return ()
+        return (LossTerm("hyperslide", lambda out, batch, state: soft_target_cross_entropy(
+            out.extras["hyperslide_logits"], batch.hyperslide_labels(out.logits.shape[1])),
+            float(alpha)),)
+
+    ads = f", ADS r = {ads_ratio}" if ads_ratio else ""
+    res = (f"hyperslides of the leftovers with mixed labels, α = {_short(float(alpha))}"
+           if alpha else "no residual branch")
+    summary = (f"PackMIL: gated ABMIL trained on packs of B = {batch_size} slides (share "
+               f"p = {_short(float(p))} to the main branch, packs of ≤ {max_len} tokens, slides "
+               f"under {min_len} patches whole to both{ads}), per-slide softmax in a pack; {res}; "
+               f"Adam lr {_short(float(lr))}; inference on whole slides. " + _PACKMIL)
+    return Method(name, lambda ctx, **kw: PackMIL(ctx.in_dim, ctx.n_classes,
+                                                  ads_ratio=ads_ratio, **kw),
+                  summary, loss_terms=loss_terms, collate_fn=collate,
+                  config={"batch_size": batch_size, "lr": lr})
+
+
+register(packmil_method())
+register(packmil_method(alpha=0))
+register(packmil_method(ads_ratio=4))

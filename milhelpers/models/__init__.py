@@ -4,18 +4,19 @@ from __future__ import annotations
 
 from .abmil import ABMIL, AttentionScorer, MaxPoolMIL, MeanPoolMIL
 from .acmil import ACMIL, stkim_mask
+from .packmil import ADS, PackMIL
 from .base import (MILModel, MILOutput, as_batch, freeze, mask_logits, masked_softmax,
                    slide_attention)
 
 __all__ = ["MILOutput", "MILModel", "masked_softmax", "mask_logits", "as_batch", "freeze",
            "slide_attention", "ABMIL", "AttentionScorer", "MeanPoolMIL", "MaxPoolMIL", "ACMIL",
-           "stkim_mask", "build_model"]
+           "stkim_mask", "PackMIL", "ADS", "build_model"]
 
 
 def build_model(name: str, in_dim: int, n_classes: int = 2, seed: int | None = None,
                 **kwargs) -> MILModel:
     """The model of a registered method by name (``abmil_gated``, ``abmil_tanh``, ``mean_pool``,
-    ``max_pool``, ``acmil``, and what later chapters register; see :mod:`milhelpers.methods`).
+    ``max_pool``, ``acmil``, ``packmil``, and what later chapters register; see :mod:`milhelpers.methods`).
 
     With ``seed`` the initial weights depend on that seed alone (drawn from a private copy of
     torch's generator, so neither earlier random calls nor this one change the global stream);

@@ -1,0 +1,203 @@
+"""PackMIL: the split, sequential packing, per-slide masked attention, hyperslide labels."""
+import math
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bags import planted_bags
+from milhelpers.datasets import Bag, ListBagDataset
+from milhelpers.losses import soft_target_cross_entropy
+from milhelpers.methods import get_method, packmil_method
+from milhelpers.models import ADS, PackMIL
+from milhelpers.packing import (PackedBatch, hyperslide_label, pack_collate, pack_tensors,
+                                packing_efficiency, padded_token_share, sequential_packs,
+                                split_slide)
+from milhelpers.train import TrainConfig, predict
+
+FAST = settings(max_examples=25, deadline=None)
+
+
+def _bags(lengths, d=6, seed=0, n_classes=3):
+    g = torch.Generator().manual_seed(seed)
+    return [Bag(torch.randn(n, d, generator=g), i % n_classes, f"s{i}")
+            for i, n in enumerate(lengths)]
+
+
+# ---------------------------------------------------------------------------------- split
+@FAST
+@given(n=st.integers(1, 400), p=st.floats(0.05, 1.0), seed=st.integers(0, 1000))
+def test_without_caps_every_instance_lands_in_exactly_one_part(n, p, seed):
+    main, res = split_slide(n, p, min_len=0, generator=torch.Generator().manual_seed(seed))
+    both = torch.cat([main, res])
+    assert sorted(both.tolist()) == list(range(n))             # each once, none lost
+    assert len(main) == max(1, math.floor(p * n))
+
+
+def test_small_slides_go_whole_to_both_and_caps_subsample():
+    main, res = split_slide(10, 0.5, min_len=11)
+    assert main.tolist() == res.tolist() == list(range(10))
+    g = torch.Generator().manual_seed(0)
+    main, res = split_slide(100, 0.3, min_len=0, cap=20, generator=g)
+    assert len(main) == 20 and len(res) == 20                  # 30 → 20, 70 → 20
+    assert not set(main.tolist()) & set(res.tolist())
+    with pytest.raises(ValueError, match="p=1.5"):
+        split_slide(10, 1.5)
+
+
+def test_sequential_packs_hand_computed():
+    assert sequential_packs([3, 4, 2, 5, 1, 0, 6], 7) == [[0, 1], [2, 3], [4, 6]]
+    with pytest.raises(ValueError, match="cap the parts"):
+        sequential_packs([3, 8], 7)
+
+
+@FAST
+@given(lengths=st.lists(st.integers(0, 30), min_size=1, max_size=20), cap=st.integers(30, 80))
+def test_packs_keep_order_and_respect_the_length(lengths, cap):
+    packs = sequential_packs(lengths, cap)
+    flat = [i for pk in packs for i in pk]
+    assert flat == [i for i, n in enumerate(lengths) if n > 0]
+    assert all(sum(lengths[i] for i in pk) <= cap for pk in packs)
+
+
+def test_pack_tensors_index_and_padding():
+    parts = [torch.full((2, 1), 1.0), torch.full((3, 1), 2.0), torch.full((1, 1), 3.0)]
+    x, mask, index = pack_tensors(parts, [[0, 1], [2]])
+    assert index.tolist() == [[0, 0, 1, 1, 1], [2, -1, -1, -1, -1]]
+    assert mask.tolist() == [[True] * 5, [True] + [False] * 4]
+    assert x[:, :, 0].tolist() == [[1, 1, 2, 2, 2], [3, 0, 0, 0, 0]]
+
+
+# ------------------------------------------------------------------------ hyperslide label
+def test_hyperslide_label_hand_computed():
+    q = hyperslide_label([0, 1, 0], torch.tensor([30.0, 10.0, 10.0]), 2)
+    assert torch.allclose(q, torch.tensor([0.8, 0.2]))
+    q = hyperslide_label([2, 0, 1], torch.tensor([[1.0, 0, 3], [0, 5, 0]]), 3)
+    assert torch.allclose(q, torch.tensor([[0.0, 0.75, 0.25], [1.0, 0.0, 0.0]]))
+    with pytest.raises(ValueError, match="no tokens"):
+        hyperslide_label([0, 1], torch.tensor([0.0, 0.0]), 2)
+
+
+@FAST
+@given(lengths=st.lists(st.integers(1, 60), min_size=1, max_size=12), seed=st.integers(0, 99))
+def test_collated_hyperslide_labels_sum_to_one_and_match_the_mixture(lengths, seed):
+    bags = _bags(lengths, seed=seed)
+    batch = pack_collate(p=0.5, max_len=64, min_len=4,
+                         generator=torch.Generator().manual_seed(seed))(bags)
+    if batch.residual_counts is None:
+        return
+    q = batch.hyperslide_labels(3)
+    assert torch.allclose(q.sum(1), torch.ones(len(q)))
+    for r in range(len(q)):                                    # by hand from the packed tokens
+        idx = batch.residual_slide_index[r]
+        counts = torch.bincount(idx[idx >= 0], minlength=len(bags)).float()
+        expect = torch.zeros(3)
+        for s, c in enumerate(counts):
+            expect[bags[s].label] += c
+        assert torch.allclose(q[r], expect / counts.sum())
+
+
+# ------------------------------------------------------------------------- packed model
+def _packed_vs_single(lengths, seed, max_len):
+    torch.manual_seed(seed)
+    model = PackMIL(6, 3, embed_dim=16, attn_dim=8).eval()
+    bags = _bags(lengths, seed=seed)
+    batch = pack_collate(p=1.0, max_len=max_len, min_len=0, residual=False)(bags)
+    out = model(batch.features, batch.mask, **batch.model_kwargs)
+    return model, bags, batch, out
+
+
+@FAST
+@given(lengths=st.lists(st.integers(1, 40), min_size=1, max_size=10), seed=st.integers(0, 99))
+def test_packed_outputs_equal_unpacked_outputs(lengths, seed):
+    model, bags, batch, out = _packed_vs_single(lengths, seed, 64)
+    assert len(batch.features) < len(bags) or len(bags) == 1 or max(lengths) > 32
+    with torch.no_grad():
+        for s, b in enumerate(bags):
+            alone = model(b.features)
+            assert torch.allclose(out.logits[s], alone.logits[0], atol=1e-5)
+            assert torch.allclose(out.embedding[s], alone.embedding[0], atol=1e-5)
+            a = out.attention[s, 0][out.mask[s]]               # the slide's own tokens, in order
+            assert torch.allclose(a, alone.attention[0, 0], atol=1e-5)
+    assert out.logits.shape == (len(bags), 3)
+    # order: row s is slide s, whose label is batch.labels[s]
+    assert batch.labels.tolist() == [b.label for b in bags]
+
+
+def test_gradient_never_crosses_slides_in_a_pack():
+    model, bags, batch, _ = _packed_vs_single([5, 7, 3, 9], 0, 64)
+    model.train()                                             # dropout on: still no crossing
+    assert len(batch.features) == 1                           # all four share one pack
+    x = batch.features.clone().requires_grad_(True)
+    out = model(x, batch.mask, **batch.model_kwargs)
+    for s in range(4):
+        (g,) = torch.autograd.grad(out.logits[s].sum(), x, retain_graph=True)
+        own = batch.slide_index[0] == s
+        assert torch.count_nonzero(g[0][~own]) == 0           # exactly zero, not just small
+        assert g[0][own].abs().sum() > 0
+
+
+def test_attention_logits_follow_the_common_interface():
+    _, _, batch, out = _packed_vs_single([4, 2], 1, 64)
+    lo = torch.finfo(out.attention_logits.dtype).min
+    assert out.attention_logits.shape == (2, 1, 6)
+    assert (out.attention_logits[0, 0, 4:] == lo).all() and (out.attention_logits[1, 0, :4] == lo).all()
+    assert torch.allclose(out.attention.sum(-1), torch.ones(2, 1))
+
+
+def test_hyperslide_logits_are_one_bag_per_residual_pack():
+    torch.manual_seed(0)
+    model = PackMIL(6, 3, embed_dim=16, attn_dim=8).eval()
+    bags = _bags([20, 30, 10])
+    batch = pack_collate(p=0.5, max_len=40, min_len=0,
+                         generator=torch.Generator().manual_seed(0))(bags)
+    out = model(batch.features, batch.mask, **batch.model_kwargs)
+    hyper = out.extras["hyperslide_logits"]
+    assert hyper.shape == (len(batch.residual_features), 3)
+    alone = model(batch.residual_features[0][batch.residual_mask[0]]).logits[0]
+    assert torch.allclose(hyper[0], alone, atol=1e-5)
+
+
+def test_ads_compresses_in_training_and_keeps_length_in_eval():
+    torch.manual_seed(0)
+    model = PackMIL(6, 2, embed_dim=16, attn_dim=8, ads_ratio=4)
+    bags = _bags([9, 4, 13])                                  # ⌈9/4⌉ + ⌈4/4⌉ + ⌈13/4⌉ = 3 + 1 + 4
+    batch = pack_collate(p=1.0, max_len=8, min_len=0, ads_ratio=4, residual=False)(bags)
+    feats, index = model.ads.packed(batch.features, batch.slide_index)
+    assert batch.features.shape[:2] == (1, 26)               # packed by the lengths after ADS
+    assert index.tolist() == [[0] * 3 + [1] + [2] * 4] and feats.shape == (1, 8, 6)
+    model.eval()
+    out = model(bags[0].features)
+    assert out.attention_logits.shape == (1, 1, 9)            # inference: every patch scored
+    with pytest.raises(ValueError, match="ads_ratio"):
+        ADS(6, 1)
+
+
+# ------------------------------------------------------------------------------- training
+def test_packmil_trains_through_the_shared_trainer():
+    ds = planted_bags(40, d=8, lengths=(10, 40))
+    method = packmil_method(max_len=48, min_len=4, batch_size=8, lr=2e-3)
+    res = method.fit(ds, None, method.train_config(epochs=8, progress=False, seed=0))
+    assert "hyperslide" in res.history.columns
+    assert res.history.bag_loss.iloc[-1] < res.history.bag_loss.iloc[0]
+    p = predict(res.model, ds)
+    assert p.metrics()["auc"] > 0.9                           # the planted signal is easy
+    assert get_method("packmil_noresidual").loss_terms(res.model) == ()
+
+
+def test_packmil_names_and_bad_options():
+    assert get_method("packmil").config == {"batch_size": 16, "lr": 5e-4}
+    assert packmil_method(alpha=0).name == "packmil_noresidual"
+    assert packmil_method(max_len=64, ads_ratio=4).name == "packmil_L64_ads4"
+    with pytest.raises(ValueError, match="alpha"):
+        packmil_method(alpha=-1)
+    with pytest.raises(ValueError, match="max_len"):
+        pack_collate(max_len=0)
+
+
+def test_padding_share_and_packing_efficiency_hand_computed():
+    assert padded_token_share([10, 10, 10, 10], 2, epochs=1) == 0.0
+    assert padded_token_share([1, 3], 2, epochs=1) == pytest.approx(1 - 4 / 6)
+    assert packing_efficiency([3, 4, 2, 5], 7) == pytest.approx(14 / 14)
+    assert packing_efficiency([3, 4, 5], 7) == pytest.approx(12 / 14)
