@@ -14,7 +14,7 @@ from milhelpers.models import ADS, PackMIL
 from milhelpers.packing import (PackedBatch, hyperslide_label, pack_collate, pack_tensors,
                                 packing_efficiency, padded_token_share, sequential_packs,
                                 split_slide)
-from milhelpers.train import TrainConfig, predict
+from milhelpers.train import predict, torch_threads
 
 FAST = settings(max_examples=25, deadline=None)
 
@@ -99,6 +99,12 @@ def test_collated_hyperslide_labels_sum_to_one_and_match_the_mixture(lengths, se
 
 
 # ------------------------------------------------------------------------- packed model
+@pytest.fixture(autouse=True)
+def _one_thread():   # tiny tensors: a second thread only waits (and competes with other jobs)
+    with torch_threads(1):
+        yield
+
+
 def _packed_vs_single(lengths, seed, max_len):
     torch.manual_seed(seed)
     model = PackMIL(6, 3, embed_dim=16, attn_dim=8).eval()
