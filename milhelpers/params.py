@@ -15,7 +15,8 @@ import pandas as pd
 
 __all__ = ["ParameterError", "expect", "check_int", "check_path", "check_choices", "check_seeds",
            "check_folds", "check_label_map", "check_chapter01_params", "check_chapter02",
-           "check_chapter03", "check_lambda", "aem_bases", "check_chapter04"]
+           "check_chapter03", "check_lambda", "aem_bases", "check_chapter04",
+           "check_chapter06"]
 
 
 class ParameterError(ValueError):
@@ -336,4 +337,39 @@ def check_chapter03(*, features_dir, labels_csv, slides_dir, n_branches, top_k, 
     out["epochs"] = check_int(epochs, "epochs", 1, "e.g. epochs=10")
     out["coverage_k"] = check_int(coverage_k, "coverage_k", 1, "e.g. coverage_k=5")
     out["umap_points"] = check_int(umap_points, "umap_points", 100, "e.g. umap_points=3000")
+    return out
+
+
+def _number(value: Any, name: str, low: float, high: float, why: str, low_open: bool = False
+            ) -> float:
+    ok = (isinstance(value, (int, float, np.number)) and not isinstance(value, bool)
+          and np.isfinite(value) and (value > low if low_open else value >= low)
+          and value <= high)
+    if not ok:
+        raise _bad(name, value, why)
+    return float(value)
+
+
+def check_chapter06(*, features_dir, labels_csv, p, max_len, min_len, alpha, ads_ratio,
+                    batch_size, lr, epochs, seeds) -> dict:
+    """Chapter 06's parameters (PackMIL), except ``folds`` and ``label_map`` (checked once the
+    labels exist). ``p`` in (0, 1]; ``max_len`` ≥ 1; ``min_len`` ≥ 0; ``alpha`` ≥ 0 (0 drops the
+    residual branch); ``ads_ratio`` None or an integer ≥ 2; ``batch_size`` ≥ 2 (one slide per
+    step is not packing); ``lr`` > 0. Returns the cleaned values."""
+    out = _own_data(features_dir, labels_csv, None)
+    out["p"] = _number(p, "p", 0, 1, "must be a number in (0, 1]: the share of each slide's "
+                       "instances that goes to the main branch (the paper uses 0.4–0.5)", True)
+    out["max_len"] = check_int(max_len, "max_len", 1, "the tokens of one pack, e.g. 256")
+    out["min_len"] = check_int(min_len, "min_len", 0, "slides shorter than this go whole to "
+                               "both branches, e.g. 16")
+    out["alpha"] = _number(alpha, "alpha", 0, float("inf"), "must be a finite number >= 0: the "
+                           "hyperslide loss weight (0.2–0.5 in the paper; 0 = no residual branch)")
+    if ads_ratio is not None:
+        ads_ratio = check_int(ads_ratio, "ads_ratio", 2, "ADS groups this many tokens into one "
+                              "(the paper: 3–4); None switches ADS off")
+    out["ads_ratio"] = ads_ratio
+    out["batch_size"] = check_int(batch_size, "batch_size", 2, "slides per step, e.g. 16")
+    out["lr"] = _number(lr, "lr", 0, 1, "must be a learning rate in (0, 1], e.g. 5e-4", True)
+    out["epochs"] = check_int(epochs, "epochs", 1, "e.g. epochs=6")
+    out["seeds"] = check_seeds(seeds)
     return out

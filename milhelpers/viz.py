@@ -25,7 +25,8 @@ __all__ = ["setup", "show_images", "round_length", "scale_bar", "show_slide", "o
            "attention_panels", "ranked_patches", "toy_attention", "concentration_plot",
            "cumulative_attention_plot", "branch_heatmaps", "attention_row",
            "slide_cumulative_attention",
-           "lambda_curves", "correlation_scatter", "aem_variants"]
+           "lambda_curves", "correlation_scatter", "aem_variants", "padding_waste", "pack_strip",
+           "pack_mask", "hyperslide_labels", "speed_accuracy"]
 
 
 def setup(dpi: int = 100) -> None:
@@ -855,3 +856,151 @@ def aem_variants(lam: float, lengths, axes=None):
     axes[1].set_title("the normalisations, at these bags' lengths")
     axes[1].legend(fontsize=7, frameon=False)
     return axes
+
+
+# --------------------------------------------------------------------------------------------
+# chapter 06: padding, packs, hyperslides, speed
+# --------------------------------------------------------------------------------------------
+def padding_waste(lengths, batch_sizes: Sequence[int] = (1, 4, 16, 32), max_len: int = 256,
+                  profiles: dict | None = None, axes=None):
+    """Left: bag lengths (log x) of the cohort and of any ``profiles`` (name → lengths).
+    Right: the share of padding among the tokens of random padded batches of each B, against
+    the share of padding in sequential packs of ≤ ``max_len`` tokens (main parts of share 0.5),
+    for every profile."""
+    from .packing import packing_efficiency, padded_token_share
+
+    profiles = {"this cohort": np.asarray(lengths), **(profiles or {})}
+    if axes is None:
+        _, axes = plt.subplots(1, 2, figsize=(9.5, 3.2), layout="constrained")
+    ax = axes[0]
+    lo = min(p.min() for p in profiles.values())
+    hi = max(p.max() for p in profiles.values())
+    bins = np.geomspace(max(lo, 1), hi, 40)
+    colours = plt.get_cmap("viridis")(np.linspace(0.1, 0.8, len(profiles)))
+    for c, (name, n) in zip(colours, profiles.items()):
+        ax.hist(n, bins=bins, color=c, alpha=0.6, label=f"{name} (median {int(np.median(n))})",
+                density=True)
+    ax.set_xscale("log")
+    ax.set_xlabel("instances per bag (log scale)")
+    ax.set_ylabel("density")
+    ax.set_title("bag lengths")
+    ax.legend(fontsize=7, frameon=False)
+    ax = axes[1]
+    x = np.arange(len(batch_sizes))
+    width = 0.8 / len(profiles)
+    for i, (c, (name, n)) in enumerate(zip(colours, profiles.items())):
+        waste = [padded_token_share(n, b) for b in batch_sizes]
+        ax.bar(x + i * width, waste, width, color=c, label=f"padded batches: {name}")
+        main = np.minimum(np.maximum(np.floor(0.5 * n), 1).astype(int), max_len)
+        packed = 1 - packing_efficiency(main, max_len)
+        ax.axhline(packed, color=c, ls="--", lw=1,
+                   label=f"packs of ≤ {max_len} tokens: {name} ({packed:.0%})")
+    ax.set_xticks(x + width * (len(profiles) - 1) / 2)
+    ax.set_xticklabels([str(b) for b in batch_sizes])
+    ax.set_xlabel("bags per step B")
+    ax.set_ylabel("share of padding tokens")
+    ax.set_ylim(0, 1)
+    ax.set_title("what a padded batch computes for nothing")
+    ax.legend(fontsize=6.5, frameon=False, loc="upper left")
+    return axes
+
+
+def pack_strip(slide_index, ax=None, title: str | None = None, labels=None):
+    """Packs drawn as strips: row = pack, column = token, colour = the slide a token comes from
+    (white: padding). ``labels`` (S,) adds each slide's label to the colourbar ticks."""
+    idx = np.asarray(slide_index)
+    n = int(idx.max()) + 1
+    if ax is None:
+        _, ax = plt.subplots(figsize=(9, 0.45 * len(idx) + 1.0), layout="constrained")
+    cmap = plt.get_cmap("viridis", n).with_extremes(bad="white")
+    im = ax.imshow(np.ma.masked_less(idx, 0), aspect="auto", cmap=cmap, vmin=-0.5,
+                   vmax=n - 0.5, interpolation="nearest")
+    cb = plt.colorbar(im, ax=ax, pad=0.01)
+    step = max(1, n // 8)
+    cb.set_ticks(range(0, n, step))
+    if labels is not None:
+        cb.set_ticklabels([f"{s} (y={int(labels[s])})" for s in range(0, n, step)])
+    cb.set_label("slide (batch order)")
+    ax.set_yticks(range(len(idx)))
+    ax.set_yticklabels([f"pack {p}" for p in range(len(idx))])
+    ax.set_xlabel("token position in the pack (white: padding)")
+    ax.set_title(title or f"{n} slides in {len(idx)} packs")
+    return ax
+
+
+def pack_mask(slide_index_row, ax=None, title: str | None = None):
+    """The attention mask of one pack as an image: left, the (slides × tokens) membership mask
+    ABMIL's per-slide softmax uses; right, the (tokens × tokens) block-diagonal mask a
+    transformer aggregator would use (token i may attend to j only within one slide)."""
+    idx = np.asarray(slide_index_row)
+    slides = np.unique(idx[idx >= 0])
+    member = (idx[None, :] == slides[:, None]).astype(float)
+    block = ((idx[:, None] == idx[None, :]) & (idx[:, None] >= 0)).astype(float)
+    if ax is None:
+        _, ax = plt.subplots(1, 2, figsize=(9, 3.2), layout="constrained",
+                             gridspec_kw={"width_ratios": [1.6, 1]})
+    im = ax[0].imshow(member, aspect="auto", cmap="cividis", vmin=0, vmax=1)
+    ax[0].set_yticks(range(len(slides)))
+    ax[0].set_yticklabels([str(s) for s in slides])
+    ax[0].set_xlabel("token position in the pack")
+    ax[0].set_ylabel("slide")
+    ax[0].set_title("ABMIL: M_st = 1 if token t belongs to slide s")
+    im2 = ax[1].imshow(block, cmap="cividis", vmin=0, vmax=1)
+    ax[1].set_xlabel("key token j")
+    ax[1].set_ylabel("query token i")
+    ax[1].set_title("transformer: block-diagonal mask")
+    cb = plt.colorbar(im2, ax=ax, shrink=0.8)
+    cb.set_label("may attend (1) / masked (0)")
+    if title:
+        plt.gcf().suptitle(title, fontsize=9)
+    return ax
+
+
+def hyperslide_labels(counts, labels, n_classes: int = 2, ax=None,
+                      class_names: Sequence[str] | None = None):
+    """Each hyperslide (residual pack) as a stacked bar of its members' tokens by class: the
+    bar's class shares are its soft label ỹ = Σ_s w_s onehot(y_s) / Σ_s w_s."""
+    w = np.asarray(counts, dtype=float)               # (R, S)
+    y = np.asarray(labels, dtype=int)
+    by_class = np.stack([w[:, y == c].sum(1) for c in range(n_classes)], 1)   # (R, C)
+    share = by_class / by_class.sum(1, keepdims=True)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5.5, 3.0), layout="constrained")
+    colours = plt.get_cmap("viridis")(np.linspace(0.15, 0.85, n_classes))
+    bottom = np.zeros(len(w))
+    names = class_names or [f"class {c}" for c in range(n_classes)]
+    for c in range(n_classes):
+        ax.bar(range(len(w)), share[:, c], bottom=bottom, color=colours[c], label=names[c])
+        for r in range(len(w)):
+            if share[r, c] > 0.08:
+                ax.text(r, bottom[r] + share[r, c] / 2, f"{share[r, c]:.2f}", ha="center",
+                        va="center", fontsize=7, color="white" if c == 0 else "black")
+        bottom += share[:, c]
+    ax.set_xticks(range(len(w)))
+    ax.set_xticklabels([f"hyperslide {r}\n({int((w[r] > 0).sum())} slides)"
+                        for r in range(len(w))], fontsize=7)
+    ax.set_ylabel("soft label ỹ_c (token share)")
+    ax.set_ylim(0, 1)
+    ax.set_title("hyperslide labels: members' labels weighted by their tokens")
+    ax.legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1, 1))
+    return ax
+
+
+def speed_accuracy(table, time_col: str = "epoch_seconds", auc_col: str = "auc", ax=None,
+                   reference: str | None = None):
+    """Epoch time (log x) against AUC, one labelled point per training mode (rows of
+    ``table``); a dashed line at the reference's AUC."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5.2, 3.2), layout="constrained")
+    colours = plt.get_cmap("viridis")(np.linspace(0.05, 0.9, len(table)))
+    for c, (name, row) in zip(colours, table.iterrows()):
+        ax.scatter(row[time_col], row[auc_col], color=c, s=40, label=name, zorder=2)
+    if reference is not None:
+        ax.axhline(table.loc[reference, auc_col], color="0.6", ls="--", lw=1,
+                   label=f"{reference} AUC")
+    ax.set_xscale("log")
+    ax.set_xlabel("seconds per epoch (log scale)")
+    ax.set_ylabel("test slide AUC (mean over folds)")
+    ax.set_title("speed and accuracy of each way to batch")
+    ax.legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1, 1))
+    return ax

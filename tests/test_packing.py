@@ -10,7 +10,7 @@ from bags import planted_bags
 from milhelpers.datasets import Bag, ListBagDataset
 from milhelpers.losses import soft_target_cross_entropy
 from milhelpers.methods import get_method, packmil_method
-from milhelpers.models import ADS, PackMIL
+from milhelpers.models import ADS, PackMIL, checkpointed_forward
 from milhelpers.packing import (PackedBatch, hyperslide_label, pack_collate, pack_tensors,
                                 packing_efficiency, padded_token_share, sequential_packs,
                                 split_slide)
@@ -207,3 +207,16 @@ def test_padding_share_and_packing_efficiency_hand_computed():
     assert padded_token_share([1, 3], 2, epochs=1) == pytest.approx(1 - 4 / 6)
     assert packing_efficiency([3, 4, 2, 5], 7) == pytest.approx(14 / 14)
     assert packing_efficiency([3, 4, 5], 7) == pytest.approx(12 / 14)
+
+
+def test_checkpointed_forward_matches_the_plain_forward_and_its_gradients():
+    torch.manual_seed(0)
+    model = PackMIL(6, 2, embed_dim=16, attn_dim=8).eval()
+    x = torch.randn(50, 6)
+    plain = model(x)
+    (g_plain,) = torch.autograd.grad(plain.logits[0, 1], [model.project[0].weight])
+    chunked = checkpointed_forward(model, x, chunk=7)          # 7 chunks, the last of 1
+    (g_chunk,) = torch.autograd.grad(chunked.logits[0, 1], [model.project[0].weight])
+    assert torch.allclose(plain.logits, chunked.logits, atol=1e-5)
+    assert torch.allclose(plain.attention_logits, chunked.attention_logits, atol=1e-5)
+    assert torch.allclose(g_plain, g_chunk, atol=1e-5)

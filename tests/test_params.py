@@ -250,3 +250,26 @@ def test_ch04_shares_chapter_02s_checks():
         _ch04(classic_datasets=["musk3"])
     with pytest.raises(ParameterError, match="features_dir is set but labels_csv is not"):
         _ch04(features_dir=".")
+
+
+def _ch06(**kw):
+    base = dict(features_dir=None, labels_csv=None, p=0.5, max_len=256, min_len=16, alpha=0.2,
+                ads_ratio=None, batch_size=16, lr=5e-4, epochs=6, seeds=[0])
+    return params.check_chapter06(**{**base, **kw})
+
+
+def test_ch06_defaults_are_cleaned():
+    out = _ch06(p=1, alpha=0, ads_ratio=4.0)
+    assert out["p"] == 1.0 and out["alpha"] == 0.0 and out["ads_ratio"] == 4
+    assert _ch06()["ads_ratio"] is None
+
+
+@pytest.mark.parametrize("name, bad, match", [
+    ("p", 0, "p=0: must be a number in \\(0, 1\\]"), ("p", 1.5, "share of each slide"),
+    ("max_len", 0, "max_len=0: must be an integer >= 1"), ("min_len", -1, "min_len=-1"),
+    ("alpha", -0.1, "hyperslide loss weight"), ("ads_ratio", 1, "ads_ratio=1: must be an integer >= 2"),
+    ("batch_size", 1, "one slide|batch_size=1"), ("lr", 0, "lr=0: must be a learning rate"),
+    ("alpha", True, "alpha=True")])
+def test_ch06_bad_values_name_the_parameter(name, bad, match):
+    with pytest.raises(ParameterError, match=match):
+        _ch06(**{name: bad})

@@ -2,7 +2,7 @@
 to a :class:`MILOutput` (bag logits, raw attention logits, bag embedding)."""
 from __future__ import annotations
 
-from .abmil import ABMIL, AttentionScorer, MaxPoolMIL, MeanPoolMIL
+from .abmil import ABMIL, AttentionScorer, MaxPoolMIL, MeanPoolMIL, checkpointed_forward
 from .acmil import ACMIL, stkim_mask
 from .packmil import ADS, PackMIL
 from .base import (MILModel, MILOutput, as_batch, freeze, mask_logits, masked_softmax,
@@ -10,7 +10,7 @@ from .base import (MILModel, MILOutput, as_batch, freeze, mask_logits, masked_so
 
 __all__ = ["MILOutput", "MILModel", "masked_softmax", "mask_logits", "as_batch", "freeze",
            "slide_attention", "ABMIL", "AttentionScorer", "MeanPoolMIL", "MaxPoolMIL", "ACMIL",
-           "stkim_mask", "PackMIL", "ADS", "build_model"]
+           "stkim_mask", "PackMIL", "ADS", "checkpointed_forward", "build_model"]
 
 
 def build_model(name: str, in_dim: int, n_classes: int = 2, seed: int | None = None,

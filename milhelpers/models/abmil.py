@@ -17,7 +17,7 @@ from torch import nn
 
 from .base import MILModel, MILOutput, as_batch, mask_logits, masked_softmax
 
-__all__ = ["AttentionScorer", "ABMIL", "MeanPoolMIL", "MaxPoolMIL"]
+__all__ = ["AttentionScorer", "ABMIL", "MeanPoolMIL", "MaxPoolMIL", "checkpointed_forward"]
 
 
 class AttentionScorer(nn.Module):
@@ -65,6 +65,36 @@ class ABMIL(MILModel):
         a = masked_softmax(logits_att, mask)
         z = torch.einsum("bkn,bne->bke", a, h).flatten(1)     # (B, K·E)
         return MILOutput(self.classifier(z), logits_att, z, mask)
+
+
+def checkpointed_forward(model: ABMIL, x: torch.Tensor, chunk: int = 16384) -> MILOutput:
+    """One whole bag (N, D) through ``model`` (one attention branch) with activation memory
+    about N·E floats instead of several times that: the same output and gradients as
+    ``model(x)`` in eval mode (in training dropout draws other masks).
+
+    Instances are embedded and scored in chunks under :func:`torch.utils.checkpoint.checkpoint`,
+    which keeps only each chunk's outputs h_c (N_c × E) and e_c and recomputes the hidden
+    layers (ReLU, tanh, sigmoid, dropout) during backward; then a = softmax(e) over the whole bag
+    and z = Σ_c a_cᵀ h_c. For bags of 10⁵ instances and more (the largest slides at 20×).
+    """
+    from torch.utils.checkpoint import checkpoint
+
+    if x.dim() != 2:
+        raise ValueError(f"checkpointed_forward takes one bag (N, D); got {tuple(x.shape)}")
+    if chunk < 1:
+        raise ValueError(f"chunk={chunk} must be >= 1")
+
+    def embed_and_score(xc: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h = model.project(xc)
+        return h, model.attention(h)[:, 0]
+
+    hs, es = zip(*(checkpoint(embed_and_score, xc, use_reentrant=False)
+                   for xc in x.split(chunk)))
+    e = torch.cat(es)                                         # (N,)
+    a = torch.softmax(e, dim=0)
+    z = sum(ac @ hc for ac, hc in zip(a.split(chunk), hs))[None]   # (1, E)
+    mask = torch.ones(1, len(x), dtype=torch.bool, device=x.device)
+    return MILOutput(model.classifier(z), e[None, None], z, mask)
 
 
 class MeanPoolMIL(MILModel):
