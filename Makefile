@@ -29,7 +29,7 @@ help:
 	@echo "make browser-test - a chapter's explorer used in headless JupyterLab + Chromium"
 	@echo "                 (BROWSER_NB=path/to.ipynb picks the notebook; screenshots in build/browser/)"
 	@echo "make outputs   - re-execute notebooks in place (regenerates committed outputs)"
-	@echo "make benchmarks - tiling, features, cohort, methods and classic-MIL benchmarks"
+	@echo "make benchmarks - tiling, features, cohort, methods, classic-MIL and packing benchmarks"
 	@echo "make sweep NB=notebooks/04_aem.ipynb ARGS=\"-p lam 0 0.1\" - a notebook over a parameter grid"
 
 $(STAMP): pyproject.toml
@@ -98,6 +98,7 @@ benchmarks: data
 	$(BIN)/python benchmarks/embedding.py
 	$(BIN)/python benchmarks/classic_mil.py
 	$(BIN)/python benchmarks/classic_mil.py --variants abmil_gated aem --repeats 3 --folds 5
+	$(BIN)/python benchmarks/packing.py --epochs 20 --repeats 2 --json build/bench_packing.json
 
 clean:
 	rm -rf build runs notebooks/runs notebooks/out

@@ -7,7 +7,8 @@ batches of B slides although slides hold 200 to 200,000 patches:
 1. **Split** (:func:`split_slide`): a random share ``p`` of each slide's instances goes to the
    *main* branch, the rest to the *residual* branch; a slide shorter than ``min_len`` (× the
    ADS ratio r) goes whole to both. Each part is capped at ``L·r`` instances by random
-   subsampling.
+   subsampling. (The authors' code also doubles L for a batch whose largest residual part
+   would exceed it; here the cap is fixed, so every pack holds at most L tokens.)
 2. **Pack** (:func:`sequential_packs`, :func:`pack_tensors`): the parts, in batch order, fill
    packs of at most ``L`` tokens one after the other. A pack is a (T, D) sequence with a
    padding mask and a token → slide index (−1 on padding), so the model can run a *per-slide*
