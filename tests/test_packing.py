@@ -220,3 +220,9 @@ def test_checkpointed_forward_matches_the_plain_forward_and_its_gradients():
     assert torch.allclose(plain.logits, chunked.logits, atol=1e-5)
     assert torch.allclose(plain.attention_logits, chunked.attention_logits, atol=1e-5)
     assert torch.allclose(g_plain, g_chunk, atol=1e-5)
+
+
+def test_ads_groups_dimension_major_so_kept_coordinates_keep_their_order():
+    e = torch.tensor([[1000.0 * t + j for j in range(3)] for t in range(4)])   # 4 tokens, D = 3
+    g = ADS.group(e, 2)                                      # 2 groups of r = 2 tokens
+    assert g.tolist() == [[0, 1000, 1, 1001, 2, 1002], [2000, 3000, 2001, 3001, 2002, 3002]]

@@ -24,8 +24,9 @@ member slides); its logits are ``extras['hyperslide_logits']``.
 
 **ADS** (``ads_ratio`` r > 1), applied to each slide's part before aggregation: attention
 re-weighting x_t ← x_t + α_t x_t with α = softmax_t(w₂ᵀ tanh(W₁ x_t)), then in training: pad to a
-multiple of r, shuffle, embed GELU(W_e x), group r tokens into one r·D vector, keep D random
-coordinates of it (one sorted subset per part), Linear(D→D): ⌈n/r⌉ tokens. In evaluation each
+multiple of r, shuffle, embed GELU(W_e x), group r tokens into one r·D vector (dimension-major:
+the r tokens' coordinate j side by side), keep D random coordinates of it (one sorted subset per
+part), Linear(D→D): ⌈n/r⌉ tokens. In evaluation each
 token is only re-weighted, embedded and mapped (no grouping). Simplification: the paper
 leaves parts shorter than min_len·r uncompressed; here every part is compressed.
 """
@@ -71,7 +72,18 @@ class ADS(nn.Module):
         x = torch.cat([x, x.new_zeros(m * r - n, d)]) if m * r > n else x
         x = self.embed(x[torch.randperm(m * r, device=x.device)])
         keep = torch.sort(torch.randperm(r * d, device=x.device)[:d]).values
-        return self.out(x.reshape(m, r * d)[:, keep])
+        return self.out(self.group(x, r)[:, keep])
+
+    @staticmethod
+    def group(x: torch.Tensor, r: int) -> torch.Tensor:
+        """(m·r, D) → (m, D·r), dimension-major: entry j·r + k of group g is coordinate j of
+        token g·r + k. The sorted D of the D·r coordinates kept then sit near their own
+        dimension (kept index i ≈ r·i ↦ coordinate ≈ i of one of the r tokens), so the output
+        layer sees the same coordinate order as in evaluation, where each token passes alone.
+        (Token-major order would feed it coordinate ≈ r·i mod D at input i: another layout
+        from evaluation's, and a chance-level model.)"""
+        m = x.shape[0] // r
+        return x.reshape(m, r, x.shape[1]).transpose(1, 2).reshape(m, -1)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         """Per-token mode on a padded batch (B, N, D): inference on whole slides."""
