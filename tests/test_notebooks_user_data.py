@@ -194,3 +194,33 @@ def test_chapter04_bad_parameters_fail_fast_with_the_message(user_features, tmp_
     assert message in str(err.value)
     assert err.value.exec_count <= 3   # parameters, injected parameters, the check cell
     assert not (tmp_path / "run").exists() and not (tmp_path / "cache").exists()
+
+
+def test_chapter06_runs_to_the_end_on_user_features(user_features, tmp_path):
+    feats, csv = user_features
+    nb = _run("06_packmil.ipynb", tmp_path / "out06.ipynb", features_dir=str(feats),
+              labels_csv=str(csv), label_map={"normal": 0, "tumour": 1}, epochs=1, folds=2,
+              batch_size=8, max_len=64, cache_dir=str(tmp_path / "cache"))
+    text = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code"
+                   for o in c.get("outputs", []))
+    assert "largest |packed − alone| = < 1e-5" in text
+    assert "packmil_L64_B8 − packmil_L64_noresidual_B8" in text        # names list the options
+    assert (tmp_path / "cache" / "packmil_L64_B8").is_dir()
+
+
+@pytest.mark.parametrize("override, message", [
+    ({"p": 0}, "parameter p=0: must be a number in (0, 1]"),
+    ({"ads_ratio": 1}, "parameter ads_ratio=1: must be an integer >= 2"),
+    ({"batch_size": 1}, "parameter batch_size=1: must be an integer >= 2"),
+])
+def test_chapter06_bad_parameters_fail_fast_with_the_message(user_features, tmp_path,
+                                                             override, message):
+    feats, csv = user_features
+    params = dict(features_dir=str(feats), labels_csv=str(csv), epochs=1, folds=2,
+                  label_map={"normal": 0, "tumour": 1}, cache_dir=str(tmp_path / "cache"))
+    params.update(override)
+    with pytest.raises(pm.PapermillExecutionError) as err:
+        _run("06_packmil.ipynb", tmp_path / "bad.ipynb", **params)
+    assert message in str(err.value)
+    assert err.value.exec_count <= 3   # parameters, injected parameters, the check cell
+    assert not (tmp_path / "cache").exists()
