@@ -131,6 +131,25 @@ MUTANTS = {
         "milhelpers/viz.py", "v = values[embedding.indices]",
         "v = values[: len(embedding.indices)]",
         "tests/test_embedding.py -k umap_scatter"),
+    "packmil_attention_crosses_slides": (
+        "milhelpers/models/packmil.py",
+        "member = slide_index[pack_of] == torch.arange(n_slides, device=x.device)[:, None]",
+        "member = (slide_index[pack_of] >= 0) | (torch.arange(n_slides, device=x.device)[:, None] < 0)",
+        "tests/test_packing.py"),
+    "hyperslide_label_ignores_token_counts": (
+        "milhelpers/packing.py", "return (w @ onehot) / total",
+        "return ((w > 0).float() @ onehot) / (w > 0).float().sum(-1, keepdim=True)",
+        "tests/test_packing.py"),
+    "split_puts_one_instance_in_both_parts": (
+        "milhelpers/packing.py", "main, res = perm[:k], perm[k:]", "main, res = perm[:k], perm[k - 1:]",
+        "tests/test_packing.py"),
+    "ads_groups_token_major": (
+        "milhelpers/models/packmil.py",
+        "return x.reshape(m, r, x.shape[1]).transpose(1, 2).reshape(m, -1)",
+        "return x.reshape(m, -1)", "tests/test_packing.py"),
+    "packs_overflow_by_one_token": (
+        "milhelpers/packing.py", "if total + n > max_len:", "if total + n > max_len + 1:",
+        "tests/test_packing.py"),
 }
 
 
