@@ -878,11 +878,12 @@ def padding_waste(lengths, batch_sizes: Sequence[int] = (1, 4, 16, 32), max_len:
     bins = np.geomspace(max(lo, 1), hi, 40)
     colours = plt.get_cmap("viridis")(np.linspace(0.1, 0.8, len(profiles)))
     for c, (name, n) in zip(colours, profiles.items()):
+        # each profile's bars sum to 1 (a density on log-spaced bins would hide the long bags)
         ax.hist(n, bins=bins, color=c, alpha=0.6, label=f"{name} (median {int(np.median(n))})",
-                density=True)
+                weights=np.full(len(n), 1 / len(n)))
     ax.set_xscale("log")
     ax.set_xlabel("instances per bag (log scale)")
-    ax.set_ylabel("density")
+    ax.set_ylabel("share of bags per bin")
     ax.set_title("bag lengths")
     ax.legend(fontsize=7, frameon=False)
     ax = axes[1]
