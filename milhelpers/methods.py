@@ -44,7 +44,7 @@ from .train import Callback, FitResult, LossTerm, TrainConfig, TrainState, fit
 __all__ = ["BuildContext", "Method", "METHODS", "register", "get_method", "available_methods",
            "as_method", "n_classes_of", "acmil_loss_terms", "acmil_method", "aem_method",
            "AEM_VARIANTS", "aem_or_base", "aem_variant_name", "mhim_method", "MHIM_DEFAULTS",
-           "MHIMSchedule", "MaskRecorder", "mhim_loss_terms"]
+           "MHIMSchedule", "MaskRecorder", "mhim_loss_terms", "MHIM_ABLATIONS"]
 
 
 @dataclass(frozen=True)
@@ -363,9 +363,10 @@ class MaskRecorder(Callback):
         g_state = model.generator.get_state()
         with torch.random.fork_rng(devices=[]):
             x = self.features.to(next(model.student.parameters()).device)
-            masked, t = model.hide(x)
+            (masked, parts), t = model.hide(x, parts=True)
         model.generator.set_state(g_state)
         self.records[state.epoch] = {"masked": masked[0].cpu().numpy(), "r_h": model.r_h,
+                                     "high": parts["high"][0].cpu().numpy(),
                                      "scores": t.slide_attention[0].cpu().numpy()}
 
 
@@ -407,7 +408,8 @@ def mhim_method(baseline: Method | str = "abmil_gated", name: str | None = None,
     MHIMSchedule(momentum=opts["momentum"])                 # bad momentum fails here
     if name is None:
         parts = []
-        for k, v in options.items():
+        for k in MHIM_DEFAULTS:               # one order, whatever the order of the options
+            v = opts[k]
             if v == MHIM_DEFAULTS[k]:
                 continue
             if k in _MHIM_SHORT:
@@ -462,3 +464,11 @@ def mhim_method(baseline: Method | str = "abmil_gated", name: str | None = None,
 
 
 register(mhim_method())
+
+#: The variants chapter 05 and ``benchmarks/methods.py`` compare (r_h with and without its
+#: decay, random masking off, low masking on, v2's class-aware score), registered by name.
+MHIM_ABLATIONS = [dict(r_h=rh, decay=d) for rh in (0.01, 0.03, 0.1) for d in (True, False)
+                  if (rh, d) != (0.01, True)] + [dict(r=0.0), dict(r_l=0.2),
+                                                 dict(score="class_aware")]
+for _opts in MHIM_ABLATIONS:
+    register(mhim_method(**_opts))

@@ -179,7 +179,7 @@ def test_schedule_decays_r_h_by_half_cosine_and_updates_the_teacher():
 
 def test_method_names_encode_options_and_bad_options_fail():
     assert get_method("mhim").name == "mhim"
-    assert mhim_method(r_h=0.05, decay=False, r=0.0).name == "mhim_rh0.05_nodecay_r0"
+    assert mhim_method(r_h=0.05, decay=False, r=0.0).name == "mhim_rh0.05_r0_nodecay"
     with pytest.raises(ValueError, match="r_hr"):
         mhim_method(r_hr=0.0)
     with pytest.raises(ValueError, match="unknown MHIM option"):
@@ -284,3 +284,53 @@ def test_runner_trains_a_missing_baseline_once_and_caches_it(tmp_path, monkeypat
     again = ex.run_experiments(ds, [base, method], **run)
     assert again.n_trained == 0 and len(fits) == 4
     assert np.allclose(again.runs.set_index(["method", "fold"]).seconds.loc[list(s.index)], s)
+
+
+# ------------------------------------------------------------------------ chapter helpers
+def test_mask_parts_say_which_rule_hid_what():
+    scores = torch.tensor([[0.1, 0.9, 0.3, 0.8, 0.05, 0.7, 0.2, 0.6, 0.4, 0.5]])
+    m, parts = mhim_mask(scores, None, r_h=0.1, r_hr=1.0, r=0.3, r_l=0.1,
+                         generator=torch.Generator().manual_seed(0), parts=True)
+    assert parts["high"][0].nonzero().flatten().tolist() == [1]
+    assert parts["low"][0].nonzero().flatten().tolist() == [4]
+    assert int(parts["random"].sum()) == 3
+    assert torch.equal(m, parts["high"] | parts["random"] | parts["low"])
+
+
+def test_attention_share_by_kind_by_hand():
+    from milhelpers.instances import attention_share_by_kind
+
+    att = [np.array([0.5, 0.3, 0.2, 0.0]), np.array([0.1, 0.9])]
+    kinds = [np.array(["solid", "normal", "normal", "discohesive"]), np.array(["normal", "solid"])]
+    t = attention_share_by_kind(att, kinds)
+    assert t.loc["solid", "attention_share"] == pytest.approx((0.5 + 0.9) / 2)
+    assert t.loc["solid", "patch_share"] == pytest.approx((0.25 + 0.5) / 2)
+    assert t.loc["normal", "attention_share"] == pytest.approx((0.5 + 0.1) / 2)
+    assert t.loc["discohesive", "n_slides"] == 1 and t.loc["discohesive", "enrichment"] == 0
+    assert t.loc["solid", "enrichment"] == pytest.approx(0.7 / 0.375)
+    with pytest.raises(ValueError, match="2 attention weights but 3"):
+        attention_share_by_kind([np.ones(2) / 2], [np.array(["a", "b", "c"])])
+
+
+def test_mask_evolution_colours_patches_by_rule(tmp_path):
+    import matplotlib
+    matplotlib.use("Agg")
+    from milhelpers import synth, viz
+
+    img = np.full((128, 256, 3), 230, np.uint8)
+    coords = np.array([(x, y) for y in range(0, 128, 64) for x in range(0, 256, 64)])
+    path = synth.write_pyramidal_tiff(tmp_path / "s.tiff", img, mpp=0.5, min_levels=1)
+    masked = np.array([1, 1, 0, 0, 0, 0, 0, 1], bool)
+    high = np.array([1, 0, 0, 0, 0, 0, 0, 0], bool)
+    truth = np.zeros(8); truth[0] = 1
+    fig = viz.mask_evolution(path, coords, 64, {"epoch 1": {"masked": masked, "high": high},
+                                                "epoch 3": {"masked": ~high, "high": ~high & False}},
+                             truth)
+    im = fig.axes[0].get_images()[-1]
+    px = np.ma.compressed(im.get_array())
+    assert sorted(np.unique(px).tolist()) == [0.0, 1.0, 2.0]
+    # the first patch (top-left) is high-masked: code 2; 3 of 8 patches hidden in all
+    assert im.get_array()[0, 0] == 2 and fig.axes[0].get_title().endswith("1 high + 3 hidden of 8")
+    assert len(fig.axes) == 6                                 # 3 panels + 3 colourbars
+    with pytest.raises(ValueError, match="3 patches for 8"):
+        viz.mask_evolution(path, coords, 64, {"e": {"masked": np.ones(3, bool)}})

@@ -55,8 +55,8 @@ def _check_ratio(name: str, value: float, upper: float = 1.0, open_low: bool = F
 
 
 def mhim_mask(scores: torch.Tensor, mask: torch.Tensor | None, r_h: float, r_hr: float = 1.0,
-              r: float = 0.0, r_l: float = 0.0,
-              generator: torch.Generator | None = None) -> torch.Tensor:
+              r: float = 0.0, r_l: float = 0.0, generator: torch.Generator | None = None,
+              parts: bool = False):
     """Which instances to hide from the student: a boolean (B, N) tensor, True = masked.
 
     For each bag with n real instances (``mask`` True) and teacher scores ``scores`` (B, N):
@@ -70,7 +70,9 @@ def mhim_mask(scores: torch.Tensor, mask: torch.Tensor | None, r_h: float, r_hr:
     the union of the three. Padding (``mask`` False) is never masked nor counted in n. At least
     one real instance always stays visible: if the union covers the bag, its lowest-scored
     instance is shown again (the student needs some input; the lowest is the least "hard").
-    Random draws use ``generator`` (CPU), so a seeded generator reproduces the masks.
+    Random draws use ``generator`` (CPU), so a seeded generator reproduces the masks. With
+    ``parts`` the result is ``(masked, {'high': …, 'random': …, 'low': …})``, each (B, N) bool
+    (before the at-least-one guard), to show which rule hid what.
     """
     if scores.dim() != 2:
         raise ValueError(f"scores must be (B, N), got shape {tuple(scores.shape)}")
@@ -81,6 +83,7 @@ def mhim_mask(scores: torch.Tensor, mask: torch.Tensor | None, r_h: float, r_hr:
     if mask.shape != scores.shape:
         raise ValueError(f"mask {tuple(mask.shape)} and scores {tuple(scores.shape)} differ")
     out = torch.zeros(scores.shape, dtype=torch.bool)
+    split = {k: torch.zeros(scores.shape, dtype=torch.bool) for k in ("high", "random", "low")}
     s_all, real_all = scores.detach().float().cpu(), mask.detach().bool().cpu()
     for b in range(scores.shape[0]):
         idx = real_all[b].nonzero().flatten()           # positions of the real instances
@@ -99,13 +102,20 @@ def mhim_mask(scores: torch.Tensor, mask: torch.Tensor | None, r_h: float, r_hr:
             pick = pool if n_h == len(pool) else \
                 pool[torch.randperm(len(pool), generator=generator)[:n_h]]
             chosen[pick] = True
+            split["high"][b, idx[pick]] = True
         if r > 0:
-            chosen[torch.randperm(n, generator=generator)[:mask_count(n, r)]] = True
+            pick = torch.randperm(n, generator=generator)[:mask_count(n, r)]
+            chosen[pick] = True
+            split["random"][b, idx[pick]] = True
         if r_l > 0:
-            chosen[order[n - mask_count(n, r_l):]] = True
+            pick = order[n - mask_count(n, r_l):]
+            chosen[pick] = True
+            split["low"][b, idx[pick]] = True
         if chosen.all():
             chosen[order[-1]] = False
         out[b, idx[chosen]] = True
+    if parts:
+        return out.to(scores.device), {k: v.to(scores.device) for k, v in split.items()}
     return out.to(scores.device)
 
 
@@ -164,9 +174,9 @@ class MHIM(MILModel):
         self.score = score
         self.generator = torch.Generator().manual_seed(int(seed))
 
-    def hide(self, x: torch.Tensor, mask: torch.Tensor | None = None
-             ) -> tuple[torch.Tensor, MILOutput]:
-        """The teacher's pass on the full bag and the hidden set: ``(masked (B, N), teacher out)``."""
+    def hide(self, x: torch.Tensor, mask: torch.Tensor | None = None, parts: bool = False):
+        """The teacher's pass on the full bag and the hidden set: ``(masked (B, N), teacher out)``
+        (with ``parts``: ``((masked, parts), teacher out)``, see :func:`mhim_mask`)."""
         x, mask = as_batch(x, mask)
         was = self.teacher.training
         self.teacher.train()                   # dropout on, as in the authors' teacher
@@ -176,7 +186,8 @@ class MHIM(MILModel):
                 s = instance_scores(t, self.teacher, self.score)
         finally:
             self.teacher.train(was)
-        return mhim_mask(s, mask, self.r_h, self.r_hr, self.r, self.r_l, self.generator), t
+        return mhim_mask(s, mask, self.r_h, self.r_hr, self.r, self.r_l, self.generator,
+                         parts), t
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> MILOutput:
         x, mask = as_batch(x, mask)
