@@ -346,28 +346,36 @@ class MHIMSchedule(Callback):
 
 
 class MaskRecorder(Callback):
-    """Records which instances of one bag the teacher would hide, at the end of chosen epochs.
+    """Records which instances of one bag the teacher would hide, at chosen epochs.
 
-    At the last step of each epoch in ``epochs`` it runs :meth:`MHIM.hide` on ``bag`` (features
-    (N, D)) and stores ``records[epoch] = {'masked': (N,) bool, 'r_h': current r_h, 'scores':
-    teacher attention (N,)}``. The draw uses copies of the random states (torch's and the mask
-    generator's), so recording does not change training.
+    At the last step of each epoch in ``epochs`` (epoch 0: before the first step, while r_h is
+    whole) it runs :meth:`MHIM.hide` on ``features`` (N, D) of one bag and stores
+    ``records[epoch] = {'masked': (N,) bool (all rules), 'high': (N,) bool (high-attention
+    masking alone), 'r_h': the current r_h, 'scores': the teacher's attention (N,)}``. The draw
+    uses copies of the random states (torch's and the mask generator's), so recording does not
+    change training.
     """
 
     def __init__(self, features: torch.Tensor, epochs: Sequence[int]):
         self.features, self.epochs, self.records = features, set(int(e) for e in epochs), {}
 
+    def on_step_start(self, model: MHIM, state: TrainState) -> None:
+        if 0 in self.epochs and state.step == 0:      # epoch 0: before the first step
+            self._record(model, 0)
+
     def on_step_end(self, model: MHIM, state: TrainState) -> None:
-        if state.epoch not in self.epochs or (state.step + 1) % state.steps_per_epoch:
-            return
+        if state.epoch in self.epochs and (state.step + 1) % state.steps_per_epoch == 0:
+            self._record(model, state.epoch)
+
+    def _record(self, model: MHIM, epoch: int) -> None:
         g_state = model.generator.get_state()
         with torch.random.fork_rng(devices=[]):
             x = self.features.to(next(model.student.parameters()).device)
             (masked, parts), t = model.hide(x, parts=True)
         model.generator.set_state(g_state)
-        self.records[state.epoch] = {"masked": masked[0].cpu().numpy(), "r_h": model.r_h,
-                                     "high": parts["high"][0].cpu().numpy(),
-                                     "scores": t.slide_attention[0].cpu().numpy()}
+        self.records[epoch] = {"masked": masked[0].cpu().numpy(), "r_h": model.r_h,
+                               "high": parts["high"][0].cpu().numpy(),
+                               "scores": t.slide_attention[0].cpu().numpy()}
 
 
 def mhim_loss_terms(model: MILModel) -> list[LossTerm]:

@@ -859,7 +859,7 @@ def aem_variants(lam: float, lengths, axes=None):
 
 def mask_evolution(slide_path: str | Path, coords: np.ndarray, size0: int,
                    records: dict, truth: np.ndarray | None = None, max_size: int = 320,
-                   size: float = 2.6):
+                   size: float = 3.0):
     """Small multiples of what MHIM's teacher hides on one slide over training, then the truth.
 
     ``records`` maps a panel title (e.g. ``"epoch 1"``) to ``{'masked': (N,) bool, 'high': (N,)

@@ -207,11 +207,18 @@ def test_fit_without_runner_trains_the_baseline_as_teacher(monkeypatch):
     monkeypatch.setattr(Method, "fit", counting)
     tr, va = ds.subset(np.arange(16)), ds.subset(np.arange(16, 24))
     cfg = method.train_config(epochs=1, seed=3, progress=False)
-    rec = MaskRecorder(ds[0].features, epochs=[1])
+    rec = MaskRecorder(ds[1].features, epochs=[0, 1])
     res = method.fit(tr, va, cfg, extra_callbacks=[rec])
     assert calls == ["mhim_small", "abmil_gated_small"]
-    assert isinstance(res.model, MHIM) and set(rec.records) == {1}
-    assert rec.records[1]["masked"].shape == (len(ds[0].features),)
+    assert isinstance(res.model, MHIM) and set(rec.records) == {0, 1}
+    n = len(ds[1].features)
+    assert rec.records[1]["masked"].shape == (n,)
+    # epoch 0 is before the first step: r_h whole, ⌈n·0.01⌉ = 1 high-attention instance, and it
+    # is the teacher's most attended one whenever the top r_h/r_hr = 2 % is a single instance
+    assert rec.records[0]["r_h"] == 0.01 and rec.records[1]["r_h"] < 0.01
+    assert rec.records[0]["high"].sum() == 1 and rec.records[0]["masked"][rec.records[0]["high"]].all()
+    if math.ceil(n * 0.02) == 1:
+        assert rec.records[0]["high"][np.argmax(rec.records[0]["scores"])]
     # recording does not change training: the same run without the recorder ends identically
     again = method.fit(tr, va, cfg)
     for p, q in zip(res.model.parameters(), again.model.parameters()):
