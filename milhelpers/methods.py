@@ -17,9 +17,11 @@ How each later method plugs in (one ``register(Method(...))`` each, no copied lo
 * AEM — same ``build`` as ABMIL (or ACMIL); ``loss_terms`` adds λ·Σ a log a with a constant or
   :func:`~milhelpers.train.cosine_ramp` weight: :func:`aem_method` makes any variant, ``aem`` is
   registered (gated ABMIL, λ = 0.1 constant).
-* MHIM-MIL — ``build`` gets the fold's :class:`BuildContext` (its train/validation bags) to train
-  or load that fold's baseline as the frozen teacher; ``callbacks`` set the mask ratio before each
-  step and update the teacher by EMA after it; ``loss_terms`` adds the consistency loss.
+* MHIM-MIL (``mhim``, variants from :func:`mhim_method`, ablations in :data:`MHIM_ABLATIONS`) —
+  ``build`` gets the fold's :class:`BuildContext` and takes the trained baseline of the same seed
+  and fold as the frozen teacher (``ctx.pretrained`` from the runner's cache, else trained on
+  ``ctx.train_ds``); ``callbacks`` (:class:`MHIMSchedule`) set the mask ratio before each step
+  and update the teacher by EMA after it; ``loss_terms`` adds the consistency loss.
 * PackMIL — ``collate_fn`` and ``batch_sampler`` pack several bags per step (the batch carries
   ``model_kwargs`` such as a token → slide index); ``loss_terms`` adds the hyperslide loss.
 """

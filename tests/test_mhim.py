@@ -341,3 +341,23 @@ def test_mask_evolution_colours_patches_by_rule(tmp_path):
     assert len(fig.axes) == 6                                 # 3 panels + 3 colourbars
     with pytest.raises(ValueError, match="3 patches for 8"):
         viz.mask_evolution(path, coords, 64, {"e": {"masked": np.ones(3, bool)}})
+
+
+def test_a_cached_baseline_without_weights_is_trained_again(tmp_path, monkeypatch):
+    ds = planted()
+    base = small_base()
+    run = dict(seeds=[0], folds=2, epochs=1, cache_dir=tmp_path / "c", progress=False)
+    ex.run_experiments(ds, [base], **run)
+    for pt in (tmp_path / "c" / "abmil_gated_small").glob("*.pt"):
+        pt.unlink()                                  # a cache written before weights were kept
+    fits = []
+    original = Method.fit
+
+    def counting(self, *a, **kw):
+        fits.append(self.name)
+        return original(self, *a, **kw)
+
+    monkeypatch.setattr(Method, "fit", counting)
+    ex.run_experiments(ds, [mhim_method(base, name="mhim_small")], **run)
+    assert fits == ["mhim_small", "abmil_gated_small"] * 2
+    assert len(list((tmp_path / "c" / "abmil_gated_small").glob("*.pt"))) == 2
