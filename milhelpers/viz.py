@@ -453,14 +453,16 @@ def learning_curves(history, metrics: Sequence[str] = ("train_loss", "val_loss",
 # method comparisons (the experiment runner's standard figure)
 # --------------------------------------------------------------------------------------------
 def paired_comparison(runs, metric: str = "auc", methods: Sequence[str] | None = None,
-                      ax=None, n_resamples: int = 10_000, label: str | None = None):
+                      ax=None, n_resamples: int = 10_000, label: str | None = None,
+                      legend: bool = True):
     """Methods side by side on one metric, over the same (seed, fold) runs.
 
     ``runs``: a table with ``method``, ``seed``, ``fold`` and ``metric`` columns (an
     :class:`~milhelpers.experiments.ExperimentResult`'s ``runs``). Each run is a dot; a grey line
     joins the dots of the same (seed, fold) across methods, so a paired gain reads as lines that
     rise; beside the dots, the mean with its 95 % percentile-bootstrap interval. ``label`` names
-    the metric on the y axis and in the title (default: the column name).
+    the metric on the y axis and in the title (default: the column name). ``legend=False`` leaves
+    the legend out (side-by-side panels of the same methods need it once, not squeezing each).
     """
     from .experiments import bootstrap_ci
 
@@ -499,7 +501,8 @@ def paired_comparison(runs, metric: str = "auc", methods: Sequence[str] | None =
             else f"{len(wide)} (seed, fold) runs")
     ax.set_ylabel(label)
     ax.set_title(f"{label}: {over}")
-    ax.legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    if legend:
+        ax.legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     return ax
 
 
@@ -892,8 +895,9 @@ def mask_evolution(slide_path: str | Path, coords: np.ndarray, size0: int,
         im = ax.imshow(np.ma.masked_invalid(heat), cmap=cmap, norm=norm, alpha=0.75,
                        interpolation="nearest")
         ax.axis("off")
-        ax.set_title(f"{title}\n{int((high & masked).sum())} high + {int(masked.sum())} "
-                     f"hidden of {len(masked)}", fontsize=9)
+        # the high-attention picks are part of the hidden count (the rules' union), so say so
+        ax.set_title(f"{title}\n{int(masked.sum())} of {len(masked)} hidden, "
+                     f"{int((high & masked).sum())} by high attn.", fontsize=9)
         cb = plt.colorbar(im, ax=ax, fraction=0.046, ticks=[0, 1, 2])
         cb.ax.set_yticklabels(["visible", "random/low", "high attn."], fontsize=7)
         scale_bar(ax, mpp)

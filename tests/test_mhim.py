@@ -337,7 +337,7 @@ def test_mask_evolution_colours_patches_by_rule(tmp_path):
     px = np.ma.compressed(im.get_array())
     assert sorted(np.unique(px).tolist()) == [0.0, 1.0, 2.0]
     # the first patch (top-left) is high-masked: code 2; 3 of 8 patches hidden in all
-    assert im.get_array()[0, 0] == 2 and fig.axes[0].get_title().endswith("1 high + 3 hidden of 8")
+    assert im.get_array()[0, 0] == 2 and fig.axes[0].get_title().endswith("3 of 8 hidden, 1 by high attn.")
     assert len(fig.axes) == 6                                 # 3 panels + 3 colourbars
     with pytest.raises(ValueError, match="3 patches for 8"):
         viz.mask_evolution(path, coords, 64, {"e": {"masked": np.ones(3, bool)}})
