@@ -118,6 +118,10 @@ def format_table(result) -> str:
             ptxt = f"{p:.1e}" if p is not None and p < 0.001 else _fmt(p)
             lines.append(f"  {k:18s}{_fmt(st['diff']):>8s}  {ci:>18s}  p = {ptxt}"
                          f"  (n = {st['n']})")
+        sa, sb = summary[ref]["seconds"]["mean"], summary[b]["seconds"]["mean"]
+        lines.append(f"  training cost {b} / {ref}: {_fmt(sb / sa, 2)}× (mean seconds per run "
+                     f"{_fmt(sb, 1)} vs {_fmt(sa, 1)}; a two-stage method's seconds include its "
+                     "first stage)")
     return "\n".join(lines)
 
 

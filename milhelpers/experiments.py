@@ -15,7 +15,8 @@ initial weights, the data order, dropout and the validation split — through
 the training part of the fold (grouped by case), the method selects its epoch on it (its own
 monitor), and the test fold is only predicted.
 
-Each finished run is one JSON file (plus its test predictions as ``.npz``) under ``cache_dir``,
+Each finished run is one JSON file (plus its test predictions as ``.npz`` and its final weights
+as ``.pt``) under ``cache_dir``,
 named by a hash of everything that decides its result: the method (name, model options, training
 defaults), the effective :class:`~milhelpers.train.TrainConfig`, the data (slide ids, labels,
 cases, the fold's test slides, the features files' sizes and modification times — or, for bags
@@ -23,6 +24,11 @@ held in memory, a hash of their features and instance labels), the seed, the fol
 runner's version. A rerun loads what exists and trains only what is missing; a file that cannot be
 read is trained again with a warning. A method's *code* is not in the key: after changing a loss
 or a model, give the variant a new name (``Method.with_options(name=...)``) or clear the cache.
+
+Two-stage methods (MHIM-MIL) get ``BuildContext.pretrained``: ``ctx.pretrained("abmil_gated")``
+is that method's trained model of the same seed, fold and split — its cached weights, or trained
+and cached now as a normal run. The two-stage run's ``seconds`` include the first stage's
+*recorded* seconds (not the time it took to load them), so its cost does not depend on the cache.
 """
 from __future__ import annotations
 
@@ -38,13 +44,14 @@ from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
+import torch
 from torch.utils.data import Dataset
 
 from . import __version__
 from ._progress import progress_bar
 from .datasets import BagDataset, cohort_instance_labels, stratified_folds, train_val_split
 from .h5io import atomic_output
-from .methods import Method, as_method
+from .methods import BuildContext, Method, as_method, n_classes_of
 from .metrics import localization_auc
 from .train import Predictions, predict, run_seed, seed_everything
 
@@ -604,44 +611,85 @@ def _run_all(dataset, methods, seeds, folds, epochs, val_fraction, cache_dir, pr
     ids = list(dataset.slide_ids)
     overrides = {} if epochs is None else {"epochs": int(epochs)}
     jobs = [(m, s, k) for m in methods for s in seeds for k in range(len(splits))]
-    rows, trained = [], 0
-    bar = progress_bar(jobs, desc="runs", unit="run", enabled=progress)
-    for method, seed, k in bar:
+    rows, trained = [], [0]
+    n_classes = n_classes_of(dataset)
+
+    def one_run(method: Method, seed: int, k: int, force: bool = False):
+        """(metrics, key, model): the run from the cache (model None) or trained now."""
         tr, te = splits[k]
         rs = run_seed(seed, k)
         cfg = method.train_config(seed=rs, progress=False, **overrides)
         key = run_key(method, cfg, fingerprint, seed, k, [ids[i] for i in te], val_fraction)
         json_path, npz_path = _run_paths(cache_dir, method.name, seed, k, key)
-        metrics = _load_run(json_path, npz_path, key)
-        if metrics is None:
-            tr_idx, va_idx = train_val_split(tr, labels, val_fraction, seed=rs,
-                                             **({"groups": groups} if groups is not None else {}))
-            if not trained:   # fit seeds the same way: this only keeps torch's one-time
-                seed_everything(rs)   # imports (about 2 s) out of the first run's seconds
-            t0 = time.perf_counter()
-            res = method.fit(dataset.subset(tr_idx), dataset.subset(va_idx), cfg, fold=k)
-            seconds = time.perf_counter() - t0
-            test_ds = dataset.subset(te)
-            pred = predict(res.model, test_ds)
-            metrics = {**_run_metrics(pred, test_ds), "seconds": seconds,
-                       "best_epoch": int(res.best_epoch)}
-            _save_predictions(npz_path, pred)   # first, so a .json always has its predictions
-            record = {"key": key, "method": method.name, "seed": seed, "fold": k,
-                      "run_seed": rs, "monitor": res.monitor,
-                      "train_config": dataclasses.asdict(cfg),
-                      "model_kwargs": dict(method.model_kwargs),
-                      "n_train": len(tr_idx), "n_val": len(va_idx), "n_test": len(te),
-                      "metrics": metrics, "history": res.history.to_dict(orient="list")}
-            with atomic_output(json_path) as tmp:
-                tmp.write_text(json.dumps(_nan_to_none(record), indent=1,
-                                          default=_json_default))
-            trained += 1
+        metrics = None if force else _load_run(json_path, npz_path, key)
+        if metrics is not None:
+            return metrics, key, None
+        tr_idx, va_idx = train_val_split(tr, labels, val_fraction, seed=rs,
+                                         **({"groups": groups} if groups is not None else {}))
+        stage = {"wall": 0.0, "seconds": 0.0}
+
+        def pretrained(other) -> Any:
+            """Another method's trained model of this seed, fold and split (stage one)."""
+            other = as_method(other)
+            t = time.perf_counter()
+            model, secs = trained_model(other, seed, k)
+            stage["wall"] += time.perf_counter() - t
+            stage["seconds"] += secs
+            return model
+
+        if not trained[0]:   # fit seeds the same way: this only keeps torch's one-time
+            seed_everything(rs)   # imports (about 2 s) out of the first run's seconds
+        t0 = time.perf_counter()
+        res = method.fit(dataset.subset(tr_idx), dataset.subset(va_idx), cfg, fold=k,
+                         pretrained=pretrained)
+        # a stage one counts with its recorded seconds, cached or not, so costs are comparable
+        seconds = time.perf_counter() - t0 - stage["wall"] + stage["seconds"]
+        test_ds = dataset.subset(te)
+        pred = predict(res.model, test_ds)
+        metrics = {**_run_metrics(pred, test_ds), "seconds": seconds,
+                   "best_epoch": int(res.best_epoch)}
+        _save_predictions(npz_path, pred)   # first, so a .json always has its predictions
+        with atomic_output(json_path.with_suffix(".pt")) as tmp:
+            torch.save(res.model.state_dict(), tmp)
+        record = {"key": key, "method": method.name, "seed": seed, "fold": k,
+                  "run_seed": rs, "monitor": res.monitor,
+                  "train_config": dataclasses.asdict(cfg),
+                  "model_kwargs": dict(method.model_kwargs),
+                  "n_train": len(tr_idx), "n_val": len(va_idx), "n_test": len(te),
+                  "stage_one_seconds": stage["seconds"],
+                  "metrics": metrics, "history": res.history.to_dict(orient="list")}
+        with atomic_output(json_path) as tmp:
+            tmp.write_text(json.dumps(_nan_to_none(record), indent=1, default=_json_default))
+        trained[0] += 1
+        return metrics, key, res.model
+
+    def trained_model(method: Method, seed: int, k: int):
+        """(model, recorded seconds) of a run: its weights from the cache (``.pt``) when the run
+        is cached, else trained now (and cached) through :func:`one_run`."""
+        metrics, key, model = one_run(method, seed, k)
+        if model is None:
+            pt = _run_paths(cache_dir, method.name, seed, k, key)[0].with_suffix(".pt")
+            try:
+                state = torch.load(pt, map_location="cpu", weights_only=True)
+            except (OSError, RuntimeError, EOFError):
+                state = None          # cached before weights were kept: train it again
+            if state is None:
+                metrics, key, model = one_run(method, seed, k, force=True)
+            else:
+                ctx = BuildContext(int(dataset.dim), n_classes, k, run_seed(seed, k))
+                model = method.build_model(ctx)
+                model.load_state_dict(state)
+        return model, float(metrics["seconds"])
+
+    bar = progress_bar(jobs, desc="runs", unit="run", enabled=progress)
+    for method, seed, k in bar:
+        metrics, key, _ = one_run(method, seed, k)
         rows.append({"method": method.name, "seed": seed, "fold": k, **metrics, "key": key})
         if progress and hasattr(bar, "set_postfix"):
-            bar.set_postfix(trained=trained, cached=len(rows) - trained)
+            bar.set_postfix(trained=trained[0], cached=max(len(rows) - trained[0], 0))
     runs = pd.DataFrame(rows, columns=["method", "seed", "fold", *METRICS, "key"])
     meta = {"seeds": seeds, "folds": len(splits), "epochs": epochs,
             "val_fraction": val_fraction, "n_slides": len(ids), "data_fingerprint": fingerprint,
             "fold_source": "labels 'fold' column" if "fold" in getattr(dataset, "table", {})
             else "stratified_folds(seed=0, groups=case_ids)"}
-    return ExperimentResult(runs, cache_dir, names, trained, meta)
+    return ExperimentResult(runs, cache_dir, names, trained[0], meta)

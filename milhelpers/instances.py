@@ -28,7 +28,7 @@ from .slides import Slide
 from .tiling import SegmentationParams, TissueMask, box_fraction, segment_tissue
 
 __all__ = ["PatchTable", "patch_table", "cohort_patch_table", "patch_kind", "KIND_THRESHOLD",
-           "tumour_vs_mimic_probe"]
+           "tumour_vs_mimic_probe", "cohort_patch_kinds", "attention_share_by_kind"]
 
 #: a patch is tumour (or a mimic) when at least this fraction of it is (the course's instance
 #: label, as in :func:`milhelpers.datasets.cohort_instance_labels`)
@@ -207,3 +207,48 @@ def tumour_vs_mimic_probe(X: np.ndarray, table: pd.DataFrame, *, purity: float =
             rows.append({"morphology": name, "n_tumour": n_t, "n_mimic": int((y == 0).sum()),
                          "auc": float(roc_auc_score(y[sel], scores[sel]))})
     return pd.DataFrame(rows).set_index("morphology")
+
+
+def cohort_patch_kinds(cohort_root: str | Path, features_dir: str | Path,
+                       slide_ids: Sequence[str]) -> dict[str, np.ndarray]:
+    """Each slide's per-patch kind (:func:`patch_kind`: a tumour morphology, a mimic or
+    ``normal``), from the cohort's tumour and region masks — without re-segmenting tissue, so it
+    is cheap enough for every test slide of a chapter."""
+    from .synth import load_region_mask, load_tumour_mask
+
+    root, features_dir = Path(cohort_root), Path(features_dir)
+    out = {}
+    for sid in slide_ids:
+        has_regions = (root / "masks" / f"{sid}_regions.png").exists()
+        t = patch_table(features_dir / f"{sid}.h5", tumour_mask=load_tumour_mask(root, sid),
+                        region_mask=load_region_mask(root, sid) if has_regions else None)
+        out[sid] = patch_kind(t.frame())
+    return out
+
+
+def attention_share_by_kind(attention: Sequence[np.ndarray],
+                            kinds: Sequence[np.ndarray]) -> pd.DataFrame:
+    """How much of a slide's attention falls on each kind of patch.
+
+    For slide s with weights a (Σ a = 1) and kind k: A_sk = Σ_{i: kind_i = k} a_i (attention
+    share) and P_sk = |{i: kind_i = k}| / N_s (patch share: what uniform attention would give).
+    Per kind, the means over the slides that contain it: ``attention_share``, ``patch_share``,
+    ``enrichment`` = mean A / mean P (> 1: attended more than its area), ``n_slides``.
+    """
+    if len(attention) != len(kinds):
+        raise ValueError(f"{len(attention)} attention vectors for {len(kinds)} kind vectors")
+    rows = []
+    for a, k in zip(attention, kinds):
+        a, k = np.asarray(a, float).ravel(), np.asarray(k).ravel()
+        if len(a) != len(k):
+            raise ValueError(f"a slide has {len(a)} attention weights but {len(k)} patch kinds")
+        for name in np.unique(k):
+            sel = k == name
+            rows.append({"kind": str(name), "attention_share": float(a[sel].sum()),
+                         "patch_share": float(sel.mean())})
+    df = pd.DataFrame(rows, columns=["kind", "attention_share", "patch_share"])
+    out = df.groupby("kind").agg(attention_share=("attention_share", "mean"),
+                                 patch_share=("patch_share", "mean"),
+                                 n_slides=("patch_share", "size"))
+    out["enrichment"] = out.attention_share / out.patch_share
+    return out[["attention_share", "patch_share", "enrichment", "n_slides"]]

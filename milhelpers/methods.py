@@ -17,9 +17,11 @@ How each later method plugs in (one ``register(Method(...))`` each, no copied lo
 * AEM — same ``build`` as ABMIL (or ACMIL); ``loss_terms`` adds λ·Σ a log a with a constant or
   :func:`~milhelpers.train.cosine_ramp` weight: :func:`aem_method` makes any variant, ``aem`` is
   registered (gated ABMIL, λ = 0.1 constant).
-* MHIM-MIL — ``build`` gets the fold's :class:`BuildContext` (its train/validation bags) to train
-  or load that fold's baseline as the frozen teacher; ``callbacks`` set the mask ratio before each
-  step and update the teacher by EMA after it; ``loss_terms`` adds the consistency loss.
+* MHIM-MIL (``mhim``, variants from :func:`mhim_method`, ablations in :data:`MHIM_ABLATIONS`) —
+  ``build`` gets the fold's :class:`BuildContext` and takes the trained baseline of the same seed
+  and fold as the frozen teacher (``ctx.pretrained`` from the runner's cache, else trained on
+  ``ctx.train_ds``); ``callbacks`` (:class:`MHIMSchedule`) set the mask ratio before each step
+  and update the teacher by EMA after it; ``loss_terms`` adds the consistency loss.
 * PackMIL — ``collate_fn`` and ``batch_sampler`` pack several bags per step (the batch carries
   ``model_kwargs`` such as a token → slide index); ``loss_terms`` adds the hyperslide loss:
   :func:`packmil_method` makes any variant; ``packmil``, ``packmil_noresidual`` (α = 0) and
@@ -27,7 +29,9 @@ How each later method plugs in (one ``register(Method(...))`` each, no copied lo
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
@@ -36,20 +40,28 @@ import torch
 from torch.utils.data import Dataset, Sampler
 
 from .datasets import Bag, collate_bags
-from .losses import aem_term, branch_cross_entropy, branch_diversity
-from .models import ABMIL, ACMIL, MaxPoolMIL, MeanPoolMIL, MILModel
-from .train import Callback, FitResult, LossTerm, TrainConfig, fit
+from .losses import aem_term, branch_cross_entropy, branch_diversity, consistency_loss
+from .models import ABMIL, ACMIL, MHIM, MaxPoolMIL, MeanPoolMIL, MILModel, ema_update, mhim_mask
+from .models.mhim import SCORES
+from .train import Callback, FitResult, LossTerm, TrainConfig, TrainState, fit
 
 __all__ = ["BuildContext", "Method", "METHODS", "register", "get_method", "available_methods",
            "as_method", "n_classes_of", "acmil_loss_terms", "acmil_method", "aem_method",
-           "AEM_VARIANTS", "aem_or_base", "aem_variant_name", "packmil_method",
+           "AEM_VARIANTS", "aem_or_base", "aem_variant_name", "mhim_method", "MHIM_DEFAULTS",
+           "MHIMSchedule", "MaskRecorder", "mhim_loss_terms", "MHIM_ABLATIONS", "packmil_method",
            "PACKMIL_DEFAULTS"]
 
 
 @dataclass(frozen=True)
 class BuildContext:
     """What a model factory may use for one run: input width, classes, fold, seed, and the run's
-    training and validation bags (MHIM trains its teacher on them)."""
+    training and validation bags (MHIM trains its teacher on them).
+
+    ``pretrained(method) -> model``, where given (the experiment runner gives it), returns the
+    trained model of another method (a :class:`Method` or a registered name) for the *same*
+    seed, fold and train/validation split — from the runner's cache when that run exists, else
+    trained and cached as a normal run. MHIM's teacher is the fold's trained baseline.
+    """
 
     in_dim: int
     n_classes: int
@@ -58,6 +70,7 @@ class BuildContext:
     train_ds: Dataset | None = None
     val_ds: Dataset | None = None
     config: TrainConfig | None = None
+    pretrained: Callable[[Any], MILModel] | None = None
 
 
 def _no_terms(model: MILModel) -> Sequence:
@@ -103,13 +116,18 @@ class Method:
         return model
 
     def fit(self, train_ds: Dataset, val_ds: Dataset | None, config: TrainConfig | None = None,
-            fold: int = 0, run_dir=None) -> FitResult:
-        """Build the model for this fold from ``config.seed`` and train it with the recipe."""
+            fold: int = 0, run_dir=None, pretrained: Callable[[Any], MILModel] | None = None,
+            extra_callbacks: Sequence[Callback] = ()) -> FitResult:
+        """Build the model for this fold from ``config.seed`` and train it with the recipe.
+
+        ``pretrained``: see :class:`BuildContext` (the runner passes it); ``extra_callbacks``
+        run after the method's own (e.g. :class:`MaskRecorder`)."""
         cfg = config or self.train_config()
         ctx = BuildContext(int(train_ds.dim), n_classes_of(train_ds, val_ds), fold, cfg.seed,
-                           train_ds, val_ds, cfg)
+                           train_ds, val_ds, cfg, pretrained)
         model = self.build_model(ctx)
-        return fit(model, train_ds, val_ds, cfg, self.loss_terms(model), self.callbacks(model),
+        return fit(model, train_ds, val_ds, cfg, self.loss_terms(model),
+                   [*self.callbacks(model), *extra_callbacks],
                    collate_fn=self.collate_fn, batch_sampler=self.batch_sampler,
                    train_transform=self.train_transform, run_dir=run_dir)
 
@@ -291,6 +309,187 @@ register(aem_method())
 register(aem_method(base="acmil"))   # ACMIL + AEM, one of the AEM paper's combinations
 
 
+# --------------------------------------------------------------------------------------------
+# MHIM-MIL
+# --------------------------------------------------------------------------------------------
+_MHIM = ("Tang et al., 'Multiple instance learning framework with masked hard instance mining "
+         "for whole slide image classification', ICCV 2023, arXiv 2307.15254; v2 (class-aware "
+         "score): IJCV 2025, arXiv 2509.11526")
+
+#: The registered ``mhim``'s options. Masks as the authors' CAMELYON16 ABMIL setting (r = 0.5
+#: random, r_h = 0.01 from the top 2 %, r_hr = 0.5, r_h decaying to 0, α = 0.1). The momentum is
+#: the one change: the authors' m = 0.9999 has a memory of 1/(1 − m) = 10 000 steps, about a fifth
+#: of their ~50 000-step runs; this cohort's runs have ~100 steps per epoch, so with 0.9999 the
+#: teacher would never leave the baseline. m = 0.999 (1 000 steps) keeps the teacher a slow
+#: average of the student over about half of a 20-epoch run.
+MHIM_DEFAULTS = {"r_h": 0.01, "r_hr": 0.5, "r": 0.5, "r_l": 0.0, "decay": True, "alpha": 0.1,
+                 "momentum": 0.999, "momentum_cosine": False, "score": "attention",
+                 "student_init": "fresh"}
+_MHIM_SHORT = {"r_h": "rh", "r_hr": "rhr", "r": "r", "r_l": "rl", "alpha": "a", "momentum": "m"}
+
+
+class MHIMSchedule(Callback):
+    """MHIM's step hooks. Before each step: r_h(t) = ½·r_h·(1 + cos(π t/T)) when ``decay`` (t =
+    step, T = total steps), and the momentum m(t) = 1 − ½(1 − m)(1 + cos(π t/T)) when
+    ``momentum_cosine``. After each optimizer step: θ_T ← m θ_T + (1 − m) θ_S."""
+
+    def __init__(self, decay: bool = True, momentum: float = 0.999, momentum_cosine: bool = False):
+        if not 0 <= momentum <= 1:
+            raise ValueError(f"momentum must be in [0, 1], got {momentum}")
+        self.decay, self.m0, self.momentum_cosine = decay, float(momentum), momentum_cosine
+        self.momentum = self.m0
+
+    def on_step_start(self, model: MHIM, state: TrainState) -> None:
+        t = state.progress
+        if self.decay:
+            model.r_h = 0.5 * model.r_h0 * (1 + math.cos(math.pi * t))
+        if self.momentum_cosine:
+            self.momentum = 1 - 0.5 * (1 - self.m0) * (1 + math.cos(math.pi * t))
+
+    def on_step_end(self, model: MHIM, state: TrainState) -> None:
+        ema_update(model.teacher, model.student, self.momentum)
+
+
+class MaskRecorder(Callback):
+    """Records which instances of one bag the teacher would hide, at chosen epochs.
+
+    At the last step of each epoch in ``epochs`` (epoch 0: before the first step, while r_h is
+    whole) it runs :meth:`MHIM.hide` on ``features`` (N, D) of one bag and stores
+    ``records[epoch] = {'masked': (N,) bool (all rules), 'high': (N,) bool (high-attention
+    masking alone), 'r_h': the current r_h, 'scores': the teacher's attention (N,)}``. The draw
+    uses copies of the random states (torch's and the mask generator's), so recording does not
+    change training.
+    """
+
+    def __init__(self, features: torch.Tensor, epochs: Sequence[int]):
+        self.features, self.epochs, self.records = features, set(int(e) for e in epochs), {}
+
+    def on_step_start(self, model: MHIM, state: TrainState) -> None:
+        if 0 in self.epochs and state.step == 0:      # epoch 0: before the first step
+            self._record(model, 0)
+
+    def on_step_end(self, model: MHIM, state: TrainState) -> None:
+        if state.epoch in self.epochs and (state.step + 1) % state.steps_per_epoch == 0:
+            self._record(model, state.epoch)
+
+    def _record(self, model: MHIM, epoch: int) -> None:
+        g_state = model.generator.get_state()
+        with torch.random.fork_rng(devices=[]):
+            x = self.features.to(next(model.student.parameters()).device)
+            (masked, parts), t = model.hide(x, parts=True)
+        model.generator.set_state(g_state)
+        self.records[epoch] = {"masked": masked[0].cpu().numpy(), "r_h": model.r_h,
+                               "high": parts["high"][0].cpu().numpy(),
+                               "scores": t.slide_attention[0].cpu().numpy()}
+
+
+def mhim_loss_terms(model: MILModel) -> list[LossTerm]:
+    """α·L_cons between the student's bag embedding and the teacher's (full bag, detached)."""
+    return [LossTerm("consistency",
+                     lambda out, batch, state: consistency_loss(
+                         out.embedding, out.extras["teacher_embedding"]), model.alpha)]
+
+
+def mhim_method(baseline: Method | str = "abmil_gated", name: str | None = None,
+                **options) -> Method:
+    """MHIM-MIL on ``baseline``'s model: the teacher is that method's trained model of the same
+    fold and seed (``ctx.pretrained`` in the runner, else trained here), the student a fresh
+    model of the same architecture. ``options`` override :data:`MHIM_DEFAULTS`:
+
+    ``r_h``, ``r_hr``, ``r``, ``r_l`` (see :func:`milhelpers.models.mhim_mask`), ``decay`` (r_h
+    cosine to 0), ``alpha`` (consistency weight), ``momentum`` and ``momentum_cosine`` (m cosine
+    to 1), ``score`` ('attention' | 'class_aware'), ``student_init`` ('fresh' | 'projection':
+    copy the baseline's input projection, the authors' option).
+
+    The name encodes options that differ from the defaults (``mhim_rh0.05_nodecay``), since the
+    runner caches runs by name. The student's initial weights and data order are those of the
+    baseline's run of the same seed (both built from it), so the pair differs by MHIM alone.
+    """
+    base = as_method(baseline)
+    unknown = set(options) - set(MHIM_DEFAULTS)
+    if unknown:
+        raise ValueError(f"unknown MHIM option(s) {sorted(unknown)}; choose from "
+                         f"{sorted(MHIM_DEFAULTS)}")
+    opts = {**MHIM_DEFAULTS, **options}
+    if opts["student_init"] not in ("fresh", "projection"):
+        raise ValueError(f"student_init={opts['student_init']!r}: choose 'fresh' or 'projection'")
+    if not 0 <= opts["alpha"]:
+        raise ValueError(f"alpha must be >= 0, got {opts['alpha']}")
+    if opts["score"] not in SCORES:
+        raise ValueError(f"score={opts['score']!r}: choose from {list(SCORES)}")
+    mhim_mask(torch.zeros(1, 1), None, opts["r_h"], opts["r_hr"], opts["r"], opts["r_l"])
+    MHIMSchedule(momentum=opts["momentum"])                 # bad momentum fails here
+    if name is None:
+        parts = []
+        for k in MHIM_DEFAULTS:               # one order, whatever the order of the options
+            v = opts[k]
+            if v == MHIM_DEFAULTS[k]:
+                continue
+            if k in _MHIM_SHORT:
+                parts.append(f"{_MHIM_SHORT[k]}{_short(float(v))}")
+            elif k == "decay":
+                parts.append("decay" if v else "nodecay")
+            elif k == "momentum_cosine":
+                parts.append("mcos" if v else "mconst")
+            else:
+                parts.append(str(v))
+        prefix = "mhim" if base.name == "abmil_gated" else f"{base.name}_mhim"
+        name = "_".join([prefix, *parts])
+
+    def build(ctx: BuildContext, **kw) -> MHIM:
+        student = base.build(ctx, **base.model_kwargs)     # drawn from ctx.seed (build_model)
+        if ctx.pretrained is not None:
+            trained = ctx.pretrained(base)
+        else:
+            if ctx.train_ds is None:
+                raise ValueError("MHIM needs the fold's training bags (BuildContext.train_ds) to "
+                                 "train its teacher, or BuildContext.pretrained")
+            cfg = ctx.config or base.train_config(seed=ctx.seed)
+            trained = base.fit(ctx.train_ds, ctx.val_ds, cfg, fold=ctx.fold).model
+        teacher = copy.deepcopy(trained).cpu()
+        if kw["student_init"] == "projection":
+            if not hasattr(student, "project"):
+                raise ValueError("student_init='projection' needs a model with a 'project' layer")
+            student.project.load_state_dict(teacher.project.state_dict())
+        model = MHIM(student, teacher, kw["r_h"], kw["r_hr"], kw["r"], kw["r_l"], kw["score"],
+                     seed=ctx.seed)
+        model.alpha = float(kw["alpha"])
+        model.schedule = {k: kw[k] for k in ("decay", "momentum", "momentum_cosine")}
+        return model
+
+    def callbacks(model: MHIM) -> list[Callback]:
+        return [MHIMSchedule(**model.schedule)]
+
+    loss_terms = mhim_loss_terms if opts["alpha"] > 0 else _no_terms
+    how = (f"r_h = {_short(opts['r_h'])}{' → 0 (cosine)' if opts['decay'] else ''} from the top "
+           f"{_short(opts['r_h'] / opts['r_hr'])}, random r = {_short(opts['r'])}, low r_l = "
+           f"{_short(opts['r_l'])}, α = {_short(opts['alpha'])}, m = {_short(opts['momentum'])}"
+           f"{' → 1' if opts['momentum_cosine'] else ''}, score {opts['score']}")
+    return Method(name, build,
+                  f"MHIM-MIL on {base.name}: a momentum teacher (the trained {base.name} of the "
+                  f"fold) hides the instances it attends to most; {how}. " + _MHIM,
+                  loss_terms=loss_terms, callbacks=callbacks, config=dict(base.config),
+                  model_kwargs={**opts, "baseline": base.name,
+                                "baseline_kwargs": dict(base.model_kwargs),
+                                "baseline_config": dict(base.config)},
+                  collate_fn=base.collate_fn, batch_sampler=base.batch_sampler,
+                  train_transform=base.train_transform)
+
+
+register(mhim_method())
+
+#: The variants chapter 05 and ``benchmarks/methods.py`` compare (r_h with and without its
+#: decay, random masking off, low masking on, v2's class-aware score), registered by name.
+MHIM_ABLATIONS = [dict(r_h=rh, decay=d) for rh in (0.01, 0.03, 0.1) for d in (True, False)
+                  if (rh, d) != (0.01, True)] + [dict(r=0.0), dict(r_l=0.2),
+                                                 dict(score="class_aware")]
+for _opts in MHIM_ABLATIONS:
+    register(mhim_method(**_opts))
+
+
+# --------------------------------------------------------------------------------------------
+# PackMIL
+# --------------------------------------------------------------------------------------------
 _PACKMIL = ("Tang, Fang et al., 'Revisiting data challenges of computational pathology: a "
             "pack-based multiple instance learning framework', arXiv 2509.20923, 2025")
 #: PackMIL's defaults on this course's cohort. The paper's subtyping config (TCGA-BRCA: p = 0.5,

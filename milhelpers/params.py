@@ -16,7 +16,7 @@ import pandas as pd
 __all__ = ["ParameterError", "expect", "check_int", "check_path", "check_choices", "check_seeds",
            "check_folds", "check_label_map", "check_chapter01_params", "check_chapter02",
            "check_chapter03", "check_lambda", "aem_bases", "check_chapter04",
-           "check_chapter06"]
+           "check_chapter05", "check_chapter06"]
 
 
 class ParameterError(ValueError):
@@ -337,6 +337,54 @@ def check_chapter03(*, features_dir, labels_csv, slides_dir, n_branches, top_k, 
     out["epochs"] = check_int(epochs, "epochs", 1, "e.g. epochs=10")
     out["coverage_k"] = check_int(coverage_k, "coverage_k", 1, "e.g. coverage_k=5")
     out["umap_points"] = check_int(umap_points, "umap_points", 100, "e.g. umap_points=3000")
+    return out
+
+
+def check_chapter05(*, cohort_dir, epochs, seeds, r_h, r_hr, r, r_l, decay, alpha, momentum,
+                    score, sensitivity, available_methods: Sequence[str]) -> dict:
+    """Chapter 05's (MHIM-MIL) parameters, except ``folds`` (checked once the labels exist:
+    :func:`check_folds`). Returns the cleaned values.
+
+    ``cohort_dir`` the course cohort (it needs ``masks/`` for the mask and morphology figures);
+    ``r_h``, ``r_hr``, ``r``, ``r_l`` ratios in [0, 1] (``r_hr`` > 0); ``decay`` a bool;
+    ``alpha`` >= 0; ``momentum`` in [0, 1]; ``score`` 'attention' or 'class_aware';
+    ``sensitivity`` a list (may be empty) of registered MHIM variants (names starting ``mhim``).
+    """
+    from .methods import MHIM_DEFAULTS, mhim_method
+
+    root = check_path(cohort_dir, "cohort_dir", "dir", "build the cohort with `python -m "
+                      "milhelpers data --root data/cohort`")
+    if not (root / "masks").is_dir():
+        raise _bad("cohort_dir", str(cohort_dir), "has no masks/ folder: this chapter draws the "
+                   "teacher's masks against the ground truth, so it needs the course cohort")
+    out: dict[str, Any] = {"cohort_dir": root,
+                           "epochs": check_int(epochs, "epochs", 1, "e.g. epochs=3"),
+                           "seeds": check_seeds(seeds)}
+    opts = {}
+    for name, v in (("r_h", r_h), ("r_hr", r_hr), ("r", r), ("r_l", r_l)):
+        ok = isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v)
+        if not ok or not (v > 0 if name == "r_hr" else v >= 0) or v > 1:
+            raise _bad(name, v, "must be a fraction in " + ("(0, 1]" if name == "r_hr" else
+                       "[0, 1]") + f" (the authors' CAMELYON16 value: {MHIM_DEFAULTS[name]})")
+        opts[name] = float(v)
+    if not isinstance(decay, bool):
+        raise _bad("decay", decay, "must be True (r_h cosine-decays to 0) or False")
+    opts["decay"] = decay
+    opts["alpha"] = check_lambda(alpha, "alpha")
+    ok = isinstance(momentum, (int, float)) and not isinstance(momentum, bool)
+    if not ok or not 0 <= momentum <= 1:
+        raise _bad("momentum", momentum, "must be in [0, 1] (the teacher's EMA momentum, e.g. "
+                   "0.999)")
+    opts["momentum"] = float(momentum)
+    opts["score"] = check_choices(score, "score", ["attention", "class_aware"])
+    out["method"] = mhim_method(**opts)
+    out["options"] = opts
+    variants = [m for m in available_methods if m.startswith("mhim")]
+    if isinstance(sensitivity, str) or not isinstance(sensitivity, Sequence):
+        raise _bad("sensitivity", sensitivity, f"must be a list (e.g. ['mhim_rh0.1'], or [] to "
+                   f"skip) of {variants}")
+    out["sensitivity"] = (check_choices(sensitivity, "sensitivity", variants, many=True)
+                          if sensitivity else [])
     return out
 
 

@@ -25,8 +25,8 @@ __all__ = ["setup", "show_images", "round_length", "scale_bar", "show_slide", "o
            "attention_panels", "ranked_patches", "toy_attention", "concentration_plot",
            "cumulative_attention_plot", "branch_heatmaps", "attention_row",
            "slide_cumulative_attention",
-           "lambda_curves", "correlation_scatter", "aem_variants", "padding_waste", "pack_strip",
-           "pack_mask", "hyperslide_labels", "speed_accuracy"]
+           "lambda_curves", "correlation_scatter", "aem_variants", "mask_evolution",
+           "padding_waste", "pack_strip", "pack_mask", "hyperslide_labels", "speed_accuracy"]
 
 
 def setup(dpi: int = 100) -> None:
@@ -454,14 +454,16 @@ def learning_curves(history, metrics: Sequence[str] = ("train_loss", "val_loss",
 # method comparisons (the experiment runner's standard figure)
 # --------------------------------------------------------------------------------------------
 def paired_comparison(runs, metric: str = "auc", methods: Sequence[str] | None = None,
-                      ax=None, n_resamples: int = 10_000, label: str | None = None):
+                      ax=None, n_resamples: int = 10_000, label: str | None = None,
+                      legend: bool = True):
     """Methods side by side on one metric, over the same (seed, fold) runs.
 
     ``runs``: a table with ``method``, ``seed``, ``fold`` and ``metric`` columns (an
     :class:`~milhelpers.experiments.ExperimentResult`'s ``runs``). Each run is a dot; a grey line
     joins the dots of the same (seed, fold) across methods, so a paired gain reads as lines that
     rise; beside the dots, the mean with its 95 % percentile-bootstrap interval. ``label`` names
-    the metric on the y axis and in the title (default: the column name).
+    the metric on the y axis and in the title (default: the column name). ``legend=False`` leaves
+    the legend out (side-by-side panels of the same methods need it once, not squeezing each).
     """
     from .experiments import bootstrap_ci
 
@@ -500,7 +502,8 @@ def paired_comparison(runs, metric: str = "auc", methods: Sequence[str] | None =
             else f"{len(wide)} (seed, fold) runs")
     ax.set_ylabel(label)
     ax.set_title(f"{label}: {over}")
-    ax.legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    if legend:
+        ax.legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     return ax
 
 
@@ -856,6 +859,56 @@ def aem_variants(lam: float, lengths, axes=None):
     axes[1].set_title("the normalisations, at these bags' lengths")
     axes[1].legend(fontsize=7, frameon=False)
     return axes
+
+
+def mask_evolution(slide_path: str | Path, coords: np.ndarray, size0: int,
+                   records: dict, truth: np.ndarray | None = None, max_size: int = 320,
+                   size: float = 3.0):
+    """Small multiples of what MHIM's teacher hides on one slide over training, then the truth.
+
+    ``records`` maps a panel title (e.g. ``"epoch 1"``) to ``{'masked': (N,) bool, 'high': (N,)
+    bool}`` (:class:`milhelpers.methods.MaskRecorder`'s records). Each patch is coloured by what
+    happened to it: 0 visible, 1 hidden by random/low masking, 2 hidden by high-attention masking
+    (the teacher's "easy" patches). The last panel is the true tumour fraction per patch. Every
+    panel has a colourbar and a µm scale bar. Returns the figure.
+    """
+    from matplotlib.colors import BoundaryNorm, ListedColormap
+
+    if not records:
+        raise ValueError("records is empty: record at least one epoch (MaskRecorder(epochs=...))")
+    n = len(records) + (truth is not None)
+    fig, axes = plt.subplots(1, n, figsize=(size * n, size), squeeze=False)
+    axes = axes[0]
+    with Slide(slide_path) as s:
+        thumb, ds = s.thumbnail(max_size)
+        mpp = s.mpp * ds
+    cmap = ListedColormap([plt.get_cmap("cividis")(v) for v in (0.05, 0.55, 0.95)])
+    norm = BoundaryNorm([-0.5, 0.5, 1.5, 2.5], 3)
+    for ax, (title, rec) in zip(axes, records.items()):
+        masked = np.asarray(rec["masked"], bool).ravel()
+        high = np.asarray(rec.get("high", np.zeros_like(masked)), bool).ravel()
+        if len(masked) != len(coords) or len(high) != len(coords):
+            raise ValueError(f"records[{title!r}] has {len(masked)} patches for {len(coords)} "
+                             "coordinates")
+        code = np.where(high & masked, 2, np.where(masked, 1, 0)).astype(float)
+        heat = attention_map(thumb.shape[:2], ds, coords, size0, code)
+        ax.imshow(thumb)
+        im = ax.imshow(np.ma.masked_invalid(heat), cmap=cmap, norm=norm, alpha=0.75,
+                       interpolation="nearest")
+        ax.axis("off")
+        # the high-attention picks are part of the hidden count (the rules' union), so say so
+        ax.set_title(f"{title}\n{int(masked.sum())} of {len(masked)} hidden, "
+                     f"{int((high & masked).sum())} by high attn.", fontsize=9)
+        cb = plt.colorbar(im, ax=ax, fraction=0.046, ticks=[0, 1, 2])
+        cb.ax.set_yticklabels(["visible", "random/low", "high attn."], fontsize=7)
+        scale_bar(ax, mpp)
+    if truth is not None:
+        gt = attention_map(thumb.shape[:2], ds, coords, size0, np.asarray(truth, float))
+        heatmap_overlay(thumb, gt, axes[-1], cmap="magma", vmin=0.0, vmax=1.0,
+                        label="tumour fraction of the patch", title="ground truth",
+                        um_per_px=mpp)
+    fig.tight_layout()
+    return fig
 
 
 # --------------------------------------------------------------------------------------------

@@ -39,11 +39,11 @@ def fit_calls(monkeypatch):
     calls = []
     original = Method.fit
 
-    def counting(self, train_ds, val_ds, config=None, fold=0, run_dir=None):
+    def counting(self, train_ds, val_ds, config=None, fold=0, run_dir=None, **kw):
         calls.append({"method": self.name, "fold": fold, "seed": config.seed,
                       "train": set(train_ds.slide_ids), "val": set(val_ds.slide_ids),
                       "threads": torch.get_num_threads()})
-        return original(self, train_ds, val_ds, config, fold, run_dir)
+        return original(self, train_ds, val_ds, config, fold, run_dir, **kw)
 
     monkeypatch.setattr(Method, "fit", counting)
     return calls

@@ -252,6 +252,45 @@ def test_ch04_shares_chapter_02s_checks():
         _ch04(features_dir=".")
 
 
+# --------------------------------------------------------------------------------------------
+# chapter 05 (MHIM-MIL)
+# --------------------------------------------------------------------------------------------
+def _ch05(tmp_path, **over):
+    (tmp_path / "masks").mkdir(exist_ok=True)
+    kw = dict(cohort_dir=tmp_path, epochs=3, seeds=[0], r_h=0.01, r_hr=0.5, r=0.5, r_l=0.0,
+              decay=True, alpha=0.1, momentum=0.999, score="attention",
+              sensitivity=["mhim_rh0.1"], available_methods=["abmil_gated", "mhim", "mhim_rh0.1"])
+    kw.update(over)
+    return params.check_chapter05(**kw)
+
+
+def test_ch05_defaults_give_the_registered_mhim_and_options_name_variants(tmp_path):
+    out = _ch05(tmp_path)
+    assert out["method"].name == "mhim" and out["sensitivity"] == ["mhim_rh0.1"]
+    assert _ch05(tmp_path, r_h=0.1, decay=False, r=0)["method"].name == "mhim_rh0.1_r0_nodecay"
+    assert _ch05(tmp_path, sensitivity=[])["sensitivity"] == []
+
+
+@pytest.mark.parametrize("name, bad, word", [("r_h", 1.5, r"r_h=1.5: must be a fraction in \[0, 1\]"),
+                                             ("r_hr", 0, r"r_hr=0: must be a fraction in \(0, 1\]"),
+                                             ("r", "0.5", "r='0.5'"), ("decay", 1, "decay=1"),
+                                             ("alpha", -1, "alpha=-1"),
+                                             ("momentum", 1.1, "momentum=1.1"),
+                                             ("score", "entropy", "score='entropy'"),
+                                             ("sensitivity", "mhim_rh0.1", "must be a list"),
+                                             ("sensitivity", ["abmil_gated"], "unknown name")])
+def test_ch05_bad_parameters_name_themselves(tmp_path, name, bad, word):
+    with pytest.raises(params.ParameterError, match=word):
+        _ch05(tmp_path, **{name: bad})
+
+
+def test_ch05_needs_a_cohort_with_masks(tmp_path):
+    with pytest.raises(params.ParameterError, match="has no masks/ folder"):
+        params.check_chapter05(cohort_dir=tmp_path, epochs=3, seeds=[0], r_h=0.01, r_hr=0.5,
+                               r=0.5, r_l=0.0, decay=True, alpha=0.1, momentum=0.999,
+                               score="attention", sensitivity=[], available_methods=["mhim"])
+
+
 def _ch06(**kw):
     base = dict(features_dir=None, labels_csv=None, p=0.5, max_len=256, min_len=16, alpha=0.2,
                 ads_ratio=None, batch_size=16, lr=5e-4, epochs=6, seeds=[0])

@@ -127,6 +127,8 @@ def test_paired_comparison_label_and_title_name_folds_and_seed():
     two = pd.concat([runs, runs.assign(seed=3)])
     assert viz.paired_comparison(two, "loc_auc", ["A", "B"]).get_title() == \
         "loc auc: 6 (seed, fold) runs"
+    assert ax.get_legend() is not None                      # default: the legend is drawn
+    assert viz.paired_comparison(runs, "loc_auc", ["A", "B"], legend=False).get_legend() is None
     plt.close("all")
 
 

@@ -64,7 +64,8 @@ class ABMIL(MILModel):
         logits_att = mask_logits(self.attention(h).transpose(1, 2), mask)  # (B, K, N)
         a = masked_softmax(logits_att, mask)
         z = torch.einsum("bkn,bne->bke", a, h).flatten(1)     # (B, K·E)
-        return MILOutput(self.classifier(z), logits_att, z, mask)
+        # the instance embeddings h stay available (MHIM v2's class-aware instance score)
+        return MILOutput(self.classifier(z), logits_att, z, mask, {"instance_embeddings": h})
 
 
 def checkpointed_forward(model: ABMIL, x: torch.Tensor, chunk: int = 16384) -> MILOutput:

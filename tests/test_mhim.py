@@ -1,0 +1,363 @@
+"""MHIM-MIL: the mask, the teacher, the EMA, the schedule, and the runner's two stages."""
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from bags import planted_bags
+from milhelpers import experiments as ex
+from milhelpers.methods import (MHIMSchedule, MaskRecorder, Method, get_method, mhim_method)
+from milhelpers.models import ABMIL, MHIM, ema_update, mhim_mask
+from milhelpers.models.mhim import instance_scores, mask_count
+from milhelpers.train import TrainConfig, TrainState
+
+SMALL = dict(embed_dim=16, attn_dim=8)
+
+
+def small_base():
+    return get_method("abmil_gated").with_options(name="abmil_gated_small", **SMALL)
+
+
+def tiny_mhim(**kw):
+    torch.manual_seed(0)
+    student, teacher = ABMIL(6, 2, embed_dim=8, attn_dim=4), ABMIL(6, 2, embed_dim=8, attn_dim=4)
+    return MHIM(student, teacher, **kw)
+
+
+# ------------------------------------------------------------------------------------- the mask
+def test_mask_count_rounds_up_and_zero_masks_nothing():
+    assert mask_count(50, 0.01) == 1          # 0.5 -> 1: small bags still hide one instance
+    assert mask_count(50, 0.02) == 1          # 1.0000000000000002 must not become 2
+    assert mask_count(10, 0.25) == 3
+    assert mask_count(7, 0.0) == 0
+    assert mask_count(4, 1.0) == 4
+
+
+def test_high_masking_with_rhr_1_hides_exactly_the_top_scored():
+    scores = torch.tensor([[0.1, 0.9, 0.3, 0.8, 0.05, 0.7, 0.2, 0.6, 0.4, 0.5]])
+    m = mhim_mask(scores, None, r_h=0.3, r_hr=1.0)
+    assert m[0].nonzero().flatten().tolist() == [1, 3, 5]      # the three highest, nothing else
+
+
+def test_low_masking_hides_the_lowest_and_union_with_high():
+    scores = torch.tensor([[0.1, 0.9, 0.3, 0.8, 0.05, 0.7, 0.2, 0.6, 0.4, 0.5]])
+    m = mhim_mask(scores, None, r_h=0.1, r_hr=1.0, r_l=0.2)
+    assert sorted(m[0].nonzero().flatten().tolist()) == [0, 1, 4]
+
+
+def test_randomised_high_masking_draws_from_the_top_fraction_only():
+    g = torch.Generator().manual_seed(0)
+    scores = torch.arange(40, dtype=torch.float32)[None]        # instance i has score i
+    top = set(range(30, 40))                                    # top r_h / r_hr = 25 % = 10
+    seen = set()
+    for _ in range(50):
+        m = mhim_mask(scores, None, r_h=0.1, r_hr=0.4, generator=g)[0]
+        idx = set(m.nonzero().flatten().tolist())
+        assert len(idx) == 4 and idx <= top                     # ⌈10 · 0.4⌉ = 4 of the top 10
+        seen |= idx
+    assert seen == top                                          # randomised, not always the same 4
+
+
+def test_padding_is_never_masked_nor_counted():
+    g = torch.Generator().manual_seed(1)
+    scores = torch.tensor([[5.0, 1.0, 2.0, 3.0, 99.0, 98.0, 97.0, 96.0]])   # padding scores high
+    pad = torch.tensor([[True, True, True, True, False, False, False, False]])
+    m = mhim_mask(scores, pad, r_h=0.25, r_hr=1.0, r=0.5, generator=g)
+    assert not m[~pad].any()
+    # n = 4 real: high ⌈4·0.25⌉ = 1 (instance 0), random ⌈4·0.5⌉ = 2: between 2 and 3 masked
+    assert m[0, 0] and 2 <= int(m.sum()) <= 3
+
+
+def test_random_masking_count_and_batch_of_different_lengths():
+    g = torch.Generator().manual_seed(2)
+    scores = torch.rand(2, 30, generator=g)
+    pad = torch.ones(2, 30, dtype=torch.bool)
+    pad[1, 20:] = False
+    m = mhim_mask(scores, pad, r_h=0.0, r=0.3, generator=g)
+    assert m[0].sum() == 9 and m[1].sum() == 6 and not m[1, 20:].any()
+
+
+def test_at_least_one_real_instance_stays_visible():
+    scores = torch.tensor([[0.5, 0.2, 0.9, 0.0]])
+    pad = torch.tensor([[True, True, True, False]])
+    m = mhim_mask(scores, pad, r_h=1.0, r_hr=1.0, r=1.0, r_l=1.0)
+    assert m[0].tolist() == [True, False, True, False]        # the lowest real (0.2) shown again
+    one = mhim_mask(torch.tensor([[3.0]]), None, r_h=0.5, r=0.5)
+    assert not one.any()
+
+
+def test_same_generator_seed_same_masks_and_bad_ratios_fail():
+    s = torch.rand(3, 25, generator=torch.Generator().manual_seed(0))
+    a = mhim_mask(s, None, 0.1, 0.5, 0.4, 0.1, torch.Generator().manual_seed(7))
+    b = mhim_mask(s, None, 0.1, 0.5, 0.4, 0.1, torch.Generator().manual_seed(7))
+    assert torch.equal(a, b)
+    for kw, word in [({"r_h": -0.1}, "r_h"), ({"r_h": 0.1, "r_hr": 0}, "r_hr"),
+                     ({"r_h": 0.1, "r": 1.5}, "r ")]:
+        with pytest.raises(ValueError, match=word):
+            mhim_mask(s, None, **kw)
+
+
+# ---------------------------------------------------------------------------- model and scores
+def test_class_aware_score_by_hand():
+    model = tiny_mhim().teacher.eval()
+    x = torch.randn(1, 5, 6)
+    out = model(x)
+    h = out.extras["instance_embeddings"][0]
+    a = out.slide_attention[0]
+    W, b = model.classifier.weight, model.classifier.bias
+    hand = torch.stack([torch.softmax(W @ (a[i] * h[i]) + b, 0).max() for i in range(5)])
+    assert torch.allclose(instance_scores(out, model, "class_aware")[0], hand, atol=1e-6)
+    assert torch.allclose(instance_scores(out, model, "attention")[0], a)
+
+
+def test_student_sees_the_bag_without_the_masked_instances():
+    model = tiny_mhim(r_h=0.2, r_hr=1.0, r=0.0).train()
+    x = torch.randn(1, 10, 6)
+    out = model(x)
+    masked = out.extras["mhim_masked"]
+    assert int(masked.sum()) == 2
+    assert torch.equal(out.mask, ~masked)
+    assert (out.attention[masked[:, None, :]] == 0).all()
+    # the student's output equals the student run on the visible instances alone (dropout off)
+    model.student.eval()
+    out = model(x)
+    keep = ~out.extras["mhim_masked"][0]
+    alone = model.student(x[:, keep])
+    assert torch.allclose(out.logits, alone.logits, atol=1e-5)
+    assert out.extras["teacher_embedding"].shape == out.embedding.shape
+
+
+def test_eval_mode_is_the_student_alone_on_the_full_bag():
+    model = tiny_mhim(r_h=0.5, r=0.5).eval()
+    x = torch.randn(1, 12, 6)
+    out = model(x)
+    assert torch.equal(out.mask, torch.ones(1, 12, dtype=torch.bool))
+    assert "mhim_masked" not in out.extras
+    assert torch.allclose(out.logits, model.student(x).logits)
+
+
+def test_teacher_gets_no_gradient_and_is_not_trained():
+    model = tiny_mhim(r_h=0.1).train()
+    trainable = {id(p) for p in model.parameters() if p.requires_grad}   # what fit optimises
+    assert not trainable & {id(p) for p in model.teacher.parameters()}
+    assert trainable == {id(p) for p in model.student.parameters()}
+    out = model(torch.randn(1, 10, 6))
+    from milhelpers.losses import consistency_loss
+    (torch.nn.functional.cross_entropy(out.logits, torch.tensor([1]))
+     + consistency_loss(out.embedding, out.extras["teacher_embedding"])).backward()
+    assert all(p.grad is None for p in model.teacher.parameters())
+    assert all(p.grad is not None for p in model.student.parameters())
+
+
+def test_ema_update_arithmetic_on_a_tiny_model():
+    t, s = torch.nn.Linear(2, 1), torch.nn.Linear(2, 1)
+    with torch.no_grad():
+        t.weight.copy_(torch.tensor([[1.0, 2.0]])), t.bias.fill_(0.0)
+        s.weight.copy_(torch.tensor([[3.0, -2.0]])), s.bias.fill_(10.0)
+    ema_update(t, s, 0.9)
+    assert torch.allclose(t.weight, torch.tensor([[1.2, 1.6]]))     # 0.9·1 + 0.1·3, 0.9·2 − 0.2
+    assert torch.allclose(t.bias, torch.tensor([1.0]))
+    assert torch.allclose(s.weight, torch.tensor([[3.0, -2.0]]))    # the student is untouched
+
+
+def test_schedule_decays_r_h_by_half_cosine_and_updates_the_teacher():
+    model = tiny_mhim(r_h=0.08)
+    cb = MHIMSchedule(decay=True, momentum=0.5, momentum_cosine=False)
+    for step, want in [(0, 0.08), (5, 0.04), (10, 0.0)]:
+        cb.on_step_start(model, TrainState(1, step, 10, 10))
+        assert model.r_h == pytest.approx(want, abs=1e-12)
+    before = [p.clone() for p in model.teacher.parameters()]
+    cb.on_step_end(model, TrainState(1, 0, 10, 10))
+    for b, t, s in zip(before, model.teacher.parameters(), model.student.parameters()):
+        assert torch.allclose(t, 0.5 * b + 0.5 * s)
+    mc = MHIMSchedule(decay=False, momentum=0.9, momentum_cosine=True)
+    mc.on_step_start(model, TrainState(1, 5, 10, 10))
+    assert mc.momentum == pytest.approx(0.95) and model.r_h == 0.0   # r_h left as it was
+
+
+def test_method_names_encode_options_and_bad_options_fail():
+    assert get_method("mhim").name == "mhim"
+    assert mhim_method(r_h=0.05, decay=False, r=0.0).name == "mhim_rh0.05_r0_nodecay"
+    with pytest.raises(ValueError, match="r_hr"):
+        mhim_method(r_hr=0.0)
+    with pytest.raises(ValueError, match="unknown MHIM option"):
+        mhim_method(rh=0.1)
+    with pytest.raises(ValueError, match="score"):
+        mhim_method(score="entropy")
+
+
+# --------------------------------------------------------------------------- two-stage training
+def planted(n_bags=24):
+    return planted_bags(n_bags, 8, 0, lengths=(10, 30), permute=False, id_width=2)
+
+
+def test_fit_without_runner_trains_the_baseline_as_teacher(monkeypatch):
+    ds = planted()
+    base = small_base()
+    method = mhim_method(base, name="mhim_small")
+    calls = []
+    original = Method.fit
+
+    def counting(self, *a, **kw):
+        calls.append(self.name)
+        return original(self, *a, **kw)
+
+    monkeypatch.setattr(Method, "fit", counting)
+    tr, va = ds.subset(np.arange(16)), ds.subset(np.arange(16, 24))
+    cfg = method.train_config(epochs=1, seed=3, progress=False)
+    rec = MaskRecorder(ds[1].features, epochs=[0, 1])
+    res = method.fit(tr, va, cfg, extra_callbacks=[rec])
+    assert calls == ["mhim_small", "abmil_gated_small"]
+    assert isinstance(res.model, MHIM) and set(rec.records) == {0, 1}
+    n = len(ds[1].features)
+    assert rec.records[1]["masked"].shape == (n,)
+    # epoch 0 is before the first step: r_h whole, ⌈n·0.01⌉ = 1 high-attention instance, and it
+    # is the teacher's most attended one whenever the top r_h/r_hr = 2 % is a single instance
+    assert rec.records[0]["r_h"] == 0.01 and rec.records[1]["r_h"] < 0.01
+    assert rec.records[0]["high"].sum() == 1 and rec.records[0]["masked"][rec.records[0]["high"]].all()
+    if math.ceil(n * 0.02) == 1:
+        assert rec.records[0]["high"][np.argmax(rec.records[0]["scores"])]
+    # recording does not change training: the same run without the recorder ends identically
+    again = method.fit(tr, va, cfg)
+    for p, q in zip(res.model.parameters(), again.model.parameters()):
+        assert torch.equal(p, q)
+
+
+def test_runner_reuses_the_cached_baseline_and_counts_its_seconds(tmp_path, monkeypatch):
+    ds = planted()
+    base = small_base()
+    method = mhim_method(base, name="mhim_small", momentum=1.0)   # m = 1: teacher stays put
+    run = dict(seeds=[0], folds=2, epochs=1, cache_dir=tmp_path / "c", progress=False)
+    first = ex.run_experiments(ds, [base], **run)
+    assert first.n_trained == 2
+    fits = []
+    original = Method.fit
+
+    def counting(self, *a, **kw):
+        fits.append(self.name)
+        return original(self, *a, **kw)
+
+    monkeypatch.setattr(Method, "fit", counting)
+    captured = {}
+    orig_build = MHIM.__init__
+
+    def keep_teacher(self, student, teacher, *a, **kw):
+        captured.setdefault(len(captured), {k: v.clone() for k, v in teacher.state_dict().items()})
+        orig_build(self, student, teacher, *a, **kw)
+
+    monkeypatch.setattr(MHIM, "__init__", keep_teacher)
+    res = ex.run_experiments(ds, [method], **run)
+    assert fits == ["mhim_small", "mhim_small"]            # the baselines were not retrained
+    for k in range(2):
+        key = first.runs.key[k]
+        stem = tmp_path / "c" / "abmil_gated_small" / f"seed0_fold{k}_{key[:16]}"
+        saved = torch.load(stem.with_suffix(".pt"), weights_only=True)
+        for name, v in saved.items():                       # teacher starts as the baseline run
+            assert torch.equal(captured[k][name], v)
+        rec = json.loads((tmp_path / "c" / "mhim_small").glob(
+            f"seed0_fold{k}_*.json").__next__().read_text())
+        base_seconds = first.runs.seconds[k]
+        assert rec["stage_one_seconds"] == pytest.approx(base_seconds)
+        assert res.runs.seconds[k] > base_seconds           # stage one + its own training
+        # with m = 1 the final teacher is still the baseline (EMA never moved it)
+        final = torch.load((tmp_path / "c" / "mhim_small" / f"seed0_fold{k}_"
+                            f"{res.runs.key[k][:16]}.pt"), weights_only=True)
+        for name, v in saved.items():
+            assert torch.equal(final["teacher." + name], v)
+
+
+def test_runner_trains_a_missing_baseline_once_and_caches_it(tmp_path, monkeypatch):
+    ds = planted()
+    base = small_base()
+    method = mhim_method(base, name="mhim_small")
+    run = dict(seeds=[0], folds=2, epochs=1, cache_dir=tmp_path / "c", progress=False)
+    fits = []
+    original = Method.fit
+
+    def counting(self, *a, **kw):
+        fits.append(self.name)
+        return original(self, *a, **kw)
+
+    monkeypatch.setattr(Method, "fit", counting)
+    res = ex.run_experiments(ds, [method, base], **run)
+    # each fold: mhim, its baseline (nested, cached); the baseline rows then come from the cache
+    assert fits == ["mhim_small", "abmil_gated_small"] * 2
+    assert res.n_trained == 4
+    s = res.runs.set_index(["method", "fold"]).seconds
+    for k in range(2):
+        assert s["mhim_small", k] > s["abmil_gated_small", k]
+    again = ex.run_experiments(ds, [base, method], **run)
+    assert again.n_trained == 0 and len(fits) == 4
+    assert np.allclose(again.runs.set_index(["method", "fold"]).seconds.loc[list(s.index)], s)
+
+
+# ------------------------------------------------------------------------ chapter helpers
+def test_mask_parts_say_which_rule_hid_what():
+    scores = torch.tensor([[0.1, 0.9, 0.3, 0.8, 0.05, 0.7, 0.2, 0.6, 0.4, 0.5]])
+    m, parts = mhim_mask(scores, None, r_h=0.1, r_hr=1.0, r=0.3, r_l=0.1,
+                         generator=torch.Generator().manual_seed(0), parts=True)
+    assert parts["high"][0].nonzero().flatten().tolist() == [1]
+    assert parts["low"][0].nonzero().flatten().tolist() == [4]
+    assert int(parts["random"].sum()) == 3
+    assert torch.equal(m, parts["high"] | parts["random"] | parts["low"])
+
+
+def test_attention_share_by_kind_by_hand():
+    from milhelpers.instances import attention_share_by_kind
+
+    att = [np.array([0.5, 0.3, 0.2, 0.0]), np.array([0.1, 0.9])]
+    kinds = [np.array(["solid", "normal", "normal", "discohesive"]), np.array(["normal", "solid"])]
+    t = attention_share_by_kind(att, kinds)
+    assert t.loc["solid", "attention_share"] == pytest.approx((0.5 + 0.9) / 2)
+    assert t.loc["solid", "patch_share"] == pytest.approx((0.25 + 0.5) / 2)
+    assert t.loc["normal", "attention_share"] == pytest.approx((0.5 + 0.1) / 2)
+    assert t.loc["discohesive", "n_slides"] == 1 and t.loc["discohesive", "enrichment"] == 0
+    assert t.loc["solid", "enrichment"] == pytest.approx(0.7 / 0.375)
+    with pytest.raises(ValueError, match="2 attention weights but 3"):
+        attention_share_by_kind([np.ones(2) / 2], [np.array(["a", "b", "c"])])
+
+
+def test_mask_evolution_colours_patches_by_rule(tmp_path):
+    import matplotlib
+    matplotlib.use("Agg")
+    from milhelpers import synth, viz
+
+    img = np.full((128, 256, 3), 230, np.uint8)
+    coords = np.array([(x, y) for y in range(0, 128, 64) for x in range(0, 256, 64)])
+    path = synth.write_pyramidal_tiff(tmp_path / "s.tiff", img, mpp=0.5, min_levels=1)
+    masked = np.array([1, 1, 0, 0, 0, 0, 0, 1], bool)
+    high = np.array([1, 0, 0, 0, 0, 0, 0, 0], bool)
+    truth = np.zeros(8); truth[0] = 1
+    fig = viz.mask_evolution(path, coords, 64, {"epoch 1": {"masked": masked, "high": high},
+                                                "epoch 3": {"masked": ~high, "high": ~high & False}},
+                             truth)
+    im = fig.axes[0].get_images()[-1]
+    px = np.ma.compressed(im.get_array())
+    assert sorted(np.unique(px).tolist()) == [0.0, 1.0, 2.0]
+    # the first patch (top-left) is high-masked: code 2; 3 of 8 patches hidden in all
+    assert im.get_array()[0, 0] == 2 and fig.axes[0].get_title().endswith("3 of 8 hidden, 1 by high attn.")
+    assert len(fig.axes) == 6                                 # 3 panels + 3 colourbars
+    with pytest.raises(ValueError, match="3 patches for 8"):
+        viz.mask_evolution(path, coords, 64, {"e": {"masked": np.ones(3, bool)}})
+
+
+def test_a_cached_baseline_without_weights_is_trained_again(tmp_path, monkeypatch):
+    ds = planted()
+    base = small_base()
+    run = dict(seeds=[0], folds=2, epochs=1, cache_dir=tmp_path / "c", progress=False)
+    ex.run_experiments(ds, [base], **run)
+    for pt in (tmp_path / "c" / "abmil_gated_small").glob("*.pt"):
+        pt.unlink()                                  # a cache written before weights were kept
+    fits = []
+    original = Method.fit
+
+    def counting(self, *a, **kw):
+        fits.append(self.name)
+        return original(self, *a, **kw)
+
+    monkeypatch.setattr(Method, "fit", counting)
+    ex.run_experiments(ds, [mhim_method(base, name="mhim_small")], **run)
+    assert fits == ["mhim_small", "abmil_gated_small"] * 2
+    assert len(list((tmp_path / "c" / "abmil_gated_small").glob("*.pt"))) == 2
