@@ -18,9 +18,10 @@ from torch.utils.data import Dataset
 
 from .datasets import train_val_split
 from .methods import Method, as_method
+from .models.base import MILModel
 from .train import predict, run_seed, seed_everything, torch_threads
 
-__all__ = ["timed_runs", "timing_table"]
+__all__ = ["timed_runs", "timing_table", "validation_pass_seconds"]
 
 
 def timed_runs(dataset: Dataset, methods: Mapping[str, Method | str],
@@ -85,3 +86,21 @@ def timing_table(runs: pd.DataFrame, reference: str) -> pd.DataFrame:
                         "steps_per_epoch": g.steps_per_epoch.first(),
                         "timed_runs": g.size()})
     return out
+
+
+def validation_pass_seconds(model: MILModel, dataset: Dataset, repeats: int = 5,
+                            threads: int | None = 1) -> float:
+    """Median wall time of one validation pass, :func:`~milhelpers.train.predict` over
+    ``dataset``: every bag whole, one at a time, eval mode, no gradient — what ``fit`` runs after
+    every epoch whatever the batching, so it is the part of an epoch packing cannot shrink.
+    ``threads`` as in the runner (1 by default) so the time compares with its ``seconds``."""
+    if isinstance(repeats, bool) or int(repeats) != repeats or repeats < 1:
+        raise ValueError(f"repeats={repeats!r} must be an integer >= 1 (timed passes; the median "
+                         "is returned)")
+    times = []
+    with torch_threads(threads):
+        for _ in range(int(repeats)):
+            t0 = time.perf_counter()
+            predict(model, dataset)
+            times.append(time.perf_counter() - t0)
+    return float(np.median(times))

@@ -915,11 +915,11 @@ def mask_evolution(slide_path: str | Path, coords: np.ndarray, size0: int,
 # chapter 06: padding, packs, hyperslides, speed
 # --------------------------------------------------------------------------------------------
 def padding_waste(lengths, batch_sizes: Sequence[int] = (1, 4, 16, 32), max_len: int = 256,
-                  profiles: dict | None = None, axes=None):
+                  profiles: dict | None = None, axes=None, p: float = 0.5):
     """Left: bag lengths (log x) of the cohort and of any ``profiles`` (name → lengths).
-    Right: the share of padding among the tokens of random padded batches of each B, against
-    the share of padding in sequential packs of ≤ ``max_len`` tokens (main parts of share 0.5),
-    for every profile."""
+    Right: the share of padding among the tokens of random padded batches of each B (value
+    written on each bar), against the share of padding in sequential packs of ≤ ``max_len``
+    tokens of the main parts (⌊p·n⌋, at least 1, capped at ``max_len``), for every profile."""
     from .packing import packing_efficiency, padded_token_share
 
     profiles = {"this cohort": np.asarray(lengths), **(profiles or {})}
@@ -938,22 +938,25 @@ def padding_waste(lengths, batch_sizes: Sequence[int] = (1, 4, 16, 32), max_len:
     ax.set_xlabel("instances per bag (log scale)")
     ax.set_ylabel("share of bags per bin")
     ax.set_title("bag lengths")
-    ax.legend(fontsize=7, frameon=False)
+    ax.set_ylim(0, ax.get_ylim()[1] * 1.3)      # room for the legend above the bars
+    ax.legend(fontsize=7, frameon=False, loc="upper right")
     ax = axes[1]
     x = np.arange(len(batch_sizes))
     width = 0.8 / len(profiles)
     for i, (c, (name, n)) in enumerate(zip(colours, profiles.items())):
         waste = [padded_token_share(n, b) for b in batch_sizes]
-        ax.bar(x + i * width, waste, width, color=c, label=f"padded batches: {name}")
-        main = np.minimum(np.maximum(np.floor(0.5 * n), 1).astype(int), max_len)
+        bars = ax.bar(x + i * width, waste, width, color=c, label=f"padded: {name}")
+        ax.bar_label(bars, labels=[f"{v:.0%}" for v in waste], fontsize=6.5, padding=1)
+        main = np.minimum(np.maximum(np.floor(p * n), 1).astype(int), max_len)
         packed = 1 - packing_efficiency(main, max_len)
         ax.axhline(packed, color=c, ls="--", lw=1,
-                   label=f"packs of ≤ {max_len} tokens: {name} ({packed:.0%})")
+                   label=f"packed (L = {max_len}, p = {p:g}): {name} ({packed:.0%})")
     ax.set_xticks(x + width * (len(profiles) - 1) / 2)
     ax.set_xticklabels([str(b) for b in batch_sizes])
     ax.set_xlabel("bags per step B")
     ax.set_ylabel("share of padding tokens")
-    ax.set_ylim(0, 1)
+    ax.set_ylim(0, 1.2)          # room for the legend above the tallest bar
+    ax.set_yticks(np.linspace(0, 1, 6))
     ax.set_title("what a padded batch computes for nothing")
     ax.legend(fontsize=6.5, frameon=False, loc="upper left")
     return axes
@@ -993,18 +996,21 @@ def pack_mask(slide_index_row, ax=None, title: str | None = None):
     if ax is None:
         _, ax = plt.subplots(1, 2, figsize=(9, 3.2), layout="constrained",
                              gridspec_kw={"width_ratios": [1.6, 1]})
-    im = ax[0].imshow(member, aspect="auto", cmap="cividis", vmin=0, vmax=1)
+    # two levels only: a two-colour map and a colour bar with two labelled ticks, not a ramp
+    cmap = plt.get_cmap("cividis", 2)
+    im = ax[0].imshow(member, aspect="auto", cmap=cmap, vmin=-0.5, vmax=1.5)
     ax[0].set_yticks(range(len(slides)))
     ax[0].set_yticklabels([str(s) for s in slides])
     ax[0].set_xlabel("token position in the pack")
     ax[0].set_ylabel("slide")
     ax[0].set_title("ABMIL: M_st = 1 if token t belongs to slide s")
-    im2 = ax[1].imshow(block, cmap="cividis", vmin=0, vmax=1)
+    im2 = ax[1].imshow(block, cmap=cmap, vmin=-0.5, vmax=1.5)
     ax[1].set_xlabel("key token j")
     ax[1].set_ylabel("query token i")
     ax[1].set_title("transformer: block-diagonal mask")
-    cb = plt.colorbar(im2, ax=ax, shrink=0.8)
-    cb.set_label("may attend (1) / masked (0)")
+    cb = plt.colorbar(im2, ax=ax, shrink=0.8, ticks=[0, 1])
+    cb.set_ticklabels(["0: masked", "1: may attend"])
+    cb.set_label("mask value")
     if title:
         plt.gcf().suptitle(title, fontsize=9)
     return ax
@@ -1041,18 +1047,36 @@ def hyperslide_labels(counts, labels, n_classes: int = 2, ax=None,
 
 
 def speed_accuracy(table, time_col: str = "epoch_seconds", auc_col: str = "auc", ax=None,
-                   reference: str | None = None):
-    """Epoch time (log x) against AUC, one labelled point per training mode (rows of
-    ``table``); a dashed line at the reference's AUC."""
+                   reference: str | None = None, target: tuple[float, float] | None = None):
+    """Epoch time (log x, plain seconds) against AUC, one point per training mode (rows of
+    ``table``, colours C0, C1, … in row order as in :func:`paired_comparison`); a dashed line
+    at the reference's AUC. ``target`` (time ratio, AUC tolerance), e.g. (0.25, 0.02), shades
+    the region a mode must reach: ≤ ratio × the reference's time and AUC ≥ its AUC − tolerance."""
+    from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter
+
     if ax is None:
         _, ax = plt.subplots(figsize=(5.2, 3.2), layout="constrained")
-    colours = plt.get_cmap("viridis")(np.linspace(0.05, 0.9, len(table)))
-    for c, (name, row) in zip(colours, table.iterrows()):
-        ax.scatter(row[time_col], row[auc_col], color=c, s=40, label=name, zorder=2)
+    for i, (name, row) in enumerate(table.iterrows()):
+        ax.scatter(row[time_col], row[auc_col], color=f"C{i}", s=40, label=name, zorder=2)
     if reference is not None:
         ax.axhline(table.loc[reference, auc_col], color="0.6", ls="--", lw=1,
                    label=f"{reference} AUC")
     ax.set_xscale("log")
+    if target is not None:
+        if reference is None:
+            raise ValueError("target needs reference= (the mode its time ratio refers to)")
+        ratio, tol = target
+        t_ref, a_ref = table.loc[reference, time_col], table.loc[reference, auc_col]
+        lo_t = min(ratio * t_ref, table[time_col].min()) / 1.5
+        ax.set_xlim(lo_t, table[time_col].max() * 1.5)
+        y_lo, y_hi = ax.get_ylim()
+        ax.set_ylim(min(y_lo, a_ref - tol - 0.01), max(y_hi, a_ref + 0.01))
+        ax.fill_between([lo_t, ratio * t_ref], a_ref - tol, ax.get_ylim()[1], color="0.85",
+                        zorder=0, label=f"target: ≤ {ratio:g}× {reference}'s time,\n"
+                                        f"AUC within {tol:g}")
+    ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+    ax.xaxis.set_major_formatter(FormatStrFormatter("%g s"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel("seconds per epoch (log scale)")
     ax.set_ylabel("test slide AUC (mean over folds)")
     ax.set_title("speed and accuracy of each way to batch")

@@ -5,7 +5,7 @@ import pytest
 
 from bags import planted_bags
 from milhelpers.datasets import stratified_folds
-from milhelpers.timing import timed_runs, timing_table
+from milhelpers.timing import timed_runs, timing_table, validation_pass_seconds
 
 
 def test_repeat_zero_covers_the_folds_and_later_repeats_only_time():
@@ -30,3 +30,19 @@ def test_timing_table_medians_and_ratios_hand_computed():
     assert t.loc["pk", "time_vs_b1"] == pytest.approx(0.5 / 2.0)
     assert t.loc["pk", "auc_minus_b1"] == pytest.approx(0.0)
     assert t.loc["pk", "steps_per_epoch"] == 5 and t.loc["b1", "timed_runs"] == 3
+
+
+def test_validation_pass_runs_every_bag_once_per_repeat_in_eval_without_grad():
+    import torch
+
+    from milhelpers.models import build_model
+    ds = planted_bags(7, d=4, lengths=(3, 9))
+    model = build_model("mean_pool", 4, 2).train()
+    calls = []
+    model.register_forward_hook(lambda m, a, o: calls.append(
+        (m.training, torch.is_grad_enabled(), a[0].shape[0])))
+    validation_pass_seconds(model, ds, repeats=3)
+    assert len(calls) == 3 * 7                        # batch 1: one forward per bag per pass
+    assert all(not tr and not g and b == 1 for tr, g, b in calls)
+    with pytest.raises(ValueError, match="repeats"):
+        validation_pass_seconds(model, ds, repeats=0)

@@ -26,6 +26,11 @@ def test_pack_mask_is_membership_and_block_diagonal():
     block = axes[1].get_images()[0].get_array()
     assert member.tolist() == [[1, 1, 0, 0], [0, 0, 1, 0]]
     assert block.tolist() == [[1, 1, 0, 0], [1, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 0]]
+    # a binary mask gets a two-colour bar with its two values named, not a 0…1 ramp
+    cbar = axes[1].get_images()[0].colorbar
+    assert list(cbar.get_ticks()) == [0, 1]
+    assert [t.get_text() for t in cbar.ax.get_yticklabels()] == ["0: masked", "1: may attend"]
+    assert cbar.cmap.N == 2
     plt.close("all")
 
 
@@ -40,10 +45,28 @@ def test_hyperslide_bars_are_the_soft_labels():
 def test_padding_waste_and_speed_accuracy_draw_their_numbers():
     axes = viz.padding_waste([10, 10, 30, 30], batch_sizes=(1, 2), max_len=64)
     assert [p.get_height() for p in axes[1].patches][0] == 0.0     # B = 1 pads nothing
+    # main parts ⌊0.5 n⌋ = 5, 5, 15, 15 fill one pack of 40 tokens: no padding at all
+    assert axes[1].get_lines()[0].get_ydata()[0] == pytest.approx(0.0)
+    plt.close("all")
+    # with p = 0.4: ⌊0.4·n⌋ = 4, 4, 12, 12 capped at L = 12 -> packs [4, 4], [12], [12] of 12
+    # tokens: 32 real of 36 -> 1/9 padding (the line follows p, not a fixed half)
+    axes = viz.padding_waste([10, 10, 30, 30], batch_sizes=(1, 2), max_len=12, p=0.4)
+    assert axes[1].get_lines()[0].get_ydata()[0] == pytest.approx(1 / 9)
     plt.close("all")
     t = pd.DataFrame({"epoch_seconds": [1.0, 0.2], "auc": [0.8, 0.79]}, index=["b1", "packed"])
     ax = viz.speed_accuracy(t, reference="b1")
     pts = np.concatenate([c.get_offsets() for c in ax.collections])
     assert pts.tolist() == [[1.0, 0.8], [0.2, 0.79]]
     assert ax.get_xscale() == "log"
+    plt.close("all")
+    # the target region: time ≤ 0.25 × b1's 1.0 s, AUC ≥ 0.8 − 0.02
+    ax = viz.speed_accuracy(t, reference="b1", target=(0.25, 0.02))
+    region = [c for c in ax.collections if c.get_label().startswith("target")][0]
+    verts = region.get_paths()[0].vertices
+    assert verts[:, 0].max() == pytest.approx(0.25)
+    assert verts[:, 1].min() == pytest.approx(0.78)
+    assert ax.get_xlim()[0] < 0.2                     # the packed point is inside the axes
+    plt.close("all")
+    with pytest.raises(ValueError, match="reference"):
+        viz.speed_accuracy(t, target=(0.25, 0.02))
     plt.close("all")
