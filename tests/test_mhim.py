@@ -193,11 +193,10 @@ def planted(n_bags=24):
     return planted_bags(n_bags, 8, 0, lengths=(10, 30), permute=False, id_width=2)
 
 
-def test_fit_without_runner_trains_the_baseline_as_teacher(monkeypatch):
-    ds = planted()
-    base = small_base()
-    method = mhim_method(base, name="mhim_small")
-    calls = []
+@pytest.fixture
+def fit_calls(monkeypatch) -> list[str]:
+    """The names of the methods whose ``Method.fit`` runs, in order (the real fit still runs)."""
+    calls: list[str] = []
     original = Method.fit
 
     def counting(self, *a, **kw):
@@ -205,6 +204,14 @@ def test_fit_without_runner_trains_the_baseline_as_teacher(monkeypatch):
         return original(self, *a, **kw)
 
     monkeypatch.setattr(Method, "fit", counting)
+    return calls
+
+
+def test_fit_without_runner_trains_the_baseline_as_teacher(fit_calls):
+    ds = planted()
+    base = small_base()
+    method = mhim_method(base, name="mhim_small")
+    calls = fit_calls
     tr, va = ds.subset(np.arange(16)), ds.subset(np.arange(16, 24))
     cfg = method.train_config(epochs=1, seed=3, progress=False)
     rec = MaskRecorder(ds[1].features, epochs=[0, 1])
@@ -225,21 +232,16 @@ def test_fit_without_runner_trains_the_baseline_as_teacher(monkeypatch):
         assert torch.equal(p, q)
 
 
-def test_runner_reuses_the_cached_baseline_and_counts_its_seconds(tmp_path, monkeypatch):
+def test_runner_reuses_the_cached_baseline_and_counts_its_seconds(tmp_path, monkeypatch,
+                                                                   fit_calls):
     ds = planted()
     base = small_base()
     method = mhim_method(base, name="mhim_small", momentum=1.0)   # m = 1: teacher stays put
     run = dict(seeds=[0], folds=2, epochs=1, cache_dir=tmp_path / "c", progress=False)
     first = ex.run_experiments(ds, [base], **run)
     assert first.n_trained == 2
-    fits = []
-    original = Method.fit
-
-    def counting(self, *a, **kw):
-        fits.append(self.name)
-        return original(self, *a, **kw)
-
-    monkeypatch.setattr(Method, "fit", counting)
+    fits = fit_calls
+    fits.clear()                                   # count the fits from here on
     captured = {}
     orig_build = MHIM.__init__
 
@@ -268,19 +270,12 @@ def test_runner_reuses_the_cached_baseline_and_counts_its_seconds(tmp_path, monk
             assert torch.equal(final["teacher." + name], v)
 
 
-def test_runner_trains_a_missing_baseline_once_and_caches_it(tmp_path, monkeypatch):
+def test_runner_trains_a_missing_baseline_once_and_caches_it(tmp_path, fit_calls):
     ds = planted()
     base = small_base()
     method = mhim_method(base, name="mhim_small")
     run = dict(seeds=[0], folds=2, epochs=1, cache_dir=tmp_path / "c", progress=False)
-    fits = []
-    original = Method.fit
-
-    def counting(self, *a, **kw):
-        fits.append(self.name)
-        return original(self, *a, **kw)
-
-    monkeypatch.setattr(Method, "fit", counting)
+    fits = fit_calls
     res = ex.run_experiments(ds, [method, base], **run)
     # each fold: mhim, its baseline (nested, cached); the baseline rows then come from the cache
     assert fits == ["mhim_small", "abmil_gated_small"] * 2
@@ -343,21 +338,15 @@ def test_mask_evolution_colours_patches_by_rule(tmp_path):
         viz.mask_evolution(path, coords, 64, {"e": {"masked": np.ones(3, bool)}})
 
 
-def test_a_cached_baseline_without_weights_is_trained_again(tmp_path, monkeypatch):
+def test_a_cached_baseline_without_weights_is_trained_again(tmp_path, fit_calls):
     ds = planted()
     base = small_base()
     run = dict(seeds=[0], folds=2, epochs=1, cache_dir=tmp_path / "c", progress=False)
     ex.run_experiments(ds, [base], **run)
     for pt in (tmp_path / "c" / "abmil_gated_small").glob("*.pt"):
         pt.unlink()                                  # a cache written before weights were kept
-    fits = []
-    original = Method.fit
-
-    def counting(self, *a, **kw):
-        fits.append(self.name)
-        return original(self, *a, **kw)
-
-    monkeypatch.setattr(Method, "fit", counting)
+    fits = fit_calls
+    fits.clear()                                   # count the fits from here on
     ex.run_experiments(ds, [mhim_method(base, name="mhim_small")], **run)
     assert fits == ["mhim_small", "abmil_gated_small"] * 2
     assert len(list((tmp_path / "c" / "abmil_gated_small").glob("*.pt"))) == 2
