@@ -73,25 +73,54 @@ def test_chapter02_runs_to_the_end_on_user_features(user_features, tmp_path):
     assert "KEY RESULT" in text and "classic benchmarks are skipped" in text
 
 
-@pytest.mark.parametrize("override, message", [
-    ({"epochs": 0}, "parameter epochs=0: must be an integer >= 1"),
-    ({"features_dir": "/no/such/features"}, "parameter features_dir='/no/such/features'"),
-    ({"folds": 8}, "class 'normal' has only 7 cases"),
-    ({"methods": ["mean_pool", "abmil"]}, "unknown name 'abmil'"),
-    ({"label_map": None}, "text labels ['normal', 'tumour']; say which class is which"),
+#: Per chapter: parameters it needs besides the data (``*_dir`` values are folders under the
+#: test's tmp_path), all of which a parameter error must leave unwritten.
+CHECKED_PARAMETERS = {
+    "02_abmil.ipynb": {"classic_datasets": [], "run_dir": "run"},
+    "03_acmil.ipynb": {"run_dir": "run"},
+    "04_aem.ipynb": {"classic_datasets": [], "run_dir": "run", "cache_dir": "cache"},
+    "06_packmil.ipynb": {"cache_dir": "cache"},
+}
+
+
+@pytest.mark.parametrize("notebook, override, message", [
+    ("02_abmil.ipynb", {"epochs": 0}, "parameter epochs=0: must be an integer >= 1"),
+    ("02_abmil.ipynb", {"features_dir": "/no/such/features"},
+     "parameter features_dir='/no/such/features'"),
+    ("02_abmil.ipynb", {"folds": 8}, "class 'normal' has only 7 cases"),
+    ("02_abmil.ipynb", {"methods": ["mean_pool", "abmil"]}, "unknown name 'abmil'"),
+    ("02_abmil.ipynb", {"label_map": None},
+     "text labels ['normal', 'tumour']; say which class is which"),
+    ("03_acmil.ipynb", {"mask_drop": 1.0}, "parameter mask_drop=1.0: must be a number in [0, 1)"),
+    ("03_acmil.ipynb", {"ablation": "mba"},
+     "parameter ablation='mba': must be a list of the ACMIL halves"),
+    ("03_acmil.ipynb", {"n_branches": 0}, "parameter n_branches=0: must be an integer >= 1"),
+    ("04_aem.ipynb", {"lam": -1.0}, "parameter lam=-1.0: must be a finite number >= 0"),
+    ("04_aem.ipynb", {"schedule": "cos"},
+     "parameter schedule='cos': choose from ['constant', 'cosine']"),
+    ("04_aem.ipynb", {"base": "mean_pool"},
+     "parameter base='mean_pool': AEM needs a model with learned attention"),
+    ("04_aem.ipynb", {"lambdas": [0, "big"]},
+     "parameter lambdas=[0, 'big']: 'big' is not a finite number"),
+    ("06_packmil.ipynb", {"p": 0}, "parameter p=0: must be a number in (0, 1]"),
+    ("06_packmil.ipynb", {"ads_ratio": 1}, "parameter ads_ratio=1: must be an integer >= 2"),
+    ("06_packmil.ipynb", {"batch_size": 1}, "parameter batch_size=1: must be an integer >= 2"),
 ])
-def test_chapter02_bad_parameters_fail_fast_with_the_message(user_features, tmp_path,
-                                                             override, message):
+def test_bad_parameters_fail_fast_with_the_message(user_features, tmp_path, notebook, override,
+                                                   message):
     feats, csv = user_features
+    extra = {k: str(tmp_path / v) if k.endswith("_dir") else v
+             for k, v in CHECKED_PARAMETERS[notebook].items()}
     params = dict(features_dir=str(feats), labels_csv=str(csv), epochs=1, folds=2,
-                  label_map={"normal": 0, "tumour": 1},
-                  classic_datasets=[], run_dir=str(tmp_path / "run"))
+                  label_map={"normal": 0, "tumour": 1}, **extra)
     params.update(override)
     with pytest.raises(pm.PapermillExecutionError) as err:
-        _run("02_abmil.ipynb", tmp_path / "bad.ipynb", **params)
+        _run(notebook, tmp_path / "bad.ipynb", **params)
     assert message in str(err.value)
     assert err.value.exec_count <= 3   # parameters, injected parameters, the check cell
-    assert not (tmp_path / "run").exists()
+    for k, v in CHECKED_PARAMETERS[notebook].items():
+        if k.endswith("_dir"):
+            assert not (tmp_path / v).exists(), f"{notebook} wrote {k} before failing"
 
 
 def test_chapter02_fold_column_disagreeing_with_folds(user_features, tmp_path):
@@ -158,44 +187,6 @@ def test_chapter03_runs_to_the_end_on_user_features(user_features, tmp_path):
     assert "KEY RESULT" in text and "heatmaps skipped" in text and "explorer skipped" in text
 
 
-@pytest.mark.parametrize("override, message", [
-    ({"mask_drop": 1.0}, "parameter mask_drop=1.0: must be a number in [0, 1)"),
-    ({"ablation": "mba"}, "parameter ablation='mba': must be a list of the ACMIL halves"),
-    ({"n_branches": 0}, "parameter n_branches=0: must be an integer >= 1"),
-])
-def test_chapter03_bad_parameters_fail_fast_with_the_message(user_features, tmp_path,
-                                                             override, message):
-    feats, csv = user_features
-    params = dict(features_dir=str(feats), labels_csv=str(csv), epochs=1, folds=2,
-                  label_map={"normal": 0, "tumour": 1}, run_dir=str(tmp_path / "run"))
-    params.update(override)
-    with pytest.raises(pm.PapermillExecutionError) as err:
-        _run("03_acmil.ipynb", tmp_path / "bad.ipynb", **params)
-    assert message in str(err.value)
-    assert err.value.exec_count <= 3   # parameters, injected parameters, the check cell
-    assert not (tmp_path / "run").exists()
-
-
-@pytest.mark.parametrize("override, message", [
-    ({"lam": -1.0}, "parameter lam=-1.0: must be a finite number >= 0"),
-    ({"schedule": "cos"}, "parameter schedule='cos': choose from ['constant', 'cosine']"),
-    ({"base": "mean_pool"}, "parameter base='mean_pool': AEM needs a model with learned attention"),
-    ({"lambdas": [0, "big"]}, "parameter lambdas=[0, 'big']: 'big' is not a finite number"),
-])
-def test_chapter04_bad_parameters_fail_fast_with_the_message(user_features, tmp_path,
-                                                             override, message):
-    feats, csv = user_features
-    params = dict(features_dir=str(feats), labels_csv=str(csv), epochs=1, folds=2,
-                  label_map={"normal": 0, "tumour": 1}, classic_datasets=[],
-                  run_dir=str(tmp_path / "run"), cache_dir=str(tmp_path / "cache"))
-    params.update(override)
-    with pytest.raises(pm.PapermillExecutionError) as err:
-        _run("04_aem.ipynb", tmp_path / "bad.ipynb", **params)
-    assert message in str(err.value)
-    assert err.value.exec_count <= 3   # parameters, injected parameters, the check cell
-    assert not (tmp_path / "run").exists() and not (tmp_path / "cache").exists()
-
-
 def test_chapter06_runs_to_the_end_on_user_features(user_features, tmp_path):
     feats, csv = user_features
     nb = _run("06_packmil.ipynb", tmp_path / "out06.ipynb", features_dir=str(feats),
@@ -206,21 +197,3 @@ def test_chapter06_runs_to_the_end_on_user_features(user_features, tmp_path):
     assert "largest |packed − alone| = < 1e-5" in text
     assert "packmil_L64_B8 − packmil_L64_noresidual_B8" in text        # names list the options
     assert (tmp_path / "cache" / "packmil_L64_B8").is_dir()
-
-
-@pytest.mark.parametrize("override, message", [
-    ({"p": 0}, "parameter p=0: must be a number in (0, 1]"),
-    ({"ads_ratio": 1}, "parameter ads_ratio=1: must be an integer >= 2"),
-    ({"batch_size": 1}, "parameter batch_size=1: must be an integer >= 2"),
-])
-def test_chapter06_bad_parameters_fail_fast_with_the_message(user_features, tmp_path,
-                                                             override, message):
-    feats, csv = user_features
-    params = dict(features_dir=str(feats), labels_csv=str(csv), epochs=1, folds=2,
-                  label_map={"normal": 0, "tumour": 1}, cache_dir=str(tmp_path / "cache"))
-    params.update(override)
-    with pytest.raises(pm.PapermillExecutionError) as err:
-        _run("06_packmil.ipynb", tmp_path / "bad.ipynb", **params)
-    assert message in str(err.value)
-    assert err.value.exec_count <= 3   # parameters, injected parameters, the check cell
-    assert not (tmp_path / "cache").exists()
