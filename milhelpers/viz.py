@@ -964,7 +964,8 @@ def padding_waste(lengths, batch_sizes: Sequence[int] = (1, 4, 16, 32), max_len:
 
 def pack_strip(slide_index, ax=None, title: str | None = None, labels=None):
     """Packs drawn as strips: row = pack, column = token, colour = the slide a token comes from
-    (white: padding). ``labels`` (S,) adds each slide's label to the colourbar ticks."""
+    (white: padding; a white line between two slides). ``labels`` (S,) adds each slide's label
+    to the colourbar ticks."""
     idx = np.asarray(slide_index)
     n = int(idx.max()) + 1
     if ax is None:
@@ -972,6 +973,10 @@ def pack_strip(slide_index, ax=None, title: str | None = None, labels=None):
     cmap = plt.get_cmap("viridis", n).with_extremes(bad="white")
     im = ax.imshow(np.ma.masked_less(idx, 0), aspect="auto", cmap=cmap, vmin=-0.5,
                    vmax=n - 0.5, interpolation="nearest")
+    # neighbours in batch order get neighbouring colours: a white line marks each slide boundary
+    for p, row in enumerate(idx):
+        for t in np.flatnonzero((row[1:] != row[:-1]) & (row[1:] >= 0) & (row[:-1] >= 0)):
+            ax.plot([t + 0.5, t + 0.5], [p - 0.5, p + 0.5], color="white", lw=1.2)
     cb = plt.colorbar(im, ax=ax, pad=0.01)
     step = max(1, n // 8)
     cb.set_ticks(range(0, n, step))

@@ -17,6 +17,9 @@ def test_pack_strip_colours_tokens_by_slide_and_blanks_padding():
     assert data.mask.tolist() == (idx < 0).tolist()
     assert data[0].tolist() == [0, 0, 1, 1, 1]
     assert [t.get_text() for t in ax.get_yticklabels()] == ["pack 0", "pack 1"]
+    # one separator, between slides 0 and 1 of pack 0 (none at the padding, none in pack 1)
+    lines = [(tuple(ln.get_xdata()), tuple(ln.get_ydata())) for ln in ax.get_lines()]
+    assert lines == [((1.5, 1.5), (-0.5, 0.5))]
     plt.close("all")
 
 
