@@ -150,6 +150,30 @@ MUTANTS = {
     "packs_overflow_by_one_token": (
         "milhelpers/packing.py", "if total + n > max_len:", "if total + n > max_len + 1:",
         "tests/test_packing.py"),
+    "mhim_ema_weights_swapped": (
+        "milhelpers/models/mhim.py", "t.mul_(momentum).add_(s.detach(), alpha=1.0 - momentum)",
+        "t.mul_(1.0 - momentum).add_(s.detach(), alpha=momentum)", "tests/test_mhim.py"),
+    "mhim_high_masking_hides_the_lowest": (
+        "milhelpers/models/mhim.py", "pool = order[:mask_count(n, r_h / r_hr)]",
+        "pool = order.flip(0)[:mask_count(n, r_h / r_hr)]", "tests/test_mhim.py"),
+    "mhim_student_sees_the_masked_instances": (
+        "milhelpers/models/mhim.py", "out = self.student(x, mask & ~masked)",
+        "out = self.student(x, mask)", "tests/test_mhim.py"),
+    "mhim_masks_in_eval_mode": (
+        "milhelpers/models/mhim.py", "if not self.training:", "if False:", "tests/test_mhim.py"),
+    "mhim_teacher_without_dropout": (
+        "milhelpers/models/mhim.py", "self.teacher.train()  ", "self.teacher.eval()  ",
+        "tests/test_mhim.py"),
+    "mhim_r_h_decays_linearly": (
+        "milhelpers/methods.py", "model.r_h = 0.5 * model.r_h0 * (1 + math.cos(math.pi * t))",
+        "model.r_h = model.r_h0 * (1 - t)", "tests/test_mhim.py"),
+    "mhim_stage_one_seconds_not_counted": (
+        "milhelpers/experiments.py",
+        'seconds = time.perf_counter() - t0 - stage["wall"] + stage["seconds"]',
+        "seconds = time.perf_counter() - t0", "tests/test_mhim.py"),
+    "mhim_consistency_teacher_and_student_swapped": (
+        "milhelpers/methods.py", 'out.embedding, out.extras["teacher_embedding"]), model.alpha)',
+        'out.extras["teacher_embedding"], out.embedding), model.alpha)', "tests/test_mhim.py"),
 }
 
 
