@@ -340,6 +340,16 @@ def check_chapter03(*, features_dir, labels_csv, slides_dir, n_branches, top_k, 
     return out
 
 
+def _number(value: Any, name: str, low: float, high: float, why: str, low_open: bool = False
+            ) -> float:
+    ok = (isinstance(value, (int, float, np.number)) and not isinstance(value, bool)
+          and np.isfinite(value) and (value > low if low_open else value >= low)
+          and value <= high)
+    if not ok:
+        raise _bad(name, value, why)
+    return float(value)
+
+
 def check_chapter05(*, cohort_dir, epochs, seeds, r_h, r_hr, r, r_l, decay, alpha, momentum,
                     score, sensitivity, available_methods: Sequence[str]) -> dict:
     """Chapter 05's (MHIM-MIL) parameters, except ``folds`` (checked once the labels exist:
@@ -362,20 +372,16 @@ def check_chapter05(*, cohort_dir, epochs, seeds, r_h, r_hr, r, r_l, decay, alph
                            "seeds": check_seeds(seeds)}
     opts = {}
     for name, v in (("r_h", r_h), ("r_hr", r_hr), ("r", r), ("r_l", r_l)):
-        ok = isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v)
-        if not ok or not (v > 0 if name == "r_hr" else v >= 0) or v > 1:
-            raise _bad(name, v, "must be a fraction in " + ("(0, 1]" if name == "r_hr" else
-                       "[0, 1]") + f" (the authors' CAMELYON16 value: {MHIM_DEFAULTS[name]})")
-        opts[name] = float(v)
+        opts[name] = _number(v, name, 0, 1, "must be a fraction in " + (
+            "(0, 1]" if name == "r_hr" else "[0, 1]") + f" (the authors' CAMELYON16 value: "
+            f"{MHIM_DEFAULTS[name]})", low_open=name == "r_hr")
     if not isinstance(decay, bool):
         raise _bad("decay", decay, "must be True (r_h cosine-decays to 0) or False")
     opts["decay"] = decay
-    opts["alpha"] = check_lambda(alpha, "alpha")
-    ok = isinstance(momentum, (int, float)) and not isinstance(momentum, bool)
-    if not ok or not 0 <= momentum <= 1:
-        raise _bad("momentum", momentum, "must be in [0, 1] (the teacher's EMA momentum, e.g. "
-                   "0.999)")
-    opts["momentum"] = float(momentum)
+    opts["alpha"] = _number(alpha, "alpha", 0, float("inf"), "must be a finite number >= 0: the "
+                            "consistency loss weight (0 = none; the authors use 0.1–0.5)")
+    opts["momentum"] = _number(momentum, "momentum", 0, 1, "must be in [0, 1] (the teacher's "
+                               "EMA momentum, e.g. 0.999)")
     opts["score"] = check_choices(score, "score", ["attention", "class_aware"])
     out["method"] = mhim_method(**opts)
     out["options"] = opts
@@ -386,16 +392,6 @@ def check_chapter05(*, cohort_dir, epochs, seeds, r_h, r_hr, r, r_l, decay, alph
     out["sensitivity"] = (check_choices(sensitivity, "sensitivity", variants, many=True)
                           if sensitivity else [])
     return out
-
-
-def _number(value: Any, name: str, low: float, high: float, why: str, low_open: bool = False
-            ) -> float:
-    ok = (isinstance(value, (int, float, np.number)) and not isinstance(value, bool)
-          and np.isfinite(value) and (value > low if low_open else value >= low)
-          and value <= high)
-    if not ok:
-        raise _bad(name, value, why)
-    return float(value)
 
 
 def check_chapter06(*, features_dir, labels_csv, p, max_len, min_len, alpha, ads_ratio,
