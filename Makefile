@@ -92,9 +92,9 @@ benchmarks: data
 	$(BIN)/python benchmarks/tiling.py
 	$(BIN)/python benchmarks/features.py
 	$(BIN)/python benchmarks/cohort.py --root data/cohort
-	$(BIN)/python benchmarks/methods.py --data-root data/cohort --methods abmil_gated mean_pool max_pool abmil_tanh --seeds 0 1 2 --folds 5 --cache build/bench_runs
-	$(BIN)/python benchmarks/methods.py --data-root data/cohort --methods acmil_base acmil acmil_mba acmil_stkim abmil_gated --seeds 0 1 2 --folds 5 --cache build/bench_runs
-	$(BIN)/python benchmarks/methods.py --data-root data/cohort --methods abmil_gated aem acmil acmil_aem --seeds 0 1 2 --folds 5 --cache build/bench_runs
+	$(BIN)/python benchmarks/methods.py --data-root data/cohort --methods abmil_gated mean_pool max_pool abmil_tanh --seeds 0 1 2 --folds 5 --epochs 20 --cache build/bench_runs
+	$(BIN)/python benchmarks/methods.py --data-root data/cohort --methods acmil_base acmil acmil_mba acmil_stkim abmil_gated --seeds 0 1 2 --folds 5 --epochs 20 --cache build/bench_runs
+	$(BIN)/python benchmarks/methods.py --data-root data/cohort --methods abmil_gated aem acmil acmil_aem --seeds 0 1 2 --folds 5 --epochs 20 --cache build/bench_runs
 	$(BIN)/python benchmarks/embedding.py
 	$(BIN)/python benchmarks/classic_mil.py
 	$(BIN)/python benchmarks/classic_mil.py --variants abmil_gated aem --repeats 3 --folds 5

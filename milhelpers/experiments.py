@@ -36,6 +36,8 @@ import dataclasses
 import hashlib
 import json
 import math
+import multiprocessing
+import sys
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -566,7 +568,8 @@ def _run_metrics(p: Predictions, test_ds: Dataset) -> dict[str, float]:
 def run_experiments(dataset: Dataset, methods: Sequence[Method | str], seeds: Sequence[int] = (0,),
                     folds: int | None = None, *, epochs: int | None = None,
                     val_fraction: float = 0.2, cache_dir: str | Path = "runs/experiments",
-                    progress: bool = True, threads: int | None = 1) -> ExperimentResult:
+                    progress: bool = True, threads: int | None = 1,
+                    workers: int = 1) -> ExperimentResult:
     """Train and test every (method, seed, fold); reuse the runs already cached.
 
     ``methods``: registered names or :class:`~milhelpers.methods.Method` objects (variants from
@@ -585,15 +588,44 @@ def run_experiments(dataset: Dataset, methods: Sequence[Method | str], seeds: Se
     setting alone). One bag per step makes each operation small, so a second thread mostly waits:
     on the course's 2-core machine, shared with other jobs, one thread trained ABMIL about 6×
     faster than two.
+
+    ``workers``: train the runs missing from the cache in this many processes at once (each with
+    ``threads`` threads), then read every run from the cache as a serial call would. Runs are
+    seeded one by one, so the results are the same as with one worker; only ``seconds`` changes
+    with what else the machine is doing. A run that raises does not stop the others: its error
+    is raised once they are finished and cached. The processes are forked, which needs Linux;
+    elsewhere the runs are trained one after another with a warning.
     """
     from .train import torch_threads
 
+    if isinstance(workers, bool) or int(workers) != workers or workers < 1:
+        raise ValueError(f"workers must be an integer >= 1, got {workers!r}")
     with torch_threads(threads):
-        return _run_all(dataset, methods, seeds, folds, epochs, val_fraction, cache_dir, progress)
+        return _run_all(dataset, methods, seeds, folds, epochs, val_fraction, cache_dir, progress,
+                        int(workers), threads)
 
 
-def _run_all(dataset, methods, seeds, folds, epochs, val_fraction, cache_dir, progress
-             ) -> ExperimentResult:
+#: The job a forked worker runs (set in the child by :func:`_worker_init`: forking copies the
+#: runner's closures, datasets and methods, so nothing needs pickling but the job index).
+_WORKER_JOB = None
+
+
+def _worker_init(job, threads: int | None) -> None:
+    global _WORKER_JOB
+    _WORKER_JOB = job
+    torch.set_num_threads(int(threads or 1))
+
+
+def _worker_call(i: int) -> tuple[int, BaseException | None]:
+    return _WORKER_JOB(i)
+
+
+def _can_fork() -> bool:
+    return sys.platform.startswith("linux") and "fork" in multiprocessing.get_all_start_methods()
+
+
+def _run_all(dataset, methods, seeds, folds, epochs, val_fraction, cache_dir, progress,
+             workers: int = 1, threads: int | None = 1) -> ExperimentResult:
     methods = [as_method(m) for m in methods]
     names = [m.name for m in methods]
     if len(set(names)) != len(names):
@@ -614,13 +646,18 @@ def _run_all(dataset, methods, seeds, folds, epochs, val_fraction, cache_dir, pr
     rows, trained = [], [0]
     n_classes = n_classes_of(dataset)
 
+    def where(method: Method, seed: int, k: int):
+        """(config, key, json path, npz path) of a run."""
+        cfg = method.train_config(seed=run_seed(seed, k), progress=False, **overrides)
+        key = run_key(method, cfg, fingerprint, seed, k, [ids[i] for i in splits[k][1]],
+                      val_fraction)
+        return (cfg, key, *_run_paths(cache_dir, method.name, seed, k, key))
+
     def one_run(method: Method, seed: int, k: int, force: bool = False):
         """(metrics, key, model): the run from the cache (model None) or trained now."""
         tr, te = splits[k]
         rs = run_seed(seed, k)
-        cfg = method.train_config(seed=rs, progress=False, **overrides)
-        key = run_key(method, cfg, fingerprint, seed, k, [ids[i] for i in te], val_fraction)
-        json_path, npz_path = _run_paths(cache_dir, method.name, seed, k, key)
+        cfg, key, json_path, npz_path = where(method, seed, k)
         metrics = None if force else _load_run(json_path, npz_path, key)
         if metrics is not None:
             return metrics, key, None
@@ -681,6 +718,34 @@ def _run_all(dataset, methods, seeds, folds, epochs, val_fraction, cache_dir, pr
                 model.load_state_dict(state)
         return model, float(metrics["seconds"])
 
+    n_forked = 0   # runs the workers trained (their counters live in their own processes)
+    if workers > 1:
+        missing = [j for j in jobs if not where(*j)[2].exists()]
+        if len(missing) > 1 and not _can_fork():
+            warnings.warn(f"workers={workers} needs processes that fork (Linux); training the "
+                          f"{len(missing)} runs one after another", RuntimeWarning, stacklevel=3)
+        elif len(missing) > 1:
+            def train_missing(i: int) -> tuple[int, BaseException | None]:
+                """Train missing run ``i`` in this worker: (how many runs it trained — a
+                two-stage run may train its first stage too —, the error it raised or None)."""
+                before = trained[0]
+                try:
+                    one_run(*missing[i])
+                except Exception as err:   # reported after the other runs are finished
+                    return trained[0] - before, err
+                return trained[0] - before, None
+
+            errors = []
+            pool = multiprocessing.get_context("fork").Pool(
+                min(workers, len(missing)), _worker_init, (train_missing, threads))
+            with pool:   # leaving the block (Ctrl-C) terminates the workers
+                done = pool.imap_unordered(_worker_call, range(len(missing)))
+                for n, err in progress_bar(done, total=len(missing), unit="run",
+                                           desc=f"runs ({workers} workers)", enabled=progress):
+                    n_forked += n
+                    errors += [err] if err is not None else []
+            if errors:   # as a serial call would, once every other run is cached
+                raise errors[0]
     bar = progress_bar(jobs, desc="runs", unit="run", enabled=progress)
     for method, seed, k in bar:
         metrics, key, _ = one_run(method, seed, k)
@@ -692,4 +757,4 @@ def _run_all(dataset, methods, seeds, folds, epochs, val_fraction, cache_dir, pr
             "val_fraction": val_fraction, "n_slides": len(ids), "data_fingerprint": fingerprint,
             "fold_source": "labels 'fold' column" if "fold" in getattr(dataset, "table", {})
             else "stratified_folds(seed=0, groups=case_ids)"}
-    return ExperimentResult(runs, cache_dir, names, trained[0], meta)
+    return ExperimentResult(runs, cache_dir, names, trained[0] + n_forked, meta)

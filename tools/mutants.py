@@ -174,6 +174,13 @@ MUTANTS = {
     "mhim_consistency_teacher_and_student_swapped": (
         "milhelpers/methods.py", 'out.embedding, out.extras["teacher_embedding"]), model.alpha)',
         'out.extras["teacher_embedding"], out.embedding), model.alpha)', "tests/test_mhim.py"),
+    "runner_workers_runs_not_counted": (
+        "milhelpers/experiments.py", "names, trained[0] + n_forked, meta)",
+        "names, trained[0], meta)", "tests/test_experiments.py -k workers"),
+    "runner_workers_retrain_in_the_parent": (
+        "milhelpers/experiments.py", "missing = [j for j in jobs if not where(*j)[2].exists()]",
+        "missing = [j for j in jobs if not where(*j)[2].exists()][:0] + "
+        "[j for j in jobs if not where(*j)[2].exists()][1:]", "tests/test_experiments.py -k workers"),
 }
 
 
