@@ -182,7 +182,10 @@ def main(argv=None) -> int:
     print(f"\n{len(args.methods)} method(s) × {len(args.seeds)} seed(s) × "
           f"{result.meta['folds']} folds on {len(ds)} slides ({result.meta['fold_source']}); "
           f"epochs: {args.epochs}; {result.n_trained} of {n} runs trained, "
-          f"{n - result.n_trained} from {args.cache}; {wall:.1f} s")
+          f"{n - result.n_trained} from {args.cache}"
+          + (f" (and {extra} first-stage runs trained for them)"
+             if (extra := result.meta.get("first_stages_trained")) else "")
+          + f"; {wall:.1f} s")
     print(format_table(result))
     if args.json is not None:
         with atomic_output(args.json) as tmp:

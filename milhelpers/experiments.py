@@ -24,6 +24,8 @@ held in memory, a hash of their features and instance labels), the seed, the fol
 runner's version. A rerun loads what exists and trains only what is missing; a file that cannot be
 read is trained again with a warning. A method's *code* is not in the key: after changing a loss
 or a model, give the variant a new name (``Method.with_options(name=...)``) or clear the cache.
+Processes may share a cache (``workers``, a sweep's notebooks): a run is trained under a lock
+(its ``.lock`` file), so a second process asking for it waits and reads it instead.
 
 Two-stage methods (MHIM-MIL) get ``BuildContext.pretrained``: ``ctx.pretrained("abmil_gated")``
 is that method's trained model of the same seed, fold and split — its cached weights, or trained
@@ -32,6 +34,7 @@ and cached now as a normal run. The two-stage run's ``seconds`` include the firs
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -48,6 +51,11 @@ import numpy as np
 import pandas as pd
 import torch
 from torch.utils.data import Dataset
+
+try:
+    import fcntl
+except ImportError:      # Windows: runs are not locked (and workers are not forked there)
+    fcntl = None
 
 from . import __version__
 from ._progress import progress_bar
@@ -310,7 +318,9 @@ class ExperimentResult:
     runs: pd.DataFrame                  # method, seed, fold, METRICS…, key
     cache_dir: Path
     methods: list[str]
-    n_trained: int = 0                  # runs trained by this call (the rest came from the cache)
+    n_trained: int = 0                  # of these runs, those trained by this call (the rest
+    #                                     came from the cache; first stages of two-stage methods
+    #                                     trained on the way are meta["first_stages_trained"])
     meta: dict = field(default_factory=dict)
 
     def summary(self) -> dict[str, dict[str, dict[str, float]]]:
@@ -548,6 +558,31 @@ def _load_run(json_path: Path, npz_path: Path, key: str) -> dict | None:
         return None
 
 
+@contextlib.contextmanager
+def _run_lock(json_path: Path):
+    """Hold an exclusive lock on one run (``<run>.lock`` beside its files) while it is trained,
+    so that two processes sharing a cache (the runner's workers, a sweep's notebooks) never
+    train the same run twice: the second waits, then reads the first one's result. Yields
+    whether it had to wait. Where ``fcntl`` is missing (Windows) it locks nothing."""
+    if fcntl is None:
+        yield False
+        return
+    json_path.parent.mkdir(parents=True, exist_ok=True)
+    # the lock file stays: removing it while another process waits on it would let a third
+    # process lock a new file of the same name at the same time
+    with open(json_path.with_suffix(".lock"), "a") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            waited = False
+        except BlockingIOError:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            waited = True
+        try:
+            yield waited
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
 # --------------------------------------------------------------------------------------------
 # the runner
 # --------------------------------------------------------------------------------------------
@@ -643,7 +678,8 @@ def _run_all(dataset, methods, seeds, folds, epochs, val_fraction, cache_dir, pr
     ids = list(dataset.slide_ids)
     overrides = {} if epochs is None else {"epochs": int(epochs)}
     jobs = [(m, s, k) for m in methods for s in seeds for k in range(len(splits))]
-    rows, trained = [], [0]
+    rows = []
+    trained: set[tuple[str, int, int]] = set()   # (method, seed, fold) of the runs trained now
     n_classes = n_classes_of(dataset)
 
     def where(method: Method, seed: int, k: int):
@@ -655,12 +691,21 @@ def _run_all(dataset, methods, seeds, folds, epochs, val_fraction, cache_dir, pr
 
     def one_run(method: Method, seed: int, k: int, force: bool = False):
         """(metrics, key, model): the run from the cache (model None) or trained now."""
-        tr, te = splits[k]
-        rs = run_seed(seed, k)
         cfg, key, json_path, npz_path = where(method, seed, k)
         metrics = None if force else _load_run(json_path, npz_path, key)
         if metrics is not None:
             return metrics, key, None
+        with _run_lock(json_path) as waited:
+            if waited and not force:   # another process trained it while this one waited
+                metrics = _load_run(json_path, npz_path, key)
+                if metrics is not None:
+                    return metrics, key, None
+            return train_run(method, seed, k, cfg, key, json_path, npz_path)
+
+    def train_run(method: Method, seed: int, k: int, cfg, key: str, json_path: Path,
+                  npz_path: Path):
+        tr, te = splits[k]
+        rs = run_seed(seed, k)
         tr_idx, va_idx = train_val_split(tr, labels, val_fraction, seed=rs,
                                          **({"groups": groups} if groups is not None else {}))
         stage = {"wall": 0.0, "seconds": 0.0}
@@ -674,7 +719,7 @@ def _run_all(dataset, methods, seeds, folds, epochs, val_fraction, cache_dir, pr
             stage["seconds"] += secs
             return model
 
-        if not trained[0]:   # fit seeds the same way: this only keeps torch's one-time
+        if not trained:   # fit seeds the same way: this only keeps torch's one-time
             seed_everything(rs)   # imports (about 2 s) out of the first run's seconds
         t0 = time.perf_counter()
         res = method.fit(dataset.subset(tr_idx), dataset.subset(va_idx), cfg, fold=k,
@@ -697,7 +742,7 @@ def _run_all(dataset, methods, seeds, folds, epochs, val_fraction, cache_dir, pr
                   "metrics": metrics, "history": res.history.to_dict(orient="list")}
         with atomic_output(json_path) as tmp:
             tmp.write_text(json.dumps(_nan_to_none(record), indent=1, default=_json_default))
-        trained[0] += 1
+        trained.add((method.name, seed, k))
         return metrics, key, res.model
 
     def trained_model(method: Method, seed: int, k: int):
@@ -718,32 +763,33 @@ def _run_all(dataset, methods, seeds, folds, epochs, val_fraction, cache_dir, pr
                 model.load_state_dict(state)
         return model, float(metrics["seconds"])
 
-    n_forked = 0   # runs the workers trained (their counters live in their own processes)
     if workers > 1:
         missing = [j for j in jobs if not where(*j)[2].exists()]
         if len(missing) > 1 and not _can_fork():
             warnings.warn(f"workers={workers} needs processes that fork (Linux); training the "
                           f"{len(missing)} runs one after another", RuntimeWarning, stacklevel=3)
         elif len(missing) > 1:
-            def train_missing(i: int) -> tuple[int, BaseException | None]:
-                """Train missing run ``i`` in this worker: (how many runs it trained — a
-                two-stage run may train its first stage too —, the error it raised or None)."""
-                before = trained[0]
+            def train_missing(i: int) -> tuple[set, BaseException | None]:
+                """Train missing run ``i`` in this worker: (the runs it trained — a two-stage
+                run may train its first stage too —, the error it raised or None)."""
+                before = set(trained)
                 try:
                     one_run(*missing[i])
                 except Exception as err:   # reported after the other runs are finished
-                    return trained[0] - before, err
-                return trained[0] - before, None
+                    return trained - before, err
+                return trained - before, None
 
-            errors = []
+            errors, forked = [], set()
             pool = multiprocessing.get_context("fork").Pool(
                 min(workers, len(missing)), _worker_init, (train_missing, threads))
             with pool:   # leaving the block (Ctrl-C) terminates the workers
                 done = pool.imap_unordered(_worker_call, range(len(missing)))
-                for n, err in progress_bar(done, total=len(missing), unit="run",
-                                           desc=f"runs ({workers} workers)", enabled=progress):
-                    n_forked += n
+                for runs_trained, err in progress_bar(
+                        done, total=len(missing), unit="run", desc=f"runs ({workers} workers)",
+                        enabled=progress):
+                    forked |= runs_trained
                     errors += [err] if err is not None else []
+            trained |= forked   # (this process's set: the workers' copies are gone)
             if errors:   # as a serial call would, once every other run is cached
                 raise errors[0]
     bar = progress_bar(jobs, desc="runs", unit="run", enabled=progress)
@@ -751,10 +797,13 @@ def _run_all(dataset, methods, seeds, folds, epochs, val_fraction, cache_dir, pr
         metrics, key, _ = one_run(method, seed, k)
         rows.append({"method": method.name, "seed": seed, "fold": k, **metrics, "key": key})
         if progress and hasattr(bar, "set_postfix"):
-            bar.set_postfix(trained=trained[0], cached=max(len(rows) - trained[0], 0))
+            n_now = len(trained & {(r["method"], r["seed"], r["fold"]) for r in rows})
+            bar.set_postfix(trained=n_now, cached=len(rows) - n_now)
     runs = pd.DataFrame(rows, columns=["method", "seed", "fold", *METRICS, "key"])
+    listed = {(m.name, s_, k) for m, s_, k in jobs}
     meta = {"seeds": seeds, "folds": len(splits), "epochs": epochs,
+            "first_stages_trained": len(trained - listed),
             "val_fraction": val_fraction, "n_slides": len(ids), "data_fingerprint": fingerprint,
             "fold_source": "labels 'fold' column" if "fold" in getattr(dataset, "table", {})
             else "stratified_folds(seed=0, groups=case_ids)"}
-    return ExperimentResult(runs, cache_dir, names, trained[0] + n_forked, meta)
+    return ExperimentResult(runs, cache_dir, names, len(trained & listed), meta)

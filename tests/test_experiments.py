@@ -1,5 +1,6 @@
 import json
 import math
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -127,6 +128,34 @@ def test_an_error_in_a_worker_reaches_the_caller_and_keeps_the_finished_runs(tmp
                            workers=2)
     assert sorted(p.name[:11] for p in (tmp_path / "sometimes_broken").glob("*.json")) == [
         "seed0_fold0", "seed0_fold1"]
+
+
+@needs_fork
+def test_two_processes_sharing_a_cache_train_each_run_once(tmp_path, monkeypatch):
+    """A sweep's notebooks (or two terminals) share runs/experiments: each run is trained by
+    whichever process locks it first; the other waits and reads it."""
+    import multiprocessing
+
+    log = tmp_path / "fits.log"
+    original = Method.fit
+
+    def logged(self, *a, **kw):
+        with open(log, "a") as fh:          # one line per fit, from either process
+            fh.write(f"{os.getpid()}\n")
+        return original(self, *a, **kw)
+
+    monkeypatch.setattr(Method, "fit", logged)
+    ds = planted()
+    ctx = multiprocessing.get_context("fork")
+    child = ctx.Process(target=run, args=(ds, tmp_path), kwargs={"epochs": 3})
+    child.start()
+    mine = run(ds, tmp_path, epochs=3)
+    child.join(60)
+    assert child.exitcode == 0
+    assert len(log.read_text().split()) == 3          # 3 folds, each trained once in all
+    theirs = run(ds, tmp_path, epochs=3)               # everything is cached now
+    assert theirs.n_trained == 0
+    pd.testing.assert_frame_equal(mine.runs, theirs.runs)
 
 
 def test_workers_without_fork_train_serially_with_a_warning(tmp_path, fit_calls, monkeypatch):

@@ -174,9 +174,15 @@ MUTANTS = {
     "mhim_consistency_teacher_and_student_swapped": (
         "milhelpers/methods.py", 'out.embedding, out.extras["teacher_embedding"]), model.alpha)',
         'out.extras["teacher_embedding"], out.embedding), model.alpha)', "tests/test_mhim.py"),
+    "runner_counts_first_stages_as_listed_runs": (
+        "milhelpers/experiments.py", "names, len(trained & listed), meta)",
+        "names, len(trained), meta)", "tests/test_mhim.py -k missing_baseline"),
     "runner_workers_runs_not_counted": (
-        "milhelpers/experiments.py", "names, trained[0] + n_forked, meta)",
-        "names, trained[0], meta)", "tests/test_experiments.py -k workers"),
+        "milhelpers/experiments.py", "            trained |= forked", "            pass",
+        "tests/test_experiments.py -k workers"),
+    "runner_runs_not_locked": (
+        "milhelpers/experiments.py", "with _run_lock(json_path) as waited:",
+        "with contextlib.nullcontext(False) as waited:", "tests/test_experiments.py -k once"),
     "runner_workers_retrain_in_the_parent": (
         "milhelpers/experiments.py", "missing = [j for j in jobs if not where(*j)[2].exists()]",
         "missing = [j for j in jobs if not where(*j)[2].exists()][:0] + "
