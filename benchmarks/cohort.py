@@ -2,6 +2,7 @@
 
     python benchmarks/cohort.py [--root data/cohort] [--seed 0] [--n-slides 120]
                                 [--seeds 0 1 2] [--epochs 20] [--json PATH]
+                                [--cache DIR] [--workers 2] [--overwrite]
 
 Builds the cohort if ``--root`` holds none (timing the build from nothing: slides, masks,
 tiling, features), then reports
@@ -11,8 +12,9 @@ tiling, features), then reports
 * a supervised logistic probe (standardised features, slide-grouped 5-fold CV) separating
   tumour patches (≥ 50 % one morphology) from mimic patches (≥ 50 % lymphoid aggregate or benign
   glands, no tumour): out-of-fold AUC per morphology and per mimic (target 0.85–0.97);
-* gated ABMIL over the labels' 5 folds × ``--seeds`` (``TrainConfig(epochs, lr=2e-4)``, epoch
-  chosen on a validation split carved from the training folds): slide AUC (target 0.75–0.92),
+* gated ABMIL over the labels' 5 folds × ``--seeds`` through the experiment runner (the runs of
+  ``benchmarks/methods.py --methods abmil_gated``, shared through ``--cache``; epoch chosen on a
+  validation split carved from the training folds): slide AUC (target 0.75–0.92),
   localisation AUC (mean per-slide AUC of attention against patches with ≥ 25 % tumour;
   target ≤ 0.90) and top-5 attention mass on positive slides (target ≥ 0.5).
 
@@ -33,7 +35,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from milhelpers import synth  # noqa: E402
 from milhelpers.datasets import BagDataset, cohort_instance_labels  # noqa: E402
-from milhelpers.metrics import localization_auc, topk_mass  # noqa: E402
+from milhelpers.h5io import atomic_output  # noqa: E402
+from milhelpers.metrics import localization_auc  # noqa: E402
 from milhelpers.pipeline import prepare_cohort  # noqa: E402
 from milhelpers.tiling import box_fraction  # noqa: E402
 
@@ -89,38 +92,25 @@ def probe(ds: BagDataset, fr: pd.DataFrame, seed: int = 0) -> dict:
     return out
 
 
-def abmil(ds: BagDataset, seeds, epochs: int) -> list[dict]:
-    """Gated ABMIL over the cohort's folds × seeds: per-run AUC, localisation, top-5 mass."""
-    import torch
+def abmil(ds: BagDataset, seeds, epochs: int, cache: Path, workers: int) -> list[dict]:
+    """Gated ABMIL over the labels' folds × seeds, through the experiment runner (the same runs,
+    cache and protocol as ``benchmarks/methods.py``): per-run AUC, localisation, top-5 mass."""
+    from milhelpers.experiments import run_experiments
 
-    from milhelpers.models import build_model
-    from milhelpers.train import TrainConfig, cross_validate
-
-    # bags are small matrices: a second thread only adds synchronisation, and on a shared
-    # 2-core machine it stalls training several-fold
-    torch.set_num_threads(1)
-
-    folds = [(np.where(ds.table.fold != k)[0], np.where(ds.table.fold == k)[0])
-             for k in sorted(ds.table.fold.unique())]
+    result = run_experiments(ds, ["abmil_gated"], seeds, epochs=epochs, cache_dir=cache,
+                             progress=False, workers=workers)
+    inst = {b.slide_id: b.instance_labels for b in ds.bags}
     runs = []
-    for seed in seeds:
-        cfg = TrainConfig(epochs=epochs, lr=2e-4, seed=seed, progress=False)
-        t0 = time.perf_counter()
-        table, preds = cross_validate(lambda: build_model("abmil_gated", ds.dim), ds, folds, cfg,
-                                      progress=False)
-        secs = (time.perf_counter() - t0) / len(folds)
-        by_id = {b.slide_id: b for b in ds.bags}
-        for k, p in enumerate(preds):
-            bags = [by_id[s] for s in p.slide_ids]
-            loc = localization_auc(p.slide_attention, [b.instance_labels for b in bags])
-            top5 = [topk_mass(a, 5) for a, y in zip(p.slide_attention, p.labels) if y == 1]
-            runs.append({"seed": seed, "fold": k, "auc": float(table.auc[k]),
-                         "balanced_accuracy": float(table.balanced_accuracy[k]),
-                         "loc_auc": loc["mean_slide_auc"], "loc_pooled_auc": loc["pooled_auc"],
-                         "top5_mass": float(np.mean(top5)),
-                         "best_epoch": int(table.best_epoch[k]), "seconds": secs})
-        print(f"  seed {seed}: AUC {np.mean([r['auc'] for r in runs if r['seed'] == seed]):.3f}",
-              flush=True)
+    for r in result.runs.itertuples():
+        # the runner's loc_auc is the mean per-slide AUC; the pooled one is kept for comparison
+        p = result.predictions("abmil_gated", r.seed, r.fold)
+        loc = localization_auc(p.slide_scores, [inst[s] for s in p.slide_ids])
+        runs.append({"seed": int(r.seed), "fold": int(r.fold), "auc": r.auc,
+                     "balanced_accuracy": r.balanced_accuracy, "loc_auc": r.loc_auc,
+                     "loc_pooled_auc": loc["pooled_auc"], "top5_mass": r.top5_mass,
+                     "best_epoch": int(r.best_epoch), "seconds": r.seconds})
+    print(f"  gated ABMIL: {result.n_trained} of {len(runs)} runs trained, the rest from {cache}",
+          flush=True)
     return runs
 
 
@@ -133,7 +123,19 @@ def main() -> int:
     ap.add_argument("--epochs", type=int, default=20)
     ap.add_argument("--skip-abmil", action="store_true", help="only the cheap measurements")
     ap.add_argument("--json", type=Path, default=None, help="write the results here")
+    ap.add_argument("--overwrite", action="store_true", help="replace an existing --json file")
+    ap.add_argument("--cache", type=Path, default=ROOT / "runs" / "experiments",
+                    help="the experiment runner's per-run cache, shared with "
+                    "benchmarks/methods.py (default: %(default)s)")
+    ap.add_argument("--workers", type=int, default=2 if sys.platform.startswith("linux") else 1,
+                    help="ABMIL runs trained at once in forked processes (default %(default)s)")
     args = ap.parse_args()
+    if args.json is not None and args.json.exists() and not args.overwrite:
+        print(f"error: {args.json} exists; pass --overwrite to replace it", file=sys.stderr)
+        return 2
+    if args.workers < 1:
+        print(f"error: --workers {args.workers} must be at least 1", file=sys.stderr)
+        return 2
 
     cfg = synth.CohortConfig(n_slides=args.n_slides, seed=args.seed)
     fresh = not args.root.exists() or not any(args.root.iterdir())
@@ -176,7 +178,7 @@ def main() -> int:
           ", ".join(f"{k[4:]} {v:.3f}" for k, v in pr.items() if k.startswith("auc_")))
 
     if not args.skip_abmil:
-        runs = abmil(ds, args.seeds, args.epochs)
+        runs = abmil(ds, args.seeds, args.epochs, args.cache, args.workers)
         df = pd.DataFrame(runs)
         res["abmil_runs"] = runs
         res["abmil"] = {m: {"mean": float(df[m].mean()), "std": float(df[m].std(ddof=1)), "n": int(df[m].count())}
@@ -189,9 +191,9 @@ def main() -> int:
         print(f"  top-5 mass (pos) {a['top5_mass']['mean']:.3f} ± {a['top5_mass']['std']:.3f} (target >= 0.50)")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        tmp = args.json.with_suffix(args.json.suffix + ".tmp")
-        tmp.write_text(json.dumps(res, indent=1))
-        tmp.replace(args.json)
+        with atomic_output(args.json) as tmp:
+            tmp.write_text(json.dumps(res, indent=1))
+        print(f"wrote {args.json}")
     return 0
 
 
