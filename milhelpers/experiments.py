@@ -562,23 +562,18 @@ def _load_run(json_path: Path, npz_path: Path, key: str) -> dict | None:
 def _run_lock(json_path: Path):
     """Hold an exclusive lock on one run (``<run>.lock`` beside its files) while it is trained,
     so that two processes sharing a cache (the runner's workers, a sweep's notebooks) never
-    train the same run twice: the second waits, then reads the first one's result. Yields
-    whether it had to wait. Where ``fcntl`` is missing (Windows) it locks nothing."""
+    train the same run twice: the second waits, then finds the first one's result. Where
+    ``fcntl`` is missing (Windows) it locks nothing."""
     if fcntl is None:
-        yield False
+        yield
         return
     json_path.parent.mkdir(parents=True, exist_ok=True)
     # the lock file stays: removing it while another process waits on it would let a third
     # process lock a new file of the same name at the same time
     with open(json_path.with_suffix(".lock"), "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
         try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            waited = False
-        except BlockingIOError:
-            fcntl.flock(fh, fcntl.LOCK_EX)
-            waited = True
-        try:
-            yield waited
+            yield
         finally:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
@@ -695,11 +690,12 @@ def _run_all(dataset, methods, seeds, folds, epochs, val_fraction, cache_dir, pr
         metrics = None if force else _load_run(json_path, npz_path, key)
         if metrics is not None:
             return metrics, key, None
-        with _run_lock(json_path) as waited:
-            if waited and not force:   # another process trained it while this one waited
-                metrics = _load_run(json_path, npz_path, key)
-                if metrics is not None:
-                    return metrics, key, None
+        with _run_lock(json_path):
+            # read again under the lock: another process may have trained it since the first
+            # look (while this one waited, or just before it asked)
+            metrics = None if force else _load_run(json_path, npz_path, key)
+            if metrics is not None:
+                return metrics, key, None
             return train_run(method, seed, k, cfg, key, json_path, npz_path)
 
     def train_run(method: Method, seed: int, k: int, cfg, key: str, json_path: Path,

@@ -181,8 +181,12 @@ MUTANTS = {
         "milhelpers/experiments.py", "            trained |= forked", "            pass",
         "tests/test_experiments.py -k workers"),
     "runner_runs_not_locked": (
-        "milhelpers/experiments.py", "with _run_lock(json_path) as waited:",
-        "with contextlib.nullcontext(False) as waited:", "tests/test_experiments.py -k once"),
+        "milhelpers/experiments.py", "with _run_lock(json_path):",
+        "with contextlib.nullcontext():", "tests/test_experiments.py -k once"),
+    "runner_lock_without_a_second_look": (
+        "milhelpers/experiments.py",
+        "            metrics = None if force else _load_run(json_path, npz_path, key)\n            if",
+        "            metrics = None\n            if", "tests/test_experiments.py -k once"),
     "runner_workers_retrain_in_the_parent": (
         "milhelpers/experiments.py", "missing = [j for j in jobs if not where(*j)[2].exists()]",
         "missing = [j for j in jobs if not where(*j)[2].exists()][:0] + "
