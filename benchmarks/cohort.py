@@ -190,7 +190,6 @@ def main() -> int:
               f"pooled {a['loc_pooled_auc']['mean']:.3f}")
         print(f"  top-5 mass (pos) {a['top5_mass']['mean']:.3f} ± {a['top5_mass']['std']:.3f} (target >= 0.50)")
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
         with atomic_output(args.json) as tmp:
             tmp.write_text(json.dumps(res, indent=1))
         print(f"wrote {args.json}")

@@ -646,7 +646,7 @@ def _worker_init(job, threads: int | None) -> None:
     torch.set_num_threads(int(threads or 1))
 
 
-def _worker_call(i: int) -> tuple[int, BaseException | None]:
+def _worker_call(i: int) -> tuple[set, BaseException | None]:
     return _WORKER_JOB(i)
 
 
@@ -775,7 +775,7 @@ def _run_all(dataset, methods, seeds, folds, epochs, val_fraction, cache_dir, pr
                     return trained - before, err
                 return trained - before, None
 
-            errors, forked = [], set()
+            errors = []
             pool = multiprocessing.get_context("fork").Pool(
                 min(workers, len(missing)), _worker_init, (train_missing, threads))
             with pool:   # leaving the block (Ctrl-C) terminates the workers
@@ -783,9 +783,8 @@ def _run_all(dataset, methods, seeds, folds, epochs, val_fraction, cache_dir, pr
                 for runs_trained, err in progress_bar(
                         done, total=len(missing), unit="run", desc=f"runs ({workers} workers)",
                         enabled=progress):
-                    forked |= runs_trained
+                    trained |= runs_trained   # the workers' own sets are gone with them
                     errors += [err] if err is not None else []
-            trained |= forked   # (this process's set: the workers' copies are gone)
             if errors:   # as a serial call would, once every other run is cached
                 raise errors[0]
     bar = progress_bar(jobs, desc="runs", unit="run", enabled=progress)

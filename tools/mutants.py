@@ -178,7 +178,7 @@ MUTANTS = {
         "milhelpers/experiments.py", "names, len(trained & listed), meta)",
         "names, len(trained), meta)", "tests/test_mhim.py -k missing_baseline"),
     "runner_workers_runs_not_counted": (
-        "milhelpers/experiments.py", "            trained |= forked", "            pass",
+        "milhelpers/experiments.py", "trained |= runs_trained   #", "pass   #",
         "tests/test_experiments.py -k workers"),
     "runner_runs_not_locked": (
         "milhelpers/experiments.py", "with _run_lock(json_path):",
