@@ -5,7 +5,8 @@ the named tests are run against it and must fail ("killed"). A mutant that survi
 is missing or too weak. Run from the repository root::
 
     .venv/bin/python tools/mutants.py            # all mutants (a few minutes)
-    .venv/bin/python tools/mutants.py gate_added # one by name
+    .venv/bin/python tools/mutants.py gate_added_not_multiplied   # one by name
+    .venv/bin/python tools/mutants.py pad_ sched_                 # every mutant with a prefix
 
 Exit status 1 if any mutant survives or no longer applies to the source.
 """
@@ -194,6 +195,74 @@ MUTANTS = {
 }
 
 
+# Mutants of the held-out audit's five areas (issue 25), one prefix per area so that an area can
+# be run alone: pad_ (batched and padded inputs), sched_ (schedules, and that their value is the
+# one used), seed_ (each random generator follows its seed), edge_ (both sides of a threshold),
+# key_ (every field of every cache key and staleness check), ci_ (interval bounds).
+MUTANTS.update({
+    # ---- pad_: batched and padded inputs against the one-bag answer
+    "pad_hyperslide_ignores_residual_padding": (
+        "milhelpers/models/packmil.py",
+        'out.extras["hyperslide_logits"] = ABMIL.forward(self, residual, residual_mask).logits',
+        'out.extras["hyperslide_logits"] = ABMIL.forward(self, residual, None).logits',
+        "tests/test_padding_paths.py -k residual"),
+    "pad_ads_eval_reweights_over_padding": (
+        "milhelpers/models/packmil.py", "return self.out(self.embed(self.reweight(x, mask)))",
+        "return self.out(self.embed(self.reweight(x)))", "tests/test_padding_paths.py -k packmil"),
+    "pad_ads_packed_part_is_the_whole_pack": (
+        "milhelpers/models/packmil.py",
+        "parts.append(self.forward_part(x[p][slide_index[p] == s]))",
+        "parts.append(self.forward_part(x[p][slide_index[p] >= 0]))",
+        "tests/test_padding_paths.py -k ads"),
+    "pad_max_pool_may_pick_padding": (
+        "milhelpers/models/abmil.py",
+        "score = mask_logits(score[:, None, :], mask)          # padding can never be chosen",
+        "score = score[:, None, :]", "tests/test_padding_paths.py -k max_pool"),
+    "pad_mean_pool_padding_logits_not_masked": (
+        "milhelpers/models/abmil.py",
+        "logits_att = mask_logits(torch.zeros(h.shape[0], 1, h.shape[1], dtype=h.dtype,",
+        "logits_att = (lambda t, m: t)(torch.zeros(h.shape[0], 1, h.shape[1], dtype=h.dtype,",
+        "tests/test_padding_paths.py -k mean_pool"),
+    "pad_branch_ce_labels_tiled_not_repeated": (
+        "milhelpers/losses.py", "labels.repeat_interleave(m))", "labels.repeat(m))",
+        "tests/test_padding_paths.py -k branch"),
+    "pad_diversity_of_the_first_bag_only": (
+        "milhelpers/losses.py", "return cos[:, i, j].mean()", "return cos[0, i, j].mean()",
+        "tests/test_padding_paths.py -k branch"),
+    "pad_entropy_log_n_counts_padding": (
+        "milhelpers/losses.py", "n = real[:, 0, :].sum(-1).float()",
+        "n = torch.full(real.shape[:1], float(z.shape[-1]), device=z.device)",
+        "tests/test_padding_paths.py -k aem"),
+    "pad_negative_entropy_summed_over_bags": (
+        "milhelpers/losses.py", "return -attention_entropy(attention_logits, mask, normalize).mean()",
+        "return -attention_entropy(attention_logits, mask, normalize).mean(1).sum()",
+        "tests/test_padding_paths.py -k aem"),
+    "pad_consistency_summed_over_bags": (
+        "milhelpers/losses.py", "return -(p_t * log_p_s).sum(-1).mean()",
+        "return -(p_t * log_p_s).sum()", "tests/test_padding_paths.py -k consistency"),
+    "pad_mhim_rows_take_the_first_bags_instances": (
+        "milhelpers/models/mhim.py", "idx = real_all[b].nonzero().flatten()",
+        "idx = real_all[0].nonzero().flatten()", "tests/test_padding_paths.py -k mhim"),
+    "pad_mhim_rows_take_the_first_bags_scores": (
+        "milhelpers/models/mhim.py", "s = s_all[b, idx]", "s = s_all[0, idx]",
+        "tests/test_padding_paths.py -k mhim"),
+    "pad_predict_trims_with_the_first_bags_length": (
+        "milhelpers/train.py", "n = int(batch.mask[i].sum())", "n = int(batch.mask[0].sum())",
+        "tests/test_padding_paths.py -k predict"),
+    "pad_collate_marks_padding_real": (
+        "milhelpers/datasets.py", "mask[i, : len(b.features)] = True", "mask[i, :] = True",
+        "tests/test_padding_paths.py -k collate"),
+})
+
+
+def select(args: list[str]) -> tuple[list[str], list[str]]:
+    """The mutants named by ``args`` (exact names or prefixes, in the table's order), and the
+    arguments that match none."""
+    chosen = [n for n in MUTANTS if any(n == a or n.startswith(a) for a in args)]
+    unknown = [a for a in args if not any(n == a or n.startswith(a) for n in MUTANTS)]
+    return chosen, unknown
+
+
 def run(name: str, scratch: Path) -> str:
     rel, old, new, selection = MUTANTS[name]
     path = scratch / rel
@@ -202,7 +271,10 @@ def run(name: str, scratch: Path) -> str:
         return f"STALE ({rel}: the original text occurs {text.count(old)} times)"
     path.write_text(text.replace(old, new))
     try:
-        env = {**os.environ, "PYTHONPATH": str(scratch), "TQDM_DISABLE": "1"}
+        # no .pyc files: a mutant of the same size written within the second of the original
+        # could otherwise be imported from a stale cache
+        env = {**os.environ, "PYTHONPATH": str(scratch), "TQDM_DISABLE": "1",
+               "PYTHONDONTWRITEBYTECODE": "1"}
         proc = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider",
                                *selection.split()], cwd=scratch, env=env, capture_output=True,
                               text=True)
@@ -211,8 +283,8 @@ def run(name: str, scratch: Path) -> str:
         path.write_text(text)
 
 
-def main(names: list[str]) -> int:
-    unknown = set(names) - set(MUTANTS)
+def main(args: list[str]) -> int:
+    names, unknown = select(args) if args else (list(MUTANTS), [])
     if unknown:
         print(f"unknown mutant(s) {sorted(unknown)}; choose from {sorted(MUTANTS)}", file=sys.stderr)
         return 2
@@ -223,7 +295,7 @@ def main(names: list[str]) -> int:
         (scratch / "data").symlink_to(ROOT / "data")
         (scratch / "pyproject.toml").write_text((ROOT / "pyproject.toml").read_text())
         bad = 0
-        for name in names or list(MUTANTS):
+        for name in names:
             verdict = run(name, scratch)
             bad += verdict != "killed"
             print(f"{name:40s} {verdict}", flush=True)
