@@ -252,6 +252,73 @@ MUTANTS.update({
     "pad_collate_marks_padding_real": (
         "milhelpers/datasets.py", "mask[i, : len(b.features)] = True", "mask[i, :] = True",
         "tests/test_padding_paths.py -k collate"),
+    # ---- sched_: schedules at asymmetric points, and the value that reaches its user
+    "sched_lr_linear": (
+        "milhelpers/train.py",
+        "return 0.5 * base * (1 + math.cos(math.pi * min(step, total) / total))",
+        "return base * (1 - min(step, total) / total)", "tests/test_schedules.py -k lr"),
+    "sched_lr_set_per_epoch": (
+        "milhelpers/train.py", "lr = _lr_at(step, total, cfg.lr, cfg.schedule)",
+        "lr = _lr_at((epoch - 1) * steps_per_epoch, total, cfg.lr, cfg.schedule)",
+        "tests/test_schedules.py -k lr"),
+    "sched_lr_constant_schedule_ignored": (
+        "milhelpers/train.py", 'if schedule == "constant" or total <= 0:', "if total <= 0:",
+        "tests/test_schedules.py -k lr"),
+    "sched_total_steps_counted_in_epochs": (
+        "milhelpers/train.py", "total = cfg.epochs * steps_per_epoch", "total = cfg.epochs",
+        "tests/test_schedules.py -k lr"),
+    "sched_weight_decay_not_passed": (
+        "milhelpers/train.py", "opt = opt_cls(params, lr=cfg.lr, weight_decay=cfg.weight_decay,",
+        "opt = opt_cls(params, lr=cfg.lr,", "tests/test_schedules.py -k weight_decay"),
+    "sched_adamw_ignored": (
+        "milhelpers/train.py",
+        'opt_cls = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}[cfg.optimizer]',
+        "opt_cls = torch.optim.Adam", "tests/test_schedules.py -k optimizer"),
+    "sched_grad_clipped_by_value": (
+        "milhelpers/train.py", "torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)",
+        "torch.nn.utils.clip_grad_value_(params, cfg.grad_clip)",
+        "tests/test_schedules.py -k clipping"),
+    "sched_loss_weight_of_the_first_step": (
+        "milhelpers/train.py", "loss = loss + term.weight_at(state) * value",
+        "loss = loss + term.weight_at(TrainState(epoch, 0, total, steps_per_epoch)) * value",
+        "tests/test_schedules.py -k aem"),
+    "sched_cosine_ramp_linear": (
+        "milhelpers/train.py",
+        "return end + (start - end) * 0.5 * (1 + math.cos(math.pi * state.progress))",
+        "return end + (start - end) * (1 - state.progress)", "tests/test_schedules.py -k ramp"),
+    "sched_progress_after_the_step": (
+        "milhelpers/train.py", "return self.step / max(self.total_steps, 1)",
+        "return (self.step + 1) / max(self.total_steps, 1)", "tests/test_schedules.py"),
+    "sched_aem_cosine_ramps_up": (
+        "milhelpers/losses.py", "cosine_ramp(float(lam), 0.0)", "cosine_ramp(0.0, float(lam))",
+        "tests/test_schedules.py -k aem"),
+    "sched_momentum_cosine_mirrored": (
+        "milhelpers/methods.py",
+        "self.momentum = 1 - 0.5 * (1 - self.m0) * (1 + math.cos(math.pi * t))",
+        "self.momentum = 1 - 0.5 * (1 - self.m0) * (1 - math.cos(math.pi * t))",
+        "tests/test_schedules.py -k momentum"),
+    "sched_momentum_linear": (
+        "milhelpers/methods.py",
+        "self.momentum = 1 - 0.5 * (1 - self.m0) * (1 + math.cos(math.pi * t))",
+        "self.momentum = 1 - (1 - self.m0) * (1 - t)", "tests/test_schedules.py -k momentum"),
+    "sched_ema_with_the_initial_momentum": (
+        "milhelpers/methods.py", "ema_update(model.teacher, model.student, self.momentum)",
+        "ema_update(model.teacher, model.student, self.m0)", "tests/test_schedules.py -k momentum"),
+    "sched_mask_drawn_with_the_initial_r_h": (
+        "milhelpers/models/mhim.py", "return mhim_mask(s, mask, self.r_h, self.r_hr,",
+        "return mhim_mask(s, mask, self.r_h0, self.r_hr,", "tests/test_schedules.py -k reach"),
+    "sched_r_h_decays_without_decay": (
+        "milhelpers/methods.py", "        if self.decay:\n            model.r_h",
+        "        if True:\n            model.r_h", "tests/test_schedules.py -k mhim"),
+    "sched_mhim_r_and_r_l_swapped": (
+        "milhelpers/methods.py", 'kw["r_h"], kw["r_hr"], kw["r"], kw["r_l"], kw["score"],',
+        'kw["r_h"], kw["r_hr"], kw["r_l"], kw["r"], kw["score"],',
+        "tests/test_schedules.py -k reach"),
+    "sched_momentum_cosine_not_passed_on": (
+        "milhelpers/methods.py",
+        'model.schedule = {k: kw[k] for k in ("decay", "momentum", "momentum_cosine")}',
+        'model.schedule = {k: kw[k] for k in ("decay", "momentum")}',
+        "tests/test_schedules.py -k momentum"),
 })
 
 
