@@ -319,6 +319,67 @@ MUTANTS.update({
         'model.schedule = {k: kw[k] for k in ("decay", "momentum", "momentum_cosine")}',
         'model.schedule = {k: kw[k] for k in ("decay", "momentum")}',
         "tests/test_schedules.py -k momentum"),
+    # ---- seed_: each random generator follows its seed; grouped validation splits
+    "seed_mhim_generator_not_from_the_run": (
+        "milhelpers/methods.py", 'kw["score"],\n                     seed=ctx.seed)',
+        'kw["score"],\n                     seed=0)', "tests/test_seeds.py -k mhim"),
+    "seed_mhim_masks_from_the_global_stream": (
+        "milhelpers/models/mhim.py", "self.r_l, self.generator,", "self.r_l, None,",
+        "tests/test_seeds.py -k mhim"),
+    "seed_stkim_own_fixed_generator": (
+        "milhelpers/models/acmil.py",
+        "keys = torch.rand(b, m, k_max, generator=generator, device=scores.device)",
+        "keys = torch.rand(b, m, k_max, generator=generator or torch.Generator().manual_seed(0),"
+        " device=scores.device)", "tests/test_seeds.py -k stkim"),
+    "seed_split_slide_ignores_its_generator": (
+        "milhelpers/packing.py", "perm = torch.randperm(n, generator=generator)",
+        "perm = torch.randperm(n)", "tests/test_seeds.py -k split_slide"),
+    "seed_pack_collate_own_fixed_stream": (
+        "milhelpers/packing.py", "self.max_len * r,\n                                 self.generator)",
+        "self.max_len * r,\n                                 self.generator or "
+        "torch.Generator().manual_seed(0))", "tests/test_seeds.py -k pack"),
+    "seed_ads_does_not_shuffle": (
+        "milhelpers/models/packmil.py", "x = self.embed(x[torch.randperm(m * r, device=x.device)])",
+        "x = self.embed(x)", "tests/test_seeds.py -k ads"),
+    "seed_subsample_ignores_the_run_seed": (
+        "milhelpers/train.py", "rng = np.random.default_rng([self.seed, self.calls])",
+        "rng = np.random.default_rng(self.calls)", "tests/test_seeds.py -k subsampl"),
+    "seed_subsample_same_draw_every_epoch": (
+        "milhelpers/train.py", "self.calls += 1", "self.calls += 0",
+        "tests/test_seeds.py -k subsampl"),
+    "seed_val_split_fixed": (
+        "milhelpers/datasets.py", "stratify=y, random_state=seed)", "stratify=y, random_state=0)",
+        "tests/test_seeds.py -k train_val_split"),
+    "seed_grouped_val_split_fixed": (
+        "milhelpers/datasets.py",
+        "    sgkf = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed)\n    tr, va",
+        "    sgkf = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=0)\n    tr, va",
+        "tests/test_seeds.py -k train_val_split"),
+    "seed_cohort_folds_fixed": (
+        "milhelpers/synth.py", "StratifiedGroupKFold(n_folds, shuffle=True, random_state=seed)",
+        "StratifiedGroupKFold(n_folds, shuffle=True, random_state=0)",
+        "tests/test_seeds.py -k cohort_folds"),
+    "seed_classic_repeats_share_folds": (
+        "milhelpers/classic.py", "stratified_folds(data.labels, folds, seed + r)",
+        "stratified_folds(data.labels, folds, seed)", "tests/test_seeds.py -k classic"),
+    "seed_probe_folds_fixed": (
+        "milhelpers/instances.py", "GroupKFold(n_splits, shuffle=True, random_state=seed)",
+        "GroupKFold(n_splits, shuffle=True, random_state=0)", "tests/test_seeds.py -k probe"),
+    "seed_runner_val_split_same_for_every_seed": (
+        "milhelpers/experiments.py", "train_val_split(tr, labels, val_fraction, seed=rs,",
+        "train_val_split(tr, labels, val_fraction, seed=k,", "tests/test_seeds.py -k runner"),
+    "seed_runner_val_split_not_grouped": (
+        "milhelpers/experiments.py",
+        'val_fraction, seed=rs,\n                                         **({"groups": groups} '
+        'if groups is not None else {}))',
+        "val_fraction, seed=rs)", "tests/test_seeds.py -k runner"),
+    "seed_cross_validate_val_split_not_grouped": (
+        "milhelpers/train.py",
+        'seed=seed,\n                                         **({"groups": groups} if groups is '
+        'not None else {}))', "seed=seed)", "tests/test_seeds.py -k cross_validate"),
+    "seed_val_split_ignores_groups": (
+        "milhelpers/datasets.py", "    if groups is None:\n        tr, va = train_test_split(",
+        "    if True:\n        tr, va = train_test_split(", "tests/test_seeds.py -k case"),
 })
 
 
