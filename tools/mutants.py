@@ -380,6 +380,78 @@ MUTANTS.update({
     "seed_val_split_ignores_groups": (
         "milhelpers/datasets.py", "    if groups is None:\n        tr, va = train_test_split(",
         "    if True:\n        tr, va = train_test_split(", "tests/test_seeds.py -k case"),
+    # ---- edge_: both sides of every threshold, at exactly the threshold
+    "edge_stkim_switch_needs_two": (
+        "milhelpers/models/acmil.py", "return math.floor(self.top_k * self.mask_drop) >= 1",
+        "return math.floor(self.top_k * self.mask_drop) > 1", "tests/test_boundaries.py -k stkim"),
+    "edge_stkim_k_max_one_short": (
+        "milhelpers/models/acmil.py", "k_max = min(int(top_k), n)", "k_max = min(int(top_k), n - 1)",
+        "tests/test_boundaries.py -k stkim"),
+    "edge_stkim_count_rounded": (
+        "milhelpers/models/acmil.py", "n_hide = torch.floor(k_eff.double() * float(mask_drop))",
+        "n_hide = torch.round(k_eff.double() * float(mask_drop))",
+        "tests/test_boundaries.py -k stkim"),
+    "edge_split_at_min_len_goes_whole": (
+        "milhelpers/packing.py", "if n < min_len:", "if n <= min_len:",
+        "tests/test_boundaries.py -k split"),
+    "edge_collate_min_len_not_scaled_by_r": (
+        "milhelpers/packing.py", "self.p, self.min_len * r, self.max_len * r,",
+        "self.p, self.min_len, self.max_len * r,", "tests/test_boundaries.py -k collate"),
+    "edge_cap_not_scaled_by_r": (
+        "milhelpers/packing.py", "self.p, self.min_len * r, self.max_len * r,",
+        "self.p, self.min_len * r, self.max_len,", "tests/test_boundaries.py -k capped"),
+    "edge_exactly_full_pack_opens_another": (
+        "milhelpers/packing.py", "if total + n > max_len:", "if total + n >= max_len:",
+        "tests/test_boundaries.py -k max_len"),
+    "edge_part_of_exactly_max_len_refused": (
+        "milhelpers/packing.py", "if n > max_len:\n", "if n >= max_len:\n",
+        "tests/test_boundaries.py -k max_len"),
+    "edge_compressed_length_floor_plus_one": (
+        "milhelpers/packing.py", "return -(-int(n) // int(ratio))",
+        "return int(n) // int(ratio) + 1", "tests/test_boundaries.py -k compressed"),
+    "edge_grid_drops_the_column_at_the_edge": (
+        "milhelpers/tiling.py", "xs = np.arange(0, w0 - size0 + 1, step0)",
+        "xs = np.arange(0, w0 - size0, step0)", "tests/test_boundaries.py -k edge"),
+    "edge_grid_rows_cross_the_edge": (
+        "milhelpers/tiling.py", "ys = np.arange(0, h0 - size0 + 1, step0)",
+        "ys = np.arange(0, h0, step0)", "tests/test_boundaries.py -k edge"),
+    "edge_patch_as_large_as_the_slide_refused": (
+        "milhelpers/tiling.py", "if size0 > min(w0, h0):\n", "if size0 >= min(w0, h0):\n",
+        "tests/test_boundaries.py -k edge"),
+    "edge_min_tissue_strict": (
+        "milhelpers/tiling.py", "keep = (frac >= min_tissue) & (frac > 0)",
+        "keep = (frac > min_tissue) & (frac > 0)", "tests/test_boundaries.py -k min_tissue"),
+    "edge_min_tissue_zero_keeps_empty_patches": (
+        "milhelpers/tiling.py", "keep = (frac >= min_tissue) & (frac > 0)",
+        "keep = frac >= min_tissue", "tests/test_boundaries.py -k min_tissue"),
+    "edge_tissue_area_at_threshold_kept": (
+        "milhelpers/tiling.py", "if net <= params.a_t * ref_area:",
+        "if net < params.a_t * ref_area:", "tests/test_boundaries.py -k area"),
+    "edge_hole_area_at_threshold_kept": (
+        "milhelpers/tiling.py", "if hole_areas[j] > params.a_h * ref_area]",
+        "if hole_areas[j] >= params.a_h * ref_area]", "tests/test_boundaries.py -k area"),
+    "edge_area_unit_mpp_not_squared": (
+        "milhelpers/tiling.py", "ref_area = REFERENCE_AREA_UM2 / ((slide.mpp ** 2) * ds[0] * ds[1])",
+        "ref_area = REFERENCE_AREA_UM2 / (slide.mpp * ds[0] * ds[1])",
+        "tests/test_boundaries.py -k area"),
+    "edge_area_in_level0_pixels": (
+        "milhelpers/tiling.py", "ref_area = REFERENCE_AREA_UM2 / ((slide.mpp ** 2) * ds[0] * ds[1])",
+        "ref_area = REFERENCE_AREA_UM2 / (slide.mpp ** 2)", "tests/test_boundaries.py -k area"),
+    "edge_localisation_threshold_strict": (
+        "milhelpers/metrics.py", "y = np.asarray(y).ravel() >= threshold",
+        "y = np.asarray(y).ravel() > threshold", "tests/test_boundaries.py -k tumour_threshold"),
+    "edge_patience_one_epoch_late": (
+        "milhelpers/train.py", "waited >= cfg.patience and epoch >= cfg.min_epochs",
+        "waited > cfg.patience and epoch >= cfg.min_epochs",
+        "tests/test_boundaries.py -k early_stopping"),
+    "edge_min_epochs_one_epoch_late": (
+        "milhelpers/train.py", "waited >= cfg.patience and epoch >= cfg.min_epochs",
+        "waited >= cfg.patience and epoch > cfg.min_epochs",
+        "tests/test_boundaries.py -k early_stopping"),
+    "edge_ties_move_the_selected_epoch": (
+        "milhelpers/train.py", "elif best is None or sign * value < sign * best:",
+        "elif best is None or sign * value <= sign * best:",
+        "tests/test_boundaries.py -k early_stopping"),
 })
 
 
