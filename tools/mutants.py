@@ -452,6 +452,97 @@ MUTANTS.update({
         "milhelpers/train.py", "elif best is None or sign * value < sign * best:",
         "elif best is None or sign * value <= sign * best:",
         "tests/test_boundaries.py -k early_stopping"),
+    # ---- key_: every field of every cache key and staleness check
+    "key_ignores_model_kwargs": (
+        "milhelpers/experiments.py", '"model_kwargs": dict(method.model_kwargs), "method_config"',
+        '"method_config"', "tests/test_cache_keys.py -k run_key"),
+    "key_ignores_method_config": (
+        "milhelpers/experiments.py", '"method_config": dict(method.config),\n', "\n",
+        "tests/test_cache_keys.py -k run_key"),
+    "key_ignores_val_fraction": (
+        "milhelpers/experiments.py", '"val_fraction": float(val_fraction),', "",
+        "tests/test_cache_keys.py -k run_key"),
+    "key_ignores_test_slides": (
+        "milhelpers/experiments.py", '"test": list(map(str, test_ids)), ', "",
+        "tests/test_cache_keys.py -k run_key"),
+    "key_ignores_the_seed": (
+        "milhelpers/experiments.py", '"seed": int(seed), "fold": int(fold),', '"fold": int(fold),',
+        "tests/test_cache_keys.py -k run_key"),
+    "key_ignores_loc_threshold": (
+        "milhelpers/experiments.py", '"loc_threshold": LOC_THRESHOLD}', '"loc_threshold": 0.25}',
+        "tests/test_cache_keys.py -k threshold"),
+    "key_ignores_package_version": (
+        "milhelpers/experiments.py", '"package": __version__, ', "",
+        "tests/test_cache_keys.py -k version"),
+    "key_lists_a_few_config_fields": (
+        "milhelpers/experiments.py", 'cfg.pop("progress", None)',
+        'cfg = {k: cfg[k] for k in ("epochs", "lr", "batch_size", "seed")}',
+        "tests/test_cache_keys.py -k train_config"),
+    "key_fingerprint_ignores_cases": (
+        "milhelpers/experiments.py", 'list(map(str, getattr(dataset, "case_ids", [])))]).encode()',
+        "[]]).encode()", "tests/test_cache_keys.py -k fingerprint"),
+    "key_fingerprint_ignores_labels": (
+        "milhelpers/experiments.py", "np.asarray(dataset.labels).tolist(),", "",
+        "tests/test_cache_keys.py -k fingerprint"),
+    "key_fingerprint_ignores_mtime": (
+        "milhelpers/experiments.py", 'h.update(f"{sid}:{st.st_size}:{st.st_mtime_ns};".encode())',
+        'h.update(f"{sid}:{st.st_size};".encode())', "tests/test_cache_keys.py -k fingerprint"),
+    "key_fingerprint_ignores_file_size": (
+        "milhelpers/experiments.py", 'h.update(f"{sid}:{st.st_size}:{st.st_mtime_ns};".encode())',
+        'h.update(f"{sid}:{st.st_mtime_ns};".encode())', "tests/test_cache_keys.py -k fingerprint"),
+    "key_fingerprint_hashes_feature_shapes_only": (
+        "milhelpers/experiments.py", "h.update(np.ascontiguousarray(bag.features.numpy()).tobytes())",
+        "h.update(str(tuple(bag.features.shape)).encode())",
+        "tests/test_cache_keys.py -k fingerprint"),
+    "key_fingerprint_ignores_instance_labels": (
+        "milhelpers/experiments.py", "if bag.instance_labels is not None:\n",
+        "if False:\n", "tests/test_cache_keys.py -k fingerprint"),
+    "key_coords_ignore_min_tissue": (
+        "milhelpers/tiling.py", "min_tissue=float(min_tissue),\n                segmentation=",
+        "segmentation=", "tests/test_cache_keys.py -k tiling"),
+    "key_coords_segmentation_skips_a_knob": (
+        "milhelpers/tiling.py", "segmentation=json.dumps(dataclasses.asdict(params), sort_keys=True)",
+        'segmentation=json.dumps({k: v for k, v in dataclasses.asdict(params).items() '
+        'if k != "exclude_pen"}, sort_keys=True)', "tests/test_cache_keys.py -k segmentation"),
+    "key_coords_loose_float_tolerance": (
+        "milhelpers/tiling.py", "rel_tol=1e-6", "rel_tol=1e-2",
+        "tests/test_cache_keys.py -k tiling_setting"),
+    "key_coords_unrecorded_setting_trusted": (
+        "milhelpers/tiling.py", "        if have is None:\n            diffs.append(",
+        "        if have is None:\n            continue\n            diffs.append(",
+        "tests/test_cache_keys.py -k record"),
+    "key_tile_slide_ignores_level0_mpp": (
+        "milhelpers/tiling.py",
+        "min_tissue, params),\n                         level0_mpp=float(level0_mpp))",
+        "min_tissue, params))", "tests/test_cache_keys.py -k level0"),
+    "key_features_ignore_the_encoder": (
+        "milhelpers/features.py",
+        'for key, want in (("encoder", encoder.name), ("input_size", int(encoder.input_size))):',
+        'for key, want in (("input_size", int(encoder.input_size)),):',
+        "tests/test_cache_keys.py -k features"),
+    "key_features_ignore_input_size": (
+        "milhelpers/features.py",
+        'for key, want in (("encoder", encoder.name), ("input_size", int(encoder.input_size))):',
+        'for key, want in (("encoder", encoder.name),):', "tests/test_cache_keys.py -k features"),
+    "key_features_count_coordinates_only": (
+        "milhelpers/features.py",
+        "if fcoords.shape != coords.shape or not np.array_equal(fcoords, coords):",
+        "if fcoords.shape != coords.shape:", "tests/test_cache_keys.py -k features"),
+    "key_features_coordinates_as_sets": (
+        "milhelpers/features.py",
+        "if fcoords.shape != coords.shape or not np.array_equal(fcoords, coords):",
+        "if fcoords.shape != coords.shape or set(map(tuple, fcoords.tolist())) != "
+        "set(map(tuple, coords.tolist())):", "tests/test_cache_keys.py -k features"),
+    "key_features_ignore_target_mpp": (
+        "milhelpers/features.py", 'for key in ("patch_size_level0", "patch_size", "target_mpp"):',
+        'for key in ("patch_size_level0", "patch_size"):', "tests/test_cache_keys.py -k features"),
+    "key_features_unrecorded_encoder_trusted": (
+        "milhelpers/features.py", "if have is None or have != want:",
+        "if have is not None and have != want:", "tests/test_cache_keys.py -k features"),
+    "key_cohort_compares_the_seed_only": (
+        "milhelpers/synth.py", "if json.loads(meta_path.read_text()) == _config_dict(cfg):",
+        'if json.loads(meta_path.read_text())["seed"] == cfg.seed:',
+        "tests/test_cache_keys.py -k cohort"),
 })
 
 
