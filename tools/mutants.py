@@ -543,6 +543,41 @@ MUTANTS.update({
         "milhelpers/synth.py", "if json.loads(meta_path.read_text()) == _config_dict(cfg):",
         'if json.loads(meta_path.read_text())["seed"] == cfg.seed:',
         "tests/test_cache_keys.py -k cohort"),
+    # ---- ci_: interval bounds against the exact bootstrap and the normal approximation
+    "ci_bootstrap_basic_not_percentile": (
+        "milhelpers/experiments.py", 'method="percentile", vectorized=True',
+        'method="basic", vectorized=True', "tests/test_intervals.py -k bootstrap_ci"),
+    "ci_bootstrap_level_fixed": (
+        "milhelpers/experiments.py", "confidence_level=confidence,", "confidence_level=0.95,",
+        "tests/test_intervals.py -k bootstrap_ci"),
+    "ci_bootstrap_of_the_median": (
+        "milhelpers/experiments.py", "res = bootstrap((v,), np.mean,",
+        "res = bootstrap((v,), np.median,", "tests/test_intervals.py -k bootstrap_ci"),
+    "ci_paired_interval_of_b_not_of_d": (
+        "milhelpers/experiments.py", '"ci95": list(bootstrap_ci(d, n_resamples, seed))',
+        '"ci95": list(bootstrap_ci(b[ok], n_resamples, seed))',
+        "tests/test_intervals.py -k paired"),
+    "ci_wilcoxon_one_sided": (
+        "milhelpers/experiments.py", 'alternative="two-sided"', 'alternative="greater"',
+        "tests/test_intervals.py -k wilcoxon"),
+    "ci_correlation_quantiles_at_c": (
+        "milhelpers/experiments.py", "[(1 - confidence) / 2, (1 + confidence) / 2]",
+        "[1 - confidence, confidence]", "tests/test_intervals.py -k correlation"),
+    "ci_correlation_level_fixed": (
+        "milhelpers/experiments.py", "[(1 - confidence) / 2, (1 + confidence) / 2]",
+        "[0.025, 0.975]", "tests/test_intervals.py -k correlation"),
+    "ci_correlation_pairs_broken": (
+        "milhelpers/experiments.py", "rankdata(y[idx], axis=1)", "rankdata(y[idx[::-1]], axis=1)",
+        "tests/test_intervals.py -k correlation"),
+    "ci_correlation_pearson_in_the_resamples": (
+        "milhelpers/experiments.py", "rx, ry = rankdata(x[idx], axis=1), rankdata(y[idx], axis=1)",
+        "rx, ry = x[idx].copy(), y[idx].copy()", "tests/test_intervals.py -k correlation"),
+    "ci_correlation_constant_resamples_count_as_zero": (
+        "milhelpers/experiments.py", "boot = boot[den > 0]", "boot = np.where(den > 0, boot, 0.0)",
+        "tests/test_intervals.py -k constant"),
+    "ci_within_groups_x_not_centred": (
+        "milhelpers/experiments.py", 'x = (df.x - df.groupby("g").x.transform("mean")).to_numpy()',
+        "x = df.x.to_numpy()", "tests/test_intervals.py -k within"),
 })
 
 
