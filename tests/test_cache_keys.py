@@ -219,6 +219,14 @@ def test_same_settings_are_not_stale_and_a_float_rounding_is_not_a_change(coords
                                                             level0_mpp=0.25 * (1 - 1e-9))) is None
 
 
+def test_the_same_knobs_as_int_or_float_are_the_same_segmentation(coords_file):
+    """The biopsy preset says a_t = 1 (an int); the same value read from a command line or a
+    YAML file is 1.0. It is the same segmentation, so the rerun keeps the file."""
+    as_float = SEG.replace(a_t=float(SEG.a_t), a_h=float(SEG.a_h), seg_mpp=float(SEG.seg_mpp))
+    assert tiling.stale_coords_reason(coords_file, _request(params=as_float)) is None
+    assert tiling.stale_coords_reason(coords_file, _request(params=SEG.replace(a_t=1.5)))
+
+
 @pytest.mark.parametrize("missing", sorted(REQUEST))
 def test_a_setting_the_file_does_not_record_is_a_difference(tmp_path, missing):
     attrs = {k: v for k, v in REQUEST.items() if k != missing}

@@ -5,7 +5,6 @@ grouped by case never put one patient on both sides (alone, in the runner, in cr
 from __future__ import annotations
 
 import copy
-import math
 
 import numpy as np
 import pandas as pd
@@ -14,7 +13,7 @@ import torch
 
 from bags import planted_bags
 from milhelpers import experiments as ex
-from milhelpers.datasets import (Bag, ListBagDataset, stratified_folds, train_val_split)
+from milhelpers.datasets import Bag, ListBagDataset, stratified_folds, train_val_split
 from milhelpers.methods import BuildContext, Method, get_method, mhim_method
 from milhelpers.models import ACMIL
 from milhelpers.models.packmil import ADS

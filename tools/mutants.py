@@ -511,6 +511,9 @@ MUTANTS.update({
         "milhelpers/tiling.py", "        if have is None:\n            diffs.append(",
         "        if have is None:\n            continue\n            diffs.append(",
         "tests/test_cache_keys.py -k record"),
+    "key_coords_segmentation_compared_as_text": (
+        "milhelpers/tiling.py", "if not _same_json(have, want):", "if have != want:",
+        "tests/test_cache_keys.py -k segmentation"),
     "key_tile_slide_ignores_level0_mpp": (
         "milhelpers/tiling.py",
         "min_tissue, params),\n                         level0_mpp=float(level0_mpp))",
