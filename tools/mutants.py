@@ -4,11 +4,14 @@ Each mutant below is a plausible bug, introduced on purpose into a scratch copy 
 the named tests are run against it and must fail ("killed"). A mutant that survives means a test
 is missing or too weak. Run from the repository root::
 
-    .venv/bin/python tools/mutants.py            # all mutants (a few minutes)
+    .venv/bin/python tools/mutants.py            # all mutants (about 40 min on 2 busy cores)
     .venv/bin/python tools/mutants.py gate_added_not_multiplied   # one by name
     .venv/bin/python tools/mutants.py pad_ sched_                 # every mutant with a prefix
+    .venv/bin/python tools/mutants.py --check                     # does every mutant still apply?
 
-Exit status 1 if any mutant survives or no longer applies to the source.
+Exit status 1 if any mutant survives or no longer applies to the source. ``--check`` runs no
+test: it only says which mutants' original text no longer occurs exactly once (after a change
+to the code, the mutant needs rewriting).
 """
 from __future__ import annotations
 
@@ -612,11 +615,25 @@ def run(name: str, scratch: Path) -> str:
         path.write_text(text)
 
 
+def stale(names: list[str]) -> list[str]:
+    """The mutants whose original text does not occur exactly once in its file."""
+    return [n for n in names
+            if (ROOT / MUTANTS[n][0]).read_text().count(MUTANTS[n][1]) != 1]
+
+
 def main(args: list[str]) -> int:
+    check = "--check" in args
+    args = [a for a in args if a != "--check"]
     names, unknown = select(args) if args else (list(MUTANTS), [])
     if unknown:
         print(f"unknown mutant(s) {sorted(unknown)}; choose from {sorted(MUTANTS)}", file=sys.stderr)
         return 2
+    if check:
+        bad = stale(names)
+        for name in bad:
+            print(f"{name:40s} STALE ({MUTANTS[name][0]})")
+        print(f"{len(names) - len(bad)} of {len(names)} mutants apply to the source")
+        return 1 if bad else 0
     with tempfile.TemporaryDirectory() as tmp:
         scratch = Path(tmp)
         for part in ("milhelpers", "tests"):
