@@ -342,6 +342,15 @@ def tiling_settings(target_mpp: float, patch_size: int, overlap: int, min_tissue
                 segmentation=json.dumps(dataclasses.asdict(params), sort_keys=True))
 
 
+def _same_json(a: str, b: str) -> bool:
+    """Whether two JSON texts hold the same values: ``{"a_t": 1}`` and ``{"a_t": 1.0}`` are the
+    same segmentation (a preset's int and a float from a command line or a YAML file)."""
+    try:
+        return json.loads(a) == json.loads(b)
+    except (TypeError, ValueError):
+        return a == b
+
+
 def stale_coords_reason(path: str | Path, requested: dict) -> str | None:
     """Why the coordinates file ``path`` does not match ``requested`` settings (None if it does).
 
@@ -360,7 +369,7 @@ def stale_coords_reason(path: str | Path, requested: dict) -> str | None:
             if not math.isclose(float(have), want, rel_tol=1e-6):
                 diffs.append(f"{key} (file {float(have):g}, requested {want:g})")
         elif key == "segmentation":
-            if have != want:
+            if not _same_json(have, want):
                 diffs.append("segmentation parameters (preset or seg params differ)")
         elif have != want:
             diffs.append(f"{key} (file {have}, requested {want})")

@@ -4,10 +4,14 @@ Each mutant below is a plausible bug, introduced on purpose into a scratch copy 
 the named tests are run against it and must fail ("killed"). A mutant that survives means a test
 is missing or too weak. Run from the repository root::
 
-    .venv/bin/python tools/mutants.py            # all mutants (a few minutes)
-    .venv/bin/python tools/mutants.py gate_added # one by name
+    .venv/bin/python tools/mutants.py            # all mutants (about 40 min on 2 busy cores)
+    .venv/bin/python tools/mutants.py gate_added_not_multiplied   # one by name
+    .venv/bin/python tools/mutants.py pad_ sched_                 # every mutant with a prefix
+    .venv/bin/python tools/mutants.py --check                     # does every mutant still apply?
 
-Exit status 1 if any mutant survives or no longer applies to the source.
+Exit status 1 if any mutant survives or no longer applies to the source. ``--check`` runs no
+test: it only says which mutants' original text no longer occurs exactly once (after a change
+to the code, the mutant needs rewriting).
 """
 from __future__ import annotations
 
@@ -194,6 +198,403 @@ MUTANTS = {
 }
 
 
+# Mutants of the held-out audit's five areas (issue 25), one prefix per area so that an area can
+# be run alone: pad_ (batched and padded inputs), sched_ (schedules, and that their value is the
+# one used), seed_ (each random generator follows its seed), edge_ (both sides of a threshold),
+# key_ (every field of every cache key and staleness check), ci_ (interval bounds).
+MUTANTS.update({
+    # ---- pad_: batched and padded inputs against the one-bag answer
+    "pad_hyperslide_ignores_residual_padding": (
+        "milhelpers/models/packmil.py",
+        'out.extras["hyperslide_logits"] = ABMIL.forward(self, residual, residual_mask).logits',
+        'out.extras["hyperslide_logits"] = ABMIL.forward(self, residual, None).logits',
+        "tests/test_padding_paths.py -k residual"),
+    "pad_ads_eval_reweights_over_padding": (
+        "milhelpers/models/packmil.py", "return self.out(self.embed(self.reweight(x, mask)))",
+        "return self.out(self.embed(self.reweight(x)))", "tests/test_padding_paths.py -k packmil"),
+    "pad_ads_packed_part_is_the_whole_pack": (
+        "milhelpers/models/packmil.py",
+        "parts.append(self.forward_part(x[p][slide_index[p] == s]))",
+        "parts.append(self.forward_part(x[p][slide_index[p] >= 0]))",
+        "tests/test_padding_paths.py -k ads"),
+    "pad_max_pool_may_pick_padding": (
+        "milhelpers/models/abmil.py",
+        "score = mask_logits(score[:, None, :], mask)          # padding can never be chosen",
+        "score = score[:, None, :]", "tests/test_padding_paths.py -k max_pool"),
+    "pad_mean_pool_padding_logits_not_masked": (
+        "milhelpers/models/abmil.py",
+        "logits_att = mask_logits(torch.zeros(h.shape[0], 1, h.shape[1], dtype=h.dtype,",
+        "logits_att = (lambda t, m: t)(torch.zeros(h.shape[0], 1, h.shape[1], dtype=h.dtype,",
+        "tests/test_padding_paths.py -k mean_pool"),
+    "pad_branch_ce_labels_tiled_not_repeated": (
+        "milhelpers/losses.py", "labels.repeat_interleave(m))", "labels.repeat(m))",
+        "tests/test_padding_paths.py -k branch"),
+    "pad_diversity_of_the_first_bag_only": (
+        "milhelpers/losses.py", "return cos[:, i, j].mean()", "return cos[0, i, j].mean()",
+        "tests/test_padding_paths.py -k branch"),
+    "pad_entropy_log_n_counts_padding": (
+        "milhelpers/losses.py", "n = real[:, 0, :].sum(-1).float()",
+        "n = torch.full(real.shape[:1], float(z.shape[-1]), device=z.device)",
+        "tests/test_padding_paths.py -k aem"),
+    "pad_negative_entropy_summed_over_bags": (
+        "milhelpers/losses.py", "return -attention_entropy(attention_logits, mask, normalize).mean()",
+        "return -attention_entropy(attention_logits, mask, normalize).mean(1).sum()",
+        "tests/test_padding_paths.py -k aem"),
+    "pad_consistency_summed_over_bags": (
+        "milhelpers/losses.py", "return -(p_t * log_p_s).sum(-1).mean()",
+        "return -(p_t * log_p_s).sum()", "tests/test_padding_paths.py -k consistency"),
+    "pad_mhim_rows_take_the_first_bags_instances": (
+        "milhelpers/models/mhim.py", "idx = real_all[b].nonzero().flatten()",
+        "idx = real_all[0].nonzero().flatten()", "tests/test_padding_paths.py -k mhim"),
+    "pad_mhim_rows_take_the_first_bags_scores": (
+        "milhelpers/models/mhim.py", "s = s_all[b, idx]", "s = s_all[0, idx]",
+        "tests/test_padding_paths.py -k mhim"),
+    "pad_predict_trims_with_the_first_bags_length": (
+        "milhelpers/train.py", "n = int(batch.mask[i].sum())", "n = int(batch.mask[0].sum())",
+        "tests/test_padding_paths.py -k predict"),
+    "pad_collate_marks_padding_real": (
+        "milhelpers/datasets.py", "mask[i, : len(b.features)] = True", "mask[i, :] = True",
+        "tests/test_padding_paths.py -k collate"),
+    # ---- sched_: schedules at asymmetric points, and the value that reaches its user
+    "sched_lr_linear": (
+        "milhelpers/train.py",
+        "return 0.5 * base * (1 + math.cos(math.pi * min(step, total) / total))",
+        "return base * (1 - min(step, total) / total)", "tests/test_schedules.py -k lr"),
+    "sched_lr_set_per_epoch": (
+        "milhelpers/train.py", "lr = _lr_at(step, total, cfg.lr, cfg.schedule)",
+        "lr = _lr_at((epoch - 1) * steps_per_epoch, total, cfg.lr, cfg.schedule)",
+        "tests/test_schedules.py -k lr"),
+    "sched_lr_constant_schedule_ignored": (
+        "milhelpers/train.py", 'if schedule == "constant" or total <= 0:', "if total <= 0:",
+        "tests/test_schedules.py -k lr"),
+    "sched_total_steps_counted_in_epochs": (
+        "milhelpers/train.py", "total = cfg.epochs * steps_per_epoch", "total = cfg.epochs",
+        "tests/test_schedules.py -k lr"),
+    "sched_weight_decay_not_passed": (
+        "milhelpers/train.py", "opt = opt_cls(params, lr=cfg.lr, weight_decay=cfg.weight_decay,",
+        "opt = opt_cls(params, lr=cfg.lr,", "tests/test_schedules.py -k weight_decay"),
+    "sched_adamw_ignored": (
+        "milhelpers/train.py",
+        'opt_cls = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}[cfg.optimizer]',
+        "opt_cls = torch.optim.Adam", "tests/test_schedules.py -k optimizer"),
+    "sched_grad_clipped_by_value": (
+        "milhelpers/train.py", "torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)",
+        "torch.nn.utils.clip_grad_value_(params, cfg.grad_clip)",
+        "tests/test_schedules.py -k clipping"),
+    "sched_loss_weight_of_the_first_step": (
+        "milhelpers/train.py", "loss = loss + term.weight_at(state) * value",
+        "loss = loss + term.weight_at(TrainState(epoch, 0, total, steps_per_epoch)) * value",
+        "tests/test_schedules.py -k aem"),
+    "sched_cosine_ramp_linear": (
+        "milhelpers/train.py",
+        "return end + (start - end) * 0.5 * (1 + math.cos(math.pi * state.progress))",
+        "return end + (start - end) * (1 - state.progress)", "tests/test_schedules.py -k ramp"),
+    "sched_progress_after_the_step": (
+        "milhelpers/train.py", "return self.step / max(self.total_steps, 1)",
+        "return (self.step + 1) / max(self.total_steps, 1)", "tests/test_schedules.py"),
+    "sched_aem_cosine_ramps_up": (
+        "milhelpers/losses.py", "cosine_ramp(float(lam), 0.0)", "cosine_ramp(0.0, float(lam))",
+        "tests/test_schedules.py -k aem"),
+    "sched_momentum_cosine_mirrored": (
+        "milhelpers/methods.py",
+        "self.momentum = 1 - 0.5 * (1 - self.m0) * (1 + math.cos(math.pi * t))",
+        "self.momentum = 1 - 0.5 * (1 - self.m0) * (1 - math.cos(math.pi * t))",
+        "tests/test_schedules.py -k momentum"),
+    "sched_momentum_linear": (
+        "milhelpers/methods.py",
+        "self.momentum = 1 - 0.5 * (1 - self.m0) * (1 + math.cos(math.pi * t))",
+        "self.momentum = 1 - (1 - self.m0) * (1 - t)", "tests/test_schedules.py -k momentum"),
+    "sched_ema_with_the_initial_momentum": (
+        "milhelpers/methods.py", "ema_update(model.teacher, model.student, self.momentum)",
+        "ema_update(model.teacher, model.student, self.m0)", "tests/test_schedules.py -k momentum"),
+    "sched_mask_drawn_with_the_initial_r_h": (
+        "milhelpers/models/mhim.py", "return mhim_mask(s, mask, self.r_h, self.r_hr,",
+        "return mhim_mask(s, mask, self.r_h0, self.r_hr,", "tests/test_schedules.py -k reach"),
+    "sched_r_h_decays_without_decay": (
+        "milhelpers/methods.py", "        if self.decay:\n            model.r_h",
+        "        if True:\n            model.r_h", "tests/test_schedules.py -k mhim"),
+    "sched_mhim_r_and_r_l_swapped": (
+        "milhelpers/methods.py", 'kw["r_h"], kw["r_hr"], kw["r"], kw["r_l"], kw["score"],',
+        'kw["r_h"], kw["r_hr"], kw["r_l"], kw["r"], kw["score"],',
+        "tests/test_schedules.py -k reach"),
+    "sched_momentum_cosine_not_passed_on": (
+        "milhelpers/methods.py",
+        'model.schedule = {k: kw[k] for k in ("decay", "momentum", "momentum_cosine")}',
+        'model.schedule = {k: kw[k] for k in ("decay", "momentum")}',
+        "tests/test_schedules.py -k momentum"),
+    # ---- seed_: each random generator follows its seed; grouped validation splits
+    "seed_mhim_generator_not_from_the_run": (
+        "milhelpers/methods.py", 'kw["score"],\n                     seed=ctx.seed)',
+        'kw["score"],\n                     seed=0)', "tests/test_seeds.py -k mhim"),
+    "seed_mhim_masks_from_the_global_stream": (
+        "milhelpers/models/mhim.py", "self.r_l, self.generator,", "self.r_l, None,",
+        "tests/test_seeds.py -k mhim"),
+    "seed_stkim_own_fixed_generator": (
+        "milhelpers/models/acmil.py",
+        "keys = torch.rand(b, m, k_max, generator=generator, device=scores.device)",
+        "keys = torch.rand(b, m, k_max, generator=generator or torch.Generator().manual_seed(0),"
+        " device=scores.device)", "tests/test_seeds.py -k stkim"),
+    "seed_split_slide_ignores_its_generator": (
+        "milhelpers/packing.py", "perm = torch.randperm(n, generator=generator)",
+        "perm = torch.randperm(n)", "tests/test_seeds.py -k split_slide"),
+    "seed_pack_collate_own_fixed_stream": (
+        "milhelpers/packing.py", "self.max_len * r,\n                                 self.generator)",
+        "self.max_len * r,\n                                 self.generator or "
+        "torch.Generator().manual_seed(0))", "tests/test_seeds.py -k pack"),
+    "seed_ads_does_not_shuffle": (
+        "milhelpers/models/packmil.py", "x = self.embed(x[torch.randperm(m * r, device=x.device)])",
+        "x = self.embed(x)", "tests/test_seeds.py -k ads"),
+    "seed_subsample_ignores_the_run_seed": (
+        "milhelpers/train.py", "rng = np.random.default_rng([self.seed, self.calls])",
+        "rng = np.random.default_rng(self.calls)", "tests/test_seeds.py -k subsampl"),
+    "seed_subsample_same_draw_every_epoch": (
+        "milhelpers/train.py", "self.calls += 1", "self.calls += 0",
+        "tests/test_seeds.py -k subsampl"),
+    "seed_val_split_fixed": (
+        "milhelpers/datasets.py", "stratify=y, random_state=seed)", "stratify=y, random_state=0)",
+        "tests/test_seeds.py -k train_val_split"),
+    "seed_grouped_val_split_fixed": (
+        "milhelpers/datasets.py",
+        "    sgkf = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed)\n    tr, va",
+        "    sgkf = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=0)\n    tr, va",
+        "tests/test_seeds.py -k train_val_split"),
+    "seed_cohort_folds_fixed": (
+        "milhelpers/synth.py", "StratifiedGroupKFold(n_folds, shuffle=True, random_state=seed)",
+        "StratifiedGroupKFold(n_folds, shuffle=True, random_state=0)",
+        "tests/test_seeds.py -k cohort_folds"),
+    "seed_classic_repeats_share_folds": (
+        "milhelpers/classic.py", "stratified_folds(data.labels, folds, seed + r)",
+        "stratified_folds(data.labels, folds, seed)", "tests/test_seeds.py -k classic"),
+    "seed_probe_folds_fixed": (
+        "milhelpers/instances.py", "GroupKFold(n_splits, shuffle=True, random_state=seed)",
+        "GroupKFold(n_splits, shuffle=True, random_state=0)", "tests/test_seeds.py -k probe"),
+    "seed_runner_val_split_same_for_every_seed": (
+        "milhelpers/experiments.py", "train_val_split(tr, labels, val_fraction, seed=rs,",
+        "train_val_split(tr, labels, val_fraction, seed=k,", "tests/test_seeds.py -k runner"),
+    "seed_runner_val_split_not_grouped": (
+        "milhelpers/experiments.py",
+        'val_fraction, seed=rs,\n                                         **({"groups": groups} '
+        'if groups is not None else {}))',
+        "val_fraction, seed=rs)", "tests/test_seeds.py -k runner"),
+    "seed_cross_validate_val_split_not_grouped": (
+        "milhelpers/train.py",
+        'seed=seed,\n                                         **({"groups": groups} if groups is '
+        'not None else {}))', "seed=seed)", "tests/test_seeds.py -k cross_validate"),
+    "seed_val_split_ignores_groups": (
+        "milhelpers/datasets.py", "    if groups is None:\n        tr, va = train_test_split(",
+        "    if True:\n        tr, va = train_test_split(", "tests/test_seeds.py -k case"),
+    # ---- edge_: both sides of every threshold, at exactly the threshold
+    "edge_stkim_switch_needs_two": (
+        "milhelpers/models/acmil.py", "return math.floor(self.top_k * self.mask_drop) >= 1",
+        "return math.floor(self.top_k * self.mask_drop) > 1", "tests/test_boundaries.py -k stkim"),
+    "edge_stkim_k_max_one_short": (
+        "milhelpers/models/acmil.py", "k_max = min(int(top_k), n)", "k_max = min(int(top_k), n - 1)",
+        "tests/test_boundaries.py -k stkim"),
+    "edge_stkim_count_rounded": (
+        "milhelpers/models/acmil.py", "n_hide = torch.floor(k_eff.double() * float(mask_drop))",
+        "n_hide = torch.round(k_eff.double() * float(mask_drop))",
+        "tests/test_boundaries.py -k stkim"),
+    "edge_split_at_min_len_goes_whole": (
+        "milhelpers/packing.py", "if n < min_len:", "if n <= min_len:",
+        "tests/test_boundaries.py -k split"),
+    "edge_collate_min_len_not_scaled_by_r": (
+        "milhelpers/packing.py", "self.p, self.min_len * r, self.max_len * r,",
+        "self.p, self.min_len, self.max_len * r,", "tests/test_boundaries.py -k collate"),
+    "edge_cap_not_scaled_by_r": (
+        "milhelpers/packing.py", "self.p, self.min_len * r, self.max_len * r,",
+        "self.p, self.min_len * r, self.max_len,", "tests/test_boundaries.py -k capped"),
+    "edge_exactly_full_pack_opens_another": (
+        "milhelpers/packing.py", "if total + n > max_len:", "if total + n >= max_len:",
+        "tests/test_boundaries.py -k max_len"),
+    "edge_part_of_exactly_max_len_refused": (
+        "milhelpers/packing.py", "if n > max_len:\n", "if n >= max_len:\n",
+        "tests/test_boundaries.py -k max_len"),
+    "edge_compressed_length_floor_plus_one": (
+        "milhelpers/packing.py", "return -(-int(n) // int(ratio))",
+        "return int(n) // int(ratio) + 1", "tests/test_boundaries.py -k compressed"),
+    "edge_grid_drops_the_column_at_the_edge": (
+        "milhelpers/tiling.py", "xs = np.arange(0, w0 - size0 + 1, step0)",
+        "xs = np.arange(0, w0 - size0, step0)", "tests/test_boundaries.py -k edge"),
+    "edge_grid_rows_cross_the_edge": (
+        "milhelpers/tiling.py", "ys = np.arange(0, h0 - size0 + 1, step0)",
+        "ys = np.arange(0, h0, step0)", "tests/test_boundaries.py -k edge"),
+    "edge_patch_as_large_as_the_slide_refused": (
+        "milhelpers/tiling.py", "if size0 > min(w0, h0):\n", "if size0 >= min(w0, h0):\n",
+        "tests/test_boundaries.py -k edge"),
+    "edge_min_tissue_strict": (
+        "milhelpers/tiling.py", "keep = (frac >= min_tissue) & (frac > 0)",
+        "keep = (frac > min_tissue) & (frac > 0)", "tests/test_boundaries.py -k min_tissue"),
+    "edge_min_tissue_zero_keeps_empty_patches": (
+        "milhelpers/tiling.py", "keep = (frac >= min_tissue) & (frac > 0)",
+        "keep = frac >= min_tissue", "tests/test_boundaries.py -k min_tissue"),
+    "edge_tissue_area_at_threshold_kept": (
+        "milhelpers/tiling.py", "if net <= params.a_t * ref_area:",
+        "if net < params.a_t * ref_area:", "tests/test_boundaries.py -k area"),
+    "edge_hole_area_at_threshold_kept": (
+        "milhelpers/tiling.py", "if hole_areas[j] > params.a_h * ref_area]",
+        "if hole_areas[j] >= params.a_h * ref_area]", "tests/test_boundaries.py -k area"),
+    "edge_area_unit_mpp_not_squared": (
+        "milhelpers/tiling.py", "ref_area = REFERENCE_AREA_UM2 / ((slide.mpp ** 2) * ds[0] * ds[1])",
+        "ref_area = REFERENCE_AREA_UM2 / (slide.mpp * ds[0] * ds[1])",
+        "tests/test_boundaries.py -k area"),
+    "edge_area_in_level0_pixels": (
+        "milhelpers/tiling.py", "ref_area = REFERENCE_AREA_UM2 / ((slide.mpp ** 2) * ds[0] * ds[1])",
+        "ref_area = REFERENCE_AREA_UM2 / (slide.mpp ** 2)", "tests/test_boundaries.py -k area"),
+    "edge_localisation_threshold_strict": (
+        "milhelpers/metrics.py", "y = np.asarray(y).ravel() >= threshold",
+        "y = np.asarray(y).ravel() > threshold", "tests/test_boundaries.py -k tumour_threshold"),
+    "edge_patience_one_epoch_late": (
+        "milhelpers/train.py", "waited >= cfg.patience and epoch >= cfg.min_epochs",
+        "waited > cfg.patience and epoch >= cfg.min_epochs",
+        "tests/test_boundaries.py -k early_stopping"),
+    "edge_min_epochs_one_epoch_late": (
+        "milhelpers/train.py", "waited >= cfg.patience and epoch >= cfg.min_epochs",
+        "waited >= cfg.patience and epoch > cfg.min_epochs",
+        "tests/test_boundaries.py -k early_stopping"),
+    "edge_ties_move_the_selected_epoch": (
+        "milhelpers/train.py", "elif best is None or sign * value < sign * best:",
+        "elif best is None or sign * value <= sign * best:",
+        "tests/test_boundaries.py -k early_stopping"),
+    # ---- key_: every field of every cache key and staleness check
+    "key_ignores_model_kwargs": (
+        "milhelpers/experiments.py", '"model_kwargs": dict(method.model_kwargs), "method_config"',
+        '"method_config"', "tests/test_cache_keys.py -k run_key"),
+    "key_ignores_method_config": (
+        "milhelpers/experiments.py", '"method_config": dict(method.config),\n', "\n",
+        "tests/test_cache_keys.py -k run_key"),
+    "key_ignores_val_fraction": (
+        "milhelpers/experiments.py", '"val_fraction": float(val_fraction),', "",
+        "tests/test_cache_keys.py -k run_key"),
+    "key_ignores_test_slides": (
+        "milhelpers/experiments.py", '"test": list(map(str, test_ids)), ', "",
+        "tests/test_cache_keys.py -k run_key"),
+    "key_ignores_the_seed": (
+        "milhelpers/experiments.py", '"seed": int(seed), "fold": int(fold),', '"fold": int(fold),',
+        "tests/test_cache_keys.py -k run_key"),
+    "key_ignores_loc_threshold": (
+        "milhelpers/experiments.py", '"loc_threshold": LOC_THRESHOLD}', '"loc_threshold": 0.25}',
+        "tests/test_cache_keys.py -k threshold"),
+    "key_ignores_package_version": (
+        "milhelpers/experiments.py", '"package": __version__, ', "",
+        "tests/test_cache_keys.py -k version"),
+    "key_lists_a_few_config_fields": (
+        "milhelpers/experiments.py", 'cfg.pop("progress", None)',
+        'cfg = {k: cfg[k] for k in ("epochs", "lr", "batch_size", "seed")}',
+        "tests/test_cache_keys.py -k train_config"),
+    "key_fingerprint_ignores_cases": (
+        "milhelpers/experiments.py", 'list(map(str, getattr(dataset, "case_ids", [])))]).encode()',
+        "[]]).encode()", "tests/test_cache_keys.py -k fingerprint"),
+    "key_fingerprint_ignores_labels": (
+        "milhelpers/experiments.py", "np.asarray(dataset.labels).tolist(),", "",
+        "tests/test_cache_keys.py -k fingerprint"),
+    "key_fingerprint_ignores_mtime": (
+        "milhelpers/experiments.py", 'h.update(f"{sid}:{st.st_size}:{st.st_mtime_ns};".encode())',
+        'h.update(f"{sid}:{st.st_size};".encode())', "tests/test_cache_keys.py -k fingerprint"),
+    "key_fingerprint_ignores_file_size": (
+        "milhelpers/experiments.py", 'h.update(f"{sid}:{st.st_size}:{st.st_mtime_ns};".encode())',
+        'h.update(f"{sid}:{st.st_mtime_ns};".encode())', "tests/test_cache_keys.py -k fingerprint"),
+    "key_fingerprint_hashes_feature_shapes_only": (
+        "milhelpers/experiments.py", "h.update(np.ascontiguousarray(bag.features.numpy()).tobytes())",
+        "h.update(str(tuple(bag.features.shape)).encode())",
+        "tests/test_cache_keys.py -k fingerprint"),
+    "key_fingerprint_ignores_instance_labels": (
+        "milhelpers/experiments.py", "if bag.instance_labels is not None:\n",
+        "if False:\n", "tests/test_cache_keys.py -k fingerprint"),
+    "key_coords_ignore_min_tissue": (
+        "milhelpers/tiling.py", "min_tissue=float(min_tissue),\n                segmentation=",
+        "segmentation=", "tests/test_cache_keys.py -k tiling"),
+    "key_coords_segmentation_skips_a_knob": (
+        "milhelpers/tiling.py", "segmentation=json.dumps(dataclasses.asdict(params), sort_keys=True)",
+        'segmentation=json.dumps({k: v for k, v in dataclasses.asdict(params).items() '
+        'if k != "exclude_pen"}, sort_keys=True)', "tests/test_cache_keys.py -k segmentation"),
+    "key_coords_loose_float_tolerance": (
+        "milhelpers/tiling.py", "rel_tol=1e-6", "rel_tol=1e-2",
+        "tests/test_cache_keys.py -k tiling_setting"),
+    "key_coords_unrecorded_setting_trusted": (
+        "milhelpers/tiling.py", "        if have is None:\n            diffs.append(",
+        "        if have is None:\n            continue\n            diffs.append(",
+        "tests/test_cache_keys.py -k record"),
+    "key_coords_segmentation_compared_as_text": (
+        "milhelpers/tiling.py", "if not _same_json(have, want):", "if have != want:",
+        "tests/test_cache_keys.py -k segmentation"),
+    "key_tile_slide_ignores_level0_mpp": (
+        "milhelpers/tiling.py",
+        "min_tissue, params),\n                         level0_mpp=float(level0_mpp))",
+        "min_tissue, params))", "tests/test_cache_keys.py -k level0"),
+    "key_features_ignore_the_encoder": (
+        "milhelpers/features.py",
+        'for key, want in (("encoder", encoder.name), ("input_size", int(encoder.input_size))):',
+        'for key, want in (("input_size", int(encoder.input_size)),):',
+        "tests/test_cache_keys.py -k features"),
+    "key_features_ignore_input_size": (
+        "milhelpers/features.py",
+        'for key, want in (("encoder", encoder.name), ("input_size", int(encoder.input_size))):',
+        'for key, want in (("encoder", encoder.name),):', "tests/test_cache_keys.py -k features"),
+    "key_features_count_coordinates_only": (
+        "milhelpers/features.py",
+        "if fcoords.shape != coords.shape or not np.array_equal(fcoords, coords):",
+        "if fcoords.shape != coords.shape:", "tests/test_cache_keys.py -k features"),
+    "key_features_coordinates_as_sets": (
+        "milhelpers/features.py",
+        "if fcoords.shape != coords.shape or not np.array_equal(fcoords, coords):",
+        "if fcoords.shape != coords.shape or set(map(tuple, fcoords.tolist())) != "
+        "set(map(tuple, coords.tolist())):", "tests/test_cache_keys.py -k features"),
+    "key_features_ignore_target_mpp": (
+        "milhelpers/features.py", 'for key in ("patch_size_level0", "patch_size", "target_mpp"):',
+        'for key in ("patch_size_level0", "patch_size"):', "tests/test_cache_keys.py -k features"),
+    "key_features_unrecorded_encoder_trusted": (
+        "milhelpers/features.py", "if have is None or have != want:",
+        "if have is not None and have != want:", "tests/test_cache_keys.py -k features"),
+    "key_cohort_compares_the_seed_only": (
+        "milhelpers/synth.py", "if json.loads(meta_path.read_text()) == _config_dict(cfg):",
+        'if json.loads(meta_path.read_text())["seed"] == cfg.seed:',
+        "tests/test_cache_keys.py -k cohort"),
+    # ---- ci_: interval bounds against the exact bootstrap and the normal approximation
+    "ci_bootstrap_basic_not_percentile": (
+        "milhelpers/experiments.py", 'method="percentile", vectorized=True',
+        'method="basic", vectorized=True', "tests/test_intervals.py -k bootstrap_ci"),
+    "ci_bootstrap_level_fixed": (
+        "milhelpers/experiments.py", "confidence_level=confidence,", "confidence_level=0.95,",
+        "tests/test_intervals.py -k bootstrap_ci"),
+    "ci_bootstrap_of_the_median": (
+        "milhelpers/experiments.py", "res = bootstrap((v,), np.mean,",
+        "res = bootstrap((v,), np.median,", "tests/test_intervals.py -k bootstrap_ci"),
+    "ci_paired_interval_of_b_not_of_d": (
+        "milhelpers/experiments.py", '"ci95": list(bootstrap_ci(d, n_resamples, seed))',
+        '"ci95": list(bootstrap_ci(b[ok], n_resamples, seed))',
+        "tests/test_intervals.py -k paired"),
+    "ci_wilcoxon_one_sided": (
+        "milhelpers/experiments.py", 'alternative="two-sided"', 'alternative="greater"',
+        "tests/test_intervals.py -k wilcoxon"),
+    "ci_correlation_quantiles_at_c": (
+        "milhelpers/experiments.py", "[(1 - confidence) / 2, (1 + confidence) / 2]",
+        "[1 - confidence, confidence]", "tests/test_intervals.py -k correlation"),
+    "ci_correlation_level_fixed": (
+        "milhelpers/experiments.py", "[(1 - confidence) / 2, (1 + confidence) / 2]",
+        "[0.025, 0.975]", "tests/test_intervals.py -k correlation"),
+    "ci_correlation_pairs_broken": (
+        "milhelpers/experiments.py", "rankdata(y[idx], axis=1)", "rankdata(y[idx[::-1]], axis=1)",
+        "tests/test_intervals.py -k correlation"),
+    "ci_correlation_pearson_in_the_resamples": (
+        "milhelpers/experiments.py", "rx, ry = rankdata(x[idx], axis=1), rankdata(y[idx], axis=1)",
+        "rx, ry = x[idx].copy(), y[idx].copy()", "tests/test_intervals.py -k correlation"),
+    "ci_correlation_constant_resamples_count_as_zero": (
+        "milhelpers/experiments.py", "boot = boot[den > 0]", "boot = np.where(den > 0, boot, 0.0)",
+        "tests/test_intervals.py -k constant"),
+    "ci_within_groups_x_not_centred": (
+        "milhelpers/experiments.py", 'x = (df.x - df.groupby("g").x.transform("mean")).to_numpy()',
+        "x = df.x.to_numpy()", "tests/test_intervals.py -k within"),
+})
+
+
+def select(args: list[str]) -> tuple[list[str], list[str]]:
+    """The mutants named by ``args`` (exact names or prefixes, in the table's order), and the
+    arguments that match none."""
+    chosen = [n for n in MUTANTS if any(n == a or n.startswith(a) for a in args)]
+    unknown = [a for a in args if not any(n == a or n.startswith(a) for n in MUTANTS)]
+    return chosen, unknown
+
+
 def run(name: str, scratch: Path) -> str:
     rel, old, new, selection = MUTANTS[name]
     path = scratch / rel
@@ -202,7 +603,10 @@ def run(name: str, scratch: Path) -> str:
         return f"STALE ({rel}: the original text occurs {text.count(old)} times)"
     path.write_text(text.replace(old, new))
     try:
-        env = {**os.environ, "PYTHONPATH": str(scratch), "TQDM_DISABLE": "1"}
+        # no .pyc files: a mutant of the same size written within the second of the original
+        # could otherwise be imported from a stale cache
+        env = {**os.environ, "PYTHONPATH": str(scratch), "TQDM_DISABLE": "1",
+               "PYTHONDONTWRITEBYTECODE": "1"}
         proc = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider",
                                *selection.split()], cwd=scratch, env=env, capture_output=True,
                               text=True)
@@ -211,11 +615,25 @@ def run(name: str, scratch: Path) -> str:
         path.write_text(text)
 
 
-def main(names: list[str]) -> int:
-    unknown = set(names) - set(MUTANTS)
+def stale(names: list[str]) -> list[str]:
+    """The mutants whose original text does not occur exactly once in its file."""
+    return [n for n in names
+            if (ROOT / MUTANTS[n][0]).read_text().count(MUTANTS[n][1]) != 1]
+
+
+def main(args: list[str]) -> int:
+    check = "--check" in args
+    args = [a for a in args if a != "--check"]
+    names, unknown = select(args) if args else (list(MUTANTS), [])
     if unknown:
         print(f"unknown mutant(s) {sorted(unknown)}; choose from {sorted(MUTANTS)}", file=sys.stderr)
         return 2
+    if check:
+        bad = stale(names)
+        for name in bad:
+            print(f"{name:40s} STALE ({MUTANTS[name][0]})")
+        print(f"{len(names) - len(bad)} of {len(names)} mutants apply to the source")
+        return 1 if bad else 0
     with tempfile.TemporaryDirectory() as tmp:
         scratch = Path(tmp)
         for part in ("milhelpers", "tests"):
@@ -223,7 +641,7 @@ def main(names: list[str]) -> int:
         (scratch / "data").symlink_to(ROOT / "data")
         (scratch / "pyproject.toml").write_text((ROOT / "pyproject.toml").read_text())
         bad = 0
-        for name in names or list(MUTANTS):
+        for name in names:
             verdict = run(name, scratch)
             bad += verdict != "killed"
             print(f"{name:40s} {verdict}", flush=True)
