@@ -235,5 +235,15 @@ def save_figure(result, path: Path) -> None:
     plt.close(fig)
 
 
+def run(argv=None) -> int:
+    """:func:`main`, with Ctrl-C as one line and exit status 130 (rerunning resumes: every
+    finished run is in the cache)."""
+    try:
+        return main(argv)
+    except KeyboardInterrupt:
+        print("\ninterrupted; rerun the same command to resume", file=sys.stderr)
+        return 130
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run())

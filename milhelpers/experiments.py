@@ -646,6 +646,11 @@ _WORKER_JOB = None
 
 def _worker_init(job, threads: int | None) -> None:
     global _WORKER_JOB
+    import signal
+
+    # Ctrl-C reaches every process of the terminal's group: the runner stops the pool itself
+    # (leaving ``with pool`` terminates the workers), so a worker must not die with a traceback
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     _WORKER_JOB = job
     torch.set_num_threads(int(threads or 1))
 
