@@ -101,6 +101,32 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
                         "training (by default such a run is refused)")
 
 
+def _text_labels_need_a_map(labels: Path, label_map: dict | None) -> None:
+    """Text labels without --label-map: the message shows the option to write."""
+    import pandas as pd
+
+    from .datasets import DataMismatchError
+
+    if label_map is not None or not labels.is_file():
+        return
+    try:
+        values = pd.read_csv(labels, usecols=["label"])["label"].dropna()
+    except (ValueError, OSError):
+        return                      # the loader says what is wrong with the file
+    if len(values) and not pd.api.types.is_numeric_dtype(values):
+        found = sorted(set(values.astype(str)))
+        example = json.dumps({t: i for i, t in enumerate(found)})
+        raise DataMismatchError(f"{labels}: the labels are text ({', '.join(found)}); say which "
+                                f"class is which with --label-map '{example}' (the class with "
+                                "index 1 is the positive one for the AUC)")
+
+
+def _per_class(values, classes) -> str:
+    """'0: 10, 1: 13' — slides per class name."""
+    counts = values.astype(str).value_counts()
+    return ", ".join(f"{c}: {int(counts.get(str(c), 0))}" for c in classes)
+
+
 def _n(count: int, noun: str) -> str:
     """'1 seed', '3 seeds'."""
     return f"{count} {noun}{'' if count == 1 else 's'}"
@@ -122,6 +148,7 @@ def cmd_train(args) -> int:
     from .experiments import mean_ci_table
     from .trained import train_run
 
+    _text_labels_need_a_map(Path(args.labels), args.label_map)
     t0 = time.perf_counter()
     result = train_run(args.method, args.features, args.labels, args.out, folds=args.folds,
                        seeds=args.seeds, epochs=args.epochs, label_map=args.label_map,
@@ -160,11 +187,10 @@ def cmd_evaluate(args) -> int:
             print(f"warning: {len(ids)} of these {what} were in the run's training data "
                   f"({', '.join(ids[:5])}{', …' if len(ids) > 5 else ''}): they are not "
                   "held out")
-    counts = table["label"].value_counts()
     print(f"{run.info['method']} ({_n(len(run.models), 'model')}: {run.info['folds']} folds × "
           f"{_n(len(run.info['seeds']), 'seed')}) on {_n(stats['n_slides'], 'held-out slide')} "
-          f"from {_n(stats['n_cases'], 'case')} ("
-          + ", ".join(f"{counts.get(c, 0)} {c}" for c in run.class_names) + ")")
+          f"from {_n(stats['n_cases'], 'case')} (per class: "
+          f"{_per_class(table['label'], run.class_names)})")
     print(f"a slide's probabilities: the mean of the models'; intervals: "
           f"95% percentile bootstrap over cases ({stats['n_resamples']} resamples"
           + (f", {stats['auc_resamples']} with both classes for the AUC"
@@ -194,10 +220,10 @@ def cmd_predict(args) -> int:
     if len(table):
         with atomic_output(out) as tmp:
             table.to_csv(tmp, index=False)
-    counts = table["predicted"].value_counts()
     print(f"predicted {_n(len(table), 'slide')} with {run.info['method']} (the mean of "
-          f"{_n(len(run.models), 'model')}): " + ", ".join(f"{counts.get(c, 0)} {c}" for c in run.class_names)
-          + f"; {len(failed)} failed" + (f" -> {out}" if len(table) else "; nothing written"))
+          f"{_n(len(run.models), 'model')}; predicted per class: "
+          f"{_per_class(table['predicted'], run.class_names)}); {len(failed)} failed"
+          + (f" -> {out}" if len(table) else "; nothing written"))
     return 1 if failed else 0
 
 

@@ -204,7 +204,9 @@ class _Hasher:
         return "\n".join(parts)
 
     def _class(self, cls: type) -> str:
-        parts = [f"class {cls.__module__}.{cls.__qualname__}",
+        # the class's name, not its module's: a module moved or loaded under another name
+        # (a plugin file in another folder) holds the same code
+        parts = [f"class {cls.__qualname__}",
                  "bases " + ",".join(self.value(b) for b in cls.__bases__),
                  "fields " + repr(sorted(vars(cls).get("__annotations__", {})))]
         for name, attr in sorted(vars(cls).items()):

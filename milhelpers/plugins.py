@@ -17,9 +17,9 @@ imported. Three ways to bring one in:
   (:func:`~milhelpers.methods.get_method`), so an unused plugin costs nothing.
 
 Loading the same file again does nothing unless the file changed; a changed file is imported
-again and may replace the methods it registered before (and only those), so an edited method is
-picked up in the same session — and, since its code fingerprint changed, trained again by the
-runner.
+again and may replace methods that plugins registered before (never the package's own), so an
+edited method is picked up in the same session — and, since its code fingerprint changed,
+trained again by the runner.
 """
 from __future__ import annotations
 
@@ -82,7 +82,9 @@ def load_plugin(spec: str | Path) -> list[str]:
         return list(_LOADED[key][2])
 
     before = dict(methods.METHODS)
-    replaceable = set(_LOADED[key][2]) if key in _LOADED else set()
+    # a plugin may register again what plugins registered before (its own earlier version, or
+    # the same file from another place), never a method of the package itself
+    replaceable = {n for _, _, names in _LOADED.values() for n in names}
     methods._REPLACEABLE.update(replaceable)
     try:
         if path is not None:

@@ -125,7 +125,7 @@ def train_run(method_name: str, features_dir: str | Path, labels_csv: str | Path
     ds = BagDataset(features_dir, labels_csv, label_map=label_map)
     k = folds if folds is not None else (ds.table["fold"].nunique()
                                          if "fold" in ds.table else 5)
-    check_folds(k, ds.table, name="--folds")
+    check_folds(k, Path(labels_csv), name="--folds")
     t0 = time.perf_counter()
     result = run_experiments(ds, [method], list(seeds), folds, epochs=epochs,
                              cache_dir=run_dir / "runs", progress=progress, workers=workers)

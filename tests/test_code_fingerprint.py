@@ -103,6 +103,7 @@ def clean_registry():
 def test_every_edit_of_code_that_runs_changes_the_fingerprint(tmp_path, clean_registry):
     base = _fingerprint_of(tmp_path, PLUGIN)
     assert _fingerprint_of(tmp_path, PLUGIN + "\n# reloaded unchanged\n") == base
+    assert _fingerprint_of(tmp_path, PLUGIN, "moved_elsewhere.py") == base   # module name
     for what, old, new in EDITS:
         assert PLUGIN.count(old) == 1, what
         assert _fingerprint_of(tmp_path, PLUGIN.replace(old, new)) != base, what
