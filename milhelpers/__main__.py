@@ -315,6 +315,7 @@ def _main(argv: list[str] | None = None) -> int:
                      f"({args.patch_size})")
     warnings.simplefilter("default")
     # a warning is one line for the user, not the source line of the package that raised it
+    plain_format = warnings.formatwarning
     warnings.formatwarning = lambda message, category, *args, **kw: f"warning: {message}\n"
     try:
         return args.func(args)
@@ -322,6 +323,8 @@ def _main(argv: list[str] | None = None) -> int:
         msg = err.args[0] if isinstance(err, KeyError) and err.args else err
         print(f"error: {msg}", file=sys.stderr)
         return 2
+    finally:
+        warnings.formatwarning = plain_format
 
 
 if __name__ == "__main__":

@@ -375,3 +375,52 @@ def test_case_bootstrap_resamples_cases_at_the_asked_confidence():
     by_case = case_bootstrap(y2, pr, g2, n_resamples=400)["auc_resamples"]
     by_slide = case_bootstrap(y2, pr, np.arange(20).astype(str), n_resamples=400)["auc_resamples"]
     assert 150 < by_case < 250 and by_slide > 395
+
+
+def _slide_features(path: Path, coords: np.ndarray, dim: int = 16, size0: int | None = 256):
+    with h5py.File(path, "w") as f:
+        f["features"] = np.random.default_rng(0).normal(size=(len(coords), dim)).astype(np.float32)
+        f["coords"] = coords
+        if size0:
+            f["coords"].attrs["patch_size_level0"] = size0
+    return path
+
+
+def test_heatmap_draws_the_models_mean_attention_and_refuses_bad_input(trained, tmp_path, capsys):
+    from conftest import REAL_SVS
+    from milhelpers.models.base import slide_attention
+
+    grid = np.stack(np.meshgrid(np.arange(0, 2000, 256), np.arange(0, 2700, 256)), -1)
+    coords = grid.reshape(-1, 2).astype(np.int64)[:40]
+    h5 = _slide_features(tmp_path / "region.h5", coords)
+    png = tmp_path / "region.png"
+    code, out, err = cli(capsys, "heatmap", "--run", trained, "--slide", REAL_SVS, "--features",
+                         h5, "--out", png)
+    assert code == 0, err
+    # the printed share of the top patch is that of the mean of the saved models' attention
+    with h5py.File(h5) as f:
+        x = torch.from_numpy(f["features"][:])
+    with torch.no_grad():
+        att = np.mean([slide_attention(m(x).attention)[0].numpy()
+                       for _, m in _fold_models(trained)], 0)
+    assert abs(att.sum() - 1) < 1e-5
+    assert f"40 patches; P(normal) = " in out and f"the top patch holds {att.max():.1%}" in out
+    from PIL import Image
+    with Image.open(png) as im:
+        assert im.size[0] >= 800
+    before = png.read_bytes()
+    cases = [
+        (["--slide", REAL_SVS, "--features", h5, "--out", png], f"{png} exists; pass --overwrite"),
+        (["--slide", tmp_path / "no.svs", "--features", h5, "--out", tmp_path / "a.png"],
+         "no.svs: no such file"),
+        (["--slide", REAL_SVS, "--features", _slide_features(tmp_path / "far.h5", coords + 5000),
+          "--out", tmp_path / "b.png"], "beyond the slide's 2220 × 2967: are these the features "
+                                        "of another slide than cmu_small_region.svs?"),
+        (["--slide", REAL_SVS, "--features", _slide_features(tmp_path / "w.h5", coords, dim=8),
+          "--out", tmp_path / "c.png"], "features are 8-d, but the models"),
+    ]
+    for args, message in cases:
+        code, _, err = cli(capsys, "heatmap", "--run", trained, *args)
+        assert code == 2 and message in err and "Traceback" not in err, (message, err)
+    assert png.read_bytes() == before
+    assert not any((tmp_path / n).exists() for n in ("a.png", "b.png", "c.png"))
