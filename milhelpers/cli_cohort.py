@@ -159,7 +159,7 @@ def cmd_train(args) -> int:
     print(f"{info['method']} on {_n(len(info['slides']), 'slide')} ({info['in_dim']}-d "
           f"features, classes {', '.join(info['class_names'])}): {info['folds']} folds "
           f"({_folds_from(info['fold_source'])}) × {_n(len(info['seeds']), 'seed')}, "
-          f"{info['train_config']['epochs']} epochs; {result.n_trained} of {_n(n, 'run')} "
+          f"{_n(info['train_config']['epochs'], 'epoch')}; {result.n_trained} of {_n(n, 'run')} "
           f"trained, {n - result.n_trained} read from {Path(args.out) / 'runs'}; "
           f"{time.perf_counter() - t0:.1f} s")
     metrics = [m for m in ("auc", "balanced_accuracy", "f1", "loc_auc", "top5_mass", "entropy")

@@ -10,7 +10,8 @@ A run folder (``RUN_DIR``)::
                       the method's code fingerprint, plugins, input width, classes, label map,
                       the runs (seed, fold, key) and the data they were trained on
     runs/             the experiment runner's cache: per (seed, fold) the fold model's weights
-                      (.pt), its test-fold predictions (.npz) and metrics (.json)
+                      (.pt), its test-fold predictions (.npz) and metrics (.json); a two-stage
+                      method (MHIM) also caches its first stage's runs there
     predictions.csv   out-of-fold predictions, one row per (slide, seed): slide_id, case_id,
                       label, fold, seed, prob_<class> …
     summary.json      the runner's results (:meth:`~milhelpers.experiments.ExperimentResult.to_json`)
@@ -28,7 +29,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -183,16 +183,12 @@ def _model_fingerprint(method) -> str:
 
 
 def _prune_cache(cache: Path, method: str, keep: set[str]) -> None:
-    """Remove cached runs the finished run does not list (an overwritten run's old settings),
-    so ``runs/`` holds exactly the models of ``run.json``."""
-    for d in cache.iterdir() if cache.is_dir() else []:
-        if d.is_dir() and d.name != method:
-            shutil.rmtree(d)
-            continue
-        for f in d.glob("seed*_fold*_*.*") if d.is_dir() else []:
-            stem_key = f.stem.rsplit("_", 1)[-1]
-            if stem_key not in keep:
-                f.unlink()
+    """Remove the method's cached runs that the finished run does not list (an overwritten
+    run's old settings), so ``runs/<method>/`` holds exactly the models of ``run.json``. Other
+    folders are left: a two-stage method's first stage (MHIM's baseline) is cached there."""
+    for f in (cache / method).glob("seed*_fold*_*.*"):
+        if f.stem.rsplit("_", 1)[-1] not in keep:
+            f.unlink()
 
 
 # --------------------------------------------------------------------------------------------

@@ -424,3 +424,19 @@ def test_heatmap_draws_the_models_mean_attention_and_refuses_bad_input(trained, 
         assert code == 2 and message in err and "Traceback" not in err, (message, err)
     assert png.read_bytes() == before
     assert not any((tmp_path / n).exists() for n in ("a.png", "b.png", "c.png"))
+
+
+def test_a_two_stage_method_is_rebuilt_for_prediction(cohort, tmp_path, capsys):
+    """MHIM's model holds its teacher (trained from gated ABMIL): rebuilt from the saved weights
+    alone, without training the first stage again; the first stage's runs stay cached."""
+    run = tmp_path / "mhim"
+    code, out, err = cli(capsys, "train", "--method", "mhim", "--features", cohort["feats"],
+                         "--labels", cohort["labels"], "--out", run, "--folds", "2", "--epochs",
+                         "1", "--label-map", LABEL_MAP, "--quiet")
+    assert code == 0, err
+    assert len(list((run / "runs" / "abmil_gated").glob("*.pt"))) == 2
+    code, out, err = cli(capsys, "predict", "--run", run, "--features", cohort["held_feats"],
+                         "--out", tmp_path / "p.csv")
+    assert code == 0, err
+    pred = pd.read_csv(tmp_path / "p.csv")
+    assert len(pred) == 12 and np.allclose(pred.prob_normal + pred.prob_tumor, 1)
