@@ -22,7 +22,10 @@ What does not change it: comments, blank lines, moving code within a file, docst
 functions and classes, a method's summary. What does: any edit of the code itself, including
 renaming a local variable, and a different Python version (bytecode differs between versions).
 Because the *loaded* code is hashed, editing a file without reloading it changes nothing until
-the new code runs — the fingerprint never claims code that is not running.
+the new code runs — the fingerprint never claims code that is not running. Captured values count
+by content (a tensor by its numbers), so a callable that keeps mutable state in its closure (a
+cache, a counter) changes its fingerprint as that state changes: keep such state out of a
+method's callables.
 """
 from __future__ import annotations
 
