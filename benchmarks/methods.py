@@ -6,8 +6,14 @@
         --methods abmil_gated mean_pool max_pool --seeds 0 1 2 --folds 5 --epochs 20 \\
         [--json PATH] [--cache DIR] [--overwrite]             (the README's setting)
     python benchmarks/methods.py --features DIR --labels CSV ...     (your own data)
+    python benchmarks/methods.py --plugin my_methods.py --methods abmil_gated my_method ...
+                                                              (your own method, see
+                                                               milhelpers.methods)
 
 Each (method, seed, fold) run is cached under --cache, so a rerun trains only what is missing.
+A run's key holds the fingerprint of the method's code (its model, loss terms, callbacks,
+batching and the trainer, in milhelpers and in your own modules; not library code such as
+PyTorch): edit a method and its runs are trained again, leave it and they are reused.
 The default is chapter-sized (6 epochs, as chapter 02); the README's tables use --epochs 20, the
 methods' own default, and 3 seeds. --workers trains that many runs at once (default 2 on Linux,
 one per core of the course machine): the results are the same as one at a time, and the runs'
@@ -66,6 +72,9 @@ def _parser() -> argparse.ArgumentParser:
                     "features_efficientnet_lite0/, masks/)")
     ap.add_argument("--features", type=Path, help="features folder (<slide_id>.h5), with --labels")
     ap.add_argument("--labels", type=Path, help="labels CSV (slide_id,label[,case_id][,fold])")
+    ap.add_argument("--plugin", action="append", default=[], metavar="FILE_OR_MODULE",
+                    help="a .py file or module that registers methods "
+                    "(milhelpers.methods.register); repeatable")
     ap.add_argument("--methods", nargs="+", default=DEFAULT_METHODS,
                     help="registered method names; the first is the reference (default: "
                     "%(default)s)")
@@ -142,14 +151,23 @@ def main(argv=None) -> int:
     from milhelpers.experiments import open_dataset, run_experiments
     from milhelpers.h5io import atomic_output
     from milhelpers.methods import available_methods
+    from milhelpers.plugins import PluginError, load_entry_points, load_plugin
 
     def fail(msg: str) -> int:
         print(f"error: {msg}", file=sys.stderr)
         return 2
 
+    for plugin in args.plugin:
+        try:
+            print(f"plugin {plugin}: registered {', '.join(load_plugin(plugin)) or 'nothing'}")
+        except PluginError as err:
+            return fail(str(err))
+    if any(m not in available_methods() for m in args.methods):
+        load_entry_points()           # installed packages' methods, only when needed
     unknown = [m for m in args.methods if m not in available_methods()]
     if unknown:
-        return fail(f"unknown method(s) {unknown}; choose from {available_methods()}")
+        return fail(f"unknown method(s) {unknown}; choose from {available_methods()}, or load "
+                    "your own with --plugin FILE")
     if len(set(args.methods)) != len(args.methods):
         return fail(f"--methods lists a method twice: {args.methods}")
     if (args.data_root is None) == (args.features is None and args.labels is None):
@@ -217,5 +235,15 @@ def save_figure(result, path: Path) -> None:
     plt.close(fig)
 
 
+def run(argv=None) -> int:
+    """:func:`main`, with Ctrl-C as one line and exit status 130 (rerunning resumes: every
+    finished run is in the cache)."""
+    try:
+        return main(argv)
+    except KeyboardInterrupt:
+        print("\ninterrupted; rerun the same command to resume", file=sys.stderr)
+        return 130
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run())

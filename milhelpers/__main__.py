@@ -1,7 +1,10 @@
-"""Command line: ``python -m milhelpers tile|extract|data|encoders|run-notebooks|sweep ...``.
+"""Command line: ``python -m milhelpers tile|extract|data|encoders|run-notebooks|sweep ...``
+and, for your own cohort, ``train|evaluate|predict|heatmap`` (:mod:`milhelpers.cli_cohort`).
 
-Each command works on a slide file or a folder of slides, prints one line per slide and a summary,
-and exits non-zero when any slide failed.
+Each slide command works on a slide file or a folder of slides, prints one line per slide and a
+summary, and exits non-zero when any slide failed. A user error prints one ``error:`` line and
+exits 2; Ctrl-C prints one line and exits 130 (rerunning the command resumes: finished outputs
+are kept).
 """
 from __future__ import annotations
 
@@ -213,10 +216,24 @@ def cmd_encoders(args) -> int:
     return 0
 
 
+#: What Ctrl-C prints (then the command exits 130, the shell's code for SIGINT).
+INTERRUPTED = "interrupted; rerun the same command to resume"
+
+
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:
+        print(f"\n{INTERRUPTED}", file=sys.stderr)
+        return 130
+
+
+def _main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m milhelpers",
                                      description="Tiling, feature extraction, course data, "
-                                                 "notebook runs and parameter sweeps.")
+                                                 "notebook runs, parameter sweeps, and training, "
+                                                 "evaluating, predicting and drawing heatmaps "
+                                                 "on your own cohort.")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = tile_parser = sub.add_parser("tile", help="segment tissue and write patch coordinates "
@@ -288,17 +305,26 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("encoders", help="list registered encoders")
     p.set_defaults(func=cmd_encoders)
 
+    from .cli_cohort import add_commands
+
+    add_commands(sub)     # train, evaluate, predict, heatmap
+
     args = parser.parse_args(argv)
     if args.command == "tile" and args.overlap >= args.patch_size:
         tile_parser.error(f"argument --overlap: {args.overlap} must be smaller than --patch-size "
                      f"({args.patch_size})")
     warnings.simplefilter("default")
+    # a warning is one line for the user, not the source line of the package that raised it
+    plain_format = warnings.formatwarning
+    warnings.formatwarning = lambda message, category, *args, **kw: f"warning: {message}\n"
     try:
         return args.func(args)
     except (OSError, ValueError, KeyError, RuntimeError) as err:  # user errors: no traceback
         msg = err.args[0] if isinstance(err, KeyError) and err.args else err
         print(f"error: {msg}", file=sys.stderr)
         return 2
+    finally:
+        warnings.formatwarning = plain_format
 
 
 if __name__ == "__main__":

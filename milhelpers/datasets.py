@@ -285,8 +285,9 @@ class BagDataset(Dataset):
 
     The CSV needs ``slide_id`` and ``label`` columns; ``case_id`` (patient) and ``fold`` are
     optional. ``slide_id`` and ``case_id`` are read as text, so ``001`` stays ``001``. The
-    loader refuses, naming the slides: a slide listed twice (or with two labels), a slide without
-    features, a features file without a row, labels that are not ``0 … C−1`` with at least two
+    labels may name a subset of the features folder: the other files are listed in
+    ``unused_features`` and reported in one printed line. The loader refuses, naming the slides:
+    a slide listed twice (or with two labels), a slide without features, labels that are not ``0 … C−1`` with at least two
     classes (text labels need ``label_map``, see :func:`encode_labels`), empty bags, mixed
     feature dimensions, NaN/inf features, and files it cannot read (truncated or not HDF5). All
     of these raise :class:`DataMismatchError`.
@@ -332,16 +333,17 @@ class BagDataset(Dataset):
             no_feat, no_label = sorted(set(slide_ids) - on_disk), []
         else:
             no_feat, no_label = sorted(in_csv - on_disk), sorted(on_disk - in_csv)
-        if no_feat or no_label:
-            msg = []
-            if no_feat:
-                msg.append(f"{len(no_feat)} slide(s) in the labels have no features in "
-                           f"{self.features_dir}: {_short(no_feat)}")
-            if no_label:
-                msg.append(f"{len(no_label)} features file(s) have no row in the labels: "
-                           f"{_short(no_label)}")
-            raise DataMismatchError("; ".join(msg) + ". Fix the CSV or the features folder "
-                                    "(or pass slide_ids= to use a subset).")
+        if no_feat:
+            raise DataMismatchError(f"{_plural(len(no_feat), 'slide')} in the labels "
+                                    f"{'has' if len(no_feat) == 1 else 'have'} no features in "
+                                    f"{self.features_dir}: {_short(no_feat)}. Extract them, or "
+                                    "drop their rows from the labels CSV.")
+        #: features files the labels do not name: left out (a labels CSV may pick a subset)
+        self.unused_features = no_label
+        if no_label:
+            print(f"{_plural(len(no_label), 'features file')} in {self.features_dir} "
+                  f"{'has' if len(no_label) == 1 else 'have'} no row in the labels and "
+                  f"{'is' if len(no_label) == 1 else 'are'} left out: {_short(no_label)}")
         y, self.class_names = encode_labels(table.label, label_map)
         if label_map is not None:
             table = table.assign(label_name=table.label.astype(str), label=y)
@@ -533,6 +535,11 @@ def _positive_int(value) -> int | None:
     except (TypeError, ValueError):
         return None
     return v if v > 0 else None
+
+
+def _plural(n: int, noun: str) -> str:
+    """'1 slide', '3 slides': a count in words a reader would write."""
+    return f"{n} {noun}" + ("" if n == 1 else "s")
 
 
 def _short(items, n: int = 8) -> str:

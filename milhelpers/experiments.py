@@ -18,12 +18,15 @@ monitor), and the test fold is only predicted.
 Each finished run is one JSON file (plus its test predictions as ``.npz`` and its final weights
 as ``.pt``) under ``cache_dir``,
 named by a hash of everything that decides its result: the method (name, model options, training
-defaults), the effective :class:`~milhelpers.train.TrainConfig`, the data (slide ids, labels,
+defaults, and the fingerprint of its code: :meth:`~milhelpers.methods.Method.code_fingerprint`), the
+effective :class:`~milhelpers.train.TrainConfig`, the data (slide ids, labels,
 cases, the fold's test slides, the features files' sizes and modification times — or, for bags
 held in memory, a hash of their features and instance labels), the seed, the fold and the
 runner's version. A rerun loads what exists and trains only what is missing; a file that cannot be
-read is trained again with a warning. A method's *code* is not in the key: after changing a loss
-or a model, give the variant a new name (``Method.with_options(name=...)``) or clear the cache.
+read is trained again with a warning. The method's *code* is in the key: edit a model's forward, a
+loss term or a callback (in ``milhelpers`` or in your own module) and its runs are trained again;
+leave it unchanged and they are reused. Library code (PyTorch, NumPy, scikit-learn) is not in it:
+clear the cache after upgrading a library if its results could change.
 Processes may share a cache (``workers``, a sweep's notebooks): a run is trained under a lock
 (its ``.lock`` file), so a second process asking for it waits and reads it instead.
 
@@ -184,6 +187,7 @@ def run_key(method: Method, config, fingerprint: str, seed: int, fold: int,
     cfg = dataclasses.asdict(config)
     cfg.pop("progress", None)   # a progress bar does not change the result
     return _digest({"runner": RUNNER_VERSION, "package": __version__, "method": method.name,
+                    "code": method.code_fingerprint(),
                     "model_kwargs": dict(method.model_kwargs), "method_config": dict(method.config),
                     "train_config": cfg, "data": fingerprint, "seed": int(seed), "fold": int(fold),
                     "test": list(map(str, test_ids)), "val_fraction": float(val_fraction),
@@ -642,6 +646,11 @@ _WORKER_JOB = None
 
 def _worker_init(job, threads: int | None) -> None:
     global _WORKER_JOB
+    import signal
+
+    # Ctrl-C reaches every process of the terminal's group: the runner stops the pool itself
+    # (leaving ``with pool`` terminates the workers), so a worker must not die with a traceback
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     _WORKER_JOB = job
     torch.set_num_threads(int(threads or 1))
 

@@ -26,6 +26,38 @@ How each later method plugs in (one ``register(Method(...))`` each, no copied lo
   ``model_kwargs`` such as a token → slide index); ``loss_terms`` adds the hyperslide loss:
   :func:`packmil_method` makes any variant; ``packmil``, ``packmil_noresidual`` (α = 0) and
   ``packmil_ads4`` are registered.
+
+Your own method: a model that returns :class:`~milhelpers.models.MILOutput` and one ``register``
+call, in a file passed with ``--plugin`` to ``python -m milhelpers train`` and
+``benchmarks/methods.py`` (or :func:`milhelpers.plugins.load_plugin` in a notebook; an installed
+package can use the ``milhelpers.methods`` entry point group instead). The tests run this
+example end to end::
+
+    # my_methods.py
+    from torch import nn
+    from milhelpers.methods import Method, register
+    from milhelpers.models import MILModel, MILOutput, as_batch, mask_logits, masked_softmax
+
+    class LinearAttentionMIL(MILModel):   # a = softmax_k(wᵀ h_k), bag z = Σ_k a_k h_k
+        def __init__(self, in_dim, n_classes, embed_dim=64):
+            super().__init__()
+            self.n_classes = n_classes
+            self.project = nn.Sequential(nn.Linear(in_dim, embed_dim), nn.ReLU())
+            self.score, self.classifier = nn.Linear(embed_dim, 1), nn.Linear(embed_dim, n_classes)
+
+        def forward(self, x, mask=None):
+            x, mask = as_batch(x, mask)                                  # (B, N, D), (B, N)
+            h = self.project(x)
+            logits = mask_logits(self.score(h).transpose(1, 2), mask)    # (B, 1 head, N)
+            z = (masked_softmax(logits, mask) @ h)[:, 0]                 # (B, E)
+            return MILOutput(self.classifier(z), logits, z, mask)
+
+    register(Method("linear_attention",
+                    lambda ctx, **kw: LinearAttentionMIL(ctx.in_dim, ctx.n_classes, **kw),
+                    "linear attention pooling, my lab's baseline"))
+
+The runner keys each run by the method's code (:meth:`Method.code_fingerprint`): edit the model or
+its registration and the next run trains it again; an unchanged method is read from the cache.
 """
 from __future__ import annotations
 
@@ -107,6 +139,26 @@ class Method:
         return dataclasses.replace(self, name=name or self.name,
                                    model_kwargs={**self.model_kwargs, **model_kwargs})
 
+    def code_fingerprint(self) -> str:
+        """A hash of the code that builds and trains this method: its factory and the model
+        classes it builds (with their bases), loss terms, callbacks, collate / sampler /
+        transform, the values their closures captured (another method, a λ) and the trainer
+        (:meth:`fit`), followed through ``milhelpers`` and your own modules — not library code
+        such as PyTorch (see :mod:`milhelpers.code_fingerprint`). The experiment runner puts it
+        in every run's key, so an edited method is trained again and an unchanged one reused."""
+        from .code_fingerprint import code_fingerprint
+        from .train import fit as trainer
+
+        return code_fingerprint(self, trainer)
+
+    def _code_parts(self) -> tuple:
+        """What the fingerprint of a method (also one captured by another, MHIM's baseline)
+        hashes: the recipe's callables and options — not the summary text, and not this class's
+        own plumbing (``fit`` above is hashed as the trainer it calls)."""
+        return (self.name, self.build, self.loss_terms, self.callbacks, dict(self.config),
+                dict(self.model_kwargs), self.collate_fn, self.batch_sampler,
+                self.train_transform)
+
     def build_model(self, ctx: BuildContext) -> MILModel:
         """The initial model for ``ctx``, its weights drawn from ``ctx.seed`` alone."""
         with torch.random.fork_rng(devices=[]):   # leaves the global stream untouched
@@ -143,25 +195,38 @@ def n_classes_of(*datasets: Dataset | None) -> int:
 
 
 METHODS: dict[str, Method] = {}
+#: Names a plugin being imported again (its file changed) may register anew
+#: (:func:`milhelpers.plugins.load_plugin`).
+_REPLACEABLE: set[str] = set()
 
 
 def register(method: Method, overwrite: bool = False) -> Method:
-    """Add ``method`` to the registry (a chapter registers its method once)."""
-    if method.name in METHODS and not overwrite and METHODS[method.name] is not method:
+    """Add ``method`` to the registry (a chapter or a plugin registers its method once)."""
+    if (method.name in METHODS and not overwrite and METHODS[method.name] is not method
+            and method.name not in _REPLACEABLE):
         raise ValueError(f"a method named {method.name!r} is already registered; pass "
-                         "overwrite=True to replace it")
+                         "overwrite=True to replace it, or choose another name")
     METHODS[method.name] = method
     return method
 
 
 def available_methods() -> list[str]:
+    """The registered names (installed plugins' entry points are loaded only when
+    :func:`get_method` meets a name it does not know)."""
     return sorted(METHODS)
 
 
 def get_method(name: str) -> Method:
-    """The registered method ``name``; the error lists the known names."""
+    """The registered method ``name``. An unknown name first loads the installed packages'
+    ``milhelpers.methods`` entry points (:func:`milhelpers.plugins.load_entry_points`); the
+    error lists the known names."""
     if name not in METHODS:
-        raise KeyError(f"unknown method {name!r}; choose from {available_methods()}")
+        from .plugins import load_entry_points
+
+        load_entry_points()
+    if name not in METHODS:
+        raise KeyError(f"unknown method {name!r}; choose from {available_methods()} (your own: "
+                       "--plugin FILE, or milhelpers.plugins.load_plugin in a notebook)")
     return METHODS[name]
 
 

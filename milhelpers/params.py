@@ -7,20 +7,166 @@ and returns the cleaned value.
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["ParameterError", "expect", "check_int", "check_path", "check_choices", "check_seeds",
-           "check_folds", "check_label_map", "check_chapter01_params", "check_chapter02",
+__all__ = ["ParameterError", "setup_chapter", "chapter_dir", "papermill_cells", "expect",
+           "check_int", "check_path", "check_choices", "check_seeds", "check_folds", "check_label_map", "check_chapter01_params", "check_chapter02",
            "check_chapter03", "check_lambda", "aem_bases", "check_chapter04",
            "check_chapter05", "check_chapter06"]
 
 
 class ParameterError(ValueError):
     """A chapter parameter that cannot work; the message says which one and what to do."""
+
+
+# --------------------------------------------------------------------------------------------
+# papermill: which names were given, their types, and where relative paths start
+# --------------------------------------------------------------------------------------------
+#: Names papermill itself may inject (``--inject-paths``): never refused.
+PAPERMILL_NAMES = {"PAPERMILL_INPUT_PATH", "PAPERMILL_OUTPUT_PATH"}
+#: A parameter whose name ends so holds a path: given relative to papermill's working folder.
+PATH_SUFFIXES = ("_dir", "_csv", "_path", "_file")
+#: The chapters' own folder in this repository.
+NOTEBOOKS_DIR = Path(__file__).resolve().parents[1] / "notebooks"
+_NO_DEFAULT = object()
+
+
+def _assigned(source: str) -> dict[str, Any]:
+    """Names a cell assigns at its top level, with their literal values (or ``_NO_DEFAULT``)."""
+    import ast
+
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return {}
+    out: dict[str, Any] = {}
+    for node in tree.body:
+        targets = node.targets if isinstance(node, ast.Assign) else \
+            [node.target] if isinstance(node, ast.AnnAssign) and node.value is not None else []
+        for t in targets:
+            if isinstance(t, ast.Name):
+                try:
+                    out[t.id] = ast.literal_eval(node.value)
+                except (ValueError, SyntaxError, TypeError):
+                    out[t.id] = _NO_DEFAULT
+    return out
+
+
+def papermill_cells(history: Sequence[str]) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """``(declared, injected)`` from a kernel's input history: the names (with their literal
+    defaults) of the ``parameters`` cell and those of the cell papermill injected after it (it
+    starts with the line ``# Parameters``); ``None`` when papermill injected nothing."""
+    cells = [h for h in history if h and h.strip()]
+    last = max((i for i, h in enumerate(cells) if h.lstrip().startswith("# Parameters\n")
+                or h.strip() == "# Parameters"), default=None)
+    if last is None or last == 0:
+        return None
+    return _assigned(cells[last - 1]), _assigned(cells[last])
+
+
+def _parse_literal(name: str, text: str) -> Any:
+    """A list or dict given to papermill's ``-p`` as text: JSON or a Python literal."""
+    import ast
+    import json
+
+    for parse in (json.loads, ast.literal_eval):
+        try:
+            return parse(text)
+        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+            continue
+    raise _bad(name, text, "is neither JSON nor a Python literal; write a list as "
+               "'[0, 1, 2]' and a dict as '{\"normal\": 0, \"tumor\": 1}'")
+
+
+def _by_papermill() -> bool:
+    """Whether the process that started this kernel is papermill (Linux; False elsewhere)."""
+    try:
+        cmd = Path(f"/proc/{os.getppid()}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return any("papermill" in Path(part.decode(errors="ignore")).name for part in cmd)
+
+
+def chapter_dir(notebook: str, given: dict[str, Any] | None = None) -> Path | None:
+    """The folder a chapter's relative paths start in: where ``notebook`` lives.
+
+    The working folder when it holds the notebook (Jupyter, nbval, ``milhelpers run-notebooks``
+    and sweeps start kernels there); else the folder of ``PAPERMILL_INPUT_PATH`` when papermill
+    was given ``--inject-paths``; else this repository's ``notebooks/`` when it holds the
+    notebook. ``None`` when none of them does.
+    """
+    cwd = Path.cwd()
+    if (cwd / notebook).is_file():
+        return cwd
+    path = (given or {}).get("PAPERMILL_INPUT_PATH")
+    if isinstance(path, str) and Path(path).expanduser().is_file():
+        return Path(path).expanduser().resolve().parent
+    if (NOTEBOOKS_DIR / notebook).is_file():
+        return NOTEBOOKS_DIR
+    return None
+
+
+def setup_chapter(namespace: dict[str, Any], notebook: str,
+                  history: Sequence[str] | None = None) -> Path:
+    """The first call of a chapter's check cell: make papermill runs behave as the chapter in
+    Jupyter, from any folder. Returns the working folder afterwards (the chapter's folder
+    under papermill).
+
+    1. A name papermill injected that the ``parameters`` cell does not declare is refused,
+       naming the closest declared name (``-p lr -0.001`` to chapter 02 would otherwise be
+       ignored with a warning buried in the log).
+    2. A list or dict parameter given as text (``-p seeds "[0, 1]"``, ``-p label_map
+       '{"normal": 0, "tumor": 1}'``) is parsed as JSON or a Python literal.
+    3. Paths: a relative path given to papermill (a name ending in ``_dir``, ``_csv``, ``_path``
+       or ``_file``) is read from the folder papermill was started in, as a shell user expects;
+       then the working folder becomes the chapter's own (:func:`chapter_dir`), so the chapter's
+       defaults (``../data/cohort``, ``runs/02``) land in this repository and not beside the
+       folder you ran papermill from. Without papermill nothing moves.
+
+    ``namespace`` is the notebook's ``globals()`` (values are replaced in it); ``history`` the
+    kernel's input history (IPython's, by default).
+    """
+    import difflib
+
+    if history is None:
+        try:
+            from IPython import get_ipython
+
+            shell = get_ipython()
+        except ImportError:
+            shell = None
+        history = list(shell.history_manager.input_hist_raw) if shell is not None else []
+    cells = papermill_cells(history)
+    declared, injected = cells if cells is not None else ({}, {})
+    unknown = sorted(set(injected) - set(declared) - PAPERMILL_NAMES)
+    if unknown:
+        hints = []
+        for name in unknown:
+            close = difflib.get_close_matches(name, list(declared), n=1, cutoff=0.0)
+            hints.append(f"parameter {name}={namespace.get(name)!r} is not a parameter of "
+                         f"{notebook}" + (f"; the closest is {close[0]!r}" if close else ""))
+        raise ParameterError("; ".join(hints) + f". Its parameters: {', '.join(declared)} "
+                             "(papermill -p NAME VALUE takes only these).")
+    caller = Path.cwd()
+    for name in injected:
+        if name in PAPERMILL_NAMES or name not in namespace:
+            continue
+        value, default = namespace[name], declared.get(name, _NO_DEFAULT)
+        if isinstance(value, str) and value.strip()[:1] in ("[", "{", "(") and (
+                default is None or isinstance(default, (list, tuple, dict))):
+            namespace[name] = value = _parse_literal(name, value.strip())
+        if (isinstance(value, str) and name.endswith(PATH_SUFFIXES) and value
+                and not Path(value).expanduser().is_absolute()):
+            namespace[name] = str(caller / value)
+    home = chapter_dir(notebook, namespace)
+    if home is not None and home != caller and (cells is not None or _by_papermill()):
+        os.chdir(home)
+    return Path.cwd()
 
 
 def expect(condition: bool, message: str, strict: bool) -> bool:
@@ -109,27 +255,50 @@ def check_folds(folds: Any, labels_csv: str | Path | pd.DataFrame, name: str = "
         n = table["fold"].nunique(dropna=True)
         if k != n:
             raise _bad(name, folds, f"{where} has a 'fold' column with {n} folds "
-                       f"({sorted(table['fold'].dropna().unique().tolist())}); set folds={n}, or "
-                       "drop the column to make new stratified folds")
+                       f"({sorted(table['fold'].dropna().unique().tolist())}); set {name}={n}, "
+                       "or drop the column to make new stratified folds")
         return k
     groups = table["case_id"] if "case_id" in table else table.get("slide_id", table.index)
     per_class = pd.Series(groups.to_numpy()).groupby(table["label"].to_numpy()).nunique()
-    rare, n_rare = per_class.idxmin(), int(per_class.min())
+    rare, n_rare = _plain(per_class.idxmin()), int(per_class.min())
     if len(per_class) < 2:
         raise ParameterError(f"{where}: every slide has label {rare!r}; a classifier needs "
                              "slides of at least two classes")
-    unit = "cases" if "case_id" in table else "slides"
-    if k > n_rare:
-        raise _bad(name, folds, f"class {rare!r} has only {n_rare} {unit} in {where}, so "
-                   f"{k} folds cannot each hold one; use folds <= {n_rare}")
-    # the runner carves a grouped validation split (a fifth) from each training part
+    unit = "case" if "case_id" in table else "slide"
+    if n_rare < 2:
+        raise ParameterError(f"{where}: class {rare!r} has only {_count(n_rare, unit)}; "
+                             f"cross-validation needs at least 2 of every class (one in each "
+                             f"of 2 test folds): add {unit}s of class {rare!r}")
+    # the runner carves a grouped validation split (a fifth) from each training part, so
+    # the fold count must satisfy both rules: k <= n_rare, and enough groups to train on
     n_groups = int(pd.Series(groups.to_numpy()).nunique())
-    n_train = n_groups - -(-n_groups // k)
-    if n_train < min_train_groups:
-        raise _bad(name, folds, f"with {n_groups} {unit} in {where}, a training part of {k} "
-                   f"folds holds about {n_train}, but its validation split needs at least "
-                   f"{min_train_groups}; use more folds or more {unit}")
+
+    def n_train(folds_: int) -> int:
+        return n_groups - -(-n_groups // folds_)
+
+    fits = [j for j in range(2, n_rare + 1) if n_train(j) >= min_train_groups]
+    advice = (f"use {name}={fits[0]}" if len(fits) == 1 else
+              f"use {name} between {fits[0]} and {fits[-1]}" if fits else
+              f"add {unit}s: {_count(n_groups, unit)} are too few for cross-validation with a "
+              f"validation split")
+    if k > n_rare:
+        raise _bad(name, folds, f"class {rare!r} has only {_count(n_rare, unit)} in {where}, "
+                   f"so {k} folds cannot each hold one; {advice}")
+    if n_train(k) < min_train_groups:
+        raise _bad(name, folds, f"with {_count(n_groups, unit)} in {where}, a training part of "
+                   f"{k} folds holds about {n_train(k)}, but its validation split needs at least "
+                   f"{min_train_groups}; {advice}")
     return k
+
+
+def _plain(value: Any) -> Any:
+    """A NumPy scalar as the Python number it holds, so messages read 0, not np.int64(0)."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _count(n: int, noun: str) -> str:
+    """'1 slide', '7 slides'."""
+    return f"{n} {noun}" + ("" if n == 1 else "s")
 
 
 def check_label_map(label_map: Any, labels_csv: str | Path | pd.DataFrame,
@@ -148,7 +317,8 @@ def check_label_map(label_map: Any, labels_csv: str | Path | pd.DataFrame,
         return None
     if not isinstance(label_map, dict):
         raise _bad(name, label_map, "must be a dict from label text to class index, e.g. "
-                   "{'normal': 0, 'tumour': 1}")
+                   "{'normal': 0, 'tumour': 1} (papermill: -p label_map "
+                   "'{\"normal\": 0, \"tumour\": 1}')")
     missing = sorted(set(text) - set(map(str, label_map)))
     if missing:
         raise _bad(name, label_map, f"labels {missing} of {where} are not in the map; add them")

@@ -512,9 +512,11 @@ def paired_comparison(runs, metric: str = "auc", methods: Sequence[str] | None =
 # --------------------------------------------------------------------------------------------
 def attention_panels(slide_path: str | Path, coords: np.ndarray, size0: int, attention: np.ndarray,
                      truth: np.ndarray | None = None, axes=None, raw_vmax: float | None = None,
-                     title: str = "", max_size: int = 384, cmap: str = "viridis"):
+                     title: str = "", max_size: int = 384, cmap: str = "viridis",
+                     mpp: float | None = None):
     """One slide in a row: raw attention on an absolute scale, its within-slide rank, and (if
     given) the true tumour fraction of each patch; each panel with a colourbar and a scale bar.
+    ``mpp``: the level-0 µm/px for a slide whose file lacks it (the file's own value wins).
 
     Raw weights a_k sum to 1 over the bag, so on an absolute scale ``[0, raw_vmax]`` a slide
     whose attention is spread thin looks cold; rank scaling stretches *any* slide over the whole
@@ -523,7 +525,7 @@ def attention_panels(slide_path: str | Path, coords: np.ndarray, size0: int, att
     n = 3 if truth is not None else 2
     if axes is None:
         _, axes = plt.subplots(1, n, figsize=(3.1 * n, 2.9))
-    with Slide(slide_path) as s:
+    with Slide(slide_path, mpp=mpp) as s:
         thumb, ds = s.thumbnail(max_size)
         mpp = s.mpp * ds
     a = np.asarray(attention, float).ravel()

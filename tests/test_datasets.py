@@ -57,13 +57,22 @@ def test_bag_dataset_reads_our_layout(feat_dir):
     assert ds.in_memory
 
 
-def test_mismatches_name_the_slides(feat_dir):
+def test_mismatches_name_the_slides(feat_dir, capsys):
     d, labels = feat_dir
     extra_row = pd.concat([labels, pd.DataFrame({"slide_id": ["ghost"], "label": [1]})])
-    with pytest.raises(DataMismatchError, match="ghost"):
+    with pytest.raises(DataMismatchError, match="1 slide in the labels has no features "
+                       ".*: ghost. Extract them, or drop their rows"):
         BagDataset(d, extra_row)
-    with pytest.raises(DataMismatchError, match="no row in the labels: s3"):
-        BagDataset(d, labels.iloc[:3])
+    # labels naming a subset of the features folder: the rest is reported and left out
+    capsys.readouterr()
+    subset = BagDataset(d, labels.iloc[:3])
+    assert subset.slide_ids == ["s0", "s1", "s2"] and subset.unused_features == ["s3"]
+    assert capsys.readouterr().out == (f"1 features file in {d} has no row in the labels and is "
+                                       "left out: s3\n")
+    two = BagDataset(d, labels.iloc[[0, 1]])
+    assert two.unused_features == ["s2", "s3"]
+    assert "2 features files in" in capsys.readouterr().out
+    assert BagDataset(d, labels).unused_features == [] and capsys.readouterr().out == ""
     with pytest.raises(DataMismatchError, match="slide_id,label"):
         BagDataset(d, labels.rename(columns={"label": "y"}))
     # a subset of the slides may leave other features files without a row

@@ -1,6 +1,7 @@
 """Chapter parameter checks: each bad value must fail with a message naming the parameter."""
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -68,7 +69,8 @@ def test_folds_against_rarer_class_counts_cases_not_slides():
     t = pd.DataFrame({"slide_id": list("abcdefgh"), "label": ["tumour"] * 3 + ["normal"] * 5,
                       "case_id": ["p1", "p1", "p2", "n1", "n2", "n3", "n4", "n5"]})
     assert check_folds(2, t, min_train_groups=1) == 2
-    with pytest.raises(ParameterError, match="class 'tumour' has only 2 cases.*folds <= 2"):
+    with pytest.raises(ParameterError, match="class 'tumour' has only 2 cases in the labels "
+                       "table, so 3 folds cannot each hold one"):
         check_folds(3, t)
     # without case ids the slides count: 3 positives allow 3 folds
     assert check_folds(3, t.drop(columns="case_id"), min_train_groups=1) == 3
@@ -312,3 +314,66 @@ def test_ch06_defaults_are_cleaned():
 def test_ch06_bad_values_name_the_parameter(name, bad, match):
     with pytest.raises(ParameterError, match=match):
         _ch06(**{name: bad})
+
+
+def _suggested(message: str) -> list[int] | None:
+    """The fold counts a check_folds message advises (None: it advises more data)."""
+    import re
+
+    if m := re.search(r"use folds=(\d+)", message):
+        return [int(m.group(1))]
+    if m := re.search(r"use folds between (\d+) and (\d+)", message):
+        return list(range(int(m.group(1)), int(m.group(2)) + 1))
+    assert re.search(r"add (cases|slides)", message), message
+    return None
+
+
+@pytest.mark.parametrize("per_class, grouped", [(n, g) for n in (1, 2, 3, 4, 6, 9)
+                                                 for g in (True, False)])
+def test_fold_advice_agrees_with_the_check(per_class, grouped):
+    """Issue 24: "use folds <= 1" followed by refusing folds 1. Whatever a refusal advises must
+    pass the same check, and "add cases" must mean no fold count passes."""
+    n = per_class * 2
+    t = pd.DataFrame({"slide_id": [f"s{i}" for i in range(n + 3)],
+                      "label": np.array([0] * per_class + [1] * (per_class + 3)),
+                      "case_id": [f"c{i}" for i in range(n + 3)]})
+    if not grouped:
+        t = t.drop(columns="case_id")
+    for k in range(2, 12):
+        try:
+            check_folds(k, t)
+            continue
+        except ParameterError as err:
+            message = str(err)
+        assert "np.int64" not in message and "1 slides" not in message and "1 cases" not in message
+        advised = _suggested(message)
+        if advised is None:
+            assert not any(_passes(j, t) for j in range(2, 20)), message
+        else:
+            assert all(_passes(j, t) for j in advised), message
+            assert not _passes(advised[0] - 1, t) and not _passes(advised[-1] + 1, t)
+
+
+def _passes(k: int, table) -> bool:
+    try:
+        check_folds(k, table)
+        return True
+    except ParameterError:
+        return False
+
+
+def test_fold_messages_use_plain_numbers_and_words():
+    one = pd.DataFrame({"slide_id": list("abcdefg"), "label": np.array([0] + [1] * 6)})
+    with pytest.raises(ParameterError) as err:
+        check_folds(2, one)
+    assert str(err.value) == ("the labels table: class 0 has only 1 slide; cross-validation needs "
+                              "at least 2 of every class (one in each of 2 test folds): add "
+                              "slides of class 0")
+    with pytest.raises(ParameterError, match=r"add slides: 7 slides are too few"):
+        check_folds(2, one.assign(label=[0, 0] + [1] * 5))
+    assert check_folds(2, pd.DataFrame({"slide_id": range(14), "label": [0, 1] * 7}),
+                       name="--folds") == 2
+    with pytest.raises(ParameterError, match=r"parameter --folds=9: class 0 .*use --folds "
+                                             r"between 2 and 7"):
+        check_folds(9, pd.DataFrame({"slide_id": range(14), "label": [0, 1] * 7}),
+                    name="--folds")
