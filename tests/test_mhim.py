@@ -100,16 +100,29 @@ def test_same_generator_seed_same_masks_and_bad_ratios_fail():
 
 
 # ---------------------------------------------------------------------------- model and scores
-def test_class_aware_score_by_hand():
+def test_class_aware_score_by_hand_batched_padded_and_bias_invariant():
     model = tiny_mhim().teacher.eval()
-    x = torch.randn(1, 5, 6)
-    out = model(x)
-    h = out.extras["instance_embeddings"][0]
-    a = out.slide_attention[0]
+    with torch.no_grad():
+        model.classifier.bias.copy_(torch.tensor([0.7, -0.4]))       # a bias that favours class 0
+    x = torch.randn(2, 6, 6, generator=torch.Generator().manual_seed(3))
+    pad = torch.tensor([[True] * 6, [True] * 4 + [False] * 2])
+    out = model(x, pad)
     W, b = model.classifier.weight, model.classifier.bias
-    hand = torch.stack([torch.softmax(W @ (a[i] * h[i]) + b, 0).max() for i in range(5)])
-    assert torch.allclose(instance_scores(out, model, "class_aware")[0], hand, atol=1e-6)
-    assert torch.allclose(instance_scores(out, model, "attention")[0], a)
+    got = instance_scores(out, model, "class_aware")
+    for bag, n in ((0, 6), (1, 4)):                 # each bag alone, as the authors' batch of one
+        alone = model(x[bag, :n])
+        h, a = alone.extras["instance_embeddings"][0], alone.slide_attention[0]
+        # the authors' score: W (a_i h_i) plus the class-0 bias added to every class
+        hand = torch.stack([torch.softmax(W @ (a[i] * h[i]) + b[0], 0).max() for i in range(n)])
+        assert torch.allclose(got[bag, :n], hand, atol=1e-6)
+        whole_bias = torch.stack([torch.softmax(W @ (a[i] * h[i]) + b, 0).max() for i in range(n)])
+        assert not torch.allclose(got[bag, :n], whole_bias, atol=1e-3)   # not the whole vector
+    for shift in (torch.tensor([5.0, -3.0]), torch.tensor([-2.0, 0.5])):
+        with torch.no_grad():
+            model.classifier.bias.add_(shift)
+        assert torch.allclose(instance_scores(model(x, pad), model, "class_aware")[pad],
+                              got[pad], atol=1e-6)
+    assert torch.allclose(instance_scores(out, model, "attention"), out.slide_attention)
 
 
 def test_student_sees_the_bag_without_the_masked_instances():
