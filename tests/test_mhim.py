@@ -399,3 +399,98 @@ def test_a_cached_baseline_without_weights_is_trained_again(tmp_path, fit_calls)
     ex.run_experiments(ds, [mhim_method(base, name="mhim_small")], **run)
     assert fits == ["mhim_small", "abmil_gated_small"] * 2
     assert len(list((tmp_path / "c" / "abmil_gated_small").glob("*.pt"))) == 2
+
+
+# ------------------------------------------------------------------------------------- MHIM v2
+def test_v2_and_student_init_names_and_bad_options():
+    from milhelpers.methods import MHIM_V2_DEFAULTS, mhim_v2_method
+    assert get_method("mhim_v2").name == "mhim_v2" and get_method("mhim_fresh").name == "mhim_fresh"
+    assert get_method("mhim_v2_norecycle").model_kwargs["recycle"] is False
+    assert mhim_v2_method(r_h=0.03, merge_k=5).name == "mhim_v2_rh0.03_k5"
+    assert mhim_v2_method(merge_ratio=0.9, merge_momentum=0.99).name == "mhim_v2_rho0.9_mm0.99"
+    assert mhim_method(student_init="fresh").name == "mhim_fresh"
+    assert get_method("mhim").model_kwargs["student_init"] == "projection"
+    assert MHIM_V2_DEFAULTS["momentum"] == 0.997 and MHIM_V2_DEFAULTS["merge_momentum"] == 0.999
+    for kw, word in [({"merge_k": 0}, "merge_k"), ({"merge_ratio": 1.5}, "merge_ratio"),
+                     ({"merge_momentum": 2.0}, "merge_momentum"), ({"student_init": "fc"},
+                                                                   "student_init")]:
+        with pytest.raises(ValueError, match=word):
+            mhim_v2_method(**kw)
+    with pytest.raises(ValueError, match="unknown MHIM option"):
+        mhim_method(merge_k=5)                       # v1 has no recycle network
+
+
+def test_v2_trains_on_padded_batches_and_never_recycles_padding(monkeypatch):
+    from milhelpers.methods import mhim_v2_method
+    from milhelpers.models import mhim as mhim_module
+    ds = planted()
+    seen = []
+    original = mhim_module.recycle_split
+
+    def spy(visible, *a, **kw):
+        kept, rec = original(visible, *a, **kw)
+        seen.append((visible.clone(), kept, rec))
+        return kept, rec
+
+    monkeypatch.setattr(mhim_module, "recycle_split", spy)
+    method = mhim_v2_method(small_base(), name="v2_small", r_h=0.05)
+    cfg = method.train_config(epochs=1, seed=0, batch_size=4, progress=False)
+    res = method.fit(ds.subset(np.arange(16)), ds.subset(np.arange(16, 24)), cfg)
+    assert np.isfinite(res.history.train_loss).all() and "consistency" in res.history
+    assert seen and any((~v).any() for v, _, _ in seen)          # padded batches did occur
+    for visible, kept, rec in seen:
+        assert not ((kept | rec) & ~visible).any()                # padding never kept/recycled
+        n = visible.sum(1)
+        assert torch.equal(kept.sum(1), (n * 0.8).long())          # ⌊L·ρ⌋ per bag
+    q = res.model.recycle.queries
+    assert not q.requires_grad and torch.isfinite(q).all()
+
+
+def test_score_picks_and_their_figure(tmp_path):
+    import matplotlib
+    matplotlib.use("Agg")
+    from milhelpers import synth, viz
+    from milhelpers.models.mhim import score_picks
+
+    torch.manual_seed(0)
+    teacher = ABMIL(6, 2, embed_dim=8, attn_dim=4)
+    x = torch.randn(8, 6)
+    picks = score_picks(teacher, x, r_h=0.25)
+    out = teacher.eval()(x)
+    for kind in ("attention", "class_aware"):
+        s = instance_scores(out, teacher, kind)[0]
+        top = set(torch.topk(s, 2).indices.tolist())               # ⌈8·0.25⌉ = 2
+        assert set(np.flatnonzero(picks[kind]["masked"]).tolist()) == top
+        assert np.allclose(picks[kind]["scores"], s.detach().numpy())
+    img = np.full((128, 256, 3), 230, np.uint8)
+    coords = np.array([(x_, y_) for y_ in range(0, 128, 64) for x_ in range(0, 256, 64)])
+    path = synth.write_pyramidal_tiff(tmp_path / "s.tiff", img, mpp=0.5, min_levels=1)
+    fig = viz.mask_evolution(path, coords, 64, {"attention (v1)": picks["attention"],
+                                                "class-aware (v2)": picks["class_aware"]},
+                             np.zeros(8), high_label="top score")
+    assert fig.axes[0].get_title().endswith("2 of 8 hidden, 2 by top score")
+
+
+def test_recycle_network_figure_colours_every_patch_by_its_fate():
+    import matplotlib
+    matplotlib.use("Agg")
+    from matplotlib.patches import Rectangle
+    from milhelpers import viz
+
+    masked = np.zeros(30, bool); masked[[3, 7]] = True
+    recycled = np.zeros(30, bool); recycled[[0, 5, 9, 20, 21]] = True
+    scores = np.linspace(1, 0, 30)
+    ax = viz.recycle_network(masked, recycled, scores, n_queries=3, per_row=10)
+    cells = [p for p in ax.patches if isinstance(p, Rectangle) and p.get_width() < 0.9
+             and p.get_x() < 10]
+    assert len(cells) == 30
+    colours = {tuple(p.get_facecolor()) for p in cells}
+    assert len(colours) == 3                                       # hidden, recycled, kept
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert labels[0].endswith("(2)") and labels[1].endswith("(5)") and labels[2].endswith("(23)")
+    # ordered by score: patch 3 (hidden) is the 4th cell of the first row
+    first_row = sorted((p for p in cells if p.get_y() == 0), key=lambda p: p.get_x())
+    assert tuple(first_row[3].get_facecolor()) == tuple(first_row[7].get_facecolor()) != \
+        tuple(first_row[0].get_facecolor())
+    with pytest.raises(ValueError, match="both"):
+        viz.recycle_network(masked, masked)

@@ -286,7 +286,7 @@ class MHIM(MILModel):
     pooled into its k tokens and the student pools its kept embeddings together with them
     (``student.pool``), without it the rest is simply hidden. The student's :class:`MILOutput`
     is returned with ``extras['teacher_embedding']`` (B, E), ``extras['mhim_masked']`` (B, N,
-    True = hidden by the teacher's score) and, in v2, ``extras['mhim_recycled']`` (B, N) and
+    True = hidden by the teacher's score), ``extras['teacher_scores']`` (B, N) and, in v2, ``extras['mhim_recycled']`` (B, N) and
     ``extras['recycle_tokens']`` (B, k, E). In eval mode: ``student(x, mask)``.
     """
 
@@ -319,6 +319,7 @@ class MHIM(MILModel):
             with torch.no_grad():
                 t = self.teacher(x, mask)
                 s = instance_scores(t, self.teacher, self.score)
+                t.extras["teacher_scores"] = s
         finally:
             self.teacher.train(was)
         return mhim_mask(s, mask, self.r_h, self.r_hr, self.r, self.r_l, self.generator,
@@ -330,7 +331,8 @@ class MHIM(MILModel):
             return self.student(x, mask)
         masked, t = self.hide(x, mask)
         visible = mask & ~masked
-        extras = {"teacher_embedding": t.embedding, "mhim_masked": masked}
+        extras = {"teacher_embedding": t.embedding, "mhim_masked": masked,
+                  "teacher_scores": t.extras["teacher_scores"]}
         if self.recycle is None and self.merge_ratio == 1:
             out = self.student(x, visible)
         else:
