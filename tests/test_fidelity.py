@@ -152,8 +152,20 @@ def test_acmil_branches_stkim_and_slide_pooling():
         torch.testing.assert_close(out.logits[b], model.classifier.weight @ z + model.classifier.bias,
                                    atol=1e-5, rtol=1e-5)
         torch.testing.assert_close(out.slide_attention[b, :n], abar, atol=1e-6, rtol=1e-5)
+    # inference: the same formulas with nothing hidden
+    ev = model.eval()(x, mask)
+    assert not ev.extras["stkim_hidden"].any()
+    for b, n in enumerate([9, 3, 6]):
+        hs = [torch.relu(W0 @ xk) for xk in x[b, :n]]
+        s = torch.stack([Wm @ (torch.tanh(V @ h + bV) * torch.sigmoid(U @ h + bU)) + bm
+                         for h in hs], 1)
+        abar = torch.stack([_softmax(s[m].tolist()) for m in range(3)]).mean(0)
+        z = sum(a * h for a, h in zip(abar, hs))
+        torch.testing.assert_close(ev.logits[b], model.classifier.weight @ z + model.classifier.bias,
+                                   atol=1e-5, rtol=1e-5)
 
 
+@torch.no_grad()
 def test_acmil_loss_terms():
     torch.manual_seed(0)
     model = ACMIL(6, 3, embed_dim=8, attn_dim=4, n_branches=3, top_k=2, dropout=0.0).train()
@@ -268,6 +280,16 @@ def test_mhim_v1_r_h_decay_and_ema_and_consistency():
     p_t = _softmax((zt[0] / 0.1).tolist())
     log_p_s = torch.log(_softmax(zs[0].tolist()))
     assert float(consistency_loss(zs, zt)) == pytest.approx(float(-(p_t * log_p_s).sum()), rel=1e-5)
+
+
+def test_mhim_v1_score_is_the_softmax_attention():
+    torch.manual_seed(0)
+    teacher = ABMIL(6, 2, embed_dim=8, attn_dim=4).eval()
+    x, mask = _padded([6, 3])
+    s = instance_scores(teacher(x, mask), teacher, "attention")
+    for b, n in enumerate([6, 3]):
+        torch.testing.assert_close(s[b, :n], _abmil_by_hand(teacher, x[b, :n])[1], atol=1e-6,
+                                   rtol=1e-5)
 
 
 def test_mhim_v1_teacher_scores_in_train_mode_on_the_full_bag():
