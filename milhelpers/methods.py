@@ -384,7 +384,9 @@ class MaskRecorder(Callback):
     At the last step of each epoch in ``epochs`` (epoch 0: before the first step, while r_h is
     whole) it runs :meth:`MHIM.hide` on ``features`` (N, D) of one bag and stores
     ``records[epoch] = {'masked': (N,) bool (all rules), 'high': (N,) bool (high-attention
-    masking alone), 'r_h': the current r_h, 'scores': the teacher's attention (N,)}``. The draw
+    masking alone), 'r_h': the current r_h, 'scores': the teacher's attention (N,),
+    'teacher_scores': the score the mask was drawn from (N,; the attention in v1, the
+    class-aware score in v2)}``. The draw
     uses copies of the random states (torch's and the mask generator's), so recording does not
     change training.
     """
@@ -408,7 +410,8 @@ class MaskRecorder(Callback):
         model.generator.set_state(g_state)
         self.records[epoch] = {"masked": masked[0].cpu().numpy(), "r_h": model.r_h,
                                "high": parts["high"][0].cpu().numpy(),
-                               "scores": t.slide_attention[0].cpu().numpy()}
+                               "scores": t.slide_attention[0].cpu().numpy(),
+                               "teacher_scores": t.extras["teacher_scores"][0].cpu().numpy()}
 
 
 def mhim_loss_terms(model: MILModel) -> list[LossTerm]:

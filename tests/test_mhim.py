@@ -263,6 +263,7 @@ def test_fit_without_runner_trains_the_baseline_as_teacher(fit_calls):
     # epoch 0 is before the first step: r_h whole, ⌈n·0.01⌉ = 1 high-attention instance, and it
     # is the teacher's most attended one whenever the top r_h/r_hr = 2 % is a single instance
     assert rec.records[0]["r_h"] == 0.01 and rec.records[1]["r_h"] < 0.01
+    assert np.allclose(rec.records[0]["teacher_scores"], rec.records[0]["scores"])   # v1: attention
     assert rec.records[0]["high"].sum() == 1 and rec.records[0]["masked"][rec.records[0]["high"]].all()
     if math.ceil(n * 0.02) == 1:
         assert rec.records[0]["high"][np.argmax(rec.records[0]["scores"])]
