@@ -664,10 +664,15 @@ def packmil_method(p: float = 0.5, max_len: int = 256, min_len: int = 16,
                f"p = {_short(float(p))} to the main branch, packs of ≤ {max_len} tokens, slides "
                f"under {min_len} patches whole to both{ads}), per-slide softmax in a pack; {res}; "
                f"Adam lr {_short(float(lr))}; inference on whole slides. " + _PACKMIL)
-    return Method(name, lambda ctx, **kw: PackMIL(ctx.in_dim, ctx.n_classes,
-                                                  ads_ratio=ads_ratio, **kw),
-                  summary, loss_terms=loss_terms, collate_fn=collate,
-                  config={"batch_size": batch_size, "lr": lr})
+    def build(ctx: BuildContext, target: str = target, hyperslide_loss: str = loss_name,
+              **kw) -> PackMIL:
+        return PackMIL(ctx.in_dim, ctx.n_classes, ads_ratio=ads_ratio, **kw)
+
+    # the target and loss ride in model_kwargs (build ignores them) so that they are part of the
+    # runner's cache key: runs trained with another hyperslide target are never reused
+    return Method(name, build, summary, loss_terms=loss_terms, collate_fn=collate,
+                  config={"batch_size": batch_size, "lr": lr},
+                  model_kwargs={"target": target, "hyperslide_loss": loss_name})
 
 
 register(packmil_method())

@@ -206,6 +206,10 @@ def test_packmil_trains_through_the_shared_trainer():
 
 def test_packmil_names_and_bad_options():
     assert get_method("packmil").config == {"batch_size": 16, "lr": 5e-4}
+    # target and loss are in the runner's cache key (model_kwargs), so old runs are not reused
+    assert get_method("packmil").model_kwargs == {"target": "multihot", "hyperslide_loss": "bce"}
+    assert get_method("packmil_tokenmix").model_kwargs == {"target": "tokenmix",
+                                                           "hyperslide_loss": "ce"}
     assert packmil_method(alpha=0).name == "packmil_noresidual"
     assert packmil_method(max_len=64, ads_ratio=4).name == "packmil_L64_ads4"
     assert packmil_method(target="tokenmix").name == "packmil_tokenmix"
