@@ -14,8 +14,10 @@ give them a weight (constant or scheduled).
 * :func:`consistency_loss` — MHIM-MIL's teacher–student consistency (Tang et al., "Multiple
   instance learning framework with masked hard instance mining for whole slide image
   classification", ICCV 2023, arXiv 2307.15254).
-* :func:`soft_target_cross_entropy` — PackMIL's hyperslide labels (Tang, Fang et al.,
-  arXiv 2509.20923, 2025).
+* :func:`multilabel_bce`, :func:`multilabel_focal` — PackMIL's hyperslide loss on its
+  max-normalised multi-hot targets (Tang, Fang et al., arXiv 2509.20923, 2025; binary
+  cross-entropy is the authors' default, focal loss their TCGA-BRCA setting);
+  :func:`soft_target_cross_entropy` — the token-mixture variant's loss.
 """
 from __future__ import annotations
 
@@ -30,7 +32,8 @@ from .train import LossTerm, TrainState, Weight, cosine_ramp
 
 __all__ = ["attention_entropy", "negative_entropy", "aem_term", "AEM_SCHEDULES",
            "AEM_NORMALIZATIONS", "branch_diversity", "branch_cross_entropy", "consistency_loss",
-           "soft_target_cross_entropy"]
+           "soft_target_cross_entropy", "multilabel_bce", "multilabel_focal", "HYPERSLIDE_LOSSES",
+           "hyperslide_loss"]
 
 
 def attention_entropy(attention_logits: torch.Tensor, mask: torch.Tensor | None = None,
@@ -182,3 +185,50 @@ def soft_target_cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> to
     if not torch.allclose(targets.sum(-1), torch.ones_like(targets[:, 0]), atol=1e-4):
         raise ValueError("soft targets must sum to 1 per bag")
     return -(targets.float() * torch.log_softmax(logits.float(), dim=-1)).sum(-1).mean()
+
+
+def _check_targets(logits: torch.Tensor, targets: torch.Tensor) -> None:
+    if logits.shape != targets.shape or logits.dim() != 2:
+        raise ValueError(f"logits {tuple(logits.shape)} and targets {tuple(targets.shape)} must "
+                         "be the same (B, C) shape")
+    if ((targets < 0) | (targets > 1)).any():
+        raise ValueError("multi-label targets must lie in [0, 1] (one probability per class)")
+
+
+def multilabel_bce(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Binary cross-entropy on every (bag, class) logit, mean over the B·C entries:
+
+    ℓ = −(1/(B·C)) Σ_{b,c} [q_bc log σ(l_bc) + (1 − q_bc) log(1 − σ(l_bc))],
+
+    with targets q ∈ [0, 1] that need not sum to 1 (PackMIL's hyperslide target gives every class
+    present in the pack a positive value). The reduction is PyTorch's ``BCEWithLogitsLoss``
+    default, the authors' hyperslide loss.
+    """
+    _check_targets(logits, targets)
+    return F.binary_cross_entropy_with_logits(logits.float(), targets.float())
+
+
+def multilabel_focal(logits: torch.Tensor, targets: torch.Tensor, alpha: float = 0.25,
+                     gamma: float = 2.0) -> torch.Tensor:
+    """Focal binary cross-entropy, mean over the B·C entries: with b = the per-entry BCE above
+    and p_t = e^{−b}, ℓ = mean α (1 − p_t)^γ b (α = 0.25, γ = 2: the PackMIL authors'
+    TCGA-BRCA setting). Confident entries (p_t → 1) count less."""
+    _check_targets(logits, targets)
+    b = F.binary_cross_entropy_with_logits(logits.float(), targets.float(), reduction="none")
+    return (alpha * (1 - torch.exp(-b)) ** gamma * b).mean()
+
+
+#: PackMIL's hyperslide losses by name: ``bce`` (the authors' default), ``focal`` (their
+#: TCGA-BRCA config), ``ce`` (soft-target cross-entropy, for targets that sum to 1).
+HYPERSLIDE_LOSSES = {"bce": multilabel_bce, "focal": multilabel_focal,
+                     "ce": soft_target_cross_entropy}
+
+
+def hyperslide_loss(name: str):
+    """The loss function ``(logits, targets) -> scalar`` named ``name`` in
+    :data:`HYPERSLIDE_LOSSES`."""
+    if name not in HYPERSLIDE_LOSSES:
+        raise ValueError(f"hyperslide loss {name!r} is not one of {list(HYPERSLIDE_LOSSES)} "
+                         "('bce': the PackMIL authors' default, 'focal': their BRCA setting, "
+                         "'ce': soft-target cross-entropy for the token mixture)")
+    return HYPERSLIDE_LOSSES[name]

@@ -13,19 +13,21 @@ How each later method plugs in (one ``register(Method(...))`` each, no copied lo
 * ACMIL (``acmil``, ablations ``acmil_mba``, ``acmil_stkim``) — ``build`` returns the
   multi-branch model (per-branch logits in ``out.extras['branch_logits']``); ``loss_terms`` adds
   branch cross-entropy and branch diversity (:func:`acmil_loss_terms`); ``config`` selects on
-  ``val_f1_auc``.
+  ``val_acc_auc`` (validation accuracy + AUC, the rule of the authors' training script).
 * AEM — same ``build`` as ABMIL (or ACMIL); ``loss_terms`` adds λ·Σ a log a with a constant or
   :func:`~milhelpers.train.cosine_ramp` weight: :func:`aem_method` makes any variant, ``aem`` is
   registered (gated ABMIL, λ = 0.1 constant).
-* MHIM-MIL (``mhim``, variants from :func:`mhim_method`, ablations in :data:`MHIM_ABLATIONS`) —
+* MHIM-MIL (``mhim``, variants from :func:`mhim_method`, ablations in :data:`MHIM_ABLATIONS`;
+  v2 as ``mhim_v2`` from :func:`mhim_v2_method`) —
   ``build`` gets the fold's :class:`BuildContext` and takes the trained baseline of the same seed
   and fold as the frozen teacher (``ctx.pretrained`` from the runner's cache, else trained on
   ``ctx.train_ds``); ``callbacks`` (:class:`MHIMSchedule`) set the mask ratio before each step
   and update the teacher by EMA after it; ``loss_terms`` adds the consistency loss.
 * PackMIL — ``collate_fn`` and ``batch_sampler`` pack several bags per step (the batch carries
   ``model_kwargs`` such as a token → slide index); ``loss_terms`` adds the hyperslide loss:
-  :func:`packmil_method` makes any variant; ``packmil``, ``packmil_noresidual`` (α = 0) and
-  ``packmil_ads4`` are registered.
+  :func:`packmil_method` makes any variant; ``packmil`` (the authors' multi-hot hyperslide
+  target with binary cross-entropy), ``packmil_tokenmix`` (token-weighted mixture, soft-target
+  cross-entropy), ``packmil_noresidual`` (α = 0) and ``packmil_ads4`` are registered.
 
 Your own method: a model that returns :class:`~milhelpers.models.MILOutput` and one ``register``
 call, in a file passed with ``--plugin`` to ``python -m milhelpers train`` and
@@ -73,15 +75,16 @@ from torch.utils.data import Dataset, Sampler
 
 from .datasets import Bag, collate_bags
 from .losses import aem_term, branch_cross_entropy, branch_diversity, consistency_loss
-from .models import ABMIL, ACMIL, MHIM, MaxPoolMIL, MeanPoolMIL, MILModel, ema_update, mhim_mask
-from .models.mhim import SCORES
+from .models import (ABMIL, ACMIL, MHIM, MaxPoolMIL, MeanPoolMIL, MILModel, RecycleNetwork,
+                     ema_update, mhim_mask)
+from .models.mhim import SCORES, recycle_split
 from .train import Callback, FitResult, LossTerm, TrainConfig, TrainState, fit
 
 __all__ = ["BuildContext", "Method", "METHODS", "register", "get_method", "available_methods",
            "as_method", "n_classes_of", "acmil_loss_terms", "acmil_method", "aem_method",
            "AEM_VARIANTS", "aem_or_base", "aem_variant_name", "mhim_method", "MHIM_DEFAULTS",
-           "MHIMSchedule", "MaskRecorder", "mhim_loss_terms", "MHIM_ABLATIONS", "packmil_method",
-           "PACKMIL_DEFAULTS"]
+           "MHIMSchedule", "MaskRecorder", "mhim_loss_terms", "MHIM_ABLATIONS", "mhim_v2_method",
+           "MHIM_V2_DEFAULTS", "MHIM_V2_ABLATIONS", "packmil_method", "PACKMIL_DEFAULTS"]
 
 
 @dataclass(frozen=True)
@@ -278,8 +281,10 @@ _acmil = register(Method(
     "acmil", lambda ctx, **kw: ACMIL(ctx.in_dim, ctx.n_classes, **kw),
     "ACMIL: M = 5 gated attention branches (shared V, U), STKIM hides 6 of each branch's top 10 "
     "instances while training, slide classifier on the branch-averaged attention; loss slide CE "
-    "+ branch CE + branch diversity; epochs selected on validation macro F1 + AUC. " + _ACMIL,
-    loss_terms=acmil_loss_terms, config={"monitor": "val_f1_auc"}))
+    "+ branch CE + branch diversity; epochs selected on validation accuracy + AUC (the authors' "
+    "script adds torchmetrics' multiclass F1, whose default micro average is the accuracy, to "
+    "the AUC). " + _ACMIL,
+    loss_terms=acmil_loss_terms, config={"monitor": "val_acc_auc"}))
 # the ablation the ACMIL chapter runs: each half alone (names differ, so the runner's cache does)
 register(dataclasses.replace(
     _acmil.with_options("acmil_mba", mask_drop=0.0),
@@ -287,9 +292,9 @@ register(dataclasses.replace(
 register(dataclasses.replace(
     _acmil.with_options("acmil_base", n_branches=1, mask_drop=0.0),
     summary="gated ABMIL inside ACMIL's architecture (M = 1, no STKIM; unbiased projection, "
-            "attention width 128, no dropout in the scorer, epochs selected on validation macro "
-            "F1 + AUC): the reference of ACMIL's ablation, as the authors run their ABMIL. "
-            + _ACMIL))
+            "attention width 128, no dropout in the scorer, epochs selected on validation "
+            "accuracy + AUC): the reference of ACMIL's ablation, the authors' ABMIL setting "
+            "(their M = 1, no masking) except for the projection width and dropout. " + _ACMIL))
 register(dataclasses.replace(
     _acmil.with_options("acmil_stkim", n_branches=1),
     summary="ACMIL's STKIM only (one branch, 6 of the top 10 hidden while training; no branch "
@@ -378,19 +383,42 @@ register(aem_method(base="acmil"))   # ACMIL + AEM, one of the AEM paper's combi
 # MHIM-MIL
 # --------------------------------------------------------------------------------------------
 _MHIM = ("Tang et al., 'Multiple instance learning framework with masked hard instance mining "
-         "for whole slide image classification', ICCV 2023, arXiv 2307.15254; v2 (class-aware "
-         "score): IJCV 2025, arXiv 2509.11526")
+         "for whole slide image classification', ICCV 2023, arXiv 2307.15254")
+_MHIM_V2 = ("Tang et al., 'Multiple instance learning framework with masked hard instance "
+            "mining for gigapixel histopathology image analysis', IJCV 2025, arXiv 2509.11526")
 
-#: The registered ``mhim``'s options. Masks as the authors' CAMELYON16 ABMIL setting (r = 0.5
-#: random, r_h = 0.01 from the top 2 %, r_hr = 0.5, r_h decaying to 0, α = 0.1). The momentum is
-#: the one change: the authors' m = 0.9999 has a memory of 1/(1 − m) = 10 000 steps, about a fifth
-#: of their ~50 000-step runs; this cohort's runs have ~100 steps per epoch, so with 0.9999 the
-#: teacher would never leave the baseline. m = 0.999 (1 000 steps) keeps the teacher a slow
-#: average of the student over about half of a 20-epoch run.
+#: The registered ``mhim``'s options (v1). Masks as the authors' CAMELYON16 ABMIL command (r = 0.5
+#: random, r_h = 0.01 from the top 2 %, r_hr = 0.5, r_h decaying to 0, α = 0.1), and the student's
+#: input projection copied from the teacher (their ``--init_stu_type=fc``; ``student_init=
+#: "fresh"`` is the variant ``mhim_fresh``). The momentum is the one change: the authors'
+#: m = 0.9999 has a memory of 1/(1 − m) = 10 000 steps, about a fifth of their ~50 000-step runs;
+#: this cohort's runs have ~77 steps per epoch, so with 0.9999 the teacher would never leave the
+#: baseline. m = 0.999 (1 000 steps) keeps the teacher a slow average of the student over about
+#: half of a 20-epoch run.
 MHIM_DEFAULTS = {"r_h": 0.01, "r_hr": 0.5, "r": 0.5, "r_l": 0.0, "decay": True, "alpha": 0.1,
                  "momentum": 0.999, "momentum_cosine": False, "score": "attention",
-                 "student_init": "fresh"}
-_MHIM_SHORT = {"r_h": "rh", "r_hr": "rhr", "r": "r", "r_l": "rl", "alpha": "a", "momentum": "m"}
+                 "student_init": "projection"}
+
+#: The registered ``mhim_v2``'s options: the authors' v2 recipe (``--attn2score --merge_enable
+#: --merge_mm 0.9999 --aux_alpha 0.5``; masking as their v2 defaults: r_hr = 1, no r_h decay, no
+#: random or low masking; the student starts fresh, as their v2 code forces). From their
+#: recommended grid — r_h ∈ {0.01, 0.03, 0.05}, ρ = ``merge_ratio`` ∈ {0.8, 0.9}, k =
+#: ``merge_k`` ∈ {1, 5, 10} — k = 1 is their default; their defaults for r_h (0) and ρ (0.2) lie
+#: outside the grid, so r_h = 0.01 (v1's value, which keeps v1 and v2 apart by the score and the
+#: recycle network only) and ρ = 0.8 (their default 0.2 read as the share masked, as its help text
+#: calls it: 20 % of the patches recycled).
+#: Both momentums are rescaled as v1's (by the same factor, memories ÷ 10): their v2 cohorts
+#: have ~300–760 training slides per fold (one step each) against ~77 here, so their teacher's
+#: m = 0.9997 (memory 3 333 steps, 4–11 of their epochs) becomes 0.997 (333 steps, ~4 epochs here)
+#: and the queries' m = 0.9999 (10 000 steps, 13–33 epochs) becomes 0.999 (1 000 steps, ~13
+#: epochs: with 0.9999 the queries would barely leave their random start in a 20-epoch run).
+MHIM_V2_DEFAULTS = {"r_h": 0.01, "r_hr": 1.0, "r": 0.0, "r_l": 0.0, "decay": False,
+                    "alpha": 0.5, "momentum": 0.997, "momentum_cosine": False,
+                    "score": "class_aware", "student_init": "fresh", "merge_ratio": 0.8,
+                    "merge_k": 1, "merge_momentum": 0.999, "recycle": True}
+_MHIM_SHORT = {"r_h": "rh", "r_hr": "rhr", "r": "r", "r_l": "rl", "alpha": "a", "momentum": "m",
+               "merge_ratio": "rho", "merge_k": "k", "merge_momentum": "mm"}
+_STUDENT_INITS = ("fresh", "projection")
 
 
 class MHIMSchedule(Callback):
@@ -421,7 +449,9 @@ class MaskRecorder(Callback):
     At the last step of each epoch in ``epochs`` (epoch 0: before the first step, while r_h is
     whole) it runs :meth:`MHIM.hide` on ``features`` (N, D) of one bag and stores
     ``records[epoch] = {'masked': (N,) bool (all rules), 'high': (N,) bool (high-attention
-    masking alone), 'r_h': the current r_h, 'scores': the teacher's attention (N,)}``. The draw
+    masking alone), 'r_h': the current r_h, 'scores': the teacher's attention (N,),
+    'teacher_scores': the score the mask was drawn from (N,; the attention in v1, the
+    class-aware score in v2)}``. The draw
     uses copies of the random states (torch's and the mask generator's), so recording does not
     change training.
     """
@@ -445,7 +475,8 @@ class MaskRecorder(Callback):
         model.generator.set_state(g_state)
         self.records[epoch] = {"masked": masked[0].cpu().numpy(), "r_h": model.r_h,
                                "high": parts["high"][0].cpu().numpy(),
-                               "scores": t.slide_attention[0].cpu().numpy()}
+                               "scores": t.slide_attention[0].cpu().numpy(),
+                               "teacher_scores": t.extras["teacher_scores"][0].cpu().numpy()}
 
 
 def mhim_loss_terms(model: MILModel) -> list[LossTerm]:
@@ -457,38 +488,65 @@ def mhim_loss_terms(model: MILModel) -> list[LossTerm]:
 
 def mhim_method(baseline: Method | str = "abmil_gated", name: str | None = None,
                 **options) -> Method:
-    """MHIM-MIL on ``baseline``'s model: the teacher is that method's trained model of the same
-    fold and seed (``ctx.pretrained`` in the runner, else trained here), the student a fresh
-    model of the same architecture. ``options`` override :data:`MHIM_DEFAULTS`:
+    """MHIM-MIL v1 on ``baseline``'s model: the teacher is that method's trained model of the same
+    fold and seed (``ctx.pretrained`` in the runner, else trained here), the student a model of
+    the same architecture. ``options`` override :data:`MHIM_DEFAULTS`:
 
     ``r_h``, ``r_hr``, ``r``, ``r_l`` (see :func:`milhelpers.models.mhim_mask`), ``decay`` (r_h
     cosine to 0), ``alpha`` (consistency weight), ``momentum`` and ``momentum_cosine`` (m cosine
-    to 1), ``score`` ('attention' | 'class_aware'), ``student_init`` ('fresh' | 'projection':
-    copy the baseline's input projection, the authors' option).
+    to 1), ``score`` ('attention' | 'class_aware': v2's score on v1's masks),
+    ``student_init`` ('projection': the student's input projection copied from the teacher, the
+    authors' v1 setting | 'fresh': every weight new).
 
-    The name encodes options that differ from the defaults (``mhim_rh0.05_nodecay``), since the
-    runner caches runs by name. The student's initial weights and data order are those of the
-    baseline's run of the same seed (both built from it), so the pair differs by MHIM alone.
+    The name encodes options that differ from the defaults (``mhim_rh0.05_nodecay``,
+    ``mhim_fresh``), since the runner caches runs by name. The student's initial weights and data
+    order are those of the baseline's run of the same seed (both built from it), so the pair
+    differs by MHIM alone.
     """
+    return _mhim_recipe(baseline, name, options, MHIM_DEFAULTS, "mhim")
+
+
+def mhim_v2_method(baseline: Method | str = "abmil_gated", name: str | None = None,
+                   **options) -> Method:
+    """MHIM-MIL v2 (IJCV 2025) on ``baseline``'s model: :func:`mhim_method`'s two stages and
+    consistency loss, with :data:`MHIM_V2_DEFAULTS` — the teacher's class-aware instance score,
+    high-score masking of the top ⌈N·r_h⌉, then of the instances left a random share
+    ``merge_ratio`` ρ kept and the rest pooled by the global recycle network
+    (:class:`~milhelpers.models.RecycleNetwork`, ``merge_k`` queries kept by an EMA with
+    ``merge_momentum``) into tokens the student pools with its kept instances. ``recycle=False``
+    hides the rest instead (random masking without recycling: the recycle network's ablation).
+    Every option of :func:`mhim_method` applies too. Names: ``mhim_v2``, ``mhim_v2_norecycle``,
+    ``mhim_v2_rh0.03_k5``, …
+    """
+    return _mhim_recipe(baseline, name, options, MHIM_V2_DEFAULTS, "mhim_v2")
+
+
+def _mhim_recipe(baseline: Method | str, name: str | None, options: Mapping[str, Any],
+                 defaults: Mapping[str, Any], prefix: str) -> Method:
     base = as_method(baseline)
-    unknown = set(options) - set(MHIM_DEFAULTS)
+    unknown = set(options) - set(defaults)
     if unknown:
         raise ValueError(f"unknown MHIM option(s) {sorted(unknown)}; choose from "
-                         f"{sorted(MHIM_DEFAULTS)}")
-    opts = {**MHIM_DEFAULTS, **options}
-    if opts["student_init"] not in ("fresh", "projection"):
-        raise ValueError(f"student_init={opts['student_init']!r}: choose 'fresh' or 'projection'")
+                         f"{sorted(defaults)}")
+    opts = {**defaults, **options}
+    v2 = "merge_ratio" in opts
+    if opts["student_init"] not in _STUDENT_INITS:
+        raise ValueError(f"student_init={opts['student_init']!r}: choose 'projection' (the "
+                         "teacher's input projection copied, the authors' v1 setting) or 'fresh'")
     if not 0 <= opts["alpha"]:
         raise ValueError(f"alpha must be >= 0, got {opts['alpha']}")
     if opts["score"] not in SCORES:
         raise ValueError(f"score={opts['score']!r}: choose from {list(SCORES)}")
     mhim_mask(torch.zeros(1, 1), None, opts["r_h"], opts["r_hr"], opts["r"], opts["r_l"])
     MHIMSchedule(momentum=opts["momentum"])                 # bad momentum fails here
+    if v2:
+        RecycleNetwork(4, opts["merge_k"], opts["merge_momentum"], heads=1, head_dim=4)
+        recycle_split(torch.ones(1, 1, dtype=torch.bool), opts["merge_ratio"])
     if name is None:
         parts = []
-        for k in MHIM_DEFAULTS:               # one order, whatever the order of the options
+        for k in defaults:                    # one order, whatever the order of the options
             v = opts[k]
-            if v == MHIM_DEFAULTS[k]:
+            if v == defaults[k]:
                 continue
             if k in _MHIM_SHORT:
                 parts.append(f"{_MHIM_SHORT[k]}{_short(float(v))}")
@@ -496,10 +554,12 @@ def mhim_method(baseline: Method | str = "abmil_gated", name: str | None = None,
                 parts.append("decay" if v else "nodecay")
             elif k == "momentum_cosine":
                 parts.append("mcos" if v else "mconst")
+            elif k == "recycle":
+                parts.append("recycle" if v else "norecycle")
             else:
                 parts.append(str(v))
-        prefix = "mhim" if base.name == "abmil_gated" else f"{base.name}_mhim"
-        name = "_".join([prefix, *parts])
+        head = prefix if base.name == "abmil_gated" else f"{base.name}_{prefix}"
+        name = "_".join([head, *parts])
 
     def build(ctx: BuildContext, **kw) -> MHIM:
         student = base.build(ctx, **base.model_kwargs)     # drawn from ctx.seed (build_model)
@@ -516,8 +576,14 @@ def mhim_method(baseline: Method | str = "abmil_gated", name: str | None = None,
             if not hasattr(student, "project"):
                 raise ValueError("student_init='projection' needs a model with a 'project' layer")
             student.project.load_state_dict(teacher.project.state_dict())
+        recycle = None
+        if kw.get("recycle"):
+            width = student.classifier.in_features
+            with torch.random.fork_rng(devices=[]):        # the student's draws stay untouched
+                torch.manual_seed(ctx.seed)
+                recycle = RecycleNetwork(width, kw["merge_k"], kw["merge_momentum"])
         model = MHIM(student, teacher, kw["r_h"], kw["r_hr"], kw["r"], kw["r_l"], kw["score"],
-                     seed=ctx.seed)
+                     seed=ctx.seed, merge_ratio=kw.get("merge_ratio", 1.0), recycle=recycle)
         model.alpha = float(kw["alpha"])
         model.schedule = {k: kw[k] for k in ("decay", "momentum", "momentum_cosine")}
         return model
@@ -526,13 +592,25 @@ def mhim_method(baseline: Method | str = "abmil_gated", name: str | None = None,
         return [MHIMSchedule(**model.schedule)]
 
     loss_terms = mhim_loss_terms if opts["alpha"] > 0 else _no_terms
-    how = (f"r_h = {_short(opts['r_h'])}{' → 0 (cosine)' if opts['decay'] else ''} from the top "
-           f"{_short(opts['r_h'] / opts['r_hr'])}, random r = {_short(opts['r'])}, low r_l = "
-           f"{_short(opts['r_l'])}, α = {_short(opts['alpha'])}, m = {_short(opts['momentum'])}"
-           f"{' → 1' if opts['momentum_cosine'] else ''}, score {opts['score']}")
+    high = (f"the top {_short(opts['r_h'])}" if opts["r_hr"] == 1 else
+            f"r_h = {_short(opts['r_h'])} drawn from the top {_short(opts['r_h'] / opts['r_hr'])}")
+    how = (f"{opts['score'].replace('_', '-')} scores, {high}"
+           f"{' (r_h → 0, cosine)' if opts['decay'] else ''} hidden, random r = "
+           f"{_short(opts['r'])}, low r_l = {_short(opts['r_l'])}")
+    if v2:
+        rest = ("pooled by the global recycle network into "
+                f"{opts['merge_k']} token(s) (queries' EMA m = {_short(opts['merge_momentum'])})"
+                if opts["recycle"] else "hidden (no recycling)")
+        how += (f"; of the rest a random {_short(opts['merge_ratio'])} kept, the others {rest}")
+    how += (f"; α = {_short(opts['alpha'])}, teacher EMA m = {_short(opts['momentum'])}"
+            f"{' → 1' if opts['momentum_cosine'] else ''}; student "
+            + ("projection copied from the teacher" if opts["student_init"] == "projection"
+               else "fresh"))
+    what = "MHIM-MIL v2" if v2 else "MHIM-MIL"
     return Method(name, build,
-                  f"MHIM-MIL on {base.name}: a momentum teacher (the trained {base.name} of the "
-                  f"fold) hides the instances it attends to most; {how}. " + _MHIM,
+                  f"{what} on {base.name}: a momentum teacher (the trained {base.name} of the "
+                  f"fold) hides the instances it finds most salient; {how}. "
+                  + (_MHIM_V2 if v2 else _MHIM),
                   loss_terms=loss_terms, callbacks=callbacks, config=dict(base.config),
                   model_kwargs={**opts, "baseline": base.name,
                                 "baseline_kwargs": dict(base.model_kwargs),
@@ -542,14 +620,21 @@ def mhim_method(baseline: Method | str = "abmil_gated", name: str | None = None,
 
 
 register(mhim_method())
+register(mhim_v2_method())
 
-#: The variants chapter 05 and ``benchmarks/methods.py`` compare (r_h with and without its
-#: decay, random masking off, low masking on, v2's class-aware score), registered by name.
+#: The variants chapter 05 and ``benchmarks/methods.py`` compare, registered by name: v1's r_h
+#: with and without its decay, random masking off, low masking on, v2's class-aware score on
+#: v1's masks, the fresh student (``mhim_fresh``); v2 without its recycle network
+#: (``mhim_v2_norecycle``: the random share is hidden, not recycled).
 MHIM_ABLATIONS = [dict(r_h=rh, decay=d) for rh in (0.01, 0.03, 0.1) for d in (True, False)
                   if (rh, d) != (0.01, True)] + [dict(r=0.0), dict(r_l=0.2),
-                                                 dict(score="class_aware")]
+                                                 dict(score="class_aware"),
+                                                 dict(student_init="fresh")]
+MHIM_V2_ABLATIONS = [dict(recycle=False)]
 for _opts in MHIM_ABLATIONS:
     register(mhim_method(**_opts))
+for _opts in MHIM_V2_ABLATIONS:
+    register(mhim_v2_method(**_opts))
 
 
 # --------------------------------------------------------------------------------------------
@@ -563,33 +648,58 @@ _PACKMIL = ("Tang, Fang et al., 'Revisiting data challenges of computational pat
 #: them: L = 256 is above the longest main part (⌊0.5·403⌋ = 201, so the cap never bites) and
 #: holds about 7 median main parts, so 16 slides fill about 3 packs; slides under 16 patches go
 #: whole to both branches (halving 12 patches would leave a micro-lesion's 2 in one branch).
+#: The hyperslide target and loss are the authors' defaults: the max-normalised multi-hot
+#: target with binary cross-entropy (their BRCA config swaps in focal loss: ``hyperslide_loss=
+#: "focal"``).
 PACKMIL_DEFAULTS = {"p": 0.5, "max_len": 256, "min_len": 16, "ads_ratio": None, "alpha": 0.2,
-                    "batch_size": 16, "lr": 5e-4}
+                    "batch_size": 16, "lr": 5e-4, "target": "multihot", "hyperslide_loss": None}
+#: The hyperslide loss each target is trained with unless ``hyperslide_loss`` says otherwise.
+_TARGET_LOSS = {"multihot": "bce", "tokenmix": "ce"}
 
 
 def packmil_method(p: float = 0.5, max_len: int = 256, min_len: int = 16,
                    ads_ratio: int | None = None, alpha: float = 0.2, batch_size: int = 16,
-                   lr: float = 5e-4, name: str | None = None) -> Method:
+                   lr: float = 5e-4, target: str = "multihot", hyperslide_loss: str | None = None,
+                   name: str | None = None) -> Method:
     """PackMIL's recipe (:mod:`milhelpers.packing`, :class:`~milhelpers.models.PackMIL`).
 
     Each step takes ``batch_size`` B slides; a share ``p`` of each goes to the main branch,
     packed into sequences of ≤ ``max_len`` L tokens (per-slide softmax inside a pack); the
-    leftovers form hyperslides trained with their mixed labels, loss
-    L = CE(ŷ_s, y_s) + α·(−Σ_c ỹ_c log softmax(ŷ_hyper)_c) with α = ``alpha`` (0: no residual
-    branch). ``ads_ratio`` r ≥ 2 adds the attention-driven downsampler. Inference is ABMIL on
-    whole slides. The name lists the options that differ from :data:`PACKMIL_DEFAULTS`
-    (``packmil``, ``packmil_noresidual`` for α = 0, ``packmil_ads4``), so the runner's cache keeps
-    every setting apart.
-    """
-    from .losses import soft_target_cross_entropy
-    from .models.packmil import PackMIL
-    from .packing import pack_collate
+    leftovers form hyperslides, each one bag through the same attention and classifier, trained
+    towards ``target`` (:func:`~milhelpers.packing.hyperslide_label`):
 
-    opts = {"p": p, "max_len": max_len, "min_len": min_len, "ads_ratio": ads_ratio,
-            "alpha": alpha, "batch_size": batch_size, "lr": lr}
+    * ``"multihot"`` (the authors' default): every class present among the pack's slides gets
+      (its member slides) ÷ (the largest such count), loss ``hyperslide_loss`` = ``"bce"``
+      (binary cross-entropy on the hyperslide's logits, mean over hyperslides × classes; the
+      authors' default) or ``"focal"`` (their TCGA-BRCA config);
+    * ``"tokenmix"``: the token-weighted class mixture, loss ``"ce"`` (soft-target
+      cross-entropy, mean over hyperslides).
+
+    L = CE(ŷ_s, y_s) (mean over the B slides) + α·L_hyper with α = ``alpha`` (0: no residual
+    branch), as the authors' ``main_alpha`` = 1 and ``aux_alpha``. ``ads_ratio`` r ≥ 2 adds the
+    attention-driven downsampler. Inference is ABMIL on whole slides. The name lists the options
+    that differ from :data:`PACKMIL_DEFAULTS` (``packmil``, ``packmil_noresidual`` for α = 0,
+    ``packmil_ads4``, ``packmil_tokenmix``, ``packmil_focal``), so the runner's cache keeps every
+    setting apart.
+    """
+    from .losses import hyperslide_loss as loss_named
+    from .models.packmil import PackMIL
+    from .packing import HYPERSLIDE_TARGETS, pack_collate
+
     if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or alpha < 0:
         raise ValueError(f"alpha={alpha!r} is the hyperslide loss weight; it must be a number "
                          ">= 0 (the paper uses 0.2–0.5; 0 drops the residual branch)")
+    if target not in HYPERSLIDE_TARGETS:
+        raise ValueError(f"target={target!r}: choose 'multihot' (the authors' hyperslide target) "
+                         "or 'tokenmix' (the token-weighted class mixture)")
+    loss_name = hyperslide_loss or _TARGET_LOSS[target]
+    loss_fn = loss_named(loss_name)                                 # bad loss names fail here
+    if target == "multihot" and loss_name == "ce":
+        raise ValueError("hyperslide_loss='ce' needs targets that sum to 1 (target='tokenmix'); "
+                         "the multi-hot target is trained with 'bce' or 'focal'")
+    opts = {"p": p, "max_len": max_len, "min_len": min_len, "ads_ratio": ads_ratio,
+            "alpha": alpha, "batch_size": batch_size, "lr": lr, "target": target,
+            "hyperslide_loss": hyperslide_loss if loss_name != _TARGET_LOSS[target] else None}
     collate = pack_collate(p, max_len, min_len, ads_ratio or 1, residual=alpha > 0)
     PackMIL(4, 2, embed_dim=4, attn_dim=4, ads_ratio=ads_ratio)    # bad ads_ratio fails here
     TrainConfig(batch_size=batch_size, lr=lr)                       # bad batch size / lr too
@@ -597,30 +707,40 @@ def packmil_method(p: float = 0.5, max_len: int = 256, min_len: int = 16,
         tags = {"alpha": lambda v: "noresidual" if v == 0 else f"alpha{_short(float(v))}",
                 "ads_ratio": lambda v: f"ads{v}", "max_len": lambda v: f"L{v}",
                 "min_len": lambda v: f"min{v}", "p": lambda v: f"p{_short(float(v))}",
-                "batch_size": lambda v: f"B{v}", "lr": lambda v: f"lr{_short(float(v))}"}
+                "batch_size": lambda v: f"B{v}", "lr": lambda v: f"lr{_short(float(v))}",
+                "target": str, "hyperslide_loss": str}
         name = "_".join(["packmil"] + [tags[k](v) for k, v in opts.items()
                                        if v != PACKMIL_DEFAULTS[k]])
 
     def loss_terms(model: MILModel) -> Sequence[LossTerm]:
         if alpha == 0:
             return ()
-        return (LossTerm("hyperslide", lambda out, batch, state: soft_target_cross_entropy(
-            out.extras["hyperslide_logits"], batch.hyperslide_labels(out.logits.shape[1])),
+        return (LossTerm("hyperslide", lambda out, batch, state: loss_fn(
+            out.extras["hyperslide_logits"], batch.hyperslide_labels(out.logits.shape[1], target)),
             float(alpha)),)
 
     ads = f", ADS r = {ads_ratio}" if ads_ratio else ""
-    res = (f"hyperslides of the leftovers with mixed labels, α = {_short(float(alpha))}"
-           if alpha else "no residual branch")
+    how = {"multihot": "multi-hot targets (member slides per class ÷ the largest count, the "
+                       "authors' default)",
+           "tokenmix": "token-weighted class mixtures as targets"}[target]
+    res = (f"hyperslides of the leftovers with {how}, {loss_name} loss, α = "
+           f"{_short(float(alpha))}" if alpha else "no residual branch")
     summary = (f"PackMIL: gated ABMIL trained on packs of B = {batch_size} slides (share "
                f"p = {_short(float(p))} to the main branch, packs of ≤ {max_len} tokens, slides "
                f"under {min_len} patches whole to both{ads}), per-slide softmax in a pack; {res}; "
                f"Adam lr {_short(float(lr))}; inference on whole slides. " + _PACKMIL)
-    return Method(name, lambda ctx, **kw: PackMIL(ctx.in_dim, ctx.n_classes,
-                                                  ads_ratio=ads_ratio, **kw),
-                  summary, loss_terms=loss_terms, collate_fn=collate,
-                  config={"batch_size": batch_size, "lr": lr})
+    def build(ctx: BuildContext, target: str = target, hyperslide_loss: str = loss_name,
+              **kw) -> PackMIL:
+        return PackMIL(ctx.in_dim, ctx.n_classes, ads_ratio=ads_ratio, **kw)
+
+    # the target and loss ride in model_kwargs (build ignores them) so that they are part of the
+    # runner's cache key: runs trained with another hyperslide target are never reused
+    return Method(name, build, summary, loss_terms=loss_terms, collate_fn=collate,
+                  config={"batch_size": batch_size, "lr": lr},
+                  model_kwargs={"target": target, "hyperslide_loss": loss_name})
 
 
 register(packmil_method())
 register(packmil_method(alpha=0))
 register(packmil_method(ads_ratio=4))
+register(packmil_method(target="tokenmix"))      # the token-weighted mixture, soft-target CE

@@ -14,8 +14,10 @@ batches of B slides although slides hold 200 to 200,000 patches:
    padding mask and a token → slide index (−1 on padding), so the model can run a *per-slide*
    softmax inside a pack (:class:`milhelpers.models.packmil.PackMIL`).
 3. **Hyperslide** (:func:`hyperslide_label`): the residual parts are packed the same way, and
-   each pack is trained as *one* bag whose label is the token-count-weighted mixture of its
-   member slides' labels, ỹ = Σ_s w_s onehot(y_s) / Σ_s w_s.
+   each pack is trained as *one* bag. Its target, as in the authors' code by default, gives
+   every class present among the member slides (number of members of that class) ÷ (largest
+   such number), trained with a sigmoid loss; the token-weighted class mixture
+   ỹ = Σ_s w_s onehot(y_s) / Σ_s w_s is the variant ``kind="tokenmix"``.
 
 :class:`PackCollate` (made by :func:`pack_collate`) does all three as a ``collate_fn`` for the
 trainer; its :class:`PackedBatch` carries one label per *slide* in batch order, so the trainer's
@@ -33,7 +35,8 @@ from torch.utils.data import BatchSampler, Dataset, RandomSampler
 
 from .datasets import Bag
 
-__all__ = ["split_slide", "sequential_packs", "pack_tensors", "hyperslide_label", "PackedBatch",
+__all__ = ["split_slide", "sequential_packs", "pack_tensors", "hyperslide_label",
+           "HYPERSLIDE_TARGETS", "PackedBatch",
            "PackCollate", "pack_collate", "slide_batch_sampler", "padded_token_share",
            "packing_efficiency", "compressed_length"]
 
@@ -133,15 +136,31 @@ def pack_tensors(parts: Sequence[torch.Tensor], packs: Sequence[Sequence[int]],
     return x, index >= 0, index
 
 
-def hyperslide_label(labels: torch.Tensor | Sequence[int], token_counts: torch.Tensor,
-                     n_classes: int) -> torch.Tensor:
-    """PackMIL's tailored label of a hyperslide: ỹ_c = Σ_s w_s 1[y_s = c] / Σ_s w_s.
+#: The two hyperslide targets :func:`hyperslide_label` can make: ``multihot`` (the authors'
+#: default) and ``tokenmix`` (the token-weighted class mixture).
+HYPERSLIDE_TARGETS = ("multihot", "tokenmix")
 
-    ``labels`` (S,) class indices of the member slides, ``token_counts`` (S,) or (R, S) the
-    tokens w_s each slide contributes to each of R hyperslides (0: not a member). Returns (C,)
-    or (R, C) class distributions (rows sum to 1), e.g. 30 tokens of a class-0 slide and 10 of a
-    class-1 slide give [0.75, 0.25].
+
+def hyperslide_label(labels: torch.Tensor | Sequence[int], token_counts: torch.Tensor,
+                     n_classes: int, kind: str = "multihot") -> torch.Tensor:
+    """PackMIL's target ("tailored label") of a hyperslide from its member slides.
+
+    ``labels`` (S,) class indices of the slides, ``token_counts`` (S,) or (R, S) the tokens w_s
+    each slide contributes to each of R hyperslides (0: not a member). Returns (C,) or (R, C).
+
+    * ``kind="multihot"`` (the authors' default): with n_c = the number of member slides
+      (w_s > 0) of class c, ỹ_c = n_c / max_c' n_c' — every class present gets a positive
+      target, the most frequent 1. One class-0 and two class-1 members (30, 10 and 5 tokens)
+      give [0.5, 1.0]. Trained with a sigmoid loss (:func:`milhelpers.losses.multilabel_bce`).
+      Token counts only decide membership here (the authors weight by them only behind a
+      non-default option).
+    * ``kind="tokenmix"``: the token-weighted class mixture ỹ_c = Σ_s w_s 1[y_s = c] / Σ_s w_s
+      (rows sum to 1; the same members give [30, 15]/45 = [0.667, 0.333]), trained with soft-target
+      cross-entropy (``packmil_tokenmix``).
     """
+    if kind not in HYPERSLIDE_TARGETS:
+        raise ValueError(f"kind={kind!r}: choose 'multihot' (the authors' target) or 'tokenmix' "
+                         "(the token-weighted mixture)")
     y = torch.as_tensor(labels, dtype=torch.long)
     w = torch.as_tensor(token_counts, dtype=torch.float32)
     if w.shape[-1] != len(y):
@@ -155,7 +174,10 @@ def hyperslide_label(labels: torch.Tensor | Sequence[int], token_counts: torch.T
     if (total == 0).any():
         raise ValueError("a hyperslide has no tokens (all its token_counts are 0)")
     onehot = torch.nn.functional.one_hot(y.to(w.device), n_classes).to(w.dtype)   # (S, C)
-    return (w @ onehot) / total
+    if kind == "tokenmix":
+        return (w @ onehot) / total
+    per_class = (w > 0).to(w.dtype) @ onehot                        # member slides per class
+    return per_class / per_class.amax(-1, keepdim=True)
 
 
 @dataclass
@@ -166,7 +188,7 @@ class PackedBatch:
     main parts; ``labels`` (S,) one label per slide in batch order (the model returns one logits
     row per slide in the same order). ``residual_*`` hold the hyperslide packs (R, T', D) and
     ``residual_counts`` (R, S): the tokens each slide contributes to each hyperslide, from which
-    :meth:`hyperslide_labels` mixes the soft labels. ``model_kwargs`` is what the trainer passes
+    :meth:`hyperslide_labels` makes the targets. ``model_kwargs`` is what the trainer passes
     to ``model.forward`` besides features and mask.
     """
 
@@ -202,11 +224,11 @@ class PackedBatch:
     def n_slides(self) -> int:
         return len(self.labels)
 
-    def hyperslide_labels(self, n_classes: int) -> torch.Tensor:
-        """(R, C) soft labels of the residual packs (:func:`hyperslide_label`)."""
+    def hyperslide_labels(self, n_classes: int, kind: str = "multihot") -> torch.Tensor:
+        """(R, C) targets of the residual packs (:func:`hyperslide_label`, ``kind`` as there)."""
         if self.residual_counts is None:
             raise ValueError("this batch has no residual packs (pack_collate(residual=False))")
-        return hyperslide_label(self.labels, self.residual_counts, n_classes)
+        return hyperslide_label(self.labels, self.residual_counts, n_classes, kind)
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,9 @@ __all__ = ["setup", "show_images", "round_length", "scale_bar", "show_slide", "o
            "cumulative_attention_plot", "branch_heatmaps", "attention_row",
            "slide_cumulative_attention",
            "lambda_curves", "correlation_scatter", "aem_variants", "mask_evolution",
-           "padding_waste", "pack_strip", "pack_mask", "hyperslide_labels", "speed_accuracy"]
+           "recycle_network",
+           "padding_waste", "pack_strip", "pack_mask", "hyperslide_labels", "hyperslide_targets",
+           "speed_accuracy"]
 
 
 def setup(dpi: int = 100) -> None:
@@ -865,14 +867,19 @@ def aem_variants(lam: float, lengths, axes=None):
 
 def mask_evolution(slide_path: str | Path, coords: np.ndarray, size0: int,
                    records: dict, truth: np.ndarray | None = None, max_size: int = 320,
-                   size: float = 3.0):
+                   size: float = 3.0, high_label: str = "high attn."):
     """Small multiples of what MHIM's teacher hides on one slide over training, then the truth.
 
     ``records`` maps a panel title (e.g. ``"epoch 1"``) to ``{'masked': (N,) bool, 'high': (N,)
     bool}`` (:class:`milhelpers.methods.MaskRecorder`'s records). Each patch is coloured by what
-    happened to it: 0 visible, 1 hidden by random/low masking, 2 hidden by high-attention masking
-    (the teacher's "easy" patches). The last panel is the true tumour fraction per patch. Every
-    panel has a colourbar and a µm scale bar. Returns the figure.
+    happened to it: 0 visible, 1 hidden by random/low masking, 2 hidden by high-score masking
+    (the teacher's "easy" patches, called ``high_label``). The last panel is the true tumour
+    fraction per patch. Every panel has a colourbar and a µm scale bar. Returns the figure.
+
+    The same figure compares teacher scores on one slide: pass
+    :func:`milhelpers.models.mhim.score_picks`'s records, e.g. ``{"attention (v1)":
+    picks["attention"], "class-aware (v2)": picks["class_aware"]}`` with ``high_label="top
+    score"``: which patches each score would hide, next to the ground truth.
     """
     from matplotlib.colors import BoundaryNorm, ListedColormap
 
@@ -900,9 +907,9 @@ def mask_evolution(slide_path: str | Path, coords: np.ndarray, size0: int,
         ax.axis("off")
         # the high-attention picks are part of the hidden count (the rules' union), so say so
         ax.set_title(f"{title}\n{int(masked.sum())} of {len(masked)} hidden, "
-                     f"{int((high & masked).sum())} by high attn.", fontsize=9)
+                     f"{int((high & masked).sum())} by {high_label}", fontsize=9)
         cb = plt.colorbar(im, ax=ax, fraction=0.046, ticks=[0, 1, 2])
-        cb.ax.set_yticklabels(["visible", "random/low", "high attn."], fontsize=7)
+        cb.ax.set_yticklabels(["visible", "random/low", high_label], fontsize=7)
         scale_bar(ax, mpp)
     if truth is not None:
         gt = attention_map(thumb.shape[:2], ds, coords, size0, np.asarray(truth, float))
@@ -911,6 +918,86 @@ def mask_evolution(slide_path: str | Path, coords: np.ndarray, size0: int,
                         um_per_px=mpp)
     fig.tight_layout()
     return fig
+
+
+def recycle_network(masked, recycled, scores=None, n_queries: int = 1, momentum: float = 0.999,
+                    ax=None, per_row: int = 20, title: str | None = None):
+    """MHIM-MIL v2's global recycle network drawn for one bag of one training step.
+
+    ``masked`` (N,) True where the teacher's score hid the patch, ``recycled`` (N,) True where
+    v2's random masking sent it to the recycle network (``out.extras['mhim_masked']`` and
+    ``['mhim_recycled']`` of an :class:`~milhelpers.models.MHIM` in training); the rest is kept.
+    The bag's patches are drawn as a grid ordered by ``scores`` (the teacher's, highest first,
+    when given), coloured by fate; arrows show the recycled patches pooled by cross-attention
+    with the k = ``n_queries`` global queries G (kept by an EMA with ``momentum``) into tokens Z,
+    and the student pooling [kept ; Z]. Returns the axes.
+    """
+    from matplotlib.patches import FancyArrowPatch, FancyBboxPatch, Rectangle
+
+    masked = np.asarray(masked, bool).ravel()
+    recycled = np.asarray(recycled, bool).ravel()
+    if masked.shape != recycled.shape:
+        raise ValueError(f"masked has {masked.size} patches, recycled {recycled.size}")
+    if (masked & recycled).any():
+        raise ValueError("a patch cannot be both hidden by the teacher and recycled")
+    n = masked.size
+    order = np.argsort(-np.asarray(scores, float).ravel(), kind="stable") if scores is not None \
+        else np.arange(n)
+    if scores is not None and len(order) != n:
+        raise ValueError(f"scores has {len(order)} values for {n} patches")
+    colours = {"hidden": "0.25", "recycled": plt.get_cmap("viridis")(0.35),
+               "kept": plt.get_cmap("viridis")(0.85)}
+    fate = np.where(masked, "hidden", np.where(recycled, "recycled", "kept"))
+    if ax is None:
+        _, ax = plt.subplots(figsize=(10, 3.6), layout="constrained")
+    rows = int(np.ceil(n / per_row))
+    cell = 1.0
+    for pos, i in enumerate(order):
+        r, c = divmod(pos, per_row)
+        ax.add_patch(Rectangle((c * cell, -r * cell), 0.85 * cell, 0.85 * cell,
+                               color=colours[fate[i]]))
+    width = per_row * cell
+    ax.text(width / 2, 1.3, "bag: patches ordered by the teacher's score (highest first)"
+            if scores is not None else "bag", ha="center", fontsize=8)
+    # the recycle network and the student, to the right of the bag
+    x0, ymid = width + 2.0, -(rows - 1) * cell / 2
+    box = dict(boxstyle="round,pad=0.4", fc="white", ec="0.3")
+    ax.add_patch(FancyBboxPatch((x0, ymid - 1.2), 7.0, 2.4, **box))
+    ax.text(x0 + 3.5, ymid + 0.5, "cross-attention\nq = LN(G), k = v = LN(recycled)",
+            ha="center", va="center", fontsize=8)
+    ax.text(x0 + 3.5, ymid - 0.7, f"G: {n_queries} global quer{'y' if n_queries == 1 else 'ies'}, "
+            f"EMA m = {momentum:g}", ha="center", va="center", fontsize=7, color="0.3")
+    for q in range(n_queries):
+        ax.add_patch(Rectangle((x0 + 8.0 + q * 0.9, ymid - 0.4), 0.8, 0.8,
+                               color=plt.get_cmap("viridis")(0.05)))
+    zx = x0 + 8.0 + n_queries * 0.9
+    ax.text(x0 + 8.0 + n_queries * 0.45, ymid + 0.9, "tokens Z", ha="center", fontsize=8)
+    ax.add_patch(FancyBboxPatch((zx + 1.5, ymid - 1.2), 6.0, 2.4, **box))
+    ax.text(zx + 4.5, ymid, "student ABMIL\npools [kept ; Z] → ŷ", ha="center", va="center",
+            fontsize=8)
+    arrow = dict(arrowstyle="-|>", mutation_scale=10, color="0.3", lw=1)
+    ax.add_patch(FancyArrowPatch((width + 0.2, ymid), (x0, ymid), **arrow))
+    ax.add_patch(FancyArrowPatch((x0 + 7.0, ymid), (x0 + 8.0, ymid), **arrow))
+    ax.add_patch(FancyArrowPatch((zx, ymid), (zx + 1.5, ymid), **arrow))
+    y_low = -rows * cell - 0.6                       # the kept patches go straight to the student
+    ax.plot([width / 2, width / 2, zx + 4.5], [-rows * cell + 0.8, y_low, y_low], ls="--",
+            color="0.3", lw=1)
+    ax.add_patch(FancyArrowPatch((zx + 4.5, y_low), (zx + 4.5, ymid - 1.3), ls="--", **arrow))
+    ax.text(width / 2 + 0.5, y_low + 0.15, "kept patches", fontsize=7, color="0.3")
+    counts = {k: int((fate == k).sum()) for k in colours}
+    handles = [Rectangle((0, 0), 1, 1, color=colours[k]) for k in colours]
+    labels = [f"hidden by the teacher's score ({counts['hidden']})",
+              f"recycled: random share 1 − ρ of the rest ({counts['recycled']})",
+              f"kept ({counts['kept']})"]
+    ax.legend(handles, labels, fontsize=7, frameon=False, loc="upper left",
+              bbox_to_anchor=(0, -0.02), ncol=3)
+    ax.set_xlim(-0.5, zx + 8.0)
+    ax.set_ylim(-rows * cell - 1.2, 2.0)
+    ax.set_aspect("equal")
+    ax.axis("off")
+    ax.set_title(title or f"MHIM-MIL v2 on one bag of {n} patches: what the student sees",
+                 fontsize=9)
+    return ax
 
 
 # --------------------------------------------------------------------------------------------
@@ -1026,7 +1113,9 @@ def pack_mask(slide_index_row, ax=None, title: str | None = None):
 def hyperslide_labels(counts, labels, n_classes: int = 2, ax=None,
                       class_names: Sequence[str] | None = None):
     """Each hyperslide (residual pack) as a stacked bar of its members' tokens by class: the
-    bar's class shares are its soft label ỹ = Σ_s w_s onehot(y_s) / Σ_s w_s."""
+    bar's class shares are the token mixture ỹ = Σ_s w_s onehot(y_s) / Σ_s w_s, the target of
+    ``packmil_tokenmix`` (``packmil`` trains on the authors' multi-hot target instead:
+    :func:`hyperslide_targets`)."""
     w = np.asarray(counts, dtype=float)               # (R, S)
     y = np.asarray(labels, dtype=int)
     by_class = np.stack([w[:, y == c].sum(1) for c in range(n_classes)], 1)   # (R, C)
@@ -1046,9 +1135,50 @@ def hyperslide_labels(counts, labels, n_classes: int = 2, ax=None,
     ax.set_xticks(range(len(w)))
     ax.set_xticklabels([f"hyperslide {r}\n({int((w[r] > 0).sum())} slides)"
                         for r in range(len(w))], fontsize=7)
-    ax.set_ylabel("soft label ỹ_c (token share)")
+    ax.set_ylabel("token share of class c")
     ax.set_ylim(0, 1)
-    ax.set_title("hyperslide labels: members' labels weighted by their tokens")
+    ax.set_title("hyperslides: members' labels weighted by their tokens (tokenmix target)")
+    ax.legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1, 1))
+    return ax
+
+
+def hyperslide_targets(counts, labels, n_classes: int = 2, pack: int = 0, ax=None,
+                       class_names: Sequence[str] | None = None):
+    """The two hyperslide targets of one residual pack side by side, per class: the authors'
+    multi-hot target (member slides of the class ÷ the largest such count; ``packmil``) and the
+    token mixture (tokens of the class ÷ all tokens; ``packmil_tokenmix``), from ``counts``
+    (R, S) tokens per slide per pack and the slides' ``labels`` (S,). Returns the axes."""
+    import torch
+
+    from .packing import hyperslide_label
+
+    w = torch.as_tensor(np.asarray(counts, dtype=np.float32))
+    if not 0 <= pack < len(w):
+        raise ValueError(f"pack={pack} is not one of the {len(w)} residual packs")
+    y = np.asarray(labels, dtype=int)
+    targets = {"multi-hot (authors', packmil)": hyperslide_label(y, w[pack], n_classes).numpy(),
+               "token mixture (packmil_tokenmix)":
+                   hyperslide_label(y, w[pack], n_classes, "tokenmix").numpy()}
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5.5, 3.0), layout="constrained")
+    names = class_names or [f"class {c}" for c in range(n_classes)]
+    width = 0.38
+    for j, (name, t) in enumerate(targets.items()):
+        xs = np.arange(n_classes) + (j - 0.5) * width
+        ax.bar(xs, t, width, color=plt.get_cmap("viridis")(0.25 + 0.5 * j), label=name)
+        for x, v in zip(xs, t):
+            ax.text(x, v + 0.02, f"{v:.2f}", ha="center", fontsize=7)
+    members = np.flatnonzero(w[pack].numpy() > 0)
+    def said(c: int) -> str:
+        k = int((y[members] == c).sum())
+        return (f"{names[c]}: {k} slide{'' if k == 1 else 's'} / "
+                f"{int(w[pack, members[y[members] == c]].sum())} tokens")
+    per_class = ", ".join(said(c) for c in range(n_classes))
+    ax.set_xticks(range(n_classes))
+    ax.set_xticklabels(names)
+    ax.set_ylim(0, 1.15)
+    ax.set_ylabel("target ỹ_c")
+    ax.set_title(f"hyperslide {pack}: {per_class}", fontsize=8)
     ax.legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1, 1))
     return ax
 

@@ -252,8 +252,8 @@ def test_registry_entries_and_their_ablations():
              for n, m in (("acmil", full), ("acmil_mba", mba), ("acmil_stkim", stk))}
     assert names == {"acmil": ["branch_ce", "branch_diversity"],
                      "acmil_mba": ["branch_ce", "branch_diversity"], "acmil_stkim": []}
-    for n in ("acmil", "acmil_mba", "acmil_stkim"):
-        assert get_method(n).train_config().monitor == "val_f1_auc"
+    for n in ("acmil", "acmil_mba", "acmil_stkim", "acmil_base", "acmil_aem"):
+        assert get_method(n).train_config().monitor == "val_acc_auc"   # the authors' F1 is micro
     assert isinstance(build_model("acmil", 16), ACMIL)
 
 
@@ -273,8 +273,10 @@ def test_method_trains_end_to_end_with_its_loss_terms_in_the_history(one_thread)
     cfg = method.train_config(epochs=3, progress=False, seed=0, lr=1e-3)
     res = method.fit(tr, va, cfg)
     hist = res.history
-    assert {"bag_loss", "branch_ce", "branch_diversity", "val_f1_auc"} <= set(hist)
-    assert res.monitor == "val_f1_auc" and np.isfinite(hist.train_loss).all()
+    assert {"bag_loss", "branch_ce", "branch_diversity", "val_acc_auc"} <= set(hist)
+    assert res.monitor == "val_acc_auc" and np.isfinite(hist.train_loss).all()
+    np.testing.assert_allclose(hist.val_acc_auc, hist.val_accuracy + hist.val_auc)
+    assert res.best_epoch == int(hist.epoch[hist.val_acc_auc.idxmax()])   # first epoch with the max
     # every term has weight 1: the total is their sum
     np.testing.assert_allclose(hist.train_loss, hist.bag_loss + hist.branch_ce
                                + hist.branch_diversity, rtol=1e-5)

@@ -100,16 +100,29 @@ def test_same_generator_seed_same_masks_and_bad_ratios_fail():
 
 
 # ---------------------------------------------------------------------------- model and scores
-def test_class_aware_score_by_hand():
+def test_class_aware_score_by_hand_batched_padded_and_bias_invariant():
     model = tiny_mhim().teacher.eval()
-    x = torch.randn(1, 5, 6)
-    out = model(x)
-    h = out.extras["instance_embeddings"][0]
-    a = out.slide_attention[0]
+    with torch.no_grad():
+        model.classifier.bias.copy_(torch.tensor([0.7, -0.4]))       # a bias that favours class 0
+    x = torch.randn(2, 6, 6, generator=torch.Generator().manual_seed(3))
+    pad = torch.tensor([[True] * 6, [True] * 4 + [False] * 2])
+    out = model(x, pad)
     W, b = model.classifier.weight, model.classifier.bias
-    hand = torch.stack([torch.softmax(W @ (a[i] * h[i]) + b, 0).max() for i in range(5)])
-    assert torch.allclose(instance_scores(out, model, "class_aware")[0], hand, atol=1e-6)
-    assert torch.allclose(instance_scores(out, model, "attention")[0], a)
+    got = instance_scores(out, model, "class_aware")
+    for bag, n in ((0, 6), (1, 4)):                 # each bag alone, as the authors' batch of one
+        alone = model(x[bag, :n])
+        h, a = alone.extras["instance_embeddings"][0], alone.slide_attention[0]
+        # the authors' score: W (a_i h_i) plus the class-0 bias added to every class
+        hand = torch.stack([torch.softmax(W @ (a[i] * h[i]) + b[0], 0).max() for i in range(n)])
+        assert torch.allclose(got[bag, :n], hand, atol=1e-6)
+        whole_bias = torch.stack([torch.softmax(W @ (a[i] * h[i]) + b, 0).max() for i in range(n)])
+        assert not torch.allclose(got[bag, :n], whole_bias, atol=1e-3)   # not the whole vector
+    for shift in (torch.tensor([5.0, -3.0]), torch.tensor([-2.0, 0.5])):
+        with torch.no_grad():
+            model.classifier.bias.add_(shift)
+        assert torch.allclose(instance_scores(model(x, pad), model, "class_aware")[pad],
+                              got[pad], atol=1e-6)
+    assert torch.allclose(instance_scores(out, model, "attention"), out.slide_attention)
 
 
 def test_student_sees_the_bag_without_the_masked_instances():
@@ -250,6 +263,7 @@ def test_fit_without_runner_trains_the_baseline_as_teacher(fit_calls):
     # epoch 0 is before the first step: r_h whole, ⌈n·0.01⌉ = 1 high-attention instance, and it
     # is the teacher's most attended one whenever the top r_h/r_hr = 2 % is a single instance
     assert rec.records[0]["r_h"] == 0.01 and rec.records[1]["r_h"] < 0.01
+    assert np.allclose(rec.records[0]["teacher_scores"], rec.records[0]["scores"])   # v1: attention
     assert rec.records[0]["high"].sum() == 1 and rec.records[0]["masked"][rec.records[0]["high"]].all()
     if math.ceil(n * 0.02) == 1:
         assert rec.records[0]["high"][np.argmax(rec.records[0]["scores"])]
@@ -386,3 +400,98 @@ def test_a_cached_baseline_without_weights_is_trained_again(tmp_path, fit_calls)
     ex.run_experiments(ds, [mhim_method(base, name="mhim_small")], **run)
     assert fits == ["mhim_small", "abmil_gated_small"] * 2
     assert len(list((tmp_path / "c" / "abmil_gated_small").glob("*.pt"))) == 2
+
+
+# ------------------------------------------------------------------------------------- MHIM v2
+def test_v2_and_student_init_names_and_bad_options():
+    from milhelpers.methods import MHIM_V2_DEFAULTS, mhim_v2_method
+    assert get_method("mhim_v2").name == "mhim_v2" and get_method("mhim_fresh").name == "mhim_fresh"
+    assert get_method("mhim_v2_norecycle").model_kwargs["recycle"] is False
+    assert mhim_v2_method(r_h=0.03, merge_k=5).name == "mhim_v2_rh0.03_k5"
+    assert mhim_v2_method(merge_ratio=0.9, merge_momentum=0.99).name == "mhim_v2_rho0.9_mm0.99"
+    assert mhim_method(student_init="fresh").name == "mhim_fresh"
+    assert get_method("mhim").model_kwargs["student_init"] == "projection"
+    assert MHIM_V2_DEFAULTS["momentum"] == 0.997 and MHIM_V2_DEFAULTS["merge_momentum"] == 0.999
+    for kw, word in [({"merge_k": 0}, "merge_k"), ({"merge_ratio": 1.5}, "merge_ratio"),
+                     ({"merge_momentum": 2.0}, "merge_momentum"), ({"student_init": "fc"},
+                                                                   "student_init")]:
+        with pytest.raises(ValueError, match=word):
+            mhim_v2_method(**kw)
+    with pytest.raises(ValueError, match="unknown MHIM option"):
+        mhim_method(merge_k=5)                       # v1 has no recycle network
+
+
+def test_v2_trains_on_padded_batches_and_never_recycles_padding(monkeypatch):
+    from milhelpers.methods import mhim_v2_method
+    from milhelpers.models import mhim as mhim_module
+    ds = planted()
+    seen = []
+    original = mhim_module.recycle_split
+
+    def spy(visible, *a, **kw):
+        kept, rec = original(visible, *a, **kw)
+        seen.append((visible.clone(), kept, rec))
+        return kept, rec
+
+    monkeypatch.setattr(mhim_module, "recycle_split", spy)
+    method = mhim_v2_method(small_base(), name="v2_small", r_h=0.05)
+    cfg = method.train_config(epochs=1, seed=0, batch_size=4, progress=False)
+    res = method.fit(ds.subset(np.arange(16)), ds.subset(np.arange(16, 24)), cfg)
+    assert np.isfinite(res.history.train_loss).all() and "consistency" in res.history
+    assert seen and any((~v).any() for v, _, _ in seen)          # padded batches did occur
+    for visible, kept, rec in seen:
+        assert not ((kept | rec) & ~visible).any()                # padding never kept/recycled
+        n = visible.sum(1)
+        assert torch.equal(kept.sum(1), (n * 0.8).long())          # ⌊L·ρ⌋ per bag
+    q = res.model.recycle.queries
+    assert not q.requires_grad and torch.isfinite(q).all()
+
+
+def test_score_picks_and_their_figure(tmp_path):
+    import matplotlib
+    matplotlib.use("Agg")
+    from milhelpers import synth, viz
+    from milhelpers.models.mhim import score_picks
+
+    torch.manual_seed(0)
+    teacher = ABMIL(6, 2, embed_dim=8, attn_dim=4)
+    x = torch.randn(8, 6)
+    picks = score_picks(teacher, x, r_h=0.25)
+    out = teacher.eval()(x)
+    for kind in ("attention", "class_aware"):
+        s = instance_scores(out, teacher, kind)[0]
+        top = set(torch.topk(s, 2).indices.tolist())               # ⌈8·0.25⌉ = 2
+        assert set(np.flatnonzero(picks[kind]["masked"]).tolist()) == top
+        assert np.allclose(picks[kind]["scores"], s.detach().numpy())
+    img = np.full((128, 256, 3), 230, np.uint8)
+    coords = np.array([(x_, y_) for y_ in range(0, 128, 64) for x_ in range(0, 256, 64)])
+    path = synth.write_pyramidal_tiff(tmp_path / "s.tiff", img, mpp=0.5, min_levels=1)
+    fig = viz.mask_evolution(path, coords, 64, {"attention (v1)": picks["attention"],
+                                                "class-aware (v2)": picks["class_aware"]},
+                             np.zeros(8), high_label="top score")
+    assert fig.axes[0].get_title().endswith("2 of 8 hidden, 2 by top score")
+
+
+def test_recycle_network_figure_colours_every_patch_by_its_fate():
+    import matplotlib
+    matplotlib.use("Agg")
+    from matplotlib.patches import Rectangle
+    from milhelpers import viz
+
+    masked = np.zeros(30, bool); masked[[3, 7]] = True
+    recycled = np.zeros(30, bool); recycled[[0, 5, 9, 20, 21]] = True
+    scores = np.linspace(1, 0, 30)
+    ax = viz.recycle_network(masked, recycled, scores, n_queries=3, per_row=10)
+    cells = [p for p in ax.patches if isinstance(p, Rectangle) and p.get_width() < 0.9
+             and p.get_x() < 10]
+    assert len(cells) == 30
+    colours = {tuple(p.get_facecolor()) for p in cells}
+    assert len(colours) == 3                                       # hidden, recycled, kept
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert labels[0].endswith("(2)") and labels[1].endswith("(5)") and labels[2].endswith("(23)")
+    # ordered by score: patch 3 (hidden) is the 4th cell of the first row
+    first_row = sorted((p for p in cells if p.get_y() == 0), key=lambda p: p.get_x())
+    assert tuple(first_row[3].get_facecolor()) == tuple(first_row[7].get_facecolor()) != \
+        tuple(first_row[0].get_facecolor())
+    with pytest.raises(ValueError, match="both"):
+        viz.recycle_network(masked, masked)

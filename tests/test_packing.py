@@ -71,31 +71,43 @@ def test_pack_tensors_index_and_padding():
 
 # ------------------------------------------------------------------------ hyperslide label
 def test_hyperslide_label_hand_computed():
-    q = hyperslide_label([0, 1, 0], torch.tensor([30.0, 10.0, 10.0]), 2)
-    assert torch.allclose(q, torch.tensor([0.8, 0.2]))
-    q = hyperslide_label([2, 0, 1], torch.tensor([[1.0, 0, 3], [0, 5, 0]]), 3)
-    assert torch.allclose(q, torch.tensor([[0.0, 0.75, 0.25], [1.0, 0.0, 0.0]]))
+    # the example: one class-0 and two class-1 members with 30, 10, 5 tokens
+    q = hyperslide_label([0, 1, 1], torch.tensor([30.0, 10.0, 5.0]), 2)
+    assert torch.allclose(q, torch.tensor([0.5, 1.0]))          # slides per class ÷ the largest
+    q = hyperslide_label([0, 1, 1], torch.tensor([30.0, 10.0, 5.0]), 2, kind="tokenmix")
+    assert torch.allclose(q, torch.tensor([30 / 45, 15 / 45]))  # tokens per class ÷ all tokens
+    # (R, S) counts: a 0 means "not a member"; an absent class gets 0 in both kinds
+    counts = torch.tensor([[1.0, 0, 3, 2], [0, 5, 0, 0]])
+    q = hyperslide_label([2, 0, 1, 2], counts, 3)
+    assert torch.allclose(q, torch.tensor([[0.0, 0.5, 1.0], [1.0, 0.0, 0.0]]))
+    q = hyperslide_label([2, 0, 1, 2], counts, 3, kind="tokenmix")
+    assert torch.allclose(q, torch.tensor([[0.0, 3 / 6, 3 / 6], [1.0, 0.0, 0.0]]))
     with pytest.raises(ValueError, match="no tokens"):
         hyperslide_label([0, 1], torch.tensor([0.0, 0.0]), 2)
+    with pytest.raises(ValueError, match="tokenmix"):
+        hyperslide_label([0, 1], torch.tensor([1.0, 2.0]), 2, kind="mixture")
 
 
 @FAST
 @given(lengths=st.lists(st.integers(1, 60), min_size=1, max_size=12), seed=st.integers(0, 99))
-def test_collated_hyperslide_labels_sum_to_one_and_match_the_mixture(lengths, seed):
+def test_collated_hyperslide_targets_match_both_definitions(lengths, seed):
     bags = _bags(lengths, seed=seed)
     batch = pack_collate(p=0.5, max_len=64, min_len=4,
                          generator=torch.Generator().manual_seed(seed))(bags)
     if batch.residual_counts is None:
         return
-    q = batch.hyperslide_labels(3)
-    assert torch.allclose(q.sum(1), torch.ones(len(q)))
-    for r in range(len(q)):                                    # by hand from the packed tokens
+    multihot, mix = batch.hyperslide_labels(3), batch.hyperslide_labels(3, "tokenmix")
+    assert torch.allclose(mix.sum(1), torch.ones(len(mix)))
+    assert torch.allclose(multihot.amax(1), torch.ones(len(multihot)))
+    for r in range(len(mix)):                                  # by hand from the packed tokens
         idx = batch.residual_slide_index[r]
         counts = torch.bincount(idx[idx >= 0], minlength=len(bags)).float()
-        expect = torch.zeros(3)
+        tokens, members = torch.zeros(3), torch.zeros(3)
         for s, c in enumerate(counts):
-            expect[bags[s].label] += c
-        assert torch.allclose(q[r], expect / counts.sum())
+            tokens[bags[s].label] += c
+            members[bags[s].label] += float(c > 0)
+        assert torch.allclose(mix[r], tokens / counts.sum())
+        assert torch.allclose(multihot[r], members / members.max())
 
 
 # ------------------------------------------------------------------------- packed model
@@ -194,10 +206,24 @@ def test_packmil_trains_through_the_shared_trainer():
 
 def test_packmil_names_and_bad_options():
     assert get_method("packmil").config == {"batch_size": 16, "lr": 5e-4}
+    # target and loss are in the runner's cache key (model_kwargs), so old runs are not reused
+    assert get_method("packmil").model_kwargs == {"target": "multihot", "hyperslide_loss": "bce"}
+    assert get_method("packmil_tokenmix").model_kwargs == {"target": "tokenmix",
+                                                           "hyperslide_loss": "ce"}
     assert packmil_method(alpha=0).name == "packmil_noresidual"
     assert packmil_method(max_len=64, ads_ratio=4).name == "packmil_L64_ads4"
+    assert packmil_method(target="tokenmix").name == "packmil_tokenmix"
+    assert packmil_method(hyperslide_loss="focal").name == "packmil_focal"
+    assert packmil_method(hyperslide_loss="bce").name == "packmil"        # the default, spelt out
+    assert packmil_method(target="tokenmix", hyperslide_loss="bce").name == "packmil_tokenmix_bce"
     with pytest.raises(ValueError, match="alpha"):
         packmil_method(alpha=-1)
+    with pytest.raises(ValueError, match="target"):
+        packmil_method(target="soft")
+    with pytest.raises(ValueError, match="sum to 1"):
+        packmil_method(hyperslide_loss="ce")
+    with pytest.raises(ValueError, match="hyperslide loss"):
+        packmil_method(hyperslide_loss="asl")
     with pytest.raises(ValueError, match="max_len"):
         pack_collate(max_len=0)
 

@@ -45,6 +45,20 @@ def test_hyperslide_bars_are_the_soft_labels():
     plt.close("all")
 
 
+def test_hyperslide_targets_draw_both_targets_of_one_pack():
+    counts = np.array([[30, 10, 5, 0], [0, 0, 3, 9]])
+    ax = viz.hyperslide_targets(counts, [0, 1, 1, 0], pack=0, class_names=["neg", "pos"])
+    heights = [p.get_height() for p in ax.patches]
+    # multi-hot: 1 negative and 2 positive members -> [0.5, 1]; tokens: [30, 15] / 45
+    assert heights == pytest.approx([0.5, 1.0, 30 / 45, 15 / 45])
+    assert "neg: 1 slide / 30 tokens" in ax.get_title() and "pos: 2 slides / 15 tokens" in ax.get_title()
+    ax = viz.hyperslide_targets(counts, [0, 1, 1, 0], pack=1)
+    assert [p.get_height() for p in ax.patches] == pytest.approx([1.0, 1.0, 0.75, 0.25])
+    with pytest.raises(ValueError, match="pack=2"):
+        viz.hyperslide_targets(counts, [0, 1, 1, 0], pack=2)
+    plt.close("all")
+
+
 def test_padding_waste_and_speed_accuracy_draw_their_numbers():
     axes = viz.padding_waste([10, 10, 30, 30], batch_sizes=(1, 2), max_len=64)
     assert [p.get_height() for p in axes[1].patches][0] == 0.0     # B = 1 pads nothing

@@ -161,8 +161,8 @@ MUTANTS = {
         "milhelpers/models/mhim.py", "pool = order[:mask_count(n, r_h / r_hr)]",
         "pool = order.flip(0)[:mask_count(n, r_h / r_hr)]", "tests/test_mhim.py"),
     "mhim_student_sees_the_masked_instances": (
-        "milhelpers/models/mhim.py", "out = self.student(x, mask & ~masked)",
-        "out = self.student(x, mask)", "tests/test_mhim.py"),
+        "milhelpers/models/mhim.py", "visible = mask & ~masked", "visible = mask",
+        "tests/test_mhim.py"),
     "mhim_masks_in_eval_mode": (
         "milhelpers/models/mhim.py", "if not self.training:", "if False:", "tests/test_mhim.py"),
     "mhim_teacher_without_dropout": (
@@ -181,6 +181,39 @@ MUTANTS = {
     "runner_counts_first_stages_as_listed_runs": (
         "milhelpers/experiments.py", "names, len(trained & listed), meta)",
         "names, len(trained), meta)", "tests/test_mhim.py -k missing_baseline"),
+    "class_aware_score_adds_the_whole_bias": (
+        "milhelpers/models/mhim.py", "logits = contribution.float() @ clf.weight.float().t()",
+        "logits = clf(contribution).float()", "tests/test_fidelity.py -k class_aware"),
+    "recycle_network_attends_to_the_kept": (
+        "milhelpers/models/mhim.py", "z = self.recycle(h, recycled)", "z = self.recycle(h, kept)",
+        "tests/test_fidelity.py -k student_pools"),
+    "recycle_tokens_not_pooled": (
+        "milhelpers/models/mhim.py",
+        "out = self.student.pool(torch.cat([h, z], 1), torch.cat([kept, ones], 1))",
+        "out = self.student.pool(h, kept)", "tests/test_fidelity.py -k student_pools"),
+    "recycle_queries_never_updated": (
+        "milhelpers/models/mhim.py", "if self.training and self.momentum < 1:", "if False:",
+        "tests/test_fidelity.py -k recycle_network"),
+    "recycle_split_rounds_up": (
+        "milhelpers/models/mhim.py", "n_keep = max(int(len(idx) * keep_ratio),",
+        "n_keep = max(math.ceil(len(idx) * keep_ratio),", "tests/test_fidelity.py -k keep_share"),
+    "mhim_student_projection_not_copied": (
+        "milhelpers/methods.py", 'if kw["student_init"] == "projection":', "if False:",
+        "tests/test_fidelity.py -k projection"),
+    "multihot_target_weighted_by_tokens": (
+        "milhelpers/packing.py", "per_class = (w > 0).to(w.dtype) @ onehot",
+        "per_class = w @ onehot", "tests/test_fidelity.py -k multihot"),
+    "hyperslide_bce_summed": (
+        "milhelpers/losses.py",
+        "return F.binary_cross_entropy_with_logits(logits.float(), targets.float())",
+        'return F.binary_cross_entropy_with_logits(logits.float(), targets.float(), reduction="sum")',
+        "tests/test_fidelity.py -k losses"),
+    "packmil_tokenmix_trains_on_multihot": (
+        "milhelpers/methods.py", "batch.hyperslide_labels(out.logits.shape[1], target)",
+        "batch.hyperslide_labels(out.logits.shape[1])", "tests/test_fidelity.py -k total_loss"),
+    "acmil_selects_on_macro_f1": (
+        "milhelpers/train.py", '"val_acc_auc": m["accuracy"] + m["auc"]',
+        '"val_acc_auc": m["macro_f1"] + m["auc"]', "tests/test_fidelity.py -k micro"),
     "runner_workers_runs_not_counted": (
         "milhelpers/experiments.py", "trained |= runs_trained   #", "pass   #",
         "tests/test_experiments.py -k workers"),

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from .abmil import ABMIL, AttentionScorer, MaxPoolMIL, MeanPoolMIL, checkpointed_forward
 from .acmil import ACMIL, stkim_mask
-from .mhim import MHIM, ema_update, mhim_mask
+from .mhim import MHIM, RecycleNetwork, ema_update, mhim_mask
 from .packmil import ADS, PackMIL
 from .base import (MILModel, MILOutput, as_batch, freeze, mask_logits, masked_softmax,
                    slide_attention)
 
 __all__ = ["MILOutput", "MILModel", "masked_softmax", "mask_logits", "as_batch", "freeze",
            "slide_attention", "ABMIL", "AttentionScorer", "MeanPoolMIL", "MaxPoolMIL", "ACMIL",
-           "stkim_mask", "MHIM", "mhim_mask", "ema_update", "build_model", "PackMIL", "ADS",
-           "checkpointed_forward"]
+           "stkim_mask", "MHIM", "RecycleNetwork", "mhim_mask", "ema_update", "build_model",
+           "PackMIL", "ADS", "checkpointed_forward"]
 
 
 def build_model(name: str, in_dim: int, n_classes: int = 2, seed: int | None = None,

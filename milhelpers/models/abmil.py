@@ -60,7 +60,12 @@ class ABMIL(MILModel):
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> MILOutput:
         x, mask = as_batch(x, mask)
-        h = self.project(x)                                   # (B, N, E)
+        return self.pool(self.project(x), mask)
+
+    def pool(self, h: torch.Tensor, mask: torch.Tensor) -> MILOutput:
+        """Attention pooling and classification of instance embeddings h (B, N, E) with a (B, N)
+        mask: the second half of :meth:`forward` (MHIM-MIL v2 pools the student's embeddings
+        together with its recycle tokens through it)."""
         logits_att = mask_logits(self.attention(h).transpose(1, 2), mask)  # (B, K, N)
         a = masked_softmax(logits_att, mask)
         z = torch.einsum("bkn,bne->bke", a, h).flatten(1)     # (B, K·E)
