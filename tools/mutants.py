@@ -357,8 +357,8 @@ MUTANTS.update({
         "tests/test_schedules.py -k momentum"),
     # ---- seed_: each random generator follows its seed; grouped validation splits
     "seed_mhim_generator_not_from_the_run": (
-        "milhelpers/methods.py", 'kw["score"],\n                     seed=ctx.seed)',
-        'kw["score"],\n                     seed=0)', "tests/test_seeds.py -k mhim"),
+        "milhelpers/methods.py", 'kw["score"],\n                     seed=ctx.seed,',
+        'kw["score"],\n                     seed=0,', "tests/test_seeds.py -k mhim"),
     "seed_mhim_masks_from_the_global_stream": (
         "milhelpers/models/mhim.py", "self.r_l, self.generator,", "self.r_l, None,",
         "tests/test_seeds.py -k mhim"),
