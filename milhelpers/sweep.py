@@ -272,15 +272,16 @@ def _done_before(run: SweepRun, key: dict[str, Any]) -> bool:
     return True
 
 
-def _earlier_runs(out: Path, grid_dirs: set[Path], key: dict[str, Any]) -> list[SweepRun]:
+def _earlier_runs(out: Path, grid_dirs: set[Path], code: dict[str, str]) -> list[SweepRun]:
     """The finished runs of earlier sweeps into ``out`` that this grid does not hold, so the
-    table keeps every run whose folder remains."""
+    table keeps every run whose folder remains: ``earlier`` when made by the ``code`` (code
+    and package hashes) of this sweep, else ``stale``."""
     runs = []
     for folder in sorted(p for p in out.iterdir() if p.is_dir() and p not in grid_dirs):
         saved = _read_result(folder)
         if saved is None or not isinstance(saved.get("parameters"), dict):
             continue
-        same = all(saved.get(f) == key[f] for f in ("code_hash", "package_hash"))
+        same = all(saved.get(f) == v for f, v in code.items())
         runs.append(SweepRun(saved["parameters"], folder, "earlier" if same else "stale",
                              saved.get("results", {}), saved.get("seconds", float("nan"))))
     return runs
@@ -401,18 +402,20 @@ def run_sweep(notebook: str | Path, grid: Sequence[dict[str, Any]], out: str | P
     result; they never stop the others. Leftovers of a killed sweep are removed first. On
     Ctrl-C the runs not finished are cancelled and KeyboardInterrupt is raised again.
     """
-    from .cluster import session
+    from .cluster import parse_scheduler, session
 
     notebook, out = Path(notebook), Path(out)
+    # local workers are spawned by this process, in its process group (see _workers_ignore_ctrl_c)
+    local = client is None and cluster_file is None and parse_scheduler(scheduler)[0] == "local"
     runs = [SweepRun(dict(p), out / run_name(p)) for p in grid]
     names = [r.name for r in runs]
     if len(set(names)) != len(names):
         clash = sorted({n for n in names if names.count(n) > 1})
         raise ValueError(f"several runs would share the folder {clash[0]!r}: make the values "
                          "differ in more than punctuation")
-    code, package = _code_hash(notebook), _package_hash()
-    keys = {r.name: {"notebook": str(notebook), "code_hash": code, "package_hash": package,
-                     "parameters": _jsonable(r.params)} for r in runs}
+    code = {"code_hash": _code_hash(notebook), "package_hash": _package_hash()}
+    keys = {r.name: {"notebook": str(notebook), **code, "parameters": _jsonable(r.params)}
+            for r in runs}
     out.mkdir(parents=True, exist_ok=True)
     with _output_lock(out):
         _clean_leftovers(out)
@@ -436,14 +439,14 @@ def run_sweep(notebook: str | Path, grid: Sequence[dict[str, Any]], out: str | P
 
             with contextlib.ExitStack() as stack:
                 if client is None:
-                    with _workers_ignore_ctrl_c():
+                    with _workers_ignore_ctrl_c() if local else contextlib.nullcontext():
                         client = stack.enter_context(session(scheduler, cluster_file))
                 slots = _slots_by_host(client)
                 source = str(notebook.resolve())
                 _each_as_task(client, execute,
                               [(run, (source, str(run.dir.resolve()), run.params, keys[run.name],
                                       slots)) for run in todo], done)
-        earlier = _earlier_runs(out, {r.dir for r in runs}, keys[runs[0].name] if runs else {})
+        earlier = _earlier_runs(out, {r.dir for r in runs}, code)
         defaults = notebook_parameters(notebook)
         table = results_table(runs + earlier, out, defaults)
         table_path = out / "results.csv"

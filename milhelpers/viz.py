@@ -1091,8 +1091,9 @@ def speed_accuracy(table, time_col: str = "epoch_seconds", auc_col: str = "auc",
     return ax
 
 
-#: A panel of :func:`sweep_results` spans at least this share of its largest |value|, so that
-#: differences far below the noise of a course-sized run are not drawn as steep slopes.
+#: A panel of :func:`sweep_results` spans at least this much, times its largest |value| when that
+#: is above 1: differences far below the noise of a course-sized run (AUCs, their differences,
+#: correlations, attention shares all live on a scale of 1) are not drawn as steep slopes.
 SWEEP_Y_FLOOR = 0.05
 
 
@@ -1124,8 +1125,8 @@ def sweep_results(table, swept: Sequence[str], repeat: Sequence[str] = (),
     * Runs that differ only in ``repeat`` parameters (several seeds at one λ) are one point:
       their mean with its 95 % t-interval (mean ± t(0.975, n−1) · s/√n), each run drawn as a dot.
     * A column with the same value in every run is written in the title, not drawn as a line.
-    * Each panel's y range spans at least :data:`SWEEP_Y_FLOOR` × its largest |value|; a panel
-      whose values spread less says so ("all within …").
+    * Each panel's y range spans at least :data:`SWEEP_Y_FLOOR` × max(1, its largest |value|);
+      a panel whose values spread less says so ("all within …").
     """
     import pandas as pd
     from matplotlib.figure import Figure
@@ -1203,7 +1204,7 @@ def sweep_results(table, swept: Sequence[str], repeat: Sequence[str] = (),
         else:
             ax.set_xticks(range(len(xs)), [_sweep_label(v) for v in xs])
         lo, hi = float(np.nanmin(extent)), float(np.nanmax(extent))
-        floor = SWEEP_Y_FLOOR * max(abs(lo), abs(hi))
+        floor = SWEEP_Y_FLOOR * max(1.0, abs(lo), abs(hi))
         if hi - lo < floor:
             mid = (lo + hi) / 2
             ax.set_ylim(mid - 0.6 * floor, mid + 0.6 * floor)

@@ -84,6 +84,10 @@ def test_sweep_records_skips_redoes_and_survives_a_failing_run(tmp_path, kernels
     assert main(["sweep", str(nb), "-p", "x", "1", "-p", "lam", "0", "1", "--out", str(out)]) == 2
     err = capfd.readouterr().err
     assert "unknown parameter lam" in err and "x, n, label" in err and not out.exists()
+    # so does a --scheduler that is not one, even when nothing would have to run
+    assert main(["sweep", str(nb), "-p", "x", "1", "--out", str(out), "--scheduler", "local:0"]) == 2
+    err = capfd.readouterr().err
+    assert "--scheduler 'local:0'" in err and "Traceback" not in err and not out.exists()
 
     # x=0.5 looks done already (same key) with a wrong result: --overwrite redoes it
     (out / "x=0.5").mkdir(parents=True)
@@ -286,16 +290,16 @@ def test_a_second_sweep_into_the_same_folder_is_refused(tmp_path):
     assert (out / "x=1" / ".notebook.part.ipynb").exists()  # the running sweep's file is left
 
 
-def test_ctrl_c_prints_one_line_exits_130_and_the_rerun_resumes(tmp_path):
+def test_ctrl_c_prints_one_line_exits_130_and_the_rerun_resumes(tmp_path, kernels_see_repo,
+                                                                dask_client):
     """Ctrl-C in a terminal reaches the whole foreground process group: the command, the Dask
     workers and the kernels."""
     nb = _notebook(tmp_path, "x = 1.0", "import time, milhelpers\n"
                    "time.sleep(120)\nmilhelpers.record(y=x)")
     out = tmp_path / "sweep"
-    env = dict(os.environ, PYTHONPATH=str(REPO))
     cmd = [sys.executable, "-m", "milhelpers", "sweep", str(nb), "-p", "x", "1", "2", "3",
            "--out", str(out), "--scheduler", "local:2"]
-    proc = subprocess.Popen(cmd, env=env, start_new_session=True, stdout=subprocess.PIPE,
+    proc = subprocess.Popen(cmd, start_new_session=True, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 120
@@ -308,15 +312,12 @@ def test_ctrl_c_prints_one_line_exits_130_and_the_rerun_resumes(tmp_path):
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
     assert proc.returncode == 130
-    assert stderr == "interrupted; rerun the same command to resume\n"
-    assert "Traceback" not in stdout and "swept" not in stdout
-    assert not (out / "results.csv").exists()
+    assert stderr == "interrupted; rerun the same command to resume\n"   # no worker tracebacks
+    assert "swept" not in stdout and not (out / "results.csv").exists()
     # the rerun cleans what the killed runs left and does them; here they finish quickly
     _notebook(tmp_path, "x = 1.0", "import milhelpers\nmilhelpers.record(y=x)")
-    rerun = subprocess.run(cmd[:-1] + ["local:1"], env=env, capture_output=True, text=True,
-                           timeout=300)
-    assert rerun.returncode == 0, rerun.stderr
-    assert rerun.stderr == ""                                      # no kernel noise either
+    res = _sweep(nb, out, dask_client, x=["1", "2", "3"])
+    assert [r.status for r in res.runs] == ["ok"] * 3
     assert pd.read_csv(out / "results.csv").y.tolist() == [1.0, 2.0, 3.0]
     assert not list(out.rglob(".*.part*")) and not list(out.rglob(".kernel.log"))
 
@@ -444,11 +445,19 @@ def test_figure_averages_repeated_runs_with_t_intervals():
 
 def test_figure_does_not_magnify_noise_and_writes_constants_as_text():
     table = pd.DataFrame({"lam": [0.0, 0.1, 1.0], "auc": [0.8000, 0.8002, 0.8001],
+                          "auc_minus_base": [0.001, -0.002, 0.0005], "entropy": [40.0, 41.0, 39.5],
                           "loc_auc": [0.5, 0.6, 0.9], "n_slides": [120, 120, 120],
                           "base_auc": [0.75, 0.75, 0.75], "status": ["ok"] * 3})
     fig = sweep.sweep_figure(table, ["lam"])
     axes = {ax.get_ylabel(): ax for ax in fig.axes}
-    assert set(axes) == {"auc", "loc_auc"}                   # constants are no panels
+    assert set(axes) == {"auc", "auc_minus_base", "entropy", "loc_auc"}   # constants: no panels
+    # differences around 0 on a scale of 1: the floor is absolute (0.05), not 5 % of 0.002
+    lo, hi = axes["auc_minus_base"].get_ylim()
+    assert hi - lo >= 0.05 and lo < -0.002 and hi > 0.001
+    # above 1 it is relative: 5 % of 41 is 2.05 > the 1.5 spread
+    lo, hi = axes["entropy"].get_ylim()
+    assert 2.05 <= hi - lo < 2.5 and any("all within 1.5" == t.get_text()
+                                          for t in axes["entropy"].texts)
     title = fig._suptitle.get_text()
     assert "n_slides = 120" in title and "base_auc = 0.75" in title
     lo, hi = axes["auc"].get_ylim()
