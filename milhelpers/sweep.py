@@ -515,5 +515,6 @@ def sweep_figure(table: pd.DataFrame, swept: Sequence[str],
     from .viz import sweep_results
 
     drawn = table[table.status.isin(["ok", "skipped", "earlier"])] if "status" in table else table
-    return sweep_results(drawn, swept, repeat=repeat_parameters(swept) if repeat is None else repeat,
+    repeat = repeat_parameters(swept) if repeat is None else repeat
+    return sweep_results(drawn, swept, repeat=repeat,
                          ignore=("status", "seconds", "error", "notebook"))

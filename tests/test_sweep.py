@@ -85,7 +85,8 @@ def test_sweep_records_skips_redoes_and_survives_a_failing_run(tmp_path, kernels
     err = capfd.readouterr().err
     assert "unknown parameter lam" in err and "x, n, label" in err and not out.exists()
     # so does a --scheduler that is not one, even when nothing would have to run
-    assert main(["sweep", str(nb), "-p", "x", "1", "--out", str(out), "--scheduler", "local:0"]) == 2
+    assert main(["sweep", str(nb), "-p", "x", "1", "--out", str(out),
+                 "--scheduler", "local:0"]) == 2
     err = capfd.readouterr().err
     assert "--scheduler 'local:0'" in err and "Traceback" not in err and not out.exists()
 
