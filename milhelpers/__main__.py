@@ -201,11 +201,13 @@ def cmd_sweep(args) -> int:
         print(f"{run.name}: {what} - {shown}", flush=True)
 
     print(f"sweep of {nb}: {len(grid)} runs -> {out}", flush=True)
-    res = run_sweep(nb, grid, out, jobs=args.jobs, overwrite=args.overwrite, report=report)
+    res = run_sweep(nb, grid, out, scheduler=args.scheduler, cluster_file=args.cluster,
+                    overwrite=args.overwrite, report=report)
     n = {s: sum(r.status == s for r in res.runs) for s in ("ok", "skipped", "failed")}
     fig = f", {res.figure_path}" if res.figure_path else ""
+    kept = f" (+ {len(res.earlier)} finished runs of earlier sweeps)" if res.earlier else ""
     print(f"swept {len(res.runs)} runs: {n['ok']} run now, {n['skipped']} skipped, {n['failed']} "
-          f"failed, {time.perf_counter() - t0:.0f} s -> {res.table_path}{fig}")
+          f"failed, {time.perf_counter() - t0:.0f} s -> {res.table_path}{kept}{fig}")
     return 1 if res.failed else 0
 
 
@@ -295,11 +297,17 @@ def _main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default=None,
                    help="output folder: <out>/<name>=<value>,.../notebook.ipynb per run, "
                         "<out>/results.csv and results.png (default build/sweeps/<notebook>)")
-    p.add_argument("--jobs", type=_positive_int, default=None,
-                   help="notebooks run at once (default: min(CPU cores, runs))")
+    p.add_argument("--scheduler", default=None, metavar="local|local:N|tcp://HOST:PORT",
+                   help="where the runs go, one Dask task each: a local cluster of one worker "
+                        "per core (default), of N workers (local:N: N notebooks at once), or a "
+                        "running Dask scheduler whose workers see --out and the notebook")
+    p.add_argument("--cluster", default=None, metavar="FILE",
+                   help="a dask-jobqueue cluster (SLURM, PBS, SGE, LSF) described by a YAML "
+                        "file (see milhelpers.cluster); instead of --scheduler")
     p.add_argument("--overwrite", action="store_true",
                    help="run again the runs already done (by default a run whose result.json "
-                        "has the same parameters and notebook code is skipped)")
+                        "has the same parameters, notebook code cells and milhelpers sources is "
+                        "skipped; data files the notebook reads are not compared)")
     p.set_defaults(func=cmd_sweep)
 
     p = sub.add_parser("encoders", help="list registered encoders")

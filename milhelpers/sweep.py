@@ -8,40 +8,51 @@ published with :func:`milhelpers.record` into ``<out>/results.csv`` and ``<out>/
 * Names must be parameters of the notebook's ``parameters`` cell; values are parsed with the type
   of the parameter's default (int, float, bool, str, list; a ``None`` default takes any Python
   literal, else the text).
-* A run is skipped when its ``result.json`` holds the same parameters and the notebook's code cells
-  are unchanged; ``overwrite=True`` runs it again.
+* A run is skipped when its ``result.json`` holds the same key (:data:`KEY_FIELDS`: its
+  parameters, the notebook's code cells, the ``milhelpers`` sources); ``overwrite=True`` runs it
+  again. Data files the notebook reads are not in the key: after changing them, overwrite.
 * A failed run is reported with its notebook and does not stop the others.
-* Every file is written under a temporary name and renamed when complete.
-* Runs execute in separate processes, each kernel with its own ``$MILHELPERS_RECORD`` and
-  ``$MILHELPERS_RUN_DIR`` (:func:`milhelpers.recording.sweep_run_dir`), in the notebook's folder so
-  its relative paths work; with several runs at once each kernel gets ``cores // jobs`` threads.
+* Every file is written under a temporary name and renamed when complete; what a killed sweep
+  leaves (partial notebooks, records, empty run folders) is removed by the next one.
+* Each run is one Dask task (:mod:`milhelpers.cluster`: a local cluster by default, a running
+  scheduler, or a batch cluster); its kernel gets its own ``$MILHELPERS_RECORD`` and
+  ``$MILHELPERS_RUN_DIR`` (:func:`milhelpers.recording.sweep_run_dir`), starts in the notebook's
+  folder so its relative paths work, and, with several runs on one machine, gets its share of
+  the cores as BLAS/OpenMP threads.
+* ``results.csv`` holds every finished run in ``<out>``, earlier sweeps' too; ``results.png``
+  draws those of the current code, averaging repeats (``seed`` …) with 95 % intervals.
 """
 from __future__ import annotations
 
 import ast
+import contextlib
 import hashlib
 import itertools
 import json
 import math
-import multiprocessing
-import os
 import re
-import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
+import signal
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import pandas as pd
 
-from ._sweep_worker import NOTEBOOK_FILE, RECORD_FILE, THREAD_VARS, execute
+try:
+    import fcntl
+except ImportError:      # Windows: the output folder is not locked
+    fcntl = None
+
+from ._sweep_worker import (KERNEL_LOG, NOTEBOOK_FILE, PARTIAL_FILE, RECORD_FILE, RESULT_FILE,
+                            execute)
 from .h5io import atomic_output
-from .recording import read_record
 
-__all__ = ["NO_DEFAULT", "SweepRun", "SweepResult", "notebook_parameters", "parse_value",
-           "sweep_grid", "run_name", "run_sweep", "results_table", "plot_results"]
+__all__ = ["NO_DEFAULT", "KEY_FIELDS", "REPEAT_NAMES", "SweepRun", "SweepResult",
+           "notebook_parameters", "parse_value", "sweep_grid", "run_name", "run_sweep",
+           "results_table", "repeat_parameters", "sweep_figure"]
 
-RESULT_FILE = "result.json"
+LOCK_FILE = ".sweep.lock"
 
 
 class _NoDefault:
@@ -187,17 +198,37 @@ def _code_hash(notebook: Path) -> str:
     return hashlib.sha256(json.dumps(code).encode()).hexdigest()
 
 
+def _package_hash(root: Path | None = None) -> str:
+    """A hash of the ``milhelpers`` sources a notebook calls (every ``.py`` file under the
+    package): a notebook's results change when the package they call does."""
+    root = root or Path(__file__).resolve().parent
+    h = hashlib.sha256()
+    for path in sorted(root.rglob("*.py")):
+        h.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    return h.hexdigest()
+
+
 def _jsonable(params: dict[str, Any]) -> Any:
     return json.loads(json.dumps(params))
 
 
+#: The fields of a run's ``result.json`` that must all be equal for the run to be reused.
+KEY_FIELDS = ("parameters", "code_hash", "package_hash")
+
+
 @dataclass
 class SweepRun:
-    """One grid point: its parameters, folder, outcome and recorded results."""
+    """One grid point: its parameters, folder, outcome and recorded results.
+
+    ``status``: ``ok`` (run now), ``skipped`` (done before with the same key), ``failed``,
+    ``pending`` (not run: interrupted), or for runs of earlier sweeps found in the output folder,
+    ``earlier`` (same notebook code and package) and ``stale`` (other code: kept in the table,
+    not drawn).
+    """
 
     params: dict[str, Any]
     dir: Path
-    status: str = "pending"                 # ok | skipped | failed
+    status: str = "pending"
     results: dict[str, Any] = field(default_factory=dict)
     seconds: float = float("nan")
     error: str = ""
@@ -217,172 +248,273 @@ class SweepResult:
     table: pd.DataFrame
     table_path: Path
     figure_path: Path | None
+    earlier: list[SweepRun] = field(default_factory=list)
 
     @property
     def failed(self) -> list[SweepRun]:
         return [r for r in self.runs if r.status == "failed"]
 
 
-def _done_before(run: SweepRun, code: str) -> bool:
-    path = run.dir / RESULT_FILE
-    if not path.exists():
-        return False
+def _read_result(folder: Path) -> dict[str, Any] | None:
     try:
-        saved = json.loads(path.read_text())
+        saved = json.loads((folder / RESULT_FILE).read_text())
     except (OSError, json.JSONDecodeError):
-        return False
-    if saved.get("parameters") != _jsonable(run.params) or saved.get("code_hash") != code:
+        return None
+    return saved if isinstance(saved, dict) else None
+
+
+def _done_before(run: SweepRun, key: dict[str, Any]) -> bool:
+    """Whether ``run``'s folder holds a finished run with this key (then its results are read)."""
+    saved = _read_result(run.dir)
+    if saved is None or any(saved.get(f) != key[f] for f in KEY_FIELDS):
         return False
     run.results, run.seconds, run.status = saved.get("results", {}), saved.get("seconds"), "skipped"
     return True
 
 
-def _cores() -> int:
+def _earlier_runs(out: Path, grid_dirs: set[Path], code: dict[str, str]) -> list[SweepRun]:
+    """The finished runs of earlier sweeps into ``out`` that this grid does not hold, so the
+    table keeps every run whose folder remains: ``earlier`` when made by the ``code`` (code
+    and package hashes) of this sweep, else ``stale``."""
+    runs = []
+    for folder in sorted(p for p in out.iterdir() if p.is_dir() and p not in grid_dirs):
+        saved = _read_result(folder)
+        if saved is None or not isinstance(saved.get("parameters"), dict):
+            continue
+        same = all(saved.get(f) == v for f, v in code.items())
+        runs.append(SweepRun(saved["parameters"], folder, "earlier" if same else "stale",
+                             saved.get("results", {}), saved.get("seconds", float("nan"))))
+    return runs
+
+
+#: What a killed sweep leaves in its output folder and run folders (never a finished file).
+LEFTOVERS = (PARTIAL_FILE, RECORD_FILE, KERNEL_LOG, ".*.part")
+
+
+def _clean_leftovers(out: Path) -> list[Path]:
+    """Remove the partial files of a killed sweep, and run folders left with nothing else;
+    returns what was removed. Only called under the output folder's lock. Other folders (no
+    ``=`` in the name: not a run) are never removed, even when empty."""
+    removed = []
+    folders = [out] + [p for p in out.iterdir() if p.is_dir()]
+    for folder in folders:
+        for pattern in LEFTOVERS:
+            for path in folder.glob(pattern):
+                if path.is_file():
+                    path.unlink()
+                    removed.append(path)
+        if folder != out and "=" in folder.name and not any(folder.iterdir()):
+            folder.rmdir()
+            removed.append(folder)
+    return removed
+
+
+@contextlib.contextmanager
+def _output_lock(out: Path) -> Iterator[None]:
+    """One sweep at a time per output folder: a second would clean the first one's partial
+    files as leftovers. Where ``fcntl`` is missing (Windows) it locks nothing."""
+    if fcntl is None:
+        yield
+        return
+    with open(out / LOCK_FILE, "a") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RuntimeError(f"another sweep is writing to {out}: wait for it to finish or "
+                               "give this one another --out") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _each_as_task(client, fn: Callable, jobs: Sequence[tuple[Any, tuple]],
+                  done: Callable[[Any, Any, BaseException | None], None]) -> None:
+    """Submit ``fn(*args)`` as one Dask task per ``(item, args)`` of ``jobs`` and call
+    ``done(item, value, error)`` as each finishes, in the order they finish (``error``: the
+    exception the task raised, e.g. its worker died; the others go on). On Ctrl-C the tasks not
+    finished are cancelled and the KeyboardInterrupt goes on up.
+
+    (Private until :mod:`milhelpers.cluster` offers this for every user of the cluster.)
+    """
+    from distributed import as_completed
+
+    futures = {client.submit(fn, *args, pure=False): item for item, args in jobs}
     try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:                  # macOS, Windows
-        return os.cpu_count() or 1
+        for future in as_completed(futures):
+            try:
+                value = future.result()
+            except Exception as err:        # noqa: BLE001 - reported per item, never fatal
+                done(futures[future], None, err)
+            else:
+                done(futures[future], value, None)
+    except KeyboardInterrupt:
+        client.cancel(list(futures), force=True)
+        raise
 
 
-def run_sweep(notebook: str | Path, grid: Sequence[dict[str, Any]], out: str | Path,
-              jobs: int | None = None, overwrite: bool = False,
+@contextlib.contextmanager
+def _workers_ignore_ctrl_c() -> Iterator[None]:
+    """Ignore SIGINT while a local cluster starts, so that its worker processes are born
+    ignoring it: a signal ignored when a process is spawned stays ignored in it (a handled one
+    does not). Ctrl-C in a terminal reaches the whole process group; a worker that took it would
+    die printing tracebacks (asyncio's handler cancels its event loop mid-task, mid-import or
+    mid-close), while this process cancels their tasks and closes them anyway. The price: a
+    Ctrl-C during the cluster's start (seconds) is ignored. Off the main thread it does nothing.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _slots_by_host(client) -> dict[str, int]:
+    """Notebooks the cluster runs at once on each host (its workers' threads)."""
+    from distributed.comm import get_address_host
+
+    slots: dict[str, int] = {}
+    for address, info in client.scheduler_info()["workers"].items():
+        host = get_address_host(address)
+        slots[host] = slots.get(host, 0) + int(info.get("nthreads", 1))
+    return slots
+
+
+def run_sweep(notebook: str | Path, grid: Sequence[dict[str, Any]], out: str | Path, *,
+              scheduler: str | None = None, cluster_file: str | Path | None = None,
+              client=None, overwrite: bool = False,
               report: Callable[[SweepRun], None] | None = None) -> SweepResult:
     """Run ``notebook`` once per parameter dict of ``grid`` (see :func:`sweep_grid`) into
-    ``out/<run_name>/``, ``jobs`` at a time (default: min(cores, runs to do)); write
-    ``out/results.csv`` and ``out/results.png``. ``report(run)`` is called as each run ends
-    (also for skipped runs). Failed runs are in the result; they never stop the others.
+    ``out/<run_name>/``, one Dask task per run, and write ``out/results.csv`` and
+    ``out/results.png`` (every finished run in ``out``, earlier sweeps' included).
 
-    Workers are spawned (fresh interpreters, the same on every OS): from a script, call this
-    under ``if __name__ == "__main__":``, as for any multiprocessing code.
+    The tasks go to ``client`` if given, else to a cluster from :func:`milhelpers.cluster.session`
+    (``scheduler``: ``None``/``"local"``, ``"local:N"``, ``"tcp://host:port"``; or a
+    dask-jobqueue ``cluster_file``), started only when a run is to be done. Workers must see
+    ``out`` and the notebook's folder (one machine, or shared storage on a cluster).
+
+    A run is reused when its ``result.json`` matches on every field of :data:`KEY_FIELDS` (its
+    parameters, the notebook's code cells, the ``milhelpers`` sources); ``overwrite`` runs it
+    again. ``report(run)`` is called as each run ends (skipped ones too). Failed runs are in the
+    result; they never stop the others. Leftovers of a killed sweep are removed first. On
+    Ctrl-C the runs not finished are cancelled and KeyboardInterrupt is raised again.
     """
+    from .cluster import parse_scheduler, session
+
     notebook, out = Path(notebook), Path(out)
-    if jobs is not None and jobs < 1:
-        raise ValueError(f"jobs={jobs}: run at least 1 notebook at a time")
+    # local workers are spawned by this process, in its process group (see _workers_ignore_ctrl_c)
+    local = client is None and cluster_file is None and parse_scheduler(scheduler)[0] == "local"
     runs = [SweepRun(dict(p), out / run_name(p)) for p in grid]
     names = [r.name for r in runs]
     if len(set(names)) != len(names):
         clash = sorted({n for n in names if names.count(n) > 1})
         raise ValueError(f"several runs would share the folder {clash[0]!r}: make the values "
                          "differ in more than punctuation")
-    code = _code_hash(notebook)
-    todo = []
-    for run in runs:
-        if not overwrite and _done_before(run, code):
-            if report:
-                report(run)
-        else:
-            todo.append(run)
-    if todo:
-        jobs = min(jobs or _cores(), len(todo))
-        threads = None if any(v in os.environ for v in THREAD_VARS) or jobs == 1 \
-            else max(1, _cores() // jobs)
-        for run in todo:
-            run.dir.mkdir(parents=True, exist_ok=True)
-            (run.dir / RESULT_FILE).unlink(missing_ok=True)   # a rerun's old result is stale
-        # fresh interpreters: the same on every OS, and safe whatever threads this process runs
-        ctx = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
-            futures = {pool.submit(execute, str(notebook.resolve()), str(run.dir), run.params,
-                                   threads): run for run in todo}
-            for fut in as_completed(futures):
-                run = futures[fut]
-                try:
-                    ok, run.error, run.seconds = fut.result()
-                except Exception as err:      # the worker process itself died
-                    ok, run.error = False, f"{type(err).__name__}: {err}"
-                run.status = "ok" if ok else "failed"
-                if ok:
-                    run.results = read_record(run.dir / RECORD_FILE)
-                    saved = {"notebook": str(notebook), "code_hash": code,
-                             "parameters": _jsonable(run.params), "results": run.results,
-                             "seconds": run.seconds,
-                             "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}
-                    with atomic_output(run.dir / RESULT_FILE) as tmp:
-                        tmp.write_text(json.dumps(saved, indent=1))
-                (run.dir / RECORD_FILE).unlink(missing_ok=True)
+    code = {"code_hash": _code_hash(notebook), "package_hash": _package_hash()}
+    keys = {r.name: {"notebook": str(notebook), **code, "parameters": _jsonable(r.params)}
+            for r in runs}
+    out.mkdir(parents=True, exist_ok=True)
+    with _output_lock(out):
+        _clean_leftovers(out)
+        todo = []
+        for run in runs:
+            if not overwrite and _done_before(run, keys[run.name]):
                 if report:
                     report(run)
-    table = results_table(runs, out)
-    table_path = out / "results.csv"
-    with atomic_output(table_path) as tmp:
-        table.to_csv(tmp, index=False)
-    figure_path: Path | None = out / "results.png"
-    fig = plot_results(table, list(grid[0]) if grid else [])
-    if fig is None:                         # nothing numeric recorded: no figure, not an old one
-        figure_path.unlink(missing_ok=True)
-        figure_path = None
-    else:
-        with atomic_output(figure_path) as tmp:
-            fig.savefig(tmp, format="png")
-    return SweepResult(runs, table, table_path, figure_path)
+            else:
+                (run.dir / RESULT_FILE).unlink(missing_ok=True)   # a rerun's old result is stale
+                todo.append(run)
+        if todo:
+            def done(run: SweepRun, value, error: BaseException | None) -> None:
+                if error is not None:             # the task itself failed (its worker died)
+                    run.status, run.error = "failed", f"{type(error).__name__}: {error}"
+                else:
+                    ok, run.error, run.seconds, run.results = value
+                    run.status = "ok" if ok else "failed"
+                if report:
+                    report(run)
+
+            with contextlib.ExitStack() as stack:
+                if client is None:
+                    with _workers_ignore_ctrl_c() if local else contextlib.nullcontext():
+                        client = stack.enter_context(session(scheduler, cluster_file))
+                slots = _slots_by_host(client)
+                source = str(notebook.resolve())
+                _each_as_task(client, execute,
+                              [(run, (source, str(run.dir.resolve()), run.params, keys[run.name],
+                                      slots)) for run in todo], done)
+        earlier = _earlier_runs(out, {r.dir for r in runs}, code)
+        defaults = notebook_parameters(notebook)
+        table = results_table(runs + earlier, out, defaults)
+        table_path = out / "results.csv"
+        with atomic_output(table_path) as tmp:
+            table.to_csv(tmp, index=False)
+        figure_path: Path | None = out / "results.png"
+        swept = list(dict.fromkeys(k for r in runs + earlier for k in r.params))
+        fig = sweep_figure(table, swept)
+        if fig is None:                     # nothing numeric recorded: no figure, not an old one
+            figure_path.unlink(missing_ok=True)
+            figure_path = None
+        else:
+            with atomic_output(figure_path) as tmp:
+                fig.savefig(tmp, format="png", dpi=FIGURE_DPI)
+    return SweepResult(runs, table, table_path, figure_path, earlier)
 
 
-def results_table(runs: Iterable[SweepRun], out: str | Path | None = None) -> pd.DataFrame:
-    """One row per run: swept parameters, recorded results, status, seconds, error, notebook.
+def results_table(runs: Iterable[SweepRun], out: str | Path | None = None,
+                  defaults: dict[str, Any] | None = None) -> pd.DataFrame:
+    """One row per run: parameters, recorded results, status, seconds, error, notebook.
 
-    A result named like a parameter gets the column ``<name>_result``.
+    A parameter a run did not set (an earlier sweep swept other names) is filled with the
+    notebook's default from ``defaults`` for runs of the current code, since that is the value
+    it ran with. A result named like a parameter gets the column ``<name>_result``.
     """
+    runs = list(runs)
+    names = list(dict.fromkeys(k for r in runs for k in r.params))
     rows = []
     for run in runs:
+        params = dict(run.params)
+        if run.status != "stale":
+            for name in names:
+                if name not in params and not isinstance((defaults or {}).get(name, NO_DEFAULT),
+                                                         _NoDefault):
+                    params[name] = defaults[name]
         row: dict[str, Any] = {k: _format(v) if isinstance(v, (list, tuple, dict)) else v
-                               for k, v in run.params.items()}
+                               for k, v in params.items()}
         for k, v in run.results.items():
-            row[f"{k}_result" if k in run.params else k] = \
+            row[f"{k}_result" if k in names else k] = \
                 json.dumps(v) if isinstance(v, (list, dict)) else v
         nb = run.notebook
         row.update(status=run.status, seconds=run.seconds, error=run.error,
                    notebook=str(nb.relative_to(out)) if out is not None else str(nb))
         rows.append(row)
-    return pd.DataFrame(rows)
+    table = pd.DataFrame(rows)
+    order = [n for n in names if n in table] + [c for c in table if c not in names]
+    return table[order] if len(table) else table
 
 
-def _is_number(values: Sequence[Any]) -> bool:
-    return all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+#: Parameters whose values are repeats of one setting (several seeds at one λ): the figure
+#: averages over them, with an interval, instead of drawing them as an axis.
+REPEAT_NAMES = ("seed", "seeds", "repeat", "repeats", "replicate", "rep")
+FIGURE_DPI = 120
 
 
-def plot_results(table: pd.DataFrame, swept: Sequence[str]):
-    """Each numeric recorded result against the swept parameter (a matplotlib Figure, or None
-    when no run recorded a number). With several swept parameters the first that varies (a
-    numeric one if any) is the x axis and each combination of the others is one line. λ-like
-    axes spanning ≥ 2 decades are drawn on a log scale (symlog when 0 is among the values)."""
-    from matplotlib.figure import Figure
+def repeat_parameters(swept: Sequence[str]) -> list[str]:
+    """The swept parameters that repeat a setting rather than change it: names in
+    :data:`REPEAT_NAMES` or ending in ``_seed``."""
+    return [p for p in swept if p.lower() in REPEAT_NAMES or p.lower().endswith("_seed")]
 
-    ok = table[table.status.isin(["ok", "skipped"])] if "status" in table else table
-    fixed = set(swept) | {"status", "seconds", "error", "notebook"}
-    metrics = [c for c in ok.columns if c not in fixed and pd.api.types.is_numeric_dtype(ok[c])
-               and not pd.api.types.is_bool_dtype(ok[c]) and ok[c].notna().any()]
-    if ok.empty or not metrics or not swept:
-        return None
-    varying = [p for p in swept if ok[p].nunique() > 1] or list(swept[:1])
-    numeric = [p for p in varying if _is_number(ok[p].tolist())]
-    x = (numeric or varying)[0]
-    others = [p for p in varying if p != x]
-    xs = list(dict.fromkeys(ok[x].tolist()))
-    as_number = _is_number(xs)
-    ncols = min(3, len(metrics))
-    nrows = math.ceil(len(metrics) / ncols)
-    fig = Figure(figsize=(3.2 * ncols, 2.6 * nrows), dpi=100, layout="constrained")
-    groups = list(ok.groupby(others, sort=False)) if others else [((), ok)]
-    for i, metric in enumerate(metrics):
-        ax = fig.add_subplot(nrows, ncols, i + 1)
-        for key, g in groups:
-            key = key if isinstance(key, tuple) else (key,)
-            label = ", ".join(f"{p}={_format(v)}" for p, v in zip(others, key)) or None
-            pos = g[x].tolist() if as_number else [xs.index(v) for v in g[x]]
-            order = sorted(range(len(pos)), key=pos.__getitem__)
-            ax.plot([pos[j] for j in order], [g[metric].iloc[j] for j in order], "o-",
-                    label=label)
-        if as_number:
-            positive = [v for v in xs if v > 0]
-            if positive and max(positive) / min(positive) >= 100:
-                if min(xs) > 0:
-                    ax.set_xscale("log")
-                elif min(xs) == 0:
-                    ax.set_xscale("symlog", linthresh=min(positive))
-        else:
-            ax.set_xticks(range(len(xs)), [_format(v) for v in xs])
-        ax.set_xlabel(x)
-        ax.set_ylabel(metric)
-        if others:
-            ax.legend(fontsize=7)
-    return fig
+
+def sweep_figure(table: pd.DataFrame, swept: Sequence[str],
+                 repeat: Sequence[str] | None = None):
+    """The figure of a sweep's table (:func:`milhelpers.viz.sweep_results` on the runs of the
+    current code: ``ok``, ``skipped`` and ``earlier``), or None when no run recorded a number."""
+    from .viz import sweep_results
+
+    drawn = table[table.status.isin(["ok", "skipped", "earlier"])] if "status" in table else table
+    repeat = repeat_parameters(swept) if repeat is None else repeat
+    return sweep_results(drawn, swept, repeat=repeat,
+                         ignore=("status", "seconds", "error", "notebook"))

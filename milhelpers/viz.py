@@ -8,6 +8,7 @@ Graphics and Applications 2007, doi:10.1109/MCG.2007.323435).
 """
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Sequence
 
@@ -28,7 +29,7 @@ __all__ = ["setup", "show_images", "round_length", "scale_bar", "show_slide", "o
            "lambda_curves", "correlation_scatter", "aem_variants", "mask_evolution",
            "recycle_network",
            "padding_waste", "pack_strip", "pack_mask", "hyperslide_labels", "hyperslide_targets",
-           "speed_accuracy"]
+           "speed_accuracy", "sweep_results", "SWEEP_Y_FLOOR"]
 
 
 def setup(dpi: int = 100) -> None:
@@ -1219,3 +1220,129 @@ def speed_accuracy(table, time_col: str = "epoch_seconds", auc_col: str = "auc",
     ax.set_title("speed and accuracy of each way to batch")
     ax.legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1, 1))
     return ax
+
+
+#: A panel of :func:`sweep_results` spans at least this much, times its largest |value| when that
+#: is above 1: differences far below the noise of a course-sized run (AUCs, their differences,
+#: correlations, attention shares all live on a scale of 1) are not drawn as steep slopes.
+SWEEP_Y_FLOOR = 0.05
+
+
+def _t_interval(values: np.ndarray) -> float:
+    """Half-width of the 95 % t-interval of the mean of ``values``: t(0.975, n−1) · s / √n
+    (NaN for one value)."""
+    from scipy import stats
+
+    n = len(values)
+    if n < 2:
+        return float("nan")
+    return float(stats.t.ppf(0.975, n - 1) * np.std(values, ddof=1) / np.sqrt(n))
+
+
+def _sweep_label(value) -> str:
+    if isinstance(value, float):
+        return format(value, "g")
+    return str(value)
+
+
+def sweep_results(table, swept: Sequence[str], repeat: Sequence[str] = (),
+                  ignore: Sequence[str] = ()):
+    """Each numeric column of a sweep's ``table`` against a swept parameter (a matplotlib Figure,
+    or None when nothing numeric was recorded).
+
+    * x axis: the first varying parameter not in ``repeat`` (a numeric one if any); each
+      combination of the other varying ones is one line. λ-like axes spanning ≥ 2 decades are
+      drawn on a log scale (symlog when 0 is among the values).
+    * Runs that differ only in ``repeat`` parameters (several seeds at one λ) are one point:
+      their mean with its 95 % t-interval (mean ± t(0.975, n−1) · s/√n), each run drawn as a dot.
+    * A column with the same value in every run is written in the title, not drawn as a line.
+    * Each panel's y range spans at least :data:`SWEEP_Y_FLOOR` × max(1, its largest |value|);
+      a panel whose values spread less says so ("all within …").
+    """
+    import pandas as pd
+    from matplotlib.figure import Figure
+
+    df = pd.DataFrame(table)
+    fixed = set(swept) | set(ignore)
+    metrics = [c for c in df.columns if c not in fixed and pd.api.types.is_numeric_dtype(df[c])
+               and not pd.api.types.is_bool_dtype(df[c]) and df[c].notna().any()]
+    swept = [p for p in swept if p in df]
+    if df.empty or not metrics or not swept:
+        return None
+    varying = [p for p in swept if df[p].astype(str).nunique() > 1]
+    settings = [p for p in varying if p not in set(repeat)] or varying or swept[:1]
+    numeric = [p for p in settings if all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                                          for v in df[p])]
+    x = (numeric or settings)[0]
+    others = [p for p in settings if p != x]
+    constants, drawn = [], []
+    for m in metrics:
+        v = df[m].dropna().to_numpy(float)
+        (constants if np.ptp(v) <= 1e-12 * max(1.0, np.abs(v).max()) else drawn).append(m)
+    const_text = "same in every run: " + ", ".join(
+        f"{m} = {df[m].dropna().iloc[0]:.4g}" for m in constants) if constants else ""
+    ncols = min(3, len(drawn)) or 1
+    nrows = max(1, math.ceil(len(drawn) / ncols))
+    fig = Figure(figsize=(3.4 * ncols, 2.8 * nrows if drawn else 0.8), dpi=100,
+                 layout="constrained")
+    if const_text:
+        fig.suptitle(const_text, fontsize=8)
+    if not drawn:
+        return fig
+    xs = list(dict.fromkeys(df[x].tolist()))
+    as_number = x in numeric
+    colours = plt.get_cmap("tab10")
+    groups = list(df.groupby(others, sort=False)) if others else [((), df)]
+    for i, metric in enumerate(drawn):
+        ax = fig.add_subplot(nrows, ncols, i + 1)
+        extent: list[float] = []
+        dots_labelled = False
+        for j, (key, g) in enumerate(groups):
+            key = key if isinstance(key, tuple) else (key,)
+            name = ", ".join(f"{p}={_sweep_label(v)}" for p, v in zip(others, key))
+            g = g[g[metric].notna()]
+            if g.empty:
+                continue
+            pos = [v if as_number else xs.index(v) for v in g[x]]
+            points = pd.DataFrame({"pos": pos, "y": g[metric].to_numpy(float)})
+            agg = points.groupby("pos", sort=True)["y"].agg(
+                mean="mean", n="size", ci=lambda v: _t_interval(v.to_numpy()))
+            colour = colours(j % 10)
+            extent += points.y.tolist()
+            if (agg.n > 1).any():
+                over = ", ".join(p for p in repeat if p in df and g[p].astype(str).nunique() > 1)
+                ax.scatter(points.pos, points.y, s=9, color=colour, alpha=0.45, lw=0,
+                           label=None if dots_labelled else "single runs")
+                dots_labelled = True
+                ax.errorbar(agg.index.to_numpy(), agg["mean"].to_numpy(),
+                            yerr=agg.ci.fillna(0).to_numpy(), fmt="o-", ms=4,
+                            lw=1.2, capsize=3, color=colour,
+                            label=(f"{name}: " if name else "")
+                            + f"mean ± 95 % CI over {over or 'repeats'}")
+                extent += (agg["mean"] - agg.ci.fillna(0)).tolist() + \
+                    (agg["mean"] + agg.ci.fillna(0)).tolist()
+            else:
+                ax.plot(agg.index.to_numpy(), agg["mean"].to_numpy(), "o-", ms=4, lw=1.2,
+                        color=colour,
+                        label=name or "one run per point")
+        if as_number:
+            positive = [v for v in xs if v > 0]
+            if positive and max(positive) / min(positive) >= 100:
+                if min(xs) > 0:
+                    ax.set_xscale("log")
+                elif min(xs) == 0:
+                    ax.set_xscale("symlog", linthresh=min(positive))
+        else:
+            ax.set_xticks(range(len(xs)), [_sweep_label(v) for v in xs])
+        lo, hi = float(np.nanmin(extent)), float(np.nanmax(extent))
+        floor = SWEEP_Y_FLOOR * max(1.0, abs(lo), abs(hi))
+        if hi - lo < floor:
+            mid = (lo + hi) / 2
+            ax.set_ylim(mid - 0.6 * floor, mid + 0.6 * floor)
+            ax.text(0.02, 0.97, f"all within {hi - lo:.2g}", transform=ax.transAxes,
+                    fontsize=7, va="top", color="0.3")
+        ax.ticklabel_format(axis="y", useOffset=False, style="plain")
+        ax.set_xlabel(x)
+        ax.set_ylabel(metric)
+        ax.legend(fontsize=7, frameon=False, loc="best")
+    return fig

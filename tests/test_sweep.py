@@ -1,61 +1,112 @@
-"""Parameter sweeps of a notebook (``python -m milhelpers sweep``) and ``milhelpers.record``."""
+"""Parameter sweeps of a notebook (``python -m milhelpers sweep``) and ``milhelpers.record``.
+
+Every sweep here runs a throwaway notebook of two code cells on a real Dask cluster (the sweep's
+only engine): kernels start in about a second each, so the whole file takes well under a minute.
+"""
 import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import nbformat
 import numpy as np
 import pandas as pd
 import pytest
+from matplotlib.container import ErrorbarContainer
+from PIL import Image
+from scipy import stats
 
 import milhelpers
-from milhelpers import recording, sweep
+from milhelpers import cluster, recording, sweep
 from milhelpers.__main__ import main
 
 pytest.importorskip("papermill")
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _notebook(folder: Path, params: str, body: str) -> Path:
+def _notebook(folder: Path, params: str, body: str, name: str = "toy.ipynb",
+              markdown: str = "# a throwaway notebook") -> Path:
     nb = nbformat.v4.new_notebook()
     cell = nbformat.v4.new_code_cell(params)
     cell.metadata["tags"] = ["parameters"]
-    nb.cells = [nbformat.v4.new_markdown_cell("# a throwaway notebook"), cell,
-                nbformat.v4.new_code_cell(body)]
-    path = folder / "toy.ipynb"
+    nb.cells = [nbformat.v4.new_markdown_cell(markdown), cell, nbformat.v4.new_code_cell(body)]
+    path = folder / name
     nbformat.write(nb, str(path))
     return path
 
 
 TOY_PARAMS = 'x = 1.0  # a number\nn = 3\nlabel = "a"'
-TOY_BODY = ("import milhelpers\n"
+# ``nonce`` tells a run done now from a run reused: it differs every time the notebook runs
+TOY_BODY = ("import os, uuid, milhelpers\n"
+            "from milhelpers.recording import sweep_run_dir\n"
             "if x < 0:\n"
             "    raise ValueError(f'negative x={x}')\n"
             "milhelpers.record(square=x * x, n_times_x=n * x)\n"
-            "milhelpers.record(label_seen=label)")
+            "milhelpers.record(label_seen=label, nonce=uuid.uuid4().hex,\n"
+            "                  beside_notebook=os.path.isfile('toy.ipynb'),\n"
+            "                  run_dir=str(sweep_run_dir('not in a sweep')))")
 
 
-def test_sweep_records_skips_redoes_and_survives_a_failing_run(tmp_path, monkeypatch, capsys):
-    monkeypatch.setenv("PYTHONPATH", str(REPO))           # the kernel imports this checkout
+@pytest.fixture(scope="module")
+def dask_client():
+    """Two worker processes of two threads each: runs go to different processes *and* share
+    one process, so anything a run sets process-wide (environment, folder) would leak."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("PYTHONPATH", str(REPO))               # the kernels import this checkout
+        with cluster.session("local:2", threads_per_worker=2) as client:
+            yield client
+
+
+@pytest.fixture
+def kernels_see_repo(monkeypatch):
+    monkeypatch.setenv("PYTHONPATH", str(REPO))
+
+
+def _sweep(nb, out, client, **grid_texts):
+    grid = sweep.sweep_grid(nb, list(grid_texts.items()))
+    return sweep.run_sweep(nb, grid, out, client=client)
+
+
+def _by_name(res):
+    return {r.name: r for r in res.runs}
+
+
+def test_sweep_records_skips_redoes_and_survives_a_failing_run(tmp_path, kernels_see_repo,
+                                                               capfd, dask_client):
     nb = _notebook(tmp_path, TOY_PARAMS, TOY_BODY)
     out = tmp_path / "sweep"
 
     # a bad name stops everything before any run, naming the valid parameters
     assert main(["sweep", str(nb), "-p", "x", "1", "-p", "lam", "0", "1", "--out", str(out)]) == 2
-    err = capsys.readouterr().err
+    err = capfd.readouterr().err
     assert "unknown parameter lam" in err and "x, n, label" in err and not out.exists()
+    # so does a --scheduler that is not one, even when nothing would have to run
+    assert main(["sweep", str(nb), "-p", "x", "1", "--out", str(out),
+                 "--scheduler", "local:0"]) == 2
+    err = capfd.readouterr().err
+    assert "--scheduler 'local:0'" in err and "Traceback" not in err and not out.exists()
 
-    # x=0.5 looks done already (same parameters and code) with a wrong result: --overwrite redoes it
+    # x=0.5 looks done already (same key) with a wrong result: --overwrite redoes it
     (out / "x=0.5").mkdir(parents=True)
     (out / "x=0.5" / "result.json").write_text(json.dumps(
-        {"parameters": {"x": 0.5}, "code_hash": sweep._code_hash(nb), "results": {"square": -9.0}}))
+        {"parameters": {"x": 0.5}, "code_hash": sweep._code_hash(nb),
+         "package_hash": sweep._package_hash(), "results": {"square": -9.0}}))
 
-    # two good values and one that makes the notebook raise: reported, the others complete
+    # two good values and one that makes the notebook raise: reported, the others complete;
+    # one worker (local:1): the serial reference for the two-process run below
     assert main(["sweep", str(nb), "-p", "x", "2", "-1", "0.5", "--out", str(out),
-                 "--overwrite"]) == 1
-    cap = capsys.readouterr()
+                 "--overwrite", "--scheduler", "local:1"]) == 1
+    cap = capfd.readouterr()
     failed_nb = out / "x=-1" / "notebook.ipynb"
     assert "x=-1: FAILED" in cap.err and "negative x=-1.0" in cap.err and str(failed_nb) in cap.err
     assert "2 run now, 0 skipped, 1 failed" in cap.out
+    # no kernel noise: the failure line is all that reaches stderr
+    assert [line for line in cap.err.splitlines() if line] == \
+        [line for line in cap.err.splitlines() if line.startswith("x=-1: FAILED")]
     cells = nbformat.read(str(failed_nb), as_version=4).cells
     assert any(o.get("ename") == "ValueError" for c in cells for o in c.get("outputs", []))
     assert not (out / "x=-1" / "result.json").exists()       # so the next sweep tries it again
@@ -66,20 +117,222 @@ def test_sweep_records_skips_redoes_and_survives_a_failing_run(tmp_path, monkeyp
     assert np.isnan(table.square[1]) and "negative x" in table.error[1]
     assert table.label_seen.tolist()[::2] == ["a", "a"]      # two record() calls merged
     assert table.notebook[0] == "x=2/notebook.ipynb"
-    assert (out / "results.png").stat().st_size > 0
+    with Image.open(out / "results.png") as png:
+        assert min(png.info["dpi"]) >= 100
     saved = json.loads((out / "x=2" / "result.json").read_text())
     assert saved["parameters"] == {"x": 2.0} and saved["results"]["square"] == 4.0
+    # each kernel ran in the notebook's folder and was told its own run folder
+    assert table.beside_notebook.tolist()[::2] == [True, True]
+    assert table.run_dir.tolist()[::2] == [str((out / "x=2").resolve()),
+                                           str((out / "x=0.5").resolve())]
     assert not list(out.rglob("*.part*")) and not list(out.rglob(".record.json"))
+    assert not list(out.rglob("*.log"))                       # finished runs keep no kernel log
     mtimes = {p: p.stat().st_mtime_ns for p in out.rglob("*.ipynb")}
 
-    # a two-value rerun skips both: nothing is executed again
+    # a two-value rerun skips both: nothing is executed again (no cluster is even started)
     assert main(["sweep", str(nb), "-p", "x", "2", "0.5", "--out", str(out)]) == 0
-    text = capsys.readouterr().out
+    text = capfd.readouterr().out
     assert text.count("skipped") == 3 and "0 run now, 2 skipped, 0 failed" in text  # 2 + summary
     assert {p: p.stat().st_mtime_ns for p in out.rglob("*.ipynb")} == mtimes
     table = pd.read_csv(out / "results.csv")
+    # the failed x=-1 is no finished run: it is not kept; the two asked for are reused
     assert table.x.tolist() == [2.0, 0.5] and table.square.tolist() == [4.0, 0.25]
     assert table.status.tolist() == ["skipped", "skipped"]
+
+    # two worker processes (two threads each) give the serial run's table, row for row
+    differ = ["seconds", "nonce", "status", "run_dir"]          # by nature
+    serial = pd.read_csv(out / "results.csv").drop(columns=differ)
+    par = tmp_path / "parallel"
+    res = _sweep(nb, par, dask_client, x=["2", "0.5"])
+    parallel = pd.read_csv(par / "results.csv")
+    assert parallel.status.tolist() == ["ok", "ok"]
+    pd.testing.assert_frame_equal(parallel.drop(columns=differ), serial)
+    assert parallel.run_dir.tolist() == [str((par / n).resolve()) for n in ("x=2", "x=0.5")]
+    assert {r.results["nonce"] for r in res.runs}.isdisjoint(set(table.nonce))  # really run again
+
+
+def test_every_field_of_the_cache_key_is_compared(tmp_path, dask_client):
+    """Change one stored field of a finished run's key → that run is done again; change a field
+    that is not in the key, or nothing → it is reused."""
+    assert sweep.KEY_FIELDS == ("parameters", "code_hash", "package_hash")   # all tested below
+    nb = _notebook(tmp_path, TOY_PARAMS, TOY_BODY)
+    out = tmp_path / "sweep"
+    first = _by_name(_sweep(nb, out, dask_client, x=["1", "2", "3", "4", "5"]))
+    assert {r.status for r in first.values()} == {"ok"}
+    changes = {"x=1": ("code_hash", "0" * 64), "x=2": ("package_hash", "0" * 64),
+               "x=3": ("parameters", {"x": 3.5}),        # another value, same folder name
+               "x=4": ("notebook", "moved/toy.ipynb"),   # not in the key: a moved notebook
+               "x=5": None}                              # nothing changed
+    for name, change in changes.items():
+        if change:
+            path = out / name / "result.json"
+            saved = json.loads(path.read_text())
+            assert change[0] in saved
+            saved[change[0]] = change[1]
+            path.write_text(json.dumps(saved))
+    again = _by_name(_sweep(nb, out, dask_client, x=["1", "2", "3", "4", "5"]))
+    for name, change in changes.items():
+        redone = change is not None and change[0] in sweep.KEY_FIELDS
+        assert again[name].status == ("ok" if redone else "skipped"), (name, change)
+        same_nonce = again[name].results["nonce"] == first[name].results["nonce"]
+        assert same_nonce != redone, (name, change)
+
+
+def test_real_edits_recompute_and_cosmetic_ones_do_not(tmp_path, dask_client):
+    nb = _notebook(tmp_path, TOY_PARAMS, TOY_BODY)
+    out = tmp_path / "sweep"
+    first = _by_name(_sweep(nb, out, dask_client, x=["2"]))["x=2"]
+    assert first.results["n_times_x"] == 6.0
+
+    # markdown and outputs are not code: reused
+    _notebook(tmp_path, TOY_PARAMS, TOY_BODY, markdown="# reworded")
+    edited = nbformat.read(str(nb), as_version=4)
+    edited.cells[2].outputs = [nbformat.v4.new_output("stream", text="old output\n")]
+    nbformat.write(edited, str(nb))
+    assert _by_name(_sweep(nb, out, dask_client, x=["2"]))["x=2"].status == "skipped"
+
+    # a default of a parameter that is not swept (n = 3 → 4) is code: the same folder recomputes
+    _notebook(tmp_path, TOY_PARAMS.replace("n = 3", "n = 4"), TOY_BODY)
+    run = _by_name(_sweep(nb, out, dask_client, x=["2"]))["x=2"]
+    assert run.status == "ok" and run.results["n_times_x"] == 8.0
+
+    # two values whose folder names collide ("a b", "a_b" → label=a_b): each one is run, never
+    # the other's result reused
+    runs = [_by_name(_sweep(nb, out, dask_client, label=[v]))["label=a_b"] for v in ("a b", "a_b")]
+    assert [r.status for r in runs] == ["ok", "ok"]
+    assert [r.results["label_seen"] for r in runs] == ["a b", "a_b"]
+
+
+def test_package_hash_follows_every_source_file(tmp_path):
+    pkg = tmp_path / "pkg"
+    (pkg / "models").mkdir(parents=True)
+    (pkg / "a.py").write_text("A = 1\n")
+    (pkg / "models" / "b.py").write_text("B = 1\n")
+    (pkg / "notes.txt").write_text("not code")
+    h0 = sweep._package_hash(pkg)
+    assert sweep._package_hash(pkg) == h0
+    (pkg / "notes.txt").write_text("edited")                # not a source file
+    assert sweep._package_hash(pkg) == h0
+    (pkg / "models" / "b.py").write_text("B = 2\n")           # a nested module is followed
+    h1 = sweep._package_hash(pkg)
+    assert h1 != h0
+    (pkg / "c.py").write_text("")                             # a new (even empty) module
+    assert sweep._package_hash(pkg) not in (h0, h1)
+    assert sweep._package_hash() == sweep._package_hash(Path(sweep.__file__).parent)
+
+
+def test_results_csv_keeps_every_finished_run(tmp_path, dask_client):
+    nb = _notebook(tmp_path, TOY_PARAMS, TOY_BODY)
+    out = tmp_path / "sweep"
+    _sweep(nb, out, dask_client, x=["1", "2"])
+    # one value changes (2 → 3): x=2's folder remains, so does its row, from its own result
+    res = _sweep(nb, out, dask_client, x=["1", "3"])
+    table = pd.read_csv(out / "results.csv")
+    assert table.x.tolist() == [1.0, 3.0, 2.0]
+    assert table.status.tolist() == ["skipped", "ok", "earlier"]
+    assert table.square.tolist() == [1.0, 9.0, 4.0] and table.notebook[2] == "x=2/notebook.ipynb"
+    assert [r.name for r in res.earlier] == ["x=2"]
+    assert res.figure_path is not None
+    ax = sweep.sweep_figure(table, ["x"]).axes[0]
+    assert ax.get_ylabel() == "square"
+    assert ax.lines[0].get_xdata().tolist() == [1.0, 2.0, 3.0]   # the earlier run is drawn
+
+    # a sweep over another name: earlier rows get the default they ran with (n = 3)
+    _sweep(nb, out, dask_client, x=["1"], n=["5"])
+    table = pd.read_csv(out / "results.csv")
+    assert list(table.columns[:2]) == ["x", "n"]
+    rows = {r.notebook.split("/")[0]: r for r in table.itertuples()}
+    assert rows["x=1,n=5"].n == 5 and rows["x=1,n=5"].status == "ok"
+    assert rows["x=2"].n == 3 and rows["x=3"].n == 3 and rows["x=1"].n == 3
+
+    # a removed folder leaves the table; a run of other code stays, marked stale, not drawn
+    shutil.rmtree(out / "x=3")
+    _notebook(tmp_path, TOY_PARAMS, TOY_BODY + "\n# edited")
+    _sweep(nb, out, dask_client, x=["1"])
+    table = pd.read_csv(out / "results.csv")
+    status = dict(zip(table.notebook.str.split("/").str[0], table.status))
+    assert status == {"x=1": "ok", "x=1,n=5": "stale", "x=2": "stale"}
+    assert np.isnan(table.n[table.notebook == "x=2/notebook.ipynb"]).all()  # not guessed: old code
+    assert sweep.sweep_figure(table, ["x", "n"]).axes == []   # one current run: text only
+
+
+def test_a_killed_sweeps_leftovers_are_cleaned_and_other_folders_kept(tmp_path, dask_client):
+    nb = _notebook(tmp_path, TOY_PARAMS, TOY_BODY)
+    out = tmp_path / "sweep"
+    _sweep(nb, out, dask_client, x=["1"])
+    done = (out / "x=1" / "result.json").read_text()
+    leftovers = [out / "x=9" / ".notebook.part.ipynb", out / "x=9" / ".kernel.log",
+                 out / "x=9" / ".record.json", out / "x=8" / ".record.json.k2j3.part",
+                 out / "x=1" / ".notebook.part.ipynb", out / "x=1" / ".result.json.ab12.part",
+                 out / ".results.csv.x1y2.part", out / ".results.png.x1y2.part"]
+    for path in leftovers:
+        path.parent.mkdir(exist_ok=True)
+        path.write_text("partial")
+    (out / "notes").mkdir()                                  # not a run: kept even when empty
+    (out / "x=7").mkdir()
+    (out / "x=7" / "notebook.ipynb").write_text("{}")        # a failed run's notebook: kept
+    res = _sweep(nb, out, dask_client, x=["1"])
+    assert res.runs[0].status == "skipped"                   # nothing had to run
+    assert not [p for p in leftovers if p.exists()]
+    assert not (out / "x=9").exists() and not (out / "x=8").exists()
+    assert (out / "notes").is_dir() and (out / "x=7" / "notebook.ipynb").exists()
+    assert (out / "x=1" / "result.json").read_text() == done
+
+
+def test_a_second_sweep_into_the_same_folder_is_refused(tmp_path):
+    nb = _notebook(tmp_path, TOY_PARAMS, TOY_BODY)
+    out = tmp_path / "sweep"
+    out.mkdir()
+    (out / "x=1").mkdir()
+    (out / "x=1" / ".notebook.part.ipynb").write_text("the running sweep's")
+    with sweep._output_lock(out):
+        with pytest.raises(RuntimeError, match=f"another sweep is writing to {out}"):
+            sweep.run_sweep(nb, [{"x": 1.0}], out)
+    assert (out / "x=1" / ".notebook.part.ipynb").exists()  # the running sweep's file is left
+
+
+def test_ctrl_c_prints_one_line_exits_130_and_the_rerun_resumes(tmp_path, kernels_see_repo,
+                                                                dask_client):
+    """Ctrl-C in a terminal reaches the whole foreground process group: the command, the Dask
+    workers and the kernels."""
+    nb = _notebook(tmp_path, "x = 1.0", "import time, milhelpers\n"
+                   "time.sleep(120)\nmilhelpers.record(y=x)")
+    out = tmp_path / "sweep"
+    cmd = [sys.executable, "-m", "milhelpers", "sweep", str(nb), "-p", "x", "1", "2", "3",
+           "--out", str(out), "--scheduler", "local:2"]
+    proc = subprocess.Popen(cmd, start_new_session=True, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while len(list(out.glob("*/.notebook.part.ipynb"))) < 2:     # both workers busy
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.2)
+        os.killpg(proc.pid, signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 130
+    assert stderr == "interrupted; rerun the same command to resume\n"   # no worker tracebacks
+    assert "swept" not in stdout and not (out / "results.csv").exists()
+    # the rerun cleans what the killed runs left and does them; here they finish quickly
+    _notebook(tmp_path, "x = 1.0", "import milhelpers\nmilhelpers.record(y=x)")
+    res = _sweep(nb, out, dask_client, x=["1", "2", "3"])
+    assert [r.status for r in res.runs] == ["ok"] * 3
+    assert pd.read_csv(out / "results.csv").y.tolist() == [1.0, 2.0, 3.0]
+    assert not list(out.rglob(".*.part*")) and not list(out.rglob(".kernel.log"))
+
+
+def test_each_as_task_reports_a_failing_item_and_finishes_the_others(dask_client):
+    import operator
+
+    seen = {}
+    sweep._each_as_task(dask_client, operator.truediv,
+                        [(name, args) for name, args in [("a", (1, 2)), ("zero", (1, 0)),
+                                                         ("c", (3, 4))]],
+                        lambda item, value, error: seen.setdefault(item, (value, error)))
+    assert seen["a"] == (0.5, None) and seen["c"] == (0.75, None)
+    assert seen["zero"][0] is None and isinstance(seen["zero"][1], ZeroDivisionError)
 
 
 def test_values_take_the_type_of_the_default():
@@ -141,17 +394,79 @@ def test_record_is_silent_outside_a_sweep_and_merges_inside(tmp_path, monkeypatc
     assert recording.sweep_run_dir("out/04") == Path("out/04")
 
 
-def test_plot_results_puts_a_lambda_axis_with_zero_on_symlog():
-    table = pd.DataFrame({"lam": [0.0, 0.001, 0.1, 1.0], "auc": [0.8, 0.82, 0.85, 0.7],
-                          "note": ["a", "b", "c", "d"], "status": ["ok", "ok", "skipped", "failed"],
-                          "seconds": [1.0, 1, 1, 1]})
-    fig = sweep.plot_results(table, ["lam"])
+# --------------------------------------------------------------------------------------------
+# the figure (artists inspected, not pixels)
+# --------------------------------------------------------------------------------------------
+def test_figure_puts_a_lambda_axis_with_zero_on_symlog_and_skips_failed_runs():
+    table = pd.DataFrame({"lam": [0.0, 0.001, 0.1, 1.0, 0.5], "auc": [0.8, 0.82, 0.85, 0.7, 0.6],
+                          "note": ["a", "b", "c", "d", "e"],
+                          "status": ["ok", "ok", "skipped", "failed", "stale"],
+                          "seconds": [1.0, 1, 1, 1, 1]})
+    fig = sweep.sweep_figure(table, ["lam"])
     (ax,) = fig.axes                       # one numeric result: auc (seconds is not a result)
     assert ax.get_xscale() == "symlog" and ax.get_ylabel() == "auc" and ax.get_xlabel() == "lam"
-    assert ax.lines[0].get_xdata().tolist() == [0.0, 0.001, 0.1]   # the failed run is not drawn
-    assert sweep.plot_results(table[["lam", "note", "status"]], ["lam"]) is None
+    # failed and stale runs are not drawn
+    assert ax.lines[0].get_xdata().tolist() == [0.0, 0.001, 0.1]
+    assert ax.get_legend() is not None
+    assert sweep.sweep_figure(table[["lam", "note", "status"]], ["lam"]) is None
     grid = pd.DataFrame({"lam": [0.1, 1.0, 0.1, 1.0], "norm": ["none", "none", "log_n", "log_n"],
                          "auc": [0.8, 0.7, 0.85, 0.9], "status": ["ok"] * 4})
-    (ax,) = sweep.plot_results(grid, ["norm", "lam"]).axes   # numeric x, one line per norm
+    (ax,) = sweep.sweep_figure(grid, ["norm", "lam"]).axes   # numeric x, one line per norm
     assert ax.get_xlabel() == "lam" and len(ax.lines) == 2 and ax.get_xscale() == "linear"
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["norm=none", "norm=log_n"]
+
+
+def test_figure_averages_repeated_runs_with_t_intervals():
+    # three seeds at λ = 0 and 1, two at λ = 10 (one run failed); asymmetric values
+    lam = [0.0] * 3 + [1.0] * 3 + [10.0] * 2
+    seed = [0, 1, 2, 0, 1, 2, 0, 2]
+    auc = [0.70, 0.74, 0.78, 0.80, 0.81, 0.86, 0.60, 0.66]
+    table = pd.DataFrame({"lam": lam, "seed": seed, "auc": auc, "status": ["ok"] * 8})
+    assert sweep.repeat_parameters(["lam", "seed", "init_seed", "seeds", "folds"]) == \
+        ["seed", "init_seed", "seeds"]
+    (ax,) = sweep.sweep_figure(table, ["lam", "seed"]).axes
+    assert ax.get_xlabel() == "lam"                          # seeds are no axis
+    (bars,) = [c for c in ax.containers if isinstance(c, ErrorbarContainer)]
+    line, _, (segments,) = bars
+    assert line.get_xdata().tolist() == [0.0, 1.0, 10.0]
+    expected_mean = [np.mean(auc[:3]), np.mean(auc[3:6]), np.mean(auc[6:])]
+    np.testing.assert_allclose(np.asarray(line.get_ydata(), float), expected_mean)
+    half = [stats.t.ppf(0.975, n - 1) * np.std(v, ddof=1) / np.sqrt(n)
+            for v, n in [(auc[:3], 3), (auc[3:6], 3), (auc[6:], 2)]]
+    for seg, m, h in zip(segments.get_segments(), expected_mean, half):
+        np.testing.assert_allclose(sorted(seg[:, 1]), [m - h, m + h])
+    dots = [c for c in ax.collections if c.get_offsets().shape == (8, 2)]
+    assert len(dots) == 1                                    # every single run is drawn too
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert labels == ["single runs", "mean ± 95 % CI over seed"]
+    # without repeats: no error bars, one plain line
+    (ax,) = sweep.sweep_figure(table[table.seed == 0], ["lam", "seed"]).axes
+    assert not [c for c in ax.containers if isinstance(c, ErrorbarContainer)]
+
+
+def test_figure_does_not_magnify_noise_and_writes_constants_as_text():
+    table = pd.DataFrame({"lam": [0.0, 0.1, 1.0], "auc": [0.8000, 0.8002, 0.8001],
+                          "auc_minus_base": [0.001, -0.002, 0.0005], "entropy": [40.0, 41.0, 39.5],
+                          "loc_auc": [0.5, 0.6, 0.9], "n_slides": [120, 120, 120],
+                          "base_auc": [0.75, 0.75, 0.75], "status": ["ok"] * 3})
+    fig = sweep.sweep_figure(table, ["lam"])
+    axes = {ax.get_ylabel(): ax for ax in fig.axes}
+    assert set(axes) == {"auc", "auc_minus_base", "entropy", "loc_auc"}   # constants: no panels
+    # differences around 0 on a scale of 1: the floor is absolute (0.05), not 5 % of 0.002
+    lo, hi = axes["auc_minus_base"].get_ylim()
+    assert hi - lo >= 0.05 and lo < -0.002 and hi > 0.001
+    # above 1 it is relative: 5 % of 41 is 2.05 > the 1.5 spread
+    lo, hi = axes["entropy"].get_ylim()
+    assert 2.05 <= hi - lo < 2.5 and any("all within 1.5" == t.get_text()
+                                          for t in axes["entropy"].texts)
+    title = fig._suptitle.get_text()
+    assert "n_slides = 120" in title and "base_auc = 0.75" in title
+    lo, hi = axes["auc"].get_ylim()
+    assert hi - lo >= 0.05 * 0.8002                          # a 0.0002 spread looks flat
+    assert lo < 0.8 and hi > 0.8002
+    assert any(t.get_text() == "all within 0.0002" for t in axes["auc"].texts)
+    lo, hi = axes["loc_auc"].get_ylim()                      # a real spread is not padded
+    assert hi - lo < 0.6 and not axes["loc_auc"].texts
+    # only constants: a figure of text
+    fig = sweep.sweep_figure(table[["lam", "n_slides", "status"]], ["lam"])
+    assert fig.axes == [] and "n_slides = 120" in fig._suptitle.get_text()
