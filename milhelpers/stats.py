@@ -76,12 +76,12 @@ def case_strata(y: Sequence[int], groups: Sequence | None = None
         if g.shape != y.shape:
             raise ValueError(f"groups has shape {g.shape}, the labels {y.shape}")
         _, case = np.unique(g, return_inverse=True)
-    n_cases = int(case.max()) + 1 if len(case) else 0
+    kinds: dict[int, set] = {}
+    for c, label in set(zip(case.tolist(), y.tolist())):
+        kinds.setdefault(c, set()).add(label)
     label_sets: dict[tuple, list[int]] = {}
-    kinds = pd.Series(y).groupby(case).agg(lambda v: tuple(sorted(set(v.tolist()))))
-    for c, kind in kinds.items():
-        label_sets.setdefault(kind, []).append(int(c))
-    assert sum(map(len, label_sets.values())) == n_cases
+    for c in sorted(kinds):
+        label_sets.setdefault(tuple(sorted(kinds[c])), []).append(c)
     return case, [np.asarray(v) for _, v in sorted(label_sets.items())]
 
 
@@ -94,8 +94,9 @@ def _case_weights(case: np.ndarray, strata: list[np.ndarray], n_boot: int,
     n_cases = sum(len(s) for s in strata)
     counts = np.zeros((n_boot, n_cases))
     for members in strata:
-        counts[:, members] = rng.multinomial(len(members), np.full(len(members), 1 / len(members)),
-                                             size=n_boot)
+        n_h = len(members)
+        draws = rng.integers(0, n_h, size=(n_boot, n_h)) + np.arange(n_boot)[:, None] * n_h
+        counts[:, members] = np.bincount(draws.ravel(), minlength=n_boot * n_h).reshape(n_boot, n_h)
     return counts[:, case]
 
 
@@ -147,6 +148,25 @@ def _heaviside_mean(s: np.ndarray, pos: np.ndarray, neg: np.ndarray) -> np.ndarr
     return ((diff > 0) + 0.5 * (diff == 0)).mean(0)
 
 
+def _auc_kernels(y: np.ndarray, s: np.ndarray) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """(positives, the rest, mean h over repeats) per one-vs-rest class (one for binary scores)."""
+    classes = np.unique(y)
+    binary = s.ndim == 2
+    out = []
+    for c in (classes[1:] if binary else classes):
+        pos, neg = y == c, y != c
+        out.append((pos, neg, _heaviside_mean(s if binary else s[..., c], pos, neg)))
+    return out
+
+
+def _weighted_auc(w: np.ndarray, kernels) -> np.ndarray:
+    """Σ_ij w_i w_j h_ij / (W_P W_N) per row of ``w``, averaged over the one-vs-rest classes.
+    Linear in h: with h_B − h_A it is AUC_B − AUC_A under the same weights."""
+    vals = [((w[:, pos] @ h) * w[:, neg]).sum(1) / (w[:, pos].sum(1) * w[:, neg].sum(1))
+            for pos, neg, h in kernels]
+    return np.mean(vals, 0)
+
+
 def _metric_values(w: np.ndarray, y: np.ndarray, s: np.ndarray, metric: str,
                    threshold: float) -> np.ndarray:
     """(n_boot,) the metric of scores ``s`` on slides weighted by each row of ``w``, averaged
@@ -164,13 +184,7 @@ def _metric_values(w: np.ndarray, y: np.ndarray, s: np.ndarray, metric: str,
     classes = np.unique(y)
     binary = s.ndim == 2
     if metric == "auc":
-        vals = []
-        for c in (classes[1:] if binary else classes):
-            pos, neg = y == c, y != c
-            h = _heaviside_mean(s if binary else s[..., c], pos, neg)
-            wp, wn = w[:, pos], w[:, neg]
-            vals.append(((wp @ h) * wn).sum(1) / (wp.sum(1) * wn.sum(1)))
-        return np.mean(vals, 0)
+        return _weighted_auc(w, _auc_kernels(y, s))
     pred = (s > threshold).astype(int) if binary else s.argmax(-1)          # (R, N)
     if metric == "balanced_accuracy":
         correct = (pred == y[None]).mean(0)                                  # (N,) over repeats
@@ -253,8 +267,14 @@ def paired_slide_comparison(y: Sequence[int], scores_a, scores_b, *,
     diff = float(_metric_values(ones, y, b, metric, threshold)[0]
                  - _metric_values(ones, y, a, metric, threshold)[0])
     w = _case_weights(case, strata, n_boot, rng)
-    w_a = w if paired else _case_weights(case, strata, n_boot, rng)
-    boot = _metric_values(w, y, b, metric, threshold) - _metric_values(w_a, y, a, metric, threshold)
+    if paired and metric == "auc":   # one product with h_B − h_A instead of two
+        kernels = [(p, n, hb - ha) for (p, n, ha), (_, _, hb)
+                   in zip(_auc_kernels(y, a), _auc_kernels(y, b))]
+        boot = _weighted_auc(w, kernels)
+    else:
+        w_a = w if paired else _case_weights(case, strata, n_boot, rng)
+        boot = (_metric_values(w, y, b, metric, threshold)
+                - _metric_values(w_a, y, a, metric, threshold))
     ci, p = _interval_and_p(boot)
     out = {"diff": diff, "ci95": ci, "p": p, "n_slides": int(len(y)), "n_repeats": int(len(a)),
            "unit": "slides",
@@ -547,15 +567,18 @@ def power(delta_auc: float, *, n_slides: int = 120, n_repeats: int = 3, n_cohort
     blurs where a cohort's interval ends, it does not shift it), and 500 keep a power curve
     within a chapter's budget; reported intervals use 2,000.
     """
+    from threadpoolctl import threadpool_limits
+
     y, a, b = simulate_scores(n_slides, n_repeats, delta_auc, n_cohorts=n_cohorts, seed=seed,
                               **model)
     clear, widths, diffs = [], [], []
-    for i in range(n_cohorts):
-        s = paired_slide_comparison(y, a[i], b[i], n_boot=n_boot, seed=seed + 7919 * (i + 1),
-                                    paired=paired)
-        clear.append(is_clear(s))
-        widths.append(s["ci95"][1] - s["ci95"][0])
-        diffs.append(s["diff"])
+    with threadpool_limits(1, user_api="blas"):   # small products: a second thread only waits
+        for i in range(n_cohorts):
+            s = paired_slide_comparison(y, a[i], b[i], n_boot=n_boot,
+                                        seed=seed + 7919 * (i + 1), paired=paired)
+            clear.append(is_clear(s))
+            widths.append(s["ci95"][1] - s["ci95"][0])
+            diffs.append(s["diff"])
     return {"clear": float(np.mean(clear)), "ci_width": float(np.mean(widths)),
             "mean_diff": float(np.mean(diffs)), "n_cohorts": int(n_cohorts)}
 
