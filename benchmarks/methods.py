@@ -172,8 +172,7 @@ def _fmt_p(p) -> str:
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
     from milhelpers.datasets import DataMismatchError
-    from milhelpers.experiments import json_text, open_dataset, run_experiments
-    from milhelpers.h5io import atomic_output
+    from milhelpers.experiments import open_dataset, run_experiments
     from milhelpers.methods import available_methods
 
     def fail(msg: str) -> int:
@@ -221,13 +220,23 @@ def main(argv=None) -> int:
           + f"; {wall:.1f} s")
     print(format_table(result))
     if args.json is not None:
-        with atomic_output(args.json) as tmp:
-            tmp.write_text(json_text(result.to_json()))
+        write_json(result, args.json)
         print(f"wrote {args.json}")
     if args.figure is not None:
         save_figure(result, args.figure)
         print(f"wrote {args.figure}")
     return 0
+
+
+def write_json(result, path: Path) -> None:
+    """The results file of ``--json`` (the layout of ``ExperimentResult.to_json``, one record per
+    line), written atomically: what ``benchmarks/report.py`` renders tables from."""
+    from milhelpers.experiments import json_text
+    from milhelpers.h5io import atomic_output
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_output(path) as tmp:
+        tmp.write_text(json_text(result.to_json()))
 
 
 def save_figure(result, path: Path) -> None:

@@ -566,6 +566,25 @@ class ExperimentResult:
         return _nan_to_none({"runs": runs, "summary": self.summary(), "paired": paired,
                              "oof": oof, "meta": meta})
 
+    @classmethod
+    def from_json(cls, data: dict, cache_dir: str | Path | None = None) -> "ExperimentResult":
+        """An experiment back from its :meth:`to_json` layout (a results file of
+        ``benchmarks/methods.py --json``): runs, out-of-fold records, methods (in the file's
+        order) and meta — enough for :meth:`summary`, :meth:`paired`, :meth:`compare` and
+        :func:`verdict`. Predictions, histories and weights stay in the cache (``cache_dir``)."""
+        runs = pd.DataFrame(data["runs"])
+        for k in METRICS:
+            runs[k] = pd.to_numeric(runs.get(k), errors="coerce").astype(np.float64)
+        runs["key"] = ""
+        methods = list(data.get("summary") or dict.fromkeys(runs.method))
+        slides = None
+        if data.get("oof"):
+            slides = pd.DataFrame(data["oof"])
+            for k in ("score", *SLIDE_QUANTITIES):
+                slides[k] = pd.to_numeric(slides[k], errors="coerce").astype(np.float64)
+        meta = {k: v for k, v in (data.get("meta") or {}).items() if k != "paired_diff"}
+        return cls(runs, Path(cache_dir or "."), methods, 0, meta, slides)
+
     # -- files ---------------------------------------------------------------------------------
     def _files(self, method: str, seed: int, fold: int) -> tuple[Path, Path]:
         row = self.runs[(self.runs.method == method) & (self.runs.seed == seed)

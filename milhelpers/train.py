@@ -51,10 +51,13 @@ __all__ = ["TrainConfig", "TrainState", "LossTerm", "Callback", "FitResult", "Pr
            "fit", "predict", "cross_validate", "save_run", "run_seed"]
 
 #: Validation metrics that can select the epoch, with their direction. ``val_f1`` is the macro F1;
-#: ``val_f1_auc`` = macro F1 + AUC, the selection rule of ACMIL's and AEM's code.
+#: ``val_f1_auc`` = macro F1 + AUC; ``val_acc_auc`` = accuracy + AUC (the F1 of torchmetrics'
+#: default, micro-averaged multiclass F1, *is* the accuracy: what ACMIL's and AEM's code add to
+#: the AUC).
 MONITORS = {"val_loss": "min", "val_auc": "max", "val_accuracy": "max",
-            "val_balanced_accuracy": "max", "val_f1": "max", "val_f1_auc": "max"}
-_NEEDS_TWO_CLASSES = {"val_auc", "val_f1_auc"}
+            "val_balanced_accuracy": "max", "val_f1": "max", "val_f1_auc": "max",
+            "val_acc_auc": "max"}
+_NEEDS_TWO_CLASSES = {"val_auc", "val_f1_auc", "val_acc_auc"}
 
 
 @dataclass
@@ -370,7 +373,7 @@ def _validation_row(model: MILModel, val_ds: Dataset) -> dict[str, float]:
     return {"val_loss": float(-np.log(probs[np.arange(len(pred.labels)), pred.labels]).mean()),
             "val_auc": m["auc"], "val_accuracy": m["accuracy"],
             "val_balanced_accuracy": m["balanced_accuracy"], "val_f1": m["macro_f1"],
-            "val_f1_auc": m["macro_f1"] + m["auc"],
+            "val_f1_auc": m["macro_f1"] + m["auc"], "val_acc_auc": m["accuracy"] + m["auc"],
             "val_attention_entropy": pred.mean_entropy()}
 
 
