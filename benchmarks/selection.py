@@ -159,6 +159,23 @@ def summarise(hist: pd.DataFrame, scores: pd.DataFrame, n_boot: int = 2000) -> d
     return out
 
 
+def table_records(summary: dict) -> list[dict]:
+    """One flat record per (method, rule): what ``benchmarks/report.py`` renders."""
+    rows = []
+    for m, rules in summary.items():
+        for rule, s in rules.items():
+            vs = s.get("vs_last") or {}
+            lo, hi = vs.get("ci95", [None, None])
+            rows.append({"method": m, "rule": rule, "epoch_median": s["epoch_median"],
+                         "share_epoch_le_3": s["share_epoch_le_3"],
+                         "val_auc": s["val_auc"]["mean"], "val_auc_std": s["val_auc"]["std"],
+                         "test_auc": s["test_auc"]["mean"], "test_auc_std": s["test_auc"]["std"],
+                         "oof_auc": s["oof_auc"]["mean"], "vs_last": vs.get("diff"),
+                         "vs_last_lo": lo, "vs_last_hi": hi, "vs_last_p": vs.get("p"),
+                         "repeat_correlation": s["repeat_correlation"]})
+    return rows
+
+
 def format_table(summary: dict) -> str:
     lines = []
     for m, rules in summary.items():
@@ -243,7 +260,7 @@ def main(argv=None) -> int:
                                    "(first best epoch), 'last' trains a fixed number of epochs. "
                                    "vs_last: pooled out-of-fold AUC of the rule minus that of "
                                    "the last epoch, paired case bootstrap over slides."},
-                  "summary": summary,
+                  "summary": summary, "table": table_records(summary),
                   "per_epoch": hist[[c for c in keep if c in hist]].to_dict(orient="records")}
         args.json.parent.mkdir(parents=True, exist_ok=True)
         with atomic_output(args.json) as tmp:

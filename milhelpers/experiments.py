@@ -1059,5 +1059,7 @@ def _run_all(dataset, methods, seeds, folds, epochs, val_fraction, cache_dir, pr
                             "intervals are conditional on these folds") if fixed else
                            ("a partition per repeat: stratified_folds(seed=repeat, "
                             "groups=case_ids)"),
-            "test_train_ratio": float(np.mean([t / r for t, r in sizes]))}
+            "test_train_ratio": float(np.mean([t / r for t, r in sizes])),
+            # how each method chose its epoch on validation (best_epoch in the runs)
+            "selection": {m.name: m.train_config(**overrides).monitor for m in methods}}
     return ExperimentResult(runs, cache_dir, names, len(trained & listed), meta, slides)

@@ -596,7 +596,9 @@ def power_curve(deltas: Sequence[float] = (0.0, 0.02, 0.04, 0.06, 0.08, 0.10, 0.
                         n_boot=n_boot, seed=seed, **model)
             rows.append({"n_repeats": int(r), "delta_auc": float(d), "power": res["clear"],
                          "ci_width": res["ci_width"], "n_cohorts": res["n_cohorts"]})
-    return pd.DataFrame(rows)
+    out = pd.DataFrame(rows)
+    out.attrs["n_slides"] = int(n_slides)
+    return out
 
 
 def min_detectable_difference(curve: pd.DataFrame, target: float = 0.8) -> dict[int, float]:

@@ -326,3 +326,22 @@ def test_min_detectable_difference_interpolates_between_grid_points():
     got = stats.min_detectable_difference(curve)
     assert got[1] == pytest.approx(0.1 + 0.1 * (0.8 - 0.6) / 0.4)      # 0.15
     assert math.isnan(got[3])
+
+
+def test_power_curve_figure_marks_the_minimum_detectable_difference():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    from milhelpers.viz import power_curves
+
+    curve = pd.DataFrame({"n_repeats": [1, 1, 1, 3, 3, 3], "delta_auc": [0, 0.1, 0.2] * 2,
+                          "power": [0.05, 0.6, 1.0, 0.05, 0.9, 1.0]})
+    ax = power_curves(curve, n_slides=120)    # 3 repeats: 0.1 · (0.8 − 0.05) / (0.9 − 0.05)
+    labels = ax.get_legend_handles_labels()[1]
+    assert labels[0] == "1 repeat: 80 % at ΔAUC 0.150" and labels[1] == "3 repeats: 80 % at ΔAUC 0.088"
+    assert ax.get_xlabel() and ax.get_ylabel() and "120 slides" in ax.get_title()
+    assert ax.get_legend() is not None and ax.figure.dpi >= 100
+    plt.close(ax.figure)

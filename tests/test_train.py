@@ -323,3 +323,25 @@ def test_torch_threads_sets_and_restores_even_on_error():
     with pytest.raises(ValueError, match="threads must be"):
         with torch_threads(0):
             pass
+
+
+def test_monitor_last_keeps_the_final_epoch_and_still_records_validation():
+    ds = planted_bags(40)
+    tr, va = ds.subset(range(0, 30)), ds.subset(range(30, 40))
+    make = lambda: build_model("abmil_tanh", 16, embed_dim=32, attn_dim=16)   # noqa: E731
+    last = fit(make, tr, va, TrainConfig(epochs=6, lr=5e-3, monitor="last", progress=False))
+    on_loss = fit(make, tr, va, TrainConfig(epochs=6, lr=5e-3, monitor="val_loss",
+                                            progress=False))
+    h = last.history
+    assert last.best_epoch == 6 and len(h) == 6 and last.monitor == "last"
+    assert h.val_loss.notna().all() and h.val_auc.notna().all()
+    # the same training run either way; the returned weights are the final epoch's
+    pd.testing.assert_frame_equal(h.drop(columns="seconds"),
+                                  on_loss.history.drop(columns="seconds"))
+    p = predict(last.model, va)
+    loss = -np.log(np.clip(p.probs[np.arange(len(p.labels)), p.labels], 1e-7, 1)).mean()
+    assert loss == pytest.approx(h.val_loss.iloc[-1], rel=1e-4)
+    if on_loss.best_epoch != 6:              # selection on val_loss returns other weights
+        assert loss != pytest.approx(h.val_loss.min(), rel=1e-4)
+    with pytest.raises(ValueError, match="patience"):
+        TrainConfig(monitor="last", patience=2)
