@@ -17,8 +17,10 @@ labels table with a ``fold`` column keeps those folds for every repeat; the repe
 only in initial weights, data order, dropout and validation split, and the comparisons are
 conditional on those folds (``meta["partitions"]`` says which). Within a run the seed varies
 everything else through :func:`milhelpers.train.run_seed` ``(seed, fold)``: the validation split
-is carved from the training part of the fold (grouped by case), the method selects its epoch on
-it (its own monitor), and the test fold is only predicted.
+is carved from the training part of the fold (grouped by case) and recorded every epoch, each
+method trains its fixed number of epochs (``TrainConfig.monitor = "last"``, the course's
+protocol: ``docs/protocol.md``; a method configured with a validation monitor selects its epoch
+on it instead), and the test fold is only predicted.
 
 Each run keeps its per-slide out-of-fold record — slide, case, label, score (P(class 1)), and the
 slide's localisation AUC, attention entropy and top-5 mass — so two methods are compared on the
@@ -656,7 +658,7 @@ def json_text(obj: Any) -> str:
     def render(v, level: int) -> str:
         pad, inner = " " * level, " " * (level + 1)
         if isinstance(v, dict) and v:
-            items = [f"{inner}{json.dumps(k)}: {render(x, level + 1)}" for k, x in v.items()]
+            items = [f"{inner}{json.dumps(str(k))}: {render(x, level + 1)}" for k, x in v.items()]
             return "{\n" + ",\n".join(items) + f"\n{pad}}}"
         if isinstance(v, list) and v and all(flat(x) for x in v):
             rows = [f"{inner}{json.dumps(x, allow_nan=False)}" for x in v]
@@ -858,7 +860,8 @@ def run_experiments(dataset: Dataset, methods: Sequence[Method | str], seeds: Se
     most-attended patches, positive slides), ``entropy`` (mean normalised attention entropy
     H(a)/log N); with several attention heads all three use the heads' mean softmax
     (:attr:`~milhelpers.train.Predictions.slide_attention`), ``seconds`` (training wall time)
-    and ``best_epoch`` (the epoch the method's monitor selected on validation). Per test slide
+    and ``best_epoch`` (the epoch kept: the last, or the one a validation monitor selected;
+    ``meta["selection"]`` names each method's monitor). Per test slide
     (:meth:`ExperimentResult.out_of_fold`): its score and the same three attention quantities.
 
     ``threads``: torch's CPU threads while training (restored afterwards; ``None`` leaves the

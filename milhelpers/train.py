@@ -1,9 +1,11 @@
 """A small trainer for MIL aggregators (not a framework).
 
-One loop for every chapter: optimizer + cosine schedule, seeds, device choice, early stopping and
-model selection on a *validation* split (never the test fold: selecting epochs on the test fold
-inflated several published MIL results), per-epoch history including the mean attention entropy,
-checkpoints and tqdm progress.
+One loop for every chapter: optimizer + cosine schedule, seeds, device choice, a fixed number of
+epochs by default (``monitor="last"``: on the course cohort ~19 validation slides chose epochs by
+noise and every selection rule lowered the test AUC — ``docs/protocol.md``), optional early
+stopping and model selection on a *validation* split (never the test fold: selecting epochs on the
+test fold inflated several published MIL results), per-epoch history including the validation
+metrics and the mean attention entropy, checkpoints and tqdm progress.
 
 How the method chapters plug in without copying the loop:
 
@@ -72,7 +74,9 @@ class TrainConfig:
     batch_size: int = 1              # bags per step; >1 pads bags and uses the mask
     patience: int | None = None      # early stopping on the monitored validation metric
     min_epochs: int = 0              # never stop before this epoch
-    monitor: str = "val_loss"        # a key of MONITORS; each has its own direction
+    monitor: str = "last"            # a key of MONITORS: "last" keeps the final epoch (the
+    #                                  course's protocol, docs/protocol.md); the others select the
+    #                                  best validation epoch in their own direction
     grad_clip: float | None = None
     seed: int = 0
     device: str = "auto"             # auto | cpu | cuda | mps
@@ -296,7 +300,7 @@ class FitResult:
     history: pd.DataFrame
     best_epoch: int
     config: TrainConfig = field(repr=False)
-    monitor: str = "val_loss"          # the monitor actually used (after any NaN fallback)
+    monitor: str = "last"              # the monitor actually used (after any NaN fallback)
     init_seed: int | None = None       # the seed that drew the initial weights, when known
 
 

@@ -252,8 +252,8 @@ def test_registry_entries_and_their_ablations():
              for n, m in (("acmil", full), ("acmil_mba", mba), ("acmil_stkim", stk))}
     assert names == {"acmil": ["branch_ce", "branch_diversity"],
                      "acmil_mba": ["branch_ce", "branch_diversity"], "acmil_stkim": []}
-    for n in ("acmil", "acmil_mba", "acmil_stkim"):
-        assert get_method(n).train_config().monitor == "val_f1_auc"
+    for n in ("acmil", "acmil_mba", "acmil_stkim"):   # fixed epochs, as every method here
+        assert get_method(n).train_config().monitor == "last"
     assert isinstance(build_model("acmil", 16), ACMIL)
 
 
@@ -274,7 +274,7 @@ def test_method_trains_end_to_end_with_its_loss_terms_in_the_history(one_thread)
     res = method.fit(tr, va, cfg)
     hist = res.history
     assert {"bag_loss", "branch_ce", "branch_diversity", "val_f1_auc"} <= set(hist)
-    assert res.monitor == "val_f1_auc" and np.isfinite(hist.train_loss).all()
+    assert res.monitor == "last" and np.isfinite(hist.train_loss).all()
     # every term has weight 1: the total is their sum
     np.testing.assert_allclose(hist.train_loss, hist.bag_loss + hist.branch_ce
                                + hist.branch_diversity, rtol=1e-5)

@@ -1,4 +1,5 @@
 """Reading an experiment: verdict sentences, per-run differences, correlations, mean [CI] tables."""
+import json
 import math
 from pathlib import Path
 
@@ -157,3 +158,14 @@ def test_describe_correlation_sentences():
     assert ex.describe_correlation(s).endswith("no clear link: the interval holds 0")
     s = ex.correlation_ci([1, 2], [3, 4])
     assert ex.describe_correlation(s).startswith("entropy vs AUC: too few runs")
+
+
+def test_json_text_is_strict_json_with_one_record_per_line():
+    obj = {"runs": [{"a": 1, "b": None}, {"a": 2, "b": [1, 2]}], "hist": {3: 4, "x": {5: 6}}}
+    text = ex.json_text(obj)
+    back = json.loads(text)
+    assert back == {"runs": [{"a": 1, "b": None}, {"a": 2, "b": [1, 2]}],
+                    "hist": {"3": 4, "x": {"5": 6}}}          # keys become text, as json does
+    assert '  {"a": 1, "b": null},\n' in text and text.endswith("}\n")
+    with pytest.raises(ValueError):
+        ex.json_text({"x": float("nan")})                       # NaN must be None first
