@@ -155,6 +155,17 @@ def format_table(result, n_boot: int = 2000) -> str:
             else "too few to compare"
         lines.append(f"  {r.metric:18s}{r.method:>16s}{_fmt(r.diff):>9s}  {ci:>18s}  "
                      f"{_fmt_p(r.p):>7s}{_fmt_p(r.p_holm):>8s}  {where:>17s}  {word}")
+    if reps > 1:
+        from milhelpers.stats import score_correlations
+
+        lines.append("  out-of-fold score correlation within class (normal scores): one method "
+                     "between repeats; both methods in one repeat; both in different repeats")
+        for b in methods[1:]:
+            y, _, _, mats = result._aligned(ref, b)
+            c = score_correlations(y, mats[ref]["score"], mats[b]["score"])
+            lines.append(f"  {b} vs {ref}: repeats {_fmt(c['repeats_b'], 2)} / "
+                         f"{_fmt(c['repeats_a'], 2)}, same repeat {_fmt(c['methods'], 2)}, "
+                         f"different repeats {_fmt(c['cross'], 2)}")
     for b in methods[1:]:
         sa, sb = summary[ref]["seconds"]["mean"], summary[b]["seconds"]["mean"]
         lines.append(f"  training cost {b} / {ref}: {_fmt(sb / sa, 2)}× (mean seconds per run "

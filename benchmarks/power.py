@@ -34,6 +34,12 @@ def main(argv=None) -> int:
                     help="simulated cohorts per point of the power curve")
     ap.add_argument("--rho-methods", type=float, default=stats.METHOD_CORRELATION)
     ap.add_argument("--rho-repeats", type=float, default=stats.REPEAT_CORRELATION)
+    ap.add_argument("--rho-cross", type=float, default=None,
+                    help="correlation of the two methods in different repeats (default: the "
+                    "smaller of the two others)")
+    ap.add_argument("--rates", action=argparse.BooleanOptionalAction, default=True,
+                    help="the false-positive and power numbers at 2,000 resamples (--no-rates: "
+                    "only the power curve)")
     ap.add_argument("--base-auc", type=float, default=stats.BASE_AUC)
     ap.add_argument("--json", type=Path, default=None)
     ap.add_argument("--overwrite", action="store_true")
@@ -45,10 +51,10 @@ def main(argv=None) -> int:
     from milhelpers.h5io import atomic_output
 
     model = {"rho_methods": args.rho_methods, "rho_repeats": args.rho_repeats,
-             "base_auc": args.base_auc}
+             "rho_cross": args.rho_cross, "base_auc": args.base_auc}
     t0 = time.perf_counter()
     rows = []
-    for reps in (1, 3, 5):
+    for reps in (1, 3, 5) if args.rates else ():
         for delta in (0.0, 0.04, 0.08, 0.12):
             r = stats.power(delta, n_slides=args.slides, n_repeats=reps, n_cohorts=args.cohorts,
                             n_boot=2000, seed=1, **model)

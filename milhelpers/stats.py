@@ -38,6 +38,7 @@ import pandas as pd
 __all__ = ["ALPHA", "SLIDE_METRICS", "BASE_AUC", "METHOD_CORRELATION", "REPEAT_CORRELATION",
            "case_strata", "slide_metric", "paired_slide_comparison", "paired_slide_means", "delong_test",
            "corrected_t_test", "holm", "is_clear", "describe", "within_class_correlation",
+           "score_correlations",
            "simulate_scores", "power", "power_curve", "min_detectable_difference"]
 
 #: The significance level of the one rule: clear ⇔ the 1 − ALPHA interval excludes 0.
@@ -507,6 +508,25 @@ def within_class_correlation(y: Sequence[int], x1: Sequence[float], x2: Sequence
         rs.append(np.corrcoef(z1, z2)[0, 1])
         ws.append(m.sum())
     return float(np.average(rs, weights=ws)) if rs else float("nan")
+
+
+def score_correlations(y: Sequence[int], scores_a, scores_b) -> dict[str, float]:
+    """The correlation structure of two methods' (R, N) out-of-fold scores, as
+    :func:`simulate_scores` parametrises it (:func:`within_class_correlation`, averaged):
+    ``repeats_a`` / ``repeats_b`` (one method, two repeats), ``methods`` (both methods, the same
+    repeat), ``cross`` (both methods, different repeats). NaN where fewer than two repeats."""
+    a, b = np.atleast_2d(scores_a), np.atleast_2d(scores_b)
+    r = len(a)
+    pairs = [(i, j) for i in range(r) for j in range(r) if i != j]
+    wcc = within_class_correlation
+
+    def avg(vals):
+        return float(np.mean(vals)) if vals else float("nan")
+
+    return {"repeats_a": avg([wcc(y, a[i], a[j]) for i, j in pairs if i < j]),
+            "repeats_b": avg([wcc(y, b[i], b[j]) for i, j in pairs if i < j]),
+            "methods": avg([wcc(y, a[i], b[i]) for i in range(r)]),
+            "cross": avg([wcc(y, a[i], b[j]) for i, j in pairs])}
 
 
 def simulate_scores(n_slides: int = 120, n_repeats: int = 3, delta_auc: float = 0.0, *,

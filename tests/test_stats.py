@@ -345,3 +345,13 @@ def test_power_curve_figure_marks_the_minimum_detectable_difference():
     assert ax.get_xlabel() and ax.get_ylabel() and "120 slides" in ax.get_title()
     assert ax.get_legend() is not None and ax.figure.dpi >= 100
     plt.close(ax.figure)
+
+
+def test_score_correlations_recover_the_simulated_structure():
+    y, a, b = stats.simulate_scores(3000, 3, 0.05, rho_methods=0.7, rho_repeats=0.8,
+                                    rho_cross=0.6, seed=4)
+    c = stats.score_correlations(y, a[0], b[0])
+    assert c["methods"] == pytest.approx(0.7, abs=0.03) and c["cross"] == pytest.approx(0.6, abs=0.03)
+    assert c["repeats_a"] == pytest.approx(0.8, abs=0.03)
+    assert c["repeats_b"] == pytest.approx(0.8, abs=0.03)
+    assert math.isnan(stats.score_correlations(y, a[0, :1], b[0, :1])["cross"])
