@@ -290,10 +290,15 @@ def test_null_cohorts_are_called_clear_about_5_percent_of_the_time():
 
 
 def test_power_rises_with_the_difference_and_reaches_80_percent_at_012():
-    shares = [stats.power(d, n_slides=120, n_repeats=3, n_cohorts=300, seed=12,
+    """One repeat, methods correlated ρ = 0.7 within class, 120 slides, 300 cohorts each:
+    about 0.2, 0.7 and 0.96 called clear (benchmarks/results/power.json has 1,000 cohorts)."""
+    shares = [stats.power(d, n_slides=120, n_repeats=1, n_cohorts=300, seed=12,
                           rho_methods=0.7)["clear"] for d in (0.04, 0.08, 0.12)]
     assert shares[0] < shares[1] < shares[2], shares
-    assert shares[2] >= 0.8 and shares[0] < 0.6, shares
+    assert shares[2] >= 0.8 and shares[0] < 0.4 and shares[1] - shares[0] > 0.2, shares
+    # three repeats average out part of each run's luck: more power at the smallest difference
+    three = stats.power(0.04, n_slides=120, n_repeats=3, n_cohorts=300, seed=12, rho_methods=0.7)
+    assert three["clear"] > shares[0] + 0.1
 
 
 def test_pairing_narrows_the_interval_when_scores_are_correlated():
