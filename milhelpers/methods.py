@@ -14,7 +14,8 @@ How each later method plugs in (one ``register(Method(...))`` each, no copied lo
   multi-branch model (per-branch logits in ``out.extras['branch_logits']``); ``loss_terms`` adds
   branch cross-entropy and branch diversity (:func:`acmil_loss_terms`). Like every method it
   trains a fixed number of epochs (``TrainConfig.monitor = "last"``; the authors select on
-  validation F1 + AUC — ``docs/protocol.md`` measures both on the course cohort).
+  validation accuracy + AUC, ``val_acc_auc`` — ``docs/protocol.md`` measures both on the course
+  cohort).
 * AEM — same ``build`` as ABMIL (or ACMIL); ``loss_terms`` adds λ·Σ a log a with a constant or
   :func:`~milhelpers.train.cosine_ramp` weight: :func:`aem_method` makes any variant, ``aem`` is
   registered (gated ABMIL, λ = 0.1 constant).
@@ -215,7 +216,8 @@ _acmil = register(Method(
     "ACMIL: M = 5 gated attention branches (shared V, U), STKIM hides 6 of each branch's top 10 "
     "instances while training, slide classifier on the branch-averaged attention; loss slide CE "
     "+ branch CE + branch diversity; trained a fixed 20 epochs, as every method here (the "
-    "authors select the epoch on validation F1 + AUC; docs/protocol.md measures why we do not). "
+    "authors select the epoch on validation accuracy + AUC; docs/protocol.md measures why we do "
+    "not). "
     + _ACMIL,
     loss_terms=acmil_loss_terms))
 # the ablation the ACMIL chapter runs: each half alone (names differ, so the runner's cache does)

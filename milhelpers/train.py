@@ -53,9 +53,9 @@ __all__ = ["TrainConfig", "TrainState", "LossTerm", "Callback", "FitResult", "Pr
            "fit", "predict", "cross_validate", "save_run", "run_seed"]
 
 #: Validation metrics that can select the epoch, with their direction. ``val_f1`` is the macro F1;
-#: ``val_f1_auc`` = macro F1 + AUC; ``val_acc_auc`` = accuracy + AUC (the F1 of torchmetrics'
-#: default, micro-averaged multiclass F1, *is* the accuracy: what ACMIL's and AEM's code add to
-#: the AUC).
+#: ``val_f1_auc`` = macro F1 + AUC, the selection rule of AEM's code; ``val_acc_auc`` = accuracy
+#: + AUC, the rule of ACMIL's code (it adds torchmetrics' multiclass F1, whose default average is
+#: micro, which for one label per slide equals the accuracy).
 #: ``last`` selects nothing: the final epoch is kept (fixed-epoch training; the validation metrics
 #: are still recorded each epoch), the course's protocol for every method (``docs/protocol.md``).
 MONITORS = {"val_loss": "min", "val_auc": "max", "val_accuracy": "max",
