@@ -42,15 +42,13 @@ from milhelpers.tiling import box_fraction  # noqa: E402
 
 
 def region_fractions(root: Path, ds: BagDataset) -> pd.DataFrame:
-    """One row per patch: slide, fold, and the fraction of each region under the patch."""
+    """One row per patch: slide and the fraction of each region under the patch."""
     rows = []
-    folds = ds.table.set_index("slide_id")["fold"]
     for bag in ds.bags:
         reg, dsmp = synth.load_region_mask(root, bag.slide_id)
         fr = {name: box_fraction(reg == code, dsmp, bag.coords, bag.patch_size0)
               for code, name in enumerate(synth.REGIONS) if code >= 2}
         fr["slide_id"] = bag.slide_id
-        fr["fold"] = folds[bag.slide_id]
         fr["i"] = np.arange(len(bag.coords))
         rows.append(pd.DataFrame(fr))
     return pd.concat(rows, ignore_index=True)
@@ -93,7 +91,7 @@ def probe(ds: BagDataset, fr: pd.DataFrame, seed: int = 0) -> dict:
 
 
 def abmil(ds: BagDataset, seeds, epochs: int, cache: Path, workers: int) -> list[dict]:
-    """Gated ABMIL over the labels' folds × seeds, through the experiment runner (the same runs,
+    """Gated ABMIL over repeats × folds (a partition per repeat), through the experiment runner (the same runs,
     cache and protocol as ``benchmarks/methods.py``): per-run AUC, localisation, top-5 mass."""
     from milhelpers.experiments import run_experiments
 

@@ -1,7 +1,7 @@
-"""MIL methods × seeds × folds on a cohort, with paired comparisons against the first method.
+"""MIL methods × repeats × folds on a cohort, compared with the first method over slides.
 
     python benchmarks/methods.py --data-root data/cohort       (a quick look: 3 baselines ×
-        5 folds × 1 seed × 6 epochs, two runs at a time; about 40 s on two cores)
+        5 folds × 1 repeat × 6 epochs, two runs at a time; about 40 s on two cores)
     python benchmarks/methods.py --data-root data/cohort \\
         --methods abmil_gated mean_pool max_pool --seeds 0 1 2 --folds 5 --epochs 20 \\
         [--json PATH] [--cache DIR] [--overwrite]             (the README's setting)
@@ -15,23 +15,33 @@ A run's key holds the fingerprint of the method's code (its model, loss terms, c
 batching and the trainer, in milhelpers and in your own modules; not library code such as
 PyTorch): edit a method and its runs are trained again, leave it and they are reused.
 The default is chapter-sized (6 epochs, as chapter 02); the README's tables use --epochs 20, the
-methods' own default, and 3 seeds. --workers trains that many runs at once (default 2 on Linux,
+methods' own default, and 3 repeats. --workers trains that many runs at once (default 2 on Linux,
 one per core of the course machine): the results are the same as one at a time, and the runs'
 seconds are measured side by side, so compare them within one call.
-Folds come from the labels' ``fold`` column where there is one (the same for every seed); the
-seed varies initial weights, data order and the validation split. The table gives mean ± std
-and the 95 % bootstrap CI of the mean per method, then each method minus the first, one pair per
-test fold (runs matched on seed and fold, then averaged over seeds: the seeds share their test
-slides), with its 95 % CI and Wilcoxon signed-rank p.
+
+Each seed is a repeat with its own partition of the slides into stratified, case-grouped folds,
+so every repeat scores every slide once, out of fold (a labels ``fold`` column instead fixes the
+folds for every repeat, and the comparisons are then conditional on those folds: the output says
+so). The first table gives, per method, the mean ± std over runs and the pooled out-of-fold
+metric (mean over repeats). Then each method minus the first (the reference), B − A:
+
+* slide AUC, balanced accuracy, macro F1: the metric of each repeat's pooled out-of-fold scores,
+  averaged over repeats; localisation AUC, entropy, top-5 mass (positive slides): the mean over
+  slides of the per-slide difference — both with a paired case bootstrap over slides, stratified
+  by label (``milhelpers.stats``), 95 % interval and p (p < 0.05 exactly when it excludes 0);
+* seconds per run: Nadeau–Bengio corrected resampled t-test over runs matched on (seed, fold);
+* with several methods against one reference, Holm's adjustment over them per metric, and
+  "clear" means Holm-adjusted p < 0.05; with one, clear means the interval excludes 0.
 
 JSON (--json): {"runs": [{method, seed, fold, auc, balanced_accuracy, f1, loc_auc, top5_mass,
-entropy, seconds, best_epoch}, …], "summary": {method: {metric: {mean, std, n}}},
-"paired": {"A|B": {metric: {diff, ci95, p}}}, "meta": {…}} with diff = B − A; NaN is null.
+entropy, seconds, best_epoch}, …], "summary": {method: {metric: {mean, std, n}}} (with oof_*
+pooled metrics), "paired": {"A|B": {metric: {diff, ci95, p, p_holm, n_slides, n_repeats, unit,
+test}}}, "oof": [{method, seed, fold, slide_id, case_id, label, score, loc_auc, entropy,
+top5_mass}, …], "meta": {…}} with diff = B − A; NaN is null; one record per line.
 """
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 import time
@@ -44,6 +54,7 @@ sys.path.insert(0, str(ROOT))
 DEFAULT_METHODS = ["abmil_gated", "mean_pool", "max_pool"]
 TABLE_METRICS = ["auc", "balanced_accuracy", "f1", "loc_auc", "top5_mass", "entropy",
                  "seconds", "best_epoch"]
+PAIRED_METRICS = ["auc", "balanced_accuracy", "f1", "loc_auc", "top5_mass", "entropy", "seconds"]
 
 
 def _int_at_least(minimum: int, noun: str = ""):
@@ -78,7 +89,8 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--methods", nargs="+", default=DEFAULT_METHODS,
                     help="registered method names; the first is the reference (default: "
                     "%(default)s)")
-    ap.add_argument("--seeds", nargs="+", type=_seed, default=[0])
+    ap.add_argument("--seeds", nargs="+", type=_seed, default=[0],
+                    help="repeats: each draws its own partition into folds (default: %(default)s)")
     ap.add_argument("--folds", type=_positive, default=None,
                     help="number of folds (default: the labels' fold column, else 5)")
     ap.add_argument("--epochs", type=_positive, default=6,
@@ -107,37 +119,63 @@ def _fmt(x, digits: int = 3) -> str:
     return "—" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.{digits}f}"
 
 
-def format_table(result) -> str:
-    """Per-method mean ± std [95 % CI], then B − A against the first method."""
-    from milhelpers.experiments import bootstrap_ci
-
+def format_table(result, n_boot: int = 2000) -> str:
+    """Per-method mean ± std over runs and the pooled out-of-fold metric, then every method
+    against the first over slides (Holm across the methods when there are several)."""
     methods = result.methods
     summary = result.summary()
     cells = {}
     for k in TABLE_METRICS:
         for m in methods:
             s = summary[m][k]
-            lo, hi = bootstrap_ci(result.values(m, k).to_numpy())
-            cells[k, m] = f"{_fmt(s['mean'])} ± {_fmt(s['std'])} [{_fmt(lo)}, {_fmt(hi)}]"
+            oof = summary[m].get(f"oof_{k}")
+            cells[k, m] = f"{_fmt(s['mean'])} ± {_fmt(s['std'])}" + (
+                f" [{_fmt(oof['mean'])}]" if oof is not None else "")
     w = max(len(c) for c in [*cells.values(), *methods]) + 2
+    reps = len(result.meta.get("seeds", [])) or result.runs.seed.nunique()
     lines = [f"{'metric':18s}" + "".join(f"{m:>{w}s}" for m in methods),
-             f"{'':18s}" + "".join(f"{'mean ± std [95% CI]':>{w}s}" for _ in methods)]
+             f"{'':18s}" + "".join(f"{'runs: mean ± std [oof]':>{w}s}" for _ in methods)]
     lines += [f"{k:18s}" + "".join(f"{cells[k, m]:>{w}s}" for m in methods)
               for k in TABLE_METRICS]
+    lines.append(f"[oof]: the metric of each repeat's pooled out-of-fold predictions (all "
+                 f"{result.meta.get('n_slides', '?')} slides), mean over {reps} repeat(s)")
+    if len(methods) < 2:
+        return "\n".join(lines)
     ref = methods[0]
+    table = result.compare(ref, PAIRED_METRICS, n_boot=n_boot)
+    family = len(methods) - 1
+    lines += ["", f"each method − {ref} (B − A), over slides: auc/balanced_accuracy/f1 of the "
+                  "pooled out-of-fold scores and loc_auc/top5_mass/entropy per slide, paired case "
+                  f"bootstrap ({n_boot} resamples, stratified by label); seconds per run, "
+                  "Nadeau–Bengio corrected t-test"
+                  + (f"; Holm over the {family} methods per metric, clear = Holm p < 0.05"
+                     if family > 1 else "; clear = the 95% CI excludes 0")]
+    if result.meta.get("partitions") == "fixed":
+        lines.append("  (the labels' fold column fixes the folds for every repeat: these "
+                     "intervals are conditional on those folds)")
+    head = (f"  {'metric':18s}{'method':>16s}{'diff':>9s}  {'95% CI':>18s}  {'p':>7s}"
+            f"{'p Holm':>8s}  {'slides × repeats':>17s}  verdict")
+    lines.append(head)
+    for r in table.itertuples():
+        ci = f"[{_fmt(r.lo)}, {_fmt(r.hi)}]"
+        where = (f"{r.n_slides} × {r.n_repeats}" if r.unit == "slides"
+                 else f"{r.n_repeats} × {result.meta.get('folds', '?')} runs")
+        word = ("clear" if r.clear else "no evidence either way") if not math.isnan(r.lo) \
+            else "too few to compare"
+        lines.append(f"  {r.metric:18s}{r.method:>16s}{_fmt(r.diff):>9s}  {ci:>18s}  "
+                     f"{_fmt_p(r.p):>7s}{_fmt_p(r.p_holm):>8s}  {where:>17s}  {word}")
+    if reps > 1:
+        from milhelpers.stats import score_correlations
+
+        lines.append("  out-of-fold score correlation within class (normal scores): one method "
+                     "between repeats; both methods in one repeat; both in different repeats")
+        for b in methods[1:]:
+            y, _, _, mats = result._aligned(ref, b)
+            c = score_correlations(y, mats[ref]["score"], mats[b]["score"])
+            lines.append(f"  {b} vs {ref}: repeats {_fmt(c['repeats_b'], 2)} / "
+                         f"{_fmt(c['repeats_a'], 2)}, same repeat {_fmt(c['methods'], 2)}, "
+                         f"different repeats {_fmt(c['cross'], 2)}")
     for b in methods[1:]:
-        lines += ["", f"{b} − {ref}: diff = B − A, one pair per fold (seeds averaged), "
-                      "95% bootstrap CI, Wilcoxon signed-rank p"]
-        pairs = result.paired(ref, b, TABLE_METRICS[:-2])
-        n = pairs["auc"]["n"]
-        if 1 < n < 10:
-            lines[-1] += f" (with {n} pairs no p can be below 2/2^{n} = {2 / 2 ** n:.3f})"
-        for k, st in pairs.items():
-            ci = f"[{_fmt(st['ci95'][0])}, {_fmt(st['ci95'][1])}]"
-            p = st["p"]
-            ptxt = f"{p:.1e}" if p is not None and p < 0.001 else _fmt(p)
-            lines.append(f"  {k:18s}{_fmt(st['diff']):>8s}  {ci:>18s}  p = {ptxt}"
-                         f"  (n = {st['n']})")
         sa, sb = summary[ref]["seconds"]["mean"], summary[b]["seconds"]["mean"]
         lines.append(f"  training cost {b} / {ref}: {_fmt(sb / sa, 2)}× (mean seconds per run "
                      f"{_fmt(sb, 1)} vs {_fmt(sa, 1)}; a two-stage method's seconds include its "
@@ -145,11 +183,16 @@ def format_table(result) -> str:
     return "\n".join(lines)
 
 
+def _fmt_p(p) -> str:
+    if p is None or (isinstance(p, float) and math.isnan(p)):
+        return "—"
+    return "<0.001" if p < 0.001 else f"{p:.3f}"
+
+
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
     from milhelpers.datasets import DataMismatchError
     from milhelpers.experiments import open_dataset, run_experiments
-    from milhelpers.h5io import atomic_output
     from milhelpers.methods import available_methods
     from milhelpers.plugins import PluginError, load_entry_points, load_plugin
 
@@ -197,7 +240,7 @@ def main(argv=None) -> int:
     except (DataMismatchError, FileNotFoundError, ValueError, KeyError, OSError) as err:
         return fail(err.args[0] if err.args else str(err))
     n = len(result.runs)
-    print(f"\n{len(args.methods)} method(s) × {len(args.seeds)} seed(s) × "
+    print(f"\n{len(args.methods)} method(s) × {len(args.seeds)} repeat(s) × "
           f"{result.meta['folds']} folds on {len(ds)} slides ({result.meta['fold_source']}); "
           f"epochs: {args.epochs}; {result.n_trained} of {n} runs trained, "
           f"{n - result.n_trained} from {args.cache}"
@@ -206,13 +249,23 @@ def main(argv=None) -> int:
           + f"; {wall:.1f} s")
     print(format_table(result))
     if args.json is not None:
-        with atomic_output(args.json) as tmp:
-            tmp.write_text(json.dumps(result.to_json(), indent=1))
+        write_json(result, args.json)
         print(f"wrote {args.json}")
     if args.figure is not None:
         save_figure(result, args.figure)
         print(f"wrote {args.figure}")
     return 0
+
+
+def write_json(result, path: Path) -> None:
+    """The results file of ``--json`` (the layout of ``ExperimentResult.to_json``, one record per
+    line), written atomically: what ``benchmarks/report.py`` renders tables from."""
+    from milhelpers.experiments import json_text
+    from milhelpers.h5io import atomic_output
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_output(path) as tmp:
+        tmp.write_text(json_text(result.to_json()))
 
 
 def save_figure(result, path: Path) -> None:

@@ -1,32 +1,45 @@
-"""The experiment runner: methods × seeds × folds, cached per run, and paired comparisons.
+"""The experiment runner: methods × repeats × folds, cached per run, out-of-fold predictions per
+slide, and paired comparisons over slides.
 
 Every method chapter compares against ABMIL the same way::
 
     ds = open_dataset("data/cohort")
-    res = run_experiments(ds, ["abmil_gated", "mean_pool", "max_pool"], seeds=[0], folds=5)
-    res.summary()                       # method → metric → mean, std, n
-    res.paired("abmil_gated", "max_pool")   # metric → diff (B − A), 95 % CI, Wilcoxon p
+    res = run_experiments(ds, ["abmil_gated", "mean_pool", "max_pool"], seeds=[0, 1, 2], folds=5)
+    res.summary()                           # method → metric → mean, std, n (per run and pooled)
+    res.paired("abmil_gated", "max_pool")   # metric → B − A, 95 % CI, p (paired over slides)
+    verdict(res, "abmil_gated", "max_pool", "auc")   # the one decision rule, as a sentence
 
-One *run* is (method, seed, fold). The folds are fixed by the data, not by the seed: the labels
-table's ``fold`` column where it has one (the course cohort does), else
-``stratified_folds(labels, k, seed=0, groups=case_ids)``. The seed varies everything else — the
-initial weights, the data order, dropout and the validation split — through
-:func:`milhelpers.train.run_seed` ``(seed, fold)``. In each run the validation split is carved from
-the training part of the fold (grouped by case), the method selects its epoch on it (its own
-monitor), and the test fold is only predicted.
+One *run* is (method, seed, fold). The seed r is a *repeat*: it draws its own partition of the
+slides into k folds, stratified by label and grouped by case (``stratified_folds(labels, k,
+seed=r, groups=case_ids)``), so every repeat scores every slide exactly once, out of fold, and
+different repeats test each slide among different neighbours and after different training. A
+labels table with a ``fold`` column keeps those folds for every repeat; the repeats then differ
+only in initial weights, data order, dropout and validation split, and the comparisons are
+conditional on those folds (``meta["partitions"]`` says which). Within a run the seed varies
+everything else through :func:`milhelpers.train.run_seed` ``(seed, fold)``: the validation split
+is carved from the training part of the fold (grouped by case) and recorded every epoch, each
+method trains its fixed number of epochs (``TrainConfig.monitor = "last"``, the course's
+protocol: ``docs/protocol.md``; a method configured with a validation monitor selects its epoch
+on it instead), and the test fold is only predicted.
 
-Each finished run is one JSON file (plus its test predictions as ``.npz`` and its final weights
-as ``.pt``) under ``cache_dir``,
+Each run keeps its per-slide out-of-fold record — slide, case, label, score (P(class 1)), and the
+slide's localisation AUC, attention entropy and top-5 mass — so two methods are compared on the
+N slides (:mod:`milhelpers.stats`: a paired case bootstrap over the slides' out-of-fold scores,
+R repeats averaged), not on k fold means.
+
+Each finished run is one JSON file (metrics, per-slide records, history; plus its test
+predictions as ``.npz`` and its final weights as ``.pt``) under ``cache_dir``,
 named by a hash of everything that decides its result: the method (name, model options, training
 defaults, and the fingerprint of its code: :meth:`~milhelpers.methods.Method.code_fingerprint`), the
 effective :class:`~milhelpers.train.TrainConfig`, the data (slide ids, labels,
-cases, the fold's test slides, the features files' sizes and modification times — or, for bags
-held in memory, a hash of their features and instance labels), the seed, the fold and the
-runner's version. A rerun loads what exists and trains only what is missing; a file that cannot be
-read is trained again with a warning. The method's *code* is in the key: edit a model's forward, a
-loss term or a callback (in ``milhelpers`` or in your own module) and its runs are trained again;
-leave it unchanged and they are reused. Library code (PyTorch, NumPy, scikit-learn) is not in it:
-clear the cache after upgrading a library if its results could change.
+cases, the fold's test slides — which identify the repeat's partition —, the features files'
+sizes and modification times — or, for bags held in memory, a hash of their features and
+instance labels), the seed, the fold and the runner's version. A rerun loads what exists and
+trains only what is missing; a file that cannot be read is trained again with a warning. The
+method's *code* is in the key: edit a model's forward, a loss term or a callback (in
+``milhelpers`` or in your own module) and its runs are trained again; leave it unchanged and
+they are reused. Library code (PyTorch, NumPy, scikit-learn) is not in it: clear the cache
+after upgrading a library if its results could change.
 Processes may share a cache (``workers``, a sweep's notebooks): a run is trained under a lock
 (its ``.lock`` file), so a second process asking for it waits and reads it instead.
 
@@ -61,23 +74,30 @@ except ImportError:      # Windows: runs are not locked (and workers are not for
     fcntl = None
 
 from . import __version__
+from . import stats
 from ._progress import progress_bar
 from .datasets import BagDataset, cohort_instance_labels, stratified_folds, train_val_split
 from .h5io import atomic_output
 from .methods import BuildContext, Method, as_method, n_classes_of
-from .metrics import localization_auc
+from .metrics import attention_entropy, localization_auc, topk_mass
 from .train import Predictions, predict, run_seed, seed_everything
 
-__all__ = ["METRICS", "RUNNER_VERSION", "ExperimentResult", "run_experiments", "experiment_folds",
-           "data_fingerprint", "run_key", "paired_stats", "bootstrap_ci", "open_dataset",
-           "fold_differences", "verdict", "correlation_ci", "describe_correlation",
-           "mean_ci_table", "summary_frame"]
+__all__ = ["METRICS", "SLIDE_QUANTITIES", "PAIRED_METRICS", "RUNNER_VERSION", "ExperimentResult",
+           "run_experiments", "experiment_folds", "data_fingerprint", "run_key", "paired_stats",
+           "bootstrap_ci", "open_dataset", "run_differences", "verdict", "correlation_ci",
+           "describe_correlation", "mean_ci_table", "summary_frame", "json_text"]
 
 #: What each run reports, in the order of the JSON and the tables.
 METRICS = ("auc", "balanced_accuracy", "f1", "loc_auc", "top5_mass", "entropy", "seconds",
            "best_epoch")
+#: Quantities each run records per test slide (its out-of-fold record), besides the score.
+SLIDE_QUANTITIES = ("loc_auc", "entropy", "top5_mass")
+#: What :meth:`ExperimentResult.paired` compares by default: slide metrics of the pooled
+#: out-of-fold scores, the per-slide quantities, and training time (per run).
+PAIRED_METRICS = ("auc", "balanced_accuracy", "f1", "loc_auc", "top5_mass", "entropy", "seconds")
 #: Bump when the runner's way of computing a run changes, so old cached runs are not reused.
-RUNNER_VERSION = 2  # 2: multi-head attention reduced by slide_attention (mean softmax)
+RUNNER_VERSION = 3  # 2: multi-head attention reduced by slide_attention (mean softmax)
+#                     3: per-slide out-of-fold records in every run; a partition per repeat
 #: Patch tumour-fraction threshold for the localisation AUC (as :func:`localization_auc`).
 LOC_THRESHOLD = 0.25
 
@@ -113,11 +133,14 @@ def open_dataset(data_root: str | Path | None = None, *, features_dir: str | Pat
     return BagDataset(features_dir, labels_csv)
 
 
-def experiment_folds(dataset: Dataset, k: int | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
-    """The (train, test) index splits of an experiment; the same for every seed.
+def experiment_folds(dataset: Dataset, k: int | None = None, seed: int = 0
+                     ) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The (train, test) index splits of repeat ``seed`` of an experiment.
 
-    The labels table's ``fold`` column where the dataset has one (``k`` must then be ``None`` or
-    its number of folds); else ``k`` (default 5) stratified folds grouped by case, seed 0.
+    Without a ``fold`` column: ``k`` (default 5) folds stratified by label and grouped by case,
+    drawn with ``seed`` (:func:`~milhelpers.datasets.stratified_folds`), so each repeat has its
+    own partition and scores every slide once. With the labels table's ``fold`` column: those
+    folds, the same for every repeat (``k`` must then be ``None`` or their number).
     """
     table = getattr(dataset, "table", None)
     if table is not None and "fold" in table:
@@ -129,12 +152,18 @@ def experiment_folds(dataset: Dataset, k: int | None = None) -> list[tuple[np.nd
         if k is not None and k != len(values):
             raise ValueError(f"folds={k}, but the labels table's 'fold' column defines "
                              f"{len(values)} folds ({values}); pass folds={len(values)} (or "
-                             "leave it out), or drop the column to make new folds")
+                             "leave it out), or drop the column to draw new folds per repeat")
         idx = np.arange(len(col))
         return [(idx[col != v], idx[col == v]) for v in values]
     groups = getattr(dataset, "case_ids", None)
-    return stratified_folds(np.asarray(dataset.labels), 5 if k is None else k, seed=0,
+    return stratified_folds(np.asarray(dataset.labels), 5 if k is None else k, seed=int(seed),
                             groups=groups)
+
+
+def fixed_folds(dataset: Dataset) -> bool:
+    """True when the dataset's labels carry a ``fold`` column (the same folds for every repeat)."""
+    table = getattr(dataset, "table", None)
+    return table is not None and "fold" in table
 
 
 def _json_default(obj: Any):
@@ -317,7 +346,8 @@ def describe_correlation(stats: dict[str, Any], x: str = "entropy", y: str = "AU
 # --------------------------------------------------------------------------------------------
 @dataclass
 class ExperimentResult:
-    """The runs of an experiment (one row per method, seed, fold) and where they are cached."""
+    """The runs of an experiment (one row per method, seed, fold), their out-of-fold records (one
+    row per method, seed, slide) and where they are cached."""
 
     runs: pd.DataFrame                  # method, seed, fold, METRICS…, key
     cache_dir: Path
@@ -326,19 +356,29 @@ class ExperimentResult:
     #                                     came from the cache; first stages of two-stage methods
     #                                     trained on the way are meta["first_stages_trained"])
     meta: dict = field(default_factory=dict)
+    slides: pd.DataFrame | None = None  # method, seed, fold, slide_id, case_id, label, score,
+    #                                     SLIDE_QUANTITIES… (and probs with > 2 classes)
 
     def summary(self) -> dict[str, dict[str, dict[str, float]]]:
-        """method → metric → {mean, std (ddof=1), n (runs where it is defined)}."""
+        """method → metric → {mean, std (ddof=1), n}.
+
+        The METRICS are over runs (``n`` runs where the metric is defined). With out-of-fold
+        records, ``oof_<metric>`` for auc, balanced_accuracy, f1 and the SLIDE_QUANTITIES is the
+        metric of each repeat's pooled out-of-fold predictions (all N slides; the per-slide
+        quantities averaged over the slides where they are defined, top-5 mass over positive
+        slides), with mean and std over the ``n`` repeats: the level of what :meth:`paired`
+        compares.
+        """
         out = {}
         for m in self.methods:
             rows = self.runs[self.runs.method == m]
             out[m] = {}
             for k in METRICS:
                 v = rows[k].to_numpy(np.float64)
-                v = v[~np.isnan(v)]
-                out[m][k] = {"mean": float(v.mean()) if len(v) else float("nan"),
-                             "std": float(v.std(ddof=1)) if len(v) > 1 else float("nan"),
-                             "n": int(len(v))}
+                out[m][k] = _mean_std_n(v[~np.isnan(v)])
+            if self.slides is not None and (self.slides.method == m).any():
+                for k in (*stats.SLIDE_METRICS, *SLIDE_QUANTITIES):
+                    out[m][f"oof_{k}"] = _mean_std_n(self._per_repeat(m, k))
         return out
 
     def values(self, method: str, metric: str) -> pd.Series:
@@ -348,41 +388,210 @@ class ExperimentResult:
             raise KeyError(f"no runs of method {method!r}; the experiment has {self.methods}")
         return rows.set_index(["seed", "fold"])[metric].sort_index()
 
-    def paired(self, a: str, b: str, metrics: Sequence[str] = METRICS) -> dict[str, dict]:
-        """metric → :func:`paired_stats` of B − A, one pair per test fold.
+    # -- out-of-fold records -------------------------------------------------------------------
+    def out_of_fold(self, method: str | None = None) -> pd.DataFrame:
+        """The per-slide out-of-fold records: one row per (method, seed, slide) with ``fold`` (the
+        test fold that held the slide out in that repeat), ``slide_id``, ``case_id``, ``label``,
+        ``score`` (P(class 1); with more classes ``probs`` holds every class), ``loc_auc``
+        (NaN where undefined: negative slides, slides that are all tumour, no instance labels),
+        ``entropy`` and ``top5_mass`` (of the slide attention)."""
+        if self.slides is None:
+            raise KeyError("this result has no out-of-fold records (made by hand, or from an "
+                           "older runner): run the experiment again with run_experiments")
+        rows = self.slides if method is None else self.slides[self.slides.method == method]
+        if method is not None and rows.empty:
+            raise KeyError(f"no out-of-fold records of method {method!r}; the experiment has "
+                           f"{self.methods}")
+        return rows.reset_index(drop=True)
 
-        Runs are matched on (seed, fold); the differences of one fold are averaged over seeds
-        before the test, because every seed scores the same test slides: counting 3 seeds × 5
-        folds as 15 independent pairs would be pseudo-replication and shrink p artificially.
-        Seeds make each fold's difference less noisy; only more folds or slides add pairs.
+    def slide_matrix(self, method: str, quantity: str = "score") -> pd.DataFrame:
+        """``quantity`` of ``method`` as a (seeds × slides) table: row r is repeat r's complete
+        out-of-fold prediction (the (R, N) input of :mod:`milhelpers.stats`)."""
+        rows = self.out_of_fold(method)
+        return rows.pivot(index="seed", columns="slide_id", values=quantity).sort_index()
+
+    def _per_repeat(self, method: str, metric: str) -> np.ndarray:
+        """The metric of each repeat's pooled out-of-fold records (see :meth:`summary`)."""
+        rows = self.out_of_fold(method)
+        out = []
+        for _, r in rows.groupby("seed"):
+            y = r.label.to_numpy(int)
+            if metric in stats.SLIDE_METRICS:
+                if len(np.unique(y)) < 2:
+                    continue
+                out.append(stats.slide_metric(y, _scores_of(r), metric))
+            else:
+                v = r[metric].to_numpy(np.float64)
+                if metric == "top5_mass":
+                    v = v[y == 1]
+                v = v[~np.isnan(v)]
+                if len(v):
+                    out.append(float(v.mean()))
+        return np.asarray(out, np.float64)
+
+    # -- comparisons -------------------------------------------------------------------------
+    def paired(self, a: str, b: str, metrics: Sequence[str] = PAIRED_METRICS, *,
+               n_boot: int = 2000, seed: int = 0) -> dict[str, dict]:
+        """metric → B − A: ``{diff, ci95, p, n_slides, n_repeats, unit, test}``.
+
+        * ``auc``, ``balanced_accuracy``, ``f1``: the metric of each repeat's pooled out-of-fold
+          scores, B − A averaged over the repeats both methods ran, with the paired case
+          bootstrap (:func:`milhelpers.stats.paired_slide_comparison`; cases = ``case_id``);
+        * ``loc_auc``, ``entropy``, ``top5_mass`` (positive slides only, as the run metric):
+          the mean over slides of the per-slide difference, same bootstrap
+          (:func:`milhelpers.stats.paired_slide_means`; undefined slides left out);
+        * anything else the runs record (``seconds``, ``best_epoch``): B − A per run matched on
+          (seed, fold) — the same test slides — with the Nadeau–Bengio corrected t-test
+          (:func:`milhelpers.stats.corrected_t_test`), ``unit`` "runs" and ``n_runs``.
+
+        The bootstrap uses ``n_boot`` resamples drawn from ``seed`` — the same resamples for every
+        metric and every pair of methods. ``ci95`` is the 95 % interval and ``p`` < 0.05 exactly
+        when it excludes 0; :func:`verdict` turns an entry into a sentence.
         """
         out = {}
+        slide_metrics = [k for k in metrics if k in stats.SLIDE_METRICS or k in SLIDE_QUANTITIES]
+        if slide_metrics:
+            y, cases, seeds, mats = self._aligned(a, b)
         for k in metrics:
-            va, vb = self.values(a, k), self.values(b, k)
-            common = va.index.intersection(vb.index)
-            d = pd.DataFrame({"a": va.loc[common].to_numpy(), "b": vb.loc[common].to_numpy()},
-                             index=common).dropna()         # a pair needs both values
-            per_fold = d.groupby(level="fold").mean()
-            out[k] = paired_stats(per_fold["a"].to_numpy(), per_fold["b"].to_numpy())
+            if k in stats.SLIDE_METRICS:
+                out[k] = stats.paired_slide_comparison(y, mats[a]["score"], mats[b]["score"],
+                                                       groups=cases, metric=k, n_boot=n_boot,
+                                                       seed=seed)
+            elif k in SLIDE_QUANTITIES:
+                va, vb = mats[a][k], mats[b][k]
+                if k == "top5_mass":    # the run metric's slides: the positives
+                    va, vb = np.where(y == 1, va, np.nan), np.where(y == 1, vb, np.nan)
+                out[k] = stats.paired_slide_means(va, vb, y=y, groups=cases, n_boot=n_boot,
+                                                  seed=seed)
+            else:
+                d = run_differences(self, a, b, k)
+                res = stats.corrected_t_test(d.to_numpy(), self._test_train_ratio())
+                n_rep = len(set(self.values(a, k).index.get_level_values("seed"))
+                            & set(self.values(b, k).index.get_level_values("seed")))
+                out[k] = {"diff": res["diff"], "ci95": res["ci95"], "p": res["p"],
+                          "n_slides": self.meta.get("n_slides"), "n_repeats": n_rep,
+                          "unit": "runs", "test": res["test"], "n_runs": res["n_runs"]}
         return out
 
-    def to_json(self) -> dict:
-        """The layout other tools read: ``runs``, ``summary``, ``paired`` (each method against
-        the first, as ``"A|B"`` with diff = B − A) and ``meta``. NaN is written as null."""
+    def _aligned(self, a: str, b: str):
+        """(labels, cases, seeds, {method: {quantity: (R, N)}}) over the seeds both methods ran and
+        the slides every one of those repeats scored."""
+        oa, ob = self.out_of_fold(a), self.out_of_fold(b)
+        seeds = sorted(set(oa.seed) & set(ob.seed))
+        if not seeds:
+            raise KeyError(f"{a!r} and {b!r} share no seed (repeat): nothing to pair")
+        both = pd.concat([oa, ob])
+        both = both[both.seed.isin(seeds)]
+        per = both.groupby("slide_id").size()
+        ids = [s for s in dict.fromkeys(both.slide_id) if per[s] == 2 * len(seeds)]
+        first = both.drop_duplicates("slide_id").set_index("slide_id").loc[ids]
+        y = first.label.to_numpy(int)
+        mats = {}
+        for m, rows in ((a, oa), (b, ob)):
+            rows = rows[rows.seed.isin(seeds)].set_index(["seed", "slide_id"])
+            idx = pd.MultiIndex.from_product([seeds, ids])
+            mats[m] = {q: rows[q].reindex(idx).to_numpy(np.float64).reshape(len(seeds), len(ids))
+                       for q in SLIDE_QUANTITIES}
+            mats[m]["score"] = _scores_of(rows.reindex(idx)).reshape(len(seeds), len(ids), -1)
+            if mats[m]["score"].shape[-1] == 1:
+                mats[m]["score"] = mats[m]["score"][..., 0]
+        return y, first.case_id.to_numpy(), seeds, mats
+
+    def _test_train_ratio(self) -> float:
+        """n_test / n_train of a run, for the Nadeau–Bengio correction (1/(k − 1) for k folds)."""
+        ratio = self.meta.get("test_train_ratio")
+        if ratio is None:
+            k = self.runs.fold.nunique()
+            ratio = 1 / (k - 1) if k > 1 else 1.0
+        return float(ratio)
+
+    def compare(self, reference: str, metrics: Sequence[str] = PAIRED_METRICS,
+                methods: Sequence[str] | None = None, *, n_boot: int = 2000,
+                seed: int = 0) -> pd.DataFrame:
+        """Every other method against ``reference``: one row per (metric, method) with ``diff``
+        (method − reference), ``lo``, ``hi`` (95 % CI), ``p``, ``p_holm``, ``clear``,
+        ``n_slides``, ``n_repeats``, ``unit`` and ``test``.
+
+        With several methods the comparisons of one metric are a family: ``p_holm`` is Holm's
+        adjustment over them (:func:`milhelpers.stats.holm`) and ``clear`` means p_holm < 0.05
+        (with one method p_holm = p and clear ⇔ the interval excludes 0)."""
+        others = [m for m in (methods or self.methods) if m != reference]
+        rows = []
+        for m in others:
+            for k, s in self.paired(reference, m, metrics, n_boot=n_boot, seed=seed).items():
+                rows.append({"metric": k, "method": m, "diff": s["diff"], "lo": s["ci95"][0],
+                             "hi": s["ci95"][1], "p": s["p"], "n_slides": s["n_slides"],
+                             "n_repeats": s["n_repeats"], "unit": s["unit"], "test": s["test"]})
+        table = pd.DataFrame(rows, columns=["metric", "method", "diff", "lo", "hi", "p", "n_slides",
+                                            "n_repeats", "unit", "test"])
+        table.insert(6, "p_holm", np.nan)
+        for k, g in table.groupby("metric", sort=False):
+            table.loc[g.index, "p_holm"] = stats.holm(g.p.to_numpy())
+        table.insert(7, "clear", [bool(p < stats.ALPHA) for p in table.p_holm])
+        order = {k: i for i, k in enumerate(metrics)}
+        return table.sort_values("metric", key=lambda c: c.map(order), kind="stable"
+                                 ).reset_index(drop=True)
+
+    def to_json(self, n_boot: int = 2000) -> dict:
+        """The layout other tools read (``benchmarks/report.py`` renders tables from it):
+
+        ``runs`` (one per method, seed, fold: METRICS), ``summary`` (:meth:`summary`),
+        ``paired`` (``"A|B"`` → metric → ``{diff, ci95, p, p_holm, n_slides, n_repeats, unit,
+        test}`` for each method B against the first, A; diff = B − A; p_holm over the methods
+        compared with A on that metric), ``oof`` (one per method, seed, slide: ``{method, seed,
+        fold, slide_id, case_id, label, score, loc_auc, entropy, top5_mass}``) and ``meta``.
+        NaN is written as null."""
         runs = [{"method": r.method, "seed": int(r.seed), "fold": int(r.fold),
                  **{k: getattr(r, k) for k in METRICS}} for r in self.runs.itertuples()]
         paired = {}
-        for b in self.methods[1:]:
-            a = self.methods[0]
-            paired[f"{a}|{b}"] = {k: {kk: v[kk] for kk in ("diff", "ci95", "p")}
-                                  for k, v in self.paired(a, b).items()}
-        meta = {"paired_diff": "B - A for key 'A|B': runs matched on (seed, fold), averaged over "
-                               "seeds within each test fold (one pair per fold); ci95: "
-                               "percentile bootstrap of the mean difference; p: two-sided "
-                               "Wilcoxon signed-rank", **self.meta}
+        if len(self.methods) > 1:
+            ref = self.methods[0]
+            table = self.compare(ref, n_boot=n_boot)
+            for r in table.itertuples():
+                entry = {"diff": r.diff, "ci95": [r.lo, r.hi], "p": r.p, "p_holm": r.p_holm,
+                         "n_slides": r.n_slides, "n_repeats": r.n_repeats, "unit": r.unit,
+                         "test": r.test}
+                paired.setdefault(f"{ref}|{r.method}", {})[r.metric] = entry
+        oof = []
+        if self.slides is not None:
+            cols = ["method", "seed", "fold", "slide_id", "case_id", "label", "score",
+                    *SLIDE_QUANTITIES] + (["probs"] if "probs" in self.slides else [])
+            oof = self.slides[cols].to_dict(orient="records")
+        n_paired = len(self.methods) - 1
+        meta = {"paired_diff": "B - A for key 'A|B'. auc, balanced_accuracy, f1: metric of each "
+                               "repeat's pooled out-of-fold scores, averaged over repeats; "
+                               "loc_auc, entropy, top5_mass (positives): mean over slides of the "
+                               "per-slide difference averaged over repeats; both with a paired "
+                               f"case bootstrap stratified by label ({n_boot} resamples): ci95 "
+                               "percentile interval, p two-sided (p < 0.05 exactly when ci95 "
+                               "excludes 0). seconds, best_epoch: per run matched on (seed, "
+                               "fold), Nadeau-Bengio corrected resampled t-test. p_holm: Holm "
+                               f"over the {n_paired} method(s) compared with the first on one "
+                               "metric; clear = p_holm < 0.05",
+                **self.meta}
         return _nan_to_none({"runs": runs, "summary": self.summary(), "paired": paired,
-                             "meta": meta})
+                             "oof": oof, "meta": meta})
 
+    @classmethod
+    def from_json(cls, data: dict, cache_dir: str | Path | None = None) -> "ExperimentResult":
+        """An experiment back from its :meth:`to_json` layout (a results file of
+        ``benchmarks/methods.py --json``): runs, out-of-fold records, methods (in the file's
+        order) and meta — enough for :meth:`summary`, :meth:`paired`, :meth:`compare` and
+        :func:`verdict`. Predictions, histories and weights stay in the cache (``cache_dir``)."""
+        runs = pd.DataFrame(data["runs"])
+        for k in METRICS:
+            runs[k] = pd.to_numeric(runs.get(k), errors="coerce").astype(np.float64)
+        runs["key"] = ""
+        methods = list(data.get("summary") or dict.fromkeys(runs.method))
+        slides = None
+        if data.get("oof"):
+            slides = pd.DataFrame(data["oof"])
+            for k in ("score", *SLIDE_QUANTITIES):
+                slides[k] = pd.to_numeric(slides[k], errors="coerce").astype(np.float64)
+        meta = {k: v for k, v in (data.get("meta") or {}).items() if k != "paired_diff"}
+        return cls(runs, Path(cache_dir or "."), methods, 0, meta, slides)
+
+    # -- files ---------------------------------------------------------------------------------
     def _files(self, method: str, seed: int, fold: int) -> tuple[Path, Path]:
         row = self.runs[(self.runs.method == method) & (self.runs.seed == seed)
                         & (self.runs.fold == fold)]
@@ -416,6 +625,18 @@ class ExperimentResult:
         return pd.DataFrame(json.loads(self._files(method, seed, fold)[0].read_text())["history"])
 
 
+def _mean_std_n(v: np.ndarray) -> dict[str, float]:
+    return {"mean": float(v.mean()) if len(v) else float("nan"),
+            "std": float(v.std(ddof=1)) if len(v) > 1 else float("nan"), "n": int(len(v))}
+
+
+def _scores_of(rows: pd.DataFrame) -> np.ndarray:
+    """(n,) P(class 1) of out-of-fold rows, or (n, C) probabilities where the rows carry them."""
+    if "probs" in rows and rows["probs"].notna().any():
+        return np.stack([np.asarray(p, np.float64) for p in rows["probs"]])
+    return rows["score"].to_numpy(np.float64)
+
+
 def _nan_to_none(obj):
     if isinstance(obj, dict):
         return {k: _nan_to_none(v) for k, v in obj.items()}
@@ -423,56 +644,54 @@ def _nan_to_none(obj):
         return [_nan_to_none(v) for v in obj]
     if isinstance(obj, (float, np.floating)):
         return None if math.isnan(obj) else float(obj)
-    if isinstance(obj, np.integer):
-        return int(obj)
+    if isinstance(obj, (np.integer, np.bool_)):
+        return obj.item()
     return obj
 
 
-def fold_differences(result: ExperimentResult, a: str, b: str, metric: str) -> pd.Series:
-    """B − A per test fold: runs matched on (seed, fold), pairs with a NaN dropped, then averaged
-    over seeds within each fold (the pairs :meth:`ExperimentResult.paired` tests)."""
+def json_text(obj: Any) -> str:
+    """``obj`` as JSON text with an indent of 1, except that a list of flat records (the runs,
+    the out-of-fold rows) puts one record per line: a results file of thousands of slide records
+    stays readable and diffs line by line."""
+    def flat(v):
+        return isinstance(v, dict) and all(not isinstance(x, (dict, list)) or
+                                           (isinstance(x, list) and all(
+                                               not isinstance(e, (dict, list)) for e in x))
+                                           for x in v.values())
+
+    def render(v, level: int) -> str:
+        pad, inner = " " * level, " " * (level + 1)
+        if isinstance(v, dict) and v:
+            items = [f"{inner}{json.dumps(str(k))}: {render(x, level + 1)}" for k, x in v.items()]
+            return "{\n" + ",\n".join(items) + f"\n{pad}}}"
+        if isinstance(v, list) and v and all(flat(x) for x in v):
+            rows = [f"{inner}{json.dumps(x, allow_nan=False)}" for x in v]
+            return "[\n" + ",\n".join(rows) + f"\n{pad}]"
+        return json.dumps(v, allow_nan=False)
+
+    return render(obj, 0) + "\n"
+
+
+def run_differences(result: ExperimentResult, a: str, b: str, metric: str) -> pd.Series:
+    """B − A of one per-run metric, indexed by (seed, fold): runs matched on (seed, fold) — the
+    same repeat's same test slides — and pairs with a NaN dropped (what the Nadeau–Bengio test
+    of :meth:`ExperimentResult.paired` uses)."""
     va, vb = result.values(a, metric), result.values(b, metric)
     common = va.index.intersection(vb.index)
-    d = (vb.loc[common] - va.loc[common]).dropna()
-    return d.groupby(level="fold").mean()
+    return (vb.loc[common] - va.loc[common]).dropna()
 
 
 def verdict(result: ExperimentResult, a: str, b: str, metric: str = "auc") -> str:
-    """One sentence on B against A from the paired statistics (one pair per test fold).
+    """One sentence on B against A by the one decision rule (:func:`milhelpers.stats.describe`).
 
-    * **clear** — the 95 % bootstrap interval of the mean difference excludes 0 *and* the
-      Wilcoxon p < 0.05: "B is better than A" (or A than B);
-    * **ahead but unclear** — the interval excludes 0 but p ≥ 0.05 and every fold agrees (5 folds
-      cannot go below p = 0.0625): "B ahead of A in n of n folds, but n folds cannot make it
-      clear";
-    * **folds disagree** — the interval excludes 0, p ≥ 0.05 and some fold goes the other way
-      (a percentile bootstrap of 5 values is too narrow to trust alone);
-    * **no clear difference** — the interval holds 0;
-    * fewer than two pairs: "too few runs to compare".
-
-    The numbers follow: mean difference B − A, its interval, p and the number of folds.
+    **Clear** exactly when the 95 % interval of B − A excludes 0 (then p < 0.05, from the same
+    bootstrap): "B is better than A" (slide AUC, balanced accuracy, F1, localisation AUC) or "B
+    has higher/lower <metric> than A" (entropy, top-5 mass, seconds). Otherwise "no clear
+    difference … no evidence either way" — never a trend. The numbers follow: B − A, its 95 %
+    interval, p, the slides and repeats it rests on and the test
+    (:meth:`ExperimentResult.paired`).
     """
-    s = result.paired(a, b, [metric])[metric]
-    if s["n"] < 2 or np.isnan(s["ci95"][0]):
-        return f"{b} vs {a}: too few runs to compare"
-    lo, hi = s["ci95"]
-    d = fold_differences(result, a, b, metric)
-    leader = b if s["diff"] > 0 else a
-    other = a if leader == b else b
-    ahead = int((d > 0).sum() if s["diff"] > 0 else (d < 0).sum())   # folds on the leader's side
-    if (lo > 0 or hi < 0) and s["p"] < 0.05:
-        word = f"{leader} is better than {other}"
-    elif (lo > 0 or hi < 0) and ahead == len(d):
-        word = (f"{leader} ahead of {other} in {ahead} of {len(d)} folds, but {len(d)} folds "
-                f"cannot make it clear (p = {s['p']:.3f})")
-    elif lo > 0 or hi < 0:
-        word = (f"{leader} ahead of {other} on average but in only {ahead} of {len(d)} folds: the "
-                f"folds disagree (p = {s['p']:.3f}; a percentile CI from {len(d)} folds is too "
-                "narrow to trust alone)")
-    else:
-        word = f"no clear difference between {b} and {a}"
-    return (f"{metric}: {word} (mean difference {b} − {a} {s['diff']:+.3f}, 95% CI "
-            f"[{lo:+.3f}, {hi:+.3f}], p = {s['p']:.3f}, {s['n']} folds)")
+    return stats.describe(result.paired(a, b, [metric])[metric], a, b, metric)
 
 
 def mean_ci_table(result: ExperimentResult, metrics: Sequence[str],
@@ -546,16 +765,20 @@ def _load_predictions(path: Path) -> Predictions:
                       "and its .json and run the experiment again to recompute the run") from err
 
 
-def _load_run(json_path: Path, npz_path: Path, key: str) -> dict | None:
-    """The cached metrics of a run, or None when absent; a damaged entry warns and is None."""
+def _load_run(json_path: Path, npz_path: Path, key: str) -> tuple[dict, list[dict]] | None:
+    """(metrics, per-slide records) of a cached run, or None when absent; a damaged entry warns
+    and is None."""
     if not json_path.exists():
         return None
     try:
         rec = json.loads(json_path.read_text())
         if rec.get("key") != key or not npz_path.exists():
             raise ValueError("incomplete entry" if rec.get("key") == key else "key mismatch")
-        return {k: (float("nan") if rec["metrics"][k] is None else rec["metrics"][k])
-                for k in METRICS}
+        metrics = {k: (float("nan") if rec["metrics"][k] is None else rec["metrics"][k])
+                   for k in METRICS}
+        slides = [{k: (float("nan") if v is None else v) for k, v in row.items()}
+                  for row in rec["slides"]]
+        return metrics, slides
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
         warnings.warn(f"cached run {json_path} cannot be used ({err}); training it again",
                       RuntimeWarning, stacklevel=3)
@@ -585,18 +808,40 @@ def _run_lock(json_path: Path):
 # --------------------------------------------------------------------------------------------
 # the runner
 # --------------------------------------------------------------------------------------------
-def _run_metrics(p: Predictions, test_ds: Dataset) -> dict[str, float]:
+def _slide_records(p: Predictions, test_ds: Dataset) -> list[dict[str, Any]]:
+    """One out-of-fold record per test slide: slide and case id, label, ``score`` = P(class 1)
+    (with more than two classes also ``probs``), and the slide's localisation AUC (NaN where
+    undefined), normalised attention entropy and top-5 mass of its slide attention."""
+    cases = list(getattr(test_ds, "case_ids", p.slide_ids))
+    rows = []
+    for i, sid in enumerate(p.slide_ids):
+        att = p.slide_attention[i]
+        inst = test_ds[i].instance_labels
+        loc = float("nan") if inst is None else localization_auc(
+            [p.slide_scores[i]], [inst], threshold=LOC_THRESHOLD)["mean_slide_auc"]
+        row = {"slide_id": str(sid), "case_id": str(cases[i]), "label": int(p.labels[i]),
+               "score": float(p.probs[i, 1]), "loc_auc": loc,
+               "entropy": attention_entropy(att), "top5_mass": topk_mass(att, 5)}
+        if p.probs.shape[1] > 2:
+            row["probs"] = [float(v) for v in p.probs[i]]
+        rows.append(row)
+    return rows
+
+
+def _run_metrics(p: Predictions, slides: list[dict[str, Any]]) -> dict[str, float]:
+    """A run's test-fold metrics; the attention ones are means of its slide records, so a run's
+    numbers and its slides' never disagree."""
     m = p.metrics()
-    inst = [test_ds[i].instance_labels for i in range(len(test_ds))]
-    if all(y is not None for y in inst):
-        # one score per patch (ACMIL has several heads: their mean softmax, see slide_scores)
-        loc = localization_auc(p.slide_scores, inst,
-                               threshold=LOC_THRESHOLD)["mean_slide_auc"]
-    else:
-        loc = float("nan")
+
+    def mean(key: str, rows) -> float:
+        v = np.array([r[key] for r in rows], np.float64)
+        v = v[~np.isnan(v)]
+        return float(v.mean()) if len(v) else float("nan")
+
     return {"auc": m["auc"], "balanced_accuracy": m["balanced_accuracy"], "f1": m["macro_f1"],
-            "loc_auc": loc, "top5_mass": p.mean_topk_mass(5, label=1),
-            "entropy": p.mean_entropy()}
+            "loc_auc": mean("loc_auc", slides),
+            "top5_mass": mean("top5_mass", [r for r in slides if r["label"] == 1]),
+            "entropy": mean("entropy", slides)}
 
 
 def run_experiments(dataset: Dataset, methods: Sequence[Method | str], seeds: Sequence[int] = (0,),
@@ -607,16 +852,21 @@ def run_experiments(dataset: Dataset, methods: Sequence[Method | str], seeds: Se
     """Train and test every (method, seed, fold); reuse the runs already cached.
 
     ``methods``: registered names or :class:`~milhelpers.methods.Method` objects (variants from
-    ``with_options`` need their own name). ``folds``: see :func:`experiment_folds` — the folds
-    are the same for every seed; the seed varies initial weights, data order and the validation
-    split (``run_seed(seed, fold)``). ``epochs`` overrides each method's default.
+    ``with_options`` need their own name). ``seeds`` are the repeats: repeat r draws its own
+    stratified, case-grouped partition into ``folds`` folds (default 5; see
+    :func:`experiment_folds` — a labels ``fold`` column fixes the folds for every repeat), and
+    seeds initial weights, data order and the validation split (``run_seed(seed, fold)``).
+    ``epochs`` overrides each method's default.
 
     Per run (test fold only): slide ``auc``, ``balanced_accuracy``, macro ``f1``, ``loc_auc``
     (mean within-slide localisation AUC of the instance scores, patches with tumour fraction
     ≥ 0.25 as positives; NaN without instance labels), ``top5_mass`` (mean share of the five
     most-attended patches, positive slides), ``entropy`` (mean normalised attention entropy
     H(a)/log N); with several attention heads all three use the heads' mean softmax
-    (:attr:`~milhelpers.train.Predictions.slide_attention`), ``seconds`` (training wall time) and ``best_epoch`` (the selected epoch).
+    (:attr:`~milhelpers.train.Predictions.slide_attention`), ``seconds`` (training wall time)
+    and ``best_epoch`` (the epoch kept: the last, or the one a validation monitor selected;
+    ``meta["selection"]`` names each method's monitor). Per test slide
+    (:meth:`ExperimentResult.out_of_fold`): its score and the same three attention quantities.
 
     ``threads``: torch's CPU threads while training (restored afterwards; ``None`` leaves the
     setting alone). One bag per step makes each operation small, so a second thread mostly waits:
@@ -675,41 +925,43 @@ def _run_all(dataset, methods, seeds, folds, epochs, val_fraction, cache_dir, pr
     if epochs is not None and epochs < 1:
         raise ValueError(f"epochs must be >= 1, got {epochs}")
     cache_dir = Path(cache_dir)
-    splits = experiment_folds(dataset, folds)
+    partitions = {s: experiment_folds(dataset, folds, seed=s) for s in seeds}
+    n_folds = len(partitions[seeds[0]])
     labels = np.asarray(dataset.labels)
     groups = getattr(dataset, "case_ids", None)
     fingerprint = data_fingerprint(dataset)
     ids = list(dataset.slide_ids)
     overrides = {} if epochs is None else {"epochs": int(epochs)}
-    jobs = [(m, s, k) for m in methods for s in seeds for k in range(len(splits))]
-    rows = []
+    jobs = [(m, s, k) for m in methods for s in seeds for k in range(n_folds)]
+    rows, slide_rows = [], []
     trained: set[tuple[str, int, int]] = set()   # (method, seed, fold) of the runs trained now
     n_classes = n_classes_of(dataset)
 
     def where(method: Method, seed: int, k: int):
         """(config, key, json path, npz path) of a run."""
         cfg = method.train_config(seed=run_seed(seed, k), progress=False, **overrides)
-        key = run_key(method, cfg, fingerprint, seed, k, [ids[i] for i in splits[k][1]],
-                      val_fraction)
+        key = run_key(method, cfg, fingerprint, seed, k,
+                      [ids[i] for i in partitions[seed][k][1]], val_fraction)
         return (cfg, key, *_run_paths(cache_dir, method.name, seed, k, key))
 
     def one_run(method: Method, seed: int, k: int, force: bool = False):
-        """(metrics, key, model): the run from the cache (model None) or trained now."""
+        """((metrics, slide records), key, model): the run from the cache (model None) or
+        trained now."""
         cfg, key, json_path, npz_path = where(method, seed, k)
-        metrics = None if force else _load_run(json_path, npz_path, key)
-        if metrics is not None:
-            return metrics, key, None
+        found = None if force else _load_run(json_path, npz_path, key)
+        if found is not None:
+            return found, key, None
         with _run_lock(json_path):
             # read again under the lock: another process may have trained it since the first
             # look (while this one waited, or just before it asked)
-            metrics = None if force else _load_run(json_path, npz_path, key)
-            if metrics is not None:
-                return metrics, key, None
+            found = None if force else _load_run(json_path, npz_path, key)
+            if found is not None:
+                return found, key, None
             return train_run(method, seed, k, cfg, key, json_path, npz_path)
 
     def train_run(method: Method, seed: int, k: int, cfg, key: str, json_path: Path,
                   npz_path: Path):
-        tr, te = splits[k]
+        tr, te = partitions[seed][k]
         rs = run_seed(seed, k)
         tr_idx, va_idx = train_val_split(tr, labels, val_fraction, seed=rs,
                                          **({"groups": groups} if groups is not None else {}))
@@ -733,7 +985,8 @@ def _run_all(dataset, methods, seeds, folds, epochs, val_fraction, cache_dir, pr
         seconds = time.perf_counter() - t0 - stage["wall"] + stage["seconds"]
         test_ds = dataset.subset(te)
         pred = predict(res.model, test_ds)
-        metrics = {**_run_metrics(pred, test_ds), "seconds": seconds,
+        slides = _slide_records(pred, test_ds)
+        metrics = {**_run_metrics(pred, slides), "seconds": seconds,
                    "best_epoch": int(res.best_epoch)}
         _save_predictions(npz_path, pred)   # first, so a .json always has its predictions
         with atomic_output(json_path.with_suffix(".pt")) as tmp:
@@ -744,16 +997,17 @@ def _run_all(dataset, methods, seeds, folds, epochs, val_fraction, cache_dir, pr
                   "model_kwargs": dict(method.model_kwargs),
                   "n_train": len(tr_idx), "n_val": len(va_idx), "n_test": len(te),
                   "stage_one_seconds": stage["seconds"],
-                  "metrics": metrics, "history": res.history.to_dict(orient="list")}
+                  "metrics": metrics, "slides": slides,
+                  "history": res.history.to_dict(orient="list")}
         with atomic_output(json_path) as tmp:
             tmp.write_text(json.dumps(_nan_to_none(record), indent=1, default=_json_default))
         trained.add((method.name, seed, k))
-        return metrics, key, res.model
+        return (metrics, slides), key, res.model
 
     def trained_model(method: Method, seed: int, k: int):
         """(model, recorded seconds) of a run: its weights from the cache (``.pt``) when the run
         is cached, else trained now (and cached) through :func:`one_run`."""
-        metrics, key, model = one_run(method, seed, k)
+        (metrics, _), key, model = one_run(method, seed, k)
         if model is None:
             pt = _run_paths(cache_dir, method.name, seed, k, key)[0].with_suffix(".pt")
             try:
@@ -761,7 +1015,7 @@ def _run_all(dataset, methods, seeds, folds, epochs, val_fraction, cache_dir, pr
             except (OSError, RuntimeError, EOFError):
                 state = None          # cached before weights were kept: train it again
             if state is None:
-                metrics, key, model = one_run(method, seed, k, force=True)
+                (metrics, _), key, model = one_run(method, seed, k, force=True)
             else:
                 ctx = BuildContext(int(dataset.dim), n_classes, k, run_seed(seed, k))
                 model = method.build_model(ctx)
@@ -798,16 +1052,26 @@ def _run_all(dataset, methods, seeds, folds, epochs, val_fraction, cache_dir, pr
                 raise errors[0]
     bar = progress_bar(jobs, desc="runs", unit="run", enabled=progress)
     for method, seed, k in bar:
-        metrics, key, _ = one_run(method, seed, k)
+        (metrics, slides), key, _ = one_run(method, seed, k)
         rows.append({"method": method.name, "seed": seed, "fold": k, **metrics, "key": key})
+        slide_rows += [{"method": method.name, "seed": seed, "fold": k, **r} for r in slides]
         if progress and hasattr(bar, "set_postfix"):
             n_now = len(trained & {(r["method"], r["seed"], r["fold"]) for r in rows})
             bar.set_postfix(trained=n_now, cached=len(rows) - n_now)
     runs = pd.DataFrame(rows, columns=["method", "seed", "fold", *METRICS, "key"])
+    slides = pd.DataFrame(slide_rows)
     listed = {(m.name, s_, k) for m, s_, k in jobs}
-    meta = {"seeds": seeds, "folds": len(splits), "epochs": epochs,
+    fixed = fixed_folds(dataset)
+    sizes = [(len(te), len(tr)) for part in partitions.values() for tr, te in part]
+    meta = {"seeds": seeds, "folds": n_folds, "epochs": epochs,
             "first_stages_trained": len(trained - listed),
             "val_fraction": val_fraction, "n_slides": len(ids), "data_fingerprint": fingerprint,
-            "fold_source": "labels 'fold' column" if "fold" in getattr(dataset, "table", {})
-            else "stratified_folds(seed=0, groups=case_ids)"}
-    return ExperimentResult(runs, cache_dir, names, len(trained & listed), meta)
+            "partitions": "fixed" if fixed else "repeated",
+            "fold_source": ("the labels' 'fold' column, the same folds for every repeat: "
+                            "intervals are conditional on these folds") if fixed else
+                           ("a partition per repeat: stratified_folds(seed=repeat, "
+                            "groups=case_ids)"),
+            "test_train_ratio": float(np.mean([t / r for t, r in sizes])),
+            # how each method chose its epoch on validation (best_epoch in the runs)
+            "selection": {m.name: m.train_config(**overrides).monitor for m in methods}}
+    return ExperimentResult(runs, cache_dir, names, len(trained & listed), meta, slides)

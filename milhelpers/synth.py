@@ -21,8 +21,9 @@ colours mix like stains do. Every slide has:
   enlarged cells in stroma (≤ 20 % of positive slides);
 * **burden skewed to small** (most positive slides carry a few tumour patches), bag lengths
   spread more than 20×, slides grouped into cases (patients) with a shared stain;
-* the old strengths: pen marks and dust, pyramids, masks (tumour and all regions), labels CSV
-  with case-grouped, label-stratified folds; deterministic from the seed; resumable builds.
+* the old strengths: pen marks and dust, pyramids, masks (tumour and all regions), a labels CSV
+  with cases; deterministic from the seed; resumable builds. The labels carry no ``fold``: the
+  experiment runner draws a stratified, case-grouped partition per repeat.
 """
 from __future__ import annotations
 
@@ -42,7 +43,13 @@ from .h5io import atomic_output
 
 __all__ = ["MORPHOLOGIES", "MIMICS", "BURDENS", "REGIONS", "CohortConfig", "SlideSpec",
            "plan_cohort", "slide_regions", "render_slide", "write_pyramidal_tiff", "build_cohort",
-           "load_tumour_mask", "load_region_mask", "burden_class", "assign_folds", "Cohort"]
+           "load_tumour_mask", "load_region_mask", "burden_class", "Cohort", "MIN_SLIDES"]
+
+#: The fewest slides a cohort may have: the course's experiments split it into 5 folds.
+MIN_SLIDES = 10
+#: Settings of older generators that no longer change the cohort: a cohort.json that has them
+#: still matches (its labels.csv loses the ``fold`` column that ``n_folds`` made).
+_RETIRED_SETTINGS = ("n_folds",)
 
 MORPHOLOGIES = ("solid", "glandular", "discohesive")
 MIMICS = ("lymphoid_aggregate", "benign_glands")
@@ -85,7 +92,6 @@ class CohortConfig:
     second_slide_probability: float = 0.35  # a case (patient) has two slides
     pen_probability: float = 0.3
     dust_probability: float = 0.5
-    n_folds: int = 5
     mask_downsample: int = 8          # masks are stored at level-0 / 8
     render_mpp: float = 1.0           # drawn at this µm/px, then resized to level 0 (4× cheaper;
                                       # the course reads patches at 1 µm/px)
@@ -95,9 +101,9 @@ class CohortConfig:
     def __post_init__(self):
         if len(self.morphology_weights) != len(MORPHOLOGIES):
             raise ValueError(f"morphology_weights needs one weight per {MORPHOLOGIES}")
-        if self.n_slides < 2 * self.n_folds:
-            raise ValueError(f"n_slides={self.n_slides} (--n-slides) is too few for {self.n_folds} "
-                             f"folds; use at least {2 * self.n_folds}")
+        if self.n_slides < MIN_SLIDES:
+            raise ValueError(f"n_slides={self.n_slides} (--n-slides) is too few for the course's "
+                             f"5 folds; use at least {MIN_SLIDES}")
         if not 0 < self.min_side_mm <= self.max_side_mm:
             raise ValueError("need 0 < min_side_mm <= max_side_mm")
         ratio = self.mask_downsample * self.mpp / self.render_mpp
@@ -783,16 +789,19 @@ def _config_dict(cfg: CohortConfig) -> dict:
     return json.loads(json.dumps(asdict(cfg)))  # tuples as lists, as they read back
 
 
-def assign_folds(labels: pd.DataFrame, n_folds: int, seed: int) -> np.ndarray:
-    """Fold per slide: slides of one case share a fold (no patient in train and test), and each
-    fold holds about the same share of positives (``StratifiedGroupKFold``)."""
-    from sklearn.model_selection import StratifiedGroupKFold
-
-    folds = np.full(len(labels), -1)
-    sgkf = StratifiedGroupKFold(n_folds, shuffle=True, random_state=seed)
-    for k, (_, test) in enumerate(sgkf.split(labels, labels["label"], labels["case_id"])):
-        folds[test] = k
-    return folds
+def _retire_old_settings(root: Path, meta: dict) -> dict:
+    """A cohort built by an older generator: drop the ``fold`` column its labels carried and the
+    settings that made it (the runner now draws a partition per repeat), rewriting both files
+    atomically. Slides, masks, cases and labels are untouched."""
+    labels_path = root / "labels.csv"
+    df = pd.read_csv(labels_path, dtype=str, keep_default_na=False)   # the text as written
+    if "fold" in df:
+        with atomic_output(labels_path) as tmp:
+            df.drop(columns="fold").to_csv(tmp, index=False)
+    meta = {k: v for k, v in meta.items() if k not in _RETIRED_SETTINGS}
+    with atomic_output(root / "cohort.json") as tmp:
+        tmp.write_text(json.dumps(meta, indent=1))
+    return meta
 
 
 def build_cohort(root: str | Path, cfg: CohortConfig = CohortConfig(), workers: int = 2,
@@ -801,15 +810,20 @@ def build_cohort(root: str | Path, cfg: CohortConfig = CohortConfig(), workers: 
 
     ``labels.csv`` columns: slide_id, label, tumour_fraction, morphology (primary), burden
     (from the count), case_id, morphologies and mimics (``;``-separated), tumour_patches
-    (112-µm grid cells with ≥ 25 % tumour), width, height, pen_mark, dust, fold.
-    Idempotent: a cohort already built with the same config is returned as is; slides that
-    already exist are not re-rendered. ``labels.csv`` is written last, so its presence marks
-    a complete cohort.
+    (112-µm grid cells with ≥ 25 % tumour), width, height, pen_mark, dust. No ``fold``: the
+    experiment runner draws a stratified, case-grouped partition for each repeat.
+    Idempotent: a cohort already built with the same config is returned as is (one built by an
+    older generator loses its ``fold`` column, nothing else); slides that already exist are not
+    re-rendered. ``labels.csv`` is written last, so its presence marks a complete cohort.
     """
     root = Path(root)
     meta_path, labels_path = root / "cohort.json", root / "labels.csv"
     if meta_path.exists() and labels_path.exists():
-        if json.loads(meta_path.read_text()) == _config_dict(cfg):
+        meta = json.loads(meta_path.read_text())
+        if any(k in meta for k in _RETIRED_SETTINGS):
+            if {k: v for k, v in meta.items() if k not in _RETIRED_SETTINGS} == _config_dict(cfg):
+                meta = _retire_old_settings(root, meta)
+        if meta == _config_dict(cfg):
             return Cohort(root, cfg, pd.read_csv(labels_path, keep_default_na=False))
         raise FileExistsError(f"{root} holds a cohort built with another config (see "
                               f"{meta_path}); choose another --root or delete it to rebuild.")
@@ -832,7 +846,6 @@ def build_cohort(root: str | Path, cfg: CohortConfig = CohortConfig(), workers: 
             bar.update()
     bar.close()
     df = pd.DataFrame(rows).sort_values("slide_id").reset_index(drop=True)
-    df["fold"] = assign_folds(df, cfg.n_folds, cfg.seed)
     with atomic_output(meta_path) as tmp:
         tmp.write_text(json.dumps(_config_dict(cfg), indent=1))
     with atomic_output(labels_path) as tmp:

@@ -1,9 +1,11 @@
 """A small trainer for MIL aggregators (not a framework).
 
-One loop for every chapter: optimizer + cosine schedule, seeds, device choice, early stopping and
-model selection on a *validation* split (never the test fold: selecting epochs on the test fold
-inflated several published MIL results), per-epoch history including the mean attention entropy,
-checkpoints and tqdm progress.
+One loop for every chapter: optimizer + cosine schedule, seeds, device choice, a fixed number of
+epochs by default (``monitor="last"``: on the course cohort ~19 validation slides chose epochs by
+noise and every selection rule lowered the test AUC — ``docs/protocol.md``), optional early
+stopping and model selection on a *validation* split (never the test fold: selecting epochs on the
+test fold inflated several published MIL results), per-epoch history including the validation
+metrics and the mean attention entropy, checkpoints and tqdm progress.
 
 How the method chapters plug in without copying the loop:
 
@@ -54,9 +56,11 @@ __all__ = ["TrainConfig", "TrainState", "LossTerm", "Callback", "FitResult", "Pr
 #: ``val_f1_auc`` = macro F1 + AUC, the selection rule of AEM's code; ``val_acc_auc`` = accuracy
 #: + AUC, the rule of ACMIL's code (it adds torchmetrics' multiclass F1, whose default average is
 #: micro, which for one label per slide equals the accuracy).
+#: ``last`` selects nothing: the final epoch is kept (fixed-epoch training; the validation metrics
+#: are still recorded each epoch), the course's protocol for every method (``docs/protocol.md``).
 MONITORS = {"val_loss": "min", "val_auc": "max", "val_accuracy": "max",
             "val_balanced_accuracy": "max", "val_f1": "max", "val_f1_auc": "max",
-            "val_acc_auc": "max"}
+            "val_acc_auc": "max", "last": "none"}
 _NEEDS_TWO_CLASSES = {"val_auc", "val_f1_auc", "val_acc_auc"}
 
 
@@ -70,7 +74,9 @@ class TrainConfig:
     batch_size: int = 1              # bags per step; >1 pads bags and uses the mask
     patience: int | None = None      # early stopping on the monitored validation metric
     min_epochs: int = 0              # never stop before this epoch
-    monitor: str = "val_loss"        # a key of MONITORS; each has its own direction
+    monitor: str = "last"            # a key of MONITORS: "last" keeps the final epoch (the
+    #                                  course's protocol, docs/protocol.md); the others select the
+    #                                  best validation epoch in their own direction
     grad_clip: float | None = None
     seed: int = 0
     device: str = "auto"             # auto | cpu | cuda | mps
@@ -89,6 +95,10 @@ class TrainConfig:
                              f"{self.weight_decay}")
         if self.patience is not None and self.patience < 1:
             raise ValueError(f"TrainConfig.patience must be None or >= 1, got {self.patience}")
+        if self.patience is not None and self.monitor == "last":
+            raise ValueError("TrainConfig.patience stops on a validation monitor, but "
+                             "monitor='last' trains every epoch; set monitor (e.g. 'val_loss') "
+                             "to stop early, or leave patience None")
         if self.min_epochs < 0:
             raise ValueError(f"TrainConfig.min_epochs must be >= 0, got {self.min_epochs}")
         if self.optimizer not in ("adam", "adamw"):
@@ -290,7 +300,7 @@ class FitResult:
     history: pd.DataFrame
     best_epoch: int
     config: TrainConfig = field(repr=False)
-    monitor: str = "val_loss"          # the monitor actually used (after any NaN fallback)
+    monitor: str = "last"              # the monitor actually used (after any NaN fallback)
     init_seed: int | None = None       # the seed that drew the initial weights, when known
 
 
@@ -407,7 +417,9 @@ def fit(model: MILModel | Callable[[], MILModel], train_ds: Dataset, val_ds: Dat
     the best epoch and drives early stopping (``patience`` epochs without improvement, never
     before ``min_epochs``); the returned model carries the best weights. A monitor that needs both
     classes falls back to ``val_loss`` with a warning when the validation split has one class.
-    Without ``val_ds`` the last epoch is kept. With ``run_dir``, checkpoint, history and the seeds
+    ``monitor='last'`` (and no ``val_ds``) keeps the last epoch — fixed-epoch training — while
+    the validation metrics are still recorded in the history. With ``run_dir``, checkpoint,
+    history and the seeds
     are written there (:func:`save_run`).
     """
     cfg = config or TrainConfig()
@@ -432,6 +444,7 @@ def fit(model: MILModel | Callable[[], MILModel], train_ds: Dataset, val_ds: Dat
     total = cfg.epochs * steps_per_epoch
     validate = val_ds is not None and len(val_ds) > 0
     monitor = _choose_monitor(cfg.monitor, val_ds if validate else None)
+    select = validate and monitor != "last"
     sign = 1.0 if MONITORS[monitor] == "min" else -1.0   # compare sign·value, lower is better
     best, best_epoch, best_state, waited, nan_warned = None, 0, None, 0, False
     rows, step = [], 0
@@ -471,7 +484,7 @@ def fit(model: MILModel | Callable[[], MILModel], train_ds: Dataset, val_ds: Dat
             row.update(_validation_row(model, val_ds))
         row["seconds"] = time.perf_counter() - t0
         rows.append(row)
-        if validate:
+        if select:
             value = row[monitor]
             if math.isnan(value):
                 if not nan_warned:

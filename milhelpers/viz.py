@@ -29,7 +29,7 @@ __all__ = ["setup", "show_images", "round_length", "scale_bar", "show_slide", "o
            "lambda_curves", "correlation_scatter", "aem_variants", "mask_evolution",
            "recycle_network",
            "padding_waste", "pack_strip", "pack_mask", "hyperslide_labels", "hyperslide_targets",
-           "speed_accuracy", "sweep_results", "SWEEP_Y_FLOOR"]
+           "speed_accuracy", "sweep_results", "SWEEP_Y_FLOOR", "power_curves"]
 
 
 def setup(dpi: int = 100) -> None:
@@ -507,6 +507,40 @@ def paired_comparison(runs, metric: str = "auc", methods: Sequence[str] | None =
     ax.set_title(f"{label}: {over}")
     if legend:
         ax.legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    return ax
+
+
+def power_curves(curve, ax=None, target: float = 0.8, n_slides: int | None = None):
+    """Power against the true AUC difference, one line per number of repeats.
+
+    ``curve``: :func:`milhelpers.stats.power_curve`'s table (``n_repeats``, ``delta_auc``,
+    ``power``). A dashed line marks ``target`` power and the 5 % that no true difference should
+    exceed; each curve's minimum detectable difference
+    (:func:`milhelpers.stats.min_detectable_difference`) is marked and written in the legend."""
+    from .stats import ALPHA, min_detectable_difference
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5.0, 3.4), dpi=100, layout="constrained")
+    mdd = min_detectable_difference(curve, target)
+    colours = plt.get_cmap("viridis")
+    groups = list(curve.groupby("n_repeats"))
+    for i, (r, g) in enumerate(groups):
+        g = g.sort_values("delta_auc")
+        c = colours(i / max(len(groups) - 1, 1) * 0.85)
+        d = mdd[int(r)]
+        where = f"{d:.3f}" if np.isfinite(d) else f"> {g.delta_auc.max():.2f}"
+        ax.plot(g.delta_auc, g.power, "o-", color=c, ms=3.5, lw=1.4,
+                label=f"{int(r)} repeat{'s' if r != 1 else ''}: {int(target * 100)} % at ΔAUC {where}")
+        if np.isfinite(d):
+            ax.plot([d, d], [0, target], color=c, lw=0.8, ls=":")
+    ax.axhline(target, color="0.4", lw=0.8, ls="--")
+    ax.axhline(ALPHA, color="0.6", lw=0.8, ls=":", label=f"{ALPHA:.0%} (false positives)")
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel("true difference in slide AUC (B − A)")
+    ax.set_ylabel("share of cohorts called clear")
+    n = n_slides or (curve.attrs.get("n_slides") if hasattr(curve, "attrs") else None)
+    ax.set_title("power of the paired slide bootstrap" + (f", {n} slides" if n else ""))
+    ax.legend(fontsize=7, frameon=False, loc="lower right")
     return ax
 
 

@@ -11,11 +11,13 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from sklearn.metrics import roc_auc_score
 
 matplotlib.use("Agg")
 
 from bags import planted_bags  # noqa: E402
 from milhelpers import experiments as ex  # noqa: E402
+from milhelpers import stats  # noqa: E402
 from milhelpers.datasets import Bag, BagDataset, ListBagDataset  # noqa: E402
 from milhelpers.methods import Method, get_method  # noqa: E402
 from milhelpers.metrics import localization_auc, topk_mass  # noqa: E402
@@ -70,16 +72,63 @@ def test_a_second_run_trains_nothing_and_returns_the_same_runs(tmp_path, fit_cal
 def test_runs_never_train_or_validate_on_their_test_fold(tmp_path, fit_calls):
     ds = planted()
     res = run(ds, tmp_path, seeds=(0, 1))
-    folds = ex.experiment_folds(ds, 3)
     ids = np.array(ds.slide_ids)
     for c in fit_calls:
+        folds = ex.experiment_folds(ds, 3, seed=c["seed"] // 1000)   # the run's own repeat
         test = set(ids[folds[c["fold"]][1]])
         assert not (c["train"] | c["val"]) & test and not c["train"] & c["val"]
         assert c["train"] | c["val"] | test == set(ids)
-    # the folds are the same for both seeds; the validation split is not
-    by = {(c["seed"] // 1000, c["fold"]): c["val"] for c in fit_calls}
-    assert any(by[(0, k)] != by[(1, k)] for k in range(3))
-    assert sorted(res.runs.seed.unique()) == [0, 1]
+    # each repeat draws its own partition (and its own validation splits)
+    tests = {s: [set(ids[te]) for _, te in ex.experiment_folds(ds, 3, seed=s)] for s in (0, 1)}
+    assert tests[0] != tests[1]
+    assert sorted(res.runs.seed.unique()) == [0, 1] and res.meta["partitions"] == "repeated"
+
+
+def test_each_repeat_scores_every_slide_once_out_of_fold(tmp_path):
+    """Every (method, repeat) gives one out-of-fold record per slide, from the run whose test
+    fold held it; the records' numbers are the cached predictions', and a run's attention
+    metrics are the means of its slides' records."""
+    bags = planted().bags
+    for i, b in enumerate(bags):          # patients of 1-2 slides: a case never straddles folds
+        b.case_id = f"case{i // 2 if i < 12 else i}"
+    ds = ListBagDataset(bags)
+    res = run(ds, tmp_path, methods=("abmil_gated", "mean_pool"), seeds=(0, 1))
+    oof = res.out_of_fold()
+    assert len(oof) == 2 * 2 * len(ds)
+    inst = {b.slide_id: b.instance_labels for b in ds.bags}
+    for (m, s), rows in oof.groupby(["method", "seed"]):
+        assert sorted(rows.slide_id) == sorted(ds.slide_ids)
+        folds = ex.experiment_folds(ds, 3, seed=s)
+        for k, (_, te) in enumerate(folds):
+            held = set(np.array(ds.slide_ids)[te])
+            assert set(rows[rows.fold == k].slide_id) == held
+            # stratified and grouped: each fold has both classes, no case in two folds
+            assert set(np.asarray(ds.labels)[te]) == {0, 1}
+            p = res.predictions(m, s, k)
+            r = rows[rows.fold == k].set_index("slide_id").loc[p.slide_ids]
+            np.testing.assert_allclose(r.score, p.probs[:, 1])
+            np.testing.assert_array_equal(r.label, p.labels)
+            for i, sid in enumerate(p.slide_ids):
+                a = p.slide_attention[i]
+                assert r.entropy.iloc[i] == pytest.approx(-(a * np.log(a)).sum() / np.log(len(a)))
+                assert r.top5_mass.iloc[i] == pytest.approx(np.sort(a)[-5:].sum())
+                if inst[sid].any():
+                    want = localization_auc([p.slide_scores[i]], [inst[sid]])["mean_slide_auc"]
+                    assert r.loc_auc.iloc[i] == pytest.approx(want)
+                else:
+                    assert np.isnan(r.loc_auc.iloc[i])    # a negative slide: nothing to find
+            run_row = res.runs[(res.runs.method == m) & (res.runs.seed == s)
+                               & (res.runs.fold == k)].iloc[0]
+            assert run_row.entropy == pytest.approx(r.entropy.mean())
+            assert run_row.top5_mass == pytest.approx(r.top5_mass[r.label == 1].mean())
+            assert run_row.loc_auc == pytest.approx(r.loc_auc.mean())
+        case_fold = rows.groupby("case_id").fold.nunique()
+        assert (case_fold == 1).all() and len(case_fold) < len(ds)
+    assert res.slide_matrix("mean_pool_small").shape == (2, len(ds))
+    # the out-of-fold records come back from the cache as they were written
+    again = run(ds, tmp_path, methods=("abmil_gated", "mean_pool"), seeds=(0, 1))
+    assert again.n_trained == 0
+    pd.testing.assert_frame_equal(again.out_of_fold(), oof)
 
 
 def test_training_threads_are_set_for_the_runs_and_restored(tmp_path, fit_calls):
@@ -174,7 +223,7 @@ def test_run_metrics_are_those_of_the_cached_test_predictions(tmp_path):
     inst = {b.slide_id: b.instance_labels for b in ds.bags}
     for r in res.runs.itertuples():
         p = res.predictions(r.method, r.seed, r.fold)
-        test_idx = ex.experiment_folds(ds, 3)[r.fold][1]
+        test_idx = ex.experiment_folds(ds, 3, seed=r.seed)[r.fold][1]
         assert set(p.slide_ids) == set(np.array(ds.slide_ids)[test_idx])
         assert r.auc == pytest.approx(p.metrics()["auc"])
         # top-5 mass on the positive slides only
@@ -267,38 +316,123 @@ def test_paired_stats_hand_computed():
         ex.paired_stats([1, 2], [1, 2, 3])
 
 
-def test_result_summary_and_paired_use_matching_seed_fold_pairs():
-    rows = [{"method": m, "seed": s, "fold": k, **{x: np.nan for x in ex.METRICS}}
-            for m in ("A", "B") for s in (0, 1) for k in (0, 1)]
-    runs = pd.DataFrame(rows)
-    # B − A per (seed, fold) = +0.1 except (1, 1): −0.3; rows of B in another order
-    auc = {("A", 0, 0): .5, ("A", 0, 1): .6, ("A", 1, 0): .7, ("A", 1, 1): .8,
-           ("B", 0, 0): .6, ("B", 0, 1): .7, ("B", 1, 0): .8, ("B", 1, 1): .5}
-    runs["auc"] = [auc[(r.method, r.seed, r.fold)] for r in runs.itertuples()]
-    runs = pd.concat([runs.iloc[:4], runs.iloc[4:].iloc[::-1]], ignore_index=True)
-    runs["key"] = "k"
-    res = ex.ExperimentResult(runs, Path("."), ["A", "B"])
-    p = res.paired("A", "B", ["auc"])["auc"]
-    # one pair per test fold, seeds averaged: fold 0 +0.1, fold 1 (0.1 − 0.3)/2 = −0.1
-    assert p["diff"] == pytest.approx(0.0) and p["n"] == 2
-    assert ex.paired_stats([0.6, 0.7], [0.7, 0.6]) == p   # the fold means of A and B
+def _hand_result(auc_a, auc_b, scores_a, scores_b, y, seconds=None):
+    """An ExperimentResult made by hand: 2 methods × 2 seeds × 2 folds of runs, and out-of-fold
+    records of the given (seeds × slides) scores (slide i in fold i % 2 of every seed)."""
+    rows, slides = [], []
+    for m, aucs, sc in (("A", auc_a, scores_a), ("B", auc_b, scores_b)):
+        for s in (0, 1):
+            for k in (0, 1):
+                rows.append({"method": m, "seed": s, "fold": k, **{x: np.nan for x in ex.METRICS},
+                             "auc": aucs[s, k], "key": "k",
+                             "seconds": (seconds or {}).get((m, s, k), np.nan)})
+            for i, v in enumerate(sc[s]):
+                slides.append({"method": m, "seed": s, "fold": i % 2, "slide_id": f"s{i}",
+                               "case_id": f"c{i // 2}", "label": int(y[i]), "score": v,
+                               "loc_auc": v if y[i] else np.nan, "entropy": v / 2,
+                               "top5_mass": 1 - v})
+    return ex.ExperimentResult(pd.DataFrame(rows), Path("."), ["A", "B"], 0,
+                               {"test_train_ratio": 1.0, "n_slides": len(y)}, pd.DataFrame(slides))
+
+
+def test_paired_compares_the_slides_out_of_fold_scores_and_runs_for_seconds():
+    rng = np.random.default_rng(0)
+    y = np.arange(20) % 2
+    sa = rng.normal(size=(2, 20)) + y
+    sb = sa + 0.8 * y + 0.3 * rng.normal(size=(2, 20))
+    runs_auc = np.array([[0.5, 0.6], [0.7, 0.8]])
+    # seconds of B − A per (seed, fold): 1, 2, 3, 5
+    secs = {("A", s, k): 10.0 for s in (0, 1) for k in (0, 1)}
+    secs.update({("B", 0, 0): 11.0, ("B", 0, 1): 12.0, ("B", 1, 0): 13.0, ("B", 1, 1): 15.0})
+    # B's rows in another order: pairs must be matched by seed and slide, not by position
+    res = _hand_result(runs_auc, runs_auc + 0.1, sa, sb, y, secs)
+    res.slides = pd.concat([res.slides[res.slides.method == "A"],
+                            res.slides[res.slides.method == "B"].iloc[::-1]], ignore_index=True)
+    p = res.paired("A", "B", ["auc", "loc_auc", "top5_mass", "entropy", "seconds"])
+    cases = np.array([f"c{i // 2}" for i in range(20)])
+    want = stats.paired_slide_comparison(y, sa, sb, groups=cases, metric="auc")
+    assert p["auc"] == want
+    assert p["auc"]["diff"] == pytest.approx(np.mean([roc_auc_score(y, sb[r]) - roc_auc_score(y, sa[r])
+                                                      for r in (0, 1)]))
+    # per-slide quantities: loc_auc only where defined (positives), top-5 mass on positives
+    loc = stats.paired_slide_means(np.where(y, sa, np.nan), np.where(y, sb, np.nan), y=y,
+                                   groups=cases)
+    assert p["loc_auc"] == loc and p["loc_auc"]["n_slides"] == 10
+    assert p["top5_mass"]["diff"] == pytest.approx(-(sb - sa)[:, y == 1].mean())
+    assert p["entropy"]["diff"] == pytest.approx((sb - sa).mean() / 2)
+    assert p["entropy"]["n_slides"] == 20 and p["entropy"]["n_repeats"] == 2
+    assert set(p["auc"]) == {"diff", "ci95", "p", "n_slides", "n_repeats", "unit", "test"}
+    # seconds: per run, Nadeau–Bengio on the four matched differences
+    nb = stats.corrected_t_test([1.0, 2.0, 3.0, 5.0], 1.0)
+    assert p["seconds"]["diff"] == pytest.approx(2.75) and p["seconds"]["p"] == pytest.approx(nb["p"])
+    assert p["seconds"]["unit"] == "runs" and p["seconds"]["n_runs"] == 4
+    assert ex.run_differences(res, "A", "B", "seconds").tolist() == [1.0, 2.0, 3.0, 5.0]
+    # the summary: runs and the pooled out-of-fold level
     summ = res.summary()
     assert summ["A"]["auc"]["mean"] == pytest.approx(0.65)
     assert summ["A"]["auc"]["std"] == pytest.approx(np.std([.5, .6, .7, .8], ddof=1))
+    assert summ["B"]["oof_auc"]["mean"] == pytest.approx(np.mean([roc_auc_score(y, sb[r])
+                                                                  for r in (0, 1)]))
+    assert summ["B"]["oof_auc"]["n"] == 2
+    assert summ["A"]["oof_top5_mass"]["mean"] == pytest.approx((1 - sa)[:, y == 1].mean())
     j = res.to_json()
-    assert set(j["paired"]) == {"A|B"} and j["paired"]["A|B"]["loc_auc"]["diff"] is None
-    json.dumps(j, allow_nan=False)      # strict JSON: NaN written as null
+    assert set(j["paired"]) == {"A|B"} and j["paired"]["A|B"]["auc"]["p_holm"] == j["paired"]["A|B"]["auc"]["p"]
+    assert len(j["oof"]) == 2 * 2 * 20 and set(j["oof"][0]) == {
+        "method", "seed", "fold", "slide_id", "case_id", "label", "score", "loc_auc", "entropy",
+        "top5_mass"}
+    json.loads(ex.json_text(j))         # strict JSON: NaN written as null
+    # without out-of-fold records a slide comparison cannot be made, and says why
+    res.slides = None
+    with pytest.raises(KeyError, match="out-of-fold"):
+        res.paired("A", "B", ["auc"])
 
 
-def test_folds_come_from_the_labels_fold_column(tmp_path):
-    feats, labels = _write_features_folder(tmp_path, n=12, folds=3)
+def test_compare_applies_holm_across_the_methods_facing_one_reference():
+    rng = np.random.default_rng(1)
+    y = np.arange(40) % 2
+    base = rng.normal(size=(2, 40)) + y
+    rows = []
+    res = _hand_result(np.zeros((2, 2)), np.zeros((2, 2)), base, base + 0.6 * y, y)
+    c_scores = base + 0.25 * y + 0.5 * rng.normal(size=(2, 40))
+    c = res.slides[res.slides.method == "B"].copy()
+    c["method"] = "C"
+    c["score"] = c_scores[c.seed.to_numpy(), c.slide_id.str[1:].astype(int).to_numpy()]
+    res.slides = pd.concat([res.slides, c], ignore_index=True)
+    runs_c = res.runs[res.runs.method == "B"].assign(method="C")
+    res.runs = pd.concat([res.runs, runs_c], ignore_index=True)
+    res.methods = ["A", "B", "C"]
+    t = res.compare("A", ["auc"])
+    assert list(t.method) == ["B", "C"]
+    p = t.p.to_numpy()
+    assert t.p_holm.to_numpy() == pytest.approx(stats.holm(p))
+    assert list(t.clear) == [bool(x < 0.05) for x in stats.holm(p)]
+    single = res.compare("A", ["auc"], ["A", "C"])
+    assert single.p_holm.iloc[0] == single.p.iloc[0]
+
+
+def test_a_labels_fold_column_fixes_the_folds_for_every_repeat(tmp_path):
+    feats, labels = _write_features_folder(tmp_path, n=18, folds=3)
     ds = BagDataset(feats, labels)
-    folds = ex.experiment_folds(ds)
     fold_col = pd.read_csv(labels).fold.to_numpy()
-    assert [sorted(te.tolist()) for _, te in folds] == [
-        np.flatnonzero(fold_col == v).tolist() for v in (0, 1, 2)]
+    for seed in (0, 1, 7):
+        folds = ex.experiment_folds(ds, seed=seed)
+        assert [sorted(te.tolist()) for _, te in folds] == [
+            np.flatnonzero(fold_col == v).tolist() for v in (0, 1, 2)]
     with pytest.raises(ValueError, match="defines 3 folds"):
         ex.experiment_folds(ds, 5)
+    res = ex.run_experiments(ds, ["mean_pool"], [0, 1], epochs=1, cache_dir=tmp_path / "c",
+                             progress=False)
+    assert res.meta["partitions"] == "fixed" and "conditional" in res.meta["fold_source"]
+    oof = res.out_of_fold()
+    assert (oof.groupby("slide_id").fold.nunique() == 1).all()   # same fold in both repeats
+    # the same labels without the column: a partition per repeat
+    plain = tmp_path / "plain.csv"
+    pd.read_csv(labels).drop(columns="fold").to_csv(plain, index=False)
+    ds2 = BagDataset(feats, plain)
+    assert not ex.fixed_folds(ds2) and ex.fixed_folds(ds)
+    t0 = [set(te) for _, te in ex.experiment_folds(ds2, 3, seed=0)]
+    t1 = [set(te) for _, te in ex.experiment_folds(ds2, 3, seed=1)]
+    assert t0 != t1
 
 
 def test_paired_figure_draws_a_line_per_run_and_labels_its_axes():
@@ -366,9 +500,10 @@ def test_cli_writes_the_json_layout_and_refuses_bad_input(tmp_path):
              "--figure", fig, cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert fig.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert "max_pool − mean_pool: diff = B − A" in r.stdout
+    assert "each method − mean_pool (B − A), over slides" in r.stdout
+    assert "a partition per repeat" in r.stdout and "clear = the 95% CI excludes 0" in r.stdout
     j = json.loads(out.read_text())
-    assert set(j) >= {"runs", "summary", "paired"}
+    assert set(j) >= {"runs", "summary", "paired", "oof", "meta"}
     assert len(j["runs"]) == 2 * 2 * 3
     assert {(x["method"], x["seed"], x["fold"]) for x in j["runs"]} == {
         (m, s, k) for m in ("mean_pool", "max_pool") for s in (0, 1) for k in range(3)}
@@ -380,10 +515,23 @@ def test_cli_writes_the_json_layout_and_refuses_bad_input(tmp_path):
     aucs = [x["auc"] for x in j["runs"] if x["method"] == "max_pool"]
     assert j["summary"]["max_pool"]["auc"]["mean"] == pytest.approx(np.mean(aucs))
     pair = j["paired"]["mean_pool|max_pool"]["auc"]
-    assert set(pair) == {"diff", "ci95", "p"}
-    a = {(x["seed"], x["fold"]): x["auc"] for x in j["runs"] if x["method"] == "mean_pool"}
-    b = {(x["seed"], x["fold"]): x["auc"] for x in j["runs"] if x["method"] == "max_pool"}
-    assert pair["diff"] == pytest.approx(np.mean([b[k] - a[k] for k in a]))
+    assert set(pair) == {"diff", "ci95", "p", "p_holm", "n_slides", "n_repeats", "unit", "test"}
+    assert pair["n_slides"] == 18 and pair["n_repeats"] == 2 and pair["unit"] == "slides"
+    # the paired AUC difference is that of each repeat's pooled out-of-fold scores, recomputed
+    # here from the written records alone
+    oof = pd.DataFrame(j["oof"])
+    assert len(oof) == 2 * 2 * 18
+    assert (oof.groupby(["method", "seed"]).slide_id.nunique() == 18).all()
+    want = []
+    for s in (0, 1):
+        by = {m: oof[(oof.method == m) & (oof.seed == s)].set_index("slide_id").sort_index()
+              for m in ("mean_pool", "max_pool")}
+        want.append(roc_auc_score(by["max_pool"].label, by["max_pool"].score)
+                    - roc_auc_score(by["mean_pool"].label, by["mean_pool"].score))
+    assert pair["diff"] == pytest.approx(np.mean(want))
+    assert (pair["ci95"][0] > 0 or pair["ci95"][1] < 0) == (pair["p"] < 0.05)
+    assert j["paired"]["mean_pool|max_pool"]["seconds"]["unit"] == "runs"
+    assert j["meta"]["partitions"] == "repeated"
 
     # without --epochs every method trains the chapter-sized 6 epochs (not its own 20)
     r = _cli(*common[:6], "--cache", tmp_path / "cache6", "--methods", "mean_pool", cwd=tmp_path)

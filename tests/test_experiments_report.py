@@ -1,4 +1,5 @@
-"""Reading an experiment: verdict sentences, per-fold differences, correlations, mean [CI] tables."""
+"""Reading an experiment: verdict sentences, per-run differences, correlations, mean [CI] tables."""
+import json
 import math
 from pathlib import Path
 
@@ -7,6 +8,7 @@ import pandas as pd
 import pytest
 
 from milhelpers import experiments as ex
+from milhelpers import stats
 
 
 def _result(b_minus_a, a=None, seeds=(0,), metric="auc"):
@@ -21,55 +23,77 @@ def _result(b_minus_a, a=None, seeds=(0,), metric="auc"):
     return ex.ExperimentResult(pd.DataFrame(rows), Path("."), ["A", "B"])
 
 
-def _numbers(d):
-    lo, hi = ex.bootstrap_ci(d)
-    return lo, hi
+def _oof_result(scores_a, scores_b, y, entropy_shift=0.0):
+    """Methods A and B with out-of-fold records: scores (seeds × slides), slide i in fold i % 3;
+    B's entropy is A's + ``entropy_shift`` on every slide."""
+    rows, slides = [], []
+    for m, sc in (("A", scores_a), ("B", scores_b)):
+        for s in range(len(sc)):
+            for k in range(3):
+                rows.append({"method": m, "seed": s, "fold": k, **{x: np.nan for x in ex.METRICS},
+                             "key": "k"})
+            for i, v in enumerate(sc[s]):
+                slides.append({"method": m, "seed": s, "fold": i % 3, "slide_id": f"s{i:03d}",
+                               "case_id": f"s{i:03d}", "label": int(y[i]), "score": float(v),
+                               "loc_auc": np.nan,
+                               "entropy": 0.5 + 0.01 * (i % 7) + (entropy_shift if m == "B" else 0),
+                               "top5_mass": 0.3})
+    return ex.ExperimentResult(pd.DataFrame(rows), Path("."), ["A", "B"], 0, {"n_slides": len(y)},
+                               pd.DataFrame(slides))
 
 
-def test_verdict_clear_when_interval_excludes_zero_and_p_below_005():
-    d = [0.05, 0.10, 0.15, 0.20, 0.25, 0.30]          # 6 folds, all up: exact p = 2/2⁶
-    lo, hi = _numbers(d)
-    text = ex.verdict(_result(d), "A", "B")
-    assert text == (f"auc: B is better than A (mean difference B − A +0.175, 95% CI "
-                    f"[{lo:+.3f}, {hi:+.3f}], p = 0.031, 6 folds)")
+def _scores(shift, seed=0, n=120, r=3):
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % 2
+    noise = rng.normal(size=(r, n))       # within class: sd 1 each, correlation 0.7
+    a = noise + 1.1 * y
+    b = 0.7 * noise + np.sqrt(0.51) * rng.normal(size=(r, n)) + (1.1 + shift) * y
+    return y, a, b
+
+
+def test_verdict_clear_when_the_interval_over_slides_excludes_zero():
+    y, a, b = _scores(shift=1.0)
+    res = _oof_result(a, b, y)
+    s = res.paired("A", "B", ["auc"])["auc"]
+    assert s["ci95"][0] > 0 and s["p"] < 0.05
+    text = ex.verdict(res, "A", "B")
+    assert text == stats.describe(s, "A", "B", "auc")
+    assert text.startswith(f"auc: B is better than A (B − A {s['diff']:+.3f}, 95% CI "
+                           f"[{s['ci95'][0]:+.3f}, {s['ci95'][1]:+.3f}], p = ")
+    assert "120 slides × 3 repeats" in text
     # the same runs read the other way round: the leader is still B, the difference A − B
-    text = ex.verdict(_result(d), "B", "A")
-    assert text.startswith("auc: B is better than A (mean difference A − B -0.175")
+    text = ex.verdict(res, "B", "A")
+    assert text.startswith(f"auc: B is better than A (A − B {-s['diff']:+.3f}")
 
 
-def test_verdict_ahead_but_unclear_counts_the_folds_that_agree():
-    # five folds all down for B: the interval excludes 0, but p cannot go below 0.0625
-    text = ex.verdict(_result([-0.1, -0.2, -0.15, -0.05, -0.12]), "A", "B")
-    assert text.startswith("auc: A ahead of B in 5 of 5 folds, but 5 folds cannot make it "
-                           "clear (p = 0.062) (mean difference B − A -0.124")
-    # four of five up (the fifth slightly down, the smallest |d|): W⁻ = 1, p = 4/32
-    d = [0.30, 0.20, 0.25, 0.35, -0.01]
-    assert ex.bootstrap_ci(d)[0] > 0
-    text = ex.verdict(_result(d), "A", "B")
-    assert "B ahead of A on average but in only 4 of 5 folds: the folds disagree (p = 0.125" in text
+def test_verdict_no_clear_difference_when_the_interval_holds_zero():
+    y, a, b = _scores(shift=0.0, seed=3)
+    res = _oof_result(a, b, y)
+    s = res.paired("A", "B", ["auc"])["auc"]
+    assert s["ci95"][0] <= 0 <= s["ci95"][1] and s["p"] >= 0.05
+    text = ex.verdict(res, "A", "B", "auc")
+    assert text.startswith("auc: no clear difference between B and A (the interval holds 0: "
+                           "no evidence either way)")
+    assert "better" not in text and "ahead" not in text
 
 
-def test_verdict_no_clear_difference_and_too_few_runs():
-    # |d| ranks 4, 5, 3, 1, 2 with signs + − + − +: W⁻ = 6, P(W ≤ 6) = 13/32, p = 26/32
-    d = [0.1, -0.12, 0.05, -0.01, 0.03]
-    text = ex.verdict(_result(d), "A", "B", "auc")
-    lo, hi = _numbers(d)
-    assert lo < 0 < hi
-    assert text == (f"auc: no clear difference between B and A (mean difference B − A +0.010, "
-                    f"95% CI [{lo:+.3f}, {hi:+.3f}], p = 0.812, 5 folds)")
-    assert ex.verdict(_result([0.1]), "A", "B") == "B vs A: too few runs to compare"
+def test_verdict_on_a_per_slide_quantity_and_with_nothing_to_compare():
+    y, a, b = _scores(shift=0.0)
+    res = _oof_result(a, b, y, entropy_shift=0.02)
+    text = ex.verdict(res, "A", "B", "entropy")
+    assert text.startswith("entropy: B has higher entropy than A (B − A +0.020")
+    assert ex.verdict(res, "A", "B", "loc_auc").startswith("loc_auc: B vs A: too few")
 
 
-def test_verdict_and_fold_differences_average_seeds_within_a_fold():
-    # seed 1 flips fold 2: its fold mean is (0.2 − 0.4)/2 = −0.1, so 4 of 5 folds go up
+def test_run_differences_match_runs_on_seed_and_fold():
     res = _result([0.1, 0.2, 0.2, 0.15, 0.3], seeds=(0, 1))
     runs = res.runs
     flip = (runs.method == "B") & (runs.seed == 1) & (runs.fold == 2)
     runs.loc[flip, "auc"] = 0.6 - 0.4
-    d = ex.fold_differences(res, "A", "B", "auc")
-    assert d.tolist() == pytest.approx([0.1, 0.2, -0.1, 0.15, 0.3])
-    assert ex.fold_differences(res, "B", "A", "auc").tolist() == pytest.approx((-d).tolist())
-    assert "in only 4 of 5 folds: the folds disagree" in ex.verdict(res, "A", "B")
+    d = ex.run_differences(res, "A", "B", "auc")
+    assert list(d.index) == [(s, k) for s in (0, 1) for k in range(5)]
+    assert d.tolist() == pytest.approx([0.1, 0.2, 0.2, 0.15, 0.3, 0.1, 0.2, -0.4, 0.15, 0.3])
+    assert ex.run_differences(res, "B", "A", "auc").tolist() == pytest.approx((-d).tolist())
 
 
 def test_correlation_hand_computed_and_perfect_ranks():
@@ -134,3 +158,14 @@ def test_describe_correlation_sentences():
     assert ex.describe_correlation(s).endswith("no clear link: the interval holds 0")
     s = ex.correlation_ci([1, 2], [3, 4])
     assert ex.describe_correlation(s).startswith("entropy vs AUC: too few runs")
+
+
+def test_json_text_is_strict_json_with_one_record_per_line():
+    obj = {"runs": [{"a": 1, "b": None}, {"a": 2, "b": [1, 2]}], "hist": {3: 4, "x": {5: 6}}}
+    text = ex.json_text(obj)
+    back = json.loads(text)
+    assert back == {"runs": [{"a": 1, "b": None}, {"a": 2, "b": [1, 2]}],
+                    "hist": {"3": 4, "x": {"5": 6}}}          # keys become text, as json does
+    assert '  {"a": 1, "b": null},\n' in text and text.endswith("}\n")
+    with pytest.raises(ValueError):
+        ex.json_text({"x": float("nan")})                       # NaN must be None first

@@ -112,16 +112,14 @@ def test_pyramidal_tiff_opens_with_levels_and_mpp(synthetic_slide):
 
 
 def test_small_cohort_on_disk(tmp_path):
-    cfg = synth.CohortConfig(n_slides=12, seed=5, min_side_mm=0.5, max_side_mm=0.7, n_folds=2,
+    cfg = synth.CohortConfig(n_slides=12, seed=5, min_side_mm=0.5, max_side_mm=0.7,
                              second_slide_probability=0.6)
     c = synth.build_cohort(tmp_path, cfg, workers=1, progress=False)
     df = pd.read_csv(tmp_path / "labels.csv", keep_default_na=False)
     assert list(df.columns[:5]) == ["slide_id", "label", "tumour_fraction", "morphology", "burden"]
-    assert {"case_id", "morphologies", "mimics", "tumour_patches", "fold"} <= set(df.columns)
-    assert len(df) == 12 and set(df.fold) == {0, 1}
-    assert df.case_id.nunique() < 12 and (df.groupby("case_id").fold.nunique() == 1).all()
-    per_fold = df.groupby("fold").label.sum()
-    assert per_fold.max() - per_fold.min() <= 2  # stratified as far as whole cases allow
+    assert {"case_id", "morphologies", "mimics", "tumour_patches"} <= set(df.columns)
+    # no fold column: the experiment runner draws a partition per repeat
+    assert "fold" not in df and len(df) == 12 and df.case_id.nunique() < 12
     neg, pos = df[df.label == 0], df[df.label == 1]
     assert (neg.tumour_fraction == 0).all() and (neg.morphologies == "").all()
     assert (neg.burden == "none").all() and (neg.tumour_patches == 0).all()
@@ -147,7 +145,7 @@ def test_small_cohort_on_disk(tmp_path):
     # idempotent, and a different config in the same folder is refused
     assert synth.build_cohort(tmp_path, cfg, workers=1, progress=False).labels.equals(df)
     with pytest.raises(FileExistsError, match="another config"):
-        synth.build_cohort(tmp_path, synth.CohortConfig(n_slides=12, seed=6, n_folds=2), progress=False)
+        synth.build_cohort(tmp_path, synth.CohortConfig(n_slides=12, seed=6), progress=False)
 
 
 def test_cli_data_refuses_too_few_slides(tmp_path, capsys):
@@ -157,3 +155,30 @@ def test_cli_data_refuses_too_few_slides(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "--n-slides" in err and "at least 10" in err and "Traceback" not in err
     assert not any(tmp_path.iterdir())
+
+
+def test_a_cohort_from_the_older_generator_loses_its_fold_column_and_nothing_else(tmp_path):
+    """Cohorts built before the runner drew a partition per repeat carry ``fold`` in labels.csv
+    and ``n_folds`` in cohort.json; rebuilding with the same settings keeps every slide and every
+    other column (as written) and drops those two, without rendering anything."""
+    cfg = synth.CohortConfig(n_slides=12, seed=5)
+    old = {**synth._config_dict(cfg), "n_folds": 5}
+    (tmp_path / "cohort.json").write_text(json.dumps(old))
+    text = ("slide_id,label,tumour_fraction,case_id,mimics,pen_mark,fold\n"
+            "001,0,0.0,case_007,,False,3\n"
+            "002,1,0.12345678901234,case_007,benign_glands;lymphoid_aggregate,True,3\n")
+    (tmp_path / "labels.csv").write_text(text)
+    c = synth.build_cohort(tmp_path, cfg, workers=1, progress=False)
+    assert (tmp_path / "labels.csv").read_text() == (
+        "slide_id,label,tumour_fraction,case_id,mimics,pen_mark\n"
+        "001,0,0.0,case_007,,False\n"
+        "002,1,0.12345678901234,case_007,benign_glands;lymphoid_aggregate,True\n")
+    assert "fold" not in c.labels and len(c.labels) == 2
+    assert json.loads((tmp_path / "cohort.json").read_text()) == synth._config_dict(cfg)
+    assert not (tmp_path / "slides").exists()           # nothing was rendered
+    # an old cohort of *other* settings is still refused, and left as it was
+    (tmp_path / "cohort.json").write_text(json.dumps({**old, "seed": 6}))
+    (tmp_path / "labels.csv").write_text(text)
+    with pytest.raises(FileExistsError, match="another config"):
+        synth.build_cohort(tmp_path, cfg, progress=False)
+    assert (tmp_path / "labels.csv").read_text() == text

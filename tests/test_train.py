@@ -34,7 +34,7 @@ def test_trainer_learns_a_planted_signal():
 def test_early_stopping_on_validation_and_best_weights(tmp_path):
     ds = planted_bags(40)
     tr, va = ds.subset(range(0, 30)), ds.subset(range(30, 40))
-    cfg = TrainConfig(epochs=30, lr=5e-3, patience=3, progress=False, seed=7)
+    cfg = TrainConfig(epochs=30, lr=5e-3, patience=3, monitor="val_loss", progress=False, seed=7)
     res = fit(lambda: build_model("abmil_tanh", 16, embed_dim=32, attn_dim=16), tr, va, cfg,
               run_dir=tmp_path)
     h = res.history
@@ -66,6 +66,10 @@ def test_unknown_monitor_is_rejected_with_the_valid_names():
     with pytest.raises(ValueError, match="val_f1_auc"):
         TrainConfig(monitor="auc")
     assert MONITORS["val_loss"] == "min" and MONITORS["val_f1_auc"] == "max"
+    # the course's protocol: every method trains a fixed number of epochs (docs/protocol.md)
+    assert TrainConfig().monitor == "last"
+    assert {get_method(n).train_config().monitor for n in ("abmil_gated", "acmil", "aem", "mhim",
+                                                           "packmil", "mean_pool")} == {"last"}
     with pytest.raises(ValueError, match="epochs"):
         TrainConfig(epochs=0)
 
@@ -129,10 +133,12 @@ def test_min_epochs_holds_off_early_stopping():
     ds = planted_bags(20)
     tr, va = ds.subset(range(0, 14)), ds.subset(range(14, 20))
     # lr = 0: validation loss never improves after epoch 1, so patience 1 would stop at epoch 2
-    cfg = TrainConfig(epochs=10, lr=0.0, patience=1, min_epochs=6, progress=False)
+    cfg = TrainConfig(epochs=10, lr=0.0, patience=1, min_epochs=6, monitor="val_loss",
+                      progress=False)
     res = fit(lambda: build_model("abmil_gated", 16), tr, va, cfg)
     assert len(res.history) == 6 and res.best_epoch == 1
-    res = fit(lambda: build_model("abmil_gated", 16), tr, va, TrainConfig(epochs=10, lr=0.0, patience=1, progress=False))
+    res = fit(lambda: build_model("abmil_gated", 16), tr, va,
+              TrainConfig(epochs=10, lr=0.0, patience=1, monitor="val_loss", progress=False))
     assert len(res.history) == 2
 
 
@@ -323,3 +329,25 @@ def test_torch_threads_sets_and_restores_even_on_error():
     with pytest.raises(ValueError, match="threads must be"):
         with torch_threads(0):
             pass
+
+
+def test_monitor_last_keeps_the_final_epoch_and_still_records_validation():
+    ds = planted_bags(40)
+    tr, va = ds.subset(range(0, 30)), ds.subset(range(30, 40))
+    make = lambda: build_model("abmil_tanh", 16, embed_dim=32, attn_dim=16)   # noqa: E731
+    last = fit(make, tr, va, TrainConfig(epochs=6, lr=5e-3, monitor="last", progress=False))
+    on_loss = fit(make, tr, va, TrainConfig(epochs=6, lr=5e-3, monitor="val_loss",
+                                            progress=False))
+    h = last.history
+    assert last.best_epoch == 6 and len(h) == 6 and last.monitor == "last"
+    assert h.val_loss.notna().all() and h.val_auc.notna().all()
+    # the same training run either way; the returned weights are the final epoch's
+    pd.testing.assert_frame_equal(h.drop(columns="seconds"),
+                                  on_loss.history.drop(columns="seconds"))
+    p = predict(last.model, va)
+    loss = -np.log(np.clip(p.probs[np.arange(len(p.labels)), p.labels], 1e-7, 1)).mean()
+    assert loss == pytest.approx(h.val_loss.iloc[-1], rel=1e-4)
+    if on_loss.best_epoch != 6:              # selection on val_loss returns other weights
+        assert loss != pytest.approx(h.val_loss.min(), rel=1e-4)
+    with pytest.raises(ValueError, match="patience"):
+        TrainConfig(monitor="last", patience=2)

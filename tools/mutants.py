@@ -179,8 +179,8 @@ MUTANTS = {
         "milhelpers/methods.py", 'out.embedding, out.extras["teacher_embedding"]), model.alpha)',
         'out.extras["teacher_embedding"], out.embedding), model.alpha)', "tests/test_mhim.py"),
     "runner_counts_first_stages_as_listed_runs": (
-        "milhelpers/experiments.py", "names, len(trained & listed), meta)",
-        "names, len(trained), meta)", "tests/test_mhim.py -k missing_baseline"),
+        "milhelpers/experiments.py", "names, len(trained & listed), meta, slides)",
+        "names, len(trained), meta, slides)", "tests/test_mhim.py -k missing_baseline"),
     "class_aware_score_adds_the_whole_bias": (
         "milhelpers/models/mhim.py", "logits = contribution.float() @ clf.weight.float().t()",
         "logits = clf(contribution).float()", "tests/test_fidelity.py -k class_aware"),
@@ -222,12 +222,44 @@ MUTANTS = {
         "with contextlib.nullcontext():", "tests/test_experiments.py -k once"),
     "runner_lock_without_a_second_look": (
         "milhelpers/experiments.py",
-        "            metrics = None if force else _load_run(json_path, npz_path, key)\n            if",
-        "            metrics = None\n            if", "tests/test_experiments.py -k once"),
+        "            found = None if force else _load_run(json_path, npz_path, key)\n            if",
+        "            found = None\n            if", "tests/test_experiments.py -k once"),
     "runner_workers_retrain_in_the_parent": (
         "milhelpers/experiments.py", "missing = [j for j in jobs if not where(*j)[2].exists()]",
         "missing = [j for j in jobs if not where(*j)[2].exists()][:0] + "
         "[j for j in jobs if not where(*j)[2].exists()][1:]", "tests/test_experiments.py -k workers"),
+    "runner_one_partition_for_every_repeat": (
+        "milhelpers/experiments.py",
+        "partitions = {s: experiment_folds(dataset, folds, seed=s) for s in seeds}",
+        "partitions = {s: experiment_folds(dataset, folds, seed=0) for s in seeds}",
+        "tests/test_experiments.py -k out_of_fold"),
+    "paired_top5_mass_on_every_slide": (
+        "milhelpers/experiments.py", 'if k == "top5_mass":', 'if k == "no such metric":',
+        "tests/test_experiments.py -k paired_compares"),
+    "bootstrap_resamples_nothing": (
+        "milhelpers/stats.py", "draws = rng.integers(0, n_h, size=(n_boot, n_h))",
+        "draws = np.tile(np.arange(n_h), (n_boot, 1))", "tests/test_stats.py"),
+    "bootstrap_interval_one_order_statistic_in": (
+        "milhelpers/stats.py", "return [float(d[k - 1]), float(d[b - k])], p",
+        "return [float(d[k]), float(d[b - k - 1])], p", "tests/test_stats.py -k same_statement"),
+    "bootstrap_p_one_sided": (
+        "milhelpers/stats.py", "p = min(1.0, max(2 * min(below, above) / b, 1 / b))",
+        "p = min(1.0, max(min(below, above) / b, 1 / b))", "tests/test_stats.py -k same_statement"),
+    "auc_ties_count_as_wins": (
+        "milhelpers/stats.py", "return ((diff > 0) + 0.5 * (diff == 0)).mean(0)",
+        "return (diff >= 0).mean(0)", "tests/test_stats.py -k sklearn"),
+    "per_slide_nan_counts_as_no_difference": (
+        "milhelpers/stats.py", "d = np.where(both, b - a, 0.0).sum(0) / both.sum(0)",
+        "d = np.where(both, b - a, 0.0).sum(0) / len(a)", "tests/test_stats.py -k defined"),
+    "holm_without_the_running_maximum": (
+        "milhelpers/stats.py", "out[order] = np.maximum.accumulate(adj)", "out[order] = adj",
+        "tests/test_stats.py -k holm"),
+    "nadeau_bengio_uncorrected": (
+        "milhelpers/stats.py", "(1 / j + test_train_ratio)", "(1 / j)",
+        "tests/test_stats.py -k nadeau"),
+    "selection_on_the_best_epoch_despite_last": (
+        "milhelpers/train.py", 'select = validate and monitor != "last"', "select = validate",
+        "tests/test_train.py -k monitor_last"),
 }
 
 

@@ -1,0 +1,362 @@
+"""milhelpers.stats: the paired slide bootstrap, DeLong, Nadeau–Bengio, Holm, the one rule, and the
+rule's calibration and power on simulated cohorts (fixed seeds, tolerances, no timing)."""
+import math
+
+import numpy as np
+import pytest
+from scipy.stats import norm
+from scipy.stats import t as student_t
+from sklearn.metrics import balanced_accuracy_score, f1_score, roc_auc_score
+
+from milhelpers import stats
+
+
+def _cohort(n=40, r=3, seed=0, shift=0.5):
+    rng = np.random.default_rng(seed)
+    y = np.r_[np.zeros(n // 2, int), np.ones(n - n // 2, int)]
+    a = rng.normal(size=(r, n)) + y
+    b = 0.7 * a + 0.5 * rng.normal(size=(r, n)) + shift * y
+    # ties inside and between methods: the AUC's ½ for ties must be exact
+    a, b = np.round(a, 1), np.round(b, 1)
+    return y, a, b
+
+
+# --------------------------------------------------------------------------------------------
+# the statistic
+# --------------------------------------------------------------------------------------------
+def test_auc_difference_is_the_mean_over_repeats_of_sklearn_aucs():
+    y, a, b = _cohort()
+    s = stats.paired_slide_comparison(y, a, b, n_boot=200)
+    want = np.mean([roc_auc_score(y, b[r]) - roc_auc_score(y, a[r]) for r in range(3)])
+    assert s["diff"] == pytest.approx(want, abs=1e-12)
+    assert s["n_slides"] == 40 and s["n_repeats"] == 3 and s["unit"] == "slides"
+    # one repeat given as (N,)
+    one = stats.paired_slide_comparison(y, a[1], b[1], n_boot=200)
+    assert one["diff"] == pytest.approx(roc_auc_score(y, b[1]) - roc_auc_score(y, a[1]))
+    assert one["n_repeats"] == 1
+    # direction: B − A
+    back = stats.paired_slide_comparison(y, b, a, n_boot=200)
+    assert back["diff"] == pytest.approx(-s["diff"])
+
+
+@pytest.mark.parametrize("metric", ["auc", "balanced_accuracy", "f1"])
+def test_resampling_weights_count_a_case_as_often_as_it_was_drawn(metric):
+    """A resample with weights w must give the metric of the data with slide i written w_i
+    times: checked against scikit-learn on the expanded data, for binary scores (with ties) and
+    three-class probabilities."""
+    rng = np.random.default_rng(3)
+    y, a, _ = _cohort(n=30, r=2, seed=3)
+    p = 1 / (1 + np.exp(-a))                                  # P(class 1), for the thresholds
+    w = rng.integers(0, 4, size=(5, 30)).astype(float)
+    w[:, 0] = w[:, -1] = 1                                    # both classes present
+    got = stats._metric_values(w, y, p, metric, 0.5)
+    for row, value in zip(w, got):
+        rep = np.repeat(np.arange(30), row.astype(int))
+        per = []
+        for r in range(2):
+            if metric == "auc":
+                per.append(roc_auc_score(y[rep], p[r, rep]))
+            elif metric == "balanced_accuracy":
+                per.append(balanced_accuracy_score(y[rep], (p[r, rep] > 0.5).astype(int)))
+            else:
+                per.append(f1_score(y[rep], (p[r, rep] > 0.5).astype(int), average="macro",
+                                    zero_division=0))
+        assert value == pytest.approx(np.mean(per), abs=1e-12)
+    # three classes: macro one-vs-rest AUC / arg-max predictions, as scikit-learn
+    y3 = np.arange(30) % 3
+    logits = rng.normal(size=(2, 30, 3)) + 1.5 * np.eye(3)[y3]
+    probs = np.exp(logits) / np.exp(logits).sum(-1, keepdims=True)
+    got = stats._metric_values(w, y3, probs, metric, 0.5)
+    for row, value in zip(w, got):
+        rep = np.repeat(np.arange(30), row.astype(int))
+        per = []
+        for r in range(2):
+            if metric == "auc":
+                per.append(roc_auc_score(y3[rep], probs[r, rep], multi_class="ovr"))
+            elif metric == "balanced_accuracy":
+                per.append(balanced_accuracy_score(y3[rep], probs[r, rep].argmax(1)))
+            else:
+                per.append(f1_score(y3[rep], probs[r, rep].argmax(1), average="macro",
+                                    zero_division=0))
+        assert value == pytest.approx(np.mean(per), abs=1e-12)
+
+
+def test_cases_are_resampled_within_their_label_stratum_and_slides_of_a_case_move_together():
+    y = np.array([0, 0, 0, 1, 1, 1, 0, 1])
+    groups = ["c0", "c0", "c1", "c2", "c3", "c3", "c4", "c4"]   # c4 has a negative and a positive
+    case, strata = stats.case_strata(y, groups)
+    assert case[0] == case[1] and case[4] == case[5] and case[6] == case[7]
+    kinds = sorted(tuple(sorted(set(y[np.isin(case, s)]))) for s in strata)
+    assert kinds == [(0,), (0, 1), (1,)]
+    w = stats._case_weights(case, strata, 500, np.random.default_rng(0))
+    assert np.array_equal(w[:, 0], w[:, 1]) and np.array_equal(w[:, 6], w[:, 7])
+    for s in strata:                         # each stratum draws as many cases as it has
+        first = [int(np.flatnonzero(case == c)[0]) for c in s]
+        assert (w[:, first].sum(1) == len(s)).all()
+    assert (w[:, y == 1].sum(1) > 0).all() and (w[:, y == 0].sum(1) > 0).all()
+    assert len(np.unique(w[:, 0])) > 2       # it does resample
+    # no groups: every slide is its own case
+    case, strata = stats.case_strata(y)
+    assert list(case) == list(range(8)) and sorted(map(len, strata)) == [4, 4]
+
+
+def test_pairing_moves_both_methods_and_every_repeat_together():
+    y, a, b = _cohort()
+    # identical methods: every paired resample differs by exactly 0
+    same = stats.paired_slide_comparison(y, a, a.copy(), n_boot=500)
+    assert same["diff"] == 0 and same["ci95"] == [0.0, 0.0] and same["p"] == 1.0
+    unpaired = stats.paired_slide_comparison(y, a, a.copy(), n_boot=500, paired=False)
+    assert unpaired["ci95"][0] < -0.02 and unpaired["ci95"][1] > 0.02
+    # repeat 0: A = s, B = t; repeat 1: A = t, B = s. For weights shared by the repeats the two
+    # differences cancel in every resample; repeats resampled apart would not cancel
+    s_, t_ = a[0], b[0]
+    mirror = stats.paired_slide_comparison(y, np.stack([s_, t_]), np.stack([t_, s_]), n_boot=500,
+                                           return_resamples=True)
+    assert mirror["diff"] == pytest.approx(0) and np.abs(mirror["resamples"]).max() < 1e-12
+
+
+def test_a_clear_interval_and_p_below_005_are_the_same_statement():
+    # at the boundary: 2,000 resamples, k = 50; 49 at or below 0 is clear, 50 is not
+    for n_below, clear in ((49, True), (50, False), (51, False)):
+        d = np.r_[-np.linspace(0.01, 0.1, n_below), np.linspace(0.01, 0.2, 2000 - n_below)]
+        ci, p = stats._interval_and_p(np.random.default_rng(0).permutation(d))
+        assert p == pytest.approx(2 * n_below / 2000)
+        assert (ci[0] > 0) is clear and (p < 0.05) is clear
+    # mirrored: clear below 0
+    d = np.r_[np.linspace(0.01, 0.1, 49), -np.linspace(0.01, 0.2, 1951)]
+    ci, p = stats._interval_and_p(d)
+    assert ci[1] < 0 and p < 0.05
+    # zeros count on both sides; p never below 1/B
+    ci, p = stats._interval_and_p(np.zeros(300))
+    assert ci == [0.0, 0.0] and p == 1.0
+    assert stats._interval_and_p(np.full(400, 0.3))[1] == pytest.approx(1 / 400)
+    # and for the real comparisons, over cohorts from no effect to a large one
+    seen = set()
+    for i in range(60):
+        y, a, b = _cohort(n=30, r=2, seed=100 + i, shift=0.02 * i)
+        for metric in ("auc", "balanced_accuracy"):
+            s = stats.paired_slide_comparison(y, a, b, metric=metric, n_boot=400, seed=i)
+            assert stats.is_clear(s) == (s["p"] < 0.05), (i, metric, s)
+            seen.add(stats.is_clear(s))
+        m = stats.paired_slide_means(a, b, y=y, n_boot=400, seed=i)
+        assert stats.is_clear(m) == (m["p"] < 0.05)
+    assert seen == {True, False}              # both sides of the rule were exercised
+
+
+def test_per_slide_means_use_the_repeats_where_both_are_defined():
+    y = np.array([0, 0, 1, 1, 1])
+    nan = np.nan
+    a = np.array([[nan, nan, 0.5, 0.6, 0.2],
+                  [nan, nan, 0.7, nan, 0.4]])
+    b = np.array([[nan, nan, 0.9, 0.8, nan],
+                  [nan, nan, 0.8, 0.9, 0.3]])
+    # slide 2: mean(0.4, 0.1) = 0.25; slide 3: only repeat 0 has both, 0.2; slide 4: only
+    # repeat 1, −0.1; the negatives are undefined and do not count
+    s = stats.paired_slide_means(a, b, y=y, n_boot=500, return_resamples=True)
+    assert s["diff"] == pytest.approx((0.25 + 0.2 - 0.1) / 3)
+    assert s["n_slides"] == 3 and s["n_repeats"] == 2
+    # every resample is a weighted mean of the three per-slide differences
+    r = s["resamples"]
+    assert r.min() >= -0.1 - 1e-12 and r.max() <= 0.25 + 1e-12 and len(np.unique(r)) > 3
+    # no slide defined for both: NaN, not a number from nothing
+    empty = stats.paired_slide_means(np.full((2, 5), nan), b, y=y, n_boot=200)
+    assert math.isnan(empty["diff"]) and empty["n_slides"] == 0 and math.isnan(empty["p"])
+    with pytest.raises(ValueError, match="repeats, N"):
+        stats.paired_slide_means(a, b[:, :4], y=y)
+
+
+def test_bad_input_is_refused_with_a_message():
+    y, a, b = _cohort()
+    with pytest.raises(ValueError, match="one shape"):
+        stats.paired_slide_comparison(y, a, b[:2])
+    with pytest.raises(ValueError, match="NaN"):
+        bad = a.copy()
+        bad[0, 3] = np.nan
+        stats.paired_slide_comparison(y, bad, b)
+    with pytest.raises(ValueError, match="both classes"):
+        stats.paired_slide_comparison(np.zeros(40, int), a, b)
+    with pytest.raises(ValueError, match="metric"):
+        stats.paired_slide_comparison(y, a, b, metric="accuracy")
+    with pytest.raises(ValueError, match="at least 200"):
+        stats.paired_slide_comparison(y, a, b, n_boot=50)
+
+
+# --------------------------------------------------------------------------------------------
+# DeLong, Nadeau–Bengio, Holm
+# --------------------------------------------------------------------------------------------
+def test_delong_on_a_small_example_worked_by_hand():
+    # positives A 0.9 0.6 0.3, B 0.8 0.4 0.7; negatives A 0.7 0.2, B 0.5 0.1
+    y = [1, 1, 1, 0, 0]
+    a = [0.9, 0.6, 0.3, 0.7, 0.2]
+    b = [0.8, 0.4, 0.7, 0.5, 0.1]
+    # placements: V10_A = (1, ½, ½), V10_B = (1, ½, 1); V01_A = (⅓, 1), V01_B = (⅔, 1)
+    # AUC_A = 2/3, AUC_B = 5/6, Δ = 1/6
+    # V10_B − V10_A = (0, 0, ½): variance 1/12; V01_B − V01_A = (⅓, 0): variance 1/18
+    # Var Δ = (1/12)/3 + (1/18)/2 = 1/18, se = 1/√18, z = (1/6)·√18 = 1/√2
+    s = stats.delong_test(y, a, b)
+    assert s["auc_a"] == pytest.approx(2 / 3) and s["auc_b"] == pytest.approx(5 / 6)
+    assert s["diff"] == pytest.approx(1 / 6)
+    assert s["se"] == pytest.approx(1 / math.sqrt(18))
+    assert s["z"] == pytest.approx(1 / math.sqrt(2))
+    assert s["p"] == pytest.approx(2 * norm.sf(1 / math.sqrt(2)))      # 0.4795
+    q = norm.ppf(0.975)
+    assert s["ci95"] == pytest.approx([1 / 6 - q / math.sqrt(18), 1 / 6 + q / math.sqrt(18)])
+    assert stats.delong_test(y, b, a)["diff"] == pytest.approx(-1 / 6)
+    # agrees with the bootstrap on a larger cohort (one repeat): same sign, similar spread
+    yy, aa, bb = _cohort(n=120, r=1, seed=5)
+    d = stats.delong_test(yy, aa[0], bb[0])
+    bs = stats.paired_slide_comparison(yy, aa, bb)
+    assert d["diff"] == pytest.approx(bs["diff"])
+    width = lambda s: s["ci95"][1] - s["ci95"][0]   # noqa: E731
+    assert 0.75 < width(bs) / width(d) < 1.3
+
+
+def test_nadeau_bengio_corrects_the_variance_for_overlapping_training_sets():
+    d = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]      # J = 6 runs of 5-fold CV: n_test/n_train = 1/4
+    s = stats.corrected_t_test(d, 0.25)
+    # mean 3.5, s² = 3.5, corrected variance 3.5·(1/6 + 1/4) = 35/24, t = 3.5/√(35/24) = √8.4
+    se = math.sqrt(35 / 24)
+    assert s["diff"] == 3.5 and s["se"] == pytest.approx(se) and s["n_runs"] == 6
+    assert s["p"] == pytest.approx(2 * student_t.sf(math.sqrt(8.4), 5))
+    q = student_t.ppf(0.975, 5)
+    assert s["ci95"] == pytest.approx([3.5 - q * se, 3.5 + q * se])
+    # the naive s²/J would be far narrower: the correction is applied
+    assert s["se"] > 1.5 * math.sqrt(3.5 / 6)
+    assert stats.is_clear(s) == (s["p"] < 0.05)
+    # NaNs dropped; one run cannot be tested
+    assert stats.corrected_t_test([1.0, np.nan], 0.25)["n_runs"] == 1
+    assert math.isnan(stats.corrected_t_test([1.0], 0.25)["p"])
+
+
+def test_holm_adjusts_step_down_and_keeps_the_order():
+    # sorted 0.01·3 = 0.03, 0.04·2 = 0.08, 0.045·1 = 0.045 → running max 0.08
+    adj = stats.holm([0.04, 0.01, 0.045, np.nan])
+    assert adj[:3] == pytest.approx([0.08, 0.03, 0.08]) and math.isnan(adj[3])
+    assert stats.holm([0.3, 0.6]) == pytest.approx([0.6, 0.6])
+    assert stats.holm([0.02]) == pytest.approx([0.02])
+    assert stats.holm([0.5, 0.9, 0.8]).max() <= 1.0
+
+
+def test_describe_says_clear_only_when_the_rule_does():
+    clear = {"diff": 0.05, "ci95": [0.01, 0.09], "p": 0.012, "n_slides": 120, "n_repeats": 3,
+             "unit": "slides", "test": "paired case bootstrap"}
+    text = stats.describe(clear, "abmil", "aem", "auc")
+    assert text.startswith("auc: aem is better than abmil (aem − abmil +0.050, 95% CI "
+                           "[+0.010, +0.090], p = 0.012; 120 slides × 3 repeats")
+    worse = dict(clear, diff=-0.05, ci95=[-0.09, -0.01])
+    assert stats.describe(worse, "abmil", "aem", "auc").startswith("auc: abmil is better than aem")
+    assert stats.describe(clear, "a", "b", "entropy").startswith("entropy: b has higher entropy")
+    held = dict(clear, ci95=[-0.001, 0.09], p=0.06)
+    text = stats.describe(held, "abmil", "aem", "auc")
+    assert "no clear difference between aem and abmil" in text and "no evidence either way" in text
+    assert "better" not in text
+    # in a Holm family the adjusted p decides
+    assert not stats.is_clear(clear, p_holm=0.06) and stats.is_clear(held, p_holm=0.04)
+    assert "not clear after Holm" in stats.describe(clear, "a", "b", "auc", p_holm=0.06)
+
+
+# --------------------------------------------------------------------------------------------
+# simulation, calibration and power
+# --------------------------------------------------------------------------------------------
+def test_simulated_scores_have_the_asked_aucs_and_correlations():
+    y, a, b = stats.simulate_scores(4000, 3, 0.1, base_auc=0.75, rho_methods=0.6,
+                                    rho_repeats=0.8, rho_cross=0.5, seed=1)
+    assert roc_auc_score(y, a[0, 0]) == pytest.approx(0.75, abs=0.015)
+    assert roc_auc_score(y, b[0, 2]) == pytest.approx(0.85, abs=0.015)
+    rc = stats.within_class_correlation
+    assert rc(y, a[0, 0], b[0, 0]) == pytest.approx(0.6, abs=0.04)      # same repeat
+    assert rc(y, a[0, 0], a[0, 1]) == pytest.approx(0.8, abs=0.04)      # same method
+    assert rc(y, b[0, 1], b[0, 2]) == pytest.approx(0.8, abs=0.04)
+    assert rc(y, a[0, 0], b[0, 1]) == pytest.approx(0.5, abs=0.04)      # neither
+    with pytest.raises(ValueError, match="valid model"):
+        stats.simulate_scores(rho_methods=0.9, rho_repeats=0.9, rho_cross=0.5)
+
+
+def test_within_class_correlation_ignores_what_the_labels_explain():
+    rng = np.random.default_rng(0)
+    y = np.repeat([0, 1], 500)
+    x1, x2 = 3 * y + rng.normal(size=1000), 3 * y + rng.normal(size=1000)
+    assert np.corrcoef(x1, x2)[0, 1] > 0.6                       # the labels alone
+    assert abs(stats.within_class_correlation(y, x1, x2)) < 0.1
+    assert stats.within_class_correlation(y, x1, np.exp(x1)) == pytest.approx(1.0)
+
+
+def test_null_cohorts_are_called_clear_about_5_percent_of_the_time():
+    """Two methods with the same true AUC, scores correlated as real runs are: the rule's
+    false-positive rate over 400 simulated cohorts of 120 slides × 3 repeats."""
+    res = stats.power(0.0, n_slides=120, n_repeats=3, n_cohorts=400, seed=11)
+    assert 0.02 <= res["clear"] <= 0.09, res
+    assert abs(res["mean_diff"]) < 0.01
+
+
+def test_power_rises_with_the_difference_and_reaches_80_percent_at_012():
+    """One repeat, methods correlated ρ = 0.7 within class, 120 slides, 300 cohorts each:
+    about 0.2, 0.7 and 0.96 called clear (benchmarks/results/power.json has 1,000 cohorts)."""
+    shares = [stats.power(d, n_slides=120, n_repeats=1, n_cohorts=300, seed=12,
+                          rho_methods=0.7)["clear"] for d in (0.04, 0.08, 0.12)]
+    assert shares[0] < shares[1] < shares[2], shares
+    assert shares[2] >= 0.8 and shares[0] < 0.4 and shares[1] - shares[0] > 0.2, shares
+    # three repeats average out part of each run's luck: more power at the smallest difference
+    three = stats.power(0.04, n_slides=120, n_repeats=3, n_cohorts=300, seed=12, rho_methods=0.7)
+    assert three["clear"] > shares[0] + 0.1
+
+
+def test_pairing_narrows_the_interval_when_scores_are_correlated():
+    kw = dict(n_slides=120, n_repeats=1, n_cohorts=60, seed=13)
+    paired = stats.power(0.05, rho_methods=0.7, rho_repeats=0.7, **kw)
+    unpaired = stats.power(0.05, rho_methods=0.7, rho_repeats=0.7, paired=False, **kw)
+    assert paired["ci_width"] < 0.75 * unpaired["ci_width"]
+    assert paired["clear"] > unpaired["clear"]
+    # with uncorrelated methods pairing has nothing to remove
+    p0 = stats.power(0.05, rho_methods=0.0, rho_repeats=0.0, **kw)
+    u0 = stats.power(0.05, rho_methods=0.0, rho_repeats=0.0, paired=False, **kw)
+    assert p0["ci_width"] == pytest.approx(u0["ci_width"], rel=0.1)
+
+
+def test_more_repeats_lower_the_minimum_detectable_difference():
+    curve = stats.power_curve((0.02, 0.06, 0.10, 0.14), (1, 5), n_cohorts=80, seed=14,
+                              rho_methods=0.7, rho_repeats=0.7)
+    assert set(curve.columns) >= {"n_repeats", "delta_auc", "power", "ci_width"}
+    mdd = stats.min_detectable_difference(curve)
+    assert 0.02 < mdd[5] < mdd[1] <= 0.14
+    w = curve.groupby("n_repeats").ci_width.mean()
+    assert w[5] < w[1]
+
+
+def test_min_detectable_difference_interpolates_between_grid_points():
+    import pandas as pd
+
+    curve = pd.DataFrame({"n_repeats": [1, 1, 1, 3, 3], "delta_auc": [0.0, 0.1, 0.2, 0.0, 0.1],
+                          "power": [0.05, 0.6, 1.0, 0.05, 0.5]})
+    got = stats.min_detectable_difference(curve)
+    assert got[1] == pytest.approx(0.1 + 0.1 * (0.8 - 0.6) / 0.4)      # 0.15
+    assert math.isnan(got[3])
+
+
+def test_power_curve_figure_marks_the_minimum_detectable_difference():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    from milhelpers.viz import power_curves
+
+    curve = pd.DataFrame({"n_repeats": [1, 1, 1, 3, 3, 3], "delta_auc": [0, 0.1, 0.2] * 2,
+                          "power": [0.05, 0.6, 1.0, 0.05, 0.9, 1.0]})
+    ax = power_curves(curve, n_slides=120)    # 3 repeats: 0.1 · (0.8 − 0.05) / (0.9 − 0.05)
+    labels = ax.get_legend_handles_labels()[1]
+    assert labels[0] == "1 repeat: 80 % at ΔAUC 0.150" and labels[1] == "3 repeats: 80 % at ΔAUC 0.088"
+    assert ax.get_xlabel() and ax.get_ylabel() and "120 slides" in ax.get_title()
+    assert ax.get_legend() is not None and ax.figure.dpi >= 100
+    plt.close(ax.figure)
+
+
+def test_score_correlations_recover_the_simulated_structure():
+    y, a, b = stats.simulate_scores(3000, 3, 0.05, rho_methods=0.7, rho_repeats=0.8,
+                                    rho_cross=0.6, seed=4)
+    c = stats.score_correlations(y, a[0], b[0])
+    assert c["methods"] == pytest.approx(0.7, abs=0.03) and c["cross"] == pytest.approx(0.6, abs=0.03)
+    assert c["repeats_a"] == pytest.approx(0.8, abs=0.03)
+    assert c["repeats_b"] == pytest.approx(0.8, abs=0.03)
+    assert math.isnan(stats.score_correlations(y, a[0, :1], b[0, :1])["cross"])
