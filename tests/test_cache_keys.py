@@ -31,7 +31,7 @@ from milhelpers.train import TrainConfig
 
 # ------------------------------------------------------------------------------------ run key
 BASE_METHOD = get_method("abmil_gated").with_options(name="abmil_small", embed_dim=16)
-BASE_ARGS = dict(method=BASE_METHOD, config=TrainConfig(seed=3), fingerprint="f" * 64, seed=0,
+BASE_ARGS = dict(method=BASE_METHOD, config=TrainConfig(seed=3, monitor="val_loss"), fingerprint="f" * 64, seed=0,
                  fold=1, test_ids=["s1", "s2"], val_fraction=0.2)
 
 
@@ -87,8 +87,8 @@ def test_runner_version_package_version_and_loc_threshold_change_the_key(monkeyp
 def test_an_identical_request_gives_the_identical_key_and_progress_does_not_count():
     assert _key() == _key(method=get_method("abmil_gated").with_options(name="abmil_small",
                                                                          embed_dim=16),
-                          config=TrainConfig(seed=3), test_ids=("s1", "s2"))
-    assert _key(config=TrainConfig(seed=3, progress=False)) == _key()
+                          config=TrainConfig(seed=3, monitor="val_loss"), test_ids=("s1", "s2"))
+    assert _key(config=TrainConfig(seed=3, monitor="val_loss", progress=False)) == _key()
 
 
 # -------------------------------------------------------------------------- data fingerprint
@@ -293,7 +293,7 @@ COHORT_CHANGES = {"n_slides": 121, "seed": 1, "mpp": 0.25, "min_side_mm": 0.8,
                   "morphology_weights": (0.5, 0.35, 0.15), "mixed_probability": 0.2,
                   "burden_weights": (0.5, 0.25, 0.25), "mimic_probability": 0.6,
                   "second_slide_probability": 0.3, "pen_probability": 0.2,
-                  "dust_probability": 0.4, "n_folds": 4, "mask_downsample": 4,
+                  "dust_probability": 0.4, "mask_downsample": 4,
                   "render_mpp": 2.0, "patch_um": 100.0, "jpeg_quality": 80}
 
 

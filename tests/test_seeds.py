@@ -190,13 +190,19 @@ def test_folds_follow_their_seed():
     _same_and_different(lambda s: [te for _, te in stratified_folds(y, 4, seed=s, groups=cases)])
 
 
-def test_synthetic_cohort_folds_follow_the_seed_and_keep_cases_together():
-    from milhelpers.synth import assign_folds
+def test_each_repeat_draws_its_own_case_grouped_partition():
+    from types import SimpleNamespace
+
+    from milhelpers.experiments import experiment_folds
 
     table = pd.DataFrame({"label": np.repeat(np.arange(24) % 2, 2),
                           "case_id": np.repeat([f"p{i}" for i in range(24)], 2)})
-    _same_and_different(lambda s: assign_folds(table, 4, s))
-    folds = assign_folds(table, 4, 0)
+    ds = SimpleNamespace(labels=table.label.to_numpy(), case_ids=table.case_id.to_numpy(),
+                         table=table)
+    _same_and_different(lambda s: [te for _, te in experiment_folds(ds, 4, seed=s)])
+    folds = np.empty(len(table), int)
+    for k, (_, te) in enumerate(experiment_folds(ds, 4, seed=0)):
+        folds[te] = k
     assert (table.assign(f=folds).groupby("case_id").f.nunique() == 1).all()
 
 
@@ -293,8 +299,8 @@ def test_the_runner_validates_on_whole_cases_and_its_seed_moves_the_split(tmp_pa
     ex.run_experiments(ds, [method], seeds=[0, 1], folds=3, epochs=1,
                        cache_dir=tmp_path / "cache", progress=False)
     assert len(fit_sets) == 6
-    splits = experiments_test_sets(ds)
-    for call in fit_sets:
+    for i, call in enumerate(fit_sets):        # runs in order: repeat 0's folds, then repeat 1's
+        splits = experiments_test_sets(ds, repeat=i // 3)
         train, val = {case[s] for s in call["train"]}, {case[s] for s in call["val"]}
         test = {case[ds.slide_ids[i]] for i in splits[call["fold"]]}
         assert not train & val and not (train | val) & test
@@ -308,8 +314,8 @@ def test_the_runner_validates_on_whole_cases_and_its_seed_moves_the_split(tmp_pa
     assert [c["val"] for c in fit_sets] == [v[0] for _, v in sorted(by_fold.items())]
 
 
-def experiments_test_sets(ds):
-    return [te for _, te in ex.experiment_folds(ds, 3)]
+def experiments_test_sets(ds, repeat=0):
+    return [te for _, te in ex.experiment_folds(ds, 3, seed=repeat)]
 
 
 def test_cross_validate_validates_on_whole_cases(fit_sets):

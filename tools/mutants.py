@@ -423,10 +423,9 @@ MUTANTS.update({
         "    sgkf = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed)\n    tr, va",
         "    sgkf = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=0)\n    tr, va",
         "tests/test_seeds.py -k train_val_split"),
-    "seed_cohort_folds_fixed": (
-        "milhelpers/synth.py", "StratifiedGroupKFold(n_folds, shuffle=True, random_state=seed)",
-        "StratifiedGroupKFold(n_folds, shuffle=True, random_state=0)",
-        "tests/test_seeds.py -k cohort_folds"),
+    "seed_repeat_partitions_fixed": (
+        "milhelpers/experiments.py", "5 if k is None else k, seed=int(seed),",
+        "5 if k is None else k, seed=0,", "tests/test_seeds.py -k own_case_grouped_partition"),
     "seed_classic_repeats_share_folds": (
         "milhelpers/classic.py", "stratified_folds(data.labels, folds, seed + r)",
         "stratified_folds(data.labels, folds, seed)", "tests/test_seeds.py -k classic"),
@@ -611,8 +610,8 @@ MUTANTS.update({
         "milhelpers/features.py", "if have is None or have != want:",
         "if have is not None and have != want:", "tests/test_cache_keys.py -k features"),
     "key_cohort_compares_the_seed_only": (
-        "milhelpers/synth.py", "if json.loads(meta_path.read_text()) == _config_dict(cfg):",
-        'if json.loads(meta_path.read_text())["seed"] == cfg.seed:',
+        "milhelpers/synth.py", "        if meta == _config_dict(cfg):",
+        '        if meta["seed"] == cfg.seed:',
         "tests/test_cache_keys.py -k cohort"),
     # ---- ci_: interval bounds against the exact bootstrap and the normal approximation
     "ci_bootstrap_basic_not_percentile": (
