@@ -5,6 +5,7 @@ import cv2
 import numpy as np
 import pandas as pd
 import pytest
+import tifffile
 
 from milhelpers import synth
 from milhelpers.slides import Slide
@@ -157,3 +158,15 @@ def test_cli_data_refuses_too_few_slides(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "--n-slides" in err and "at least 10" in err and "Traceback" not in err
     assert not any(tmp_path.iterdir())
+
+
+def test_a_cohort_rendered_by_dask_workers_equals_the_serial_one(tmp_path):
+    cfg = synth.CohortConfig(n_slides=10, seed=2, min_side_mm=0.3, max_side_mm=0.4, n_folds=2)
+    one = synth.build_cohort(tmp_path / "one", cfg, workers=1, progress=False)
+    two = synth.build_cohort(tmp_path / "two", cfg, workers=2, progress=False)
+    assert two.labels.equals(one.labels)
+    for sid in one.labels.slide_id:
+        a = tifffile.imread(one.slide_path(sid))
+        b = tifffile.imread(two.slide_path(sid))
+        assert np.array_equal(a, b), sid
+        assert np.array_equal(one.region_mask(sid)[0], two.region_mask(sid)[0])
