@@ -22,6 +22,8 @@ options everywhere:
       processes: 1         #   processes = gpus (workers per job; each runs one task at a time)
       queue: gpu           # optional: partition / queue
       account: mylab       # optional
+      lifetime: "3h50m"    # optional: workers retire before the walltime and fresh jobs
+                           #   replace them (long runs), see docs/scaling.md
       job_extra_directives: ["--constraint=a100"]   # optional, passed through
       local_directory: /scratch/$USER               # optional, passed through
 
@@ -59,7 +61,7 @@ __all__ = ["client", "session", "cluster_from_yaml", "parse_scheduler", "JOBQUEU
 JOBQUEUE_KINDS = {"slurm": "SLURMCluster", "pbs": "PBSCluster", "sge": "SGECluster",
                   "lsf": "LSFCluster"}
 _KNOWN_KEYS = {"kind", "jobs", "cores", "memory", "walltime", "gpus", "queue", "account",
-               "processes"}
+               "processes", "lifetime"}
 #: Set in every worker's environment: the CPU threads one task may use there.
 WORKER_THREADS_ENV = "MILHELPERS_WORKER_THREADS"
 
@@ -158,9 +160,16 @@ def cluster_from_yaml(path: str | Path, *, start: bool = True):
     options["job_script_prologue"] = list(options.get("job_script_prologue", [])) + [
         f"export {WORKER_THREADS_ENV}={cores // processes}",
         "export DASK_DISTRIBUTED__WORKER__DAEMON=False"]
+    lifetime = spec.get("lifetime")
+    if lifetime:  # retire a little before the batch system's walltime kills the job
+        options["worker_extra_args"] = list(options.get("worker_extra_args", [])) + [
+            "--lifetime", str(lifetime), "--lifetime-stagger", "5m"]
     cluster = getattr(dask_jobqueue, JOBQUEUE_KINDS[kind])(**options)
     if start:
-        cluster.scale(jobs=jobs)
+        if lifetime:   # keep `jobs` jobs running: a retired job is replaced by a new one
+            cluster.adapt(minimum_jobs=jobs, maximum_jobs=jobs)
+        else:
+            cluster.scale(jobs=jobs)
     return cluster
 
 
@@ -176,6 +185,7 @@ def client(scheduler: str | None = None, cluster_file: str | Path | None = None,
     ``default_workers``: the size of ``"local"`` without ``:N`` (default: one per core).
     ``timeout``: how long to wait for a ``tcp://`` scheduler to answer.
     """
+    import dask
     from distributed import Client, LocalCluster
 
     if cluster_file is not None:
@@ -198,7 +208,10 @@ def client(scheduler: str | None = None, cluster_file: str | Path | None = None,
     # Ctrl-C in a terminal reaches the whole process group: the workers ignore it (the caller
     # stops them), which they inherit when spawned while it is ignored here; a worker that
     # replaces a dead one gets the same from the plugin
-    with _interrupts_ignored():
+    # Workers that may start processes of their own (a DataLoader's patch readers, as in a
+    # serial run); a worker that replaces a dead one is daemonic again and reads in its task.
+    # They still die with this process: each watches its pipe to it.
+    with _interrupts_ignored(), dask.config.set({"distributed.worker.daemon": False}):
         # workers log only what is critical: a task's failure reaches the caller in its report
         cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
                                dashboard_address=":0", silence_logs=logging.CRITICAL, env=env)

@@ -363,7 +363,8 @@ def extract_slide(job: ExtractionJob, *, encoder_name: str, weights: str | None 
     """One slide's extraction as a Dask task (:func:`milhelpers.pipeline.extract_folder` with a
     scheduler): the worker's encoder on its device (worker k of a multi-GPU host takes GPU k),
     its share of the CPU threads, and ``num_workers`` reader processes where the worker may
-    start processes (a local cluster's daemonic workers may not: they read in the task).
+    start processes (a daemonic worker — one that replaced a dead worker of a local cluster —
+    may not, and reads in the task).
     Temporary files left by an earlier, killed attempt at this slide are removed first."""
     from .cluster import worker_slot, worker_threads
 

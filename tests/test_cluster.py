@@ -127,9 +127,12 @@ def test_worker_threads_and_slot_outside_a_worker(monkeypatch):
 
 
 def _worker_facts():
+    import multiprocessing
+
     import torch
 
-    return cluster.worker_slot(), cluster.worker_threads(), torch.get_num_threads()
+    return (cluster.worker_slot(), cluster.worker_threads(), torch.get_num_threads(),
+            multiprocessing.current_process().daemon)
 
 
 def test_local_workers_share_the_cores_and_know_their_slot(local2):
@@ -138,6 +141,7 @@ def test_local_workers_share_the_cores_and_know_their_slot(local2):
     cores = len(os.sched_getaffinity(0))
     assert sorted(f[0] for f in facts.values()) == [0, 1]
     assert all(f[1] == max(1, cores // 2) == f[2] for f in facts.values())
+    assert not any(f[3] for f in facts.values())   # may start patch readers, as a serial run
     line = cluster.describe(local2)
     assert line.startswith("Dask: 2 workers at tcp://") and "dashboard http://" in line
 
@@ -201,6 +205,14 @@ def test_slurm_job_script_from_yaml(tmp_path):
     # two workers per job, each running one task at a time
     assert "--nworkers 2" in worker and "--nthreads 1" in worker
     assert "--memory-limit 14.90GiB" in worker
+
+
+def test_a_lifetime_retires_workers_before_the_walltime(tmp_path):
+    script = _job_script(tmp_path, dict(kind="slurm", cores=2, memory="4GB", walltime="04:00:00",
+                                        lifetime="3h50m"))
+    worker = next(line for line in script.splitlines() if "distributed.cli.dask_worker" in line)
+    assert "--lifetime 3h50m --lifetime-stagger 5m" in worker
+    assert "--gres" not in script                         # no GPU asked for
 
 
 def test_pbs_job_script_books_cpus_memory_and_gpus(tmp_path):
