@@ -414,6 +414,8 @@ def run_tasks(fn: Callable, items: Iterable, *, keys: Iterable[Hashable] | None 
     keys = list(items if keys is None else keys)
     if len(keys) != len(items) or len(set(keys)) != len(keys):
         raise ValueError("run_tasks needs one distinct key per item")
+    if not items:   # nothing to do: no cluster to start
+        return TaskReport()
     owned = client is None
     token = uuid.uuid4().hex[:8]
     name = getattr(fn, "__name__", "task").strip("_") or "task"

@@ -268,7 +268,7 @@ def extract_folder(slides: str | Path | list[Path], patches_dir: str | Path, out
         [p for r in parts for p in r.written], skipped + [p for r in parts for p in r.skipped],
         sum(r.n_patches for r in parts), time.perf_counter() - t0,
         {**{k: v for r in parts for k, v in r.failed.items()}, **done.failed},
-        ", ".join(sorted({r.device for r in parts})) or "none",
+        ", ".join(sorted({r.device for r in parts})) or check_device(device),
         ", ".join(sorted({r.precision for r in parts})) or resolve_precision(precision, dev))
     return report, feat_dir, missing
 

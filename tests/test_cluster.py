@@ -171,6 +171,12 @@ def test_run_tasks_reports_each_failure_once_and_finishes_the_others(local2, tmp
         cluster.run_tasks(abs, [1, 2], keys=["k", "k"], client=local2)
 
 
+def test_nothing_to_do_starts_no_cluster():
+    # an address where nothing answers: connecting would raise
+    rep = cluster.run_tasks(abs, [], scheduler="tcp://127.0.0.1:9")
+    assert rep.results == {} and rep.failed == {}
+
+
 def test_no_scheduler_at_the_address_is_a_clear_error():
     with pytest.raises(ConnectionError, match=r"no Dask scheduler answers at tcp://127\.0\.0\.1:9"):
         cluster.client("tcp://127.0.0.1:9", timeout="1s")
