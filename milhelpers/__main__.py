@@ -266,8 +266,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--patches-dir", default=None)
     p.add_argument("--batch-size", type=_positive_int, default=64)
     p.add_argument("--workers", type=_nonneg_int, default=1,
-                   help="patch-reading processes beside the encoder (default 1; in a local "
-                        "Dask cluster each worker reads its own slide)")
+                   help="patch-reading processes beside the encoder (default 1; with "
+                        "--scheduler/--cluster each Dask worker reads its own slide instead)")
     p.add_argument("--device", default="auto",
                    help="where the encoder runs: auto (CUDA when a GPU is visible), cpu, cuda, "
                         "cuda:N; each Dask worker of a multi-GPU host takes its own GPU")

@@ -102,8 +102,7 @@ def cluster_from_yaml(path: str | Path, *, start: bool = True):
 
     Each job books ``cores`` CPUs and runs ``processes`` workers of one task at a time each; a
     worker's task may use ``cores // processes`` threads (exported as
-    ``MILHELPERS_WORKER_THREADS``), and workers may start processes of their own (DataLoader
-    readers), which a batch job cleans up when it ends.
+    ``MILHELPERS_WORKER_THREADS``).
     """
     import yaml
 
@@ -158,8 +157,7 @@ def cluster_from_yaml(path: str | Path, *, start: bool = True):
     if extra:
         options["job_extra_directives"] = extra
     options["job_script_prologue"] = list(options.get("job_script_prologue", [])) + [
-        f"export {WORKER_THREADS_ENV}={cores // processes}",
-        "export DASK_DISTRIBUTED__WORKER__DAEMON=False"]
+        f"export {WORKER_THREADS_ENV}={cores // processes}"]
     lifetime = spec.get("lifetime")
     if lifetime:  # retire a little before the batch system's walltime kills the job
         options["worker_extra_args"] = list(options.get("worker_extra_args", [])) + [
@@ -185,7 +183,6 @@ def client(scheduler: str | None = None, cluster_file: str | Path | None = None,
     ``default_workers``: the size of ``"local"`` without ``:N`` (default: one per core).
     ``timeout``: how long to wait for a ``tcp://`` scheduler to answer.
     """
-    import dask
     from distributed import Client, LocalCluster
 
     if cluster_file is not None:
@@ -208,10 +205,7 @@ def client(scheduler: str | None = None, cluster_file: str | Path | None = None,
     # Ctrl-C in a terminal reaches the whole process group: the workers ignore it (the caller
     # stops them), which they inherit when spawned while it is ignored here; a worker that
     # replaces a dead one gets the same from the plugin
-    # Workers that may start processes of their own (a DataLoader's patch readers, as in a
-    # serial run); a worker that replaces a dead one is daemonic again and reads in its task.
-    # They still die with this process: each watches its pipe to it.
-    with _interrupts_ignored(), dask.config.set({"distributed.worker.daemon": False}):
+    with _interrupts_ignored():
         # workers log only what is critical: a task's failure reaches the caller in its report
         cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
                                dashboard_address=":0", silence_logs=logging.CRITICAL, env=env)

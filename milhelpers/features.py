@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import multiprocessing
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -357,15 +356,14 @@ _ENCODERS: dict[tuple, Encoder] = {}
 
 
 def extract_slide(job: ExtractionJob, *, encoder_name: str, weights: str | None = None,
-                  input_size: int | None = None, batch_size: int = 64, num_workers: int = 0,
-                  device: str = "auto", precision: str = "auto",
-                  overwrite: bool = False) -> ExtractionReport:
+                  input_size: int | None = None, batch_size: int = 64, device: str = "auto",
+                  precision: str = "auto", overwrite: bool = False) -> ExtractionReport:
     """One slide's extraction as a Dask task (:func:`milhelpers.pipeline.extract_folder` with a
-    scheduler): the worker's encoder on its device (worker k of a multi-GPU host takes GPU k),
-    its share of the CPU threads, and ``num_workers`` reader processes where the worker may
-    start processes (a daemonic worker — one that replaced a dead worker of a local cluster —
-    may not, and reads in the task).
-    Temporary files left by an earlier, killed attempt at this slide are removed first."""
+    scheduler): the worker's encoder, built once per worker process, on its device (worker k of
+    a multi-GPU host takes GPU k), with the worker's share of the CPU threads. The task reads
+    its slide's patches itself: parallel reading comes from more workers (several may share a
+    GPU), not from reader processes — forked from a Dask worker they made a slide 4× slower
+    here. Temporary files left by an earlier, killed attempt at this slide are removed first."""
     from .cluster import worker_slot, worker_threads
 
     torch.set_num_threads(worker_threads())
@@ -375,6 +373,5 @@ def extract_slide(job: ExtractionJob, *, encoder_name: str, weights: str | None 
         _ENCODERS[key] = get_encoder(encoder_name, weights=weights, input_size=input_size,
                                      device=dev)
     remove_partials(job.out_path)
-    readers = 0 if multiprocessing.current_process().daemon else num_workers
-    return extract_features([job], _ENCODERS[key], batch_size=batch_size, num_workers=readers,
+    return extract_features([job], _ENCODERS[key], batch_size=batch_size, num_workers=0,
                             overwrite=overwrite, progress=False, precision=precision)

@@ -211,8 +211,9 @@ def extract_folder(slides: str | Path | list[Path], patches_dir: str | Path, out
     ``device``: ``auto`` (CUDA when present), ``cpu``, ``cuda``; ``precision``: ``auto`` (mixed
     precision on a GPU, fp32 on the CPU), ``fp32``, ``bf16``, ``fp16``. With ``scheduler`` /
     ``cluster_file`` / ``client``, one task per slide on that cluster: each worker builds the
-    encoder once, on its own GPU where it has one, and writes its slides' files; the driver
-    only checks the inputs and gathers the reports.
+    encoder once, on its own GPU where it has one, reads its slide's patches itself
+    (``num_workers`` applies to the in-process run only) and writes its slides' files; the
+    driver only checks the inputs and gathers the reports.
     """
     from .encoders import check_device, check_encoder_name, get_encoder, resolve_device
     from .features import ExtractionJob, ExtractionReport, extract_features, resolve_precision
@@ -256,9 +257,8 @@ def extract_folder(slides: str | Path | list[Path], patches_dir: str | Path, out
     pending, skipped = split_done(jobs, encoder, overwrite)
     done = run_tasks(extract_slide, pending, keys=[j.slide_path.name for j in pending],
                      kwargs=dict(encoder_name=encoder_name, weights=weights,
-                                 input_size=input_size, batch_size=batch_size,
-                                 num_workers=num_workers, device=device, precision=precision,
-                                 overwrite=overwrite),
+                                 input_size=input_size, batch_size=batch_size, device=device,
+                                 precision=precision, overwrite=overwrite),
                      client=client, scheduler=scheduler, cluster_file=cluster_file,
                      desc=f"encoding ({encoder_name})", unit="slide", progress=progress,
                      expected=SLIDE_ERRORS,
