@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import math
+import queue
+import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -146,6 +148,38 @@ def _row_runs(coords: np.ndarray, size0: int) -> tuple[np.ndarray, np.ndarray, n
         run_of[k] = len(first) - 1
     last.append(n - 1)
     return run_of, np.asarray(first), np.asarray(last)
+
+
+def _prefetched(batches, depth: int = 2):
+    """Iterate ``batches`` with the next ``depth`` read ahead by a thread, so that reading a
+    slide (OpenSlide and OpenCV release the GIL) overlaps encoding when there are no reader
+    processes (a Dask worker's task). Order and values are unchanged."""
+    q: queue.Queue = queue.Queue(depth)
+    stop, done = threading.Event(), object()
+
+    def fill() -> None:
+        try:
+            for item in batches:
+                while not stop.is_set():
+                    try:
+                        q.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            q.put(done)
+        except BaseException as err:  # noqa: BLE001 - handed to the consumer
+            q.put(err)
+
+    threading.Thread(target=fill, daemon=True, name="patch-prefetch").start()
+    try:
+        while (item := q.get()) is not done:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
 
 
 def normalise(images: torch.Tensor, mean, std) -> torch.Tensor:
@@ -323,7 +357,7 @@ def extract_features(jobs: list[ExtractionJob], encoder: Encoder, *, batch_size:
     n_encoded = 0
     bar = progress_bar(total=len(ds), desc=f"encoding ({encoder.name})", unit="patch",
                        enabled=progress)
-    for images, owners, errors in loader:
+    for images, owners, errors in (loader if num_workers else _prefetched(loader)):
         owners = owners.numpy()
         ok = np.array([not e for e in errors])
         for j, e in zip(owners[~ok], np.asarray(errors, dtype=object)[~ok]):

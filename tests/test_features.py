@@ -188,3 +188,27 @@ def test_mixed_precision_is_applied_and_stays_close(tiled, encoder):
     assert diff.max() > 1e-3                 # autocast ran: bf16 arithmetic is not fp32's
     assert np.corrcoef(a.ravel(), b.ravel())[0, 1] > 0.99
     assert np.median(diff / (np.abs(a) + 1e-2)) < 0.05
+
+
+def test_prefetched_keeps_order_passes_errors_and_stops_with_its_consumer():
+    import threading
+
+    from milhelpers.features import _prefetched
+
+    assert list(_prefetched(iter(range(50)), depth=3)) == list(range(50))
+
+    def broken():
+        yield 1
+        raise OSError("slide went away")
+    got = []
+    with pytest.raises(OSError, match="slide went away"):
+        for x in _prefetched(broken()):
+            got.append(x)
+    assert got == [1]
+    gen = _prefetched(iter(range(10**6)), depth=2)
+    assert next(gen) == 0
+    gen.close()                                   # the consumer stops early
+    for t in threading.enumerate():
+        if t.name == "patch-prefetch":
+            t.join(timeout=5)
+            assert not t.is_alive()
