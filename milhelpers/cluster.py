@@ -264,13 +264,21 @@ def session(scheduler: str | None = None, cluster_file: str | Path | None = None
 
 
 def _close(c, owned: bool) -> None:
+    """Close the client and, when ``owned``, its cluster, without Dask's shutdown chatter (a
+    local cluster's quiet logging ends when it starts closing)."""
     cluster = c.cluster if owned else None
-    if c.status != "running":  # a lost scheduler: closing only logs reconnection failures
-        logging.getLogger("distributed").setLevel(logging.CRITICAL)
-    with contextlib.suppress(Exception):
-        c.close(timeout=5)
-    if cluster is not None:
-        cluster.close(timeout=10)
+    lost = c.status != "running"   # its client may go on logging failed reconnections
+    logger = logging.getLogger("distributed")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        with contextlib.suppress(Exception):
+            c.close(timeout=5)
+        if cluster is not None:
+            cluster.close(timeout=10)
+    finally:
+        if not lost:
+            logger.setLevel(level)
 
 
 # -- what a worker knows about itself ---------------------------------------------------------
