@@ -22,6 +22,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -72,7 +73,12 @@ def main() -> None:
     from milhelpers import cluster
     from milhelpers.pipeline import prepare_cohort
 
-    data = prepare_cohort(ROOT / "data" / "cohort", progress=False)
+    root = ROOT / "data" / "cohort"
+    if (root / "patches").is_dir() and any((root / "slides").glob("*.tiff")):
+        # read only what exists (its config may be another branch's)
+        data = SimpleNamespace(slides_dir=root / "slides", patches_dir=root / "patches")
+    else:
+        data = prepare_cohort(root, progress=False)
     # the slides with the most patches: a task encodes one slide in batches, and the cohort's
     # median slide (46 patches) is a batch or less, far from a real slide's thousands
     from milhelpers.h5io import read_coords
