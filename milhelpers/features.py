@@ -8,7 +8,10 @@ is written for it, and the other slides go on.
 """
 from __future__ import annotations
 
+import contextlib
 import math
+import queue
+import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -20,12 +23,13 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from ._progress import progress_bar
-from .encoders import Encoder
-from .h5io import h5_attrs, read_coords, write_features
+from .encoders import Encoder, get_encoder, resolve_device
+from .h5io import h5_attrs, read_coords, remove_partials, write_features
 from .slides import Slide, SlideError
 
 __all__ = ["ExtractionJob", "PatchDataset", "normalise", "extract_features", "ExtractionReport",
-           "StaleFeaturesError", "stale_features_reason"]
+           "StaleFeaturesError", "stale_features_reason", "split_done", "resolve_precision",
+           "PRECISIONS", "extract_slide"]
 
 
 class StaleFeaturesError(ValueError):
@@ -146,6 +150,38 @@ def _row_runs(coords: np.ndarray, size0: int) -> tuple[np.ndarray, np.ndarray, n
     return run_of, np.asarray(first), np.asarray(last)
 
 
+def _prefetched(batches, depth: int = 2):
+    """Iterate ``batches`` with the next ``depth`` read ahead by a thread, so that reading a
+    slide (OpenSlide and OpenCV release the GIL) overlaps encoding when there are no reader
+    processes (a Dask worker's task). Order and values are unchanged."""
+    q: queue.Queue = queue.Queue(depth)
+    stop, done = threading.Event(), object()
+
+    def fill() -> None:
+        try:
+            for item in batches:
+                while not stop.is_set():
+                    try:
+                        q.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            q.put(done)
+        except BaseException as err:  # noqa: BLE001 - handed to the consumer
+            q.put(err)
+
+    threading.Thread(target=fill, daemon=True, name="patch-prefetch").start()
+    try:
+        while (item := q.get()) is not done:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+
+
 def normalise(images: torch.Tensor, mean, std) -> torch.Tensor:
     """uint8 (B, 3, S, S) → float (B, 3, S, S) with the encoder's per-channel mean and std."""
     m = torch.tensor(mean, dtype=torch.float32, device=images.device).view(1, 3, 1, 1) * 255
@@ -162,6 +198,8 @@ class ExtractionReport:
     n_patches: int
     seconds: float
     failed: dict[str, str] = field(default_factory=dict)
+    device: str = "cpu"          #: where the encoder ran ("cpu", "cuda:0"; several: "cuda:0, cuda:1")
+    precision: str = "fp32"      #: the encoder's arithmetic: fp32, or autocast to bf16 / fp16
 
     @property
     def patches_per_second(self) -> float:
@@ -200,6 +238,45 @@ def stale_features_reason(job: ExtractionJob, encoder: Encoder) -> str | None:
             "(overwrite=True) to replace it, or write to another output folder.")
 
 
+#: ``--precision`` choices: ``auto`` is fp32 on the CPU and mixed precision on a GPU (bf16 where
+#: the GPU supports it — its range is fp32's, so large ViT activations cannot overflow — else fp16).
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+
+
+def resolve_precision(precision: str, device: torch.device | str) -> str:
+    """``fp32``, ``bf16`` or ``fp16`` for a ``--precision`` value on ``device`` (see
+    :data:`PRECISIONS`)."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision {precision!r} is not one of {', '.join(PRECISIONS)}")
+    if precision != "auto":
+        return precision
+    if torch.device(device).type != "cuda":
+        return "fp32"
+    return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+
+
+def _autocast(device: torch.device, precision: str):
+    """The context the encoder runs in: none for fp32, else ``torch.autocast`` to the half type
+    (matrix products and convolutions in half precision, reductions in fp32)."""
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float16
+    return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+def split_done(jobs: list[ExtractionJob], encoder: Encoder,
+               overwrite: bool = False) -> tuple[list[ExtractionJob], list[Path]]:
+    """``(pending jobs, outputs kept)``: a job whose output exists is kept (resume) when it was
+    made with this encoder, input size and the current coordinates; otherwise
+    :class:`StaleFeaturesError` names every such file, before any work, unless ``overwrite``."""
+    pending = [j for j in jobs if overwrite or not Path(j.out_path).exists()]
+    done = [j for j in jobs if j not in pending]
+    stale = [r for j in done if (r := stale_features_reason(j, encoder))]
+    if stale:
+        raise StaleFeaturesError("\n".join(stale))
+    return pending, [Path(j.out_path) for j in done]
+
+
 def _check_job(job: ExtractionJob) -> str | None:
     """Why ``job`` cannot be encoded (unreadable coordinates or slide, coordinates made from
     another slide), or None. Runs in the main process, before any worker starts."""
@@ -224,22 +301,21 @@ def _check_job(job: ExtractionJob) -> str | None:
 
 
 def extract_features(jobs: list[ExtractionJob], encoder: Encoder, *, batch_size: int = 64,
-                     num_workers: int = 1, overwrite: bool = False,
-                     progress: bool = True) -> ExtractionReport:
+                     num_workers: int = 1, overwrite: bool = False, progress: bool = True,
+                     precision: str = "auto") -> ExtractionReport:
     """Encode every job's patches and write ``features``/``coords`` HDF5 files.
 
     Jobs whose output exists with the same encoder, input size and coordinates are skipped
     (resume); an existing output made otherwise raises :class:`StaleFeaturesError` before any
     work, unless ``overwrite``. A slide that cannot be read is recorded in ``report.failed`` and
-    the others go on. Output files carry the encoder name and input size as attributes.
+    the others go on. Output files carry the encoder name and input size as attributes. The
+    encoder runs where its weights are (``get_encoder(..., device=)``), in ``precision`` (see
+    :data:`PRECISIONS`); features are stored as float32 either way.
     """
     t0 = time.perf_counter()
-    pending = [j for j in jobs if overwrite or not Path(j.out_path).exists()]
-    done = [j for j in jobs if j not in pending]
-    stale = [r for j in done if (r := stale_features_reason(j, encoder))]
-    if stale:
-        raise StaleFeaturesError("\n".join(stale))
-    skipped = [Path(j.out_path) for j in done]
+    device = next(encoder.model.parameters()).device
+    precision = resolve_precision(precision, device)
+    pending, skipped = split_done(jobs, encoder, overwrite)
     failed: dict[str, str] = {}
     for j in list(pending):
         why = _check_job(j)
@@ -247,11 +323,12 @@ def extract_features(jobs: list[ExtractionJob], encoder: Encoder, *, batch_size:
             failed[Path(j.slide_path).name] = why
             pending.remove(j)
     if not pending:
-        return ExtractionReport([], skipped, 0, time.perf_counter() - t0, failed)
+        return ExtractionReport([], skipped, 0, time.perf_counter() - t0, failed, str(device),
+                                precision)
     ds = PatchDataset(pending, encoder.input_size)
     loader = DataLoader(ds, batch_size=batch_size, num_workers=num_workers, shuffle=False,
-                        persistent_workers=False, prefetch_factor=4 if num_workers else None)
-    device = next(encoder.model.parameters()).device
+                        persistent_workers=False, prefetch_factor=4 if num_workers else None,
+                        pin_memory=device.type == "cuda")
     buffers: dict[int, list[np.ndarray]] = {}
     broken: dict[int, str] = {}
     written: list[Path] = []
@@ -280,14 +357,16 @@ def extract_features(jobs: list[ExtractionJob], encoder: Encoder, *, batch_size:
     n_encoded = 0
     bar = progress_bar(total=len(ds), desc=f"encoding ({encoder.name})", unit="patch",
                        enabled=progress)
-    for images, owners, errors in loader:
+    for images, owners, errors in (loader if num_workers else _prefetched(loader)):
         owners = owners.numpy()
         ok = np.array([not e for e in errors])
         for j, e in zip(owners[~ok], np.asarray(errors, dtype=object)[~ok]):
             broken.setdefault(int(j), e)
         if ok.any():  # a batch of only unreadable patches is not worth a forward pass
-            feats = encoder(normalise(images[torch.from_numpy(ok)].to(device), encoder.mean,
-                                      encoder.std)).float().cpu().numpy()
+            batch = images[torch.from_numpy(ok)].to(device, non_blocking=True)
+            with _autocast(device, precision):
+                feats = encoder(normalise(batch, encoder.mean, encoder.std))
+            feats = feats.float().cpu().numpy()
             for j in np.unique(owners[ok]):
                 if int(j) not in broken:
                     buffers.setdefault(int(j), []).append(feats[owners[ok] == j])
@@ -301,4 +380,32 @@ def extract_features(jobs: list[ExtractionJob], encoder: Encoder, *, batch_size:
     while done_upto < len(pending):
         flush(done_upto)
         done_upto += 1
-    return ExtractionReport(written, skipped, n_encoded, time.perf_counter() - t0, failed)
+    return ExtractionReport(written, skipped, n_encoded, time.perf_counter() - t0, failed,
+                            str(device), precision)
+
+
+#: Encoders built in this process, by (name, weights, input size, device): a Dask worker builds
+#: its encoder once, not once per slide.
+_ENCODERS: dict[tuple, Encoder] = {}
+
+
+def extract_slide(job: ExtractionJob, *, encoder_name: str, weights: str | None = None,
+                  input_size: int | None = None, batch_size: int = 64, device: str = "auto",
+                  precision: str = "auto", overwrite: bool = False) -> ExtractionReport:
+    """One slide's extraction as a Dask task (:func:`milhelpers.pipeline.extract_folder` with a
+    scheduler): the worker's encoder, built once per worker process, on its device (worker k of
+    a multi-GPU host takes GPU k), with the worker's share of the CPU threads. The task reads
+    its slide's patches itself: parallel reading comes from more workers (several may share a
+    GPU), not from reader processes — forked from a Dask worker they made a slide 4× slower
+    here. Temporary files left by an earlier, killed attempt at this slide are removed first."""
+    from .cluster import worker_slot, worker_threads
+
+    torch.set_num_threads(worker_threads())
+    dev = resolve_device(device, slot=worker_slot())
+    key = (encoder_name, None if weights is None else str(weights), input_size, str(dev))
+    if key not in _ENCODERS:
+        _ENCODERS[key] = get_encoder(encoder_name, weights=weights, input_size=input_size,
+                                     device=dev)
+    remove_partials(job.out_path)
+    return extract_features([job], _ENCODERS[key], batch_size=batch_size, num_workers=0,
+                            overwrite=overwrite, progress=False, precision=precision)

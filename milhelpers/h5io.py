@@ -11,6 +11,7 @@ looks complete.
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 import tempfile
 from pathlib import Path
@@ -19,7 +20,7 @@ from typing import Iterator
 import h5py
 import numpy as np
 
-__all__ = ["atomic_output", "write_coords", "read_coords", "write_features", "read_features",
+__all__ = ["atomic_output", "remove_partials", "write_coords", "read_coords", "write_features", "read_features",
            "h5_attrs"]
 
 
@@ -50,6 +51,21 @@ def atomic_output(path: str | Path) -> Iterator[Path]:
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def remove_partials(path: str | Path) -> list[Path]:
+    """Delete the temporary files :func:`atomic_output` left beside ``path`` when its writer was
+    killed (``kill -9``, a worker process stopped mid-write): ``.<name>.*.part``. Call it only
+    where no other process is writing ``path`` now (the one task that owns an output)."""
+    path = Path(path)
+    if not path.parent.is_dir():
+        return []
+    gone = []
+    for tmp in path.parent.glob(f".{glob.escape(path.name)}.*.part"):
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+            gone.append(tmp)
+    return gone
 
 
 def _clean_attrs(attrs: dict) -> dict:

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import json
 import math
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -39,7 +38,7 @@ import pandas as pd
 import tifffile
 
 from ._progress import progress_bar
-from .h5io import atomic_output
+from .h5io import atomic_output, remove_partials
 
 __all__ = ["MORPHOLOGIES", "MIMICS", "BURDENS", "REGIONS", "CohortConfig", "SlideSpec",
            "plan_cohort", "slide_regions", "render_slide", "write_pyramidal_tiff", "build_cohort",
@@ -732,11 +731,17 @@ def _write_png(path: Path, mask: np.ndarray) -> None:
         tmp.write_bytes(buf.tobytes())
 
 
-def _render_and_write(args) -> dict:
-    spec, cfg, root = args
-    slide_path = root / "slides" / f"{spec.slide_id}.tiff"
-    mask_path = root / "masks" / f"{spec.slide_id}.png"
-    region_path = root / "masks" / f"{spec.slide_id}_regions.png"
+def _outputs(root: Path, slide_id: str) -> tuple[Path, Path, Path]:
+    return (root / "slides" / f"{slide_id}.tiff", root / "masks" / f"{slide_id}.png",
+            root / "masks" / f"{slide_id}_regions.png")
+
+
+def _render_and_write(spec: SlideSpec, cfg: CohortConfig, root: Path) -> dict:
+    """Render one slide and its masks (each file skipped when present) and return its labels
+    row. Temporary files of an earlier, killed attempt at this slide are removed first."""
+    slide_path, mask_path, region_path = _outputs(root, spec.slide_id)
+    for path in (slide_path, mask_path, region_path):
+        remove_partials(path)
     if not slide_path.exists():
         rgb, _, _ = render_slide(spec, cfg)
         write_pyramidal_tiff(slide_path, rgb, cfg.mpp, quality=cfg.jpeg_quality)
@@ -808,6 +813,10 @@ def build_cohort(root: str | Path, cfg: CohortConfig = CohortConfig(), workers: 
                  progress: bool = True) -> Cohort:
     """Generate the cohort under ``root`` (slides/, masks/, labels.csv, cohort.json).
 
+    ``workers`` > 1 renders slides in a local Dask cluster of that many worker processes
+    (:func:`milhelpers.cluster.run_tasks`), which stop when the build stops — Ctrl-C, or the
+    process or notebook kernel killed.
+
     ``labels.csv`` columns: slide_id, label, tumour_fraction, morphology (primary), burden
     (from the count), case_id, morphologies and mimics (``;``-separated), tumour_patches
     (112-µm grid cells with ≥ 25 % tumour), width, height, pen_mark, dust. No ``fold``: the
@@ -831,20 +840,24 @@ def build_cohort(root: str | Path, cfg: CohortConfig = CohortConfig(), workers: 
     (root / "masks").mkdir(parents=True, exist_ok=True)
     specs = plan_cohort(cfg)
     # largest first, so the last worker is not left alone with a big slide
-    order = sorted(range(len(specs)), key=lambda i: -specs[i].width * specs[i].height)
-    jobs = [(specs[i], cfg, root) for i in order]
-    rows: list[dict] = []
-    bar = progress_bar(total=len(jobs), desc="synthesising slides", enabled=progress)
+    specs = sorted(specs, key=lambda sp: -sp.width * sp.height)
     if workers > 1:
-        with ProcessPoolExecutor(workers) as pool:
-            for row in pool.map(_render_and_write, jobs, chunksize=1):
-                rows.append(row)
-                bar.update()
+        from .cluster import run_tasks
+
+        def cleanup(slide_id: str) -> None:   # what a stopped worker was writing
+            for path in _outputs(root, slide_id):
+                remove_partials(path)
+
+        done = run_tasks(_render_and_write, specs, keys=[sp.slide_id for sp in specs],
+                         args=(cfg, root), scheduler=f"local:{workers}", desc="synthesising slides",
+                         unit="slide", progress=progress, echo=None, cleanup=cleanup)
+        if done.failed:
+            raise RuntimeError("rendering failed for " + "; ".join(
+                f"{k}: {v}" for k, v in done.failed.items()))
+        rows = list(done.results.values())
     else:
-        for job in jobs:
-            rows.append(_render_and_write(job))
-            bar.update()
-    bar.close()
+        rows = [_render_and_write(sp, cfg, root) for sp in
+                progress_bar(specs, desc="synthesising slides", enabled=progress)]
     df = pd.DataFrame(rows).sort_values("slide_id").reset_index(drop=True)
     with atomic_output(meta_path) as tmp:
         tmp.write_text(json.dumps(_config_dict(cfg), indent=1))

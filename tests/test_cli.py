@@ -161,3 +161,37 @@ def test_extract_goes_on_after_a_slide_breaks_and_refuses_other_settings(tmp_pat
     r = _no_traceback(run("extract", d / "b.svs", tmp_path, "--input-size", "48", "--quiet"))
     assert r.returncode == 2 and "input_size (file 32, requested 48)" in r.stderr
     assert "--overwrite" in r.stderr
+
+
+def test_extract_fails_when_a_requested_slide_has_no_coordinates(tmp_path):
+    d = tmp_path / "slides"
+    d.mkdir()
+    for name in ("a.svs", "b.svs"):
+        shutil.copy(REAL_SVS, d / name)
+    assert run("tile", d, tmp_path, "--target-mpp", "4.0", "--patch-size", "32",
+               "--no-qc").returncode == 0
+    (tmp_path / "patches" / "b.h5").unlink()          # as if b's tiling had failed
+    r = _no_traceback(run("extract", d, tmp_path, "--input-size", "32", "--quiet"))
+    assert r.returncode == 1 and "b: FAILED: no coordinates" in r.stderr
+    assert "1 without coordinates" in r.stdout and "on cpu (fp32)" in r.stdout
+    assert "patches/s" in r.stdout
+    assert [p.name for p in (tmp_path / "features_efficientnet_lite0").glob("*.h5")] == ["a.h5"]
+
+
+def test_extract_refuses_a_misspelt_encoder_or_a_missing_gpu_before_making_folders(tmp_path):
+    assert run("tile", REAL_SVS, tmp_path, "--target-mpp", "4.0", "--patch-size", "32",
+               "--no-qc").returncode == 0
+    r = _no_traceback(run("extract", REAL_SVS, tmp_path, "--encoder", "resnet50_trunk"))
+    assert r.returncode == 2 and "Did you mean 'resnet50_trunc'" in r.stderr
+    import torch
+    if not torch.cuda.is_available():
+        r = _no_traceback(run("extract", REAL_SVS, tmp_path, "--device", "cuda"))
+        assert r.returncode == 2 and "--device cuda" in r.stderr and "--device cpu" in r.stderr
+    r = _no_traceback(run("extract", REAL_SVS, tmp_path, "--device", "gpu"))
+    assert r.returncode == 2 and "use auto, cpu, cuda or cuda:N" in r.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["patches"]
+
+
+def test_a_failed_tiling_leaves_no_empty_folders(tmp_path):
+    r = _no_traceback(run("tile", REAL_SVS, tmp_path / "out", "--patch-size", "8192"))
+    assert r.returncode == 1 and not (tmp_path / "out").exists()

@@ -158,3 +158,57 @@ def test_existing_features_with_other_settings_stop_the_run(tiled, tmp_path):
         extract_features([moved], enc64, num_workers=0, progress=False)
     rep = extract_features([moved], enc32, num_workers=0, progress=False, overwrite=True)
     assert rep.written == [moved.out_path] and len(read_features(moved.out_path)[0]) == len(c[::2])
+
+
+# -- precision: mixed precision on a GPU; the autocast path itself runs on the CPU here --------
+def test_resolve_precision(monkeypatch):
+    from milhelpers.features import resolve_precision
+
+    assert resolve_precision("auto", "cpu") == "fp32"
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda: True)
+    assert resolve_precision("auto", "cuda:0") == "bf16"
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda: False)
+    assert resolve_precision("auto", "cuda:1") == "fp16"
+    assert resolve_precision("fp32", "cuda:0") == "fp32" and resolve_precision("bf16", "cpu") == "bf16"
+    with pytest.raises(ValueError, match="half"):
+        resolve_precision("half", "cpu")
+
+
+def test_mixed_precision_is_applied_and_stays_close(tiled, encoder):
+    out, paths = tiled
+    full = extract_features(_jobs(out, paths[:1], "p32"), encoder, num_workers=0, progress=False,
+                            precision="fp32")
+    half = extract_features(_jobs(out, paths[:1], "p16"), encoder, num_workers=0, progress=False,
+                            precision="bf16")
+    assert (full.precision, half.precision, half.device) == ("fp32", "bf16", "cpu")
+    a, _ = read_features(out / "p32" / f"{REAL_SVS.stem}.h5")
+    b, _ = read_features(out / "p16" / f"{REAL_SVS.stem}.h5")
+    assert b.dtype == np.float32
+    diff = np.abs(a - b)
+    assert diff.max() > 1e-3                 # autocast ran: bf16 arithmetic is not fp32's
+    assert np.corrcoef(a.ravel(), b.ravel())[0, 1] > 0.99
+    assert np.median(diff / (np.abs(a) + 1e-2)) < 0.05
+
+
+def test_prefetched_keeps_order_passes_errors_and_stops_with_its_consumer():
+    import threading
+
+    from milhelpers.features import _prefetched
+
+    assert list(_prefetched(iter(range(50)), depth=3)) == list(range(50))
+
+    def broken():
+        yield 1
+        raise OSError("slide went away")
+    got = []
+    with pytest.raises(OSError, match="slide went away"):
+        for x in _prefetched(broken()):
+            got.append(x)
+    assert got == [1]
+    gen = _prefetched(iter(range(10**6)), depth=2)
+    assert next(gen) == 0
+    gen.close()                                   # the consumer stops early
+    for t in threading.enumerate():
+        if t.name == "patch-prefetch":
+            t.join(timeout=5)
+            assert not t.is_alive()

@@ -37,4 +37,41 @@ def test_check_writable_names_the_folder(tmp_path):
     (tmp_path / "f").write_text("")
     with pytest.raises(PermissionError, match=r"Cannot write to the output folder .*f/x"):
         check_writable(tmp_path / "f" / "x")
-    assert check_writable(tmp_path / "ok" / "deep").is_dir()
+    # checked where the first existing folder is; nothing is created until a file is written
+    assert check_writable(tmp_path / "ok" / "deep") == tmp_path / "ok" / "deep"
+    assert not (tmp_path / "ok").exists()
+
+
+def test_a_misspelt_encoder_is_refused_before_any_folder_is_made(tmp_path):
+    from milhelpers.pipeline import extract_folder
+
+    shutil.copy(REAL_SVS, tmp_path / "a.svs")
+    tile_folder(tmp_path / "a.svs", tmp_path / "out", progress=False, patch_size=128, qc=False)
+    before = sorted(p.name for p in (tmp_path / "out").iterdir())
+    with pytest.raises(KeyError, match="Unknown encoder 'resnet50_trunk'.*Did you mean "
+                                       "'resnet50_trunc'"):
+        extract_folder(tmp_path / "a.svs", tmp_path / "out" / "patches", tmp_path / "out",
+                       "resnet50_trunk", progress=False)
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == before == ["patches"]
+
+
+def test_extraction_makes_its_folder_only_when_a_slide_is_written(tmp_path):
+    from milhelpers.pipeline import extract_folder
+
+    shutil.copy(REAL_SVS, tmp_path / "a.svs")
+    (tmp_path / "patches").mkdir()
+    # no coordinates for the slide: nothing to write, no features folder
+    rep, feat_dir, missing = extract_folder(tmp_path / "a.svs", tmp_path / "patches", tmp_path,
+                                            input_size=32, progress=False)
+    assert missing == ["a"] and not rep.written and not feat_dir.exists()
+
+
+def test_tiling_makes_no_folder_for_a_slide_that_fails(tmp_path):
+    (tmp_path / "bad.svs").write_bytes(b"\x00" * 1000)
+    rep = tile_folder(tmp_path / "bad.svs", tmp_path / "out", progress=False)
+    assert set(rep.failed) == {"bad.svs"} and not (tmp_path / "out").exists()
+    # a good slide brings its folders (coordinates, and QC unless turned off)
+    shutil.copy(REAL_SVS, tmp_path / "a.svs")
+    tile_folder(tmp_path / "a.svs", tmp_path / "out", progress=False, target_mpp=4.0,
+                patch_size=32, qc=False)
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["patches"]

@@ -5,6 +5,7 @@ import cv2
 import numpy as np
 import pandas as pd
 import pytest
+import tifffile
 
 from milhelpers import synth
 from milhelpers.slides import Slide
@@ -182,3 +183,15 @@ def test_a_cohort_from_the_older_generator_loses_its_fold_column_and_nothing_els
     with pytest.raises(FileExistsError, match="another config"):
         synth.build_cohort(tmp_path, cfg, progress=False)
     assert (tmp_path / "labels.csv").read_text() == text
+
+
+def test_a_cohort_rendered_by_dask_workers_equals_the_serial_one(tmp_path):
+    cfg = synth.CohortConfig(n_slides=10, seed=2, min_side_mm=0.3, max_side_mm=0.4)
+    one = synth.build_cohort(tmp_path / "one", cfg, workers=1, progress=False)
+    two = synth.build_cohort(tmp_path / "two", cfg, workers=2, progress=False)
+    assert two.labels.equals(one.labels)
+    for sid in one.labels.slide_id:
+        a = tifffile.imread(one.slide_path(sid))
+        b = tifffile.imread(two.slide_path(sid))
+        assert np.array_equal(a, b), sid
+        assert np.array_equal(one.region_mask(sid)[0], two.region_mask(sid)[0])
