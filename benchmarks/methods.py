@@ -34,7 +34,7 @@ metric (mean over repeats). Then each method minus the first (the reference), B 
   "clear" means Holm-adjusted p < 0.05; with one, clear means the interval excludes 0.
 
 JSON (--json): {"runs": [{method, seed, fold, auc, balanced_accuracy, f1, loc_auc, top5_mass,
-entropy, seconds, best_epoch}, …], "summary": {method: {metric: {mean, std, n}}} (with oof_*
+entropy, seconds, peak_mb, best_epoch}, …], "summary": {method: {metric: {mean, std, n}}} (with oof_*
 pooled metrics), "paired": {"A|B": {metric: {diff, ci95, p, p_holm, n_slides, n_repeats, unit,
 test}}}, "oof": [{method, seed, fold, slide_id, case_id, label, score, loc_auc, entropy,
 top5_mass}, …], "meta": {…}} with diff = B − A; NaN is null; one record per line.
@@ -53,7 +53,7 @@ sys.path.insert(0, str(ROOT))
 
 DEFAULT_METHODS = ["abmil_gated", "mean_pool", "max_pool"]
 TABLE_METRICS = ["auc", "balanced_accuracy", "f1", "loc_auc", "top5_mass", "entropy",
-                 "seconds", "best_epoch"]
+                 "seconds", "peak_mb", "best_epoch"]
 PAIRED_METRICS = ["auc", "balanced_accuracy", "f1", "loc_auc", "top5_mass", "entropy", "seconds"]
 
 

@@ -79,6 +79,7 @@ from ._progress import progress_bar
 from .datasets import BagDataset, cohort_instance_labels, stratified_folds, train_val_split
 from .h5io import atomic_output
 from .methods import BuildContext, Method, as_method, n_classes_of
+from .memory import PeakRSS
 from .metrics import attention_entropy, localization_auc, topk_mass
 from .train import Predictions, predict, run_seed, seed_everything
 
@@ -89,7 +90,7 @@ __all__ = ["METRICS", "SLIDE_QUANTITIES", "PAIRED_METRICS", "RUNNER_VERSION", "E
 
 #: What each run reports, in the order of the JSON and the tables.
 METRICS = ("auc", "balanced_accuracy", "f1", "loc_auc", "top5_mass", "entropy", "seconds",
-           "best_epoch")
+           "peak_mb", "best_epoch")
 #: Quantities each run records per test slide (its out-of-fold record), besides the score.
 SLIDE_QUANTITIES = ("loc_auc", "entropy", "top5_mass")
 #: What :meth:`ExperimentResult.paired` compares by default: slide metrics of the pooled
@@ -863,7 +864,9 @@ def run_experiments(dataset: Dataset, methods: Sequence[Method | str], seeds: Se
     ≥ 0.25 as positives; NaN without instance labels), ``top5_mass`` (mean share of the five
     most-attended patches, positive slides), ``entropy`` (mean normalised attention entropy
     H(a)/log N); with several attention heads all three use the heads' mean softmax
-    (:attr:`~milhelpers.train.Predictions.slide_attention`), ``seconds`` (training wall time)
+    (:attr:`~milhelpers.train.Predictions.slide_attention`), ``seconds`` (training wall time),
+    ``peak_mb`` (peak resident memory above the run's start while training, MB:
+    :class:`~milhelpers.memory.PeakRSS`; a two-stage run's is at least its first stage's)
     and ``best_epoch`` (the epoch kept: the last, or the one a validation monitor selected;
     ``meta["selection"]`` names each method's monitor). Per test slide
     (:meth:`ExperimentResult.out_of_fold`): its score and the same three attention quantities.
@@ -965,28 +968,32 @@ def _run_all(dataset, methods, seeds, folds, epochs, val_fraction, cache_dir, pr
         rs = run_seed(seed, k)
         tr_idx, va_idx = train_val_split(tr, labels, val_fraction, seed=rs,
                                          **({"groups": groups} if groups is not None else {}))
-        stage = {"wall": 0.0, "seconds": 0.0}
+        stage = {"wall": 0.0, "seconds": 0.0, "peak_mb": 0.0}
 
         def pretrained(other) -> Any:
             """Another method's trained model of this seed, fold and split (stage one)."""
             other = as_method(other)
             t = time.perf_counter()
-            model, secs = trained_model(other, seed, k)
+            model, secs, peak = trained_model(other, seed, k)
             stage["wall"] += time.perf_counter() - t
             stage["seconds"] += secs
+            stage["peak_mb"] = max(stage["peak_mb"], peak)
             return model
 
         if not trained:   # fit seeds the same way: this only keeps torch's one-time
             seed_everything(rs)   # imports (about 2 s) out of the first run's seconds
         t0 = time.perf_counter()
-        res = method.fit(dataset.subset(tr_idx), dataset.subset(va_idx), cfg, fold=k,
-                         pretrained=pretrained)
-        # a stage one counts with its recorded seconds, cached or not, so costs are comparable
+        with PeakRSS() as mem:
+            res = method.fit(dataset.subset(tr_idx), dataset.subset(va_idx), cfg, fold=k,
+                             pretrained=pretrained)
+        # a stage one counts with its recorded seconds and peak memory, cached or not, so costs
+        # are comparable
         seconds = time.perf_counter() - t0 - stage["wall"] + stage["seconds"]
+        peak_mb = max(mem.peak_mb, stage["peak_mb"])
         test_ds = dataset.subset(te)
         pred = predict(res.model, test_ds)
         slides = _slide_records(pred, test_ds)
-        metrics = {**_run_metrics(pred, slides), "seconds": seconds,
+        metrics = {**_run_metrics(pred, slides), "seconds": seconds, "peak_mb": peak_mb,
                    "best_epoch": int(res.best_epoch)}
         _save_predictions(npz_path, pred)   # first, so a .json always has its predictions
         with atomic_output(json_path.with_suffix(".pt")) as tmp:
@@ -1005,8 +1012,8 @@ def _run_all(dataset, methods, seeds, folds, epochs, val_fraction, cache_dir, pr
         return (metrics, slides), key, res.model
 
     def trained_model(method: Method, seed: int, k: int):
-        """(model, recorded seconds) of a run: its weights from the cache (``.pt``) when the run
-        is cached, else trained now (and cached) through :func:`one_run`."""
+        """(model, recorded seconds, recorded peak MB) of a run: its weights from the cache
+        (``.pt``) when the run is cached, else trained now (and cached) through :func:`one_run`."""
         (metrics, _), key, model = one_run(method, seed, k)
         if model is None:
             pt = _run_paths(cache_dir, method.name, seed, k, key)[0].with_suffix(".pt")
@@ -1020,7 +1027,8 @@ def _run_all(dataset, methods, seeds, folds, epochs, val_fraction, cache_dir, pr
                 ctx = BuildContext(int(dataset.dim), n_classes, k, run_seed(seed, k))
                 model = method.build_model(ctx)
                 model.load_state_dict(state)
-        return model, float(metrics["seconds"])
+        peak = metrics.get("peak_mb", float("nan"))
+        return model, float(metrics["seconds"]), 0.0 if peak != peak else float(peak)
 
     if workers > 1:
         missing = [j for j in jobs if not where(*j)[2].exists()]
