@@ -233,12 +233,13 @@ def test_a_patch_of_exactly_the_tumour_threshold_is_tumour():
 
 # ------------------------------------------------------------------------ early stopping
 def _frozen_fit(**cfg):
-    """lr = 0: the validation loss is the same every epoch, so it improves once (epoch 1)."""
+    """lr = 0: the validation loss is the same every epoch, so it improves once (epoch 1).
+    Early stopping needs a validation monitor (the default, ``"last"``, trains every epoch)."""
     g = torch.Generator().manual_seed(0)
     bags = [Bag(torch.randn(6, 4, generator=g), i % 2, f"b{i}") for i in range(4)]
     ds = ListBagDataset(bags)
     return fit(lambda: ABMIL(4, 2, embed_dim=8, attn_dim=4), ds, ds,
-               TrainConfig(epochs=8, lr=0.0, progress=False, **cfg))
+               TrainConfig(epochs=8, lr=0.0, progress=False, monitor="val_loss", **cfg))
 
 
 @pytest.mark.parametrize("patience, min_epochs, epochs_run", [(2, 0, 3), (1, 0, 2), (3, 0, 4),

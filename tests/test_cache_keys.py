@@ -241,7 +241,12 @@ def test_every_tiling_knob_is_recorded():
 
 
 # ---------------------------------------------------------------------------- features files
-ENC = SimpleNamespace(name="efficientnet_lite0", input_size=112)
+def _encoder(name: str, input_size: int) -> SimpleNamespace:
+    """What extract_features reads of an Encoder: its name, input size and where its weights are."""
+    return SimpleNamespace(name=name, input_size=input_size, model=torch.nn.Linear(1, 1))
+
+
+ENC = _encoder("efficientnet_lite0", 112)
 COORDS = np.array([[0, 0], [112, 0], [0, 112]])
 CATTRS = dict(patch_size_level0=224, patch_size=112, target_mpp=1.0, level0_mpp=0.5)
 
@@ -259,8 +264,8 @@ def _retile(job, coords=COORDS, **attrs):
 
 
 @pytest.mark.parametrize("change, named", [
-    (lambda job: SimpleNamespace(name="resnet50_trunc", input_size=112), "encoder"),
-    (lambda job: SimpleNamespace(name="efficientnet_lite0", input_size=224), "input_size"),
+    (lambda job: _encoder("resnet50_trunc", 112), "encoder"),
+    (lambda job: _encoder("efficientnet_lite0", 224), "input_size"),
     (lambda job: _retile(job, COORDS + [[0, 0], [0, 0], [0, 1]]), "coordinates"),   # one moved
     (lambda job: _retile(job, COORDS[:2]), "coordinates"),                          # one fewer
     (lambda job: _retile(job, COORDS[[1, 0, 2]]), "coordinates"),                   # reordered
