@@ -270,7 +270,8 @@ def add_commands(sub) -> None:
     p.add_argument("--plugin", action="append", default=[], metavar="FILE",
                    help="a .py file or module that registers your method (repeatable)")
     p.add_argument("--workers", type=_int_at_least(1), default=1,
-                   metavar="N", help="runs trained at once, in forked processes (default 1)")
+                   metavar="N", help="runs trained at once, on a local Dask cluster of N "
+                                     "worker processes (default 1: one after another here)")
     p.add_argument("--overwrite", action="store_true",
                    help="replace a finished run in RUN_DIR (its runs with the same settings and "
                         "code are reused)")
