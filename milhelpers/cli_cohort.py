@@ -290,8 +290,8 @@ def add_commands(sub) -> None:
                         "the run's label map)")
     p.add_argument("--out", default=None, metavar="CSV",
                    help="also write one row per slide (label, probabilities, predicted class)")
-    p.add_argument("--resamples", type=_int_at_least(100), default=2000,
-                   help="bootstrap resamples (default 2000)")
+    p.add_argument("--resamples", type=_int_at_least(200), default=2000,
+                   help="bootstrap resamples (default 2000, at least 200)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     p.set_defaults(func=cmd_evaluate)
 
