@@ -56,7 +56,7 @@ from ._progress import progress_bar
 __all__ = ["client", "session", "cluster_from_yaml", "parse_scheduler", "JOBQUEUE_KINDS",
            "run_tasks", "collect", "TaskReport", "SchedulerLostError", "describe",
            "dashboard_link", "worker_threads", "worker_slot", "WORKER_THREADS_ENV",
-           "on_every_worker"]
+           "on_every_worker", "close"]
 
 #: ``kind`` in a cluster file → the dask-jobqueue class that builds it.
 JOBQUEUE_KINDS = {"slurm": "SLURMCluster", "pbs": "PBSCluster", "sge": "SGECluster",
@@ -284,6 +284,12 @@ def session(scheduler: str | None = None, cluster_file: str | Path | None = None
         yield c
     finally:
         _close(c, owned=_owns_cluster(scheduler, cluster_file))
+
+
+def close(c) -> None:
+    """Close a client of :func:`client` and the local or batch cluster it started (quietly: a
+    notebook's ``with session(...)`` cannot span cells)."""
+    _close(c, owned=getattr(c, "cluster", None) is not None)
 
 
 def _close(c, owned: bool) -> None:
