@@ -55,6 +55,7 @@ import dataclasses
 import hashlib
 import json
 import math
+import threading
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -1051,18 +1052,49 @@ def _known_key(method: Method, seed: int, k: int) -> tuple[str, str, int, int]:
     return (method.name, _digest([dict(method.model_kwargs), dict(method.config)]), seed, k)
 
 
-def _run_task(runs: _Runs, dataset, method: Method, seed: int, k: int, threads: int | None,
-              keys: dict, *first_stages) -> set[tuple[str, int, int]]:
+@dataclass(frozen=True)
+class _Pickled:
+    """A dataset as the bytes of its pickle, named by the call that sent it."""
+
+    token: str
+    data: bytes
+
+
+#: The datasets a worker process unpickled, by the token of the call that sent them (the last
+#: few calls: a long-lived worker serves many).
+_UNPICKLED: dict[str, Any] = {}
+_UNPICKLED_LOCK = threading.Lock()
+
+
+def _unpickled(sent: _Pickled):
+    """The dataset of ``sent``, unpickled once per worker process and shared by its tasks."""
+    import pickle
+
+    with _UNPICKLED_LOCK:
+        if sent.token not in _UNPICKLED:
+            while len(_UNPICKLED) >= 2:
+                _UNPICKLED.pop(next(iter(_UNPICKLED)))
+            _UNPICKLED[sent.token] = pickle.loads(sent.data)
+        return _UNPICKLED[sent.token]
+
+
+def _run_task(runs: _Runs, sent: _Pickled, method: Method, seed: int, k: int,
+              threads: int | None, keys: dict, *first_stages) -> set[tuple[str, int, int]]:
     """One Dask task: the run (``method``, ``seed``, fold ``k``) from the cache or trained now
     into it, with ``threads`` torch threads; returns the runs it trained (with a first stage
     that was not cached). ``keys``: the run keys of the run and its first stages, computed by
     the caller. ``first_stages``: the results of the tasks it waited for (unused)."""
     from .train import torch_threads
 
-    runs = dataclasses.replace(runs, dataset=dataset, trained=set(), keys=keys)
-    with torch_threads(threads):
+    runs = dataclasses.replace(runs, dataset=_unpickled(sent), trained=set(), keys=keys)
+    # torch's random streams and thread count are per process: a worker with several threads
+    # (``dask worker --nthreads 4``) must not interleave two runs' draws
+    with _ONE_RUN_PER_PROCESS, torch_threads(threads):
         runs.one_run(method, seed, k)
     return runs.trained
+
+
+_ONE_RUN_PER_PROCESS = threading.Lock()
 
 
 def _load_plugins(specs: list[str]) -> None:
@@ -1095,8 +1127,12 @@ def _train_on_dask(runs: _Runs, missing: list[tuple[Method, int, int]], dask: di
         token = uuid.uuid4().hex[:8]
         light = dataclasses.replace(runs, dataset=None, trained=set(),
                                     cache_dir=Path(runs.cache_dir).resolve())
-        # the features travel once to a worker, then stay there: not once per run
-        data = c.scatter(runs.dataset, hash=False)
+        # the dataset travels once to a worker, then stays there, not once per run; it travels
+        # pickled here, as bytes: a worker that passes it on to another while a run of its own
+        # reads it (and so reorders its bag cache) would otherwise pickle it mid-change
+        import cloudpickle
+
+        data = c.scatter(_Pickled(token, cloudpickle.dumps(runs.dataset)), hash=False)
         futures: dict[str, Any] = {}      # run key → future
         names: dict[str, tuple[str, int, int]] = {}
         asked = {runs.where(*job)[1] for job in missing}

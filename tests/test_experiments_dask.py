@@ -26,7 +26,9 @@ SAME = [m for m in ex.METRICS if m not in ("seconds", "peak_mb")]
 
 @pytest.fixture(scope="module")
 def local2():
-    with cluster.session("local:2") as c:
+    """Two worker processes of two threads each: runs go to different processes *and* share
+    one, so anything a run draws from process-wide state (torch's random streams) would leak."""
+    with cluster.session("local:2", threads_per_worker=2) as c:
         yield c
 
 

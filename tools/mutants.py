@@ -237,6 +237,9 @@ MUTANTS = {
     "runner_dask_workers_compute_the_keys": (
         "milhelpers/experiments.py", "trained=set(), keys=keys)", "trained=set(), keys={})",
         "tests/test_experiments_dask.py -k first_stage"),
+    "runner_dask_runs_share_a_process": (
+        "milhelpers/experiments.py", "with _ONE_RUN_PER_PROCESS, torch_threads(threads):",
+        "with torch_threads(threads):", "tests/test_experiments_dask.py -k first_stage"),
     "runner_dask_plugins_not_on_the_workers": (
         "milhelpers/experiments.py", "        if _LOADED:   #", "        if False:   #",
         "tests/test_experiments_dask.py -k benchmark"),
