@@ -1423,5 +1423,5 @@ def scaling_results(summary: dict, axes=None):
         ratio = speedup.get("local:2 / local:1", {}).get("median")
         ax.set_title(what + (f": 2 workers / 1 = {ratio:.2f}×" if ratio else ""))
         ax.set_ylim(0, None)
-        ax.legend(fontsize=7, frameon=False, loc="lower right")
+        ax.legend(fontsize=7, frameon=False, loc="best")
     return fig
