@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -99,16 +100,23 @@ def test_runs_on_dask_equal_the_serial_runs_and_wait_for_their_first_stage(tmp_p
 
 
 def test_a_failing_run_is_raised_after_the_others_are_cached(tmp_path, local2):
+    attempts = tmp_path / "attempts.txt"     # the processes that tried to build fold 2
+
     def broken(ctx, **kw):
         if ctx.fold == 2:
+            with open(attempts, "a") as f:
+                f.write(f"{os.getpid()}\n")
             raise ValueError("fold 2 cannot be built")
         return get_method("mean_pool").build(ctx, embed_dim=16)
 
     with pytest.raises(ValueError, match="fold 2 cannot be built"):
         ex.run_experiments(planted(), [Method("sometimes_broken", broken)], [0], 3, epochs=1,
-                           cache_dir=tmp_path, progress=False, client=local2)
-    assert sorted(p.name[:11] for p in (tmp_path / "sometimes_broken").glob("*.json")) == [
-        "seed0_fold0", "seed0_fold1"]
+                           cache_dir=tmp_path / "runs", progress=False, client=local2)
+    assert sorted(p.name[:11] for p in (tmp_path / "runs" / "sometimes_broken").glob("*.json")) \
+        == ["seed0_fold0", "seed0_fold1"]
+    # tried once, in a worker: the failed task's error is raised, not the run trained again here
+    tried = attempts.read_text().split()
+    assert len(tried) == 1 and tried[0] != str(os.getpid())
 
 
 @pytest.mark.parametrize("kwargs, match", [
@@ -157,14 +165,22 @@ def test_the_benchmark_on_a_running_scheduler_gives_the_serial_table(tmp_path, l
     pd.read_csv(labels).assign(label=lambda t: (t.label == "tumor").astype(int)).to_csv(
         ints, index=False)
     bench = _bench()
+    fits = []                  # the runs trained in this process
+    original = Method.fit
+    monkeypatch.setattr(Method, "fit", lambda self, *a, **kw: fits.append(self.name)
+                        or original(self, *a, **kw))
     common = ["--plugin", str(tmp_path / "my_methods.py"), "--features", str(feats), "--labels",
               str(ints), "--methods", "my_small_pool", "max_pool", "--folds", "3", "--epochs",
               "1"]
+    trained_here = {}
     for how, extra in (("serial", ["--workers", "1"]),
                        ("dask", ["--scheduler", local2.scheduler.address])):
+        fits.clear()
         code = bench.main([*common, *extra, "--cache", str(tmp_path / how), "--json",
                            str(tmp_path / f"{how}.json")])
         assert code == 0, capsys.readouterr()
+        trained_here[how] = len(fits)
+    assert trained_here == {"serial": 6, "dask": 0}     # --scheduler's runs went to its workers
     out = capsys.readouterr().out
     assert "2 method(s) × 1 repeat(s) × 3 folds" in out and out.count("6 of 6 runs trained") == 2
     serial, dask = (ex.ExperimentResult.from_json(json.loads((tmp_path / f"{h}.json").read_text()))
