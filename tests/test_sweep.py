@@ -195,6 +195,11 @@ def test_real_edits_recompute_and_cosmetic_ones_do_not(tmp_path, dask_client):
     _notebook(tmp_path, TOY_PARAMS.replace("n = 3", "n = 4"), TOY_BODY)
     run = _by_name(_sweep(nb, out, dask_client, x=["2"]))["x=2"]
     assert run.status == "ok" and run.results["n_times_x"] == 8.0
+    # so is an edit of the last cell
+    _notebook(tmp_path, TOY_PARAMS.replace("n = 3", "n = 4"),
+              TOY_BODY.replace("n_times_x=n * x", "n_times_x=n * x + 1"))
+    run = _by_name(_sweep(nb, out, dask_client, x=["2"]))["x=2"]
+    assert run.status == "ok" and run.results["n_times_x"] == 9.0
 
     # two values whose folder names collide ("a b", "a_b" → label=a_b): each one is run, never
     # the other's result reused
