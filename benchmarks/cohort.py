@@ -125,8 +125,9 @@ def main() -> int:
     ap.add_argument("--cache", type=Path, default=ROOT / "runs" / "experiments",
                     help="the experiment runner's per-run cache, shared with "
                     "benchmarks/methods.py (default: %(default)s)")
-    ap.add_argument("--workers", type=int, default=2 if sys.platform.startswith("linux") else 1,
-                    help="ABMIL runs trained at once in forked processes (default %(default)s)")
+    ap.add_argument("--workers", type=int, default=2,
+                    help="ABMIL runs trained at once on a local Dask cluster of this many worker "
+                    "processes (default %(default)s; 1: one after another here)")
     args = ap.parse_args()
     if args.json is not None and args.json.exists() and not args.overwrite:
         print(f"error: {args.json} exists; pass --overwrite to replace it", file=sys.stderr)

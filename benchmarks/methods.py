@@ -15,9 +15,12 @@ A run's key holds the fingerprint of the method's code (its model, loss terms, c
 batching and the trainer, in milhelpers and in your own modules; not library code such as
 PyTorch): edit a method and its runs are trained again, leave it and they are reused.
 The default is chapter-sized (6 epochs, as chapter 02); the README's tables use --epochs 20, the
-methods' own default, and 3 repeats. --workers trains that many runs at once (default 2 on Linux,
-one per core of the course machine): the results are the same as one at a time, and the runs'
-seconds are measured side by side, so compare them within one call.
+methods' own default, and 3 repeats. The missing runs are Dask tasks (one per method, repeat and
+fold; a two-stage method's waits for its first stage): --workers N on a local cluster of N
+processes (default 2, one per core of the course machine; 1 trains them one after another here),
+--scheduler tcp://host:8786 on a running scheduler, --cluster slurm.yaml on batch jobs
+(docs/scaling.md). The results are those of one run at a time; the runs' seconds are measured
+side by side, so compare them within one call.
 
 Each seed is a repeat with its own partition of the slides into stratified, case-grouped folds,
 so every repeat scores every slide once, out of fold (a labels ``fold`` column instead fixes the
@@ -100,10 +103,17 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--threads", type=_positive, default=1,
                     help="torch CPU threads (default 1: one bag per step is too small an "
                     "operation for more to pay off)")
-    ap.add_argument("--workers", type=_positive,
-                    default=2 if sys.platform.startswith("linux") else 1,
-                    help="runs trained at once, in forked processes (default: %(default)s; "
-                    "forking needs Linux)")
+    ap.add_argument("--workers", type=_positive, default=None,
+                    help="runs trained at once on a local Dask cluster of this many worker "
+                    "processes (short for --scheduler local:N; default 2, one per core of the "
+                    "course machine; 1: one after another in this process)")
+    ap.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                    help="train the missing runs as Dask tasks: local (a worker per core), "
+                    "local:N, or a running scheduler's tcp://host:8786 (its workers must see "
+                    "--cache and the data)")
+    ap.add_argument("--cluster", type=Path, default=None, metavar="FILE",
+                    help="a dask-jobqueue YAML (SLURM, PBS, SGE, LSF) describing the batch "
+                    "jobs that train the runs (pip install -e '.[cluster]'; docs/scaling.md)")
     ap.add_argument("--json", type=Path, default=None, help="write the results here")
     ap.add_argument("--cache", type=Path, default=ROOT / "runs" / "experiments",
                     help="per-run cache folder (default: %(default)s)")
@@ -222,6 +232,19 @@ def main(argv=None) -> int:
     for out in (args.json, args.figure):
         if out is not None and out.exists() and not args.overwrite:
             return fail(f"{out} exists; pass --overwrite to replace it")
+    if sum(x is not None for x in (args.workers, args.scheduler, args.cluster)) > 1:
+        return fail("give one of --workers, --scheduler and --cluster: each says where the "
+                    "runs are trained")
+    if args.cluster is not None and not args.cluster.is_file():
+        return fail(f"--cluster {args.cluster} does not exist")
+    if args.scheduler is not None:
+        from milhelpers.cluster import parse_scheduler
+
+        try:
+            parse_scheduler(args.scheduler)
+        except ValueError as err:
+            return fail(str(err))
+    workers = 2 if args.workers is None else args.workers
     try:
         if args.data_root is not None:
             ds = open_dataset(args.data_root)
@@ -235,7 +258,9 @@ def main(argv=None) -> int:
             warnings.simplefilter("default")
             result = run_experiments(ds, args.methods, args.seeds, args.folds, epochs=args.epochs,
                                      val_fraction=args.val_fraction, cache_dir=args.cache,
-                                     threads=args.threads, workers=args.workers)
+                                     threads=args.threads,
+                                     workers=1 if args.scheduler or args.cluster else workers,
+                                     scheduler=args.scheduler, cluster_file=args.cluster)
         wall = time.perf_counter() - t0
     except (DataMismatchError, FileNotFoundError, ValueError, KeyError, OSError) as err:
         return fail(err.args[0] if err.args else str(err))

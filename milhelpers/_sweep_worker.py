@@ -130,3 +130,9 @@ def execute(notebook: str, out_dir: str, params: dict[str, Any], key: dict[str, 
                                         "finished": time.strftime("%Y-%m-%dT%H:%M:%S")})
     record.unlink(missing_ok=True)
     return ok, message, seconds, results
+
+
+def execute_job(job: tuple) -> tuple[bool, str, float, dict[str, Any]]:
+    """:func:`execute` of one ``(notebook, out_dir, params, key, slots_by_host)``: a sweep's
+    task (:func:`milhelpers.cluster.run_tasks` gives each task one item)."""
+    return execute(*job)

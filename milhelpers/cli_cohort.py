@@ -270,7 +270,8 @@ def add_commands(sub) -> None:
     p.add_argument("--plugin", action="append", default=[], metavar="FILE",
                    help="a .py file or module that registers your method (repeatable)")
     p.add_argument("--workers", type=_int_at_least(1), default=1,
-                   metavar="N", help="runs trained at once, in forked processes (default 1)")
+                   metavar="N", help="runs trained at once, on a local Dask cluster of N "
+                                     "worker processes (default 1: one after another here)")
     p.add_argument("--overwrite", action="store_true",
                    help="replace a finished run in RUN_DIR (its runs with the same settings and "
                         "code are reused)")
@@ -289,8 +290,8 @@ def add_commands(sub) -> None:
                         "the run's label map)")
     p.add_argument("--out", default=None, metavar="CSV",
                    help="also write one row per slide (label, probabilities, predicted class)")
-    p.add_argument("--resamples", type=_int_at_least(100), default=2000,
-                   help="bootstrap resamples (default 2000)")
+    p.add_argument("--resamples", type=_int_at_least(200), default=2000,
+                   help="bootstrap resamples (default 2000, at least 200)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     p.set_defaults(func=cmd_evaluate)
 

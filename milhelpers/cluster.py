@@ -55,7 +55,8 @@ from ._progress import progress_bar
 
 __all__ = ["client", "session", "cluster_from_yaml", "parse_scheduler", "JOBQUEUE_KINDS",
            "run_tasks", "collect", "TaskReport", "SchedulerLostError", "describe",
-           "dashboard_link", "worker_threads", "worker_slot", "WORKER_THREADS_ENV"]
+           "dashboard_link", "worker_threads", "worker_slot", "WORKER_THREADS_ENV",
+           "on_every_worker", "close"]
 
 #: ``kind`` in a cluster file → the dask-jobqueue class that builds it.
 JOBQUEUE_KINDS = {"slurm": "SLURMCluster", "pbs": "PBSCluster", "sge": "SGECluster",
@@ -176,12 +177,15 @@ def _cores() -> int:
 
 
 def client(scheduler: str | None = None, cluster_file: str | Path | None = None, *,
-           default_workers: int | None = None, timeout: str = "10s"):
+           default_workers: int | None = None, timeout: str = "10s",
+           threads_per_worker: int = 1):
     """A :class:`distributed.Client` (see the module doc). The caller closes it — and, for a
     local or batch cluster, ``client.cluster`` — or uses :func:`session`, which does both.
 
     ``default_workers``: the size of ``"local"`` without ``:N`` (default: one per core).
     ``timeout``: how long to wait for a ``tcp://`` scheduler to answer.
+    ``threads_per_worker``: tasks a local worker runs at once (a sweep's notebooks, whose
+    kernels are processes of their own; CPU-bound Python tasks want 1).
     """
     from distributed import Client, LocalCluster
 
@@ -207,8 +211,9 @@ def client(scheduler: str | None = None, cluster_file: str | Path | None = None,
     # replaces a dead one gets the same from the plugin
     with _interrupts_ignored():
         # workers log only what is critical: a task's failure reaches the caller in its report
-        cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
-                               dashboard_address=":0", silence_logs=logging.CRITICAL, env=env)
+        cluster = LocalCluster(n_workers=n, threads_per_worker=threads_per_worker,
+                               processes=True, dashboard_address=":0",
+                               silence_logs=logging.CRITICAL, env=env)
     c = Client(cluster)
     c.register_plugin(_IgnoreInterrupts(), name="milhelpers-ignore-interrupts")
     return c
@@ -244,6 +249,24 @@ class _IgnoreInterrupts(_WorkerPlugin):
         _ignore_interrupts()
 
 
+class _CallOnSetup(_WorkerPlugin):
+    """Calls ``fn(*args)`` in every worker, also in one that joins later."""
+
+    def __init__(self, fn: Callable, args: tuple):
+        self.fn, self.args = fn, args
+
+    def setup(self, worker) -> None:
+        self.fn(*self.args)
+
+
+def on_every_worker(c, fn: Callable, *args, name: str) -> None:
+    """Call ``fn(*args)`` in every worker of ``c`` now and in every worker that joins later (a
+    replacement for a dead one, a new batch job): e.g. import what the tasks' arguments need to
+    unpickle. ``name`` identifies the call: registering it again replaces it. A module-level
+    ``fn`` travels by reference, so the workers must be able to import it."""
+    c.register_plugin(_CallOnSetup(fn, tuple(args)), name=name)
+
+
 _open_client = client   # run_tasks has a parameter named client
 
 
@@ -261,6 +284,12 @@ def session(scheduler: str | None = None, cluster_file: str | Path | None = None
         yield c
     finally:
         _close(c, owned=_owns_cluster(scheduler, cluster_file))
+
+
+def close(c) -> None:
+    """Close a client of :func:`client` and the local or batch cluster it started (quietly: a
+    notebook's ``with session(...)`` cannot span cells)."""
+    _close(c, owned=getattr(c, "cluster", None) is not None)
 
 
 def _close(c, owned: bool) -> None:
@@ -330,6 +359,8 @@ class TaskReport:
     results: dict = field(default_factory=dict)
     failed: dict[Hashable, str] = field(default_factory=dict)
     seconds: float = 0.0
+    #: the exception each failed item's task raised (a cancelled one has none)
+    exceptions: dict[Hashable, BaseException] = field(default_factory=dict)
 
 
 def _failure_message(exc: BaseException, expected: tuple[type, ...]) -> str:
@@ -345,14 +376,16 @@ def _failure_message(exc: BaseException, expected: tuple[type, ...]) -> str:
 
 def collect(c, futures: Mapping[Hashable, Any], *, desc: str = "tasks", unit: str = "task",
             progress: bool = True, expected: tuple[type, ...] = (Exception,),
-            on_result: Callable[[Hashable, Any], None] | None = None) -> TaskReport:
+            on_result: Callable[[Hashable, Any], None] | None = None,
+            on_failure: Callable[[Hashable, str, BaseException], None] | None = None
+            ) -> TaskReport:
     """Wait for ``futures`` (item key → future) as they finish, with a progress bar.
 
     A task that raised is recorded in ``failed`` with its message (``expected`` exceptions by
     their message alone, others with their type) and the others go on; a task whose worker
     died is retried by the scheduler on another worker, up to
     ``distributed.scheduler.allowed-failures`` times. ``on_result(key, value)`` is called for
-    each success as it arrives. Ctrl-C cancels the unfinished tasks and re-raises; a lost
+    each success as it arrives, ``on_failure(key, message, exception)`` for each failure. Ctrl-C cancels the unfinished tasks and re-raises; a lost
     scheduler raises :class:`SchedulerLostError` (what finished before is in no report, but on
     disk where the tasks wrote it).
     """
@@ -360,7 +393,7 @@ def collect(c, futures: Mapping[Hashable, Any], *, desc: str = "tasks", unit: st
 
     t0 = time.perf_counter()
     key_of = {f.key: k for k, f in futures.items()}
-    results, failed = {}, {}
+    results, failed, errors = {}, {}, {}
     bar = progress_bar(total=len(futures), desc=desc, unit=unit, enabled=progress)
     try:
         for fut in as_completed(list(futures.values())):
@@ -379,7 +412,10 @@ def collect(c, futures: Mapping[Hashable, Any], *, desc: str = "tasks", unit: st
                         "and rerun the same command to resume.")
                 failed[key] = "cancelled"
             else:
-                failed[key] = _failure_message(fut.exception(), expected)
+                errors[key] = fut.exception()
+                failed[key] = _failure_message(errors[key], expected)
+                if on_failure is not None:
+                    on_failure(key, failed[key], errors[key])
             fut.release()   # its result is ours now: free it on the cluster
             bar.update()
     except KeyboardInterrupt:
@@ -390,7 +426,8 @@ def collect(c, futures: Mapping[Hashable, Any], *, desc: str = "tasks", unit: st
         bar.close()
     order = list(futures)
     return TaskReport({k: results[k] for k in order if k in results},
-                      {k: failed[k] for k in order if k in failed}, time.perf_counter() - t0)
+                      {k: failed[k] for k in order if k in failed}, time.perf_counter() - t0,
+                      {k: errors[k] for k in order if k in errors})
 
 
 def run_tasks(fn: Callable, items: Iterable, *, keys: Iterable[Hashable] | None = None,
@@ -400,6 +437,7 @@ def run_tasks(fn: Callable, items: Iterable, *, keys: Iterable[Hashable] | None 
               echo: Callable[[str], None] | None = print,
               expected: tuple[type, ...] = (Exception,),
               on_result: Callable[[Hashable, Any], None] | None = None,
+              on_failure: Callable[[Hashable, str, BaseException], None] | None = None,
               cleanup: Callable[[Hashable], None] | None = None,
               default_workers: int | None = None) -> TaskReport:
     """``fn(item, *args, **kwargs)`` as one Dask task per item; see :func:`collect`.
@@ -438,7 +476,7 @@ def run_tasks(fn: Callable, items: Iterable, *, keys: Iterable[Hashable] | None 
                 on_result(key, value)
 
         report = collect(c, futures, desc=desc, unit=unit, progress=progress, expected=expected,
-                         on_result=note)
+                         on_result=note, on_failure=on_failure)
         finished |= set(report.failed)
         return report
     except KeyboardInterrupt:

@@ -40,8 +40,8 @@ method's *code* is in the key: edit a model's forward, a loss term or a callback
 ``milhelpers`` or in your own module) and its runs are trained again; leave it unchanged and
 they are reused. Library code (PyTorch, NumPy, scikit-learn) is not in it: clear the cache
 after upgrading a library if its results could change.
-Processes may share a cache (``workers``, a sweep's notebooks): a run is trained under a lock
-(its ``.lock`` file), so a second process asking for it waits and reads it instead.
+Processes may share a cache (the runner's Dask workers, a sweep's notebooks): a run is trained
+under a lock (its ``.lock`` file), so a second process asking for it waits and reads it instead.
 
 Two-stage methods (MHIM-MIL) get ``BuildContext.pretrained``: ``ctx.pretrained("abmil_gated")``
 is that method's trained model of the same seed, fold and split — its cached weights, or trained
@@ -55,8 +55,7 @@ import dataclasses
 import hashlib
 import json
 import math
-import multiprocessing
-import sys
+import threading
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -70,7 +69,7 @@ from torch.utils.data import Dataset
 
 try:
     import fcntl
-except ImportError:      # Windows: runs are not locked (and workers are not forked there)
+except ImportError:      # Windows: runs are not locked
     fcntl = None
 
 from . import __version__
@@ -848,8 +847,9 @@ def _run_metrics(p: Predictions, slides: list[dict[str, Any]]) -> dict[str, floa
 def run_experiments(dataset: Dataset, methods: Sequence[Method | str], seeds: Sequence[int] = (0,),
                     folds: int | None = None, *, epochs: int | None = None,
                     val_fraction: float = 0.2, cache_dir: str | Path = "runs/experiments",
-                    progress: bool = True, threads: int | None = 1,
-                    workers: int = 1) -> ExperimentResult:
+                    progress: bool = True, threads: int | None = 1, workers: int = 1,
+                    scheduler: str | None = None, cluster_file: str | Path | None = None,
+                    client=None) -> ExperimentResult:
     """Train and test every (method, seed, fold); reuse the runs already cached.
 
     ``methods``: registered names or :class:`~milhelpers.methods.Method` objects (variants from
@@ -876,81 +876,76 @@ def run_experiments(dataset: Dataset, methods: Sequence[Method | str], seeds: Se
     on the course's 2-core machine, shared with other jobs, one thread trained ABMIL about 6×
     faster than two.
 
-    ``workers``: train the runs missing from the cache in this many processes at once (each with
-    ``threads`` threads), then read every run from the cache as a serial call would. Runs are
-    seeded one by one, so the results are the same as with one worker; only ``seconds`` changes
-    with what else the machine is doing. A run that raises does not stop the others: its error
-    is raised once they are finished and cached. The processes are forked, which needs Linux;
-    elsewhere the runs are trained one after another with a warning.
+    Where the missing runs are trained: by default here, one after another. With ``scheduler``
+    (``"local:N"``, ``"local"`` — one worker per core —, or a running scheduler's
+    ``"tcp://host:8786"``), ``cluster_file`` (a dask-jobqueue YAML, see
+    :mod:`milhelpers.cluster`) or a Dask ``client`` of your own, each missing (method, seed,
+    fold) is one Dask task (each with ``threads`` threads), a two-stage run's task waiting for
+    its first stage's (:func:`_first_stages`); ``workers=N`` is short for
+    ``scheduler="local:N"``. Every run is then read from the cache as a serial call would, so
+    the results are those of a serial call — runs are seeded one by one —; only ``seconds`` and
+    ``peak_mb`` change with what else the machine is doing. Workers must see ``cache_dir`` (one
+    machine, or shared storage) and, for a :class:`~milhelpers.datasets.BagDataset`, its files;
+    the dataset is sent to each worker once. A run that raises does not stop the others: its
+    error is raised once they are finished and cached. Ctrl-C stops the workers (of a cluster
+    started here) and the runs they were training; the finished ones are cached.
     """
     from .train import torch_threads
 
     if isinstance(workers, bool) or int(workers) != workers or workers < 1:
         raise ValueError(f"workers must be an integer >= 1, got {workers!r}")
+    engines = [workers > 1, scheduler is not None, cluster_file is not None, client is not None]
+    if sum(engines) > 1:
+        raise ValueError("give one of workers=N (N > 1), scheduler, cluster_file or client: "
+                         "they all say where the runs are trained")
+    if workers > 1:
+        scheduler = f"local:{int(workers)}"
+    if scheduler is not None:
+        from .cluster import parse_scheduler
+
+        parse_scheduler(scheduler)             # a bad value fails before anything runs
+    dask = None if not any(engines) else {"scheduler": scheduler, "cluster_file": cluster_file,
+                                          "client": client}
     with torch_threads(threads):
         return _run_all(dataset, methods, seeds, folds, epochs, val_fraction, cache_dir, progress,
-                        int(workers), threads)
+                        dask, threads)
 
 
-#: The job a forked worker runs (set in the child by :func:`_worker_init`: forking copies the
-#: runner's closures, datasets and methods, so nothing needs pickling but the job index).
-_WORKER_JOB = None
+@dataclass
+class _Runs:
+    """The runs of one :func:`run_experiments` call and how to get one: from the cache, or
+    trained now and cached. A Dask task gets a copy without the dataset (sent apart, once per
+    worker) and its own ``trained``."""
 
+    dataset: Any
+    partitions: dict[int, list[tuple[np.ndarray, np.ndarray]]]
+    labels: np.ndarray
+    groups: np.ndarray | None
+    fingerprint: str
+    ids: list[str]
+    overrides: dict[str, Any]
+    val_fraction: float
+    cache_dir: Path
+    n_classes: int
+    #: (method, seed, fold) of the runs trained by this object (a first stage included)
+    trained: set[tuple[str, int, int]] = field(default_factory=set)
+    #: run keys computed by the calling process (:func:`_known_key`), which a Dask task uses
+    #: for its run and its first stages: a method's code fingerprint is that of the code loaded
+    #: in the calling process (a closure pickled to a worker can fingerprint differently there)
+    keys: dict[tuple[str, str, int, int], str] = field(default_factory=dict)
 
-def _worker_init(job, threads: int | None) -> None:
-    global _WORKER_JOB
-    import signal
-
-    # Ctrl-C reaches every process of the terminal's group: the runner stops the pool itself
-    # (leaving ``with pool`` terminates the workers), so a worker must not die with a traceback
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _WORKER_JOB = job
-    torch.set_num_threads(int(threads or 1))
-
-
-def _worker_call(i: int) -> tuple[set, BaseException | None]:
-    return _WORKER_JOB(i)
-
-
-def _can_fork() -> bool:
-    return sys.platform.startswith("linux") and "fork" in multiprocessing.get_all_start_methods()
-
-
-def _run_all(dataset, methods, seeds, folds, epochs, val_fraction, cache_dir, progress,
-             workers: int = 1, threads: int | None = 1) -> ExperimentResult:
-    methods = [as_method(m) for m in methods]
-    names = [m.name for m in methods]
-    if len(set(names)) != len(names):
-        raise ValueError(f"method names must be distinct (they name the cached runs): {names}")
-    seeds = [int(s) for s in seeds]
-    if not seeds or len(set(seeds)) != len(seeds) or min(seeds) < 0:
-        raise ValueError(f"seeds must be distinct integers >= 0, got {seeds}")
-    if epochs is not None and epochs < 1:
-        raise ValueError(f"epochs must be >= 1, got {epochs}")
-    cache_dir = Path(cache_dir)
-    partitions = {s: experiment_folds(dataset, folds, seed=s) for s in seeds}
-    n_folds = len(partitions[seeds[0]])
-    labels = np.asarray(dataset.labels)
-    groups = getattr(dataset, "case_ids", None)
-    fingerprint = data_fingerprint(dataset)
-    ids = list(dataset.slide_ids)
-    overrides = {} if epochs is None else {"epochs": int(epochs)}
-    jobs = [(m, s, k) for m in methods for s in seeds for k in range(n_folds)]
-    rows, slide_rows = [], []
-    trained: set[tuple[str, int, int]] = set()   # (method, seed, fold) of the runs trained now
-    n_classes = n_classes_of(dataset)
-
-    def where(method: Method, seed: int, k: int):
+    def where(self, method: Method, seed: int, k: int):
         """(config, key, json path, npz path) of a run."""
-        cfg = method.train_config(seed=run_seed(seed, k), progress=False, **overrides)
-        key = run_key(method, cfg, fingerprint, seed, k,
-                      [ids[i] for i in partitions[seed][k][1]], val_fraction)
-        return (cfg, key, *_run_paths(cache_dir, method.name, seed, k, key))
+        cfg = method.train_config(seed=run_seed(seed, k), progress=False, **self.overrides)
+        key = self.keys.get(_known_key(method, seed, k)) or run_key(
+            method, cfg, self.fingerprint, seed, k,
+            [self.ids[i] for i in self.partitions[seed][k][1]], self.val_fraction)
+        return (cfg, key, *_run_paths(self.cache_dir, method.name, seed, k, key))
 
-    def one_run(method: Method, seed: int, k: int, force: bool = False):
+    def one_run(self, method: Method, seed: int, k: int, force: bool = False):
         """((metrics, slide records), key, model): the run from the cache (model None) or
         trained now."""
-        cfg, key, json_path, npz_path = where(method, seed, k)
+        cfg, key, json_path, npz_path = self.where(method, seed, k)
         found = None if force else _load_run(json_path, npz_path, key)
         if found is not None:
             return found, key, None
@@ -960,11 +955,13 @@ def _run_all(dataset, methods, seeds, folds, epochs, val_fraction, cache_dir, pr
             found = None if force else _load_run(json_path, npz_path, key)
             if found is not None:
                 return found, key, None
-            return train_run(method, seed, k, cfg, key, json_path, npz_path)
+            return self.train_run(method, seed, k, cfg, key, json_path, npz_path)
 
-    def train_run(method: Method, seed: int, k: int, cfg, key: str, json_path: Path,
+    def train_run(self, method: Method, seed: int, k: int, cfg, key: str, json_path: Path,
                   npz_path: Path):
-        tr, te = partitions[seed][k]
+        dataset, labels, groups, val_fraction = (self.dataset, self.labels, self.groups,
+                                                 self.val_fraction)
+        tr, te = self.partitions[seed][k]
         rs = run_seed(seed, k)
         tr_idx, va_idx = train_val_split(tr, labels, val_fraction, seed=rs,
                                          **({"groups": groups} if groups is not None else {}))
@@ -974,13 +971,13 @@ def _run_all(dataset, methods, seeds, folds, epochs, val_fraction, cache_dir, pr
             """Another method's trained model of this seed, fold and split (stage one)."""
             other = as_method(other)
             t = time.perf_counter()
-            model, secs, peak = trained_model(other, seed, k)
+            model, secs, peak = self.trained_model(other, seed, k)
             stage["wall"] += time.perf_counter() - t
             stage["seconds"] += secs
             stage["peak_mb"] = max(stage["peak_mb"], peak)
             return model
 
-        if not trained:   # fit seeds the same way: this only keeps torch's one-time
+        if not self.trained:   # fit seeds the same way: this only keeps torch's one-time
             seed_everything(rs)   # imports (about 2 s) out of the first run's seconds
         t0 = time.perf_counter()
         with PeakRSS() as mem:
@@ -1008,59 +1005,207 @@ def _run_all(dataset, methods, seeds, folds, epochs, val_fraction, cache_dir, pr
                   "history": res.history.to_dict(orient="list")}
         with atomic_output(json_path) as tmp:
             tmp.write_text(json.dumps(_nan_to_none(record), indent=1, default=_json_default))
-        trained.add((method.name, seed, k))
+        self.trained.add((method.name, seed, k))
         return (metrics, slides), key, res.model
 
-    def trained_model(method: Method, seed: int, k: int):
+    def trained_model(self, method: Method, seed: int, k: int):
         """(model, recorded seconds, recorded peak MB) of a run: its weights from the cache
-        (``.pt``) when the run is cached, else trained now (and cached) through :func:`one_run`."""
-        (metrics, _), key, model = one_run(method, seed, k)
+        (``.pt``) when the run is cached, else trained now (and cached) through :meth:`one_run`."""
+        (metrics, _), key, model = self.one_run(method, seed, k)
         if model is None:
-            pt = _run_paths(cache_dir, method.name, seed, k, key)[0].with_suffix(".pt")
+            pt = _run_paths(self.cache_dir, method.name, seed, k, key)[0].with_suffix(".pt")
             try:
                 state = torch.load(pt, map_location="cpu", weights_only=True)
             except (OSError, RuntimeError, EOFError):
                 state = None          # cached before weights were kept: train it again
             if state is None:
-                (metrics, _), key, model = one_run(method, seed, k, force=True)
+                (metrics, _), key, model = self.one_run(method, seed, k, force=True)
             else:
-                ctx = BuildContext(int(dataset.dim), n_classes, k, run_seed(seed, k))
+                ctx = BuildContext(int(self.dataset.dim), self.n_classes, k, run_seed(seed, k))
                 model = method.build_model(ctx)
                 model.load_state_dict(state)
         peak = metrics.get("peak_mb", float("nan"))
         return model, float(metrics["seconds"]), 0.0 if peak != peak else float(peak)
 
-    if workers > 1:
-        missing = [j for j in jobs if not where(*j)[2].exists()]
-        if len(missing) > 1 and not _can_fork():
-            warnings.warn(f"workers={workers} needs processes that fork (Linux); training the "
-                          f"{len(missing)} runs one after another", RuntimeWarning, stacklevel=3)
-        elif len(missing) > 1:
-            def train_missing(i: int) -> tuple[set, BaseException | None]:
-                """Train missing run ``i`` in this worker: (the runs it trained — a two-stage
-                run may train its first stage too —, the error it raised or None)."""
-                before = set(trained)
-                try:
-                    one_run(*missing[i])
-                except Exception as err:   # reported after the other runs are finished
-                    return trained - before, err
-                return trained - before, None
 
-            errors = []
-            pool = multiprocessing.get_context("fork").Pool(
-                min(workers, len(missing)), _worker_init, (train_missing, threads))
-            with pool:   # leaving the block (Ctrl-C) terminates the workers
-                done = pool.imap_unordered(_worker_call, range(len(missing)))
-                for runs_trained, err in progress_bar(
-                        done, total=len(missing), unit="run", desc=f"runs ({workers} workers)",
-                        enabled=progress):
-                    trained |= runs_trained   # the workers' own sets are gone with them
-                    errors += [err] if err is not None else []
-            if errors:   # as a serial call would, once every other run is cached
-                raise errors[0]
+# --------------------------------------------------------------------------------------------
+# the runs on Dask
+# --------------------------------------------------------------------------------------------
+def _first_stages(method: Method) -> list[Method]:
+    """The methods whose trained runs ``method`` may ask for (``ctx.pretrained``): the
+    :class:`~milhelpers.methods.Method` objects its factory's closure holds (MHIM's baseline;
+    the code fingerprint follows the same captured values). On Dask a run's task waits for
+    their tasks of the same seed and fold; a first stage it asks for without holding it is
+    still found or trained, under its lock, inside the task."""
+    import inspect
+
+    try:
+        captured = inspect.getclosurevars(method.build).nonlocals.values()
+    except TypeError:          # not a Python function (a callable object, a partial)
+        return []
+    return [m for m in captured if isinstance(m, Method)]
+
+
+def _known_key(method: Method, seed: int, k: int) -> tuple[str, str, int, int]:
+    """What names a run in :attr:`_Runs.keys`: the method's name and options (no code), the
+    seed and the fold."""
+    return (method.name, _digest([dict(method.model_kwargs), dict(method.config)]), seed, k)
+
+
+@dataclass(frozen=True)
+class _Pickled:
+    """A dataset as the bytes of its pickle, named by the call that sent it."""
+
+    token: str
+    data: bytes
+
+
+#: The datasets a worker process unpickled, by the token of the call that sent them (the last
+#: few calls: a long-lived worker serves many).
+_UNPICKLED: dict[str, Any] = {}
+_UNPICKLED_LOCK = threading.Lock()
+
+
+def _unpickled(sent: _Pickled):
+    """The dataset of ``sent``, unpickled once per worker process and shared by its tasks."""
+    import pickle
+
+    with _UNPICKLED_LOCK:
+        if sent.token not in _UNPICKLED:
+            while len(_UNPICKLED) >= 2:
+                _UNPICKLED.pop(next(iter(_UNPICKLED)))
+            _UNPICKLED[sent.token] = pickle.loads(sent.data)
+        return _UNPICKLED[sent.token]
+
+
+def _run_task(runs: _Runs, sent: _Pickled, method: Method, seed: int, k: int,
+              threads: int | None, keys: dict, *first_stages) -> set[tuple[str, int, int]]:
+    """One Dask task: the run (``method``, ``seed``, fold ``k``) from the cache or trained now
+    into it, with ``threads`` torch threads; returns the runs it trained (with a first stage
+    that was not cached). ``keys``: the run keys of the run and its first stages, computed by
+    the caller. ``first_stages``: the results of the tasks it waited for (unused)."""
+    from .train import torch_threads
+
+    runs = dataclasses.replace(runs, dataset=_unpickled(sent), trained=set(), keys=keys)
+    # torch's random streams and thread count are per process: a worker with several threads
+    # (``dask worker --nthreads 4``) must not interleave two runs' draws
+    with _ONE_RUN_PER_PROCESS, torch_threads(threads):
+        runs.one_run(method, seed, k)
+    return runs.trained
+
+
+_ONE_RUN_PER_PROCESS = threading.Lock()
+
+
+def _load_plugins(specs: list[str]) -> None:
+    """Load method plugins (:func:`milhelpers.plugins.load_plugin`) in a worker."""
+    from .plugins import load_plugin
+
+    for spec in specs:
+        load_plugin(spec)
+
+
+def _train_on_dask(runs: _Runs, missing: list[tuple[Method, int, int]], dask: dict,
+                   threads: int | None, progress: bool) -> None:
+    """Train the ``missing`` runs as Dask tasks (see :func:`run_experiments`); the runs they
+    trained join ``runs.trained``. The first run that failed is raised once every other task
+    has ended."""
+    import uuid
+
+    from . import cluster
+
+    with contextlib.ExitStack() as stack:
+        c = dask["client"]
+        if c is None:
+            c = stack.enter_context(cluster.session(dask["scheduler"], dask["cluster_file"]))
+            if progress:
+                print(cluster.describe(c))
+        from .plugins import _LOADED
+
+        if _LOADED:   # a plugin's methods are pickled by reference: its module must be there
+            cluster.on_every_worker(c, _load_plugins, list(_LOADED), name="milhelpers-plugins")
+        token = uuid.uuid4().hex[:8]
+        light = dataclasses.replace(runs, dataset=None, trained=set(),
+                                    cache_dir=Path(runs.cache_dir).resolve())
+        # the dataset travels once to a worker, then stays there, not once per run; it travels
+        # pickled here, as bytes: a worker that passes it on to another while a run of its own
+        # reads it (and so reorders its bag cache) would otherwise pickle it mid-change
+        import cloudpickle
+
+        data = c.scatter(_Pickled(token, cloudpickle.dumps(runs.dataset)), hash=False)
+        futures: dict[str, Any] = {}      # run key → future
+        names: dict[str, tuple[str, int, int]] = {}
+        asked = {runs.where(*job)[1] for job in missing}
+
+        def submit(method: Method, seed: int, k: int):
+            """The future of a run's task (a first stage's first); None when it is cached."""
+            _, key, json_path, _ = runs.where(method, seed, k)
+            if key in futures:
+                return futures[key]
+            if key not in asked and json_path.exists():
+                return None                # a cached first stage
+            stages = _first_stages(method)
+            before = [f for f in (submit(m, seed, k) for m in stages) if f is not None]
+            keys = {_known_key(m, seed, k): runs.where(m, seed, k)[1] for m in [method, *stages]}
+            futures[key] = c.submit(_run_task, light, data, method, seed, k, threads, keys,
+                                    *before, key=f"run-{method.name}-seed{seed}-fold{k}-{token}",
+                                    pure=False)
+            names[key] = (method.name, seed, k)
+            return futures[key]
+
+        for job in missing:
+            submit(*job)
+        report = cluster.collect(c, futures, desc=f"runs on {len(c.nthreads())} Dask workers",
+                                 unit="run", progress=progress, expected=())
+        for trained in report.results.values():
+            runs.trained |= trained
+        if report.failed:   # as a serial call would, once every other run is cached
+            key = next(iter(report.failed))
+            error = report.exceptions.get(key)
+            if isinstance(error, Exception) and not _is_killed_worker(error):
+                raise error
+            name, seed, k = names[key]
+            raise RuntimeError(f"run {name}, seed {seed}, fold {k}: {report.failed[key]}")
+
+
+def _is_killed_worker(error: BaseException) -> bool:
+    from distributed.scheduler import KilledWorker
+
+    return isinstance(error, KilledWorker)
+
+
+def _run_all(dataset, methods, seeds, folds, epochs, val_fraction, cache_dir, progress,
+             dask: dict | None = None, threads: int | None = 1) -> ExperimentResult:
+    methods = [as_method(m) for m in methods]
+    names = [m.name for m in methods]
+    if len(set(names)) != len(names):
+        raise ValueError(f"method names must be distinct (they name the cached runs): {names}")
+    seeds = [int(s) for s in seeds]
+    if not seeds or len(set(seeds)) != len(seeds) or min(seeds) < 0:
+        raise ValueError(f"seeds must be distinct integers >= 0, got {seeds}")
+    if epochs is not None and epochs < 1:
+        raise ValueError(f"epochs must be >= 1, got {epochs}")
+    cache_dir = Path(cache_dir)
+    partitions = {s: experiment_folds(dataset, folds, seed=s) for s in seeds}
+    n_folds = len(partitions[seeds[0]])
+    labels = np.asarray(dataset.labels)
+    groups = getattr(dataset, "case_ids", None)
+    fingerprint = data_fingerprint(dataset)
+    ids = list(dataset.slide_ids)
+    overrides = {} if epochs is None else {"epochs": int(epochs)}
+    jobs = [(m, s, k) for m in methods for s in seeds for k in range(n_folds)]
+    rows, slide_rows = [], []
+    runs = _Runs(dataset, partitions, labels, groups, fingerprint, ids, overrides, val_fraction,
+                 cache_dir, n_classes_of(dataset))
+    trained = runs.trained   # (method, seed, fold) of the runs trained now
+
+    if dask is not None:
+        missing = [j for j in jobs if not runs.where(*j)[2].exists()]
+        if missing:
+            _train_on_dask(runs, missing, dask, threads, progress)
     bar = progress_bar(jobs, desc="runs", unit="run", enabled=progress)
     for method, seed, k in bar:
-        (metrics, slides), key, _ = one_run(method, seed, k)
+        (metrics, slides), key, _ = runs.one_run(method, seed, k)
         rows.append({"method": method.name, "seed": seed, "fold": k, **metrics, "key": key})
         slide_rows += [{"method": method.name, "seed": seed, "fold": k, **r} for r in slides]
         if progress and hasattr(bar, "set_postfix"):

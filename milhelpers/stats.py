@@ -36,7 +36,8 @@ import numpy as np
 import pandas as pd
 
 __all__ = ["ALPHA", "SLIDE_METRICS", "BASE_AUC", "METHOD_CORRELATION", "REPEAT_CORRELATION",
-           "case_strata", "slide_metric", "paired_slide_comparison", "paired_slide_means", "delong_test",
+           "case_strata", "slide_metric", "paired_slide_comparison", "paired_slide_means",
+           "slide_metric_interval", "delong_test",
            "corrected_t_test", "holm", "is_clear", "describe", "within_class_correlation",
            "score_correlations",
            "simulate_scores", "power", "power_curve", "min_detectable_difference"]
@@ -333,6 +334,43 @@ def paired_slide_means(values_a, values_b, *, y: Sequence[int], groups: Sequence
     if return_resamples:
         out["resamples"] = boot
     return out
+
+
+def slide_metric_interval(y: Sequence[int], scores, *, groups: Sequence | None = None,
+                          metric: str = "auc", n_boot: int = 2000, seed: int = 0,
+                          confidence: float = 0.95, threshold: float = 0.5) -> dict[str, Any]:
+    """One method's metric of its slide scores, with the case bootstrap of
+    :func:`paired_slide_comparison` applied to one set of scores (e.g. a trained run on
+    held-out slides).
+
+    ``scores``: (N,) P(class 1) or (N, C) probabilities. Each of ``n_boot`` resamples draws the cases of each stratum (:func:`case_strata`:
+    cases with negative slides, with positive slides, with both) with replacement, each slide
+    weighs what its case was drawn, and the metric is recomputed with those weights
+    (:func:`_metric_values`); ``ci`` is the percentile interval at ``confidence``, the
+    ⌈αB/2⌉-th smallest and largest of the B resampled values (α = 1 − confidence). Stratified,
+    no resample lacks a class, so every resample has an AUC. Balanced accuracy needs one class;
+    the AUC and F1 need two. Returns ``value``, ``ci``, ``confidence``, ``n_boot``,
+    ``n_slides``, ``n_cases``, ``test``.
+    """
+    _check_boot(n_boot)
+    if metric not in SLIDE_METRICS:
+        raise ValueError(f"metric={metric!r}: choose one of {SLIDE_METRICS}")
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence={confidence!r} must be between 0 and 1 (e.g. 0.95)")
+    y = _check_labels(y, 1 if metric == "balanced_accuracy" else 2)
+    s = np.asarray(scores, np.float64)
+    if s.ndim not in (1, 2):
+        raise ValueError(f"scores must be (N,) P(class 1) or (N, classes) probabilities; got "
+                         f"shape {s.shape}")
+    s = _as_scores(s[None], len(y), "scores")
+    case, strata = case_strata(y, groups)
+    value = float(_metric_values(np.ones((1, len(y))), y, s, metric, threshold)[0])
+    boot = _metric_values(_case_weights(case, strata, n_boot, np.random.default_rng(seed)), y, s,
+                          metric, threshold)
+    ci, _ = _interval_and_p(boot, alpha=1 - confidence)
+    return {"value": value, "ci": ci, "confidence": confidence, "n_boot": int(n_boot),
+            "n_slides": int(len(y)), "n_cases": int(len(np.unique(case))),
+            "test": f"case bootstrap of the {metric} ({n_boot} resamples, stratified by label)"}
 
 
 # --------------------------------------------------------------------------------------------

@@ -31,8 +31,6 @@ import itertools
 import json
 import math
 import re
-import signal
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
@@ -45,7 +43,7 @@ except ImportError:      # Windows: the output folder is not locked
     fcntl = None
 
 from ._sweep_worker import (KERNEL_LOG, NOTEBOOK_FILE, PARTIAL_FILE, RECORD_FILE, RESULT_FILE,
-                            execute)
+                            execute_job)
 from .h5io import atomic_output
 
 __all__ = ["NO_DEFAULT", "KEY_FIELDS", "REPEAT_NAMES", "SweepRun", "SweepResult",
@@ -328,50 +326,6 @@ def _output_lock(out: Path) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def _each_as_task(client, fn: Callable, jobs: Sequence[tuple[Any, tuple]],
-                  done: Callable[[Any, Any, BaseException | None], None]) -> None:
-    """Submit ``fn(*args)`` as one Dask task per ``(item, args)`` of ``jobs`` and call
-    ``done(item, value, error)`` as each finishes, in the order they finish (``error``: the
-    exception the task raised, e.g. its worker died; the others go on). On Ctrl-C the tasks not
-    finished are cancelled and the KeyboardInterrupt goes on up.
-
-    (Private until :mod:`milhelpers.cluster` offers this for every user of the cluster.)
-    """
-    from distributed import as_completed
-
-    futures = {client.submit(fn, *args, pure=False): item for item, args in jobs}
-    try:
-        for future in as_completed(futures):
-            try:
-                value = future.result()
-            except Exception as err:        # noqa: BLE001 - reported per item, never fatal
-                done(futures[future], None, err)
-            else:
-                done(futures[future], value, None)
-    except KeyboardInterrupt:
-        client.cancel(list(futures), force=True)
-        raise
-
-
-@contextlib.contextmanager
-def _workers_ignore_ctrl_c() -> Iterator[None]:
-    """Ignore SIGINT while a local cluster starts, so that its worker processes are born
-    ignoring it: a signal ignored when a process is spawned stays ignored in it (a handled one
-    does not). Ctrl-C in a terminal reaches the whole process group; a worker that took it would
-    die printing tracebacks (asyncio's handler cancels its event loop mid-task, mid-import or
-    mid-close), while this process cancels their tasks and closes them anyway. The price: a
-    Ctrl-C during the cluster's start (seconds) is ignored. Off the main thread it does nothing.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-
-
 def _slots_by_host(client) -> dict[str, int]:
     """Notebooks the cluster runs at once on each host (its workers' threads)."""
     from distributed.comm import get_address_host
@@ -402,11 +356,11 @@ def run_sweep(notebook: str | Path, grid: Sequence[dict[str, Any]], out: str | P
     result; they never stop the others. Leftovers of a killed sweep are removed first. On
     Ctrl-C the runs not finished are cancelled and KeyboardInterrupt is raised again.
     """
-    from .cluster import parse_scheduler, session
+    from .cluster import parse_scheduler, run_tasks, session
 
     notebook, out = Path(notebook), Path(out)
-    # local workers are spawned by this process, in its process group (see _workers_ignore_ctrl_c)
-    local = client is None and cluster_file is None and parse_scheduler(scheduler)[0] == "local"
+    if client is None and cluster_file is None:
+        parse_scheduler(scheduler)            # a bad value is refused before anything is done
     runs = [SweepRun(dict(p), out / run_name(p)) for p in grid]
     names = [r.name for r in runs]
     if len(set(names)) != len(names):
@@ -428,24 +382,30 @@ def run_sweep(notebook: str | Path, grid: Sequence[dict[str, Any]], out: str | P
                 (run.dir / RESULT_FILE).unlink(missing_ok=True)   # a rerun's old result is stale
                 todo.append(run)
         if todo:
-            def done(run: SweepRun, value, error: BaseException | None) -> None:
-                if error is not None:             # the task itself failed (its worker died)
-                    run.status, run.error = "failed", f"{type(error).__name__}: {error}"
-                else:
-                    ok, run.error, run.seconds, run.results = value
-                    run.status = "ok" if ok else "failed"
+            by_name = {run.name: run for run in todo}
+
+            def finished(name: str, value) -> None:
+                run = by_name[name]
+                ok, run.error, run.seconds, run.results = value
+                run.status = "ok" if ok else "failed"
+                if report:
+                    report(run)
+
+            def failed(name: str, message: str, error: BaseException) -> None:
+                run = by_name[name]           # the task itself failed (its worker died)
+                run.status, run.error = "failed", message
                 if report:
                     report(run)
 
             with contextlib.ExitStack() as stack:
-                if client is None:
-                    with _workers_ignore_ctrl_c() if local else contextlib.nullcontext():
-                        client = stack.enter_context(session(scheduler, cluster_file))
+                if client is None:   # a local cluster's workers start ignoring Ctrl-C
+                    client = stack.enter_context(session(scheduler, cluster_file))
                 slots = _slots_by_host(client)
                 source = str(notebook.resolve())
-                _each_as_task(client, execute,
-                              [(run, (source, str(run.dir.resolve()), run.params, keys[run.name],
-                                      slots)) for run in todo], done)
+                run_tasks(execute_job, [(source, str(run.dir.resolve()), run.params,
+                                         keys[run.name], slots) for run in todo],
+                          keys=list(by_name), client=client, progress=False, echo=None,
+                          expected=(), on_result=finished, on_failure=failed)
         earlier = _earlier_runs(out, {r.dir for r in runs}, code)
         defaults = notebook_parameters(notebook)
         table = results_table(runs + earlier, out, defaults)

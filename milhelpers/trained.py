@@ -324,61 +324,31 @@ def case_bootstrap(labels: np.ndarray, probs: np.ndarray, groups: Sequence[str],
                    n_resamples: int = 2000, seed: int = 0,
                    confidence: float = 0.95) -> dict[str, Any]:
     """AUC and balanced accuracy of ``probs`` (S, C) against ``labels`` (S,), with percentile
-    bootstrap intervals over cases.
+    bootstrap intervals over cases (:func:`milhelpers.stats.slide_metric_interval`).
 
     Each resample draws the G cases (``groups``: a case id per slide; the slide ids when slides
-    are independent) with replacement and keeps all their slides, so slides of one patient move
-    together; the interval is the (1 − c)/2 and (1 + c)/2 quantiles of the resampled metric.
-    AUC: P(class 1) for two classes, one-vs-rest macro for more; resamples holding one class
-    have no AUC and are left out (``auc_resamples`` counts the rest). Balanced accuracy: of the
-    most probable class.
+    are independent) with replacement within their label stratum and keeps all their slides,
+    so slides of one patient move together and every resample holds both classes. AUC:
+    P(class 1) for two classes, one-vs-rest macro for more (NaN, with no interval, when the
+    labels hold one class: ``auc_resamples`` is then 0, else every resample). Balanced
+    accuracy: of the most probable class.
     """
-    from .metrics import bag_metrics
+    from .stats import slide_metric_interval
 
-    labels = np.asarray(labels)
+    labels = np.asarray(labels).astype(np.int64)
     probs = np.asarray(probs, dtype=np.float64)
-    point = bag_metrics(labels, probs)
-    uniq, inv = np.unique(np.asarray(groups).astype(str), return_inverse=True)
-    members = [np.flatnonzero(inv == g) for g in range(len(uniq))]
-    rng = np.random.default_rng(seed)
-    aucs, baccs = [], []
-    for _ in range(n_resamples):
-        idx = np.concatenate([members[g] for g in rng.integers(0, len(uniq), len(uniq))])
-        auc, bacc = _auc_and_balanced_accuracy(labels[idx], probs[idx])
-        baccs.append(bacc)
-        if not np.isnan(auc):
-            aucs.append(auc)
-    q = [(1 - confidence) / 2, (1 + confidence) / 2]
-
-    def interval(v):
-        return [float(x) for x in np.quantile(v, q)] if len(v) else [float("nan")] * 2
-
-    return {"auc": point["auc"], "auc_ci": interval(aucs),
-            "balanced_accuracy": point["balanced_accuracy"], "balanced_accuracy_ci":
-            interval(baccs), "n_resamples": n_resamples, "auc_resamples": len(aucs),
-            "n_slides": int(len(labels)), "n_cases": int(len(uniq)), "confidence": confidence}
-
-
-def _auc_and_balanced_accuracy(y: np.ndarray, p: np.ndarray) -> tuple[float, float]:
-    """What :func:`milhelpers.metrics.bag_metrics` computes for AUC and balanced accuracy, fast
-    enough for thousands of resamples: binary AUC by the Mann–Whitney rank sum,
-    (R₁ − n₁(n₁ + 1)/2) / (n₁ n₀) with tied scores at their average rank; balanced accuracy as
-    the mean recall over the classes present."""
-    from scipy.stats import rankdata
-
-    present = np.unique(y)
-    pred = p.argmax(1)
-    bacc = float(np.mean([np.mean(pred[y == c] == c) for c in present]))
-    if len(present) < 2:
-        return float("nan"), bacc
-    if p.shape[1] == 2:
-        pos = y == 1
-        n1, n0 = int(pos.sum()), int((~pos).sum())
-        ranks = rankdata(p[:, 1])
-        return float((ranks[pos].sum() - n1 * (n1 + 1) / 2) / (n1 * n0)), bacc
-    from .metrics import bag_metrics
-
-    return bag_metrics(y, p)["auc"], bacc
+    scores = probs[:, 1] if probs.shape[1] == 2 else probs
+    common = dict(groups=np.asarray(groups).astype(str), n_boot=n_resamples, seed=seed,
+                  confidence=confidence)
+    bacc = slide_metric_interval(labels, scores, metric="balanced_accuracy", **common)
+    if len(np.unique(labels)) > 1:
+        auc = slide_metric_interval(labels, scores, metric="auc", **common)
+    else:
+        auc = {"value": float("nan"), "ci": [float("nan")] * 2}
+    return {"auc": auc["value"], "auc_ci": auc["ci"], "balanced_accuracy": bacc["value"],
+            "balanced_accuracy_ci": bacc["ci"], "n_resamples": n_resamples,
+            "auc_resamples": n_resamples if len(np.unique(labels)) > 1 else 0,
+            "n_slides": int(len(labels)), "n_cases": bacc["n_cases"], "confidence": confidence}
 
 
 def evaluate_run(run: TrainedRun, features_dir: str | Path, labels_csv: str | Path,

@@ -29,7 +29,7 @@ __all__ = ["setup", "show_images", "round_length", "scale_bar", "show_slide", "o
            "lambda_curves", "correlation_scatter", "aem_variants", "mask_evolution",
            "recycle_network",
            "padding_waste", "pack_strip", "pack_mask", "hyperslide_labels", "hyperslide_targets",
-           "speed_accuracy", "sweep_results", "SWEEP_Y_FLOOR", "power_curves"]
+           "speed_accuracy", "sweep_results", "SWEEP_Y_FLOOR", "power_curves", "scaling_results"]
 
 
 def setup(dpi: int = 100) -> None:
@@ -1378,5 +1378,50 @@ def sweep_results(table, swept: Sequence[str], repeat: Sequence[str] = (),
         ax.ticklabel_format(axis="y", useOffset=False, style="plain")
         ax.set_xlabel(x)
         ax.set_ylabel(metric)
+        ax.legend(fontsize=7, frameon=False, loc="best")
+    return fig
+
+
+#: How :func:`scaling_results` names the configurations of ``benchmarks/scaling.py``.
+SCALING_LABELS = {"serial": "this process", "local:1": "Dask, 1 worker", "local:2": "Dask, 2 workers"}
+
+
+def scaling_results(summary: dict, axes=None):
+    """The measurements of ``benchmarks/scaling.py`` (its JSON as a dict): feature extraction in
+    slides/s and the experiment runner in runs/min, one panel each, per configuration (in this
+    process, 1 and 2 local Dask workers) — each repeat a dot, the median a bar — with the
+    2-worker / 1-worker speed-up (median over the interleaved repeats) in the title. A part the
+    file lacks is left out. Returns the figure."""
+    parts = []
+    if summary.get("rows"):
+        n = summary["slides"]
+        parts.append(("feature extraction", "slides / s",
+                      [(r["config"], n / r["seconds"]) for r in summary["rows"]],
+                      summary.get("speedup", {})))
+    runner = summary.get("runner")
+    if runner and runner.get("rows"):
+        n = runner["setting"]["runs"]
+        parts.append(("experiment runner", "runs / min",
+                      [(r["config"], 60 * n / r["seconds"]) for r in runner["rows"]],
+                      runner.get("speedup", {})))
+    if not parts:
+        raise ValueError("the scaling summary has neither extraction nor runner measurements")
+    if axes is None:
+        fig, axes = plt.subplots(1, len(parts), figsize=(3.6 * len(parts), 2.8), squeeze=False)
+        axes = axes[0]
+    fig = axes[0].figure
+    for ax, (what, unit, values, speedup) in zip(axes, parts):
+        configs = [c for c in SCALING_LABELS if any(v[0] == c for v in values)]
+        for i, c in enumerate(configs):
+            ys = np.array([v for k, v in values if k == c])
+            ax.bar(i, np.median(ys), color=plt.get_cmap("viridis")(0.25 + 0.3 * i), alpha=0.6,
+                   label="median" if i == 0 else None)
+            ax.scatter(np.full(len(ys), i), ys, s=12, color="k", zorder=3,
+                       label="one repeat" if i == 0 else None)
+        ax.set_xticks(range(len(configs)), [SCALING_LABELS[c] for c in configs])
+        ax.set_ylabel(unit)
+        ratio = speedup.get("local:2 / local:1", {}).get("median")
+        ax.set_title(what + (f": 2 workers / 1 = {ratio:.2f}×" if ratio else ""))
+        ax.set_ylim(0, None)
         ax.legend(fontsize=7, frameon=False, loc="best")
     return fig

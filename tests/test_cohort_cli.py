@@ -18,7 +18,7 @@ from sklearn.metrics import balanced_accuracy_score, roc_auc_score
 from milhelpers.__main__ import main
 from milhelpers.methods import METHODS, BuildContext, get_method
 from milhelpers.train import run_seed
-from milhelpers.trained import _auc_and_balanced_accuracy, case_bootstrap
+from milhelpers.trained import case_bootstrap
 from own_data import write_feature_cohort
 
 LABEL_MAP = '{"normal": 0, "tumor": 1}'
@@ -120,7 +120,7 @@ def test_evaluate_prints_the_metrics_of_the_fold_models_mean(trained, cohort, ca
 
 def test_evaluate_warns_about_slides_the_run_was_trained_on(trained, cohort, capsys):
     code, out, _ = cli(capsys, "evaluate", "--run", trained, "--features", cohort["feats"],
-                       "--labels", cohort["labels"], "--resamples", 100)
+                       "--labels", cohort["labels"], "--resamples", 200)
     assert code == 0
     assert "warning: 24 of these slides were in the run's training data" in out
     assert "warning: 12 of these cases were in the run's training data" in out
@@ -295,7 +295,7 @@ def test_a_run_whose_method_code_changed_is_refused(cohort, tmp_path, capsys, cl
     assert f"plugin {plugin}: registered lab_mil" in out
     assert json.loads((run / "run.json").read_text())["plugins"] == [str(plugin.resolve())]
     evaluate = ["evaluate", "--run", run, "--features", cohort["held_feats"], "--labels",
-                cohort["held_labels"], "--resamples", 100]
+                cohort["held_labels"], "--resamples", 200]
     assert cli(capsys, *evaluate)[0] == 0             # the recorded plugin is loaded again
     plugin.write_text(PLUGIN.replace("pow(2).mean()", "abs().mean()"))     # training code only
     code, _, err = cli(capsys, *evaluate)
@@ -336,45 +336,60 @@ def test_help_shows_examples_and_the_arguments(capsys):
             assert w in text, (command, w)
 
 
-def test_the_fast_metrics_are_sklearns():
-    rng = np.random.default_rng(0)
-    for n, ties in ((30, False), (25, True)):
-        y = rng.integers(0, 2, n)
-        p1 = rng.random(n).round(1 if ties else 6)
-        p = np.stack([1 - p1, p1], 1)
-        auc, bacc = _auc_and_balanced_accuracy(y, p)
-        assert auc == pytest.approx(roc_auc_score(y, p1), abs=1e-12)
-        assert bacc == pytest.approx(balanced_accuracy_score(y, p.argmax(1)), abs=1e-12)
-    assert np.isnan(_auc_and_balanced_accuracy(np.zeros(4, int), np.full((4, 2), 0.5))[0])
+def _weights_by_hand(y, groups, n, seed):
+    """(n, S) slide weights of a label-stratified case bootstrap, drawn as milhelpers.stats
+    draws them: per stratum of cases (label sets in sorted order, cases in sorted order), n_h
+    draws with replacement from the generator of ``seed``."""
+    cases = sorted(set(groups))
+    kind = {c: tuple(sorted(set(y[groups == c]))) for c in cases}
+    rng = np.random.default_rng(seed)
+    counts = {c: np.zeros(n) for c in cases}
+    for stratum in sorted(set(kind.values())):
+        members = [c for c in cases if kind[c] == stratum]
+        draws = rng.integers(0, len(members), size=(n, len(members)))
+        for i, c in enumerate(members):
+            counts[c] = (draws == i).sum(1)
+    return np.stack([counts[g] for g in groups], 1)
 
 
-def test_case_bootstrap_resamples_cases_at_the_asked_confidence():
+def test_case_bootstrap_resamples_cases_within_their_class_at_the_asked_confidence():
     rng = np.random.default_rng(1)
-    y = np.repeat([0, 1, 0, 1, 1, 0], 3)                   # 6 cases of 3 slides each
-    groups = np.repeat(list("abcdef"), 3)
-    p1 = np.clip(y * 0.3 + rng.random(len(y)) * 0.7, 0, 1)
+    y = np.repeat([0, 1, 0, 1, 1, 0, 1, 0], 3)             # 8 cases of 3 slides each
+    groups = np.repeat(list("abcdefgh"), 3)
+    p1 = np.clip(y * 0.3 + rng.random(len(y)) * 0.7, 0, 1).round(1)   # with ties
     probs = np.stack([1 - p1, p1], 1)
     res = case_bootstrap(y, probs, groups, n_resamples=400, seed=3, confidence=0.9)
-    # by hand: the same draws, sklearn's metrics, the 5th and 95th percentiles
-    r = np.random.default_rng(3)
-    members = [np.flatnonzero(groups == g) for g in "abcdef"]
-    aucs, baccs = [], []
-    for _ in range(400):
-        idx = np.concatenate([members[g] for g in r.integers(0, 6, 6)])
-        baccs.append(balanced_accuracy_score(y[idx], probs[idx].argmax(1)))
-        if len(set(y[idx])) == 2:
-            aucs.append(roc_auc_score(y[idx], p1[idx]))
+    # by hand: the same draws, sklearn's metrics with the case counts as weights, and the
+    # 20th smallest and largest of 400 (k = ⌈0.1 · 400 / 2⌉)
+    w = _weights_by_hand(y, groups, 400, 3)
+    aucs = np.sort([roc_auc_score(y, p1, sample_weight=v) for v in w])
+    baccs = np.sort([balanced_accuracy_score(y, probs.argmax(1), sample_weight=v) for v in w])
     assert res["auc"] == pytest.approx(roc_auc_score(y, p1))
-    np.testing.assert_allclose(res["auc_ci"], np.quantile(aucs, [0.05, 0.95]))
-    np.testing.assert_allclose(res["balanced_accuracy_ci"], np.quantile(baccs, [0.05, 0.95]))
-    assert res["auc_resamples"] == len(aucs) < 400 and res["n_cases"] == 6
-    # one case per class: a case resample holds both classes only about half the time; slides
-    # resampled one by one would almost always hold both
+    assert res["balanced_accuracy"] == pytest.approx(balanced_accuracy_score(y, probs.argmax(1)))
+    np.testing.assert_allclose(res["auc_ci"], [aucs[19], aucs[380]])
+    np.testing.assert_allclose(res["balanced_accuracy_ci"], [baccs[19], baccs[380]])
+    assert res["auc_resamples"] == res["n_resamples"] == 400 and res["n_cases"] == 8
+    assert res["n_slides"] == 24 and res["confidence"] == 0.9
+    # one case per class: resampled within its class, each case is always drawn, so the
+    # interval is the point (unstratified, half the resamples would hold one class)
     y2, g2 = np.array([0] * 10 + [1] * 10), np.array(["a"] * 10 + ["b"] * 10)
     pr = np.stack([1 - y2 * 0.8, y2 * 0.8], 1).astype(float)
-    by_case = case_bootstrap(y2, pr, g2, n_resamples=400)["auc_resamples"]
-    by_slide = case_bootstrap(y2, pr, np.arange(20).astype(str), n_resamples=400)["auc_resamples"]
-    assert 150 < by_case < 250 and by_slide > 395
+    one = case_bootstrap(y2, pr, g2, n_resamples=400)
+    assert one["auc_ci"] == [one["auc"], one["auc"]] and one["auc_resamples"] == 400
+    # held-out slides of one class: no AUC, balanced accuracy still has its interval
+    only = case_bootstrap(np.zeros(6, int), np.full((6, 2), 0.5), list("aabbcc"), 200)
+    assert np.isnan(only["auc"]) and np.isnan(only["auc_ci"]).all()
+    assert only["auc_resamples"] == 0 and only["balanced_accuracy"] == 1.0
+
+
+def test_case_bootstrap_of_three_classes_is_the_macro_one_vs_rest_auc():
+    rng = np.random.default_rng(2)
+    y = np.tile([0, 1, 2], 8)
+    p = rng.dirichlet(np.ones(3), len(y)) + np.eye(3)[y] * 0.5
+    p /= p.sum(1, keepdims=True)
+    res = case_bootstrap(y, p, np.arange(len(y)).astype(str), n_resamples=200)
+    assert res["auc"] == pytest.approx(roc_auc_score(y, p, multi_class="ovr", average="macro"))
+    assert res["auc_ci"][0] <= res["auc"] <= res["auc_ci"][1]
 
 
 def _slide_features(path: Path, coords: np.ndarray, dim: int = 16, size0: int | None = 256):

@@ -139,47 +139,7 @@ def test_training_threads_are_set_for_the_runs_and_restored(tmp_path, fit_calls)
         run(planted(), tmp_path, threads=0)
 
 
-needs_fork = pytest.mark.skipif(not ex._can_fork(), reason="workers fork processes (Linux)")
-
-
-@needs_fork
-def test_workers_train_in_other_processes_and_give_the_serial_results(tmp_path, fit_calls):
-    ds = planted()
-    methods = ("abmil_gated", "mean_pool")
-    serial = run(ds, tmp_path / "serial", methods=methods, seeds=(0, 1))
-    assert len(fit_calls) == 12
-    forked = run(ds, tmp_path / "forked", methods=methods, seeds=(0, 1), workers=2)
-    # the workers' Method.fit calls happen in their own processes: none in this one, so the
-    # serial pass only read what the workers cached, and n_trained counts the workers' runs
-    assert len(fit_calls) == 12 and forked.n_trained == 12
-    keep = ["method", "seed", "fold", "auc", "balanced_accuracy", "f1", "loc_auc", "top5_mass",
-            "entropy", "best_epoch", "key"]
-    pd.testing.assert_frame_equal(serial.runs[keep], forked.runs[keep])
-    p1 = serial.predictions("abmil_gated_small", 1, 2)
-    p2 = forked.predictions("abmil_gated_small", 1, 2)
-    np.testing.assert_array_equal(p1.probs, p2.probs)
-    again = run(ds, tmp_path / "forked", methods=methods, seeds=(0, 1), workers=2)
-    assert again.n_trained == 0 and len(fit_calls) == 12
-
-
-@needs_fork
-def test_an_error_in_a_worker_reaches_the_caller_and_keeps_the_finished_runs(tmp_path):
-    ds = planted()
-
-    def broken(ctx, **kw):
-        if ctx.fold == 2:
-            raise ValueError("fold 2 cannot be built")
-        return get_method("mean_pool").build(ctx, embed_dim=16)
-
-    bad = Method("sometimes_broken", broken)
-    with pytest.raises(ValueError, match="fold 2 cannot be built"):
-        ex.run_experiments(ds, [bad], [0], 3, epochs=1, cache_dir=tmp_path, progress=False,
-                           workers=2)
-    assert sorted(p.name[:11] for p in (tmp_path / "sometimes_broken").glob("*.json")) == [
-        "seed0_fold0", "seed0_fold1"]
-
-
-@needs_fork
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="the second process is a fork of this one")
 def test_two_processes_sharing_a_cache_train_each_run_once(tmp_path, monkeypatch):
     """A sweep's notebooks (or two terminals) share runs/experiments: each run is trained by
     whichever process locks it first; the other waits and reads it."""
@@ -205,16 +165,6 @@ def test_two_processes_sharing_a_cache_train_each_run_once(tmp_path, monkeypatch
     theirs = run(ds, tmp_path, epochs=3)               # everything is cached now
     assert theirs.n_trained == 0
     pd.testing.assert_frame_equal(mine.runs, theirs.runs)
-
-
-def test_workers_without_fork_train_serially_with_a_warning(tmp_path, fit_calls, monkeypatch):
-    monkeypatch.setattr(ex, "_can_fork", lambda: False)
-    with pytest.warns(RuntimeWarning, match="fork"):
-        res = run(planted(), tmp_path, workers=2)
-    assert len(fit_calls) == 3 and res.n_trained == 3
-    for bad in (0, 1.5, True):
-        with pytest.raises(ValueError, match="workers"):
-            run(planted(), tmp_path, workers=bad)
 
 
 def test_run_metrics_are_those_of_the_cached_test_predictions(tmp_path):
@@ -493,8 +443,9 @@ def _cli(*args, cwd):
 def test_cli_writes_the_json_layout_and_refuses_bad_input(tmp_path):
     feats, labels = _write_features_folder(tmp_path)
     out = tmp_path / "out" / "methods.json"
+    # one run at a time: runs on Dask are tests/test_experiments_dask.py's
     common = ["--features", feats, "--labels", labels, "--folds", 3, "--epochs", 2,
-              "--cache", tmp_path / "cache"]
+              "--cache", tmp_path / "cache", "--workers", 1]
     fig = tmp_path / "out" / "paired.png"
     r = _cli(*common, "--methods", "mean_pool", "max_pool", "--seeds", 0, 1, "--json", out,
              "--figure", fig, cwd=tmp_path)
@@ -534,7 +485,8 @@ def test_cli_writes_the_json_layout_and_refuses_bad_input(tmp_path):
     assert j["meta"]["partitions"] == "repeated"
 
     # without --epochs every method trains the chapter-sized 6 epochs (not its own 20)
-    r = _cli(*common[:6], "--cache", tmp_path / "cache6", "--methods", "mean_pool", cwd=tmp_path)
+    r = _cli(*common[:6], "--cache", tmp_path / "cache6", "--workers", 1, "--methods",
+             "mean_pool", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     recs = [json.loads(f.read_text()) for f in (tmp_path / "cache6").rglob("*.json")]
     assert len(recs) == 3 and {x["train_config"]["epochs"] for x in recs} == {6}

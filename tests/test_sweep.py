@@ -195,6 +195,11 @@ def test_real_edits_recompute_and_cosmetic_ones_do_not(tmp_path, dask_client):
     _notebook(tmp_path, TOY_PARAMS.replace("n = 3", "n = 4"), TOY_BODY)
     run = _by_name(_sweep(nb, out, dask_client, x=["2"]))["x=2"]
     assert run.status == "ok" and run.results["n_times_x"] == 8.0
+    # so is an edit of the last cell
+    _notebook(tmp_path, TOY_PARAMS.replace("n = 3", "n = 4"),
+              TOY_BODY.replace("n_times_x=n * x", "n_times_x=n * x + 1"))
+    run = _by_name(_sweep(nb, out, dask_client, x=["2"]))["x=2"]
+    assert run.status == "ok" and run.results["n_times_x"] == 9.0
 
     # two values whose folder names collide ("a b", "a_b" → label=a_b): each one is run, never
     # the other's result reused
@@ -324,16 +329,20 @@ def test_ctrl_c_prints_one_line_exits_130_and_the_rerun_resumes(tmp_path, kernel
     assert not list(out.rglob(".*.part*")) and not list(out.rglob(".kernel.log"))
 
 
-def test_each_as_task_reports_a_failing_item_and_finishes_the_others(dask_client):
+def test_a_failing_task_is_reported_as_it_ends_and_the_others_finish(dask_client):
+    """What the sweep's reports rest on: run_tasks calls back each success and each failure
+    (a task that raised, a dead worker) by item, and the others go on."""
+    import functools
     import operator
 
     seen = {}
-    sweep._each_as_task(dask_client, operator.truediv,
-                        [(name, args) for name, args in [("a", (1, 2)), ("zero", (1, 0)),
-                                                         ("c", (3, 4))]],
-                        lambda item, value, error: seen.setdefault(item, (value, error)))
-    assert seen["a"] == (0.5, None) and seen["c"] == (0.75, None)
-    assert seen["zero"][0] is None and isinstance(seen["zero"][1], ZeroDivisionError)
+    cluster.run_tasks(functools.partial(operator.truediv, 1), [2, 0, 4], keys=["a", "zero", "c"],
+                      client=dask_client, progress=False, echo=None, expected=(),
+                      on_result=lambda k, v: seen.setdefault(k, v),
+                      on_failure=lambda k, msg, err: seen.setdefault(k, (msg, err)))
+    assert seen["a"] == 0.5 and seen["c"] == 0.25
+    assert seen["zero"][0].startswith("ZeroDivisionError") and isinstance(seen["zero"][1],
+                                                                          ZeroDivisionError)
 
 
 def test_values_take_the_type_of_the_default():

@@ -215,8 +215,8 @@ MUTANTS = {
         "milhelpers/train.py", '"val_acc_auc": m["accuracy"] + m["auc"]',
         '"val_acc_auc": m["macro_f1"] + m["auc"]', "tests/test_fidelity.py -k micro"),
     "runner_workers_runs_not_counted": (
-        "milhelpers/experiments.py", "trained |= runs_trained   #", "pass   #",
-        "tests/test_experiments.py -k workers"),
+        "milhelpers/experiments.py", "runs.trained |= trained", "pass",
+        "tests/test_experiments_dask.py -k first_stage"),
     "runner_runs_not_locked": (
         "milhelpers/experiments.py", "with _run_lock(json_path):",
         "with contextlib.nullcontext():", "tests/test_experiments.py -k once"),
@@ -225,9 +225,40 @@ MUTANTS = {
         "            found = None if force else _load_run(json_path, npz_path, key)\n            if",
         "            found = None\n            if", "tests/test_experiments.py -k once"),
     "runner_workers_retrain_in_the_parent": (
-        "milhelpers/experiments.py", "missing = [j for j in jobs if not where(*j)[2].exists()]",
-        "missing = [j for j in jobs if not where(*j)[2].exists()][:0] + "
-        "[j for j in jobs if not where(*j)[2].exists()][1:]", "tests/test_experiments.py -k workers"),
+        "milhelpers/experiments.py",
+        "missing = [j for j in jobs if not runs.where(*j)[2].exists()]",
+        "missing = [j for j in jobs if not runs.where(*j)[2].exists()][1:]",
+        "tests/test_experiments_dask.py -k first_stage"),
+    # ---- runner_dask_: the runner's Dask tasks
+    "runner_dask_second_stage_does_not_wait": (
+        "milhelpers/experiments.py", "threads, keys,\n                                    *before, key=",
+        "threads, keys,\n                                    key=",
+        "tests/test_experiments_dask.py -k first_stage"),
+    "runner_dask_workers_compute_the_keys": (
+        "milhelpers/experiments.py", "trained=set(), keys=keys)", "trained=set(), keys={})",
+        "tests/test_experiments_dask.py -k first_stage"),
+    "runner_dask_runs_share_a_process": (
+        "milhelpers/experiments.py", "with _ONE_RUN_PER_PROCESS, torch_threads(threads):",
+        "with torch_threads(threads):", "tests/test_experiments_dask.py -k first_stage"),
+    "runner_dask_plugins_not_on_the_workers": (
+        "milhelpers/experiments.py", "        if _LOADED:   #", "        if False:   #",
+        "tests/test_experiments_dask.py -k benchmark"),
+    "runner_dask_failed_run_not_raised": (
+        "milhelpers/experiments.py", "        if report.failed:   #", "        if False:   #",
+        "tests/test_experiments_dask.py -k failing"),
+    "runner_dask_cli_scheduler_ignored": (
+        "benchmarks/methods.py", "scheduler=args.scheduler, cluster_file=args.cluster)",
+        "scheduler=None, cluster_file=args.cluster)",
+        "tests/test_experiments_dask.py -k benchmark"),
+    "evaluate_interval_level_fixed": (
+        "milhelpers/stats.py", "ci, _ = _interval_and_p(boot, alpha=1 - confidence)",
+        "ci, _ = _interval_and_p(boot)", "tests/test_cohort_cli.py -k case_bootstrap"),
+    "evaluate_cases_not_stratified": (
+        "milhelpers/stats.py",
+        "    case, strata = case_strata(y, groups)\n    value = float(",
+        "    case, strata = case_strata(y, groups)\n"
+        "    strata = [np.concatenate(strata)]\n    value = float(",
+        "tests/test_cohort_cli.py -k case_bootstrap"),
     "runner_one_partition_for_every_repeat": (
         "milhelpers/experiments.py",
         "partitions = {s: experiment_folds(dataset, folds, seed=s) for s in seeds}",
@@ -648,6 +679,56 @@ MUTANTS.update({
     "ci_within_groups_x_not_centred": (
         "milhelpers/experiments.py", 'x = (df.x - df.groupby("g").x.transform("mean")).to_numpy()',
         "x = df.x.to_numpy()", "tests/test_intervals.py -k within"),
+    # ---- sweep_: notebook sweeps (cache key, results table, leftovers, figure, kernels, lock)
+    "sweep_key_skips_parameters": (
+        "milhelpers/sweep.py", 'KEY_FIELDS = ("parameters", "code_hash", "package_hash")',
+        'KEY_FIELDS = ("code_hash", "package_hash")',
+        "tests/test_sweep.py -k every_field_of_the_cache_key"),
+    "sweep_key_skips_package": (
+        "milhelpers/sweep.py", 'KEY_FIELDS = ("parameters", "code_hash", "package_hash")',
+        'KEY_FIELDS = ("parameters", "code_hash")',
+        "tests/test_sweep.py -k every_field_of_the_cache_key"),
+    "sweep_code_hash_counts_markdown": (
+        "milhelpers/sweep.py", 'code = [c.source for c in nb.cells if c.cell_type == "code"]',
+        "code = [c.source for c in nb.cells]", "tests/test_sweep.py -k real_edits"),
+    "sweep_code_hash_drops_a_cell": (
+        "milhelpers/sweep.py", 'code = [c.source for c in nb.cells if c.cell_type == "code"]',
+        'code = [c.source for c in nb.cells if c.cell_type == "code"][:-1]',
+        "tests/test_sweep.py -k real_edits"),
+    "sweep_earlier_runs_dropped": (
+        "milhelpers/sweep.py", "earlier = _earlier_runs(out, {r.dir for r in runs}, code)",
+        "earlier = []", "tests/test_sweep.py -k results_csv_keeps"),
+    "sweep_defaults_not_filled": (
+        "milhelpers/sweep.py", "                    params[name] = defaults[name]",
+        "                    pass", "tests/test_sweep.py -k results_csv_keeps"),
+    "sweep_partial_file_not_cleaned": (
+        "milhelpers/sweep.py", "LEFTOVERS = (PARTIAL_FILE, RECORD_FILE,",
+        "LEFTOVERS = (RECORD_FILE,", "tests/test_sweep.py -k leftovers"),
+    "sweep_empty_run_folders_kept": (
+        "milhelpers/sweep.py",
+        'if folder != out and "=" in folder.name and not any(folder.iterdir()):', "if False:",
+        "tests/test_sweep.py -k leftovers"),
+    "sweep_sd_instead_of_t_interval": (
+        "milhelpers/viz.py",
+        "return float(stats.t.ppf(0.975, n - 1) * np.std(values, ddof=1) / np.sqrt(n))",
+        "return float(np.std(values, ddof=1))", "tests/test_sweep.py -k t_intervals"),
+    "sweep_no_y_floor": (
+        "milhelpers/viz.py", "        if hi - lo < floor:\n", "        if False:\n",
+        "tests/test_sweep.py -k magnify"),
+    "sweep_constants_drawn_as_lines": (
+        "milhelpers/viz.py",
+        "(constants if np.ptp(v) <= 1e-12 * max(1.0, np.abs(v).max()) else drawn).append(m)",
+        "drawn.append(m)", "tests/test_sweep.py -k constants"),
+    "sweep_kernel_working_folder_not_set": (
+        "milhelpers/_sweep_worker.py", "kw.update(env=env, cwd=cwd, stdout=stderr, stderr=stderr)",
+        "kw.update(env=env, stdout=stderr, stderr=stderr)",
+        "tests/test_sweep.py -k survives_a_failing_run"),
+    "sweep_kernel_stderr_not_captured": (
+        "milhelpers/_sweep_worker.py", "kw.update(env=env, cwd=cwd, stdout=stderr, stderr=stderr)",
+        "kw.update(env=env, cwd=cwd)", "tests/test_sweep.py -k survives_a_failing_run"),
+    "sweep_lock_not_taken": (
+        "milhelpers/sweep.py", "    with _output_lock(out):\n", "    with contextlib.nullcontext():\n",
+        "tests/test_sweep.py -k second_sweep"),
 })
 
 
@@ -700,7 +781,7 @@ def main(args: list[str]) -> int:
         return 1 if bad else 0
     with tempfile.TemporaryDirectory() as tmp:
         scratch = Path(tmp)
-        for part in ("milhelpers", "tests"):
+        for part in ("milhelpers", "tests", "benchmarks"):
             shutil.copytree(ROOT / part, scratch / part, ignore=shutil.ignore_patterns("__pycache__"))
         (scratch / "data").symlink_to(ROOT / "data")
         (scratch / "pyproject.toml").write_text((ROOT / "pyproject.toml").read_text())
