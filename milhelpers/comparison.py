@@ -26,7 +26,8 @@ from .instances import KIND_GROUPS, kind_group, topk_kind_shares
 
 __all__ = ["TABLE_METRICS", "method_table", "score_matrices", "method_ranks", "cost_front",
            "subgroup_result", "cohort_subgroups", "SUBGROUPS", "replication", "draw_verdict",
-           "which_method_when", "where_looks", "share_summary", "showcase_slides"]
+           "which_method_when", "situation_evidence", "packing_verdict", "where_looks",
+           "share_summary", "showcase_slides"]
 
 #: The head-to-head table's columns: (metric, where it comes from). ``oof``: the metric of each
 #: repeat's pooled out-of-fold records, mean over repeats (what the paired comparisons compare);
@@ -221,6 +222,76 @@ def which_method_when(evidence: Sequence[Mapping[str, Any]], reference: str) -> 
         rows.append({"situation": ev["situation"], "favoured": favoured,
                      "avoid": ", ".join(worse.index), "evidence": ev["evidence"]})
     return pd.DataFrame(rows, columns=["situation", "favoured", "avoid", "evidence"])
+
+
+def situation_evidence(draws: Mapping[str, Any], subgroups: Mapping[str, Mapping[str, Sequence[str]]],
+                       reference: str = "abmil_gated", *, real_bags: Any = None,
+                       packing: Mapping[str, Any] | None = None, n_boot: int = 2000
+                       ) -> list[dict[str, Any]]:
+    """The evidence behind each row of the which-method-when table (:func:`which_method_when`).
+
+    ``draws``: cohort draw name → its :class:`~milhelpers.experiments.ExperimentResult`;
+    ``subgroups``: draw name → :func:`cohort_subgroups` of that draw's labels; ``real_bags``: the
+    same methods on a real dataset (UCSB breast) or None; ``packing``: the packing benchmark's
+    results (:func:`packing_verdict`) or None. Rows: all slides (slide AUC); focal micro-lesions,
+    diffuse tumour and the rare morphology (slide AUC of that subgroup of positives against every
+    negative, :func:`subgroup_result`); a heatmap that finds the tumour (localisation AUC); very
+    long bags or a GPU (the packing measurement); few slides (the real bags: one dataset, so
+    "every draw" is that one)."""
+    def family(metric: str, group: str | None = None) -> dict[str, pd.DataFrame]:
+        out = {}
+        for d, res in draws.items():
+            r = res if group is None else subgroup_result(res, subgroups[d][group])
+            out[d] = r.compare(reference, [metric], n_boot=n_boot)
+        return out
+
+    n = len(next(iter(draws.values())).methods) - 1
+    how = (f"each method − {reference}, paired case bootstrap, Holm over {n} methods, "
+           f"on each cohort draw ({', '.join(draws)})")
+    rows = [
+        {"situation": "any slide (the whole cohort)", "tables": family("auc"),
+         "evidence": f"slide AUC, all slides; {how}"},
+        {"situation": "focal micro-lesions", "tables": family("auc", "micro"),
+         "evidence": f"slide AUC of micro-burden positives (≤ 5 tumour patches) against all "
+                     f"negatives; {how}"},
+        {"situation": "diffuse tumour", "tables": family("auc", "large"),
+         "evidence": f"slide AUC of large-burden positives (> 20 tumour patches) against all "
+                     f"negatives; {how}"},
+        {"situation": "rare morphology", "tables": family("auc", "discohesive"),
+         "evidence": f"slide AUC of positives with discohesive tumour against all negatives; "
+                     f"{how}"},
+        {"situation": "a heatmap that finds the tumour", "tables": family("loc_auc"),
+         "metric": "loc_auc",
+         "evidence": f"localisation AUC (per positive slide, patches ≥ 25 % tumour); {how}"},
+        {"situation": "very long bags or a GPU", "verdict": packing_verdict(packing),
+         "evidence": "benchmarks/results/packing.json (chapter 06's regime measurement)"},
+    ]
+    if real_bags is not None:
+        m = len(real_bags.methods) - 1
+        rows.append({"situation": "few slides",
+                     "tables": {"UCSB breast": real_bags.compare(reference, ["auc"],
+                                                                 n_boot=n_boot)},
+                     "evidence": f"slide AUC on UCSB breast (58 real bags, one dataset: no "
+                                 f"second draw); each method − {reference}, Holm over {m}"})
+    return rows
+
+
+def packing_verdict(packing: Mapping[str, Any] | None) -> str:
+    """The sentence of the which-method-when row "very long bags or a GPU", from the packing
+    benchmark's results (``benchmarks/results/packing.json``): its ``regime`` entry's
+    ``verdict`` (or ``summary``) when the file has one, else what is missing."""
+    if packing is None:
+        return ("not measured here yet (benchmarks/results/packing.json is missing): no "
+                "evidence either way")
+    regime = packing.get("regime") if isinstance(packing, Mapping) else None
+    if isinstance(regime, Mapping):
+        for key in ("verdict", "summary"):
+            if isinstance(regime.get(key), str):
+                return regime[key]
+    if isinstance(regime, str):
+        return regime
+    return ("benchmarks/results/packing.json states no regime verdict; no evidence either way "
+            "from it")
 
 
 # --------------------------------------------------------------------------------------------

@@ -200,3 +200,27 @@ def test_showcase_slides_follow_their_stated_rules():
     assert cmp.showcase_slides(labels, kinds)["micro"]["slide_id"] == "a"
     with pytest.raises(ValueError, match="mimics"):
         cmp.showcase_slides(labels[labels.label == 1], kinds)
+
+
+def test_situation_evidence_compares_each_situations_slides_on_every_draw(experiment):
+    ds, res = experiment
+    pos = [s for s, y in zip(ds.slide_ids, ds.labels) if y == 1]
+    groups = {"micro": pos[:5], "large": pos[5:10], "discohesive": pos[10:]}
+    rows = cmp.situation_evidence({"d0": res, "d1": res}, {"d0": groups, "d1": groups}, "gated",
+                                  real_bags=res, packing=None, n_boot=200)
+    by = {r["situation"]: r for r in rows}
+    assert list(by) == ["any slide (the whole cohort)", "focal micro-lesions", "diffuse tumour",
+                        "rare morphology", "a heatmap that finds the tumour",
+                        "very long bags or a GPU", "few slides"]
+    micro = by["focal micro-lesions"]["tables"]["d1"].set_index("method")
+    want = cmp.subgroup_result(res, pos[:5]).compare("gated", ["auc"], n_boot=200)
+    assert micro["diff"].to_dict() == want.set_index("method")["diff"].to_dict()
+    assert micro.p_holm.notna().all() and set(micro.index) == {"mean", "max"}
+    heat = by["a heatmap that finds the tumour"]
+    assert heat["metric"] == "loc_auc" and (heat["tables"]["d0"].metric == "loc_auc").all()
+    assert "missing" in by["very long bags or a GPU"]["verdict"]
+    assert list(by["few slides"]["tables"]) == ["UCSB breast"]
+    table = cmp.which_method_when(rows, "gated")
+    assert len(table) == 7 and table.evidence.str.len().min() > 20
+    assert cmp.packing_verdict({"regime": {"verdict": "pack on a GPU"}}) == "pack on a GPU"
+    assert "no regime" in cmp.packing_verdict({"other": 1})
