@@ -15,7 +15,9 @@ patches on tumour, on mimics and on normal tissue (``milhelpers.comparison.where
 kinds from the cohort's masks, ``milhelpers.instances.cohort_patch_kinds``), with the patch
 shares (what random picks would give). Then three slides (``comparison.showcase_slides``: a
 micro-lesion positive, a discohesive positive, a negative full of mimics) and, for each, every
-method's out-of-fold attention from repeat 0 (the model that held the slide out).
+method's out-of-fold attention from repeat 0 (the model that held the slide out). Last, the
+cohort's subgroups of positive slides (``comparison.cohort_subgroups``: micro, large burden,
+discohesive), which chapter 07 needs for a cohort draw that is not built where it runs.
 """
 from __future__ import annotations
 
@@ -75,13 +77,9 @@ def main(argv=None) -> int:
     ap.add_argument("--overwrite", action="store_true", help="replace an existing --json")
     args = ap.parse_args(argv)
 
-    import numpy as np
-    import pandas as pd
-
-    from milhelpers.comparison import showcase_slides, where_looks
+    from milhelpers.comparison import where_looks_summary
     from milhelpers.experiments import ExperimentResult, json_text
     from milhelpers.h5io import atomic_output
-    from milhelpers.instances import cohort_patch_kinds
 
     def fail(msg: str) -> int:
         print(f"error: {msg}", file=sys.stderr)
@@ -100,33 +98,15 @@ def main(argv=None) -> int:
         attach_cache_keys(result, args.cache)
     except CacheError as err:
         return fail(str(err))
-    labels = pd.read_csv(args.data_root / "labels.csv")
-    ids = sorted(set(result.out_of_fold().slide_id))
-    kinds = cohort_patch_kinds(args.data_root, args.data_root / "features_efficientnet_lite0", ids)
-    rows = where_looks(result, kinds, k=args.k)
-    picks = showcase_slides(labels[labels.slide_id.isin(ids)], kinds)
-    seed0 = int(result.runs.seed.min())
-    for name, pick in picks.items():
-        pick["attention"] = {
-            m: [float(f"{v:.4g}") for v in np.asarray(
-                result.slide_prediction(m, seed0, pick["slide_id"])["attention"], float)]
-            for m in result.methods}
-    out = {"meta": {"results": args.results.name, "cohort": args.data_root.name, "k": args.k,
-                    "methods": list(result.methods), "repeat_shown": seed0,
-                    "n_runs": int(len(result.runs)),
-                    "shares": "per run and label: mean over the run's test slides of that label "
-                              "of the share of the slide's k most-attended patches on tumour, "
-                              "mimic, normal tissue (ties share their places); patch_<kind>: "
-                              "the mean patch share on the same slides",
-                    "command": "python benchmarks/where_looks.py --results ... --cache ... "
-                               "--data-root ... --json ..."},
-           "runs": rows.round(6).to_dict(orient="records"),
-           "showcase": picks}
+    out = where_looks_summary(result, args.data_root, k=args.k)
+    out["meta"].update({"results": args.results.name,
+                        "command": "python benchmarks/where_looks.py --results ... --cache ... "
+                                   "--data-root ... --json ..."})
     args.json.parent.mkdir(parents=True, exist_ok=True)
     with atomic_output(args.json) as tmp:
         tmp.write_text(json_text(out))
-    print(f"wrote {args.json}: {len(rows)} run × label rows, slides "
-          + ", ".join(f"{k} = {v['slide_id']}" for k, v in picks.items()))
+    print(f"wrote {args.json}: {len(out['runs'])} run × label rows, slides "
+          + ", ".join(f"{k} = {v['slide_id']}" for k, v in out["showcase"].items()))
     return 0
 
 

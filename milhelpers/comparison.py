@@ -27,7 +27,7 @@ from .instances import KIND_GROUPS, kind_group, topk_kind_shares
 __all__ = ["TABLE_METRICS", "method_table", "score_matrices", "method_ranks", "cost_front",
            "subgroup_result", "cohort_subgroups", "SUBGROUPS", "replication", "draw_verdict",
            "which_method_when", "situation_evidence", "packing_verdict", "where_looks",
-           "share_summary", "showcase_slides"]
+           "share_summary", "showcase_slides", "where_looks_summary"]
 
 #: The head-to-head table's columns: (metric, where it comes from). ``oof``: the metric of each
 #: repeat's pooled out-of-fold records, mean over repeats (what the paired comparisons compare);
@@ -97,6 +97,7 @@ def cost_front(table: pd.DataFrame, costs: Sequence[str] = ("seconds", "peak_mb"
 #: The subgroups of positive slides the course cohort's labels define, with what selects them.
 SUBGROUPS = {
     "micro": "positives with micro burden (≤ 5 tumour patches: labels' burden = micro)",
+    "small": "positives with small burden (6–20 tumour patches)",
     "large": "positives with large burden (> 20 tumour patches: diffuse tumour)",
     "discohesive": "positives that show the rare discohesive morphology",
 }
@@ -112,6 +113,7 @@ def cohort_subgroups(labels: pd.DataFrame) -> dict[str, list[str]]:
     pos = labels[labels.label == 1]
     morph = pos.morphologies.fillna("").astype(str).str.split(";")
     return {"micro": pos.slide_id[pos.burden == "micro"].astype(str).tolist(),
+            "small": pos.slide_id[pos.burden == "small"].astype(str).tolist(),
             "large": pos.slide_id[pos.burden == "large"].astype(str).tolist(),
             "discohesive": pos.slide_id[morph.map(lambda m: "discohesive" in m)]
             .astype(str).tolist()}
@@ -390,3 +392,37 @@ def showcase_slides(labels: pd.DataFrame, kinds: Mapping[str, np.ndarray]) -> di
         out[name] = {"slide_id": pick.slide_id, "rule": rule, "n_patches": int(pick.n_patches),
                      "n_tumour": int(pick.n_tumour), "n_mimic": int(pick.n_mimic)}
     return out
+
+
+def where_looks_summary(result, cohort_root, *, k: int = 5) -> dict[str, Any]:
+    """Everything chapter 07 shows about where the methods of ``result`` look, as one
+    JSON-ready dict (``benchmarks/where_looks.py`` writes it; the chapter's ``full=True`` run
+    computes it live): ``runs`` (:func:`where_looks` on every test slide, patch kinds from the
+    cohort's masks), ``showcase`` (:func:`showcase_slides`, each with every method's
+    out-of-fold attention from the first repeat, 4 significant digits) and ``subgroups``
+    (:func:`cohort_subgroups`). Needs the runs' predictions (the runner's cache)."""
+    from pathlib import Path
+
+    from .instances import cohort_patch_kinds
+
+    root = Path(cohort_root)
+    labels = pd.read_csv(root / "labels.csv")
+    ids = sorted(set(result.out_of_fold().slide_id))
+    labels = labels[labels.slide_id.astype(str).isin(ids)]
+    kinds = cohort_patch_kinds(root, root / "features_efficientnet_lite0", ids)
+    rows = where_looks(result, kinds, k=k)
+    picks = showcase_slides(labels, kinds)
+    first = int(result.runs.seed.min())
+    for pick in picks.values():
+        pick["attention"] = {
+            m: [float(f"{v:.4g}") for v in np.asarray(
+                result.slide_prediction(m, first, pick["slide_id"])["attention"], float)]
+            for m in result.methods}
+    meta = {"cohort": root.name, "k": int(k), "methods": list(result.methods),
+            "repeat_shown": first, "n_runs": int(len(result.runs)),
+            "shares": "per run and label: mean over the run's test slides of that label of the "
+                      "share of the slide's k most-attended patches on tumour, mimic, normal "
+                      "tissue (ties share their places); patch_<kind>: the mean patch share "
+                      "on the same slides"}
+    return {"meta": meta, "runs": rows.round(6).to_dict(orient="records"), "showcase": picks,
+            "subgroups": cohort_subgroups(labels)}

@@ -17,7 +17,7 @@ import pandas as pd
 __all__ = ["ParameterError", "setup_chapter", "chapter_dir", "papermill_cells", "expect",
            "check_int", "check_path", "check_choices", "check_seeds", "check_folds", "check_label_map", "check_chapter01_params", "check_chapter02",
            "check_chapter03", "check_lambda", "aem_bases", "check_chapter04",
-           "check_chapter05", "check_chapter06"]
+           "check_chapter05", "check_chapter06", "check_chapter07", "CHAPTER07_FILES"]
 
 
 class ParameterError(ValueError):
@@ -586,4 +586,63 @@ def check_chapter06(*, features_dir, labels_csv, p, max_len, min_len, alpha, ads
     out["lr"] = _number(lr, "lr", 0, 1, "must be a learning rate in (0, 1], e.g. 5e-4", True)
     out["epochs"] = check_int(epochs, "epochs", 1, "e.g. epochs=6")
     out["seeds"] = check_seeds(seeds)
+    return out
+
+
+#: The committed results chapter 07 reads (``full=False``), with the command that writes each.
+CHAPTER07_FILES = {
+    "head_to_head.json": "python benchmarks/methods.py --data-root data/cohort --methods "
+                         "abmil_gated abmil_tanh mean_pool max_pool acmil aem acmil_aem mhim "
+                         "mhim_v2 packmil --seeds 0 1 2 --folds 5 --epochs 20 --cache "
+                         "build/bench_runs --json benchmarks/results/head_to_head.json",
+    "head_to_head_seed1.json": "the same with --data-root data/cohort_seed1_n120 (built by "
+                               "python -m milhelpers data --root data --seed 1) --json "
+                               "benchmarks/results/head_to_head_seed1.json",
+    "where_looks.json": "python benchmarks/where_looks.py --results "
+                        "benchmarks/results/head_to_head.json --cache build/bench_runs "
+                        "--data-root data/cohort --json benchmarks/results/where_looks.json",
+    "where_looks_seed1.json": "the same with head_to_head_seed1.json, --data-root "
+                              "data/cohort_seed1_n120 and --json "
+                              "benchmarks/results/where_looks_seed1.json",
+    "ucsb.json": "python benchmarks/ucsb.py --json benchmarks/results/ucsb.json",
+}
+
+
+def check_chapter07(*, results_dir, cohort_dir, full, second_cohort_dir, reference,
+                    own_method_file, quick_epochs, quick_seeds, folds) -> dict:
+    """Chapter 07's (head to head) parameters. Returns the cleaned values.
+
+    ``full`` a bool: False reads the full-setting results from ``results_dir`` (each of
+    :data:`CHAPTER07_FILES` must be there; the message names the command that writes a missing
+    one), True recomputes them (hours), building ``second_cohort_dir`` if missing;
+    ``cohort_dir`` the course cohort (its masks and slides draw the heatmaps; built if
+    missing); ``reference`` a registered method; ``own_method_file`` an existing ``.py`` file
+    that registers your method; ``quick_epochs`` ≥ 1 and ``quick_seeds`` (the live runs'
+    setting); ``folds`` ≥ 2."""
+    from .methods import available_methods
+
+    if not isinstance(full, bool):
+        raise _bad("full", full, "must be True (recompute every full-setting result: hours) or "
+                   "False (read them from results_dir)")
+    out: dict[str, Any] = {"full": full, "cohort_dir": Path(cohort_dir),
+                           "second_cohort_dir": Path(second_cohort_dir)}
+    if not full:
+        root = check_path(results_dir, "results_dir", "dir", "the folder of the committed "
+                          "results files (../benchmarks/results)")
+        for name, command in CHAPTER07_FILES.items():
+            if not (root / name).is_file():
+                raise _bad("results_dir", str(results_dir), f"has no {name}; write it with "
+                           f"`{command}`, or run the chapter with full=True")
+        out["results_dir"] = root
+    else:
+        out["results_dir"] = Path(results_dir)
+    out["reference"] = check_choices(reference, "reference", available_methods())
+    path = check_path(own_method_file, "own_method_file", "file", "a .py file that registers "
+                      "your method with milhelpers.methods.register (see 07_my_method.py)")
+    if path.suffix != ".py":
+        raise _bad("own_method_file", str(own_method_file), "must be a .py file")
+    out["own_method_file"] = path
+    out["quick_epochs"] = check_int(quick_epochs, "quick_epochs", 1, "e.g. quick_epochs=3")
+    out["quick_seeds"] = check_seeds(quick_seeds, "quick_seeds")
+    out["folds"] = check_int(folds, "folds", 2, "e.g. folds=5")
     return out

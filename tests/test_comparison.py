@@ -98,7 +98,8 @@ def test_cohort_subgroups_from_the_labels_table():
         "burden": ["none", "micro", "large", "small", "micro", "none"],
         "morphologies": [None, "solid", "discohesive", "glandular;discohesive", "glandular", None]})
     g = cmp.cohort_subgroups(labels)
-    assert g == {"micro": ["s1", "s4"], "large": ["s2"], "discohesive": ["s2", "s3"]}
+    assert g == {"micro": ["s1", "s4"], "small": ["s3"], "large": ["s2"],
+                 "discohesive": ["s2", "s3"]}
     with pytest.raises(KeyError, match="burden"):
         cmp.cohort_subgroups(labels.drop(columns="burden"))
 

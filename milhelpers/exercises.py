@@ -1,0 +1,76 @@
+"""Checks for the chapters' exercises: one function per exercise, ``check_chNN_exM(answer, ...)``.
+
+A check recomputes the answer from the chapter's own results (never from numbers typed here),
+compares it with the learner's and returns a sentence saying so; a wrong answer raises
+``AssertionError`` with a hint, an answer still ``None`` returns "not answered yet". Each
+chapter's worked answer (a collapsed cell after its exercise) calls the same function, so nbval
+tests the check on every run.
+"""
+from __future__ import annotations
+
+from typing import Any, Mapping, Sequence
+
+__all__ = ["check_ch07_ex1", "check_ch07_ex2"]
+
+
+def _names(value: Any, what: str) -> set[str]:
+    if isinstance(value, str) or not isinstance(value, (Sequence, set, frozenset)):
+        raise AssertionError(f"{what} must be a list of method names (possibly empty), got "
+                             f"{value!r}")
+    return set(map(str, value))
+
+
+# --------------------------------------------------------------------------------------------
+# chapter 07: head to head
+# --------------------------------------------------------------------------------------------
+def check_ch07_ex1(answer: Mapping[str, Sequence[str]] | None, replication) -> str:
+    """Chapter 07, exercise 1: of the slide-AUC differences from the reference that are clear
+    (Holm) on the first cohort draw, which keep a clear difference in the same direction on the
+    second (``kept``) and which do not (``lost``)?
+
+    ``answer``: ``{"kept": [...], "lost": [...]}``; ``replication``: the chapter's
+    :func:`milhelpers.comparison.replication` table of the two draws (first draw first)."""
+    if answer is None:
+        return "not answered yet: set answer = {'kept': [...], 'lost': [...]}"
+    if not isinstance(answer, Mapping) or set(answer) != {"kept", "lost"}:
+        raise AssertionError("answer must be a dict with exactly the keys 'kept' and 'lost'")
+    draws = [c[len("clear "):] for c in replication.columns if c.startswith("clear ")]
+    first, second = draws[0], draws[1]
+    claimed = replication[replication[f"clear {first}"]]
+    kept = {m for m, r in claimed.iterrows()
+            if r[f"clear {second}"] and (r[f"diff {first}"] > 0) == (r[f"diff {second}"] > 0)}
+    lost = set(claimed.index) - kept
+    got_kept, got_lost = _names(answer["kept"], "kept"), _names(answer["lost"], "lost")
+    if (got_kept, got_lost) != (kept, lost):
+        extra = (got_kept | got_lost) - set(claimed.index)
+        hint = (f" {sorted(extra)} {'is' if len(extra) == 1 else 'are'} not clear on {first} "
+                "(filled markers only)." if extra else "")
+        raise AssertionError(f"not quite: {len(claimed)} method(s) are clear on {first}; look at "
+                             f"the same rows' markers on {second}.{hint}")
+    return (f"correct: {len(claimed)} claim(s) on {first}; kept on {second}: "
+            f"{', '.join(sorted(kept)) or 'none'}; lost: {', '.join(sorted(lost)) or 'none'}")
+
+
+def check_ch07_ex2(answer: Sequence[str] | None, draws: Mapping[str, Any],
+                   subgroups: Mapping[str, Mapping[str, Sequence[str]]],
+                   reference: str = "abmil_gated") -> str:
+    """Chapter 07, exercise 2: on the small-burden positives (6–20 tumour patches) against
+    every negative, which methods are clearly better than ``reference`` on slide AUC on every
+    cohort draw (Holm across the methods)? ``answer``: a list of method names (possibly
+    empty); ``draws``: draw → ExperimentResult; ``subgroups``: draw → its cohort subgroups."""
+    from .comparison import replication, subgroup_result
+
+    if answer is None:
+        return "not answered yet: set answer = [...] (a list of method names, possibly empty)"
+    tables = {d: subgroup_result(res, subgroups[d]["small"]).compare(reference, ["auc"])
+              for d, res in draws.items()}
+    rep = replication(tables)
+    truth = set(rep.index[rep.verdict == "clearly better on every draw"])
+    got = _names(answer, "answer")
+    if got != truth:
+        raise AssertionError("not quite: build the subgroup with subgroup_result(res, "
+                             "subgroups[draw]['small']) on each draw, compare it with "
+                             f"{reference} and keep the methods that are clearly better on both "
+                             "(replication(...).verdict)")
+    return ("correct: " + (", ".join(sorted(truth)) if truth else "no method") + " is clearly "
+            f"better than {reference} on small-burden positives on every draw")
