@@ -30,8 +30,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-HEAD_TO_HEAD = ["abmil_gated", "abmil_tanh", "mean_pool", "max_pool", "acmil", "aem", "acmil_aem",
-                "mhim", "mhim_v2", "packmil"]
 DATASET = {"name": "ucsb_breast", "bags": 58, "source": "Kandemir et al. 2014, via the mil package",
            "features": "708 hand-crafted features per patch, z-scored over all patches (labels "
                        "not used)", "cases": "each image its own case (no patient ids)",
@@ -49,9 +47,11 @@ def ucsb_bags():
 def main(argv=None) -> int:
     from methods import _int_at_least, format_table, write_json
 
+    from milhelpers.comparison import HEAD_TO_HEAD
+
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--methods", nargs="+", default=HEAD_TO_HEAD,
+    ap.add_argument("--methods", nargs="+", default=list(HEAD_TO_HEAD),
                     help="registered methods; the first is the reference (default: %(default)s)")
     ap.add_argument("--seeds", nargs="+", type=_int_at_least(0, "seed"), default=[0, 1, 2])
     ap.add_argument("--folds", type=_int_at_least(2), default=5)

@@ -24,10 +24,15 @@ import pandas as pd
 from . import stats
 from .instances import KIND_GROUPS, kind_group, topk_kind_shares
 
-__all__ = ["TABLE_METRICS", "method_table", "score_matrices", "method_ranks", "cost_front",
+__all__ = ["HEAD_TO_HEAD", "TABLE_METRICS", "TABLE_LABELS", "method_table", "format_table",
+           "format_differences", "recompute_full", "score_matrices", "method_ranks", "cost_front",
            "subgroup_result", "cohort_subgroups", "SUBGROUPS", "replication", "draw_verdict",
            "which_method_when", "situation_evidence", "packing_verdict", "where_looks",
            "share_summary", "showcase_slides", "where_looks_summary"]
+
+#: Every registered method of chapters 02–06 at its authors' defaults: chapter 07's protocol.
+HEAD_TO_HEAD = ("abmil_gated", "abmil_tanh", "mean_pool", "max_pool", "acmil", "aem", "acmil_aem",
+                "mhim", "mhim_v2", "packmil")
 
 #: The head-to-head table's columns: (metric, where it comes from). ``oof``: the metric of each
 #: repeat's pooled out-of-fold records, mean over repeats (what the paired comparisons compare);
@@ -54,6 +59,46 @@ def method_table(result, methods: Sequence[str] | None = None) -> pd.DataFrame:
         row["runs"] = summary[m]["auc"]["n"]
         rows.append(row)
     return pd.DataFrame(rows).set_index("method")
+
+
+#: Column headers of :func:`format_table`.
+TABLE_LABELS = {"auc": "slide AUC", "balanced_accuracy": "balanced acc.", "loc_auc": "loc. AUC",
+                "top5_mass": "top-5 mass", "entropy": "entropy", "seconds": "s / run",
+                "peak_mb": "peak MB / run"}
+
+
+def format_table(table: pd.DataFrame, metrics: Sequence[str] | None = None,
+                 digits: int = 3) -> pd.DataFrame:
+    """A :func:`method_table` as text: "mean ± sd" for the accuracy and attention columns (sd
+    over repeats), seconds to 0.1 s and peak memory to 1 MB (means over runs), "—" where a
+    metric is undefined (mean pooling's flat attention has no localisation)."""
+    metrics = list(metrics) if metrics is not None else [k for k, _ in TABLE_METRICS]
+
+    def cell(v: float, sd: float, k: str) -> str:
+        if not np.isfinite(v):
+            return "—"
+        if k == "seconds":
+            return f"{v:.1f}"
+        if k == "peak_mb":
+            return f"{v:.0f}"
+        return f"{v:.{digits}f}" + (f" ± {sd:.{digits}f}" if np.isfinite(sd) else "")
+
+    return pd.DataFrame({TABLE_LABELS.get(k, k): [cell(table.loc[m, k], table.loc[m, f"{k}_sd"], k)
+                                                 for m in table.index] for k in metrics},
+                        index=table.index)
+
+
+def format_differences(rep: pd.DataFrame, digits: int = 3) -> pd.DataFrame:
+    """A :func:`replication` table as text: per draw "diff [lo, hi]" with a * where the
+    difference is clear (Holm), and the verdict."""
+    draws = [c[len("diff "):] for c in rep.columns if c.startswith("diff ")]
+    out = {}
+    for d in draws:
+        out[d] = [f"{r[f'diff {d}']:+.{digits}f} [{r[f'lo {d}']:+.{digits}f}, "
+                  f"{r[f'hi {d}']:+.{digits}f}]" + ("*" if r[f"clear {d}"] else "")
+                  if np.isfinite(r[f"diff {d}"]) else "—" for _, r in rep.iterrows()]
+    out["verdict"] = rep.verdict.tolist()
+    return pd.DataFrame(out, index=rep.index)
 
 
 def score_matrices(result, methods: Sequence[str] | None = None
@@ -426,3 +471,33 @@ def where_looks_summary(result, cohort_root, *, k: int = 5) -> dict[str, Any]:
                       "on the same slides"}
     return {"meta": meta, "runs": rows.round(6).to_dict(orient="records"), "showcase": picks,
             "subgroups": cohort_subgroups(labels)}
+
+
+def recompute_full(cohort_dir, second_cohort_dir, cache_dir, *, methods: Sequence[str] = HEAD_TO_HEAD,
+                   seeds: Sequence[int] = (0, 1, 2), folds: int = 5, epochs: int = 20,
+                   workers: int = 2, progress: bool = True) -> tuple[dict, dict, Any]:
+    """Chapter 07's full setting from nothing (hours on two cores): ``(draws, looks, real_bags)``.
+
+    ``draws``: {"seed 0": ..., "seed 1": ...} the experiment of ``methods`` × ``seeds`` ×
+    ``folds`` × ``epochs`` on the course cohort and on the seed-1 draw (built in
+    ``second_cohort_dir`` if missing); ``looks``: :func:`where_looks_summary` of each draw;
+    ``real_bags``: the same methods on UCSB breast (features z-scored over all patches). Every
+    run is cached in ``cache_dir``, so an interrupted call resumes."""
+    from pathlib import Path
+
+    from .classic import standardise
+    from .datasets import load_mil_table
+    from .experiments import open_dataset, run_experiments
+    from .pipeline import prepare_cohort
+    from .synth import CohortConfig
+
+    roots = {"seed 0": Path(cohort_dir), "seed 1": Path(second_cohort_dir)}
+    prepare_cohort(roots["seed 0"], progress=progress)
+    prepare_cohort(roots["seed 1"], CohortConfig(seed=1), progress=progress)
+    run = {"seeds": list(seeds), "folds": folds, "epochs": epochs, "cache_dir": cache_dir,
+           "workers": workers, "progress": progress}
+    draws = {d: run_experiments(open_dataset(root), list(methods), **run)
+             for d, root in roots.items()}
+    looks = {d: where_looks_summary(draws[d], roots[d]) for d in draws}
+    real = run_experiments(standardise(load_mil_table("ucsb_breast"))[0], list(methods), **run)
+    return draws, looks, real

@@ -225,3 +225,56 @@ def test_situation_evidence_compares_each_situations_slides_on_every_draw(experi
     assert len(table) == 7 and table.evidence.str.len().min() > 20
     assert cmp.packing_verdict({"regime": {"verdict": "pack on a GPU"}}) == "pack on a GPU"
     assert "no regime" in cmp.packing_verdict({"other": 1})
+
+
+def test_format_table_and_differences_write_what_the_tables_hold(experiment):
+    _, res = experiment
+    t = cmp.method_table(res)
+    text = cmp.format_table(t)
+    assert list(text.columns) == ["slide AUC", "balanced acc.", "loc. AUC", "top-5 mass",
+                                  "entropy", "s / run", "peak MB / run"]
+    assert text.loc["max", "slide AUC"] == f"{t.loc['max', 'auc']:.3f} ± {t.loc['max', 'auc_sd']:.3f}"
+    assert text.loc["mean", "s / run"] == f"{t.loc['mean', 'seconds']:.1f}"
+    t.loc["mean", "loc_auc"] = np.nan
+    assert cmp.format_table(t, ["loc_auc"]).loc["mean", "loc. AUC"] == "—"
+    rep = cmp.replication({"d0": _table([("a", 0.05, 0.01, 0.09, True)]),
+                           "d1": _table([("a", -0.01, -0.04, 0.02, False)])})
+    diff = cmp.format_differences(rep)
+    assert diff.loc["a"].tolist() == ["+0.050 [+0.010, +0.090]*", "-0.010 [-0.040, +0.020]",
+                                      "clearly better on d0 only"]
+
+
+def test_recompute_full_runs_both_draws_and_the_real_bags_with_one_protocol(monkeypatch, tmp_path):
+    """The full setting's wiring, with the hours-long parts replaced by recorders: the second
+    draw is the seed-1 cohort, both draws and UCSB get the same methods, repeats, folds, epochs
+    and cache, and where-looks runs on each draw's own cohort."""
+    import milhelpers.datasets as datasets
+    import milhelpers.experiments as experiments
+    import milhelpers.pipeline as pipeline
+
+    calls = {"prepare": [], "run": [], "looks": []}
+    monkeypatch.setattr(pipeline, "prepare_cohort",
+                        lambda root, cfg=None, **kw: calls["prepare"].append((root, cfg)))
+    monkeypatch.setattr(experiments, "open_dataset", lambda root: f"ds:{root}")
+    monkeypatch.setattr(datasets, "load_mil_table", lambda name: planted_bags(6, 4, 0))
+
+    def fake_run(ds, methods, **kw):
+        calls["run"].append((ds if isinstance(ds, str) else "ucsb", tuple(methods), kw))
+        return f"res:{len(calls['run'])}"
+
+    monkeypatch.setattr(experiments, "run_experiments", fake_run)
+    monkeypatch.setattr(cmp, "where_looks_summary",
+                        lambda res, root: calls["looks"].append((res, root)) or {"root": root})
+    draws, looks, real = cmp.recompute_full(tmp_path / "c0", tmp_path / "c1", tmp_path / "cache",
+                                            methods=["a", "b"], epochs=7, progress=False)
+    (r0, cfg0), (r1, cfg1) = calls["prepare"]
+    assert (r0, cfg0) == (tmp_path / "c0", None) and r1 == tmp_path / "c1" and cfg1.seed == 1
+    assert cfg1.n_slides == 120
+    assert [c[0] for c in calls["run"]] == [f"ds:{tmp_path / 'c0'}", f"ds:{tmp_path / 'c1'}",
+                                            "ucsb"]
+    kws = {str(c[2]) for c in calls["run"]}
+    assert len(kws) == 1 and calls["run"][0][2]["epochs"] == 7
+    assert calls["run"][0][2]["seeds"] == [0, 1, 2] and calls["run"][0][2]["folds"] == 5
+    assert all(c[1] == ("a", "b") for c in calls["run"])
+    assert draws == {"seed 0": "res:1", "seed 1": "res:2"} and real == "res:3"
+    assert calls["looks"] == [("res:1", tmp_path / "c0"), ("res:2", tmp_path / "c1")]
