@@ -626,6 +626,16 @@ def check_chapter07(*, results_dir, cohort_dir, full, second_cohort_dir, referen
                    "False (read them from results_dir)")
     out: dict[str, Any] = {"full": full, "cohort_dir": Path(cohort_dir),
                            "second_cohort_dir": Path(second_cohort_dir)}
+    # the quick, local checks first: a typo in a number is named before a missing file
+    out["quick_epochs"] = check_int(quick_epochs, "quick_epochs", 1, "e.g. quick_epochs=3")
+    out["quick_seeds"] = check_seeds(quick_seeds, "quick_seeds")
+    out["folds"] = check_int(folds, "folds", 2, "e.g. folds=5")
+    out["reference"] = check_choices(reference, "reference", available_methods())
+    path = check_path(own_method_file, "own_method_file", "file", "a .py file that registers "
+                      "your method with milhelpers.methods.register (see 07_my_method.py)")
+    if path.suffix != ".py":
+        raise _bad("own_method_file", str(own_method_file), "must be a .py file")
+    out["own_method_file"] = path
     if not full:
         root = check_path(results_dir, "results_dir", "dir", "the folder of the committed "
                           "results files (../benchmarks/results)")
@@ -636,13 +646,4 @@ def check_chapter07(*, results_dir, cohort_dir, full, second_cohort_dir, referen
         out["results_dir"] = root
     else:
         out["results_dir"] = Path(results_dir)
-    out["reference"] = check_choices(reference, "reference", available_methods())
-    path = check_path(own_method_file, "own_method_file", "file", "a .py file that registers "
-                      "your method with milhelpers.methods.register (see 07_my_method.py)")
-    if path.suffix != ".py":
-        raise _bad("own_method_file", str(own_method_file), "must be a .py file")
-    out["own_method_file"] = path
-    out["quick_epochs"] = check_int(quick_epochs, "quick_epochs", 1, "e.g. quick_epochs=3")
-    out["quick_seeds"] = check_seeds(quick_seeds, "quick_seeds")
-    out["folds"] = check_int(folds, "folds", 2, "e.g. folds=5")
     return out
