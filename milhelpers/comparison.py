@@ -398,7 +398,7 @@ def showcase_slides(labels: pd.DataFrame, kinds: Mapping[str, np.ndarray]) -> di
       tumour — the one with the most patches (the smallest needle in the largest haystack);
     * ``discohesive``: among positives whose primary morphology is discohesive, the one with
       the median number of tumour patches (the lower median);
-    * ``mimics``: the negative with the largest share of mimic patches.
+    * ``mimics``: the negative with the most mimic patches (then the larger share of them).
 
     Ties go to the smaller slide id. Returns name → {slide_id, rule, n_patches, n_tumour,
     n_mimic}."""
@@ -417,12 +417,12 @@ def showcase_slides(labels: pd.DataFrame, kinds: Mapping[str, np.ndarray]) -> di
     out = {}
     micro = t[(t.label == 1) & t.n_tumour.between(1, 3) & ~t.discohesive]
     disc = t[(t.label == 1) & (t.morphology == "discohesive")]
-    neg = t[t.label == 0].assign(mimic_share=lambda d: d.n_mimic / d.n_patches)
+    neg = t[(t.label == 0) & (t.n_mimic > 0)].assign(mimic_share=lambda d: d.n_mimic / d.n_patches)
     rules = {"micro": (micro, "a positive with 1–3 tumour patches and no discohesive tumour: "
                               "the one with the most patches"),
              "discohesive": (disc, "the discohesive positive with the (lower) median number "
                                    "of tumour patches"),
-             "mimics": (neg, "the negative with the largest share of mimic patches")}
+             "mimics": (neg, "the negative with the most mimic patches")}
     for name, (cands, rule) in rules.items():
         if cands.empty:
             raise ValueError(f"no slide fits the rule for {name!r} ({rule})")
@@ -432,8 +432,8 @@ def showcase_slides(labels: pd.DataFrame, kinds: Mapping[str, np.ndarray]) -> di
             ranked = cands.sort_values(["n_tumour", "slide_id"]).reset_index(drop=True)
             pick = ranked.iloc[(len(ranked) - 1) // 2]
         else:
-            pick = cands.sort_values(["mimic_share", "slide_id"],
-                                     ascending=[False, True]).iloc[0]
+            pick = cands.sort_values(["n_mimic", "mimic_share", "slide_id"],
+                                     ascending=[False, False, True]).iloc[0]
         out[name] = {"slide_id": pick.slide_id, "rule": rule, "n_patches": int(pick.n_patches),
                      "n_tumour": int(pick.n_tumour), "n_mimic": int(pick.n_mimic)}
     return out

@@ -29,7 +29,7 @@ from .tiling import SegmentationParams, TissueMask, box_fraction, segment_tissue
 
 __all__ = ["PatchTable", "patch_table", "cohort_patch_table", "patch_kind", "KIND_THRESHOLD",
            "tumour_vs_mimic_probe", "cohort_patch_kinds", "attention_share_by_kind",
-           "KIND_GROUPS", "kind_group", "topk_kind_shares"]
+           "KIND_GROUPS", "kind_group", "topk_kind_shares", "mimic_mask"]
 
 #: a patch is tumour (or a mimic) when at least this fraction of it is (the course's instance
 #: label, as in :func:`milhelpers.datasets.cohort_instance_labels`)
@@ -290,3 +290,13 @@ def topk_kind_shares(attention: np.ndarray, kinds: Sequence[str], k: int = 5) ->
     above, tied = a > t, a == t
     count = above.astype(float) + tied * (kk - above.sum()) / tied.sum()
     return {name: float(count[g == name].sum() / kk) for name in KIND_GROUPS}
+
+
+def mimic_mask(cohort_root: str | Path, slide_id: str) -> tuple[np.ndarray, tuple[float, float]]:
+    """Where a cohort slide's benign mimics are: ``(mask, downsample)`` (bool, at the region
+    map's resolution, as :func:`milhelpers.synth.load_tumour_mask` gives the tumour), from
+    ``masks/<id>_regions.png``."""
+    from .synth import MIMICS, REGIONS, load_region_mask
+
+    codes, ds = load_region_mask(Path(cohort_root), slide_id)
+    return np.isin(codes, [REGIONS.index(m) for m in MIMICS]), ds

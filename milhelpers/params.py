@@ -17,7 +17,8 @@ import pandas as pd
 __all__ = ["ParameterError", "setup_chapter", "chapter_dir", "papermill_cells", "expect",
            "check_int", "check_path", "check_choices", "check_seeds", "check_folds", "check_label_map", "check_chapter01_params", "check_chapter02",
            "check_chapter03", "check_lambda", "aem_bases", "check_chapter04",
-           "check_chapter05", "check_chapter06", "check_chapter07", "CHAPTER07_FILES"]
+           "check_chapter05", "check_chapter06", "check_chapter07", "CHAPTER07_FILES",
+           "progress_wanted"]
 
 
 class ParameterError(ValueError):
@@ -167,6 +168,15 @@ def setup_chapter(namespace: dict[str, Any], notebook: str,
     if home is not None and home != caller and (cells is not None or _by_papermill()):
         os.chdir(home)
     return Path.cwd()
+
+
+def progress_wanted() -> bool:
+    """Whether a chapter should show progress bars: True unless ``TQDM_DISABLE`` is set to a
+    true value. tqdm's *notebook* bars ignore that variable (their ``disable`` argument has a
+    default of its own, which the variable does not override), so a chapter passes
+    ``progress=params.progress_wanted()`` instead of ``progress=True``: a bar in a live kernel,
+    none under nbval or ``make outputs``, where a widget's text would differ between runs."""
+    return os.environ.get("TQDM_DISABLE", "").strip().lower() in ("", "0", "false", "no")
 
 
 def expect(condition: bool, message: str, strict: bool) -> bool:

@@ -1420,8 +1420,9 @@ def forest_plot(tables, metric: str = "auc", reference: str = "abmil_gated", ax=
             ax.plot([r["lo"], r["hi"]], [yy, yy], color=colour, lw=1.4)
             ax.scatter([r["diff"]], [yy], s=28, zorder=3, color=colour,
                        facecolors=colour if bool(r["clear"]) else "white")
-        ax.scatter([], [], color=colour, s=28, label=draw or "B − A [95 % CI]")
-    ax.scatter([], [], color="0.3", facecolors="0.3", s=28, label="filled: clear (Holm)")
+        ax.scatter([], [], color=colour, s=28, label=draw or "B − A, 95 % CI")
+    ax.scatter([], [], color="0.3", facecolors="0.3", s=28,
+               label="filled: clear after Holm\n(bars: unadjusted 95 % CI)")
     ax.scatter([], [], color="0.3", facecolors="white", s=28,
                label="hollow: no evidence either way")
     ax.axvline(0, color="0.5", ls="--", lw=1)
@@ -1501,11 +1502,13 @@ def attention_grid(slides: Sequence[dict], attentions, *, max_size: int = 192, s
 
     ``slides``: one dict per column with ``path`` (the slide file), ``coords`` (N × 2 level-0
     patch corners), ``size0`` (patch side, level-0 px), ``title`` and optionally ``truth``
-    (``(mask, downsample)`` as :func:`milhelpers.synth.load_tumour_mask` returns it).
+    (``(mask, downsample)`` as :func:`milhelpers.synth.load_tumour_mask` returns it) and
+    ``mimics`` (the same for the benign mimics).
     ``attentions``: method → one (N,) attention vector per slide. Every heatmap is rank-scaled
     on its slide (:func:`scale_scores`: 0 = the slide's least-attended patch, 1 = its most), so
     methods whose weights differ by orders of magnitude read alike; the ground-truth tumour is
-    outlined in red; each panel carries a µm scale bar, and one colour bar serves all."""
+    outlined in red, the mimics in white; each panel carries a µm scale bar, and one colour bar
+    serves all."""
     import cv2
 
     methods = list(attentions)
@@ -1516,11 +1519,12 @@ def attention_grid(slides: Sequence[dict], attentions, *, max_size: int = 192, s
         with Slide(sl["path"]) as s:
             thumb, ds = s.thumbnail(max_size)
             mpp = s.mpp * ds
-        outline = None
-        if sl.get("truth") is not None:
-            mask = np.asarray(sl["truth"][0]).astype(np.uint8)
-            outline = cv2.resize(mask, (thumb.shape[1], thumb.shape[0]),
-                                 interpolation=cv2.INTER_NEAREST)
+        outlines = {}
+        for key, colour in (("truth", "red"), ("mimics", "white")):
+            if sl.get(key) is not None:
+                mask = np.asarray(sl[key][0]).astype(np.uint8)
+                outlines[colour] = cv2.resize(mask, (thumb.shape[1], thumb.shape[0]),
+                                              interpolation=cv2.INTER_NEAREST)
         for i, m in enumerate(methods):
             a = np.asarray(attentions[m][j], float).ravel()
             if len(a) != len(sl["coords"]):
@@ -1531,8 +1535,9 @@ def attention_grid(slides: Sequence[dict], attentions, *, max_size: int = 192, s
                                  scale_scores(a, "rank"))
             ax.imshow(thumb)
             im = ax.imshow(np.ma.masked_invalid(heat), cmap=cmap, alpha=0.75, vmin=0, vmax=1)
-            if outline is not None and outline.any():
-                ax.contour(outline, levels=[0.5], colors="red", linewidths=0.8)
+            for colour, outline in outlines.items():
+                if outline.any():
+                    ax.contour(outline, levels=[0.5], colors=colour, linewidths=0.8)
             ax.set_xticks([]), ax.set_yticks([])
             for side in ax.spines.values():
                 side.set_visible(False)

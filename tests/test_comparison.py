@@ -179,23 +179,27 @@ def test_where_looks_averages_topk_shares_over_each_runs_test_slides(experiment)
 
 
 def test_showcase_slides_follow_their_stated_rules():
-    labels = pd.DataFrame({"slide_id": ["a", "b", "c", "d", "e", "f", "g", "h", "i"],
-                           "label": [1, 1, 1, 1, 1, 1, 0, 0, 0],
+    labels = pd.DataFrame({"slide_id": ["a", "b", "c", "d", "e", "f", "g", "h", "i", "j"],
+                           "label": [1, 1, 1, 1, 1, 1, 0, 0, 0, 0],
                            "morphology": ["solid", "glandular", "solid", "discohesive",
-                                          "discohesive", "discohesive", "none", "none", "none"]})
+                                          "discohesive", "discohesive", "none", "none", "none",
+                                          "none"]})
     n, s, d, m = "normal", "solid", "discohesive", "lymphoid_aggregate"
     kinds = {"a": [s, s] + [n] * 10,          # 2 tumour patches, 12 patches
              "b": [s] + [n] * 19,             # 1 tumour patch, 20 patches: the micro pick
              "c": [s] * 4 + [n] * 30,         # 4 tumour patches: not micro
              "d": [d] * 3 + [n] * 5, "e": [d] * 1 + [n] * 5, "f": [d] * 6 + [n] * 5,
              "g": [m] * 2 + [n] * 2,          # half mimic
-             "h": [m] * 3 + [n] * 1,          # three quarters: the mimic pick
-             "i": [n] * 8}
+             "h": [m] * 3 + [n] * 1,          # 3 mimic patches, three quarters
+             "i": [n] * 8,
+             "j": [m] * 3 + [n] * 9}          # 3 mimic patches too, a quarter: h wins the tie
     kinds = {k: np.array(v) for k, v in kinds.items()}
     picks = cmp.showcase_slides(labels, kinds)
     assert picks["micro"]["slide_id"] == "b" and picks["micro"]["n_tumour"] == 1
     assert picks["discohesive"]["slide_id"] == "d"      # tumour counts 1, 3, 6: median 3
     assert picks["mimics"]["slide_id"] == "h" and picks["mimics"]["n_mimic"] == 3
+    kinds["j"] = np.array([m] * 4 + [n] * 12)          # the most mimic patches, a smaller share
+    assert cmp.showcase_slides(labels, kinds)["mimics"]["slide_id"] == "j"
     # a micro slide that also shows discohesive tumour is not the micro example
     kinds["b"] = np.array([d] + [n] * 19)
     assert cmp.showcase_slides(labels, kinds)["micro"]["slide_id"] == "a"

@@ -197,3 +197,19 @@ def test_topk_kind_shares_by_hand_with_ties_split_evenly():
         {"tumour": 0.5, "mimic": 0.0, "normal": 0.5})
     with pytest.raises(ValueError, match="attention weights"):
         instances.topk_kind_shares(a, kinds[:3], 2)
+
+
+def test_mimic_mask_marks_both_mimics_and_nothing_else(tmp_path):
+    (tmp_path / "masks").mkdir()
+    codes = np.full((6, 8), synth.REGIONS.index("tissue"), np.uint8)
+    codes[0, :3] = synth.MIMIC_CODE["benign_glands"]
+    codes[5, 5:] = synth.MIMIC_CODE["lymphoid_aggregate"]
+    codes[2:4, 2:4] = synth.TUMOUR_CODE["solid"]
+    codes[4, 0] = synth.REGIONS.index("background")
+    cv2.imwrite(str(tmp_path / "masks" / "s_regions.png"), codes)
+    pd.DataFrame({"slide_id": ["s"], "width": [80], "height": [120]}).to_csv(
+        tmp_path / "labels.csv", index=False)
+    mask, ds = instances.mimic_mask(tmp_path, "s")
+    want = np.zeros((6, 8), bool)
+    want[0, :3] = want[5, 5:] = True
+    assert (mask == want).all() and ds == (10.0, 20.0)

@@ -426,3 +426,13 @@ def test_ch07_a_missing_results_file_names_the_command_that_writes_it(tmp_path):
     with pytest.raises(params.ParameterError, match="own_method_file.*must be a .py file"):
         (tmp_path / "mine.txt").write_text("")
         _ch07(tmp_path, full=True, own_method_file=str(tmp_path / "mine.txt"))
+
+
+@pytest.mark.parametrize("value, wanted", [(None, True), ("", True), ("0", True), ("false", True),
+                                           ("1", False), ("True", False), ("yes", False)])
+def test_progress_wanted_follows_tqdm_disable(monkeypatch, value, wanted):
+    if value is None:
+        monkeypatch.delenv("TQDM_DISABLE", raising=False)
+    else:
+        monkeypatch.setenv("TQDM_DISABLE", value)
+    assert params.progress_wanted() is wanted

@@ -88,8 +88,10 @@ def test_attention_grid_has_methods_as_rows_rank_scaled_maps_truth_and_scale_bar
     a1 = np.linspace(0, 1, len(coords))
     a2 = np.full(len(coords), 1e-4)
     a2[5] = 0.5                                       # weights of another magnitude
+    mimic = np.zeros((24, 32), bool)
+    mimic[0:8, 16:24] = True
     slides = [{"path": path, "coords": coords, "size0": 64, "title": "one",
-               "truth": (truth, (8.0, 8.0))},
+               "truth": (truth, (8.0, 8.0)), "mimics": (mimic, (8.0, 8.0))},
               {"path": path, "coords": coords, "size0": 64, "title": "two"}]
     fig = viz.attention_grid(slides, {"m1": [a1, a1], "m2": [a2, a2]})
     panels = [ax for ax in fig.axes if ax.get_images()]
@@ -106,10 +108,11 @@ def test_attention_grid_has_methods_as_rows_rank_scaled_maps_truth_and_scale_bar
     ys, xs = np.nonzero(h == np.nanmax(h))
     x5, y5 = coords[5] * h.shape[1] / 256
     assert xs.min() >= x5 - 1 and ys.min() >= y5 - 1
-    # the truth outline is drawn on the first slide's column only
-    has_contour = [any("Contour" in type(c).__name__ or hasattr(c, "levels")
-                       for c in ax.collections) for ax in grid.ravel()]
-    assert has_contour == [True, False, True, False]
+    # the truth (red) and mimic (white) outlines are drawn on the first slide's column only
+    colours = [sorted(tuple(np.round(c.get_edgecolor()[0][:3], 2)) for c in ax.collections
+                      if hasattr(c, "levels")) for ax in grid.ravel()]
+    both = [(1.0, 0.0, 0.0), (1.0, 1.0, 1.0)]
+    assert colours == [both, [], both, []]
     cbar = [ax for ax in fig.axes if "rank on the slide" in ax.get_ylabel()]
     assert len(cbar) == 1
     with pytest.raises(ValueError, match="weights"):
