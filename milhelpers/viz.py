@@ -1406,7 +1406,7 @@ def forest_plot(tables, metric: str = "auc", reference: str = "abmil_gated", ax=
     methods = list(methods) if methods is not None else list(
         dict.fromkeys(m for t in per.values() for m in t.index))
     if ax is None:
-        _, ax = plt.subplots(figsize=(5.2, 0.32 * len(methods) + 1.2), layout="constrained")
+        _, ax = plt.subplots(figsize=(5.2, max(2.2, 0.32 * len(methods) + 1.2)), layout="constrained")
     n = len(per)
     offsets = np.linspace(-0.18, 0.18, n) if n > 1 else np.zeros(1)
     y = np.arange(len(methods))[::-1].astype(float)
@@ -1551,7 +1551,8 @@ def attention_grid(slides: Sequence[dict], attentions, *, max_size: int = 192, s
     return fig
 
 
-def kind_shares_plot(summary, ax=None, kinds: Sequence[str] = ("tumour", "mimic", "normal")):
+def kind_shares_plot(summary, ax=None, kinds: Sequence[str] = ("tumour", "mimic", "normal"),
+                     k: int | None = None):
     """Where each method's top-k patches lie: per method, the mean share on each kind of tissue
     with its 95 % interval over runs (:func:`milhelpers.comparison.share_summary`), and a black
     tick at the patch share — what picks made at random would give on the same slides."""
@@ -1574,7 +1575,7 @@ def kind_shares_plot(summary, ax=None, kinds: Sequence[str] = ("tumour", "mimic"
     ax.set_xticklabels(methods, rotation=30, ha="right")
     ax.set_ylim(0, 1)
     ax.set_xlabel("method")
-    ax.set_ylabel("share of the top-k patches")
+    ax.set_ylabel(f"share of the top-{k or 'k'} patches")
     ax.set_title("where the most-attended patches lie (mean over runs, 95 % CI)")
     ax.legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     return ax
