@@ -104,7 +104,8 @@ def format_differences(rep: pd.DataFrame, digits: int = 3) -> pd.DataFrame:
 def score_matrices(result, methods: Sequence[str] | None = None
                    ) -> tuple[np.ndarray, np.ndarray, list[str], dict[str, np.ndarray]]:
     """``(y, cases, slide_ids, {method: (R, N) scores})`` over the repeats every method ran and
-    the slides each of those repeats scored: the input of :func:`milhelpers.stats.rank_intervals`."""
+    the slides each of those repeats scored: the input of
+    :func:`milhelpers.stats.rank_intervals`."""
     methods = list(methods) if methods is not None else list(result.methods)
     oof = result.out_of_fold()
     oof = oof[oof.method.isin(methods)]
@@ -271,7 +272,8 @@ def which_method_when(evidence: Sequence[Mapping[str, Any]], reference: str) -> 
     return pd.DataFrame(rows, columns=["situation", "favoured", "avoid", "evidence"])
 
 
-def situation_evidence(draws: Mapping[str, Any], subgroups: Mapping[str, Mapping[str, Sequence[str]]],
+def situation_evidence(draws: Mapping[str, Any],
+                       subgroups: Mapping[str, Mapping[str, Sequence[str]]],
                        reference: str = "abmil_gated", *, real_bags: Any = None,
                        packing: Mapping[str, Any] | None = None, n_boot: int = 2000
                        ) -> list[dict[str, Any]]:
@@ -473,8 +475,8 @@ def where_looks_summary(result, cohort_root, *, k: int = 5) -> dict[str, Any]:
             "subgroups": cohort_subgroups(labels)}
 
 
-def recompute_full(cohort_dir, second_cohort_dir, cache_dir, *, methods: Sequence[str] = HEAD_TO_HEAD,
-                   seeds: Sequence[int] = (0, 1, 2), folds: int = 5, epochs: int = 20,
+def recompute_full(cohort_dir, second_cohort_dir, cache_dir, *,
+                   methods: Sequence[str] = HEAD_TO_HEAD, seeds: Sequence[int] = (0, 1, 2), folds: int = 5, epochs: int = 20,
                    workers: int = 2, progress: bool = True) -> tuple[dict, dict, Any]:
     """Chapter 07's full setting from nothing (hours on two cores): ``(draws, looks, real_bags)``.
 

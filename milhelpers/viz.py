@@ -1406,7 +1406,8 @@ def forest_plot(tables, metric: str = "auc", reference: str = "abmil_gated", ax=
     methods = list(methods) if methods is not None else list(
         dict.fromkeys(m for t in per.values() for m in t.index))
     if ax is None:
-        _, ax = plt.subplots(figsize=(5.2, max(2.2, 0.32 * len(methods) + 1.2)), layout="constrained")
+        _, ax = plt.subplots(figsize=(5.2, max(2.2, 0.32 * len(methods) + 1.2)),
+                             layout="constrained")
     n = len(per)
     offsets = np.linspace(-0.18, 0.18, n) if n > 1 else np.zeros(1)
     y = np.arange(len(methods))[::-1].astype(float)

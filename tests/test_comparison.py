@@ -237,7 +237,8 @@ def test_format_table_and_differences_write_what_the_tables_hold(experiment):
     text = cmp.format_table(t)
     assert list(text.columns) == ["slide AUC", "balanced acc.", "loc. AUC", "top-5 mass",
                                   "entropy", "s / run", "peak MB / run"]
-    assert text.loc["max", "slide AUC"] == f"{t.loc['max', 'auc']:.3f} ± {t.loc['max', 'auc_sd']:.3f}"
+    want = f"{t.loc['max', 'auc']:.3f} ± {t.loc['max', 'auc_sd']:.3f}"
+    assert text.loc["max", "slide AUC"] == want
     assert text.loc["mean", "s / run"] == f"{t.loc['mean', 'seconds']:.1f}"
     t.loc["mean", "loc_auc"] = np.nan
     assert cmp.format_table(t, ["loc_auc"]).loc["mean", "loc. AUC"] == "—"

@@ -187,7 +187,8 @@ def test_topk_kind_shares_by_hand_with_ties_split_evenly():
     assert instances.topk_kind_shares(a, kinds, 5) == pytest.approx(
         {"tumour": 0.4, "mimic": 0.2, "normal": 0.4})
     # a tie across kinds: top 2 of [0.5, 0.25, 0.25] with kinds tumour, mimic, normal
-    got = instances.topk_kind_shares([0.5, 0.25, 0.25], ["solid", "lymphoid_aggregate", "normal"], 2)
+    got = instances.topk_kind_shares([0.5, 0.25, 0.25],
+                                     ["solid", "lymphoid_aggregate", "normal"], 2)
     assert got == pytest.approx({"tumour": 0.5, "mimic": 0.25, "normal": 0.25})
     # uniform attention gets the patch shares, whatever the patch order
     assert instances.topk_kind_shares(np.full(6, 1 / 6), kinds, 5) == pytest.approx(
