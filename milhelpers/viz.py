@@ -1564,12 +1564,12 @@ def kind_shares_plot(summary, ax=None, kinds: Sequence[str] = ("tumour", "mimic"
     x = np.arange(len(methods), dtype=float)
     width = 0.8 / len(kinds)
     colours = {"tumour": "#c0392b", "mimic": "#8e44ad", "normal": "#95a5a6"}
-    for j, k in enumerate(kinds):
-        rows = t.xs(k, level="kind").reindex(methods)
+    for j, kind in enumerate(kinds):
+        rows = t.xs(kind, level="kind").reindex(methods)
         xx = x - 0.4 + width * (j + 0.5)
         err = np.vstack([rows.share - rows.lo, rows.hi - rows.share])
-        ax.bar(xx, rows.share, width, yerr=err, capsize=2, color=colours.get(k, f"C{j}"),
-               label=f"on {k}", error_kw={"lw": 0.8})
+        ax.bar(xx, rows.share, width, yerr=err, capsize=2, color=colours.get(kind, f"C{j}"),
+               label=f"on {kind}", error_kw={"lw": 0.8})
         ax.scatter(xx, rows.patch_share, marker="_", s=80, color="black", zorder=3,
                    label="patch share (random picks)" if j == 0 else None)
     ax.set_xticks(x)

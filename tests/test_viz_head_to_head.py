@@ -131,4 +131,5 @@ def test_kind_shares_plot_bars_are_the_mean_shares_with_their_intervals():
     assert heights == [0.6, 0.2, 0.1, 0.1, 0.3, 0.7]   # tumour bars, then mimic, then normal
     assert [t.get_text() for t in ax.get_xticklabels()] == ["a", "b"]
     assert ax.get_ylim() == (0.0, 1.0) and "top-k" in ax.get_ylabel()
+    assert viz.kind_shares_plot(pd.DataFrame(rows), k=5).get_ylabel() == "share of the top-5 patches"
     plt.close("all")
