@@ -270,7 +270,8 @@ def render_which_when(spec: dict, data: dict, root: Path) -> str:
     table = which_method_when(situation_evidence(draws, subgroups, ref, real_bags=real,
                                                  packing=packing), ref)
     rows = [[r.situation, r.favoured, r.avoid or "—", r.evidence] for r in table.itertuples()]
-    note = ("*Favoured: clearly better than " + ref + " (Holm) on every cohort draw; the "
+    note = ("*Favoured: clearly better than " + ref + " (Holm) on every cohort draw ("
+            + ", ".join(draws) + "); the "
             "evidence column names the comparison. Computed by `milhelpers.comparison` from "
             "the result files, rendered by `benchmarks/report.py`; chapter 07 §8 prints the "
             "numbers behind each row.*")
@@ -285,8 +286,9 @@ _WITH_ROOT = {"draws", "which_when"}
 
 
 def figure_forest(root: Path, path: Path) -> None:
-    """The README's forest plot: every method's slide-AUC difference from gated ABMIL on both
-    cohort draws (chapter 07 §6), from ``head_to_head.json`` and ``head_to_head_seed1.json``."""
+    """The README's forest plot: every method's slide-AUC difference from gated ABMIL on the
+    course cohort (chapter 07 §2) from ``head_to_head.json``, beside the second cohort draw's
+    (``head_to_head_seed1.json``) when that file exists."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -296,11 +298,13 @@ def figure_forest(root: Path, path: Path) -> None:
     from milhelpers.viz import forest_plot, setup
 
     setup()
-    draws = {"cohort seed 0": _result(root, "head_to_head.json"),
-             "cohort seed 1": _result(root, "head_to_head_seed1.json")}
+    draws = {"cohort seed 0": _result(root, "head_to_head.json")}
+    if (root / RESULTS / "head_to_head_seed1.json").exists():
+        draws["cohort seed 1"] = _result(root, "head_to_head_seed1.json")
     ref = draws["cohort seed 0"].methods[0]       # the file's reference (gated ABMIL)
     tables = {d: r.compare(ref, ["auc"]) for d, r in draws.items()}
-    ax = forest_plot(tables, "auc", ref, label="slide AUC")
+    ax = forest_plot(tables if len(tables) > 1 else tables["cohort seed 0"], "auc", ref,
+                     label="slide AUC")
     with atomic_output(path) as tmp:
         ax.figure.savefig(tmp, dpi=110, format="png")
     plt.close(ax.figure)

@@ -475,14 +475,15 @@ def where_looks_summary(result, cohort_root, *, k: int = 5) -> dict[str, Any]:
             "subgroups": cohort_subgroups(labels)}
 
 
-def recompute_full(cohort_dir, second_cohort_dir, cache_dir, *,
-                   methods: Sequence[str] = HEAD_TO_HEAD, seeds: Sequence[int] = (0, 1, 2), folds: int = 5, epochs: int = 20,
-                   workers: int = 2, progress: bool = True) -> tuple[dict, dict, Any]:
+def recompute_full(cohort_dir, second_cohort_dir=None, cache_dir="runs/full", *,
+                   methods: Sequence[str] = HEAD_TO_HEAD, seeds: Sequence[int] = (0, 1, 2),
+                   folds: int = 5, epochs: int = 20, workers: int = 2,
+                   progress: bool = True) -> tuple[dict, dict, Any]:
     """Chapter 07's full setting from nothing (hours on two cores): ``(draws, looks, real_bags)``.
 
-    ``draws``: {"seed 0": ..., "seed 1": ...} the experiment of ``methods`` × ``seeds`` ×
-    ``folds`` × ``epochs`` on the course cohort and on the seed-1 draw (built in
-    ``second_cohort_dir`` if missing); ``looks``: :func:`where_looks_summary` of each draw;
+    ``draws``: {"seed 0": ...} the experiment of ``methods`` × ``seeds`` × ``folds`` ×
+    ``epochs`` on the course cohort, and with ``second_cohort_dir`` also {"seed 1": ...} on the
+    seed-1 draw (built there if missing); ``looks``: :func:`where_looks_summary` of each draw;
     ``real_bags``: the same methods on UCSB breast (features z-scored over all patches). Every
     run is cached in ``cache_dir``, so an interrupted call resumes."""
     from pathlib import Path
@@ -493,9 +494,11 @@ def recompute_full(cohort_dir, second_cohort_dir, cache_dir, *,
     from .pipeline import prepare_cohort
     from .synth import CohortConfig
 
-    roots = {"seed 0": Path(cohort_dir), "seed 1": Path(second_cohort_dir)}
+    roots = {"seed 0": Path(cohort_dir)}
     prepare_cohort(roots["seed 0"], progress=progress)
-    prepare_cohort(roots["seed 1"], CohortConfig(seed=1), progress=progress)
+    if second_cohort_dir is not None:
+        roots["seed 1"] = Path(second_cohort_dir)
+        prepare_cohort(roots["seed 1"], CohortConfig(seed=1), progress=progress)
     run = {"seeds": list(seeds), "folds": folds, "epochs": epochs, "cache_dir": cache_dir,
            "workers": workers, "progress": progress}
     draws = {d: run_experiments(open_dataset(root), list(methods), **run)

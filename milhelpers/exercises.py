@@ -23,32 +23,34 @@ def _names(value: Any, what: str) -> set[str]:
 # --------------------------------------------------------------------------------------------
 # chapter 07: head to head
 # --------------------------------------------------------------------------------------------
-def check_ch07_ex1(answer: Mapping[str, Sequence[str]] | None, replication) -> str:
-    """Chapter 07, exercise 1: of the slide-AUC differences from the reference that are clear
-    (Holm) on the first cohort draw, which keep a clear difference in the same direction on the
-    second (``kept``) and which do not (``lost``)?
+def check_ch07_ex1(answer: Mapping[str, Sequence[str]] | None, family,
+                   metric: str = "auc") -> str:
+    """Chapter 07, exercise 1: of the methods whose difference from the reference on ``metric``
+    has a 95 % interval that excludes 0 when read alone (no adjustment), which stay clear after
+    Holm's adjustment across the family (``kept``) and which do not (``lost``)?
 
-    ``answer``: ``{"kept": [...], "lost": [...]}``; ``replication``: the chapter's
-    :func:`milhelpers.comparison.replication` table of the two draws (first draw first)."""
+    ``answer``: ``{"kept": [...], "lost": [...]}``; ``family``: the chapter's
+    :meth:`ExperimentResult.compare` table (columns ``metric``, ``method``, ``lo``, ``hi``,
+    ``clear``)."""
     if answer is None:
         return "not answered yet: set answer = {'kept': [...], 'lost': [...]}"
     if not isinstance(answer, Mapping) or set(answer) != {"kept", "lost"}:
         raise AssertionError("answer must be a dict with exactly the keys 'kept' and 'lost'")
-    draws = [c[len("clear "):] for c in replication.columns if c.startswith("clear ")]
-    first, second = draws[0], draws[1]
-    claimed = replication[replication[f"clear {first}"]]
-    kept = {m for m, r in claimed.iterrows()
-            if r[f"clear {second}"] and (r[f"diff {first}"] > 0) == (r[f"diff {second}"] > 0)}
-    lost = set(claimed.index) - kept
+    rows = family[family.metric == metric].set_index("method")
+    alone = rows[(rows.lo > 0) | (rows.hi < 0)]
+    kept = set(alone.index[alone.clear.astype(bool)])
+    lost = set(alone.index) - kept
     got_kept, got_lost = _names(answer["kept"], "kept"), _names(answer["lost"], "lost")
     if (got_kept, got_lost) != (kept, lost):
-        extra = (got_kept | got_lost) - set(claimed.index)
-        hint = (f" {sorted(extra)} {'is' if len(extra) == 1 else 'are'} not clear on {first} "
-                "(filled markers only)." if extra else "")
-        raise AssertionError(f"not quite: {len(claimed)} method(s) are clear on {first}; look at "
-                             f"the same rows' markers on {second}.{hint}")
-    return (f"correct: {len(claimed)} claim(s) on {first}; kept on {second}: "
-            f"{', '.join(sorted(kept)) or 'none'}; lost: {', '.join(sorted(lost)) or 'none'}")
+        extra = (got_kept | got_lost) - set(alone.index)
+        hint = (f" {sorted(extra)} {'has' if len(extra) == 1 else 'have'} an interval that "
+                "holds 0 even unadjusted." if extra else "")
+        raise AssertionError(f"not quite: {len(alone)} method(s) have an unadjusted interval "
+                             f"that excludes 0; of those, look at which markers are filled (clear "
+                             f"after Holm).{hint}")
+    return (f"correct: {len(alone)} interval(s) exclude 0 unadjusted; still clear after Holm: "
+            f"{', '.join(sorted(kept)) or 'none'}; lost to the adjustment: "
+            f"{', '.join(sorted(lost)) or 'none'}")
 
 
 def check_ch07_ex2(answer: Sequence[str] | None, draws: Mapping[str, Any],
@@ -56,7 +58,7 @@ def check_ch07_ex2(answer: Sequence[str] | None, draws: Mapping[str, Any],
                    reference: str = "abmil_gated") -> str:
     """Chapter 07, exercise 2: on the small-burden positives (6–20 tumour patches) against
     every negative, which methods are clearly better than ``reference`` on slide AUC on every
-    cohort draw (Holm across the methods)? ``answer``: a list of method names (possibly
+    cohort draw in ``draws`` (one draw or several; Holm across the methods)? ``answer``: a list of method names (possibly
     empty); ``draws``: draw → ExperimentResult; ``subgroups``: draw → its cohort subgroups."""
     from .comparison import replication, subgroup_result
 

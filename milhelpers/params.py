@@ -605,26 +605,21 @@ CHAPTER07_FILES = {
                          "abmil_gated abmil_tanh mean_pool max_pool acmil aem acmil_aem mhim "
                          "mhim_v2 packmil --seeds 0 1 2 --folds 5 --epochs 20 --cache "
                          "build/bench_runs --json benchmarks/results/head_to_head.json",
-    "head_to_head_seed1.json": "the same with --data-root data/cohort_seed1_n120 (built by "
-                               "python -m milhelpers data --root data --seed 1) --json "
-                               "benchmarks/results/head_to_head_seed1.json",
     "where_looks.json": "python benchmarks/where_looks.py --results "
                         "benchmarks/results/head_to_head.json --cache build/bench_runs "
                         "--data-root data/cohort --json benchmarks/results/where_looks.json",
-    "where_looks_seed1.json": "the same with head_to_head_seed1.json, --data-root "
-                              "data/cohort_seed1_n120 and --json "
-                              "benchmarks/results/where_looks_seed1.json",
     "ucsb.json": "python benchmarks/ucsb.py --json benchmarks/results/ucsb.json",
 }
 
 
-def check_chapter07(*, results_dir, cohort_dir, full, second_cohort_dir, reference,
-                    own_method_file, quick_epochs, quick_seeds, folds) -> dict:
+def check_chapter07(*, results_dir, cohort_dir, full, reference, own_method_file, quick_epochs,
+                    quick_seeds, folds, second_cohort_dir=None) -> dict:
     """Chapter 07's (head to head) parameters. Returns the cleaned values.
 
     ``full`` a bool: False reads the full-setting results from ``results_dir`` (each of
     :data:`CHAPTER07_FILES` must be there; the message names the command that writes a missing
-    one), True recomputes them (hours), building ``second_cohort_dir`` if missing;
+    one), True recomputes them (hours); ``second_cohort_dir`` (optional) a second draw of the
+    synthetic cohort that a full run also covers, built if missing;
     ``cohort_dir`` the course cohort (its masks and slides draw the heatmaps; built if
     missing); ``reference`` a registered method; ``own_method_file`` an existing ``.py`` file
     that registers your method; ``quick_epochs`` ≥ 1 and ``quick_seeds`` (the live runs'
@@ -635,7 +630,8 @@ def check_chapter07(*, results_dir, cohort_dir, full, second_cohort_dir, referen
         raise _bad("full", full, "must be True (recompute every full-setting result: hours) or "
                    "False (read them from results_dir)")
     out: dict[str, Any] = {"full": full, "cohort_dir": Path(cohort_dir),
-                           "second_cohort_dir": Path(second_cohort_dir)}
+                           "second_cohort_dir": (None if second_cohort_dir is None
+                                                 else Path(second_cohort_dir))}
     # the quick, local checks first: a typo in a number is named before a missing file
     out["quick_epochs"] = check_int(quick_epochs, "quick_epochs", 1, "e.g. quick_epochs=3")
     out["quick_seeds"] = check_seeds(quick_seeds, "quick_seeds")

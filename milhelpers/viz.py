@@ -1458,7 +1458,8 @@ def rank_plot(ranks, ax=None, label: str = "slide AUC"):
     ax.set_xlabel(f"rank by {label} (1 = best; the value on the right)")
     ax.set_ylabel("method")
     ax.set_title(f"ranks by {label}, case bootstrap over slides")
-    ax.legend(fontsize=7, frameon=False, loc="lower right")
+    ax.legend(fontsize=7, frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.14),
+              ncol=2)      # below the axes: inside, it would cover the last method's row
     return ax
 
 

@@ -283,3 +283,9 @@ def test_recompute_full_runs_both_draws_and_the_real_bags_with_one_protocol(monk
     assert all(c[1] == ("a", "b") for c in calls["run"])
     assert draws == {"seed 0": "res:1", "seed 1": "res:2"} and real == "res:3"
     assert calls["looks"] == [("res:1", tmp_path / "c0"), ("res:2", tmp_path / "c1")]
+    # without a second cohort: the course cohort alone, and UCSB
+    calls = {"prepare": [], "run": [], "looks": []}
+    draws, looks, real = cmp.recompute_full(tmp_path / "c0", cache_dir=tmp_path / "cache",
+                                            methods=["a", "b"], epochs=7, progress=False)
+    assert calls["prepare"] == [(tmp_path / "c0", None)] and list(draws) == ["seed 0"]
+    assert [c[0] for c in calls["run"]] == [f"ds:{tmp_path / 'c0'}", "ucsb"] and real == "res:2"

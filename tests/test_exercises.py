@@ -10,30 +10,29 @@ from milhelpers import experiments as ex
 from milhelpers.methods import get_method
 
 
-def _rep():
-    """A replication table of two draws: a kept, b lost (not clear on d1), c lost (reversed),
-    d never claimed (clear on d1 only)."""
-    rows = {"a": (0.05, True, 0.04, True), "b": (-0.05, True, -0.01, False),
-            "c": (0.05, True, -0.06, True), "d": (0.0, False, 0.07, True)}
-    return pd.DataFrame({"diff d0": {m: v[0] for m, v in rows.items()},
-                         "clear d0": {m: v[1] for m, v in rows.items()},
-                         "diff d1": {m: v[2] for m, v in rows.items()},
-                         "clear d1": {m: v[3] for m, v in rows.items()}})
+def _family():
+    """A compare() table: a clear after Holm, b's interval excludes 0 but not after Holm, c's
+    holds 0; d is another metric."""
+    return pd.DataFrame({"metric": ["auc", "auc", "auc", "loc_auc"],
+                         "method": ["a", "b", "c", "d"],
+                         "lo": [0.02, -0.09, -0.03, 0.01], "hi": [0.08, -0.01, 0.04, 0.05],
+                         "clear": [True, False, False, True]})
 
 
-def test_ch07_ex1_kept_means_clear_on_both_draws_in_the_same_direction():
-    rep = _rep()
-    assert exr.check_ch07_ex1(None, rep).startswith("not answered yet")
-    msg = exr.check_ch07_ex1({"kept": ["a"], "lost": ["b", "c"]}, rep)
-    assert msg.startswith("correct") and "kept on d1: a" in msg and "lost: b, c" in msg
-    with pytest.raises(AssertionError, match="not quite"):        # reversal counted as kept
-        exr.check_ch07_ex1({"kept": ["a", "c"], "lost": ["b"]}, rep)
-    with pytest.raises(AssertionError, match=r"\['d'\] is not clear on d0"):
-        exr.check_ch07_ex1({"kept": ["a", "d"], "lost": ["b", "c"]}, rep)
+def test_ch07_ex1_kept_means_clear_after_holm_among_the_unadjusted_claims():
+    fam = _family()
+    assert exr.check_ch07_ex1(None, fam).startswith("not answered yet")
+    msg = exr.check_ch07_ex1({"kept": ["a"], "lost": ["b"]}, fam)
+    assert msg.startswith("correct") and "after Holm: a;" in msg and "adjustment: b" in msg
+    with pytest.raises(AssertionError, match="not quite"):        # b is not clear after Holm
+        exr.check_ch07_ex1({"kept": ["a", "b"], "lost": []}, fam)
+    with pytest.raises(AssertionError, match=r"\['c'\] has an interval that holds 0"):
+        exr.check_ch07_ex1({"kept": ["a"], "lost": ["b", "c"]}, fam)
+    assert exr.check_ch07_ex1({"kept": ["d"], "lost": []}, fam, "loc_auc").startswith("correct")
     with pytest.raises(AssertionError, match="keys 'kept' and 'lost'"):
-        exr.check_ch07_ex1({"kept": ["a"]}, rep)
+        exr.check_ch07_ex1({"kept": ["a"]}, fam)
     with pytest.raises(AssertionError, match="list of method names"):
-        exr.check_ch07_ex1({"kept": "a", "lost": ["b", "c"]}, rep)
+        exr.check_ch07_ex1({"kept": "a", "lost": ["b"]}, fam)
 
 
 def test_ch07_ex2_recomputes_the_subgroup_comparison(tmp_path):
