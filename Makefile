@@ -99,6 +99,7 @@ benchmarks: data
 	$(BIN)/python benchmarks/classic_mil.py
 	$(BIN)/python benchmarks/classic_mil.py --variants abmil_gated aem --repeats 3 --folds 5
 	$(BIN)/python benchmarks/packing.py --epochs 20 --repeats 2 --json build/bench_packing.json
+	$(BIN)/python benchmarks/ucsb.py --cache build/ucsb_runs
 
 clean:
 	rm -rf build runs notebooks/runs notebooks/out

@@ -20,12 +20,23 @@ plus the two markers. Kinds:
   ``runs:<metric>`` (mean ± std over runs), ``oof:<metric>`` (the metric of each repeat's pooled
   out-of-fold predictions, mean ± std over repeats), ``paired:<metric>`` (row − reference over
   slides: diff [95 % CI], p; with several rows Holm-adjusted over them, per metric),
-  ``seconds`` (mean seconds per run) or ``best_epoch`` (median selected epoch).
+  ``seconds`` (mean seconds per run), ``peak_mb`` (mean peak memory per run, MB) or
+  ``best_epoch`` (median selected epoch).
 * ``pairs`` — one row per comparison ``[B, A]`` of one experiment file (``"pairs": [...]``),
   each its own question (no Holm); columns ``paired:<metric>``.
 * ``records`` — one row per record of a list in any result file (``"rows": "path.to.list"``);
   columns ``[header, "{field:.3f} ± {other:.3f}"]`` (Python format strings; a missing or null
   field prints "—").
+* ``draws`` — one row per method: its difference from the reference on each cohort draw
+  (``"draws": {name: result file}``, ``"metric"``) with Holm across the methods, and whether it
+  holds on every draw (``milhelpers.comparison.replication``).
+* ``which_when`` — chapter 07's which-method-when table (``milhelpers.comparison``), from
+  ``"draws": {name: [results file, where_looks file]}`` (the latter holds the draw's subgroups
+  of positives), ``"real_bags"`` (a results file) and ``"packing"`` (optional).
+
+``python benchmarks/report.py --figures`` also redraws the figures of :data:`FIGURES` (the
+README's forest plot) from the same files; ``--check`` compares tables only (images depend on
+the plotting library's version).
 
 Every paired cell follows the one decision rule of ``milhelpers.stats``: **bold** when clear
 (the 95 % interval excludes 0, or Holm-adjusted p < 0.05 in a family), otherwise "no evidence
@@ -143,6 +154,8 @@ def render_methods(spec: dict, data: dict) -> str:
                 row.append(_paired_cell(s, r["p_holm"] if family else None))
             elif kind == "seconds":
                 row.append(_num(summary[m]["seconds"]["mean"], 1))
+            elif kind == "peak_mb":
+                row.append(_num(summary[m]["peak_mb"]["mean"], 0))
             elif kind == "best_epoch":
                 v = result.values(m, "best_epoch").dropna().to_numpy()
                 row.append(_num(float(np.median(v)), 0) if len(v) else "—")
@@ -203,7 +216,102 @@ def render_records(spec: dict, data: dict) -> str:
     return _markdown([h for h, _ in spec["columns"]], rows) + "\n\n" + note
 
 
-RENDERERS = {"methods": render_methods, "pairs": render_pairs, "records": render_records}
+def _result(root: Path, name: str):
+    from milhelpers.experiments import ExperimentResult
+
+    path = root / RESULTS / name
+    if not path.exists():
+        raise ReportError(f"{path} is missing; write it with the benchmark that makes it")
+    return ExperimentResult.from_json(json.loads(path.read_text()))
+
+
+def render_draws(spec: dict, data: dict, root: Path) -> str:
+    """A ``draws`` table: each method's difference from the reference on every cohort draw."""
+    from milhelpers.comparison import replication
+
+    metric, ref = spec.get("metric", "auc"), spec.get("reference", "abmil_gated")
+    draws = {d: _result(root, f) for d, f in spec["draws"].items()}
+    tables = {d: r.compare(ref, [metric]) for d, r in draws.items()}
+    rep = replication(tables, metric)
+    per = {d: t.set_index("method") for d, t in tables.items()}
+    rows = []
+    for m in rep.index:
+        cells = []
+        for d in draws:
+            r = per[d].loc[m]
+            cells.append(_paired_cell({"diff": r["diff"], "ci95": [r["lo"], r["hi"]],
+                                       "p": r["p"]}, r["p_holm"]))
+        rows.append([m] + cells + [rep.loc[m, "verdict"]])
+    first = next(iter(draws.values()))
+    note = (f"*{metric}: method − {ref} over slides (paired case bootstrap) on each cohort draw "
+            f"({_setting(first)} each); Holm-adjusted over the {len(rep)} methods per draw, bold "
+            "= clear. Sources " + ", ".join(f"`benchmarks/results/{f}`"
+                                             for f in spec["draws"].values())
+            + ", rendered by `benchmarks/report.py`.*")
+    return _markdown(["method"] + [f"{d}: Δ [95 % CI], p" for d in draws] + ["on both draws"],
+                     rows) + "\n\n" + note
+
+
+def render_which_when(spec: dict, data: dict, root: Path) -> str:
+    """A ``which_when`` table: chapter 07's which-method-when rows with their evidence."""
+    from milhelpers.comparison import situation_evidence, which_method_when
+
+    ref = spec.get("reference", "abmil_gated")
+    draws, subgroups = {}, {}
+    for d, (res_file, looks_file) in spec["draws"].items():
+        draws[d] = _result(root, res_file)
+        looks = root / RESULTS / looks_file
+        if not looks.exists():
+            raise ReportError(f"{looks} is missing; write it with benchmarks/where_looks.py")
+        subgroups[d] = json.loads(looks.read_text())["subgroups"]
+    real = _result(root, spec["real_bags"]) if spec.get("real_bags") else None
+    pack = root / RESULTS / spec.get("packing", "packing.json")
+    packing = json.loads(pack.read_text()) if pack.exists() else None
+    table = which_method_when(situation_evidence(draws, subgroups, ref, real_bags=real,
+                                                 packing=packing), ref)
+    rows = [[r.situation, r.favoured, r.avoid or "—", r.evidence] for r in table.itertuples()]
+    note = ("*Favoured: clearly better than " + ref + " (Holm) on every cohort draw ("
+            + ", ".join(draws) + "); the "
+            "evidence column names the comparison. Computed by `milhelpers.comparison` from "
+            "the result files, rendered by `benchmarks/report.py`; chapter 07 §8 prints the "
+            "numbers behind each row.*")
+    return _markdown(["situation", "favoured", "clearly worse on every draw", "rests on"],
+                     rows) + "\n\n" + note
+
+
+RENDERERS = {"methods": render_methods, "pairs": render_pairs, "records": render_records,
+             "draws": render_draws, "which_when": render_which_when}
+#: Renderers that read more result files than their ``json``.
+_WITH_ROOT = {"draws", "which_when"}
+
+
+def figure_forest(root: Path, path: Path) -> None:
+    """The README's forest plot: every method's slide-AUC difference from gated ABMIL on the
+    course cohort (chapter 07 §2) from ``head_to_head.json``, beside the second cohort draw's
+    (``head_to_head_seed1.json``) when that file exists."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from milhelpers.h5io import atomic_output
+    from milhelpers.viz import forest_plot, setup
+
+    setup()
+    draws = {"cohort seed 0": _result(root, "head_to_head.json")}
+    if (root / RESULTS / "head_to_head_seed1.json").exists():
+        draws["cohort seed 1"] = _result(root, "head_to_head_seed1.json")
+    ref = draws["cohort seed 0"].methods[0]       # the file's reference (gated ABMIL)
+    tables = {d: r.compare(ref, ["auc"]) for d, r in draws.items()}
+    ax = forest_plot(tables if len(tables) > 1 else tables["cohort seed 0"], "auc", ref,
+                     label="slide AUC")
+    with atomic_output(path) as tmp:
+        ax.figure.savefig(tmp, dpi=110, format="png")
+    plt.close(ax.figure)
+
+
+#: Figures ``--figures`` redraws: repository path → function(root, path).
+FIGURES = {"docs/img/07_forest.png": figure_forest}
 
 
 def render(spec: dict, root: Path) -> str:
@@ -215,7 +323,9 @@ def render(spec: dict, root: Path) -> str:
     kind = spec.get("kind")
     if kind not in RENDERERS:
         raise ReportError(f"table {spec['name']!r}: kind {kind!r} is not one of {list(RENDERERS)}")
-    return RENDERERS[kind](spec, json.loads(path.read_text()))
+    data = json.loads(path.read_text())
+    return (RENDERERS[kind](spec, data, root) if kind in _WITH_ROOT
+            else RENDERERS[kind](spec, data))
 
 
 def load_specs(root: Path) -> list[dict]:
@@ -282,9 +392,18 @@ def main(argv=None) -> int:
                     help="change nothing; exit 1 naming each table that differs from its JSON")
     ap.add_argument("--root", type=Path, default=ROOT,
                     help="repository root (default: this checkout)")
+    ap.add_argument("--figures", action="store_true",
+                    help="also redraw the figures (" + ", ".join(FIGURES) + ") from the results")
     args = ap.parse_args(argv)
+    if args.figures and args.check:
+        print("error: --figures writes images; it does not go with --check", file=sys.stderr)
+        return 2
     try:
         status, messages = run(args.root, args.check)
+        if args.figures:
+            for name, draw in FIGURES.items():
+                draw(args.root, args.root / name)
+                messages.append(f"{name}: redrawn")
     except (ReportError, json.JSONDecodeError, KeyError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

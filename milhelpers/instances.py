@@ -28,7 +28,8 @@ from .slides import Slide
 from .tiling import SegmentationParams, TissueMask, box_fraction, segment_tissue
 
 __all__ = ["PatchTable", "patch_table", "cohort_patch_table", "patch_kind", "KIND_THRESHOLD",
-           "tumour_vs_mimic_probe", "cohort_patch_kinds", "attention_share_by_kind"]
+           "tumour_vs_mimic_probe", "cohort_patch_kinds", "attention_share_by_kind",
+           "KIND_GROUPS", "kind_group", "topk_kind_shares", "mimic_mask"]
 
 #: a patch is tumour (or a mimic) when at least this fraction of it is (the course's instance
 #: label, as in :func:`milhelpers.datasets.cohort_instance_labels`)
@@ -252,3 +253,50 @@ def attention_share_by_kind(attention: Sequence[np.ndarray],
                                  n_slides=("patch_share", "size"))
     out["enrichment"] = out.attention_share / out.patch_share
     return out[["attention_share", "patch_share", "enrichment", "n_slides"]]
+
+
+#: The three kinds of tissue a top-k pick can land on (:func:`kind_group`).
+KIND_GROUPS = ("tumour", "mimic", "normal")
+
+
+def kind_group(kinds: Sequence[str]) -> np.ndarray:
+    """Each patch kind of :func:`patch_kind` as one of :data:`KIND_GROUPS`: a tumour morphology
+    (or ``"tumour"``) → ``"tumour"``, a benign mimic → ``"mimic"``, the rest → ``"normal"``."""
+    from .synth import MIMICS, MORPHOLOGIES
+
+    k = np.asarray(kinds).astype(str)
+    out = np.full(k.shape, "normal", dtype=object)
+    out[np.isin(k, list(MIMICS))] = "mimic"
+    out[np.isin(k, [*MORPHOLOGIES, "tumour"])] = "tumour"
+    return out.astype(str)
+
+
+def topk_kind_shares(attention: np.ndarray, kinds: Sequence[str], k: int = 5) -> dict[str, float]:
+    """Where a slide's k most-attended patches lie: the share of them on tumour, on mimics and
+    on normal tissue (:func:`kind_group`), summing to 1.
+
+    With k' = min(k, N) and t the k'-th largest weight, every patch with a_i > t counts 1 and
+    the n_t patches with a_i = t share the remaining k' − #{a_i > t} places equally (the mean
+    over random tie-breaks); share(kind) = Σ_{i of that kind} count_i / k'. So uniform attention
+    (mean pooling) gets exactly the slide's patch shares, not its first k patches."""
+    a = np.asarray(attention, np.float64).ravel()
+    g = kind_group(kinds)
+    if len(a) != len(g):
+        raise ValueError(f"{len(a)} attention weights for {len(g)} patch kinds")
+    if not len(a) or int(k) < 1:
+        raise ValueError(f"need at least one patch and k >= 1 (got {len(a)} patches, k={k})")
+    kk = min(int(k), len(a))
+    t = np.sort(a)[::-1][kk - 1]
+    above, tied = a > t, a == t
+    count = above.astype(float) + tied * (kk - above.sum()) / tied.sum()
+    return {name: float(count[g == name].sum() / kk) for name in KIND_GROUPS}
+
+
+def mimic_mask(cohort_root: str | Path, slide_id: str) -> tuple[np.ndarray, tuple[float, float]]:
+    """Where a cohort slide's benign mimics are: ``(mask, downsample)`` (bool, at the region
+    map's resolution, as :func:`milhelpers.synth.load_tumour_mask` gives the tumour), from
+    ``masks/<id>_regions.png``."""
+    from .synth import MIMICS, REGIONS, load_region_mask
+
+    codes, ds = load_region_mask(Path(cohort_root), slide_id)
+    return np.isin(codes, [REGIONS.index(m) for m in MIMICS]), ds

@@ -17,7 +17,8 @@ import pandas as pd
 __all__ = ["ParameterError", "setup_chapter", "chapter_dir", "papermill_cells", "expect",
            "check_int", "check_path", "check_choices", "check_seeds", "check_folds", "check_label_map", "check_chapter01_params", "check_chapter02",
            "check_chapter03", "check_lambda", "aem_bases", "check_chapter04",
-           "check_chapter05", "check_chapter06"]
+           "check_chapter05", "check_chapter06", "check_chapter07", "CHAPTER07_FILES",
+           "progress_wanted"]
 
 
 class ParameterError(ValueError):
@@ -167,6 +168,15 @@ def setup_chapter(namespace: dict[str, Any], notebook: str,
     if home is not None and home != caller and (cells is not None or _by_papermill()):
         os.chdir(home)
     return Path.cwd()
+
+
+def progress_wanted() -> bool:
+    """Whether a chapter should show progress bars: True unless ``TQDM_DISABLE`` is set to a
+    true value. tqdm's *notebook* bars ignore that variable (their ``disable`` argument has a
+    default of its own, which the variable does not override), so a chapter passes
+    ``progress=params.progress_wanted()`` instead of ``progress=True``: a bar in a live kernel,
+    none under nbval or ``make outputs``, where a widget's text would differ between runs."""
+    return os.environ.get("TQDM_DISABLE", "").strip().lower() in ("", "0", "false", "no")
 
 
 def expect(condition: bool, message: str, strict: bool) -> bool:
@@ -586,4 +596,60 @@ def check_chapter06(*, features_dir, labels_csv, p, max_len, min_len, alpha, ads
     out["lr"] = _number(lr, "lr", 0, 1, "must be a learning rate in (0, 1], e.g. 5e-4", True)
     out["epochs"] = check_int(epochs, "epochs", 1, "e.g. epochs=6")
     out["seeds"] = check_seeds(seeds)
+    return out
+
+
+#: The committed results chapter 07 reads (``full=False``), with the command that writes each.
+CHAPTER07_FILES = {
+    "head_to_head.json": "python benchmarks/methods.py --data-root data/cohort --methods "
+                         "abmil_gated abmil_tanh mean_pool max_pool acmil aem acmil_aem mhim "
+                         "mhim_v2 packmil --seeds 0 1 2 --folds 5 --epochs 20 --cache "
+                         "build/bench_runs --json benchmarks/results/head_to_head.json",
+    "where_looks.json": "python benchmarks/where_looks.py --results "
+                        "benchmarks/results/head_to_head.json --cache build/bench_runs "
+                        "--data-root data/cohort --json benchmarks/results/where_looks.json",
+    "ucsb.json": "python benchmarks/ucsb.py --json benchmarks/results/ucsb.json",
+}
+
+
+def check_chapter07(*, results_dir, cohort_dir, full, reference, own_method_file, quick_epochs,
+                    quick_seeds, folds, second_cohort_dir=None) -> dict:
+    """Chapter 07's (head to head) parameters. Returns the cleaned values.
+
+    ``full`` a bool: False reads the full-setting results from ``results_dir`` (each of
+    :data:`CHAPTER07_FILES` must be there; the message names the command that writes a missing
+    one), True recomputes them (hours); ``second_cohort_dir`` (optional) a second draw of the
+    synthetic cohort that a full run also covers, built if missing;
+    ``cohort_dir`` the course cohort (its masks and slides draw the heatmaps; built if
+    missing); ``reference`` a registered method; ``own_method_file`` an existing ``.py`` file
+    that registers your method; ``quick_epochs`` ≥ 1 and ``quick_seeds`` (the live runs'
+    setting); ``folds`` ≥ 2."""
+    from .methods import available_methods
+
+    if not isinstance(full, bool):
+        raise _bad("full", full, "must be True (recompute every full-setting result: hours) or "
+                   "False (read them from results_dir)")
+    out: dict[str, Any] = {"full": full, "cohort_dir": Path(cohort_dir),
+                           "second_cohort_dir": (None if second_cohort_dir is None
+                                                 else Path(second_cohort_dir))}
+    # the quick, local checks first: a typo in a number is named before a missing file
+    out["quick_epochs"] = check_int(quick_epochs, "quick_epochs", 1, "e.g. quick_epochs=3")
+    out["quick_seeds"] = check_seeds(quick_seeds, "quick_seeds")
+    out["folds"] = check_int(folds, "folds", 2, "e.g. folds=5")
+    out["reference"] = check_choices(reference, "reference", available_methods())
+    path = check_path(own_method_file, "own_method_file", "file", "a .py file that registers "
+                      "your method with milhelpers.methods.register (see 07_my_method.py)")
+    if path.suffix != ".py":
+        raise _bad("own_method_file", str(own_method_file), "must be a .py file")
+    out["own_method_file"] = path
+    if not full:
+        root = check_path(results_dir, "results_dir", "dir", "the folder of the committed "
+                          "results files (../benchmarks/results)")
+        for name, command in CHAPTER07_FILES.items():
+            if not (root / name).is_file():
+                raise _bad("results_dir", str(results_dir), f"has no {name}; write it with "
+                           f"`{command}`, or run the chapter with full=True")
+        out["results_dir"] = root
+    else:
+        out["results_dir"] = Path(results_dir)
     return out

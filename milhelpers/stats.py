@@ -17,6 +17,9 @@ the same N slides, and the question "is B better than A?" becomes a question abo
 * :func:`is_clear` / :func:`describe` — the one decision rule: an effect is **clear** exactly
   when its 95 % interval excludes 0 (every test here reports a p with p < 0.05 ⇔ that), and a
   difference whose interval holds 0 is "no evidence either way", never a trend;
+* :func:`rank_intervals` — where each of several methods ranks on a slide metric, with the
+  95 % interval of its rank under the same case bootstrap; :func:`pareto_front` — the methods
+  that no other beats on accuracy without costing more;
 * :func:`simulate_scores`, :func:`power`, :func:`power_curve`, :func:`min_detectable_difference`
   — how often the rule says "clear" when nothing differs (calibration) and when something does
   (power), on cohorts simulated to look like the course's.
@@ -39,7 +42,7 @@ __all__ = ["ALPHA", "SLIDE_METRICS", "BASE_AUC", "METHOD_CORRELATION", "REPEAT_C
            "case_strata", "slide_metric", "paired_slide_comparison", "paired_slide_means",
            "slide_metric_interval", "delong_test",
            "corrected_t_test", "holm", "is_clear", "describe", "within_class_correlation",
-           "score_correlations",
+           "score_correlations", "rank_intervals", "pareto_front",
            "simulate_scores", "power", "power_curve", "min_detectable_difference"]
 
 #: The significance level of the one rule: clear ⇔ the 1 − ALPHA interval excludes 0.
@@ -371,6 +374,89 @@ def slide_metric_interval(y: Sequence[int], scores, *, groups: Sequence | None =
     return {"value": value, "ci": ci, "confidence": confidence, "n_boot": int(n_boot),
             "n_slides": int(len(y)), "n_cases": int(len(np.unique(case))),
             "test": f"case bootstrap of the {metric} ({n_boot} resamples, stratified by label)"}
+
+
+# --------------------------------------------------------------------------------------------
+# many methods: ranks and the Pareto front
+# --------------------------------------------------------------------------------------------
+def rank_intervals(y: Sequence[int], scores: dict[str, Any], *, groups: Sequence | None = None,
+                   metric: str = "auc", n_boot: int = 2000, seed: int = 0,
+                   threshold: float = 0.5) -> pd.DataFrame:
+    """Each method's rank on a slide metric, and how sure that rank is.
+
+    ``scores``: method → (R, N) out-of-fold scores (or (N,), or (R, N, C) probabilities) of the
+    same N slides, every method the same shape. The metric M_m of method m is the mean over its
+    repeats of the metric of one repeat's N scores (as :func:`paired_slide_comparison`); methods
+    are ranked by it, 1 = the highest, tied methods sharing the mean of their ranks. Each of the
+    ``n_boot`` resamples draws cases with replacement within their label stratum
+    (:func:`case_strata` — the resamples of :func:`paired_slide_comparison` with the same
+    ``seed``), recomputes every M_m on those slides and ranks the methods again; ``rank_lo`` /
+    ``rank_hi`` is the percentile interval of a method's resampled rank (the order statistics of
+    :func:`_interval_and_p`), ``mean_rank`` its mean and ``p_first`` the share of resamples where
+    it ranks first alone.
+
+    Returns one row per method, sorted by rank: ``method``, ``value`` (M_m on all slides),
+    ``rank``, ``rank_lo``, ``rank_hi``, ``mean_rank``, ``p_first``. A rank interval that spans
+    several places says the data cannot order those methods; with two methods, rank 1 in a
+    resample is exactly a positive paired difference there.
+    """
+    from scipy.stats import rankdata
+
+    _check_boot(n_boot)
+    y = _check_labels(y)
+    if metric not in SLIDE_METRICS:
+        raise ValueError(f"metric={metric!r}: choose one of {SLIDE_METRICS}")
+    if len(scores) < 2:
+        raise ValueError(f"rank_intervals needs at least two methods, got {list(scores)}")
+    names = list(scores)
+    mats = {m: _as_scores(scores[m], len(y), f"scores[{m!r}]") for m in names}
+    shapes = {m: s.shape for m, s in mats.items()}
+    if len(set(shapes.values())) != 1:
+        raise ValueError(f"every method needs the same repeats of the same slides; shapes "
+                         f"{shapes}")
+    case, strata = case_strata(y, groups)
+    w = _case_weights(case, strata, n_boot, np.random.default_rng(seed))
+    ones = np.ones((1, len(y)))
+    value = np.array([_metric_values(ones, y, mats[m], metric, threshold)[0] for m in names])
+    boot = np.stack([_metric_values(w, y, mats[m], metric, threshold) for m in names], 1)
+    boot = np.where(np.isfinite(boot), boot, -np.inf)   # undefined metric: ranked last
+    ranks = rankdata(-boot, axis=1, method="average")    # (n_boot, methods)
+    observed = rankdata(-value, method="average")
+    rows = []
+    for j, m in enumerate(names):
+        (lo, hi), _ = _interval_and_p(ranks[:, j])
+        first = (ranks[:, j] == 1) & ((ranks == 1).sum(1) == 1)
+        rows.append({"method": m, "value": float(value[j]), "rank": float(observed[j]),
+                     "rank_lo": lo, "rank_hi": hi, "mean_rank": float(ranks[:, j].mean()),
+                     "p_first": float(first.mean())})
+    return pd.DataFrame(rows).sort_values(["rank", "method"], kind="stable").reset_index(drop=True)
+
+
+def pareto_front(costs, values) -> np.ndarray:
+    """Which points are on the Pareto front of cost (lower is better) against value (higher is
+    better): (n,) booleans.
+
+    ``costs``: (n,) or (n, k) — several costs (seconds and memory) are minimised jointly;
+    ``values``: (n,). Point j *dominates* point i when every cost of j is ≤ i's, its value is ≥
+    i's, and at least one of them is strictly better; the front is the points no other point
+    dominates. Two identical points are both on it. A point with a NaN is never on the front and
+    dominates nothing.
+    """
+    c = np.asarray(costs, np.float64)
+    c = c[:, None] if c.ndim == 1 else c
+    v = np.asarray(values, np.float64)
+    if c.ndim != 2 or v.ndim != 1 or len(c) != len(v):
+        raise ValueError(f"costs must be (n,) or (n, k) and values (n,); got {c.shape} and "
+                         f"{v.shape}")
+    ok = np.isfinite(c).all(1) & np.isfinite(v)
+    front = ok.copy()
+    for i in np.flatnonzero(ok):
+        others = ok & (np.arange(len(v)) != i)
+        no_worse = (c <= c[i]).all(1) & (v >= v[i])
+        better = (c < c[i]).any(1) | (v > v[i])
+        if (others & no_worse & better).any():
+            front[i] = False
+    return front
 
 
 # --------------------------------------------------------------------------------------------

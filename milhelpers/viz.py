@@ -29,7 +29,8 @@ __all__ = ["setup", "show_images", "round_length", "scale_bar", "show_slide", "o
            "lambda_curves", "correlation_scatter", "aem_variants", "mask_evolution",
            "recycle_network",
            "padding_waste", "pack_strip", "pack_mask", "hyperslide_labels", "hyperslide_targets",
-           "speed_accuracy", "sweep_results", "SWEEP_Y_FLOOR", "power_curves", "scaling_results"]
+           "speed_accuracy", "sweep_results", "SWEEP_Y_FLOOR", "power_curves", "scaling_results",
+           "forest_plot", "rank_plot", "cost_accuracy", "attention_grid", "kind_shares_plot"]
 
 
 def setup(dpi: int = 100) -> None:
@@ -1425,3 +1426,202 @@ def scaling_results(summary: dict, axes=None):
         ax.set_ylim(0, None)
         ax.legend(fontsize=7, frameon=False, loc="best")
     return fig
+
+# --------------------------------------------------------------------------------------------
+# chapter 07: many methods head to head
+# --------------------------------------------------------------------------------------------
+def forest_plot(tables, metric: str = "auc", reference: str = "abmil_gated", ax=None,
+                methods: Sequence[str] | None = None, label: str | None = None):
+    """Each method's paired difference from ``reference`` with its 95 % interval, one row per
+    method — for one cohort draw or several side by side.
+
+    ``tables``: an :meth:`~milhelpers.experiments.ExperimentResult.compare` table (columns
+    ``metric``, ``method``, ``diff``, ``lo``, ``hi``, ``clear``), or draw name → such a table
+    (each draw its own colour, offset within the method's row). A filled marker is a clear
+    difference by the table's rule (Holm-adjusted p < 0.05 across the family), a hollow one is
+    "no evidence either way"; the dashed line is no difference."""
+    import pandas as pd
+
+    if isinstance(tables, pd.DataFrame):
+        tables = {"": tables}
+    per = {d: t[t.metric == metric].set_index("method") for d, t in tables.items()}
+    if not all(len(t) for t in per.values()):
+        raise ValueError(f"no rows for metric {metric!r} in a table")
+    methods = list(methods) if methods is not None else list(
+        dict.fromkeys(m for t in per.values() for m in t.index))
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5.2, max(2.2, 0.32 * len(methods) + 1.2)),
+                             layout="constrained")
+    n = len(per)
+    offsets = np.linspace(-0.18, 0.18, n) if n > 1 else np.zeros(1)
+    y = np.arange(len(methods))[::-1].astype(float)
+    for j, (draw, t) in enumerate(per.items()):
+        colour = f"C{j}"
+        for i, m in enumerate(methods):
+            if m not in t.index:
+                continue
+            r = t.loc[m]
+            yy = y[i] + offsets[j]
+            ax.plot([r["lo"], r["hi"]], [yy, yy], color=colour, lw=1.4)
+            ax.scatter([r["diff"]], [yy], s=28, zorder=3, color=colour,
+                       facecolors=colour if bool(r["clear"]) else "white")
+        ax.scatter([], [], color=colour, s=28, label=draw or "B − A, 95 % CI")
+    ax.scatter([], [], color="0.3", facecolors="0.3", s=28,
+               label="filled: clear after Holm\n(bars: unadjusted 95 % CI)")
+    ax.scatter([], [], color="0.3", facecolors="white", s=28,
+               label="hollow: no evidence either way")
+    ax.axvline(0, color="0.5", ls="--", lw=1)
+    ax.set_yticks(y)
+    ax.set_yticklabels(methods)
+    ax.set_ylim(-0.7, len(methods) - 0.3)
+    what = label or metric.replace("_", " ")
+    ax.set_xlabel(f"{what}: method − {reference} (95 % CI)")
+    ax.set_ylabel("method")
+    ax.set_title(f"{what}: paired difference from {reference}, over slides")
+    ax.legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    return ax
+
+
+def rank_plot(ranks, ax=None, label: str = "slide AUC"):
+    """Each method's rank (1 = best) with the 95 % bootstrap interval of its rank, methods in
+    rank order (:func:`milhelpers.stats.rank_intervals`' table); the metric's value is written
+    beside each point. Overlapping intervals: the data cannot order those methods."""
+    t = ranks.reset_index(drop=True)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5.2, 0.32 * len(t) + 1.2), layout="constrained")
+    y = np.arange(len(t))[::-1].astype(float)
+    ax.hlines(y, t.rank_lo, t.rank_hi, color="C0", lw=2.5, alpha=0.6,
+              label="95 % bootstrap interval of the rank")
+    ax.scatter(t["rank"], y, color="black", s=22, zorder=3, label="rank on all slides")
+    for yy, r in zip(y, t.itertuples()):
+        ax.text(len(t) + 0.6, yy, f"{r.value:.3f}", va="center", fontsize=7)
+    ax.set_yticks(y)
+    ax.set_yticklabels(t.method)
+    ax.set_xlim(0.5, len(t) + 1.4)
+    ax.set_xticks(range(1, len(t) + 1))
+    ax.set_xlabel(f"rank by {label} (1 = best; the value on the right)")
+    ax.set_ylabel("method")
+    ax.set_title(f"ranks by {label}, case bootstrap over slides")
+    ax.legend(fontsize=7, frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.14),
+              ncol=2)      # below the axes: inside, it would cover the last method's row
+    return ax
+
+
+def cost_accuracy(table, cost: str = "seconds", value: str = "auc", front=None, ax=None,
+                  cost_label: str = "training seconds per run", value_label: str = "slide AUC",
+                  log: bool = True):
+    """Cost against accuracy, one point per method (rows of
+    :func:`milhelpers.comparison.method_table`), the value's spread over repeats as a vertical
+    bar where the table has ``<value>_sd``; ``front`` (booleans per row, e.g.
+    :func:`milhelpers.comparison.cost_front`) rings the Pareto-optimal methods and joins them."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5.2, 3.6), layout="constrained")
+    x, v = table[cost].to_numpy(float), table[value].to_numpy(float)
+    sd = table[f"{value}_sd"].to_numpy(float) if f"{value}_sd" in table else None
+    for i, m in enumerate(table.index):
+        ax.errorbar(x[i], v[i], yerr=None if sd is None else sd[i], fmt="o", ms=5,
+                    color=f"C{i % 10}", capsize=2, lw=0.8)
+        ax.annotate(m, (x[i], v[i]), xytext=(4, 3), textcoords="offset points", fontsize=7)
+    if front is not None:
+        f = np.asarray(front, bool)
+        order = np.argsort(x[f])
+        ax.plot(x[f][order], v[f][order], color="0.3", ls=":", lw=1, zorder=0)
+        ax.scatter(x[f], v[f], s=150, facecolors="none", edgecolors="0.2", lw=1,
+                   label="Pareto front (no method is better for less)")
+        ax.legend(fontsize=7, frameon=False, loc="lower right")
+    if log:
+        from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter
+
+        ax.set_xscale("log")
+        ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+        ax.xaxis.set_major_formatter(FormatStrFormatter("%g"))
+        ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.set_xlabel(cost_label + (" (log scale)" if log else ""))
+    ax.set_ylabel(f"{value_label} (mean ± sd over repeats)")
+    ax.set_title(f"{value_label} against {cost_label}")
+    return ax
+
+
+def attention_grid(slides: Sequence[dict], attentions, *, max_size: int = 192, size: float = 1.35,
+                   cmap: str = "viridis"):
+    """Where each method looks on a few slides: methods as rows, slides as columns.
+
+    ``slides``: one dict per column with ``path`` (the slide file), ``coords`` (N × 2 level-0
+    patch corners), ``size0`` (patch side, level-0 px), ``title`` and optionally ``truth``
+    (``(mask, downsample)`` as :func:`milhelpers.synth.load_tumour_mask` returns it) and
+    ``mimics`` (the same for the benign mimics).
+    ``attentions``: method → one (N,) attention vector per slide. Every heatmap is rank-scaled
+    on its slide (:func:`scale_scores`: 0 = the slide's least-attended patch, 1 = its most), so
+    methods whose weights differ by orders of magnitude read alike; the ground-truth tumour is
+    outlined in red, the mimics in white; each panel carries a µm scale bar, and one colour bar
+    serves all."""
+    import cv2
+
+    methods = list(attentions)
+    fig, axes = plt.subplots(len(methods), len(slides), squeeze=False, layout="constrained",
+                             figsize=(size * len(slides) + 0.9, size * len(methods) + 0.4))
+    im = None
+    for j, sl in enumerate(slides):
+        with Slide(sl["path"]) as s:
+            thumb, ds = s.thumbnail(max_size)
+            mpp = s.mpp * ds
+        outlines = {}
+        for key, colour in (("truth", "red"), ("mimics", "white")):
+            if sl.get(key) is not None:
+                mask = np.asarray(sl[key][0]).astype(np.uint8)
+                outlines[colour] = cv2.resize(mask, (thumb.shape[1], thumb.shape[0]),
+                                              interpolation=cv2.INTER_NEAREST)
+        for i, m in enumerate(methods):
+            a = np.asarray(attentions[m][j], float).ravel()
+            if len(a) != len(sl["coords"]):
+                raise ValueError(f"{m}: {len(a)} weights for {len(sl['coords'])} patches of "
+                                 f"slide {sl.get('title', j)}")
+            ax = axes[i, j]
+            heat = attention_map(thumb.shape[:2], ds, sl["coords"], sl["size0"],
+                                 scale_scores(a, "rank"))
+            ax.imshow(thumb)
+            im = ax.imshow(np.ma.masked_invalid(heat), cmap=cmap, alpha=0.75, vmin=0, vmax=1)
+            for colour, outline in outlines.items():
+                if outline.any():
+                    ax.contour(outline, levels=[0.5], colors=colour, linewidths=0.8)
+            ax.set_xticks([]), ax.set_yticks([])
+            for side in ax.spines.values():
+                side.set_visible(False)
+            scale_bar(ax, mpp)
+            if j == 0:
+                ax.set_ylabel(m, fontsize=7)
+            if i == 0:
+                ax.set_title(sl.get("title", ""), fontsize=7)
+    fig.colorbar(im, ax=axes, fraction=0.03, pad=0.02,
+                 label="attention rank on the slide (0 lowest, 1 highest)")
+    return fig
+
+
+def kind_shares_plot(summary, ax=None, kinds: Sequence[str] = ("tumour", "mimic", "normal"),
+                     k: int | None = None):
+    """Where each method's top-k patches lie: per method, the mean share on each kind of tissue
+    with its 95 % interval over runs (:func:`milhelpers.comparison.share_summary`), and a black
+    tick at the patch share — what picks made at random would give on the same slides."""
+    methods = list(dict.fromkeys(summary.method))
+    t = summary.set_index(["method", "kind"])
+    if ax is None:
+        _, ax = plt.subplots(figsize=(0.62 * len(methods) + 2.4, 3.2), layout="constrained")
+    x = np.arange(len(methods), dtype=float)
+    width = 0.8 / len(kinds)
+    colours = {"tumour": "#c0392b", "mimic": "#8e44ad", "normal": "#95a5a6"}
+    for j, kind in enumerate(kinds):
+        rows = t.xs(kind, level="kind").reindex(methods)
+        xx = x - 0.4 + width * (j + 0.5)
+        err = np.vstack([rows.share - rows.lo, rows.hi - rows.share])
+        ax.bar(xx, rows.share, width, yerr=err, capsize=2, color=colours.get(kind, f"C{j}"),
+               label=f"on {kind}", error_kw={"lw": 0.8})
+        ax.scatter(xx, rows.patch_share, marker="_", s=80, color="black", zorder=3,
+                   label="patch share (random picks)" if j == 0 else None)
+    ax.set_xticks(x)
+    ax.set_xticklabels(methods, rotation=30, ha="right")
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("method")
+    ax.set_ylabel(f"share of the top-{k or 'k'} patches")
+    ax.set_title("where the most-attended patches lie (mean over runs, 95 % CI)")
+    ax.legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    return ax

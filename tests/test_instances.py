@@ -169,3 +169,48 @@ def test_patch_rows_labels_rows_and_puts_a_scale_bar_on_each():
     assert len(axes[1, 2].images) == 0  # a shorter row leaves its last panel empty
     bars = [[a for a in ax.artists if isinstance(a, AnchoredSizeBar)] for ax in axes[:, 0]]
     assert [b[0].length_um for b in bars] == [20, 20]  # longest round length ≤ 30 % of 112 µm
+
+
+def test_kind_group_names_tumour_mimic_and_normal():
+    kinds = ["solid", "glandular", "discohesive", "tumour", "lymphoid_aggregate",
+             "benign_glands", "normal", "something_else"]
+    assert instances.kind_group(kinds).tolist() == ["tumour"] * 4 + ["mimic"] * 2 + ["normal"] * 2
+
+
+def test_topk_kind_shares_by_hand_with_ties_split_evenly():
+    kinds = np.array(["solid", "normal", "benign_glands", "normal", "discohesive", "normal"])
+    a = np.array([0.30, 0.05, 0.25, 0.05, 0.20, 0.15])
+    # top 3: patches 0 (solid), 2 (mimic), 4 (discohesive)
+    assert instances.topk_kind_shares(a, kinds, 3) == pytest.approx(
+        {"tumour": 2 / 3, "mimic": 1 / 3, "normal": 0.0})
+    # top 5: the 5th place is shared by patches 1 and 3 (both 0.05, both normal)
+    assert instances.topk_kind_shares(a, kinds, 5) == pytest.approx(
+        {"tumour": 0.4, "mimic": 0.2, "normal": 0.4})
+    # a tie across kinds: top 2 of [0.5, 0.25, 0.25] with kinds tumour, mimic, normal
+    got = instances.topk_kind_shares([0.5, 0.25, 0.25],
+                                     ["solid", "lymphoid_aggregate", "normal"], 2)
+    assert got == pytest.approx({"tumour": 0.5, "mimic": 0.25, "normal": 0.25})
+    # uniform attention gets the patch shares, whatever the patch order
+    assert instances.topk_kind_shares(np.full(6, 1 / 6), kinds, 5) == pytest.approx(
+        {"tumour": 2 / 6, "mimic": 1 / 6, "normal": 3 / 6})
+    # k beyond N: all patches
+    assert instances.topk_kind_shares(a[:2], kinds[:2], 5) == pytest.approx(
+        {"tumour": 0.5, "mimic": 0.0, "normal": 0.5})
+    with pytest.raises(ValueError, match="attention weights"):
+        instances.topk_kind_shares(a, kinds[:3], 2)
+
+
+def test_mimic_mask_marks_both_mimics_and_nothing_else(tmp_path):
+    (tmp_path / "masks").mkdir()
+    codes = np.full((6, 8), synth.REGIONS.index("tissue"), np.uint8)
+    codes[0, :3] = synth.MIMIC_CODE["benign_glands"]
+    codes[5, 5:] = synth.MIMIC_CODE["lymphoid_aggregate"]
+    codes[2:4, 2:4] = synth.TUMOUR_CODE["solid"]
+    codes[4, 0] = synth.REGIONS.index("background")
+    cv2.imwrite(str(tmp_path / "masks" / "s_regions.png"), codes)
+    pd.DataFrame({"slide_id": ["s"], "width": [80], "height": [120]}).to_csv(
+        tmp_path / "labels.csv", index=False)
+    mask, ds = instances.mimic_mask(tmp_path, "s")
+    want = np.zeros((6, 8), bool)
+    want[0, :3] = want[5, 5:] = True
+    assert (mask == want).all() and ds == (10.0, 20.0)

@@ -197,3 +197,19 @@ def test_chapter06_runs_to_the_end_on_user_features(user_features, tmp_path):
     assert "largest |packed − alone| = < 1e-5" in text
     assert "packmil_L64_B8 − packmil_L64_noresidual_B8" in text        # names list the options
     assert (tmp_path / "cache" / "packmil_L64_B8").is_dir()
+
+
+@pytest.mark.parametrize("override, message", [
+    ({"quick_epochs": 0}, "parameter quick_epochs=0: must be an integer >= 1"),
+    ({"full": "yes"}, "parameter full='yes': must be True"),
+    ({"reference": "abmil"}, "parameter reference='abmil': unknown name 'abmil'"),
+    ({"own_method_file": "no_such_method.py"}, "parameter own_method_file="),
+    ({"results_dir": "/no/such/results"}, "parameter results_dir='/no/such/results'"),
+    ({"learning_rate": 0.1}, "parameter learning_rate=0.1 is not a parameter of "
+                             "07_head_to_head.ipynb"),
+])
+def test_chapter07_bad_parameters_fail_fast_with_the_message(tmp_path, override, message):
+    with pytest.raises(pm.PapermillExecutionError) as err:
+        _run("07_head_to_head.ipynb", tmp_path / "bad07.ipynb", **override)
+    assert message in str(err.value)
+    assert err.value.exec_count <= 3   # parameters, injected parameters, the check cell

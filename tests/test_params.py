@@ -1,4 +1,5 @@
 """Chapter parameter checks: each bad value must fail with a message naming the parameter."""
+import re
 from pathlib import Path
 
 import numpy as np
@@ -377,3 +378,63 @@ def test_fold_messages_use_plain_numbers_and_words():
                                              r"between 2 and 7"):
         check_folds(9, pd.DataFrame({"slide_id": range(14), "label": [0, 1] * 7}),
                     name="--folds")
+
+
+def _ch07(tmp_path, **over):
+    results = tmp_path / "results"
+    if not results.exists():            # made once: a test may remove a file afterwards
+        results.mkdir()
+        for name in params.CHAPTER07_FILES:
+            (results / name).write_text("{}")
+    plugin = tmp_path / "mine.py"
+    plugin.write_text("# registers nothing\n")
+    kw = dict(results_dir=str(results), cohort_dir="../data/cohort", full=False,
+              second_cohort_dir="../data/cohort_seed1_n120", reference="abmil_gated",
+              own_method_file=str(plugin), quick_epochs=3, quick_seeds=[0], folds=5)
+    kw.update(over)
+    return params.check_chapter07(**kw)
+
+
+def test_ch07_defaults_are_cleaned(tmp_path):
+    out = _ch07(tmp_path)
+    assert out["results_dir"] == tmp_path / "results" and out["full"] is False
+    assert out["quick_epochs"] == 3 and out["quick_seeds"] == [0] and out["folds"] == 5
+    # full=True does not need the results files
+    (tmp_path / "results" / "ucsb.json").unlink()
+    assert _ch07(tmp_path, full=True)["full"] is True
+
+
+@pytest.mark.parametrize("name, bad, match", [
+    ("full", "yes", "parameter full='yes': must be True"),
+    ("quick_epochs", 0, "parameter quick_epochs=0: must be an integer >= 1"),
+    ("quick_seeds", [0, 0], "seeds must be distinct"),
+    ("folds", 1, "parameter folds=1: must be an integer >= 2"),
+    ("reference", "abmil", "unknown name 'abmil'"),
+    ("own_method_file", "/no/such/file.py", "parameter own_method_file='/no/such/file.py'"),
+])
+def test_ch07_bad_values_name_the_parameter(tmp_path, name, bad, match):
+    with pytest.raises(params.ParameterError, match=re.escape(match)):
+        _ch07(tmp_path, **{name: bad})
+
+
+def test_ch07_a_missing_results_file_names_the_command_that_writes_it(tmp_path):
+    _ch07(tmp_path)
+    assert "head_to_head_seed1.json" not in params.CHAPTER07_FILES    # one cohort draw
+    assert _ch07(tmp_path, second_cohort_dir=None)["second_cohort_dir"] is None
+    (tmp_path / "results" / "where_looks.json").unlink()
+    with pytest.raises(params.ParameterError, match="has no where_looks.json; write it "
+                       "with `python benchmarks/where_looks.py --results"):
+        _ch07(tmp_path)
+    with pytest.raises(params.ParameterError, match="own_method_file.*must be a .py file"):
+        (tmp_path / "mine.txt").write_text("")
+        _ch07(tmp_path, full=True, own_method_file=str(tmp_path / "mine.txt"))
+
+
+@pytest.mark.parametrize("value, wanted", [(None, True), ("", True), ("0", True), ("false", True),
+                                           ("1", False), ("True", False), ("yes", False)])
+def test_progress_wanted_follows_tqdm_disable(monkeypatch, value, wanted):
+    if value is None:
+        monkeypatch.delenv("TQDM_DISABLE", raising=False)
+    else:
+        monkeypatch.setenv("TQDM_DISABLE", value)
+    assert params.progress_wanted() is wanted

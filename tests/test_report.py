@@ -138,3 +138,53 @@ def test_the_repository_tables_match_their_results():
     """The real README/docs tables named in benchmarks/results/tables.json are up to date."""
     status, msgs = report.run(ROOT, check=True)
     assert status == 0, msgs
+
+
+def test_draws_which_when_and_the_forest_figure_render_from_the_result_files(repo):
+    """Chapter 07's README tables: per-draw differences with the replication verdict, and the
+    which-method-when rows, computed by milhelpers.comparison from the same files."""
+    from milhelpers import comparison as cmp
+
+    root, res = repo
+    results = root / "benchmarks" / "results"
+    oof = res.out_of_fold()
+    pos = sorted(set(oof.slide_id[oof.label == 1]))
+    groups = {"micro": pos[:4], "small": pos[4:6], "large": pos[6:], "discohesive": pos[2:7]}
+    (results / "looks.json").write_text(json.dumps({"subgroups": groups}))
+    for name in ("head_to_head.json", "head_to_head_seed1.json"):
+        (results / name).write_text((results / "demo.json").read_text())
+    specs = [{"name": "dr", "file": "README.md", "json": "demo.json", "kind": "draws",
+              "metric": "auc", "reference": "gated", "draws": {"A": "demo.json", "B": "demo.json"}},
+             {"name": "ww", "file": "README.md", "json": "demo.json", "kind": "which_when",
+              "reference": "gated", "draws": {"A": ["demo.json", "looks.json"]},
+              "real_bags": "demo.json"}]
+    try:
+        (results / "tables.json").write_text(json.dumps(specs))
+        (root / "README.md").write_text("<!-- results:dr -->\n<!-- /results:dr -->\n"
+                                        "<!-- results:ww -->\n<!-- /results:ww -->\n")
+        assert report.run(root, check=False)[0] == 0
+        text = (root / "README.md").read_text()
+        rows = {ln.split(" | ")[0].lstrip("| "): ln for ln in text.splitlines()
+                if ln.startswith("| ") and "---" not in ln}
+        t = res.compare("gated", ["auc"])
+        rep = cmp.replication({"A": t, "B": t})
+        diff = f"{rep.loc['max', 'diff A']:+.3f}".replace("-", "−")
+        assert rows["max"].count(diff) == 2            # the same file as both draws
+        assert rows["max"].endswith(f"| {rep.loc['max', 'verdict']} |")
+        assert set(rows) >= {"method", "mean", "max"} and "gated" not in rows
+        assert "Holm-adjusted over the 2 methods per draw" in text
+        ev = cmp.situation_evidence({"A": res}, {"A": groups}, "gated", real_bags=res)
+        want = cmp.which_method_when(ev, "gated")
+        for r in want.itertuples():
+            line = rows[r.situation]
+            assert f"| {r.favoured} |" in line and r.evidence in line
+        assert "missing" in rows["very long bags or a GPU"]        # no packing.json here
+        assert report.run(root, check=True)[0] == 0
+        # the figure: drawn from the two head-to-head files
+        r = _cli("--figures", "--root", root)
+        assert r.returncode == 0, r.stderr
+        png = root / "docs" / "img" / "07_forest.png"
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert _cli("--figures", "--check", "--root", root).returncode == 2
+    finally:
+        (results / "tables.json").write_text(json.dumps(SPECS))

@@ -360,3 +360,85 @@ def test_score_correlations_recover_the_simulated_structure():
     assert c["repeats_a"] == pytest.approx(0.8, abs=0.03)
     assert c["repeats_b"] == pytest.approx(0.8, abs=0.03)
     assert math.isnan(stats.score_correlations(y, a[0, :1], b[0, :1])["cross"])
+
+
+# --------------------------------------------------------------------------------------------
+# many methods: ranks with bootstrap intervals, the Pareto front
+# --------------------------------------------------------------------------------------------
+def test_rank_intervals_order_methods_by_the_metric_and_are_certain_when_far_apart():
+    rng = np.random.default_rng(5)
+    n = 60
+    y = np.r_[np.zeros(n // 2, int), np.ones(n // 2, int)]
+    perfect = np.stack([y + 0.1 * rng.random(n) for _ in range(2)])          # AUC 1 always
+    middle = np.stack([0.3 * y + rng.random(n) for _ in range(2)])            # AUC ≈ 0.7
+    inverse = 1 - perfect                                                     # AUC 0 always
+    table = stats.rank_intervals(y, {"inverse": inverse, "middle": middle, "perfect": perfect},
+                                 n_boot=400, seed=1)
+    assert table.method.tolist() == ["perfect", "middle", "inverse"]
+    assert table["rank"].tolist() == [1.0, 2.0, 3.0]
+    assert table.rank_lo.tolist() == [1.0, 2.0, 3.0] and table.rank_hi.tolist() == [1.0, 2.0, 3.0]
+    assert table.p_first.tolist() == [1.0, 0.0, 0.0]
+    want = np.mean([roc_auc_score(y, middle[r]) for r in range(2)])
+    assert table.set_index("method").loc["middle", "value"] == pytest.approx(want, abs=1e-12)
+
+
+def test_two_methods_rank_first_exactly_where_the_paired_bootstrap_difference_is_positive():
+    """The ranks come from the same case resamples as paired_slide_comparison (same seed,
+    grouped cases): with two methods, B ranks first alone exactly in the resamples where B − A
+    is above 0, A where it is below, and a tie ranks neither first."""
+    y, a, b = _cohort(n=40, r=3, seed=7, shift=0.15)
+    pa, pb = 1 / (1 + np.exp(-a)), 1 / (1 + np.exp(-b))
+    groups = np.array([f"case{i // 2}" for i in range(40)])
+    groups[19], groups[20] = "mixed", "mixed"          # one case with a negative and a positive
+    for metric in ("balanced_accuracy", "auc"):
+        s = stats.paired_slide_comparison(y, pa, pb, groups=groups, metric=metric, n_boot=500,
+                                          seed=3, return_resamples=True)
+        t = stats.rank_intervals(y, {"A": pa, "B": pb}, groups=groups, metric=metric,
+                                 n_boot=500, seed=3).set_index("method")
+        d = s["resamples"]
+        tol = 1e-12 if metric == "auc" else 0.0        # the AUC path differences h first
+        assert t.loc["B", "p_first"] == pytest.approx(np.mean(d > tol), abs=0.01 if tol else 0)
+        assert t.loc["A", "p_first"] == pytest.approx(np.mean(d < -tol), abs=0.01 if tol else 0)
+        assert 0 < t.loc["B", "p_first"] < 1                 # close methods: both orders occur
+        assert (t.rank_lo.min(), t.rank_hi.max()) == (1.0, 2.0)
+
+
+def test_tied_methods_share_a_rank_and_never_rank_first_alone():
+    y, a, _ = _cohort(n=30, r=2, seed=2)
+    t = stats.rank_intervals(y, {"x": a, "same": a.copy(), "worse": -a}, n_boot=300)
+    t = t.set_index("method")
+    assert t.loc["x", "rank"] == t.loc["same", "rank"] == 1.5 and t.loc["worse", "rank"] == 3
+    assert t.loc["x", "p_first"] == t.loc["same", "p_first"] == 0.0
+    assert t.loc["x", "mean_rank"] == pytest.approx(1.5)
+
+
+def test_rank_intervals_refuse_mismatched_methods():
+    y, a, b = _cohort(n=20, r=2)
+    with pytest.raises(ValueError, match="same repeats"):
+        stats.rank_intervals(y, {"a": a, "b": b[:1]}, n_boot=200)
+    with pytest.raises(ValueError, match="at least two"):
+        stats.rank_intervals(y, {"a": a}, n_boot=200)
+    with pytest.raises(ValueError, match="metric"):
+        stats.rank_intervals(y, {"a": a, "b": b}, metric="loc_auc", n_boot=200)
+
+
+def test_pareto_front_by_hand_with_two_costs_ties_and_nan():
+    #            seconds  MB    AUC
+    pts = [("A", 10.0, 100.0, 0.80),   # front: cheapest in seconds
+           ("B", 20.0, 50.0, 0.80),    # front: cheaper in memory than A, same AUC
+           ("C", 30.0, 200.0, 0.79),   # dominated by A (dearer on both, lower AUC)
+           ("D", 30.0, 200.0, 0.85),   # front: best AUC
+           ("E", 30.0, 200.0, 0.85),   # identical to D: both stay
+           ("F", 40.0, 300.0, 0.85),   # dominated by D (same AUC, dearer)
+           ("G", 5.0, float("nan"), 0.99)]   # NaN: never on the front, dominates nothing
+    costs = np.array([[s, m] for _, s, m, _ in pts])
+    auc = np.array([v for *_, v in pts])
+    got = dict(zip([p[0] for p in pts], stats.pareto_front(costs, auc)))
+    assert got == {"A": True, "B": True, "C": False, "D": True, "E": True, "F": False, "G": False}
+    # seconds alone, without G: B (dearer than A, same AUC) drops off
+    one = dict(zip("ABCDEF", stats.pareto_front(costs[:6, 0], auc[:6])))
+    assert one == {"A": True, "B": False, "C": False, "D": True, "E": True, "F": False}
+    # with G's seconds known (its memory is not asked): cheapest and best, alone on the front
+    assert stats.pareto_front(costs[:, 0], auc).tolist() == [False] * 6 + [True]
+    with pytest.raises(ValueError, match="costs"):
+        stats.pareto_front(costs, auc[:3])

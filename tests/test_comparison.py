@@ -1,0 +1,291 @@
+"""milhelpers.comparison: the head-to-head table, ranks, costs, subgroups, replication over cohort
+draws, which method when, and where each method looks — on a real (tiny) experiment."""
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import roc_auc_score
+
+from bags import planted_bags
+from milhelpers import comparison as cmp
+from milhelpers import experiments as ex
+from milhelpers import stats
+from milhelpers.instances import topk_kind_shares
+from milhelpers.methods import get_method
+
+
+@pytest.fixture(scope="module")
+def experiment(tmp_path_factory):
+    ds = planted_bags(30, 8, 1, lengths=(8, 20), id_width=2)
+    methods = [get_method("abmil_gated").with_options(name="gated", embed_dim=16, attn_dim=8),
+               get_method("mean_pool").with_options(name="mean", embed_dim=16),
+               get_method("max_pool").with_options(name="max", embed_dim=16)]
+    res = ex.run_experiments(ds, methods, [0, 1], 3, epochs=2,
+                             cache_dir=tmp_path_factory.mktemp("cache"), progress=False)
+    return ds, res
+
+
+def test_method_table_reads_pooled_out_of_fold_metrics_and_per_run_costs(experiment):
+    _, res = experiment
+    table = cmp.method_table(res)
+    assert table.index.tolist() == ["gated", "mean", "max"]
+    oof = res.out_of_fold("max")
+    aucs = [roc_auc_score(g.label, g.score) for _, g in oof.groupby("seed")]
+    assert table.loc["max", "auc"] == pytest.approx(np.mean(aucs), abs=1e-12)
+    assert table.loc["max", "auc_sd"] == pytest.approx(np.std(aucs, ddof=1), abs=1e-12)
+    runs = res.runs[res.runs.method == "mean"]
+    assert table.loc["mean", "seconds"] == pytest.approx(runs.seconds.mean())
+    assert table.loc["mean", "peak_mb"] == pytest.approx(runs.peak_mb.mean())
+    pos = oof[oof.label == 1]
+    top5 = pos.groupby("seed").top5_mass.mean().mean()
+    assert table.loc["max", "top5_mass"] == pytest.approx(top5)
+    assert (table.runs == 6).all()
+
+
+def test_score_matrices_hold_each_repeats_out_of_fold_scores_in_one_slide_order(experiment):
+    ds, res = experiment
+    y, cases, ids, mats = cmp.score_matrices(res, ["max", "gated"])
+    assert sorted(ids) == sorted(ds.slide_ids) and mats["max"].shape == (2, len(ds))
+    oof = res.out_of_fold("gated").set_index(["seed", "slide_id"])
+    for r in (0, 1):
+        assert mats["gated"][r].tolist() == oof.loc[r].loc[ids, "score"].tolist()
+    assert y.tolist() == [int(ds.labels[ds.slide_ids.index(s)]) for s in ids]
+    ranks = cmp.method_ranks(res, "auc", n_boot=200)
+    table = cmp.method_table(res)
+    assert ranks.method.tolist() == table.auc.sort_values(ascending=False).index.tolist()
+
+
+def test_cost_front_marks_the_methods_nobody_beats_for_less():
+    t = pd.DataFrame({"seconds": [10, 20, 30, 5], "peak_mb": [50, 40, 60, 70],
+                      "auc": [0.80, 0.85, 0.84, 0.70]}, index=["a", "b", "c", "d"])
+    assert cmp.cost_front(t).to_dict() == {"a": True, "b": True, "c": False, "d": True}
+    # memory ignored: b still costs more seconds than a, but is more accurate
+    assert cmp.cost_front(t, ["seconds"]).to_dict() == {"a": True, "b": True, "c": False,
+                                                        "d": True}
+    t.loc["c", "auc"] = 0.9
+    assert cmp.cost_front(t)["c"]
+
+
+def test_subgroup_comparison_is_the_paired_bootstrap_on_those_positives_and_every_negative(
+        experiment):
+    ds, res = experiment
+    pos = [s for s, y in zip(ds.slide_ids, ds.labels) if y == 1]
+    chosen = pos[:6]
+    sub = cmp.subgroup_result(res, chosen)
+    kept = set(sub.out_of_fold().slide_id)
+    assert kept == set(chosen) | {s for s, y in zip(ds.slide_ids, ds.labels) if y == 0}
+    got = sub.compare("gated", ["auc"], n_boot=300).set_index("method")
+    y, cases, ids, mats = cmp.score_matrices(res, ["gated", "max"])
+    keep = np.array([(s in chosen) or yy == 0 for s, yy in zip(ids, y)])
+    want = stats.paired_slide_comparison(y[keep], mats["gated"][:, keep], mats["max"][:, keep],
+                                         groups=cases[keep], n_boot=300)
+    assert got.loc["max", "diff"] == pytest.approx(want["diff"], abs=1e-12)
+    assert got.loc["max", "n_slides"] == keep.sum()
+    # the subgroup's AUC of one repeat by hand
+    oof = res.out_of_fold("max")
+    r0 = oof[(oof.seed == 0) & (oof.slide_id.isin(chosen) | (oof.label == 0))]
+    assert cmp.method_table(sub).loc["max", "auc"] == pytest.approx(
+        np.mean([roc_auc_score(g.label, g.score)
+                 for _, g in sub.out_of_fold("max").groupby("seed")]))
+    assert len(r0) == keep.sum()
+    with pytest.raises(ValueError, match="none of the given"):
+        cmp.subgroup_result(res, ["no_such_slide"])
+
+
+def test_cohort_subgroups_from_the_labels_table():
+    labels = pd.DataFrame({
+        "slide_id": ["s0", "s1", "s2", "s3", "s4", "s5"],
+        "label": [0, 1, 1, 1, 1, 0],
+        "burden": ["none", "micro", "large", "small", "micro", "none"],
+        "morphologies": [None, "solid", "discohesive", "glandular;discohesive", "glandular", None]})
+    g = cmp.cohort_subgroups(labels)
+    assert g == {"micro": ["s1", "s4"], "small": ["s3"], "large": ["s2"],
+                 "discohesive": ["s2", "s3"]}
+    with pytest.raises(KeyError, match="burden"):
+        cmp.cohort_subgroups(labels.drop(columns="burden"))
+
+
+def _table(rows):
+    """A compare() table from (method, diff, lo, hi, clear) rows for the AUC."""
+    return pd.DataFrame([{"metric": "auc", "method": m, "diff": d, "lo": lo, "hi": hi,
+                          "p": 0.01 if c else 0.5, "p_holm": 0.02 if c else 0.9, "clear": c}
+                         for m, d, lo, hi, c in rows])
+
+
+def test_replication_says_which_differences_hold_on_every_draw():
+    t0 = _table([("a", 0.05, 0.01, 0.09, True), ("b", -0.10, -0.15, -0.05, True),
+                 ("c", 0.04, 0.01, 0.07, True), ("d", 0.02, -0.01, 0.05, False),
+                 ("e", 0.05, 0.02, 0.08, True)])
+    t1 = _table([("a", 0.03, 0.005, 0.05, True), ("b", -0.08, -0.12, -0.04, True),
+                 ("c", -0.01, -0.04, 0.02, False), ("d", -0.02, -0.05, 0.01, False),
+                 ("e", -0.05, -0.08, -0.02, True)])
+    rep = cmp.replication({"seed 0": t0, "seed 1": t1})
+    assert rep.verdict.to_dict() == {
+        "a": "clearly better on every draw", "b": "clearly worse on every draw",
+        "c": "clearly better on seed 0 only", "d": "no evidence either way on any draw",
+        "e": "clear in opposite directions"}
+    assert rep.same_sign.to_dict() == {"a": True, "b": True, "c": False, "d": False, "e": False}
+    assert rep.loc["c", "diff seed 1"] == -0.01 and rep.loc["a", "clear seed 1"]
+    # the Holm flag decides, not the raw interval: a Holm-unclear row is no evidence
+    t2 = _table([("a", 0.05, 0.01, 0.09, False)])
+    assert cmp.replication({"x": t2}).verdict["a"] == "no evidence either way on any draw"
+
+
+def test_which_method_when_names_a_method_only_when_it_wins_on_every_draw():
+    t0 = _table([("a", 0.05, 0.01, 0.09, True), ("b", -0.10, -0.15, -0.05, True),
+                 ("c", 0.08, 0.03, 0.12, True)])
+    t1 = _table([("a", 0.06, 0.02, 0.10, True), ("b", -0.08, -0.12, -0.04, True),
+                 ("c", 0.02, 0.005, 0.04, True)])
+    t_none = _table([("a", 0.05, -0.01, 0.09, False), ("b", -0.10, -0.15, -0.05, True),
+                     ("c", 0.08, -0.01, 0.12, False)])
+    t_worse = _table([("a", -0.05, -0.09, -0.01, True), ("b", -0.1, -0.2, -0.05, True)])
+    table = cmp.which_method_when([
+        {"situation": "both", "evidence": "AUC", "tables": {"0": t0, "1": t1}},
+        {"situation": "one draw", "evidence": "AUC", "tables": {"0": t0, "1": t_none}},
+        {"situation": "reference", "evidence": "AUC", "tables": {"0": t_worse, "1": t_worse}},
+        {"situation": "timing", "evidence": "packing.json", "verdict": "PackMIL on a GPU"}],
+        reference="ref").set_index("situation")
+    # a and c both win on both draws; a's smaller gain (0.05) beats c's (0.02)
+    assert table.loc["both", "favoured"] == "a, c" and table.loc["both", "avoid"] == "b"
+    assert table.loc["one draw", "favoured"].startswith("no evidence either way")
+    assert table.loc["one draw", "favoured"].count("ref") == 1
+    assert table.loc["reference", "favoured"] == "ref"
+    assert table.loc["reference", "avoid"] == "a, b"
+    assert table.loc["timing", "favoured"] == "PackMIL on a GPU"
+
+
+def test_where_looks_averages_topk_shares_over_each_runs_test_slides(experiment):
+    ds, res = experiment
+    kinds = {}
+    for b in ds.bags:
+        k = np.where(b.instance_labels > 0, "solid", "normal").astype(object)
+        k[-2:] = "benign_glands"              # two mimic patches on every slide
+        kinds[b.slide_id] = k.astype(str)
+    rows = cmp.where_looks(res, kinds, k=3, methods=["gated", "max"])
+    assert len(rows) == 2 * 2 * 3 * 2         # methods × seeds × folds × labels
+    one = rows[(rows.method == "max") & (rows.seed == 1) & (rows.fold == 2) & (rows.label == 1)]
+    p = res.predictions("max", 1, 2)
+    want = [topk_kind_shares(a, kinds[s], 3) for s, a, y
+            in zip(p.slide_ids, p.slide_attention, p.labels) if y == 1]
+    assert one.n_slides.item() == len(want)
+    for kind in ("tumour", "mimic", "normal"):
+        assert one[kind].item() == pytest.approx(np.mean([w[kind] for w in want]))
+    neg = rows[rows.label == 0]
+    assert (neg.tumour == 0).all() and (neg.patch_mimic > 0).all()
+    summ = cmp.share_summary(rows).set_index(["method", "kind"])
+    mean = rows[(rows.method == "gated") & (rows.label == 1)].tumour.mean()
+    assert summ.loc[("gated", "tumour"), "share"] == pytest.approx(mean)
+    assert summ.loc[("gated", "tumour"), "lo"] <= mean <= summ.loc[("gated", "tumour"), "hi"]
+    assert summ.loc[("gated", "tumour"), "n_runs"] == 6
+
+
+def test_showcase_slides_follow_their_stated_rules():
+    labels = pd.DataFrame({"slide_id": ["a", "b", "c", "d", "e", "f", "g", "h", "i", "j"],
+                           "label": [1, 1, 1, 1, 1, 1, 0, 0, 0, 0],
+                           "morphology": ["solid", "glandular", "solid", "discohesive",
+                                          "discohesive", "discohesive", "none", "none", "none",
+                                          "none"]})
+    n, s, d, m = "normal", "solid", "discohesive", "lymphoid_aggregate"
+    kinds = {"a": [s, s] + [n] * 10,          # 2 tumour patches, 12 patches
+             "b": [s] + [n] * 19,             # 1 tumour patch, 20 patches: the micro pick
+             "c": [s] * 4 + [n] * 30,         # 4 tumour patches: not micro
+             "d": [d] * 3 + [n] * 5, "e": [d] * 1 + [n] * 5, "f": [d] * 6 + [n] * 5,
+             "g": [m] * 2 + [n] * 2,          # half mimic
+             "h": [m] * 3 + [n] * 1,          # 3 mimic patches, three quarters
+             "i": [n] * 8,
+             "j": [m] * 3 + [n] * 9}          # 3 mimic patches too, a quarter: h wins the tie
+    kinds = {k: np.array(v) for k, v in kinds.items()}
+    picks = cmp.showcase_slides(labels, kinds)
+    assert picks["micro"]["slide_id"] == "b" and picks["micro"]["n_tumour"] == 1
+    assert picks["discohesive"]["slide_id"] == "d"      # tumour counts 1, 3, 6: median 3
+    assert picks["mimics"]["slide_id"] == "h" and picks["mimics"]["n_mimic"] == 3
+    kinds["j"] = np.array([m] * 4 + [n] * 12)          # the most mimic patches, a smaller share
+    assert cmp.showcase_slides(labels, kinds)["mimics"]["slide_id"] == "j"
+    # a micro slide that also shows discohesive tumour is not the micro example
+    kinds["b"] = np.array([d] + [n] * 19)
+    assert cmp.showcase_slides(labels, kinds)["micro"]["slide_id"] == "a"
+    with pytest.raises(ValueError, match="mimics"):
+        cmp.showcase_slides(labels[labels.label == 1], kinds)
+
+
+def test_situation_evidence_compares_each_situations_slides_on_every_draw(experiment):
+    ds, res = experiment
+    pos = [s for s, y in zip(ds.slide_ids, ds.labels) if y == 1]
+    groups = {"micro": pos[:5], "large": pos[5:10], "discohesive": pos[10:]}
+    rows = cmp.situation_evidence({"d0": res, "d1": res}, {"d0": groups, "d1": groups}, "gated",
+                                  real_bags=res, packing=None, n_boot=200)
+    by = {r["situation"]: r for r in rows}
+    assert list(by) == ["any slide (the whole cohort)", "focal micro-lesions", "diffuse tumour",
+                        "rare morphology", "a heatmap that finds the tumour",
+                        "very long bags or a GPU", "few slides"]
+    micro = by["focal micro-lesions"]["tables"]["d1"].set_index("method")
+    want = cmp.subgroup_result(res, pos[:5]).compare("gated", ["auc"], n_boot=200)
+    assert micro["diff"].to_dict() == want.set_index("method")["diff"].to_dict()
+    assert micro.p_holm.notna().all() and set(micro.index) == {"mean", "max"}
+    heat = by["a heatmap that finds the tumour"]
+    assert heat["metric"] == "loc_auc" and (heat["tables"]["d0"].metric == "loc_auc").all()
+    assert "missing" in by["very long bags or a GPU"]["verdict"]
+    assert list(by["few slides"]["tables"]) == ["UCSB breast"]
+    table = cmp.which_method_when(rows, "gated")
+    assert len(table) == 7 and table.evidence.str.len().min() > 20
+    assert cmp.packing_verdict({"regime": {"verdict": "pack on a GPU"}}) == "pack on a GPU"
+    assert "no regime" in cmp.packing_verdict({"other": 1})
+
+
+def test_format_table_and_differences_write_what_the_tables_hold(experiment):
+    _, res = experiment
+    t = cmp.method_table(res)
+    text = cmp.format_table(t)
+    assert list(text.columns) == ["slide AUC", "balanced acc.", "loc. AUC", "top-5 mass",
+                                  "entropy", "s / run", "peak MB / run"]
+    want = f"{t.loc['max', 'auc']:.3f} ± {t.loc['max', 'auc_sd']:.3f}"
+    assert text.loc["max", "slide AUC"] == want
+    assert text.loc["mean", "s / run"] == f"{t.loc['mean', 'seconds']:.1f}"
+    t.loc["mean", "loc_auc"] = np.nan
+    assert cmp.format_table(t, ["loc_auc"]).loc["mean", "loc. AUC"] == "—"
+    rep = cmp.replication({"d0": _table([("a", 0.05, 0.01, 0.09, True)]),
+                           "d1": _table([("a", -0.01, -0.04, 0.02, False)])})
+    diff = cmp.format_differences(rep)
+    assert diff.loc["a"].tolist() == ["+0.050 [+0.010, +0.090]*", "-0.010 [-0.040, +0.020]",
+                                      "clearly better on d0 only"]
+
+
+def test_recompute_full_runs_both_draws_and_the_real_bags_with_one_protocol(monkeypatch, tmp_path):
+    """The full setting's wiring, with the hours-long parts replaced by recorders: the second
+    draw is the seed-1 cohort, both draws and UCSB get the same methods, repeats, folds, epochs
+    and cache, and where-looks runs on each draw's own cohort."""
+    import milhelpers.datasets as datasets
+    import milhelpers.experiments as experiments
+    import milhelpers.pipeline as pipeline
+
+    calls = {"prepare": [], "run": [], "looks": []}
+    monkeypatch.setattr(pipeline, "prepare_cohort",
+                        lambda root, cfg=None, **kw: calls["prepare"].append((root, cfg)))
+    monkeypatch.setattr(experiments, "open_dataset", lambda root: f"ds:{root}")
+    monkeypatch.setattr(datasets, "load_mil_table", lambda name: planted_bags(6, 4, 0))
+
+    def fake_run(ds, methods, **kw):
+        calls["run"].append((ds if isinstance(ds, str) else "ucsb", tuple(methods), kw))
+        return f"res:{len(calls['run'])}"
+
+    monkeypatch.setattr(experiments, "run_experiments", fake_run)
+    monkeypatch.setattr(cmp, "where_looks_summary",
+                        lambda res, root: calls["looks"].append((res, root)) or {"root": root})
+    draws, looks, real = cmp.recompute_full(tmp_path / "c0", tmp_path / "c1", tmp_path / "cache",
+                                            methods=["a", "b"], epochs=7, progress=False)
+    (r0, cfg0), (r1, cfg1) = calls["prepare"]
+    assert (r0, cfg0) == (tmp_path / "c0", None) and r1 == tmp_path / "c1" and cfg1.seed == 1
+    assert cfg1.n_slides == 120
+    assert [c[0] for c in calls["run"]] == [f"ds:{tmp_path / 'c0'}", f"ds:{tmp_path / 'c1'}",
+                                            "ucsb"]
+    kws = {str(c[2]) for c in calls["run"]}
+    assert len(kws) == 1 and calls["run"][0][2]["epochs"] == 7
+    assert calls["run"][0][2]["seeds"] == [0, 1, 2] and calls["run"][0][2]["folds"] == 5
+    assert all(c[1] == ("a", "b") for c in calls["run"])
+    assert draws == {"seed 0": "res:1", "seed 1": "res:2"} and real == "res:3"
+    assert calls["looks"] == [("res:1", tmp_path / "c0"), ("res:2", tmp_path / "c1")]
+    # without a second cohort: the course cohort alone, and UCSB
+    calls = {"prepare": [], "run": [], "looks": []}
+    draws, looks, real = cmp.recompute_full(tmp_path / "c0", cache_dir=tmp_path / "cache",
+                                            methods=["a", "b"], epochs=7, progress=False)
+    assert calls["prepare"] == [(tmp_path / "c0", None)] and list(draws) == ["seed 0"]
+    assert [c[0] for c in calls["run"]] == [f"ds:{tmp_path / 'c0'}", "ucsb"] and real == "res:2"
