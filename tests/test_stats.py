@@ -200,7 +200,7 @@ def test_bad_input_is_refused_with_a_message():
     with pytest.raises(ValueError, match="both classes"):
         stats.paired_slide_comparison(np.zeros(40, int), a, b)
     with pytest.raises(ValueError, match="metric"):
-        stats.paired_slide_comparison(y, a, b, metric="accuracy")
+        stats.paired_slide_comparison(y, a, b, metric="precision")
     with pytest.raises(ValueError, match="at least 200"):
         stats.paired_slide_comparison(y, a, b, n_boot=50)
 
