@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 import numpy as np
+import pandas as pd
 import torch
 
 from ._progress import progress_bar
@@ -23,7 +24,7 @@ from .stats import SCORE_METRICS, paired_slide_comparison
 from .train import predict, torch_threads
 
 __all__ = ["PAPER_ACCURACY", "PAPER_NOTES", "CLASSIC_MODEL", "standardise",
-           "run_classic_benchmark", "classic_paired"]
+           "run_classic_benchmark", "classic_paired", "paper_table"]
 
 #: Model sizes for the classic tables (a few hundred features, tens of bags): ABMIL's
 #: embedding 128, attention 64, dropout 0.25, given to every method's model.
@@ -159,3 +160,22 @@ def classic_paired(result: dict, dataset: str, a: str, b: str, metric: str = "ac
                                   metric=metric, n_boot=n_boot, seed=seed)
     out["unit"] = "bags"
     return out
+
+
+def paper_table(result: dict, setting: str) -> pd.DataFrame:
+    """Our accuracy next to the paper's, one row per (dataset, method) of
+    :func:`run_classic_benchmark`'s ``result``: ``ours`` (mean ± std as that function defines
+    them), ``setting`` (e.g. "5-fold × 1"), ``paper`` (mean ± standard error over 5 × 10-fold CV,
+    :data:`PAPER_ACCURACY`; "—" for a method the paper did not run) and ``difference`` (ours −
+    paper's mean, NaN without one)."""
+    rows = []
+    for name, per in result.items():
+        for method, r in per.items():
+            paper = PAPER_ACCURACY.get(name, {}).get(method)
+            rows.append({"dataset": name, "method": method,
+                         "ours": f"{r['mean']:.3f} ± {r['std']:.3f}", "setting": setting,
+                         "paper (10-fold × 5)": f"{paper[0]:.3f} ± {paper[1]:.3f}" if paper
+                         else "—",
+                         "difference": round(r["mean"] - paper[0], 3) if paper else np.nan})
+    return pd.DataFrame(rows, columns=["dataset", "method", "ours", "setting",
+                                       "paper (10-fold × 5)", "difference"])

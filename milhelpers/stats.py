@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 
 __all__ = ["ALPHA", "SLIDE_METRICS", "BASE_AUC", "METHOD_CORRELATION", "REPEAT_CORRELATION",
-           "SCORE_METRICS",
+           "SCORE_METRICS", "compare_settings",
            "case_strata", "slide_metric", "paired_slide_comparison", "paired_slide_means", "delong_test",
            "corrected_t_test", "holm", "is_clear", "describe", "within_class_correlation",
            "score_correlations",
@@ -487,6 +487,34 @@ def describe(stat: dict[str, Any], a: str, b: str, metric: str = "auc",
         held = "the interval holds 0" if p_holm is None else "not clear after Holm's adjustment"
         word = f"no clear difference between {b} and {a} ({held}: no evidence either way)"
     return f"{metric}: {word} ({numbers})"
+
+
+def compare_settings(tables: dict[str, pd.DataFrame], digits: int = 3) -> pd.DataFrame:
+    """The same comparisons in several settings, side by side (a chapter's quick runs and the
+    committed full-setting results).
+
+    ``tables``: setting name → a table of :meth:`~milhelpers.experiments.ExperimentResult.compare`
+    (``metric``, ``method``, ``diff``, ``lo``, ``hi``, ``clear``). One row per (metric, method)
+    present in every setting; per setting a column "B − A [95% CI]" with the verdict (``clear``
+    or ``—`` for no evidence either way); ``agree`` is True when every setting reaches the same
+    verdict: all clear in one direction, or none clear.
+    """
+    names = list(tables)
+    keyed = {n: t.set_index(["metric", "method"]) for n, t in tables.items()}
+    common = [k for k in keyed[names[0]].index if all(k in keyed[n].index for n in names[1:])]
+    rows = []
+    for k in common:
+        row = {"metric": k[0], "method": k[1]}
+        calls = set()
+        for n in names:
+            r = keyed[n].loc[k]
+            call = ("+" if r["diff"] > 0 else "−") if r["clear"] else "none"
+            calls.add(call)
+            row[n] = (f"{r['diff']:+.{digits}f} [{r['lo']:+.{digits}f}, {r['hi']:+.{digits}f}] "
+                      + ("clear" if r["clear"] else "—"))
+        row["agree"] = len(calls) == 1
+        rows.append(row)
+    return pd.DataFrame(rows, columns=["metric", "method", *names, "agree"])
 
 
 # --------------------------------------------------------------------------------------------

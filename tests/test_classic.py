@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from milhelpers.classic import CLASSIC_MODEL, classic_paired, run_classic_benchmark, standardise
+from milhelpers.classic import (CLASSIC_MODEL, classic_paired, paper_table,
+                                run_classic_benchmark, standardise)
 from milhelpers.datasets import load_mil_table, stratified_folds
 from milhelpers import stats
 from milhelpers.methods import aem_method
@@ -116,3 +117,13 @@ def test_threads_are_set_while_training_and_restored(monkeypatch):
         run_classic_benchmark(["musk1"], ["abmil_tanh"], threads=0, **FAST)
     with pytest.raises(ValueError, match="mean_pool: its model does not take the classic sizes"):
         run_classic_benchmark(["musk1"], ["mean_pool"], **FAST)
+
+
+def test_paper_table_puts_each_method_next_to_the_papers_number(musk1):
+    t = paper_table({"musk1": musk1}, "3-fold × 1")
+    assert list(t.method) == ["abmil_gated", "aem_lam0", "aem_lam5"]
+    gated = t.iloc[0]
+    assert gated["paper (10-fold × 5)"] == "0.900 ± 0.050" and gated.setting == "3-fold × 1"
+    assert gated.difference == round(musk1["abmil_gated"]["mean"] - 0.900, 3)
+    assert gated.ours == f"{musk1['abmil_gated']['mean']:.3f} ± {musk1['abmil_gated']['std']:.3f}"
+    assert t.iloc[1]["paper (10-fold × 5)"] == "—" and np.isnan(t.iloc[1].difference)

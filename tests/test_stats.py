@@ -384,3 +384,20 @@ def test_score_correlations_recover_the_simulated_structure():
     assert c["repeats_a"] == pytest.approx(0.8, abs=0.03)
     assert c["repeats_b"] == pytest.approx(0.8, abs=0.03)
     assert math.isnan(stats.score_correlations(y, a[0, :1], b[0, :1])["cross"])
+
+
+def test_compare_settings_calls_agreement_only_on_the_same_verdict():
+    import pandas as pd
+
+    def table(rows):
+        return pd.DataFrame(rows, columns=["metric", "method", "diff", "lo", "hi", "clear"])
+
+    quick = table([("auc", "m1", -0.05, -0.09, -0.01, True), ("auc", "m2", 0.02, -0.03, 0.07, False),
+                   ("auc", "m3", 0.04, 0.01, 0.07, True), ("loc_auc", "m1", 0.1, 0.05, 0.15, True)])
+    full = table([("auc", "m1", -0.06, -0.08, -0.04, True), ("auc", "m2", -0.04, -0.07, -0.01, True),
+                  ("auc", "m3", -0.03, -0.05, -0.01, True)])
+    t = stats.compare_settings({"quick": quick, "full": full}).set_index("method")
+    assert list(t.index) == ["m1", "m2", "m3"]            # loc_auc/m1 is not in both settings
+    assert t.loc["m1", "quick"] == "-0.050 [-0.090, -0.010] clear"
+    assert t.loc["m2", "quick"].endswith("—")
+    assert t.agree.tolist() == [True, False, False]         # same sign / clear vs not / opposite
