@@ -249,6 +249,33 @@ def show_outlined(images: Sequence[np.ndarray], outlines: Sequence[dict[str, np.
     return fig
 
 
+def cohort_slides(root: str | Path, picks: dict[str, str], labels, ncols: int = 3,
+                  size: float = 2.7, thumb_px: int = 360):
+    """Synthetic-cohort slides (``picks``: caption → slide id) as thumbnails with tumour and
+    mimics outlined from the region maps, a µm scale bar each, and a title from the labels table
+    (burden, tumour patches, mimics present): :func:`show_outlined` for ``root``'s slides."""
+    from .synth import MIMIC_CODE, TUMOUR_CODE, load_region_mask
+
+    root = Path(root)
+    table = labels.set_index("slide_id")
+    thumbs, outlines, titles, mpps = [], [], [], []
+    for what, sid in picks.items():
+        with Slide(root / "slides" / f"{sid}.tiff") as s:
+            thumb, tds = s.thumbnail(thumb_px)
+            mpps.append(s.mpp * tds)
+        codes, _ = load_region_mask(root, sid)
+        thumbs.append(thumb)
+        outlines.append({"tumour": codes >= min(TUMOUR_CODE.values()),
+                         "mimic": np.isin(codes, list(MIMIC_CODE.values()))})
+        row = table.loc[sid]
+        titles.append(f"{what}: {sid}\n{row.burden}, {row.tumour_patches} tumour patches\n"
+                      f"mimics: {row.mimics.replace(';', ', ') or 'none'}")
+    return show_outlined(thumbs, outlines, titles, mpps, ncols=ncols, size=size)
+
+
+__all__ += ["cohort_slides"]
+
+
 def patch_rows(rows: dict[str, Sequence[np.ndarray]], um_per_px: float, size: float = 1.2,
                titles: dict[str, Sequence[str]] | None = None):
     """Patches in labelled rows (row name on the left, a µm scale bar on each row's first

@@ -56,3 +56,21 @@ def test_fold_curves_mark_the_last_epoch_of_every_fold():
         [(3.0, 0.6), (3.0, 0.7)]
     assert axes[1].get_ylabel() == "validation AUC"
     plt.close("all")
+
+
+def test_cohort_slides_outline_tumour_and_mimics_with_titles_from_the_labels(tmp_path):
+    from milhelpers import synth
+
+    cfg = synth.CohortConfig(n_slides=10, seed=5, min_side_mm=0.5, max_side_mm=0.6)
+    synth.build_cohort(tmp_path, cfg, workers=1, progress=False)
+    labels = pd.read_csv(tmp_path / "labels.csv", keep_default_na=False)
+    pos = labels[labels.label == 1].iloc[0]
+    fig = viz.cohort_slides(tmp_path, {"a positive": pos.slide_id}, labels, thumb_px=120)
+    ax = fig.axes[0]
+    assert ax.get_title().startswith(f"a positive: {pos.slide_id}\n{pos.burden}, "
+                                     f"{pos.tumour_patches} tumour patches")
+    img = ax.get_images()[0].get_array()
+    yellow = np.all(np.asarray(img)[..., :3] == viz.OUTLINE_COLOURS["tumour"], axis=-1)
+    assert yellow.any()                                    # the tumour outline is drawn
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["tumour", "mimic"]
+    plt.close("all")
