@@ -377,3 +377,15 @@ def test_fold_messages_use_plain_numbers_and_words():
                                              r"between 2 and 7"):
         check_folds(9, pd.DataFrame({"slide_id": range(14), "label": [0, 1] * 7}),
                     name="--folds")
+
+
+@pytest.mark.parametrize("value,enabled", [(None, True), ("", True), ("0", True), ("false", True),
+                                           ("1", False), ("True", False), (" yes ", False)])
+def test_progress_is_off_exactly_when_tqdm_disable_is_true(monkeypatch, value, enabled):
+    from milhelpers.params import progress_enabled
+
+    if value is None:
+        monkeypatch.delenv("TQDM_DISABLE", raising=False)
+    else:
+        monkeypatch.setenv("TQDM_DISABLE", value)
+    assert progress_enabled() is enabled
