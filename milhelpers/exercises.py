@@ -115,7 +115,7 @@ def check_ch02_repeats(result: Any, n_repeats: int) -> bool:
         moved = float((rows.groupby("slide_id").fold.nunique() > 1).mean())
         good = bool(per.min() == n_repeats and once and (n_repeats == 1 or moved > 0))
         ok &= good
-        print(f"{m}: {rows.seed.nunique()} repeats, each slide scored once in each; "
-              f"{moved:.0%} of slides change test fold between repeats")
+        print(f"{m}: {rows.seed.nunique()} repeat(s), every slide scored once in each"
+              + (f"; {moved:.0%} of slides change test fold between repeats" if n_repeats > 1 else ""))
     print(_verdict(ok))
     return bool(ok)

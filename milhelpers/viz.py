@@ -623,15 +623,20 @@ def difference_forest(tables: dict, metric: str = "auc", ax=None, reference: str
             r = t.loc[(metric, m)]
             y = i + (j - (len(names) - 1) / 2) * step
             ax.errorbar(r["diff"], y, xerr=[[r["diff"] - r["lo"]], [r["hi"] - r["diff"]]],
-                        fmt="o", color=c, mfc=c if r["clear"] else "white", capsize=3,
-                        label=n if i == 0 else None)
+                        fmt="o", color=c, mfc=c if r["clear"] else "white", capsize=3)
+    from matplotlib.lines import Line2D
+
+    handles = [Line2D([], [], color=colours(j / max(len(names) - 1, 1) * 0.8), marker="o", label=n)
+               for j, n in enumerate(names)]
+    handles.append(Line2D([], [], color="0.4", marker="o", mfc="white", ls="none",
+                          label="open: no evidence either way"))
     ax.axvline(0, color="black", lw=0.8)
     ax.set_yticks(range(len(methods)))
     ax.set_yticklabels(methods)
     ax.invert_yaxis()
     ax.set_xlabel(f"{metric.replace('_', ' ')}: method − {reference} (95% CI; filled = clear)")
     ax.set_ylabel("method (B)")
-    ax.legend(fontsize=7, frameon=False, loc="best")
+    ax.legend(handles=handles, fontsize=7, frameon=False, loc="best")
     return ax
 
 

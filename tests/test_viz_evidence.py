@@ -26,7 +26,9 @@ def test_difference_forest_places_each_interval_and_fills_only_clear_ones():
     segs = [s for c in ax.collections for s in c.get_segments()]
     spans = sorted((round(s[0][0], 3), round(s[1][0], 3)) for s in segs)
     assert spans == [(-0.09, -0.01), (-0.08, -0.04), (-0.07, -0.01), (-0.03, 0.07)]
-    assert "ref" in ax.get_xlabel() and ax.get_legend() is not None
+    assert "ref" in ax.get_xlabel()
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["quick", "full",
+                                                                    "open: no evidence either way"]
     plt.close("all")
 
 
