@@ -5,14 +5,17 @@ Protocol (as in the paper): 10-fold cross-validation repeated 5 times; mean accu
 the per-repeat mean accuracies; the spread over all single folds is in the JSON as std_folds.
 Features are standardised with the training fold's statistics. No test fold is ever used for
 model selection: every run trains for a fixed number of epochs. Every method sees the same folds
-and seeds, so with several methods each is compared with the first, one pair per (repeat, fold):
-mean difference, 95 % bootstrap CI and Wilcoxon p, for accuracy and AUC.
+and seeds, and every repeat scores every bag once, out of fold; with several methods each is
+compared with the first over the bags (B − A of the out-of-fold accuracy and AUC, averaged over
+the repeats; 95 % interval and p from the paired bootstrap over bags, stratified by label:
+``milhelpers.classic.classic_paired``; clear exactly when the interval excludes 0).
 
     python benchmarks/classic_mil.py --datasets musk1 musk2 elephant [--variants abmil_gated aem]
                                      [--repeats R] [--folds K] [--epochs E] [--json PATH]
 
-The JSON maps dataset → method → {"mean", "std", "std_folds", "folds", "auc", "auc_folds"}
-(accuracy unless named auc), plus "paired": dataset → "A|B" → metric → {diff, ci95, p, n}
+The JSON maps dataset → method → {"mean", "std", "std_folds", "folds", "auc", "auc_folds",
+"labels", "oof"} (accuracy unless named auc; oof: repeats × bags out-of-fold P(class 1)), plus
+"paired": dataset → "A|B" → metric → {diff, ci95, p, n_slides (bags), n_repeats, unit, test}
 (diff = B − A) when several methods ran.
 """
 from __future__ import annotations
@@ -30,6 +33,7 @@ sys.path.insert(0, str(ROOT))
 from milhelpers.classic import (PAPER_ACCURACY, PAPER_NOTES, classic_paired,  # noqa: E402
                                 run_classic_benchmark)
 from milhelpers.methods import available_methods  # noqa: E402
+from milhelpers.stats import is_clear  # noqa: E402
 
 
 def main() -> int:
@@ -74,7 +78,8 @@ def main() -> int:
     paired: dict = {}
     if len(args.variants) > 1:
         ref = args.variants[0]
-        print(f"\npaired differences (method − {ref}), one pair per (repeat, fold):")
+        print(f"\npaired differences (method − {ref}) over the bags' out-of-fold scores, "
+              "averaged over repeats; paired bag bootstrap:")
         for ds in table:
             paired[ds] = {}
             for var in args.variants[1:]:
@@ -82,9 +87,10 @@ def main() -> int:
                 for metric in ("accuracy", "auc"):
                     s = classic_paired(table, ds, ref, var, metric)
                     paired[ds][f"{ref}|{var}"][metric] = s
+                    clear = "clear" if is_clear(s) else "no evidence either way"
                     print(f"  {ds:12s} {var:14s} {metric:8s} {s['diff']:+.3f} "
                           f"[{s['ci95'][0]:+.3f}, {s['ci95'][1]:+.3f}]  p = {s['p']:.3f}  "
-                          f"(n = {s['n']})")
+                          f"({s['n_slides']} bags × {s['n_repeats']} repeats: {clear})")
     for ds in table:
         if ds in PAPER_NOTES:
             print(f"note ({ds}): {PAPER_NOTES[ds]}")

@@ -17,8 +17,7 @@ import pandas as pd
 __all__ = ["ParameterError", "setup_chapter", "chapter_dir", "papermill_cells", "expect",
            "check_int", "check_path", "check_choices", "check_seeds", "check_folds", "check_label_map", "check_chapter01_params", "check_chapter02",
            "check_chapter03", "check_lambda", "aem_bases", "check_chapter04",
-           "check_chapter05", "check_chapter06", "check_chapter07", "CHAPTER07_FILES",
-           "progress_wanted"]
+           "check_chapter05", "check_chapter06", "check_chapter07", "CHAPTER07_FILES"]
 
 
 class ParameterError(ValueError):
@@ -170,15 +169,6 @@ def setup_chapter(namespace: dict[str, Any], notebook: str,
     return Path.cwd()
 
 
-def progress_wanted() -> bool:
-    """Whether a chapter should show progress bars: True unless ``TQDM_DISABLE`` is set to a
-    true value. tqdm's *notebook* bars ignore that variable (their ``disable`` argument has a
-    default of its own, which the variable does not override), so a chapter passes
-    ``progress=params.progress_wanted()`` instead of ``progress=True``: a bar in a live kernel,
-    none under nbval or ``make outputs``, where a widget's text would differ between runs."""
-    return os.environ.get("TQDM_DISABLE", "").strip().lower() in ("", "0", "false", "no")
-
-
 def expect(condition: bool, message: str, strict: bool) -> bool:
     """A chapter's teaching check: ``assert`` on the course's own cohort (``strict``), where the
     expectation is part of the lesson; on a user's data print a warning and go on, since another
@@ -189,6 +179,17 @@ def expect(condition: bool, message: str, strict: bool) -> bool:
         raise AssertionError(message)
     print(f"WARNING (teaching expectation not met on this data): {message}")
     return False
+
+
+def progress_enabled() -> bool:
+    """Whether a chapter should draw progress bars: yes in a live kernel, no when
+    ``TQDM_DISABLE`` is set to a true value (tests, nbval, ``run-notebooks``). Chapters pass it as
+    ``progress=``: tqdm's notebook bars ignore ``TQDM_DISABLE``, and an executed copy would keep
+    their first frame ("0/39") as a frozen output."""
+    return os.environ.get("TQDM_DISABLE", "").strip().lower() not in ("1", "true", "yes", "on")
+
+
+__all__ += ["progress_enabled"]
 
 
 def _bad(name: str, value: Any, why: str) -> ParameterError:

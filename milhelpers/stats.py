@@ -39,6 +39,7 @@ import numpy as np
 import pandas as pd
 
 __all__ = ["ALPHA", "SLIDE_METRICS", "BASE_AUC", "METHOD_CORRELATION", "REPEAT_CORRELATION",
+           "SCORE_METRICS", "compare_settings",
            "case_strata", "slide_metric", "paired_slide_comparison", "paired_slide_means",
            "slide_metric_interval", "delong_test",
            "corrected_t_test", "holm", "is_clear", "describe", "within_class_correlation",
@@ -49,6 +50,9 @@ __all__ = ["ALPHA", "SLIDE_METRICS", "BASE_AUC", "METHOD_CORRELATION", "REPEAT_C
 ALPHA = 0.05
 #: Metrics of a set of slide scores that :func:`paired_slide_comparison` computes.
 SLIDE_METRICS = ("auc", "balanced_accuracy", "f1")
+#: Every metric :func:`slide_metric` and :func:`paired_slide_comparison` accept: the runner's
+#: SLIDE_METRICS and plain accuracy (the classic MIL tables report it, :mod:`milhelpers.classic`).
+SCORE_METRICS = SLIDE_METRICS + ("accuracy",)
 #: Gated ABMIL's slide AUC on the course cohort: the simulations' level. Measured: the pooled
 #: out-of-fold AUC of 3 repeats × 5 folds × 20 epochs, last epoch, 0.769
 #: (``benchmarks/results/selection.json``, rule ``last``).
@@ -188,13 +192,16 @@ def _metric_values(w: np.ndarray, y: np.ndarray, s: np.ndarray, metric: str,
     Balanced accuracy: the mean over classes of the weighted recall of the predicted class
     (P(class 1) > ``threshold`` for binary scores, the arg-max of probabilities otherwise).
     Macro F1: per class 2TP / (2TP + FP + FN) from weighted counts (0 when undefined, as
-    scikit-learn's zero_division=0), averaged over classes, then over repeats.
+    scikit-learn's zero_division=0), averaged over classes, then over repeats. Accuracy:
+    Σ_i w_i c_i / Σ_i w_i with c_i the share of repeats that predict slide i's class.
     """
     classes = np.unique(y)
     binary = s.ndim == 2
     if metric == "auc":
         return _weighted_auc(w, _auc_kernels(y, s))
     pred = (s > threshold).astype(int) if binary else s.argmax(-1)          # (R, N)
+    if metric == "accuracy":                                                 # Σ w_i c_i / Σ w_i
+        return w @ (pred == y[None]).mean(0) / w.sum(1)
     if metric == "balanced_accuracy":
         correct = (pred == y[None]).mean(0)                                  # (N,) over repeats
         return np.mean([w[:, y == c] @ correct[y == c] / w[:, y == c].sum(1) for c in classes], 0)
@@ -208,7 +215,7 @@ def _metric_values(w: np.ndarray, y: np.ndarray, s: np.ndarray, metric: str,
             den = 2 * tp + fp + fn
             f1.append(np.divide(2 * tp, den, out=np.zeros_like(den), where=den > 0))
         return np.mean(f1, 0).mean(1)
-    raise ValueError(f"metric={metric!r}: choose one of {SLIDE_METRICS}")
+    raise ValueError(f"metric={metric!r}: choose one of {SCORE_METRICS}")
 
 
 def slide_metric(y: Sequence[int], scores, metric: str = "auc", threshold: float = 0.5) -> float:
@@ -217,8 +224,8 @@ def slide_metric(y: Sequence[int], scores, metric: str = "auc", threshold: float
     y = _check_labels(y)
     s = np.asarray(scores, np.float64)
     s = _as_scores(s[None], len(y), "scores")
-    if metric not in SLIDE_METRICS:
-        raise ValueError(f"metric={metric!r}: choose one of {SLIDE_METRICS}")
+    if metric not in SCORE_METRICS:
+        raise ValueError(f"metric={metric!r}: choose one of {SCORE_METRICS}")
     return float(_metric_values(np.ones((1, len(y))), y, s, metric, threshold)[0])
 
 
@@ -242,7 +249,7 @@ def paired_slide_comparison(y: Sequence[int], scores_a, scores_b, *,
     ``y``: (N,) labels. ``scores_a``, ``scores_b``: (R, N) — repeats × slides, each row one full
     out-of-fold prediction (P(class 1), or any score for the AUC) — or (N,) for one repeat, or
     (R, N, C) class probabilities. ``groups``: (N,) case (patient) ids. ``metric``: ``"auc"``,
-    ``"balanced_accuracy"`` or ``"f1"`` (macro; see :func:`_metric_values`).
+    ``"balanced_accuracy"``, ``"f1"`` (macro) or ``"accuracy"`` (see :func:`_metric_values`).
 
     The statistic is Δ = (1/R) Σ_r [M(B_r) − M(A_r)], M the metric of one repeat's N scores.
     Its interval and p come from a paired, stratified bootstrap over cases: each of ``n_boot``
@@ -265,8 +272,8 @@ def paired_slide_comparison(y: Sequence[int], scores_a, scores_b, *,
     if a.shape != b.shape:
         raise ValueError(f"scores_a {a.shape} and scores_b {b.shape} must have one shape: the same "
                          "repeats of the same slides")
-    if metric not in SLIDE_METRICS:
-        raise ValueError(f"metric={metric!r}: choose one of {SLIDE_METRICS}")
+    if metric not in SCORE_METRICS:
+        raise ValueError(f"metric={metric!r}: choose one of {SCORE_METRICS}")
     if a.ndim == 2 and len(np.unique(y)) > 2:
         raise ValueError("several classes need (repeats, N, classes) probabilities, not one score "
                          "per slide")
@@ -585,7 +592,8 @@ def describe(stat: dict[str, Any], a: str, b: str, metric: str = "auc",
     if stat.get("unit") == "runs":
         units = f"{stat.get('n_runs', '?')} runs"
     else:
-        units = f"{n} slides" + (f" × {reps} repeats" if reps and reps > 1 else "")
+        units = (f"{n} {stat.get('unit') or 'slides'}"
+                 + (f" × {reps} repeats" if reps and reps > 1 else ""))
     lo, hi = stat["ci95"]
     if lo is None or np.isnan(lo):
         return f"{metric}: {b} vs {a}: too few slides or runs to compare ({units})"
@@ -603,6 +611,34 @@ def describe(stat: dict[str, Any], a: str, b: str, metric: str = "auc",
         held = "the interval holds 0" if p_holm is None else "not clear after Holm's adjustment"
         word = f"no clear difference between {b} and {a} ({held}: no evidence either way)"
     return f"{metric}: {word} ({numbers})"
+
+
+def compare_settings(tables: dict[str, pd.DataFrame], digits: int = 3) -> pd.DataFrame:
+    """The same comparisons in several settings, side by side (a chapter's quick runs and the
+    committed full-setting results).
+
+    ``tables``: setting name → a table of :meth:`~milhelpers.experiments.ExperimentResult.compare`
+    (``metric``, ``method``, ``diff``, ``lo``, ``hi``, ``clear``). One row per (metric, method)
+    present in every setting; per setting a column "B − A [95% CI]" with the verdict (``clear``
+    or ``—`` for no evidence either way); ``agree`` is True when every setting reaches the same
+    verdict: all clear in one direction, or none clear.
+    """
+    names = list(tables)
+    keyed = {n: t.set_index(["metric", "method"]) for n, t in tables.items()}
+    common = [k for k in keyed[names[0]].index if all(k in keyed[n].index for n in names[1:])]
+    rows = []
+    for k in common:
+        row = {"metric": k[0], "method": k[1]}
+        calls = set()
+        for n in names:
+            r = keyed[n].loc[k]
+            call = ("+" if r["diff"] > 0 else "−") if r["clear"] else "none"
+            calls.add(call)
+            row[n] = (f"{r['diff']:+.{digits}f} [{r['lo']:+.{digits}f}, {r['hi']:+.{digits}f}] "
+                      + ("clear" if r["clear"] else "—"))
+        row["agree"] = len(calls) == 1
+        rows.append(row)
+    return pd.DataFrame(rows, columns=["metric", "method", *names, "agree"])
 
 
 # --------------------------------------------------------------------------------------------

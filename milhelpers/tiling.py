@@ -22,6 +22,7 @@ from .h5io import atomic_output, h5_attrs, read_coords, write_coords
 from .slides import Slide, check_mpp
 
 __all__ = ["SegmentationParams", "PRESETS", "get_preset", "TissueMask", "NoTissueWarning",
+           "UpsamplingWarning", "UPSAMPLE_TOLERANCE", "upsampling_factor",
            "PatchLargerThanSlideError", "StaleOutputError", "check_tiling_params",
            "level0_patch_size", "segmentation_level", "tiling_settings", "segment_tissue",
            "box_fraction", "patch_grid", "TilingResult", "tile_slide", "stale_coords_reason", "draw_qc",
@@ -33,6 +34,17 @@ REFERENCE_AREA_UM2 = 128.0 ** 2
 
 class NoTissueWarning(UserWarning):
     """Segmentation found no tissue on a slide."""
+
+
+class UpsamplingWarning(UserWarning):
+    """Patches are asked finer than the scan holds: each is read from fewer level-0 pixels than
+    it has, and enlarged."""
+
+
+#: How much enlargement :func:`tile_slide` lets pass silently: scanners' "40×" ranges from about
+#: 0.23 to 0.26 µm/px, so asking 0.25 µm/px of a 0.263 µm/px scan (5 %) is ordinary; asking
+#: 0.25 of a 20× scan (0.5 µm/px, 2×) invents half the pixels of every patch.
+UPSAMPLE_TOLERANCE = 0.10
 
 
 class PatchLargerThanSlideError(ValueError):
@@ -61,6 +73,24 @@ def check_tiling_params(target_mpp: float, patch_size: int, overlap: int = 0,
 def level0_patch_size(patch_size: int, target_mpp: float, level0_mpp: float) -> int:
     """Side of a patch in level-0 pixels: ``round(patch_size · target_mpp / level0_mpp)``."""
     return max(1, int(round(patch_size * target_mpp / level0_mpp)))
+
+
+def upsampling_factor(patch_size: int, target_mpp: float, level0_mpp: float) -> float:
+    """How many times each patch is enlarged when read: ``patch_size / s₀`` with
+    s₀ = :func:`level0_patch_size` the level-0 pixels it is read from (≤ 1: no upsampling).
+    A 256-px patch at 0.25 µm/px on a 0.499 µm/px scan is read from 128 level-0 px: factor 2."""
+    return patch_size / level0_patch_size(patch_size, target_mpp, level0_mpp)
+
+
+def _warn_upsampling(name: str, patch_size: int, target_mpp: float, level0_mpp: float) -> None:
+    factor = upsampling_factor(patch_size, target_mpp, level0_mpp)
+    if factor > 1 + UPSAMPLE_TOLERANCE:
+        size0 = level0_patch_size(patch_size, target_mpp, level0_mpp)
+        warnings.warn(
+            f"{name}: target_mpp={target_mpp:g} µm/px is finer than the scan "
+            f"({level0_mpp:g} µm/px): each {patch_size}-px patch is read from {size0} level-0 px "
+            f"and enlarged {factor:.2f}×, which adds no detail. Use target_mpp >= "
+            f"{level0_mpp:g} (or a scan at that resolution).", UpsamplingWarning, stacklevel=3)
 
 
 @dataclass(frozen=True)
@@ -385,7 +415,9 @@ def tile_slide(slide_path: str | Path, out_dir: str | Path, *, target_mpp: float
                force_mpp: bool = False, qc: bool = True, overwrite: bool = False) -> TilingResult:
     """Segment, grid and save ``out_dir/patches/<id>.h5`` (+ ``out_dir/qc/<id>.png``).
 
-    A slide without tissue produces no coordinates file (and a :class:`NoTissueWarning`). An
+    A slide without tissue produces no coordinates file (and a :class:`NoTissueWarning`).
+    ``target_mpp`` finer than the scan by more than :data:`UPSAMPLE_TOLERANCE` warns
+    (:class:`UpsamplingWarning`): the patches would be enlarged reads. An
     existing coordinates file made with the same settings is kept (``skipped``); one made with
     other settings raises :class:`StaleOutputError` unless ``overwrite``. A patch larger than the
     slide raises :class:`PatchLargerThanSlideError`. ``mpp``/``force_mpp``: see :class:`Slide`.
@@ -397,6 +429,7 @@ def tile_slide(slide_path: str | Path, out_dir: str | Path, *, target_mpp: float
         params = get_preset(params)
     with Slide(slide_path, mpp=mpp, force_mpp=force_mpp) as slide:
         level0_mpp, mpp_source = slide.mpp, slide.mpp_source
+        _warn_upsampling(slide.name, patch_size, target_mpp, level0_mpp)
         coords_path = out_dir / "patches" / f"{slide.name}.h5"
         qc_path = out_dir / "qc" / f"{slide.name}.png"
         requested = dict(tiling_settings(target_mpp, patch_size, overlap, min_tissue, params),

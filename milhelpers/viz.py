@@ -250,6 +250,33 @@ def show_outlined(images: Sequence[np.ndarray], outlines: Sequence[dict[str, np.
     return fig
 
 
+def cohort_slides(root: str | Path, picks: dict[str, str], labels, ncols: int = 3,
+                  size: float = 2.7, thumb_px: int = 360):
+    """Synthetic-cohort slides (``picks``: caption → slide id) as thumbnails with tumour and
+    mimics outlined from the region maps, a µm scale bar each, and a title from the labels table
+    (burden, tumour patches, mimics present): :func:`show_outlined` for ``root``'s slides."""
+    from .synth import MIMIC_CODE, TUMOUR_CODE, load_region_mask
+
+    root = Path(root)
+    table = labels.set_index("slide_id")
+    thumbs, outlines, titles, mpps = [], [], [], []
+    for what, sid in picks.items():
+        with Slide(root / "slides" / f"{sid}.tiff") as s:
+            thumb, tds = s.thumbnail(thumb_px)
+            mpps.append(s.mpp * tds)
+        codes, _ = load_region_mask(root, sid)
+        thumbs.append(thumb)
+        outlines.append({"tumour": codes >= min(TUMOUR_CODE.values()),
+                         "mimic": np.isin(codes, list(MIMIC_CODE.values()))})
+        row = table.loc[sid]
+        titles.append(f"{what}: {sid}\n{row.burden}, {row.tumour_patches} tumour patches\n"
+                      f"mimics: {row.mimics.replace(';', ', ') or 'none'}")
+    return show_outlined(thumbs, outlines, titles, mpps, ncols=ncols, size=size)
+
+
+__all__ += ["cohort_slides"]
+
+
 def patch_rows(rows: dict[str, Sequence[np.ndarray]], um_per_px: float, size: float = 1.2,
                titles: dict[str, Sequence[str]] | None = None):
     """Patches in labelled rows (row name on the left, a µm scale bar on each row's first
@@ -543,6 +570,102 @@ def power_curves(curve, ax=None, target: float = 0.8, n_slides: int | None = Non
     ax.set_title("power of the paired slide bootstrap" + (f", {n} slides" if n else ""))
     ax.legend(fontsize=7, frameon=False, loc="lower right")
     return ax
+
+
+# --------------------------------------------------------------------------------------------
+# chapter 02: the evidence (bootstrap resamples, differences in two settings, learning curves)
+# --------------------------------------------------------------------------------------------
+def bootstrap_resamples(paired: dict, unpaired: dict | None = None, ax=None,
+                        metric: str = "AUC", a: str = "A", b: str = "B"):
+    """The resampled differences Δ* = B − A of a case bootstrap (a
+    :func:`milhelpers.stats.paired_slide_comparison` result made with ``return_resamples``),
+    as a histogram with its 95 % interval; with ``unpaired`` (the same call with
+    ``paired=False``) both, so the width pairing saves is visible. 0 is marked: the one rule
+    calls the difference clear exactly when the interval leaves it out."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5.2, 3.2), dpi=100, layout="constrained")
+    entries = [("paired", paired, "tab:blue")]
+    if unpaired is not None:
+        entries.append(("unpaired", unpaired, "tab:orange"))
+    allv = np.concatenate([np.asarray(st["resamples"]) for _, st, _ in entries])
+    bins = np.linspace(np.nanmin(allv), np.nanmax(allv), 41)
+    for name, st, c in entries:
+        lo, hi = st["ci95"]
+        ax.hist(st["resamples"], bins=bins, color=c, alpha=0.5,
+                label=f"{name}: 95% CI [{lo:+.3f}, {hi:+.3f}]")
+        for v in (lo, hi):
+            ax.axvline(v, color=c, lw=1.2, ls="--")
+    ax.axvline(0, color="black", lw=1)
+    ax.axvline(paired["diff"], color="0.3", lw=1, ls=":", label=f"observed {paired['diff']:+.3f}")
+    ax.set_xlabel(f"resampled difference in {metric} ({b} − {a})")
+    ax.set_ylabel("resamples")
+    ax.set_title(f"case bootstrap, {len(paired['resamples'])} resamples")
+    ax.legend(fontsize=7, frameon=False)
+    return ax
+
+
+def difference_forest(tables: dict, metric: str = "auc", ax=None, reference: str = "A"):
+    """B − A with its 95 % interval for each method and each setting (one colour per setting),
+    from :meth:`~milhelpers.experiments.ExperimentResult.compare` tables: a filled marker is a
+    clear difference (interval without 0), an open one is no evidence either way."""
+    names = list(tables)
+    methods = list(dict.fromkeys(m for t in tables.values() for m in t.method[t.metric == metric]))
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5.6, 0.55 * len(methods) * len(names) + 1.2), dpi=100,
+                             layout="constrained")
+    colours = plt.get_cmap("viridis")
+    step = 0.8 / max(len(names), 1)
+    for j, n in enumerate(names):
+        t = tables[n].set_index(["metric", "method"])
+        c = colours(j / max(len(names) - 1, 1) * 0.8)
+        for i, m in enumerate(methods):
+            if (metric, m) not in t.index:
+                continue
+            r = t.loc[(metric, m)]
+            y = i + (j - (len(names) - 1) / 2) * step
+            ax.errorbar(r["diff"], y, xerr=[[r["diff"] - r["lo"]], [r["hi"] - r["diff"]]],
+                        fmt="o", color=c, mfc=c if r["clear"] else "white", capsize=3)
+    from matplotlib.lines import Line2D
+
+    handles = [Line2D([], [], color=colours(j / max(len(names) - 1, 1) * 0.8), marker="o", label=n)
+               for j, n in enumerate(names)]
+    handles.append(Line2D([], [], color="0.4", marker="o", mfc="white", ls="none",
+                          label="open: no evidence either way"))
+    ax.axvline(0, color="black", lw=0.8)
+    ax.set_yticks(range(len(methods)))
+    ax.set_yticklabels(methods)
+    ax.invert_yaxis()
+    ax.set_xlabel(f"{metric.replace('_', ' ')}: method − {reference} (95% CI; filled = clear)")
+    ax.set_ylabel("method (B)")
+    ax.legend(handles=handles, fontsize=7, frameon=False, loc="best")
+    return ax
+
+
+def fold_curves(histories: Sequence, title: str = "", axes=None):
+    """Per-fold learning curves of one method: train (dashed) and validation loss, and
+    validation AUC, one colour per fold; the last epoch, which the course keeps, is marked."""
+    if axes is None:
+        _, axes = plt.subplots(1, 2, figsize=(9, 3), dpi=100, layout="constrained")
+    cmap = plt.get_cmap("viridis")
+    for k, h in enumerate(histories):
+        c = cmap(k / max(len(histories) - 1, 1) * 0.9)
+        axes[0].plot(h["epoch"], h["train_loss"], color=c, ls="--", lw=1)
+        axes[0].plot(h["epoch"], h["val_loss"], color=c, lw=1.2, label=f"fold {k}")
+        axes[0].plot(h["epoch"].iloc[-1], h["val_loss"].iloc[-1], "o", color=c, ms=4)
+        if "val_auc" in h:
+            axes[1].plot(h["epoch"], h["val_auc"], color=c, lw=1.2, label=f"fold {k}")
+            axes[1].plot(h["epoch"].iloc[-1], h["val_auc"].iloc[-1], "o", color=c, ms=4)
+    axes[0].set_ylabel("cross-entropy")
+    axes[0].set_title(f"{title}: train (dashed) and validation loss; ● = kept (last)")
+    axes[1].set_ylabel("validation AUC")
+    axes[1].set_title("validation AUC (recorded, not used to choose)")
+    for ax in axes:
+        ax.set_xlabel("epoch")
+        ax.legend(fontsize=7, frameon=False)
+    return axes
+
+
+__all__ += ["bootstrap_resamples", "difference_forest", "fold_curves"]
 
 
 # --------------------------------------------------------------------------------------------

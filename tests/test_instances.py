@@ -63,11 +63,13 @@ def test_cohort_patch_table_reads_the_cohort_layout(tmp_path):
 
 
 def _region_table(rows):
-    """A patch table with region columns: rows of (slide, tumour, {region: fraction})."""
+    """A patch table with region columns: rows of (slide, {region: fraction}); ``"tissue"``
+    (default 1) is the patch's tissue fraction."""
     names = synth.MORPHOLOGIES + synth.MIMICS
     recs = []
     for sid, fr in rows:
-        rec = {"slide_id": sid, "tumour_fraction": sum(fr.get(m, 0.0) for m in synth.MORPHOLOGIES)}
+        rec = {"slide_id": sid, "tumour_fraction": sum(fr.get(m, 0.0) for m in synth.MORPHOLOGIES),
+               "tissue_fraction": fr.get("tissue", 1.0)}
         rec.update({f"{n}_fraction": fr.get(n, 0.0) for n in names})
         recs.append(rec)
     return pd.DataFrame(recs)
@@ -109,8 +111,8 @@ def test_probe_scores_each_morphology_against_the_mimics():
                 X.append(rng.normal(size=4) + [shift, 0, 0, 0])
         rows.append((f"s{s}", {"solid": 0.3, "lymphoid_aggregate": 0.7}))  # impure: left out
         X.append(rng.normal(size=4))
-    res = instances.tumour_vs_mimic_probe(np.array(X), _region_table(rows))
-    assert res.loc["solid", ["n_tumour", "n_mimic"]].tolist() == [200, 200]
+    res = instances.tumour_probe(np.array(X), _region_table(rows))
+    assert res.loc["solid", ["n_tumour", "n_negative"]].tolist() == [200, 200]
     assert res.loc["all", "n_tumour"] == 400 and "glandular" not in res.index
     assert res.loc["solid", "auc"] > 0.95
     assert abs(res.loc["discohesive", "auc"] - 0.5) < 0.1
@@ -126,14 +128,59 @@ def test_probe_folds_are_grouped_by_slide():
         for _ in range(15):
             rows.append((f"s{s}", {"solid" if s < 10 else "benign_glands": 1.0}))
             X.append(finger + rng.normal(size=30) * 0.1)
-    res = instances.tumour_vs_mimic_probe(np.array(X), _region_table(rows), C=1.0)
+    res = instances.tumour_probe(np.array(X), _region_table(rows), C=1.0)
     assert res.loc["solid", "auc"] < 0.8
+
+
+def test_probe_against_stroma_uses_plain_tissue_patches_only():
+    # discohesive patches look like the mimics (feature 0 off) but differ from stroma on
+    # feature 1: against mimics the probe is at chance, against stroma it separates them
+    rng = np.random.default_rng(2)
+    rows, X = [], []
+    for s in range(20):
+        for kind, shift in (("discohesive", [0, 3.0]), ("lymphoid_aggregate", [0, 3.0]),
+                            ("stroma", [0, 0])):
+            for _ in range(10):
+                rows.append((f"s{s}", {kind: 0.9} if kind != "stroma" else {}))
+                X.append(rng.normal(size=3) + [*shift, 0])
+        for left_out in ({"tissue": 0.4}, {"benign_glands": 0.1}, {"solid": 0.2}):
+            rows.append((f"s{s}", left_out))          # glassy, a little mimic, a little tumour
+            X.append(rng.normal(size=3))
+    X, table = np.array(X), _region_table(rows)
+    mimics = instances.tumour_probe(X, table, against="mimics")
+    stroma = instances.tumour_probe(X, table, against="stroma")
+    assert stroma.loc["discohesive", ["n_tumour", "n_negative"]].tolist() == [200, 200]
+    assert mimics.loc["discohesive", "n_negative"] == 200
+    assert abs(mimics.loc["discohesive", "auc"] - 0.5) < 0.1
+    assert stroma.loc["discohesive", "auc"] > 0.95
+    with pytest.raises(ValueError, match="against='normal'.*'mimics', 'stroma'"):
+        instances.tumour_probe(X, table, against="normal")
+
+
+def test_probe_groups_by_case_when_given_case_ids():
+    # two slides per patient share the patient's fingerprint and label: slide-grouped folds
+    # test on the twin of a training slide (near-perfect AUC), case-grouped folds cannot
+    rng = np.random.default_rng(3)
+    rows, X, cases = [], [], []
+    for c in range(20):
+        finger = rng.normal(size=30) * 3
+        for s in range(2):
+            for _ in range(8):
+                rows.append((f"c{c}s{s}", {"solid" if c < 10 else "lymphoid_aggregate": 1.0}))
+                X.append(finger + rng.normal(size=30) * 0.1)
+                cases.append(f"c{c}")
+    X, table = np.array(X), _region_table(rows)
+    by_slide = instances.tumour_probe(X, table, C=1.0)
+    by_case = instances.tumour_probe(X, table, C=1.0, groups=cases)
+    assert by_slide.loc["solid", "auc"] > 0.95 and by_case.loc["solid", "auc"] < 0.8
+    with pytest.raises(ValueError, match="one group id per patch"):
+        instances.tumour_probe(X, table, groups=cases[:-1])
 
 
 def test_probe_refuses_a_table_without_region_maps():
     bare = pd.DataFrame({"slide_id": ["a"], "tumour_fraction": [1.0]})
     with pytest.raises(ValueError, match="region maps"):
-        instances.tumour_vs_mimic_probe(np.zeros((1, 2)), bare)
+        instances.tumour_probe(np.zeros((1, 2)), bare)
 
 
 def test_show_outlined_paints_each_named_mask_in_its_colour():

@@ -430,11 +430,13 @@ def test_ch07_a_missing_results_file_names_the_command_that_writes_it(tmp_path):
         _ch07(tmp_path, full=True, own_method_file=str(tmp_path / "mine.txt"))
 
 
-@pytest.mark.parametrize("value, wanted", [(None, True), ("", True), ("0", True), ("false", True),
-                                           ("1", False), ("True", False), ("yes", False)])
-def test_progress_wanted_follows_tqdm_disable(monkeypatch, value, wanted):
+@pytest.mark.parametrize("value,enabled", [(None, True), ("", True), ("0", True), ("false", True),
+                                           ("1", False), ("True", False), (" yes ", False)])
+def test_progress_is_off_exactly_when_tqdm_disable_is_true(monkeypatch, value, enabled):
+    from milhelpers.params import progress_enabled
+
     if value is None:
         monkeypatch.delenv("TQDM_DISABLE", raising=False)
     else:
         monkeypatch.setenv("TQDM_DISABLE", value)
-    assert params.progress_wanted() is wanted
+    assert progress_enabled() is enabled

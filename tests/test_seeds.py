@@ -231,7 +231,7 @@ def test_classic_benchmark_repeats_use_other_folds_and_seeds(monkeypatch):
     assert fit_seeds == [5, 6, 1005, 1006]                   # seed + 1000·repeat + fold
 
 
-def test_tumour_vs_mimic_probe_folds_follow_the_seed():
+def test_tumour_probe_folds_follow_the_seed():
     from milhelpers import instances, synth
 
     rng = np.random.default_rng(0)
@@ -245,7 +245,7 @@ def test_tumour_vs_mimic_probe_folds_follow_the_seed():
             recs.append(rec)
     table = pd.DataFrame(recs)
     X = rng.normal(size=(len(table), 5)) + 0.3 * table.tumour_fraction.to_numpy()[:, None]
-    _same_and_different(lambda s: instances.tumour_vs_mimic_probe(X, table, n_splits=4, C=1.0,
+    _same_and_different(lambda s: instances.tumour_probe(X, table, n_splits=4, C=1.0,
                                                                   seed=s).auc.tolist())
 
 

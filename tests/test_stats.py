@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy.stats import norm
 from scipy.stats import t as student_t
-from sklearn.metrics import balanced_accuracy_score, f1_score, roc_auc_score
+from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score, roc_auc_score
 
 from milhelpers import stats
 
@@ -39,7 +39,7 @@ def test_auc_difference_is_the_mean_over_repeats_of_sklearn_aucs():
     assert back["diff"] == pytest.approx(-s["diff"])
 
 
-@pytest.mark.parametrize("metric", ["auc", "balanced_accuracy", "f1"])
+@pytest.mark.parametrize("metric", ["auc", "balanced_accuracy", "f1", "accuracy"])
 def test_resampling_weights_count_a_case_as_often_as_it_was_drawn(metric):
     """A resample with weights w must give the metric of the data with slide i written w_i
     times: checked against scikit-learn on the expanded data, for binary scores (with ties) and
@@ -58,6 +58,8 @@ def test_resampling_weights_count_a_case_as_often_as_it_was_drawn(metric):
                 per.append(roc_auc_score(y[rep], p[r, rep]))
             elif metric == "balanced_accuracy":
                 per.append(balanced_accuracy_score(y[rep], (p[r, rep] > 0.5).astype(int)))
+            elif metric == "accuracy":
+                per.append(accuracy_score(y[rep], (p[r, rep] > 0.5).astype(int)))
             else:
                 per.append(f1_score(y[rep], (p[r, rep] > 0.5).astype(int), average="macro",
                                     zero_division=0))
@@ -75,10 +77,32 @@ def test_resampling_weights_count_a_case_as_often_as_it_was_drawn(metric):
                 per.append(roc_auc_score(y3[rep], probs[r, rep], multi_class="ovr"))
             elif metric == "balanced_accuracy":
                 per.append(balanced_accuracy_score(y3[rep], probs[r, rep].argmax(1)))
+            elif metric == "accuracy":
+                per.append(accuracy_score(y3[rep], probs[r, rep].argmax(1)))
             else:
                 per.append(f1_score(y3[rep], probs[r, rep].argmax(1), average="macro",
                                     zero_division=0))
         assert value == pytest.approx(np.mean(per), abs=1e-12)
+
+
+def test_accuracy_difference_by_hand_and_as_a_mean_of_per_slide_correctness():
+    """Six bags, two repeats, worked by hand: A is right on 3 and 4 of 6 (0.5, 0.667), B on 5
+    and 5 (0.833, 0.833): B − A = (0.333 + 0.167) / 2 = 0.25. Accuracy is the mean over bags of
+    each bag's share of correct repeats, so its case bootstrap is the per-slide bootstrap of
+    that share, resample for resample (the same seed draws the same cases)."""
+    y = np.array([0, 0, 0, 1, 1, 1])
+    a = np.array([[0.2, 0.7, 0.6, 0.9, 0.4, 0.8],     # right: 1, 4, 6       -> 3 of 6
+                  [0.1, 0.3, 0.6, 0.9, 0.4, 0.8]])    # right: 1, 2, 4, 6    -> 4 of 6
+    b = np.array([[0.2, 0.3, 0.4, 0.9, 0.6, 0.3],     # right: 1-5           -> 5 of 6
+                  [0.2, 0.3, 0.6, 0.9, 0.6, 0.7]])    # right: 1, 2, 4, 5, 6 -> 5 of 6
+    assert stats.slide_metric(y, a[0], "accuracy") == pytest.approx(0.5)
+    s = stats.paired_slide_comparison(y, a, b, metric="accuracy", n_boot=400, seed=3)
+    assert s["diff"] == pytest.approx(0.25, abs=1e-12)
+    right_a, right_b = (((m > 0.5) == y).astype(float) for m in (a, b))
+    by_slide = stats.paired_slide_means(right_a, right_b, y=y, n_boot=400, seed=3)
+    assert s["ci95"] == pytest.approx(by_slide["ci95"]) and s["p"] == by_slide["p"]
+    with pytest.raises(ValueError, match="'acc'.*'accuracy'"):
+        stats.paired_slide_comparison(y, a, b, metric="acc", n_boot=400)
 
 
 def test_cases_are_resampled_within_their_label_stratum_and_slides_of_a_case_move_together():
@@ -176,7 +200,7 @@ def test_bad_input_is_refused_with_a_message():
     with pytest.raises(ValueError, match="both classes"):
         stats.paired_slide_comparison(np.zeros(40, int), a, b)
     with pytest.raises(ValueError, match="metric"):
-        stats.paired_slide_comparison(y, a, b, metric="accuracy")
+        stats.paired_slide_comparison(y, a, b, metric="precision")
     with pytest.raises(ValueError, match="at least 200"):
         stats.paired_slide_comparison(y, a, b, n_boot=50)
 
@@ -442,3 +466,20 @@ def test_pareto_front_by_hand_with_two_costs_ties_and_nan():
     assert stats.pareto_front(costs[:, 0], auc).tolist() == [False] * 6 + [True]
     with pytest.raises(ValueError, match="costs"):
         stats.pareto_front(costs, auc[:3])
+
+
+def test_compare_settings_calls_agreement_only_on_the_same_verdict():
+    import pandas as pd
+
+    def table(rows):
+        return pd.DataFrame(rows, columns=["metric", "method", "diff", "lo", "hi", "clear"])
+
+    quick = table([("auc", "m1", -0.05, -0.09, -0.01, True), ("auc", "m2", 0.02, -0.03, 0.07, False),
+                   ("auc", "m3", 0.04, 0.01, 0.07, True), ("loc_auc", "m1", 0.1, 0.05, 0.15, True)])
+    full = table([("auc", "m1", -0.06, -0.08, -0.04, True), ("auc", "m2", -0.04, -0.07, -0.01, True),
+                  ("auc", "m3", -0.03, -0.05, -0.01, True)])
+    t = stats.compare_settings({"quick": quick, "full": full}).set_index("method")
+    assert list(t.index) == ["m1", "m2", "m3"]            # loc_auc/m1 is not in both settings
+    assert t.loc["m1", "quick"] == "-0.050 [-0.090, -0.010] clear"
+    assert t.loc["m2", "quick"].endswith("—")
+    assert t.agree.tolist() == [True, False, False]         # same sign / clear vs not / opposite

@@ -220,3 +220,47 @@ def test_kept_coords_get_their_missing_qc_image_drawn(tmp_path):
     again = tiling.tile_slide(REAL_SVS, tmp_path, qc=True)
     assert again.skipped and np.array_equal(again.coords, first.coords)
     assert again.qc_path.exists() and cv2.imread(str(again.qc_path)) is not None
+
+
+def test_upsampling_warns_on_a_20x_scan_asked_for_40x_and_not_at_its_own_resolution(tmp_path):
+    """Exercise 1 of chapter 01: 0.25 µm/px of a 0.499 µm/px scan reads 128 level-0 px per
+    256-px patch and enlarges them 2×; 0.5 µm/px (257 px read for 256) must stay silent."""
+    import warnings
+
+    with pytest.warns(tiling.UpsamplingWarning, match=r"cmu_small_region: target_mpp=0.25 µm/px "
+                      r"is finer than the scan \(0.499 µm/px\).*read from 128 level-0 px and "
+                      r"enlarged 2.00×"):
+        res = tiling.tile_slide(REAL_SVS, tmp_path / "40x", target_mpp=0.25, patch_size=256,
+                                qc=False)
+    assert res.patch_size_level0 == 128 and res.n_patches > 0   # a warning, not a refusal
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", tiling.UpsamplingWarning)
+        tiling.tile_slide(REAL_SVS, tmp_path / "20x", target_mpp=0.5, patch_size=256, qc=False)
+    assert tiling.upsampling_factor(256, 0.25, 0.499) == 2.0
+    assert tiling.upsampling_factor(256, 0.5, 0.499) == pytest.approx(256 / 257)
+
+
+@pytest.mark.parametrize("target_mpp,size0,warns", [(0.455, 91, False), (0.45, 90, True)])
+def test_upsampling_tolerance_both_sides_of_the_threshold(block_slides, tmp_path, target_mpp,
+                                                          size0, warns):
+    """A 100-px patch on the 0.5 µm/px block: 91 level-0 px is 1.099× (inside the 10 %
+    tolerance), 90 px is 1.111× (outside)."""
+    import warnings
+
+    assert tiling.UPSAMPLE_TOLERANCE == 0.10
+    factor = tiling.upsampling_factor(100, target_mpp, 0.5)
+    assert factor == pytest.approx(100 / size0) and (factor > 1.1) == warns
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        res = tiling.tile_slide(block_slides[0.5], tmp_path, target_mpp=target_mpp,
+                                patch_size=100, qc=False)
+    assert res.patch_size_level0 == size0
+    assert any(issubclass(w.category, tiling.UpsamplingWarning) for w in caught) == warns
+
+
+def test_upsampling_warning_reaches_the_caller_of_tile_folder(tmp_path):
+    from milhelpers.pipeline import tile_folder
+
+    with pytest.warns(tiling.UpsamplingWarning, match="enlarged 2.00×"):
+        rep = tile_folder([REAL_SVS], tmp_path, progress=False, target_mpp=0.25, qc=False)
+    assert not rep.failed and rep.results[0].n_patches > 0

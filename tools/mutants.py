@@ -460,6 +460,25 @@ MUTANTS.update({
     "seed_classic_repeats_share_folds": (
         "milhelpers/classic.py", "stratified_folds(data.labels, folds, seed + r)",
         "stratified_folds(data.labels, folds, seed)", "tests/test_seeds.py -k classic"),
+    "upsampling_tolerance_ignored": (
+        "milhelpers/tiling.py", "if factor > 1 + UPSAMPLE_TOLERANCE:", "if factor > 1:",
+        "tests/test_tiling.py -k upsampling"),
+    "upsampling_not_checked_by_tile_slide": (
+        "milhelpers/tiling.py", "        _warn_upsampling(slide.name, patch_size, target_mpp, level0_mpp)\n",
+        "        pass\n", "tests/test_tiling.py -k upsampling"),
+    "probe_ignores_case_groups": (
+        "milhelpers/instances.py",
+        'groups = table["slide_id"].to_numpy() if groups is None else np.asarray(groups)',
+        'groups = table["slide_id"].to_numpy()', "tests/test_instances.py -k probe"),
+    "probe_stroma_keeps_glassy_patches": (
+        "milhelpers/instances.py", 'table["tissue_fraction"].to_numpy() >= purity)',
+        'table["tissue_fraction"].to_numpy() >= 0)', "tests/test_instances.py -k stroma"),
+    "classic_oof_rows_misplaced": (
+        "milhelpers/classic.py", "oof[r, te] = pred.probs[:, 1]", "oof[r, te[::-1]] = pred.probs[:, 1]",
+        "tests/test_classic.py -k scored_once"),
+    "accuracy_of_the_first_repeat_only": (
+        "milhelpers/stats.py", "return w @ (pred == y[None]).mean(0) / w.sum(1)",
+        "return w @ (pred == y[None])[0] / w.sum(1)", "tests/test_stats.py -k accuracy"),
     "seed_probe_folds_fixed": (
         "milhelpers/instances.py", "GroupKFold(n_splits, shuffle=True, random_state=seed)",
         "GroupKFold(n_splits, shuffle=True, random_state=0)", "tests/test_seeds.py -k probe"),
