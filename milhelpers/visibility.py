@@ -33,7 +33,7 @@ from .models.mhim import instance_scores, mask_count
 from .packing import compressed_length, sequential_packs, split_slide
 
 __all__ = ["p_no_tumour_visible", "p_no_tumour_kept", "r_h_schedule", "mhim_visibility",
-           "visibility_summary", "packing_tumour_audit", "TUMOUR_BINS"]
+           "visibility_summary", "packing_tumour_audit", "teacher_masks", "TUMOUR_BINS"]
 
 #: Tumour-patch counts the summaries group positive bags by.
 TUMOUR_BINS = ((1, 5), (6, 20), (21, 10**9))
@@ -138,12 +138,13 @@ def r_h_schedule(r_h: float, decay: bool, points: int = 50) -> np.ndarray:
 @torch.no_grad()
 def mhim_visibility(result: ExperimentResult, dataset: Dataset, seed: int = 0,
                     v1: str = "mhim", v2: str | None = "mhim_v2",
-                    threshold: float = LOC_THRESHOLD, points: int = 50) -> pd.DataFrame:
+                    threshold: float = LOC_THRESHOLD, points: int = 50,
+                    baseline=None) -> pd.DataFrame:
     """For every positive bag of every fold's training part (the runner's split, validation
     left out) of repeat ``seed``: how often a training step shows the student no tumour patch.
 
-    The teacher is the fold's trained first stage (``v1``'s baseline, read from ``result``'s
-    cache), scoring in eval mode (the training teacher adds dropout noise and drifts by EMA, so
+    The teacher is the fold's trained first stage (``v1``'s baseline — a registered name, or the
+    method given as ``baseline`` — read from ``result``'s cache), scoring in eval mode (the training teacher adds dropout noise and drifts by EMA, so
     these are the masks of the teacher training starts with). Columns: ``fold``, ``slide_id``,
     ``n``, ``n_tumour``; ``random_only`` — P(no tumour visible) under v1's random masking alone
     (r_h = 0); ``v1`` — under v1's full masks (high + random + low), averaged over r_h's schedule;
@@ -161,7 +162,7 @@ def mhim_visibility(result: ExperimentResult, dataset: Dataset, seed: int = 0,
     labels = np.asarray(dataset.labels)
     rows = []
     for fold in sorted(result.runs[result.runs.seed == seed].fold.unique()):
-        teacher = trained_model(result, dataset, o1["baseline"], seed, int(fold))
+        teacher = trained_model(result, dataset, baseline or o1["baseline"], seed, int(fold))
         tr_idx, _, _ = run_split(dataset, seed, int(fold), int(result.runs.fold.nunique()))
         for i in tr_idx[labels[tr_idx] == 1]:
             bag = dataset[int(i)]
@@ -257,4 +258,52 @@ def packing_tumour_audit(dataset: Dataset, p: float = 0.5, max_len: int = 256,
     out["positive_hyperslides_without_tumour_share"] = (
         counts["positive_hyperslides_without_tumour"] / max(counts["positive_hyperslides"], 1))
     out["epochs"] = int(epochs)
+    return out
+
+
+@torch.no_grad()
+def teacher_masks(result: ExperimentResult, dataset: Dataset, method: str, seed: int, fold: int,
+                  slide_id: str, draw_seed: int = 0, baseline=None) -> dict[str, dict]:
+    """What MHIM's teacher hides on one slide at the start and at the end of a cached run.
+
+    ``start``: the fold's trained first stage as teacher (the model training starts from) with
+    r_h at its initial value; ``end``: the run's final teacher (after its EMA steps) with the r_h
+    of the last step (½·r_h·(1 + cos π(T−1)/T) with decay, T = epochs × steps). Both from the
+    runner's cache (:func:`milhelpers.cached_runs.trained_model`), one draw each from
+    ``draw_seed`` (``baseline``: the first stage's method where its name is not registered).
+    Each record holds ``masked`` and ``high`` (N,) bool (as
+    :class:`~milhelpers.methods.MaskRecorder`, for :func:`milhelpers.viz.mask_evolution`),
+    ``r_h``, the teacher's ``scores`` (attention) and ``teacher_scores`` (the score the mask was
+    drawn from), and for v2 ``recycled`` (N,) bool: of the patches left, those v2's random share
+    sends to the recycle network (:func:`milhelpers.models.mhim.recycle_split`)."""
+    import copy
+
+    from .cached_runs import run_split, trained_model
+    from .models.mhim import recycle_split
+
+    m = as_method(method)
+    opts = dict(m.model_kwargs)
+    end = trained_model(result, dataset, m, seed, fold)
+    start = copy.deepcopy(end)
+    start.teacher.load_state_dict(
+        trained_model(result, dataset, baseline or opts["baseline"], seed, fold).state_dict())
+    epochs = result.meta.get("epochs") or m.train_config().epochs
+    steps = int(epochs) * len(run_split(dataset, seed, fold, int(result.runs.fold.nunique()))[0])
+    r_last = (0.5 * opts["r_h"] * (1 + math.cos(math.pi * (steps - 1) / steps))
+              if opts["decay"] else opts["r_h"])
+    i = list(dataset.slide_ids).index(slide_id)
+    x = dataset[i].features
+    out = {}
+    for stage, model, r_h in (("start", start, opts["r_h"]), ("end", end, r_last)):
+        model.r_h = r_h
+        model.generator = torch.Generator().manual_seed(int(draw_seed))
+        (masked, parts), t = model.hide(x, parts=True)
+        rec = {"masked": masked[0].numpy(), "high": parts["high"][0].numpy(), "r_h": r_h,
+               "scores": t.slide_attention[0].numpy(),
+               "teacher_scores": t.extras["teacher_scores"][0].numpy()}
+        if model.recycle is not None or model.merge_ratio < 1:
+            _, recycled = recycle_split(~masked, model.merge_ratio, model.generator,
+                                        min_keep=int(model.recycle is None))
+            rec["recycled"] = recycled[0].numpy()
+        out[stage] = rec
     return out

@@ -133,3 +133,55 @@ def test_packing_audit_counts_what_the_collate_function_packs():
     assert audit["positive_hyperslides_without_tumour"] == pos_hyper_none
     assert audit["main_without_tumour_share"] == pytest.approx(main_none / pos_main)
     assert audit["positive_slides"] == 12 and audit["positive_slides_without_tumour_patch"] == 0
+
+
+# ------------------------------------------------------------------ on a cached experiment
+@pytest.fixture(scope="module")
+def experiment(tmp_path_factory):
+    from bags import planted_bags
+    from milhelpers import experiments as ex
+    from milhelpers.methods import get_method, mhim_method, mhim_v2_method
+    ds = planted_bags(40, d=6, lengths=(6, 14))
+    base = get_method("abmil_gated").with_options(name="abmil_small", embed_dim=16, attn_dim=8)
+    v1, v2 = mhim_method(base, name="v1_small"), mhim_v2_method(base, name="v2_small")
+    res = ex.run_experiments(ds, [base, v1, v2], seeds=[0], folds=3, epochs=2,
+                             cache_dir=tmp_path_factory.mktemp("cache"), progress=False)
+    return ds, v1, v2, res, base
+
+
+def test_mhim_visibility_rows_and_the_random_half_by_hand(experiment):
+    from milhelpers.cached_runs import run_split
+    ds, v1, v2, res, base = experiment
+    t = vis.mhim_visibility(res, ds, 0, v1, v2, baseline=base)
+    expected = sum(int((ds.labels[run_split(ds, 0, k, 3)[0]] == 1).sum()) for k in range(3))
+    assert len(t) == expected and set(t.fold) == {0, 1, 2}
+    for r in t.itertuples():
+        m = math.ceil(0.5 * r.n)                 # v1's random half, whatever the teacher says
+        u = r.n_tumour
+        assert r.random_only == pytest.approx(math.comb(r.n - u, m - u) / math.comb(r.n, m))
+        assert r.v1 >= r.random_only - 1e-12     # hiding more can only hide all the tumour more
+        assert 0 <= r.v2_kept <= 1 and r.v2_all_hidden in (0.0, 1.0)
+    with pytest.raises(ValueError, match="share their first stage"):
+        from milhelpers.methods import mhim_v2_method
+        vis.mhim_visibility(res, ds, 0, v1, mhim_v2_method("abmil_gated"), baseline=base)
+
+
+def test_teacher_masks_start_and_end(experiment):
+    from milhelpers.cached_runs import run_split
+    from milhelpers.models.mhim import mask_count
+    ds, v1, v2, res, base = experiment
+    sid = ds.slide_ids[int(run_split(ds, 0, 1, 3)[2][0])]
+    n = len(ds[ds.slide_ids.index(sid)].features)
+    rec = vis.teacher_masks(res, ds, v1, 0, 1, sid, baseline=base)
+    steps = 2 * len(run_split(ds, 0, 1, 3)[0])
+    assert rec["start"]["r_h"] == pytest.approx(0.01)
+    assert rec["end"]["r_h"] == pytest.approx(0.005 * (1 + math.cos(math.pi * (steps - 1) / steps)))
+    for r in rec.values():
+        assert (r["masked"] >= r["high"]).all()            # the high picks are part of the union
+        assert r["masked"].sum() >= math.ceil(0.5 * n) and r["high"].sum() == 1
+        assert "recycled" not in r
+    rec2 = vis.teacher_masks(res, ds, v2, 0, 1, sid, baseline=base)["start"]
+    assert rec2["high"].sum() == mask_count(n, 0.01) == rec2["masked"].sum()   # top ⌈N r_h⌉ only
+    left = n - rec2["masked"].sum()
+    assert not (rec2["recycled"] & rec2["masked"]).any()
+    assert left - rec2["recycled"].sum() == int(left * 0.8)                    # ⌊L ρ⌋ kept
