@@ -181,6 +181,17 @@ def expect(condition: bool, message: str, strict: bool) -> bool:
     return False
 
 
+def progress_enabled() -> bool:
+    """Whether a chapter should draw progress bars: yes in a live kernel, no when
+    ``TQDM_DISABLE`` is set to a true value (tests, nbval, ``run-notebooks``). Chapters pass it as
+    ``progress=``: tqdm's notebook bars ignore ``TQDM_DISABLE``, and an executed copy would keep
+    their first frame ("0/39") as a frozen output."""
+    return os.environ.get("TQDM_DISABLE", "").strip().lower() not in ("1", "true", "yes", "on")
+
+
+__all__ += ["progress_enabled"]
+
+
 def _bad(name: str, value: Any, why: str) -> ParameterError:
     return ParameterError(f"parameter {name}={value!r}: {why}")
 
