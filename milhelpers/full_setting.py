@@ -57,13 +57,12 @@ def pairs(result: ExperimentResult, comparisons: Sequence[tuple[str, str]],
 
 
 def wide(table: pd.DataFrame, digits: int = 3) -> pd.DataFrame:
-    """One row per comparison ("B − A"), one column per metric: "Δ [lo, hi], p" (p Holm-adjusted
-    where the table is a family), with "clear" appended where the rule says so and "no evidence"
-    otherwise."""
+    """One row per comparison ("B − A"), one column per metric: "Δ [lo, hi] p=…" (p Holm-adjusted
+    where the table is a family), ending in " clear" where the rule says so (else nothing: no
+    evidence either way)."""
     def cell(r) -> str:
-        word = "clear" if r.clear else "no evidence"
-        return (f"{r['diff']:+.{digits}f} [{r.lo:+.{digits}f}, {r.hi:+.{digits}f}], "
-                f"p = {r.p_holm:.3f}: {word}")
+        return (f"{r['diff']:+.{digits}f} [{r.lo:+.{digits}f}, {r.hi:+.{digits}f}] "
+                f"p={r.p_holm:.3f}" + (" clear" if r.clear else ""))
 
     t = table.assign(comparison=table.method + " − " + table.reference,
                      text=table.apply(cell, axis=1))

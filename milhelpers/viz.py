@@ -1000,7 +1000,7 @@ def recycle_network(masked, recycled, scores=None, n_queries: int = 1, momentum:
     box = dict(boxstyle="round,pad=0.4", fc="white", ec="0.3")
     ax.add_patch(FancyBboxPatch((x0, ymid - 1.2), 7.0, 2.4, **box))
     ax.text(x0 + 3.5, ymid + 0.5, "cross-attention\nq = LN(G), k = v = LN(recycled)",
-            ha="center", va="center", fontsize=8)
+            ha="center", va="center", fontsize=7)
     ax.text(x0 + 3.5, ymid - 0.7, f"G: {n_queries} global quer{'y' if n_queries == 1 else 'ies'}, "
             f"EMA m = {momentum:g}", ha="center", va="center", fontsize=7, color="0.3")
     for q in range(n_queries):
@@ -1042,11 +1042,13 @@ def recycle_network(masked, recycled, scores=None, n_queries: int = 1, momentum:
 def visibility_bars(summary, columns: dict | None = None, ax=None):
     """How often a positive training step shows the student no tumour patch, per group of
     positive bags (rows of :func:`milhelpers.visibility.visibility_summary`; bag counts in the
-    tick labels) and masking rule (``columns``: column → legend label). Returns the axes."""
+    tick labels; groups without bags are left out) and masking rule (``columns``: column → legend
+    label). Returns the axes."""
     columns = columns or {"random_only": "v1, random half only",
                           "v1": "v1, teacher's top + random half",
                           "v2_kept": "v2, no tumour kept (recycled or hidden)"}
     columns = {k: v for k, v in columns.items() if k in summary}
+    summary = summary[summary.bags > 0]          # an empty group has no share to draw
     if ax is None:
         _, ax = plt.subplots(figsize=(7.5, 3.4), layout="constrained")
     x = np.arange(len(summary))
