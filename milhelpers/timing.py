@@ -27,7 +27,8 @@ from .train import (Callback, SubsampleInstances, TrainState, predict, run_seed,
 
 __all__ = ["timed_runs", "timing_table", "validation_pass_seconds", "MainShare", "StepClock",
            "packing_modes", "step_costs", "fit_step_cost", "main_tokens", "predicted_epoch_seconds",
-           "predicted_time_ratio", "cost_curves", "result_curves", "time_to_auc"]
+           "predicted_time_ratio", "cost_curves", "result_curves", "time_to_auc",
+           "packing_tables"]
 
 
 def timed_runs(dataset: Dataset, methods: Mapping[str, Method | str],
@@ -377,3 +378,59 @@ def result_curves(result, dataset: Dataset, methods: Mapping[str, str], seed: in
                          "val_auc": hist["val_auc"].tolist(),
                          "cum_seconds": hist["seconds"].cumsum().tolist()})
     return pd.DataFrame(rows)
+
+
+def packing_tables(data: Mapping) -> dict[str, pd.DataFrame]:
+    """The tables of a ``benchmarks/packing.py --json`` file, for a chapter to print:
+
+    * ``modes`` — per cohort mode: steps per epoch, epochs, median epoch and step (training
+      only) seconds, epoch time ÷ batch 1's, pooled out-of-fold test AUC and its difference to
+      batch 1 "Δ [lo, hi] p";
+    * ``comparisons`` — each recorded B − A with what it isolates, interval and p, and "clear"
+      where the interval excludes 0;
+    * ``time_to_auc`` — steps and seconds to the target validation AUC;
+    * ``predicted`` — step seconds per epoch predicted from the fitted costs against measured;
+    * ``costs`` — the fitted c0 (s per step) and c1 (s per token) per step kind;
+    * ``scale`` — seconds per epoch and peak GB per mode and max bag length."""
+    out: dict[str, pd.DataFrame] = {}
+    c = data.get("cohort")
+    if c:
+        rows = {}
+        for mode, r in c["table"].items():
+            d = r.get("auc_minus_batch1")
+            rows[mode] = {"method": r["method"], "steps/epoch": int(r["steps_per_epoch"]),
+                          "epochs": int(r["epochs"]), "s/epoch": round(r["epoch_seconds"], 2),
+                          "step s/epoch": round(r["train_seconds"], 2),
+                          "× batch 1": round(r["time_vs_batch1"], 2),
+                          "test AUC": round(r["oof_auc"], 3),
+                          "AUC − batch 1": "" if d is None else
+                          f"{d['diff']:+.3f} [{d['ci95'][0]:+.3f}, {d['ci95'][1]:+.3f}] "
+                          f"p={d['p']:.3f}"}
+        out["modes"] = pd.DataFrame.from_dict(rows, orient="index")
+        out["comparisons"] = pd.DataFrame(
+            [{"B − A": f"{x['b']} − {x['a']}", "isolates": x["what"],
+              "Δ AUC [95% CI] p": f"{x['diff']:+.3f} [{x['ci95'][0]:+.3f}, {x['ci95'][1]:+.3f}] "
+                                  f"p={x['p']:.3f}" + (" clear" if x["ci95"][0] > 0
+                                                       or x["ci95"][1] < 0 else "")}
+             for x in c["comparisons"]]).set_index("B − A")
+        out["time_to_auc"] = pd.DataFrame.from_dict(c["time_to_auc"], orient="index").round(2)
+        if c.get("predicted_vs_measured"):
+            out["predicted"] = pd.DataFrame.from_dict(c["predicted_vs_measured"],
+                                                      orient="index").round(2)
+    if data.get("step_costs"):
+        out["costs"] = pd.DataFrame.from_dict(data["step_costs"]["fit"], orient="index")
+    s = data.get("scale")
+    if s:
+        rows = {}
+        for max_len, per_mode in s["by_max_length"].items():
+            row = {}
+            for mode, r in per_mode.items():
+                row[mode] = (f"{r['epoch_seconds']:.1f} s / {r['peak_gb']:.2f} GB"
+                             if "epoch_seconds" in r else
+                             f"not run (≈ {r['estimated_peak_gb']:.0f} GB)" if "skipped" in r
+                             else r.get("error", "?"))
+            row["instances"] = next((r["instances"] for r in per_mode.values()
+                                     if "instances" in r), None)
+            rows[int(max_len)] = row
+        out["scale"] = pd.DataFrame.from_dict(rows, orient="index")
+    return out

@@ -145,3 +145,30 @@ def test_step_costs_rows_and_tokens_per_step():
     assert list(zip(c["mode"], c.bag_length, c.tokens_per_step, c.steps)) == [
         ("batch1", 4, 4, 16), ("packed", 4, 16, 4), ("batch1", 12, 12, 16), ("packed", 12, 48, 4)]
     assert (c.seconds_per_step > 0).all() and set(c.device) == {"cpu"}
+
+
+def test_packing_tables_read_the_benchmark_layout():
+    from milhelpers.timing import packing_tables
+    d = {"cohort": {
+        "table": {"batch1": {"method": "abmil_gated", "steps_per_epoch": 75, "epochs": 20,
+                             "epoch_seconds": 1.0, "train_seconds": 0.9, "time_vs_batch1": 1.0,
+                             "oof_auc": 0.8},
+                  "packed": {"method": "packmil", "steps_per_epoch": 5, "epochs": 20,
+                             "epoch_seconds": 0.6, "train_seconds": 0.5, "time_vs_batch1": 0.6,
+                             "oof_auc": 0.77, "auc_minus_batch1": {"diff": -0.03,
+                                                                   "ci95": [-0.08, 0.01],
+                                                                   "p": 0.2}}},
+        "comparisons": [{"a": "batch1", "b": "packed", "what": "x", "diff": 0.05,
+                         "ci95": [0.01, 0.09], "p": 0.01}],
+        "time_to_auc": {"batch1": {"reached": True, "epoch": 2.0, "steps": 150.0,
+                                   "seconds": 2.0}}},
+        "scale": {"by_max_length": {"2000": {
+            "batch1": {"epoch_seconds": 1.1, "peak_gb": 0.4, "instances": 13439},
+            "padded8": {"skipped": "…", "estimated_peak_gb": 8.2}}}}}
+    t = packing_tables(d)
+    assert t["modes"].loc["packed", "AUC − batch 1"] == "-0.030 [-0.080, +0.010] p=0.200"
+    assert t["modes"].loc["batch1", "AUC − batch 1"] == "" and t["modes"]["× batch 1"].dtype == float
+    assert t["comparisons"].loc["packed − batch1", "Δ AUC [95% CI] p"].endswith("clear")
+    assert t["scale"].loc[2000, "padded8"] == "not run (≈ 8 GB)"
+    assert t["scale"].loc[2000, "batch1"] == "1.1 s / 0.40 GB" and t["scale"].loc[2000, "instances"] == 13439
+    assert "costs" not in t and t["time_to_auc"].loc["batch1", "steps"] == 150
