@@ -356,10 +356,11 @@ def time_to_auc(curves: pd.DataFrame, target: float) -> pd.DataFrame:
     return pd.DataFrame(out).T
 
 
-def result_curves(result, dataset: Dataset, methods: Mapping[str, str], seed: int = 0
+def result_curves(result, dataset: Dataset, methods: Mapping[str, Method | str], seed: int = 0
                   ) -> pd.DataFrame:
     """The runs of an experiment (:func:`~milhelpers.experiments.run_experiments`) in the layout
-    :func:`cost_curves` reads: one row per fold of each method (label → method name) with its
+    :func:`cost_curves` reads: one row per fold of each method (label → method or registered
+    name) with its
     per-epoch ``val_auc`` and ``cum_seconds`` from the cached history, and ``steps_per_epoch``
     = ⌈training slides / batch size⌉ of the runner's split (:func:`milhelpers.cached_runs.
     run_split`)."""
@@ -367,8 +368,9 @@ def result_curves(result, dataset: Dataset, methods: Mapping[str, str], seed: in
 
     n_folds = int(result.runs.fold.nunique())
     rows = []
-    for mode, name in methods.items():
-        bs = as_method(name).train_config().batch_size
+    for mode, method in methods.items():
+        method = as_method(method)
+        name, bs = method.name, method.train_config().batch_size
         for fold in sorted(result.runs[(result.runs.method == name)
                                        & (result.runs.seed == seed)].fold):
             hist = result.history(name, seed, int(fold))

@@ -172,3 +172,22 @@ def test_packing_tables_read_the_benchmark_layout():
     assert t["scale"].loc[2000, "padded8"] == "not run (≈ 8 GB)"
     assert t["scale"].loc[2000, "batch1"] == "1.1 s / 0.40 GB" and t["scale"].loc[2000, "instances"] == 13439
     assert "costs" not in t and t["time_to_auc"].loc["batch1", "steps"] == 150
+
+
+def test_result_curves_read_the_runners_histories(tmp_path):
+    from milhelpers.cached_runs import run_split
+    from milhelpers.experiments import run_experiments
+    from milhelpers.timing import result_curves
+    ds = planted_bags(30, d=4, lengths=(5, 12))
+    packed = packing_modes(max_len=8, min_len=2, batch_size=4)["packed"]
+    res = run_experiments(ds, ["mean_pool", packed], seeds=[0], folds=3, epochs=2,
+                          cache_dir=tmp_path, progress=False)
+    rc = result_curves(res, ds, {"b1": "mean_pool", "pk": packed})
+    assert list(rc["mode"]) == ["b1"] * 3 + ["pk"] * 3
+    for r in rc.itertuples():
+        name = "mean_pool" if r.mode == "b1" else packed.name
+        hist = res.history(name, 0, r.fold)
+        n_train = len(run_split(ds, 0, r.fold, 3)[0])
+        assert r.steps_per_epoch == (n_train if r.mode == "b1" else -(-n_train // 4))
+        assert r.val_auc == hist.val_auc.tolist()
+        assert r.cum_seconds == pytest.approx(np.cumsum(hist.seconds).tolist())
