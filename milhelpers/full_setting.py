@@ -18,7 +18,7 @@ import pandas as pd
 
 from .experiments import ExperimentResult
 
-__all__ = ["load_result", "versus_reference", "pairs", "wide", "level", "cost_ratio"]
+__all__ = ["load_result", "setting", "versus_reference", "pairs", "wide", "level", "cost_ratio"]
 
 
 def load_result(path: str | Path, make: str = "") -> ExperimentResult | None:
@@ -29,6 +29,15 @@ def load_result(path: str | Path, make: str = "") -> ExperimentResult | None:
         print(f"{path} is not there yet" + (f": {make}" if make else ""))
         return None
     return ExperimentResult.from_json(json.loads(path.read_text()))
+
+
+def setting(result: ExperimentResult) -> str:
+    """The setting a result file was run at, read from its ``meta``: "3 repeats × 5 folds × 20
+    epochs, 120 slides" (so a chapter states the file's setting, not the one it was promised)."""
+    m = result.meta
+    reps = len(m.get("seeds") or [])
+    return (f"{reps} repeat{'s' if reps != 1 else ''} × {m.get('folds')} folds × "
+            f"{m.get('epochs')} epochs, {m.get('n_slides')} slides")
 
 
 def versus_reference(result: ExperimentResult, reference: str, methods: Sequence[str],

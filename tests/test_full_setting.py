@@ -55,3 +55,9 @@ def test_level_and_cost_ratio(result_file):
     assert fs.cost_ratio(r, "mean_pool", "abmil_gated") == pytest.approx(
         secs["abmil_gated"] / secs["mean_pool"])
     assert np.isfinite(lv["seconds per run"]).all()
+
+
+def test_setting_is_read_from_the_file(result_file):
+    # 2 repeats × 2 folds × 1 epoch, 40 slides: a hard-coded "3 repeats × 5 folds × 20" would fail
+    back = fs.load_result(result_file[1])
+    assert fs.setting(back) == "2 repeats × 2 folds × 1 epochs, 40 slides"
