@@ -88,8 +88,9 @@ def check_ch06_ex1(answer: tuple[Sequence[float], Sequence[float]] | None,
 
     if _ch0506_unanswered(answer, "set answer = ([multihot_0, multihot_1], [mix_0, mix_1])"):
         return None
-    multihot = hyperslide_label(list(labels), np.asarray(tokens, np.float32), 2).numpy()
-    mix = hyperslide_label(list(labels), np.asarray(tokens, np.float32), 2, "tokenmix").numpy()
+    # float64 before rounding: a float32 0.333 prints as 0.3330000042915344
+    multihot = hyperslide_label(list(labels), np.asarray(tokens, np.float32), 2).numpy().astype(float)
+    mix = hyperslide_label(list(labels), np.asarray(tokens, np.float32), 2, "tokenmix").numpy().astype(float)
     ok = (np.allclose(np.asarray(answer[0], float), multihot, atol=0.01)
           and np.allclose(np.asarray(answer[1], float), mix, atol=0.01))
     return _ch0506_report(

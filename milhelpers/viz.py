@@ -1337,6 +1337,9 @@ def auc_by_cost(curves, target: float | None = None, axes=None, labels: dict | N
         if target is not None:
             ax.axhline(target, color="0.4", ls="--", lw=1, label=f"target {target:.3f}")
         ax.set_xscale("log")
+        # plain numbers at the decades and no minor labels: minor "2×10⁰ 3×10⁰ …" overlap
+        ax.xaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.xaxis.set_minor_formatter(plt.NullFormatter())
         ax.set_xlabel(xl)
         ax.set_ylabel("validation AUC (mean over folds)")
     axes[0].set_title("per optimizer step", fontsize=9)
