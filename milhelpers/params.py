@@ -532,14 +532,15 @@ def _number(value: Any, name: str, low: float, high: float, why: str, low_open: 
 
 
 def check_chapter05(*, cohort_dir, epochs, seeds, r_h, r_hr, r, r_l, decay, alpha, momentum,
-                    score, sensitivity, available_methods: Sequence[str]) -> dict:
+                    score, sensitivity, available_methods: Sequence[str], v2: bool = True) -> dict:
     """Chapter 05's (MHIM-MIL) parameters, except ``folds`` (checked once the labels exist:
     :func:`check_folds`). Returns the cleaned values.
 
     ``cohort_dir`` the course cohort (it needs ``masks/`` for the mask and morphology figures);
     ``r_h``, ``r_hr``, ``r``, ``r_l`` ratios in [0, 1] (``r_hr`` > 0); ``decay`` a bool;
     ``alpha`` >= 0; ``momentum`` in [0, 1]; ``score`` 'attention' or 'class_aware';
-    ``sensitivity`` a list (may be empty) of registered MHIM variants (names starting ``mhim``).
+    ``sensitivity`` a list (may be empty) of registered MHIM variants (names starting ``mhim``);
+    ``v2`` a bool (train ``mhim_v2`` live too).
     """
     from .methods import MHIM_DEFAULTS, mhim_method
 
@@ -572,6 +573,9 @@ def check_chapter05(*, cohort_dir, epochs, seeds, r_h, r_hr, r, r_l, decay, alph
                    f"skip) of {variants}")
     out["sensitivity"] = (check_choices(sensitivity, "sensitivity", variants, many=True)
                           if sensitivity else [])
+    if not isinstance(v2, bool):
+        raise _bad("v2", v2, "must be True (train MHIM-MIL v2, mhim_v2, live as well) or False")
+    out["v2"] = v2
     return out
 
 

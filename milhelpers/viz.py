@@ -28,6 +28,7 @@ __all__ = ["setup", "show_images", "round_length", "scale_bar", "show_slide", "o
            "slide_cumulative_attention",
            "lambda_curves", "correlation_scatter", "aem_variants", "mask_evolution",
            "recycle_network",
+           "visibility_bars", "packing_regime", "auc_by_cost",
            "padding_waste", "pack_strip", "pack_mask", "hyperslide_labels", "hyperslide_targets",
            "speed_accuracy", "sweep_results", "SWEEP_Y_FLOOR", "power_curves", "scaling_results",
            "forest_plot", "rank_plot", "cost_accuracy", "attention_grid", "kind_shares_plot"]
@@ -1123,7 +1124,7 @@ def recycle_network(masked, recycled, scores=None, n_queries: int = 1, momentum:
     box = dict(boxstyle="round,pad=0.4", fc="white", ec="0.3")
     ax.add_patch(FancyBboxPatch((x0, ymid - 1.2), 7.0, 2.4, **box))
     ax.text(x0 + 3.5, ymid + 0.5, "cross-attention\nq = LN(G), k = v = LN(recycled)",
-            ha="center", va="center", fontsize=8)
+            ha="center", va="center", fontsize=7)
     ax.text(x0 + 3.5, ymid - 0.7, f"G: {n_queries} global quer{'y' if n_queries == 1 else 'ies'}, "
             f"EMA m = {momentum:g}", ha="center", va="center", fontsize=7, color="0.3")
     for q in range(n_queries):
@@ -1162,26 +1163,57 @@ def recycle_network(masked, recycled, scores=None, n_queries: int = 1, momentum:
 # --------------------------------------------------------------------------------------------
 # chapter 06: padding, packs, hyperslides, speed
 # --------------------------------------------------------------------------------------------
+def visibility_bars(summary, columns: dict | None = None, ax=None):
+    """How often a positive training step shows the student no tumour patch, per group of
+    positive bags (rows of :func:`milhelpers.visibility.visibility_summary`; bag counts in the
+    tick labels; groups without bags are left out) and masking rule (``columns``: column → legend
+    label). Returns the axes."""
+    columns = columns or {"random_only": "v1, random half only",
+                          "v1": "v1, teacher's top + random half",
+                          "v2_kept": "v2, no tumour kept (recycled or hidden)"}
+    columns = {k: v for k, v in columns.items() if k in summary}
+    summary = summary[summary.bags > 0]          # an empty group has no share to draw
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7.5, 3.4), layout="constrained")
+    x = np.arange(len(summary))
+    width = 0.8 / max(len(columns), 1)
+    colours = plt.get_cmap("viridis")(np.linspace(0.15, 0.85, max(len(columns), 1)))
+    for j, (c, (col, label)) in enumerate(zip(colours, columns.items())):
+        bars = ax.bar(x + j * width, summary[col].to_numpy(float), width, color=c, label=label)
+        ax.bar_label(bars, labels=[f"{v:.0%}" for v in summary[col]], fontsize=6.5, padding=1)
+    ax.set_xticks(x + width * (len(columns) - 1) / 2)
+    ax.set_xticklabels([f"{g}\n({int(b)} bag-folds)" for g, b in zip(summary.index,
+                                                                     summary.bags)], fontsize=7)
+    ax.set_ylabel("share of training steps\nwith no tumour visible")
+    ax.set_ylim(0, 1.15)
+    ax.legend(fontsize=7, frameon=False, loc="upper right")
+    return ax
+
+
 def padding_waste(lengths, batch_sizes: Sequence[int] = (1, 4, 16, 32), max_len: int = 256,
-                  profiles: dict | None = None, axes=None, p: float = 0.5):
+                  profiles: dict | None = None, axes=None, p: float = 0.5, min_len: int = 0):
     """Left: bag lengths (log x) of the cohort and of any ``profiles`` (name → lengths).
-    Right: the share of padding among the tokens of random padded batches of each B (value
-    written on each bar), against the share of padding in sequential packs of ≤ ``max_len``
-    tokens of the main parts (⌊p·n⌋, at least 1, capped at ``max_len``), for every profile."""
+    Right, like with like: the share of padding among the tokens of random padded batches of each
+    B built from the **same parts packing packs** — each slide's main part, ⌊p·n⌋ (at least 1;
+    whole below ``min_len``) capped at ``max_len`` — as solid bars (value written on each bar),
+    against the share of padding in sequential packs of ≤ ``max_len`` tokens of those parts
+    (dashed lines). Hatched bars: padded batches of whole, uncapped slides, so the part of the
+    saving that the cap makes (not the packing) can be read off."""
     from .packing import packing_efficiency, padded_token_share
 
     profiles = {"this cohort": np.asarray(lengths), **(profiles or {})}
     if axes is None:
-        _, axes = plt.subplots(1, 2, figsize=(9.5, 3.2), layout="constrained")
+        _, axes = plt.subplots(1, 2, figsize=(10, 3.4), layout="constrained")
     ax = axes[0]
-    lo = min(p.min() for p in profiles.values())
-    hi = max(p.max() for p in profiles.values())
+    lo = min(v.min() for v in profiles.values())
+    hi = max(v.max() for v in profiles.values())
     bins = np.geomspace(max(lo, 1), hi, 40)
     colours = plt.get_cmap("viridis")(np.linspace(0.1, 0.8, len(profiles)))
     for c, (name, n) in zip(colours, profiles.items()):
         # each profile's bars sum to 1 (a density on log-spaced bins would hide the long bags)
         ax.hist(n, bins=bins, color=c, alpha=0.6, label=f"{name} (median {int(np.median(n))})",
                 weights=np.full(len(n), 1 / len(n)))
+    ax.axvline(max_len / p, color="0.3", ls=":", lw=1, label=f"main part reaches L = {max_len}")
     ax.set_xscale("log")
     ax.set_xlabel("instances per bag (log scale)")
     ax.set_ylabel("share of bags per bin")
@@ -1192,20 +1224,26 @@ def padding_waste(lengths, batch_sizes: Sequence[int] = (1, 4, 16, 32), max_len:
     x = np.arange(len(batch_sizes))
     width = 0.8 / len(profiles)
     for i, (c, (name, n)) in enumerate(zip(colours, profiles.items())):
-        waste = [padded_token_share(n, b) for b in batch_sizes]
-        bars = ax.bar(x + i * width, waste, width, color=c, label=f"padded: {name}")
-        ax.bar_label(bars, labels=[f"{v:.0%}" for v in waste], fontsize=6.5, padding=1)
-        main = np.minimum(np.maximum(np.floor(p * n), 1).astype(int), max_len)
+        n = np.asarray(n, dtype=np.int64)
+        main = np.where(n < min_len, n, np.maximum(np.floor(p * n), 1)).astype(int)
+        main = np.minimum(main, max_len)
+        whole = [padded_token_share(n, b) for b in batch_sizes]
+        same = [padded_token_share(main, b) for b in batch_sizes]
+        ax.bar(x + i * width, whole, width, facecolor="none", edgecolor=c, hatch="///", lw=0.8,
+               label=f"padded whole slides, no cap: {name}")
+        bars = ax.bar(x + i * width, same, width, color=c,
+                      label=f"padded main parts (p = {p:g}, cap L): {name}")
+        ax.bar_label(bars, labels=[f"{v:.0%}" for v in same], fontsize=6.5, padding=1)
         packed = 1 - packing_efficiency(main, max_len)
         ax.axhline(packed, color=c, ls="--", lw=1,
-                   label=f"packed (L = {max_len}, p = {p:g}): {name} ({packed:.0%})")
+                   label=f"packed main parts (L = {max_len}): {name} ({packed:.0%})")
     ax.set_xticks(x + width * (len(profiles) - 1) / 2)
     ax.set_xticklabels([str(b) for b in batch_sizes])
     ax.set_xlabel("bags per step B")
     ax.set_ylabel("share of padding tokens")
-    ax.set_ylim(0, 1.2)          # room for the legend above the tallest bar
+    ax.set_ylim(0, 1.45)          # room for the legend above the tallest bar
     ax.set_yticks(np.linspace(0, 1, 6))
-    ax.set_title("what a padded batch computes for nothing")
+    ax.set_title("padding: the same tokens padded or packed")
     ax.legend(fontsize=6.5, frameon=False, loc="upper left")
     return axes
 
@@ -1378,6 +1416,60 @@ def speed_accuracy(table, time_col: str = "epoch_seconds", auc_col: str = "auc",
     ax.set_title("speed and accuracy of each way to batch")
     ax.legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1, 1))
     return ax
+
+
+def packing_regime(bag_length, ratios: dict, target: float = 0.25, cap_at: float | None = None,
+                   measured: dict | None = None, ax=None, title: str | None = None):
+    """Where packing pays: the packed ÷ batch-1 epoch time predicted from the measured per-step
+    costs (:func:`milhelpers.timing.predicted_time_ratio`) against the bag length (log x), one line
+    per entry of ``ratios`` (label → ratio per length, e.g. one per batch size B); the
+    ``target`` ratio dashed; ``cap_at`` (L/p: the length from which the cap drops tokens) dotted;
+    ``measured`` (label → (bag length, ratio)) as points. Returns the axes."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6.2, 3.6), layout="constrained")
+    n = np.asarray(bag_length, float)
+    colours = plt.get_cmap("viridis")(np.linspace(0.05, 0.85, max(len(ratios), 1)))
+    for c, (label, r) in zip(colours, ratios.items()):
+        ax.plot(n, np.asarray(r, float), color=c, lw=1.6, label=label)
+    ax.axhline(1.0, color="0.6", lw=0.8)
+    ax.axhline(target, color="tab:red", ls="--", lw=1, label=f"target: {target:g}× batch-1 time")
+    if cap_at is not None:
+        ax.axvline(cap_at, color="0.3", ls=":", lw=1, label=f"caps start dropping tokens (n = {cap_at:g})")
+    for i, (label, (x, y)) in enumerate((measured or {}).items()):
+        ax.scatter([x], [y], marker="o", s=45, color=f"C{i + 1}", edgecolor="k", zorder=3,
+                   label=label)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("instances per slide (every slide the same length, log scale)")
+    ax.set_ylabel("packed ÷ batch-1 time per epoch (log)")
+    ax.set_title(title or "predicted from this machine's per-step and per-token costs", fontsize=9)
+    ax.legend(fontsize=7, frameon=False, loc="center left", bbox_to_anchor=(1, 0.5))
+    return ax
+
+
+def auc_by_cost(curves, target: float | None = None, axes=None, labels: dict | None = None):
+    """Validation AUC (mean over folds) after each epoch against the optimizer steps taken and
+    against the wall time spent (median over folds; both log x), one line per mode of
+    :func:`milhelpers.timing.cost_curves`; ``target`` as a dashed line. Returns the axes."""
+    if axes is None:
+        _, axes = plt.subplots(1, 2, figsize=(11, 3.4), layout="constrained")
+    for i, (mode, g) in enumerate(curves.groupby("mode", sort=False)):
+        name = (labels or {}).get(mode, mode)
+        for ax, x in zip(axes, ("steps", "seconds")):
+            ax.plot(g[x], g.val_auc, color=f"C{i}", marker="o", ms=2.5, lw=1.3, label=name)
+    for ax, xl in zip(axes, ("optimizer steps (log scale)", "wall time of the fit, s (log scale)")):
+        if target is not None:
+            ax.axhline(target, color="0.4", ls="--", lw=1, label=f"target {target:.3f}")
+        ax.set_xscale("log")
+        # plain numbers at the decades and no minor labels: minor "2×10⁰ 3×10⁰ …" overlap
+        ax.xaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.xaxis.set_minor_formatter(plt.NullFormatter())
+        ax.set_xlabel(xl)
+        ax.set_ylabel("validation AUC (mean over folds)")
+    axes[0].set_title("per optimizer step", fontsize=9)
+    axes[1].set_title("per second of training (validation passes included)", fontsize=9)
+    axes[1].legend(fontsize=7, frameon=False, loc="center left", bbox_to_anchor=(1, 0.5))
+    return axes
 
 
 #: A panel of :func:`sweep_results` spans at least this much, times its largest |value| when that

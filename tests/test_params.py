@@ -272,6 +272,7 @@ def test_ch05_defaults_give_the_registered_mhim_and_options_name_variants(tmp_pa
     assert out["method"].name == "mhim" and out["sensitivity"] == ["mhim_rh0.1"]
     assert _ch05(tmp_path, r_h=0.1, decay=False, r=0)["method"].name == "mhim_rh0.1_r0_nodecay"
     assert _ch05(tmp_path, sensitivity=[])["sensitivity"] == []
+    assert _ch05(tmp_path)["v2"] is True and _ch05(tmp_path, v2=False)["v2"] is False
 
 
 @pytest.mark.parametrize("name, bad, word", [("r_h", 1.5, r"r_h=1.5: must be a fraction in \[0, 1\]"),
@@ -281,7 +282,8 @@ def test_ch05_defaults_give_the_registered_mhim_and_options_name_variants(tmp_pa
                                              ("momentum", 1.1, "momentum=1.1"),
                                              ("score", "entropy", "score='entropy'"),
                                              ("sensitivity", "mhim_rh0.1", "must be a list"),
-                                             ("sensitivity", ["abmil_gated"], "unknown name")])
+                                             ("sensitivity", ["abmil_gated"], "unknown name"),
+                                             ("v2", "yes", "v2='yes'")])
 def test_ch05_bad_parameters_name_themselves(tmp_path, name, bad, word):
     with pytest.raises(params.ParameterError, match=word):
         _ch05(tmp_path, **{name: bad})

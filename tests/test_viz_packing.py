@@ -87,3 +87,38 @@ def test_padding_waste_and_speed_accuracy_draw_their_numbers():
     with pytest.raises(ValueError, match="reference"):
         viz.speed_accuracy(t, target=(0.25, 0.02))
     plt.close("all")
+
+
+def test_padding_waste_pads_the_same_parts_it_packs():
+    # lengths 10, 10, 30, 300 with p = 0.5, L = 16: main parts 5, 5, 15, 16 (the cap bites once)
+    axes = viz.padding_waste([10, 10, 30, 300], batch_sizes=(4,), max_len=16, p=0.5)
+    hatched, solid = axes[1].patches[0], axes[1].patches[1]
+    assert hatched.get_height() == pytest.approx(1 - 350 / (4 * 300))      # whole slides, no cap
+    assert solid.get_height() == pytest.approx(1 - 41 / (4 * 16))          # the capped main parts
+    # packed: [5, 5], [15], [16] into packs of ≤ 16 -> 41 real of 3 × 16
+    assert axes[1].get_lines()[0].get_ydata()[0] == pytest.approx(1 - 41 / 48)
+    plt.close("all")
+
+
+def test_visibility_bars_regime_and_cost_curves_draw_their_numbers():
+    summary = pd.DataFrame({"bags": [5, 3, 0], "random_only": [0.2, 0.1, np.nan],
+                            "v1": [0.3, 0.15, np.nan]}, index=["all", "1–5", "none"])
+    ax = viz.visibility_bars(summary)
+    assert [p.get_height() for p in ax.patches] == pytest.approx([0.2, 0.1, 0.3, 0.15])
+    assert len(ax.get_xticklabels()) == 2                  # the empty group is left out
+    plt.close("all")
+    n = np.array([10, 100, 1000])
+    ax = viz.packing_regime(n, {"B = 16": [0.5, 0.9, 0.2]}, cap_at=512,
+                            measured={"cohort": (46, 0.7)})
+    line = ax.get_lines()[0]
+    assert line.get_xdata().tolist() == [10, 100, 1000] and line.get_ydata().tolist() == [0.5, 0.9, 0.2]
+    assert any(l.get_ydata()[0] == 0.25 for l in ax.get_lines()[1:])     # the target
+    assert ax.collections[0].get_offsets().tolist() == [[46, 0.7]]
+    plt.close("all")
+    curves = pd.DataFrame({"mode": ["a", "a", "b"], "epoch": [1, 2, 1], "steps": [10, 20, 2],
+                           "seconds": [1.0, 2.0, 0.5], "val_auc": [0.6, 0.7, 0.65]})
+    axes = viz.auc_by_cost(curves, target=0.68)
+    a_steps, a_secs = axes[0].get_lines()[0], axes[1].get_lines()[0]
+    assert a_steps.get_xdata().tolist() == [10, 20] and a_secs.get_xdata().tolist() == [1.0, 2.0]
+    assert axes[0].get_lines()[-1].get_ydata()[0] == 0.68
+    plt.close("all")

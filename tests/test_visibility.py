@@ -1,0 +1,187 @@
+"""What training-time sampling leaves visible: MHIM's exact probabilities against the package's
+own mask draws, v2's keep share by hand, and PackMIL's audit against its collate function."""
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from milhelpers import visibility as vis
+from milhelpers.datasets import Bag, ListBagDataset
+from milhelpers.models import mhim_mask
+from milhelpers.models.mhim import recycle_split
+from milhelpers.packing import pack_collate
+
+
+def _monte_carlo(tumour, scores, r_h, r_hr, r, r_l, draws=6000, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    s = torch.tensor(np.asarray(scores, np.float32)).repeat(draws, 1)
+    m = mhim_mask(s, None, r_h, r_hr, r, r_l, generator=g).numpy()
+    t = np.asarray(tumour, bool)
+    return float(((m & t) == t).all(1).mean())
+
+
+# scores with ties and tumour spread over the top, the middle and the bottom of the ranking
+SCORES = np.array([0.9, 0.1, 0.5, 0.85, 0.3, 0.3, 0.05, 0.7, 0.2, 0.6, 0.4, 0.02])
+TUMOUR = np.array([1, 0, 0, 1, 0, 1, 0, 0, 0, 0, 0, 0], bool)
+
+
+@pytest.mark.parametrize("r_h, r_hr, r, r_l", [
+    (0.0, 1.0, 0.5, 0.0),      # random masking alone
+    (0.2, 0.5, 0.5, 0.0),      # v1's randomised high masking (pool of the top 5, 2 of them)
+    (0.1, 1.0, 0.4, 0.0),      # exactly the top ⌈1.2⌉ = 2
+    (0.1, 0.5, 0.2, 0.5),      # the lowest 6 hold tumour patch 5 (ranked 8th): hidden for sure
+    (0.3, 1.0, 0.0, 0.0),      # no random masking: 0 or 1
+])
+def test_exact_probability_matches_the_package_masks(r_h, r_hr, r, r_l):
+    exact = vis.p_no_tumour_visible(TUMOUR, SCORES, r_h, r_hr, r, r_l)
+    mc = _monte_carlo(TUMOUR, SCORES, r_h, r_hr, r, r_l)
+    assert exact == pytest.approx(mc, abs=0.025)          # 4 standard errors of 6000 draws
+
+
+def test_hand_computed_cases():
+    # random alone: all 3 tumour patches among 6 of 12 drawn: C(9, 3) / C(12, 6)
+    assert vis.p_no_tumour_visible(TUMOUR, SCORES, 0.0, 1.0, 0.5) == pytest.approx(
+        math.comb(9, 3) / math.comb(12, 6))
+    # the top 2 (patches 0 and 3) hidden for sure: patch 5 must fall in the random 6: 6/12
+    assert vis.p_no_tumour_visible(TUMOUR, SCORES, 0.1, 1.0, 0.5) == pytest.approx(0.5)
+    # high masking alone covering all tumour: 1; missing one: 0
+    assert vis.p_no_tumour_visible([1, 1, 0, 0], [4, 3, 2, 1], 0.5) == 1.0
+    assert vis.p_no_tumour_visible([1, 0, 1, 0], [4, 3, 2, 1], 0.5) == 0.0
+    # a bag without tumour: nothing to see, trivially 1
+    assert vis.p_no_tumour_visible([0, 0, 0], [1, 2, 3], 0.0, 1.0, 0.5) == 1.0
+    with pytest.raises(ValueError, match="patches"):
+        vis.p_no_tumour_visible([1, 0], [1.0], 0.1)
+
+
+def test_v2_keep_share_by_hand_and_against_recycle_split():
+    # top ⌈12·0.1⌉ = 2 hidden (patches 0, 3); L = 10 left with u = 1 tumour (patch 5);
+    # ⌊10·0.8⌋ = 8 kept: P(patch 5 not kept) = C(9, 8) / C(10, 8) = 9/45 = 0.2
+    p, all_hidden = vis.p_no_tumour_kept(TUMOUR, SCORES, 0.1, 0.8)
+    assert p == pytest.approx(0.2) and all_hidden == 0.0
+    hidden = mhim_mask(torch.tensor(SCORES[None], dtype=torch.float32), None, 0.1, 1.0)[0]
+    g = torch.Generator().manual_seed(1)
+    kept, _ = recycle_split((~hidden)[None].repeat(4000, 1), 0.8, g)
+    mc = float((~(kept.numpy() & TUMOUR).any(1)).mean())
+    assert p == pytest.approx(mc, abs=0.02)
+    p, all_hidden = vis.p_no_tumour_kept([1, 1, 0, 0, 0], [5, 4, 3, 2, 1], 0.4, 0.8)
+    assert p == 1.0 and all_hidden == 1.0
+
+
+def test_r_h_schedule_is_the_half_cosine_and_constant_without_decay():
+    s = vis.r_h_schedule(0.02, True, points=4)             # t = 0, ¼, ½, ¾
+    assert s == pytest.approx([0.02, 0.01 * (1 + math.cos(math.pi / 4)), 0.01,
+                               0.01 * (1 + math.cos(3 * math.pi / 4))])
+    assert vis.r_h_schedule(0.03, False, points=3) == pytest.approx([0.03] * 3)
+
+
+def test_summary_groups_by_tumour_count():
+    t = pd.DataFrame({"n_tumour": [0, 2, 5, 6, 30], "random_only": [1, 0.5, 0.1, 0.0, 0.0],
+                      "v1": [1, 0.7, 0.3, 0.1, 0.0]})
+    s = vis.visibility_summary(t)
+    assert s.loc["all positive bags", "v1"] == pytest.approx(np.mean([1, 0.7, 0.3, 0.1, 0.0]))
+    assert s.loc["1–5 tumour patches", "bags"] == 2
+    assert s.loc["1–5 tumour patches", "random_only"] == pytest.approx(0.3)
+    assert s.loc["> 20 tumour patches", "bags"] == 1
+    assert s.loc["no tumour patch", "share_of_bags"] == pytest.approx(0.2)
+
+
+def _tagged_bags():
+    """Bags whose feature column 0 is the patch's tumour flag, so a pack's tokens show it."""
+    rng = np.random.default_rng(0)
+    bags = []
+    for i in range(24):
+        n = int(rng.integers(6, 40))
+        inst = np.zeros(n)
+        if i % 2:
+            inst[rng.choice(n, int(rng.integers(1, 4)), replace=False)] = 1.0
+        x = torch.zeros(n, 3)
+        x[:, 0] = torch.tensor(inst, dtype=torch.float32)
+        x[:, 1] = torch.arange(n, dtype=torch.float32)
+        bags.append(Bag(x, i % 2, f"s{i}", instance_labels=inst))
+    return ListBagDataset(bags)
+
+
+def test_packing_audit_counts_what_the_collate_function_packs():
+    ds = _tagged_bags()
+    p, L, min_len, B = 0.5, 32, 8, 8
+    audit = vis.packing_tumour_audit(ds, p, L, min_len, B, epochs=3, seed=5)
+    # the same draws through PackCollate: same generator seed and slide order
+    gen = torch.Generator().manual_seed(5)
+    rng = np.random.default_rng(5)
+    collate = pack_collate(p, L, min_len, generator=gen)
+    main_none = pos_main = hyper = pos_hyper = pos_hyper_none = 0
+    for _ in range(3):
+        order = rng.permutation(len(ds))
+        for start in range(0, len(order), B):
+            batch = collate([ds[int(i)] for i in order[start:start + B]])
+            for s in range(batch.n_slides):
+                if batch.labels[s] == 1:
+                    pos_main += 1
+                    main_none += int(batch.features[batch.slide_index == s][:, 0].max() < 0.25)
+            for r in range(len(batch.residual_features)):
+                hyper += 1
+                members = batch.residual_counts[r] > 0
+                if (batch.labels[members] == 1).any():
+                    pos_hyper += 1
+                    tok = batch.residual_features[r][batch.residual_mask[r]]
+                    pos_hyper_none += int(tok[:, 0].max() < 0.25)
+    assert audit["positive_main_parts"] == pos_main == 3 * 12
+    assert audit["main_without_tumour"] == main_none > 0
+    assert (audit["hyperslides"], audit["positive_hyperslides"]) == (hyper, pos_hyper)
+    assert audit["positive_hyperslides_without_tumour"] == pos_hyper_none
+    assert audit["main_without_tumour_share"] == pytest.approx(main_none / pos_main)
+    assert audit["positive_slides"] == 12 and audit["positive_slides_without_tumour_patch"] == 0
+
+
+# ------------------------------------------------------------------ on a cached experiment
+@pytest.fixture(scope="module")
+def experiment(tmp_path_factory):
+    from bags import planted_bags
+    from milhelpers import experiments as ex
+    from milhelpers.methods import get_method, mhim_method, mhim_v2_method
+    ds = planted_bags(40, d=6, lengths=(6, 14))
+    base = get_method("abmil_gated").with_options(name="abmil_small", embed_dim=16, attn_dim=8)
+    v1, v2 = mhim_method(base, name="v1_small"), mhim_v2_method(base, name="v2_small")
+    res = ex.run_experiments(ds, [base, v1, v2], seeds=[0], folds=3, epochs=2,
+                             cache_dir=tmp_path_factory.mktemp("cache"), progress=False)
+    return ds, v1, v2, res, base
+
+
+def test_mhim_visibility_rows_and_the_random_half_by_hand(experiment):
+    from milhelpers.cached_runs import run_split
+    ds, v1, v2, res, base = experiment
+    t = vis.mhim_visibility(res, ds, 0, v1, v2, baseline=base)
+    expected = sum(int((ds.labels[run_split(ds, 0, k, 3)[0]] == 1).sum()) for k in range(3))
+    assert len(t) == expected and set(t.fold) == {0, 1, 2}
+    for r in t.itertuples():
+        m = math.ceil(0.5 * r.n)                 # v1's random half, whatever the teacher says
+        u = r.n_tumour
+        assert r.random_only == pytest.approx(math.comb(r.n - u, m - u) / math.comb(r.n, m))
+        assert r.v1 >= r.random_only - 1e-12     # hiding more can only hide all the tumour more
+        assert 0 <= r.v2_kept <= 1 and r.v2_all_hidden in (0.0, 1.0)
+    with pytest.raises(ValueError, match="share their first stage"):
+        from milhelpers.methods import mhim_v2_method
+        vis.mhim_visibility(res, ds, 0, v1, mhim_v2_method("abmil_gated"), baseline=base)
+
+
+def test_teacher_masks_start_and_end(experiment):
+    from milhelpers.cached_runs import run_split
+    from milhelpers.models.mhim import mask_count
+    ds, v1, v2, res, base = experiment
+    sid = ds.slide_ids[int(run_split(ds, 0, 1, 3)[2][0])]
+    n = len(ds[ds.slide_ids.index(sid)].features)
+    rec = vis.teacher_masks(res, ds, v1, 0, 1, sid, baseline=base)
+    steps = 2 * len(run_split(ds, 0, 1, 3)[0])
+    assert rec["start"]["r_h"] == pytest.approx(0.01)
+    assert rec["end"]["r_h"] == pytest.approx(0.005 * (1 + math.cos(math.pi * (steps - 1) / steps)))
+    for r in rec.values():
+        assert (r["masked"] >= r["high"]).all()            # the high picks are part of the union
+        assert r["masked"].sum() >= math.ceil(0.5 * n) and r["high"].sum() == 1
+        assert "recycled" not in r
+    rec2 = vis.teacher_masks(res, ds, v2, 0, 1, sid, baseline=base)["start"]
+    assert rec2["high"].sum() == mask_count(n, 0.01) == rec2["masked"].sum()   # top ⌈N r_h⌉ only
+    left = n - rec2["masked"].sum()
+    assert not (rec2["recycled"] & rec2["masked"]).any()
+    assert left - rec2["recycled"].sum() == int(left * 0.8)                    # ⌊L ρ⌋ kept
