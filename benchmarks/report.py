@@ -114,7 +114,7 @@ def _setting(result) -> str:
     folds = m.get("folds", "?")
     part = ("the labels' fixed folds, so intervals are conditional on them"
             if m.get("partitions") == "fixed" else "a partition per repeat")
-    return (f"{m.get('n_slides', '?')} slides, {reps} repeats × {folds} folds ({part}), "
+    return (f"{m.get('n_slides', '?')} slides, {reps} repeat{'s' if reps != 1 else ''} × {folds} folds ({part}), "
             f"{epochs} epochs")
 
 

@@ -29,7 +29,7 @@ from .slides import Slide
 from .tiling import SegmentationParams, TissueMask, box_fraction, segment_tissue
 
 __all__ = ["PatchTable", "patch_table", "cohort_patch_table", "patch_kind", "KIND_THRESHOLD",
-           "tumour_vs_mimic_probe", "tumour_probe", "PROBE_NEGATIVES", "cohort_patch_kinds",
+           "tumour_probe", "PROBE_NEGATIVES", "cohort_patch_kinds",
            "attention_share_by_kind", "KIND_GROUPS", "kind_group", "topk_kind_shares", "mimic_mask"]
 
 #: a patch is tumour (or a mimic) when at least this fraction of it is (the course's instance
