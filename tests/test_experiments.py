@@ -360,6 +360,40 @@ def test_compare_applies_holm_across_the_methods_facing_one_reference():
     assert single.p_holm.iloc[0] == single.p.iloc[0]
 
 
+def test_clear_follows_holms_adjusted_p_not_the_raw_p(monkeypatch):
+    """compare's ``clear`` is p_holm < 0.05. Raw p = 0.03 and 0.04 for two methods facing one
+    reference: Holm gives 2 · 0.03 = 0.06 and max(0.06, 0.04) = 0.06, so neither is clear.
+    Catches ``clear`` decided on the unadjusted p (both would be called clear)."""
+    res = ex.ExperimentResult(pd.DataFrame({"method": ["a", "b", "c"], "seed": 0, "fold": 0}),
+                              Path("."), ["a", "b", "c"])
+    raw = {"b": 0.03, "c": 0.04}
+
+    def paired(self, a, b, metrics, **kw):
+        return {"auc": {"diff": 0.1, "ci95": [0.01, 0.2], "p": raw[b], "n_slides": 10,
+                        "n_repeats": 1, "unit": "slides", "test": "by hand"}}
+
+    monkeypatch.setattr(ex.ExperimentResult, "paired", paired)
+    t = res.compare("a", ["auc"])
+    assert t.p.tolist() == [0.03, 0.04]
+    assert t.p_holm.tolist() == pytest.approx([0.06, 0.06])
+    assert t.clear.tolist() == [False, False]
+
+
+def test_run_level_tests_without_a_recorded_ratio_use_one_over_k_minus_one():
+    """A result without ``meta['test_train_ratio']`` (made by hand, or an older JSON) corrects the
+    per-run t-test with n_test/n_train = 1/(k − 1) for k folds: 1/4 for 5 folds (a fifth tested,
+    four fifths trained). Catches 1/k (a narrower interval than the design allows)."""
+    diffs = [1.0, 3.0, 2.0, 6.0, 4.0]                 # B − A seconds in folds 0 … 4
+    rows = [{"method": m, "seed": 0, "fold": k, "seconds": 10.0 + (d if m == "B" else 0.0)}
+            for m in ("A", "B") for k, d in enumerate(diffs)]
+    res = ex.ExperimentResult(pd.DataFrame(rows), Path("."), ["A", "B"])
+    got = res.paired("A", "B", ["seconds"])["seconds"]
+    want = stats.corrected_t_test(diffs, 0.25)
+    assert got["diff"] == pytest.approx(3.2)
+    assert got["ci95"] == pytest.approx(want["ci95"]) and got["p"] == pytest.approx(want["p"])
+    assert got["ci95"] != pytest.approx(stats.corrected_t_test(diffs, 0.2)["ci95"])
+
+
 def test_a_labels_fold_column_fixes_the_folds_for_every_repeat(tmp_path):
     feats, labels = _write_features_folder(tmp_path, n=18, folds=3)
     ds = BagDataset(feats, labels)

@@ -1,9 +1,12 @@
 import os
 import stat
 
+import h5py
 import numpy as np
+import pandas as pd
 import pytest
 
+from milhelpers.datasets import BagDataset
 from milhelpers.h5io import atomic_output, read_coords, read_features, write_coords, write_features
 
 
@@ -29,6 +32,27 @@ def test_coords_and_features_round_trip(tmp_path):
     with pytest.raises(ValueError):
         write_features(tmp_path / "g.h5", f, c[:1])
     assert not (tmp_path / "g.h5").exists()
+
+
+def test_features_file_without_coords_reads_with_empty_coords(tmp_path):
+    """Some CLAM exports hold ``features`` only: they read as the features with (0, 2) coords,
+    and a BagDataset loads them (bag.coords None). Catches the length check applied to the empty
+    coords too (every such file refused as incomplete)."""
+    f = np.arange(12, dtype=np.float32).reshape(3, 4)
+    for sid in ("a", "b"):
+        with h5py.File(tmp_path / f"{sid}.h5", "w") as h:
+            h.create_dataset("features", data=f)
+    feats, coords = read_features(tmp_path / "a.h5")
+    assert np.array_equal(feats, f) and coords.shape == (0, 2)
+    with pytest.warns(UserWarning, match="patch size is unknown"):   # no coords, no grid
+        ds = BagDataset(tmp_path, pd.DataFrame({"slide_id": ["a", "b"], "label": [0, 1]}))
+    assert np.array_equal(ds[0].features.numpy(), f) and ds[0].coords is None
+    # a file whose coords and features disagree is still refused
+    with h5py.File(tmp_path / "c.h5", "w") as h:
+        h.create_dataset("features", data=f)
+        h.create_dataset("coords", data=np.zeros((2, 2), np.int64))
+    with pytest.raises(ValueError, match="3 feature rows but 2 coordinates"):
+        read_features(tmp_path / "c.h5")
 
 
 def test_read_errors_name_the_file(tmp_path):

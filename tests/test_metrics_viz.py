@@ -12,6 +12,14 @@ def test_bag_metrics_and_summary():
     assert s.loc["auc", "mean"] == pytest.approx(0.9) and s.loc["auc", "mean ± std"] == "0.900 ± 0.141"
 
 
+def test_balanced_accuracy_averages_the_per_class_recalls():
+    """Imbalanced labels, everything called class 0: accuracy 3/4 but balanced accuracy
+    (1 + 0)/2. Catches plain accuracy reported as balanced accuracy (on 2 + 2 labels, as above,
+    both are 0.75)."""
+    m = metrics.bag_metrics([0, 0, 0, 1], np.array([[0.9, 0.1]] * 4))
+    assert m["accuracy"] == 0.75 and m["balanced_accuracy"] == 0.5
+
+
 def test_entropy_and_topk():
     assert metrics.attention_entropy(np.ones(10) / 10) == pytest.approx(1.0)
     assert metrics.attention_entropy(np.eye(10)[3]) == pytest.approx(0.0)
@@ -51,6 +59,16 @@ def test_localization_auc():
     assert metrics.localization_auc(perfect, y) == {"mean_slide_auc": 1.0, "pooled_auc": 1.0, "n_slides": 2}
     worst = [-s for s in perfect]
     assert metrics.localization_auc(worst, y)["mean_slide_auc"] == 0.0
+
+
+def test_localization_auc_skips_slides_that_are_all_tumour():
+    """A slide whose patches are all tumour (every label >= 0.25) has no within-slide ranking to
+    judge and does not count, like a negative slide. Catches only negative slides skipped (the
+    all-tumour slide then counts, and its one-class AUC is NaN or an error)."""
+    y = [np.array([0, 0, 1, 1.0]), np.array([0.5, 0.9, 1.0])]
+    s = [np.array([0.1, 0.2, 0.3, 0.4]), np.array([0.3, 0.1, 0.2])]
+    assert metrics.localization_auc(s, y) == {"mean_slide_auc": 1.0, "pooled_auc": 1.0,
+                                              "n_slides": 1}
 
 
 def test_heatmap_places_values_at_coordinates_and_averages_overlaps():

@@ -495,3 +495,28 @@ def test_recycle_network_figure_colours_every_patch_by_its_fate():
         tuple(first_row[0].get_facecolor())
     with pytest.raises(ValueError, match="both"):
         viz.recycle_network(masked, masked)
+
+
+def test_v2_keeps_one_instance_without_recycling_and_recycles_it_with_a_network():
+    """recycle_split's min_keep: without a recycle network (``mhim_v2_norecycle``) a bag must keep
+    at least one instance for the student, ⌊L·ρ⌋ = 0 notwithstanding; with one, the ⌊L·ρ⌋ = 0
+    kept leave the instance to the recycle tokens. Catches min_keep inverted (the student then
+    gets an empty bag without recycling, and a kept instance that should be recycled with it)."""
+    from milhelpers.models import RecycleNetwork
+    x = torch.randn(1, 2, 6)
+    # r_h = 0.5 of 2 hides the teacher's top instance; L = 1 left and ⌊1 · 0.8⌋ = 0
+    plain = tiny_mhim(r_h=0.5, r_hr=1.0, r=0.0, merge_ratio=0.8).train()
+    out = plain(x)
+    masked = out.extras["mhim_masked"]
+    assert int(masked.sum()) == 1
+    assert torch.equal(out.mask, ~masked)                  # the one visible instance is kept
+    assert int(out.extras["mhim_recycled"].sum()) == 0 and torch.isfinite(out.logits).all()
+    torch.manual_seed(0)
+    student, teacher = ABMIL(6, 2, embed_dim=8, attn_dim=4), ABMIL(6, 2, embed_dim=8, attn_dim=4)
+    recycling = MHIM(student, teacher, r_h=0.5, r_hr=1.0, r=0.0, merge_ratio=0.8,
+                     recycle=RecycleNetwork(8, n_queries=1)).train()
+    out = recycling(x)
+    masked, recycled = out.extras["mhim_masked"], out.extras["mhim_recycled"]
+    assert torch.equal(recycled, ~masked)                  # the visible instance is recycled
+    assert not out.mask[:, :2].any()                       # and no instance is kept
+    assert out.mask[:, 2:].all() and torch.isfinite(out.logits).all()   # the recycle token

@@ -69,6 +69,20 @@ def test_pack_tensors_index_and_padding():
     assert x[:, :, 0].tolist() == [[1, 1, 2, 2, 2], [3, 0, 0, 0, 0]]
 
 
+def test_pack_tensors_index_names_the_slide_of_each_part_not_its_position():
+    """pack_tensors(slide_of_part=…) labels tokens with the part's slide, and ADS.packed keeps
+    the slide ids of a pack whose slides are not 0…S−1. Catches the index written as the part's
+    position (identical only while part i belongs to slide i)."""
+    parts = [torch.full((2, 1), 1.0), torch.full((3, 1), 2.0), torch.full((1, 1), 3.0)]
+    _, _, index = pack_tensors(parts, [[0, 1], [2]], slide_of_part=[5, 7, 9])
+    assert index.tolist() == [[5, 5, 7, 7, 7], [9, -1, -1, -1, -1]]
+    # a residual pack without slide 1 (its residual part was empty): ids 0 and 2 survive ADS
+    torch.manual_seed(0)
+    ads = ADS(6, 2).train()
+    feats, index = ads.packed(torch.randn(1, 4, 6), torch.tensor([[0, 0, 2, 2]]))
+    assert index.tolist() == [[0, 2]] and feats.shape == (1, 2, 6)
+
+
 # ------------------------------------------------------------------------ hyperslide label
 def test_hyperslide_label_hand_computed():
     # the issue's example: one class-0 and two class-1 members with 30, 10, 5 tokens
@@ -228,6 +242,21 @@ def test_packmil_names_and_bad_options():
         pack_collate(max_len=0)
 
 
+def test_packmil_without_residual_branch_collates_no_hyperslides():
+    """alpha = 0 (``packmil_noresidual``) leaves the residual branch out of the batches too, so
+    training never runs (nor pays for, nor draws dropout for) a hyperslide forward whose loss
+    weight is 0. Catches the collate function building residual packs whatever alpha is."""
+    bags = _bags([20, 30, 25])
+    noresidual = packmil_method(alpha=0)        # made before seeding: it builds a PackMIL
+    torch.manual_seed(0)
+    with_res = get_method("packmil").collate_fn(bags)
+    assert with_res.residual_features is not None and "residual" in with_res.model_kwargs
+    torch.manual_seed(0)
+    without = noresidual.collate_fn(bags)
+    assert without.residual_features is None and "residual" not in without.model_kwargs
+    assert torch.equal(without.features, with_res.features)     # the main packs are the same
+
+
 def test_padding_share_and_packing_efficiency_hand_computed():
     assert padded_token_share([10, 10, 10, 10], 2, epochs=1) == 0.0
     assert padded_token_share([1, 3], 2, epochs=1) == pytest.approx(1 - 4 / 6)
@@ -252,3 +281,47 @@ def test_ads_groups_dimension_major_so_kept_coordinates_keep_their_order():
     e = torch.tensor([[1000.0 * t + j for j in range(3)] for t in range(4)])   # 4 tokens, D = 3
     g = ADS.group(e, 2)                                      # 2 groups of r = 2 tokens
     assert g.tolist() == [[0, 1000, 1, 1001, 2, 1002], [2000, 3000, 2001, 3001, 2002, 3002]]
+
+
+def _uniform_identity_ads(dim, ratio):
+    """ADS with uniform α (the score's last layer zeroed) and identity embed and out layers."""
+    ads = ADS(dim, ratio)
+    with torch.no_grad():
+        ads.score[-1].weight.zero_()
+        ads.score[-1].bias.zero_()
+        ads.embed[0].weight.copy_(torch.eye(dim))
+        ads.embed[0].bias.zero_()
+        ads.out.weight.copy_(torch.eye(dim))
+        ads.out.bias.zero_()
+    return ads
+
+
+def test_ads_keeps_the_chosen_grouped_coordinates_in_ascending_order():
+    """In training ADS keeps D of the r·D grouped coordinates *in their order*, so output input i
+    still holds coordinate ≈ i, as in evaluation. Identical tokens v = (1 … 8) through identity
+    layers: grouped, coordinate j sits at 2j and 2j + 1, so any sorted subset is ascending; the
+    same subset in random order (the bug this catches) almost never is (3 draws of 3 rows)."""
+    torch.manual_seed(0)
+    ads = _uniform_identity_ads(8, 2).train()
+    v = torch.arange(1, 9.0)
+    for _ in range(3):
+        out = ads.forward_part(v.repeat(6, 1))                # n = 6, a multiple of r: no zeros
+        assert out.shape == (3, 8)
+        assert (out[:, 1:] >= out[:, :-1]).all(), out
+        # every kept coordinate is one of the GELU'd (1 + 1/6)·v_j (uniform α = 1/6)
+        assert set(out.flatten().tolist()) <= set(torch.nn.functional.gelu(v * 7 / 6).tolist())
+
+
+def test_ads_reweighting_adds_the_attention_weighted_token_to_the_token():
+    """reweight: x_t + α_t x_t, α the softmax over the real tokens only. With uniform α = 1/n
+    every token is scaled by 1 + 1/n; padding tokens get α = 0 and stay as they are. Catches the
+    residual x_t dropped (tokens scaled by α_t alone, about 1/n)."""
+    ads = _uniform_identity_ads(4, 2)
+    x = torch.randn(5, 4)
+    torch.testing.assert_close(ads.reweight(x), x * (1 + 1 / 5))
+    xb = torch.randn(2, 5, 4)
+    mask = torch.tensor([[True] * 5, [True] * 3 + [False] * 2])
+    got = ads.reweight(xb, mask)
+    torch.testing.assert_close(got[0], xb[0] * (1 + 1 / 5))
+    torch.testing.assert_close(got[1, :3], xb[1, :3] * (1 + 1 / 3))
+    torch.testing.assert_close(got[1, 3:], xb[1, 3:])

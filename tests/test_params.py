@@ -88,6 +88,20 @@ def test_folds_leave_enough_cases_for_the_validation_split():
         check_folds(2, small)
 
 
+def test_training_part_rounds_the_test_fold_up_with_an_odd_case_count():
+    """11 cases in 2 folds: the larger test fold holds ⌈11/2⌉ = 6, so a training part can hold
+    as few as 5. Asked for 6, 2 folds are refused (and no fold count is advised); asked for 5,
+    accepted. Catches the test fold rounded down (n − ⌊n/k⌋ = 6: 2 folds wrongly accepted)."""
+    odd = pd.DataFrame({"slide_id": range(11), "label": [0] * 6 + [1] * 5, "case_id": range(11)})
+    with pytest.raises(ParameterError, match="training part of 2 folds holds about 5.*at least 6"):
+        check_folds(2, odd, min_train_groups=6)
+    assert check_folds(2, odd, min_train_groups=5) == 2
+    # 3 folds: ⌈11/3⌉ = 4 tested, 7 left for training
+    assert check_folds(3, odd, min_train_groups=7) == 3
+    with pytest.raises(ParameterError, match="holds about 7"):
+        check_folds(3, odd, min_train_groups=8)
+
+
 def test_folds_must_match_a_fold_column(tmp_path):
     csv = tmp_path / "labels.csv"
     pd.DataFrame({"slide_id": list("abcdef"), "label": [0, 1] * 3, "fold": [0, 0, 1, 1, 2, 2]}

@@ -305,6 +305,17 @@ def test_within_class_correlation_ignores_what_the_labels_explain():
     assert stats.within_class_correlation(y, x1, np.exp(x1)) == pytest.approx(1.0)
 
 
+def test_within_class_correlation_weights_each_class_by_its_size():
+    """The classes' correlations are averaged weighted by class size: 10 negatives with x2 = x1
+    (ρ₀ = 1) and 30 positives with x2 = −x1 (ρ₁ = −1 exactly, after normal scores) give
+    (10 · 1 + 30 · (−1)) / 40 = −0.5. Catches an unweighted average (which gives 0)."""
+    x1 = np.random.default_rng(0).standard_normal(40)
+    y = np.r_[np.zeros(10, int), np.ones(30, int)]
+    x2 = np.where(y == 1, -x1, x1)
+    assert stats.within_class_correlation(y, x1, x2) == pytest.approx(-0.5)
+    assert stats.within_class_correlation(1 - y, x1, x2) == pytest.approx(-0.5)   # labels swapped
+
+
 def test_null_cohorts_are_called_clear_about_5_percent_of_the_time():
     """Two methods with the same true AUC, scores correlated as real runs are: the rule's
     false-positive rate over 400 simulated cohorts of 120 slides × 3 repeats."""

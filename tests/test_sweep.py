@@ -378,6 +378,17 @@ def test_parameters_cell_and_grid(tmp_path):
     assert sweep.run_name({"lam": 0.1, "name": "a b/c"}) == "lam=0.1,name=a_b_c"
 
 
+def test_long_run_names_stay_unique_when_they_differ_after_the_cut():
+    """Names over 120 characters are cut to 100 plus a hash of the *whole* name, so two runs
+    whose parameters differ only past character 100 still get different folders. Catches the
+    hash taken of the cut text (both runs then share a folder and one reuses the other's
+    results)."""
+    a = sweep.run_name({"lst": list(range(60)) + [1]})
+    b = sweep.run_name({"lst": list(range(60)) + [2]})
+    assert len(a) == len(b) == 113 and a[:100] == b[:100]
+    assert a != b
+
+
 def _untagged(folder: Path) -> Path:
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell("x = 1")]

@@ -135,6 +135,35 @@ def test_segmentation_level_choice(downsamples, target, expected):
     assert tiling.segmentation_level(downsamples, target) == expected
 
 
+def test_only_the_largest_holes_are_cut_out_up_to_max_n_holes(tmp_path):
+    """A tissue square with three background holes of 480, 320 and 240 level-0 px (60, 40, 30
+    mask px at 4 µm/px; all above a_h = 0.5 reference patch = 512 mask px): with max_n_holes = n
+    the n *largest* are cut out of the mask and the rest stay tissue. Catches the holes kept
+    smallest first."""
+    from milhelpers import synth
+
+    img = np.full((2048, 2048, 3), 242, np.uint8)
+    img[128:1920, 128:1920] = (225, 140, 185)
+    holes = [(400, 520, 480), (1200, 520, 320), (800, 1300, 240)]   # x, y, side; largest first
+    for x, y, side in holes:
+        img[y:y + side, x:x + side] = 242
+    path = synth.write_pyramidal_tiff(tmp_path / "holes.tiff", img, 0.5)
+    for n in (1, 2):
+        params = tiling.get_preset("biopsy").replace(max_n_holes=n, close=0, a_h=0.5)
+        with Slide(path) as s:
+            tm = tiling.segment_tissue(s, params)
+        assert len(tm.contours) == 1 and len(tm.holes[0]) == n
+        dx, dy = tm.downsample
+        centre = [tm.mask[int((y + side / 2) / dy), int((x + side / 2) / dx)]
+                  for x, y, side in holes]
+        assert centre == [0] * n + [1] * (3 - n), (n, centre)
+        # the holes kept are the largest, in level-0 px² (contours trace the pixel centres)
+        areas = sorted((cv2.contourArea(h.astype(np.float32)) for h in tm.holes[0]),
+                       reverse=True)
+        for area, (_, _, side) in zip(areas, holes):
+            assert area == pytest.approx(side ** 2, rel=0.1)
+
+
 def test_thin_strands_survive_segmentation_on_a_4x_step_pyramid(tmp_path):
     """An Aperio-style 20× pyramid (downsamples 1, 4, 16, 64) is segmented from its 16× level
     (bounded memory) and still keeps every thin strand of tissue that segmenting at 4 µm/px (the

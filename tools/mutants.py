@@ -751,6 +751,379 @@ MUTANTS.update({
 })
 
 
+# The held-out audit's 60 mutants (written blind to this table, none the same change as one
+# above; some change the same line differently), one prefix per area: audit_acmil_, audit_aem_,
+# audit_mhim_, audit_pack_, audit_runner_, audit_stats_, audit_metrics_, audit_tiling_,
+# audit_feat_, audit_sweep_, audit_params_. Each runs the test that killed it in the audit,
+# or the one written for it where it survived. Numbers have two digits, so that a name is
+# never the prefix of another (audit_mhim_01 runs one mutant, not 01, 10 and 11).
+MUTANTS.update({
+    # ceil instead of floor: K'=10, drop=0.05 hides 1 instead of 0; 10*0.6=6 unchanged, 7*0.6 -> 5
+    # vs 4
+    "audit_acmil_01": (
+        "milhelpers/models/acmil.py",
+        "n_hide = torch.floor(k_eff.double() * float(mask_drop)).long()",
+        "n_hide = torch.ceil(k_eff.double() * float(mask_drop)).long()",
+        "tests/test_acmil.py -k stkim_hides_exactly_floor_k_mask_drop_of_each"),
+    # off-by-one: in a bag with fewer than K real instances rank K' (a padding slot) becomes a
+    # candidate, so padding can be 'hidden' and real instances hidden less
+    "audit_acmil_02": (
+        "milhelpers/models/acmil.py",
+        "keys = keys.masked_fill(rank >= k_eff[:, None, None], 2.0)",
+        "keys = keys.masked_fill(rank > k_eff[:, None, None], 2.0)",
+        "tests/test_acmil.py -k stkim_hides_exactly_floor_k_mask_drop_of_each"),
+    # off-by-one: STKIM hides floor(K'*drop)+1 instances (one even when mask_drop gives 0)
+    "audit_acmil_03": (
+        "milhelpers/models/acmil.py",
+        "chosen = order < n_hide[:, None, None]",
+        "chosen = order <= n_hide[:, None, None]",
+        "tests/test_acmil.py -k stkim_hides_exactly_floor_k_mask_drop_of_each"),
+    # hidden instances get logit 0 instead of being removed from the softmax
+    "audit_acmil_04": (
+        "milhelpers/models/acmil.py",
+        "scores = scores.masked_fill(hidden, torch.finfo(scores.dtype).min)",
+        "scores = scores.masked_fill(hidden, 0.0)",
+        "tests/test_acmil.py -k model_masks_in_training_the_branch_attention"),
+    # slide embedding pooled with branch 0's attention instead of the branch-averaged attention
+    "audit_acmil_05": (
+        "milhelpers/models/acmil.py",
+        'z = torch.einsum("bn,bne->be", slide_attention(a), h)',
+        'z = torch.einsum("bn,bne->be", a[:, 0], h)',
+        "tests/test_acmil.py -k model_masks_in_training_the_branch_attention"),
+    # diversity loss includes the diagonal cos(a_i,a_i)=1: value shifted towards 1, no longer 0
+    # for disjoint branches
+    "audit_acmil_06": (
+        "milhelpers/losses.py",
+        "i, j = torch.triu_indices(m, m, offset=1, device=a.device)",
+        "i, j = torch.triu_indices(m, m, offset=0, device=a.device)",
+        "tests/test_acmil.py -k loss_terms_hand_computed_on_masked_padded"),
+    # acmil_method(5, 10, 0) / (1, 10, 0.6) return acmil_base: the ablation's options ignored
+    "audit_acmil_07": (
+        "milhelpers/methods.py",
+        "if n_branches == 1 and mask_drop == 0:      # K is unused without masking",
+        "if n_branches == 1 or mask_drop == 0:      # K is unused without masking",
+        "tests/test_acmil.py -k acmil_method_returns_the_registered_ablation"),
+    # softmax over the head axis instead of instances: one head gives log a = 0, entropy 0
+    "audit_aem_01": (
+        "milhelpers/losses.py",
+        "log_a = torch.log_softmax(z, dim=-1)",
+        "log_a = torch.log_softmax(z, dim=1)",
+        "tests/test_aem.py -k hand_computed_value_for_each_normalisation"),
+    # log_n normalisation divides by N instead of log N
+    "audit_aem_02": (
+        "milhelpers/losses.py",
+        "h = torch.where(n[:, None] > 1, h / log_n[:, None], 0.0)",
+        "h = torch.where(n[:, None] > 1, h / n[:, None], 0.0)",
+        "tests/test_aem.py -k hand_computed_value_for_each_normalisation"),
+    # a lambda below 0.1 is named like the default 'aem': the runner's cache mixes the settings
+    "audit_aem_03": (
+        "milhelpers/methods.py",
+        'name = prefix + (f"_lam{_short(lam)}" if lam != 0.1 else "")',
+        'name = prefix + (f"_lam{_short(lam)}" if lam > 0.1 else "")',
+        "tests/test_aem.py -k registered_aem_and_variant_names"),
+    # sign flipped: the regulariser minimises entropy (sharpens attention)
+    "audit_aem_04": (
+        "milhelpers/losses.py",
+        "return -attention_entropy(attention_logits, mask, normalize).mean()",
+        "return attention_entropy(attention_logits, mask, normalize).mean()",
+        "tests/test_aem.py -k hand_computed_value_for_each_normalisation"),
+    # floor instead of ceil: r_h=0.01 of 50 patches masks 0 instead of 1
+    "audit_mhim_01": (
+        "milhelpers/models/mhim.py",
+        "return min(n, math.ceil(n * ratio - 1e-9))",
+        "return min(n, math.floor(n * ratio + 1e-9))",
+        "tests/test_mhim.py -k mask_count_rounds_up_and_zero_masks_nothing"),
+    # v2 without recycling may keep no instance at all (min_keep inverted)
+    "audit_mhim_02": (
+        "milhelpers/models/mhim.py",
+        "min_keep=int(self.recycle is None))",
+        "min_keep=int(self.recycle is not None))",
+        "tests/test_mhim.py -k v2_keeps_one_instance_without_recycling"),
+    # when everything is masked, the highest- instead of the lowest-scored instance is shown again
+    "audit_mhim_03": (
+        "milhelpers/models/mhim.py",
+        "chosen[order[-1]] = False",
+        "chosen[order[0]] = False",
+        "tests/test_mhim.py -k at_least_one_real_instance_stays_visible"),
+    # off-by-one: low-score masking hides one instance more than ceil(n*r_l)
+    "audit_mhim_04": (
+        "milhelpers/models/mhim.py",
+        "pick = order[n - mask_count(n, r_l):]",
+        "pick = order[n - mask_count(n, r_l) - 1:]",
+        "tests/test_mhim.py -k low_masking_hides_the_lowest_and_union_with_high"),
+    # r_h schedule reversed: grows from 0 to r_h instead of decaying to 0
+    "audit_mhim_05": (
+        "milhelpers/methods.py",
+        "model.r_h = 0.5 * model.r_h0 * (1 + math.cos(math.pi * t))",
+        "model.r_h = 0.5 * model.r_h0 * (1 - math.cos(math.pi * t))",
+        "tests/test_mhim.py -k schedule_decays_r_h_by_half_cosine_and_updates"),
+    # v2 recycle queries take their EMA step in eval mode too: inference mutates the model
+    "audit_mhim_06": (
+        "milhelpers/models/mhim.py",
+        "if self.training and self.momentum < 1:",
+        "if self.momentum < 1:",
+        "tests/test_fidelity.py -k mhim_v2_recycle_network_by_hand"),
+    # recycle cross-attention scaled by sqrt(d) instead of 1/sqrt(d)
+    "audit_mhim_07": (
+        "milhelpers/models/mhim.py",
+        'dots = torch.einsum("hqd,bhnd->bhqn", q, k) * self.head_dim ** -0.5',
+        'dots = torch.einsum("hqd,bhnd->bhqn", q, k) * self.head_dim ** 0.5',
+        "tests/test_fidelity.py -k mhim_v2_recycle_network_by_hand"),
+    # teacher not sharpened (tau_s=1 used for the teacher): a different target distribution
+    "audit_mhim_08": (
+        "milhelpers/losses.py",
+        "p_t = torch.softmax(teacher.detach().float() / tau_teacher, dim=-1)",
+        "p_t = torch.softmax(teacher.detach().float() / tau_student, dim=-1)",
+        "tests/test_losses.py -k consistency_loss_hand_computed_and_teacher_gets"),
+    # class-aware score: softmax over instances instead of classes
+    "audit_mhim_09": (
+        "milhelpers/models/mhim.py",
+        "return torch.softmax(logits, -1).amax(-1)",
+        "return torch.softmax(logits, 1).amax(-1)",
+        "tests/test_mhim.py -k class_aware_score_by_hand_batched_padded_and"),
+    # MaskRecorder records at the first step of an epoch instead of the last
+    "audit_mhim_10": (
+        "milhelpers/methods.py",
+        "if state.epoch in self.epochs and (state.step + 1) % state.steps_per_epoch == 0:",
+        "if state.epoch in self.epochs and state.step % state.steps_per_epoch == 0:",
+        "tests/test_mhim.py -k fit_without_runner_trains_the_baseline_as"),
+    # dropped padding mask: padding becomes visible to the student in padded batches
+    "audit_mhim_11": (
+        "milhelpers/models/mhim.py",
+        "visible = mask & ~masked",
+        "visible = ~masked",
+        "tests/test_padding_paths.py -k mhim_student_in_a_batch_sees_each_bag_without"),
+    # main part gets ceil(p*n) instead of floor(p*n)
+    "audit_pack_01": (
+        "milhelpers/packing.py",
+        "k = max(1, int(math.floor(p * n)))",
+        "k = max(1, int(math.ceil(p * n)))",
+        "tests/test_packing.py -k without_caps_every_instance_lands_in_exactly"),
+    # pack_tensors ignores slide_of_part: token -> slide index is the part index
+    "audit_pack_02": (
+        "milhelpers/packing.py",
+        "index[j, at:at + n] = slide_of_part[i]",
+        "index[j, at:at + n] = i",
+        "tests/test_packing.py -k index_names_the_slide_of_each_part"),
+    # multi-hot target normalised by the member count, not the largest class count
+    "audit_pack_03": (
+        "milhelpers/packing.py",
+        "return per_class / per_class.amax(-1, keepdim=True)",
+        "return per_class / per_class.sum(-1, keepdim=True)",
+        "tests/test_packing.py -k hyperslide_label_hand_computed"),
+    # alpha=0 (no residual branch) still builds and forwards the hyperslides
+    "audit_pack_04": (
+        "milhelpers/methods.py",
+        "collate = pack_collate(p, max_len, min_len, ads_ratio or 1, residual=alpha > 0)",
+        "collate = pack_collate(p, max_len, min_len, ads_ratio or 1, residual=True)",
+        "tests/test_packing.py -k without_residual_branch_collates_no_hyperslides"),
+    # ADS keeps its D coordinates in random order instead of sorted
+    "audit_pack_05": (
+        "milhelpers/models/packmil.py",
+        "keep = torch.sort(torch.randperm(r * d, device=x.device)[:d]).values",
+        "keep = torch.randperm(r * d, device=x.device)[:d]",
+        "tests/test_packing.py -k keeps_the_chosen_grouped_coordinates_in_ascending_order"),
+    # compressed length floored instead of ceiled (and 0 for n < r)
+    "audit_pack_06": (
+        "milhelpers/packing.py",
+        "return -(-int(n) // int(ratio))",
+        "return int(n) // int(ratio)",
+        "tests/test_packing.py -k ads_compresses_in_training_and_keeps_length_in"),
+    # ADS re-weighting loses its residual: tokens scaled by alpha alone
+    "audit_pack_07": (
+        "milhelpers/models/packmil.py",
+        "return x + a[..., None] * x",
+        "return a[..., None] * x",
+        "tests/test_packing.py -k reweighting_adds_the_attention_weighted_token"),
+    # n_test/n_train fallback 1/k instead of 1/(k-1)
+    "audit_runner_01": (
+        "milhelpers/experiments.py",
+        "ratio = 1 / (k - 1) if k > 1 else 1.0",
+        "ratio = 1 / k if k > 1 else 1.0",
+        "tests/test_experiments.py -k without_a_recorded_ratio_use_one_over_k_minus_one"),
+    # run's top5_mass averaged over all slides, not the positives
+    "audit_runner_02": (
+        "milhelpers/experiments.py",
+        '"top5_mass": mean("top5_mass", [r for r in slides if r["label"] == 1]),',
+        '"top5_mass": mean("top5_mass", slides),',
+        "tests/test_experiments.py -k each_repeat_scores_every_slide_once_out_of_fold"),
+    # clear decided by the unadjusted p, not Holm's
+    "audit_runner_03": (
+        "milhelpers/experiments.py",
+        'table.insert(7, "clear", [bool(p < stats.ALPHA) for p in table.p_holm])',
+        'table.insert(7, "clear", [bool(p < stats.ALPHA) for p in table.p])',
+        "tests/test_experiments.py -k clear_follows_holms_adjusted_p"),
+    # a two-stage run's seconds leave out its first stage's recorded seconds
+    "audit_runner_04": (
+        "milhelpers/experiments.py",
+        'seconds = time.perf_counter() - t0 - stage["wall"] + stage["seconds"]',
+        'seconds = time.perf_counter() - t0 - stage["wall"]',
+        "tests/test_mhim.py -k runner_reuses_the_cached_baseline_and_counts"),
+    # percentile interval cuts alpha per tail: a 90% interval reported as 95%
+    "audit_stats_01": (
+        "milhelpers/stats.py",
+        "k = max(1, math.ceil(alpha * b / 2 - 1e-9))",
+        "k = max(1, math.ceil(alpha * b - 1e-9))",
+        "tests/test_stats.py -k a_clear_interval_and_p_below_005_are_the_same"),
+    # paired=False ignored: the 'unpaired' bootstrap is paired
+    "audit_stats_02": (
+        "milhelpers/stats.py",
+        "w_a = w if paired else _case_weights(case, strata, n_boot, rng)",
+        "w_a = w",
+        "tests/test_stats.py -k pairing_moves_both_methods_and_every_repeat"),
+    # off-by-one: the last case of each stratum is never drawn
+    "audit_stats_03": (
+        "milhelpers/stats.py",
+        "draws = rng.integers(0, n_h, size=(n_boot, n_h)) + np.arange(n_boot)[:, None] * n_h",
+        "draws = rng.integers(0, n_h - 1, size=(n_boot, n_h)) + np.arange(n_boot)[:, None] * n_h",
+        "tests/test_stats.py -k cases_are_resampled_within_their_label_stratum"),
+    # weighted AUC normalised by W_P^2 instead of W_P*W_N
+    "audit_stats_04": (
+        "milhelpers/stats.py",
+        "/ (w[:, pos].sum(1) * w[:, neg].sum(1))",
+        "/ (w[:, pos].sum(1) * w[:, pos].sum(1))",
+        "tests/test_stats.py -k resampling_weights_count_a_case_as_often_as_it"),
+    # F1 denominator misses the false negatives
+    "audit_stats_05": (
+        "milhelpers/stats.py",
+        "den = 2 * tp + fp + fn",
+        "den = 2 * tp + fp",
+        "tests/test_stats.py -k resampling_weights_count_a_case_as_often_as_it"),
+    # a score exactly at the threshold predicted positive
+    "audit_stats_06": (
+        "milhelpers/stats.py",
+        "pred = (s > threshold).astype(int) if binary else s.argmax(-1)",
+        "pred = (s >= threshold).astype(int) if binary else s.argmax(-1)",
+        "tests/test_stats.py -k resampling_weights_count_a_case_as_often_as_it"),
+    # an interval that ends at 0 counts as excluding 0
+    "audit_stats_07": (
+        "milhelpers/stats.py",
+        "return bool(lo > 0 or hi < 0)",
+        "return bool(lo >= 0 or hi <= 0)",
+        "tests/test_stats.py -k a_clear_interval_and_p_below_005_are_the_same"),
+    # binormal mean misses sqrt(2): simulated AUCs below the asked ones
+    "audit_stats_08": (
+        "milhelpers/stats.py",
+        "mu = math.sqrt(2) * norm.ppf(auc)",
+        "mu = norm.ppf(auc)",
+        "tests/test_stats.py -k simulated_scores_have_the_asked_aucs_and"),
+    # DeLong: negatives' variance divided by the number of positives
+    "audit_stats_09": (
+        "milhelpers/stats.py",
+        "var += c @ np.cov(v01) @ c / n",
+        "var += c @ np.cov(v01) @ c / m",
+        "tests/test_stats.py -k delong_on_a_small_example_worked_by_hand"),
+    # within-class correlation averaged without class-size weights
+    "audit_stats_10": (
+        "milhelpers/stats.py",
+        'return float(np.average(rs, weights=ws)) if rs else float("nan")',
+        'return float(np.average(rs)) if rs else float("nan")',
+        "tests/test_stats.py -k within_class_correlation_weights_each_class"),
+    # top-k mass of the k least-attended instances
+    "audit_metrics_01": (
+        "milhelpers/metrics.py",
+        "return float(np.sort(a, axis=1)[:, ::-1][:, :k].sum(1).mean())",
+        "return float(np.sort(a, axis=1)[:, :k].sum(1).mean())",
+        "tests/test_metrics_viz.py -k entropy_and_topk"),
+    # all-tumour slides not skipped: roc_auc_score raises on one class
+    "audit_metrics_02": (
+        "milhelpers/metrics.py",
+        "if y.all() or not y.any():",
+        "if not y.any():",
+        "tests/test_metrics_viz.py -k skips_slides_that_are_all_tumour"),
+    # balanced accuracy reported as plain accuracy
+    "audit_metrics_03": (
+        "milhelpers/metrics.py",
+        '"balanced_accuracy": float(balanced_accuracy_score(labels, pred)),',
+        '"balanced_accuracy": float(accuracy_score(labels, pred)),',
+        "tests/test_metrics_viz.py -k balanced_accuracy_averages_the_per_class_recalls"),
+    # uniform reference curve not capped at 1 for K > N
+    "audit_metrics_04": (
+        "milhelpers/metrics.py",
+        "uniform.append(np.minimum(ks, len(c)) / len(c))",
+        "uniform.append(ks / len(c))",
+        "tests/test_branch_attention.py -k cumulative_attention_hand_computed_with_bags"),
+    # level-0 patch side scaled by the inverse mpp ratio (wrong resampling unit)
+    "audit_tiling_01": (
+        "milhelpers/tiling.py",
+        "return max(1, int(round(patch_size * target_mpp / level0_mpp)))",
+        "return max(1, int(round(patch_size * level0_mpp / target_mpp)))",
+        "tests/test_tiling.py -k grid_is_physical_at_20x_and_40x"),
+    # the next coarser level is never used (always strips of the fine level)
+    "audit_tiling_02": (
+        "milhelpers/tiling.py",
+        "if coarse <= 2 * target_ds * (1 + 1e-6):",
+        "if coarse <= target_ds * (1 + 1e-6):",
+        "tests/test_tiling.py -k segmentation_level_choice"),
+    # overlap widens the stride instead of narrowing it
+    "audit_tiling_03": (
+        "milhelpers/tiling.py",
+        "step0 = max(1, int(round((patch_size - overlap) * scale)))",
+        "step0 = max(1, int(round((patch_size + overlap) * scale)))",
+        "tests/test_tiling.py -k more_min_tissue_fewer_patches_and_overlap_more"),
+    # kernel scale inverted: on a coarser mask the kernels grow instead of shrinking
+    "audit_tiling_04": (
+        "milhelpers/tiling.py",
+        "k = target_ds / mask_ds",
+        "k = mask_ds / target_ds",
+        "tests/test_tiling.py -k thin_strands_survive_segmentation_on_a_4x_step"),
+    # keeps the smallest holes instead of the largest
+    "audit_tiling_05": (
+        "milhelpers/tiling.py",
+        "order = np.argsort(hole_areas)[::-1][: params.max_n_holes]",
+        "order = np.argsort(hole_areas)[: params.max_n_holes]",
+        "tests/test_tiling.py -k only_the_largest_holes_are_cut_out"),
+    # std not scaled to the 0-255 range: inputs 255x too large
+    "audit_feat_01": (
+        "milhelpers/features.py",
+        "s = torch.tensor(std, dtype=torch.float32, device=images.device).view(1, 3, 1, 1) * 255",
+        "s = torch.tensor(std, dtype=torch.float32, device=images.device).view(1, 3, 1, 1)",
+        "tests/test_features.py -k extraction_matches_direct_encoding"),
+    # features files without coords (CLAM exports) are refused
+    "audit_feat_02": (
+        "milhelpers/h5io.py",
+        "if len(coords) and len(coords) != len(feats):",
+        "if len(coords) != len(feats):",
+        "tests/test_h5io.py -k features_file_without_coords"),
+    # patch offset inside the band read without subtracting the band origin
+    "audit_feat_03": (
+        "milhelpers/features.py",
+        "ox = round((self.coords[j][k][0] - x0) / ds)",
+        "ox = round(self.coords[j][k][0] / ds)",
+        "tests/test_features.py -k extraction_matches_direct_encoding"),
+    # grid zips the axes instead of the Cartesian product
+    "audit_sweep_01": (
+        "milhelpers/sweep.py",
+        "return [dict(zip(names, combo)) for combo in itertools.product(*axes)]",
+        "return [dict(zip(names, combo)) for combo in zip(*axes)]",
+        "tests/test_sweep.py -k parameters_cell_and_grid"),
+    # long run names hashed on their truncated text: two runs differing after 100 chars collide
+    "audit_sweep_02": (
+        "milhelpers/sweep.py",
+        'text = text[:100] + "-" + hashlib.sha256(text.encode()).hexdigest()[:12]',
+        'text = text[:100] + "-" + hashlib.sha256(text[:100].encode()).hexdigest()[:12]',
+        "tests/test_sweep.py -k long_run_names_stay_unique"),
+    # check_int refuses the minimum itself
+    "audit_params_01": (
+        "milhelpers/params.py",
+        "    if not ok or value < minimum:",
+        "    if not ok or value <= minimum:",
+        "tests/test_params.py -k missing_paths_and_half_given_user_data"),
+    # training-part size uses floor of the test fold instead of ceil: too-small folds accepted
+    "audit_params_02": (
+        "milhelpers/params.py",
+        "return n_groups - -(-n_groups // folds_)",
+        "return n_groups - n_groups // folds_",
+        "tests/test_params.py -k training_part_rounds_the_test_fold_up"),
+    # CLI accepts --overlap equal to --patch-size (no clean usage error)
+    "audit_params_03": (
+        "milhelpers/__main__.py",
+        'if args.command == "tile" and args.overlap >= args.patch_size:',
+        'if args.command == "tile" and args.overlap > args.patch_size:',
+        "tests/test_cli.py -k invalid_numbers_are_usage_errors"),
+})
+
+
 def select(args: list[str]) -> tuple[list[str], list[str]]:
     """The mutants named by ``args`` (exact names or prefixes, in the table's order), and the
     arguments that match none."""
