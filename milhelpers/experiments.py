@@ -1122,8 +1122,13 @@ def _train_on_dask(runs: _Runs, missing: list[tuple[Method, int, int]], dask: di
                 print(cluster.describe(c))
         from .plugins import _LOADED
 
-        if _LOADED:   # a plugin's methods are pickled by reference: its module must be there
-            cluster.on_every_worker(c, _load_plugins, list(_LOADED), name="milhelpers-plugins")
+        # a plugin's methods are pickled by reference, so the plugins that registered the
+        # methods to train must be loaded on every worker; only those: another plugin this
+        # process loaded earlier may be gone by now (a notebook's temporary file)
+        wanted = {m.name for m, _, _ in missing}
+        needed = [key for key, (_, _, names) in _LOADED.items() if wanted & set(names)]
+        if needed:
+            cluster.on_every_worker(c, _load_plugins, needed, name="milhelpers-plugins")
         token = uuid.uuid4().hex[:8]
         light = dataclasses.replace(runs, dataset=None, trained=set(),
                                     cache_dir=Path(runs.cache_dir).resolve())

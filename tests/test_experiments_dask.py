@@ -119,6 +119,33 @@ def test_a_failing_run_is_raised_after_the_others_are_cached(tmp_path, local2):
     assert len(tried) == 1 and tried[0] != str(os.getpid())
 
 
+def test_only_the_plugins_of_the_methods_to_train_go_to_the_workers(tmp_path, local2):
+    """A plugin this process loaded earlier whose file is gone since (a notebook's temporary
+    file) must not stop a Dask run of other methods; a plugin method still trains there."""
+    from milhelpers import plugins
+
+    gone = tmp_path / "gone.py"
+    gone.write_text("from milhelpers.methods import get_method, register\n"
+                    "register(get_method('mean_pool').with_options(name='gone_mean', embed_dim=8))\n")
+    kept = tmp_path / "kept.py"
+    kept.write_text("from milhelpers.methods import get_method, register\n"
+                    "register(get_method('mean_pool').with_options(name='kept_mean', embed_dim=8))\n")
+    try:
+        plugins.load_plugin(str(gone))
+        plugins.load_plugin(str(kept))
+        gone.unlink()
+        res = ex.run_experiments(planted(), [get_method("mean_pool"), get_method("kept_mean")],
+                                 [0], 3, epochs=1, cache_dir=tmp_path / "runs", progress=False,
+                                 client=local2)
+        assert res.n_trained == 6 and set(res.runs.method) == {"mean_pool", "kept_mean"}
+    finally:
+        for f in (gone, kept):
+            plugins._LOADED.pop(str(f.resolve()), None)
+        from milhelpers import methods
+        for name in ("gone_mean", "kept_mean"):
+            methods.METHODS.pop(name, None)
+
+
 @pytest.mark.parametrize("kwargs, match", [
     (dict(workers=0), "workers"), (dict(workers=1.5), "workers"), (dict(workers=True), "workers"),
     (dict(workers=2, scheduler="local:2"), "one of"),
