@@ -44,6 +44,7 @@ import logging
 import os
 import re
 import signal
+import sys
 import threading
 import time
 import uuid
@@ -69,6 +70,10 @@ WORKER_THREADS_ENV = "MILHELPERS_WORKER_THREADS"
 
 class SchedulerLostError(ConnectionError):
     """The Dask scheduler stopped answering while tasks were running."""
+
+
+#: the -W option that silences the resource tracker's leaked-semaphore warning (see :func:`client`)
+_TRACKER_QUIET = "ignore::UserWarning:multiprocessing.resource_tracker"
 
 
 def parse_scheduler(scheduler: str | None) -> tuple[str, Any]:
@@ -202,6 +207,12 @@ def client(scheduler: str | None = None, cluster_file: str | Path | None = None,
                                   "(`dask scheduler`) or use --scheduler local") from err
     n = value or default_workers or _cores()
     threads = str(max(1, _cores() // n))
+    # multiprocessing's resource tracker (started with the first local cluster, and given this
+    # process's -W options) warns at exit about the semaphores of worker processes stopped by
+    # Ctrl-C, which it then cleans up itself: after "interrupted; rerun ..." that warning would
+    # be the last line a user reads, for nothing to do
+    if _TRACKER_QUIET not in sys.warnoptions:
+        sys.warnoptions.append(_TRACKER_QUIET)
     # one task at a time per worker, and the machine's cores split among the workers (numpy,
     # OpenCV and torch read these at import; Dask would otherwise pin them to 1)
     env = {WORKER_THREADS_ENV: threads, "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads,
