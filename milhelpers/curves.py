@@ -32,7 +32,7 @@ from .methods import Method, as_method
 from .metrics import bag_metrics
 from .train import Callback, TrainState, predict, run_seed
 
-__all__ = ["EpochEvaluation", "learning_curves", "CURVES_VERSION"]
+__all__ = ["EpochEvaluation", "learning_curves", "summarize_curves", "CURVES_VERSION"]
 
 #: Bump when what a cached curve holds changes.
 CURVES_VERSION = 1
@@ -136,3 +136,26 @@ def _read(path: Path) -> list[dict] | None:
         return json.loads(path.read_text())["rows"]
     except (OSError, ValueError, KeyError):
         return None
+
+
+def summarize_curves(curves: pd.DataFrame) -> pd.DataFrame:
+    """One row per method of :func:`learning_curves`' table: at the last epoch the training and
+    validation loss and AUC; the epoch of the lowest validation loss and that loss; and the epoch
+    that selection on validation macro F1 + AUC would keep (the first best, as the trainer;
+    ``history_val_f1_auc``)."""
+    rows = {}
+    for method, g in curves.groupby("method", sort=False):
+        tr = g[g.part == "train"].set_index("epoch").sort_index()
+        va = g[g.part == "validation"].set_index("epoch").sort_index()
+        last = int(va.index.max())
+        row = {"epochs": last, "train loss (last)": tr.loss.iloc[-1],
+               "validation loss (last)": va.loss.iloc[-1],
+               "lowest validation loss": va.loss.min(),
+               "at epoch": int(va.loss.idxmin()),
+               "train AUC (last)": tr.auc.iloc[-1], "validation AUC (last)": va.auc.iloc[-1]}
+        if "history_val_f1_auc" in va:
+            f1auc = va.history_val_f1_auc.to_numpy(float)
+            row["val macro F1 + AUC keeps epoch"] = (int(va.index[int(np.nanargmax(f1auc))])
+                                                     if np.isfinite(f1auc).any() else np.nan)
+        rows[method] = row
+    return pd.DataFrame.from_dict(rows, orient="index")

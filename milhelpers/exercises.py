@@ -63,23 +63,26 @@ def check_ch03_ex1(cos_disjoint: float | None, cos_overlapping: float | None) ->
 
 
 def check_ch03_ex2(below_chance: bool | None, composition: pd.DataFrame,
-                   chance: dict[str, float]) -> bool | None:
+                   random_composition: pd.DataFrame) -> bool | None:
     """Chapter 03, exercise 2: does the branch ranked last (least tumour) in each run pick tumour
-    less often than random picks, on average over the runs? ``composition``:
-    :func:`milhelpers.instances.topk_composition` of the learner's run; ``chance``:
-    :func:`milhelpers.instances.group_shares`."""
+    less often than a random picker ranked last among as many, on average over the runs?
+    ``composition``: :func:`milhelpers.instances.topk_composition` of the learner's run;
+    ``random_composition``: :func:`milhelpers.instances.random_topk_composition` of the same
+    runs."""
     if _ch0304_unanswered(below_chance, "set below_chance = True or False"):
         return None
-    last = composition[composition["rank"] == composition["rank"].max()]
-    share = float(last["tumour"].mean())
-    truth = share < chance["tumour"]
-    return _ch0304_report(bool(below_chance) == truth,
-                   f"yes, it holds: the least-tumour branch's picks are {share:.0%} tumour "
-                   f"against {chance['tumour']:.0%} for random picks — "
-                   + ("below chance: that branch is pushed off the tumour"
-                      if truth else "not below chance: no branch avoids the tumour here"),
-                   f"look again: the least-tumour branch's picks are {share:.0%} tumour, random "
-                   f"picks {chance['tumour']:.0%}")
+    last = composition["rank"].max()
+    share = float(composition[composition["rank"] == last]["tumour"].mean())
+    null = float(random_composition[random_composition["rank"] == last]["tumour"].mean())
+    truth = share < null
+    return _ch0304_report(
+        bool(below_chance) == truth,
+        f"yes, it holds: the least-tumour branch's picks are {share:.0%} tumour against "
+        f"{null:.0%} for the last-ranked of {last} random pickers — "
+        + ("below chance: that branch is pushed off the tumour" if truth
+           else "not below chance: no branch avoids the tumour more than ranking alone explains"),
+        f"look again: the least-tumour branch's picks are {share:.0%} tumour, the last-ranked "
+        f"random picker's {null:.0%}")
 
 
 def check_ch03_ex3(branch: int | None, attention: np.ndarray, kinds, k: int) -> bool | None:

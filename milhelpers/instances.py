@@ -30,7 +30,8 @@ from .tiling import SegmentationParams, TissueMask, box_fraction, segment_tissue
 __all__ = ["PatchTable", "patch_table", "cohort_patch_table", "patch_kind", "KIND_THRESHOLD",
            "tumour_vs_mimic_probe", "cohort_patch_kinds", "attention_share_by_kind",
            "KIND_GROUPS", "kind_group", "out_of_fold_attention", "topk_composition",
-           "group_shares", "composition_table", "Coverage", "topk_coverage"]
+           "group_shares", "composition_table", "Coverage", "topk_coverage", "attention_by_run",
+           "topk_counts", "random_topk_composition"]
 
 #: a patch is tumour (or a mimic) when at least this fraction of it is (the course's instance
 #: label, as in :func:`milhelpers.datasets.cohort_instance_labels`)
@@ -289,6 +290,30 @@ def out_of_fold_attention(result, method: str, seed: int) -> dict[str, dict]:
     return out
 
 
+def attention_by_run(result, method: str, label: int | None = None) -> dict:
+    """The test slides' attention of every run of ``method``: (seed, fold) → {slide id → (H, N)
+    softmax weights} (``label``: only slides of that class), the input of
+    :func:`topk_composition` — within one run a head keeps its meaning."""
+    out: dict = {}
+    for seed in sorted(int(s) for s in result.runs[result.runs.method == method].seed.unique()):
+        for sid, p in out_of_fold_attention(result, method, seed).items():
+            if label is None or p["label"] == label:
+                out.setdefault((seed, p["fold"]), {})[sid] = p["attention"]
+    return out
+
+
+def topk_counts(attention: np.ndarray, k: int) -> np.ndarray:
+    """(N,) int: for each patch, how many heads of (H, N) attention have it in their top ``k``
+    (ties broken by position, as :func:`milhelpers.metrics.topk_members`)."""
+    if k < 1:
+        raise ValueError(f"k must be >= 1, got {k}")
+    a = _heads(attention)
+    counts = np.zeros(a.shape[1], int)
+    for row in a:
+        counts[_top(row, k)] += 1
+    return counts
+
+
 def _heads(a) -> np.ndarray:
     a = np.asarray(a, float)
     return a[None] if a.ndim == 1 else a
@@ -347,6 +372,37 @@ def topk_composition(attention: dict, kinds: dict[str, Sequence[str]], k: int) -
                                        "rank"])
 
 
+def random_topk_composition(attention: dict, kinds: dict[str, Sequence[str]], k: int,
+                            draws: int = 200, seed: int = 0) -> pd.DataFrame:
+    """The null model of :func:`topk_composition`: heads that pick their top ``k`` at random.
+
+    For every run of ``attention`` (only its slides and its number of heads H are used), each
+    of ``draws`` draws gives H random heads — per slide k patches drawn uniformly without
+    replacement (all when N ≤ k) — ranked by tumour share as :func:`topk_composition` ranks real
+    heads. Rows: one per (run, rank), the group shares averaged over the draws. Ranking alone
+    makes the last-ranked random head's tumour share fall below the patches' tumour share (the
+    minimum of H noisy shares); a real head below *this* row is below chance after ranking."""
+    if k < 1 or draws < 1:
+        raise ValueError(f"k and draws must be >= 1, got {k} and {draws}")
+    rng = np.random.default_rng(seed)
+    rows = []
+    for run, per_slide in attention.items():
+        n_heads = _heads(next(iter(per_slide.values()))).shape[0]
+        groups = {sid: kind_group(kinds[sid]) for sid in per_slide}
+        totals = np.zeros((n_heads, len(KIND_GROUPS)))
+        for _ in range(draws):
+            counts = np.zeros((n_heads, len(KIND_GROUPS)))
+            for g in groups.values():
+                picks = np.argsort(rng.random((n_heads, len(g))), axis=1)[:, :k]
+                counts += np.stack([(g[picks] == name).sum(1) for name in KIND_GROUPS], 1)
+            shares = counts / counts.sum(1, keepdims=True)
+            totals += shares[np.argsort(-shares[:, 0], kind="stable")]
+        for r, share in enumerate(totals / draws, 1):
+            rows.append({"run": run, "head": r, "n_slides": len(per_slide),
+                         **dict(zip(KIND_GROUPS, share.tolist())), "rank": r})
+    return pd.DataFrame(rows, columns=["run", "head", "n_slides", *KIND_GROUPS, "rank"])
+
+
 def group_shares(kinds: dict[str, Sequence[str]]) -> dict[str, float]:
     """The share of each group of :data:`KIND_GROUPS` among all patches of the slides given: what
     a head picking patches at random would get on average."""
@@ -356,7 +412,7 @@ def group_shares(kinds: dict[str, Sequence[str]]) -> dict[str, float]:
 
 def composition_table(compositions: dict[str, pd.DataFrame],
                       chance: dict[str, float] | None = None, digits: int = 2) -> pd.DataFrame:
-    """Rows "model, head ranked r" (rank over the runs, see :func:`topk_composition`; a one-head
+    """Rows "model, rank r of H" (heads ranked within each run, see :func:`topk_composition`; a one-head
     model is one row), columns the groups of :data:`KIND_GROUPS`: "mean [95 % CI]" of the share
     of the head's top-k picks in that group over the runs (percentile bootstrap over runs,
     :func:`milhelpers.experiments.bootstrap_ci`), and ``runs``. ``chance``
@@ -373,7 +429,7 @@ def composition_table(compositions: dict[str, pd.DataFrame],
         n_heads = int(comp["rank"].max())
         for r, g in comp.groupby("rank"):
             label = name if n_heads == 1 else (
-                f"{name}, branch ranked {r} of {n_heads}"
+                f"{name}, rank {r} of {n_heads}"
                 + (" (most tumour)" if r == 1 else " (least tumour)" if r == n_heads else ""))
             rows[label] = {**{grp: cell(g[grp].to_numpy(float)) for grp in KIND_GROUPS},
                            "runs": len(g)}

@@ -23,10 +23,10 @@ __all__ = ["setup", "show_images", "round_length", "scale_bar", "show_slide", "o
            "show_outlined", "patch_rows", "patch_gallery",
            "read_patches", "scatter_2d", "umap_scatter", "scale_scores", "attention_map",
            "heatmap_overlay",
-           "slide_heatmap", "topk_gallery", "learning_curves", "paired_comparison",
+           "slide_heatmap", "topk_gallery", "learning_curves", "split_curves", "paired_comparison",
            "attention_panels", "ranked_patches", "toy_attention", "concentration_plot",
            "cumulative_attention_plot", "branch_heatmaps", "attention_row", "ATTENTION_CMAP",
-           "category_map",
+           "category_map", "GROUP_COLOURS", "topk_composition_plot",
            "slide_cumulative_attention",
            "lambda_curves", "correlation_scatter", "aem_variants", "mask_evolution",
            "recycle_network",
@@ -463,6 +463,33 @@ def learning_curves(history, metrics: Sequence[str] = ("train_loss", "val_loss",
 # --------------------------------------------------------------------------------------------
 # method comparisons (the experiment runner's standard figure)
 # --------------------------------------------------------------------------------------------
+def split_curves(curves, metrics: Sequence[str] = ("loss", "auc"),
+                 parts: Sequence[str] = ("train", "validation"), axes=None):
+    """Learning curves of several methods (:func:`milhelpers.curves.learning_curves`' table):
+    one panel per metric, epoch on x; one colour per method, one line style per part (training
+    solid, validation dashed, test dotted)."""
+    import pandas as pd
+
+    df = pd.DataFrame(curves)
+    if axes is None:
+        _, axes = plt.subplots(1, len(metrics), figsize=(4.6 * len(metrics), 3.4),
+                               layout="constrained", squeeze=False)
+        axes = axes[0]
+    styles = {"train": "-", "validation": "--", "test": ":"}
+    names = {"loss": "cross-entropy loss (nats)", "auc": "slide AUC"}
+    colours = plt.get_cmap("tab10")
+    for ax, metric in zip(np.atleast_1d(axes), metrics):
+        for i, (method, g) in enumerate(df.groupby("method", sort=False)):
+            for part in parts:
+                p = g[g.part == part].sort_values("epoch")
+                ax.plot(p.epoch, p[metric], styles.get(part, "-"), color=colours(i % 10),
+                        marker="o", ms=2.5, lw=1.4, label=f"{method}, {part}")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(names.get(metric, metric))
+        ax.legend(fontsize=7, frameon=False)
+    return axes
+
+
 def paired_comparison(runs, metric: str = "auc", methods: Sequence[str] | None = None,
                       ax=None, n_resamples: int = 10_000, label: str | None = None,
                       legend: bool = True):
@@ -907,6 +934,50 @@ def branch_heatmaps(slide_path: str | Path, coords: np.ndarray, size0: int,
     if title:
         fig.suptitle(title)
     return fig
+
+
+#: Colours of the patch groups of :data:`milhelpers.instances.KIND_GROUPS`.
+GROUP_COLOURS = {"tumour": "#d62728", "mimic": "#1f77b4", "normal": "#bbbbbb"}
+
+
+def topk_composition_plot(compositions: dict, chance: dict[str, float] | None = None, ax=None,
+                          k: int | None = None):
+    """What each head's top-k patches are: one stacked bar per row of
+    :func:`milhelpers.instances.composition_table` (a model's heads by rank over the runs, or a
+    one-head model), tumour / mimic / normal shares averaged over the runs, the tumour share's
+    95 % bootstrap interval over runs as an error bar, and the tumour share of random picks
+    (``chance``) as a dashed line."""
+    from .experiments import bootstrap_ci
+    from .instances import KIND_GROUPS
+
+    rows = []
+    for name, comp in compositions.items():
+        n_heads = int(comp["rank"].max())
+        for r, g in comp.groupby("rank"):
+            label = name if n_heads == 1 else f"{name}, rank {r}/{n_heads}"
+            rows.append((label, {grp: g[grp].to_numpy(float) for grp in KIND_GROUPS}))
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6.4, 0.42 * len(rows) + 1.2))
+    y = np.arange(len(rows))[::-1]
+    left = np.zeros(len(rows))
+    for grp in KIND_GROUPS:
+        means = np.array([v[grp].mean() for _, v in rows])
+        ax.barh(y, means, left=left, color=GROUP_COLOURS[grp], label=grp, height=0.7)
+        if grp == "tumour":
+            ci = np.array([bootstrap_ci(v[grp]) for _, v in rows])
+            ok = ~np.isnan(ci[:, 0])
+            ax.errorbar(means[ok], y[ok], xerr=np.abs(ci[ok].T - means[ok]), fmt="none",
+                        ecolor="black", capsize=2, lw=1)
+        left += means
+    if chance is not None:
+        ax.axvline(chance["tumour"], color="black", ls="--", lw=1,
+                   label=f"tumour share of all patches ({chance['tumour']:.0%})")
+    ax.set_yticks(y, [name for name, _ in rows], fontsize=7)
+    ax.set_xlim(0, 1)
+    ax.set_xlabel(f"share of the head's top-{k or 'k'} patches (mean over runs; "
+                  "bar: 95 % CI of the tumour share)")
+    ax.legend(fontsize=7, frameon=False, ncol=4, loc="lower center", bbox_to_anchor=(0.5, 1.0))
+    return ax
 
 
 def correlation_scatter(x, y, groups, stats: dict | None = None, ax=None, xlabel: str = "",

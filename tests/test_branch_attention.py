@@ -133,12 +133,11 @@ def test_composition_table_averages_ranks_over_runs_with_a_chance_row():
     chance = instances.group_shares(KINDS)
     assert chance == pytest.approx({"tumour": 3 / 7, "mimic": 1 / 7, "normal": 3 / 7})
     t = instances.composition_table({"acmil": comp, "base": ref}, chance)
-    assert list(t.index) == ["acmil, branch ranked 1 of 2 (most tumour)",
-                             "acmil, branch ranked 2 of 2 (least tumour)", "base",
-                             "all patches (random picks)"]
+    assert list(t.index) == ["acmil, rank 1 of 2 (most tumour)", "acmil, rank 2 of 2 (least tumour)",
+                             "base", "all patches (random picks)"]
     # rank 1 = (0.8, 0.6) -> 0.70; rank 2 = (0.1, 0.3) -> 0.20, with a bootstrap interval
-    assert t.loc["acmil, branch ranked 1 of 2 (most tumour)", "tumour"].startswith("0.70 [0.60, 0.80]")
-    assert t.loc["acmil, branch ranked 2 of 2 (least tumour)", "normal"].startswith("0.60 [")
+    assert t.loc["acmil, rank 1 of 2 (most tumour)", "tumour"].startswith("0.70 [0.60, 0.80]")
+    assert t.loc["acmil, rank 2 of 2 (least tumour)", "normal"].startswith("0.60 [")
     assert t.loc["all patches (random picks)", "tumour"] == "0.43" and t["runs"].iloc[0] == 2
 
 
@@ -198,3 +197,19 @@ def test_scatter_legend_follows_the_order_given():
     assert [t.get_text() for t in ax.get_legend().get_texts()] == [
         "0 of 3 (2)", "1 of 3 (1)", "2 of 3 (1)", "x (1)"]
     plt.close("all")
+
+
+def test_random_composition_is_ranked_like_the_heads_and_matches_chance_before_ranking():
+    # one slide of 10 patches, 3 tumour; k = 2. A random head's tumour share averages 0.3; ranked,
+    # the best of 3 heads is above it and the worst below, and the mean over ranks stays 0.3
+    kinds = {"s": np.array(["solid"] * 3 + ["normal"] * 6 + ["benign_glands"])}
+    att = {"run": {"s": np.ones((3, 10)) / 10}}
+    null = instances.random_topk_composition(att, kinds, k=2, draws=4000, seed=1)
+    assert null["rank"].tolist() == [1, 2, 3] and (null.n_slides == 1).all()
+    t = null.tumour.to_numpy()
+    assert t.mean() == pytest.approx(0.3, abs=0.01)
+    assert t[0] > 0.3 + 0.1 and t[2] < 0.3 - 0.1 and t[0] > t[1] > t[2]
+    # all patches picked when N <= k: every random head sees the whole slide
+    whole = instances.random_topk_composition(att, kinds, k=10, draws=3)
+    np.testing.assert_allclose(whole.tumour, 0.3)
+    np.testing.assert_allclose(whole.mimic, 0.1)

@@ -27,11 +27,11 @@ def composition(last_tumour):
 
 
 def test_ch03_ex2_answer_follows_the_learners_own_table():
-    chance = {"tumour": 0.2, "mimic": 0.1, "normal": 0.7}
-    assert ex.check_ch03_ex2(True, composition(0.1), chance) is True
-    assert ex.check_ch03_ex2(False, composition(0.1), chance) is False
-    assert ex.check_ch03_ex2(False, composition(0.3), chance) is True   # not below chance
-    assert ex.check_ch03_ex2(None, composition(0.3), chance) is None
+    null = pd.DataFrame({"run": [0, 0], "rank": [1, 2], "tumour": [0.3, 0.2]})  # last rank: 0.2
+    assert ex.check_ch03_ex2(True, composition(0.1), null) is True
+    assert ex.check_ch03_ex2(False, composition(0.1), null) is False
+    assert ex.check_ch03_ex2(False, composition(0.25), null) is True   # not below the ranked null
+    assert ex.check_ch03_ex2(None, composition(0.25), null) is None
 
 
 def test_ch03_ex3_finds_the_branch_with_most_normal_picks(capsys):
