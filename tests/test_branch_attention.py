@@ -213,3 +213,53 @@ def test_random_composition_is_ranked_like_the_heads_and_matches_chance_before_r
     whole = instances.random_topk_composition(att, kinds, k=10, draws=3)
     np.testing.assert_allclose(whole.tumour, 0.3)
     np.testing.assert_allclose(whole.mimic, 0.1)
+
+
+def test_topk_counts_by_hand():
+    a = np.array([[0.5, 0.3, 0.1, 0.1], [0.1, 0.3, 0.5, 0.1], [0.4, 0.1, 0.1, 0.4]])
+    # top 2: head 1 {0, 1}, head 2 {2, 1}, head 3 {0, 3} (tie 0/3 broken by position)
+    assert instances.topk_counts(a, 2).tolist() == [2, 2, 1, 1]
+    assert instances.topk_counts(a[0], 1).tolist() == [1, 0, 0, 0]
+    with pytest.raises(ValueError, match="k must be"):
+        instances.topk_counts(a, 0)
+
+
+def test_out_of_fold_attention_follows_the_runner_records(tmp_path):
+    from bags import planted_bags
+    from milhelpers import experiments as ex
+    from milhelpers.methods import acmil_method
+
+    ds = planted_bags(24, 8, 0, lengths=(10, 30), permute=False, id_width=2)
+    m = acmil_method(3, 4, 0.5).with_options(name="acmil_small", embed_dim=16, attn_dim=8)
+    res = ex.run_experiments(ds, [m], [0, 1], 3, epochs=1, cache_dir=tmp_path, progress=False)
+    oof = res.out_of_fold(m.name)
+    for seed in (0, 1):
+        got = instances.out_of_fold_attention(res, m.name, seed)
+        rows = oof[oof.seed == seed].set_index("slide_id")
+        assert sorted(got) == sorted(rows.index)                   # every slide once per repeat
+        for sid, p in got.items():
+            assert p["fold"] == rows.loc[sid, "fold"] and p["label"] == rows.loc[sid, "label"]
+            assert p["prob"] == pytest.approx(rows.loc[sid, "score"])
+            assert p["attention"].shape == (3, len(ds.bags[ds.slide_ids.index(sid)].features))
+            np.testing.assert_allclose(p["attention"].sum(1), 1, atol=1e-5)
+    runs = instances.attention_by_run(res, m.name, label=1)
+    assert sorted(runs) == [(s, f) for s in (0, 1) for f in range(3)]
+    assert all(oof[(oof.slide_id == sid) & (oof.seed == s)].label.iloc[0] == 1 and
+               oof[(oof.slide_id == sid) & (oof.seed == s)].fold.iloc[0] == f
+               for (s, f), d in runs.items() for sid in d)
+    assert sum(len(d) for d in runs.values()) == 2 * int(np.sum(ds.labels))
+    with pytest.raises(KeyError, match="no runs"):
+        instances.out_of_fold_attention(res, m.name, 7)
+
+
+def test_composition_plot_draws_the_means_with_the_tumour_interval_and_chance():
+    comp = pd.DataFrame({"run": [0, 0, 1, 1], "head": [1, 2, 1, 2], "tumour": [0.8, 0.1, 0.6, 0.3],
+                         "mimic": [0.1, 0.2, 0.2, 0.2], "normal": [0.1, 0.7, 0.2, 0.5],
+                         "rank": [1, 2, 1, 2]})
+    ax = viz.topk_composition_plot({"m": comp}, {"tumour": 0.25, "mimic": 0.1, "normal": 0.65}, k=5)
+    bars = ax.patches
+    assert [round(b.get_width(), 3) for b in bars[:2]] == [0.7, 0.2]      # tumour by rank
+    assert [round(b.get_x(), 3) for b in bars[2:4]] == [0.7, 0.2]         # mimic stacked after it
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["m, rank 1/2", "m, rank 2/2"]
+    assert ax.lines[-1].get_xdata()[0] == 0.25 and "top-5" in ax.get_xlabel()
+    plt.close("all")

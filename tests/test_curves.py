@@ -93,3 +93,30 @@ def test_curves_refuse_bad_settings_and_keep_the_thread_setting(tmp_path):
     with pytest.raises(ValueError, match="epochs"):
         learning_curves(ds, [small()], epochs=0, cache_dir=tmp_path)
     assert torch.get_num_threads() == before
+
+
+def test_summarize_curves_and_the_figure_by_hand():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    from milhelpers import viz
+    from milhelpers.curves import summarize_curves
+
+    rows = []
+    for e, (tl, vl, ta, va, f1) in enumerate([(0.6, 0.7, 0.8, 0.7, 1.2), (0.3, 0.5, 0.95, 0.8, 1.5),
+                                              (0.1, 0.9, 1.0, 0.75, 1.5)], 1):
+        rows += [{"method": "m", "epoch": e, "part": "train", "loss": tl, "auc": ta},
+                 {"method": "m", "epoch": e, "part": "validation", "loss": vl, "auc": va,
+                  "history_val_f1_auc": f1}]
+    t = summarize_curves(pd.DataFrame(rows)).loc["m"]
+    assert t["train loss (last)"] == 0.1 and t["validation loss (last)"] == 0.9
+    assert t["lowest validation loss"] == 0.5 and t["at epoch"] == 2
+    assert t["val macro F1 + AUC keeps epoch"] == 2           # first of the tied best
+    axes = viz.split_curves(pd.DataFrame(rows))
+    assert [ln.get_label() for ln in axes[0].lines] == ["m, train", "m, validation"]
+    assert [ln.get_linestyle() for ln in axes[0].lines] == ["-", "--"]
+    np.testing.assert_allclose(axes[1].lines[1].get_ydata(), [0.7, 0.8, 0.75])
+    assert axes[0].get_xlabel() == "epoch" and "loss" in axes[0].get_ylabel()
+    plt.close("all")
