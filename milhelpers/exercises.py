@@ -109,7 +109,7 @@ def check_ch03_ex3(branch: int | None, attention: np.ndarray, kinds, k: int) -> 
 def check_ch04_ex1(R: float | None, effective: float | None) -> bool | None:
     """Chapter 04, exercise 1: for a = (0.7, 0.1, 0.1, 0.1), R = Σ a_k log a_k (natural log, in
     nats) and the effective number of patches e^H = e^(−R). Within 0.01 holds."""
-    if _ch0304_unanswered((R, effective), "set R and effective"):
+    if _ch0304_unanswered((R, effective), "set R_answer and effective_answer"):
         return None
     a = np.array([0.7, 0.1, 0.1, 0.1])
     want_r = float((a * np.log(a)).sum())
@@ -124,7 +124,7 @@ def check_ch04_ex2(epoch: int | None, curves: pd.DataFrame, method: str = "aem")
     """Chapter 04, exercise 2: on the learning curves' run, which epoch would the AEM authors'
     rule (the first epoch with the highest validation macro F1 + AUC) keep for ``method``?
     ``curves``: :func:`milhelpers.curves.learning_curves`."""
-    if _ch0304_unanswered(epoch, "set epoch to the epoch the rule keeps"):
+    if _ch0304_unanswered(epoch, "set epoch_answer to the epoch the rule keeps"):
         return None
     val = curves[(curves.method == method) & (curves.part == "validation")].sort_values("epoch")
     if val.empty:
@@ -144,7 +144,7 @@ def check_ch04_ex3(mdd_1: float | None, mdd_3: float | None,
     """Chapter 04, exercise 3: the smallest slide-AUC difference the course's rule detects in
     80 % of simulated cohorts with 1 and with 3 repeats (``min_detectable``: repeats → ΔAUC,
     from ``benchmarks/results/power.json``). Within 0.005 holds."""
-    if _ch0304_unanswered((mdd_1, mdd_3), "set mdd_1 and mdd_3"):
+    if _ch0304_unanswered((mdd_1, mdd_3), "set mdd_1_answer and mdd_3_answer"):
         return None
     ok = abs(mdd_1 - min_detectable[1]) < 0.005 and abs(mdd_3 - min_detectable[3]) < 0.005
     return _ch0304_report(ok, f"{min_detectable[1]:.3f} with one repeat, {min_detectable[3]:.3f} with "

@@ -486,7 +486,8 @@ def split_curves(curves, metrics: Sequence[str] = ("loss", "auc"),
                         marker="o", ms=2.5, lw=1.4, label=f"{method}, {part}")
         ax.set_xlabel("epoch")
         ax.set_ylabel(names.get(metric, metric))
-        ax.legend(fontsize=7, frameon=False)
+    # one legend, outside the last panel: inside, it hides the curves wherever they cross
+    np.atleast_1d(axes)[-1].legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return axes
 
 
