@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 from torch.utils.data import Dataset
 
+from ._progress import progress_bar
 from .h5io import atomic_output
 from .methods import Method, as_method
 from .metrics import bag_metrics
@@ -74,7 +75,8 @@ def learning_curves(dataset: Dataset, methods: Sequence[Method | str], *, epochs
     ``loss``, ``auc``, plus, on the validation rows, every column of the trainer's history for
     that epoch prefixed ``history_`` (e.g. ``history_val_f1_auc``: what a selection rule would
     read). Cached per run in ``<cache_dir>/curves/<method>/``; a rerun reads it.
-    ``progress``: the trainer's per-epoch bar (off under ``TQDM_DISABLE``); ``threads``: torch's
+    ``progress``: one bar over the methods, shown whether a run is read or trained, so that a
+    notebook's output does not depend on the cache (off under ``TQDM_DISABLE``); ``threads``: torch's
     CPU threads while training, as the runner's (one bag per step: one thread is faster).
     """
     from .train import torch_threads
@@ -101,7 +103,8 @@ def _curves(dataset, methods, epochs, seed, fold, folds, val_fraction, cache_dir
     ids = list(dataset.slide_ids)
     fingerprint = data_fingerprint(dataset)
     frames = []
-    for method in map(as_method, methods):
+    methods = list(map(as_method, methods))
+    for method in progress_bar(methods, enabled=progress, desc="learning curves", unit="run"):
         cfg = method.train_config(seed=rs, progress=False, epochs=int(epochs))
         key = run_key(method, cfg, fingerprint, seed, fold, [ids[i] for i in te], val_fraction)
         path = (cache_dir / "curves" / method.name
@@ -111,7 +114,6 @@ def _curves(dataset, methods, epochs, seed, fold, folds, val_fraction, cache_dir
             parts = {"train": dataset.subset(tr_idx), "validation": dataset.subset(va_idx),
                      "test": dataset.subset(te)}
             evaluation = EpochEvaluation(parts)
-            cfg.progress = progress
             res = method.fit(parts["train"], parts["validation"], cfg, fold=fold,
                              extra_callbacks=[evaluation])
             history = res.history.set_index("epoch")
