@@ -29,8 +29,10 @@ from .slides import Slide
 from .tiling import SegmentationParams, TissueMask, box_fraction, segment_tissue
 
 __all__ = ["PatchTable", "patch_table", "cohort_patch_table", "patch_kind", "KIND_THRESHOLD",
-           "tumour_probe", "PROBE_NEGATIVES", "cohort_patch_kinds",
-           "attention_share_by_kind", "KIND_GROUPS", "kind_group", "topk_kind_shares", "mimic_mask"]
+           "tumour_probe", "PROBE_NEGATIVES", "cohort_patch_kinds", "attention_share_by_kind",
+           "KIND_GROUPS", "kind_group", "topk_kind_shares", "mimic_mask", "out_of_fold_attention",
+           "topk_composition", "group_shares", "composition_table", "Coverage", "topk_coverage",
+           "attention_by_run", "topk_counts", "random_topk_composition"]
 
 #: a patch is tumour (or a mimic) when at least this fraction of it is (the course's instance
 #: label, as in :func:`milhelpers.datasets.cohort_instance_labels`)
@@ -279,7 +281,10 @@ def attention_share_by_kind(attention: Sequence[np.ndarray],
     return out[["attention_share", "patch_share", "enrichment", "n_slides"]]
 
 
-#: The three kinds of tissue a top-k pick can land on (:func:`kind_group`).
+# --------------------------------------------------------------------------------------------
+# what each attention head picks (chapter 03): coverage of patch kinds, composition of top-k
+# --------------------------------------------------------------------------------------------
+#: The three groups a patch kind falls in: a tumour morphology, a benign mimic, or the rest.
 KIND_GROUPS = ("tumour", "mimic", "normal")
 
 
@@ -324,3 +329,258 @@ def mimic_mask(cohort_root: str | Path, slide_id: str) -> tuple[np.ndarray, tupl
 
     codes, ds = load_region_mask(Path(cohort_root), slide_id)
     return np.isin(codes, [REGIONS.index(m) for m in MIMICS]), ds
+
+
+def out_of_fold_attention(result, method: str, seed: int) -> dict[str, dict]:
+    """Every slide's prediction by the run of repeat ``seed`` that held it out:
+    slide id → ``{attention: (H, N) softmax weights of every head, prob: P(class 1), label,
+    fold}`` (``result`` an :class:`~milhelpers.experiments.ExperimentResult` with its cache)."""
+    runs = result.runs[(result.runs.method == method) & (result.runs.seed == seed)]
+    if runs.empty:
+        raise KeyError(f"no runs of ({method!r}, seed {seed}) in this experiment")
+    out = {}
+    for fold in sorted(int(f) for f in runs.fold.unique()):
+        p = result.predictions(method, seed, fold)
+        for i, sid in enumerate(p.slide_ids):
+            out[sid] = {"attention": np.asarray(p.attention[i], float),
+                        "prob": float(p.probs[i, -1]), "label": int(p.labels[i]), "fold": fold}
+    return out
+
+
+def attention_by_run(result, method: str, label: int | None = None) -> dict:
+    """The test slides' attention of every run of ``method``: (seed, fold) → {slide id → (H, N)
+    softmax weights} (``label``: only slides of that class), the input of
+    :func:`topk_composition` — within one run a head keeps its meaning."""
+    out: dict = {}
+    for seed in sorted(int(s) for s in result.runs[result.runs.method == method].seed.unique()):
+        for sid, p in out_of_fold_attention(result, method, seed).items():
+            if label is None or p["label"] == label:
+                out.setdefault((seed, p["fold"]), {})[sid] = p["attention"]
+    return out
+
+
+def topk_counts(attention: np.ndarray, k: int) -> np.ndarray:
+    """(N,) int: for each patch, how many heads of (H, N) attention have it in their top ``k``
+    (ties broken by position, as :func:`milhelpers.metrics.topk_members`)."""
+    if k < 1:
+        raise ValueError(f"k must be >= 1, got {k}")
+    a = _heads(attention)
+    counts = np.zeros(a.shape[1], int)
+    for row in a:
+        counts[_top(row, k)] += 1
+    return counts
+
+
+def _heads(a) -> np.ndarray:
+    a = np.asarray(a, float)
+    return a[None] if a.ndim == 1 else a
+
+
+def _top(row: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the ``k`` largest values (all when fewer; ties broken by position)."""
+    return np.argsort(-row, kind="stable")[:k]
+
+
+def topk_composition(attention: dict, kinds: dict[str, Sequence[str]], k: int) -> pd.DataFrame:
+    """What each attention head's top-``k`` patches are, per run.
+
+    ``attention``: run → {slide id → (H, N) or (N,) weights}; a run is one trained model (e.g.
+    ``(seed, fold)``), so a head keeps its meaning within it. ``kinds``: slide id → per-patch
+    kind. For head h of run r, over the run's slides s, with T_hs its top-k (all patches when
+    N_s ≤ k) and g(i) the group of patch i (:func:`kind_group`):
+
+        share_g(r, h) = Σ_s |{i ∈ T_hs : g(i) = g}| / Σ_s |T_hs|
+
+    Returns one row per (run, head): ``run``, ``head`` (1-based), ``n_slides``, ``n_picks``,
+    one share column per group of :data:`KIND_GROUPS`, and ``rank``: 1 for the head with the
+    largest tumour share in its run, H for the smallest (ties by head order) — head numbers are
+    arbitrary across runs, ranks are comparable.
+    """
+    if k < 1:
+        raise ValueError(f"k must be >= 1, got {k}")
+    rows = []
+    for run, per_slide in attention.items():
+        counts, picks, n_heads = None, None, None
+        for sid, a in per_slide.items():
+            a = _heads(a)
+            g = kind_group(kinds[sid])
+            if len(g) != a.shape[1]:
+                raise ValueError(f"slide {sid}: {a.shape[1]} attention weights but {len(g)} "
+                                 "patch kinds")
+            if n_heads is None:
+                n_heads = len(a)
+                counts, picks = np.zeros((n_heads, len(KIND_GROUPS))), np.zeros(n_heads)
+            elif len(a) != n_heads:
+                raise ValueError(f"run {run!r}: slide {sid} has {len(a)} heads, others {n_heads}")
+            for h, row in enumerate(a):
+                top = g[_top(row, k)]
+                counts[h] += [(top == name).sum() for name in KIND_GROUPS]
+                picks[h] += len(top)
+        if n_heads is None:
+            continue
+        shares = counts / picks[:, None]
+        rank = np.empty(n_heads, int)
+        rank[np.argsort(-shares[:, 0], kind="stable")] = np.arange(1, n_heads + 1)
+        for h in range(n_heads):
+            rows.append({"run": run, "head": h + 1, "n_slides": len(per_slide),
+                         "n_picks": int(picks[h]),
+                         **dict(zip(KIND_GROUPS, shares[h].tolist())), "rank": int(rank[h])})
+    return pd.DataFrame(rows, columns=["run", "head", "n_slides", "n_picks", *KIND_GROUPS,
+                                       "rank"])
+
+
+def random_topk_composition(attention: dict, kinds: dict[str, Sequence[str]], k: int,
+                            draws: int = 200, seed: int = 0) -> pd.DataFrame:
+    """The null model of :func:`topk_composition`: heads that pick their top ``k`` at random.
+
+    For every run of ``attention`` (only its slides and its number of heads H are used), each
+    of ``draws`` draws gives H random heads — per slide k patches drawn uniformly without
+    replacement (all when N ≤ k) — ranked by tumour share as :func:`topk_composition` ranks real
+    heads. Rows: one per (run, rank), the group shares averaged over the draws. Ranking alone
+    makes the last-ranked random head's tumour share fall below the patches' tumour share (the
+    minimum of H noisy shares); a real head below *this* row is below chance after ranking."""
+    if k < 1 or draws < 1:
+        raise ValueError(f"k and draws must be >= 1, got {k} and {draws}")
+    rng = np.random.default_rng(seed)
+    rows = []
+    for run, per_slide in attention.items():
+        n_heads = _heads(next(iter(per_slide.values()))).shape[0]
+        groups = {sid: kind_group(kinds[sid]) for sid in per_slide}
+        totals = np.zeros((n_heads, len(KIND_GROUPS)))
+        for _ in range(draws):
+            counts = np.zeros((n_heads, len(KIND_GROUPS)))
+            for g in groups.values():
+                picks = np.argsort(rng.random((n_heads, len(g))), axis=1)[:, :k]
+                counts += np.stack([(g[picks] == name).sum(1) for name in KIND_GROUPS], 1)
+            shares = counts / counts.sum(1, keepdims=True)
+            totals += shares[np.argsort(-shares[:, 0], kind="stable")]
+        for r, share in enumerate(totals / draws, 1):
+            rows.append({"run": run, "head": r, "n_slides": len(per_slide),
+                         **dict(zip(KIND_GROUPS, share.tolist())), "rank": r})
+    return pd.DataFrame(rows, columns=["run", "head", "n_slides", *KIND_GROUPS, "rank"])
+
+
+def group_shares(kinds: dict[str, Sequence[str]]) -> dict[str, float]:
+    """The share of each group of :data:`KIND_GROUPS` among all patches of the slides given: what
+    a head picking patches at random would get on average."""
+    g = np.concatenate([kind_group(v) for v in kinds.values()])
+    return {name: float((g == name).mean()) for name in KIND_GROUPS}
+
+
+def composition_table(compositions: dict[str, pd.DataFrame],
+                      chance: dict[str, float] | None = None, digits: int = 2) -> pd.DataFrame:
+    """Rows "model, rank r of H" (heads ranked within each run, see :func:`topk_composition`; a one-head
+    model is one row), columns the groups of :data:`KIND_GROUPS`: "mean [95 % CI]" of the share
+    of the head's top-k picks in that group over the runs (percentile bootstrap over runs,
+    :func:`milhelpers.experiments.bootstrap_ci`), and ``runs``. ``chance``
+    (:func:`group_shares`) adds a last row: what random picks would give."""
+    from .experiments import bootstrap_ci
+
+    def cell(v: np.ndarray) -> str:
+        lo, hi = bootstrap_ci(v)
+        return (f"{v.mean():.{digits}f}" if np.isnan(lo) else
+                f"{v.mean():.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]")
+
+    rows = {}
+    for name, comp in compositions.items():
+        n_heads = int(comp["rank"].max())
+        for r, g in comp.groupby("rank"):
+            label = name if n_heads == 1 else (
+                f"{name}, rank {r} of {n_heads}"
+                + (" (most tumour)" if r == 1 else " (least tumour)" if r == n_heads else ""))
+            rows[label] = {**{grp: cell(g[grp].to_numpy(float)) for grp in KIND_GROUPS},
+                           "runs": len(g)}
+    if chance is not None:
+        rows["all patches (random picks)"] = {**{grp: f"{chance[grp]:.{digits}f}"
+                                                 for grp in KIND_GROUPS}, "runs": ""}
+    return pd.DataFrame.from_dict(rows, orient="index")
+
+
+@dataclass
+class Coverage:
+    """:func:`topk_coverage`'s result: ``table`` (one row per patch kind: ``patches`` and the share
+    of those patches each selection picks), ``precision`` (selection → share of its picks that
+    are tumour), ``tumour_share`` (tumour's share of all patches), ``union_sizes`` (slide →
+    patches in some head's top k) and the names it was built with."""
+
+    table: pd.DataFrame
+    precision: dict[str, float]
+    tumour_share: float
+    union_sizes: dict[str, int]
+    k: int
+    new: str
+    ref: str
+    n_heads: int
+
+    def sentences(self) -> list[str]:
+        """The table read out: precision of each selection, the union's median size, and per
+        tumour kind whether the heads together cover more of it than the reference given the
+        same number of picks (the comparison that separates better-aimed heads from a larger
+        budget)."""
+        union, _, own, same = list(self.table.columns[2:])
+        out = ["share of the picks that are tumour: "
+               + ", ".join(f"{c} {v:.0%}" for c, v in self.precision.items())
+               + f" (tumour is {self.tumour_share:.0%} of these slides' patches)",
+               f"patches per slide in some head's top {self.k} (median): "
+               f"{int(np.median(list(self.union_sizes.values())))} (at most {self.n_heads} × "
+               f"{self.k} = {self.n_heads * self.k})"]
+        tumours = [i for i in self.table.index if kind_group([self.table.loc[i, "kind"]])[0]
+                   == "tumour"]
+        for i in tumours:
+            row = self.table.loc[i]
+            out.append(f"{i}: {row[union]:.0%} covered by {self.new}'s heads, {row[own]:.0%} by "
+                       f"{self.ref}'s top {self.k}, {row[same]:.0%} by {self.ref} with the same "
+                       "number of picks")
+        wins = [i for i in tumours if self.table.loc[i, union] > self.table.loc[i, same]]
+        if tumours:
+            out.append(f"{self.new}'s heads cover more tumour than {self.ref} given the same "
+                       f"number of picks for {len(wins)} of {len(tumours)} tumour kinds"
+                       + (f" ({', '.join(wins)})" if wins else ""))
+        return out
+
+
+def topk_coverage(att_new: dict[str, np.ndarray], att_ref: dict[str, np.ndarray],
+                  kinds: dict[str, Sequence[str]], k: int, new: str = "acmil",
+                  ref: str = "acmil_base", display: dict[str, str] | None = None) -> Coverage:
+    """Which kinds of patch a multi-head model (``att_new``: slide → (H, N)) and a one-head
+    reference (``att_ref``: slide → (N,) or (1, N)) put in their top ``k``, over the slides of
+    ``att_new``.
+
+    Per kind, the share of its patches (pooled over slides) that fall in: some head's top k
+    (the union U_s, at most H·k patches), the top k of the heads' mean ā, the reference's top k,
+    and the reference's top |U_s| (*same budget*: as many picks as the heads together made on
+    that slide, so that more heads cannot win by more picks). ``precision``: per selection, the
+    share of its picks that are tumour. ``display`` renames kinds in the table (e.g.
+    :data:`milhelpers.widgets.CATEGORY_NAMES`); the raw kind stays in column ``kind``.
+    """
+    from .metrics import topk_members
+
+    if k < 1:
+        raise ValueError(f"k must be >= 1, got {k}")
+    cols = [f"{new}: some head's top {k}", f"{new}: top {k} of ā", f"{ref}: top {k}",
+            f"{ref}: same number of picks"]
+    picks, kind_list, union = {c: [] for c in cols}, [], {}
+    for sid, a in att_new.items():
+        a, r = _heads(a), _heads(att_ref[sid])[0]
+        kk = np.asarray(kinds[sid]).astype(str)
+        if not (a.shape[1] == len(r) == len(kk)):
+            raise ValueError(f"slide {sid}: {a.shape[1]} weights per head, {len(r)} reference "
+                             f"weights, {len(kk)} patch kinds")
+        u = topk_members(a, k)
+        union[sid] = int(u.sum())
+        for c, m in zip(cols, (u, topk_members(a.mean(0), k), topk_members(r, k),
+                               topk_members(r, union[sid]))):
+            picks[c].append(m)
+        kind_list.append(kk)
+    kind_all = np.concatenate(kind_list)
+    members = {c: np.concatenate(v) for c, v in picks.items()}
+    frame = pd.DataFrame({"kind": kind_all, **members})
+    table = frame.groupby("kind").agg(patches=("kind", "size"),
+                                      **{c: (c, "mean") for c in cols})
+    table = table.sort_values("patches", ascending=False).reset_index()
+    table.index = [(display or {}).get(x, x) for x in table["kind"]]
+    is_tumour = kind_group(kind_all) == "tumour"
+    precision = {c: float(is_tumour[m].mean()) if m.any() else float("nan")
+                 for c, m in members.items()}
+    return Coverage(table, precision, float(is_tumour.mean()), union, k, new, ref,
+                    int(_heads(next(iter(att_new.values()))).shape[0]))

@@ -39,7 +39,7 @@ import numpy as np
 import pandas as pd
 
 __all__ = ["ALPHA", "SLIDE_METRICS", "BASE_AUC", "METHOD_CORRELATION", "REPEAT_CORRELATION",
-           "SCORE_METRICS", "compare_settings",
+           "SCORE_METRICS", "compare_settings", "settings_side_by_side",
            "case_strata", "slide_metric", "paired_slide_comparison", "paired_slide_means",
            "slide_metric_interval", "delong_test",
            "corrected_t_test", "holm", "is_clear", "describe", "within_class_correlation",
@@ -801,3 +801,46 @@ def min_detectable_difference(curve: pd.DataFrame, target: float = 0.8) -> dict[
             out[int(r)] = float(d[i - 1] + (target - pw[i - 1]) * (d[i] - d[i - 1])
                                 / (pw[i] - pw[i - 1]))
     return out
+
+
+# --------------------------------------------------------------------------------------------
+# one comparison in several settings (chapters 03 and 04: the quick run next to the benchmark)
+# --------------------------------------------------------------------------------------------
+def settings_side_by_side(results: dict[str, Any], reference: str, methods: Sequence[str],
+                     metrics: Sequence[str] = ("auc", "loc_auc"), n_boot: int = 2000,
+                     digits: int = 3) -> pd.DataFrame:
+    """The same paired comparisons in several settings, side by side, computed from the results
+    (:func:`compare_settings` does the same from tables :meth:`compare` already made, and adds
+    whether the settings agree).
+
+    ``results``: setting name → an :class:`~milhelpers.experiments.ExperimentResult` (a live run,
+    or a results file read with ``ExperimentResult.from_json``). For each setting, every method
+    of ``methods`` it ran is compared with ``reference`` by
+    :meth:`~milhelpers.experiments.ExperimentResult.compare` (B − A over slides, paired case
+    bootstrap; Holm over the methods of that setting within one metric). One row per (method,
+    metric); per setting two columns: ``"<setting>"`` = "Δ [95 % CI]" and ``"<setting>:
+    verdict"`` = ``clear`` (Holm-adjusted p < 0.05, i.e. the family's rule) or ``no evidence
+    either way``; "not run" where the setting lacks the method."""
+    cells: dict[tuple[str, str], dict[str, str]] = {}
+    for name, res in results.items():
+        present = [m for m in methods if m in res.methods and m != reference]
+        if reference not in res.methods or not present:
+            continue
+        table = res.compare(reference, metrics, present, n_boot=n_boot)
+        for r in table.itertuples():
+            cell = cells.setdefault((f"{r.method} − {reference}", r.metric), {})
+            cell[name] = (f"{r.diff:+.{digits}f} [{r.lo:+.{digits}f}, {r.hi:+.{digits}f}]"
+                          if r.lo == r.lo else f"{r.diff:+.{digits}f} [n/a]")
+            cell[f"{name}: verdict"] = "clear" if r.clear else "no evidence either way"
+    rows = []
+    for m in methods:
+        if m == reference:
+            continue
+        for k in metrics:
+            cell = cells.get((f"{m} − {reference}", k), {})
+            row = {"comparison (B − A)": f"{m} − {reference}", "metric": k}
+            for name in results:
+                row[name] = cell.get(name, "not run")
+                row[f"{name}: verdict"] = cell.get(f"{name}: verdict", "")
+            rows.append(row)
+    return pd.DataFrame(rows)

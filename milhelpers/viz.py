@@ -14,6 +14,7 @@ from typing import Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.colors import ListedColormap
 
 from .slides import Slide
 
@@ -22,9 +23,10 @@ __all__ = ["setup", "show_images", "round_length", "scale_bar", "show_slide", "o
            "show_outlined", "patch_rows", "patch_gallery",
            "read_patches", "scatter_2d", "umap_scatter", "scale_scores", "attention_map",
            "heatmap_overlay",
-           "slide_heatmap", "topk_gallery", "learning_curves", "paired_comparison",
+           "slide_heatmap", "topk_gallery", "learning_curves", "split_curves", "paired_comparison",
            "attention_panels", "ranked_patches", "toy_attention", "concentration_plot",
-           "cumulative_attention_plot", "branch_heatmaps", "attention_row",
+           "cumulative_attention_plot", "branch_heatmaps", "attention_row", "ATTENTION_CMAP",
+           "category_map", "GROUP_COLOURS", "topk_composition_plot",
            "slide_cumulative_attention",
            "lambda_curves", "correlation_scatter", "aem_variants", "mask_evolution",
            "recycle_network",
@@ -318,14 +320,17 @@ def patch_gallery(slide_path: str | Path, coords: np.ndarray, size0: int,
 def scatter_2d(xy: np.ndarray, labels: Sequence, ax=None, title: str | None = None,
                s: float = 6, alpha: float = 0.6, palette: dict | None = None,
                xlabel: str = "dimension 1", ylabel: str = "dimension 2",
-               note: str | None = None):
+               note: str | None = None, order: Sequence | None = None):
     """2-D scatter coloured by a categorical label, with a legend and axis labels (and an
-    optional ``note`` in the lower-right corner). Categories are drawn in order of first
-    appearance, so sort the points to put a rare category on top."""
+    optional ``note`` in the lower-right corner). Categories are drawn — and listed in the
+    legend — in ``order`` (categories absent from the points are skipped; those not named come
+    after, in order of first appearance), so name a rare category last to put it on top."""
     if ax is None:
         _, ax = plt.subplots(figsize=(4.5, 4))
     labels = np.asarray(labels)
-    cats = list(dict.fromkeys(labels.tolist()))
+    seen = list(dict.fromkeys(labels.tolist()))
+    cats = [c for c in (order or []) if c in set(seen)]
+    cats += [c for c in seen if c not in set(cats)]
     cmap = plt.get_cmap("tab10")
     for i, c in enumerate(cats):
         m = labels == c
@@ -342,14 +347,16 @@ def scatter_2d(xy: np.ndarray, labels: Sequence, ax=None, title: str | None = No
 
 def umap_scatter(embedding, values: Sequence, ax=None, title: str | None = None, *,
                  kind: str = "auto", label: str = "", note: str | None = None,
-                 palette: dict | None = None, cmap: str = "viridis", s: float = 6):
+                 palette: dict | None = None, cmap: str = "viridis", s: float = 6,
+                 order: Sequence | None = None):
     """A UMAP (a :class:`milhelpers.embedding.Embedding`) coloured by ``values``: one value per
     row of the features it was computed from (``embedding.n_input`` of them); the rows laid out,
     ``embedding.indices``, are picked here, so colours always match points.
 
     ``kind``: ``"category"`` (a legend, :func:`scatter_2d`), ``"continuous"`` (a colourbar
     labelled ``label``, :func:`scatter_values`; highest values drawn last, on top) or ``"auto"``
-    (continuous for floating-point values, else categories). Axes read "UMAP 1" and "UMAP 2"
+    (continuous for floating-point values, else categories; ``order`` the categories' drawing
+    and legend order, see :func:`scatter_2d`). Axes read "UMAP 1" and "UMAP 2"
     (UMAP's axes have no units); a subsampled embedding says so in the corner, followed by
     ``note``.
     """
@@ -366,7 +373,7 @@ def umap_scatter(embedding, values: Sequence, ax=None, title: str | None = None,
     axis_labels = dict(xlabel="UMAP 1", ylabel="UMAP 2", note=text or None)
     if kind == "category":
         return scatter_2d(embedding.xy, v, ax=ax, title=title, s=s, palette=palette,
-                          **axis_labels)
+                          order=order, **axis_labels)
     order = np.argsort(v, kind="stable")
     return scatter_values(embedding.xy[order], v[order], ax=ax, label=label, title=title,
                           cmap=cmap, s=s, **axis_labels)
@@ -485,6 +492,34 @@ def learning_curves(history, metrics: Sequence[str] = ("train_loss", "val_loss",
 # --------------------------------------------------------------------------------------------
 # method comparisons (the experiment runner's standard figure)
 # --------------------------------------------------------------------------------------------
+def split_curves(curves, metrics: Sequence[str] = ("loss", "auc"),
+                 parts: Sequence[str] = ("train", "validation"), axes=None):
+    """Learning curves of several methods (:func:`milhelpers.curves.learning_curves`' table):
+    one panel per metric, epoch on x; one colour per method, one line style per part (training
+    solid, validation dashed, test dotted)."""
+    import pandas as pd
+
+    df = pd.DataFrame(curves)
+    if axes is None:
+        _, axes = plt.subplots(1, len(metrics), figsize=(4.6 * len(metrics), 3.4),
+                               layout="constrained", squeeze=False)
+        axes = axes[0]
+    styles = {"train": "-", "validation": "--", "test": ":"}
+    names = {"loss": "cross-entropy loss (nats)", "auc": "slide AUC"}
+    colours = plt.get_cmap("tab10")
+    for ax, metric in zip(np.atleast_1d(axes), metrics):
+        for i, (method, g) in enumerate(df.groupby("method", sort=False)):
+            for part in parts:
+                p = g[g.part == part].sort_values("epoch")
+                ax.plot(p.epoch, p[metric], styles.get(part, "-"), color=colours(i % 10),
+                        marker="o", ms=2.5, lw=1.4, label=f"{method}, {part}")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(names.get(metric, metric))
+    # one legend, outside the last panel: inside, it hides the curves wherever they cross
+    np.atleast_1d(axes)[-1].legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    return axes
+
+
 def paired_comparison(runs, metric: str = "auc", methods: Sequence[str] | None = None,
                       ax=None, n_resamples: int = 10_000, label: str | None = None,
                       legend: bool = True):
@@ -918,35 +953,105 @@ def lambda_curves(table, metric: str, ax=None, references: dict[str, float] | No
     return ax
 
 
+#: A light, perceptually uniform colour map for attention drawn over tissue: magma reversed and
+#: cut before its darkest 15 %, so the many patches with little attention get a pale tint that
+#: leaves the tissue visible and the few with much attention the saturated end (viridis' dark
+#: end would cover most of the slide in dark purple).
+ATTENTION_CMAP = ListedColormap(plt.get_cmap("magma_r")(np.linspace(0.0, 0.85, 256)),
+                                name="magma_light")
+
+
+def category_map(shape_hw: tuple[int, int], downsample: float, coords: np.ndarray, size0: int,
+                 labels: Sequence[str], palette: dict[str, str],
+                 skip: Sequence[str] = ("normal",), alpha: float = 0.8) -> np.ndarray:
+    """An RGBA image at thumbnail resolution where each patch is painted with its category's
+    colour (``palette``; categories in ``skip`` and pixels without a patch stay transparent).
+    Where patches overlap, a pixel takes the category that covers it most."""
+    from matplotlib.colors import to_rgba
+
+    labels = np.asarray(labels).astype(str)
+    cats = [c for c in dict.fromkeys(labels.tolist()) if c not in set(skip)]
+    rgba = np.zeros((*shape_hw, 4))
+    best = np.zeros(shape_hw)
+    for c in cats:
+        if c not in palette:
+            raise KeyError(f"no colour for category {c!r} in the palette ({sorted(palette)})")
+        cover = np.nan_to_num(attention_map(shape_hw, downsample, coords, size0,
+                                            (labels == c).astype(float)))
+        win = cover > best
+        rgba[win] = (*to_rgba(palette[c])[:3], alpha)
+        best = np.maximum(best, cover)
+    return rgba
+
+
+def _topk_text(a: np.ndarray, kinds: np.ndarray, k: int) -> str:
+    """'top 5: 3 solid tumour, 2 normal' for one head's weights."""
+    top = kinds[np.argsort(-a, kind="stable")[:k]]
+    names, counts = np.unique(top, return_counts=True)
+    order = np.argsort(-counts, kind="stable")
+    return f"top {len(top)}: " + ", ".join(f"{counts[i]} {names[i]}" for i in order)
+
+
 def branch_heatmaps(slide_path: str | Path, coords: np.ndarray, size0: int,
                     attention: np.ndarray, reference: dict[str, np.ndarray] | None = None,
                     truth: np.ndarray | None = None, max_size: int = 320, ncols: int = 4,
-                    cmap: str = "viridis", title: str = ""):
+                    cmap=ATTENTION_CMAP, title: str = "", kinds: Sequence[str] | None = None,
+                    k: int | None = None, palette: dict[str, str] | None = None):
     """One slide seen by each attention branch: branch m's raw weights a_mk, the branches' mean
-    ā_k (the slide attention), each ``reference`` map (e.g. ABMIL's weights), and the true tumour
-    fraction. Every attention panel shares one absolute scale [0, max] so a branch that spreads
-    its weight looks cool rather than stretched; each has a colourbar and a µm scale bar.
-    ``attention`` is (M, N) softmax weights. Returns the figure."""
+    ā_k (the slide attention), each ``reference`` map (e.g. ABMIL's weights), and the ground
+    truth. Every attention panel shares one absolute scale [0, max] — and one colour bar — so a
+    branch that spreads its weight looks pale rather than stretched; each has a µm scale bar.
+    ``attention`` is (M, N) softmax weights.
+
+    Ground truth: with ``kinds`` (each patch's display name, e.g. ``"solid tumour"``; colours
+    from ``palette``, default :data:`milhelpers.widgets.CATEGORY_COLOURS`) every patch is
+    painted with its kind (normal patches left clear) and a legend names the kinds present;
+    otherwise ``truth`` (tumour fraction per patch) on a colour bar. With ``kinds`` and ``k``
+    each attention panel's title says what its top-k patches are. Returns the figure."""
     a = np.asarray(attention, float)
     if a.ndim != 2 or a.shape[1] != len(coords):
         raise ValueError(f"attention must be (branches, N) with N = {len(coords)} patches; got "
                          f"shape {a.shape}")
+    if kinds is not None and len(kinds) != len(coords):
+        raise ValueError(f"kinds has {len(kinds)} entries for {len(coords)} patches")
     panels = [(f"branch {m + 1}", a[m]) for m in range(len(a))]
     panels.append(("branch mean ā (slide attention)", a.mean(0)))
     panels += [(name, np.asarray(v, float)) for name, v in (reference or {}).items()]
     vmax = max(float(v.max()) for _, v in panels)
-    n = len(panels) + (truth is not None)
+    has_truth = truth is not None or kinds is not None
+    n = len(panels) + has_truth
     rows = -(-n // ncols)
-    fig, axes = plt.subplots(rows, ncols, figsize=(3.0 * ncols, 2.8 * rows), layout="constrained",
+    fig, axes = plt.subplots(rows, ncols, figsize=(3.0 * ncols, 2.9 * rows), layout="constrained",
                              squeeze=False)
     with Slide(slide_path) as s:
         thumb, ds = s.thumbnail(max_size)
         mpp = s.mpp * ds
+    kinds_arr = None if kinds is None else np.asarray(kinds).astype(str)
     for ax, (name, v) in zip(axes.flat, panels):
+        label = name if kinds_arr is None or k is None else f"{name}\n{_topk_text(v, kinds_arr, k)}"
         heatmap_overlay(thumb, attention_map(thumb.shape[:2], ds, coords, size0, v), ax,
-                        cmap=cmap, vmin=0.0, vmax=vmax, label="attention weight", title=name,
-                        um_per_px=mpp)
-    if truth is not None:
+                        cmap=cmap, vmin=0.0, vmax=vmax, title=label, um_per_px=mpp,
+                        colorbar=False)
+        ax.title.set_fontsize(8)
+    fig.colorbar(axes.flat[0].get_images()[-1], ax=list(axes.flat[:len(panels)]), shrink=0.6,
+                 label="attention weight a_k (every panel)")
+    if kinds_arr is not None:
+        if palette is None:
+            from .widgets import CATEGORY_COLOURS as palette
+        ax = axes.flat[len(panels)]
+        ax.imshow(thumb)
+        ax.imshow(category_map(thumb.shape[:2], ds, coords, size0, kinds_arr, palette))
+        ax.axis("off")
+        ax.set_title("ground truth: what each patch is", fontsize=8)
+        scale_bar(ax, mpp)
+        from matplotlib.patches import Patch
+
+        present = [c for c in palette if c in set(kinds_arr)]
+        ax.legend(handles=[Patch(color=palette[c], label=c) for c in present if c != "normal"]
+                  + [Patch(facecolor="none", edgecolor="0.5", label="normal (clear)")],
+                  fontsize=6, frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.02),
+                  ncol=2)
+    elif truth is not None:
         gt = attention_map(thumb.shape[:2], ds, coords, size0, np.asarray(truth, float))
         heatmap_overlay(thumb, gt, axes.flat[len(panels)], cmap="magma", vmin=0.0, vmax=1.0,
                         label="tumour fraction", title="ground truth", um_per_px=mpp)
@@ -955,6 +1060,50 @@ def branch_heatmaps(slide_path: str | Path, coords: np.ndarray, size0: int,
     if title:
         fig.suptitle(title)
     return fig
+
+
+#: Colours of the patch groups of :data:`milhelpers.instances.KIND_GROUPS`.
+GROUP_COLOURS = {"tumour": "#d62728", "mimic": "#1f77b4", "normal": "#bbbbbb"}
+
+
+def topk_composition_plot(compositions: dict, chance: dict[str, float] | None = None, ax=None,
+                          k: int | None = None):
+    """What each head's top-k patches are: one stacked bar per row of
+    :func:`milhelpers.instances.composition_table` (a model's heads by rank over the runs, or a
+    one-head model), tumour / mimic / normal shares averaged over the runs, the tumour share's
+    95 % bootstrap interval over runs as an error bar, and the tumour share of random picks
+    (``chance``) as a dashed line."""
+    from .experiments import bootstrap_ci
+    from .instances import KIND_GROUPS
+
+    rows = []
+    for name, comp in compositions.items():
+        n_heads = int(comp["rank"].max())
+        for r, g in comp.groupby("rank"):
+            label = name if n_heads == 1 else f"{name}, rank {r}/{n_heads}"
+            rows.append((label, {grp: g[grp].to_numpy(float) for grp in KIND_GROUPS}))
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6.4, 0.42 * len(rows) + 1.2))
+    y = np.arange(len(rows))[::-1]
+    left = np.zeros(len(rows))
+    for grp in KIND_GROUPS:
+        means = np.array([v[grp].mean() for _, v in rows])
+        ax.barh(y, means, left=left, color=GROUP_COLOURS[grp], label=grp, height=0.7)
+        if grp == "tumour":
+            ci = np.array([bootstrap_ci(v[grp]) for _, v in rows])
+            ok = ~np.isnan(ci[:, 0])
+            ax.errorbar(means[ok], y[ok], xerr=np.abs(ci[ok].T - means[ok]), fmt="none",
+                        ecolor="black", capsize=2, lw=1)
+        left += means
+    if chance is not None:
+        ax.axvline(chance["tumour"], color="black", ls="--", lw=1,
+                   label=f"tumour share of all patches ({chance['tumour']:.0%})")
+    ax.set_yticks(y, [name for name, _ in rows], fontsize=7)
+    ax.set_xlim(0, 1)
+    ax.set_xlabel(f"share of the head's top-{k or 'k'} patches (mean over runs; "
+                  "bar: 95 % CI of the tumour share)")
+    ax.legend(fontsize=7, frameon=False, ncol=4, loc="lower center", bbox_to_anchor=(0.5, 1.0))
+    return ax
 
 
 def correlation_scatter(x, y, groups, stats: dict | None = None, ax=None, xlabel: str = "",

@@ -164,8 +164,10 @@ def test_chapter04_runs_to_the_end_on_user_features(user_features, tmp_path):
               run_dir=str(run_dir), cache_dir=str(tmp_path / "cache"))
     results = json.loads((run_dir / "results.json").read_text())
     assert results["focus"] == "aem_lam1" and results["folds"] == 2
-    assert set(results["methods"]) == {"mean_pool", "abmil_gated", "aem_lam1"}
+    # the λ grid, mean pooling, and the chapter's AEM once more with the authors' epoch selection
+    assert set(results["methods"]) == {"mean_pool", "abmil_gated", "aem_lam1", "aem_lam1_select_f1auc"}
     assert set(results["lambda_curve"]) == {"0", "1"} and results["classic"] == {}
+    assert set(results["curves"]) == {"abmil_gated", "aem_lam1"}     # learning curves, both methods
     text = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code"
                    for o in c.get("outputs", []))
     assert "KEY RESULT" in text and "heatmaps skipped" in text and "variants are skipped" in text
