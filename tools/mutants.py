@@ -241,8 +241,13 @@ MUTANTS = {
         "milhelpers/experiments.py", "with _ONE_RUN_PER_PROCESS, torch_threads(threads):",
         "with torch_threads(threads):", "tests/test_experiments_dask.py -k first_stage"),
     "runner_dask_plugins_not_on_the_workers": (
-        "milhelpers/experiments.py", "        if _LOADED:   #", "        if False:   #",
-        "tests/test_experiments_dask.py -k benchmark"),
+        "milhelpers/experiments.py", "        if needed:\n", "        if False:\n",
+        "tests/test_experiments_dask.py::test_the_benchmark_on_a_running_scheduler_gives_the_serial_table "
+        "tests/test_experiments_dask.py::test_only_the_plugins_of_the_methods_to_train_go_to_the_workers"),
+    # every plugin this process loaded goes to the workers, one whose file is gone included
+    "runner_dask_every_loaded_plugin_sent": (
+        "milhelpers/experiments.py", "if wanted & set(names)]", "if True]",
+        "tests/test_experiments_dask.py -k plugins"),
     "runner_dask_failed_run_not_raised": (
         "milhelpers/experiments.py", "        if report.failed:   #", "        if False:   #",
         "tests/test_experiments_dask.py -k failing"),
