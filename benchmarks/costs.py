@@ -27,6 +27,22 @@ ONE_STAGE = ["abmil_gated", "abmil_tanh", "mean_pool", "max_pool", "acmil", "aem
              "packmil"]
 
 
+def summarise(runs, methods: list[str], reference: str = "abmil_gated") -> list[dict]:
+    """One row per method of ``runs`` (``timing.timed_runs``' table): the median, least and
+    largest seconds per epoch over its runs, the median's ratio to ``reference``'s median (NaN
+    when the reference was not timed) and its optimiser steps per epoch."""
+    med = runs.groupby("method").epoch_seconds.median()
+    ref = float(med[reference]) if reference in med.index else float("nan")
+    rows = []
+    for m in methods:
+        mine = runs[runs.method == m]
+        rows.append({"method": m, "epoch_seconds": float(med[m]),
+                     "min_s": float(mine.epoch_seconds.min()),
+                     "max_s": float(mine.epoch_seconds.max()),
+                     "ratio": float(med[m]) / ref, "steps_per_epoch": int(mine.steps_per_epoch.iloc[0])})
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data-root", default=str(ROOT / "data" / "cohort"))
@@ -44,8 +60,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {out} exists; pass --overwrite to replace it", file=sys.stderr)
         return 2
 
-    import numpy as np
-
     from milhelpers import timing
     from milhelpers.experiments import experiment_folds, open_dataset
     from milhelpers.h5io import atomic_output
@@ -62,13 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     runs = timing.timed_runs(ds, methods, splits, args.epochs, folds=[0], repeats=args.repeats,
                              timing_folds=[0], seed=0)
     load_after = os.getloadavg()[0]
-    med = runs.groupby("method").epoch_seconds.median()
-    ref = float(med.get("abmil_gated", np.nan))
-    rows = [{"method": m, "epoch_seconds": float(med[m]),
-             "min_s": float(runs[runs.method == m].epoch_seconds.min()),
-             "max_s": float(runs[runs.method == m].epoch_seconds.max()),
-             "ratio": float(med[m] / ref), "steps_per_epoch": int(
-                 runs[runs.method == m].steps_per_epoch.iloc[0])} for m in args.methods]
+    rows = summarise(runs, args.methods)
     summary = {"setting": {"epochs": args.epochs, "repeats": args.repeats, "fold": 0,
                            "n_train": int(len(splits[0][0])), "threads": 1,
                            "load_avg_before": load_before, "load_avg_after": load_after},
