@@ -350,3 +350,18 @@ def test_acmil_method_returns_the_registered_ablation_entries_or_a_named_variant
     assert v.config == METHODS["acmil"].config          # the same training defaults
     with pytest.raises(ValueError, match="mask_drop"):
         acmil_method(5, 10, 1.0)
+
+
+def test_top_k_zero_is_allowed_and_hides_nothing_in_training():
+    """top_k = 0 is a valid ACMIL (the lower bound of top_k is 0, not 1): STKIM has no candidates,
+    so nothing is hidden even in train mode and the training forward equals the eval forward.
+    Catches top_k = 0 refused (``("top_k", top_k, 1)``)."""
+    x, mask = _batch()
+    model = _acmil(top_k=0, mask_drop=0.6)
+    assert model.top_k == 0 and not model.masks_in_training
+    model.train()
+    out = model(x, mask)
+    assert not out.extras["stkim_hidden"].any()
+    model.eval()
+    ref = model(x, mask)
+    torch.testing.assert_close(out.logits, ref.logits)

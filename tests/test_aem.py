@@ -176,3 +176,15 @@ def test_aem_variant_names():
     assert aem_variant_name("cosine", "none") == "cosine"
     assert aem_variant_name("constant", "log_n") == "log_n"
     assert aem_variant_name("cosine", "log_n") == "cosine+log_n"
+
+
+def test_entropy_is_finite_when_a_logit_gap_overflows_float32():
+    """Logits 3e38 and −3e38 (a gap of 6e38 > float32 max): the second's log-weight is −inf and
+    counts as a·log a = 0 (the limit), the top one has a = 1, log a = 0, so H = 0 exactly, with a
+    finite gradient. Catches the ``isfinite`` guard dropped (0·(−inf) = NaN in value and grad)."""
+    z = torch.tensor([[[3e38, -3e38, 0.0]]], requires_grad=True)
+    h = losses.attention_entropy(z)
+    assert h.shape == (1, 1) and torch.isfinite(h).all()
+    assert h.item() == pytest.approx(0.0, abs=1e-6)
+    h.sum().backward()
+    assert torch.isfinite(z.grad).all()

@@ -263,3 +263,11 @@ def test_composition_plot_draws_the_means_with_the_tumour_interval_and_chance():
     assert [t.get_text() for t in ax.get_yticklabels()] == ["m, rank 1/2", "m, rank 2/2"]
     assert ax.lines[-1].get_xdata()[0] == 0.25 and "top-5" in ax.get_xlabel()
     plt.close("all")
+
+
+def test_top_branch_only_considers_heads_with_the_instance_in_their_top_k():
+    """Heads A = [.3, .25, .25, .2] and B = [.35, .65, 0, 0], k = 1: A's top-1 is instance 0, B's
+    is instance 1. Instance 0 goes to A although B gives it more (.35 > .3), since it is not in
+    B's top 1; instances 2, 3 are in no top 1 (−1). Catches the arg-max over all heads."""
+    a = np.array([[.3, .25, .25, .2], [.35, .65, 0, 0]])
+    assert metrics.top_branch(a, 1).tolist() == [0, 1, -1, -1]

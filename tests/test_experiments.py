@@ -554,3 +554,22 @@ def test_slide_prediction_finds_the_run_that_held_the_slide_out(tmp_path):
         res.slide_prediction("abmil_gated_small", 0, "not_a_slide")
     with pytest.raises(KeyError, match="seed 5"):
         res.slide_prediction("abmil_gated_small", 5, sid)
+
+
+def test_paired_leaves_out_a_slide_missing_from_one_methods_records():
+    """A slide scored by A but absent from B's out-of-fold records (both seeds) cannot be paired:
+    ``paired`` uses only the other slides, with no NaN. Catches ``_aligned`` keeping slides seen
+    by one method only (``per[s] >= len(seeds)``: NaN rows for B)."""
+    rng = np.random.default_rng(3)
+    y = np.arange(20) % 2
+    sa = rng.normal(size=(2, 20)) + y
+    sb = sa + 0.5 * y + 0.3 * rng.normal(size=(2, 20))
+    res = _hand_result(np.zeros((2, 2)), np.zeros((2, 2)), sa, sb, y)
+    res.slides = res.slides[~((res.slides.method == "B") & (res.slides.slide_id == "s19"))]
+    p = res.paired("A", "B", ["auc", "entropy"])
+    assert p["entropy"]["n_slides"] == 19 and p["auc"]["n_slides"] == 19
+    assert np.isfinite(p["entropy"]["diff"]) and np.isfinite(p["auc"]["diff"])
+    assert p["entropy"]["diff"] == pytest.approx((sb - sa)[:, :19].mean() / 2)
+    cases = np.array([f"c{i // 2}" for i in range(19)])
+    assert p["auc"] == stats.paired_slide_comparison(y[:19], sa[:, :19], sb[:, :19],
+                                                     groups=cases, metric="auc")

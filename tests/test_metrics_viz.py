@@ -202,3 +202,14 @@ def test_show_images_adds_colourbars_to_graded_images_and_bars_where_a_resolutio
     bars = [[a for a in ax.artists if hasattr(a, "length_um")] for ax in fig.axes[:3]]
     assert [len(b) for b in bars] == [0, 0, 1]
     plt.close("all")
+
+
+def test_bag_metrics_macro_f1_by_hand():
+    """labels [0,0,0,1], predictions [0,0,1,1]: F1(class 0) = 2·2/(2·2+0+1) = 0.8, F1(class 1) =
+    2·1/(2·1+1+0) = 2/3, macro = 0.7333 (the weighted mean would be 0.7667). Catches a
+    support-weighted F1."""
+    probs = np.array([[0.9, 0.1], [0.8, 0.2], [0.4, 0.6], [0.3, 0.7]])
+    m = metrics.bag_metrics([0, 0, 0, 1], probs)
+    assert m["macro_f1"] == pytest.approx((0.8 + 2 / 3) / 2)
+    assert m["accuracy"] == pytest.approx(0.75)
+    assert m["balanced_accuracy"] == pytest.approx((2 / 3 + 1) / 2)

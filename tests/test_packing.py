@@ -325,3 +325,20 @@ def test_ads_reweighting_adds_the_attention_weighted_token_to_the_token():
     torch.testing.assert_close(got[0], xb[0] * (1 + 1 / 5))
     torch.testing.assert_close(got[1, :3], xb[1, :3] * (1 + 1 / 3))
     torch.testing.assert_close(got[1, 3:], xb[1, 3:])
+
+
+def test_residual_counts_after_ads_are_the_compressed_lengths_and_tokenmix_uses_them():
+    """With ADS ratio r = 4 each slide contributes ⌈n_res/4⌉ tokens to its hyperslide (what the
+    model sees), not its n_res raw instances; the tokenmix target weighs classes by those.
+    Catches ``counts[j, i] = len(ress[i])`` (raw counts)."""
+    from milhelpers.packing import PackCollate
+    bags = [Bag(torch.randn(37, 4), 0, "a"), Bag(torch.randn(10, 4), 1, "b")]
+    pb = PackCollate(p=0.5, max_len=256, min_len=1, ads_ratio=4,
+                     generator=torch.Generator().manual_seed(0))(bags)
+    raw = [int((pb.residual_slide_index == i).sum()) for i in range(2)]
+    assert all(n > 1 for n in raw)            # raw and compressed counts differ
+    want = [math.ceil(n / 4) for n in raw]
+    assert pb.residual_counts.shape == (1, 2)
+    assert pb.residual_counts[0].tolist() == want
+    mix = pb.hyperslide_labels(2, "tokenmix")
+    torch.testing.assert_close(mix[0], torch.tensor([want[0], want[1]]) / sum(want))

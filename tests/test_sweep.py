@@ -491,3 +491,12 @@ def test_figure_does_not_magnify_noise_and_writes_constants_as_text():
     # only constants: a figure of text
     fig = sweep.sweep_figure(table[["lam", "n_slides", "status"]], ["lam"])
     assert fig.axes == [] and "n_slides = 120" in fig._suptitle.get_text()
+
+
+def test_run_name_keeps_floats_that_six_digits_would_merge_apart():
+    """%g keeps 6 significant digits: 0.1234567 and 0.1234568 both print 0.123457, so the name
+    falls back to repr for them; short values stay short. Catches ``return short`` (collision)."""
+    a, b = sweep.run_name({"lam": 0.1234567}), sweep.run_name({"lam": 0.1234568})
+    assert a != b
+    assert a == "lam=0.1234567" and b == "lam=0.1234568"
+    assert sweep.run_name({"lam": 0.1}) == "lam=0.1"

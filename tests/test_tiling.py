@@ -293,3 +293,56 @@ def test_upsampling_warning_reaches_the_caller_of_tile_folder(tmp_path):
     with pytest.warns(tiling.UpsamplingWarning, match="enlarged 2.00×"):
         rep = tile_folder([REAL_SVS], tmp_path, progress=False, target_mpp=0.25, qc=False)
     assert not rep.failed and rep.results[0].n_patches > 0
+
+
+def test_box_fraction_with_a_non_square_downsample_by_hand():
+    """Mask 10 (h) × 20 (w) at downsample (4, 8): mask x = level-0 x / 4, mask y = level-0 y / 8.
+    Tissue in columns 0–4 and column 18. Boxes of side 32 (level 0): at (0, 0) → x 0..8, y 0..4,
+    5 of 8 columns tissue → 5/8; at (72, 64) → x 18..20, y 8..10 (clipped at both edges) → 2/4;
+    at (64, 72) → x 16..20 (4 columns), y 9..10 (1 row, clipped) → 1/4, area 4·1, not 4².
+    Catches x divided by the y downsample and the area taken as (x1 − x0)²."""
+    mask = np.zeros((10, 20), np.uint8)
+    mask[:, :5] = 1
+    mask[:, 18] = 1
+    coords = np.array([[0, 0],       # x 0..8, y 0..4 → 5/8
+                       [72, 64],     # x 18..26→20 (2 cols), y 8..12→10 (2 rows): col 18 → 2/4
+                       [64, 72]])    # x 16..24→20 (4 cols), y 9..13→10 (1 row): col 18 → 1/4
+    got = tiling.box_fraction(mask, (4, 8), coords, 32)
+    assert got.tolist() == pytest.approx([5 / 8, 2 / 4, 1 / 4])
+
+
+def test_segment_tissue_mask_size_follows_a_wide_slides_aspect(tmp_path):
+    """A 4:1 slide (2048 × 512 px at 0.5 µm/px; 4 µm/px target → downsample 8): the mask is
+    (h, w) ≈ (64, 256), not transposed. Catches out_w and out_h swapped."""
+    from milhelpers import synth
+
+    img = np.full((512, 2048, 3), 242, np.uint8)
+    img[100:400, 200:1800] = (225, 140, 185)
+    path = synth.write_pyramidal_tiff(tmp_path / "wide.tiff", img, 0.5)
+    with Slide(path) as s:
+        tm = tiling.segment_tissue(s, "biopsy")
+    assert tm.downsample == pytest.approx((8.0, 8.0))
+    assert abs(tm.mask.shape[0] - 512 / 8) <= 2 and abs(tm.mask.shape[1] - 2048 / 8) <= 2
+    assert tm.mask.shape[1] > 3 * tm.mask.shape[0]
+
+
+def test_saturation_exactly_at_sthresh_is_not_tissue(tmp_path):
+    """Threshold is strict: a slide of uniform saturation S gives an empty mask with sthresh = S
+    and a full one with sthresh = S − 1. Catches ``sat >= sthresh``."""
+    import warnings
+    from milhelpers import synth
+
+    hsv = np.zeros((1024, 1024, 3), np.uint8)
+    hsv[..., 0], hsv[..., 1], hsv[..., 2] = 150, 40, 220
+    img = cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)
+    path = synth.write_pyramidal_tiff(tmp_path / "flat.tiff", img, 0.5)
+    with Slide(path) as s:
+        rgb = s.read_level_resized(0, (8, 8))
+    sat = int(np.unique(cv2.cvtColor(rgb, cv2.COLOR_RGB2HSV)[..., 1])[0])
+    base = tiling.get_preset("biopsy").replace(exclude_pen=False, close=0, mthresh=1)
+    with Slide(path) as s, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        at = tiling.segment_tissue(s, base.replace(sthresh=sat))
+        below = tiling.segment_tissue(s, base.replace(sthresh=sat - 1))
+    assert at.mask.sum() == 0
+    assert below.mask.all()
