@@ -1129,6 +1129,372 @@ MUTANTS.update({
 })
 
 
+
+# a second held-out audit (60 mutants written without reading the ones above; 49 killed by the
+# tests of the time, a test for each of the other 11 added since)
+MUTANTS.update({
+    # ranks padding above real instances: short bags hide wrong/no instances
+    "audit2_acmil3_rank_mask_inverted": (
+        "milhelpers/models/acmil.py",
+        "masked_fill(~mask[:, None, :], float(\"-inf\")).topk",
+        "masked_fill(mask[:, None, :], float(\"-inf\")).topk",
+        "tests/test_acmil.py tests/test_losses.py tests/test_padding_paths.py tests/test_boundaries.py"),
+    # attention_logits at padding no longer dtype min (contract), STKIM ranks padding
+    "audit2_acmil3_scores_not_masked": (
+        "milhelpers/models/acmil.py",
+        "scores = mask_logits(self.attention(h).transpose(1, 2), mask)      # (B, M, N)",
+        "scores = self.attention(h).transpose(1, 2)      # (B, M, N)",
+        "tests/test_acmil.py tests/test_losses.py tests/test_padding_paths.py tests/test_boundaries.py"),
+    # every branch classifier sees branch 0 embedding
+    "audit2_acmil3_branch_clf_first_embedding": (
+        "milhelpers/models/acmil.py",
+        "branch_logits = torch.stack([clf(z_m[:, i]) for i, clf in",
+        "branch_logits = torch.stack([clf(z_m[:, 0]) for i, clf in",
+        "tests/test_acmil.py tests/test_losses.py tests/test_padding_paths.py tests/test_boundaries.py"),
+    # top_k=0 (no STKIM) refused
+    "audit2_acmil3_topk_min_one": (
+        "milhelpers/models/acmil.py",
+        "(\"n_branches\", n_branches, 1), (\"top_k\", top_k, 0)",
+        "(\"n_branches\", n_branches, 1), (\"top_k\", top_k, 1)",
+        "tests/test_acmil.py::test_top_k_zero_is_allowed_and_hides_nothing_in_training"),
+    # normalised over branches not instances: not a cosine
+    "audit2_acmil3_div_norm_axis": (
+        "milhelpers/losses.py",
+        "a = F.normalize(attention.float(), dim=-1)",
+        "a = F.normalize(attention.float(), dim=1)",
+        "tests/test_acmil.py tests/test_losses.py tests/test_padding_paths.py tests/test_boundaries.py"),
+    # tanh-only attention
+    "audit2_acmil3_ungated": (
+        "milhelpers/models/acmil.py",
+        "AttentionScorer(embed_dim, attn_dim, n_branches, gated=True, dropout=0.0)",
+        "AttentionScorer(embed_dim, attn_dim, n_branches, gated=False, dropout=0.0)",
+        "tests/test_acmil.py tests/test_losses.py tests/test_padding_paths.py tests/test_boundaries.py"),
+    # mask_drop=1 accepted
+    "audit2_acmil3_mask_drop_one_allowed": (
+        "milhelpers/models/acmil.py",
+        "if not 0.0 <= mask_drop < 1.0:",
+        "if not 0.0 <= mask_drop <= 1.0:",
+        "tests/test_acmil.py tests/test_losses.py tests/test_padding_paths.py tests/test_boundaries.py"),
+    # padding logits enter softmax normaliser
+    "audit2_aem_pad_in_softmax": (
+        "milhelpers/losses.py",
+        "    z = z.masked_fill(~real, torch.finfo(torch.float32).min)\n",
+        "",
+        "tests/test_aem.py tests/test_losses.py"),
+    # underflowed log weights give 0*-inf=NaN
+    "audit2_aem3_keep_no_isfinite": (
+        "milhelpers/losses.py",
+        "keep = real & torch.isfinite(log_a)",
+        "keep = real",
+        "tests/test_aem.py::test_entropy_is_finite_when_a_logit_gap_overflows_float32"),
+    # option inverted
+    "audit2_aem3_normalize_inverted": (
+        "milhelpers/losses.py",
+        "by_log_n = normalize == \"log_n\"",
+        "by_log_n = normalize == \"none\"",
+        "tests/test_aem.py tests/test_losses.py tests/test_padding_paths.py"),
+    # padding counted as instances in the term
+    "audit2_aem3_term_mask_dropped": (
+        "milhelpers/losses.py",
+        "return negative_entropy(out.attention_logits, out.mask, normalize=by_log_n)",
+        "return negative_entropy(out.attention_logits, None, normalize=by_log_n)",
+        "tests/test_aem.py tests/test_losses.py tests/test_padding_paths.py tests/test_train.py"),
+    # n_h from whole bag, masks whole pool
+    "audit2_mhim_nh_of_n": (
+        "milhelpers/models/mhim.py",
+        "n_h = mask_count(len(pool), r_hr)",
+        "n_h = mask_count(n, r_hr)",
+        "tests/test_mhim.py tests/test_schedules.py"),
+    # low masking hides highest
+    "audit2_mhim_low_top": (
+        "milhelpers/models/mhim.py",
+        "pick = order[n - mask_count(n, r_l):]",
+        "pick = order[:mask_count(n, r_l)]",
+        "tests/test_mhim.py tests/test_schedules.py"),
+    # scale 8^-.5 vs 64^-.5
+    "audit2_mhim_scale_heads": (
+        "milhelpers/models/mhim.py",
+        "* self.head_dim ** -0.5",
+        "* self.heads ** -0.5",
+        "tests/test_fidelity.py::test_mhim_v2_recycle_network_by_hand"),
+    # softmax over queries
+    "audit2_mhim_softmax_queries": (
+        "milhelpers/models/mhim.py",
+        "attn = torch.softmax(dots, -1).masked_fill(~keep, 0.0)",
+        "attn = torch.softmax(dots, -2).masked_fill(~keep, 0.0)",
+        "tests/test_fidelity.py::test_mhim_v2_recycle_network_by_hand"),
+    # ratio 1 (e.g. merge_ratio=1, r_hr=1) refused
+    "audit2_mhim3_ratio_one_rejected": (
+        "milhelpers/models/mhim.py",
+        "if not (v > 0 if open_low else v >= 0) or v > upper or math.isnan(v):",
+        "if not (v > 0 if open_low else v >= 0) or v >= upper or math.isnan(v):",
+        "tests/test_mhim.py tests/test_schedules.py tests/test_padding_paths.py tests/test_fidelity.py"),
+    # random masking count from r_l
+    "audit2_mhim3_random_uses_rl": (
+        "milhelpers/models/mhim.py",
+        "pick = torch.randperm(n, generator=generator)[:mask_count(n, r)]",
+        "pick = torch.randperm(n, generator=generator)[:mask_count(n, r_l)]",
+        "tests/test_mhim.py tests/test_schedules.py tests/test_padding_paths.py tests/test_fidelity.py"),
+    # lowest re-shown whenever anything masked
+    "audit2_mhim3_guard_any": (
+        "milhelpers/models/mhim.py",
+        "        if chosen.all():\n",
+        "        if chosen.any():\n",
+        "tests/test_mhim.py tests/test_schedules.py tests/test_padding_paths.py tests/test_fidelity.py"),
+    # keeps the first L*rho visible, not random
+    "audit2_mhim3_recycle_not_random": (
+        "milhelpers/models/mhim.py",
+        "perm = idx[torch.randperm(len(idx), generator=generator)]",
+        "perm = idx",
+        "tests/test_mhim.py tests/test_schedules.py tests/test_padding_paths.py tests/test_fidelity.py"),
+    # LayerNorm not applied to recycled instances
+    "audit2_mhim3_recycle_no_ln_r": (
+        "milhelpers/models/mhim.py",
+        "        r = self.norm(h)\n",
+        "        r = h\n",
+        "tests/test_mhim.py tests/test_schedules.py tests/test_padding_paths.py tests/test_fidelity.py"),
+    # queries jump to tokens
+    "audit2_mhim3_queries_ema_swapped": (
+        "milhelpers/models/mhim.py",
+        "self.queries = (self.momentum * self.queries\n                            + (1.0 - self.momentum) * z.detach()",
+        "self.queries = ((1.0 - self.momentum) * self.queries\n                            + self.momentum * z.detach()",
+        "tests/test_mhim.py tests/test_schedules.py tests/test_padding_paths.py tests/test_fidelity.py"),
+    # v2 random masking without recycle ignored
+    "audit2_mhim3_merge_ratio_ignored": (
+        "milhelpers/models/mhim.py",
+        "if self.recycle is None and self.merge_ratio == 1:",
+        "if self.recycle is None:",
+        "tests/test_mhim.py tests/test_schedules.py tests/test_padding_paths.py tests/test_fidelity.py"),
+    # uncompressed token counts with ADS
+    "audit2_pack_counts_raw": (
+        "milhelpers/packing.py",
+        "counts[j, i] = rlen[i]",
+        "counts[j, i] = len(ress[i])",
+        "tests/test_packing.py::test_residual_counts_after_ads_are_the_compressed_lengths_and_tokenmix_uses_them"),
+    # (R,S) rows divided by grand total
+    "audit2_pack3_tokenmix_total_all": (
+        "milhelpers/packing.py",
+        "total = w.sum(-1, keepdim=True)",
+        "total = w.sum()",
+        "tests/test_packing.py tests/test_viz_packing.py tests/test_padding_paths.py tests/test_boundaries.py"),
+    # residual=False ignored
+    "audit2_pack3_residual_ignored": (
+        "milhelpers/packing.py",
+        "if self.residual and any(len(t) for t in ress):",
+        "if any(len(t) for t in ress):",
+        "tests/test_packing.py tests/test_viz_packing.py tests/test_padding_paths.py tests/test_boundaries.py"),
+    # packs by uncompressed length under ADS
+    "audit2_pack3_main_uncompressed_len": (
+        "milhelpers/packing.py",
+        "packs = sequential_packs([compressed_length(len(m), r) for m in mains], self.max_len)",
+        "packs = sequential_packs([len(m) for m in mains], self.max_len)",
+        "tests/test_packing.py tests/test_viz_packing.py tests/test_padding_paths.py tests/test_boundaries.py"),
+    # sum pooling, attention ignored
+    "audit2_pack3_unweighted_sum": (
+        "milhelpers/models/packmil.py",
+        "index_add_(0, s_tok, w[:, None] * h[real])",
+        "index_add_(0, s_tok, h[real])",
+        "tests/test_packing.py tests/test_viz_packing.py tests/test_padding_paths.py tests/test_boundaries.py"),
+    # batch axis softmax in per-token mode
+    "audit2_pack3_ads_softmax_axis": (
+        "milhelpers/models/packmil.py",
+        "        a = torch.softmax(e, dim=-1)\n        return x + a[..., None] * x",
+        "        a = torch.softmax(e, dim=0)\n        return x + a[..., None] * x",
+        "tests/test_packing.py tests/test_viz_packing.py tests/test_padding_paths.py tests/test_boundaries.py"),
+    # T = max_len not longest pack
+    "audit2_pack3_efficiency_max_len": (
+        "milhelpers/packing.py",
+        "return sum(totals) / (len(packs) * max(totals))",
+        "return sum(totals) / (len(packs) * max_len)",
+        "tests/test_packing.py tests/test_viz_packing.py tests/test_padding_paths.py tests/test_boundaries.py"),
+    # zeros not counted below: p asymmetric
+    "audit2_stats_below_strict": (
+        "milhelpers/stats.py",
+        "below, above = int((d <= 0).sum()), int((d >= 0).sum())",
+        "below, above = int((d < 0).sum()), int((d >= 0).sum())",
+        "tests/test_stats.py tests/test_intervals.py"),
+    # t quantile with J dof, CI narrower; p unchanged
+    "audit2_stats_t_dof": (
+        "milhelpers/stats.py",
+        "q = float(student_t.ppf(1 - ALPHA / 2, j - 1))",
+        "q = float(student_t.ppf(1 - ALPHA / 2, j))",
+        "tests/test_stats.py tests/test_intervals.py"),
+    # diff A-B
+    "audit2_exp_paired_sign": (
+        "milhelpers/experiments.py",
+        "    d = b[ok] - a[ok]\n",
+        "    d = a[ok] - b[ok]\n",
+        "tests/test_experiments.py tests/test_intervals.py tests/test_experiments_report.py"),
+    # recall divided by all weights
+    "audit2_stats3_bacc_denominator": (
+        "milhelpers/stats.py",
+        "@ correct[y == c] / w[:, y == c].sum(1) for c in classes], 0)",
+        "@ correct[y == c] / w.sum(1) for c in classes], 0)",
+        "tests/test_stats.py tests/test_intervals.py"),
+    # fn counts true negatives
+    "audit2_stats3_f1_fn_wrong_class": (
+        "milhelpers/stats.py",
+        "fn = w @ ((1 - hit) * (y == c)[:, None])",
+        "fn = w @ ((1 - hit) * (y != c)[:, None])",
+        "tests/test_stats.py tests/test_intervals.py"),
+    # Bonferroni not Holm
+    "audit2_stats3_holm_bonferroni": (
+        "milhelpers/stats.py",
+        "adj = np.minimum(1.0, (m - np.arange(m)) * p[order])",
+        "adj = np.minimum(1.0, m * p[order])",
+        "tests/test_stats.py tests/test_intervals.py"),
+    # equal points dominate each other
+    "audit2_stats3_pareto_better_le": (
+        "milhelpers/stats.py",
+        "better = (c < c[i]).any(1) | (v > v[i])",
+        "better = (c <= c[i]).any(1) | (v > v[i])",
+        "tests/test_stats.py tests/test_intervals.py tests/test_viz_head_to_head.py"),
+    # names wrong winner
+    "audit2_stats3_describe_leader_flipped": (
+        "milhelpers/stats.py",
+        "leader, other = (b, a) if d > 0 else (a, b)",
+        "leader, other = (b, a) if d < 0 else (a, b)",
+        "tests/test_stats.py tests/test_intervals.py tests/test_experiments_report.py"),
+    # cross = methods correlation
+    "audit2_stats3_cross_same_repeat": (
+        "milhelpers/stats.py",
+        "\"cross\": avg([wcc(y, a[i], b[j]) for i, j in pairs])}",
+        "\"cross\": avg([wcc(y, a[i], b[i]) for i, j in pairs])}",
+        "tests/test_stats.py tests/test_intervals.py"),
+    # NaN runs poison mean
+    "audit2_exp3_summary_nan_kept": (
+        "milhelpers/experiments.py",
+        "out[m][k] = _mean_std_n(v[~np.isnan(v)])",
+        "out[m][k] = _mean_std_n(v)",
+        "tests/test_experiments.py tests/test_intervals.py tests/test_experiments_report.py"),
+    # slides scored by one method only kept (NaN rows)
+    "audit2_exp3_aligned_incomplete": (
+        "milhelpers/experiments.py",
+        "if per[s] == 2 * len(seeds)]",
+        "if per[s] >= len(seeds)]",
+        "tests/test_experiments.py::test_paired_leaves_out_a_slide_missing_from_one_methods_records"),
+    # score = confidence not P(class1)
+    "audit2_exp3_score_max_prob": (
+        "milhelpers/experiments.py",
+        "\"score\": float(p.probs[i, 1]), \"loc_auc\": loc,",
+        "\"score\": float(p.probs[i].max()), \"loc_auc\": loc,",
+        "tests/test_experiments.py tests/test_intervals.py tests/test_experiments_report.py"),
+    # y centred on x group means
+    "audit2_exp3_corr_y_centred_on_x": (
+        "milhelpers/experiments.py",
+        "y = (df.y - df.groupby(\"g\").y.transform(\"mean\")).to_numpy()",
+        "y = (df.y - df.groupby(\"g\").x.transform(\"mean\")).to_numpy()",
+        "tests/test_experiments.py tests/test_intervals.py tests/test_experiments_report.py"),
+    # fold column: train/test swapped
+    "audit2_exp3_fixed_folds_swapped": (
+        "milhelpers/experiments.py",
+        "return [(idx[col != v], idx[col == v]) for v in values]",
+        "return [(idx[col == v], idx[col != v]) for v in values]",
+        "tests/test_experiments.py tests/test_intervals.py tests/test_experiments_report.py"),
+    # population std
+    "audit2_met_summarize_ddof0": (
+        "milhelpers/metrics.py",
+        "\"std\": num.std(ddof=1)})",
+        "\"std\": num.std(ddof=0)})",
+        "tests/test_metrics_viz.py"),
+    # normalised by log2 N, max != 1
+    "audit2_met_entropy_log2": (
+        "milhelpers/metrics.py",
+        "h = h / np.log(n) if n > 1",
+        "h = h / np.log2(n) if n > 1",
+        "tests/test_metrics_viz.py"),
+    # weighted not macro F1
+    "audit2_met3_f1_weighted": (
+        "milhelpers/metrics.py",
+        "f1_score(labels, pred, average=\"macro\", zero_division=0)",
+        "f1_score(labels, pred, average=\"weighted\", zero_division=0)",
+        "tests/test_metrics_viz.py::test_bag_metrics_macro_f1_by_hand"),
+    # best head among all heads, not those with it in top k
+    "audit2_met3_top_branch_ignores_topk": (
+        "milhelpers/metrics.py",
+        "best = np.where(inside, a, -np.inf).argmax(0)",
+        "best = a.argmax(0)",
+        "tests/test_branch_attention.py::test_top_branch_only_considers_heads_with_the_instance_in_their_top_k"),
+    # x uses y downsample (non-square ds)
+    "audit2_tile_boxfrac_axis": (
+        "milhelpers/tiling.py",
+        "x0 = np.clip(np.round(coords[:, 0] / downsample[0])",
+        "x0 = np.clip(np.round(coords[:, 0] / downsample[1])",
+        "tests/test_tiling.py::test_box_fraction_with_a_non_square_downsample_by_hand"),
+    # non-square slide mask transposed size
+    "audit2_tile3_mask_wh_swapped": (
+        "milhelpers/tiling.py",
+        "out_w, out_h = max(1, round(w0 / mask_ds)), max(1, round(h0 / mask_ds))",
+        "out_w, out_h = max(1, round(h0 / mask_ds)), max(1, round(w0 / mask_ds))",
+        "tests/test_tiling.py::test_segment_tissue_mask_size_follows_a_wide_slides_aspect"),
+    # median kernel not scaled to mask resolution
+    "audit2_tile3_mthresh_unscaled": (
+        "milhelpers/tiling.py",
+        "mthresh = max(1, 2 * int(round((params.mthresh * k - 1) / 2)) + 1)",
+        "mthresh = max(1, 2 * int(round((params.mthresh - 1) / 2)) + 1)",
+        "tests/test_tiling.py tests/test_boundaries.py"),
+    # saturation == threshold counts as tissue
+    "audit2_tile3_sthresh_ge": (
+        "milhelpers/tiling.py",
+        "binary = (sat > params.sthresh).astype(np.uint8)",
+        "binary = (sat >= params.sthresh).astype(np.uint8)",
+        "tests/test_tiling.py::test_saturation_exactly_at_sthresh_is_not_tissue"),
+    # area assumes square box (wrong at clipped edges)
+    "audit2_tile3_boxfrac_area_square": (
+        "milhelpers/tiling.py",
+        "area = np.maximum((x1 - x0) * (y1 - y0), 1)",
+        "area = np.maximum((x1 - x0) * (x1 - x0), 1)",
+        "tests/test_tiling.py::test_box_fraction_with_a_non_square_downsample_by_hand"),
+    # encoder attrs stored on coords
+    "audit2_h5_3_feature_attrs_on_coords": (
+        "milhelpers/h5io.py",
+        "        d.attrs.update(_clean_attrs(attrs))\n",
+        "        c.attrs.update(_clean_attrs(attrs))\n",
+        "tests/test_h5io.py tests/test_features.py tests/test_cache_keys.py"),
+    # finished files stay 0600
+    "audit2_h5_3_mode_0600": (
+        "milhelpers/h5io.py",
+        "        os.chmod(tmp, 0o666 & ~_current_umask())\n",
+        "",
+        "tests/test_h5io.py tests/test_features.py"),
+    # reads level 0 always (downsample<1)
+    "audit2_feat3_level_inverted": (
+        "milhelpers/features.py",
+        "level = slide.best_level_for_downsample(size0 / out)",
+        "level = slide.best_level_for_downsample(out / size0)",
+        "tests/test_h5io.py tests/test_features.py"),
+    # duplicate values give duplicate runs
+    "audit2_sweep_no_dedupe": (
+        "milhelpers/sweep.py",
+        "            if v not in values:             # \"-p lam 0 0.0\" is one run\n                values.append(v)\n",
+        "            values.append(v)\n",
+        "tests/test_sweep.py"),
+    # 6-digit %g names collide
+    "audit2_sweep_format_short": (
+        "milhelpers/sweep.py",
+        "return short if float(short) == value else repr(value)",
+        "return short",
+        "tests/test_sweep.py::test_run_name_keeps_floats_that_six_digits_would_merge_apart"),
+    # k == n_rare refused
+    "audit2_params_folds_ge": (
+        "milhelpers/params.py",
+        "    if k > n_rare:\n",
+        "    if k >= n_rare:\n",
+        "tests/test_params.py"),
+    # baseline 0 not added
+    "audit2_params_lambdas_no_baseline": (
+        "milhelpers/params.py",
+        "out[\"lambdas\"] = sorted(set(grid) | {0.0})",
+        "out[\"lambdas\"] = sorted(set(grid))",
+        "tests/test_params.py"),
+    # chapter 03 mask_drop=1 accepted
+    "audit2_params3_mask_drop_one": (
+        "milhelpers/params.py",
+        "or not 0.0 <= float(mask_drop) < 1.0:",
+        "or not 0.0 <= float(mask_drop) <= 1.0:",
+        "tests/test_params.py"),
+})
+
 def select(args: list[str]) -> tuple[list[str], list[str]]:
     """The mutants named by ``args`` (exact names or prefixes, in the table's order), and the
     arguments that match none."""
