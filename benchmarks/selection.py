@@ -212,16 +212,12 @@ def main(argv=None) -> int:
 
     from milhelpers.experiments import fixed_folds, json_text, open_dataset
     from milhelpers.h5io import atomic_output
-    from milhelpers.methods import available_methods
+    from _refuse import refusal
     from milhelpers.train import torch_threads
 
-    unknown = [m for m in args.methods if m not in available_methods()]
-    if unknown:
-        print(f"error: unknown method(s) {unknown}; choose from {available_methods()}",
-              file=sys.stderr)
-        return 2
-    if args.json is not None and args.json.exists() and not args.overwrite:
-        print(f"error: {args.json} exists; pass --overwrite to replace it", file=sys.stderr)
+    why = refusal(args.methods, args.json, args.overwrite)
+    if why:
+        print(f"error: {why}", file=sys.stderr)
         return 2
     try:
         ds = open_dataset(args.data_root)

@@ -62,15 +62,11 @@ def main(argv=None) -> int:
     ap.add_argument("--overwrite", action="store_true", help="replace an existing --json")
     args = ap.parse_args(argv)
     from milhelpers.experiments import run_experiments
-    from milhelpers.methods import available_methods
+    from _refuse import refusal
 
-    unknown = [m for m in args.methods if m not in available_methods()]
-    if unknown:
-        print(f"error: unknown method(s) {unknown}; choose from {available_methods()}",
-              file=sys.stderr)
-        return 2
-    if args.json is not None and args.json.exists() and not args.overwrite:
-        print(f"error: {args.json} exists; pass --overwrite to replace it", file=sys.stderr)
+    why = refusal(args.methods, args.json, args.overwrite)
+    if why:
+        print(f"error: {why}", file=sys.stderr)
         return 2
     ds = ucsb_bags()
     t0 = time.perf_counter()
