@@ -34,10 +34,10 @@ packing's; and PackMIL's "positive" main parts and hyperslides that hold no tumo
 
 **Scale** (generated features with the paper's length profile: log-uniform 200 … max
 instances, D = 1024, a planted signal): one epoch of each mode over ``--scale-bags`` bags per
-max length, each in a fresh process; time and peak memory (``resource.getrusage`` peak RSS
-minus the RSS with the bags loaded; on CUDA ``torch.cuda.max_memory_allocated``). Packed modes
-use the paper's TCGA-BRCA sizes (p = 0.5, L = 2400, min_len 128; ADS r = 4 or none, B = 8),
-and ``batch1_main`` trains one slide per step on the same main parts — the control that tells
+max length, each in a fresh process; time and peak memory (the peak RSS of the epoch itself,
+VmHWM reset just before it, minus the RSS with the bags loaded; on CUDA
+``torch.cuda.max_memory_allocated``). Packed modes use the paper's TCGA-BRCA sizes (p = 0.5,
+L = 2400, min_len 128; ADS r = 4 or none, B = 8), and ``batch1_main`` trains one slide per step on the same main parts — the control that tells
 packing from subsampling. Padded batches (B = 8) are skipped where they would pass
 ``--padded-limit-gb``. Last, one 200,000-instance bag through gated ABMIL forward + backward,
 plain and with ``checkpointed_forward``.
@@ -86,6 +86,30 @@ COMPARISONS = [
 def _rss_kb() -> int:
     with open("/proc/self/statm") as fh:
         return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") // 1024
+
+
+def _reset_peak_rss() -> bool:
+    """Reset this process's peak RSS (Linux: writing 5 to /proc/self/clear_refs resets VmHWM),
+    so the peak read after a measurement is that measurement's, not the imports' or the bags'
+    generation's. False where the kernel does not allow it (then the peak is the process's)."""
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def _peak_rss_kb() -> int:
+    """The peak RSS since the last :func:`_reset_peak_rss` (VmHWM), else the process's."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
 def _scale_bags(max_len: int, n_bags: int, dim: int, seed: int):
@@ -137,6 +161,7 @@ def worker(spec: dict) -> dict:
         torch.manual_seed(0)
         model = ABMIL(spec["dim"], 2, gated=True).to(device).train()
         x = torch.randn(spec["n"], spec["dim"]).to(device)
+        _reset_peak_rss()
         base = _rss_kb()
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats()
@@ -151,7 +176,7 @@ def worker(spec: dict) -> dict:
             torch.cuda.synchronize()
         seconds = time.perf_counter() - t0
         peak = (torch.cuda.max_memory_allocated() / 2**30 if device.type == "cuda"
-                else (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) / 2**20)
+                else (_peak_rss_kb() - base) / 2**20)
         return {"n": spec["n"], "checkpointed": bool(spec.get("checkpoint")), "seconds": seconds,
                 "peak_gb_above_input": peak, "input_gb": x.numel() * 4 / 2**30,
                 "device": str(device)}
@@ -160,6 +185,7 @@ def worker(spec: dict) -> dict:
     cfg = m.train_config(epochs=1, seed=0, progress=False)
     from milhelpers.train import seed_everything
     seed_everything(0)              # torch's one-time imports (about 2 s) stay out of the timing
+    _reset_peak_rss()
     base = _rss_kb()
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
@@ -169,7 +195,7 @@ def worker(spec: dict) -> dict:
         torch.cuda.synchronize()
     seconds = time.perf_counter() - t0
     peak = (torch.cuda.max_memory_allocated() / 2**30 if device.type == "cuda"
-            else (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) / 2**20)
+            else (_peak_rss_kb() - base) / 2**20)
     n = [len(b.features) for b in ds.bags]
     return {"epoch_seconds": seconds, "peak_gb": peak, "instances": int(sum(n)),
             "max_bag": int(max(n)), "method": m.name, "device": str(device)}
