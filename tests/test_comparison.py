@@ -228,7 +228,41 @@ def test_situation_evidence_compares_each_situations_slides_on_every_draw(experi
     table = cmp.which_method_when(rows, "gated")
     assert len(table) == 7 and table.evidence.str.len().min() > 20
     assert cmp.packing_verdict({"regime": {"verdict": "pack on a GPU"}}) == "pack on a GPU"
-    assert "no regime" in cmp.packing_verdict({"other": 1})
+    assert "no cohort measurement" in cmp.packing_verdict({"other": 1})
+
+
+def _packing_file(ratio, diff, lo, hi, scale=True):
+    """The parts of a benchmarks/packing.py result that the verdict reads, as it writes them."""
+    out = {"device": "cpu", "cohort": {"table": {"packed": {
+        "time_vs_batch1": ratio, "auc_minus_batch1": {"diff": diff, "ci95": [lo, hi]}}}}}
+    if scale:
+        row = lambda s: {"epoch_seconds": s, "peak_gb": 0.1}     # noqa: E731
+        out["scale"] = {"by_max_length": {
+            "2000": {"batch1": row(1.0), "batch1_main": row(1.0), "packed": row(2.0)},
+            "50000": {"batch1": row(40.0), "batch1_main": row(10.0), "packed": row(5.0),
+                      "padded8": {"skipped": "over the limit"}},
+            "10000": {"batch1": row(8.0), "batch1_main": row(4.0)}}}   # packed missing: ignored
+    return out
+
+
+def test_packing_verdict_is_computed_from_the_benchmark_numbers():
+    v = cmp.packing_verdict(_packing_file(0.62, -0.010, -0.050, 0.030))
+    assert v.startswith("packmil, for time: ")
+    assert "0.62× batch 1's" in v and "-0.010 [-0.050, +0.030] (no evidence either way)" in v
+    # the largest max length with all three modes (50,000), not the first or the last key
+    assert "up to 50,000 instances packed 0.12× and batch 1 on the same capped parts 0.25×" in v
+    # the interval's upper end at 0 holds 0 (not clear); just below 0 excludes it (clearly lower)
+    at_zero = cmp.packing_verdict(_packing_file(0.5, -0.05, -0.1, 0.0, scale=False))
+    assert at_zero.startswith("packmil, for time") and "no evidence either way" in at_zero
+    below = cmp.packing_verdict(_packing_file(0.5, -0.05, -0.1, -1e-9, scale=False))
+    assert below.startswith("abmil_gated (PackMIL's time is bought with accuracy)")
+    assert "(clearly lower)" in below and "generated bags" not in below
+    higher = cmp.packing_verdict(_packing_file(0.5, 0.05, 1e-9, 0.1, scale=False))
+    assert higher.startswith("packmil, for time") and "(clearly higher)" in higher
+    # a ratio of exactly 1 saves nothing; just under 1 does
+    assert cmp.packing_verdict(_packing_file(1.0, 0.0, -0.1, 0.1)).startswith(
+        "abmil_gated (packing saves no time here)")
+    assert cmp.packing_verdict(_packing_file(0.999, 0.0, -0.1, 0.1)).startswith("packmil")
 
 
 def test_format_table_and_differences_write_what_the_tables_hold(experiment):
