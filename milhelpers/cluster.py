@@ -455,7 +455,8 @@ def run_tasks(fn: Callable, items: Iterable, *, keys: Iterable[Hashable] | None 
 
     Runs on ``client`` when given (the caller owns it), else on a :func:`session` opened from
     ``scheduler`` / ``cluster_file`` and closed at the end. ``keys`` name the items in the report
-    (default: the items themselves); ``echo`` prints the cluster line (workers, dashboard).
+    (default: the items themselves); ``echo`` prints the cluster line (workers, dashboard) of a
+    cluster opened here.
 
     On Ctrl-C with a cluster started here, the workers are stopped and then ``cleanup(key)`` runs
     for every unfinished item, so that what a stopped worker was writing can be removed (a task
@@ -475,7 +476,7 @@ def run_tasks(fn: Callable, items: Iterable, *, keys: Iterable[Hashable] | None 
     try:
         if owned:
             c = _open_client(scheduler, cluster_file, default_workers=default_workers)
-        if echo is not None:
+        if echo is not None and owned:      # a caller's own client was described by the caller
             echo(describe(c))
         futures = {k: c.submit(fn, item, *args, key=f"{name}-{k}-{token}", pure=False,
                                **(kwargs or {}))

@@ -167,6 +167,17 @@ def test_run_tasks_reports_each_failure_once_and_finishes_the_others(local2, tmp
         cluster.run_tasks(abs, [1, 2], keys=["k", "k"], client=local2)
 
 
+def test_the_cluster_line_is_printed_once_by_whoever_opened_the_cluster(local2):
+    # a caller's own client: the caller printed it (chapter 08 did, then saw it twice)
+    lines = []
+    rep = cluster.run_tasks(abs, [-2, 3], client=local2, progress=False, echo=lines.append)
+    assert rep.results == {-2: 2, 3: 3} and lines == []
+    # opened here (an address): one line naming the workers
+    rep = cluster.run_tasks(abs, [-4], scheduler=local2.scheduler.address, progress=False,
+                            echo=lines.append)
+    assert rep.results == {-4: 4} and len(lines) == 1 and lines[0].startswith("Dask: 2 workers")
+
+
 def test_nothing_to_do_starts_no_cluster():
     # an address where nothing answers: connecting would raise
     rep = cluster.run_tasks(abs, [], scheduler="tcp://127.0.0.1:9")
