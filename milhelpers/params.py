@@ -614,6 +614,16 @@ CHAPTER07_FILES = {
                         "benchmarks/results/head_to_head.json --cache build/bench_runs "
                         "--data-root data/cohort --json benchmarks/results/where_looks.json",
     "ucsb.json": "python benchmarks/ucsb.py --json benchmarks/results/ucsb.json",
+    # the second cohort draw (§6): `python -m milhelpers data --root data --seed 1` builds it
+    "head_to_head_seed1.json": "python benchmarks/methods.py --data-root data/cohort_seed1_n120 "
+                               "--methods abmil_gated abmil_tanh mean_pool max_pool acmil aem "
+                               "acmil_aem mhim mhim_v2 packmil --seeds 0 1 2 --folds 5 --epochs "
+                               "20 --cache build/bench_runs --json "
+                               "benchmarks/results/head_to_head_seed1.json",
+    "where_looks_seed1.json": "python benchmarks/where_looks.py --results "
+                              "benchmarks/results/head_to_head_seed1.json --cache "
+                              "build/bench_runs --data-root data/cohort_seed1_n120 --json "
+                              "benchmarks/results/where_looks_seed1.json",
 }
 
 

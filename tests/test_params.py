@@ -435,11 +435,16 @@ def test_ch07_bad_values_name_the_parameter(tmp_path, name, bad, match):
 
 def test_ch07_a_missing_results_file_names_the_command_that_writes_it(tmp_path):
     _ch07(tmp_path)
-    assert "head_to_head_seed1.json" not in params.CHAPTER07_FILES    # one cohort draw
+    assert {"head_to_head_seed1.json", "where_looks_seed1.json"} <= set(params.CHAPTER07_FILES)
     assert _ch07(tmp_path, second_cohort_dir=None)["second_cohort_dir"] is None
     (tmp_path / "results" / "where_looks.json").unlink()
     with pytest.raises(params.ParameterError, match="has no where_looks.json; write it "
                        "with `python benchmarks/where_looks.py --results"):
+        _ch07(tmp_path)
+    (tmp_path / "results" / "where_looks.json").write_text("{}")
+    (tmp_path / "results" / "head_to_head_seed1.json").unlink()     # the second draw's, too
+    with pytest.raises(params.ParameterError, match="has no head_to_head_seed1.json; write it "
+                       "with `python benchmarks/methods.py --data-root data/cohort_seed1_n120"):
         _ch07(tmp_path)
     with pytest.raises(params.ParameterError, match="own_method_file.*must be a .py file"):
         (tmp_path / "mine.txt").write_text("")
