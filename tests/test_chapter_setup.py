@@ -163,3 +163,20 @@ def test_a_papermill_run_from_another_folder(tmp_path):
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
+
+
+@pytest.mark.parametrize("chapter", sorted(p.name for p in (ROOT / "notebooks").glob("0*.ipynb")))
+def test_papermill_sees_every_parameter_the_chapter_declares(chapter):
+    """papermill's own reading of the parameters cell (``papermill --help-notebook``) skips a
+    line holding two "=" (a comment such as "(0 = off)") with a warning: every name the cell
+    assigns must be one papermill lists."""
+    import ast
+
+    import papermill
+
+    nb = json.loads((ROOT / "notebooks" / chapter).read_text())
+    cell = next(c for c in nb["cells"] if "parameters" in c["metadata"].get("tags", []))
+    declared = [t.id for node in ast.parse("".join(cell["source"])).body
+                if isinstance(node, ast.Assign) for t in node.targets]
+    seen = papermill.inspect_notebook(str(ROOT / "notebooks" / chapter))
+    assert declared and list(seen) == declared
