@@ -20,6 +20,7 @@ from .slides import Slide
 
 __all__ = ["setup", "show_images", "round_length", "scale_bar", "show_slide", "outline_mask",
            "show_qc", "QC_COLOURS", "resolution_ladder", "scatter_values", "OUTLINE_COLOURS",
+           "label_points",
            "show_outlined", "patch_rows", "patch_gallery",
            "read_patches", "scatter_2d", "umap_scatter", "scale_scores", "attention_map",
            "heatmap_overlay",
@@ -1885,7 +1886,6 @@ def cost_accuracy(table, cost: str = "seconds", value: str = "auc", front=None, 
     for i, m in enumerate(table.index):
         ax.errorbar(x[i], v[i], yerr=None if sd is None else sd[i], fmt="o", ms=5,
                     color=f"C{i % 10}", capsize=2, lw=0.8)
-        ax.annotate(m, (x[i], v[i]), xytext=(4, 3), textcoords="offset points", fontsize=7)
     if front is not None:
         f = np.asarray(front, bool)
         order = np.argsort(x[f])
@@ -1903,7 +1903,51 @@ def cost_accuracy(table, cost: str = "seconds", value: str = "auc", front=None, 
     ax.set_xlabel(cost_label + (" (log scale)" if log else ""))
     ax.set_ylabel(f"{value_label} (mean ± sd over repeats)")
     ax.set_title(f"{value_label} against {cost_label}")
+    label_points(ax, x, v, [str(m) for m in table.index],
+                 colors=[f"C{i % 10}" for i in range(len(table))])
     return ax
+
+
+#: Where :func:`label_points` tries a label, in points from its point: (dx, dy, ha, va).
+_LABEL_SPOTS = [(4, 3, "left", "bottom"), (4, -3, "left", "top"), (-4, 3, "right", "bottom"),
+                (-4, -3, "right", "top"), (4, 11, "left", "bottom"), (4, -11, "left", "top"),
+                (-4, 11, "right", "bottom"), (-4, -11, "right", "top"), (0, 19, "center", "bottom"),
+                (0, -19, "center", "top")]
+
+
+def label_points(ax, x, y, labels: Sequence[str], fontsize: float = 7,
+                 colors: Sequence | None = None) -> list:
+    """Name each point next to it, at the first spot of :data:`_LABEL_SPOTS` where the name
+    overlaps no name placed before it and no other point (the most crowded points first); a
+    name that fits nowhere takes the first spot; ``colors`` (one per point) tie names to points.
+    Returns the text artists, in the order of ``labels``."""
+    renderer = ax.figure.canvas.get_renderer()
+    xy = ax.transData.transform(np.column_stack([x, y]))
+    crowd = [int(np.sum(np.hypot(*(xy - p).T) < 40)) for p in xy]
+    placed, texts = [], [None] * len(labels)
+
+    def put(i, spot):
+        dx, dy, ha, va = spot
+        t = ax.annotate(labels[i], (x[i], y[i]), xytext=(dx, dy), textcoords="offset points",
+                        fontsize=fontsize, ha=ha, va=va,
+                        color=None if colors is None else colors[i])
+        return t, t.get_window_extent(renderer).expanded(1.04, 1.1)
+
+    from matplotlib.transforms import Bbox
+
+    marks = [Bbox.from_extents(px - 5, py - 5, px + 5, py + 5) for px, py in xy]
+    for i in sorted(range(len(labels)), key=lambda k: -crowd[k]):
+        others = placed + [b for k, b in enumerate(marks) if k != i]
+        for spot in _LABEL_SPOTS:
+            t, box = put(i, spot)
+            if not any(box.overlaps(b) for b in others):
+                break
+            t.remove()
+        else:
+            t, box = put(i, _LABEL_SPOTS[0])
+        placed.append(box)
+        texts[i] = t
+    return texts
 
 
 def attention_grid(slides: Sequence[dict], attentions, *, max_size: int = 192, size: float = 1.35,

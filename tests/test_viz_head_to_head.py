@@ -72,6 +72,32 @@ def test_cost_accuracy_rings_the_pareto_front():
     plt.close("all")
 
 
+def test_label_points_keeps_names_apart_and_off_other_points():
+    # four methods almost on one spot and one alone (as acmil / aem / mhim sat in chapter 07)
+    fig, ax = plt.subplots(figsize=(4, 3), dpi=100)
+    x = np.array([100.0, 101.0, 102.0, 100.5, 10.0])
+    y = np.array([0.80, 0.801, 0.799, 0.802, 0.60])
+    ax.scatter(x, y)
+    ax.set_xlim(1, 200)
+    ax.set_ylim(0.5, 0.9)
+    names = ["acmil_aem", "aem", "mhim_v2", "acmil", "alone"]
+    texts = viz.label_points(ax, x, y, names, colors=["C0", "C1", "C2", "C3", "C4"])
+    r = fig.canvas.get_renderer()
+    boxes = [t.get_window_extent(r) for t in texts]
+    assert [t.get_text() for t in texts] == names                 # in the order given
+    assert not any(boxes[i].overlaps(boxes[j]) for i in range(5) for j in range(i + 1, 5))
+    assert texts[4].get_position() == (4, 3) and texts[4].get_ha() == "left"   # first spot
+    assert {t.get_position() for t in texts[:4]} != {(4, 3)}       # the crowd moved
+    assert matplotlib.colors.same_color(texts[2].get_color(), "C2")
+    # no name sits on another point (5 px around it)
+    xy = ax.transData.transform(np.column_stack([x, y]))
+    for i, b in enumerate(boxes):
+        for k, (px, py) in enumerate(xy):
+            if k != i:
+                assert not (b.x0 - 5 < px < b.x1 + 5 and b.y0 - 5 < py < b.y1 + 5)
+    plt.close("all")
+
+
 @pytest.fixture(scope="module")
 def slide(tmp_path_factory):
     img = np.full((192, 256, 3), 230, np.uint8)
