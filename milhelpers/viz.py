@@ -1974,7 +1974,7 @@ def attention_grid(slides: Sequence[dict], attentions, *, max_size: int = 192, s
             thumb, ds = s.thumbnail(max_size)
             mpp = s.mpp * ds
         outlines = {}
-        for key, colour in (("truth", "red"), ("mimics", "white")):
+        for key, colour in (("mimics", "white"), ("truth", "red")):   # tumour drawn last, on top
             if sl.get(key) is not None:
                 mask = np.asarray(sl[key][0]).astype(np.uint8)
                 outlines[colour] = cv2.resize(mask, (thumb.shape[1], thumb.shape[0]),
@@ -1991,7 +1991,8 @@ def attention_grid(slides: Sequence[dict], attentions, *, max_size: int = 192, s
             im = ax.imshow(np.ma.masked_invalid(heat), cmap=cmap, alpha=0.75, vmin=0, vmax=1)
             for colour, outline in outlines.items():
                 if outline.any():
-                    ax.contour(outline, levels=[0.5], colors=colour, linewidths=0.8)
+                    ax.contour(outline, levels=[0.5], colors=colour,
+                               linewidths=1.2 if colour == "red" else 0.8)
             ax.set_xticks([]), ax.set_yticks([])
             for side in ax.spines.values():
                 side.set_visible(False)

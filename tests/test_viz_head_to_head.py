@@ -139,6 +139,10 @@ def test_attention_grid_has_methods_as_rows_rank_scaled_maps_truth_and_scale_bar
                       if hasattr(c, "levels")) for ax in grid.ravel()]
     both = [(1.0, 0.0, 0.0), (1.0, 1.0, 1.0)]
     assert colours == [both, [], both, []]
+    # the tumour outline is drawn after the mimics' (on top where they meet) and thicker
+    drawn = [(tuple(np.round(c.get_edgecolor()[0][:3], 2)), c.get_linewidth()[0])
+             for c in grid[0, 0].collections if hasattr(c, "levels")]
+    assert drawn == [((1.0, 1.0, 1.0), 0.8), ((1.0, 0.0, 0.0), 1.2)]
     cbar = [ax for ax in fig.axes if "rank on the slide" in ax.get_ylabel()]
     assert len(cbar) == 1
     with pytest.raises(ValueError, match="weights"):
