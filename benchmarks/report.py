@@ -204,12 +204,15 @@ def _fill(template: str, record: dict) -> str:
 
 
 def render_records(spec: dict, data: dict) -> str:
-    """A ``records`` table: one row per record of the list at ``spec['rows']``."""
+    """A ``records`` table: one row per record of the list at ``spec['rows']``, or per entry of
+    the mapping there (its name as the field ``key``)."""
     node: Any = data
     for part in spec["rows"].split("."):
         if not isinstance(node, dict) or part not in node:
             raise ReportError(f"table {spec['name']!r}: {spec['json']} has no {spec['rows']!r}")
         node = node[part]
+    if isinstance(node, dict):
+        node = [{"key": k, **v} for k, v in node.items()]
     rows = [[_fill(t, rec) for _, t in spec["columns"]] for rec in node]
     note = (f"*Source `benchmarks/results/{spec['json']}`, rendered by `benchmarks/report.py`"
             + (f"; {spec['note']}" if spec.get("note") else "") + ".*")

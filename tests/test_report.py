@@ -92,6 +92,22 @@ def test_rendered_tables_carry_the_json_numbers(repo):
     assert r.returncode == 0 and "all 3 table(s) match" in r.stdout, r.stderr
 
 
+def test_records_from_a_mapping_name_each_row_and_read_nested_fields():
+    """packing.json's cohort table is a mapping mode → row whose differences are nested, as
+    benchmarks/packing.py writes it."""
+    data = {"cohort": {"table": {
+        "batch1": {"time_vs_batch1": 1.0, "oof_auc": 0.8125},
+        "packed": {"time_vs_batch1": 0.4567, "oof_auc": 0.75,
+                   "auc_minus_batch1": {"diff": -0.0625, "ci95": [-0.125, 0.0], "p": 0.049}}}}}
+    spec = {"name": "pk", "json": "packing.json", "rows": "cohort.table",
+            "columns": [["mode", "{key}"], ["× batch 1", "{time_vs_batch1:.2f}"],
+                        ["Δ AUC", "{auc_minus_batch1[diff]:+.3f} [{auc_minus_batch1[ci95][0]:+.3f},"
+                                  " {auc_minus_batch1[ci95][1]:+.3f}], p {auc_minus_batch1[p]:.3f}"]]}
+    lines = report.render_records(spec, data).splitlines()
+    assert lines[2] == "| batch1 | 1.00 | — |"                      # no difference for itself
+    assert lines[3] == "| packed | 0.46 | −0.062 [−0.125, +0.000], p 0.049 |"
+
+
 def test_check_names_a_hand_edited_number_and_leaves_the_file_alone(repo):
     root, _ = repo
     _write_docs(root)
