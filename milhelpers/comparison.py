@@ -325,19 +325,28 @@ def situation_evidence(draws: Mapping[str, Any],
     return rows
 
 
+def _interval_words(d: Mapping[str, Any]) -> tuple[str, int]:
+    """"diff [lo, hi] (verdict)" of a paired difference, and its sign if clear (else 0)."""
+    lo, hi = d["ci95"]
+    sign = -1 if hi < 0 else 1 if lo > 0 else 0
+    word = {-1: "clearly lower", 1: "clearly higher", 0: "no evidence either way"}[sign]
+    return f"{d['diff']:+.3f} [{lo:+.3f}, {hi:+.3f}] ({word})", sign
+
+
 def packing_verdict(packing: Mapping[str, Any] | None) -> str:
     """The sentence of the which-method-when row "very long bags or a GPU", computed from the
     packing benchmark's results (``benchmarks/results/packing.json``, ``benchmarks/packing.py``).
 
-    From its ``cohort`` part: PackMIL's (``packed``) epoch time as a multiple of batch 1's
-    (``time_vs_batch1``) and its slide AUC minus batch 1's with the 95 % interval
-    (``auc_minus_batch1``; clear ⇔ the interval excludes 0). From its ``scale`` part (generated
-    bags with the paper's length profile), at the largest max length: packed and batch 1 on the
-    same capped main parts (``batch1_main``, subsampling without packing), each ÷ batch 1 on
-    whole bags. The favoured method: ``packmil`` when its epoch is shorter than batch 1's and
-    its AUC is not clearly lower; the reference when packing saves no time or costs accuracy.
-    A file with neither part, or an older file with a ready ``regime.verdict``, is read as
-    such."""
+    Long bags (its ``scale`` part: generated bags with the paper's length profile, one epoch per
+    recipe, at the largest max length where batch 1, batch 1 on the capped main parts and packed
+    all ran): each recipe's epoch ÷ batch 1's on whole bags. The favoured recipe is the fastest
+    of PackMIL (with and, where measured, without ADS) and batch 1 on the same capped parts
+    (subsampling without packing) — if it is faster than batch 1 and its slide AUC on the course
+    cohort (``cohort``: ``table.packed.auc_minus_batch1``, or the ``batch1 → batch1_main``
+    comparison) is not clearly lower (clear ⇔ the 95 % interval excludes 0); else gated ABMIL on
+    whole bags. Without a ``scale`` part the cohort's PackMIL row alone decides, the same way.
+    The device is named; on a CPU the sentence says no GPU was measured. An older file with a
+    ready ``regime.verdict`` is read as such."""
     if packing is None:
         return ("not measured here yet (benchmarks/results/packing.json is missing): no "
                 "evidence either way")
@@ -348,37 +357,51 @@ def packing_verdict(packing: Mapping[str, Any] | None) -> str:
         return regime["verdict"]
     try:
         row = packing["cohort"]["table"]["packed"]
-        ratio, d = float(row["time_vs_batch1"]), row["auc_minus_batch1"]
+        ratio = float(row["time_vs_batch1"])
+        auc, auc_sign = _interval_words(row["auc_minus_batch1"])
     except (KeyError, TypeError):
         return ("benchmarks/results/packing.json holds no cohort measurement of PackMIL against "
                 "batch 1: no evidence either way from it")
-    lo, hi = d["ci95"]
-    clear_worse, clear_better = hi < 0, lo > 0
-    auc = (f"slide AUC {d['diff']:+.3f} [{lo:+.3f}, {hi:+.3f}] "
-           + ("(clearly lower)" if clear_worse else "(clearly higher)" if clear_better
-              else "(no evidence either way)"))
     device = packing.get("device", "?")
-    if ratio < 1 and not clear_worse:
-        head = "packmil, for time"
-    elif clear_worse:
-        head = "abmil_gated (PackMIL's time is bought with accuracy)"
-    else:
-        head = "abmil_gated (packing saves no time here)"
-    text = (f"{head}: on the course cohort ({device}) PackMIL's epoch takes {ratio:.2f}× batch "
-            f"1's, {auc}")
+    sub = next((c for c in packing["cohort"].get("comparisons", [])
+                if c.get("a") == "batch1" and c.get("b") == "batch1_main"), None)
+    sub_words, sub_sign = _interval_words(sub) if sub else ("not measured", 0)
+    cohort = (f"on the course cohort PackMIL's epoch took {ratio:.2f}× batch 1's, slide AUC "
+              f"{auc}; the capped parts alone (batch 1), slide AUC {sub_words}")
     by_len = (packing.get("scale") or {}).get("by_max_length") or {}
     sizes = [k for k in by_len if all(isinstance(by_len[k].get(m), Mapping)
                                       and "epoch_seconds" in by_len[k][m]
                                       for m in ("batch1", "batch1_main", "packed"))]
-    if sizes:
-        top = max(sizes, key=int)
-        t = {m: float(by_len[top][m]["epoch_seconds"])
-             for m in ("batch1", "batch1_main", "packed")}
-        text += (f"; on generated bags of up to {int(top):,} instances packed "
-                 f"{t['packed'] / t['batch1']:.2f}× and batch 1 on the same capped parts "
-                 f"{t['batch1_main'] / t['batch1']:.2f}× batch 1 on whole bags (the cap's share "
-                 f"is subsampling, not packing)")
-    return text
+    gpu = "" if device != "cpu" else "; no GPU was measured"
+    if not sizes:
+        if ratio < 1 and auc_sign >= 0:
+            head = "packmil, for time"
+        elif auc_sign < 0:
+            head = "abmil_gated (PackMIL's time is bought with accuracy)"
+        else:
+            head = "abmil_gated (packing saves no time here)"
+        return f"{head} ({device}): {cohort}{gpu}"
+    top = max(sizes, key=int)
+    t = {m: float(r["epoch_seconds"]) for m, r in by_len[top].items()
+         if isinstance(r, Mapping) and "epoch_seconds" in r}
+    ratios = {"packmil": t["packed"] / t["batch1"],
+              "batch 1 on the capped parts": t["batch1_main"] / t["batch1"]}
+    if "packed_noads" in t:
+        ratios["packmil without ADS"] = t["packed_noads"] / t["batch1"]
+    fastest = min(ratios, key=ratios.get)
+    sign = sub_sign if fastest.startswith("batch 1") else auc_sign
+    if ratios[fastest] >= 1:
+        head = "abmil_gated on whole bags (no recipe was faster)"
+    elif sign < 0:
+        head = f"abmil_gated on whole bags ({fastest} was faster but clearly less accurate)"
+    elif fastest.startswith("batch 1"):
+        head = "abmil_gated on capped parts (subsampling), not packing"
+    else:
+        head = fastest
+    speeds = ", ".join(f"{k} {v:.2f}×" for k, v in ratios.items())
+    return (f"{head}: on generated bags of up to {int(top):,} instances ({device}; time only, "
+            f"no accuracy at that length), epoch time ÷ batch 1 on whole bags: {speeds}; "
+            f"{cohort}{gpu}")
 
 
 # --------------------------------------------------------------------------------------------

@@ -231,38 +231,63 @@ def test_situation_evidence_compares_each_situations_slides_on_every_draw(experi
     assert "no cohort measurement" in cmp.packing_verdict({"other": 1})
 
 
-def _packing_file(ratio, diff, lo, hi, scale=True):
-    """The parts of a benchmarks/packing.py result that the verdict reads, as it writes them."""
-    out = {"device": "cpu", "cohort": {"table": {"packed": {
-        "time_vs_batch1": ratio, "auc_minus_batch1": {"diff": diff, "ci95": [lo, hi]}}}}}
+def _packing_file(ratio, diff, lo, hi, scale=True, sub=(-0.01, -0.05, 0.03), device="cpu",
+                  seconds=(40.0, 10.0, 5.0, 20.0)):
+    """The parts of a benchmarks/packing.py result that the verdict reads, as it writes them;
+    ``seconds``: batch 1, batch 1 on the capped parts, packed, packed without ADS at 50,000."""
+    out = {"device": device, "cohort": {
+        "table": {"packed": {"time_vs_batch1": ratio,
+                             "auc_minus_batch1": {"diff": diff, "ci95": [lo, hi]}}},
+        "comparisons": [{"a": "batch1", "b": "batch1_cap", "diff": 0.5, "ci95": [0.4, 0.6]},
+                        {"a": "batch1", "b": "batch1_main", "diff": sub[0],
+                         "ci95": [sub[1], sub[2]]}]}}
     if scale:
         row = lambda s: {"epoch_seconds": s, "peak_gb": 0.1}     # noqa: E731
+        b1, main, packed, noads = seconds
         out["scale"] = {"by_max_length": {
-            "2000": {"batch1": row(1.0), "batch1_main": row(1.0), "packed": row(2.0)},
-            "50000": {"batch1": row(40.0), "batch1_main": row(10.0), "packed": row(5.0),
-                      "padded8": {"skipped": "over the limit"}},
-            "10000": {"batch1": row(8.0), "batch1_main": row(4.0)}}}   # packed missing: ignored
+            "2000": {"batch1": row(1.0), "batch1_main": row(9.0), "packed": row(0.1)},
+            "50000": {"batch1": row(b1), "batch1_main": row(main), "packed": row(packed),
+                      "packed_noads": row(noads), "padded8": {"skipped": "over the limit"}},
+            "90000": {"batch1": row(8.0), "batch1_main": row(4.0)}}}   # packed missing: ignored
     return out
 
 
 def test_packing_verdict_is_computed_from_the_benchmark_numbers():
     v = cmp.packing_verdict(_packing_file(0.62, -0.010, -0.050, 0.030))
-    assert v.startswith("packmil, for time: ")
-    assert "0.62× batch 1's" in v and "-0.010 [-0.050, +0.030] (no evidence either way)" in v
-    # the largest max length with all three modes (50,000), not the first or the last key
-    assert "up to 50,000 instances packed 0.12× and batch 1 on the same capped parts 0.25×" in v
-    # the interval's upper end at 0 holds 0 (not clear); just below 0 excludes it (clearly lower)
-    at_zero = cmp.packing_verdict(_packing_file(0.5, -0.05, -0.1, 0.0, scale=False))
-    assert at_zero.startswith("packmil, for time") and "no evidence either way" in at_zero
-    below = cmp.packing_verdict(_packing_file(0.5, -0.05, -0.1, -1e-9, scale=False))
-    assert below.startswith("abmil_gated (PackMIL's time is bought with accuracy)")
-    assert "(clearly lower)" in below and "generated bags" not in below
+    # the largest length where all three ran (50,000, not 90,000): packed 5/40 is the fastest
+    assert v.startswith("packmil: on generated bags of up to 50,000 instances (cpu; time only")
+    assert "packmil 0.12×, batch 1 on the capped parts 0.25×, packmil without ADS 0.50×" in v
+    assert "PackMIL's epoch took 0.62× batch 1's, slide AUC -0.010 [-0.050, +0.030] (no " in v
+    assert "capped parts alone (batch 1), slide AUC -0.010 [-0.050, +0.030]" in v
+    assert v.endswith("no GPU was measured")
+    assert not cmp.packing_verdict(_packing_file(0.62, 0, -1, 1, device="cuda")).endswith(
+        "no GPU was measured")
+    # subsampling the fastest (as on a CPU with ADS): batch 1 on capped parts, not packing
+    sub = cmp.packing_verdict(_packing_file(0.5, 0, -1, 1, seconds=(40.0, 5.0, 100.0, 15.0)))
+    assert sub.startswith("abmil_gated on capped parts (subsampling), not packing:")
+    # ... unless its accuracy is clearly lower: the interval's end at 0 holds 0, just below not
+    at_zero = cmp.packing_verdict(_packing_file(0.5, 0, -1, 1, sub=(-0.05, -0.1, 0.0),
+                                                seconds=(40.0, 5.0, 100.0, 15.0)))
+    assert at_zero.startswith("abmil_gated on capped parts")
+    below = cmp.packing_verdict(_packing_file(0.5, 0, -1, 1, sub=(-0.05, -0.1, -1e-9),
+                                              seconds=(40.0, 5.0, 100.0, 15.0)))
+    assert below.startswith("abmil_gated on whole bags (batch 1 on the capped parts was faster "
+                            "but clearly less accurate)") and "(clearly lower)" in below
+    # PackMIL without ADS the fastest; PackMIL's cohort AUC decides for it
+    assert cmp.packing_verdict(_packing_file(0.5, 0, -1, 1, seconds=(40.0, 30.0, 50.0, 20.0))
+                               ).startswith("packmil without ADS:")
+    # nothing faster than batch 1 (a ratio of exactly 1 is no saving)
+    assert cmp.packing_verdict(_packing_file(0.5, 0, -1, 1, seconds=(10.0, 10.0, 12.0, 11.0))
+                               ).startswith("abmil_gated on whole bags (no recipe was faster)")
+    # without the scale part the cohort's PackMIL row decides
+    assert cmp.packing_verdict(_packing_file(0.999, 0.0, -0.1, 0.1, scale=False)).startswith(
+        "packmil, for time (cpu): on the course cohort")
+    assert cmp.packing_verdict(_packing_file(1.0, 0.0, -0.1, 0.1, scale=False)).startswith(
+        "abmil_gated (packing saves no time here)")
+    worse = cmp.packing_verdict(_packing_file(0.5, -0.05, -0.1, -1e-9, scale=False))
+    assert worse.startswith("abmil_gated (PackMIL's time is bought with accuracy)")
     higher = cmp.packing_verdict(_packing_file(0.5, 0.05, 1e-9, 0.1, scale=False))
     assert higher.startswith("packmil, for time") and "(clearly higher)" in higher
-    # a ratio of exactly 1 saves nothing; just under 1 does
-    assert cmp.packing_verdict(_packing_file(1.0, 0.0, -0.1, 0.1)).startswith(
-        "abmil_gated (packing saves no time here)")
-    assert cmp.packing_verdict(_packing_file(0.999, 0.0, -0.1, 0.1)).startswith("packmil")
 
 
 def test_format_table_and_differences_write_what_the_tables_hold(experiment):
