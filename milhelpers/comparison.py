@@ -313,7 +313,8 @@ def situation_evidence(draws: Mapping[str, Any],
          "metric": "loc_auc",
          "evidence": f"localisation AUC (per positive slide, patches ≥ 25 % tumour); {how}"},
         {"situation": "very long bags or a GPU", "verdict": packing_verdict(packing),
-         "evidence": "benchmarks/results/packing.json (chapter 06's regime measurement)"},
+         "evidence": "benchmarks/results/packing.json (chapter 06 §5): epoch times on one machine, "
+                     "not a comparison held to the two-draw rule; accuracy only on the course cohort"},
     ]
     if real_bags is not None:
         m = len(real_bags.methods) - 1
