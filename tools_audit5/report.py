@@ -2,9 +2,11 @@
 import json
 import subprocess
 from collections import OrderedDict
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 AREAS = OrderedDict([("acmil", "ACMIL"), ("aem", "AEM"), ("mhim", "MHIM v1/v2"),
                      ("packmil", "PackMIL"), ("runner_stats", "runner + stats"),
                      ("metrics", "metrics"), ("tiling", "tiling"),
@@ -87,6 +89,17 @@ def main() -> None:
         out.append(f"| {i} | `{m['id']}` | {AREAS[m['area']]} | {m['file']} | "
                    f"{code(m['old'])} → {code(m['new'])} | "
                    f"{m['why_not_equivalent'].replace('|', '/')} | {tests} | {result} |")
+    try:
+        from verify_new_tests import NEW_TESTS
+    except ImportError:
+        NEW_TESTS = {}
+    if NEW_TESTS:
+        out += ["", "## Tests added for the survivors", "",
+                "Each passes on the clean code and fails with its survivor applied "
+                "(`tools_audit5/verify_new_tests.py`). No survivor revealed a bug in the package: "
+                "the package code is unchanged.", "", "| survivor | test that now kills it |",
+                "|---|---|"]
+        out += [f"| `{k}` | `{v.replace('tests/', '')}` |" for k, v in NEW_TESTS.items()]
     out += ["", "## First-draft mutants replaced in step 2", "",
             f"{len(replaced)} of the 60 first-draft mutants duplicated or closely varied an "
             "existing mutant of `tools/mutants.py`; each was replaced (draft id → final id):", ""]
