@@ -81,6 +81,23 @@ def test_stkim_count_is_floored(k, drop, n_real, expected):
     assert hidden.sum(-1).tolist() == [[expected, expected]]
 
 
+def test_stkim_a_bag_that_hides_nothing_does_not_switch_off_the_rest_of_the_batch():
+    """One padded batch: a 1-instance bag (⌊1·0.6⌋ = 0 hidden) beside a 30-instance bag (⌊10·0.6⌋
+    = 6 hidden per branch) and a 3-instance bag (⌊3·0.6⌋ = 1). The early return for "nothing to
+    hide" must look at the whole batch, not at its smallest bag. Catches ``n_hide.min()``."""
+    mask = torch.zeros(3, 30, dtype=torch.bool)
+    mask[0, :1], mask[1, :], mask[2, :3] = True, True, True
+    scores = torch.randn(3, 2, 30, generator=torch.Generator().manual_seed(0))
+    hidden = stkim_mask(scores, mask, 10, 0.6, generator=torch.Generator().manual_seed(1))
+    assert hidden.sum(-1).tolist() == [[0, 0], [6, 6], [1, 1]]
+    assert not hidden[~mask[:, None, :].expand_as(hidden)].any()
+    # the model's training forward on the same kind of batch hides them too
+    x, _ = _batch([1, 30, 3])
+    with torch.no_grad():
+        out = _acmil(n_branches=2).train()(x, mask)
+    assert out.extras["stkim_hidden"].sum(-1).tolist() == [[0, 0], [6, 6], [1, 1]]
+
+
 def test_stkim_draw_follows_torchs_seed():
     scores, mask = torch.randn(2, 5, 40), torch.ones(2, 40, dtype=torch.bool)
     torch.manual_seed(7)

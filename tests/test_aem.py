@@ -137,6 +137,24 @@ def test_registered_aem_and_variant_names():
         assert "acmil_aem" in available_methods()
 
 
+def test_aem_adds_its_term_to_the_base_methods_own_loss_terms():
+    """``acmil_aem`` is ACMIL's recipe *plus* λ·Σ a log a: ACMIL's branch cross-entropy and
+    diversity stay, the entropy term comes last with weight λ. A base without terms (gated
+    ABMIL) gets the entropy term alone. Catches AEM replacing the base's terms."""
+    from milhelpers.methods import BuildContext
+
+    ctx = BuildContext(in_dim=8, n_classes=2, fold=0, seed=0)
+    acmil_model = get_method("acmil").build_model(ctx)
+    for method in (get_method("acmil_aem"), aem_method(0.5, "cosine", base="acmil")):
+        terms = method.loss_terms(acmil_model)
+        assert [t.name for t in terms] == ["branch_ce", "branch_diversity", "neg_entropy"]
+        assert [t.name for t in terms[:2]] == [t.name for t in
+                                               get_method("acmil").loss_terms(acmil_model)]
+    assert get_method("acmil_aem").loss_terms(acmil_model)[-1].weight == 0.1
+    abmil_model = get_method("abmil_gated").build_model(ctx)
+    assert [t.name for t in get_method("aem").loss_terms(abmil_model)] == ["neg_entropy"]
+
+
 def test_lambda_zero_is_the_baseline_and_lambda_spreads_attention():
     ds = planted_bags(24, lengths=(5, 30))
     tr, va = ds.subset(range(18)), ds.subset(range(18, 24))

@@ -207,6 +207,25 @@ def test_showcase_slides_follow_their_stated_rules():
         cmp.showcase_slides(labels[labels.label == 1], kinds)
 
 
+def test_showcase_discohesive_pick_is_the_lower_median_of_an_even_count():
+    """Four discohesive positives with 1, 3, 6 and 8 tumour patches: the stated rule picks the
+    lower median, 3 (slide d), not the upper one, 6 (slide f); with a fifth (10 patches) the
+    middle one, 6. Catches ``len(ranked) // 2``."""
+    d, n, s, m = "discohesive", "normal", "solid", "lymphoid_aggregate"
+    kinds = {"a": [s] + [n] * 9, "d": [d] * 3 + [n] * 5, "e": [d] * 1 + [n] * 5,
+             "f": [d] * 6 + [n] * 5, "k": [d] * 8 + [n] * 2, "g": [m] * 2 + [n] * 2}
+    kinds = {k: np.array(v) for k, v in kinds.items()}
+    ids = ["a", "d", "e", "f", "k", "g"]
+    labels = pd.DataFrame({"slide_id": ids, "label": [1, 1, 1, 1, 1, 0],
+                           "morphology": ["solid", d, d, d, d, "none"]})
+    pick = cmp.showcase_slides(labels, kinds)["discohesive"]
+    assert pick["slide_id"] == "d" and pick["n_tumour"] == 3
+    kinds["l"] = np.array([d] * 10 + [n] * 2)
+    labels = pd.concat([labels, pd.DataFrame({"slide_id": ["l"], "label": [1],
+                                              "morphology": [d]})], ignore_index=True)
+    assert cmp.showcase_slides(labels, kinds)["discohesive"]["slide_id"] == "f"
+
+
 def test_situation_evidence_compares_each_situations_slides_on_every_draw(experiment):
     ds, res = experiment
     pos = [s for s, y in zip(ds.slide_ids, ds.labels) if y == 1]

@@ -160,6 +160,16 @@ def test_describe_correlation_sentences():
     assert ex.describe_correlation(s).startswith("entropy vs AUC: too few runs")
 
 
+def test_describe_correlation_an_interval_ending_at_zero_still_holds_zero():
+    """The interval is closed: [0, 0.6] and [−0.6, 0] hold 0, so no link is claimed; [0.001,
+    0.6] excludes it. Catches ``lo < 0 < hi``."""
+    for ci in ([0.0, 0.6], [-0.6, 0.0]):
+        s = {"rho": 0.3 if ci[0] == 0 else -0.3, "ci95": ci, "p": 0.05, "n": 20}
+        assert ex.describe_correlation(s).endswith("no clear link: the interval holds 0"), ci
+    s = {"rho": 0.3, "ci95": [0.001, 0.6], "p": 0.04, "n": 20}
+    assert ex.describe_correlation(s).endswith("higher entropy went with higher AUC")
+
+
 def test_json_text_is_strict_json_with_one_record_per_line():
     obj = {"runs": [{"a": 1, "b": None}, {"a": 2, "b": [1, 2]}], "hist": {3: 4, "x": {5: 6}}}
     text = ex.json_text(obj)

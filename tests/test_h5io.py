@@ -55,6 +55,20 @@ def test_features_file_without_coords_reads_with_empty_coords(tmp_path):
         read_features(tmp_path / "c.h5")
 
 
+def test_features_stored_with_a_leading_axis_of_one_are_read_as_n_by_d(tmp_path):
+    """Some exporters store features as (1, N, D); read_features returns them (N, D) and checks
+    them against the N coordinates. Catches the leading axis kept."""
+    feats = np.arange(12, dtype=np.float32).reshape(1, 4, 3)
+    coords = np.array([[0, 0], [256, 0], [0, 256], [256, 256]], np.int64)
+    with h5py.File(tmp_path / "x.h5", "w") as f:
+        f.create_dataset("features", data=feats)
+        f.create_dataset("coords", data=coords)
+    got, c = read_features(tmp_path / "x.h5")
+    assert got.shape == (4, 3) and got.dtype == np.float32
+    np.testing.assert_array_equal(got, feats[0])
+    np.testing.assert_array_equal(c, coords)
+
+
 def test_read_errors_name_the_file(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"nothing\.h5: no such file"):
         read_features(tmp_path / "nothing.h5")

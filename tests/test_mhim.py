@@ -1,6 +1,7 @@
 """MHIM-MIL: the mask, the teacher, the EMA, the schedule, and the runner's two stages."""
 import json
 import math
+import types
 
 import numpy as np
 import pytest
@@ -470,6 +471,44 @@ def test_score_picks_and_their_figure(tmp_path):
                                                 "class-aware (v2)": picks["class_aware"]},
                              np.zeros(8), high_label="top score")
     assert fig.axes[0].get_title().endswith("2 of 8 hidden, 2 by top score")
+
+
+@pytest.mark.parametrize("was_training", [True, False])
+@pytest.mark.parametrize("train_mode", [True, False])
+def test_score_picks_gives_the_teacher_back_in_its_own_mode(was_training, train_mode):
+    """score_picks scores in eval mode (or train mode when asked) and then restores whatever
+    mode the teacher was in: a teacher that is training stays in training, an evaluated one in
+    eval. Catches the ``teacher.train(was)`` restore dropped."""
+    from milhelpers.models.mhim import score_picks
+
+    torch.manual_seed(0)
+    teacher = ABMIL(6, 2, embed_dim=8, attn_dim=4).train(was_training)
+    score_picks(teacher, torch.randn(8, 6), r_h=0.25, train_mode=train_mode)
+    assert teacher.training is was_training
+    assert all(m.training is was_training for m in teacher.modules())
+
+
+def test_teacher_trained_without_a_runner_config_uses_the_runs_seed(monkeypatch):
+    """Without ``ctx.config`` (a build outside the runner) the teacher is the baseline trained
+    with the run's seed and fold, so two seeds give two teachers and one seed always the same.
+    Catches ``base.train_config()`` (the default seed for every run)."""
+    from milhelpers.methods import BuildContext
+
+    seen = []
+
+    def fake_fit(self, train_ds, val_ds, config=None, fold=0, **kw):
+        seen.append((self.name, config.seed, fold))
+        return types.SimpleNamespace(model=self.build_model(
+            BuildContext(int(train_ds.dim), 2, fold, config.seed)))
+
+    monkeypatch.setattr(Method, "fit", fake_fit)
+    ds = planted(16)
+    method = mhim_method(small_base(), name="mhim_small")
+    for seed in (5, 0):
+        ctx = BuildContext(int(ds.dim), 2, fold=1, seed=seed, train_ds=ds.subset(np.arange(12)),
+                           val_ds=ds.subset(np.arange(12, 16)))
+        assert isinstance(method.build_model(ctx), MHIM)
+    assert seen == [("abmil_gated_small", 5, 1), ("abmil_gated_small", 0, 1)]
 
 
 def test_recycle_network_figure_colours_every_patch_by_its_fate():

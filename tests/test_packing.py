@@ -10,7 +10,7 @@ from bags import planted_bags
 from milhelpers.datasets import Bag, ListBagDataset
 from milhelpers.losses import soft_target_cross_entropy
 from milhelpers.methods import get_method, packmil_method
-from milhelpers.models import ADS, PackMIL, checkpointed_forward
+from milhelpers.models import ABMIL, ADS, PackMIL, checkpointed_forward
 from milhelpers.packing import (PackedBatch, hyperslide_label, pack_collate, pack_tensors,
                                 packing_efficiency, padded_token_share, sequential_packs,
                                 split_slide)
@@ -206,6 +206,38 @@ def test_ads_compresses_in_training_and_keeps_length_in_eval():
         ADS(6, 1)
 
 
+def test_packmil_ads4_trains_a_step_with_ads_on_main_and_residual_packs():
+    """The registered ``packmil_ads4`` builds its model with a ratio-4 ADS (as its collate packs
+    for r = 4), and a training forward on a collated batch runs the ADS on the residual packs
+    too: the hyperslide bags are the compressed packs with *their* padding mask, one logits row
+    per residual pack. Catches the build dropping ``ads_ratio`` and the residual mask left at
+    the uncompressed packs' shape."""
+    from milhelpers.methods import BuildContext
+
+    method = get_method("packmil_ads4")
+    torch.manual_seed(0)
+    model = method.build_model(BuildContext(in_dim=6, n_classes=3, fold=0, seed=0))
+    assert isinstance(model.ads, ADS) and model.ads.ratio == 4
+    bags = _bags([70, 45, 9, 120])          # residual parts of different lengths: padded packs
+    torch.manual_seed(1)
+    batch = method.collate_fn(bags)
+    assert batch.residual_features is not None and batch.residual_mask.shape[1] > 1
+    model.train()
+    torch.manual_seed(2)
+    out = model(batch.features, batch.mask, **batch.model_kwargs)
+    assert out.logits.shape == (4, 3)
+    hyper = out.extras["hyperslide_logits"]
+    assert hyper.shape == (len(batch.residual_features), 3) and torch.isfinite(hyper).all()
+    # the same residual packs compressed by hand and pooled with their own mask
+    torch.manual_seed(2)
+    x, index = model.ads.packed(batch.features, batch.slide_index)
+    model.packed_forward(x, index)                       # the main branch draws first
+    rx, rindex = model.ads.packed(batch.residual_features, batch.residual_slide_index)
+    assert rx.shape[1] < batch.residual_features.shape[1]   # compressed ~4×
+    want = ABMIL.forward(model, rx, rindex >= 0).logits
+    torch.testing.assert_close(hyper, want)
+
+
 # ------------------------------------------------------------------------------- training
 def test_packmil_trains_through_the_shared_trainer():
     ds = planted_bags(40, d=8, lengths=(10, 40))
@@ -262,6 +294,16 @@ def test_padding_share_and_packing_efficiency_hand_computed():
     assert padded_token_share([1, 3], 2, epochs=1) == pytest.approx(1 - 4 / 6)
     assert packing_efficiency([3, 4, 2, 5], 7) == pytest.approx(14 / 14)
     assert packing_efficiency([3, 4, 5], 7) == pytest.approx(12 / 14)
+
+
+def test_padding_share_counts_the_last_partial_batch_at_its_own_size():
+    """Three bags of 4 in batches of 2: every epoch has a full batch [4, 4] and a last batch of
+    one bag [4], neither padded, whatever the order: share 0. Counting the last batch as two bags
+    would give 1 − 12/16 = 0.25. With lengths 4, 4, 4, 8 in batches of 3 the share depends on
+    the order only through which batch holds the 8: B·max n = 3·8 + 1·4 or 3·4 + 1·8."""
+    assert padded_token_share([4, 4, 4], 2, epochs=5) == 0.0
+    share = padded_token_share([4, 4, 4, 8], 3, epochs=1, seed=0)
+    assert share in (pytest.approx(1 - 20 / 28), pytest.approx(1 - 20 / 20))
 
 
 def test_checkpointed_forward_matches_the_plain_forward_and_its_gradients():

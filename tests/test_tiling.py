@@ -346,3 +346,69 @@ def test_saturation_exactly_at_sthresh_is_not_tissue(tmp_path):
         below = tiling.segment_tissue(s, base.replace(sthresh=sat - 1))
     assert at.mask.sum() == 0
     assert below.mask.all()
+
+
+def test_tissue_area_filter_counts_the_net_area_inside_holes_excluded(tmp_path):
+    """A 1024-px square of tissue (512 µm: 16 reference patches of (128 µm)²) with an 800-px
+    hole (400 µm: 9.77 patches) has a net area of 6.2 patches: a_t = 4 keeps it, a_t = 8 drops
+    it although its outline alone (16) would pass. Catches the holes left out of the net area."""
+    import warnings
+    from milhelpers import synth
+
+    img = np.full((2048, 2048, 3), 242, np.uint8)
+    img[512:1536, 512:1536] = (225, 140, 185)
+    img[624:1424, 624:1424] = 242
+    path = synth.write_pyramidal_tiff(tmp_path / "ring.tiff", img, 0.5)
+    base = tiling.get_preset("biopsy").replace(close=0, mthresh=3, a_h=1.0)
+    with Slide(path) as s:
+        kept = tiling.segment_tissue(s, base.replace(a_t=4.0))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", tiling.NoTissueWarning)
+            dropped = tiling.segment_tissue(s, base.replace(a_t=8.0))
+    assert len(kept.contours) == 1 and len(kept.holes[0]) == 1
+    dx, dy = kept.downsample
+    assert kept.mask[int(560 / dy), int(560 / dx)] == 1          # the ring is tissue
+    assert kept.mask[int(1024 / dy), int(1024 / dx)] == 0        # the hole is not
+    assert dropped.is_empty and dropped.mask.sum() == 0
+
+
+def test_blue_marker_ink_is_not_tissue(tmp_path):
+    """A saturated blue stroke (OpenCV hue ≈ 120, inside the 95–125 blue-ink band) beside pink
+    tissue: the tissue is found, the ink is not; with exclude_pen=False the ink is (saturated)
+    'tissue' too, so the exclusion is what removes it. Catches the blue band dropped from the
+    pen mask."""
+    from milhelpers import synth
+
+    img = np.full((2048, 2048, 3), 242, np.uint8)
+    img[256:1024, 256:1024] = (225, 140, 185)                   # tissue
+    img[1280:1792, 1024:1792] = (40, 60, 200)                    # blue marker
+    hue = cv2.cvtColor(np.array([[[40, 60, 200]]], np.uint8), cv2.COLOR_RGB2HSV)[0, 0, 0]
+    assert 95 <= hue < 125
+    path = synth.write_pyramidal_tiff(tmp_path / "ink.tiff", img, 0.5)
+    with Slide(path) as s:
+        with_pen = tiling.segment_tissue(s, "biopsy")
+        no_pen = tiling.segment_tissue(s, tiling.get_preset("biopsy").replace(exclude_pen=False))
+    dx, dy = with_pen.downsample
+    ink, tissue = (int(1536 / dy), int(1408 / dx)), (int(640 / dy), int(640 / dx))
+    assert with_pen.mask[tissue] == 1 and with_pen.mask[ink] == 0
+    assert len(with_pen.contours) == 1
+    assert no_pen.mask[ink] == 1
+
+
+def test_overwrite_that_finds_no_patch_removes_the_old_coordinates(tmp_path):
+    """Re-tiling with overwrite=True where no patch reaches min_tissue any more must not leave
+    the previous grid's coordinates file behind (the next steps would read it as this tiling's).
+    A 200-px blob: at min_tissue 0.1 a 256-px patch covers part of it; at 1.0 none is full."""
+    from milhelpers import synth
+
+    img = np.full((2048, 2048, 3), 242, np.uint8)
+    img[500:700, 500:700] = (225, 140, 185)
+    path = synth.write_pyramidal_tiff(tmp_path / "blob.tiff", img, 0.5)
+    params = tiling.get_preset("biopsy").replace(a_t=0.1)
+    first = tiling.tile_slide(path, tmp_path, params=params, min_tissue=0.1, qc=False)
+    assert first.n_patches >= 1 and first.coords_path.exists()
+    with pytest.warns(tiling.NoTissueWarning, match="no patch reaches min_tissue=1.0"):
+        again = tiling.tile_slide(path, tmp_path, params=params, min_tissue=1.0, qc=False,
+                                  overwrite=True)
+    assert again.n_patches == 0 and again.coords_path is None
+    assert not first.coords_path.exists()

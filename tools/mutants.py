@@ -1495,6 +1495,375 @@ MUTANTS.update({
         "tests/test_params.py"),
 })
 
+
+# a third held-out audit (audit5: 60 mutants written from the package source without reading this
+# table, then any that touched a line of a mutant above replaced; 40 killed by the targeted tests
+# of the time, 47 with wider ones, a test for each of the other 13 added since). Each runs the
+# test that killed it in the audit, or the one written for it.
+MUTANTS.update({
+    # the forward pass hands STKIM an all-True mask: in a padded batch a bag shorter than K gets …
+    "audit5_acmil_stkim_padding_ignored": (
+        "milhelpers/models/acmil.py",
+        "hidden = stkim_mask(scores, mask, self.top_k, self.mask_drop)",
+        "hidden = stkim_mask(scores, torch.ones_like(mask), self.top_k, self.mask_drop)",
+        "tests/test_acmil.py -k test_model_masks_in_training_the_branch_attention_and_slide_attention_uses_it"),
+    # in a padded batch where one short bag hides 0 instances (⌊K'·p⌋ = 0) and another hides seve…
+    "audit5_acmil_stkim_batch_min": (
+        "milhelpers/models/acmil.py",
+        "if k_max == 0 or int(n_hide.max()) == 0:",
+        "if k_max == 0 or int(n_hide.min()) == 0:",
+        "tests/test_acmil.py -k test_stkim_a_bag_that_hides_nothing_does_not_switch_off_the_rest_of_the_batch"),
+    # the authors' projection has no bias; with one there are embed_dim more parameters and ReLU(…
+    "audit5_acmil_projection_bias": (
+        "milhelpers/models/acmil.py",
+        "nn.Linear(int(in_dim), int(embed_dim), bias=False)",
+        "nn.Linear(int(in_dim), int(embed_dim), bias=True)",
+        "tests/test_acmil.py -k test_one_branch_without_masking_is_gated_abmil_with_the_same_weights"),
+    # with M = 2 branches the diversity loss is 0 instead of cos(a_1, a_2)
+    "audit5_acmil_diversity_two_branches": (
+        "milhelpers/losses.py",
+        "    if m < 2:\n        return attention.new_zeros(())",
+        "    if m <= 2:\n        return attention.new_zeros(())",
+        "tests/test_acmil.py -k test_loss_terms_hand_computed_on_masked_padded_attention"),
+    # the (N, N) instance Gram matrix instead of the (M, M) branch one: cos[:, i, j] for i < j < …
+    "audit5_acmil_diversity_gram_over_instances": (
+        "milhelpers/losses.py",
+        "cos = a @ a.transpose(1, 2)                               # (B, M, M)",
+        "cos = a.transpose(1, 2) @ a                               # (B, M, M)",
+        "tests/test_acmil.py -k test_loss_terms_hand_computed_on_masked_padded_attention"),
+    # with M = 1 (acmil_stkim, acmil_base) a branch CE (its own classifier) and a 0 diversity ter…
+    "audit5_acmil_loss_terms_one_branch": (
+        "milhelpers/methods.py",
+        "if getattr(model, \"n_branches\", 1) < 2:",
+        "if getattr(model, \"n_branches\", 1) < 1:",
+        "tests/test_acmil.py -k test_loss_terms_hand_computed_on_masked_padded_attention"),
+    # acmil_method() with the paper's options (5, 10, 0.6) no longer matches the registered 'acmi…
+    "audit5_acmil_method_defaults_out_of_sync": (
+        "milhelpers/methods.py",
+        "if {**{\"n_branches\": 5, \"top_k\": 10, \"mask_drop\": 0.6}, **m.model_kwargs} == opts:",
+        "if {**{\"n_branches\": 5, \"top_k\": 5, \"mask_drop\": 0.6}, **m.model_kwargs} == opts:",
+        "tests/test_acmil.py -k test_acmil_method_returns_the_registered_ablation_entries_or_a_named_variant"),
+    # the value is unchanged (the outer where picks 0), but a one-instance bag with normalize=Tru…
+    "audit5_aem_lognorm_fallback_zero": (
+        "milhelpers/losses.py",
+        "log_n = torch.where(n > 1, torch.log(n), torch.ones_like(n))",
+        "log_n = torch.where(n > 1, torch.log(n), torch.zeros_like(n))",
+        "tests/test_aem.py -k test_padding_contributes_exactly_nothing_value_or_gradient"),
+    # sums over the head axis instead of instances: (B, N) instead of (B, H); entropy of one head…
+    "audit5_aem_entropy_sum_over_heads": (
+        "milhelpers/losses.py",
+        "h = -torch.where(keep, log_a.exp() * log_a, 0.0).sum(-1)",
+        "h = -torch.where(keep, log_a.exp() * log_a, 0.0).sum(1)",
+        "tests/test_aem.py -k test_hand_computed_value_for_each_normalisation"),
+    # where log a_k underflows to −inf (logits ~1e38 apart), exp(−inf)·(−inf) = NaN in the unsele…
+    "audit5_aem_underflow_not_zeroed": (
+        "milhelpers/losses.py",
+        "log_a = torch.where(keep, log_a, 0.0)",
+        "log_a = log_a",
+        "tests/test_aem.py -k test_half_precision_extreme_logits_stay_finite"),
+    # acmil_aem loses ACMIL's branch CE and diversity terms: AEM replaces the base's losses inste…
+    "audit5_aem_drops_base_loss_terms": (
+        "milhelpers/methods.py",
+        "return (*base.loss_terms(model), aem_term(lam, schedule, normalize))",
+        "return (aem_term(lam, schedule, normalize),)",
+        "tests/test_aem.py -k test_aem_adds_its_term_to_the_base_methods_own_loss_terms"),
+    # with r_hr < 1 the top ⌈k·r_hr⌉ of the pool are always hidden instead of a random draw from …
+    "audit5_mhim_high_pick_not_random": (
+        "milhelpers/models/mhim.py",
+        "pool[torch.randperm(len(pool), generator=generator)[:n_h]]",
+        "pool[:n_h]",
+        "tests/test_mhim.py -k test_randomised_high_masking_draws_from_the_top_fraction_only"),
+    # the queries skip the shared LayerNorm (Z = MCA(LN(G), LN(R))): other attention scores unles…
+    "audit5_recycle_queries_no_layernorm": (
+        "milhelpers/models/mhim.py",
+        "q = self.to_q(self.norm(self.queries))",
+        "q = self.to_q(self.queries)",
+        "tests/test_fidelity.py -k test_mhim_v2_recycle_network_by_hand"),
+    # the softmax runs over kept instances and padding too; zeroing them afterwards leaves recycl…
+    "audit5_recycle_scores_not_masked": (
+        "milhelpers/models/mhim.py",
+        "dots = dots.masked_fill(~keep, torch.finfo(dots.dtype).min)",
+        "dots = dots",
+        "tests/test_fidelity.py -k test_mhim_v2_recycle_network_by_hand"),
+    # with k > 1 queries, (B, H, k, d) reshaped without the transpose mixes heads of different qu…
+    "audit5_recycle_heads_not_transposed": (
+        "milhelpers/models/mhim.py",
+        "z = self.to_out(out.transpose(1, 2).reshape(b, -1, self.heads * self.head_dim))",
+        "z = self.to_out(out.reshape(b, -1, self.heads * self.head_dim))",
+        "tests/test_fidelity.py -k test_mhim_v2_recycle_network_by_hand"),
+    # mhim_v2_norecycle then hides nothing beyond the teacher's mask: the random share 1 − ρ stay…
+    "audit5_mhim_norecycle_ignores_rho": (
+        "milhelpers/models/mhim.py",
+        "out = self.student(x, kept)",
+        "out = self.student(x, visible)",
+        "tests/test_fidelity.py -k test_mhim_v2_student_pools_kept_and_recycle_tokens"),
+    # for a baseline with options (e.g. embed_dim=128) the student gets the default architecture,…
+    "audit5_mhim_student_drops_base_kwargs": (
+        "milhelpers/methods.py",
+        "student = base.build(ctx, **base.model_kwargs)     # drawn from ctx.seed (build_model)",
+        "student = base.build(ctx)     # drawn from ctx.seed (build_model)",
+        "tests/test_mhim.py -k test_fit_without_runner_trains_the_baseline_as_teacher"),
+    # the student starts as the whole trained teacher (attention and classifier too), not only it…
+    "audit5_mhim_student_copies_whole_teacher": (
+        "milhelpers/methods.py",
+        "student.project.load_state_dict(teacher.project.state_dict())",
+        "student.load_state_dict(teacher.state_dict())",
+        "tests/test_fidelity.py -k test_mhim_v1_student_projection_copied_from_the_teacher"),
+    # MaskRecorder's draw then advances the mask generator, so recording changes the masks (and r…
+    "audit5_mhim_recorder_moves_generator": (
+        "milhelpers/methods.py",
+        "        model.generator.set_state(g_state)",
+        "        g_state = None",
+        "tests/test_mhim.py -k test_fit_without_runner_trains_the_baseline_as_teacher"),
+    # the student's log-softmax over the batch axis instead of the embedding axis (a batch of one…
+    "audit5_mhim_consistency_wrong_axis": (
+        "milhelpers/losses.py",
+        "log_p_s = torch.log_softmax(student.float() / tau_student, dim=-1)",
+        "log_p_s = torch.log_softmax(student.float() / tau_student, dim=0)",
+        "tests/test_mhim.py -k test_consistency_term_sharpens_the_teacher_not_the_student"),
+    # score_picks leaves the teacher in the mode it scored in (eval by default) instead of restor…
+    "audit5_mhim_score_picks_mode_not_restored": (
+        "milhelpers/models/mhim.py",
+        "    finally:\n        teacher.train(was)\n    picks = {}",
+        "    finally:\n        pass\n    picks = {}",
+        "tests/test_mhim.py -k test_score_picks_gives_the_teacher_back_in_its_own_mode"),
+    # without a runner config the teacher trains with the default seed, not the run's
+    "audit5_mhim_teacher_config_unseeded": (
+        "milhelpers/methods.py",
+        "cfg = ctx.config or base.train_config(seed=ctx.seed)",
+        "cfg = ctx.config or base.train_config()",
+        "tests/test_mhim.py -k test_teacher_trained_without_a_runner_config_uses_the_runs_seed"),
+    # ADS's re-weighting softmax in the padded (inference) path then spreads mass onto padding, s…
+    "audit5_pack_ads_reweight_padding": (
+        "milhelpers/models/packmil.py",
+        "e = e.masked_fill(~mask, torch.finfo(e.dtype).min)",
+        "e = e",
+        "tests/test_packing.py -k test_ads_reweighting_adds_the_attention_weighted_token_to_the_token"),
+    # after ADS compresses the residual packs the old (uncompressed) mask no longer fits them
+    "audit5_pack_residual_mask_stale_after_ads": (
+        "milhelpers/models/packmil.py",
+        "residual_mask = residual_slide_index >= 0",
+        "residual_mask = residual_mask",
+        "tests/test_packing.py -k test_packmil_ads4_trains_a_step_with_ads_on_main_and_residual_packs"),
+    # packmil_ads4 builds a model without ADS while its collate packs for r = 4
+    "audit5_pack_build_drops_ads_ratio": (
+        "milhelpers/methods.py",
+        "return PackMIL(ctx.in_dim, ctx.n_classes, ads_ratio=ads_ratio, **kw)",
+        "return PackMIL(ctx.in_dim, ctx.n_classes, **kw)",
+        "tests/test_packing.py -k test_packmil_ads4_trains_a_step_with_ads_on_main_and_residual_packs"),
+    # PackMIL's lr (5e-4 by default) is not in its TrainConfig: it trains at the trainer's defaul…
+    "audit5_pack_config_drops_lr": (
+        "milhelpers/methods.py",
+        "config={\"batch_size\": batch_size, \"lr\": lr},",
+        "config={\"batch_size\": batch_size},",
+        "tests/test_packing.py -k test_packmil_trains_through_the_shared_trainer"),
+    # the last, partial batch of an epoch is counted as a full one: padding share too high when b…
+    "audit5_pack_padding_share_full_batches": (
+        "milhelpers/packing.py",
+        "padded += len(chunk) * int(chunk.max())",
+        "padded += batch_size * int(chunk.max())",
+        "tests/test_packing.py -k test_padding_share_counts_the_last_partial_batch_at_its_own_size"),
+    # p_t = e^{+b} > 1: the focal weight (e^b − 1)^γ instead of (1 − e^{−b})^γ
+    "audit5_pack_focal_sign": (
+        "milhelpers/losses.py",
+        "return (alpha * (1 - torch.exp(-b)) ** gamma * b).mean()",
+        "return (alpha * (1 - torch.exp(b)) ** gamma * b).mean()",
+        "tests/test_fidelity.py -k test_packmil_hyperslide_losses_by_hand"),
+    # with ADS (r > 1) residual parts are packed by their length before compression: parts up to …
+    "audit5_pack_residual_lengths_uncompressed": (
+        "milhelpers/packing.py",
+        "rlen = [compressed_length(len(t), r) for t in ress]",
+        "rlen = [len(t) for t in ress]",
+        "tests/test_packing.py -k test_residual_counts_after_ads_are_the_compressed_lengths_and_tokenmix_uses_them"),
+    # resampled ranks count 1 = the lowest metric while the observed rank counts 1 = the highest:…
+    "audit5_stats_rank_sign": (
+        "milhelpers/stats.py",
+        "ranks = rankdata(-boot, axis=1, method=\"average\")",
+        "ranks = rankdata(boot, axis=1, method=\"average\")",
+        "tests/test_stats.py -k test_rank_intervals_order_methods_by_the_metric_and_are_certain_when_far_apart"),
+    # NaN p-values (left out) still count in the family size m: adjusted p too large
+    "audit5_stats_holm_counts_nan": (
+        "milhelpers/stats.py",
+        "    m = len(ok)\n",
+        "    m = len(p)\n",
+        "tests/test_stats.py -k test_holm_adjusts_step_down_and_keeps_the_order"),
+    # J degrees of freedom for p while the interval uses J − 1: p < 0.05 no longer ⇔ the interval…
+    "audit5_stats_corrected_t_df": (
+        "milhelpers/stats.py",
+        "p = float(2 * student_t.sf(abs(out[\"diff\"]) / se, j - 1))",
+        "p = float(2 * student_t.sf(abs(out[\"diff\"]) / se, j))",
+        "tests/test_stats.py -k test_nadeau_bengio_corrects_the_variance_for_overlapping_training_sets"),
+    # slides of one patient are resampled independently instead of together
+    "audit5_stats_groups_ignored": (
+        "milhelpers/stats.py",
+        "_, case = np.unique(g, return_inverse=True)",
+        "case = np.arange(len(y))",
+        "tests/test_stats.py -k test_cases_are_resampled_within_their_label_stratum_and_slides_of_a_case_move_together"),
+    # paired=False with the AUC then resamples both methods with the same weights: the unpaired i…
+    "audit5_stats_unpaired_auc_uses_paired_kernel": (
+        "milhelpers/stats.py",
+        "if paired and metric == \"auc\":   # one product with h_B − h_A instead of two",
+        "if metric == \"auc\":   # one product with h_B − h_A instead of two",
+        "tests/test_stats.py -k test_pairing_moves_both_methods_and_every_repeat_together"),
+    # every fold of a repeat trains with the same seed (same init and data-order stream) instead …
+    "audit5_exp_where_seed_without_fold": (
+        "milhelpers/experiments.py",
+        "cfg = method.train_config(seed=run_seed(seed, k), progress=False, **self.overrides)",
+        "cfg = method.train_config(seed=seed, progress=False, **self.overrides)",
+        "tests/test_experiments.py -k test_a_second_run_trains_nothing_and_returns_the_same_runs"),
+    # DeLong's interval becomes 90 % (1.645 se), inconsistent with its two-sided p
+    "audit5_stats_delong_one_sided_q": (
+        "milhelpers/stats.py",
+        "q = norm.ppf(1 - ALPHA / 2)",
+        "q = norm.ppf(1 - ALPHA)",
+        "tests/test_stats.py -k test_delong_on_a_small_example_worked_by_hand"),
+    # Holm over every (metric, method) row instead of the methods of one metric: the family grows…
+    "audit5_exp_holm_family_all_metrics": (
+        "milhelpers/experiments.py",
+        "table.loc[g.index, \"p_holm\"] = stats.holm(g.p.to_numpy())",
+        "table.loc[g.index, \"p_holm\"] = stats.holm(table.p.to_numpy())[g.index]",
+        "tests/test_experiments.py -k test_paired_compares_the_slides_out_of_fold_scores_and_runs_for_seconds"),
+    # an interval with an end exactly at 0 is described as a link instead of 'no clear link'
+    "audit5_exp_correlation_touching_zero": (
+        "milhelpers/experiments.py",
+        "if lo <= 0 <= hi:",
+        "if lo < 0 < hi:",
+        "tests/test_experiments_report.py -k test_describe_correlation_an_interval_ending_at_zero_still_holds_zero"),
+    # population instead of sample standard deviation: summary std too small by √((n−1)/n)
+    "audit5_exp_summary_std_ddof0": (
+        "milhelpers/experiments.py",
+        "\"std\": float(v.std(ddof=1)) if len(v) > 1 else float(\"nan\")",
+        "\"std\": float(v.std(ddof=0)) if len(v) > 1 else float(\"nan\")",
+        "tests/test_experiments.py -k test_paired_compares_the_slides_out_of_fold_scores_and_runs_for_seconds"),
+    # the head-to-head table shows per-run means (test-fold AUCs) instead of the pooled out-of-fo…
+    "audit5_cmp_table_ignores_oof": (
+        "milhelpers/comparison.py",
+        "s = summary[m].get(f\"oof_{k}\" if source == \"oof\" else k) or {}",
+        "s = summary[m].get(k) or {}",
+        "tests/test_comparison.py -k test_method_table_reads_pooled_out_of_fold_metrics_and_per_run_costs"),
+    # with an even number of discohesive positives the upper instead of the lower median is shown
+    "audit5_cmp_showcase_upper_median": (
+        "milhelpers/comparison.py",
+        "pick = ranked.iloc[(len(ranked) - 1) // 2]",
+        "pick = ranked.iloc[len(ranked) // 2]",
+        "tests/test_comparison.py -k test_showcase_discohesive_pick_is_the_lower_median_of_an_even_count"),
+    # several favoured methods are ordered by their largest instead of smallest difference
+    "audit5_cmp_favoured_max": (
+        "milhelpers/comparison.py",
+        "low = better[[f\"diff {d}\" for d in draws]].min(1).sort_values(ascending=False)",
+        "low = better[[f\"diff {d}\" for d in draws]].max(1).sort_values(ascending=False)",
+        "tests/test_comparison.py -k test_which_method_when_names_a_method_only_when_it_wins_on_every_draw"),
+    # the reference is favoured as soon as one method is clearly worse, not only when all are
+    "audit5_cmp_reference_any_worse": (
+        "milhelpers/comparison.py",
+        "elif len(worse) == len(rep):",
+        "elif len(worse):",
+        "tests/test_comparison.py -k test_which_method_when_names_a_method_only_when_it_wins_on_every_draw"),
+    # sums the (H, N) array over heads too: H heads' entropies add up instead of being averaged (…
+    "audit5_metrics_entropy_flat_heads": (
+        "milhelpers/metrics.py",
+        "h = -np.where(a > 0, a * np.log(a), 0.0).sum(1)",
+        "h = -np.where(a > 0, a * np.log(a), 0.0).sum()",
+        "tests/test_metrics_viz.py -k test_multi_head_attention_is_measured_per_head"),
+    # c(K) reads the (K+1)-th cumulative sum: the top-1 curve value is the top-2 mass
+    "audit5_metrics_cumulative_off_by_one": (
+        "milhelpers/metrics.py",
+        "curves.append(c[np.minimum(ks, len(c)) - 1])",
+        "curves.append(c[np.minimum(ks, len(c) - 1)])",
+        "tests/test_branch_attention.py -k test_cumulative_attention_hand_computed_with_bags_shorter_than_k"),
+    # instances in no head's top k get head 0 (argmax of an all −inf column) instead of −1
+    "audit5_metrics_top_branch_no_minus_one": (
+        "milhelpers/metrics.py",
+        "return np.where(inside.any(0), best, -1)",
+        "return best",
+        "tests/test_branch_attention.py -k test_top_branch_names_the_branch_that_weighs_it_most_among_those_with_it_in_top_k"),
+    # ties at the k-th weight go to the later positions instead of the earlier ones (the docstrin…
+    "audit5_metrics_topk_members_ties_last": (
+        "milhelpers/metrics.py",
+        "member[np.argsort(-row, kind=\"stable\")[:k]] = True",
+        "member[np.argsort(row, kind=\"stable\")[::-1][:k]] = True",
+        "tests/test_branch_attention.py -k test_topk_coverage_by_hand_with_the_same_budget_control"),
+    # a ring of tissue around a large hole passes a_t on its outer area although its net tissue a…
+    "audit5_tiling_net_area_ignores_holes": (
+        "milhelpers/tiling.py",
+        "net = cv2.contourArea(c) - sum(hole_areas)",
+        "net = cv2.contourArea(c)",
+        "tests/test_tiling.py -k test_tissue_area_filter_counts_the_net_area_inside_holes_excluded"),
+    # contours stay in mask pixels instead of level-0 pixels (off by the mask downsample)
+    "audit5_tiling_contours_in_mask_px": (
+        "milhelpers/tiling.py",
+        "kept_c.append(c[:, 0, :].astype(np.float64) * scale)",
+        "kept_c.append(c[:, 0, :].astype(np.float64))",
+        "tests/test_boundaries.py -k test_tissue_and_hole_areas_at_exactly_the_threshold"),
+    # re-tiling with overwrite=True that now yields no patch leaves the old coordinates file, whi…
+    "audit5_tiling_overwrite_keeps_old_coords": (
+        "milhelpers/tiling.py",
+        "            if overwrite and coords_path.exists():  # the old grid no longer describes the slide\n                coords_path.unlink()",
+        "            pass",
+        "tests/test_tiling.py -k test_overwrite_that_finds_no_patch_removes_the_old_coordinates"),
+    # a non-square slide's coordinates record swapped dimensions, so feature extraction later say…
+    "audit5_tiling_width_height_swapped": (
+        "milhelpers/tiling.py",
+        "level0_width=w0, level0_height=h0, **requested)",
+        "level0_width=h0, level0_height=w0, **requested)",
+        "tests/test_cli.py -k test_extract_then_resume"),
+    # blue marker ink (hue 95–125) is no longer excluded from tissue
+    "audit5_tiling_blue_ink_kept": (
+        "milhelpers/tiling.py",
+        "coloured_ink = (h >= 35) & (h < 125) & (s > 60)",
+        "coloured_ink = (h >= 35) & (h < 95) & (s > 60)",
+        "tests/test_tiling.py -k test_blue_marker_ink_is_not_tissue"),
+    # features stored as (1, N, D) by some exporters are returned 3-D instead of (N, D)
+    "audit5_h5_leading_axis_not_squeezed": (
+        "milhelpers/h5io.py",
+        "feats = feats[0]",
+        "feats = feats",
+        "tests/test_h5io.py -k test_features_stored_with_a_leading_axis_of_one_are_read_as_n_by_d"),
+    # a writer that fails inside atomic_output leaves its .part file behind
+    "audit5_h5_atomic_leaves_part_file": (
+        "milhelpers/h5io.py",
+        "    finally:\n        if tmp.exists():\n            tmp.unlink()",
+        "    finally:\n        pass",
+        "tests/test_h5io.py -k test_atomic_output_leaves_nothing_on_failure"),
+    # the slide of the batch's last patch is written before its remaining patches arrive (a slide…
+    "audit5_features_flush_early": (
+        "milhelpers/features.py",
+        "while done_upto < int(owners.max()):",
+        "while done_upto <= int(owners.max()):",
+        "tests/test_features.py -k test_extraction_matches_direct_encoding"),
+    # an earlier run made with other notebook code but the same package (or vice versa) is 'earli…
+    "audit5_sweep_earlier_any_hash": (
+        "milhelpers/sweep.py",
+        "same = all(saved.get(f) == v for f, v in code.items())",
+        "same = any(saved.get(f) == v for f, v in code.items())",
+        "tests/test_sweep.py -k test_results_csv_keeps_every_finished_run"),
+    # stale runs (other code) get today's defaults filled in for parameters they never set
+    "audit5_sweep_stale_gets_defaults": (
+        "milhelpers/sweep.py",
+        "        if run.status != \"stale\":\n            for name in names:",
+        "        if True:\n            for name in names:",
+        "tests/test_sweep.py -k test_results_csv_keeps_every_finished_run"),
+    # epochs=2.5 is silently truncated to 2 instead of refused
+    "audit5_params_int_truncates_floats": (
+        "milhelpers/params.py",
+        "if not ok and isinstance(value, float) and value.is_integer():",
+        "if not ok and isinstance(value, float):",
+        "tests/test_params.py -k test_check_int_refuses_zero_bool_and_fractions"),
+    # variant_lam = 0 (positive=True) is accepted although the variant must differ from the basel…
+    "audit5_params_lambda_positive_ignored": (
+        "milhelpers/params.py",
+        "or value < 0 or (positive and value == 0):",
+        "or value < 0:",
+        "tests/test_params.py -k test_ch04_bad_lambda_grid_and_variant_lambda"),
+    # p = 0, lr = 0 and r_hr = 0 are accepted though they must be > 0
+    "audit5_params_low_open_ignored": (
+        "milhelpers/params.py",
+        "and np.isfinite(value) and (value > low if low_open else value >= low)",
+        "and np.isfinite(value) and value >= low",
+        "tests/test_params.py -k test_ch05_bad_parameters_name_themselves"),
+})
+
+
 def select(args: list[str]) -> tuple[list[str], list[str]]:
     """The mutants named by ``args`` (exact names or prefixes, in the table's order), and the
     arguments that match none."""
