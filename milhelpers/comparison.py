@@ -327,9 +327,10 @@ def situation_evidence(draws: Mapping[str, Any],
 
 
 def _interval_words(d: Mapping[str, Any]) -> tuple[str, int]:
-    """"diff [lo, hi] (verdict)" of a paired difference, and its sign if clear (else 0)."""
+    """"diff [lo, hi] (verdict)" of a paired difference, and its sign if clear (else 0) by the
+    one rule, :func:`milhelpers.stats.is_clear`."""
     lo, hi = d["ci95"]
-    sign = -1 if hi < 0 else 1 if lo > 0 else 0
+    sign = (1 if lo > 0 else -1) if stats.is_clear(d) else 0
     word = {-1: "clearly lower", 1: "clearly higher", 0: "no evidence either way"}[sign]
     return f"{d['diff']:+.3f} [{lo:+.3f}, {hi:+.3f}] ({word})", sign
 
