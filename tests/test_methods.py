@@ -5,7 +5,7 @@ import torch
 from milhelpers.methods import (BuildContext, Method, acmil_method, aem_method, as_method,
                                 available_methods, get_method, n_classes_of, register)
 from milhelpers.models import ABMIL, MaxPoolMIL, MeanPoolMIL
-from milhelpers.train import LossTerm
+from milhelpers.train import Callback, LossTerm
 
 from bags import planted_bags
 
@@ -130,3 +130,32 @@ def test_a_fold_factory_is_called_with_the_fold_not_the_seed():
     built = as_method(lambda fold: MeanPoolMIL(4, embed_dim=4 * (fold + 1))).build(
         BuildContext(4, 2, fold=2, seed=0))
     assert built.project[0].out_features == 12
+
+
+def test_fit_builds_with_the_folds_context_and_runs_the_extra_callbacks():
+    """``Method.fit(..., fold=3)`` with seed 7: the factory sees fold 3, seed 7, the data's width
+    and classes and the training bags; the method's own callback and an extra one both run once
+    per step (1 epoch of 6 bags = 6 steps), the method's first."""
+    seen, calls = [], []
+
+    class Count(Callback):
+        def __init__(self, tag):
+            self.tag = tag
+
+        def on_step_end(self, model, state):
+            calls.append(self.tag)
+
+    def build(ctx, **kw):
+        seen.append(ctx)
+        return MeanPoolMIL(ctx.in_dim, ctx.n_classes, embed_dim=4)
+
+    method = Method("r6_fit_ctx", build, callbacks=lambda model: [Count("own")])
+    ds = planted_bags(8)
+    tr = ds.subset(range(6))
+    res = method.fit(tr, ds.subset(range(6, 8)), method.train_config(epochs=1, seed=7,
+                                                                      progress=False),
+                     fold=3, extra_callbacks=[Count("extra")])
+    (ctx,) = seen
+    assert (ctx.fold, ctx.seed, ctx.in_dim, ctx.n_classes) == (3, 7, ds.dim, 2)
+    assert ctx.train_ds is tr and res.model.init_seed == 7
+    assert calls == ["own", "extra"] * 6
