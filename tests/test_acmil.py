@@ -382,3 +382,40 @@ def test_top_k_zero_is_allowed_and_hides_nothing_in_training():
     model.eval()
     ref = model(x, mask)
     torch.testing.assert_close(out.logits, ref.logits)
+
+
+# ------------------------------------------------------------------------------------------------
+# round 6 (acmil self-audit): dropout's upper bound, each branch's own classifier, stkim's checks
+# ------------------------------------------------------------------------------------------------
+def test_dropout_one_is_rejected_and_just_below_one_is_allowed():
+    with pytest.raises(ValueError, match="dropout"):
+        ACMIL(8, dropout=1.0)
+    with pytest.raises(ValueError, match="dropout"):
+        ACMIL(8, dropout=-0.1)
+    assert ACMIL(8, dropout=0.99).project[2].p == 0.99
+
+
+def test_each_branch_classifier_reads_its_own_branch_embedding_in_a_padded_batch():
+    """ŷ_m = C_m z_m with z_m = Σ_k a_mk h_k, per bag and branch, in a padded batch (eval):
+    recomputed here from the weights with an explicit loop over bags and branches."""
+    model = _acmil(seed=3, n_branches=3).eval()
+    x, mask = _batch()
+    out = model(x, mask)
+    h = torch.relu(x @ model.project[0].weight.T)
+    for b, n in enumerate(LENGTHS):
+        a = out.attention[b, :, :n]
+        for m in range(3):
+            z = (a[m][:, None] * h[b, :n]).sum(0)
+            torch.testing.assert_close(out.extras["branch_embeddings"][b, m], z)
+            clf = model.branch_classifiers[m]
+            torch.testing.assert_close(out.extras["branch_logits"][b, m], clf.weight @ z + clf.bias)
+    # the branches' classifiers differ, so the branch logits differ from branch to branch
+    assert not torch.allclose(out.extras["branch_logits"][:, 0], out.extras["branch_logits"][:, 1])
+
+
+def test_stkim_mask_rejects_a_mask_that_would_broadcast():
+    scores = torch.randn(2, 3, 5)
+    with pytest.raises(ValueError, match="scores must be"):
+        stkim_mask(scores, torch.ones(2, 1, dtype=torch.bool), 2, 0.5)   # (B, 1) would broadcast
+    with pytest.raises(ValueError, match="scores must be"):
+        stkim_mask(scores[:, 0], torch.ones(2, 5, dtype=torch.bool), 2, 0.5)

@@ -206,3 +206,24 @@ def test_entropy_is_finite_when_a_logit_gap_overflows_float32():
     assert h.item() == pytest.approx(0.0, abs=1e-6)
     h.sum().backward()
     assert torch.isfinite(z.grad).all()
+
+
+def test_aem_methods_options_reach_its_loss_term():
+    """``aem_method(0.4, 'cosine', 'log_n')``'s term: weight at t = 2/8 is
+    0.4·(1 + cos(π/4))/2 = 0.341421 (not the end value 0.4·(1 + cos(3π/4))/2 = 0.058579), and
+    its value on the example is the log-N-normalised one; the defaults give the plain value and
+    a constant weight."""
+    logits, mask = _example()
+    from milhelpers.models import ABMIL
+
+    model = ABMIL(8, embed_dim=8, attn_dim=4)
+    (term,) = aem_method(0.4, "cosine", "log_n").loss_terms(model)
+    state = TrainState(1, 2, 8, 8)
+    assert term.weight_at(state) == pytest.approx(0.4 * (1 + math.cos(math.pi / 4)) / 2)
+    assert term.weight_at(state) == pytest.approx(0.341421, rel=1e-5)
+    log_n = -(H_QUARTER / LN2 + 1 + 1 + 1.75 / 2) / 6
+    assert float(term.fn(_out(logits, mask), None, state)) == pytest.approx(log_n, rel=1e-6)
+    (plain,) = aem_method(0.4).loss_terms(model)
+    none = -(H_QUARTER + LN2 + 2 * LN2 + 1.75 * LN2) / 6
+    assert float(plain.fn(_out(logits, mask), None, state)) == pytest.approx(none, rel=1e-6)
+    assert plain.weight_at(state) == 0.4

@@ -271,3 +271,14 @@ def test_top_branch_only_considers_heads_with_the_instance_in_their_top_k():
     B's top 1; instances 2, 3 are in no top 1 (−1). Catches the arg-max over all heads."""
     a = np.array([[.3, .25, .25, .2], [.35, .65, 0, 0]])
     assert metrics.top_branch(a, 1).tolist() == [0, 1, -1, -1]
+
+
+def test_cumulative_attention_rejects_k_max_zero_and_no_slides_and_accepts_k_max_one():
+    """K = 1 is the smallest curve: the top weight, 0.5 of [0.5, 0.3, 0.2], against uniform 1/3;
+    K = 0 and an empty list of slides are errors, not empty curves."""
+    ks, curve, uniform = metrics.cumulative_attention([np.array([0.2, 0.5, 0.3])], 1)
+    assert ks.tolist() == [1] and curve == pytest.approx([0.5]) and uniform == pytest.approx([1 / 3])
+    with pytest.raises(ValueError, match="k_max must be >= 1"):
+        metrics.cumulative_attention([np.array([0.2, 0.5, 0.3])], 0)
+    with pytest.raises(ValueError, match="no slides"):
+        metrics.cumulative_attention([], 2)

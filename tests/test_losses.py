@@ -1,5 +1,6 @@
 import math
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -93,3 +94,36 @@ def test_soft_target_cross_entropy():
                                F.cross_entropy(two, torch.tensor([1, 0])))
     with pytest.raises(ValueError, match="sum to 1"):
         losses.soft_target_cross_entropy(logits, torch.tensor([[0.5, 0.6]]))
+
+
+# --- round 6 (acmil self-audit): shape checks of the branch losses, batched branch CE, focal's
+# target check
+
+
+def test_branch_losses_reject_tensors_without_the_batch_axis():
+    with pytest.raises(ValueError, match=r"attention must be \(B, M, N\)"):
+        losses.branch_diversity(torch.rand(3, 4))              # (M, N): no batch axis
+    with pytest.raises(ValueError, match=r"attention must be \(B, M, N\)"):
+        losses.branch_diversity(torch.rand(1, 2, 3, 4))
+    with pytest.raises(ValueError, match=r"branch logits must be \(B, M, C\)"):
+        losses.branch_cross_entropy(torch.rand(3, 2), torch.tensor([0, 1, 1]))   # (B, C): no branches
+
+
+def test_branch_cross_entropy_batched_pairs_each_bag_with_its_own_label():
+    """2 bags × 3 branches × 2 classes, labels (1, 0): the mean over the 6 (bag, branch) pairs of
+    −log softmax(ŷ_bm)[y_b], each bag against its own label."""
+    logits = torch.tensor([[[0.0, 2.0], [1.0, 0.0], [0.5, 0.5]],
+                           [[3.0, 0.0], [0.0, 1.0], [2.0, 2.5]]])
+    labels = torch.tensor([1, 0])
+    by_hand = np.mean([-np.log(np.exp(l[labels[b]]) / np.exp(l).sum())
+                       for b in range(2) for l in logits[b].numpy()])
+    assert float(losses.branch_cross_entropy(logits, labels)) == pytest.approx(by_hand, rel=1e-6)
+
+
+def test_multilabel_losses_reject_targets_outside_zero_one():
+    logits = torch.zeros(2, 3)
+    for loss in (losses.multilabel_bce, losses.multilabel_focal):
+        with pytest.raises(ValueError, match=r"lie in \[0, 1\]"):
+            loss(logits, torch.tensor([[0.0, 1.5, 0.0], [1.0, 0.0, 0.0]]))
+        with pytest.raises(ValueError, match="same"):
+            loss(logits, torch.zeros(2, 2))

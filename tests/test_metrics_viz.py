@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+from sklearn.metrics import roc_auc_score
 
 from milhelpers import metrics, viz
 from milhelpers.classic import PAPER_ACCURACY, run_classic_benchmark
@@ -213,3 +214,63 @@ def test_bag_metrics_macro_f1_by_hand():
     assert m["macro_f1"] == pytest.approx((0.8 + 2 / 3) / 2)
     assert m["accuracy"] == pytest.approx(0.75)
     assert m["balanced_accuracy"] == pytest.approx((2 / 3 + 1) / 2)
+
+
+# --- round 6 (acmil self-audit): one-class and multiclass AUC, weight checks, ties, score shapes
+
+
+def test_bag_metrics_with_one_class_gives_nan_auc_and_the_rest():
+    """labels all 1, predictions [1, 0, 1]: AUC undefined (NaN), accuracy 2/3."""
+    m = metrics.bag_metrics([1, 1, 1], np.array([[0.2, 0.8], [0.9, 0.1], [0.4, 0.6]]))
+    assert np.isnan(m["auc"])
+    assert m["accuracy"] == pytest.approx(2 / 3)
+
+
+def test_multiclass_auc_is_the_macro_one_vs_rest_mean():
+    """Three classes: the AUC is the mean over classes of the binary AUC of P(class c) for
+    'class c vs the rest' (one-vs-one averages over class pairs and differs here)."""
+    labels = np.array([0, 0, 1, 1, 2, 2, 0, 1])
+    probs = np.array([[.6, .3, .1], [.2, .5, .3], [.3, .4, .3], [.1, .8, .1], [.2, .2, .6],
+                      [.5, .1, .4], [.4, .4, .2], [.3, .3, .4]])
+    ovr = np.mean([roc_auc_score(labels == c, probs[:, c]) for c in range(3)])
+    assert metrics.bag_metrics(labels, probs)["auc"] == pytest.approx(ovr)
+    assert ovr != pytest.approx(roc_auc_score(labels, probs, multi_class="ovo"))
+
+
+def test_attention_metrics_reject_zero_negative_or_empty_weights():
+    for bad in (np.zeros(3), np.array([[0.5, 0.5], [0.0, 0.0]]), np.array([0.5, -0.1, 0.6])):
+        with pytest.raises(ValueError, match="non-negative"):
+            metrics.attention_entropy(bad)
+    for bad in (np.zeros((2, 0)), np.ones((2, 2, 2))):
+        with pytest.raises(ValueError, match="N >= 1"):
+            metrics.topk_mass(bad, 1)
+
+
+def test_entropy_normalises_by_log_n_not_by_the_number_of_heads():
+    """(2 heads, 4 instances): head 0 uniform (H = log 4), head 1 one-hot (H = 0); normalised
+    by log 4: mean (1 + 0)/2 = 0.5. One instance per head: 0 (not 0/0)."""
+    a = np.array([[.25, .25, .25, .25], [0, 0, 1.0, 0]])
+    assert metrics.attention_entropy(a) == pytest.approx(0.5)
+    assert metrics.attention_entropy(a, normalized=False) == pytest.approx(np.log(4) / 2)
+    assert metrics.attention_entropy(np.array([[1.0], [2.0]])) == 0.0
+
+
+def test_top_branch_breaks_ties_by_position():
+    """Head 0 = [.4, .4, .2] has a tie for its top 1: the first position (instance 0) wins.
+    Head 1's top 1 is instance 2. Instance 1 is in no head's top 1: −1."""
+    a = np.array([[.4, .4, .2], [.1, .2, .7]])
+    assert metrics.top_branch(a, 1).tolist() == [0, -1, 1]
+    assert metrics.topk_members(a, 1).tolist() == [True, False, True]
+
+
+def test_localisation_takes_one_row_scores_and_rejects_heads_and_length_mismatch():
+    y = np.array([0.0, 0.5, 0.0, 1.0])
+    s = np.array([0.1, 0.7, 0.3, 0.2])       # tumour ranks: 0.7 beats all 2 normals, 0.2 one of 2
+    r = metrics.localization_auc([s[None]], [y])
+    assert r["mean_slide_auc"] == pytest.approx(3 / 4) and r["n_slides"] == 1
+    with pytest.raises(ValueError, match="one score per instance"):
+        metrics.localization_auc([np.stack([s, s])], [y])
+    with pytest.raises(ValueError, match="instance labels"):
+        metrics.localization_auc([s[:3]], [y])       # more labels than scores
+    with pytest.raises(ValueError, match="instance labels"):
+        metrics.localization_auc([s], [y[:3]])

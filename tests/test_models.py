@@ -1,7 +1,10 @@
+import math
+
 import pytest
 import torch
 
-from milhelpers.models import ABMIL, MaxPoolMIL, MeanPoolMIL, MILOutput, build_model, masked_softmax
+from milhelpers.models import (ABMIL, MaxPoolMIL, MeanPoolMIL, MILOutput, build_model,
+                               checkpointed_forward, freeze, masked_softmax)
 
 
 def _batch(lengths, d=32, seed=0):
@@ -190,3 +193,88 @@ def test_200k_instance_bag_forward_and_backward():
     assert out.attention.shape == (1, 1, 200_000)
     assert torch.isclose(out.attention.sum(), torch.tensor(1.0), atol=1e-4)
     assert model.project[0].weight.grad is not None and torch.isfinite(model.project[0].weight.grad).all()
+
+
+# --- round 6 (acmil self-audit): max pooling with three classes and in padded batches, the
+# one-bag mask, the output's shape checks, freeze, checkpointed_forward's arguments
+
+
+def _identity_max_pool3() -> MaxPoolMIL:
+    m = MaxPoolMIL(3, n_classes=3, embed_dim=3, dropout=0.0).eval()
+    with torch.no_grad():
+        for lin in (m.project[0], m.instance_classifier):
+            lin.weight.copy_(torch.eye(3))
+            lin.bias.zero_()
+    return m
+
+
+def test_max_pool_with_three_classes_ranks_by_logsumexp_of_the_positive_classes():
+    """Instance logits [0, 2, 1.9] and [0, 0, 2.1]: evidence s = logsumexp(l[1:]) − l[0] =
+    log(e² + e^1.9) = 2.6444 and log(1 + e^2.1) = 2.2155, so instance 0 wins (the last class
+    alone, 1.9 < 2.1, would pick instance 1)."""
+    x = torch.tensor([[0.0, 2.0, 1.9], [0.0, 0.0, 2.1]])
+    out = _identity_max_pool3()(x)
+    s = [math.log(math.exp(2.0) + math.exp(1.9)), math.log(1.0 + math.exp(2.1))]
+    assert s[0] == pytest.approx(2.644397, abs=1e-5) and s[1] == pytest.approx(2.215520, abs=1e-5)
+    torch.testing.assert_close(out.instance_scores[0, 0], torch.tensor(s))
+    torch.testing.assert_close(out.logits, x[:1])
+    torch.testing.assert_close(out.embedding, x[:1])
+
+
+def test_max_pool_padded_batch_equals_each_bag_alone():
+    """Bags of 2 and 3 instances in one padded batch: each row's one-hot pooling weight, logits
+    and embedding are those of the bag alone (instance 1 of bag 0, instance 2 of bag 1)."""
+    m = _identity_max_pool()
+    bag0 = torch.tensor([[1.0, 0.0], [0.0, 3.0]])               # s = [-1, 3] -> instance 1
+    bag1 = torch.tensor([[0.0, 1.0], [2.0, 0.0], [0.0, 4.0]])   # s = [1, -2, 4] -> instance 2
+    x = torch.tensor([0.0, 100.0]).repeat(2, 3, 1)              # padding: s = 100, would win
+    x[0, :2], x[1] = bag0, bag1
+    mask = torch.tensor([[True, True, False], [True, True, True]])
+    out = m(x, mask)
+    torch.testing.assert_close(out.attention[:, 0], torch.tensor([[0.0, 1.0, 0.0],
+                                                                  [0.0, 0.0, 1.0]]))
+    torch.testing.assert_close(out.logits, torch.tensor([[0.0, 3.0], [0.0, 4.0]]))
+    for b, bag in enumerate((bag0, bag1)):
+        alone = m(bag)
+        torch.testing.assert_close(out.logits[b], alone.logits[0])
+        torch.testing.assert_close(out.embedding[b], alone.embedding[0])
+        torch.testing.assert_close(out.attention[b, :, :len(bag)], alone.attention[0])
+
+
+def test_a_single_bags_mask_is_applied():
+    """One bag (N, D) with an (N,) mask is the bag of its unmasked rows; the padded row
+    (garbage 1e3) gets exactly zero attention."""
+    torch.manual_seed(0)
+    model = ABMIL(4, embed_dim=8, attn_dim=4, dropout=0.0).eval()
+    x = torch.randn(4, 4)
+    x[2] = 1e3
+    keep = torch.tensor([True, True, False, True])
+    out, ref = model(x, keep), model(x[keep])
+    torch.testing.assert_close(out.logits, ref.logits)
+    assert out.mask.tolist() == [[True, True, False, True]]
+    assert float(out.attention.detach()[0, 0, 2]) == 0.0
+
+
+def test_output_and_mask_shapes_are_checked_on_every_axis():
+    logits, mask = torch.randn(2, 1, 5), torch.ones(2, 5, dtype=torch.bool)
+    with pytest.raises(ValueError, match="bag embedding"):
+        MILOutput(torch.randn(2, 2), logits, torch.randn(3, 8), mask)   # B = 3 embeddings
+    with pytest.raises(ValueError, match="mask must be"):
+        masked_softmax(logits, torch.ones(2, 1, dtype=torch.bool))       # (B, 1) would broadcast
+
+
+def test_freeze_switches_off_every_gradient_and_returns_the_module():
+    model = ABMIL(4, embed_dim=8, attn_dim=4)
+    assert freeze(model) is model
+    assert [p.requires_grad for p in model.parameters()] == [False] * len(list(model.parameters()))
+
+
+def test_checkpointed_forward_rejects_chunk_zero_and_batches_and_matches_the_model():
+    torch.manual_seed(0)
+    model = ABMIL(4, embed_dim=8, attn_dim=4, dropout=0.0).eval()
+    x = torch.randn(5, 4)
+    with pytest.raises(ValueError, match="chunk=0"):
+        checkpointed_forward(model, x, chunk=0)
+    with pytest.raises(ValueError, match="one bag"):
+        checkpointed_forward(model, x[None])
+    torch.testing.assert_close(checkpointed_forward(model, x, chunk=2).logits, model(x).logits)

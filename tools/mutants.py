@@ -1861,6 +1861,182 @@ MUTANTS.update({
         "and np.isfinite(value) and (value > low if low_open else value >= low)",
         "and np.isfinite(value) and value >= low",
         "tests/test_params.py -k test_ch05_bad_parameters_name_themselves"),
+    # --- round 6: acmil (self-audit) ---
+    "r6acmil_base_any_empty_bag": (
+        "milhelpers/models/base.py",
+        "if not mask.any(dim=1).all():",
+        "if not mask.any(dim=1).any():",
+        "tests/test_models.py::test_empty_bag_is_rejected_clearly"),
+    "r6acmil_base_embedding_batch_unchecked": (
+        "milhelpers/models/base.py",
+        "if self.embedding.dim() != 2 or self.embedding.shape[0] != b:",
+        "if self.embedding.dim() != 2:",
+        "tests/test_models.py::test_output_and_mask_shapes_are_checked_on_every_axis"),
+    "r6acmil_abmil_gate_tanh": (
+        "milhelpers/models/abmil.py",
+        "nn.Sequential(nn.Linear(dim, hidden), nn.Sigmoid(), nn.Dropout(dropout))",
+        "nn.Sequential(nn.Linear(dim, hidden), nn.Tanh(), nn.Dropout(dropout))",
+        "tests/test_models.py -k hand_computed_attention"),
+    "r6acmil_maxpool_last_class_only": (
+        "milhelpers/models/abmil.py",
+        "score = torch.logsumexp(inst[..., 1:], dim=-1) - inst[..., 0]",
+        "score = inst[..., -1] - inst[..., 0]",
+        "tests/test_models.py::test_max_pool_with_three_classes_ranks_by_logsumexp_of_the_positive_classes"),
+    "r6acmil_dropout_one_allowed": (
+        "milhelpers/models/acmil.py",
+        "if not 0.0 <= dropout < 1.0:",
+        "if not 0.0 <= dropout <= 1.0:",
+        "tests/test_acmil.py::test_dropout_one_is_rejected_and_just_below_one_is_allowed"),
+    "r6acmil_eval_hidden_marks_padding": (
+        "milhelpers/models/acmil.py",
+        "hidden = torch.zeros_like(scores, dtype=torch.bool)",
+        "hidden = scores == torch.finfo(scores.dtype).min",
+        "tests/test_acmil.py -k eval_mode"),
+    "r6acmil_per_head_zero_total": (
+        "milhelpers/metrics.py",
+        "if (total <= 0).any() or (a < 0).any():",
+        "if (total < 0).any() or (a < 0).any():",
+        "tests/test_metrics_viz.py::test_attention_metrics_reject_zero_negative_or_empty_weights"),
+    "r6acmil_top_branch_ties_last": (
+        "milhelpers/metrics.py",
+        'inside[h, np.argsort(-row, kind="stable")[:k]] = True',
+        'inside[h, np.argsort(row, kind="stable")[::-1][:k]] = True',
+        "tests/test_metrics_viz.py::test_top_branch_breaks_ties_by_position"),
+    "r6acmil_with_options_precedence": (
+        "milhelpers/methods.py",
+        "model_kwargs={**self.model_kwargs, **model_kwargs})",
+        "model_kwargs={**model_kwargs, **self.model_kwargs})",
+        "tests/test_methods.py::test_with_options_overrides_the_methods_own_options_and_reaches_the_model"),
+    "r6acmil_n_classes_no_plus_one": (
+        "milhelpers/methods.py",
+        "return max(2, top + 1)",
+        "return max(2, top)",
+        "tests/test_methods.py::test_n_classes_counts_every_split_and_prefers_class_names"),
+    "r6acmil_short_g_only": (
+        "milhelpers/methods.py",
+        "return text if float(text) == x else repr(float(x))",
+        "return text",
+        "tests/test_methods.py::test_acmil_method_returns_the_stkim_entry_and_names_long_numbers_exactly"),
+    "r6acmil_train_config_precedence": (
+        "milhelpers/methods.py",
+        "return TrainConfig(**{**self.config, **overrides})",
+        "return TrainConfig(**{**overrides, **self.config})",
+        "tests/test_methods.py::test_train_config_overrides_beat_the_methods_defaults"),
+    "r6acmil_base_mask_length_unchecked": (
+        "milhelpers/models/base.py",
+        "if mask is not None and (mask.dim() != 2 or mask.shape[0] != logits.shape[0]\n                             or mask.shape[1] != logits.shape[2]):",
+        "if mask is not None and (mask.dim() != 2 or mask.shape[0] != logits.shape[0]):",
+        "tests/test_models.py::test_output_and_mask_shapes_are_checked_on_every_axis"),
+    "r6acmil_as_batch_drops_single_bag_mask": (
+        "milhelpers/models/base.py",
+        "mask = mask.unsqueeze(0) if mask is not None else None",
+        "mask = None",
+        "tests/test_models.py::test_a_single_bags_mask_is_applied"),
+    "r6acmil_instance_scores_ignored": (
+        "milhelpers/models/base.py",
+        'return self.extras.get("instance_scores", self.attention_logits)',
+        "return self.attention_logits",
+        "tests/test_models.py::test_max_pool_with_three_classes_ranks_by_logsumexp_of_the_positive_classes"),
+    "r6acmil_freeze_noop": (
+        "milhelpers/models/base.py",
+        "p.requires_grad_(False)",
+        "p.requires_grad_(True)",
+        "tests/test_models.py::test_freeze_switches_off_every_gradient_and_returns_the_module"),
+    "r6acmil_stkim_mask_shape_unchecked": (
+        "milhelpers/models/acmil.py",
+        "if scores.dim() != 3 or mask.shape != (scores.shape[0], scores.shape[2]):",
+        "if scores.dim() != 3:",
+        "tests/test_acmil.py::test_stkim_mask_rejects_a_mask_that_would_broadcast"),
+    "r6acmil_checkpointed_chunk_zero": (
+        "milhelpers/models/abmil.py",
+        "if chunk < 1:",
+        "if chunk < 0:",
+        "tests/test_models.py::test_checkpointed_forward_rejects_chunk_zero_and_batches_and_matches_the_model"),
+    "r6acmil_maxpool_one_hot_all_rows": (
+        "milhelpers/models/abmil.py",
+        "one_hot[rows, 0, top] = 0.0",
+        "one_hot[:, 0, top] = 0.0",
+        "tests/test_models.py::test_max_pool_padded_batch_equals_each_bag_alone"),
+    "r6acmil_abmil_tanh_relu": (
+        "milhelpers/models/abmil.py",
+        "self.tanh = nn.Sequential(nn.Linear(dim, hidden), nn.Tanh(), nn.Dropout(dropout))",
+        "self.tanh = nn.Sequential(nn.Linear(dim, hidden), nn.ReLU(), nn.Dropout(dropout))",
+        "tests/test_models.py -k hand_computed_attention"),
+    "r6acmil_loc_2d_any_heads": (
+        "milhelpers/metrics.py",
+        "if s.ndim == 2 and s.shape[0] == 1:",
+        "if s.ndim == 2:",
+        "tests/test_metrics_viz.py::test_localisation_takes_one_row_scores_and_rejects_heads_and_length_mismatch"),
+    "r6acmil_loc_len_unchecked": (
+        "milhelpers/metrics.py",
+        "if len(y) != len(s):",
+        "if len(y) < len(s):",
+        "tests/test_metrics_viz.py::test_localisation_takes_one_row_scores_and_rejects_heads_and_length_mismatch"),
+    "r6acmil_bag_metrics_ovo": (
+        "milhelpers/metrics.py",
+        'auc = roc_auc_score(labels, probs, multi_class="ovr", labels=np.arange(probs.shape[1]))',
+        'auc = roc_auc_score(labels, probs, multi_class="ovo", labels=np.arange(probs.shape[1]))',
+        "tests/test_metrics_viz.py::test_multiclass_auc_is_the_macro_one_vs_rest_mean"),
+    "r6acmil_metric_entropy_n_heads": (
+        "milhelpers/metrics.py",
+        "n = a.shape[1]",
+        "n = a.shape[0]",
+        "tests/test_metrics_viz.py::test_entropy_normalises_by_log_n_not_by_the_number_of_heads"),
+    "r6acmil_n_classes_train_only": (
+        "milhelpers/methods.py",
+        "top = max(int(np.max(ds.labels)) for ds in datasets if ds is not None and len(ds))",
+        "top = max(int(np.max(ds.labels)) for ds in datasets[:1] if ds is not None and len(ds))",
+        "tests/test_methods.py::test_n_classes_counts_every_split_and_prefers_class_names"),
+    "r6acmil_register_same_object_raises": (
+        "milhelpers/methods.py",
+        "if (method.name in METHODS and not overwrite and METHODS[method.name] is not method",
+        "if (method.name in METHODS and not overwrite",
+        "tests/test_methods.py::test_registering_the_same_method_object_again_is_allowed"),
+    "r6acmil_acmil_method_no_stkim_lookup": (
+        "milhelpers/methods.py",
+        'for name in ("acmil", "acmil_mba", "acmil_stkim"):',
+        'for name in ("acmil", "acmil_mba"):',
+        "tests/test_methods.py::test_acmil_method_returns_the_stkim_entry_and_names_long_numbers_exactly"),
+    "r6acmil_code_parts_no_model_kwargs": (
+        "milhelpers/methods.py",
+        "dict(self.model_kwargs), self.collate_fn, self.batch_sampler,",
+        "self.collate_fn, self.batch_sampler,",
+        "tests/test_methods.py::test_model_options_change_the_code_fingerprint"),
+    "r6acmil_as_method_seed": (
+        "milhelpers/methods.py",
+        'return Method("custom", lambda ctx: method(ctx.fold))',
+        'return Method("custom", lambda ctx: method(ctx.seed))',
+        "tests/test_methods.py::test_a_fold_factory_is_called_with_the_fold_not_the_seed"),
+    "r6acmil_losses_diversity_shape_unchecked": (
+        "milhelpers/losses.py",
+        'if attention.dim() != 3:\n        raise ValueError(f"attention must be (B, M, N)',
+        'if attention.dim() > 3:\n        raise ValueError(f"attention must be (B, M, N)',
+        "tests/test_losses.py::test_branch_losses_reject_tensors_without_the_batch_axis"),
+    "r6acmil_losses_branch_ce_shape_unchecked": (
+        "milhelpers/losses.py",
+        "if branch_logits.dim() != 3:",
+        "if branch_logits.dim() < 2:",
+        "tests/test_losses.py::test_branch_losses_reject_tensors_without_the_batch_axis"),
+    "r6acmil_losses_focal_targets_unchecked": (
+        "milhelpers/losses.py",
+        "_check_targets(logits, targets)\n    b = F.binary",
+        "b = F.binary",
+        "tests/test_losses.py::test_multilabel_losses_reject_targets_outside_zero_one"),
+    "r6acmil_fit_fold_dropped": (
+        "milhelpers/methods.py",
+        "fold, cfg.seed,",
+        "0, cfg.seed,",
+        "tests/test_methods.py::test_fit_builds_with_the_folds_context_and_runs_the_extra_callbacks"),
+    "r6acmil_fit_extra_callbacks_dropped": (
+        "milhelpers/methods.py",
+        "[*self.callbacks(model), *extra_callbacks],",
+        "[*self.callbacks(model)],",
+        "tests/test_methods.py::test_fit_builds_with_the_folds_context_and_runs_the_extra_callbacks"),
+    "r6acmil_cumulative_k_max_zero_allowed": (
+        "milhelpers/metrics.py",
+        "if k_max < 1:",
+        "if k_max < 0:",
+        "tests/test_branch_attention.py::test_cumulative_attention_rejects_k_max_zero_and_no_slides_and_accepts_k_max_one"),
 })
 
 
