@@ -296,6 +296,139 @@ MUTANTS = {
     "selection_on_the_best_epoch_despite_last": (
         "milhelpers/train.py", 'select = validate and monitor != "last"', "select = validate",
         "tests/test_train.py -k monitor_last"),
+    # --- round 6: pack (self-audit) ---
+    # the residual part's cap tested on the main part's length
+    "r6pack_split_residual_cap_checks_main": (
+        "milhelpers/packing.py",
+        'if len(res) > cap:',
+        'if len(main) > cap:',
+        "tests/test_packing_paths.py -k each_part_is_capped_on_its_own_length"),
+    # a label equal to n_classes passes the range check
+    "r6pack_label_range_off_by_one": (
+        "milhelpers/packing.py",
+        'y.max() >= n_classes',
+        'y.max() > n_classes',
+        "tests/test_packing_paths.py -k refuses_labels_outside_the_classes"),
+    # negative token counts refused only when all are negative
+    "r6pack_negative_counts_only_if_all": (
+        "milhelpers/packing.py",
+        'if (w < 0).any():',
+        'if (w < 0).all():',
+        "tests/test_packing_paths.py -k refuses_any_negative_count_and_any_empty_row"),
+    # an all-zero hyperslide row refused only when every row is empty
+    "r6pack_empty_hyperslide_only_if_all": (
+        "milhelpers/packing.py",
+        'if (total == 0).any():',
+        'if (total == 0).all():',
+        "tests/test_packing_paths.py -k refuses_any_negative_count_and_any_empty_row"),
+    # PackedBatch.to swaps the residual mask and slide index
+    "r6pack_to_swaps_residual_mask_and_index": (
+        "milhelpers/packing.py",
+        'mv(self.residual_mask), mv(self.residual_slide_index),',
+        'mv(self.residual_slide_index), mv(self.residual_mask),',
+        "tests/test_packing_paths.py -k moved_keeps_every_field_in_its_place"),
+    # n_slides counts packs instead of slides
+    "r6pack_n_slides_counts_packs": (
+        "milhelpers/packing.py",
+        'return len(self.labels)',
+        'return len(self.features)',
+        "tests/test_packing_paths.py -k moved_keeps_every_field_in_its_place"),
+    # slide_batch_sampler ignores drop_last
+    "r6pack_sampler_drop_last_ignored": (
+        "milhelpers/packing.py",
+        'batch_size, drop_last)',
+        'batch_size, False)',
+        "tests/test_packing_paths.py -k slide_batch_sampler_honours_drop_last"),
+    # slide_batch_sampler shuffles from torch's global stream, not the trainer's generator
+    "r6pack_sampler_ignores_generator": (
+        "milhelpers/packing.py",
+        'RandomSampler(ds, generator=generator)',
+        'RandomSampler(ds)',
+        "tests/test_packing_paths.py -k slide_batch_sampler_honours_drop_last"),
+    # padded_token_share ignores its seed
+    "r6pack_padded_share_seed_ignored": (
+        "milhelpers/packing.py",
+        'rng = np.random.default_rng(seed)',
+        'rng = np.random.default_rng(0)',
+        "tests/test_packing_paths.py -k padded_token_share_follows_its_seed"),
+    # padded_token_share averages over one shuffle whatever epochs says
+    "r6pack_padded_share_one_epoch": (
+        "milhelpers/packing.py",
+        'for _ in range(epochs):',
+        'for _ in range(1):',
+        "tests/test_packing_paths.py -k padded_token_share_follows_its_seed"),
+    # packs padded to the first pack's length, not the longest
+    "r6pack_pack_width_of_first_pack": (
+        "milhelpers/packing.py",
+        't, d = max(lens), parts[packs[0][0]].shape[1]',
+        't, d = lens[0], parts[packs[0][0]].shape[1]',
+        "tests/test_packing_paths.py -k pads_to_the_longest_pack_even_when"),
+    # ADS eval part mode skips the output layer
+    "r6pack_ads_eval_part_skips_out_layer": (
+        "milhelpers/models/packmil.py",
+        '        if not self.training:\n            return self.out(self.embed(x))',
+        '        if not self.training:\n            return self.embed(x)',
+        "tests/test_packing_paths.py -k ads_eval_part_is_the_per_token_map"),
+    # ADS keeps D coordinates drawn from the first D of r*D only
+    "r6pack_ads_keeps_first_d_coordinates": (
+        "milhelpers/models/packmil.py",
+        'torch.randperm(r * d, device=x.device)[:d]',
+        'torch.randperm(d, device=x.device)[:d]',
+        "tests/test_packing_paths.py -k keeps_coordinates_from_all_r_times_d"),
+    # ADS accepts a fractional ratio (truncated)
+    "r6pack_ads_fractional_ratio_accepted": (
+        "milhelpers/models/packmil.py",
+        'if isinstance(ratio, bool) or int(ratio) != ratio or ratio < 2:',
+        'if isinstance(ratio, bool) or ratio < 2:',
+        "tests/test_packing_paths.py -k ads_ratio_must_be_an_integer"),
+    # unpacked PackMIL forward runs the ADS without the padding mask
+    "r6pack_unpacked_ads_ignores_mask": (
+        "milhelpers/models/packmil.py",
+        'x = self.ads(x, mask)',
+        'x = self.ads(x)',
+        "tests/test_packing_paths.py -k unpacked_forward_with_ads_on_a_padded_batch"),
+    # ads_ratio=1 builds an ADS (and fails) instead of none
+    "r6pack_ratio_one_builds_an_ads": (
+        "milhelpers/models/packmil.py",
+        'if ads_ratio not in (None, 1) else None',
+        'if ads_ratio is not None else None',
+        "tests/test_packing_paths.py -k ads_ratio_must_be_an_integer"),
+    # ADS with residual packs but no residual_slide_index: no clear error
+    "r6pack_residual_ads_check_dropped": (
+        "milhelpers/models/packmil.py",
+        'if residual_slide_index is None:',
+        'if residual is None:',
+        "tests/test_packing_paths.py -k packed_forward_refuses_malformed_inputs"),
+    # a missing slide number refused only when all are missing
+    "r6pack_slide_numbering_check_all": (
+        "milhelpers/models/packmil.py",
+        'minlength=n_slides).eq(0).any()',
+        'minlength=n_slides).eq(0).all()',
+        "tests/test_packing_paths.py -k packed_forward_refuses_malformed_inputs"),
+    # packed shape check compares only the pack axis
+    "r6pack_packed_shape_check_first_axis": (
+        "milhelpers/models/packmil.py",
+        'slide_index.shape != x.shape[:2]',
+        'slide_index.shape[0] != x.shape[0]',
+        "tests/test_packing_paths.py -k packed_forward_refuses_malformed_inputs"),
+    # packmil_method(name=...) ignored: the generated name wins
+    "r6pack_method_name_argument_ignored": (
+        "milhelpers/methods.py",
+        '    if name is None:\n        tags = {"alpha"',
+        '    if True:\n        tags = {"alpha"',
+        "tests/test_packing_paths.py -k hands_its_options_to_collate_model_and_loss"),
+    # the hyperslide term weighted by the default alpha, not the option
+    "r6pack_method_alpha_weight_default": (
+        "milhelpers/methods.py",
+        '            float(alpha)),)',
+        '            PACKMIL_DEFAULTS["alpha"]),)',
+        "tests/test_packing_paths.py -k hands_its_options_to_collate_model_and_loss"),
+    # hyperslide_loss option ignored: the target's default loss is used
+    "r6pack_method_focal_ignored": (
+        "milhelpers/methods.py",
+        'loss_fn = loss_named(loss_name)',
+        'loss_fn = loss_named(_TARGET_LOSS[target])',
+        "tests/test_packing_paths.py -k focal_option_trains_the_hyperslides"),
 }
 
 

@@ -1,0 +1,320 @@
+"""PackMIL's less-travelled paths: caps on each part, the checks of the hyperslide target and of
+packed inputs, a batch moved between devices, the slide sampler, the padding share's seed and
+epochs, the ADS's evaluation and kept coordinates, and options handed from the method entry to
+the loss. Hand-computed values on small inputs."""
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from milhelpers.datasets import Bag, ListBagDataset
+from milhelpers.methods import BuildContext, packmil_method
+from milhelpers.models import ADS, PackMIL
+from milhelpers.packing import (PackedBatch, hyperslide_label, pack_collate, pack_tensors,
+                                padded_token_share, slide_batch_sampler, split_slide)
+from milhelpers.train import torch_threads
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    with torch_threads(1):
+        yield
+
+
+def _bags(lengths, labels=None, d=6, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    labels = labels or [i % 2 for i in range(len(lengths))]
+    return [Bag(torch.randn(n, d, generator=g), y, f"s{i}")
+            for i, (n, y) in enumerate(zip(lengths, labels))]
+
+
+def _identity_ads(dim, ratio, out_scale=1.0, out_bias=0.0):
+    """ADS with uniform α (score's last layer zeroed), identity embedding and out = s·I + b."""
+    ads = ADS(dim, ratio)
+    with torch.no_grad():
+        ads.score[-1].weight.zero_()
+        ads.score[-1].bias.zero_()
+        ads.embed[0].weight.copy_(torch.eye(dim))
+        ads.embed[0].bias.zero_()
+        ads.out.weight.copy_(out_scale * torch.eye(dim))
+        ads.out.bias.fill_(out_bias)
+    return ads
+
+
+# ------------------------------------------------------------------------------- split caps
+def test_each_part_is_capped_on_its_own_length():
+    """cap = 20 on n = 100: p = 0.1 gives a main part of 10 (under the cap: kept whole, the
+    first 10 of the permutation) and a residual part of 90 (capped to 20 of those 90); p = 0.9
+    the other way round. Catches the residual's cap tested on the main part's length."""
+    for p, k in ((0.1, 10), (0.9, 90)):
+        perm = torch.randperm(100, generator=torch.Generator().manual_seed(3))
+        main, res = split_slide(100, p, min_len=0, cap=20,
+                                generator=torch.Generator().manual_seed(3))
+        assert (len(main), len(res)) == (min(k, 20), min(100 - k, 20))
+        assert set(main.tolist()) <= set(perm[:k].tolist())       # a subset of its own part
+        assert set(res.tolist()) <= set(perm[k:].tolist())
+        short = main if k < 20 else res                           # the uncapped part: whole
+        whole = perm[:k] if k < 20 else perm[k:]
+        assert short.tolist() == sorted(whole.tolist())
+
+
+# ------------------------------------------------------------------- hyperslide target checks
+def test_hyperslide_label_refuses_labels_outside_the_classes_on_both_ends():
+    assert hyperslide_label([0, 1], torch.tensor([1.0, 1.0]), 2).tolist() == [1.0, 1.0]
+    with pytest.raises(ValueError, match="labels must lie"):
+        hyperslide_label([0, 2], torch.tensor([1.0, 1.0]), 2)      # 2 = n_classes: one too many
+    with pytest.raises(ValueError, match="labels must lie"):
+        hyperslide_label([-1, 0], torch.tensor([1.0, 1.0]), 2)
+    with pytest.raises(ValueError, match="slides per row"):
+        hyperslide_label([0, 1], torch.tensor([1.0, 1.0, 1.0]), 2)
+
+
+def test_hyperslide_label_refuses_any_negative_count_and_any_empty_row():
+    """One negative count among positive ones is refused, as is one all-zero row among (R, S)
+    rows (it would give 0/0). Catches the checks written with .all() instead of .any()."""
+    with pytest.raises(ValueError, match=">= 0"):
+        hyperslide_label([0, 1], torch.tensor([3.0, -1.0]), 2)
+    with pytest.raises(ValueError, match="no tokens"):
+        hyperslide_label([0, 1], torch.tensor([[1.0, 2.0], [0.0, 0.0]]), 2)
+    with pytest.raises(ValueError, match="no tokens"):
+        hyperslide_label([0, 1], torch.tensor([[1.0, 2.0], [0.0, 0.0]]), 2, kind="tokenmix")
+
+
+# ------------------------------------------------------------------------------ the batch
+def test_packed_batch_moved_keeps_every_field_in_its_place():
+    """to(device) returns the same tensors field by field (and model_kwargs rebuilt from them);
+    n_slides counts slides (3 slides in 1 pack here), not packs."""
+    bags = _bags([6, 8, 4])
+    batch = pack_collate(p=0.5, max_len=64, min_len=0,
+                         generator=torch.Generator().manual_seed(0))(bags)
+    assert len(batch.features) == 1 and len(batch.residual_features) == 1
+    moved = batch.to("cpu")
+    for f in ("features", "mask", "slide_index", "labels", "residual_features", "residual_mask",
+              "residual_slide_index", "residual_counts"):
+        assert torch.equal(getattr(moved, f), getattr(batch, f)), f
+        assert getattr(moved, f).dtype == getattr(batch, f).dtype, f
+    assert moved.slide_ids == ["s0", "s1", "s2"]
+    assert moved.residual_mask.dtype == torch.bool
+    assert torch.equal(moved.model_kwargs["residual_mask"], batch.residual_mask)
+    assert torch.equal(moved.model_kwargs["residual_slide_index"], batch.residual_slide_index)
+    assert batch.n_slides == moved.n_slides == 3
+    assert moved.residual_counts[0].tolist() == [3.0, 4.0, 2.0]   # n − ⌊n/2⌋ each
+
+
+def test_batch_without_residual_branch_has_no_targets_and_keeps_given_kwargs():
+    bags = _bags([6, 8])
+    batch = pack_collate(p=1.0, max_len=64, min_len=0)(bags)   # p = 1: every residual part empty
+    assert batch.residual_features is None and set(batch.model_kwargs) == {"slide_index"}
+    with pytest.raises(ValueError, match="no residual packs"):
+        batch.hyperslide_labels(2)
+    given = PackedBatch(batch.features, batch.mask, batch.slide_index, batch.labels, ["a", "b"],
+                        model_kwargs={"slide_index": batch.slide_index, "extra": 1})
+    assert given.model_kwargs["extra"] == 1
+    with pytest.raises(ValueError, match="empty batch"):
+        pack_collate()([])
+
+
+# ---------------------------------------------------------------------------- the sampler
+def test_slide_batch_sampler_honours_drop_last_and_its_generator():
+    """5 slides in batches of 2: [2, 2, 1] or, with drop_last, [2, 2]; every slide once per
+    epoch. The order comes from the generator handed in, whatever torch's global seed."""
+    ds = ListBagDataset(_bags([3] * 5))
+    keep = list(slide_batch_sampler(2)(ds, torch.Generator().manual_seed(0)))
+    assert [len(b) for b in keep] == [2, 2, 1]
+    assert sorted(i for b in keep for i in b) == list(range(5))
+    drop = list(slide_batch_sampler(2, drop_last=True)(ds, torch.Generator().manual_seed(0)))
+    assert [len(b) for b in drop] == [2, 2]
+    ds10 = ListBagDataset(_bags([3] * 10))
+
+    def order(gen_seed, global_seed):
+        torch.manual_seed(global_seed)
+        sampler = slide_batch_sampler(10)(ds10, torch.Generator().manual_seed(gen_seed))
+        return list(sampler)[0]
+    assert order(1, 0) == order(1, 5) == order(1, 9)              # the generator decides
+    assert len({tuple(order(s, 0)) for s in range(4)}) > 1        # and its seed matters
+    with pytest.raises(ValueError, match="batch_size"):
+        slide_batch_sampler(0)
+
+
+# ------------------------------------------------------------------------- padding share
+def _share_by_hand(lengths, batch_size, orders):
+    """1 − Σ real / Σ_batches (bags in batch · longest), over the given shuffles."""
+    real = padded = 0
+    for order in orders:
+        for s in range(0, len(order), batch_size):
+            chunk = [lengths[i] for i in order[s:s + batch_size]]
+            real += sum(chunk)
+            padded += len(chunk) * max(chunk)
+    return 1 - real / padded
+
+
+def test_padded_token_share_follows_its_seed_and_averages_over_its_epochs():
+    """Lengths 2, 2, 8, 8 in pairs: {2, 2} + {8, 8} pads nothing (share 0), {2, 8} + {2, 8} pads
+    to 32 tokens for 20 (share 0.375). The shuffles are numpy's default_rng(seed), one
+    permutation per epoch."""
+    lengths = [2, 2, 8, 8]
+    assert _share_by_hand(lengths, 2, [[0, 1, 2, 3]]) == 0.0
+    assert _share_by_hand(lengths, 2, [[0, 2, 1, 3]]) == pytest.approx(0.375)
+    seen = set()
+    for seed in range(6):
+        rng = np.random.default_rng(seed)
+        orders = [rng.permutation(4).tolist() for _ in range(3)]
+        want = _share_by_hand(lengths, 2, orders)
+        assert padded_token_share(lengths, 2, seed=seed, epochs=3) == pytest.approx(want)
+        first = _share_by_hand(lengths, 2, orders[:1])
+        assert padded_token_share(lengths, 2, seed=seed, epochs=1) == pytest.approx(first)
+        seen.add(round(want, 6))
+    assert len(seen) > 1                                          # the seed changes the draw
+    assert padded_token_share(lengths, 2, seed=4, epochs=3) == \
+        padded_token_share(lengths, 2, seed=4, epochs=3)          # and is reproducible
+
+
+# ----------------------------------------------------------------------------- pack_tensors
+def test_pack_tensors_pads_to_the_longest_pack_even_when_it_is_not_the_first():
+    parts = [torch.full((1, 2), 1.0), torch.full((3, 2), 2.0)]
+    x, mask, index = pack_tensors(parts, [[0], [1]])
+    assert x.shape == (2, 3, 2)
+    assert index.tolist() == [[0, -1, -1], [1, 1, 1]]
+    assert mask.tolist() == [[True, False, False], [True, True, True]]
+    assert x[:, :, 0].tolist() == [[1, 0, 0], [2, 2, 2]]
+    with pytest.raises(ValueError, match="no packs"):
+        pack_tensors([], [])
+
+
+# ----------------------------------------------------------------------------------- ADS
+def test_ads_eval_part_is_the_per_token_map_through_the_out_layer():
+    """Eval forward_part on n = 4 tokens, uniform α = 1/4, identity embedding, out = 2·I + 1:
+    2·GELU(1.25·x) + 1 per token, as the batched per-token forward gives."""
+    torch.manual_seed(0)
+    ads = _identity_ads(3, 2, out_scale=2.0, out_bias=1.0).eval()
+    x = torch.randn(4, 3)
+    want = 2 * F.gelu(1.25 * x) + 1
+    torch.testing.assert_close(ads.forward_part(x), want)
+    torch.testing.assert_close(ads(x[None])[0], want)
+
+
+def test_ads_training_keeps_coordinates_from_all_r_times_d_grouped_ones():
+    """Identity ADS, D = 8, r = 2, six identical tokens v = (1 … 8): grouped, coordinate j sits
+    at positions 2j and 2j + 1 of 16, and the D = 8 kept positions are drawn from all 16, so
+    some draw keeps a coordinate j ≥ 4 (value GELU(7/6·v_j) > GELU(7/6·4)). Keeping only from the
+    first D positions would never leave coordinates 0 … 3."""
+    torch.manual_seed(0)
+    ads = _identity_ads(8, 2).train()
+    v = torch.arange(1, 9.0)
+    top = 0.0
+    for _ in range(5):
+        with torch.no_grad():
+            out = ads.forward_part(v.repeat(6, 1))
+        assert out.shape == (3, 8)
+        top = max(top, float(out.max()))
+    assert top > float(F.gelu(torch.tensor(4 * 7 / 6))) + 1e-3
+
+
+def test_ads_ratio_must_be_an_integer_of_at_least_two_and_one_means_none():
+    for bad in (2.5, 1, True, 0):
+        with pytest.raises(ValueError, match="ads_ratio"):
+            ADS(6, bad)
+    assert ADS(6, 2.0).ratio == 2 and isinstance(ADS(6, 2.0).ratio, int)
+    assert PackMIL(6, 2, embed_dim=8, attn_dim=4, ads_ratio=1).ads is None
+    assert PackMIL(6, 2, embed_dim=8, attn_dim=4, ads_ratio=None).ads is None
+    assert PackMIL(6, 2, embed_dim=8, attn_dim=4, ads_ratio=3).ads.ratio == 3
+
+
+def test_unpacked_forward_with_ads_on_a_padded_batch_gives_each_bag_alone():
+    """Inference on a padded batch (5 and 3 tokens, padding filled with 1e3): the ADS re-weights
+    over each bag's real tokens only, so every row equals the bag alone."""
+    torch.manual_seed(0)
+    model = PackMIL(6, 2, embed_dim=8, attn_dim=4, ads_ratio=2).eval()
+    a, b = torch.randn(5, 6), torch.randn(3, 6)
+    x = torch.full((2, 5, 6), 1e3)
+    x[0], x[1, :3] = a, b
+    mask = torch.tensor([[True] * 5, [True] * 3 + [False] * 2])
+    with torch.no_grad():
+        out = model(x, mask)
+        for i, bag in enumerate((a, b)):
+            torch.testing.assert_close(out.logits[i], model(bag).logits[0], atol=1e-5, rtol=1e-5)
+
+
+# ----------------------------------------------------------------------- packed input checks
+def test_packed_forward_refuses_malformed_inputs():
+    model = PackMIL(6, 2, embed_dim=8, attn_dim=4).eval()
+    x = torch.randn(1, 4, 6)
+    with pytest.raises(ValueError, match="packed features"):
+        model(x, slide_index=torch.tensor([[0, 0, 1, 1, 1]]))     # T = 5 for 4 tokens
+    with pytest.raises(ValueError, match="packed features"):
+        model(x[0], slide_index=torch.tensor([0, 0, 1, 1]))       # not (P, T, D)
+    with pytest.raises(ValueError, match="every slide present"):
+        model(x, slide_index=torch.tensor([[0, 0, 2, 2]]))        # slide 1 missing
+    ads_model = PackMIL(6, 2, embed_dim=8, attn_dim=4, ads_ratio=2).train()
+    with pytest.raises(ValueError, match="residual_slide_index"):
+        ads_model(x, slide_index=torch.tensor([[0, 0, 1, 1]]), residual=torch.randn(1, 3, 6),
+                  residual_mask=torch.ones(1, 3, dtype=torch.bool))
+
+
+# ----------------------------------------------------------------- options of the method
+def test_packmil_method_hands_its_options_to_collate_model_and_loss():
+    method = packmil_method(p=0.25, max_len=64, min_len=8, ads_ratio=2, alpha=0.5)
+    assert method.name == "packmil_p0.25_L64_min8_ads2_alpha0.5"
+    c = method.collate_fn
+    assert (c.p, c.max_len, c.min_len, c.ads_ratio, c.residual) == (0.25, 64, 8, 2, True)
+    model = method.build_model(BuildContext(in_dim=6, n_classes=2, fold=0, seed=0))
+    assert model.ads.ratio == 2
+    (term,) = method.loss_terms(model)
+    assert term.weight == 0.5
+    assert packmil_method(name="mine").name == "mine"
+    assert packmil_method(batch_size=8, lr=1e-3).name == "packmil_B8_lr0.001"
+
+
+def test_packmil_focal_option_trains_the_hyperslides_with_focal_loss():
+    """hyperslide_loss='focal': with b the per-entry BCE, the term is mean 0.25·(1 − e^{−b})²·b
+    over hyperslides × classes (not the plain BCE mean)."""
+    torch.manual_seed(0)
+    model = PackMIL(6, 2, embed_dim=8, attn_dim=4).eval()
+    bags = _bags([9, 20, 4, 13, 30], [0, 1, 1, 0, 1])
+    batch = pack_collate(p=0.5, max_len=24, min_len=5,
+                         generator=torch.Generator().manual_seed(2))(bags)
+    with torch.no_grad():
+        out = model(batch.features, batch.mask, **batch.model_kwargs)
+    (term,) = packmil_method(hyperslide_loss="focal").loss_terms(model)
+    hyper = out.extras["hyperslide_logits"]
+    q = []
+    for r in range(len(hyper)):                                  # multi-hot target by hand
+        members = set(batch.residual_slide_index[r][batch.residual_mask[r]].tolist())
+        n_c = [sum(bags[s].label == c for s in members) for c in (0, 1)]
+        q.append([v / max(n_c) for v in n_c])
+    b = F.binary_cross_entropy_with_logits(hyper, torch.tensor(q), reduction="none")
+    focal = float((0.25 * (1 - torch.exp(-b)) ** 2 * b).mean())
+    assert float(term.fn(out, batch, None)) == pytest.approx(focal, rel=1e-5)
+    assert focal < 0.5 * float(b.mean())                          # far from the BCE mean
+    assert not math.isclose(focal, float(b.mean()))
+
+
+# ------------------------------------------------------------- collate boundaries with ADS
+def test_collate_splits_at_min_len_times_r_and_caps_at_max_len_times_r():
+    """r = 2, min_len = 4, L = 3: slides under 4·2 = 8 instances go whole to both branches,
+    parts are capped at 3·2 = 6 instances (⌈6/2⌉ = 3 tokens after ADS, one pack each).
+    n = 7: whole (7) to both, capped to 6 each; n = 8: split 4 | 4; n = 12: 6 | 6, at the cap,
+    kept; n = 14: 7 | 7, both capped to 6."""
+    bags = _bags([7, 8, 12, 14])
+    batch = pack_collate(p=0.5, max_len=3, min_len=4, ads_ratio=2,
+                         generator=torch.Generator().manual_seed(0))(bags)
+    main = torch.bincount(batch.slide_index[batch.slide_index >= 0], minlength=4).tolist()
+    res = torch.bincount(batch.residual_slide_index[batch.residual_slide_index >= 0],
+                         minlength=4).tolist()
+    assert main == [6, 4, 6, 6] and res == [6, 4, 6, 6]
+    assert batch.features.shape[:2] == (4, 6)               # ⌈6/2⌉, ⌈4/2⌉, 3, 3 tokens: 4 packs
+    assert batch.residual_counts.tolist() == [[3, 0, 0, 0], [0, 2, 0, 0], [0, 0, 3, 0],
+                                              [0, 0, 0, 3]]
+
+    def rows(feats, index, s):
+        return {tuple(r) for r in feats[index == s].tolist()}
+    own = [{tuple(r) for r in b.features.tolist()} for b in bags]
+    m0, r0 = rows(batch.features, batch.slide_index, 0), rows(
+        batch.residual_features, batch.residual_slide_index, 0)
+    assert m0 <= own[0] and r0 <= own[0] and len(m0 & r0) >= 5   # both from all 7: overlap
+    for s in (1, 2):                                          # split: disjoint, together whole
+        m, r = rows(batch.features, batch.slide_index, s), rows(
+            batch.residual_features, batch.residual_slide_index, s)
+        assert not m & r and m | r == own[s]
