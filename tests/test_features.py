@@ -286,3 +286,42 @@ def test_patches_of_an_unreadable_slide_are_not_counted(tmp_path, block_slides, 
     n_b = len(read_coords(jobs[1].coords_path)[0])
     assert list(rep.failed) == ["a.tiff"] and rep.written == [jobs[1].out_path]
     assert rep.n_patches == n_b > 0
+
+
+def test_normalise_by_hand():
+    """uint8 255 with mean 0.5, std 0.25 → (255 − 127.5) / 63.75 = 2; 0 → −2; per channel."""
+    x = torch.tensor([0, 255, 51], dtype=torch.uint8).view(1, 3, 1, 1).expand(2, 3, 2, 2)
+    y = features.normalise(x, (0.5, 0.5, 0.2), (0.25, 0.5, 0.1))
+    assert y.dtype == torch.float32 and y.shape == (2, 3, 2, 2)
+    # channel 0: (0 − 127.5)/63.75 = −2; channel 1: (255 − 127.5)/127.5 = 1; channel 2: 0
+    assert y[0, :, 0, 0].tolist() == pytest.approx([-2.0, 1.0, 0.0])
+
+
+def test_autocast_context_matches_the_precision():
+    cpu = torch.device("cpu")
+    assert isinstance(features._autocast(cpu, "fp32"), type(features.contextlib.nullcontext()))
+    assert features._autocast(cpu, "bf16").fast_dtype == torch.bfloat16
+    assert features._autocast(cpu, "fp16").fast_dtype == torch.float16
+
+
+def test_report_speed():
+    rep = features.ExtractionReport([], [], 30, 1.5)
+    assert rep.patches_per_second == 20.0 and (rep.device, rep.precision) == ("cpu", "fp32")
+    assert np.isnan(features.ExtractionReport([], [], 0, 0.0).patches_per_second)
+
+
+def test_jobs_that_cannot_be_encoded_fail_before_any_work(tmp_path, encoder):
+    """Coordinates that are not HDF5, coordinates without patch_size_level0, and a slide that
+    is not a slide each fail their job with a message saying so; nothing is written."""
+    (tmp_path / "junk.h5").write_bytes(b"not hdf5")
+    write_coords(tmp_path / "nosize.h5", np.zeros((2, 2)))
+    (tmp_path / "bad.svs").write_bytes(b"\x00" * 1000)
+    write_coords(tmp_path / "ok.h5", np.zeros((1, 2)), patch_size_level0=64)
+    jobs = [ExtractionJob(REAL_SVS, tmp_path / "junk.h5", tmp_path / "f" / "1.h5"),
+            ExtractionJob(tmp_path / "x.svs", tmp_path / "nosize.h5", tmp_path / "f" / "2.h5"),
+            ExtractionJob(tmp_path / "bad.svs", tmp_path / "ok.h5", tmp_path / "f" / "3.h5")]
+    rep = extract_features(jobs, encoder, num_workers=0, progress=False)
+    assert rep.written == [] and rep.n_patches == 0 and not (tmp_path / "f").exists()
+    assert "cannot read the coordinates" in rep.failed[REAL_SVS.name]
+    assert "lacks the 'patch_size_level0'" in rep.failed["x.svs"]
+    assert "bad.svs" in rep.failed["bad.svs"]

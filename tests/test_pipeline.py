@@ -131,3 +131,17 @@ def test_extract_folder_checks_its_numbers_at_both_ends(tmp_path, kwargs, ok):
     else:
         with pytest.raises(ValueError):
             call()
+
+
+def test_find_slides_takes_one_file_and_refuses_empty_or_missing_paths(tmp_path):
+    shutil.copy(REAL_SVS, tmp_path / "a.svs")
+    assert find_slides(tmp_path / "a.svs") == [tmp_path / "a.svs"]
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "notes.txt").write_text("x")
+    with pytest.raises(FileNotFoundError, match="No slides"):
+        find_slides(tmp_path / "empty")
+    with pytest.raises(FileNotFoundError, match="No slide file or folder"):
+        find_slides(tmp_path / "nowhere")
+    for name in ("c.NDPI", "b.tif", "d.mrxs"):
+        (tmp_path / name).write_bytes(b"")
+    assert [p.name for p in find_slides(tmp_path)] == ["a.svs", "b.tif", "c.NDPI", "d.mrxs"]

@@ -235,3 +235,54 @@ def test_coordinates_file_records_the_slide_and_every_setting(block_slides, tmp_
 def test_an_even_median_kernel_is_refused():
     with Slide(REAL_SVS) as s, pytest.raises(ValueError, match="mthresh must be odd, got 4"):
         tiling.segment_tissue(s, tiling.get_preset("biopsy").replace(mthresh=4))
+
+
+# ----------------------------------------------------------------- presets and small helpers
+def test_presets_and_defaults_are_clams_numbers():
+    """CLAM's presets/*.csv: biopsy (15, 11, 2, 1, 1, 2), resection (15, 11, 4, 100, 16, 8),
+    tcga (8, 7, 4, 16, 4, 8) as (sthresh, mthresh, close, a_t, a_h, max_n_holes); all at
+    4 µm/px with the fixed threshold and the pen exclusion."""
+    got = {n: (p.sthresh, p.mthresh, p.close, p.a_t, p.a_h, p.max_n_holes)
+           for n, p in tiling.PRESETS.items()}
+    assert got == {"biopsy": (15, 11, 2, 1, 1, 2), "resection": (15, 11, 4, 100, 16, 8),
+                   "tcga": (8, 7, 4, 16, 4, 8)}
+    for p in tiling.PRESETS.values():
+        assert (p.seg_mpp, p.use_otsu, p.exclude_pen) == (4.0, False, True)
+    assert tiling.get_preset("tcga") is tiling.PRESETS["tcga"]
+    assert tiling.SegmentationParams() == tiling.PRESETS["biopsy"]
+
+
+def test_small_helpers_by_hand():
+    """level0_patch_size rounds and never goes below 1 px; an empty box list and an empty
+    tissue mask give empty answers of the right shape; an all-zero mask has fraction 0."""
+    assert tiling.level0_patch_size(256, 0.5, 0.25) == 512
+    assert tiling.level0_patch_size(100, 0.455, 0.5) == 91       # 91.0
+    assert tiling.level0_patch_size(1, 0.05, 20.0) == 1           # round(0.0025) = 0 → 1
+    assert tiling.box_fraction(np.ones((4, 4)), (1.0, 1.0), np.zeros((0, 2)), 2).shape == (0,)
+    empty = tiling.TissueMask(np.zeros((8, 8), np.uint8), (4.0, 4.0))
+    assert empty.is_empty and empty.tissue_fraction == 0.0
+    coords, frac, size0 = tiling.patch_grid((64, 64), 0.5, empty, 0.5, 16, 0, 0.0)
+    assert coords.shape == (0, 2) and coords.dtype == np.int64 and frac.shape == (0,)
+    assert size0 == 16
+    part = tiling.TissueMask(np.pad(np.ones((2, 4), np.uint8), ((0, 6), (0, 4))), (1.0, 1.0))
+    assert part.tissue_fraction == 8 / 64
+
+
+def test_segmentation_steps_are_kept_only_when_asked(tmp_path):
+    """keep_steps keeps each stage as it was: the threshold image still holds the ink (the pen
+    exclusion comes after it), the pen image marks it, the closed mask has it removed."""
+    img = np.full((1024, 1024, 3), GLASS, np.uint8)
+    img[128:512, 128:512] = TISSUE
+    img[640:896, 640:896] = (50, 20, 40)                       # black ink
+    path = synth.write_pyramidal_tiff(tmp_path / "steps.tiff", img, 0.5)
+    with Slide(path) as s:
+        tm = tiling.segment_tissue(s, "biopsy", keep_steps=True)
+        plain = tiling.segment_tissue(s, "biopsy")
+    assert plain.steps == {}
+    assert set(tm.steps) == {"rgb", "saturation", "blurred", "threshold", "pen", "closed"}
+    dx, dy = tm.downsample
+    ink, tissue = (int(768 / dy), int(768 / dx)), (int(320 / dy), int(320 / dx))
+    assert tm.steps["threshold"][ink] == 1 and tm.steps["pen"][ink] == 1
+    assert tm.steps["closed"][ink] == 0 and tm.steps["closed"][tissue] == 1
+    assert tm.steps["rgb"].shape == tm.mask.shape + (3,)
+    assert np.array_equal(tm.mask, plain.mask)
