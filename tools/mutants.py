@@ -296,6 +296,167 @@ MUTANTS = {
     "selection_on_the_best_epoch_despite_last": (
         "milhelpers/train.py", 'select = validate and monitor != "last"', "select = validate",
         "tests/test_train.py -k monitor_last"),
+    # --- round 6: tiling (self-audit) ---
+    "r6tiling_black_ink_threshold": (
+        "milhelpers/tiling.py",
+        "black_ink = v < 60",
+        "black_ink = v < 6",
+        "tests/test_tiling_paths.py -k black_marker"),
+    "r6tiling_pen_not_dilated": (
+        "milhelpers/tiling.py",
+        "pen = cv2.dilate(_pen_mask(hsv).astype(np.uint8), np.ones((3, 3), np.uint8))",
+        "pen = _pen_mask(hsv).astype(np.uint8)",
+        "tests/test_tiling_paths.py -k blurred_rim"),
+    "r6tiling_close_kernel_unscaled": (
+        "milhelpers/tiling.py",
+        "close = int(round(params.close * k))",
+        "close = int(round(params.close))",
+        "tests/test_tiling_paths.py -k closing_kernel"),
+    "r6tiling_grid_column_major": (
+        "milhelpers/tiling.py",
+        'gy, gx = np.meshgrid(ys, xs, indexing="ij")',
+        'gx, gy = np.meshgrid(xs, ys, indexing="ij")',
+        "tests/test_tiling_paths.py -k row_major"),
+    "r6tiling_overlap_not_scaled": (
+        "milhelpers/tiling.py",
+        "step0 = max(1, int(round((patch_size - overlap) * scale)))",
+        "step0 = max(1, int(round(patch_size * scale)) - overlap)",
+        "tests/test_tiling_paths.py -k overlap_is_converted"),
+    "r6tiling_qc_boxes_not_scaled": (
+        "milhelpers/tiling.py",
+        "for x, y in np.asarray(coords) / thumb_downsample:",
+        "for x, y in np.asarray(coords):",
+        "tests/test_tiling_paths.py -k qc_drawing"),
+    "r6tiling_qc_holes_drawn_green": (
+        "milhelpers/tiling.py",
+        "cv2.polylines(img, [hp], True, (0, 80, 255), thick)",
+        "cv2.polylines(img, [hp], True, (0, 200, 0), thick)",
+        "tests/test_tiling_paths.py -k qc_drawing"),
+    "r6tiling_png_channels_swapped": (
+        "milhelpers/tiling.py",
+        "cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2BGR)",
+        "np.ascontiguousarray(rgb)",
+        "tests/test_tiling_paths.py -k save_png"),
+    "r6tiling_qc_redrawn_for_kept_coords_missing": (
+        "milhelpers/tiling.py",
+        "if qc and not qc_path.exists():",
+        "if not qc and not qc_path.exists():",
+        "tests/test_tiling.py -k kept_coords_get"),
+    "r6tiling_otsu_ignored": (
+        "milhelpers/tiling.py",
+        "if params.use_otsu:",
+        "if False:",
+        "tests/test_tiling_paths.py -k otsu"),
+    "r6tiling_box_min_width_dropped": (
+        "milhelpers/tiling.py",
+        "x1, y1 = np.maximum(x1, np.minimum(x0 + 1, w)), np.maximum(y1, np.minimum(y0 + 1, h))",
+        "pass",
+        "tests/test_tiling_paths.py -k smaller_than_a_mask"),
+    "r6tiling_h5_partials_glob_unescaped": (
+        "milhelpers/h5io.py",
+        'path.parent.glob(f".{glob.escape(path.name)}.*.part")',
+        'path.parent.glob(f".{path.name}.*.part")',
+        "tests/test_h5io.py -k remove_partials"),
+    "r6tiling_h5_coords_int32": (
+        "milhelpers/h5io.py",
+        'coords = np.asarray(coords, dtype=np.int64).reshape(-1, 2)\n    with atomic_output(path) as tmp, h5py.File(tmp, "w") as f:\n        ds =',
+        'coords = np.asarray(coords, dtype=np.int32).reshape(-1, 2)\n    with atomic_output(path) as tmp, h5py.File(tmp, "w") as f:\n        ds =',
+        "tests/test_h5io.py -k int64"),
+    "r6tiling_h5_read_coords_dtype_kept": (
+        "milhelpers/h5io.py",
+        'return f["coords"][:].astype(np.int64), dict(f["coords"].attrs)',
+        'return f["coords"][:], dict(f["coords"].attrs)',
+        "tests/test_h5io.py -k int64"),
+    "r6tiling_h5_read_features_dtype_kept": (
+        "milhelpers/h5io.py",
+        "return feats.astype(np.float32, copy=False), coords",
+        "return feats, coords",
+        "tests/test_h5io.py -k float32"),
+    "r6tiling_h5_write_features_float64": (
+        "milhelpers/h5io.py",
+        "features = np.asarray(features, dtype=np.float32)",
+        "features = np.asarray(features)",
+        "tests/test_h5io.py -k float32"),
+    "r6tiling_h5_none_attrs_written": (
+        "milhelpers/h5io.py",
+        '        if v is None:\n            continue\n',
+        "",
+        "tests/test_h5io.py -k none"),
+    "r6tiling_feat_runs_exclude_touching": (
+        "milhelpers/features.py",
+        "0 < dx <= size0",
+        "0 < dx < size0",
+        "tests/test_features.py -k row_runs"),
+    "r6tiling_feat_runs_one_too_long": (
+        "milhelpers/features.py",
+        "and k - first[-1] < BAND)",
+        "and k - first[-1] <= BAND)",
+        "tests/test_features.py -k row_runs"),
+    "r6tiling_feat_runs_across_rows": (
+        "milhelpers/features.py",
+        "same_run = (coords[k, 1] == coords[k - 1, 1] and 0 < dx <= size0",
+        "same_run = (0 < dx <= size0",
+        "tests/test_features.py -k row_runs"),
+    "r6tiling_feat_attrs_compared_with_themselves": (
+        "milhelpers/features.py",
+        "a, b = fcattrs.get(key), cattrs.get(key)",
+        "a, b = fcattrs.get(key), fcattrs.get(key)",
+        "tests/test_features.py -k coordinate_attributes"),
+    "r6tiling_feat_nonfinite_any": (
+        "milhelpers/features.py",
+        "if not np.isfinite(feats).all():",
+        "if not np.isfinite(feats).any():",
+        "tests/test_features.py -k non_finite"),
+    "r6tiling_feat_count_blank_patches": (
+        "milhelpers/features.py",
+        "n_encoded += int(ok.sum())",
+        "n_encoded += len(images)",
+        "tests/test_features.py -k not_counted"),
+    "r6tiling_pipe_no_tissue_not_listed": (
+        "milhelpers/pipeline.py",
+        'if res.n_patches == 0:\n            report.no_tissue',
+        'if res.n_patches < 0:\n            report.no_tissue',
+        "tests/test_pipeline.py -k without_tissue"),
+    "r6tiling_pipe_partials_kept": (
+        "milhelpers/pipeline.py",
+        '    remove_partials(out_dir / "patches" / f"{stem}.h5")\n    remove_partials(out_dir / "qc" / f"{stem}.png")\n    with',
+        '    remove_partials(out_dir / "qc" / f"{stem}.png")\n    with',
+        "tests/test_pipeline.py -k partial_files"),
+    "r6tiling_pipe_overwrite_still_prechecked": (
+        "milhelpers/pipeline.py",
+        'if not tile_kwargs.get("overwrite", False):',
+        "if True:",
+        "tests/test_pipeline.py -k overwrite_lets"),
+    "r6tiling_pipe_zero_workers_refused": (
+        "milhelpers/pipeline.py",
+        "if batch_size <= 0 or num_workers < 0:",
+        "if batch_size <= 0 or num_workers <= 0:",
+        "tests/test_pipeline.py -k both_ends"),
+    "r6tiling_slides_mpp_low_end_open": (
+        "milhelpers/slides.py",
+        "if not (math.isfinite(v) and lo <= v <= hi):",
+        "if not (math.isfinite(v) and lo < v <= hi):",
+        "tests/test_tiling_paths.py -k check_mpp"),
+    "r6tiling_slides_level_mpp_divided": (
+        "milhelpers/slides.py",
+        "return self.mpp * self.level_downsamples[level]",
+        "return self.mpp / self.level_downsamples[level]",
+        "tests/test_tiling_paths.py -k level_mpp"),
+    "r6tiling_slides_thumb_downsample_height": (
+        "milhelpers/slides.py",
+        "return self.read_level_resized(level, size), w / size[0]",
+        "return self.read_level_resized(level, size), h / size[1]",
+        "tests/test_tiling_paths.py -k thumbnail_downsample"),
+    "r6tiling_slides_outside_black": (
+        "milhelpers/slides.py",
+        '            rgb[alpha == 0] = 255\n',
+        "",
+        "tests/test_tiling_paths.py -k beyond"),
+    "r6tiling_slides_file_mpp_x_only": (
+        "milhelpers/slides.py",
+        "for key in (openslide.PROPERTY_NAME_MPP_X, openslide.PROPERTY_NAME_MPP_Y):",
+        "for key in (openslide.PROPERTY_NAME_MPP_X,):",
+        "tests/test_tiling_paths.py -k averages"),
 }
 
 
