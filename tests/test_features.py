@@ -325,3 +325,47 @@ def test_jobs_that_cannot_be_encoded_fail_before_any_work(tmp_path, encoder):
     assert "cannot read the coordinates" in rep.failed[REAL_SVS.name]
     assert "lacks the 'patch_size_level0'" in rep.failed["x.svs"]
     assert "bad.svs" in rep.failed["bad.svs"]
+
+
+def test_features_whose_coordinates_file_is_gone_are_kept(tmp_path):
+    """Nothing to compare against: a features file made with this encoder is not stale when
+    its coordinates file was removed (or cannot be read)."""
+    from types import SimpleNamespace
+
+    from milhelpers.h5io import write_features
+
+    write_features(tmp_path / "f.h5", np.zeros((1, 3)), np.zeros((1, 2)), encoder="enc",
+                   input_size=224)
+    enc = SimpleNamespace(name="enc", input_size=224)
+    job = ExtractionJob(REAL_SVS, tmp_path / "gone.h5", tmp_path / "f.h5")
+    assert features.stale_features_reason(job, enc) is None
+    (tmp_path / "junk.h5").write_bytes(b"junk")
+    job = ExtractionJob(REAL_SVS, tmp_path / "junk.h5", tmp_path / "f.h5")
+    assert features.stale_features_reason(job, enc) is None
+    assert "encoder (file enc, requested other)" in features.stale_features_reason(
+        job, SimpleNamespace(name="other", input_size=224))
+
+
+def test_extract_slide_builds_its_encoder_once_and_clears_old_partials(tiled, tmp_path,
+                                                                        monkeypatch):
+    """extract_slide (a Dask task, called here in-process) removes an earlier attempt's
+    ``.part`` file, writes the slide, keeps it on a second call, and reuses the encoder."""
+    from milhelpers import cluster
+
+    monkeypatch.setenv(cluster.WORKER_THREADS_ENV, str(torch.get_num_threads()))
+    monkeypatch.setattr(features, "_ENCODERS", {})
+    out, paths = tiled
+    job = _jobs(out, paths[:1], str(tmp_path / "ext"))[0]
+    job.out_path.parent.mkdir(parents=True)
+    stale_part = job.out_path.parent / f".{job.out_path.name}.old1.part"
+    stale_part.write_bytes(b"half")
+    kw = dict(encoder_name="efficientnet_lite0", weights="random", input_size=32, device="cpu",
+              batch_size=32)
+    rep = features.extract_slide(job, **kw)
+    assert rep.written == [job.out_path] and not stale_part.exists()
+    assert rep.n_patches == len(read_coords(job.coords_path)[0]) and rep.precision == "fp32"
+    assert h5_attrs(job.out_path, "features")["input_size"] == 32
+    enc = next(iter(features._ENCODERS.values()))
+    again = features.extract_slide(job, **kw)
+    assert again.skipped == [job.out_path] and not again.written
+    assert len(features._ENCODERS) == 1 and next(iter(features._ENCODERS.values())) is enc

@@ -160,3 +160,18 @@ def test_files_without_the_expected_dataset_say_what_they_lack(tmp_path):
         read_coords(tmp_path / "x.h5")
     with pytest.raises(KeyError, match="no 'features' dataset"):
         read_features(tmp_path / "x.h5")
+
+
+def test_the_temporary_file_is_hidden_beside_the_target_and_found_by_remove_partials(tmp_path):
+    """atomic_output writes ``.<name>.<random>.part`` in the target's folder, the name
+    remove_partials looks for after a killed writer."""
+    from milhelpers.h5io import remove_partials
+
+    target = tmp_path / "sub" / "s1.h5"
+    with atomic_output(target) as tmp:
+        assert tmp.parent == target.parent and tmp.name.startswith(".s1.h5.")
+        assert tmp.name.endswith(".part") and tmp.exists()
+        tmp.write_bytes(b"x")
+        assert remove_partials(target) == [tmp]                  # what a later run would do
+        tmp.write_bytes(b"again")
+    assert target.read_bytes() == b"again" and sorted(p.name for p in target.parent.iterdir()) == ["s1.h5"]

@@ -286,3 +286,81 @@ def test_segmentation_steps_are_kept_only_when_asked(tmp_path):
     assert tm.steps["closed"][ink] == 0 and tm.steps["closed"][tissue] == 1
     assert tm.steps["rgb"].shape == tm.mask.shape + (3,)
     assert np.array_equal(tm.mask, plain.mask)
+
+
+def test_a_kept_grid_reports_the_files_values_and_an_overwrite_redraws_the_qc(block_slides,
+                                                                              tmp_path):
+    """A rerun with the same settings keeps the file and reports its grid (no tissue mask, no
+    QC path when qc=False). Re-tiling with overwrite=True at another patch size draws the QC
+    picture of the new grid, not the old one (a 16-px grid has more box outlines than 32-px)."""
+    kw = dict(target_mpp=4.0, qc=True)
+    first = tiling.tile_slide(block_slides[0.5], tmp_path, patch_size=32, **kw)
+    qc_first = cv2.imread(str(first.qc_path))
+    kept = tiling.tile_slide(block_slides[0.5], tmp_path, patch_size=32, target_mpp=4.0,
+                             qc=False)
+    assert kept.skipped and kept.qc_path is None and kept.tissue is None
+    assert kept.patch_size_level0 == 256 and kept.n_patches == first.n_patches
+    assert kept.mpp == pytest.approx(0.5) and kept.mpp_source == "file"
+    assert kept.coords_path == first.coords_path
+    new = tiling.tile_slide(block_slides[0.5], tmp_path, patch_size=16, overwrite=True, **kw)
+    assert not new.skipped and new.n_patches > 2 * first.n_patches
+    qc_new = cv2.imread(str(new.qc_path))
+    dark = lambda im: int((im == 40).all(axis=2).sum())  # noqa: E731 - box outline pixels
+    assert dark(qc_new) > dark(qc_first) > 0
+
+
+def test_pen_mask_bands_at_their_edges():
+    """OpenCV HSV triples: green/blue ink is hue in [35, 125) with saturation > 60; black ink is
+    value < 60 at any hue. Each edge from both sides."""
+    hsv = np.array([[
+        [35, 61, 200], [34, 61, 200],      # hue at the green edge: ink / not
+        [124, 61, 200], [125, 61, 200],    # hue at the purple edge: ink / not (H&E)
+        [80, 61, 200], [80, 60, 200],      # saturation: > 60 ink, = 60 not
+        [160, 200, 59], [160, 200, 60],    # value: < 60 black ink, = 60 not
+        [0, 0, 0],                         # black at hue 0
+    ]], np.uint8)
+    got = tiling._pen_mask(hsv)[0].tolist()
+    assert got == [True, False, True, False, True, False, True, False, True]
+
+
+def test_box_fraction_rounds_box_edges_to_the_nearest_mask_pixel():
+    """Mask row of 8 pixels at downsample 4, tissue in column 1 only. The 8-px box at x = 7 spans
+    mask x 1.75..3.75 → rounded 2..4: no tissue (truncating would give 1..3: half). The box at
+    x = 5 spans 1.25..3.25 → 1..3: half."""
+    mask = np.zeros((1, 8), np.uint8)
+    mask[0, 1] = 1
+    got = tiling.box_fraction(mask, (4.0, 4.0), np.array([[7, 0], [5, 0]]), 8)
+    assert got.tolist() == [0.0, 0.5]
+
+
+@pytest.mark.parametrize("kwargs,name", [
+    (dict(patch_size=True), "patch_size"), (dict(overlap=True), "overlap"),
+    (dict(overlap=2.0), "overlap"), (dict(min_tissue="0.5"), "min_tissue"),
+    (dict(target_mpp=25.0), "target_mpp"),
+])
+def test_tiling_numbers_of_the_wrong_kind_are_refused(kwargs, name):
+    args = {"target_mpp": 0.5, "patch_size": 256, "overlap": 0, "min_tissue": 0.25, **kwargs}
+    with pytest.raises(ValueError, match=name):
+        tiling.check_tiling_params(**args)
+    tiling.check_tiling_params(0.5, np.int64(256), np.int64(255), 1)     # the largest valid ones
+
+
+def test_a_segmentation_finer_than_the_scan_stays_at_level0(tmp_path):
+    """seg_mpp 0.25 on a 0.5 µm/px scan would be an upsampled mask: the mask is level 0."""
+    img = np.full((1024, 1024, 3), GLASS, np.uint8)
+    img[256:768, 256:768] = TISSUE
+    path = synth.write_pyramidal_tiff(tmp_path / "fine.tiff", img, 0.5)
+    tm = _segment(path, tiling.SegmentationParams(seg_mpp=0.25, a_t=0.5))
+    assert tm.downsample == (1.0, 1.0) and tm.mask.shape == (1024, 1024)
+    assert len(tm.contours) == 1 and tm.mask[512, 512] == 1 and tm.mask[100, 100] == 0
+
+
+def test_magnification_repr_and_open_slide():
+    from milhelpers.slides import magnification_to_mpp, mpp_to_magnification, open_slide
+
+    assert mpp_to_magnification(0.25) == 40.0 and magnification_to_mpp(20) == 0.5
+    with open_slide(REAL_SVS) as s:
+        assert s.magnification == pytest.approx(10 / 0.499)
+        assert repr(s) == f"Slide('cmu_small_region.svs', 2220×2967 px, {s.level_count} levels, 0.499 µm/px)"
+    with open_slide(REAL_SVS, mpp=0.25, force_mpp=True) as s:
+        assert s.mpp == 0.25 and "forced" in s.mpp_source
