@@ -457,6 +457,16 @@ MUTANTS = {
         "for key in (openslide.PROPERTY_NAME_MPP_X, openslide.PROPERTY_NAME_MPP_Y):",
         "for key in (openslide.PROPERTY_NAME_MPP_X,):",
         "tests/test_tiling_paths.py -k averages"),
+    "r6tiling_qc_stale_picture_kept": (
+        "milhelpers/tiling.py",
+        "        if qc:  # the picture of the grid just computed (never of an older one)",
+        "        if qc and not qc_path.exists():  # the picture of the grid just computed (never of an older one)",
+        "tests/test_tiling_paths.py -k kept_grid_reports"),
+    "r6tiling_kept_qc_path_when_off": (
+        "milhelpers/tiling.py",
+        "qc_path if qc else None, time.perf_counter() - t0, tissue, coords,",
+        "qc_path, time.perf_counter() - t0, tissue, coords,",
+        "tests/test_tiling_paths.py -k kept_grid_reports"),
 }
 
 
