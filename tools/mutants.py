@@ -467,6 +467,41 @@ MUTANTS = {
         "qc_path if qc else None, time.perf_counter() - t0, tissue, coords,",
         "qc_path, time.perf_counter() - t0, tissue, coords,",
         "tests/test_tiling_paths.py -k kept_grid_reports"),
+    "r6tiling_patch_size_bool_accepted": (
+        "milhelpers/tiling.py",
+        '    if isinstance(patch_size, bool) or not isinstance(patch_size, (int, np.integer)) \\\n',
+        '    if not isinstance(patch_size, (int, np.integer)) \\\n',
+        "tests/test_tiling_paths.py -k wrong_kind"),
+    "r6tiling_seg_mask_upsampled": (
+        "milhelpers/tiling.py",
+        "target_ds = max(1.0, params.seg_mpp / slide.mpp)",
+        "target_ds = params.seg_mpp / slide.mpp",
+        "tests/test_tiling_paths.py -k finer_than_the_scan"),
+    "r6tiling_threshold_step_aliased": (
+        "milhelpers/tiling.py",
+        '"threshold": binary.copy()} if keep_steps',
+        '"threshold": binary} if keep_steps',
+        "tests/test_tiling_paths.py -k steps_are_kept"),
+    "r6tiling_h5_partial_not_hidden": (
+        "milhelpers/h5io.py",
+        'prefix=f".{path.name}."',
+        'prefix=f"{path.name}."',
+        "tests/test_h5io.py -k temporary_file_is_hidden"),
+    "r6tiling_feat_missing_coords_file_crashes": (
+        "milhelpers/features.py",
+        '    except (OSError, KeyError):\n        coords, cattrs = None, {}',
+        '    except KeyError:\n        coords, cattrs = None, {}',
+        "tests/test_features.py -k coordinates_file_is_gone"),
+    "r6tiling_feat_task_keeps_partials": (
+        "milhelpers/features.py",
+        '    remove_partials(job.out_path)\n    return extract_features(',
+        "    return extract_features(",
+        "tests/test_features.py -k builds_its_encoder"),
+    "r6tiling_feat_task_rebuilds_encoder": (
+        "milhelpers/features.py",
+        "    if key not in _ENCODERS:",
+        "    if True:",
+        "tests/test_features.py -k builds_its_encoder"),
 }
 
 
