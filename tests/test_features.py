@@ -212,3 +212,160 @@ def test_prefetched_keeps_order_passes_errors_and_stops_with_its_consumer():
         if t.name == "patch-prefetch":
             t.join(timeout=5)
             assert not t.is_alive()
+
+
+def test_row_runs_group_touching_patches_of_one_row_up_to_band():
+    """size0 10: row y=0 at x 0, 10, 20 (touching) then 35 (a gap) → runs [0..2], [3];
+    row y=10 starts at x 40, right of the last patch (dx 5 ≤ size0 but another row) → a new
+    run; then 17 more touching patches on y=20 → runs of BAND = 16 and 1. Catches touching
+    patches split (dx < size0), a run of BAND + 1, and runs that cross rows."""
+    assert features.BAND == 16
+    row0 = [[0, 0], [10, 0], [20, 0], [35, 0]]
+    row1 = [[40, 10]]
+    row2 = [[10 * i, 20] for i in range(17)]
+    coords = np.array(row0 + row1 + row2, np.int64)
+    run_of, first, last = features._row_runs(coords, 10)
+    assert first.tolist() == [0, 3, 4, 5, 21] and last.tolist() == [2, 3, 4, 20, 21]
+    assert run_of.tolist() == [0, 0, 0, 1, 2] + [3] * 16 + [4]
+
+
+def test_features_with_other_coordinate_attributes_are_stale(tmp_path):
+    """Same coordinates, same encoder, but the features were made from a grid with
+    patch_size_level0 = 256 while the coordinates file now says 512: stale, named."""
+    from types import SimpleNamespace
+
+    from milhelpers.h5io import write_features
+
+    c = np.array([[0, 0], [512, 0]])
+    write_coords(tmp_path / "p.h5", c, patch_size_level0=512, patch_size=256, target_mpp=0.5)
+    write_features(tmp_path / "f.h5", np.zeros((2, 3)), c,
+                   coords_attrs=dict(patch_size_level0=256, patch_size=256, target_mpp=0.5),
+                   encoder="enc", input_size=224)
+    enc = SimpleNamespace(name="enc", input_size=224)
+    job = ExtractionJob(REAL_SVS, tmp_path / "p.h5", tmp_path / "f.h5")
+    reason = features.stale_features_reason(job, enc)
+    assert reason is not None and "patch_size_level0 (features 256, coordinates file 512)" in reason
+    write_coords(tmp_path / "p.h5", c, patch_size_level0=256, patch_size=256, target_mpp=0.5)
+    assert features.stale_features_reason(job, enc) is None
+
+
+def test_a_slide_with_one_non_finite_feature_is_failed_not_written(tiled, encoder, monkeypatch):
+    """One NaN in the first patch's features fails the whole slide (nothing written); the
+    other slide is written."""
+    out, paths = tiled
+    jobs = _jobs(out, paths, "nan")
+    real = encoder.model.forward
+    seen = {"n": 0}
+
+    def one_nan(x):
+        y = real(x)
+        if seen["n"] == 0:
+            y = y.clone()
+            y[0, 0] = float("nan")
+        seen["n"] += len(x)
+        return y
+
+    monkeypatch.setattr(encoder.model, "forward", one_nan)
+    rep = extract_features(jobs, encoder, batch_size=512, num_workers=0, progress=False)
+    assert list(rep.failed) == [paths[0].name] and "non-finite" in rep.failed[paths[0].name]
+    assert not jobs[0].out_path.exists() and rep.written == [jobs[1].out_path]
+
+
+def test_patches_of_an_unreadable_slide_are_not_counted(tmp_path, block_slides, encoder):
+    """n_patches counts the patches encoded: the blank stand-ins of a corrupt slide are not."""
+    import shutil
+    slides = tmp_path / "slides"
+    slides.mkdir()
+    a = shutil.copy(block_slides[0.5], slides / "a.tiff")
+    b = shutil.copy(block_slides[0.5], slides / "b.tiff")
+    for p in (a, b):
+        tiling.tile_slide(p, tmp_path, target_mpp=4.0, patch_size=64, qc=False)
+    _corrupt_copy(block_slides[0.5], slides / "a.tiff")
+    jobs = _jobs(tmp_path, [slides / "a.tiff", slides / "b.tiff"])
+    rep = extract_features(jobs, encoder, batch_size=16, num_workers=0, progress=False)
+    n_b = len(read_coords(jobs[1].coords_path)[0])
+    assert list(rep.failed) == ["a.tiff"] and rep.written == [jobs[1].out_path]
+    assert rep.n_patches == n_b > 0
+
+
+def test_normalise_by_hand():
+    """uint8 255 with mean 0.5, std 0.25 → (255 − 127.5) / 63.75 = 2; 0 → −2; per channel."""
+    x = torch.tensor([0, 255, 51], dtype=torch.uint8).view(1, 3, 1, 1).expand(2, 3, 2, 2)
+    y = features.normalise(x, (0.5, 0.5, 0.2), (0.25, 0.5, 0.1))
+    assert y.dtype == torch.float32 and y.shape == (2, 3, 2, 2)
+    # channel 0: (0 − 127.5)/63.75 = −2; channel 1: (255 − 127.5)/127.5 = 1; channel 2: 0
+    assert y[0, :, 0, 0].tolist() == pytest.approx([-2.0, 1.0, 0.0])
+
+
+def test_autocast_context_matches_the_precision():
+    cpu = torch.device("cpu")
+    assert isinstance(features._autocast(cpu, "fp32"), type(features.contextlib.nullcontext()))
+    assert features._autocast(cpu, "bf16").fast_dtype == torch.bfloat16
+    assert features._autocast(cpu, "fp16").fast_dtype == torch.float16
+
+
+def test_report_speed():
+    rep = features.ExtractionReport([], [], 30, 1.5)
+    assert rep.patches_per_second == 20.0 and (rep.device, rep.precision) == ("cpu", "fp32")
+    assert np.isnan(features.ExtractionReport([], [], 0, 0.0).patches_per_second)
+
+
+def test_jobs_that_cannot_be_encoded_fail_before_any_work(tmp_path, encoder):
+    """Coordinates that are not HDF5, coordinates without patch_size_level0, and a slide that
+    is not a slide each fail their job with a message saying so; nothing is written."""
+    (tmp_path / "junk.h5").write_bytes(b"not hdf5")
+    write_coords(tmp_path / "nosize.h5", np.zeros((2, 2)))
+    (tmp_path / "bad.svs").write_bytes(b"\x00" * 1000)
+    write_coords(tmp_path / "ok.h5", np.zeros((1, 2)), patch_size_level0=64)
+    jobs = [ExtractionJob(REAL_SVS, tmp_path / "junk.h5", tmp_path / "f" / "1.h5"),
+            ExtractionJob(tmp_path / "x.svs", tmp_path / "nosize.h5", tmp_path / "f" / "2.h5"),
+            ExtractionJob(tmp_path / "bad.svs", tmp_path / "ok.h5", tmp_path / "f" / "3.h5")]
+    rep = extract_features(jobs, encoder, num_workers=0, progress=False)
+    assert rep.written == [] and rep.n_patches == 0 and not (tmp_path / "f").exists()
+    assert "cannot read the coordinates" in rep.failed[REAL_SVS.name]
+    assert "lacks the 'patch_size_level0'" in rep.failed["x.svs"]
+    assert "bad.svs" in rep.failed["bad.svs"]
+
+
+def test_features_whose_coordinates_file_is_gone_are_kept(tmp_path):
+    """Nothing to compare against: a features file made with this encoder is not stale when
+    its coordinates file was removed (or cannot be read)."""
+    from types import SimpleNamespace
+
+    from milhelpers.h5io import write_features
+
+    write_features(tmp_path / "f.h5", np.zeros((1, 3)), np.zeros((1, 2)), encoder="enc",
+                   input_size=224)
+    enc = SimpleNamespace(name="enc", input_size=224)
+    job = ExtractionJob(REAL_SVS, tmp_path / "gone.h5", tmp_path / "f.h5")
+    assert features.stale_features_reason(job, enc) is None
+    (tmp_path / "junk.h5").write_bytes(b"junk")
+    job = ExtractionJob(REAL_SVS, tmp_path / "junk.h5", tmp_path / "f.h5")
+    assert features.stale_features_reason(job, enc) is None
+    assert "encoder (file enc, requested other)" in features.stale_features_reason(
+        job, SimpleNamespace(name="other", input_size=224))
+
+
+def test_extract_slide_builds_its_encoder_once_and_clears_old_partials(tiled, tmp_path,
+                                                                        monkeypatch):
+    """extract_slide (a Dask task, called here in-process) removes an earlier attempt's
+    ``.part`` file, writes the slide, keeps it on a second call, and reuses the encoder."""
+    from milhelpers import cluster
+
+    monkeypatch.setenv(cluster.WORKER_THREADS_ENV, str(torch.get_num_threads()))
+    monkeypatch.setattr(features, "_ENCODERS", {})
+    out, paths = tiled
+    job = _jobs(out, paths[:1], str(tmp_path / "ext"))[0]
+    job.out_path.parent.mkdir(parents=True)
+    stale_part = job.out_path.parent / f".{job.out_path.name}.old1.part"
+    stale_part.write_bytes(b"half")
+    kw = dict(encoder_name="efficientnet_lite0", weights="random", input_size=32, device="cpu",
+              batch_size=32)
+    rep = features.extract_slide(job, **kw)
+    assert rep.written == [job.out_path] and not stale_part.exists()
+    assert rep.n_patches == len(read_coords(job.coords_path)[0]) and rep.precision == "fp32"
+    assert h5_attrs(job.out_path, "features")["input_size"] == 32
+    enc = next(iter(features._ENCODERS.values()))
+    again = features.extract_slide(job, **kw)
+    assert again.skipped == [job.out_path] and not again.written
+    assert len(features._ENCODERS) == 1 and next(iter(features._ENCODERS.values())) is enc

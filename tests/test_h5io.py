@@ -92,3 +92,86 @@ def test_atomic_output_gives_the_mode_of_an_ordinary_file(tmp_path, umask, mode)
         os.umask(old)
     assert stat.S_IMODE((tmp_path / "x.bin").stat().st_mode) == mode
     assert stat.S_IMODE((tmp_path / "c.h5").stat().st_mode) == mode
+
+
+def test_coordinates_are_stored_and_read_as_int64(tmp_path):
+    """write_coords stores int64 (TRIDENT's dtype) whatever it is given (float, int32), and
+    read_coords returns int64 from files other tools wrote as int32 or float."""
+    write_coords(tmp_path / "p.h5", np.array([[0.0, 256.0], [3e9, 512.0]]))
+    with h5py.File(tmp_path / "p.h5", "r") as f:
+        assert f["coords"].dtype == np.int64
+        assert f["coords"][:].tolist() == [[0, 256], [3_000_000_000, 512]]   # beyond int32
+    for dtype in (np.int32, np.float64):
+        with h5py.File(tmp_path / "o.h5", "w") as f:
+            f.create_dataset("coords", data=np.array([[0, 256], [512, 768]], dtype=dtype))
+        c, _ = read_coords(tmp_path / "o.h5")
+        assert c.dtype == np.int64 and c.tolist() == [[0, 256], [512, 768]]
+
+
+def test_features_are_stored_and_read_as_float32(tmp_path):
+    """write_features stores float32 given float64; read_features turns a float16 or float64
+    export into float32 and its int32 coordinates into int64."""
+    f64 = np.array([[0.5, 1.25], [2.0, -3.0]])
+    write_features(tmp_path / "f.h5", f64, np.array([[0, 0], [1, 2]]))
+    with h5py.File(tmp_path / "f.h5", "r") as f:
+        assert f["features"].dtype == np.float32 and f["coords"].dtype == np.int64
+    for dtype in (np.float16, np.float64):
+        with h5py.File(tmp_path / "x.h5", "w") as f:
+            f.create_dataset("features", data=f64.astype(dtype))
+            f.create_dataset("coords", data=np.array([[0, 0], [1, 2]], np.int32))
+        feats, coords = read_features(tmp_path / "x.h5")
+        assert feats.dtype == np.float32 and feats.tolist() == f64.tolist()
+        assert coords.dtype == np.int64 and coords.tolist() == [[0, 0], [1, 2]]
+
+
+def test_attributes_given_as_none_are_left_out(tmp_path):
+    """An attribute passed as None (no value known, e.g. no mpp) is not written; numpy scalars
+    are stored as plain numbers."""
+    write_coords(tmp_path / "p.h5", np.zeros((1, 2)), patch_size=np.int64(256), level0_mpp=None,
+                 name="s1")
+    _, attrs = read_coords(tmp_path / "p.h5")
+    assert attrs == {"patch_size": 256, "name": "s1"}
+    write_features(tmp_path / "f.h5", np.zeros((1, 3)), np.zeros((1, 2)),
+                   coords_attrs={"overlap": None, "patch_size": 64}, encoder="e", input_size=None)
+    with h5py.File(tmp_path / "f.h5", "r") as f:
+        assert dict(f["coords"].attrs) == {"patch_size": 64}
+        assert dict(f["features"].attrs) == {"encoder": "e"}
+
+
+def test_remove_partials_removes_only_this_outputs_temporary_files(tmp_path):
+    """Slide ids are file names and may hold glob characters: for ``a[1].h5`` only
+    ``.a[1].h5.*.part`` goes; slide ``a1``'s partial, the finished file and other names stay.
+    Catches the name used as a glob pattern unescaped ([1] matching '1')."""
+    from milhelpers.h5io import remove_partials
+
+    names = [".a[1].h5.x7k.part", ".a1.h5.q2z.part", "a[1].h5", ".a[1].h5.part", "a[1].h5.x.part"]
+    for n in names:
+        (tmp_path / n).write_bytes(b"")
+    gone = remove_partials(tmp_path / "a[1].h5")
+    assert gone == [tmp_path / ".a[1].h5.x7k.part"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(names[1:])
+    assert remove_partials(tmp_path / "missing" / "a.h5") == []
+
+
+def test_files_without_the_expected_dataset_say_what_they_lack(tmp_path):
+    with h5py.File(tmp_path / "x.h5", "w") as f:
+        f.create_dataset("other", data=np.zeros(3))
+    with pytest.raises(KeyError, match="no 'coords' dataset"):
+        read_coords(tmp_path / "x.h5")
+    with pytest.raises(KeyError, match="no 'features' dataset"):
+        read_features(tmp_path / "x.h5")
+
+
+def test_the_temporary_file_is_hidden_beside_the_target_and_found_by_remove_partials(tmp_path):
+    """atomic_output writes ``.<name>.<random>.part`` in the target's folder, the name
+    remove_partials looks for after a killed writer."""
+    from milhelpers.h5io import remove_partials
+
+    target = tmp_path / "sub" / "s1.h5"
+    with atomic_output(target) as tmp:
+        assert tmp.parent == target.parent and tmp.name.startswith(".s1.h5.")
+        assert tmp.name.endswith(".part") and tmp.exists()
+        tmp.write_bytes(b"x")
+        assert remove_partials(target) == [tmp]                  # what a later run would do
+        tmp.write_bytes(b"again")
+    assert target.read_bytes() == b"again" and sorted(p.name for p in target.parent.iterdir()) == ["s1.h5"]

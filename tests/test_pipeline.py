@@ -75,3 +75,73 @@ def test_tiling_makes_no_folder_for_a_slide_that_fails(tmp_path):
     tile_folder(tmp_path / "a.svs", tmp_path / "out", progress=False, target_mpp=4.0,
                 patch_size=32, qc=False)
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["patches"]
+
+
+def test_a_slide_without_tissue_is_listed_as_such_and_the_others_are_not(tmp_path, blank_slide):
+    shutil.copy(REAL_SVS, tmp_path / "a.svs")
+    shutil.copy(blank_slide, tmp_path / "blank.tiff")
+    rep = tile_folder(tmp_path, tmp_path / "out", progress=False, target_mpp=4.0, patch_size=32,
+                      qc=False)
+    assert not rep.failed and rep.no_tissue == ["blank"]
+    assert [r.slide_id for r in rep.results] == ["a", "blank"]
+    assert rep.results[0].n_patches > 0 and rep.results[1].n_patches == 0
+
+
+def test_a_folder_run_removes_the_partial_files_of_a_killed_earlier_run(tmp_path):
+    """A worker killed mid-write leaves ``.a.h5.<random>.part`` (and a QC ``.part``): the next
+    run removes them before tiling a.svs; another slide's partial stays."""
+    shutil.copy(REAL_SVS, tmp_path / "a.svs")
+    out = tmp_path / "out"
+    for rel in ("patches/.a.h5.k1.part", "qc/.a.png.k2.part", "patches/.b.h5.k3.part"):
+        (out / rel).parent.mkdir(parents=True, exist_ok=True)
+        (out / rel).write_bytes(b"half")
+    rep = tile_folder(tmp_path / "a.svs", out, progress=False, target_mpp=4.0, patch_size=32)
+    assert not rep.failed and rep.results[0].n_patches > 0
+    assert sorted(p.name for p in (out / "patches").iterdir()) == [".b.h5.k3.part", "a.h5"]
+    assert sorted(p.name for p in (out / "qc").iterdir()) == ["a.png"]
+
+
+def test_overwrite_lets_a_folder_run_replace_coordinates_made_otherwise(tmp_path):
+    shutil.copy(REAL_SVS, tmp_path / "a.svs")
+    kw = dict(progress=False, target_mpp=4.0, qc=False)
+    tile_folder(tmp_path / "a.svs", tmp_path, patch_size=32, **kw)
+    with pytest.raises(StaleOutputError):
+        tile_folder(tmp_path / "a.svs", tmp_path, patch_size=16, **kw)
+    rep = tile_folder(tmp_path / "a.svs", tmp_path, patch_size=16, overwrite=True, **kw)
+    assert not rep.failed and not rep.results[0].skipped
+    from milhelpers.h5io import read_coords
+    assert read_coords(tmp_path / "patches" / "a.h5")[1]["patch_size"] == 16
+
+
+@pytest.mark.parametrize("kwargs,ok", [(dict(num_workers=0), True), (dict(num_workers=-1), False),
+                                       (dict(batch_size=0), False), (dict(batch_size=1), True),
+                                       (dict(input_size=0), False), (dict(input_size=32.5), False)])
+def test_extract_folder_checks_its_numbers_at_both_ends(tmp_path, kwargs, ok):
+    """0 reader processes (read in this process) and a batch of 1 are valid; -1 workers, a
+    batch of 0 and a non-positive or fractional input size are refused before any work."""
+    from milhelpers.pipeline import extract_folder
+
+    shutil.copy(REAL_SVS, tmp_path / "a.svs")
+    (tmp_path / "patches").mkdir()
+    call = lambda: extract_folder(tmp_path / "a.svs", tmp_path / "patches", tmp_path,  # noqa: E731
+                                  progress=False, **{"input_size": 32, **kwargs})
+    if ok:
+        rep, _, missing = call()
+        assert missing == ["a"] and not rep.written
+    else:
+        with pytest.raises(ValueError):
+            call()
+
+
+def test_find_slides_takes_one_file_and_refuses_empty_or_missing_paths(tmp_path):
+    shutil.copy(REAL_SVS, tmp_path / "a.svs")
+    assert find_slides(tmp_path / "a.svs") == [tmp_path / "a.svs"]
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "notes.txt").write_text("x")
+    with pytest.raises(FileNotFoundError, match="No slides"):
+        find_slides(tmp_path / "empty")
+    with pytest.raises(FileNotFoundError, match="No slide file or folder"):
+        find_slides(tmp_path / "nowhere")
+    for name in ("c.NDPI", "b.tif", "d.mrxs"):
+        (tmp_path / name).write_bytes(b"")
+    assert [p.name for p in find_slides(tmp_path)] == ["a.svs", "b.tif", "c.NDPI", "d.mrxs"]

@@ -429,6 +429,212 @@ MUTANTS = {
         'loss_fn = loss_named(loss_name)',
         'loss_fn = loss_named(_TARGET_LOSS[target])',
         "tests/test_packing_paths.py -k focal_option_trains_the_hyperslides"),
+    # --- round 6: tiling (self-audit) ---
+    "r6tiling_black_ink_threshold": (
+        "milhelpers/tiling.py",
+        "black_ink = v < 60",
+        "black_ink = v < 6",
+        "tests/test_tiling_paths.py -k black_marker"),
+    "r6tiling_pen_not_dilated": (
+        "milhelpers/tiling.py",
+        "pen = cv2.dilate(_pen_mask(hsv).astype(np.uint8), np.ones((3, 3), np.uint8))",
+        "pen = _pen_mask(hsv).astype(np.uint8)",
+        "tests/test_tiling_paths.py -k blurred_rim"),
+    "r6tiling_close_kernel_unscaled": (
+        "milhelpers/tiling.py",
+        "close = int(round(params.close * k))",
+        "close = int(round(params.close))",
+        "tests/test_tiling_paths.py -k closing_kernel"),
+    "r6tiling_grid_column_major": (
+        "milhelpers/tiling.py",
+        'gy, gx = np.meshgrid(ys, xs, indexing="ij")',
+        'gx, gy = np.meshgrid(xs, ys, indexing="ij")',
+        "tests/test_tiling_paths.py -k row_major"),
+    "r6tiling_overlap_not_scaled": (
+        "milhelpers/tiling.py",
+        "step0 = max(1, int(round((patch_size - overlap) * scale)))",
+        "step0 = max(1, int(round(patch_size * scale)) - overlap)",
+        "tests/test_tiling_paths.py -k overlap_is_converted"),
+    "r6tiling_qc_boxes_not_scaled": (
+        "milhelpers/tiling.py",
+        "for x, y in np.asarray(coords) / thumb_downsample:",
+        "for x, y in np.asarray(coords):",
+        "tests/test_tiling_paths.py -k qc_drawing"),
+    "r6tiling_qc_holes_drawn_green": (
+        "milhelpers/tiling.py",
+        "cv2.polylines(img, [hp], True, (0, 80, 255), thick)",
+        "cv2.polylines(img, [hp], True, (0, 200, 0), thick)",
+        "tests/test_tiling_paths.py -k qc_drawing"),
+    "r6tiling_png_channels_swapped": (
+        "milhelpers/tiling.py",
+        "cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2BGR)",
+        "np.ascontiguousarray(rgb)",
+        "tests/test_tiling_paths.py -k save_png"),
+    "r6tiling_qc_redrawn_for_kept_coords_missing": (
+        "milhelpers/tiling.py",
+        "if qc and not qc_path.exists():",
+        "if not qc and not qc_path.exists():",
+        "tests/test_tiling.py -k kept_coords_get"),
+    "r6tiling_otsu_ignored": (
+        "milhelpers/tiling.py",
+        "if params.use_otsu:",
+        "if False:",
+        "tests/test_tiling_paths.py -k otsu"),
+    "r6tiling_box_min_width_dropped": (
+        "milhelpers/tiling.py",
+        "x1, y1 = np.maximum(x1, np.minimum(x0 + 1, w)), np.maximum(y1, np.minimum(y0 + 1, h))",
+        "pass",
+        "tests/test_tiling_paths.py -k smaller_than_a_mask"),
+    "r6tiling_h5_partials_glob_unescaped": (
+        "milhelpers/h5io.py",
+        'path.parent.glob(f".{glob.escape(path.name)}.*.part")',
+        'path.parent.glob(f".{path.name}.*.part")',
+        "tests/test_h5io.py -k remove_partials"),
+    "r6tiling_h5_coords_int32": (
+        "milhelpers/h5io.py",
+        'coords = np.asarray(coords, dtype=np.int64).reshape(-1, 2)\n    with atomic_output(path) as tmp, h5py.File(tmp, "w") as f:\n        ds =',
+        'coords = np.asarray(coords, dtype=np.int32).reshape(-1, 2)\n    with atomic_output(path) as tmp, h5py.File(tmp, "w") as f:\n        ds =',
+        "tests/test_h5io.py -k int64"),
+    "r6tiling_h5_read_coords_dtype_kept": (
+        "milhelpers/h5io.py",
+        'return f["coords"][:].astype(np.int64), dict(f["coords"].attrs)',
+        'return f["coords"][:], dict(f["coords"].attrs)',
+        "tests/test_h5io.py -k int64"),
+    "r6tiling_h5_read_features_dtype_kept": (
+        "milhelpers/h5io.py",
+        "return feats.astype(np.float32, copy=False), coords",
+        "return feats, coords",
+        "tests/test_h5io.py -k float32"),
+    "r6tiling_h5_write_features_float64": (
+        "milhelpers/h5io.py",
+        "features = np.asarray(features, dtype=np.float32)",
+        "features = np.asarray(features)",
+        "tests/test_h5io.py -k float32"),
+    "r6tiling_h5_none_attrs_written": (
+        "milhelpers/h5io.py",
+        '        if v is None:\n            continue\n',
+        "",
+        "tests/test_h5io.py -k none"),
+    "r6tiling_feat_runs_exclude_touching": (
+        "milhelpers/features.py",
+        "0 < dx <= size0",
+        "0 < dx < size0",
+        "tests/test_features.py -k row_runs"),
+    "r6tiling_feat_runs_one_too_long": (
+        "milhelpers/features.py",
+        "and k - first[-1] < BAND)",
+        "and k - first[-1] <= BAND)",
+        "tests/test_features.py -k row_runs"),
+    "r6tiling_feat_runs_across_rows": (
+        "milhelpers/features.py",
+        "same_run = (coords[k, 1] == coords[k - 1, 1] and 0 < dx <= size0",
+        "same_run = (0 < dx <= size0",
+        "tests/test_features.py -k row_runs"),
+    "r6tiling_feat_attrs_compared_with_themselves": (
+        "milhelpers/features.py",
+        "a, b = fcattrs.get(key), cattrs.get(key)",
+        "a, b = fcattrs.get(key), fcattrs.get(key)",
+        "tests/test_features.py -k coordinate_attributes"),
+    "r6tiling_feat_nonfinite_any": (
+        "milhelpers/features.py",
+        "if not np.isfinite(feats).all():",
+        "if not np.isfinite(feats).any():",
+        "tests/test_features.py -k non_finite"),
+    "r6tiling_feat_count_blank_patches": (
+        "milhelpers/features.py",
+        "n_encoded += int(ok.sum())",
+        "n_encoded += len(images)",
+        "tests/test_features.py -k not_counted"),
+    "r6tiling_pipe_no_tissue_not_listed": (
+        "milhelpers/pipeline.py",
+        'if res.n_patches == 0:\n            report.no_tissue',
+        'if res.n_patches < 0:\n            report.no_tissue',
+        "tests/test_pipeline.py -k without_tissue"),
+    "r6tiling_pipe_partials_kept": (
+        "milhelpers/pipeline.py",
+        '    remove_partials(out_dir / "patches" / f"{stem}.h5")\n    remove_partials(out_dir / "qc" / f"{stem}.png")\n    with',
+        '    remove_partials(out_dir / "qc" / f"{stem}.png")\n    with',
+        "tests/test_pipeline.py -k partial_files"),
+    "r6tiling_pipe_overwrite_still_prechecked": (
+        "milhelpers/pipeline.py",
+        'if not tile_kwargs.get("overwrite", False):',
+        "if True:",
+        "tests/test_pipeline.py -k overwrite_lets"),
+    "r6tiling_pipe_zero_workers_refused": (
+        "milhelpers/pipeline.py",
+        "if batch_size <= 0 or num_workers < 0:",
+        "if batch_size <= 0 or num_workers <= 0:",
+        "tests/test_pipeline.py -k both_ends"),
+    "r6tiling_slides_mpp_low_end_open": (
+        "milhelpers/slides.py",
+        "if not (math.isfinite(v) and lo <= v <= hi):",
+        "if not (math.isfinite(v) and lo < v <= hi):",
+        "tests/test_tiling_paths.py -k check_mpp"),
+    "r6tiling_slides_level_mpp_divided": (
+        "milhelpers/slides.py",
+        "return self.mpp * self.level_downsamples[level]",
+        "return self.mpp / self.level_downsamples[level]",
+        "tests/test_tiling_paths.py -k level_mpp"),
+    "r6tiling_slides_thumb_downsample_height": (
+        "milhelpers/slides.py",
+        "return self.read_level_resized(level, size), w / size[0]",
+        "return self.read_level_resized(level, size), h / size[1]",
+        "tests/test_tiling_paths.py -k thumbnail_downsample"),
+    "r6tiling_slides_outside_black": (
+        "milhelpers/slides.py",
+        '            rgb[alpha == 0] = 255\n',
+        "",
+        "tests/test_tiling_paths.py -k beyond"),
+    "r6tiling_slides_file_mpp_x_only": (
+        "milhelpers/slides.py",
+        "for key in (openslide.PROPERTY_NAME_MPP_X, openslide.PROPERTY_NAME_MPP_Y):",
+        "for key in (openslide.PROPERTY_NAME_MPP_X,):",
+        "tests/test_tiling_paths.py -k averages"),
+    "r6tiling_qc_stale_picture_kept": (
+        "milhelpers/tiling.py",
+        "        if qc:  # the picture of the grid just computed (never of an older one)",
+        "        if qc and not qc_path.exists():  # the picture of the grid just computed (never of an older one)",
+        "tests/test_tiling_paths.py -k kept_grid_reports"),
+    "r6tiling_kept_qc_path_when_off": (
+        "milhelpers/tiling.py",
+        "qc_path if qc else None, time.perf_counter() - t0, tissue, coords,",
+        "qc_path, time.perf_counter() - t0, tissue, coords,",
+        "tests/test_tiling_paths.py -k kept_grid_reports"),
+    "r6tiling_patch_size_bool_accepted": (
+        "milhelpers/tiling.py",
+        '    if isinstance(patch_size, bool) or not isinstance(patch_size, (int, np.integer)) \\\n',
+        '    if not isinstance(patch_size, (int, np.integer)) \\\n',
+        "tests/test_tiling_paths.py -k wrong_kind"),
+    "r6tiling_seg_mask_upsampled": (
+        "milhelpers/tiling.py",
+        "target_ds = max(1.0, params.seg_mpp / slide.mpp)",
+        "target_ds = params.seg_mpp / slide.mpp",
+        "tests/test_tiling_paths.py -k finer_than_the_scan"),
+    "r6tiling_threshold_step_aliased": (
+        "milhelpers/tiling.py",
+        '"threshold": binary.copy()} if keep_steps',
+        '"threshold": binary} if keep_steps',
+        "tests/test_tiling_paths.py -k steps_are_kept"),
+    "r6tiling_h5_partial_not_hidden": (
+        "milhelpers/h5io.py",
+        'prefix=f".{path.name}."',
+        'prefix=f"{path.name}."',
+        "tests/test_h5io.py -k temporary_file_is_hidden"),
+    "r6tiling_feat_missing_coords_file_crashes": (
+        "milhelpers/features.py",
+        '    except (OSError, KeyError):\n        coords, cattrs = None, {}',
+        '    except KeyError:\n        coords, cattrs = None, {}',
+        "tests/test_features.py -k coordinates_file_is_gone"),
+    "r6tiling_feat_task_keeps_partials": (
+        "milhelpers/features.py",
+        '    remove_partials(job.out_path)\n    return extract_features(',
+        "    return extract_features(",
+        "tests/test_features.py -k builds_its_encoder"),
+    "r6tiling_feat_task_rebuilds_encoder": (
+        "milhelpers/features.py",
+        "    if key not in _ENCODERS:",
+        "    if True:",
+        "tests/test_features.py -k builds_its_encoder"),
 }
 
 

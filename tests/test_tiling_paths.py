@@ -1,0 +1,366 @@
+"""Paths of tiling and slide reading that the other tiling tests leave unexecuted or unasserted:
+the black-ink and Otsu branches of segmentation, the physical closing kernel, the grid's order
+and overlap step in level-0 pixels, sub-pixel boxes, the QC drawing and PNG channels, and the
+Slide helpers (mpp bounds, per-level mpp, thumbnail downsample, outside-the-slide reads)."""
+import warnings
+
+import cv2
+import numpy as np
+import pytest
+import tifffile
+
+from conftest import REAL_SVS
+from milhelpers import synth, tiling
+from milhelpers.slides import Slide, check_mpp
+
+TISSUE = (225, 140, 185)
+GLASS = 242
+
+
+def _segment(path, params):
+    with Slide(path) as s, warnings.catch_warnings():
+        warnings.simplefilter("ignore", tiling.NoTissueWarning)
+        return tiling.segment_tissue(s, params)
+
+
+def _full_tissue(w0, h0, ds=4.0):
+    mask = np.ones((int(np.ceil(h0 / ds)), int(np.ceil(w0 / ds))), np.uint8)
+    return tiling.TissueMask(mask, (ds, ds), contours=[np.zeros((1, 2))], holes=[[]])
+
+
+# ------------------------------------------------------------------------ colour filters
+def test_black_marker_ink_is_not_tissue_but_dark_stain_is(tmp_path):
+    """A near-black stroke RGB (50, 20, 40): V = 50 < 60, saturation 153, hue ≈ 165 (outside the
+    green/blue ink band), so only the black-ink rule removes it. A dark purple stain RGB
+    (110, 40, 90) has V = 110 ≥ 60 and stays tissue. Catches the black-ink V threshold lowered
+    (the stroke kept) or raised past 110 (dark tissue dropped)."""
+    img = np.full((2048, 2048, 3), GLASS, np.uint8)
+    img[256:1024, 256:1024] = TISSUE
+    img[1280:1792, 256:1024] = (110, 40, 90)                  # dark stain: tissue
+    img[1280:1792, 1280:1792] = (50, 20, 40)                  # black marker
+    hsv = cv2.cvtColor(np.array([[[50, 20, 40]], [[110, 40, 90]]], np.uint8), cv2.COLOR_RGB2HSV)
+    assert hsv[0, 0, 2] < 60 and not 35 <= hsv[0, 0, 0] < 125 and hsv[0, 0, 1] > 60
+    assert hsv[1, 0, 2] >= 60 and not 35 <= hsv[1, 0, 0] < 125
+    path = synth.write_pyramidal_tiff(tmp_path / "black.tiff", img, 0.5)
+    with_pen = _segment(path, "biopsy")
+    no_pen = _segment(path, tiling.get_preset("biopsy").replace(exclude_pen=False))
+    dx, dy = with_pen.downsample
+    ink, stain = (int(1536 / dy), int(1536 / dx)), (int(1536 / dy), int(640 / dx))
+    assert with_pen.mask[ink] == 0 and with_pen.mask[stain] == 1
+    assert with_pen.mask[int(640 / dy), int(640 / dx)] == 1
+    assert no_pen.mask[ink] == 1                      # the exclusion is what removes it
+    assert len(with_pen.contours) == 2                # tissue and stain, no ink
+
+
+def test_the_ink_exclusion_also_takes_the_ink_s_blurred_rim(tmp_path):
+    """Without a median blur, the 1-px rim where black ink meets glass (RGB ≈ (146, 131, 141):
+    bright, faintly saturated, not ink by colour) is above sthresh; the pen mask is dilated by one
+    mask pixel so that rim goes with the ink. The ink edges are off the mask grid (1283, 1797), so
+    the rim exists. Catches the dilation dropped (a thin ring of 'tissue' around the ink)."""
+    img = np.full((2048, 2048, 3), GLASS, np.uint8)
+    img[1283:1797, 1283:1797] = (50, 20, 40)
+    path = synth.write_pyramidal_tiff(tmp_path / "rim.tiff", img, 0.5)
+    params = tiling.get_preset("biopsy").replace(mthresh=1, close=0, a_t=0.001)
+    tm = _segment(path, params)
+    assert tm.is_empty and tm.mask.sum() == 0
+    assert _segment(path, params.replace(exclude_pen=False)).mask.sum() > 0
+
+
+def test_otsu_finds_faint_tissue_that_the_fixed_threshold_misses(tmp_path):
+    """Pale tissue RGB (236, 228, 233) has saturation ≈ 8, under sthresh = 15: the fixed
+    threshold finds nothing, Otsu (a threshold between glass at 0 and the tissue) finds it.
+    Catches use_otsu ignored."""
+    img = np.full((2048, 2048, 3), GLASS, np.uint8)
+    img[512:1536, 512:1536] = (236, 228, 233)
+    path = synth.write_pyramidal_tiff(tmp_path / "pale.tiff", img, 0.5)
+    base = tiling.get_preset("biopsy").replace(exclude_pen=False)
+    assert _segment(path, base).is_empty
+    otsu = _segment(path, base.replace(use_otsu=True))
+    assert len(otsu.contours) == 1
+    dx, dy = otsu.downsample
+    assert otsu.mask[int(1024 / dy), int(1024 / dx)] == 1 and otsu.mask[int(200 / dy), int(200 / dx)] == 0
+
+
+def test_closing_kernel_is_a_physical_size_on_a_coarser_mask(tmp_path):
+    """seg_mpp = 1.25 on a 0.5 µm/px scan asks downsample 2.5; the pyramid (1, 2, 4) gives the
+    4× level at its own scale, so kernels shrink by k = 2.5/4: close = 8 → round(5.0) = 5 mask px,
+    which cannot bridge a gap of 6 mask px (24 level-0 px); close = 12 → round(7.5) = 8 does.
+    Unscaled, close = 8 would bridge it. Catches the closing kernel not scaled with the mask."""
+    img = np.full((2048, 2048, 3), GLASS, np.uint8)
+    img[512:1536, 512:1024] = TISSUE
+    img[512:1536, 1048:1536] = TISSUE                       # gap x 1024..1048 = 6 mask px
+    path = synth.write_pyramidal_tiff(tmp_path / "gap.tiff", img, 0.5)
+    base = tiling.SegmentationParams(seg_mpp=1.25, mthresh=1, exclude_pen=False, a_t=1.0)
+    assert _segment(path, base.replace(close=0)).downsample == (4.0, 4.0)
+    assert len(_segment(path, base.replace(close=0)).contours) == 2
+    assert len(_segment(path, base.replace(close=8)).contours) == 2
+    assert len(_segment(path, base.replace(close=12)).contours) == 1
+
+
+# --------------------------------------------------------------------------- patch grid
+def test_grid_is_in_row_major_order():
+    """160 × 100 px slide, 32-px patches at scale 1: xs 0, 32, 64, 96, 128; ys 0, 32, 64. The
+    coordinates come row by row (y outer, x inner), the order band reads and the features
+    files rely on. Catches a column-major grid (same set, other order)."""
+    coords, _, _ = tiling.patch_grid((160, 100), 0.5, _full_tissue(160, 100), 0.5, 32, 0, 0.5)
+    want = [[x, y] for y in (0, 32, 64) for x in (0, 32, 64, 96, 128)]
+    assert coords.tolist() == want
+
+
+def test_overlap_is_converted_to_level0_pixels():
+    """32-px patches with 8 px overlap at 0.5 µm/px on a 0.25 µm/px scan: size0 = 64, step
+    (32 − 8) · 2 = 48 level-0 px. On a 160 × 128 slide: xs 0, 48, 96 (96 + 64 = 160, the edge);
+    ys 0, 48 (96 + 64 > 128). Catches the overlap subtracted in level-0 px (step 56)."""
+    coords, _, size0 = tiling.patch_grid((160, 128), 0.25, _full_tissue(160, 128), 0.5, 32, 8, 0.5)
+    assert size0 == 64
+    assert coords.tolist() == [[x, y] for y in (0, 48) for x in (0, 48, 96)]
+
+
+def test_a_box_smaller_than_a_mask_pixel_still_reads_that_pixel():
+    """Mask at downsample 8 with one tissue pixel at (row 3, col 2) = level-0 x 16..24, y 24..32.
+    A 2-px box at (16, 24) rounds to an empty span (x 2..2); it is widened to the one mask
+    pixel under it: fraction 1. The box at (40, 24) reads column 5: 0. Catches the minimum
+    width/height of one mask pixel dropped (every tiny box 0)."""
+    mask = np.zeros((6, 6), np.uint8)
+    mask[3, 2] = 1
+    got = tiling.box_fraction(mask, (8.0, 8.0), np.array([[16, 24], [40, 24]]), 2)
+    assert got.tolist() == [1.0, 0.0]
+
+
+# ------------------------------------------------------------------------------ QC image
+def test_qc_drawing_puts_boxes_contours_and_holes_where_they_are():
+    """Thumbnail at downsample 4 (white, 60 × 80): a patch at level-0 (40, 80), size 64, is
+    the box (10, 20)–(26, 36) in dark grey; the contour square (0, 0)–(200, 160) → (0, 0)–(50, 40)
+    in green; its hole (100, 100)–(140, 140) → (25, 25)–(35, 35) in blue."""
+    thumb = np.full((60, 80, 3), 255, np.uint8)
+    sq = np.array([[0, 0], [200, 0], [200, 160], [0, 160]], np.float64)
+    hole = np.array([[100, 100], [140, 100], [140, 140], [100, 140]], np.float64)
+    tm = tiling.TissueMask(np.zeros((15, 20), np.uint8), (4.0, 4.0), [sq], [[hole]])
+    img = tiling.draw_qc(thumb, 4.0, tm, np.array([[40, 80]]), 64)
+    assert img.shape == thumb.shape and (thumb == 255).all()       # the input is not drawn on
+    assert img[20, 10].tolist() == [40, 40, 40] and img[36, 26].tolist() == [40, 40, 40]
+    assert img[28, 10].tolist() == [40, 40, 40] and img[28, 18].tolist() == [255, 255, 255]
+    assert img[0, 45].tolist() == [0, 200, 0] and img[20, 50].tolist() == [0, 200, 0]
+    assert img[25, 30].tolist() == [0, 80, 255] and img[35, 28].tolist() == [0, 80, 255]
+    assert img[55, 70].tolist() == [255, 255, 255]
+
+
+def test_save_png_keeps_rgb_channels_and_grey(tmp_path):
+    """An RGB image saved and read back (OpenCV reads BGR) keeps red red; a 2-D image is grey."""
+    rgb = np.zeros((4, 5, 3), np.uint8)
+    rgb[..., 0] = 200                              # red
+    rgb[0, 0] = (10, 20, 30)
+    p = tiling.save_png(tmp_path / "q" / "x.png", rgb)
+    back = cv2.cvtColor(cv2.imread(str(p)), cv2.COLOR_BGR2RGB)
+    assert np.array_equal(back, rgb)
+    grey = np.arange(20, dtype=np.uint8).reshape(4, 5)
+    g = tiling.save_png(tmp_path / "g.png", grey)
+    assert np.array_equal(cv2.imread(str(g), cv2.IMREAD_UNCHANGED), grey)
+    assert sorted(p.name for p in (tmp_path / "q").iterdir()) == ["x.png"]
+
+
+# --------------------------------------------------------------------------------- slides
+def test_check_mpp_accepts_both_ends_of_the_range():
+    assert check_mpp(0.05) == 0.05 and check_mpp(20.0) == 20.0 and check_mpp("0.5") == 0.5
+    for bad in (0.0499, 20.01):
+        with pytest.raises(ValueError, match="between 0.05 and 20"):
+            check_mpp(bad)
+
+
+def test_level_mpp_grows_with_the_level_downsample(block_slides):
+    """The 0.5 µm/px block: level k of the 2×-step pyramid is 0.5 · 2^k µm/px."""
+    with Slide(block_slides[0.5]) as s:
+        assert s.level_downsamples[:3] == pytest.approx((1.0, 2.0, 4.0))
+        assert [s.level_mpp(k) for k in range(3)] == pytest.approx([0.5, 1.0, 2.0])
+
+
+def test_thumbnail_downsample_is_level0_width_over_thumbnail_width():
+    """cmu_small_region is 2220 × 2967. thumbnail(3): scale 989, size (round(2.24), 3) = (2, 3):
+    the x downsample is 2220 / 2 = 1110 (not 2967 / 3 = 989). thumbnail(4000) is level 0 at 1."""
+    with Slide(REAL_SVS) as s:
+        thumb, ds = s.thumbnail(3)
+        assert thumb.shape == (3, 2, 3) and ds == 1110.0
+        thumb, ds = s.thumbnail(512)
+        assert max(thumb.shape[:2]) == 512 and ds == pytest.approx(2220 / thumb.shape[1])
+        full, ds = s.thumbnail(4000)
+        assert full.shape == (2967, 2220, 3) and ds == 1.0
+
+
+def test_reads_beyond_the_slide_edge_are_white():
+    """A region half outside the slide (x from w0 − 10, 20 px wide): the outer 10 columns are
+    white (255), like glass, not black."""
+    with Slide(REAL_SVS) as s:
+        w0, _ = s.dimensions
+        rgb = s.read_region((w0 - 10, 100), 0, (20, 5))
+    assert rgb.shape == (5, 20, 3)
+    assert (rgb[:, 10:] == 255).all()
+    assert (rgb[:, :10] < 255).any()
+
+
+def test_file_mpp_averages_x_and_y(tmp_path):
+    """A TIFF with 20,000 px/cm across (0.5 µm/px) and 16,000 px/cm down (0.625 µm/px): the
+    level-0 mpp is their mean, 0.5625. Catches the y resolution ignored."""
+    img = np.full((600, 600, 3), 240, np.uint8)
+    p = tmp_path / "xy.tiff"
+    tifffile.imwrite(p, img, tile=(256, 256), photometric="rgb", metadata=None,
+                     resolution=(20000, 16000), resolutionunit="CENTIMETER")
+    with Slide(p) as s:
+        assert s.file_mpp == pytest.approx(0.5625)
+        assert s.mpp == pytest.approx(0.5625) and s.mpp_source == "file"
+
+
+# --------------------------------------------------------------------- coordinates file
+def test_coordinates_file_records_the_slide_and_every_setting(block_slides, tmp_path):
+    """block20 is 4096 × 3072 px at 0.5 µm/px. 32-px patches at 4 µm/px are 256 level-0 px;
+    overlap 8 px → step (32 − 8) · 8 = 192 level-0 px. Every attribute a rerun or the
+    extraction checks is in the file, with its value."""
+    import dataclasses
+    import json
+
+    from milhelpers.h5io import read_coords
+
+    res = tiling.tile_slide(block_slides[0.5], tmp_path, target_mpp=4.0, patch_size=32,
+                            overlap=8, min_tissue=0.5, qc=False)
+    coords, attrs = read_coords(res.coords_path)
+    seg = json.loads(attrs.pop("segmentation"))
+    assert seg == dataclasses.asdict(tiling.get_preset("biopsy"))
+    assert attrs == {"patch_size": 32, "patch_size_level0": 256, "target_mpp": 4.0,
+                     "level0_mpp": pytest.approx(0.5), "overlap": 8, "min_tissue": 0.5,
+                     "name": "block20", "level0_width": 4096, "level0_height": 3072}
+    assert res.patch_size_level0 == 256 and res.mpp_source == "file"
+    assert len(coords) == res.n_patches > 0 and (coords % 192 == 0).all()
+    assert (coords[:, 0] + 256 <= 4096).all() and (coords[:, 1] + 256 <= 3072).all()
+
+
+def test_an_even_median_kernel_is_refused():
+    with Slide(REAL_SVS) as s, pytest.raises(ValueError, match="mthresh must be odd, got 4"):
+        tiling.segment_tissue(s, tiling.get_preset("biopsy").replace(mthresh=4))
+
+
+# ----------------------------------------------------------------- presets and small helpers
+def test_presets_and_defaults_are_clams_numbers():
+    """CLAM's presets/*.csv: biopsy (15, 11, 2, 1, 1, 2), resection (15, 11, 4, 100, 16, 8),
+    tcga (8, 7, 4, 16, 4, 8) as (sthresh, mthresh, close, a_t, a_h, max_n_holes); all at
+    4 µm/px with the fixed threshold and the pen exclusion."""
+    got = {n: (p.sthresh, p.mthresh, p.close, p.a_t, p.a_h, p.max_n_holes)
+           for n, p in tiling.PRESETS.items()}
+    assert got == {"biopsy": (15, 11, 2, 1, 1, 2), "resection": (15, 11, 4, 100, 16, 8),
+                   "tcga": (8, 7, 4, 16, 4, 8)}
+    for p in tiling.PRESETS.values():
+        assert (p.seg_mpp, p.use_otsu, p.exclude_pen) == (4.0, False, True)
+    assert tiling.get_preset("tcga") is tiling.PRESETS["tcga"]
+    assert tiling.SegmentationParams() == tiling.PRESETS["biopsy"]
+
+
+def test_small_helpers_by_hand():
+    """level0_patch_size rounds and never goes below 1 px; an empty box list and an empty
+    tissue mask give empty answers of the right shape; an all-zero mask has fraction 0."""
+    assert tiling.level0_patch_size(256, 0.5, 0.25) == 512
+    assert tiling.level0_patch_size(100, 0.455, 0.5) == 91       # 91.0
+    assert tiling.level0_patch_size(1, 0.05, 20.0) == 1           # round(0.0025) = 0 → 1
+    assert tiling.box_fraction(np.ones((4, 4)), (1.0, 1.0), np.zeros((0, 2)), 2).shape == (0,)
+    empty = tiling.TissueMask(np.zeros((8, 8), np.uint8), (4.0, 4.0))
+    assert empty.is_empty and empty.tissue_fraction == 0.0
+    coords, frac, size0 = tiling.patch_grid((64, 64), 0.5, empty, 0.5, 16, 0, 0.0)
+    assert coords.shape == (0, 2) and coords.dtype == np.int64 and frac.shape == (0,)
+    assert size0 == 16
+    part = tiling.TissueMask(np.pad(np.ones((2, 4), np.uint8), ((0, 6), (0, 4))), (1.0, 1.0))
+    assert part.tissue_fraction == 8 / 64
+
+
+def test_segmentation_steps_are_kept_only_when_asked(tmp_path):
+    """keep_steps keeps each stage as it was: the threshold image still holds the ink (the pen
+    exclusion comes after it), the pen image marks it, the closed mask has it removed."""
+    img = np.full((1024, 1024, 3), GLASS, np.uint8)
+    img[128:512, 128:512] = TISSUE
+    img[640:896, 640:896] = (50, 20, 40)                       # black ink
+    path = synth.write_pyramidal_tiff(tmp_path / "steps.tiff", img, 0.5)
+    with Slide(path) as s:
+        tm = tiling.segment_tissue(s, "biopsy", keep_steps=True)
+        plain = tiling.segment_tissue(s, "biopsy")
+    assert plain.steps == {}
+    assert set(tm.steps) == {"rgb", "saturation", "blurred", "threshold", "pen", "closed"}
+    dx, dy = tm.downsample
+    ink, tissue = (int(768 / dy), int(768 / dx)), (int(320 / dy), int(320 / dx))
+    assert tm.steps["threshold"][ink] == 1 and tm.steps["pen"][ink] == 1
+    assert tm.steps["closed"][ink] == 0 and tm.steps["closed"][tissue] == 1
+    assert tm.steps["rgb"].shape == tm.mask.shape + (3,)
+    assert np.array_equal(tm.mask, plain.mask)
+
+
+def test_a_kept_grid_reports_the_files_values_and_an_overwrite_redraws_the_qc(block_slides,
+                                                                              tmp_path):
+    """A rerun with the same settings keeps the file and reports its grid (no tissue mask, no
+    QC path when qc=False). Re-tiling with overwrite=True at another patch size draws the QC
+    picture of the new grid, not the old one (a 16-px grid has more box outlines than 32-px)."""
+    kw = dict(target_mpp=4.0, qc=True)
+    first = tiling.tile_slide(block_slides[0.5], tmp_path, patch_size=32, **kw)
+    qc_first = cv2.imread(str(first.qc_path))
+    kept = tiling.tile_slide(block_slides[0.5], tmp_path, patch_size=32, target_mpp=4.0,
+                             qc=False)
+    assert kept.skipped and kept.qc_path is None and kept.tissue is None
+    assert kept.patch_size_level0 == 256 and kept.n_patches == first.n_patches
+    assert kept.mpp == pytest.approx(0.5) and kept.mpp_source == "file"
+    assert kept.coords_path == first.coords_path
+    new = tiling.tile_slide(block_slides[0.5], tmp_path, patch_size=16, overwrite=True, **kw)
+    assert not new.skipped and new.n_patches > 2 * first.n_patches
+    qc_new = cv2.imread(str(new.qc_path))
+    dark = lambda im: int((im == 40).all(axis=2).sum())  # noqa: E731 - box outline pixels
+    assert dark(qc_new) > dark(qc_first) > 0
+
+
+def test_pen_mask_bands_at_their_edges():
+    """OpenCV HSV triples: green/blue ink is hue in [35, 125) with saturation > 60; black ink is
+    value < 60 at any hue. Each edge from both sides."""
+    hsv = np.array([[
+        [35, 61, 200], [34, 61, 200],      # hue at the green edge: ink / not
+        [124, 61, 200], [125, 61, 200],    # hue at the purple edge: ink / not (H&E)
+        [80, 61, 200], [80, 60, 200],      # saturation: > 60 ink, = 60 not
+        [160, 200, 59], [160, 200, 60],    # value: < 60 black ink, = 60 not
+        [0, 0, 0],                         # black at hue 0
+    ]], np.uint8)
+    got = tiling._pen_mask(hsv)[0].tolist()
+    assert got == [True, False, True, False, True, False, True, False, True]
+
+
+def test_box_fraction_rounds_box_edges_to_the_nearest_mask_pixel():
+    """Mask row of 8 pixels at downsample 4, tissue in column 1 only. The 8-px box at x = 7 spans
+    mask x 1.75..3.75 → rounded 2..4: no tissue (truncating would give 1..3: half). The box at
+    x = 5 spans 1.25..3.25 → 1..3: half."""
+    mask = np.zeros((1, 8), np.uint8)
+    mask[0, 1] = 1
+    got = tiling.box_fraction(mask, (4.0, 4.0), np.array([[7, 0], [5, 0]]), 8)
+    assert got.tolist() == [0.0, 0.5]
+
+
+@pytest.mark.parametrize("kwargs,name", [
+    (dict(patch_size=True), "patch_size"), (dict(overlap=True), "overlap"),
+    (dict(overlap=2.0), "overlap"), (dict(min_tissue="0.5"), "min_tissue"),
+    (dict(target_mpp=25.0), "target_mpp"),
+])
+def test_tiling_numbers_of_the_wrong_kind_are_refused(kwargs, name):
+    args = {"target_mpp": 0.5, "patch_size": 256, "overlap": 0, "min_tissue": 0.25, **kwargs}
+    with pytest.raises(ValueError, match=name):
+        tiling.check_tiling_params(**args)
+    tiling.check_tiling_params(0.5, np.int64(256), np.int64(255), 1)     # the largest valid ones
+
+
+def test_a_segmentation_finer_than_the_scan_stays_at_level0(tmp_path):
+    """seg_mpp 0.25 on a 0.5 µm/px scan would be an upsampled mask: the mask is level 0."""
+    img = np.full((1024, 1024, 3), GLASS, np.uint8)
+    img[256:768, 256:768] = TISSUE
+    path = synth.write_pyramidal_tiff(tmp_path / "fine.tiff", img, 0.5)
+    tm = _segment(path, tiling.SegmentationParams(seg_mpp=0.25, a_t=0.5))
+    assert tm.downsample == (1.0, 1.0) and tm.mask.shape == (1024, 1024)
+    assert len(tm.contours) == 1 and tm.mask[512, 512] == 1 and tm.mask[100, 100] == 0
+
+
+def test_magnification_repr_and_open_slide():
+    from milhelpers.slides import magnification_to_mpp, mpp_to_magnification, open_slide
+
+    assert mpp_to_magnification(0.25) == 40.0 and magnification_to_mpp(20) == 0.5
+    with open_slide(REAL_SVS) as s:
+        assert s.magnification == pytest.approx(10 / 0.499)
+        assert repr(s) == f"Slide('cmu_small_region.svs', 2220×2967 px, {s.level_count} levels, 0.499 µm/px)"
+    with open_slide(REAL_SVS, mpp=0.25, force_mpp=True) as s:
+        assert s.mpp == 0.25 and "forced" in s.mpp_source
