@@ -602,3 +602,37 @@ def test_packing_verdict_without_scale_favours_packing_when_accuracy_is_not_clea
         "abmil_gated (PackMIL's time is bought with accuracy)")
     assert cmp.packing_verdict(packing("cuda", -0.02, 0.04, ratio=1.2)).startswith(
         "abmil_gated (packing saves no time here)")
+
+
+# --------------------------------------------------------------------------------------------
+# the runner's arguments and fixed folds
+# --------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("kwargs, message", [
+    ({"seeds": [0, 0]}, "seeds must be distinct"),
+    ({"seeds": [1, -1]}, "seeds must be distinct"),
+    ({"seeds": []}, "seeds must be distinct"),
+    ({"epochs": 0}, "epochs must be >= 1"),
+    ({"workers": True}, "workers must be an integer"),
+    ({"workers": 0}, "workers must be an integer"),
+    ({"workers": 1.5}, "workers must be an integer"),
+    ({"workers": 2, "scheduler": "local:2"}, "give one of"),
+])
+def test_run_experiments_refuses_bad_arguments_before_touching_the_data(tmp_path, kwargs, message):
+    # the dataset is never read: a bad argument fails before any fold is drawn
+    with pytest.raises(ValueError, match=message):
+        ex.run_experiments(None, ["abmil_gated"], cache_dir=tmp_path, progress=False, **kwargs)
+    assert not any(tmp_path.iterdir())
+
+
+def test_a_fold_column_gives_its_folds_for_any_repeat_and_checks_their_number():
+    ds = SimpleNamespace(table=pd.DataFrame({"fold": [0, 1, 0, 1, 2, 2]}))
+    for seed in (0, 3):
+        parts = ex.experiment_folds(ds, seed=seed)
+        assert [te.tolist() for _, te in parts] == [[0, 2], [1, 3], [4, 5]]
+        assert [tr.tolist() for tr, _ in parts] == [[1, 3, 4, 5], [0, 2, 4, 5], [0, 1, 2, 3]]
+    assert len(ex.experiment_folds(ds, 3)) == 3
+    with pytest.raises(ValueError, match="defines 3 folds"):
+        ex.experiment_folds(ds, 2)
+    ds = SimpleNamespace(table=pd.DataFrame({"fold": [0, 1, np.nan, 1]}))
+    with pytest.raises(ValueError, match="empty cells"):
+        ex.experiment_folds(ds)
