@@ -549,6 +549,42 @@ MUTANTS = {
         'gpu = "" if device != "cpu" else "; no GPU was measured"',
         'gpu = ""',
         "tests/test_runner_paths.py -k packing_verdict_without_scale"),
+    # run_experiments accepts a seed twice
+    "r6runner_seeds_duplicates_accepted": (
+        "milhelpers/experiments.py",
+        "if not seeds or len(set(seeds)) != len(seeds) or min(seeds) < 0:",
+        "if not seeds or min(seeds) < 0:",
+        "tests/test_runner_paths.py -k bad_arguments"),
+    # run_experiments accepts epochs = 0
+    "r6runner_epochs_zero_accepted": (
+        "milhelpers/experiments.py",
+        "if epochs is not None and epochs < 1:",
+        "if epochs is not None and epochs < 0:",
+        "tests/test_runner_paths.py -k bad_arguments"),
+    # workers=True accepted as one worker
+    "r6runner_workers_bool_accepted": (
+        "milhelpers/experiments.py",
+        "if isinstance(workers, bool) or int(workers) != workers or workers < 1:",
+        "if int(workers) != workers or workers < 1:",
+        "tests/test_runner_paths.py -k bad_arguments"),
+    # workers=N and a scheduler together accepted
+    "r6runner_two_engines_accepted": (
+        "milhelpers/experiments.py",
+        "    if sum(engines) > 1:\n",
+        "    if sum(engines) > 2:\n",
+        "tests/test_runner_paths.py -k bad_arguments"),
+    # a fold column with folds=None refused
+    "r6runner_fixed_folds_k_none_refused": (
+        "milhelpers/experiments.py",
+        "if k is not None and k != len(values):",
+        "if k != len(values):",
+        "tests/test_runner_paths.py -k fold_column"),
+    # a fold column with an empty cell accepted
+    "r6runner_fixed_folds_nan_accepted": (
+        "milhelpers/experiments.py",
+        "        if pd.isna(col).any():\n",
+        "        if pd.isna(col).all():\n",
+        "tests/test_runner_paths.py -k fold_column"),
 }
 
 
