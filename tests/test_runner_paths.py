@@ -636,3 +636,27 @@ def test_a_fold_column_gives_its_folds_for_any_repeat_and_checks_their_number():
     ds = SimpleNamespace(table=pd.DataFrame({"fold": [0, 1, np.nan, 1]}))
     with pytest.raises(ValueError, match="empty cells"):
         ex.experiment_folds(ds)
+
+
+# --------------------------------------------------------------------------------------------
+# subgroups and score matrices
+# --------------------------------------------------------------------------------------------
+def test_a_subgroup_keeps_its_positives_and_every_negative():
+    res = _oof([0.5, 0.1, 0.5, 0.3], [0, 1, 0, 1])
+    sub = cmp.subgroup_result(res, ["s3"])
+    oof = sub.out_of_fold("A")
+    assert oof.slide_id.tolist() == ["s0", "s2", "s3"] and oof.label.tolist() == [0, 0, 1]
+    assert sub.methods == ["A", "B"] and len(sub.runs) == len(res.runs)
+    with pytest.raises(ValueError, match="none of the given positive slides"):
+        cmp.subgroup_result(res, ["s0", "nowhere"])
+
+
+def test_score_matrices_use_only_the_repeats_every_method_ran():
+    res = _oof([0.5, 0.1, 0.5, 0.3], [0, 1, 0, 1], seeds=(0, 1))
+    keep = ~((res.slides.method == "B") & (res.slides.seed == 1))
+    res.slides = res.slides[keep].reset_index(drop=True)
+    y, cases, ids, mats = cmp.score_matrices(res)
+    assert ids == ["s0", "s1", "s2", "s3"] and y.tolist() == [0, 1, 0, 1]
+    assert cases.tolist() == ids
+    assert mats["A"].shape == mats["B"].shape == (1, 4)
+    assert mats["A"][0] == pytest.approx([0.1, 0.2, 0.3, 0.4])
