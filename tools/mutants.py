@@ -585,6 +585,18 @@ MUTANTS = {
         "        if pd.isna(col).any():\n",
         "        if pd.isna(col).all():\n",
         "tests/test_runner_paths.py -k fold_column"),
+    # subgroup_result keeps only the given positives, no negatives
+    "r6runner_subgroup_drops_negatives": (
+        "milhelpers/comparison.py",
+        "keep = (oof.label == 0) | oof.slide_id.isin(set(map(str, positives)))",
+        "keep = oof.slide_id.isin(set(map(str, positives)))",
+        "tests/test_runner_paths.py -k subgroup_keeps"),
+    # score_matrices takes the repeats any method ran
+    "r6runner_score_matrices_union_seeds": (
+        "milhelpers/comparison.py",
+        "seeds = sorted(set.intersection(*(set(oof[oof.method == m].seed) for m in methods)))",
+        "seeds = sorted(set.union(*(set(oof[oof.method == m].seed) for m in methods)))",
+        "tests/test_runner_paths.py -k score_matrices_use"),
 }
 
 
