@@ -635,6 +635,307 @@ MUTANTS = {
         "    if key not in _ENCODERS:",
         "    if True:",
         "tests/test_features.py -k builds_its_encoder"),
+    # --- round 6: runner (self-audit) ---
+    # a per-slide mean over one defined slide gets a bootstrap interval instead of NaN
+    "r6runner_means_one_slide_boot": (
+        "milhelpers/stats.py",
+        "    if ok.sum() < 2:\n        return out",
+        "    if ok.sum() < 1:\n        return out",
+        "tests/test_runner_paths.py -k single_defined_slide"),
+    # slide_metric_interval refuses balanced accuracy of one class
+    "r6runner_interval_ba_needs_two_classes": (
+        "milhelpers/stats.py",
+        'y = _check_labels(y, 1 if metric == "balanced_accuracy" else 2)',
+        "y = _check_labels(y, 2)",
+        "tests/test_runner_paths.py -k balanced_accuracy_of_one_class"),
+    # n_cases counts slides, not patients
+    "r6runner_interval_n_cases_is_slides": (
+        "milhelpers/stats.py",
+        '"n_cases": int(len(np.unique(case)))',
+        '"n_cases": int(len(case))',
+        "tests/test_runner_paths.py -k order_statistic_at_its_confidence"),
+    # mean_rank is the median of the resampled ranks
+    "r6runner_rank_mean_is_median": (
+        "milhelpers/stats.py",
+        '"mean_rank": float(ranks[:, j].mean())',
+        '"mean_rank": float(np.median(ranks[:, j]))',
+        "tests/test_runner_paths.py -k mean_rank_of_two_methods"),
+    # Nadeau-Bengio: constant nonzero differences (se = 0) get p = 1
+    "r6runner_nb_constant_nonzero_p1": (
+        "milhelpers/stats.py",
+        'p = 1.0 if out["diff"] == 0 else 0.0',
+        "p = 1.0",
+        "tests/test_runner_paths.py -k constant_differences"),
+    # a Holm-adjusted p of exactly 0.05 counts as clear
+    "r6runner_is_clear_holm_le": (
+        "milhelpers/stats.py",
+        "return bool(p_holm < ALPHA)",
+        "return bool(p_holm <= ALPHA)",
+        "tests/test_runner_paths.py -k holm_adjusted_p_of_exactly_alpha"),
+    # describe writes '× 1 repeats' for one repeat
+    "r6runner_describe_one_repeat": (
+        "milhelpers/stats.py",
+        '(f" × {reps} repeats" if reps and reps > 1 else "")',
+        '(f" × {reps} repeats" if reps else "")',
+        "tests/test_runner_paths.py -k describe_names_units"),
+    # compare_settings ignores the direction of a clear difference
+    "r6runner_compare_settings_direction": (
+        "milhelpers/stats.py",
+        'call = ("+" if r["diff"] > 0 else "−") if r["clear"] else "none"',
+        'call = "+" if r["clear"] else "none"',
+        "tests/test_runner_paths.py -k compare_settings_agree_only"),
+    # a class of two slides enters the within-class correlation
+    "r6runner_wcc_two_slide_class": (
+        "milhelpers/stats.py",
+        "        if m.sum() < 3:\n            continue",
+        "        if m.sum() < 2:\n            continue",
+        "tests/test_runner_paths.py -k fewer_than_three_slides"),
+    # simulate_scores swaps the counts of negatives and positives
+    "r6runner_sim_prevalence_swapped": (
+        "milhelpers/stats.py",
+        "y = np.r_[np.zeros(n_slides - n_pos, int), np.ones(n_pos, int)]",
+        "y = np.r_[np.zeros(n_pos, int), np.ones(n_slides - n_pos, int)]",
+        "tests/test_runner_paths.py -k asked_prevalence"),
+    # min_detectable_difference interpolates raw, non-monotone power
+    "r6runner_mdd_no_running_max": (
+        "milhelpers/stats.py",
+        "pw = g.delta_auc.to_numpy(), np.maximum.accumulate(g.power.to_numpy())",
+        "pw = g.delta_auc.to_numpy(), g.power.to_numpy()",
+        "tests/test_runner_paths.py -k running_maximum"),
+    # run_differences keeps runs with a NaN
+    "r6runner_run_differences_nan_kept": (
+        "milhelpers/experiments.py",
+        "return (vb.loc[common] - va.loc[common]).dropna()",
+        "return (vb.loc[common] - va.loc[common])",
+        "tests/test_runner_paths.py -k run_differences_drop"),
+    # oof top-5 mass summarised over every slide, not positives
+    "r6runner_per_repeat_top5_all_slides": (
+        "milhelpers/experiments.py",
+        '                if metric == "top5_mass":\n                    v = v[y == 1]',
+        '                if metric == "top5_mass":\n                    v = v',
+        "tests/test_runner_paths.py -k top5_mass_is_compared"),
+    # paired top-5 mass compares every slide, not positives
+    "r6runner_paired_top5_all_slides": (
+        "milhelpers/experiments.py",
+        "va, vb = np.where(y == 1, va, np.nan), np.where(y == 1, vb, np.nan)",
+        "va, vb = va, vb",
+        "tests/test_runner_paths.py -k top5_mass_is_compared"),
+    # packing's interval words call an interval holding 0 clearly lower
+    "r6runner_interval_words_sign_by_diff": (
+        "milhelpers/comparison.py",
+        "sign = (1 if lo > 0 else -1) if stats.is_clear(d) else 0",
+        "sign = (1 if lo > 0 else -1) if (lo > 0 or hi > 0) else 0",
+        "tests/test_runner_paths.py -k interval_words"),
+    # share_summary mixes the labels' rows
+    "r6runner_share_summary_any_label": (
+        "milhelpers/comparison.py",
+        "    sel = runs[runs.label == label]\n",
+        "    sel = runs\n",
+        "tests/test_runner_paths.py -k share_summary"),
+    # run_split lets fold = k through (IndexError, not the message)
+    "r6runner_run_split_last_fold_accepted": (
+        "milhelpers/cached_runs.py",
+        "if not 0 <= fold < len(parts):",
+        "if not 0 <= fold <= len(parts):",
+        "tests/test_runner_paths.py -k run_split_refuses"),
+    # 199 resamples accepted
+    "r6runner_check_boot_100": (
+        "milhelpers/stats.py",
+        "if int(n_boot) != n_boot or n_boot < 200:",
+        "if int(n_boot) != n_boot or n_boot < 100:",
+        "tests/test_runner_paths.py -k refused_exactly_at_their_edges"),
+    # infinite scores accepted
+    "r6runner_inf_scores_accepted": (
+        "milhelpers/stats.py",
+        '    if not np.isfinite(s).all():\n        raise ValueError(f"{name} has NaN',
+        '    if np.isnan(s).any():\n        raise ValueError(f"{name} has NaN',
+        "tests/test_runner_paths.py -k refused_exactly_at_their_edges"),
+    # float labels accepted
+    "r6runner_float_labels_accepted": (
+        "milhelpers/stats.py",
+        "if y.ndim != 1 or not np.issubdtype(y.dtype, np.integer):",
+        "if y.ndim != 1:",
+        "tests/test_runner_paths.py -k refused_exactly_at_their_edges"),
+    # three classes with one score per slide accepted
+    "r6runner_multiclass_2d_accepted": (
+        "milhelpers/stats.py",
+        "if a.ndim == 2 and len(np.unique(y)) > 2:",
+        "if a.ndim == 2 and len(np.unique(y)) > 3:",
+        "tests/test_runner_paths.py -k refused_exactly_at_their_edges"),
+    # a slide defined in only some repeats is dropped from per-slide means
+    "r6runner_means_slide_needs_all_repeats": (
+        "milhelpers/stats.py",
+        "    ok = both.any(0)\n",
+        "    ok = both.all(0)\n",
+        "tests/test_runner_paths.py -k defined_in_one_repeat_only"),
+    # confidence = 1 accepted
+    "r6runner_confidence_one_accepted": (
+        "milhelpers/stats.py",
+        "if not 0 < confidence < 1:",
+        "if not 0 < confidence <= 1:",
+        "tests/test_runner_paths.py -k refused_exactly_at_their_edges"),
+    # a higher localisation AUC is described as 'higher', not 'better'
+    "r6runner_loc_auc_not_better_high": (
+        "milhelpers/stats.py",
+        '_BETTER_HIGH = {"auc", "balanced_accuracy", "f1", "loc_auc"}',
+        '_BETTER_HIGH = {"auc", "balanced_accuracy", "f1"}',
+        "tests/test_runner_paths.py -k higher_localisation_auc"),
+    # compare_settings keeps rows a later setting lacks
+    "r6runner_compare_settings_first_only": (
+        "milhelpers/stats.py",
+        "common = [k for k in keyed[names[0]].index if all(k in keyed[n].index for n in names[1:])]",
+        "common = list(keyed[names[0]].index)",
+        "tests/test_runner_paths.py -k rows_every_setting_has"),
+    # a class with one constant score vector makes the correlation NaN
+    "r6runner_wcc_constant_class_kept": (
+        "milhelpers/stats.py",
+        "        if np.ptp(z1) == 0 or np.ptp(z2) == 0:\n            continue",
+        "        if np.ptp(z1) == 0 and np.ptp(z2) == 0:\n            continue",
+        "tests/test_runner_paths.py -k constant_scores"),
+    # base AUC 0.5 refused
+    "r6runner_sim_auc_half_refused": (
+        "milhelpers/stats.py",
+        "if not 0.5 <= auc < 1:",
+        "if not 0.5 < auc < 1:",
+        "tests/test_runner_paths.py -k auc_one_half"),
+    # prevalence 1 (one class) accepted
+    "r6runner_sim_all_positive_accepted": (
+        "milhelpers/stats.py",
+        "if not 0 < n_pos < n_slides:",
+        "if not 0 < n_pos <= n_slides:",
+        "tests/test_runner_paths.py -k auc_one_half"),
+    # power seeds cohort i's bootstrap with seed + i
+    "r6runner_power_seed_per_cohort": (
+        "milhelpers/stats.py",
+        "seed=seed + 7919 * (i + 1), paired=paired)",
+        "seed=seed + i, paired=paired)",
+        "tests/test_runner_paths.py -k power_is_the_share"),
+    # power's mean_diff is a median
+    "r6runner_power_median_diff": (
+        "milhelpers/stats.py",
+        '"mean_diff": float(np.mean(diffs))',
+        '"mean_diff": float(np.median(diffs))',
+        "tests/test_runner_paths.py -k power_is_the_share"),
+    # describe names n_slides as the number of runs
+    "r6runner_describe_runs_count": (
+        "milhelpers/stats.py",
+        'units = f"{stat.get(\'n_runs\', \'?\')} runs"',
+        'units = f"{stat.get(\'n_slides\', \'?\')} runs"',
+        "tests/test_runner_paths.py -k describe_names_units"),
+    # a Spearman correlation of two pairs is reported
+    "r6runner_corr_two_pairs": (
+        "milhelpers/experiments.py",
+        "if n < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:",
+        "if n < 2 or np.ptp(x) == 0 or np.ptp(y) == 0:",
+        "tests/test_runner_paths.py -k two_pairs_is_undefined"),
+    # run-level n_repeats counts repeats either method ran
+    "r6runner_runs_n_repeats_union": (
+        "milhelpers/experiments.py",
+        "                            & set(self.values(b, k)",
+        "                            | set(self.values(b, k)",
+        "tests/test_runner_paths.py -k counts_the_repeats_both"),
+    # bootstrap_ci of one value is a point interval, not NaN
+    "r6runner_bootstrap_ci_one_value": (
+        "milhelpers/experiments.py",
+        '    if len(v) < 2:\n        return float("nan"), float("nan")',
+        '    if len(v) < 1:\n        return float("nan"), float("nan")',
+        "tests/test_runner_paths.py -k one_defined_value"),
+    # from_json sorts the methods
+    "r6runner_from_json_methods_sorted": (
+        "milhelpers/experiments.py",
+        'methods = list(data.get("summary") or dict.fromkeys(runs.method))',
+        'methods = sorted(data.get("summary") or dict.fromkeys(runs.method))',
+        "tests/test_runner_paths.py -k method_order"),
+    # a one-class repeat is not skipped in the oof summary (raises)
+    "r6runner_per_repeat_one_class_kept": (
+        "milhelpers/experiments.py",
+        "                if len(np.unique(y)) < 2:\n                    continue",
+        "                pass",
+        "tests/test_runner_paths.py -k hold_one_class"),
+    # compare ignores its methods argument
+    "r6runner_compare_methods_ignored": (
+        "milhelpers/experiments.py",
+        "others = [m for m in (methods or self.methods) if m != reference]",
+        "others = [m for m in self.methods if m != reference]",
+        "tests/test_runner_paths.py -k only_the_asked_methods"),
+    # format_table writes seconds with the metric digits
+    "r6runner_format_seconds_digits": (
+        "milhelpers/comparison.py",
+        '            return f"{v:.1f}"',
+        '            return f"{v:.{digits}f}"',
+        "tests/test_runner_paths.py -k tenth_and_memory"),
+    # replication's same_sign true for all-zero differences
+    "r6runner_same_sign_zero": (
+        "milhelpers/comparison.py",
+        'row["same_sign"] = bool(len(set(signs)) == 1 and signs[0] != 0)',
+        'row["same_sign"] = bool(len(set(signs)) == 1)',
+        "tests/test_runner_paths.py -k same_sign_needs"),
+    # opposite directions missed when a draw is unclear too
+    "r6runner_opposite_needs_exact": (
+        "milhelpers/comparison.py",
+        "if {1, -1} <= vals:",
+        "if vals == {1, -1}:",
+        "tests/test_runner_paths.py -k opposite_and_unclear"),
+    # packing favoured only when its AUC is clearly higher
+    "r6runner_packing_not_clear_lower": (
+        "milhelpers/comparison.py",
+        "if ratio < 1 and auc_sign >= 0:",
+        "if ratio < 1 and auc_sign > 0:",
+        "tests/test_runner_paths.py -k packing_verdict_without_scale"),
+    # the CPU note of packing_verdict dropped
+    "r6runner_packing_gpu_note": (
+        "milhelpers/comparison.py",
+        'gpu = "" if device != "cpu" else "; no GPU was measured"',
+        'gpu = ""',
+        "tests/test_runner_paths.py -k packing_verdict_without_scale"),
+    # run_experiments accepts a seed twice
+    "r6runner_seeds_duplicates_accepted": (
+        "milhelpers/experiments.py",
+        "if not seeds or len(set(seeds)) != len(seeds) or min(seeds) < 0:",
+        "if not seeds or min(seeds) < 0:",
+        "tests/test_runner_paths.py -k bad_arguments"),
+    # run_experiments accepts epochs = 0
+    "r6runner_epochs_zero_accepted": (
+        "milhelpers/experiments.py",
+        "if epochs is not None and epochs < 1:",
+        "if epochs is not None and epochs < 0:",
+        "tests/test_runner_paths.py -k bad_arguments"),
+    # workers=True accepted as one worker
+    "r6runner_workers_bool_accepted": (
+        "milhelpers/experiments.py",
+        "if isinstance(workers, bool) or int(workers) != workers or workers < 1:",
+        "if int(workers) != workers or workers < 1:",
+        "tests/test_runner_paths.py -k bad_arguments"),
+    # workers=N and a scheduler together accepted
+    "r6runner_two_engines_accepted": (
+        "milhelpers/experiments.py",
+        "    if sum(engines) > 1:\n",
+        "    if sum(engines) > 2:\n",
+        "tests/test_runner_paths.py -k bad_arguments"),
+    # a fold column with folds=None refused
+    "r6runner_fixed_folds_k_none_refused": (
+        "milhelpers/experiments.py",
+        "if k is not None and k != len(values):",
+        "if k != len(values):",
+        "tests/test_runner_paths.py -k fold_column"),
+    # a fold column with an empty cell accepted
+    "r6runner_fixed_folds_nan_accepted": (
+        "milhelpers/experiments.py",
+        "        if pd.isna(col).any():\n",
+        "        if pd.isna(col).all():\n",
+        "tests/test_runner_paths.py -k fold_column"),
+    # subgroup_result keeps only the given positives, no negatives
+    "r6runner_subgroup_drops_negatives": (
+        "milhelpers/comparison.py",
+        "keep = (oof.label == 0) | oof.slide_id.isin(set(map(str, positives)))",
+        "keep = oof.slide_id.isin(set(map(str, positives)))",
+        "tests/test_runner_paths.py -k subgroup_keeps"),
+    # score_matrices takes the repeats any method ran
+    "r6runner_score_matrices_union_seeds": (
+        "milhelpers/comparison.py",
+        "seeds = sorted(set.intersection(*(set(oof[oof.method == m].seed) for m in methods)))",
+        "seeds = sorted(set.union(*(set(oof[oof.method == m].seed) for m in methods)))",
+        "tests/test_runner_paths.py -k score_matrices_use"),
 }
 
 

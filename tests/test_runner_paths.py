@@ -1,0 +1,662 @@
+"""The runner's statistics on the paths and boundaries the other tests leave alone: case strata
+with groups, order statistics at odd B, zeros in the bootstrap p, thresholds, unpaired resampling,
+one-slide and one-class inputs, confidence levels, Holm per metric, the one rule at its edges,
+the sentences at their boundaries, per-run NaNs, positives-only quantities, cached-run splits.
+Hand-computed values on tiny inputs; sklearn / numpy as the independent reference."""
+import math
+import statistics
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import roc_auc_score
+
+from milhelpers import comparison as cmp
+from milhelpers import experiments as ex
+from milhelpers import stats
+from milhelpers.instances import KIND_GROUPS
+
+
+def _weighted_auc(y, s, w):
+    """Σ_{i pos, j neg} w_i w_j h_ij / (W_P W_N), h = 1[s_i > s_j] + ½ 1[s_i = s_j], by loops."""
+    pos = [i for i in range(len(y)) if y[i] == 1]
+    neg = [j for j in range(len(y)) if y[j] == 0]
+    num = sum(w[i] * w[j] * ((s[i] > s[j]) + 0.5 * (s[i] == s[j])) for i in pos for j in neg)
+    return num / (sum(w[i] for i in pos) * sum(w[j] for j in neg))
+
+
+def test_weighted_auc_helper_is_sklearns_weighted_auc():
+    y = [0, 0, 1, 1, 0, 1]
+    s = [0.1, 0.5, 0.5, 0.9, 0.7, 0.3]
+    w = [2.0, 0.0, 1.0, 3.0, 1.0, 1.0]
+    assert _weighted_auc(y, s, w) == pytest.approx(roc_auc_score(y, s, sample_weight=w))
+
+
+# --------------------------------------------------------------------------------------------
+# resampling: cases, strata, weights, order statistics
+# --------------------------------------------------------------------------------------------
+def test_case_strata_by_hand_with_a_patient_holding_both_labels():
+    # p1: two negative slides; p2: one positive; p3: a negative and a positive slide
+    y = [0, 0, 1, 1, 0]
+    case, strata = stats.case_strata(y, ["p1", "p1", "p2", "p3", "p3"])
+    assert case.tolist() == [0, 0, 1, 2, 2]
+    # strata sorted by their label set: (0,) → p1, (0, 1) → p3, (1,) → p2
+    assert [s.tolist() for s in strata] == [[0], [2], [1]]
+    # without groups every slide is its own case
+    case, strata = stats.case_strata([1, 0, 1])
+    assert case.tolist() == [0, 1, 2] and [s.tolist() for s in strata] == [[1], [0, 2]]
+
+
+def test_case_weights_draw_every_case_and_keep_each_strata_size():
+    case, strata = stats.case_strata([0, 0, 0, 1, 1, 1, 1], ["a", "b", "c", "d", "e", "f", "f"])
+    w = stats._case_weights(case, strata, 400, np.random.default_rng(3))
+    # 3 negative cases drawn 3 times per resample, 3 positive cases (f has two slides) 3 times
+    assert (w[:, :3].sum(1) == 3).all()
+    assert (w[:, 3] + w[:, 4] + w[:, 5] == 3).all()
+    assert (w[:, 5] == w[:, 6]).all()                       # one case, one weight
+    assert (w[:, :6] > 0).any(0).all()                      # every case is drawn sometimes
+    assert w[:, :6].mean(0) == pytest.approx(np.ones(6), abs=0.15)
+
+
+@pytest.mark.parametrize("b, lo, hi", [(200, 5, 196), (201, 6, 196), (199, 5, 195)])
+def test_interval_order_statistics_at_odd_and_even_resample_counts(b, lo, hi):
+    # d = 1 … B; k = ⌈0.05·B/2⌉: B = 200 → 5, 201 → ⌈5.025⌉ = 6, 199 → ⌈4.975⌉ = 5;
+    # the interval is [d_(k), d_(B+1−k)]
+    d = np.random.default_rng(0).permutation(np.arange(1.0, b + 1))
+    ci, p = stats._interval_and_p(d)
+    assert ci == [lo, hi]
+    assert p == pytest.approx(1 / b)                         # none ≤ 0: the floor 1/B
+
+
+def test_bootstrap_p_counts_zero_resamples_on_both_sides():
+    # 10 zeros and 190 positive: #{d ≤ 0} = 10, #{d ≥ 0} = 200 → p = 2·10/200 = 0.1;
+    # k = 5, d_(5) = 0: the interval touches 0, not clear, as p ≥ 0.05 says
+    d = np.r_[np.zeros(10), np.linspace(0.01, 1, 190)]
+    ci, p = stats._interval_and_p(d)
+    assert p == pytest.approx(0.1)
+    assert ci[0] == 0.0 and not stats.is_clear({"ci95": ci})
+    # NaN resamples are dropped before counting: B = 200 finite ones
+    ci2, p2 = stats._interval_and_p(np.r_[d, np.full(7, np.nan)])
+    assert ci2 == ci and p2 == p
+    assert all(math.isnan(v) for v in stats._interval_and_p(np.full(3, np.nan))[0])
+
+
+# --------------------------------------------------------------------------------------------
+# metrics and comparisons
+# --------------------------------------------------------------------------------------------
+def test_a_score_exactly_at_the_threshold_predicts_the_negative_class():
+    y = [0, 1, 0, 1]
+    s = [0.5, 0.9, 0.2, 0.5]        # P(class 1) > 0.5 → predictions 0, 1, 0, 0
+    assert stats.slide_metric(y, s, "accuracy") == pytest.approx(0.75)
+    assert stats.slide_metric(y, s, "balanced_accuracy") == pytest.approx((1 + 0.5) / 2)
+    assert stats.slide_metric(y, s, "accuracy", threshold=0.1) == pytest.approx(0.5)
+
+
+def test_unpaired_resamples_draw_the_two_methods_cases_independently():
+    y = np.array([0, 0, 0, 0, 1, 1, 1, 1])
+    a = np.array([0.1, 0.4, 0.35, 0.8, 0.7, 0.3, 0.9, 0.6])
+    b = np.array([0.2, 0.1, 0.5, 0.3, 0.8, 0.6, 0.4, 0.95])
+    n = 200
+    un = stats.paired_slide_comparison(y, a, b, n_boot=n, seed=5, paired=False,
+                                       return_resamples=True)
+    pa = stats.paired_slide_comparison(y, a, b, n_boot=n, seed=5, return_resamples=True)
+    assert un["diff"] == pytest.approx(pa["diff"])
+    assert un["diff"] == pytest.approx(roc_auc_score(y, b) - roc_auc_score(y, a))
+    # by hand: B's weights are the first draw of the seed's generator, A's the second
+    case, strata = stats.case_strata(y)
+    rng = np.random.default_rng(5)
+    wb = stats._case_weights(case, strata, n, rng)
+    wa = stats._case_weights(case, strata, n, rng)
+    hand = [_weighted_auc(y, b, wb[i]) - _weighted_auc(y, a, wa[i]) for i in range(n)]
+    assert un["resamples"] == pytest.approx(hand)
+    paired_hand = [_weighted_auc(y, b, wb[i]) - _weighted_auc(y, a, wb[i]) for i in range(n)]
+    assert pa["resamples"] == pytest.approx(paired_hand)
+    assert "unpaired case bootstrap" in un["test"] and "paired case bootstrap" in pa["test"]
+
+
+def test_per_slide_means_of_a_single_defined_slide_have_no_interval():
+    y = [0, 1, 0, 1]
+    a = [np.nan, 0.2, np.nan, np.nan]
+    b = [np.nan, 0.5, np.nan, 0.7]          # slide 3 lacks A: not counted
+    out = stats.paired_slide_means(a, b, y=y, n_boot=200)
+    assert out["diff"] == pytest.approx(0.3) and out["n_slides"] == 1
+    assert all(math.isnan(v) for v in out["ci95"]) and math.isnan(out["p"])
+    assert not stats.is_clear(out)
+    # two defined slides: an interval from the resamples, within the two differences
+    out = stats.paired_slide_means([np.nan, 0.2, np.nan, 0.1], b, y=y, n_boot=200)
+    assert out["n_slides"] == 2 and out["diff"] == pytest.approx((0.3 + 0.6) / 2)
+    assert out["ci95"] == pytest.approx([0.3, 0.6])
+
+
+def test_slide_metric_interval_balanced_accuracy_of_one_class_and_auc_refused():
+    y, s = [1, 1, 1, 1], [0.9, 0.2, 0.7, 0.8]
+    out = stats.slide_metric_interval(y, s, metric="balanced_accuracy", n_boot=200)
+    assert out["value"] == pytest.approx(0.75)               # recall of class 1: 3 of 4
+    assert 0.25 <= out["ci"][0] <= out["ci"][1] <= 1.0
+    with pytest.raises(ValueError, match="both classes"):
+        stats.slide_metric_interval(y, s, metric="auc", n_boot=200)
+
+
+@pytest.mark.parametrize("confidence", [0.5, 0.8, 0.95])
+def test_slide_metric_interval_is_the_order_statistic_at_its_confidence(confidence):
+    y = np.array([0, 0, 0, 0, 0, 1, 1, 1, 1, 1])
+    s = np.array([0.1, 0.5, 0.3, 0.7, 0.2, 0.6, 0.4, 0.9, 0.8, 0.65])
+    groups = ["a", "a", "b", "c", "d", "e", "f", "f", "g", "h"]
+    n = 201
+    out = stats.slide_metric_interval(y, s, groups=groups, n_boot=n, seed=2,
+                                      confidence=confidence)
+    case, strata = stats.case_strata(y, groups)
+    w = stats._case_weights(case, strata, n, np.random.default_rng(2))
+    boot = np.sort([_weighted_auc(y, s, w[i]) for i in range(n)])
+    k = math.ceil((1 - confidence) * n / 2 - 1e-9)
+    assert out["ci"] == pytest.approx([boot[k - 1], boot[n - k]])
+    assert out["value"] == pytest.approx(roc_auc_score(y, s))
+    assert (out["n_slides"], out["n_cases"], out["confidence"]) == (10, 8, confidence)
+
+
+def test_mean_rank_of_two_methods_is_one_plus_the_share_of_resamples_it_loses():
+    y = np.array([0, 0, 0, 0, 0, 1, 1, 1, 1, 1])
+    a = np.array([0.1, 0.5, 0.3, 0.7, 0.2, 0.6, 0.4, 0.9, 0.8, 0.65])
+    b = np.array([0.2, 0.3, 0.35, 0.6, 0.1, 0.7, 0.45, 0.5, 0.8, 0.66])
+    t = stats.rank_intervals(y, {"A": a, "B": b}, n_boot=400, seed=1).set_index("method")
+    d = stats.paired_slide_comparison(y, a, b, n_boot=400, seed=1,
+                                      return_resamples=True)["resamples"]
+    lose, tie = np.mean(d < -1e-12), np.mean(np.abs(d) <= 1e-12)
+    assert 0.05 < lose < 0.95                               # a mean, not a median, is asked
+    assert t.loc["B", "mean_rank"] == pytest.approx(1 + lose + 0.5 * tie)
+    assert t.loc["A", "mean_rank"] == pytest.approx(3 - t.loc["B", "mean_rank"])
+
+
+def test_delong_interval_is_two_sided_at_196_standard_errors():
+    y = [0, 0, 0, 1, 1, 1]
+    a = [0.1, 0.4, 0.6, 0.3, 0.7, 0.8]
+    b = [0.2, 0.1, 0.3, 0.9, 0.6, 0.5]
+    r = stats.delong_test(y, a, b)
+    q = 1.959963984540054
+    assert r["ci95"] == pytest.approx([r["diff"] - q * r["se"], r["diff"] + q * r["se"]])
+    assert r["diff"] == pytest.approx(roc_auc_score(y, b) - roc_auc_score(y, a))
+
+
+def test_corrected_t_of_constant_differences():
+    # every run the same nonzero difference: se = 0, the interval is the point, p = 0: clear
+    r = stats.corrected_t_test([0.5, 0.5, 0.5, np.nan], 0.25)
+    assert r["n_runs"] == 3 and r["se"] == 0 and r["p"] == 0.0
+    assert r["ci95"] == pytest.approx([0.5, 0.5]) and stats.is_clear(r)
+    r = stats.corrected_t_test([0.0, 0.0, 0.0], 0.25)
+    assert r["p"] == 1.0 and not stats.is_clear(r)
+    r = stats.corrected_t_test([0.3], 0.25)                   # one run: no test
+    assert r["diff"] == pytest.approx(0.3) and math.isnan(r["p"])
+
+
+def test_holm_family_is_the_defined_pvalues_only():
+    adj = stats.holm([0.01, np.nan, 0.04])
+    assert adj[[0, 2]] == pytest.approx([0.02, 0.04]) and math.isnan(adj[1])
+    assert np.isnan(stats.holm([np.nan, np.nan])).all()
+
+
+# --------------------------------------------------------------------------------------------
+# the one rule and its sentences at the boundaries
+# --------------------------------------------------------------------------------------------
+def _stat(lo, hi, diff=0.02, p=0.05, **kw):
+    return {"diff": diff, "ci95": [lo, hi], "p": p, "n_slides": 120, "n_repeats": 3,
+            "unit": "slides", "test": "paired case bootstrap", **kw}
+
+
+def test_an_interval_ending_exactly_at_zero_is_not_clear():
+    assert not stats.is_clear(_stat(0.0, 0.1))
+    assert not stats.is_clear(_stat(-0.1, 0.0, diff=-0.02))
+    assert stats.is_clear(_stat(1e-9, 0.1)) and stats.is_clear(_stat(-0.1, -1e-9, diff=-0.02))
+    assert "no clear difference" in stats.describe(_stat(0.0, 0.1), "a", "b")
+    assert not stats.is_clear(_stat(np.nan, np.nan))
+
+
+def test_a_holm_adjusted_p_of_exactly_alpha_is_not_clear():
+    s = _stat(0.01, 0.1)
+    assert not stats.is_clear(s, p_holm=0.05) and stats.is_clear(s, p_holm=0.0499)
+    text = stats.describe(s, "a", "b", "auc", p_holm=0.05)
+    assert "not clear after Holm's adjustment" in text and "Holm-adjusted p = 0.050" in text
+
+
+def test_describe_names_units_for_one_repeat_and_for_runs():
+    text = stats.describe(_stat(0.01, 0.1, n_repeats=1, p=0.01), "a", "b", "auc")
+    assert "; 120 slides, paired case bootstrap)" in text and "repeats" not in text
+    text = stats.describe(_stat(0.01, 0.1, p=0.01), "a", "b", "auc")
+    assert "; 120 slides × 3 repeats, paired" in text
+    runs = {"diff": -2.0, "ci95": [-3.0, -1.0], "p": 0.001, "unit": "runs", "n_runs": 15,
+            "test": "Nadeau–Bengio corrected resampled t-test"}
+    assert stats.describe(runs, "a", "b", "seconds") == (
+        "seconds: b has lower seconds than a (b − a -2.000, 95% CI [-3.000, -1.000], p = 0.001; "
+        "15 runs, Nadeau–Bengio corrected resampled t-test)")
+    assert stats.describe(_stat(np.nan, np.nan, n_repeats=1), "a", "b").startswith(
+        "auc: b vs a: too few slides or runs to compare (120 slides)")
+
+
+def test_compare_settings_agree_only_when_clear_in_the_same_direction():
+    def table(diff, lo, hi, clear):
+        return pd.DataFrame({"metric": ["auc"], "method": ["m"], "diff": [diff], "lo": [lo],
+                             "hi": [hi], "clear": [clear]})
+
+    up, down = table(0.05, 0.01, 0.09, True), table(-0.05, -0.09, -0.01, True)
+    out = stats.compare_settings({"quick": up, "full": down})
+    assert out.agree.tolist() == [False]
+    assert out.quick[0] == "+0.050 [+0.010, +0.090] clear"
+    assert out.full[0] == "-0.050 [-0.090, -0.010] clear"
+    assert stats.compare_settings({"quick": down, "full": down}).agree.tolist() == [True]
+    held = table(0.02, -0.01, 0.05, False)
+    out = stats.compare_settings({"quick": held, "full": table(-0.01, -0.04, 0.02, False)})
+    assert out.agree.tolist() == [True] and out.quick[0].endswith("—")
+
+
+# --------------------------------------------------------------------------------------------
+# correlations, simulation, power
+# --------------------------------------------------------------------------------------------
+def test_a_class_of_fewer_than_three_slides_is_left_out_of_the_correlation():
+    y = [0, 0, 0, 0, 1, 1]
+    x1 = [1, 2, 3, 4, 1, 2]
+    x2 = [10, 20, 30, 40, 2, 1]          # class 0 in the same order, class 1 reversed
+    assert stats.within_class_correlation(y, x1, x2) == pytest.approx(1.0)
+    assert math.isnan(stats.within_class_correlation([0, 0, 1, 1], [1, 2, 3, 4], [1, 2, 3, 4]))
+
+
+def test_score_correlations_by_hand_on_two_repeats():
+    y = [0] * 4 + [1] * 4
+    up, down = [1, 2, 3, 4] * 2, [4, 3, 2, 1] * 2
+    a = np.array([up, up])                # repeat 0, repeat 1
+    b = np.array([down, up])
+    r = stats.score_correlations(y, a, b)
+    # methods: corr(a0, b0) = −1, corr(a1, b1) = +1 → 0; cross: corr(a0, b1) = +1,
+    # corr(a1, b0) = −1 → 0; repeats: a +1, b −1
+    assert r == pytest.approx({"repeats_a": 1.0, "repeats_b": -1.0, "methods": 0.0, "cross": 0.0})
+    one = stats.score_correlations(y, a[:1], b[:1])
+    assert math.isnan(one["repeats_a"]) and math.isnan(one["cross"])
+    assert one["methods"] == pytest.approx(-1.0)
+
+
+def test_simulated_cohort_has_the_asked_prevalence_and_its_seed_matters():
+    y, a, b = stats.simulate_scores(n_slides=20, n_repeats=2, prevalence=0.25, seed=4,
+                                    base_auc=0.99, delta_auc=0.0)
+    assert y.tolist() == [0] * 15 + [1] * 5
+    assert a.shape == b.shape == (1, 2, 20)
+    assert a[0][:, y == 1].mean() > a[0][:, y == 0].mean() + 1   # μ = √2 Φ⁻¹(0.99) ≈ 3.3
+    y2, a2, _ = stats.simulate_scores(n_slides=20, n_repeats=2, prevalence=0.25, seed=4,
+                                      base_auc=0.99)
+    _, a3, _ = stats.simulate_scores(n_slides=20, n_repeats=2, prevalence=0.25, seed=5,
+                                     base_auc=0.99)
+    assert np.array_equal(a, a2) and not np.allclose(a, a3)
+
+
+def test_min_detectable_difference_uses_the_running_maximum_of_power():
+    # power 0.1, 0.6, 0.5, 0.9: the running max is 0.1, 0.6, 0.6, 0.9 → 0.8 is reached between
+    # 0.04 (0.6) and 0.06 (0.9): 0.04 + (0.8 − 0.6)/(0.9 − 0.6)·0.02 = 0.05333…
+    curve = pd.DataFrame({"n_repeats": [3] * 4, "delta_auc": [0.06, 0.0, 0.02, 0.04],
+                          "power": [0.9, 0.1, 0.6, 0.5]})
+    assert stats.min_detectable_difference(curve)[3] == pytest.approx(0.04 + 0.2 / 0.3 * 0.02)
+
+
+# --------------------------------------------------------------------------------------------
+# the experiment runner's tables
+# --------------------------------------------------------------------------------------------
+def test_paired_stats_drop_a_pair_with_nan_on_either_side():
+    r = ex.paired_stats([0.5, 0.6, 0.7, np.nan], [0.6, np.nan, 0.9, 0.8])
+    assert r["n"] == 2 and r["diff"] == pytest.approx(0.15)
+    assert r["ci95"] == pytest.approx([0.1, 0.2])
+
+
+def _runs(values):
+    """ExperimentResult from {method: [(seed, fold, seconds), ...]}."""
+    rows = [{"method": m, "seed": s, "fold": k, **{x: np.nan for x in ex.METRICS},
+             "seconds": v, "best_epoch": 10 + k, "key": "k"}
+            for m, vals in values.items() for s, k, v in vals]
+    return ex.ExperimentResult(pd.DataFrame(rows), Path("."), list(values))
+
+
+def test_run_differences_drop_runs_missing_a_value_and_summary_std_is_sample_std():
+    res = _runs({"A": [(0, 0, 1.0), (0, 1, 2.0), (0, 2, 4.0)],
+                 "B": [(0, 0, 1.5), (0, 1, np.nan), (0, 2, 3.0)]})
+    d = ex.run_differences(res, "A", "B", "seconds")
+    assert d.index.tolist() == [(0, 0), (0, 2)] and d.tolist() == pytest.approx([0.5, -1.0])
+    s = res.summary()["A"]["seconds"]
+    assert s["mean"] == pytest.approx(7 / 3) and s["n"] == 3
+    assert s["std"] == pytest.approx(statistics.stdev([1.0, 2.0, 4.0]))
+    assert res.summary()["B"]["seconds"]["n"] == 2
+
+
+def test_compare_applies_holm_within_each_metric_not_across_metrics():
+    res = _runs({"A": [(0, k, 1.0 + k) for k in range(5)],
+                 "B": [(0, k, 1.5 + k + 0.1 * k) for k in range(5)],
+                 "C": [(0, k, 1.0 + k - 0.2 * (k % 2)) for k in range(5)]})
+    res.meta["test_train_ratio"] = 0.25
+    t = res.compare("A", ["seconds", "best_epoch"])
+    for k, g in t.groupby("metric"):
+        p = g.p.to_numpy()
+        if np.isnan(p).all():
+            continue
+        assert g.p_holm.to_numpy() == pytest.approx(stats.holm(p), nan_ok=True)
+    sec = t[t.metric == "seconds"].set_index("method")
+    lo, hi = sorted(sec.p)               # a family of two: 2·p₍₁₎, then max(that, p₍₂₎)
+    assert sorted(sec.p_holm) == pytest.approx([min(1, 2 * lo), max(min(1, 2 * lo), hi)])
+    assert t.clear.tolist() == [bool(p < 0.05) for p in t.p_holm]
+
+
+def _oof(top5, labels, seeds=(0,)):
+    """Methods A, B with out-of-fold records; B's top-5 mass = A's + top5 per slide."""
+    rows, slides = [], []
+    for m in ("A", "B"):
+        for s in seeds:
+            rows.append({"method": m, "seed": s, "fold": 0, **{x: np.nan for x in ex.METRICS},
+                         "key": "k"})
+            for i, (t, y) in enumerate(zip(top5, labels)):
+                slides.append({"method": m, "seed": s, "fold": 0, "slide_id": f"s{i}",
+                               "case_id": f"s{i}", "label": y, "score": 0.1 + 0.1 * i,
+                               "loc_auc": np.nan, "entropy": 0.5,
+                               "top5_mass": 0.2 + (t if m == "B" else 0.0)})
+    return ex.ExperimentResult(pd.DataFrame(rows), Path("."), ["A", "B"], 0, {"n_slides": 4},
+                               pd.DataFrame(slides))
+
+
+def test_top5_mass_is_compared_and_summarised_over_positive_slides_only():
+    # B − A per slide: negatives +0.5, positives +0.1 and +0.3 → over positives 0.2
+    res = _oof([0.5, 0.1, 0.5, 0.3], [0, 1, 0, 1])
+    r = res.paired("A", "B", ["top5_mass"], n_boot=200)["top5_mass"]
+    assert r["diff"] == pytest.approx(0.2) and r["n_slides"] == 2
+    summ = res.summary()["B"]["oof_top5_mass"]
+    assert summ["mean"] == pytest.approx(0.2 + 0.2)            # mean of 0.3 and 0.5
+    assert res.summary()["A"]["oof_top5_mass"]["mean"] == pytest.approx(0.2)
+
+
+def test_a_runs_top5_mass_is_the_mean_over_its_positive_slides():
+    p = SimpleNamespace(metrics=lambda: {"auc": 0.7, "balanced_accuracy": 0.6, "macro_f1": 0.5})
+    slides = [{"label": 0, "loc_auc": np.nan, "top5_mass": 0.9, "entropy": 0.2},
+              {"label": 1, "loc_auc": 0.8, "top5_mass": 0.3, "entropy": 0.4},
+              {"label": 1, "loc_auc": np.nan, "top5_mass": 0.5, "entropy": 0.9}]
+    m = ex._run_metrics(p, slides)
+    assert m == pytest.approx({"auc": 0.7, "balanced_accuracy": 0.6, "f1": 0.5, "loc_auc": 0.8,
+                               "top5_mass": 0.4, "entropy": 0.5})
+
+
+# --------------------------------------------------------------------------------------------
+# comparison helpers
+# --------------------------------------------------------------------------------------------
+def test_interval_words_follow_the_one_rule():
+    assert cmp._interval_words({"diff": 0.01, "ci95": [-0.01, 0.03]}) == (
+        "+0.010 [-0.010, +0.030] (no evidence either way)", 0)
+    assert cmp._interval_words({"diff": 0.02, "ci95": [0.0, 0.04]})[1] == 0
+    assert cmp._interval_words({"diff": 0.02, "ci95": [0.01, 0.03]}) == (
+        "+0.020 [+0.010, +0.030] (clearly higher)", 1)
+    assert cmp._interval_words({"diff": -0.02, "ci95": [-0.03, -0.01]})[1] == -1
+
+
+def test_which_method_when_orders_favoured_methods_by_their_smallest_difference():
+    def draw(dx, dy):
+        return pd.DataFrame({"metric": ["auc", "auc"], "method": ["X", "Y"], "diff": [dx, dy],
+                             "lo": [dx - 0.005, dy - 0.005], "hi": [dx + 0.01, dy + 0.01],
+                             "clear": [True, True]})
+
+    ev = [{"situation": "s", "evidence": "e",
+           "tables": {"seed 0": draw(0.10, 0.05), "seed 1": draw(0.02, 0.04)}}]
+    out = cmp.which_method_when(ev, "ref")
+    assert out.favoured.tolist() == ["Y, X"] and out.avoid.tolist() == [""]
+
+
+def test_share_summary_reads_only_the_slides_of_the_asked_label():
+    rows = []
+    for fold, (pos, neg) in enumerate(((0.6, 0.0), (0.8, 0.1))):
+        for label, tumour in ((1, pos), (0, neg)):
+            r = {"method": "m", "seed": 0, "fold": fold, "label": label, "n_slides": 3}
+            r.update({k: 0.0 for k in KIND_GROUPS})
+            r.update({f"patch_{k}": 0.0 for k in KIND_GROUPS})
+            r["tumour"], r["patch_tumour"] = tumour, tumour / 10
+            rows.append(r)
+    out = cmp.share_summary(pd.DataFrame(rows)).set_index("kind")
+    assert out.loc["tumour", "share"] == pytest.approx(0.7)
+    assert out.loc["tumour", "patch_share"] == pytest.approx(0.07)
+    assert out.loc["tumour", "n_runs"] == 2
+    assert out.loc["tumour", ["lo", "hi"]].tolist() == pytest.approx([0.6, 0.8])
+    neg = cmp.share_summary(pd.DataFrame(rows), label=0).set_index("kind")
+    assert neg.loc["tumour", "share"] == pytest.approx(0.05)
+
+
+# --------------------------------------------------------------------------------------------
+# a cached run's split
+# --------------------------------------------------------------------------------------------
+def test_run_split_refuses_a_fold_outside_the_repeat():
+    from milhelpers.cached_runs import run_split
+
+    ds = SimpleNamespace(labels=np.array([0, 1] * 10))
+    tr, va, te = run_split(ds, seed=1, fold=4, folds=5)
+    assert len(te) == 4 and len(tr) + len(va) == 16
+    assert set(tr).isdisjoint(te) and set(va).isdisjoint(te) and set(tr).isdisjoint(va)
+    for bad in (5, -1):
+        with pytest.raises(ValueError, match="folds 0 … 4"):
+            run_split(ds, seed=1, fold=bad, folds=5)
+
+
+# --------------------------------------------------------------------------------------------
+# input checks at their edges
+# --------------------------------------------------------------------------------------------
+def test_inputs_are_refused_exactly_at_their_edges():
+    y, a, b = [0, 1, 0, 1], [0.1, 0.8, 0.3, 0.6], [0.2, 0.7, 0.1, 0.9]
+    with pytest.raises(ValueError, match="at least 200"):
+        stats.paired_slide_comparison(y, a, b, n_boot=199)
+    assert stats.paired_slide_comparison(y, a, b, n_boot=200)["diff"] == pytest.approx(0.0)
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        stats.paired_slide_comparison(y, a, [0.2, np.inf, 0.1, 0.9], n_boot=200)
+    with pytest.raises(ValueError, match="one integer label"):
+        stats.paired_slide_comparison([0.0, 1.0, 0.0, 1.0], a, b, n_boot=200)
+    with pytest.raises(ValueError, match="several classes"):
+        stats.paired_slide_comparison([0, 1, 2, 1], a, b, n_boot=200)
+    for conf in (1.0, 0.0):
+        with pytest.raises(ValueError, match="between 0 and 1"):
+            stats.slide_metric_interval(y, a, n_boot=200, confidence=conf)
+
+
+def test_per_slide_means_count_a_slide_defined_in_one_repeat_only():
+    # slide 0: both repeats, d = (0.2 + 0.4)/2 = 0.3; slide 1: repeat 1 only, d = 0.1 → 0.2
+    a = [[0.1, np.nan], [0.2, 0.3]]
+    b = [[0.3, 0.5], [0.6, 0.4]]
+    out = stats.paired_slide_means(a, b, y=[0, 1], n_boot=200)
+    assert out["n_slides"] == 2 and out["n_repeats"] == 2
+    assert out["diff"] == pytest.approx(0.2)
+
+
+def test_describe_calls_a_higher_localisation_auc_better():
+    text = stats.describe(_stat(0.01, 0.1, p=0.01), "abmil", "acmil", "loc_auc")
+    assert text.startswith("loc_auc: acmil is better than abmil (")
+    text = stats.describe(_stat(0.01, 0.1, p=0.01), "abmil", "acmil", "top5_mass")
+    assert text.startswith("top5_mass: acmil has higher top5_mass than abmil (")
+
+
+def test_compare_settings_keeps_only_rows_every_setting_has():
+    t1 = pd.DataFrame({"metric": ["auc", "auc"], "method": ["m", "n"], "diff": [0.1, 0.2],
+                       "lo": [0.05, 0.1], "hi": [0.15, 0.3], "clear": [True, True]})
+    t2 = t1.iloc[[1]]
+    out = stats.compare_settings({"one": t1, "two": t2})
+    assert out.method.tolist() == ["n"] and out.agree.tolist() == [True]
+
+
+def test_a_class_with_constant_scores_is_left_out_of_the_correlation():
+    y = [0, 0, 0, 1, 1, 1]
+    x1 = [1, 2, 3, 1, 2, 3]
+    x2 = [1, 2, 3, 5, 5, 5]              # class 1 of x2 constant: no correlation there
+    assert stats.within_class_correlation(y, x1, x2) == pytest.approx(1.0)
+
+
+def test_simulation_accepts_auc_one_half_and_refuses_a_cohort_of_one_class():
+    y, a, b = stats.simulate_scores(n_slides=10, n_repeats=1, base_auc=0.5, seed=0)
+    assert y.sum() == 5 and np.isfinite(a).all()
+    for prevalence in (1.0, 0.0):
+        with pytest.raises(ValueError, match="no slides of one class"):
+            stats.simulate_scores(n_slides=10, prevalence=prevalence)
+
+
+def test_power_is_the_share_of_cohorts_called_clear_each_with_its_own_resamples():
+    kw = dict(n_slides=20, n_repeats=2, n_cohorts=3, seed=1)
+    res = stats.power(0.1, n_boot=200, **kw)
+    y, a, b = stats.simulate_scores(delta_auc=0.1, **kw)
+    # cohort i is resampled with seed + 7919·(i + 1)
+    per = [stats.paired_slide_comparison(y, a[i], b[i], n_boot=200, seed=1 + 7919 * (i + 1))
+           for i in range(3)]
+    assert res["n_cohorts"] == 3
+    assert res["clear"] == pytest.approx(np.mean([stats.is_clear(s) for s in per]))
+    assert res["ci_width"] == pytest.approx(np.mean([s["ci95"][1] - s["ci95"][0] for s in per]))
+    assert res["mean_diff"] == pytest.approx(np.mean([s["diff"] for s in per]))
+    diffs = sorted(s["diff"] for s in per)
+    assert diffs[1] != pytest.approx(np.mean(diffs))        # a mean, not a median
+
+
+# --------------------------------------------------------------------------------------------
+# the runner's results at their edges
+# --------------------------------------------------------------------------------------------
+def test_correlation_of_two_pairs_is_undefined():
+    r = ex.correlation_ci([1.0, 2.0], [3.0, 5.0], n_resamples=100)
+    assert r["n"] == 2 and math.isnan(r["rho"]) and math.isnan(r["ci95"][0])
+    assert ex.correlation_ci([1.0, 2.0, 3.0], [3.0, 5.0, 4.0], n_resamples=100)["rho"] == (
+        pytest.approx(0.5))
+
+
+def test_bootstrap_ci_of_one_defined_value_is_undefined():
+    assert all(math.isnan(v) for v in ex.bootstrap_ci([0.3, np.nan]))
+    assert ex.bootstrap_ci([0.3, 0.3, np.nan]) == (0.3, 0.3)
+
+
+def test_run_level_comparison_counts_the_repeats_both_methods_ran():
+    res = _runs({"A": [(s, k, 1.0 + k) for s in (0, 1) for k in range(3)],
+                 "B": [(0, k, 1.5 + k + 0.1 * k) for k in range(3)]})
+    r = res.paired("A", "B", ["seconds"])["seconds"]
+    assert r["n_repeats"] == 1 and r["n_runs"] == 3 and r["unit"] == "runs"
+    assert r["diff"] == pytest.approx(0.6)
+
+
+def test_compare_faces_only_the_asked_methods():
+    res = _runs({"A": [(0, k, 1.0 + k) for k in range(3)],
+                 "B": [(0, k, 2.0 + k) for k in range(3)],
+                 "C": [(0, k, 0.5 + k * 1.1) for k in range(3)]})
+    t = res.compare("A", ["seconds"], methods=["C"])
+    assert t.method.tolist() == ["C"] and t.p_holm.tolist() == pytest.approx(t.p.tolist())
+    assert t["diff"].tolist() == pytest.approx([-0.4])       # C − A per fold: −0.5 + 0.1·k
+
+
+def test_from_json_keeps_the_files_method_order():
+    runs = [{"method": m, "seed": 0, "fold": 0, "auc": 0.7} for m in ("B", "A")]
+    res = ex.ExperimentResult.from_json({"runs": runs, "summary": {"B": {}, "A": {}}})
+    assert res.methods == ["B", "A"]
+    assert ex.ExperimentResult.from_json({"runs": runs}).methods == ["B", "A"]
+
+
+def test_summary_skips_a_repeat_whose_records_hold_one_class():
+    rows, slides = [], []
+    for s, labels in ((0, [0, 1, 0, 1]), (1, [0, 0, 0, 0])):
+        rows.append({"method": "A", "seed": s, "fold": 0, **{x: np.nan for x in ex.METRICS},
+                     "key": "k"})
+        for i, y in enumerate(labels):
+            slides.append({"method": "A", "seed": s, "fold": 0, "slide_id": f"s{s}{i}",
+                           "case_id": f"s{s}{i}", "label": y, "score": [0.1, 0.8, 0.9, 0.6][i],
+                           "loc_auc": np.nan, "entropy": 0.5, "top5_mass": 0.3})
+    res = ex.ExperimentResult(pd.DataFrame(rows), Path("."), ["A"], 0, {}, pd.DataFrame(slides))
+    auc = res.summary()["A"]["oof_auc"]
+    # seed 0: positives 0.8, 0.6 against negatives 0.1, 0.9 → (1 + 0 + 1 + 0)/4 = 0.5
+    assert auc["n"] == 1 and auc["mean"] == pytest.approx(0.5)
+
+
+# --------------------------------------------------------------------------------------------
+# comparison sentences and tables at their edges
+# --------------------------------------------------------------------------------------------
+def test_format_table_writes_seconds_to_a_tenth_and_memory_to_a_megabyte():
+    t = pd.DataFrame({"auc": [0.81234], "auc_sd": [0.01], "seconds": [12.345],
+                      "seconds_sd": [1.0], "peak_mb": [1234.6], "peak_mb_sd": [3.0],
+                      "loc_auc": [np.nan], "loc_auc_sd": [np.nan]}, index=["m"])
+    out = cmp.format_table(t, ["auc", "seconds", "peak_mb", "loc_auc"])
+    assert out.loc["m"].tolist() == ["0.812 ± 0.010", "12.3", "1235", "—"]
+    assert out.columns.tolist() == ["slide AUC", "s / run", "peak MB / run", "loc. AUC"]
+
+
+def test_replication_same_sign_needs_one_nonzero_sign():
+    def draw(d):
+        return pd.DataFrame({"metric": ["auc"], "method": ["m"], "diff": [d], "lo": [d - 0.1],
+                             "hi": [d + 0.1], "clear": [False]})
+
+    assert not cmp.replication({"x": draw(0.0), "y": draw(0.0)}).same_sign["m"]
+    assert cmp.replication({"x": draw(0.02), "y": draw(0.03)}).same_sign["m"]
+    assert not cmp.replication({"x": draw(0.02), "y": draw(-0.03)}).same_sign["m"]
+
+
+def test_draw_verdict_with_opposite_and_unclear_draws():
+    assert cmp.draw_verdict({"a": 1, "b": -1, "c": 0}) == "clear in opposite directions"
+    assert cmp.draw_verdict({"a": 0, "b": -1}) == "clearly worse on b only"
+    assert cmp.draw_verdict({"a": 1, "b": 1}) == "clearly better on every draw"
+
+
+def test_packing_verdict_without_scale_favours_packing_when_accuracy_is_not_clearly_lower():
+    def packing(device, lo, hi, ratio=0.8):
+        return {"device": device, "cohort": {"table": {"packed": {
+            "time_vs_batch1": ratio, "auc_minus_batch1": {"diff": (lo + hi) / 2, "ci95": [lo, hi]}}}}}
+
+    text = cmp.packing_verdict(packing("cuda", -0.02, 0.04))
+    assert text.startswith("packmil, for time (cuda): on the course cohort PackMIL's epoch took "
+                           "0.80× batch 1's, slide AUC +0.010 [-0.020, +0.040] (no evidence")
+    assert not text.endswith("no GPU was measured")
+    assert cmp.packing_verdict(packing("cpu", -0.02, 0.04)).endswith("; no GPU was measured")
+    assert cmp.packing_verdict(packing("cuda", -0.05, -0.01)).startswith(
+        "abmil_gated (PackMIL's time is bought with accuracy)")
+    assert cmp.packing_verdict(packing("cuda", -0.02, 0.04, ratio=1.2)).startswith(
+        "abmil_gated (packing saves no time here)")
+
+
+# --------------------------------------------------------------------------------------------
+# the runner's arguments and fixed folds
+# --------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("kwargs, message", [
+    ({"seeds": [0, 0]}, "seeds must be distinct"),
+    ({"seeds": [1, -1]}, "seeds must be distinct"),
+    ({"seeds": []}, "seeds must be distinct"),
+    ({"epochs": 0}, "epochs must be >= 1"),
+    ({"workers": True}, "workers must be an integer"),
+    ({"workers": 0}, "workers must be an integer"),
+    ({"workers": 1.5}, "workers must be an integer"),
+    ({"workers": 2, "scheduler": "local:2"}, "give one of"),
+])
+def test_run_experiments_refuses_bad_arguments_before_touching_the_data(tmp_path, kwargs, message):
+    # the dataset is never read: a bad argument fails before any fold is drawn
+    with pytest.raises(ValueError, match=message):
+        ex.run_experiments(None, ["abmil_gated"], cache_dir=tmp_path, progress=False, **kwargs)
+    assert not any(tmp_path.iterdir())
+
+
+def test_a_fold_column_gives_its_folds_for_any_repeat_and_checks_their_number():
+    ds = SimpleNamespace(table=pd.DataFrame({"fold": [0, 1, 0, 1, 2, 2]}))
+    for seed in (0, 3):
+        parts = ex.experiment_folds(ds, seed=seed)
+        assert [te.tolist() for _, te in parts] == [[0, 2], [1, 3], [4, 5]]
+        assert [tr.tolist() for tr, _ in parts] == [[1, 3, 4, 5], [0, 2, 4, 5], [0, 1, 2, 3]]
+    assert len(ex.experiment_folds(ds, 3)) == 3
+    with pytest.raises(ValueError, match="defines 3 folds"):
+        ex.experiment_folds(ds, 2)
+    ds = SimpleNamespace(table=pd.DataFrame({"fold": [0, 1, np.nan, 1]}))
+    with pytest.raises(ValueError, match="empty cells"):
+        ex.experiment_folds(ds)
+
+
+# --------------------------------------------------------------------------------------------
+# subgroups and score matrices
+# --------------------------------------------------------------------------------------------
+def test_a_subgroup_keeps_its_positives_and_every_negative():
+    res = _oof([0.5, 0.1, 0.5, 0.3], [0, 1, 0, 1])
+    sub = cmp.subgroup_result(res, ["s3"])
+    oof = sub.out_of_fold("A")
+    assert oof.slide_id.tolist() == ["s0", "s2", "s3"] and oof.label.tolist() == [0, 0, 1]
+    assert sub.methods == ["A", "B"] and len(sub.runs) == len(res.runs)
+    with pytest.raises(ValueError, match="none of the given positive slides"):
+        cmp.subgroup_result(res, ["s0", "nowhere"])
+
+
+def test_score_matrices_use_only_the_repeats_every_method_ran():
+    res = _oof([0.5, 0.1, 0.5, 0.3], [0, 1, 0, 1], seeds=(0, 1))
+    keep = ~((res.slides.method == "B") & (res.slides.seed == 1))
+    res.slides = res.slides[keep].reset_index(drop=True)
+    y, cases, ids, mats = cmp.score_matrices(res)
+    assert ids == ["s0", "s1", "s2", "s3"] and y.tolist() == [0, 1, 0, 1]
+    assert cases.tolist() == ids
+    assert mats["A"].shape == mats["B"].shape == (1, 4)
+    assert mats["A"][0] == pytest.approx([0.1, 0.2, 0.3, 0.4])
