@@ -936,6 +936,167 @@ MUTANTS = {
         "seeds = sorted(set.intersection(*(set(oof[oof.method == m].seed) for m in methods)))",
         "seeds = sorted(set.union(*(set(oof[oof.method == m].seed) for m in methods)))",
         "tests/test_runner_paths.py -k score_matrices_use"),
+    # --- round 6: mhim (self-audit) ---
+    "r6mhim_empty_bag_break": (
+        "milhelpers/models/mhim.py",
+        "        if n == 0:\n            continue",
+        "        if n == 0:\n            break",
+        "tests/test_mhim_paths.py -k all_padding_bag_is_skipped"),
+    "r6mhim_mask_holes_out_index": (
+        "milhelpers/models/mhim.py",
+        "        out[b, idx[chosen]] = True",
+        "        out[b, :n][chosen] = True",
+        "tests/test_mhim_paths.py -k real_mask_with_holes"),
+    "r6mhim_mask_shape_unchecked": (
+        "milhelpers/models/mhim.py",
+        "    if mask.shape != scores.shape:\n        raise",
+        "    if mask.shape != scores.shape and False:\n        raise",
+        "tests/test_mhim_paths.py -k mask_rejects_scores_that_are_not_2d"),
+    "r6mhim_score_picks_mode_ignored": (
+        "milhelpers/models/mhim.py",
+        "    teacher.train(train_mode)",
+        "    teacher.train(False)",
+        "tests/test_mhim_paths.py -k score_picks_scores_in_the_mode_asked_for"),
+    "r6mhim_recycle_momentum_zero_rejected": (
+        "milhelpers/models/mhim.py",
+        "        if not 0 <= momentum <= 1:\n            raise ValueError(f\"merge_momentum",
+        "        if not 0 < momentum <= 1:\n            raise ValueError(f\"merge_momentum",
+        "tests/test_mhim_paths.py -k recycle_network_options_at_their_edges"),
+    "r6mhim_recycle_k_fraction_accepted": (
+        "milhelpers/models/mhim.py",
+        "int(n_queries) != n_queries or n_queries < 1",
+        "n_queries < 1",
+        "tests/test_mhim_paths.py -k recycle_network_options_at_their_edges"),
+    "r6mhim_seed_ignored": (
+        "milhelpers/models/mhim.py",
+        "        self.generator = torch.Generator().manual_seed(int(seed))",
+        "        self.generator = torch.Generator().manual_seed(0)",
+        "tests/test_mhim_paths.py -k v2_split_is_drawn_from_the_models_seeded_generator"),
+    "r6mhim_ema_len_unchecked": (
+        "milhelpers/models/mhim.py",
+        "    if len(tp) != len(sp):",
+        "    if False:",
+        "tests/test_mhim_paths.py -k ema_update_refuses"),
+    "r6mhim_classaware_check_dropped": (
+        "milhelpers/models/mhim.py",
+        "    if h is None or not isinstance(clf, nn.Linear) or clf.in_features != h.shape[-1]:",
+        "    if h is None:",
+        "tests/test_mhim_paths.py -k class_aware_score_refuses"),
+    "r6mhim_alpha_negative_accepted": (
+        "milhelpers/methods.py",
+        "    if not 0 <= opts[\"alpha\"]:",
+        "    if not -1 <= opts[\"alpha\"]:",
+        "tests/test_mhim_paths.py -k recipe_options_are_checked"),
+    "r6mhim_mcos_name": (
+        "milhelpers/methods.py",
+        "parts.append(\"mcos\" if v else \"mconst\")",
+        "parts.append(\"mconst\" if v else \"mcos\")",
+        "tests/test_mhim_paths.py -k names_of_the_schedule_options"),
+    "r6mhim_recycle_seed_fixed": (
+        "milhelpers/methods.py",
+        "                torch.manual_seed(ctx.seed)\n                recycle = RecycleNetwork",
+        "                torch.manual_seed(0)\n                recycle = RecycleNetwork",
+        "tests/test_mhim_paths.py -k v2_build_seeds_the_recycle_network"),
+    "r6mhim_merge_momentum_ignored": (
+        "milhelpers/methods.py",
+        "RecycleNetwork(width, kw[\"merge_k\"], kw[\"merge_momentum\"])",
+        "RecycleNetwork(width, kw[\"merge_k\"])",
+        "tests/test_mhim_paths.py -k v2_build_seeds_the_recycle_network"),
+    "r6mhim_head_prefix_dropped": (
+        "milhelpers/methods.py",
+        "head = prefix if base.name == \"abmil_gated\" else f\"{base.name}_{prefix}\"",
+        "head = prefix",
+        "tests/test_mhim_paths.py -k names_of_the_schedule_options"),
+    "r6mhim_vis_all_in_random_boundary": (
+        "milhelpers/visibility.py",
+        "    if u > m:\n        return 0.0",
+        "    if u >= m:\n        return 0.0",
+        "tests/test_mhim_paths.py -k random_masking_covering_exactly"),
+    "r6mhim_vis_whole_pool_count": (
+        "milhelpers/visibility.py",
+        "            pool, n_h = np.arange(n), mask_count(n, r_h)",
+        "            pool, n_h = np.arange(n), mask_count(n, r_hr)",
+        "tests/test_mhim_paths.py -k high_masking_over_the_whole_bag"),
+    "r6mhim_vis_kept_no_tumour": (
+        "milhelpers/visibility.py",
+        "    if not t.any():\n        return 1.0, 1.0",
+        "    if not t.any():\n        return 1.0, 0.0",
+        "tests/test_mhim_paths.py -k kept_share_at_its_edges"),
+    "r6mhim_vis_kept_boundary": (
+        "milhelpers/visibility.py",
+        "if u <= n_left - keep",
+        "if u < n_left - keep",
+        "tests/test_mhim_paths.py -k kept_share_at_its_edges"),
+    "r6mhim_vis_low_from_top": (
+        "milhelpers/visibility.py",
+        "        low[order[n - n_low:]] = True",
+        "        low[order[:n_low]] = True",
+        "tests/test_mhim_paths.py -k low_masking_hides_the_lowest"),
+    "r6mhim_high_split_not_by_idx": (
+        "milhelpers/models/mhim.py",
+        "            split[\"high\"][b, idx[pick]] = True",
+        "            split[\"high\"][b, pick] = True",
+        "tests/test_mhim_paths.py -k real_mask_with_holes"),
+    "r6mhim_v2_split_global_stream": (
+        "milhelpers/models/mhim.py",
+        "            kept, recycled = recycle_split(visible, self.merge_ratio, self.generator,",
+        "            kept, recycled = recycle_split(visible, self.merge_ratio, None,",
+        "tests/test_mhim_paths.py -k v2_split_is_drawn_from_the_models_seeded_generator"),
+    "r6mhim_hide_score_ignored": (
+        "milhelpers/models/mhim.py",
+        "                s = instance_scores(t, self.teacher, self.score)",
+        "                s = instance_scores(t, self.teacher)",
+        "tests/test_mhim_paths.py -k class_aware_score_option_decides"),
+    "r6mhim_init_r_rl_swapped": (
+        "milhelpers/models/mhim.py",
+        "float(r_h), float(r_h), r_hr, r, r_l",
+        "float(r_h), float(r_h), r_hr, r_l, r",
+        "tests/test_mhim_paths.py -k r_and_r_l_reach_their_own_rule"),
+    "r6mhim_v2_check_only_with_recycle": (
+        "milhelpers/models/mhim.py",
+        "        if (recycle is not None or self.merge_ratio < 1) and not (",
+        "        if recycle is not None and not (",
+        "tests/test_mhim_paths.py -k v2_needs_a_student_with_project"),
+    "r6mhim_schedule_momentum_zero_rejected": (
+        "milhelpers/methods.py",
+        "        if not 0 <= momentum <= 1:\n            raise ValueError(f\"momentum must",
+        "        if not 0 < momentum <= 1:\n            raise ValueError(f\"momentum must",
+        "tests/test_mhim_paths.py -k schedule_momentum_bounds"),
+    "r6mhim_recipe_momentum_unchecked": (
+        "milhelpers/methods.py",
+        "    MHIMSchedule(momentum=opts[\"momentum\"])                 # bad momentum fails here",
+        "    pass",
+        "tests/test_mhim_paths.py -k recipe_options_are_checked"),
+    "r6mhim_recorder_scores_are_teacher_scores": (
+        "milhelpers/methods.py",
+        "                               \"scores\": t.slide_attention[0].cpu().numpy(),",
+        "                               \"scores\": t.extras[\"teacher_scores\"][0].cpu().numpy(),",
+        "tests/test_mhim_paths.py -k recorder_keeps_the_attention"),
+    "r6mhim_callbacks_default_schedule": (
+        "milhelpers/methods.py",
+        "        return [MHIMSchedule(**model.schedule)]",
+        "        return [MHIMSchedule()]",
+        "tests/test_mhim_paths.py -k method_callbacks_carry"),
+    "r6mhim_consistency_shape_unchecked": (
+        "milhelpers/losses.py",
+        "    if student.shape != teacher.shape:\n        raise ValueError(f\"student",
+        "    if False:\n        raise ValueError(f\"student",
+        "tests/test_mhim_paths.py -k consistency_loss_refuses"),
+    "r6mhim_recycle_attn_dropout_skipped": (
+        "milhelpers/models/mhim.py",
+        "out = torch.einsum(\"bhqn,bhnd->bhqd\", self.attn_dropout(attn), v)",
+        "out = torch.einsum(\"bhqn,bhnd->bhqd\", attn, v)",
+        "tests/test_mhim_paths.py -k recycle_network_dropout_acts"),
+    "r6mhim_recycle_out_dropout_fixed": (
+        "milhelpers/models/mhim.py",
+        "self.to_out = nn.Sequential(nn.Linear(inner, dim), nn.Dropout(dropout))",
+        "self.to_out = nn.Sequential(nn.Linear(inner, dim), nn.Dropout(0.1))",
+        "tests/test_mhim_paths.py -k recycle_network_dropout_acts"),
+    "r6mhim_recycle_tokens_not_reported": (
+        "milhelpers/models/mhim.py",
+        "                extras[\"recycle_tokens\"] = z",
+        "                pass",
+        "tests/test_mhim_paths.py -k reports_each_bags_recycle_tokens"),
 }
 
 
