@@ -547,3 +547,14 @@ def test_the_figure_draws_earlier_runs_of_the_current_code_but_not_stale_or_fail
     for status in ("stale", "failed"):
         assert sweep.sweep_figure(t.assign(status=status), ["lam"]) is None
     assert sweep.sweep_figure(t.assign(status=["ok", "skipped"]), ["lam"]) is not None
+
+
+def test_parameters_are_top_level_names_with_a_value(tmp_path):
+    nb = _notebook(tmp_path, "a: int\nb, c = 1, 2\nd = 3\nx = {}\nx.y = 4\ne: float = 0.5", "pass")
+    assert sweep.notebook_parameters(nb) == {"d": 3, "x": {}, "e": 0.5}
+
+
+def test_run_names_replace_unsafe_characters_and_keep_small_and_infinite_floats():
+    assert sweep.run_name({"path": "a/b c", "lam": 1e-7, "x": float("inf"), "ok": True}) == \
+        "path=a_b_c,lam=1e-07,x=inf,ok=True"
+    assert sweep.run_name({"seeds": [0, 1]}) == "seeds=[0,1]"

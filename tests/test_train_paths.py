@@ -207,3 +207,30 @@ def test_learning_rate_and_scheduled_weight_follow_the_step():
     const = fit(MeanFirstFeature(), ds, None,
                 TrainConfig(epochs=2, lr=0.01, schedule="constant", progress=False))
     assert const.history.lr.tolist() == [0.01, 0.01]
+
+
+def test_slide_scores_and_entropy_of_one_and_several_heads():
+    one = [np.array([[0.5, 0.5]]), np.array([[1.0, 0.0]])]
+    p = Predictions(["a", "b"], np.array([0, 1]), np.zeros((2, 2)), one, one, np.zeros((2, 1)),
+                    [np.array([[1.0, 2.0]]), np.array([[3.0, -1.0]])])
+    assert [s.tolist() for s in p.slide_scores] == [[1.0, 2.0], [3.0, -1.0]]   # the logits
+    assert p.mean_entropy() == pytest.approx(0.5)               # (1 + 0) / 2, ÷ log 2
+    assert p.mean_entropy(normalized=False) == pytest.approx(math.log(2) / 2)
+    two = [np.array([[0.2, 0.8], [0.6, 0.4]])]
+    q = Predictions(["c"], np.array([1]), np.zeros((1, 2)), two, two, np.zeros((1, 1)),
+                    [np.array([[5.0, -5.0], [-5.0, 5.0]])])
+    np.testing.assert_allclose(q.slide_scores[0], [0.4, 0.6])   # the heads' mean weights
+    np.testing.assert_allclose(q.slide_attention[0], [0.4, 0.6])
+
+
+def test_cosine_ramp_and_progress_by_hand():
+    from milhelpers.train import TrainState, cosine_ramp
+
+    s = lambda step: TrainState(epoch=1, step=step, total_steps=8, steps_per_epoch=4)
+    assert s(2).progress == 0.25 and TrainState(1, 0, 0, 0).progress == 0.0
+    up = cosine_ramp(0.2, 1.0)
+    assert up(s(0)) == pytest.approx(0.2)
+    assert up(s(2)) == pytest.approx(1 - 0.8 * 0.5 * (1 + math.cos(math.pi / 4)))  # 0.31716
+    assert up(s(4)) == pytest.approx(0.6)
+    assert LossTerm("t", None, weight=up).weight_at(s(4)) == pytest.approx(0.6)
+    assert LossTerm("t", None, weight=3).weight_at(s(4)) == 3.0
