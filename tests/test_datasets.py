@@ -482,3 +482,26 @@ def test_features_stored_as_one_by_n_by_d_are_one_bag(tmp_path):
         ds = BagDataset(tmp_path, labels, in_memory=in_memory)
         assert ds.dim == 3 and ds[0].features.shape == (4, 3) and ds[1].features.shape == (5, 3)
         np.testing.assert_allclose(ds[0].features.numpy(), feats[0][0], rtol=1e-6)
+
+
+def test_non_finite_features_are_counted_per_patch():
+    x = np.zeros((5, 3))
+    x[1, 0] = x[1, 2] = np.nan          # one patch, two bad values
+    x[3, 1] = np.inf
+    with pytest.raises(DataMismatchError, match=r"^bag: 2 patch\(es\) with NaN/inf"):
+        datasets._check_finite(x, "bag")
+    datasets._check_finite(np.zeros((2, 2)), "bag")
+
+
+def test_mil_tables_map_positive_labels_to_one_and_refuse_mixed_bags(tmp_path):
+    # label, bag id, features: bag 7 has label -1 (negative), bag 3 label 1; sorted by bag id
+    rows = "1,3,0.5,1.0\n1,3,0.25,2.0\n-1,7,1.5,3.0\n"
+    (tmp_path / "musk1.csv.gz").write_bytes(__import__("gzip").compress(rows.encode()))
+    ds = load_mil_table("musk1", tmp_path)
+    assert ds.slide_ids == ["musk1_3", "musk1_7"] and ds.labels.tolist() == [1, 0]
+    assert ds[0].features.tolist() == [[0.5, 1.0], [0.25, 2.0]]
+    (tmp_path / "musk1.csv.gz").write_bytes(__import__("gzip").compress(b"1,3,0.5\n-1,3,0.5\n"))
+    with pytest.raises(DataMismatchError, match="bag 3 has mixed labels"):
+        load_mil_table("musk1", tmp_path)
+    with pytest.raises(KeyError, match="unknown MIL table"):
+        load_mil_table("musk3", tmp_path)

@@ -4,6 +4,7 @@ Every sweep here runs a throwaway notebook of two code cells on a real Dask clus
 only engine): kernels start in about a second each, so the whole file takes well under a minute.
 """
 import json
+import math
 import os
 import shutil
 import signal
@@ -558,3 +559,32 @@ def test_run_names_replace_unsafe_characters_and_keep_small_and_infinite_floats(
     assert sweep.run_name({"path": "a/b c", "lam": 1e-7, "x": float("inf"), "ok": True}) == \
         "path=a_b_c,lam=1e-07,x=inf,ok=True"
     assert sweep.run_name({"seeds": [0, 1]}) == "seeds=[0,1]"
+
+
+def test_done_before_and_earlier_runs_read_result_files_by_hand(tmp_path):
+    from milhelpers._sweep_worker import RESULT_FILE
+
+    code = {"code_hash": "c1", "package_hash": "p1"}
+    key = {"notebook": "nb", **code, "parameters": {"lam": 1}}
+
+    def write(name, saved):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / RESULT_FILE).write_text(json.dumps(saved))
+        return tmp_path / name
+
+    run = sweep.SweepRun({"lam": 1}, write("lam=1", {**key, "results": {"auc": 0.8},
+                                                      "seconds": 3.5}))
+    assert sweep._done_before(run, key)
+    assert (run.status, run.results, run.seconds) == ("skipped", {"auc": 0.8}, 3.5)
+    for field in sweep.KEY_FIELDS:       # any one field differing: not done
+        other = sweep.SweepRun({"lam": 1}, run.dir)
+        assert not sweep._done_before(other, {**key, field: "changed"})
+        assert other.status == "pending"
+    write("lam=2", {**key, "parameters": {"lam": 2}, "results": {"auc": 0.6}, "seconds": 1})
+    write("lam=3", {**key, "parameters": {"lam": 3}, "package_hash": "p0", "results": {}})
+    write("lam=4", [1, 2])                                   # not a record: ignored
+    write("notes", {"results": {}})                          # no parameters: ignored
+    earlier = sweep._earlier_runs(tmp_path, {run.dir}, code)
+    assert [(r.name, r.status, r.results) for r in earlier] == [
+        ("lam=2", "earlier", {"auc": 0.6}), ("lam=3", "stale", {})]
+    assert earlier[0].seconds == 1 and math.isnan(earlier[1].seconds)
