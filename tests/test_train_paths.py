@@ -234,3 +234,31 @@ def test_cosine_ramp_and_progress_by_hand():
     assert up(s(4)) == pytest.approx(0.6)
     assert LossTerm("t", None, weight=up).weight_at(s(4)) == pytest.approx(0.6)
     assert LossTerm("t", None, weight=3).weight_at(s(4)) == 3.0
+
+
+def test_cross_validate_predicts_each_test_fold_with_its_run_seed():
+    from milhelpers.datasets import stratified_folds
+    from milhelpers.metrics import bag_metrics, topk_mass
+    from milhelpers.train import cross_validate, run_seed
+
+    # lr = 0: every fold's model stays w = 1, b = 0, so p(1) = sigmoid(mean x0) by hand
+    ds = _bags([2, 7, 3, 6, 4, 8, 2, 5, 3, 6, 5, 2, 7, 3, 4, 6], [0, 1] * 8)
+    folds = stratified_folds(ds.labels, 2, seed=0)
+    table, preds = cross_validate(lambda fold: MeanFirstFeature(), ds, folds,
+                                  TrainConfig(epochs=1, lr=0.0, seed=3), val_fraction=0.25,
+                                  progress=False)
+    assert table.fold.tolist() == [0, 1] and table.seed.tolist() == [run_seed(3, 0), run_seed(3, 1)]
+    assert table.best_epoch.tolist() == [1, 1]
+    for (tr, te), p, (_, row) in zip(folds, preds, table.iterrows()):
+        assert p.slide_ids == [f"b{i}" for i in te]
+        mean_x0 = np.array([i + (len(ds[i].features) - 1) / 20 for i in te])
+        np.testing.assert_allclose(p.probs[:, 1], 1 / (1 + np.exp(-mean_x0)), rtol=1e-5)
+        assert row.auc == pytest.approx(bag_metrics(ds.labels[te], p.probs)["auc"])
+        # top-5 mass over the positive test bags only (label 1), by hand from softmax(x0)
+        masses = []
+        for i in te:
+            if ds.labels[i] == 1:
+                e = np.exp(ds[i].features[:, 0].numpy().astype(float))
+                masses.append(np.sort(e / e.sum())[::-1][:5].sum())
+        assert row.top5_mass == pytest.approx(np.mean(masses), rel=1e-5)
+        assert row.attention_entropy == pytest.approx(p.mean_entropy())
