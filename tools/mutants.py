@@ -2077,6 +2077,31 @@ MUTANTS.update({
         'PATH_SUFFIXES = ("_dir", "_csv", "_path", "_file")',
         'PATH_SUFFIXES = ("_dir", "_csv", "_path")',
         'tests/test_params.py::test_a_relative_file_parameter_is_read_from_the_callers_folder'),
+    'r6sweep_cv_top5_all_labels': (
+        'milhelpers/train.py',
+        '"top5_mass": p.mean_topk_mass(5)}',
+        '"top5_mass": p.mean_topk_mass(5, label=None)}',
+        'tests/test_train_paths.py::test_cross_validate_predicts_each_test_fold_with_its_run_seed'),
+    'r6sweep_entropy_normalized_ignored': (
+        'milhelpers/train.py',
+        'np.mean([attention_entropy(a, normalized) for a in self.slide_attention])',
+        'np.mean([attention_entropy(a) for a in self.slide_attention])',
+        'tests/test_train_paths.py::test_slide_scores_and_entropy_of_one_and_several_heads'),
+    'r6sweep_finite_counts_values': (
+        'milhelpers/datasets.py',
+        'bad = int((~np.isfinite(features)).any(1).sum())',
+        'bad = int((~np.isfinite(features)).sum())',
+        'tests/test_datasets.py::test_non_finite_features_are_counted_per_patch'),
+    'r6sweep_mil_label_sign_kept': (
+        'milhelpers/datasets.py',
+        'int(labels[0] > 0), f"{name}_{bag_id}"',
+        'int(labels[0]), f"{name}_{bag_id}"',
+        'tests/test_datasets.py::test_mil_tables_map_positive_labels_to_one_and_refuse_mixed_bags'),
+    'r6sweep_earlier_seconds_zero': (
+        'milhelpers/sweep.py',
+        'saved.get("results", {}), saved.get("seconds", float("nan"))))',
+        'saved.get("results", {}), saved.get("seconds", 0.0)))',
+        'tests/test_sweep.py::test_done_before_and_earlier_runs_read_result_files_by_hand'),
 })
 
 
