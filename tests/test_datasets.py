@@ -385,3 +385,123 @@ def test_cohort_instance_labels_on_a_non_square_slide(tmp_path):
                        [550, 260],  # columns 55–75 (5 of 20), rows 13–23 (2 of 10)
                        [1000, 0]])  # columns 100–120: none
     np.testing.assert_allclose(fn("wide", coords, 200), [1.0, 0.5, 0.3, 0.05, 0.0])
+
+
+# ---- round 6: hand-checked edges of the cache, the splits and the header parsing -------------
+def test_lru_cache_evicts_the_least_recently_used_and_holds_exactly_size():
+    cache = datasets._LRU(2)
+    cache.put("a", "A")
+    cache.put("b", "B")
+    assert list(cache.items) == ["a", "b"]          # exactly `size` items kept
+    assert cache.get("a") == "A"                     # a is now the most recent
+    cache.put("c", "C")
+    assert list(cache.items) == ["a", "c"] and cache.get("b") is None
+    empty = datasets._LRU(0)
+    empty.put("a", "A")
+    assert empty.get("a") is None
+
+
+def test_lazy_bags_slice_with_a_step(feat_dir):
+    d, labels = feat_dir
+    lazy = BagDataset(d, labels, in_memory=False, cache_size=1)
+    assert [b.slide_id for b in lazy.bags[::2]] == ["s0", "s2"]
+    assert [b.slide_id for b in lazy.bags[1:4:2]] == ["s1", "s3"]
+    assert [b.slide_id for b in lazy.bags[-2:]] == ["s2", "s3"]
+
+
+def test_grouped_validation_share_needs_round_one_over_fraction_cases():
+    # val_fraction 0.15: k = round(1 / 0.15) = round(6.67) = 7 folds, so 7 cases are needed
+    # (not int(6.67) = 6); case i holds slides 2i (label 0) and 2i + 1 (label 1)
+    y = np.array([0, 1] * 7)
+    cases = np.array([f"c{i // 2}" for i in range(14)])
+    with pytest.raises(ValueError, match="needs at least 7 cases.*found 6"):
+        train_val_split(np.arange(12), y, 0.15, groups=cases)
+    tr, va = train_val_split(np.arange(14), y, 0.15, groups=cases)     # 7 cases are enough
+    assert len(va) == 2 and len(set(cases[va])) == 1                     # one case of seven
+    assert sorted(tr.tolist() + va.tolist()) == list(range(14))
+
+
+def test_grouped_split_returns_dataset_indices_not_positions():
+    # training indices 10..29 of a 30-bag dataset, two slides per case
+    y = np.array([0, 0, 1, 1] * 7 + [0, 1])
+    cases = np.array([f"c{i // 2}" for i in range(30)])
+    train = np.arange(10, 30)
+    tr, va = train_val_split(train, y, 0.2, seed=0, groups=cases)
+    assert sorted(tr.tolist() + va.tolist()) == train.tolist()
+    assert not set(cases[tr]) & set(cases[va])
+
+
+def test_folds_count_cases_not_slides_of_the_rarer_class():
+    # class 1: three slides, but all from one patient -> 2 grouped folds cannot each hold one
+    y = [0, 0, 0, 0, 1, 1, 1]
+    cases = ["a", "b", "c", "d", "p", "p", "p"]
+    with pytest.raises(ValueError, match="class 1 has 1; use k <= 1"):
+        stratified_folds(y, 2, groups=cases)
+    assert len(stratified_folds(y, 3)) == 3            # ungrouped: 3 slides of class 1 do
+
+
+def test_positive_int_reads_h5_attributes():
+    assert datasets._positive_int(np.array([224])) == 224
+    assert datasets._positive_int(np.int64(256)) == 256
+    assert datasets._positive_int(0) is None and datasets._positive_int(-3) is None
+    assert datasets._positive_int("None") is None and datasets._positive_int(None) is None
+
+
+def test_a_single_class_is_refused_even_with_a_higher_index():
+    with pytest.raises(DataMismatchError, match="all 3 slides have label 1"):
+        encode_labels([1, 1, 1])
+    with pytest.raises(DataMismatchError, match="all 2 slides have label 0"):
+        encode_labels([0, 0])
+
+
+def test_repeated_coordinates_do_not_make_a_zero_patch_size():
+    # a row at y=0 with x = 0, 0, 0, 224 and a column at x=0 with y = 0, 0, 0, 224: gaps of 0
+    # (duplicate patches) are not steps; the only step is 224
+    coords = np.array([[0, 0], [0, 0], [0, 0], [224, 0], [0, 224]])
+    assert infer_patch_size_level0(coords) == 224
+
+
+def test_case_ids_are_stripped_and_a_missing_one_is_the_slide(feat_dir):
+    d, labels = feat_dir
+    table = labels.assign(case_id=[" p1 ", None, "p1", "p2"])
+    ds = BagDataset(d, table)
+    assert ds.case_ids.tolist() == ["p1", "s1", "p1", "p2"]
+    assert [ds[i].case_id for i in range(4)] == ["p1", "s1", "p1", "p2"]
+
+
+def test_features_stored_as_one_by_n_by_d_are_one_bag(tmp_path):
+    rng = np.random.default_rng(1)
+    feats = [rng.normal(size=(1, 4, 3)), rng.normal(size=(5, 3))]
+    for i, f in enumerate(feats):
+        with h5py.File(tmp_path / f"s{i}.h5", "w") as h:
+            h["features"] = f.astype(np.float32)
+            h["coords"] = np.stack([np.arange(f.shape[-2]) * 256, np.zeros(f.shape[-2])], 1)
+            h["coords"].attrs["patch_size_level0"] = 256
+    labels = pd.DataFrame({"slide_id": ["s0", "s1"], "label": [0, 1]})
+    for in_memory in (True, False):
+        ds = BagDataset(tmp_path, labels, in_memory=in_memory)
+        assert ds.dim == 3 and ds[0].features.shape == (4, 3) and ds[1].features.shape == (5, 3)
+        np.testing.assert_allclose(ds[0].features.numpy(), feats[0][0], rtol=1e-6)
+
+
+def test_non_finite_features_are_counted_per_patch():
+    x = np.zeros((5, 3))
+    x[1, 0] = x[1, 2] = np.nan          # one patch, two bad values
+    x[3, 1] = np.inf
+    with pytest.raises(DataMismatchError, match=r"^bag: 2 patch\(es\) with NaN/inf"):
+        datasets._check_finite(x, "bag")
+    datasets._check_finite(np.zeros((2, 2)), "bag")
+
+
+def test_mil_tables_map_positive_labels_to_one_and_refuse_mixed_bags(tmp_path):
+    # label, bag id, features: bag 7 has label -1 (negative), bag 3 label 1; sorted by bag id
+    rows = "1,3,0.5,1.0\n1,3,0.25,2.0\n-1,7,1.5,3.0\n"
+    (tmp_path / "musk1.csv.gz").write_bytes(__import__("gzip").compress(rows.encode()))
+    ds = load_mil_table("musk1", tmp_path)
+    assert ds.slide_ids == ["musk1_3", "musk1_7"] and ds.labels.tolist() == [1, 0]
+    assert ds[0].features.tolist() == [[0.5, 1.0], [0.25, 2.0]]
+    (tmp_path / "musk1.csv.gz").write_bytes(__import__("gzip").compress(b"1,3,0.5\n-1,3,0.5\n"))
+    with pytest.raises(DataMismatchError, match="bag 3 has mixed labels"):
+        load_mil_table("musk1", tmp_path)
+    with pytest.raises(KeyError, match="unknown MIL table"):
+        load_mil_table("musk3", tmp_path)

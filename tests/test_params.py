@@ -461,3 +461,79 @@ def test_progress_is_off_exactly_when_tqdm_disable_is_true(monkeypatch, value, e
     else:
         monkeypatch.setenv("TQDM_DISABLE", value)
     assert progress_enabled() is enabled
+
+
+# ---- round 6: each bound at both sides, and the less used options -----------------------------
+def test_bounds_hold_at_both_sides_of_each_threshold(tmp_path):
+    assert params.check_chapter03(**{**CH03, "umap_points": 100})["umap_points"] == 100
+    with pytest.raises(ParameterError, match="umap_points=99"):
+        params.check_chapter03(**{**CH03, "umap_points": 99})
+    assert params.check_chapter03(**{**CH03, "mask_drop": 0})["mask_drop"] == 0.0
+    assert _ch06(ads_ratio=2)["ads_ratio"] == 2 and _ch06(batch_size=2)["batch_size"] == 2
+    with pytest.raises(ParameterError, match="ads_ratio=1"):
+        _ch06(ads_ratio=1)
+    with pytest.raises(ParameterError, match="min_len=-1"):
+        _ch06(min_len=-1)
+    assert _ch06(min_len=0)["min_len"] == 0
+    params.check_chapter01_params(**_params(n_slides=20, seed=0))
+    with pytest.raises(ValueError, match="n_slides"):
+        params.check_chapter01_params(**_params(n_slides=19))
+    with pytest.raises(ValueError, match="n_slides"):
+        params.check_chapter01_params(**_params(n_slides=True))
+
+
+def test_mhim_ratios_r_hr_is_open_at_zero_and_the_others_closed(tmp_path):
+    out = _ch05(tmp_path, r_h=0, r=0, r_l=0, r_hr=1, momentum=0, alpha=0)["options"]
+    assert (out["r_h"], out["r"], out["r_l"], out["r_hr"]) == (0.0, 0.0, 0.0, 1.0)
+    assert _ch05(tmp_path, r_h=1, r=1, r_l=1, momentum=1)["options"]["momentum"] == 1.0
+    with pytest.raises(ParameterError, match=r"r_hr=0: must be a fraction in \(0, 1\]"):
+        _ch05(tmp_path, r_hr=0)
+    with pytest.raises(ParameterError, match=r"r_hr=1.01"):
+        _ch05(tmp_path, r_hr=1.01)
+
+
+def test_choices_refuse_repeated_names_and_accept_distinct_ones():
+    assert check_choices(["a", "b"], "methods", ["a", "b", "c"], many=True) == ["a", "b"]
+    with pytest.raises(ParameterError, match="names must be distinct"):
+        check_choices(["a", "a"], "methods", ["a", "b"], many=True)
+    with pytest.raises(ParameterError, match="non-empty list"):
+        check_choices([], "methods", ["a"], many=True)
+    assert check_choices("a", "m", ["a"]) == "a"
+
+
+def test_aem_bases_are_attention_models_without_aem():
+    names = ["abmil_gated", "abmil_tanh", "acmil", "acmil_aem", "abmil_gated_aem", "aem",
+             "mean_pool", "max_pool", "mhim"]
+    assert params.aem_bases(names) == ["abmil_gated", "abmil_tanh", "acmil"]
+
+
+def test_check_path_kinds_refuse_the_other_kind(tmp_path):
+    f = tmp_path / "a.csv"
+    f.write_text("x")
+    assert check_path(f, "labels_csv", "file") == f and check_path(tmp_path, "d", "dir") == tmp_path
+    assert check_path(f, "p") == f and check_path(tmp_path, "p") == tmp_path
+    with pytest.raises(ParameterError, match="is a file, not a folder"):
+        check_path(f, "features_dir", "dir")
+    with pytest.raises(ParameterError, match="is a folder, not a file"):
+        check_path(tmp_path, "labels_csv", "file")
+    with pytest.raises(ParameterError, match="a path is required"):
+        check_path("", "labels_csv")
+
+
+def test_label_map_may_name_more_labels_than_the_table_has():
+    table = pd.DataFrame({"slide_id": ["a", "b"], "label": ["normal", "tumour"]})
+    m = {"normal": 0, "tumour": 1, "other": 2}
+    assert check_label_map(m, table) == m
+    with pytest.raises(ParameterError, match=r"labels \['tumour'\]"):
+        check_label_map({"normal": 0}, table)
+
+
+def test_a_relative_file_parameter_is_read_from_the_callers_folder(tmp_path, monkeypatch):
+    # papermill -p own_method_file mine.py from tmp_path: the path is made absolute there
+    monkeypatch.chdir(tmp_path)
+    history = ["import x", "own_method_file = 'a.py'\nresults_dir = 'r'\nname = 'n'",
+               "# Parameters\nown_method_file = 'mine.py'\nresults_dir = 'res'\nname = 'x/y'\n"]
+    ns = {"own_method_file": "mine.py", "results_dir": "res", "name": "x/y"}
+    params.setup_chapter(ns, "no_such_notebook.ipynb", history)
+    assert ns == {"own_method_file": str(tmp_path / "mine.py"),
+                  "results_dir": str(tmp_path / "res"), "name": "x/y"}

@@ -4,6 +4,7 @@ Every sweep here runs a throwaway notebook of two code cells on a real Dask clus
 only engine): kernels start in about a second each, so the whole file takes well under a minute.
 """
 import json
+import math
 import os
 import shutil
 import signal
@@ -500,3 +501,90 @@ def test_run_name_keeps_floats_that_six_digits_would_merge_apart():
     assert a != b
     assert a == "lam=0.1234567" and b == "lam=0.1234568"
     assert sweep.run_name({"lam": 0.1}) == "lam=0.1"
+
+
+# ---- round 6: the table, the figure's runs, the cores per host, and bool spellings -------------
+def test_every_bool_spelling_parses_and_others_are_refused():
+    p = sweep.parse_value
+    for text in ("true", "True", "1", "yes", "YES", "on"):
+        assert p("flag", text, False) is True
+    for text in ("false", "0", "no", "off", "Off"):
+        assert p("flag", text, True) is False
+    with pytest.raises(ValueError, match="not a bool"):
+        p("flag", "2", True)
+
+
+def test_results_table_renames_only_results_named_like_a_parameter(tmp_path):
+    runs = [sweep.SweepRun({"lam": 0.1}, tmp_path / "lam=0.1", "ok",
+                           {"auc": 0.9, "lam": 5, "curve": [1, 2]}, 2.0),
+            sweep.SweepRun({"seed": 1}, tmp_path / "seed=1", "earlier", {"auc": 0.7}, 1.0),
+            sweep.SweepRun({"seed": 2}, tmp_path / "seed=2", "stale", {"auc": 0.5}, 1.0)]
+    t = sweep.results_table(runs, tmp_path, {"lam": 0.0, "seed": 0})
+    assert list(t.columns[:2]) == ["lam", "seed"]
+    assert "lam_result" in t and "auc" in t and "auc_result" not in t and "curve" in t
+    assert t.lam_result.tolist()[0] == 5 and t.curve.tolist()[0] == "[1, 2]"
+    # a run of the current code is filled with the default it ran with; a stale one is not
+    assert t.seed.tolist()[0] == 0 and t.lam.tolist()[1] == 0.0 and pd.isna(t.lam.tolist()[2])
+    assert t.notebook.tolist()[0] == str(Path("lam=0.1") / "notebook.ipynb")
+
+
+def test_repeat_parameters_are_the_seed_like_names():
+    assert sweep.repeat_parameters(["lam", "seed", "data_seed", "seed_shift", "Seeds", "rep",
+                                    "reps"]) == ["seed", "data_seed", "Seeds", "rep"]
+
+
+def test_slots_add_up_the_threads_of_every_worker_on_a_host():
+    class Client:
+        def scheduler_info(self):
+            return {"workers": {"tcp://10.0.0.1:4001": {"nthreads": 2},
+                                "tcp://10.0.0.1:4002": {"nthreads": 3},
+                                "tcp://10.0.0.2:4001": {}}}
+    assert sweep._slots_by_host(Client()) == {"10.0.0.1": 5, "10.0.0.2": 1}
+
+
+def test_the_figure_draws_earlier_runs_of_the_current_code_but_not_stale_or_failed():
+    t = pd.DataFrame({"lam": [0.0, 1.0], "auc": [0.6, 0.8], "status": ["earlier", "earlier"]})
+    assert sweep.sweep_figure(t, ["lam"]) is not None
+    for status in ("stale", "failed"):
+        assert sweep.sweep_figure(t.assign(status=status), ["lam"]) is None
+    assert sweep.sweep_figure(t.assign(status=["ok", "skipped"]), ["lam"]) is not None
+
+
+def test_parameters_are_top_level_names_with_a_value(tmp_path):
+    nb = _notebook(tmp_path, "a: int\nb, c = 1, 2\nd = 3\nx = {}\nx.y = 4\ne: float = 0.5", "pass")
+    assert sweep.notebook_parameters(nb) == {"d": 3, "x": {}, "e": 0.5}
+
+
+def test_run_names_replace_unsafe_characters_and_keep_small_and_infinite_floats():
+    assert sweep.run_name({"path": "a/b c", "lam": 1e-7, "x": float("inf"), "ok": True}) == \
+        "path=a_b_c,lam=1e-07,x=inf,ok=True"
+    assert sweep.run_name({"seeds": [0, 1]}) == "seeds=[0,1]"
+
+
+def test_done_before_and_earlier_runs_read_result_files_by_hand(tmp_path):
+    from milhelpers._sweep_worker import RESULT_FILE
+
+    code = {"code_hash": "c1", "package_hash": "p1"}
+    key = {"notebook": "nb", **code, "parameters": {"lam": 1}}
+
+    def write(name, saved):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / RESULT_FILE).write_text(json.dumps(saved))
+        return tmp_path / name
+
+    run = sweep.SweepRun({"lam": 1}, write("lam=1", {**key, "results": {"auc": 0.8},
+                                                      "seconds": 3.5}))
+    assert sweep._done_before(run, key)
+    assert (run.status, run.results, run.seconds) == ("skipped", {"auc": 0.8}, 3.5)
+    for field in sweep.KEY_FIELDS:       # any one field differing: not done
+        other = sweep.SweepRun({"lam": 1}, run.dir)
+        assert not sweep._done_before(other, {**key, field: "changed"})
+        assert other.status == "pending"
+    write("lam=2", {**key, "parameters": {"lam": 2}, "results": {"auc": 0.6}, "seconds": 1})
+    write("lam=3", {**key, "parameters": {"lam": 3}, "package_hash": "p0", "results": {}})
+    write("lam=4", [1, 2])                                   # not a record: ignored
+    write("notes", {"results": {}})                          # no parameters: ignored
+    earlier = sweep._earlier_runs(tmp_path, {run.dir}, code)
+    assert [(r.name, r.status, r.results) for r in earlier] == [
+        ("lam=2", "earlier", {"auc": 0.6}), ("lam=3", "stale", {})]
+    assert earlier[0].seconds == 1 and math.isnan(earlier[1].seconds)

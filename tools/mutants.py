@@ -2838,6 +2838,247 @@ MUTANTS.update({
         "if k_max < 1:",
         "if k_max < 0:",
         "tests/test_branch_attention.py::test_cumulative_attention_rejects_k_max_zero_and_no_slides_and_accepts_k_max_one"),
+    # --- round 6: sweep (self-audit) ---
+    'r6sweep_nan_not_waited': (
+        'milhelpers/train.py',
+        '                    nan_warned = True\n                waited += 1',
+        '                    nan_warned = True\n                waited += 0',
+        'tests/test_train_paths.py::test_nan_epochs_count_towards_patience'),
+    'r6sweep_epoch_mean_by_bags': (
+        'milhelpers/train.py',
+        'row.update({k: v / steps_per_epoch for k, v in sums.items()})',
+        'row.update({k: v / len(train_ds) for k, v in sums.items()})',
+        'tests/test_train_paths.py::test_epoch_means_divide_by_the_steps_not_the_bags'),
+    'r6sweep_minepochs_zero_refused': (
+        'milhelpers/train.py',
+        'if self.min_epochs < 0:',
+        'if self.min_epochs <= 0:',
+        'tests/test_train_paths.py::test_config_bounds_on_both_sides'),
+    'r6sweep_lr_zero_refused': (
+        'milhelpers/train.py',
+        'if self.lr < 0 or self.weight_decay < 0:',
+        'if self.lr <= 0 or self.weight_decay < 0:',
+        'tests/test_train_paths.py::test_config_bounds_on_both_sides'),
+    'r6sweep_subsample_coords_kept': (
+        'milhelpers/train.py',
+        'coords=None if bag.coords is None else bag.coords[keep],',
+        'coords=None if bag.coords is None else bag.coords,',
+        'tests/test_train_paths.py::test_subsampling_keeps_coords_and_instance_labels_with_their_features'),
+    'r6sweep_predict_unmasked_att': (
+        'milhelpers/train.py',
+        '                att.append(a[i, :, :n])',
+        '                att.append(a[i])',
+        'tests/test_train_paths.py::test_padded_prediction_equals_one_bag_at_a_time'),
+    'r6sweep_topk_label_flip': (
+        'milhelpers/train.py',
+        'if label is None or y == label]',
+        'if label is None or y != label]',
+        'tests/test_train_paths.py::test_mean_topk_mass_averages_only_the_chosen_class'),
+    'r6sweep_save_run_metrics_dropped': (
+        'milhelpers/train.py',
+        '    if metrics is not None:\n        with atomic_output(run_dir / "metrics.json")',
+        '    if metrics is None:\n        with atomic_output(run_dir / "metrics.json")',
+        'tests/test_train_paths.py::test_save_run_writes_metrics_attention_and_the_models_own_init_seed'),
+    'r6sweep_epochs_zero_ok': (
+        'milhelpers/train.py',
+        'isinstance(self.epochs, (int, np.integer)) and self.epochs >= 1',
+        'isinstance(self.epochs, (int, np.integer)) and self.epochs >= 0',
+        'tests/test_train_paths.py::test_config_bounds_on_both_sides'),
+    'r6sweep_patience_zero_ok': (
+        'milhelpers/train.py',
+        'if self.patience is not None and self.patience < 1:',
+        'if self.patience is not None and self.patience < 0:',
+        'tests/test_train_paths.py::test_config_bounds_on_both_sides'),
+    'r6sweep_val_loss_class1': (
+        'milhelpers/train.py',
+        '-np.log(probs[np.arange(len(pred.labels)), pred.labels]).mean()',
+        '-np.log(probs[:, 1]).mean()',
+        'tests/test_train_paths.py::test_validation_loss_is_the_mean_nll_of_each_bags_own_class'),
+    'r6sweep_term_logged_weighted': (
+        'milhelpers/train.py',
+        'sums[term.name] = sums.get(term.name, 0.0) + value.item()',
+        'sums[term.name] = sums.get(term.name, 0.0) + term.weight_at(state) * value.item()',
+        'tests/test_train_paths.py::test_epoch_means_divide_by_the_steps_not_the_bags'),
+    'r6sweep_subsample_inst_kept': (
+        'milhelpers/train.py',
+        'instance_labels=None if bag.instance_labels is None else bag.instance_labels[keep])',
+        'instance_labels=None if bag.instance_labels is None else bag.instance_labels)',
+        'tests/test_train_paths.py::test_subsampling_keeps_coords_and_instance_labels_with_their_features'),
+    'r6sweep_run_json_init_seed': (
+        'milhelpers/train.py',
+        '"init_seed": result.init_seed, "best_epoch"',
+        '"init_seed": result.config.seed, "best_epoch"',
+        'tests/test_train_paths.py::test_save_run_writes_metrics_attention_and_the_models_own_init_seed'),
+    'r6sweep_empty_val_validates': (
+        'milhelpers/train.py',
+        'validate = val_ds is not None and len(val_ds) > 0',
+        'validate = val_ds is not None',
+        'tests/test_train_paths.py::test_an_empty_validation_split_trains_without_validation_columns'),
+    'r6sweep_lru_fifo': (
+        'milhelpers/datasets.py',
+        '        if bag is not None:\n            self.items.move_to_end(key)',
+        '        if bag is not None:\n            pass',
+        'tests/test_datasets.py::test_lru_cache_evicts_the_least_recently_used_and_holds_exactly_size'),
+    'r6sweep_lru_evict_early': (
+        'milhelpers/datasets.py',
+        'while len(self.items) > self.size:',
+        'while len(self.items) >= self.size:',
+        'tests/test_datasets.py::test_lru_cache_evicts_the_least_recently_used_and_holds_exactly_size'),
+    'r6sweep_tvs_local_indices': (
+        'milhelpers/datasets.py',
+        'return np.sort(train_idx[tr]), np.sort(train_idx[va])',
+        'return np.sort(tr), np.sort(va)',
+        'tests/test_datasets.py::test_grouped_split_returns_dataset_indices_not_positions'),
+    'r6sweep_tvs_k_floor': (
+        'milhelpers/datasets.py',
+        '    k = round(1 / val_fraction)',
+        '    k = int(1 / val_fraction)',
+        'tests/test_datasets.py::test_grouped_validation_share_needs_round_one_over_fraction_cases'),
+    'r6sweep_tvs_cases_le': (
+        'milhelpers/datasets.py',
+        'if len(np.unique(g)) < k:',
+        'if len(np.unique(g)) <= k:',
+        'tests/test_datasets.py::test_grouped_validation_share_needs_round_one_over_fraction_cases'),
+    'r6sweep_groups_per_class_slides': (
+        'milhelpers/datasets.py',
+        'out[int(c)] = int(sel.sum()) if groups is None else len(np.unique(groups[sel]))',
+        'out[int(c)] = int(sel.sum())',
+        'tests/test_datasets.py::test_folds_count_cases_not_slides_of_the_rarer_class'),
+    'r6sweep_positive_int_zero': (
+        'milhelpers/datasets.py',
+        'return v if v > 0 else None',
+        'return v if v >= 0 else None',
+        'tests/test_datasets.py::test_positive_int_reads_h5_attributes'),
+    'r6sweep_bagseq_slice': (
+        'milhelpers/datasets.py',
+        'return [self.ds[j] for j in range(*i.indices(len(self)))]',
+        'return [self.ds[j] for j in range(i.start or 0, i.stop or len(self))]',
+        'tests/test_datasets.py::test_lazy_bags_slice_with_a_step'),
+    'r6sweep_subset_table_stale': (
+        'milhelpers/datasets.py',
+        '        out.table = self.table.iloc[idx].reset_index(drop=True)\n',
+        '',
+        'tests/test_datasets.py::test_lazy_dataset_reads_bags_on_access'),
+    'r6sweep_encode_one_class': (
+        'milhelpers/datasets.py',
+        'if len(counts) < 2 or (counts > 0).sum() < 2:',
+        'if len(counts) < 2:',
+        'tests/test_datasets.py::test_a_single_class_is_refused_even_with_a_higher_index'),
+    'r6sweep_infer_zero_gaps': (
+        'milhelpers/datasets.py',
+        '        gaps = gaps[gaps > 0]\n',
+        '        gaps = gaps[gaps >= 0]\n',
+        'tests/test_datasets.py::test_repeated_coordinates_do_not_make_a_zero_patch_size'),
+    'r6sweep_results_suffix_always': (
+        'milhelpers/sweep.py',
+        'row[f"{k}_result" if k in names else k] = \\',
+        'row[f"{k}_result" if k not in names else k] = \\',
+        'tests/test_sweep.py::test_results_table_renames_only_results_named_like_a_parameter'),
+    'r6sweep_repeat_suffix': (
+        'milhelpers/sweep.py',
+        'or p.lower().endswith("_seed")]',
+        'or p.lower().startswith("seed_")]',
+        'tests/test_sweep.py::test_repeat_parameters_are_the_seed_like_names'),
+    'r6sweep_bool_parse_yes': (
+        'milhelpers/sweep.py',
+        '_TRUE, _FALSE = {"true", "1", "yes", "on"}',
+        '_TRUE, _FALSE = {"true", "1", "on"}',
+        'tests/test_sweep.py::test_every_bool_spelling_parses_and_others_are_refused'),
+    'r6sweep_parse_int_via_float': (
+        'milhelpers/sweep.py',
+        '            return int(text)\n',
+        '            return int(float(text))\n',
+        'tests/test_sweep.py::test_values_take_the_type_of_the_default'),
+    'r6sweep_slots_overwrite': (
+        'milhelpers/sweep.py',
+        'slots[host] = slots.get(host, 0) + int(info.get("nthreads", 1))',
+        'slots[host] = int(info.get("nthreads", 1))',
+        'tests/test_sweep.py::test_slots_add_up_the_threads_of_every_worker_on_a_host'),
+    'r6sweep_figure_drops_earlier': (
+        'milhelpers/sweep.py',
+        'table.status.isin(["ok", "skipped", "earlier"])',
+        'table.status.isin(["ok", "skipped"])',
+        'tests/test_sweep.py::test_the_figure_draws_earlier_runs_of_the_current_code_but_not_stale_or_failed'),
+    'r6sweep_ch01_n_slides_le': (
+        'milhelpers/params.py',
+        'or n_slides < 20:',
+        'or n_slides <= 20:',
+        'tests/test_params.py::test_bounds_hold_at_both_sides_of_each_threshold'),
+    'r6sweep_ch06_batch_one': (
+        'milhelpers/params.py',
+        'check_int(batch_size, "batch_size", 2,',
+        'check_int(batch_size, "batch_size", 1,',
+        'tests/test_params.py::test_bounds_hold_at_both_sides_of_each_threshold tests/test_params.py::test_ch06_bad_values_name_the_parameter'),
+    'r6sweep_ch07_suffix': (
+        'milhelpers/params.py',
+        'if path.suffix != ".py":',
+        'if path.suffix == ".pyc":',
+        'tests/test_params.py::test_ch07_a_missing_results_file_names_the_command_that_writes_it'),
+    'r6sweep_aem_bases_aem': (
+        'milhelpers/params.py',
+        'if m.startswith(("abmil_", "acmil")) and "aem" not in m]',
+        'if m.startswith(("abmil_", "acmil"))]',
+        'tests/test_params.py::test_aem_bases_are_attention_models_without_aem'),
+    'r6sweep_check_path_dir_kind': (
+        'milhelpers/params.py',
+        '    if kind == "dir" and not p.is_dir():',
+        '    if kind == "file" and not p.is_dir():',
+        'tests/test_params.py::test_check_path_kinds_refuse_the_other_kind'),
+    'r6sweep_label_map_missing': (
+        'milhelpers/params.py',
+        'missing = sorted(set(text) - set(map(str, label_map)))',
+        'missing = sorted(set(map(str, label_map)) - set(text))',
+        'tests/test_params.py::test_label_map_may_name_more_labels_than_the_table_has'),
+    'r6sweep_r_hr_open_wrong': (
+        'milhelpers/params.py',
+        'low_open=name == "r_hr")',
+        'low_open=name == "r_h")',
+        'tests/test_params.py::test_mhim_ratios_r_hr_is_open_at_zero_and_the_others_closed'),
+    'r6sweep_umap_points_min': (
+        'milhelpers/params.py',
+        'check_int(umap_points, "umap_points", 100,',
+        'check_int(umap_points, "umap_points", 1,',
+        'tests/test_params.py::test_bounds_hold_at_both_sides_of_each_threshold'),
+    'r6sweep_ads_ratio_min': (
+        'milhelpers/params.py',
+        'ads_ratio = check_int(ads_ratio, "ads_ratio", 2,',
+        'ads_ratio = check_int(ads_ratio, "ads_ratio", 1,',
+        'tests/test_params.py::test_bounds_hold_at_both_sides_of_each_threshold'),
+    'r6sweep_choices_not_distinct': (
+        'milhelpers/params.py',
+        '    if many and len(set(items)) != len(items):',
+        '    if False and len(set(items)) != len(items):',
+        'tests/test_params.py::test_choices_refuse_repeated_names_and_accept_distinct_ones'),
+    'r6sweep_path_suffix_file': (
+        'milhelpers/params.py',
+        'PATH_SUFFIXES = ("_dir", "_csv", "_path", "_file")',
+        'PATH_SUFFIXES = ("_dir", "_csv", "_path")',
+        'tests/test_params.py::test_a_relative_file_parameter_is_read_from_the_callers_folder'),
+    'r6sweep_cv_top5_all_labels': (
+        'milhelpers/train.py',
+        '"top5_mass": p.mean_topk_mass(5)}',
+        '"top5_mass": p.mean_topk_mass(5, label=None)}',
+        'tests/test_train_paths.py::test_cross_validate_predicts_each_test_fold_with_its_run_seed'),
+    'r6sweep_entropy_normalized_ignored': (
+        'milhelpers/train.py',
+        'np.mean([attention_entropy(a, normalized) for a in self.slide_attention])',
+        'np.mean([attention_entropy(a) for a in self.slide_attention])',
+        'tests/test_train_paths.py::test_slide_scores_and_entropy_of_one_and_several_heads'),
+    'r6sweep_finite_counts_values': (
+        'milhelpers/datasets.py',
+        'bad = int((~np.isfinite(features)).any(1).sum())',
+        'bad = int((~np.isfinite(features)).sum())',
+        'tests/test_datasets.py::test_non_finite_features_are_counted_per_patch'),
+    'r6sweep_mil_label_sign_kept': (
+        'milhelpers/datasets.py',
+        'int(labels[0] > 0), f"{name}_{bag_id}"',
+        'int(labels[0]), f"{name}_{bag_id}"',
+        'tests/test_datasets.py::test_mil_tables_map_positive_labels_to_one_and_refuse_mixed_bags'),
+    'r6sweep_earlier_seconds_zero': (
+        'milhelpers/sweep.py',
+        'saved.get("results", {}), saved.get("seconds", float("nan"))))',
+        'saved.get("results", {}), saved.get("seconds", 0.0)))',
+        'tests/test_sweep.py::test_done_before_and_earlier_runs_read_result_files_by_hand'),
 })
 
 
