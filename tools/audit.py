@@ -13,6 +13,7 @@ and this script checks and runs them (from the repository root)::
 
     .venv/bin/python tools/audit.py check audit.json   # each applies once; which touch a line of an existing mutant
     .venv/bin/python tools/audit.py run audit.json --out audit_results.json
+    .venv/bin/python tools/audit.py report audit_results.json   # Markdown tables for the record
 
 ``run`` first runs every test file it will use on the clean code (a file that fails there is
 reported and the audit stops: a kill must be the mutant's doing). Each mutant is then applied to a
@@ -39,7 +40,52 @@ ROOT = Path(__file__).resolve().parents[1]
 # The tests of each source file: what a developer changing that file runs, and what an audit
 # runs against a mutant of it. Files not named here fall back to DEFAULT_TESTS plus the file's
 # own test_<name>.py where one exists.
-TESTS_FOR: dict[str, list[str]] = {}
+TESTS_FOR: dict[str, list[str]] = {
+    "milhelpers/models/base.py": ["tests/test_models.py", "tests/test_acmil.py",
+                                  "tests/test_padding_paths.py"],
+    "milhelpers/models/abmil.py": ["tests/test_models.py", "tests/test_padding_paths.py"],
+    "milhelpers/models/acmil.py": ["tests/test_acmil.py", "tests/test_branch_attention.py",
+                                   "tests/test_padding_paths.py", "tests/test_boundaries.py"],
+    "milhelpers/models/mhim.py": ["tests/test_mhim.py", "tests/test_mhim_paths.py",
+                                  "tests/test_fidelity.py", "tests/test_padding_paths.py",
+                                  "tests/test_schedules.py", "tests/test_seeds.py"],
+    "milhelpers/models/packmil.py": ["tests/test_packing.py", "tests/test_packing_paths.py",
+                                     "tests/test_padding_paths.py", "tests/test_seeds.py",
+                                     "tests/test_fidelity.py"],
+    "milhelpers/packing.py": ["tests/test_packing.py", "tests/test_packing_paths.py",
+                              "tests/test_padding_paths.py", "tests/test_boundaries.py",
+                              "tests/test_viz_packing.py"],
+    "milhelpers/losses.py": ["tests/test_losses.py", "tests/test_aem.py", "tests/test_acmil.py",
+                             "tests/test_mhim_paths.py", "tests/test_padding_paths.py",
+                             "tests/test_fidelity.py"],
+    # one registry for every method: the tests of each method family
+    "milhelpers/methods.py": ["tests/test_methods.py", "tests/test_acmil.py", "tests/test_aem.py",
+                              "tests/test_mhim_paths.py", "tests/test_packing_paths.py",
+                              "tests/test_schedules.py", "tests/test_mhim.py",
+                              "tests/test_fidelity.py", "tests/test_seeds.py",
+                              "tests/test_packing.py"],
+    "milhelpers/metrics.py": ["tests/test_metrics_viz.py", "tests/test_branch_attention.py",
+                              "tests/test_boundaries.py"],
+    "milhelpers/visibility.py": ["tests/test_visibility.py", "tests/test_mhim_paths.py"],
+    "milhelpers/stats.py": ["tests/test_stats.py", "tests/test_intervals.py",
+                            "tests/test_compare_settings.py", "tests/test_runner_paths.py"],
+    "milhelpers/experiments.py": ["tests/test_runner_paths.py", "tests/test_experiments_report.py",
+                                  "tests/test_cache_keys.py", "tests/test_intervals.py",
+                                  "tests/test_experiments.py"],
+    "milhelpers/comparison.py": ["tests/test_comparison.py", "tests/test_runner_paths.py",
+                                 "tests/test_compare_settings.py"],
+    "milhelpers/cached_runs.py": ["tests/test_cached_runs.py", "tests/test_runner_paths.py"],
+    "milhelpers/tiling.py": ["tests/test_tiling.py", "tests/test_tiling_paths.py",
+                             "tests/test_boundaries.py", "tests/test_cache_keys.py"],
+    "milhelpers/slides.py": ["tests/test_slides.py", "tests/test_tiling_paths.py"],
+    "milhelpers/h5io.py": ["tests/test_h5io.py", "tests/test_features.py"],
+    "milhelpers/features.py": ["tests/test_features.py", "tests/test_cache_keys.py"],
+    "milhelpers/pipeline.py": ["tests/test_pipeline.py", "tests/test_cli.py"],
+    "milhelpers/train.py": ["tests/test_train_paths.py", "tests/test_train.py", "tests/test_seeds.py"],
+    "milhelpers/datasets.py": ["tests/test_datasets.py", "tests/test_seeds.py"],
+    "milhelpers/sweep.py": ["tests/test_sweep.py"],
+    "milhelpers/params.py": ["tests/test_params.py", "tests/test_chapter_setup.py"],
+}
 DEFAULT_TESTS: list[str] = []
 
 
@@ -115,7 +161,8 @@ def check(mutants: list[dict]) -> int:
 def scratch_copy(dest: Path) -> None:
     for part in ("milhelpers", "tests", "benchmarks"):
         shutil.copytree(ROOT / part, dest / part, ignore=shutil.ignore_patterns("__pycache__"))
-    (dest / "data").symlink_to(ROOT / "data")
+    for part in ("data", "notebooks"):   # read, never written, by the tests
+        (dest / part).symlink_to(ROOT / part)
     (dest / "pyproject.toml").write_text((ROOT / "pyproject.toml").read_text())
 
 
@@ -141,19 +188,20 @@ def write_json(path: Path, obj) -> None:
     tmp.replace(path)
 
 
-def run(mutants: list[dict], out: Path, limit: float) -> int:
+def run(mutants: list[dict], out: Path, limit: float, shard: tuple[int, int] = (1, 1)) -> int:
     results = json.loads(out.read_text()) if out.exists() else {}
     with tempfile.TemporaryDirectory() as tmp:
         scratch = Path(tmp)
         scratch_copy(scratch)
         files = sorted({t for m in mutants for t in tests_for(m["file"])})
-        for f in files:   # a kill must be the mutant's doing: every file passes on clean code
+        i, n = shard   # side-by-side shards share the clean runs out between them
+        for f in files[i - 1::n]:   # a kill must be the mutant's doing: every file passes on clean code
             code, first = pytest(scratch, [f], 3 * limit)
             if code != 0:
                 print(f"{f} does not pass on the clean code (pytest exit {code}, {first}); "
                       f"fix it before auditing", file=sys.stderr)
                 return 2
-        print(f"{len(files)} test files pass on the clean code", flush=True)
+        print(f"{len(files[i - 1::n])} test files pass on the clean code", flush=True)
         for m in mutants:
             if m["id"] in results and results[m["id"]]["result"] != "TIMEOUT":
                 continue
@@ -184,21 +232,58 @@ def run(mutants: list[dict], out: Path, limit: float) -> int:
     return 0
 
 
+def report(results: dict[str, dict]) -> str:
+    """Markdown: killed per area, then one row per mutant."""
+    areas: dict[str, list[dict]] = {}
+    for r in results.values():
+        areas.setdefault(r.get("area", "?"), []).append(r)
+    lines = ["| area | mutants | killed |", "|---|---|---|"]
+    for area, rs in areas.items():
+        lines.append(f"| {area} | {len(rs)} | {sum(r['result'] == 'killed' for r in rs)} / {len(rs)} |")
+    k = sum(r["result"] == "killed" for r in results.values())
+    lines += [f"| **all** | {len(results)} | **{k} / {len(results)}** "
+              f"({100 * k / max(len(results), 1):.0f} %) |", "",
+              "| id | area | file | change (old → new) | why not equivalent | result |",
+              "|---|---|---|---|---|---|"]
+    cell = lambda t: t.replace("|", "\\|").replace("\n", " ⏎ ")  # noqa: E731
+    for r in results.values():
+        res = (f"killed ({r['first_failure']})" if r["result"] == "killed" and r["first_failure"]
+               else r["result"] if r["result"] == "killed" else f"**{r['result']}**")
+        lines.append(f"| `{r['id']}` | {r.get('area', '')} | {r['file']} | `{cell(r['old'])}` → "
+                     f"`{cell(r['new'])}` | {cell(r.get('why', ''))} | {res} |")
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("command", choices=["check", "run", "tests-for"])
+    ap.add_argument("command", choices=["check", "run", "report", "tests-for"])
     ap.add_argument("target", help="the audit's JSON file (check, run) or a source file (tests-for)")
     ap.add_argument("--out", type=Path, help="results JSON (run; default: <audit>_results.json)")
     ap.add_argument("--timeout", type=float, default=300, help="seconds per mutant before a rerun")
+    ap.add_argument("--shard", default="1/1", metavar="I/N",
+                    help="run only every N-th mutant from the I-th (run two shards side by side "
+                         "on two cores, each with its own --out)")
     a = ap.parse_args(argv)
     if a.command == "tests-for":
         print(" ".join(tests_for(a.target)))
         return 0
     path = Path(a.target)
+    if a.command == "report":   # target: one or more results files, comma-separated
+        results = {}
+        for part in a.target.split(","):
+            results.update(json.loads(Path(part).read_text()))
+        print(report(results), end="")
+        return 0
     mutants = load(path)
     if a.command == "check":
         return check(mutants)
-    return run(mutants, a.out or path.with_name(path.stem + "_results.json"), a.timeout)
+    try:
+        i, n = (int(v) for v in a.shard.split("/"))
+        assert 1 <= i <= n
+    except (ValueError, AssertionError):
+        raise SystemExit(f"--shard {a.shard}: expected I/N with 1 <= I <= N, e.g. 1/2")
+    return run(mutants[i - 1::n], a.out or path.with_name(path.stem + "_results.json"), a.timeout,
+               (i, n))
 
 
 if __name__ == "__main__":
