@@ -302,14 +302,15 @@ def test_ctrl_c_prints_one_line_exits_130_and_the_rerun_resumes(tmp_path, kernel
     """Ctrl-C in a terminal reaches the whole foreground process group: the command, the Dask
     workers and the kernels."""
     nb = _notebook(tmp_path, "x = 1.0", "import time, milhelpers\n"
-                   "time.sleep(120)\nmilhelpers.record(y=x)")
+                   "time.sleep(600)\nmilhelpers.record(y=x)")
     out = tmp_path / "sweep"
     cmd = [sys.executable, "-m", "milhelpers", "sweep", str(nb), "-p", "x", "1", "2", "3",
            "--out", str(out), "--scheduler", "local:2"]
     proc = subprocess.Popen(cmd, start_new_session=True, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     try:
-        deadline = time.monotonic() + 120
+        # a generous wait: on a loaded machine two workers and two kernels take a while to start
+        deadline = time.monotonic() + 300
         while len(list(out.glob("*/.notebook.part.ipynb"))) < 2:     # both workers busy
             assert proc.poll() is None and time.monotonic() < deadline
             time.sleep(0.2)
