@@ -419,3 +419,14 @@ def test_stkim_mask_rejects_a_mask_that_would_broadcast():
         stkim_mask(scores, torch.ones(2, 1, dtype=torch.bool), 2, 0.5)   # (B, 1) would broadcast
     with pytest.raises(ValueError, match="scores must be"):
         stkim_mask(scores[:, 0], torch.ones(2, 5, dtype=torch.bool), 2, 0.5)
+
+
+@pytest.mark.parametrize("name", ["n_branches", "top_k", "in_dim", "embed_dim"])
+def test_acmil_refuses_a_bool_where_a_size_goes(name):
+    """True is an Integral (== 1) in Python: ACMIL(8, n_branches=True) would quietly build a
+    one-branch model. A size must be a real integer; the message names the argument."""
+    kw = {"in_dim": 8, name: True}
+    with pytest.raises(ValueError, match=name):
+        ACMIL(**kw)
+    kw[name] = 2                                            # the same value as an int is fine
+    assert ACMIL(**kw) is not None

@@ -227,3 +227,14 @@ def test_aem_methods_options_reach_its_loss_term():
     none = -(H_QUARTER + LN2 + 2 * LN2 + 1.75 * LN2) / 6
     assert float(plain.fn(_out(logits, mask), None, state)) == pytest.approx(none, rel=1e-6)
     assert plain.weight_at(state) == 0.4
+
+
+def test_aem_names_every_base_but_gated_abmil_by_prefix():
+    """The runner caches runs by method name: AEM on gated ABMIL is ``aem``, on any other base
+    ``<base>_aem`` — also on tanh ABMIL, whose name shares gated ABMIL's prefix. Catches a
+    prefix test (``startswith('abmil')``) that would file tanh ABMIL's AEM runs as gated's."""
+    assert aem_method(base="abmil_gated").name == "aem"
+    assert aem_method(base="abmil_tanh").name == "abmil_tanh_aem"
+    assert aem_method(base="mean_pool").name == "mean_pool_aem"
+    assert aem_method(0.5, "cosine", "log_n", base="abmil_tanh").name == \
+        "abmil_tanh_aem_lam0.5_cos_logn"

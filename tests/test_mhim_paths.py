@@ -337,3 +337,31 @@ def test_v2_reports_each_bags_recycle_tokens_and_the_teachers_full_bag_embedding
         torch.testing.assert_close(z[b], net(h, rec[b:b + 1, :n])[0])
         torch.testing.assert_close(out.extras["teacher_embedding"][b],
                                    model.teacher(x[b:b + 1, :n]).embedding[0])
+
+
+def test_high_masking_over_the_whole_bag_hides_r_h_of_it_not_r_hr():
+    """r_h / r_hr ≥ 1 (r_h = 0.6, r_hr = 0.5): the pool is the whole bag and ⌈n·r_h⌉ of it are
+    hidden at random — 6 of 10, and 5 of a padded bag's 7 real instances (⌈4.2⌉), never padding.
+    Counting with r_hr instead would hide 5 and 4 (⌈3.5⌉)."""
+    scores = torch.arange(20, dtype=torch.float32).reshape(2, 10)
+    mask = torch.ones(2, 10, dtype=torch.bool)
+    mask[1, 7:] = False
+    g = torch.Generator().manual_seed(3)
+    masked, parts = mhim_mask(scores, mask, r_h=0.6, r_hr=0.5, generator=g, parts=True)
+    assert parts["high"].sum(1).tolist() == [6, 5]
+    assert masked.sum(1).tolist() == [6, 5] and not masked[1, 7:].any()
+
+
+def test_recycle_network_weights_start_xavier_normal_with_zero_biases():
+    """Xavier-normal: N(0, 2/(fan_in + fan_out)) — for to_q (512 × 128) std √(2/640) ≈ 0.0559,
+    excess kurtosis 0 (±0.04 on 65,536 draws). Xavier-uniform has the same std but excess
+    kurtosis −1.2, which is what tells the two apart; the output bias starts at 0."""
+    torch.manual_seed(0)
+    net = RecycleNetwork(128, heads=8, head_dim=64)
+    for lin in (net.to_q, net.to_k, net.to_v, net.to_out[0]):
+        w = lin.weight.detach().double().flatten()
+        fan_out, fan_in = lin.weight.shape
+        assert w.std().item() == pytest.approx(math.sqrt(2 / (fan_in + fan_out)), rel=0.03)
+        z = (w - w.mean()) / w.std()
+        assert abs((z ** 4).mean().item() - 3) < 0.3          # normal: 3; uniform: 1.8
+    assert torch.count_nonzero(net.to_out[0].bias) == 0

@@ -537,3 +537,15 @@ def test_a_relative_file_parameter_is_read_from_the_callers_folder(tmp_path, mon
     params.setup_chapter(ns, "no_such_notebook.ipynb", history)
     assert ns == {"own_method_file": str(tmp_path / "mine.py"),
                   "results_dir": str(tmp_path / "res"), "name": "x/y"}
+
+
+def test_folds_must_equal_the_fold_columns_count_from_both_sides():
+    """A labels table with a ``fold`` column of 5 folds (0–4, one slide without a fold) fixes
+    the folds: folds = 5 passes, 3 and 6 are refused with the number to set. Catches a check
+    that only refuses more folds than the column holds."""
+    t = pd.DataFrame({"slide_id": [f"s{i}" for i in range(11)], "label": [0, 1] * 5 + [0],
+                      "fold": [0, 1, 2, 3, 4] * 2 + [np.nan]})
+    assert check_folds(5, t) == 5
+    for k in (3, 6):
+        with pytest.raises(ParameterError, match=r"5 folds .*set folds=5"):
+            check_folds(k, t)

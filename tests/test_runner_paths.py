@@ -660,3 +660,62 @@ def test_score_matrices_use_only_the_repeats_every_method_ran():
     assert cases.tolist() == ids
     assert mats["A"].shape == mats["B"].shape == (1, 4)
     assert mats["A"][0] == pytest.approx([0.1, 0.2, 0.3, 0.4])
+
+
+def test_slide_records_keep_every_class_probability_only_beyond_two_classes():
+    """A binary run's slide record holds P(class 1) as ``score`` and nothing more (the paired
+    comparisons then read one score per slide); with three classes it also keeps ``probs``, the
+    three probabilities, which the multiclass AUC needs. Catches ``probs`` recorded for two
+    classes, which would send binary runs down the multiclass path."""
+    import torch
+    from milhelpers.datasets import Bag, ListBagDataset
+    from milhelpers.train import Predictions
+
+    att = [np.array([[0.25, 0.75]])]
+    ds = ListBagDataset([Bag(torch.zeros(2, 4), 1, "s")])
+    two = Predictions(["s"], np.array([1]), np.array([[0.3, 0.7]]), att, att, np.zeros((1, 4)))
+    (rec,) = ex._slide_records(two, ds)
+    assert rec["score"] == pytest.approx(0.7) and "probs" not in rec
+    three = Predictions(["s"], np.array([1]), np.array([[0.2, 0.5, 0.3]]), att, att,
+                        np.zeros((1, 4)))
+    (rec,) = ex._slide_records(three, ds)
+    assert rec["score"] == pytest.approx(0.5) and rec["probs"] == pytest.approx([0.2, 0.5, 0.3])
+
+
+def test_paired_slide_means_resamples_divide_by_the_drawn_slides():
+    """Every slide's difference is 0.3, so every resample's mean is 0.3 and the interval is
+    [0.3, 0.3] — whatever cases it draws. Cases hold 1–3 slides, so the number of slides drawn
+    varies between resamples: dividing by the slides of the original sample instead of the drawn
+    ones would spread the resamples around 0.3."""
+    y = [0, 0, 0, 0, 1, 1, 1, 1]
+    groups = ["a", "a", "a", "b", "c", "c", "d", "e"]
+    a = np.array([0.1, 0.4, 0.2, 0.5, 0.3, 0.0, 0.6, 0.2])
+    r = stats.paired_slide_means(a, a + 0.3, y=y, groups=groups, n_boot=300, seed=1,
+                                 return_resamples=True)
+    assert r["diff"] == pytest.approx(0.3)
+    np.testing.assert_allclose(r["resamples"], 0.3)
+    assert r["ci95"] == pytest.approx([0.3, 0.3])
+
+
+def test_paired_comparisons_use_only_the_seeds_both_methods_ran():
+    """A ran seeds 0 and 1, B only seed 0: the pairs are seed 0's (one repeat), where B − A on
+    the top-5 mass is 0.2 on the positives. Taking the seeds either method ran would ask for a
+    seed-1 B that does not exist."""
+    res = _oof([0.5, 0.1, 0.5, 0.3], [0, 1, 0, 1], seeds=(0, 1))
+    keep = ~((res.slides.method == "B") & (res.slides.seed == 1))
+    res = ex.ExperimentResult(res.runs[~((res.runs.method == "B") & (res.runs.seed == 1))],
+                              Path("."), ["A", "B"], 0, {"n_slides": 4}, res.slides[keep])
+    r = res.paired("A", "B", ["top5_mass"], n_boot=200)["top5_mass"]
+    assert r["n_repeats"] == 1 and r["n_slides"] == 2 and r["diff"] == pytest.approx(0.2)
+
+
+def test_settings_side_by_side_calls_clear_on_the_holm_adjusted_p():
+    """Two methods against A in one setting: B's raw p 0.03 is not clear after Holm (p_holm
+    0.06), C's is (0.004 → 0.008). The verdict column follows ``clear``, not the raw p."""
+    table = pd.DataFrame({"method": ["B", "C"], "metric": ["auc", "auc"],
+                          "diff": [0.05, 0.09], "lo": [0.01, 0.04], "hi": [0.09, 0.14],
+                          "p": [0.03, 0.004], "p_holm": [0.06, 0.008], "clear": [False, True]})
+    res = SimpleNamespace(methods=["A", "B", "C"], compare=lambda *a, **k: table)
+    out = stats.settings_side_by_side({"s1": res}, "A", ["B", "C"], metrics=("auc",))
+    assert out["s1: verdict"].tolist() == ["no evidence either way", "clear"]
+    assert out["s1"].tolist() == ["+0.050 [+0.010, +0.090]", "+0.090 [+0.040, +0.140]"]

@@ -97,6 +97,23 @@ def test_closing_kernel_is_a_physical_size_on_a_coarser_mask(tmp_path):
     assert len(_segment(path, base.replace(close=12)).contours) == 1
 
 
+
+def test_a_two_pixel_closing_is_the_smallest_that_runs(tmp_path):
+    """At k = 1 (seg_mpp = the scan's mpp) two blocks 1 mask px apart: close = 1 is no closing
+    (a 1 × 1 kernel changes nothing) and leaves two contours; close = 2, the biopsy preset's,
+    closes the gap into one. (The file is JPEG with halved chroma, which smears the gap's
+    saturation to about half the tissue's: sthresh 40 keeps it glass.) Catches the closing
+    skipped below 3 (``close > 2``)."""
+    img = np.full((256, 256, 3), GLASS, np.uint8)
+    img[64:192, 64:128] = TISSUE
+    img[64:192, 129:192] = TISSUE                           # gap: column 128, one pixel
+    path = synth.write_pyramidal_tiff(tmp_path / "gap1.tiff", img, 1.0)
+    base = tiling.SegmentationParams(seg_mpp=1.0, mthresh=1, exclude_pen=False, a_t=0.0,
+                                     sthresh=40)
+    assert _segment(path, base.replace(close=1)).downsample == (1.0, 1.0)
+    assert len(_segment(path, base.replace(close=1)).contours) == 2
+    assert len(_segment(path, base.replace(close=2)).contours) == 1
+
 # --------------------------------------------------------------------------- patch grid
 def test_grid_is_in_row_major_order():
     """160 × 100 px slide, 32-px patches at scale 1: xs 0, 32, 64, 96, 128; ys 0, 32, 64. The
