@@ -311,8 +311,12 @@ def test_ctrl_c_prints_one_line_exits_130_and_the_rerun_resumes(tmp_path, kernel
     out = tmp_path / "sweep"
     cmd = [sys.executable, "-m", "milhelpers", "sweep", str(nb), "-p", "x", "1", "2", "3",
            "--out", str(out), "--scheduler", "local:2"]
+    # a terminal's foreground job: SIGINT at its default, even where pytest itself was started
+    # in the background of a script (which ignores SIGINT, and Python then never raises
+    # KeyboardInterrupt)
     proc = subprocess.Popen(cmd, start_new_session=True, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         # a generous wait: on a loaded machine two workers and two kernels take a while to start
         deadline = time.monotonic() + 300

@@ -30,6 +30,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -87,6 +88,13 @@ TESTS_FOR: dict[str, list[str]] = {
     "milhelpers/params.py": ["tests/test_params.py", "tests/test_chapter_setup.py"],
 }
 DEFAULT_TESTS: list[str] = []
+
+
+def _default_sigint() -> None:
+    """Tests run with SIGINT at its default even when this script was started in the background
+    of a shell script (which ignores SIGINT for it and, by inheritance, for every test's
+    subprocess: the Ctrl-C tests would then fail without any mutant)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def tests_for(rel: str) -> list[str]:
@@ -178,7 +186,7 @@ def pytest(scratch: Path, tests: list[str], limit: float) -> tuple[int, str, str
     try:
         proc = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider",
                                *tests], cwd=scratch, env=env, capture_output=True, text=True,
-                              timeout=limit)
+                              timeout=limit, preexec_fn=_default_sigint)
     except subprocess.TimeoutExpired:
         return 124, "", ""
     hit = re.search(r"^(?:FAILED|ERROR) (\S+)", proc.stdout, re.M)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -3082,6 +3083,13 @@ MUTANTS.update({
 })
 
 
+def _default_sigint() -> None:
+    """Tests run with SIGINT at its default even when this script was started in the background
+    of a shell script (which ignores SIGINT for it and, by inheritance, for every test's
+    subprocess: the Ctrl-C tests would then fail without any mutant)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def select(args: list[str]) -> tuple[list[str], list[str]]:
     """The mutants named by ``args`` (exact names or prefixes, in the table's order), and the
     arguments that match none."""
@@ -3104,7 +3112,7 @@ def run(name: str, scratch: Path) -> str:
                "PYTHONDONTWRITEBYTECODE": "1"}
         proc = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider",
                                *selection.split()], cwd=scratch, env=env, capture_output=True,
-                              text=True)
+                              text=True, preexec_fn=_default_sigint)
         return "killed" if proc.returncode == 1 else f"SURVIVED (pytest exit {proc.returncode})"
     finally:
         path.write_text(text)
