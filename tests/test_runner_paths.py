@@ -719,3 +719,34 @@ def test_settings_side_by_side_calls_clear_on_the_holm_adjusted_p():
     out = stats.settings_side_by_side({"s1": res}, "A", ["B", "C"], metrics=("auc",))
     assert out["s1: verdict"].tolist() == ["no evidence either way", "clear"]
     assert out["s1"].tolist() == ["+0.050 [+0.010, +0.090]", "+0.090 [+0.040, +0.140]"]
+
+
+def test_cached_predictions_come_back_one_array_per_slide_of_its_own_length(tmp_path):
+    # three slides of unequal lengths and two heads: the cache concatenates along the instance
+    # axis and must cut at the running totals 4 and 5, not also at the end (a fourth, empty array)
+    from milhelpers.train import Predictions
+    rng = np.random.default_rng(0)
+    lengths = [4, 1, 3]
+    att = [rng.random((2, n)) for n in lengths]
+    logits = [rng.normal(size=(2, n)) for n in lengths]
+    scores = [rng.normal(size=(2, n)) for n in lengths]
+    p = Predictions(["s_a", "s_b", "s_c"], np.array([1, 0, 1]), rng.random((3, 2)), att, logits,
+                    rng.random((3, 5)), scores)
+    ex._save_predictions(tmp_path / "run.npz", p)
+    q = ex._load_predictions(tmp_path / "run.npz")
+    assert q.slide_ids == ["s_a", "s_b", "s_c"]
+    for got, want in ((q.attention, att), (q.attention_logits, logits), (q.scores, scores)):
+        assert [g.shape for g in got] == [(2, 4), (2, 1), (2, 3)]
+        for g, w in zip(got, want):
+            np.testing.assert_array_equal(g, w)
+    np.testing.assert_array_equal(q.probs, p.probs)
+    np.testing.assert_array_equal(q.embeddings, p.embeddings)
+
+
+@pytest.mark.parametrize("n, prevalence, n_pos", [(100, 0.29, 29), (10, 0.25, 2), (10, 0.35, 4),
+                                                  (7, 0.5, 4)])
+def test_simulated_cohorts_round_the_number_of_positives(n, prevalence, n_pos):
+    # round(), not int(): 0.29 · 100 is 28.999999999999996 in floating point; halves go to the
+    # even neighbour (2.5 → 2, 3.5 → 4), where int() would give 28, 2, 3, 3
+    y, a, _ = stats.simulate_scores(n_slides=n, n_repeats=1, prevalence=prevalence, seed=0)
+    assert y.sum() == n_pos and len(y) == n and a.shape == (1, 1, n)

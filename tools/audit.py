@@ -189,7 +189,8 @@ def pytest(scratch: Path, tests: list[str], limit: float) -> tuple[int, str, str
                               timeout=limit, preexec_fn=_default_sigint)
     except subprocess.TimeoutExpired:
         return 124, "", ""
-    hit = re.search(r"^(?:FAILED|ERROR) (\S+)", proc.stdout, re.M)
+    # the whole node id: a parametrised test's id may hold spaces ("FAILED path::test[a b] - msg")
+    hit = re.search(r"^(?:FAILED|ERROR) (.+?)(?: - .*)?$", proc.stdout, re.M)
     return proc.returncode, hit.group(1) if hit else "", "\n".join(proc.stdout.splitlines()[-30:])
 
 
@@ -218,7 +219,7 @@ def run(mutants: list[dict], out: Path, limit: float, shard: tuple[int, int] = (
                 return 2
         print(f"{len(files[i - 1::n])} test files pass on the clean code", flush=True)
         for m in mutants[i - 1::n]:
-            if m["id"] in results and results[m["id"]]["result"] != "TIMEOUT":
+            if m["id"] in results and results[m["id"]]["result"] in ("killed", "SURVIVED"):
                 continue
             path = scratch / m["file"]
             text = path.read_text()
