@@ -226,6 +226,19 @@ def test_bag_metrics_with_one_class_gives_nan_auc_and_the_rest():
     assert m["accuracy"] == pytest.approx(2 / 3)
 
 
+def test_one_class_auc_does_not_lean_on_scikit_learns_own_fallback(monkeypatch):
+    """scikit-learn >= 1.6 returns NaN (with a warning) for one class, but 1.4 and 1.5, which the
+    course allows, raise ValueError: bag_metrics must not ask it at all (asymmetric: two classes
+    still go to it)."""
+    def old_sklearn(y, s, **kw):
+        if len(np.unique(y)) < 2:
+            raise ValueError("Only one class present in y_true. ROC AUC score is not defined")
+        return 0.25
+    monkeypatch.setattr(metrics, "roc_auc_score", old_sklearn)
+    assert np.isnan(metrics.bag_metrics([1, 1], np.array([[0.2, 0.8], [0.4, 0.6]]))["auc"])
+    assert metrics.bag_metrics([0, 1], np.array([[0.2, 0.8], [0.4, 0.6]]))["auc"] == 0.25
+
+
 def test_multiclass_auc_is_the_macro_one_vs_rest_mean():
     """Three classes: the AUC is the mean over classes of the binary AUC of P(class c) for
     'class c vs the rest' (one-vs-one averages over class pairs and differs here)."""

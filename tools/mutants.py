@@ -3083,6 +3083,476 @@ MUTANTS.update({
 })
 
 
+# the fourth held-out audit (audit6: 80 mutants and 12 replacements written from the package
+# source without reading this table, fixed before any result; docs/audits/audit6.md). Of the 75
+# that were run against the tests of commit 1cb048a, each killed one runs the test that killed it;
+# each survivor (and two replacements not run) runs the test written for it since.
+MUTANTS.update({
+    # stkim_mask on one bag of 2 real instances, top_k=10, mask_drop=0.9 (K'=2, one hidden): eith…
+    'audit6_acmil_stkim_rank_from_one': (
+        'milhelpers/models/acmil.py',
+        'rank = torch.arange(k_max, device=scores.device)',
+        'rank = torch.arange(1, k_max + 1, device=scores.device)',
+        'tests/test_acmil.py -k test_stkim_hides_exactly_floor_k_mask_drop_of_each_branchs_own_top_k_never_padding'),
+    # ACMIL(8, n_branches=True) (or top_k=True) must raise ValueError; the mutant accepts the boo…
+    'audit6_acmil_bool_size_accepted': (
+        'milhelpers/models/acmil.py',
+        'if not isinstance(value, Integral) or isinstance(value, bool) or value < low:',
+        'if not isinstance(value, Integral) or value < low:',
+        'tests/test_acmil.py -k test_acmil_refuses_a_bool_where_a_size_goes'),
+    # branch_cross_entropy with B=2, M=2, labels [0, 1], bag 0's branch logits [[5,-5],[5,-5]] an…
+    'audit6_acmil_branch_ce_branch_major': (
+        'milhelpers/losses.py',
+        'return F.cross_entropy(branch_logits.float().reshape(b * m, c),',
+        'return F.cross_entropy(branch_logits.float().transpose(0, 1).reshape(b * m, c),',
+        'tests/test_losses.py -k test_branch_cross_entropy_batched_pairs_each_bag_with_its_own_label'),
+    # acmil_loss_terms: branch scores [[1, 2], [2, 1]] give softmax branches [0.27, 0.73] / [0.73…
+    'audit6_acmil_diversity_on_logits': (
+        'milhelpers/methods.py',
+        'LossTerm("branch_diversity", lambda out, batch, state: branch_diversity(out.attention))]',
+        'LossTerm("branch_diversity", lambda out, batch, state: branch_diversity(out.attention_logits))]',
+        'tests/test_acmil.py -k test_loss_terms_hand_computed_on_masked_padded_attention'),
+    # get_method('acmil').build_model(BuildContext(in_dim=8, n_classes=3, fold=0, seed=0)) must g…
+    'audit6_acmil_build_drops_classes': (
+        'milhelpers/methods.py',
+        '"acmil", lambda ctx, **kw: ACMIL(ctx.in_dim, ctx.n_classes, **kw),',
+        '"acmil", lambda ctx, **kw: ACMIL(ctx.in_dim, **kw),',
+        'tests/test_acmil.py -k test_registry_entries_and_their_ablations'),
+    # get_method('acmil_base').model_kwargs must be {'n_branches': 1, 'mask_drop': 0.0}; the muta…
+    'audit6_acmil_base_keeps_stkim': (
+        'milhelpers/methods.py',
+        '_acmil.with_options("acmil_base", n_branches=1, mask_drop=0.0),',
+        '_acmil.with_options("acmil_base", n_branches=1),',
+        'tests/test_acmil.py -k test_acmil_method_returns_the_registered_ablation_entries_or_a_named_variant'),
+    # acmil_method(3, 5, 0.3).name must be 'acmil_M3_K5_drop0.3'; the mutant names it 'acmil_M3_d…
+    'audit6_acmil_variant_name_no_k': (
+        'milhelpers/methods.py',
+        'f"acmil_M{n_branches}_K{top_k}_drop{_short(float(mask_drop))}", **opts)',
+        'f"acmil_M{n_branches}_drop{_short(float(mask_drop))}", **opts)',
+        'tests/test_methods.py -k test_acmil_method_returns_the_stkim_entry_and_names_long_numbers_exactly'),
+    # aem_term(0.0) must return a LossTerm (λ = 0 trains the baseline exactly); the mutant raises…
+    'audit6_aem_lam_zero_refused': (
+        'milhelpers/losses.py',
+        'or not math.isfinite(lam) or lam < 0:',
+        'or not math.isfinite(lam) or lam <= 0:',
+        'tests/test_aem.py -k test_lambda_zero_is_the_baseline_and_lambda_spreads_attention'),
+    # aem_method(base='abmil_tanh').name must be 'abmil_tanh_aem'; the mutant names it 'aem', the…
+    'audit6_aem_prefix_any_abmil': (
+        'milhelpers/methods.py',
+        'prefix = "aem" if base.name == "abmil_gated" else f"{base.name}_aem"',
+        'prefix = "aem" if base.name.startswith("abmil") else f"{base.name}_aem"',
+        'tests/test_aem.py -k test_aem_names_every_base_but_gated_abmil_by_prefix'),
+    # aem_method(normalize='log_n').name must be 'aem_logn'; the mutant gives 'aem', colliding wi…
+    'audit6_aem_name_drops_logn': (
+        'milhelpers/methods.py',
+        '("_cos" if schedule == "cosine" else "") + ("_logn" if normalize == "log_n" else "")',
+        '("_cos" if schedule == "cosine" else "")',
+        'tests/test_aem.py -k test_registered_aem_and_variant_names'),
+    # aem_method(0.1).loss_terms(model) must contain the 'neg_entropy' term; the mutant keeps the…
+    'audit6_aem_method_drops_term': (
+        'milhelpers/methods.py',
+        'return dataclasses.replace(base, name=name, summary=summary, loss_terms=loss_terms)',
+        'return dataclasses.replace(base, name=name, summary=summary)',
+        'tests/test_aem.py -k test_aem_adds_its_term_to_the_base_methods_own_loss_terms'),
+    # mhim_mask([[0.1, 0.9, 0.5]], None, r_h=0, r_l=0.34): low masking hides index 0 (the lowest …
+    'audit6_mhim_order_ascending': (
+        'milhelpers/models/mhim.py',
+        'order = torch.argsort(s, descending=True, stable=True)',
+        'order = torch.argsort(s, descending=False, stable=True)',
+        'tests/test_mhim.py -k test_high_masking_with_rhr_1_hides_exactly_the_top_scored'),
+    # mhim_mask(10 scores, None, r_h=0.6, r_hr=0.5) (r_h/r_hr >= 1): ⌈10·0.6⌉ = 6 instances hidde…
+    'audit6_mhim_pool_count_uses_rhr': (
+        'milhelpers/models/mhim.py',
+        'pool, n_h = torch.arange(n), mask_count(n, r_h)',
+        'pool, n_h = torch.arange(n), mask_count(n, r_hr)',
+        'tests/test_mhim_paths.py -k test_high_masking_over_the_whole_bag_hides_r_h_of_it_not_r_hr'),
+    # mhim_mask([[0, 0.1, 0.9]], mask=[[False, True, True]], r_h=0.5, r_hr=1, parts=True): parts[…
+    'audit6_mhim_high_part_unmapped': (
+        'milhelpers/models/mhim.py',
+        'split["high"][b, idx[pick]] = True',
+        'split["high"][b, pick] = True',
+        'tests/test_mhim_paths.py -k test_a_real_mask_with_holes_masks_and_reports_the_real_positions'),
+    # instance_scores(out, model, 'class_aware') on a bag of two instances with the same embeddin…
+    'audit6_mhim_class_aware_no_attention': (
+        'milhelpers/models/mhim.py',
+        'contribution = out.slide_attention.unsqueeze(-1) * h              # (B, N, E): a_i h_i',
+        'contribution = h                                                  # (B, N, E): a_i h_i',
+        'tests/test_mhim.py -k test_class_aware_score_by_hand_batched_padded_and_bias_invariant'),
+    # score_picks(teacher with dropout 0.25, features) with the default train_mode=False: two cal…
+    'audit6_mhim_score_picks_train_mode': (
+        'milhelpers/models/mhim.py',
+        'teacher.train(train_mode)',
+        'teacher.train()',
+        'tests/test_mhim.py -k test_score_picks_and_their_figure'),
+    # RecycleNetwork.forward(h, recycled all False): Z = W_o(0) = the output bias (zeros at init)…
+    'audit6_mhim_recycle_attends_kept': (
+        'milhelpers/models/mhim.py',
+        'keep = recycled[:, None, None, :]',
+        'keep = ~recycled[:, None, None, :]',
+        'tests/test_mhim_paths.py -k test_v2_reports_each_bags_recycle_tokens_and_the_teachers_full_bag_embedding'),
+    # MHIM(student, teacher): every teacher parameter has requires_grad False expected; the mutan…
+    'audit6_mhim_teacher_not_frozen': (
+        'milhelpers/models/mhim.py',
+        'self.student, self.teacher = student, freeze(teacher)',
+        'self.student, self.teacher = student, teacher',
+        'tests/test_mhim.py -k test_teacher_gets_no_gradient_and_is_not_trained'),
+    # MHIM(s, t, r=0.5, r_l=0.0): model.r 0.5 and model.r_l 0.0 expected; the mutant stores r=0.0…
+    'audit6_mhim_r_rl_swapped': (
+        'milhelpers/models/mhim.py',
+        'float(r_h), float(r_h), r_hr, r, r_l',
+        'float(r_h), float(r_h), r_hr, r_l, r',
+        'tests/test_mhim_paths.py -k test_r_and_r_l_reach_their_own_rule'),
+    # MHIM(..., seed=3).generator.initial_seed() must be 3 (runs of different seeds draw differen…
+    'audit6_mhim_seed_ignored': (
+        'milhelpers/models/mhim.py',
+        'self.generator = torch.Generator().manual_seed(int(seed))',
+        'self.generator = torch.Generator().manual_seed(0)',
+        'tests/test_mhim_paths.py -k test_v2_split_is_drawn_from_the_models_seeded_generator'),
+    # MHIM.hide on a batch of a 3-instance bag padded to 5 rows with zeros: the teacher's attenti…
+    'audit6_mhim_teacher_no_padding_mask': (
+        'milhelpers/models/mhim.py',
+        't = self.teacher(x, mask)',
+        't = self.teacher(x)',
+        'tests/test_mhim_paths.py -k test_v2_reports_each_bags_recycle_tokens_and_the_teachers_full_bag_embedding'),
+    # MHIMSchedule(decay=True, momentum=0.999, momentum_cosine=False).on_step_start at progress 0…
+    'audit6_mhim_momentum_cosine_on_decay': (
+        'milhelpers/methods.py',
+        'if self.momentum_cosine:',
+        'if self.decay:',
+        'tests/test_mhim_paths.py -k test_method_callbacks_carry_the_methods_schedule'),
+    # split_slide(10, 0.5, generator=torch.Generator().manual_seed(0)): both parts come back sort…
+    'audit6_pack_split_unsorted': (
+        'milhelpers/packing.py',
+        'return torch.sort(main).values, torch.sort(res).values',
+        'return main, res',
+        'tests/test_packing.py -k test_packed_outputs_equal_unpacked_outputs'),
+    # sequential_packs([3, 0, 2], 10) must be [[0, 2]] (empty parts left out); the mutant lists t…
+    'audit6_pack_zero_parts_packed': (
+        'milhelpers/packing.py',
+        'n = int(n)\n        if n == 0:',
+        'n = int(n)\n        if n < 0:',
+        'tests/test_packing.py -k test_sequential_packs_hand_computed'),
+    # pack_tensors([ones(2, 4), ones(3, 4)], [[0, 1]]): the mask is True on all 5 tokens expected…
+    'audit6_pack_mask_drops_slide0': (
+        'milhelpers/packing.py',
+        'return x, index >= 0, index',
+        'return x, index > 0, index',
+        'tests/test_packing.py -k test_pack_tensors_index_and_padding'),
+    # pack_collate(max_len=256, min_len=16).max_len must be 256 and min_len 16; the mutant swaps …
+    'audit6_pack_collate_args_swapped': (
+        'milhelpers/packing.py',
+        'return PackCollate(p, max_len, min_len, ads_ratio, residual, generator)',
+        'return PackCollate(p, min_len, max_len, ads_ratio, residual, generator)',
+        'tests/test_packing.py -k test_packed_outputs_equal_unpacked_outputs'),
+    # PackMIL(8, ads_ratio=2).eval() on a padded batch of a 3-instance and a 5-instance bag: the …
+    'audit6_pack_ads_inference_no_mask': (
+        'milhelpers/models/packmil.py',
+        'x = self.ads(x, mask)',
+        'x = self.ads(x)',
+        'tests/test_packing_paths.py -k test_unpacked_forward_with_ads_on_a_padded_batch_gives_each_bag_alone'),
+    # packed_forward on one pack holding slide 0 (2 tokens) and slide 1 (3 tokens): slide 1's emb…
+    'audit6_pack_weight_by_pack': (
+        'milhelpers/models/packmil.py',
+        'w = a[s_tok, pos]',
+        'w = a[packs, pos]',
+        'tests/test_packing.py -k test_packed_outputs_equal_unpacked_outputs'),
+    # packmil_method(target='tokenmix') must train with soft-target cross-entropy (model_kwargs['…
+    'audit6_pack_tokenmix_loss_bce': (
+        'milhelpers/methods.py',
+        'loss_name = hyperslide_loss or _TARGET_LOSS[target]',
+        'loss_name = hyperslide_loss or "bce"',
+        'tests/test_fidelity.py -k test_packmil_total_loss_is_main_ce_plus_alpha_times_bce'),
+    # ExperimentResult.paired(..., ['top5_mass']): compares the negative slides' top-5 mass; n_sl…
+    'audit6_runner_top5_negatives': (
+        'milhelpers/experiments.py',
+        'va, vb = np.where(y == 1, va, np.nan), np.where(y == 1, vb, np.nan)',
+        'va, vb = np.where(y == 0, va, np.nan), np.where(y == 0, vb, np.nan)',
+        'tests/test_runner_paths.py -k test_top5_mass_is_compared_and_summarised_over_positive_slides_only'),
+    # packing_verdict with cohort time_vs_batch1 0.5 and auc_minus_batch1 interval holding 0 (no …
+    'audit6_cmp_packing_no_evidence': (
+        'milhelpers/comparison.py',
+        'if ratio < 1 and auc_sign >= 0:',
+        'if ratio < 1 and auc_sign > 0:',
+        'tests/test_comparison.py -k test_packing_verdict_is_computed_from_the_benchmark_numbers'),
+    # rank_intervals with two methods of AUC 0.9 and 0.6: the 0.9 method should have rank 1; muta…
+    'audit6_stats_rank_ascending': (
+        'milhelpers/stats.py',
+        'observed = rankdata(-value, method="average")',
+        'observed = rankdata(value, method="average")',
+        'tests/test_stats.py -k test_rank_intervals_order_methods_by_the_metric_and_are_certain_when_far_apart'),
+    # corrected_t_test([0.1, 0.1, 0.1], 0.25): se 0 with a non-zero mean, p 0.0 expected (the int…
+    'audit6_stats_nb_constant_diffs_p_one': (
+        'milhelpers/stats.py',
+        'p = 1.0 if out["diff"] == 0 else 0.0',
+        'p = 1.0',
+        'tests/test_runner_paths.py -k test_corrected_t_of_constant_differences'),
+    # holm([0.01, 0.04]) must be [0.02, 0.04]; the mutant steps down from the largest p: [0.08, 0…
+    'audit6_stats_holm_descending': (
+        'milhelpers/stats.py',
+        'order = ok[np.argsort(p[ok], kind="stable")]',
+        'order = ok[np.argsort(-p[ok], kind="stable")]',
+        'tests/test_stats.py -k test_holm_adjusts_step_down_and_keeps_the_order'),
+    # describe({'diff': 0.1, 'ci95': [0.05, 0.15], 'p': 0.001}, 'A', 'B', 'entropy') must say 'B …
+    'audit6_stats_describe_direction': (
+        'milhelpers/stats.py',
+        'word = f"{b} has {\'higher\' if d > 0 else \'lower\'} {metric} than {a}"',
+        'word = f"{b} has {\'higher\' if d < 0 else \'lower\'} {metric} than {a}"',
+        'tests/test_stats.py -k test_describe_says_clear_only_when_the_rule_does'),
+    # simulate_scores(100, prevalence=0.29): 0.29·100 = 28.999999999999996, so y.sum() 29 expecte…
+    'audit6_stats_simulate_npos_truncated': (
+        'milhelpers/stats.py',
+        'n_pos = int(round(prevalence * n_slides))',
+        'n_pos = int(prevalence * n_slides)',
+        'tests/test_runner_paths.py -k test_simulated_cohorts_round_the_number_of_positives'),
+    # bootstrap_ci([0.7]) must be (nan, nan) (fewer than two values); the mutant reaches the all-…
+    'audit6_runner_bootstrap_single_value': (
+        'milhelpers/experiments.py',
+        'v = v[~np.isnan(v)]\n    if len(v) < 2:',
+        'v = v[~np.isnan(v)]\n    if len(v) < 1:',
+        'tests/test_runner_paths.py -k test_bootstrap_ci_of_one_defined_value_is_undefined'),
+    # describe_correlation({'rho': -0.5, 'ci95': [-0.8, -0.2], 'p': 0.01, 'n': 30}) must end 'hig…
+    'audit6_runner_corr_direction': (
+        'milhelpers/experiments.py',
+        "{'higher' if stats['rho'] > 0 else 'lower'} {y}",
+        "{'higher' if stats['rho'] < 0 else 'lower'} {y}",
+        'tests/test_experiments_report.py -k test_describe_correlation_sentences'),
+    # run_differences(result, 'a', 'b', 'seconds') where b takes 2 s more in every run: +2 per (s…
+    'audit6_runner_differences_swapped': (
+        'milhelpers/experiments.py',
+        'return (vb.loc[common] - va.loc[common]).dropna()',
+        'return (va.loc[common] - vb.loc[common]).dropna()',
+        'tests/test_runner_paths.py -k test_run_differences_drop_runs_missing_a_value_and_summary_std_is_sample_std'),
+    # _save_predictions then _load_predictions of 3 slides: 3 attention arrays expected; the muta…
+    'audit6_runner_npz_cuts_offbyone': (
+        'milhelpers/experiments.py',
+        'cuts = np.cumsum(z["lengths"])[:-1]',
+        'cuts = np.cumsum(z["lengths"])',
+        'tests/test_runner_paths.py -k test_cached_predictions_come_back_one_array_per_slide_of_its_own_length'),
+    # _slide_records of a binary run: no 'probs' key expected; the mutant records [P0, P1] for ev…
+    'audit6_runner_binary_probs_recorded': (
+        'milhelpers/experiments.py',
+        'if p.probs.shape[1] > 2:',
+        'if p.probs.shape[1] >= 2:',
+        'tests/test_runner_paths.py -k test_slide_records_keep_every_class_probability_only_beyond_two_classes'),
+    # draw_verdict({'a': 1, 'b': -1, 'c': 0}) must be 'clear in opposite directions'; the mutant …
+    'audit6_cmp_draw_verdict_mixed': (
+        'milhelpers/comparison.py',
+        'if {1, -1} <= vals:',
+        'if vals == {1, -1}:',
+        'tests/test_runner_paths.py -k test_draw_verdict_with_opposite_and_unclear_draws'),
+    # situation_evidence: the 'diffuse tumour' row must compare methods on the large-burden posit…
+    'audit6_cmp_diffuse_uses_small': (
+        'milhelpers/comparison.py',
+        '"tables": family("auc", "large"),',
+        '"tables": family("auc", "small"),',
+        'tests/test_comparison.py -k test_situation_evidence_compares_each_situations_slides_on_every_draw'),
+    # bag_metrics([0, 1], [[0.9, 0.1], [0.2, 0.8]]): AUC 1.0 expected, mutant 0.0.
+    'audit6_metrics_auc_class0': (
+        'milhelpers/metrics.py',
+        'auc = roc_auc_score(labels, probs[:, 1])',
+        'auc = roc_auc_score(labels, probs[:, 0])',
+        'tests/test_metrics_viz.py -k test_bag_metrics_and_summary'),
+    # cumulative_attention([np.array([0.5, 0.3, 0.2])], 2): K [1, 2], curve [0.5, 0.8] expected; …
+    'audit6_metrics_cumulative_k_from_zero': (
+        'milhelpers/metrics.py',
+        'ks = np.arange(1, k_max + 1)',
+        'ks = np.arange(k_max)',
+        'tests/test_branch_attention.py -k test_cumulative_attention_hand_computed_with_bags_shorter_than_k'),
+    # top_branch(np.array([[0.7, 0.2, 0.1]]), 1) must be [0, -1, -1]; the mutant takes each head'…
+    'audit6_metrics_top_branch_bottom_k': (
+        'milhelpers/metrics.py',
+        'inside[h, np.argsort(-row, kind="stable")[:k]] = True',
+        'inside[h, np.argsort(row, kind="stable")[:k]] = True',
+        'tests/test_metrics_viz.py -k test_top_branch_breaks_ties_by_position'),
+    # topk_mass(np.array([0.0, 0.0]), 1) (or attention_entropy of it) must raise ValueError; the …
+    'audit6_metrics_zero_attention_accepted': (
+        'milhelpers/metrics.py',
+        'if (total <= 0).any() or (a < 0).any():',
+        'if (total < 0).any() or (a < 0).any():',
+        'tests/test_metrics_viz.py -k test_attention_metrics_reject_zero_negative_or_empty_weights'),
+    # segmentation_level((1, 4, 16), 10): (2, 16.0) expected, mutant (2, 10.0) (the coarse level …
+    'audit6_tiling_seglevel_downsample': (
+        'milhelpers/tiling.py',
+        'return fine + 1, float(coarse)',
+        'return fine + 1, float(target_ds)',
+        'tests/test_tiling.py -k test_segmentation_level_choice'),
+    # check_tiling_params(0.5, 256, overlap=256) must raise ValueError (a zero step); the mutant …
+    'audit6_tiling_overlap_equal_patch': (
+        'milhelpers/tiling.py',
+        'or not 0 <= overlap < patch_size:',
+        'or not 0 <= overlap <= patch_size:',
+        'tests/test_tiling.py -k test_invalid_numbers_are_refused_before_the_slide_is_opened'),
+    # tile_slide twice into one folder, the second time with patch_size 128 and overwrite=True: r…
+    'audit6_tiling_overwrite_ignored': (
+        'milhelpers/tiling.py',
+        'if coords_path.exists() and not overwrite:',
+        'if coords_path.exists():',
+        'tests/test_tiling.py -k test_rerun_keeps_matching_coords_and_refuses_other_settings'),
+    # segment_tissue with the biopsy preset (close=2) on a slide segmented at seg_mpp (k = 1): a …
+    'audit6_tiling_close_offbyone': (
+        'milhelpers/tiling.py',
+        'if close > 1:',
+        'if close > 2:',
+        'tests/test_tiling_paths.py -k test_a_two_pixel_closing_is_the_smallest_that_runs'),
+    # box_fraction with an anisotropic downsample (2.0, 4.0), an 8-row × 16-column mask whose row…
+    'audit6_tiling_box_y_downsample_x': (
+        'milhelpers/tiling.py',
+        'y0 = np.clip(np.round(coords[:, 1] / downsample[1]).astype(int), 0, h)',
+        'y0 = np.clip(np.round(coords[:, 1] / downsample[0]).astype(int), 0, h)',
+        'tests/test_tiling.py -k test_box_fraction_with_a_non_square_downsample_by_hand'),
+    # PatchDataset of two slides with 3 patches each (offsets [0, 3, 6]): item 3 is slide 1's pat…
+    'audit6_features_searchsorted_left': (
+        'milhelpers/features.py',
+        'j = int(np.searchsorted(self.offsets, i, side="right") - 1)',
+        'j = int(np.searchsorted(self.offsets, i, side="left") - 1)',
+        'tests/test_features.py -k test_extraction_matches_direct_encoding'),
+    # extract_features on 2 jobs: 2 features files written expected; the mutant never flushes the…
+    'audit6_features_last_job_not_flushed': (
+        'milhelpers/features.py',
+        'while done_upto < len(pending):',
+        'while done_upto < len(pending) - 1:',
+        'tests/test_features.py -k test_extraction_matches_direct_encoding'),
+    # remove_partials('out/a.h5') with 'out/.a.h5.x1y2.part' left by a killed atomic_output: that…
+    'audit6_io_remove_partials_pattern': (
+        'milhelpers/h5io.py',
+        'for tmp in path.parent.glob(f".{glob.escape(path.name)}.*.part"):',
+        'for tmp in path.parent.glob(f"{glob.escape(path.name)}.*.part"):',
+        'tests/test_h5io.py -k test_remove_partials_removes_only_this_outputs_temporary_files'),
+    # _done_before with a result.json of the same parameters but another code_hash (edited notebo…
+    'audit6_sweep_key_any_field': (
+        'milhelpers/sweep.py',
+        'if saved is None or any(saved.get(f) != key[f] for f in KEY_FIELDS):',
+        'if saved is None or all(saved.get(f) != key[f] for f in KEY_FIELDS):',
+        'tests/test_sweep.py -k test_every_field_of_the_cache_key_is_compared'),
+    # parse_value('flag', 'false', True) must be False; the mutant returns True for every accepte…
+    'audit6_sweep_bool_any_text': (
+        'milhelpers/sweep.py',
+        'return text.lower() in _TRUE',
+        'return bool(text)',
+        'tests/test_sweep.py -k test_values_take_the_type_of_the_default'),
+    # check_folds(3, a labels table whose 'fold' column has 5 values) must raise ParameterError; …
+    'audit6_params_folds_column_fewer': (
+        'milhelpers/params.py',
+        'n = table["fold"].nunique(dropna=True)\n        if k != n:',
+        'n = table["fold"].nunique(dropna=True)\n        if k > n:',
+        'tests/test_params.py -k test_folds_must_equal_the_fold_columns_count_from_both_sides'),
+    # check_folds(3, labels where class 1 has 2 cases of 3 slides each) must raise (2 cases canno…
+    'audit6_params_folds_counts_slides': (
+        'milhelpers/params.py',
+        'groups = table["case_id"] if "case_id" in table else table.get("slide_id", table.index)',
+        'groups = table.get("slide_id", table.index)',
+        'tests/test_params.py -k test_folds_against_rarer_class_counts_cases_not_slides'),
+    # check_chapter05(r_h=0, r_hr=0.5, ...) must accept r_h = 0 (no high masking); the mutant ref…
+    'audit6_params_ch05_open_low_rh': (
+        'milhelpers/params.py',
+        'f"{MHIM_DEFAULTS[name]})", low_open=name == "r_hr")',
+        'f"{MHIM_DEFAULTS[name]})", low_open=name == "r_h")',
+        'tests/test_params.py -k test_ch05_bad_parameters_name_themselves'),
+    # A fit with MaskRecorder(features, [0, 1]) must give the same trained weights as without it;…
+    'audit6_mhim_recorder_no_fork_rng_spare': (
+        'milhelpers/methods.py',
+        'with torch.random.fork_rng(devices=[]):\n            x = self.features.to(',
+        'with torch.no_grad():\n            x = self.features.to(',
+        'tests/test_mhim.py -k test_fit_without_runner_trains_the_baseline_as_teacher'),
+    # packmil_method(hyperslide_loss='bce').name must be 'packmil' (the default spelled out, same…
+    'audit6_pack_name_default_loss_spare': (
+        'milhelpers/methods.py',
+        '"hyperslide_loss": hyperslide_loss if loss_name != _TARGET_LOSS[target] else None}',
+        '"hyperslide_loss": hyperslide_loss}',
+        'tests/test_packing.py -k test_packmil_names_and_bad_options'),
+    # within_class_correlation with 4 slides of class 0 whose two scores agree (correlation 1) an…
+    'audit6_stats_wcc_unweighted_spare': (
+        'milhelpers/stats.py',
+        'ws.append(m.sum())',
+        'ws.append(1)',
+        'tests/test_stats.py -k test_within_class_correlation_weights_each_class_by_its_size'),
+    # cumulative_attention([np.array([0.5, 0.3, 0.2])], 1): curve [0.5] expected; the mutant sums…
+    'audit6_metrics_cumulative_ascending_spare': (
+        'milhelpers/metrics.py',
+        'c = np.cumsum(np.sort(a)[::-1])',
+        'c = np.cumsum(np.sort(a))',
+        'tests/test_branch_attention.py -k test_cumulative_attention_hand_computed_with_bags_shorter_than_k'),
+    # bag_metrics([1, 1], [[0.2, 0.8], [0.4, 0.6]]): auc NaN with the other metrics defined expec…
+    'audit6_metrics_single_class_auc_spare': (
+        'milhelpers/metrics.py',
+        'if len(np.unique(labels)) < 2:',
+        'if len(np.unique(labels)) < 1:',
+        'tests/test_metrics_viz.py -k test_one_class_auc_does_not_lean_on_scikit_learns_own_fallback'),
+    # write_coords(tmp/'new'/'sub'/'a.h5', ...) where new/ does not exist: written expected; the …
+    'audit6_io_mkdir_no_parents_spare': (
+        'milhelpers/h5io.py',
+        'path.parent.mkdir(parents=True, exist_ok=True)',
+        'path.parent.mkdir(exist_ok=True)',
+        'tests/test_features.py -k test_band_reads_equal_single_patch_reads'),
+    # check_seeds([0, 1]): [0, 1] expected, mutant raises ParameterError for seed 0.
+    'audit6_params_seed_zero_refused_spare': (
+        'milhelpers/params.py',
+        'out = [check_int(s, name, 0) for s in seeds]',
+        'out = [check_int(s, name, 1) for s in seeds]',
+        'tests/test_params.py -k test_missing_paths_and_half_given_user_data'),
+    # score_picks(r_h=0.05) on a 40-patch bag: 2 patches drawn at random from the top 4 instead o…
+    'audit6_a6x_mhim_score_picks_rhr': (
+        'milhelpers/models/mhim.py',
+        'top = mhim_mask(s, None, r_h, 1.0)[0]',
+        'top = mhim_mask(s, None, r_h, 0.5)[0]',
+        'tests/test_mhim.py -k test_score_picks_and_their_figure'),
+    # RecycleNetwork(dim=128): queries start in ±0.136 instead of ±0.083 (max |queries| exceeds t…
+    'audit6_a6x_mhim_recycle_bound': (
+        'milhelpers/models/mhim.py',
+        'bound = math.sqrt(6.0 / (3 * 16 * 16 + dim))',
+        'bound = math.sqrt(6.0 / (16 * 16 + dim))',
+        'tests/test_fidelity.py -k test_mhim_v2_queries_initialisation_and_no_gradient'),
+    # MHIM in eval mode on a padded batch (lengths 3 and 5): the short bag's student output atten…
+    'audit6_a6x_mhim_eval_drops_mask': (
+        'milhelpers/models/mhim.py',
+        'return self.student(x, mask)\n        masked, t',
+        'return self.student(x)\n        masked, t',
+        'tests/test_fidelity.py -k test_mhim_v1_teacher_scores_in_train_mode_on_the_full_bag'),
+    # RecycleNetwork(dim=512) under torch.manual_seed(0): W_q/W_k/W_v/W_o weights drawn uniform o…
+    'audit6_a6x_mhim_recycle_xavier_uniform': (
+        'milhelpers/models/mhim.py',
+        'nn.init.xavier_normal_(m.weight)',
+        'nn.init.xavier_uniform_(m.weight)',
+        'tests/test_mhim_paths.py -k test_recycle_network_weights_start_xavier_normal_with_zero_biases'),
+    # pareto_front costs [[1,5],[5,1]], values [0.8,0.8]: each is no worse in one cost, so both a…
+    'audit6_a6x_stats_pareto_any_cost': (
+        'milhelpers/stats.py',
+        'no_worse = (c <= c[i]).all(1) & (v >= v[i])',
+        'no_worse = (c <= c[i]).any(1) & (v >= v[i])',
+        'tests/test_stats.py -k test_pareto_front_by_hand_with_two_costs_ties_and_nan'),
+    # paired_slide_means with NaN on some slides (e.g. top-5 mass NaN on negatives): a resample w…
+    'audit6_a6x_stats_means_boot_unweighted': (
+        'milhelpers/stats.py',
+        'boot = (w[:, ok] @ d[ok]) / w[:, ok].sum(1)',
+        'boot = (w[:, ok] @ d[ok]) / ok.sum()',
+        'tests/test_runner_paths.py -k test_paired_slide_means_resamples_divide_by_the_drawn_slides'),
+    # simulate_scores(rho_methods=0.7, rho_repeats=0.4): the method and repeat components are swa…
+    'audit6_a6x_stats_sim_g_b_swapped': (
+        'milhelpers/stats.py',
+        'a2, g2, b2 = rho_cross, rho_methods - rho_cross, rho_repeats - rho_cross',
+        'a2, b2, g2 = rho_cross, rho_methods - rho_cross, rho_repeats - rho_cross',
+        'tests/test_stats.py -k test_simulated_scores_have_the_asked_aucs_and_correlations'),
+    # settings_side_by_side with two methods whose p are 0.03 and 0.04 (Holm-adjusted 0.06): verd…
+    'audit6_a6x_stats_sbs_verdict_on_p': (
+        'milhelpers/stats.py',
+        'cell[f"{name}: verdict"] = "clear" if r.clear else "no evidence either way"',
+        'cell[f"{name}: verdict"] = "clear" if r.p < ALPHA else "no evidence either way"',
+        'tests/test_runner_paths.py -k test_settings_side_by_side_calls_clear_on_the_holm_adjusted_p'),
+    # showcase picks with two micro-metastasis candidates of 40 and 90 patches: 'micro' picks the…
+    'audit6_a6x_cmp_micro_smallest': (
+        'milhelpers/comparison.py',
+        'ascending=[False, True]).iloc[0]',
+        'ascending=[True, True]).iloc[0]',
+        'tests/test_comparison.py -k test_showcase_slides_follow_their_stated_rules'),
+    # paired(a, b) where A ran seeds {0,1} and B only {0}: seed 1 is included, every slide has 3 …
+    'audit6_a6x_runner_aligned_seed_union': (
+        'milhelpers/experiments.py',
+        'seeds = sorted(set(oa.seed) & set(ob.seed))',
+        'seeds = sorted(set(oa.seed) | set(ob.seed))',
+        'tests/test_runner_paths.py -k test_paired_comparisons_use_only_the_seeds_both_methods_ran'),
+})
+
+
 def _default_sigint() -> None:
     """Tests run with SIGINT at its default even when this script was started in the background
     of a shell script (which ignores SIGINT for it and, by inheritance, for every test's
