@@ -430,3 +430,42 @@ def test_acmil_refuses_a_bool_where_a_size_goes(name):
         ACMIL(**kw)
     kw[name] = 2                                            # the same value as an int is fine
     assert ACMIL(**kw) is not None
+
+
+# --- round 7: audit 7's ACMIL survivors (one classifier shared by every branch; n_classes = 1
+# accepted) and every size bound of ACMIL at exactly its edge
+def test_each_branch_has_its_own_classifier_with_its_own_parameters():
+    """M = 3: three branch classifiers and a fourth, separate slide classifier, each its own
+    module and weights (``[Linear] * M`` repeats one module, which every branch then trains).
+    Parameters by hand (in 8, E 6, A 4, C 2): W₀ 8·6 (no bias) = 48; V, U 2·(6·4 + 4) = 56;
+    w 4·3 + 3 = 15; branch heads 3·(6·2 + 2) = 42; slide head 14: 175 in all. A gradient on
+    branch 0's logits reaches branch 0's classifier only."""
+    torch.manual_seed(0)
+    model = ACMIL(8, 2, embed_dim=6, attn_dim=4, n_branches=3, dropout=0.0)
+    heads = [*model.branch_classifiers, model.classifier]
+    assert len({id(h) for h in heads}) == 4
+    assert len({h.weight.data_ptr() for h in heads}) == 4
+    assert model.attention.tanh[0] is not model.attention.gate[0]
+    assert sum(p.numel() for p in model.parameters()) == 175
+    model.eval()(torch.randn(5, 8)).extras["branch_logits"][0, 0].sum().backward()
+    assert model.branch_classifiers[0].weight.grad.abs().sum() > 0
+    for other in (*model.branch_classifiers[1:], model.classifier):
+        assert other.weight.grad is None or not other.weight.grad.any()
+
+
+ACMIL_SIZES = [("in_dim", 1), ("n_classes", 2), ("embed_dim", 1), ("attn_dim", 1),
+               ("n_branches", 1), ("top_k", 0)]
+
+
+@pytest.mark.parametrize("name, low", ACMIL_SIZES)
+def test_acmil_sizes_at_exactly_their_smallest_allowed_value(name, low):
+    """The smallest allowed value builds a model that runs; one less, a bool (True == 1,
+    False == 0) or a non-integer is refused, naming the argument and its bound. Catches a bound
+    off by one either way (e.g. n_classes >= 1: a one-class 'classifier' whose softmax is
+    always 1)."""
+    kw = {"in_dim": 8, name: low}
+    model = ACMIL(**kw).eval()
+    assert model(torch.randn(5, kw["in_dim"])).logits.shape == (1, model.n_classes)
+    for bad in (low - 1, True, False, low + 0.5):
+        with pytest.raises(ValueError, match=f"ACMIL {name} must be an integer >= {low}"):
+            ACMIL(**{**kw, name: bad})

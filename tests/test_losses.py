@@ -127,3 +127,46 @@ def test_multilabel_losses_reject_targets_outside_zero_one():
             loss(logits, torch.tensor([[0.0, 1.5, 0.0], [1.0, 0.0, 0.0]]))
         with pytest.raises(ValueError, match="same"):
             loss(logits, torch.zeros(2, 2))
+
+
+# --- round 7: aem_term's λ at its bounds, the multi-label targets' range and rank at exactly
+# 0 and 1, soft targets' shape check, the hyperslide losses by name
+
+
+def test_aem_lambda_accepts_exactly_zero_and_refuses_infinities():
+    """λ = 0 (float or int) is the smallest valid weight (the baseline); ±inf are refused like
+    NaN: an infinite weight would make every loss infinite."""
+    assert losses.aem_term(0.0).weight == 0.0 and losses.aem_term(0).weight == 0.0
+    for bad in (float("inf"), float("-inf"), -1e-9):
+        with pytest.raises(ValueError, match="finite number >= 0"):
+            losses.aem_term(bad)
+
+
+@pytest.mark.parametrize("loss", [losses.multilabel_bce, losses.multilabel_focal])
+def test_multilabel_targets_accept_exactly_0_and_1_and_refuse_just_outside(loss):
+    """Targets 0 and 1 are valid (the hyperslide target's max-normalised classes reach 1): with
+    logits 0 every entry's BCE is log 2 whatever q, so BCE = log 2 and focal = 0.25·(1/2)²·log 2.
+    A hair outside [0, 1], or (B, C, 1) tensors of equal shape, are refused."""
+    q = torch.tensor([[0.0, 1.0, 1.0], [1.0, 0.0, 0.5]])
+    want = math.log(2) * (1.0 if loss is losses.multilabel_bce else 0.25 * 0.25)
+    assert float(loss(torch.zeros(2, 3), q)) == pytest.approx(want, rel=1e-6)
+    for bad in (-1e-4, 1.0001):
+        with pytest.raises(ValueError, match=r"lie in \[0, 1\]"):
+            loss(torch.zeros(2, 3), q.masked_fill(q == 0.5, bad))
+    with pytest.raises(ValueError, match="same"):
+        loss(torch.zeros(2, 3, 1), q[..., None])
+
+
+def test_soft_targets_of_another_shape_are_refused():
+    """Targets (1, 2) against logits (2, 2) would broadcast into a mean over both bags."""
+    with pytest.raises(ValueError, match="differ"):
+        losses.soft_target_cross_entropy(torch.zeros(2, 2), torch.tensor([[0.5, 0.5]]))
+
+
+def test_hyperslide_losses_by_name_and_an_unknown_name_refused():
+    assert losses.hyperslide_loss("bce") is losses.multilabel_bce
+    assert losses.hyperslide_loss("focal") is losses.multilabel_focal
+    assert losses.hyperslide_loss("ce") is losses.soft_target_cross_entropy
+    for bad in ("BCE", "cross_entropy"):
+        with pytest.raises(ValueError, match="is not one of"):
+            losses.hyperslide_loss(bad)

@@ -287,3 +287,18 @@ def test_localisation_takes_one_row_scores_and_rejects_heads_and_length_mismatch
         metrics.localization_auc([s[:3]], [y])       # more labels than scores
     with pytest.raises(ValueError, match="instance labels"):
         metrics.localization_auc([s], [y[:3]])
+
+
+# --- round 7: k's lower bound of topk_mass and topk_members at exactly k = 0 and k = 1
+
+
+def test_topk_mass_and_topk_members_refuse_k_zero_and_accept_k_one():
+    """k = 0 (and below) is refused, not answered with an empty top set (mass 0, no member);
+    k = 1 is the smallest valid k: top-1 of [0.1, 0.6, 0.3] holds 0.6, and it is instance 1."""
+    a = np.array([0.1, 0.6, 0.3])
+    for fn in (metrics.topk_mass, metrics.topk_members):
+        for k in (0, -1):
+            with pytest.raises(ValueError, match=f"k must be >= 1, got {k}"):
+                fn(a, k)
+    assert metrics.topk_mass(a, 1) == pytest.approx(0.6)
+    assert metrics.topk_members(a, 1).tolist() == [False, True, False]

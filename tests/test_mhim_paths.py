@@ -365,3 +365,74 @@ def test_recycle_network_weights_start_xavier_normal_with_zero_biases():
         z = (w - w.mean()) / w.std()
         assert abs((z ** 4).mean().item() - 3) < 0.3          # normal: 3; uniform: 1.8
     assert torch.count_nonzero(net.to_out[0].bias) == 0
+
+
+# --- round 7: the teacher is a copy of the pretrained baseline (audit 7 survivor), student,
+# teacher and recycle projections are distinct, every ratio at exactly its bounds
+def test_the_teacher_is_a_copy_of_the_pretrained_baseline_not_the_baseline_itself():
+    """The built MHIM's teacher starts from the baseline's weights, but freezing it and its EMA
+    steps must not reach the baseline the runner handed over (and may cache or reuse): the
+    baseline stays trainable and unchanged. Student, teacher and baseline share no parameter
+    tensor; the student (its projection loaded from the teacher's) stays trainable."""
+    torch.manual_seed(99)
+    trained = ABMIL(6, 2, embed_dim=8, attn_dim=4)
+    before = {k: v.clone() for k, v in trained.state_dict().items()}
+    model = mhim_method(_small_base(), name="m").build_model(
+        BuildContext(6, 2, 0, 3, pretrained=lambda base: trained))
+    assert model.teacher is not trained
+    for k, v in model.teacher.state_dict().items():
+        assert torch.equal(v, before[k])
+    assert all(p.requires_grad for p in trained.parameters())
+    assert all(p.requires_grad for p in model.student.parameters())
+    assert not any(p.requires_grad for p in model.teacher.parameters())
+
+    def ptrs(m):
+        return {p.data_ptr() for p in m.parameters()}
+    assert not ptrs(model.student) & ptrs(model.teacher)
+    assert not ptrs(trained) & (ptrs(model.teacher) | ptrs(model.student))
+    ema_update(model.teacher, model.student, 0.0)                 # θ_T ← θ_S
+    for k, v in trained.state_dict().items():
+        assert torch.equal(v, before[k])
+
+
+def test_recycle_network_has_its_own_query_key_value_and_output_maps():
+    """dim 8, 2 heads of 4 (inner 8): LayerNorm 16, W_q, W_k, W_v 3·64, W_o 64 + 8: 280
+    parameters, four distinct weight tensors (a shared W_q = W_k would make every score a
+    symmetric form and drop 64 parameters)."""
+    net = RecycleNetwork(8, heads=2, head_dim=4)
+    maps = (net.to_q, net.to_k, net.to_v, net.to_out[0])
+    assert len({id(m) for m in maps}) == 4 and len({m.weight.data_ptr() for m in maps}) == 4
+    assert sum(p.numel() for p in net.parameters()) == 280
+
+
+@pytest.mark.parametrize("name", ["r_h", "r", "r_l"])
+def test_each_masking_ratio_accepts_exactly_0_and_1_and_refuses_just_outside(name):
+    """r_h, r and r_l lie in [0, 1]: both ends accepted (1 masks the whole bag but the guard's
+    one instance), a hair outside refused with the ratio's name."""
+    s = torch.rand(1, 10, generator=torch.Generator().manual_seed(0))
+    base = {"r_h": 0.0, "r_hr": 1.0, "r": 0.0, "r_l": 0.0}
+    assert not mhim_mask(s, None, **{**base, name: 0.0}).any()
+    assert int(mhim_mask(s, None, **{**base, name: 1.0}).sum()) == 9
+    for bad in (-1e-6, 1.000001):
+        with pytest.raises(ValueError, match=f"^{name} must be >= 0 and <= 1"):
+            mhim_mask(s, None, **{**base, name: bad})
+
+
+def test_r_hr_is_open_at_0_and_closed_at_1_and_merge_ratio_closed_at_both():
+    """r_hr ∈ (0, 1]: 0 refused, 1e-6 and 1 accepted, 1.000001 refused. merge_ratio ρ ∈ [0, 1]
+    (ρ = 0 keeps no instance but one at random; 1 is v1): both ends accepted, a hair outside
+    refused. MHIM refuses an unknown score at construction, not at the first step."""
+    s = torch.rand(1, 10, generator=torch.Generator().manual_seed(0))
+    for ok in (1e-6, 1.0):
+        assert int(mhim_mask(s, None, r_h=0.2, r_hr=ok).sum()) == 2
+    for bad in (0.0, 1.000001):
+        with pytest.raises(ValueError, match="^r_hr must be > 0 and <= 1"):
+            mhim_mask(s, None, r_h=0.2, r_hr=bad)
+    assert MHIM(_abmil(0), _abmil(1), merge_ratio=0.0).merge_ratio == 0.0
+    assert MHIM(_abmil(0), _abmil(1), merge_ratio=1.0).merge_ratio == 1.0
+    for bad in (-1e-6, 1.000001):
+        with pytest.raises(ValueError, match="^merge_ratio must be >= 0 and <= 1"):
+            MHIM(_abmil(0), _abmil(1), merge_ratio=bad)
+    assert MHIM(_abmil(0), _abmil(1), score="class_aware").score == "class_aware"
+    with pytest.raises(ValueError, match="choose from"):
+        MHIM(_abmil(0), _abmil(1), score="entropy")

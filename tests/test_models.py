@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from milhelpers.models import (ABMIL, MaxPoolMIL, MeanPoolMIL, MILOutput, build_model,
+from milhelpers.models import (ABMIL, MaxPoolMIL, MeanPoolMIL, MILOutput, as_batch, build_model,
                                checkpointed_forward, freeze, masked_softmax)
 
 
@@ -278,3 +278,55 @@ def test_checkpointed_forward_rejects_chunk_zero_and_batches_and_matches_the_mod
     with pytest.raises(ValueError, match="one bag"):
         checkpointed_forward(model, x[None])
     torch.testing.assert_close(checkpointed_forward(model, x, chunk=2).logits, model(x).logits)
+
+
+# --- round 7: the gated scorer's own tanh and gate layers, checkpointed_forward at chunk = 1,
+# as_batch's rank check, the output's rank checks on every tensor
+
+
+@pytest.mark.parametrize("gated, n_params", [(True, 159), (False, 131)])
+def test_gated_attention_has_its_own_tanh_and_gate_layers(gated, n_params):
+    """ABMIL(8, C 3, E 6, A 4, K 2): W₀ 8·6 + 6 = 54, V 6·4 + 4 = 28, U (gated) 28, w 4·2 + 2 = 10,
+    classifier (2·6)·3 + 3 = 39: 159 gated, 131 tanh. A gate reusing V's Linear would compute
+    tanh(Vh) ⊙ σ(Vh) and drop 28 parameters."""
+    model = ABMIL(8, 3, embed_dim=6, attn_dim=4, gated=gated, n_branches=2)
+    assert sum(p.numel() for p in model.parameters()) == n_params
+    if gated:
+        assert model.attention.gate[0] is not model.attention.tanh[0]
+        assert model.attention.gate[0].weight.data_ptr() != model.attention.tanh[0].weight.data_ptr()
+
+
+def test_checkpointed_forward_accepts_chunk_one():
+    """chunk = 1 is the smallest chunk (one instance per checkpoint): the model's output."""
+    torch.manual_seed(0)
+    model = ABMIL(4, embed_dim=8, attn_dim=4, dropout=0.0).eval()
+    x = torch.randn(3, 4)
+    torch.testing.assert_close(checkpointed_forward(model, x, chunk=1).logits, model(x).logits)
+    with pytest.raises(ValueError, match="chunk=-1"):
+        checkpointed_forward(model, x, chunk=-1)
+
+
+def test_as_batch_takes_rank_2_and_3_only_and_a_bag_with_one_real_instance():
+    """(N,) and (B, N, D, 1) features are refused (not silently reshaped); a bag with exactly
+    one unmasked instance is the smallest accepted bag."""
+    for bad in (torch.zeros(3), torch.zeros(1, 2, 3, 1)):
+        with pytest.raises(ValueError, match="expected features"):
+            as_batch(bad, None)
+    x, mask = as_batch(torch.zeros(2, 3, 4), torch.tensor([[1, 0, 0], [0, 0, 1]]))
+    assert x.shape == (2, 3, 4) and mask.dtype == torch.bool and mask.sum().item() == 2
+
+
+def test_output_rank_and_batch_checks_on_every_tensor():
+    """Logits (B,) or (B, C, 1), embedding (B, E, 1), a mask of another batch size or rank:
+    each refused by name (each would broadcast or be read along the wrong axis later)."""
+    logits, mask = torch.randn(2, 1, 5), torch.ones(2, 5, dtype=torch.bool)
+    for bad in (torch.randn(2), torch.randn(2, 2, 1)):
+        with pytest.raises(ValueError, match="bag logits"):
+            MILOutput(bad, logits, torch.randn(2, 8), mask)
+    with pytest.raises(ValueError, match="bag embedding"):
+        MILOutput(torch.randn(2, 2), logits, torch.randn(2, 8, 1), mask)
+    for bad in (torch.ones(3, 5, dtype=torch.bool), torch.ones(2, 1, 5, dtype=torch.bool)):
+        with pytest.raises(ValueError, match="mask must be"):
+            masked_softmax(logits, bad)
+    with pytest.raises(ValueError, match="heads H"):
+        masked_softmax(torch.randn(2, 1, 1, 5), mask)

@@ -318,3 +318,14 @@ def test_collate_splits_at_min_len_times_r_and_caps_at_max_len_times_r():
         m, r = rows(batch.features, batch.slide_index, s), rows(
             batch.residual_features, batch.residual_slide_index, s)
         assert not m & r and m | r == own[s]
+
+
+# --- round 7: the ADS's score, embedding and output maps are distinct layers
+def test_ads_has_its_own_score_embedding_and_output_layers():
+    """ADS(6, r 2, hidden 4): score 6·4 + 4 + 4·1 + 1 = 33, embedding 6·6 + 6 = 42, output 42:
+    117 parameters in four distinct Linear layers (an output map reusing the embedding's Linear
+    would apply one matrix twice and drop 42 parameters)."""
+    ads = ADS(6, 2, hidden=4)
+    layers = (ads.score[0], ads.score[2], ads.embed[0], ads.out)
+    assert len({id(m) for m in layers}) == 4 and len({m.weight.data_ptr() for m in layers}) == 4
+    assert sum(p.numel() for p in ads.parameters()) == 117

@@ -3553,6 +3553,125 @@ MUTANTS.update({
 })
 
 
+MUTANTS.update({
+    # --- round 7 (t1): argument bounds at exactly their edge, one module per branch/head/teacher
+    # ACMIL(in_dim=0) accepted (bound 0 instead of 1): a model with no input features
+    "r7models_acmil_in_dim_zero_allowed": (
+        "milhelpers/models/acmil.py", '("in_dim", in_dim, 1)', '("in_dim", in_dim, 0)',
+        "tests/test_acmil.py -k test_acmil_sizes_at_exactly_their_smallest_allowed_value"),
+    # ACMIL(embed_dim=1) refused (bound 2 instead of 1): the smallest width no longer builds
+    "r7models_acmil_embed_dim_one_refused": (
+        "milhelpers/models/acmil.py", '("embed_dim", embed_dim, 1)', '("embed_dim", embed_dim, 2)',
+        "tests/test_acmil.py -k test_acmil_sizes_at_exactly_their_smallest_allowed_value"),
+    # ACMIL(top_k=2.5) accepted (the integer check dropped, only bools refused): K silently 2
+    "r7models_acmil_float_size_accepted": (
+        "milhelpers/models/acmil.py",
+        "if not isinstance(value, Integral) or isinstance(value, bool) or value < low:",
+        "if isinstance(value, bool) or value < low:",
+        "tests/test_acmil.py -k test_acmil_sizes_at_exactly_their_smallest_allowed_value"),
+    # the slide classifier is branch 0's classifier: one module trained by two heads
+    "r7models_acmil_slide_classifier_is_branch_0": (
+        "milhelpers/models/acmil.py", "self.classifier = nn.Linear(embed_dim, n_classes)",
+        "self.classifier = self.branch_classifiers[0]",
+        "tests/test_acmil.py -k test_each_branch_has_its_own_classifier_with_its_own_parameters"),
+    # the gate reuses the tanh branch's Linear: tanh(Vh) ⊙ σ(Vh), no U of its own
+    "r7models_abmil_gate_shares_tanh_linear": (
+        "milhelpers/models/abmil.py",
+        "self.gate = (nn.Sequential(nn.Linear(dim, hidden), nn.Sigmoid()",
+        "self.gate = (nn.Sequential(self.tanh[0], nn.Sigmoid()",
+        "tests/test_models.py -k test_gated_attention_has_its_own_tanh_and_gate_layers"),
+    # checkpointed_forward(chunk=1) refused (bound 2 instead of 1)
+    "r7models_checkpoint_chunk_one_refused": (
+        "milhelpers/models/abmil.py", "if chunk < 1:", "if chunk < 2:",
+        "tests/test_models.py -k test_checkpointed_forward_accepts_chunk_one"),
+    # as_batch lets 4-D features through (only too few axes refused)
+    "r7models_as_batch_accepts_4d": (
+        "milhelpers/models/base.py", "    if x.dim() != 3:\n", "    if x.dim() < 3:\n",
+        "tests/test_models.py -k test_as_batch_takes_rank_2_and_3_only_and_a_bag_with_one_real_instance"),
+    # MILOutput checks the logits' batch size but not their rank: (B,) logits accepted
+    "r7models_output_logits_rank_unchecked": (
+        "milhelpers/models/base.py",
+        "if self.logits.dim() != 2 or self.logits.shape[0] != b:",
+        "if self.logits.shape[0] != b:",
+        "tests/test_models.py -k test_output_rank_and_batch_checks_on_every_tensor"),
+    # a mask of another batch size passes the shape check (then fails to broadcast, or worse)
+    "r7models_mask_batch_size_unchecked": (
+        "milhelpers/models/base.py",
+        "if mask is not None and (mask.dim() != 2 or mask.shape[0] != logits.shape[0]\n",
+        "if mask is not None and (mask.dim() != 2\n",
+        "tests/test_models.py -k test_output_rank_and_batch_checks_on_every_tensor"),
+    # r_l is never range-checked: r_l = 1.5 masks the whole bag without complaint
+    "r7models_mhim_r_l_unchecked": (
+        "milhelpers/models/mhim.py",
+        'r_h, r, r_l = (_check_ratio(k, v) for k, v in (("r_h", r_h), ("r", r), ("r_l", r_l)))',
+        'r_h, r = (_check_ratio(k, v) for k, v in (("r_h", r_h), ("r", r)))',
+        "tests/test_mhim_paths.py -k test_each_masking_ratio_accepts_exactly_0_and_1_and_refuses_just_outside"),
+    # ratios' upper bound with a float tolerance: 1.000001 accepted (masks more than the bag)
+    "r7models_mhim_ratio_tolerant_upper": (
+        "milhelpers/models/mhim.py", "or v > upper or math.isnan(v)",
+        "or v > upper + 1e-3 or math.isnan(v)",
+        "tests/test_mhim_paths.py -k test_each_masking_ratio_accepts_exactly_0_and_1_and_refuses_just_outside"),
+    # merge_ratio = 0 refused (checked as open at 0, like r_hr)
+    "r7models_mhim_merge_ratio_zero_refused": (
+        "milhelpers/models/mhim.py",
+        'self.merge_ratio = _check_ratio("merge_ratio", merge_ratio)',
+        'self.merge_ratio = _check_ratio("merge_ratio", merge_ratio, open_low=True)',
+        "tests/test_mhim_paths.py -k test_r_hr_is_open_at_0_and_closed_at_1_and_merge_ratio_closed_at_both"),
+    # MHIM accepts an unknown score at construction (it fails only at the first training step)
+    "r7models_mhim_score_unchecked": (
+        "milhelpers/models/mhim.py",
+        "        if score not in SCORES:\n            raise ValueError(f\"score={score!r}: choose from {list(SCORES)}\")\n        mhim_mask(",
+        "        if not score:\n            raise ValueError(f\"score={score!r}: choose from {list(SCORES)}\")\n        mhim_mask(",
+        "tests/test_mhim_paths.py -k test_r_hr_is_open_at_0_and_closed_at_1_and_merge_ratio_closed_at_both"),
+    # the recycle network's keys use the queries' map: W_k = W_q
+    "r7models_recycle_keys_share_query_map": (
+        "milhelpers/models/mhim.py", "self.to_k = nn.Linear(dim, inner, bias=False)",
+        "self.to_k = self.to_q",
+        "tests/test_mhim_paths.py -k test_recycle_network_has_its_own_query_key_value_and_output_maps"),
+    # student_init='projection' makes the student use the teacher's projection module itself
+    # (frozen, and moved by the EMA) instead of a copy of its weights
+    "r7models_mhim_student_shares_teacher_projection": (
+        "milhelpers/methods.py",
+        "student.project.load_state_dict(teacher.project.state_dict())",
+        "student.project = teacher.project",
+        "tests/test_mhim_paths.py -k test_the_teacher_is_a_copy_of_the_pretrained_baseline_not_the_baseline_itself"),
+    # the ADS's output map is its embedding's Linear: one matrix applied twice
+    "r7models_ads_out_shares_embedding": (
+        "milhelpers/models/packmil.py", "self.out = nn.Linear(dim, dim)", "self.out = self.embed[0]",
+        "tests/test_packing_paths.py -k test_ads_has_its_own_score_embedding_and_output_layers"),
+    # topk_members(a, 0) returns no member instead of raising
+    "r7models_topk_members_k0_allowed": (
+        "milhelpers/metrics.py",
+        '    if k < 1:\n        raise ValueError(f"k must be >= 1, got {k}")\n    a = _per_head(attention)',
+        '    if k < 0:\n        raise ValueError(f"k must be >= 1, got {k}")\n    a = _per_head(attention)',
+        "tests/test_metrics_viz.py -k test_topk_mass_and_topk_members_refuse_k_zero_and_accept_k_one"),
+    # aem_term accepts λ = inf (only NaN refused)
+    "r7models_aem_lambda_inf_accepted": (
+        "milhelpers/losses.py", "or not math.isfinite(lam) or lam < 0",
+        "or math.isnan(lam) or lam < 0",
+        "tests/test_losses.py -k test_aem_lambda_accepts_exactly_zero_and_refuses_infinities"),
+    # a multi-label target of exactly 1 refused
+    "r7models_targets_one_refused": (
+        "milhelpers/losses.py", "if ((targets < 0) | (targets > 1)).any():",
+        "if ((targets < 0) | (targets >= 1)).any():",
+        "tests/test_losses.py -k test_multilabel_targets_accept_exactly_0_and_1_and_refuse_just_outside"),
+    # multi-label targets of rank 3 accepted when their shape matches the logits
+    "r7models_targets_rank_unchecked": (
+        "milhelpers/losses.py", "if logits.shape != targets.shape or logits.dim() != 2:",
+        "if logits.shape != targets.shape:",
+        "tests/test_losses.py -k test_multilabel_targets_accept_exactly_0_and_1_and_refuse_just_outside"),
+    # soft targets of another (broadcastable) shape accepted
+    "r7models_soft_target_shape_unchecked": (
+        "milhelpers/losses.py", "    if logits.shape != targets.shape:\n        raise ValueError(f\"logits {tuple(logits.shape)} and targets {tuple(targets.shape)} differ\")",
+        "    if logits.dim() != targets.dim():\n        raise ValueError(f\"logits {tuple(logits.shape)} and targets {tuple(targets.shape)} differ\")",
+        "tests/test_losses.py -k test_soft_targets_of_another_shape_are_refused"),
+    # hyperslide_loss(unknown) raises a bare KeyError instead of the named ValueError
+    "r7models_hyperslide_name_unchecked": (
+        "milhelpers/losses.py", "    if name not in HYPERSLIDE_LOSSES:\n", "    if not name:\n",
+        "tests/test_losses.py -k test_hyperslide_losses_by_name_and_an_unknown_name_refused"),
+})
+
+
 def _default_sigint() -> None:
     """Tests run with SIGINT at its default even when this script was started in the background
     of a shell script (which ignores SIGINT for it and, by inheritance, for every test's
