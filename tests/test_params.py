@@ -549,3 +549,14 @@ def test_folds_must_equal_the_fold_columns_count_from_both_sides():
     for k in (3, 6):
         with pytest.raises(ParameterError, match=r"5 folds .*set folds=5"):
             check_folds(k, t)
+
+
+# --- round 7: a list check at its largest valid value ------------------------------------------
+def test_chapter03_ablation_may_name_both_halves():
+    # ['mba', 'stkim'] is the whole allowed set: catches `set(ablation) <= {...}` made a strict
+    # subset check (both halves refused) — and one unknown name is still refused
+    assert params.check_chapter03(**{**CH03, "ablation": ["mba", "stkim"]})["ablation"] == \
+        ["mba", "stkim"]
+    assert params.check_chapter03(**{**CH03, "ablation": []})["ablation"] == []
+    with pytest.raises(ParameterError, match="list of the ACMIL halves"):
+        params.check_chapter03(**{**CH03, "ablation": ["mba", "stkim", "x"]})

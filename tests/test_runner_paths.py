@@ -750,3 +750,75 @@ def test_simulated_cohorts_round_the_number_of_positives(n, prevalence, n_pos):
     # even neighbour (2.5 → 2, 3.5 → 4), where int() would give 28, 2, 3, 3
     y, a, _ = stats.simulate_scores(n_slides=n, n_repeats=1, prevalence=prevalence, seed=0)
     assert y.sum() == n_pos and len(y) == n and a.shape == (1, 1, n)
+
+
+# --- round 7: the meta the runner writes, by hand on a tiny experiment (no training) -----------
+def _fake_runs(monkeypatch):
+    """_Runs.one_run without training: each (method, seed, fold) 'trains' (seed 0 also a first
+    stage), with seconds A = 10 and B = 10 + a difference that depends on (seed, fold)."""
+    def one_run(self, method, seed, k, force=False):
+        self.trained.add((method.name, seed, k))
+        if seed == 0:
+            self.trained.add(("first_stage", seed, k))
+        metrics = {m: float("nan") for m in ex.METRICS}
+        metrics["seconds"] = 10.0 + (0.0 if method.name == "abmil_gated" else (seed + 1) * (k + 2) ** 2)
+        return (metrics, []), f"key-{method.name}-{seed}-{k}", None
+
+    monkeypatch.setattr(ex._Runs, "one_run", one_run)
+
+
+@pytest.mark.parametrize("fold_column, ratio", [
+    # fixed folds of 1, 1 and 2 of 4 slides: n_test/n_train = 1/3, 1/3, 2/2 → mean 5/9
+    ([0, 1, 2, 2], 5 / 9),
+    # 10 slides drawn into 5 stratified folds: 2 tested, 8 trained → 1/4 (never 8/2 = 4)
+    (None, 0.25),
+])
+def test_runner_meta_by_hand_and_its_test_train_ratio_reaches_the_corrected_t(
+        tmp_path, monkeypatch, fold_column, ratio):
+    """meta['test_train_ratio'] is n_test / n_train of a run, averaged over the runs, and the
+    Nadeau–Bengio comparison of seconds uses it. Catches the ratio inverted (≈ 4), the partitions
+    called fixed/repeated the wrong way round, and first stages or trained runs miscounted."""
+    import torch
+
+    from milhelpers.datasets import Bag, ListBagDataset
+
+    n = 4 if fold_column else 10
+    ds = ListBagDataset([Bag(torch.full((2, 3), float(i)), i % 2, f"s{i}") for i in range(n)])
+    if fold_column:
+        ds.table = pd.DataFrame({"fold": fold_column})
+    _fake_runs(monkeypatch)
+    res = ex.run_experiments(ds, ["abmil_gated", "mean_pool"], seeds=[0, 1],
+                             folds=None if fold_column else 5, epochs=1, val_fraction=0.25,
+                             cache_dir=tmp_path, progress=False)
+    k = 3 if fold_column else 5
+    m = res.meta
+    assert m["test_train_ratio"] == pytest.approx(ratio, abs=1e-12)
+    assert (m["seeds"], m["folds"], m["epochs"], m["n_slides"], m["val_fraction"]) == \
+        ([0, 1], k, 1, n, 0.25)
+    assert m["partitions"] == ("fixed" if fold_column else "repeated")
+    assert m["fold_source"].startswith("the labels' 'fold' column" if fold_column
+                                       else "a partition per repeat")
+    assert m["first_stages_trained"] == k                 # seed 0's first stage, once per fold
+    assert res.n_trained == 2 * 2 * k                     # every listed run, no first stage
+    assert m["data_fingerprint"] == ex.data_fingerprint(ds)
+    # the ratio is what corrects the interval of a per-run comparison
+    d = ex.run_differences(res, "abmil_gated", "mean_pool", "seconds").to_numpy()
+    assert sorted(d.tolist()) == sorted((s + 1) * (f + 2) ** 2 for s in (0, 1) for f in range(k))
+    want = stats.corrected_t_test(d, ratio)
+    got = res.paired("abmil_gated", "mean_pool", ["seconds"])["seconds"]
+    assert got["ci95"] == pytest.approx(want["ci95"]) and got["p"] == pytest.approx(want["p"])
+    assert got["n_runs"] == 2 * k and got["n_repeats"] == 2
+
+
+@pytest.mark.parametrize("kwargs, dask", [
+    ({"workers": 1}, None),                                   # one worker: trained here, no Dask
+    ({"workers": 2}, {"scheduler": "local:2", "cluster_file": None, "client": None}),
+    ({"scheduler": "local:1"}, {"scheduler": "local:1", "cluster_file": None, "client": None}),
+])
+def test_one_worker_trains_in_process_and_two_start_a_local_cluster(tmp_path, monkeypatch,
+                                                                    kwargs, dask):
+    # catches `workers > 1` loosened to `>= 1` (every default call would start a Dask cluster)
+    seen = {}
+    monkeypatch.setattr(ex, "_run_all", lambda *a: seen.setdefault("dask", a[8]))
+    ex.run_experiments(None, ["abmil_gated"], cache_dir=tmp_path, progress=False, **kwargs)
+    assert seen["dask"] == dask

@@ -112,3 +112,83 @@ def test_level_read_in_strips_equals_a_whole_level_resize(block_slides):
                            interpolation=cv2.INTER_AREA)
         strips = s.read_level_resized(1, (lw // 4, lh // 4), max_pixels=lw * 37)
     assert np.array_equal(whole, strips)
+
+
+# --- round 7: the mpp tolerance is relative, and each mpp bound holds at the bound itself ------
+def _with_file_mpp(monkeypatch, value):
+    monkeypatch.setattr(Slide, "file_mpp", property(lambda self: value))
+
+
+@pytest.mark.parametrize("file, given, agrees", [
+    (0.25, 0.33, False),    # 40×: 0.08 µm/px apart is 32 %, a conflict (absolute 0.1 would pass)
+    (0.25, 0.27, True),     # 8 % apart
+    (4.0, 4.3, True),       # a coarse scan: 0.3 µm/px apart is 7.5 % (absolute 0.1 would refuse)
+    (4.0, 4.5, False),      # 12.5 %
+    (0.625, 0.6875, True),  # exactly 10 % (both values exact in binary): still agreement
+    (0.625, 0.6876, False),  # just past 10 %
+])
+def test_given_mpp_agrees_within_ten_percent_of_the_files_value(monkeypatch, file, given, agrees):
+    """MPP_TOLERANCE is relative to the file's value, checked at two scales and at exactly 10 %.
+    Catches an absolute 0.1 µm/px tolerance (wrong at 40× and at 4 µm/px alike) and a strict
+    `<` (exactly 10 % refused)."""
+    _with_file_mpp(monkeypatch, file)
+    with Slide(REAL_SVS, mpp=given) as s:
+        if agrees:
+            assert s.mpp == file and s.mpp_source == f"file (agrees with the given {given:g})"
+        else:
+            with pytest.raises(MPPConflictError):
+                _ = s.mpp
+
+
+class _FakeOSR:
+    """Stands in for OpenSlide: given properties and level sizes, a 1-px transparent-free read."""
+
+    def __init__(self, properties=None, level_dimensions=((10, 10),)):
+        self.properties = properties or {}
+        self.level_dimensions = level_dimensions
+        self.dimensions = level_dimensions[0]
+        self.level_downsamples = tuple(1.0 for _ in level_dimensions)
+
+    def read_region(self, location, level, size):
+        return np.full((1, 1, 4), 255, np.uint8)
+
+    def close(self):
+        pass
+
+
+def _fake_slide(**kw):
+    s = Slide(REAL_SVS)
+    s._osr.close()
+    s._osr = _FakeOSR(**kw)
+    return s
+
+
+@pytest.mark.parametrize("props, want", [
+    ({"openslide.mpp-x": "0", "openslide.mpp-y": "0.5"}, 0.5),     # a 0 is "not recorded"
+    ({"openslide.mpp-x": "-1", "openslide.mpp-y": "0.5"}, 0.5),
+    ({"openslide.mpp-x": "0.25", "openslide.mpp-y": "0.5"}, 0.375),  # both recorded: the mean
+    ({"openslide.mpp-x": "0"}, None),
+])
+def test_file_mpp_ignores_zero_and_negative_values(props, want):
+    # catches `v > 0` loosened to `>= 0` (a 0 would halve the mean, or count as a value)
+    assert _fake_slide(properties=props).file_mpp == want
+
+
+@pytest.mark.parametrize("value, plausible", [("0.05", True), ("20", True), ("0.0499", False),
+                                              ("20.01", False)])
+def test_file_mpp_exactly_at_the_plausible_range_ends_is_used(value, plausible):
+    """MPP_RANGE is closed: a file saying exactly 0.05 or 20 µm/px is used as it is. Catches the
+    range check made strict (either end refused as implausible)."""
+    s = _fake_slide(properties={"openslide.mpp-x": value, "openslide.mpp-y": value})
+    if plausible:
+        assert s.mpp == float(value) and s.mpp_source == "file"
+    else:
+        with pytest.raises(ImplausibleMPPError):
+            _ = s.mpp
+
+
+def test_a_level_of_exactly_2e8_pixels_may_be_read_whole():
+    # the limit is "more than 2e8": 20000 × 10000 passes, one more row does not (catches `>=`)
+    assert _fake_slide(level_dimensions=((20000, 10000),)).read_level(0).shape == (1, 1, 3)
+    with pytest.raises(ValueError, match="too large to read whole"):
+        _fake_slide(level_dimensions=((20000, 10001),)).read_level(0)

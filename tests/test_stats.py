@@ -494,3 +494,65 @@ def test_compare_settings_calls_agreement_only_on_the_same_verdict():
     assert t.loc["m1", "quick"] == "-0.050 [-0.090, -0.010] clear"
     assert t.loc["m2", "quick"].endswith("—")
     assert t.agree.tolist() == [True, False, False]         # same sign / clear vs not / opposite
+
+
+# --- round 7: power exactly at the target, tests at their smallest sizes, hand-computed points --
+@pytest.mark.parametrize("power, want", [
+    ([0.05, 0.5, 0.8], 0.2),             # the last grid point reaches 0.8 exactly: it counts
+    ([0.05, 0.8, 0.8, 1.0], 0.1),        # a plateau at exactly 0.8: its first point
+    ([0.8, 0.9, 1.0], 0.0),              # the first point already reaches it
+    ([0.05, 0.6, 1.0], 0.15),            # between grid points: linear, 0.1 + 0.1 · 0.2 / 0.4
+])
+def test_min_detectable_difference_counts_power_equal_to_the_target(power, want):
+    """"Reaches" is ≥: catches `pw > target` (the last case above would be NaN, the plateau
+    0.2 instead of 0.1)."""
+    import pandas as pd
+
+    curve = pd.DataFrame({"n_repeats": 1, "delta_auc": [0.1 * i for i in range(len(power))],
+                          "power": power})
+    assert stats.min_detectable_difference(curve, 0.8)[1] == pytest.approx(want, abs=1e-12)
+
+
+@pytest.mark.parametrize("y, a, b", [
+    ([1, 0, 0], [0.5, 0.2, 0.7], [0.9, 0.3, 0.4]),     # one positive
+    ([0, 1, 1], [0.5, 0.2, 0.7], [0.1, 0.3, 0.4]),     # one negative
+])
+def test_delong_with_a_single_positive_or_negative_by_hand(y, a, b):
+    """m = 1 (or n = 1): that side has no sample variance and adds nothing; the other side's
+    placements differ by (0, 1) between the methods: variance ½, over 2 → se = ½. AUCs ½ and 1,
+    Δ = ½, z = 1. Catches `m > 1` loosened to `>= 1` (a NaN covariance of one placement)."""
+    s = stats.delong_test(y, a, b)
+    assert (s["auc_a"], s["auc_b"], s["diff"]) == (0.5, 1.0, 0.5)
+    assert s["se"] == pytest.approx(0.5) and s["z"] == pytest.approx(1.0)
+    assert s["p"] == pytest.approx(2 * norm.sf(1.0))
+
+
+def test_delong_with_zero_standard_error():
+    """se = 0: identical methods give z = 0, p = 1; a perfect against an inverted ranking gives
+    Δ = 1, z = +inf, p = 0. Catches `se > 0` loosened to `>= 0` (a division by zero)."""
+    y = [1, 1, 0, 0]
+    a = [0.1, 0.2, 0.3, 0.4]                  # AUC 0, every placement 0
+    same = stats.delong_test(y, a, a)
+    assert (same["diff"], same["se"], same["z"], same["p"]) == (0.0, 0.0, 0.0, 1.0)
+    flip = stats.delong_test(y, a, [0.9, 0.8, 0.1, 0.2])
+    assert (flip["diff"], flip["se"], flip["z"], flip["p"]) == (1.0, 0.0, math.inf, 0.0)
+
+
+def test_corrected_t_test_of_two_runs_by_hand():
+    """J = 2 is the smallest testable: d = (1, 3), mean 2, s² = 2, ratio ¼: se = √(2·(½ + ¼)) =
+    √1.5, t = 2/√1.5 on 1 degree of freedom. Catches `j < 2` made `<= 2` (NaN for two runs)."""
+    s = stats.corrected_t_test([1.0, 3.0], 0.25)
+    se = math.sqrt(1.5)
+    assert s["n_runs"] == 2 and s["se"] == pytest.approx(se)
+    assert s["p"] == pytest.approx(2 * student_t.sf(2 / se, 1))
+    q = student_t.ppf(0.975, 1)
+    assert s["ci95"] == pytest.approx([2 - q * se, 2 + q * se])
+
+
+def test_simulation_accepts_correlations_at_the_model_boundary_despite_rounding():
+    """rho_methods + rho_repeats − rho_cross = 1 leaves no independent noise: 1 − 0 − 0.9 − 0.1
+    is −2.8e-17 in floating point, which is 0, not an invalid model. Catches the validity check
+    without its tolerance (`< 0`) and a square root of the unclipped variance (math domain error)."""
+    y, a, b = stats.simulate_scores(20, 2, 0.0, rho_methods=0.1, rho_repeats=0.9, rho_cross=0.0,
+                                    seed=0)
+    assert a.shape == b.shape == (1, 2, 20) and np.isfinite(a).all()

@@ -598,3 +598,14 @@ def test_done_before_and_earlier_runs_read_result_files_by_hand(tmp_path):
     assert [(r.name, r.status, r.results) for r in earlier] == [
         ("lam=2", "earlier", {"auc": 0.6}), ("lam=3", "stale", {})]
     assert earlier[0].seconds == 1 and math.isnan(earlier[1].seconds)
+
+
+# --- round 7: the run-name cut at exactly its bound -------------------------------------------
+@pytest.mark.parametrize("length, cut", [(120, False), (121, True)])
+def test_a_run_name_of_exactly_120_characters_is_kept_whole(length, cut):
+    """Names *over* 120 characters are cut to 100 plus '-' and a 12-digit hash (113 in all);
+    exactly 120 stay readable. Catches `len > 120` made `>=` (a 120-character name hashed)."""
+    params = {"n": "x" * (length - 2)}                       # "n=" + value
+    name = sweep.run_name(params)
+    assert len(",".join(f"{k}={v}" for k, v in params.items())) == length
+    assert (name != "n=" + "x" * (length - 2)) is cut and len(name) == (113 if cut else length)

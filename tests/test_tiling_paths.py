@@ -381,3 +381,30 @@ def test_magnification_repr_and_open_slide():
         assert repr(s) == f"Slide('cmu_small_region.svs', 2220×2967 px, {s.level_count} levels, 0.499 µm/px)"
     with open_slide(REAL_SVS, mpp=0.25, force_mpp=True) as s:
         assert s.mpp == 0.25 and "forced" in s.mpp_source
+
+
+# --- round 7: bounds at exactly the bound ------------------------------------------------------
+@pytest.mark.parametrize("w, h", [(600, 400), (400, 600)])
+def test_tile_slide_takes_a_patch_exactly_as_large_as_the_slides_shorter_side(tmp_path, w, h):
+    """A 400-px patch at the scan's own 0.5 µm/px is 400 level-0 px: on a 600×400 (or 400×600)
+    slide exactly one row (column) of one patch fits, so tile_slide keeps it; 401 px does not
+    fit and is refused. Catches the refusal at size0 >= the shorter side (a slide refused
+    although one patch fits)."""
+    img = np.full((h, w, 3), GLASS, np.uint8)
+    img[:400, :400] = TISSUE
+    path = synth.write_pyramidal_tiff(tmp_path / "edge.tiff", img, 0.5)
+    res = tiling.tile_slide(path, tmp_path / "out", target_mpp=0.5, patch_size=400, qc=False)
+    assert res.patch_size_level0 == 400 and res.coords.tolist() == [[0, 0]]
+    with pytest.raises(tiling.PatchLargerThanSlideError, match="401 level-0 px"):
+        tiling.tile_slide(path, tmp_path / "out2", target_mpp=0.5, patch_size=401, qc=False)
+
+
+@pytest.mark.parametrize("downsamples, target, expected", [
+    ((1, 2), 1.1, (0, 1.1)),      # level 0 is exactly 10 % finer: resized, not the 2× level
+    ((1, 2), 1.2, (1, 2.0)),      # more than 10 % finer: the coarser level at most 2× away
+    ((1, 4), 2.0, (1, 4.0)),      # the next level exactly 2× coarser is still taken
+])
+def test_segmentation_level_at_exactly_its_two_thresholds(downsamples, target, expected):
+    # catches `>= target / 1.1` made strict (at 1.1 the 2× level would be read instead of
+    # resizing level 0) and a 2× rule tightened below 2× (level 0 read in strips)
+    assert tiling.segmentation_level(downsamples, target) == expected

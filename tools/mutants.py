@@ -3669,6 +3669,116 @@ MUTANTS.update({
     "r7models_hyperslide_name_unchecked": (
         "milhelpers/losses.py", "    if name not in HYPERSLIDE_LOSSES:\n", "    if not name:\n",
         "tests/test_losses.py -k test_hyperslide_losses_by_name_and_an_unknown_name_refused"),
+    # ---- round 7: bounds at exactly the bound, relative tolerances, the runner's meta by hand,
+    # stats at hand-computed points (each with the round-7 test written for it)
+    # level 0 exactly 10 % finer than asked is no longer "close": the 2× coarser level is read
+    "r7bounds_tiling_seglevel_close_strict": (
+        "milhelpers/tiling.py",
+        "if downsamples[fine] >= target_ds / 1.1 or",
+        "if downsamples[fine] > target_ds / 1.1 or",
+        "tests/test_tiling_paths.py -k test_segmentation_level_at_exactly_its_two_thresholds"),
+    # a given mpp exactly 10 % from the file's value is called a conflict
+    "r7bounds_slides_mpp_tolerance_strict": (
+        "milhelpers/slides.py",
+        "if abs(given - file) <= MPP_TOLERANCE * file:",
+        "if abs(given - file) < MPP_TOLERANCE * file:",
+        "tests/test_slides.py -k test_given_mpp_agrees_within_ten_percent_of_the_files_value"),
+    # an mpp-x of 0 counts as a value: the file's mpp is halved (or 0)
+    "r7bounds_slides_file_mpp_zero_counts": (
+        "milhelpers/slides.py",
+        "if math.isfinite(v) and v > 0:",
+        "if math.isfinite(v) and v >= 0:",
+        "tests/test_slides.py -k test_file_mpp_ignores_zero_and_negative_values"),
+    # a file saying exactly 0.05 or 20 µm/px is called implausible
+    "r7bounds_slides_mpp_range_open": (
+        "milhelpers/slides.py",
+        "if file is not None and not lo <= file <= hi:",
+        "if file is not None and not lo < file < hi:",
+        "tests/test_slides.py -k test_file_mpp_exactly_at_the_plausible_range_ends_is_used"),
+    # a level of exactly 2e8 px is refused as too large to read whole
+    "r7bounds_slides_read_level_limit_inclusive": (
+        "milhelpers/slides.py",
+        "if w * h > 2e8:",
+        "if w * h >= 2e8:",
+        "tests/test_slides.py -k test_a_level_of_exactly_2e8_pixels_may_be_read_whole"),
+    # DeLong with one positive: the NaN covariance of a single placement poisons the variance
+    "r7bounds_stats_delong_one_positive_cov": (
+        "milhelpers/stats.py",
+        "    if m > 1:\n        var += c @ np.cov(v10) @ c / m",
+        "    if m >= 1:\n        var += c @ np.cov(v10) @ c / m",
+        "tests/test_stats.py -k test_delong_with_a_single_positive_or_negative_by_hand"),
+    # the same with one negative
+    "r7bounds_stats_delong_one_negative_cov": (
+        "milhelpers/stats.py",
+        "    if n > 1:\n        var += c @ np.cov(v01) @ c / n",
+        "    if n >= 1:\n        var += c @ np.cov(v01) @ c / n",
+        "tests/test_stats.py -k test_delong_with_a_single_positive_or_negative_by_hand"),
+    # DeLong divides by a zero standard error (identical or perfectly separated methods)
+    "r7bounds_stats_delong_zero_se_divides": (
+        "milhelpers/stats.py",
+        "z = d / se if se > 0 else",
+        "z = d / se if se >= 0 else",
+        "tests/test_stats.py -k test_delong_with_zero_standard_error"),
+    # the corrected t-test refuses two runs (NaN), the smallest testable number
+    "r7bounds_stats_corrected_t_two_runs_refused": (
+        "milhelpers/stats.py",
+        "    if j < 2:\n        return out\n    se = ",
+        "    if j <= 2:\n        return out\n    se = ",
+        "tests/test_stats.py -k test_corrected_t_test_of_two_runs_by_hand"),
+    # the model-validity check without its rounding tolerance: a boundary model is refused
+    "r7bounds_stats_sim_validity_no_tolerance": (
+        "milhelpers/stats.py",
+        "if min(a2, g2, b2, h2) < -1e-12:",
+        "if min(a2, g2, b2, h2) < 0:",
+        "tests/test_stats.py -k test_simulation_accepts_correlations_at_the_model_boundary_despite_rounding"),
+    # the square root of a variance rounded just below 0 (math domain error)
+    "r7bounds_stats_sim_sqrt_unclipped": (
+        "milhelpers/stats.py",
+        "a, g, b, h = (math.sqrt(max(v, 0.0)) for v in (a2, g2, b2, h2))",
+        "a, g, b, h = (math.sqrt(v) for v in (a2, g2, b2, h2))",
+        "tests/test_stats.py -k test_simulation_accepts_correlations_at_the_model_boundary_despite_rounding"),
+    # meta calls fixed folds "repeated" and drawn ones "fixed"
+    "r7bounds_runner_meta_partitions_swapped": (
+        "milhelpers/experiments.py",
+        '"partitions": "fixed" if fixed else "repeated",',
+        '"partitions": "repeated" if fixed else "fixed",',
+        "tests/test_runner_paths.py -k test_runner_meta_by_hand_and_its_test_train_ratio_reaches_the_corrected_t"),
+    # first_stages_trained counts every run trained, not only the unlisted first stages
+    "r7bounds_runner_meta_first_stages_all": (
+        "milhelpers/experiments.py",
+        '"first_stages_trained": len(trained - listed),',
+        '"first_stages_trained": len(trained),',
+        "tests/test_runner_paths.py -k test_runner_meta_by_hand_and_its_test_train_ratio_reaches_the_corrected_t"),
+    # n_trained counts first stages as listed runs
+    "r7bounds_runner_n_trained_with_first_stages": (
+        "milhelpers/experiments.py",
+        "return ExperimentResult(runs, cache_dir, names, len(trained & listed), meta, slides)",
+        "return ExperimentResult(runs, cache_dir, names, len(trained), meta, slides)",
+        "tests/test_runner_paths.py -k test_runner_meta_by_hand_and_its_test_train_ratio_reaches_the_corrected_t"),
+    # meta n_slides is the number of runs, not of slides
+    "r7bounds_runner_meta_n_slides_runs": (
+        "milhelpers/experiments.py",
+        '"val_fraction": val_fraction, "n_slides": len(ids),',
+        '"val_fraction": val_fraction, "n_slides": len(runs),',
+        "tests/test_runner_paths.py -k test_runner_meta_by_hand_and_its_test_train_ratio_reaches_the_corrected_t"),
+    # workers=1 (the default) counts as an engine: every call starts a Dask cluster
+    "r7bounds_runner_one_worker_dask": (
+        "milhelpers/experiments.py",
+        "engines = [workers > 1,",
+        "engines = [workers >= 1,",
+        "tests/test_runner_paths.py -k test_one_worker_trains_in_process_and_two_start_a_local_cluster"),
+    # a run name of exactly 120 characters is cut and hashed
+    "r7bounds_sweep_run_name_cut_at_120": (
+        "milhelpers/sweep.py",
+        "if len(text) > 120:",
+        "if len(text) >= 120:",
+        "tests/test_sweep.py -k test_a_run_name_of_exactly_120_characters_is_kept_whole"),
+    # ablation must be a strict subset: both halves together are refused
+    "r7bounds_params_ablation_strict_subset": (
+        "milhelpers/params.py",
+        'or not set(ablation) <= {"mba", "stkim"}:',
+        'or not set(ablation) < {"mba", "stkim"}:',
+        "tests/test_params.py -k test_chapter03_ablation_may_name_both_halves"),
 })
 
 
