@@ -505,3 +505,50 @@ def test_mil_tables_map_positive_labels_to_one_and_refuse_mixed_bags(tmp_path):
         load_mil_table("musk1", tmp_path)
     with pytest.raises(KeyError, match="unknown MIL table"):
         load_mil_table("musk3", tmp_path)
+
+
+# --- round 7: folds and validation splits follow their seed alone; their checks at the bounds ---
+_Y = np.array([0] * 12 + [1] * 12)
+_G = np.array([f"c{i // 2}" for i in range(24)])                  # 12 cases of two slides
+
+
+@pytest.mark.parametrize("split", [
+    lambda seed: datasets.stratified_folds(_Y, 3, seed=seed),
+    lambda seed: datasets.stratified_folds(_Y, 3, seed=seed, groups=_G),
+    lambda seed: datasets.train_val_split(np.arange(24), _Y, 0.25, seed=seed),
+    lambda seed: datasets.train_val_split(np.arange(24), _Y, 0.25, seed=seed, groups=_G),
+], ids=["folds", "grouped_folds", "val_split", "grouped_val_split"])
+def test_splits_follow_their_seed_not_numpys_global_state(split):
+    """One seed gives one partition whatever NumPy's global seed (a splitter left at
+    random_state=None would draw from it and change run to run), another seed another one."""
+    def draw(seed, global_seed):
+        np.random.seed(global_seed)
+        out = split(seed)
+        return [np.asarray(a).tolist() for pair in (out if isinstance(out, list) else [out])
+                for a in pair]
+
+    assert draw(5, 0) == draw(5, 1)
+    assert len({str(draw(s, 0)) for s in range(4)}) > 1
+
+
+@pytest.mark.parametrize("call, refused", [
+    (lambda: datasets.stratified_folds([0, 1, 0, 1], 2), None),          # k = 2 folds is the least
+    (lambda: datasets.stratified_folds([0, 1, 0, 1], 1), "at least 2 folds"),
+    (lambda: datasets.stratified_folds([0, 0, 0, 1, 1, 1], 3), None),    # 3 bags of a class, k = 3
+    (lambda: datasets.stratified_folds([0, 0, 0, 1, 1], 3), "use k <= 2"),      # 2 bags of class 1, k = 3
+    (lambda: datasets.train_val_split(np.arange(20), [0, 1] * 10, 0.1), None),
+    (lambda: datasets.train_val_split(np.arange(20), [0, 1] * 10, 0.0), "val_fraction=0.0"),
+    (lambda: datasets.train_val_split(np.arange(20), [0, 1] * 10, 1.0), "val_fraction=1.0"),
+    (lambda: datasets.train_val_split(np.arange(8), [0, 1] * 4, 0.5, groups=list("aabbccdd")),
+     None),                                                             # k = round(1/0.5) = 2
+    (lambda: datasets.train_val_split(np.arange(8), [0, 1] * 4, 0.7, groups=list("aabbccdd")),
+     "too large for a grouped split"),                                  # k = round(1.43) = 1
+], ids=["k2", "k1", "n_eq_k", "n_lt_k", "vf0.1", "vf0", "vf1", "grouped0.5", "grouped0.7"])
+def test_split_arguments_at_exactly_their_bounds(call, refused):
+    """Each check accepts its bound and refuses one step past it, with its own message
+    (scikit-learn refuses some of these too, but later and without saying which argument)."""
+    if refused is None:
+        call()
+    else:
+        with pytest.raises(ValueError, match=refused):
+            call()

@@ -369,3 +369,42 @@ def test_extract_slide_builds_its_encoder_once_and_clears_old_partials(tiled, tm
     again = features.extract_slide(job, **kw)
     assert again.skipped == [job.out_path] and not again.written
     assert len(features._ENCODERS) == 1 and next(iter(features._ENCODERS.values())) is enc
+
+
+# --- round 7: every field of the worker's encoder cache key -----------------------------------
+_KEY_BASE = dict(encoder_name="enc_a", weights=None, input_size=32, device="cpu")
+
+
+@pytest.mark.parametrize("field, other", [("encoder_name", "enc_b"), ("weights", "w.pt"),
+                                          ("input_size", 64), ("device", "cuda:1")])
+def test_extract_slide_rebuilds_its_encoder_when_any_key_field_changes(monkeypatch, tmp_path,
+                                                                         field, other):
+    """A Dask worker keeps the encoders it built by (name, weights, input size, device). A task
+    asking for another value of any one of them gets an encoder built for it (reusing the cached
+    one would encode at the wrong size, with the wrong weights or on the wrong device and write
+    features under the requested name); the same request again reuses the first encoder.
+    (Building and encoding are faked: only the cache is under test.)"""
+    from types import SimpleNamespace
+
+    from milhelpers import cluster
+
+    monkeypatch.setenv(cluster.WORKER_THREADS_ENV, str(torch.get_num_threads()))
+    monkeypatch.setattr(features, "_ENCODERS", {})
+    monkeypatch.setattr(features, "resolve_device", lambda device, slot=0: device)
+    monkeypatch.setattr(features, "remove_partials", lambda path: [])
+    built, used = [], []
+
+    def fake_get_encoder(name, weights=None, input_size=None, device="cpu"):
+        built.append(SimpleNamespace(encoder_name=name, weights=weights, input_size=input_size,
+                                     device=device))
+        return built[-1]
+
+    monkeypatch.setattr(features, "get_encoder", fake_get_encoder)
+    monkeypatch.setattr(features, "extract_features", lambda jobs, enc, **kw: used.append(enc))
+    job = ExtractionJob(tmp_path / "s.tiff", tmp_path / "p.h5", tmp_path / "f.h5")
+    features.extract_slide(job, **_KEY_BASE)
+    features.extract_slide(job, **{**_KEY_BASE, field: other})
+    features.extract_slide(job, **_KEY_BASE)
+    assert len(built) == 2
+    assert getattr(used[1], field) == other                  # built for the changed request
+    assert used[2] is used[0]                                # the first one reused

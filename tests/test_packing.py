@@ -384,3 +384,97 @@ def test_residual_counts_after_ads_are_the_compressed_lengths_and_tokenmix_uses_
     assert pb.residual_counts[0].tolist() == want
     mix = pb.hyperslide_labels(2, "tokenmix")
     torch.testing.assert_close(mix[0], torch.tensor([want[0], want[1]]) / sum(want))
+
+
+# --- round 7: every draw follows its generator; ADS on whole slides in both modes; bounds ----
+def _state_kept(fn):
+    """fn() run twice from two different global torch seeds: the results, and whether the
+    global stream was left where it was (a draw that falls back to it moves it)."""
+    outs, kept = [], []
+    for global_seed in (0, 99):
+        torch.manual_seed(global_seed)
+        before = torch.get_rng_state()
+        outs.append(fn())
+        kept.append(torch.equal(before, torch.get_rng_state()))
+    return outs, all(kept)
+
+
+@pytest.mark.parametrize("n, p, min_len, cap", [
+    (50, 0.4, 0, 15),      # the split permutation and both caps (20 → 15, 30 → 15) draw
+    (12, 0.5, 20, 5),      # a short slide goes whole to both parts: only the two caps draw
+])
+def test_split_slide_draws_every_permutation_from_its_generator(n, p, min_len, cap):
+    """The split and *each* cap's subsample come from the generator passed in: one generator
+    seed gives one split whatever torch's global seed, the global stream is not touched, and
+    another generator seed moves the main part and the residual part alike. (A cap drawn
+    without ``generator=`` makes the pack depend on the global stream and breaks repeats.)"""
+    def draw(seed):
+        return split_slide(n, p, min_len=min_len, cap=cap,
+                           generator=torch.Generator().manual_seed(seed))
+
+    (a, b), kept = _state_kept(lambda: draw(7))
+    assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
+    assert kept, "split_slide drew from torch's global generator"
+    runs = [draw(s) for s in range(6)]
+    assert len({tuple(m.tolist()) for m, _ in runs}) > 1      # the main cap follows the seed
+    assert len({tuple(r.tolist()) for _, r in runs}) > 1      # and so does the residual cap
+
+
+def test_pack_collate_with_its_own_generator_ignores_the_global_stream():
+    """pack_collate(generator=g) hands g to every split: the same g seed packs the same batch
+    under any global seed and leaves the global stream alone."""
+    bags = _bags([30, 25, 40, 18])
+
+    def run():
+        b = pack_collate(p=0.5, max_len=64, min_len=0,
+                         generator=torch.Generator().manual_seed(3))(bags)
+        return b.features, b.residual_features
+
+    (a, b), kept = _state_kept(run)
+    assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1]) and kept
+
+
+@pytest.mark.parametrize("mode", ["train", "eval"])
+def test_unpacked_forward_applies_the_ads_per_token_in_both_modes(mode):
+    """Whole slides (no slide_index) pass through the ADS in its per-token mode whether the
+    model is training or evaluating: the output is ABMIL on ads(x), not ABMIL on raw x (an ADS
+    skipped in eval would validate and predict a model other than the one trained)."""
+    from milhelpers.models.base import as_batch
+
+    torch.manual_seed(0)
+    model = PackMIL(6, 2, embed_dim=8, attn_dim=4, dropout=0.0, ads_ratio=2).train(mode == "train")
+    x = torch.randn(7, 6)
+    with torch.no_grad():
+        xb, mb = as_batch(x, None)
+        got = model(x).logits
+        want = ABMIL.forward(model, model.ads(xb, mb), mb).logits
+        raw = ABMIL.forward(model, xb, mb).logits
+    torch.testing.assert_close(got, want)
+    assert not torch.allclose(got, raw, atol=1e-4)            # the ADS does change the logits
+
+
+@pytest.mark.parametrize("call, ok", [
+    (lambda: split_slide(1, 1.0), True),                       # n = 1 and p = 1 are allowed
+    (lambda: split_slide(0, 0.5), False),
+    (lambda: split_slide(5, 0.0), False),                      # p must be > 0
+    (lambda: split_slide(5, 1.0 + 1e-9), False),
+    (lambda: split_slide(5, 0.5, cap=1), True),
+    (lambda: split_slide(5, 0.5, cap=0), False),
+    (lambda: pack_collate(min_len=0), True),                   # min_len may be 0 (always split)
+    (lambda: pack_collate(min_len=-1), False),
+    (lambda: pack_collate(max_len=1), True),
+    (lambda: pack_collate(max_len=0), False),
+    (lambda: pack_collate(ads_ratio=1), True),                 # 1 = no ADS
+    (lambda: pack_collate(ads_ratio=0), False),
+    (lambda: sequential_packs([1], 1), True),
+    (lambda: sequential_packs([1], 0), False),
+], ids=["n1p1", "n0", "p0", "p>1", "cap1", "cap0", "min0", "min-1", "L1", "L0", "r1", "r0",
+        "packs_L1", "packs_L0"])
+def test_packing_arguments_at_exactly_their_bounds(call, ok):
+    """Each check accepts its bound and refuses one step past it (an off-by-one in a check
+    either refuses a legal setting or lets a meaningless one through)."""
+    if ok:
+        call()
+    else:
+        with pytest.raises(ValueError):
+            call()

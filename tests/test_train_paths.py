@@ -262,3 +262,105 @@ def test_cross_validate_predicts_each_test_fold_with_its_run_seed():
                 masses.append(np.sort(e / e.sum())[::-1][:5].sum())
         assert row.top5_mass == pytest.approx(np.mean(masses), rel=1e-5)
         assert row.attention_entropy == pytest.approx(p.mean_entropy())
+
+
+# --- round 7: run seeds, the loader's generator, global seeding, train/eval modes, bounds ------
+def test_run_seed_gives_every_seed_and_fold_its_own_stream():
+    """run_seed(seed, fold) is distinct for every (seed, fold) a study runs: seed 1 fold 0 must
+    not replay seed 0 fold 1 (a ``seed + fold`` rule would make repeats share random streams,
+    so 'independent repeats' would be the same runs shifted by one fold)."""
+    from milhelpers.train import run_seed
+
+    assert run_seed(1, 0) != run_seed(0, 1)
+    pairs = [(s, k) for s in range(5) for k in range(10)]
+    assert len({run_seed(s, k) for s, k in pairs}) == len(pairs)
+
+
+@pytest.mark.parametrize("sampler", [None, "slide_batch_sampler"])
+def test_loader_order_follows_its_seed_not_the_global_stream(sampler):
+    """The training loader shuffles with its own generator seeded by the run seed (with a plain
+    batch size and with a batch_sampler factory): one seed, one order, whatever torch's global
+    seed; another seed, another order; the plain loader does not consume the global stream (so
+    dropout draws do not depend on how many bags were shuffled)."""
+    from milhelpers.packing import slide_batch_sampler
+
+    ds = _bags([1] * 12, [0, 1] * 6)
+    bs = None if sampler is None else slide_batch_sampler(1)
+
+    def order(seed, global_seed):
+        torch.manual_seed(global_seed)
+        before = torch.get_rng_state()
+        ids = [i for b in train_mod._loader(ds, 1, True, seed, batch_sampler=bs)
+               for i in b.slide_ids]
+        return ids, torch.equal(before, torch.get_rng_state())
+
+    (a, kept_a), (b, kept_b) = order(4, 0), order(4, 7)
+    assert a == b
+    if sampler is None:     # (a batch_sampler loader draws its unused worker seed globally)
+        assert kept_a and kept_b
+    assert len({tuple(order(s, 0)[0]) for s in range(4)}) > 1
+
+
+@pytest.mark.parametrize("draw", [lambda: __import__("random").random(),
+                                  lambda: float(np.random.rand()),
+                                  lambda: float(torch.rand(()))],
+                         ids=["python", "numpy", "torch"])
+def test_seed_everything_seeds_python_numpy_and_torch(draw):
+    """A plugin's transform may draw from Python's, NumPy's or torch's global generator: each
+    must repeat under one seed and change with another."""
+    from milhelpers.train import seed_everything
+
+    values = []
+    for s in (3, 3, 4):
+        seed_everything(s)
+        values.append(draw())
+    assert values[0] == values[1] != values[2]
+
+
+@pytest.mark.parametrize("mode", ["train", "eval"])
+def test_predict_runs_in_eval_and_gives_the_model_back_in_its_mode(mode):
+    """predict switches dropout off (two calls agree, and match an eval forward) and hands the
+    model back in the mode it came in: an eval model stays eval, a training one trains on."""
+    from milhelpers.models import build_model
+
+    torch.manual_seed(0)
+    ds = _bags([4, 6, 3], [0, 1, 0])
+    model = build_model("abmil_gated", 2, dropout=0.5).train(mode == "train")
+    p1, p2 = predict(model, ds), predict(model, ds)
+    assert model.training is (mode == "train")
+    assert all(m.training is (mode == "train") for m in model.modules())
+    np.testing.assert_array_equal(p1.probs, p2.probs)
+    with torch.no_grad():
+        want = torch.softmax(model.eval()(ds[1].features).logits, -1)[0].numpy()
+    np.testing.assert_allclose(p1.probs[1], want, rtol=1e-5, atol=1e-6)
+
+
+def test_fit_trains_in_train_mode_even_when_handed_an_eval_model():
+    """fit switches the model to training at every epoch (dropout on during the steps), also
+    for a ready model handed in eval mode and after each epoch's validation."""
+    from milhelpers.train import Callback
+
+    seen = []
+
+    class Record(Callback):
+        def on_step_start(self, model, state):
+            seen.append(model.training)
+
+    ds = _bags([3, 4, 5, 2], [0, 1, 0, 1])
+    fit(MeanFirstFeature().eval(), ds, ds, TrainConfig(epochs=2, monitor="val_loss", progress=False),
+        callbacks=[Record()])
+    assert seen and all(seen)
+
+
+@pytest.mark.parametrize("threads, ok", [(1, True), (0, False), (1.5, False)])
+def test_torch_threads_at_exactly_its_bound(threads, ok):
+    """One thread is allowed, zero or a fraction is refused."""
+    from milhelpers.train import torch_threads
+
+    if ok:
+        with torch_threads(threads):
+            assert torch.get_num_threads() == 1
+    else:
+        with pytest.raises(ValueError, match="threads must be"):
+            with torch_threads(threads):
+                pass

@@ -3779,6 +3779,168 @@ MUTANTS.update({
         'or not set(ablation) <= {"mba", "stkim"}:',
         'or not set(ablation) < {"mba", "stkim"}:',
         "tests/test_params.py -k test_chapter03_ablation_may_name_both_halves"),
+    # split draws the residual cap's subsample from the global stream, not its generator
+    'r7seeds_split_res_cap_ignores_generator': (
+        'milhelpers/packing.py',
+        'res = res[torch.randperm(len(res), generator=generator)[:cap]]',
+        'res = res[torch.randperm(len(res))[:cap]]',
+        'tests/test_packing.py -k test_split_slide_draws_every_permutation_from_its_generator'),
+    # pack_collate drops the generator it was given: splits come from the global stream
+    'r7seeds_collate_drops_its_generator': (
+        'milhelpers/packing.py',
+        'self.max_len * r,\n                                 self.generator)',
+        'self.max_len * r,\n                                 None)',
+        'tests/test_packing.py -k test_pack_collate_with_its_own_generator_ignores_the_global_stream'),
+    # pack_collate refuses min_len = 0 (always split)
+    'r7seeds_min_len_zero_refused': (
+        'milhelpers/packing.py',
+        '_check_positive_int(self.min_len, "min_len", 0)',
+        '_check_positive_int(self.min_len, "min_len", 1)',
+        'tests/test_packing.py -k test_packing_arguments_at_exactly_their_bounds'),
+    # p = 0 accepted as the main branch's share
+    'r7seeds_share_zero_accepted': (
+        'milhelpers/packing.py',
+        'not 0 < p <= 1',
+        'not 0 <= p <= 1',
+        'tests/test_packing.py -k test_packing_arguments_at_exactly_their_bounds'),
+    # split_slide refuses cap = 1 (its minimum)
+    'r7seeds_cap_of_one_refused': (
+        'milhelpers/packing.py',
+        'cap = _check_positive_int(cap, "cap")',
+        'cap = _check_positive_int(cap, "cap", 2)',
+        'tests/test_packing.py -k test_packing_arguments_at_exactly_their_bounds'),
+    # whole slides skip the ADS while training (per-token ADS only in eval)
+    'r7seeds_unpacked_ads_skipped_in_training': (
+        'milhelpers/models/packmil.py',
+        '            x, mask = as_batch(x, mask)\n            if self.ads is not None:',
+        '            x, mask = as_batch(x, mask)\n            if self.ads is not None and not self.training:',
+        'tests/test_packing.py -k test_unpacked_forward_applies_the_ads_per_token_in_both_modes'),
+    # every fold of a seed runs with the same seed
+    'r7seeds_run_seed_ignores_fold': (
+        'milhelpers/train.py',
+        'return 1000 * int(seed) + int(fold)',
+        'return 1000 * int(seed)',
+        'tests/test_train_paths.py -k test_run_seed_gives_every_seed_and_fold_its_own_stream'),
+    # the training loader shuffles from torch's global stream, not its seeded generator
+    'r7seeds_loader_shuffles_from_global_stream': (
+        'milhelpers/train.py',
+        'collate_fn=collate_fn,\n                      generator=g)',
+        'collate_fn=collate_fn)',
+        'tests/test_train_paths.py -k test_loader_order_follows_its_seed_not_the_global_stream'),
+    # a batch_sampler factory gets an unseeded generator: one order for every seed
+    'r7seeds_batch_sampler_unseeded_generator': (
+        'milhelpers/train.py',
+        'batch_sampler=batch_sampler(ds, g)',
+        'batch_sampler=batch_sampler(ds, torch.Generator())',
+        'tests/test_train_paths.py -k test_loader_order_follows_its_seed_not_the_global_stream'),
+    # seed_everything leaves NumPy's global generator unseeded
+    'r7seeds_seed_everything_skips_numpy': (
+        'milhelpers/train.py',
+        '    np.random.seed(seed)\n    torch.manual_seed(seed)\n',
+        '    torch.manual_seed(seed)\n',
+        'tests/test_train_paths.py -k test_seed_everything_seeds_python_numpy_and_torch'),
+    # seed_everything leaves Python's random unseeded
+    'r7seeds_seed_everything_skips_python': (
+        'milhelpers/train.py',
+        '    random.seed(seed)\n    np.random.seed(seed)\n',
+        '    np.random.seed(seed)\n',
+        'tests/test_train_paths.py -k test_seed_everything_seeds_python_numpy_and_torch'),
+    # predict hands every model back in training mode
+    'r7seeds_predict_returns_model_training': (
+        'milhelpers/train.py',
+        'model.train(was_training)',
+        'model.train(True)',
+        'tests/test_train_paths.py -k test_predict_runs_in_eval_and_gives_the_model_back_in_its_mode'),
+    # predict runs with dropout on
+    'r7seeds_predict_not_in_eval': (
+        'milhelpers/train.py',
+        '    model.eval()\n    ids, labels',
+        '    ids, labels',
+        'tests/test_train_paths.py -k test_predict_runs_in_eval_and_gives_the_model_back_in_its_mode'),
+    # fit never switches the model to training: an eval model trains without dropout
+    'r7seeds_fit_not_in_train_mode': (
+        'milhelpers/train.py',
+        '        model.train()\n        sums',
+        '        sums',
+        'tests/test_train_paths.py -k test_fit_trains_in_train_mode_even_when_handed_an_eval_model'),
+    # torch_threads refuses one thread
+    'r7seeds_threads_one_refused': (
+        'milhelpers/train.py',
+        'or threads < 1:',
+        'or threads <= 1:',
+        'tests/test_train_paths.py -k test_torch_threads_at_exactly_its_bound'),
+    # the worker's encoder cache ignores the encoder name
+    'r7seeds_encoder_key_no_name': (
+        'milhelpers/features.py',
+        'key = (encoder_name, None if weights is None else str(weights), input_size, str(dev))',
+        'key = (None if weights is None else str(weights), input_size, str(dev))',
+        'tests/test_features.py -k test_extract_slide_rebuilds_its_encoder_when_any_key_field_changes'),
+    # the worker's encoder cache ignores the weights
+    'r7seeds_encoder_key_no_weights': (
+        'milhelpers/features.py',
+        'key = (encoder_name, None if weights is None else str(weights), input_size, str(dev))',
+        'key = (encoder_name, input_size, str(dev))',
+        'tests/test_features.py -k test_extract_slide_rebuilds_its_encoder_when_any_key_field_changes'),
+    # the worker's encoder cache ignores the device
+    'r7seeds_encoder_key_no_device': (
+        'milhelpers/features.py',
+        'key = (encoder_name, None if weights is None else str(weights), input_size, str(dev))',
+        'key = (encoder_name, None if weights is None else str(weights), input_size)',
+        'tests/test_features.py -k test_extract_slide_rebuilds_its_encoder_when_any_key_field_changes'),
+    # ungrouped folds draw from NumPy's global state, not their seed
+    'r7seeds_folds_global_random_state': (
+        'milhelpers/datasets.py',
+        'skf = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)',
+        'skf = StratifiedKFold(n_splits=k, shuffle=True, random_state=None)',
+        'tests/test_datasets.py -k test_splits_follow_their_seed_not_numpys_global_state'),
+    # grouped folds draw from NumPy's global state, not their seed
+    'r7seeds_grouped_folds_global_random_state': (
+        'milhelpers/datasets.py',
+        'shuffle=True, random_state=seed)\n    return [(tr, te)',
+        'shuffle=True, random_state=None)\n    return [(tr, te)',
+        'tests/test_datasets.py -k test_splits_follow_their_seed_not_numpys_global_state'),
+    # the validation split draws from NumPy's global state, not its seed
+    'r7seeds_val_split_global_random_state': (
+        'milhelpers/datasets.py',
+        'stratify=y, random_state=seed)',
+        'stratify=y, random_state=None)',
+        'tests/test_datasets.py -k test_splits_follow_their_seed_not_numpys_global_state'),
+    # the grouped validation split draws from NumPy's global state, not its seed
+    'r7seeds_grouped_val_split_global_random_state': (
+        'milhelpers/datasets.py',
+        'shuffle=True, random_state=seed)\n    tr, va = next(',
+        'shuffle=True, random_state=None)\n    tr, va = next(',
+        'tests/test_datasets.py -k test_splits_follow_their_seed_not_numpys_global_state'),
+    # k = 1 fold reaches scikit-learn (its error names no argument of ours)
+    'r7seeds_one_fold_passes_the_check': (
+        'milhelpers/datasets.py',
+        'if k < 2:\n        raise ValueError(f"k={k}: cross',
+        'if k < 1:\n        raise ValueError(f"k={k}: cross',
+        'tests/test_datasets.py -k test_split_arguments_at_exactly_their_bounds'),
+    # a class with exactly k bags is refused
+    'r7seeds_class_of_exactly_k_refused': (
+        'milhelpers/datasets.py',
+        '    if n < k:\n',
+        '    if n <= k:\n',
+        'tests/test_datasets.py -k test_split_arguments_at_exactly_their_bounds'),
+    # val_fraction = 1 passes our check (scikit-learn's error names test_size)
+    'r7seeds_val_fraction_one_passes_the_check': (
+        'milhelpers/datasets.py',
+        'if not 0 < val_fraction < 1:',
+        'if not 0 < val_fraction <= 1:',
+        'tests/test_datasets.py -k test_split_arguments_at_exactly_their_bounds'),
+    # val_fraction = 0 passes our check (scikit-learn's error names test_size)
+    'r7seeds_val_fraction_zero_passes_the_check': (
+        'milhelpers/datasets.py',
+        'if not 0 < val_fraction < 1:',
+        'if not 0 <= val_fraction < 1:',
+        'tests/test_datasets.py -k test_split_arguments_at_exactly_their_bounds'),
+    # a grouped split of k = 1 fold passes our check
+    'r7seeds_grouped_one_fold_passes_the_check': (
+        'milhelpers/datasets.py',
+        '    if k < 2:\n        raise ValueError(f"val_fraction',
+        '    if k < 1:\n        raise ValueError(f"val_fraction',
+        'tests/test_datasets.py -k test_split_arguments_at_exactly_their_bounds'),
 })
 
 
