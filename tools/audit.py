@@ -89,6 +89,29 @@ TESTS_FOR: dict[str, list[str]] = {
 }
 DEFAULT_TESTS: list[str] = []
 
+# Test files that also exercise a module's behaviour though named after another (found by listing
+# which test files import each module): a developer changing the module runs them too. They come
+# after the file's own tests, so a run also says whether the own tests alone caught the mutant.
+ALSO_TESTS: dict[str, list[str]] = {
+    "milhelpers/packing.py": ["tests/test_seeds.py", "tests/test_fidelity.py"],
+    "milhelpers/losses.py": ["tests/test_schedules.py", "tests/test_mhim.py", "tests/test_packing.py"],
+    "milhelpers/metrics.py": ["tests/test_models.py", "tests/test_train_paths.py"],
+    "milhelpers/stats.py": ["tests/test_experiments_report.py", "tests/test_viz_evidence.py"],
+    "milhelpers/slides.py": ["tests/test_boundaries.py", "tests/test_tiling.py"],
+    "milhelpers/models/base.py": ["tests/test_packing.py", "tests/test_train_paths.py"],
+    "milhelpers/models/mhim.py": ["tests/test_visibility.py"],
+    "milhelpers/experiments.py": ["tests/test_seeds.py", "tests/test_cached_runs.py"],
+    "milhelpers/h5io.py": ["tests/test_cache_keys.py", "tests/test_tiling_paths.py"],
+    "milhelpers/train.py": ["tests/test_methods.py", "tests/test_padding_paths.py",
+                            "tests/test_boundaries.py", "tests/test_cache_keys.py"],
+    "milhelpers/comparison.py": ["tests/test_report.py"],
+    "milhelpers/pipeline.py": ["tests/test_tiling.py"],
+    "milhelpers/methods.py": ["tests/test_padding_paths.py", "tests/test_train.py",
+                              "tests/test_cache_keys.py"],
+}
+for _src, _also in ALSO_TESTS.items():
+    TESTS_FOR[_src] = [*TESTS_FOR[_src], *(t for t in _also if t not in TESTS_FOR[_src])]
+
 
 def _default_sigint() -> None:
     """Tests run with SIGINT at its default even when this script was started in the background
