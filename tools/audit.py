@@ -197,6 +197,9 @@ def scratch_copy(dest: Path) -> None:
     shutil.copytree(ROOT / "notebooks", dest / "notebooks",
                     ignore=shutil.ignore_patterns("runs", "out", ".ipynb_checkpoints"))
     (dest / "pyproject.toml").write_text((ROOT / "pyproject.toml").read_text())
+    # the README and docs whose generated tables test_report.py checks against their results
+    shutil.copy2(ROOT / "README.md", dest / "README.md")
+    shutil.copytree(ROOT / "docs", dest / "docs")
 
 
 def pytest(scratch: Path, tests: list[str], limit: float) -> tuple[int, str, str]:
