@@ -3944,6 +3944,374 @@ MUTANTS.update({
 })
 
 
+# the fifth held-out audit (audit7: 60 mutants written from the package source by auditors who
+# read no test, no mutant list and no earlier audit; docs/audits/audit7.md): 48 killed by the
+# tests of commit c72dfc7, each of which runs the test that killed it; each of the 12 survivors
+# runs the test written for it since (round 7).
+MUTANTS.update({
+    # The random order is ranked across bags instead of across each branch's top-K ranks: for a s…
+    'audit7_acmil_stkim_order_wrong_axis': (
+        'milhelpers/models/acmil.py',
+        'order = keys.argsort(-1).argsort(-1)',
+        'order = keys.argsort(0).argsort(0)',
+        'tests/test_acmil.py -k test_stkim_hides_exactly_floor_k_mask_drop_of_each_branchs_own_top_k_never_padding'),
+    # acmil_method() no longer matches the registered acmil (returns a new variant named acmil_M5…
+    'audit7_acmil_method_opts_drop_topk': (
+        'milhelpers/methods.py',
+        'opts = {"n_branches": n_branches, "top_k": top_k, "mask_drop": float(mask_drop)}',
+        'opts = {"n_branches": n_branches, "mask_drop": float(mask_drop)}',
+        'tests/test_methods.py -k test_acmil_method_returns_the_stkim_entry_and_names_long_numbers_exactly'),
+    # acmil_method(mask_drop=1.5) (or -0.1) no longer raises ValueError at construction; it retur…
+    'audit7_acmil_method_validation_drops_maskdrop': (
+        'milhelpers/methods.py',
+        'ACMIL(8, 2, n_branches=n_branches, top_k=top_k, mask_drop=mask_drop)   # bad options fail here',
+        'ACMIL(8, 2, n_branches=n_branches, top_k=top_k)   # bad options fail here',
+        'tests/test_acmil.py -k test_acmil_method_returns_the_registered_ablation_entries_or_a_named_variant'),
+    # ACMIL(8, n_classes=1) is accepted (building 1-logit classifiers) instead of raising ValueEr…
+    'audit7_acmil_nclasses_one_allowed': (
+        'milhelpers/models/acmil.py',
+        'for name, value, low in (("in_dim", in_dim, 1), ("n_classes", n_classes, 2),',
+        'for name, value, low in (("in_dim", in_dim, 1), ("n_classes", n_classes, 1),',
+        'tests/test_acmil.py -k test_acmil_sizes_at_exactly_their_smallest_allowed_value'),
+    # All M branch classifiers are the same Linear module (shared weights): fewer parameters, and…
+    'audit7_acmil_shared_branch_classifier': (
+        'milhelpers/models/acmil.py',
+        'self.branch_classifiers = nn.ModuleList(nn.Linear(embed_dim, n_classes)\n                                                for _ in range(n_branches))',
+        'self.branch_classifiers = nn.ModuleList([nn.Linear(embed_dim, n_classes)]\n                                                * n_branches)',
+        'tests/test_acmil.py -k test_each_branch_has_its_own_classifier_with_its_own_parameters'),
+    # In training with mask_drop>0 the branch/slide embeddings pool with the unmasked softmax, so…
+    'audit7_acmil_softmax_ignores_stkim': (
+        'milhelpers/models/acmil.py',
+        'a = masked_softmax(scores, mask)                                   # (B, M, N)',
+        'a = masked_softmax(self.attention(h).transpose(1, 2), mask)       # (B, M, N)',
+        'tests/test_acmil.py -k test_model_masks_in_training_the_branch_attention_and_slide_attention_uses_it'),
+    # The registered acmil_stkim ablation builds M=5 branches with branch CE and diversity losses…
+    'audit7_acmil_stkim_ablation_keeps_branches': (
+        'milhelpers/methods.py',
+        '_acmil.with_options("acmil_stkim", n_branches=1),',
+        '_acmil.with_options("acmil_stkim"),',
+        'tests/test_methods.py -k test_acmil_method_returns_the_stkim_entry_and_names_long_numbers_exactly'),
+    # aem_term(lam, schedule='cosine') gets a constant weight lam instead of cosine_ramp(lam, 0),…
+    'audit7_aem_schedule_ignored': (
+        'milhelpers/losses.py',
+        'return LossTerm("neg_entropy", neg_entropy, weight)',
+        'return LossTerm("neg_entropy", neg_entropy, float(lam))',
+        'tests/test_aem.py -k test_cosine_schedule_hand_checked_and_constant_stays'),
+    # attention_entropy(logits) defaults to dividing by log N, so uniform attention over 4 instan…
+    'audit7_aem_entropy_default_normalized': (
+        'milhelpers/losses.py',
+        '                      normalize: bool = False) -> torch.Tensor:\n    """Entropy of each head',
+        '                      normalize: bool = True) -> torch.Tensor:\n    """Entropy of each head',
+        'tests/test_losses.py -k test_entropy_hand_computed_and_padding_contributes_exactly_nothing'),
+    # Half/bfloat16 logits are no longer promoted to float32: masked_fill with the float32 minimu…
+    'audit7_aem_entropy_no_float32': (
+        'milhelpers/losses.py',
+        'z = attention_logits.float()',
+        'z = attention_logits',
+        'tests/test_losses.py -k test_entropy_is_finite_in_half_precision_with_padding'),
+    # AEM_VARIANTS['log_n'] becomes cosine+log_n, so the log_n variant is trained with an anneale…
+    'audit7_aem_variant_logn_cosine': (
+        'milhelpers/methods.py',
+        '"log_n": ("constant", "log_n")}',
+        '"log_n": ("cosine", "log_n")}',
+        'tests/test_aem.py -k test_aem_or_base_reuses_the_baseline_at_lambda_zero'),
+    # When the cap bites on the main part, the subsample is drawn from the global RNG, so split_s…
+    'audit7_packmil_cap_ignores_generator': (
+        'milhelpers/packing.py',
+        'main = main[torch.randperm(len(main), generator=generator)[:cap]]',
+        'main = main[torch.randperm(len(main))[:cap]]',
+        'tests/test_packing.py -k test_split_slide_draws_every_permutation_from_its_generator'),
+    # Padding tokens of shorter packs get slide index 0 and mask True, so for parts of lengths [3…
+    'audit7_packmil_pad_index_zero': (
+        'milhelpers/packing.py',
+        'index = torch.full((len(packs), t), -1, dtype=torch.long, device=ref.device)',
+        'index = torch.full((len(packs), t), 0, dtype=torch.long, device=ref.device)',
+        'tests/test_packing.py -k test_pack_tensors_index_and_padding'),
+    # The residual (hyperslide) branch receives each slide's main-part instances instead of the l…
+    'audit7_packmil_residual_uses_main_indices': (
+        'milhelpers/packing.py',
+        'ress.append(b.features[ri])',
+        'ress.append(b.features[mi])',
+        'tests/test_packing_paths.py -k test_batch_without_residual_branch_has_no_targets_and_keeps_given_kwargs'),
+    # PackedBatch.hyperslide_labels(C, 'tokenmix') returns multi-hot targets (e.g. [0.5, 1.0]) in…
+    'audit7_packmil_hyperslide_labels_drop_kind': (
+        'milhelpers/packing.py',
+        'return hyperslide_label(self.labels, self.residual_counts, n_classes, kind)',
+        'return hyperslide_label(self.labels, self.residual_counts, n_classes)',
+        'tests/test_packing.py -k test_collated_hyperslide_targets_match_both_definitions'),
+    # In eval mode a PackMIL with ads_ratio=4 skips the ADS re-weighting/embedding on whole slide…
+    'audit7_packmil_ads_skipped_in_eval': (
+        'milhelpers/models/packmil.py',
+        '            x, mask = as_batch(x, mask)\n            if self.ads is not None:',
+        '            x, mask = as_batch(x, mask)\n            if self.ads is not None and self.training:',
+        'tests/test_packing.py -k test_unpacked_forward_applies_the_ads_per_token_in_both_modes'),
+    # packmil_method(lr=1e-3) is named 'packmil' like the default (no lr tag), so the runner's ca…
+    'audit7_packmil_name_drops_lr': (
+        'milhelpers/methods.py',
+        '"alpha": alpha, "batch_size": batch_size, "lr": lr, "target": target,',
+        '"alpha": alpha, "batch_size": batch_size, "target": target,',
+        'tests/test_packing_paths.py -k test_packmil_method_hands_its_options_to_collate_model_and_loss'),
+    # packmil_method(target='tokenmix') trains the hyperslide with binary cross-entropy (model_kw…
+    'audit7_packmil_tokenmix_default_bce': (
+        'milhelpers/methods.py',
+        '_TARGET_LOSS = {"multihot": "bce", "tokenmix": "ce"}',
+        '_TARGET_LOSS = {"multihot": "bce", "tokenmix": "bce"}',
+        'tests/test_fidelity.py -k test_packmil_total_loss_is_main_ce_plus_alpha_times_bce'),
+    # v1 training forward passes the padding mask instead of mask & ~masked, so the student sees …
+    'audit7_mhim_v1_student_sees_full_bag': (
+        'milhelpers/models/mhim.py',
+        '            out = self.student(x, visible)',
+        '            out = self.student(x, mask)',
+        'tests/test_mhim.py -k test_student_sees_the_bag_without_the_masked_instances'),
+    # recycle_split keeps one instance too many (⌊Lρ⌋+1) and that instance is also in the recycle…
+    'audit7_mhim_recycle_split_keep_off_by_one': (
+        'milhelpers/models/mhim.py',
+        '        kept[b, perm[:n_keep]] = True',
+        '        kept[b, perm[:n_keep + 1]] = True',
+        'tests/test_mhim.py -k test_v2_trains_on_padded_batches_and_never_recycles_padding'),
+    # the k recycle tokens get a False mask when concatenated, so the student's pooling ignores t…
+    'audit7_mhim_recycle_tokens_masked_out': (
+        'milhelpers/models/mhim.py',
+        '                ones = torch.ones(z.shape[:2], dtype=torch.bool, device=z.device)',
+        '                ones = torch.zeros(z.shape[:2], dtype=torch.bool, device=z.device)',
+        'tests/test_mhim.py -k test_v2_keeps_one_instance_without_recycling_and_recycles_it_with_a_network'),
+    # ema_update moves the student toward the teacher (θ_S ← mθ_S + (1−m)θ_T) and leaves the teac…
+    'audit7_mhim_ema_direction_swapped': (
+        'milhelpers/models/mhim.py',
+        '    for t, s in zip(tp, sp):',
+        '    for t, s in zip(sp, tp):',
+        'tests/test_mhim.py -k test_ema_update_arithmetic_on_a_tiny_model'),
+    # random masking (r>0) is recorded in parts['random'] but never added to the returned mask: w…
+    'audit7_mhim_random_mask_not_unioned': (
+        'milhelpers/models/mhim.py',
+        '            chosen[pick] = True\n            split["random"][b, idx[pick]] = True',
+        '            split["random"][b, idx[pick]] = True',
+        'tests/test_mhim.py -k test_padding_is_never_masked_nor_counted'),
+    # high-score masking always hides the whole pool (n_h <= len(pool) always holds): with r_h=0.…
+    'audit7_mhim_high_pool_fully_masked': (
+        'milhelpers/models/mhim.py',
+        '            pick = pool if n_h == len(pool) else \\',
+        '            pick = pool if n_h <= len(pool) else \\',
+        'tests/test_mhim.py -k test_randomised_high_masking_draws_from_the_top_fraction_only'),
+    # recycle_split returns (recycled, kept) so a keep_ratio of 0.8 keeps ~20% of the visible ins…
+    'audit7_mhim_recycle_split_swapped': (
+        'milhelpers/models/mhim.py',
+        '    return kept.to(visible.device), recycled.to(visible.device)',
+        '    return recycled.to(visible.device), kept.to(visible.device)',
+        'tests/test_mhim.py -k test_v2_trains_on_padded_batches_and_never_recycles_padding'),
+    # score_picks scores every kind with attention, so its 'class_aware' entry returns the attent…
+    'audit7_mhim_score_picks_kind_dropped': (
+        'milhelpers/models/mhim.py',
+        '        s = instance_scores(out, teacher, kind)',
+        '        s = instance_scores(out, teacher)',
+        'tests/test_mhim.py -k test_score_picks_and_their_figure'),
+    # MHIMSchedule uses the integer step instead of step/total as t, so cos(π·t) flips between ±1…
+    'audit7_mhim_schedule_uses_raw_step': (
+        'milhelpers/methods.py',
+        '        t = state.progress',
+        '        t = state.step',
+        'tests/test_mhim_paths.py -k test_method_callbacks_carry_the_methods_schedule'),
+    # the teacher is the pretrained baseline object itself (not a copy): freezing and EMA updates…
+    'audit7_mhim_teacher_not_copied': (
+        'milhelpers/methods.py',
+        '        teacher = copy.deepcopy(trained).cpu()',
+        '        teacher = trained.cpu()',
+        'tests/test_mhim_paths.py -k test_the_teacher_is_a_copy_of_the_pretrained_baseline_not_the_baseline_itself'),
+    # p_no_tumour_visible drops the j = min(t_pool, n_h) term: a single tumour patch that is the …
+    'audit7_mhim_vis_hypergeom_last_term': (
+        'milhelpers/visibility.py',
+        '                     for j in range(0, min(t_pool, n_h) + 1)))',
+        '                     for j in range(0, min(t_pool, n_h))))',
+        'tests/test_visibility.py -k test_exact_probability_matches_the_package_masks'),
+    # topk_mass(a, 0) returns 0.0 instead of raising ValueError.
+    'audit7_metrics_topk_mass_k0_allowed': (
+        'milhelpers/metrics.py',
+        '    if k < 1:\n        raise ValueError(f"k must be >= 1, got {k}")\n    a = _per_head(a)',
+        '    if k < 0:\n        raise ValueError(f"k must be >= 1, got {k}")\n    a = _per_head(a)',
+        'tests/test_metrics_viz.py -k test_topk_mass_and_topk_members_refuse_k_zero_and_accept_k_one'),
+    # attention_entropy of (H, N) multi-head attention sums the per-head entropies instead of ave…
+    'audit7_metrics_entropy_heads_summed': (
+        'milhelpers/metrics.py',
+        '    return float(h.mean())',
+        '    return float(h.sum())',
+        'tests/test_metrics_viz.py -k test_multi_head_attention_is_measured_per_head'),
+    # _per_head normalises (H, N) attention over all heads jointly instead of per head, so each o…
+    'audit7_metrics_per_head_joint_normalisation': (
+        'milhelpers/metrics.py',
+        '    total = a.sum(1, keepdims=True)',
+        '    total = a.sum(keepdims=True)',
+        'tests/test_metrics_viz.py -k test_multi_head_attention_is_measured_per_head'),
+    # topk_members takes only the first head's top k instead of the union over heads: for (2, N) …
+    'audit7_metrics_topk_members_first_head_only': (
+        'milhelpers/metrics.py',
+        '    for row in a:',
+        '    for row in a[:1]:',
+        'tests/test_metrics_viz.py -k test_top_branch_breaks_ties_by_position'),
+    # _number refuses its inclusive upper bound: check_chapter05(r_hr=1 or momentum=1) and check_…
+    'audit7_params_number_upper_bound_open': (
+        'milhelpers/params.py',
+        '          and value <= high)',
+        '          and value < high)',
+        'tests/test_params.py -k test_ch06_defaults_are_cleaned'),
+    # check_choices([], 'methods', choices, many=True) returns [] instead of raising (chapter 02 …
+    'audit7_params_choices_empty_list_allowed': (
+        'milhelpers/params.py',
+        '    if many and (isinstance(values, str) or not isinstance(values, Sequence) or not values):',
+        '    if many and (isinstance(values, str) or not isinstance(values, Sequence)):',
+        'tests/test_params.py -k test_choices_refuse_repeated_names_and_accept_distinct_ones'),
+    # check_folds refuses a fold count whose training part holds exactly min_train_groups cases (…
+    'audit7_params_folds_train_boundary': (
+        'milhelpers/params.py',
+        '    if n_train(k) < min_train_groups:',
+        '    if n_train(k) <= min_train_groups:',
+        'tests/test_params.py -k test_training_part_rounds_the_test_fold_up_with_an_odd_case_count'),
+    # With (R, N, C) probabilities of 3+ classes the macro one-vs-rest AUC leaves out class 0's A…
+    'audit7_runner_auc_ovr_drops_class0': (
+        'milhelpers/stats.py',
+        '    for c in (classes[1:] if binary else classes):',
+        '    for c in classes[1:]:',
+        'tests/test_stats.py -k test_resampling_weights_count_a_case_as_often_as_it_was_drawn'),
+    # paired_slide_means counts a slide where only one method's value is NaN, so b − a is NaN the…
+    'audit7_runner_slide_means_nan_and': (
+        'milhelpers/stats.py',
+        '    both = ~(np.isnan(a) | np.isnan(b))',
+        '    both = ~(np.isnan(a) & np.isnan(b))',
+        'tests/test_stats.py -k test_per_slide_means_use_the_repeats_where_both_are_defined'),
+    # paired_slide_means ignores its seed argument: seed=1 and seed=0 give the identical interval…
+    'audit7_runner_slide_means_seed_ignored': (
+        'milhelpers/stats.py',
+        '    w = _case_weights(case, strata, n_boot, np.random.default_rng(seed))\n    with np.errstate(invalid="ignore", divide="ignore"):',
+        '    w = _case_weights(case, strata, n_boot, np.random.default_rng(0))\n    with np.errstate(invalid="ignore", divide="ignore"):',
+        'tests/test_stats.py -k test_accuracy_difference_by_hand_and_as_a_mean_of_per_slide_correctness'),
+    # DeLong's placements are taken along the wrong axis (V10 per negative, V01 per positive), so…
+    'audit7_runner_delong_placement_axes': (
+        'milhelpers/stats.py',
+        '    v10, v01 = h.mean(2), h.mean(1)                       # (2, m), (2, n)',
+        '    v10, v01 = h.mean(1), h.mean(2)                       # (2, m), (2, n)',
+        'tests/test_stats.py -k test_delong_on_a_small_example_worked_by_hand'),
+    # simulate_scores draws the method-specific slide effect u afresh per repeat, so with rho_cro…
+    'audit7_runner_sim_method_noise_per_repeat': (
+        'milhelpers/stats.py',
+        '                   + b * rng.standard_normal((n_cohorts, 1, n_slides))',
+        '                   + b * rng.standard_normal(shape)',
+        'tests/test_stats.py -k test_simulated_scores_have_the_asked_aucs_and_correlations'),
+    # min_detectable_difference skips a grid point whose power equals the target exactly (e.g. po…
+    'audit7_runner_mdd_target_strict': (
+        'milhelpers/stats.py',
+        '        hit = np.flatnonzero(pw >= target)',
+        '        hit = np.flatnonzero(pw > target)',
+        'tests/test_stats.py -k test_min_detectable_difference_counts_power_equal_to_the_target'),
+    # ExperimentResult.paired resamples slides instead of cases for auc/balanced_accuracy/f1, so …
+    'audit7_runner_paired_auc_not_grouped': (
+        'milhelpers/experiments.py',
+        '                                                       groups=cases, metric=k, n_boot=n_boot,',
+        '                                                       metric=k, n_boot=n_boot,',
+        'tests/test_experiments.py -k test_paired_compares_the_slides_out_of_fold_scores_and_runs_for_seconds'),
+    # compare() applies Holm across the metrics of each method instead of across the methods of e…
+    'audit7_runner_holm_family_by_method': (
+        'milhelpers/experiments.py',
+        '        for k, g in table.groupby("metric", sort=False):',
+        '        for k, g in table.groupby("method", sort=False):',
+        'tests/test_runner_paths.py -k test_compare_applies_holm_within_each_metric_not_across_metrics'),
+    # A cached run whose .json exists with the right key but whose .npz predictions were deleted …
+    'audit7_runner_cache_accepts_missing_npz': (
+        'milhelpers/experiments.py',
+        '        if rec.get("key") != key or not npz_path.exists():',
+        '        if rec.get("key") != key:',
+        'tests/test_experiments.py -k test_a_damaged_cache_entry_is_trained_again_with_a_warning'),
+    # meta['test_train_ratio'] becomes n_train/n_test (≈4 for 5 folds) instead of ≈0.25, inflatin…
+    'audit7_runner_test_train_ratio_inverted': (
+        'milhelpers/experiments.py',
+        '    sizes = [(len(te), len(tr)) for part in partitions.values() for tr, te in part]',
+        '    sizes = [(len(tr), len(te)) for part in partitions.values() for tr, te in part]',
+        'tests/test_runner_paths.py -k test_runner_meta_by_hand_and_its_test_train_ratio_reaches_the_corrected_t'),
+    # correlation_ci's bootstrap never draws the last pair (integers' high is exclusive), so the …
+    'audit7_runner_corr_boot_offbyone': (
+        'milhelpers/experiments.py',
+        '    idx = rng.integers(0, n, size=(n_resamples, n))',
+        '    idx = rng.integers(0, n - 1, size=(n_resamples, n))',
+        'tests/test_intervals.py -k test_correlation_ci_bounds_are_the_exact_bootstrap_quantiles'),
+    # run_split draws the validation share with seed `seed` instead of run_seed(seed, fold) = 100…
+    'audit7_runner_cached_split_seed': (
+        'milhelpers/cached_runs.py',
+        '                                     seed=run_seed(seed, fold),',
+        '                                     seed=seed,',
+        'tests/test_cached_runs.py -k test_run_split_is_the_runners_split'),
+    # run_seed(1, 0) == run_seed(0, 1) == 1: different repeats share a random stream (run_seed(1,…
+    'audit7_runner_run_seed_collision': (
+        'milhelpers/train.py',
+        '    return 1000 * int(seed) + int(fold)',
+        '    return int(seed) + int(fold)',
+        'tests/test_train_paths.py -k test_run_seed_gives_every_seed_and_fold_its_own_stream'),
+    # A labels table where one case's two slides sit in two different folds is accepted (a patien…
+    'audit7_runner_case_split_folds_check': (
+        'milhelpers/datasets.py',
+        '        split = sorted(n_folds.index[n_folds > 1])',
+        '        split = sorted(n_folds.index[n_folds > 2])',
+        'tests/test_datasets.py -k test_predefined_folds_must_keep_a_case_together'),
+    # tile_slide raises PatchLargerThanSlideError when the level-0 patch side equals the slide's …
+    'audit7_tiling_patch_equal_slide_rejected': (
+        'milhelpers/tiling.py',
+        '        if size0 > min(w0, h0):  # before segmenting: nothing could be kept',
+        '        if size0 >= min(w0, h0):  # before segmenting: nothing could be kept',
+        'tests/test_tiling_paths.py -k test_tile_slide_takes_a_patch_exactly_as_large_as_the_slides_shorter_side'),
+    # overlap is no longer part of the recorded/compared settings: re-tiling into the same folder…
+    'audit7_tiling_overlap_not_in_settings': (
+        'milhelpers/tiling.py',
+        '    return dict(patch_size=int(patch_size), target_mpp=float(target_mpp), overlap=int(overlap),',
+        '    return dict(patch_size=int(patch_size), target_mpp=float(target_mpp),',
+        'tests/test_tiling.py -k test_tile_slide_writes_trident_layout'),
+    # A box reaching the mask's right edge loses its last mask column, so box_fraction of an edge…
+    'audit7_tiling_box_right_edge': (
+        'milhelpers/tiling.py',
+        '    x1 = np.clip(np.round((coords[:, 0] + size0) / downsample[0]).astype(int), 0, w)',
+        '    x1 = np.clip(np.round((coords[:, 0] + size0) / downsample[0]).astype(int), 0, w - 1)',
+        'tests/test_tiling.py -k test_box_fraction_with_a_non_square_downsample_by_hand'),
+    # The mask's y downsample is computed from the width, so on a non-square slide the contours' …
+    'audit7_tiling_mask_downsample_axis': (
+        'milhelpers/tiling.py',
+        '    ds = (w0 / out_w, h0 / out_h)',
+        '    ds = (w0 / out_w, h0 / out_w)',
+        'tests/test_tiling.py -k test_grid_is_physical_at_20x_and_40x'),
+    # The mpp agreement test uses 0.1 µm/px absolute instead of 10 % of the file's value: a file …
+    'audit7_tiling_mpp_tolerance_absolute': (
+        'milhelpers/slides.py',
+        '        if abs(given - file) <= MPP_TOLERANCE * file:',
+        '        if abs(given - file) <= MPP_TOLERANCE:',
+        'tests/test_slides.py -k test_given_mpp_agrees_within_ten_percent_of_the_files_value'),
+    # extract_slide reuses a worker's encoder built for another input_size: a second task asking …
+    'audit7_h5_encoder_cache_key_no_size': (
+        'milhelpers/features.py',
+        '    key = (encoder_name, None if weights is None else str(weights), input_size, str(dev))',
+        '    key = (encoder_name, None if weights is None else str(weights), str(dev))',
+        'tests/test_features.py -k test_extract_slide_rebuilds_its_encoder_when_any_key_field_changes'),
+    # split_done(..., overwrite=True) still treats existing outputs as done: a matching file is s…
+    'audit7_h5_split_done_ignores_overwrite': (
+        'milhelpers/features.py',
+        '    pending = [j for j in jobs if overwrite or not Path(j.out_path).exists()]',
+        '    pending = [j for j in jobs if not Path(j.out_path).exists()]',
+        'tests/test_features.py -k test_existing_features_with_other_settings_stop_the_run'),
+    # write_features accepts 5 feature rows with 4 coordinates (writes an inconsistent file) inst…
+    'audit7_h5_write_features_len_check': (
+        'milhelpers/h5io.py',
+        '    if len(features) != len(coords):',
+        '    if len(features) < len(coords):',
+        'tests/test_h5io.py -k test_coords_and_features_round_trip'),
+    # run_sweep(..., overwrite=True) still skips runs whose result.json matches the key instead o…
+    'audit7_sweeps_overwrite_ignored': (
+        'milhelpers/sweep.py',
+        '            if not overwrite and _done_before(run, keys[run.name]):',
+        '            if _done_before(run, keys[run.name]):',
+        'tests/test_sweep.py -k test_sweep_records_skips_redoes_and_survives_a_failing_run'),
+    # _package_hash ignores sub-packages (milhelpers/models/*.py): editing a model's code leaves …
+    'audit7_sweeps_package_hash_top_level_only': (
+        'milhelpers/sweep.py',
+        '    for path in sorted(root.rglob("*.py")):',
+        '    for path in sorted(root.glob("*.py")):',
+        'tests/test_sweep.py -k test_package_hash_follows_every_source_file'),
+})
+
+
 def _default_sigint() -> None:
     """Tests run with SIGINT at its default even when this script was started in the background
     of a shell script (which ignores SIGINT for it and, by inheritance, for every test's
