@@ -469,3 +469,28 @@ def test_acmil_sizes_at_exactly_their_smallest_allowed_value(name, low):
     for bad in (low - 1, True, False, low + 0.5):
         with pytest.raises(ValueError, match=f"ACMIL {name} must be an integer >= {low}"):
             ACMIL(**{**kw, name: bad})
+
+
+# --- audit 8 survivors
+def test_default_dropout_zeroes_a_quarter_of_the_projection_and_scales_the_rest_by_four_thirds():
+    """The default (and the registered 'acmil' model) drop the projection with p = 0.25: in
+    training each projected entry is either 0 or its dropout-free value × 1/(1 − 0.25) = 4/3,
+    and about a quarter are 0 (p = 0 would leave every entry × 1 and none extra at 0)."""
+    ctx = BuildContext(in_dim=16, n_classes=2, fold=0, seed=0)
+    torch.manual_seed(0)
+    for model in (ACMIL(16), get_method("acmil").build_model(ctx)):
+        model.train()
+        x = torch.randn(400, 16)
+        lin_relu = model.project[:2]
+        with torch.no_grad():
+            clean = lin_relu(x)
+            torch.manual_seed(1)
+            dropped = model.project(x)
+        on = clean > 0                                       # entries dropout could change
+        kept = on & (dropped != 0)
+        torch.testing.assert_close(dropped[kept], clean[kept] * 4 / 3)
+        share_zero = float((on & (dropped == 0)).sum() / on.sum())
+        assert 0.2 < share_zero < 0.3                        # ~0.25 of ≥ 10⁴ entries
+        model.eval()
+        with torch.no_grad():                               # eval: no dropout at all
+            torch.testing.assert_close(model.project(x), clean)
