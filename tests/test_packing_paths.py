@@ -11,7 +11,7 @@ import torch.nn.functional as F
 
 from milhelpers.datasets import Bag, ListBagDataset
 from milhelpers.methods import BuildContext, packmil_method
-from milhelpers.models import ADS, PackMIL
+from milhelpers.models import ABMIL, ADS, PackMIL
 from milhelpers.packing import (PackedBatch, hyperslide_label, pack_collate, pack_tensors,
                                 padded_token_share, slide_batch_sampler, split_slide)
 from milhelpers.train import torch_threads
@@ -329,3 +329,24 @@ def test_ads_has_its_own_score_embedding_and_output_layers():
     layers = (ads.score[0], ads.score[2], ads.embed[0], ads.out)
     assert len({id(m) for m in layers}) == 4 and len({m.weight.data_ptr() for m in layers}) == 4
     assert sum(p.numel() for p in ads.parameters()) == 117
+
+
+# --- audit 8 survivors
+def test_packmil_gated_false_builds_a_tanh_only_scorer_like_abmil():
+    """in 6, E 4, A 3, C 2. gated=False: W₀ 6·4 + 4 = 28, V 4·3 + 3 = 15, w 3 + 1 = 4, classifier
+    4·2 + 2 = 10: 57 parameters; gated=True adds U (15): 72. The ungated model takes the weights
+    of ABMIL(gated=False) exactly and then gives its outputs, whole-slide and packed."""
+    torch.manual_seed(0)
+    plain = PackMIL(6, 2, embed_dim=4, attn_dim=3, gated=False, dropout=0.0).eval()
+    gated = PackMIL(6, 2, embed_dim=4, attn_dim=3, gated=True, dropout=0.0)
+    assert sum(p.numel() for p in plain.parameters()) == 57
+    assert sum(p.numel() for p in gated.parameters()) == 72
+    torch.manual_seed(1)
+    ref = ABMIL(6, 2, embed_dim=4, attn_dim=3, gated=False, dropout=0.0).eval()
+    plain.load_state_dict(ref.state_dict())                 # strict: no gate weights missing
+    x = torch.randn(7, 6, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        torch.testing.assert_close(plain(x).logits, ref(x).logits)
+        packed = plain(x[None], slide_index=torch.tensor([[0, 0, 0, 1, 1, 1, 1]]))
+        torch.testing.assert_close(packed.logits, torch.cat([ref(x[:3]).logits,
+                                                             ref(x[3:]).logits]))
