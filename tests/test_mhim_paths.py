@@ -436,3 +436,22 @@ def test_r_hr_is_open_at_0_and_closed_at_1_and_merge_ratio_closed_at_both():
     assert MHIM(_abmil(0), _abmil(1), score="class_aware").score == "class_aware"
     with pytest.raises(ValueError, match="choose from"):
         MHIM(_abmil(0), _abmil(1), score="entropy")
+
+
+# --- audit 8 survivors
+def test_recorder_epoch_0_is_the_state_before_the_first_step_not_a_later_epochs_start():
+    """N = 10. Before step 0, r_h = 0.2 hides ⌈10·0.2⌉ = 2; by the first step of epoch 2
+    (step 4 of 4 per epoch) r_h has fallen to 0.1, which would hide 1. records[0] must keep the
+    first state (r_h 0.2, 2 hidden) and no other epoch is recorded at a step's start."""
+    x = torch.randn(10, 6, generator=torch.Generator().manual_seed(0))
+    model = MHIM(_abmil(0), _abmil(1), r_h=0.2, r_hr=1.0, r=0.0).train()
+    rec = MaskRecorder(x, epochs=[0])
+    rec.on_step_start(model, TrainState(1, 0, 8, 4))
+    first = rec.records[0]
+    assert first["r_h"] == 0.2 and first["high"].sum() == 2
+    model.r_h = 0.1
+    for step in range(1, 8):                                     # the rest of two epochs
+        rec.on_step_start(model, TrainState(1 + step // 4, step, 8, 4))
+    assert set(rec.records) == {0}
+    assert rec.records[0]["r_h"] == 0.2 and rec.records[0]["high"].sum() == 2
+    np.testing.assert_array_equal(rec.records[0]["masked"], first["masked"])
