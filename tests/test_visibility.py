@@ -185,3 +185,25 @@ def test_teacher_masks_start_and_end(experiment):
     left = n - rec2["masked"].sum()
     assert not (rec2["recycled"] & rec2["masked"]).any()
     assert left - rec2["recycled"].sum() == int(left * 0.8)                    # ⌊L ρ⌋ kept
+
+
+# --- audit 8 survivors
+def test_tied_scores_are_ranked_by_position_exactly_as_mhim_mask_hides_them():
+    """All 50 scores equal, r_h = 0.02, r_hr = 1, r = 0: mhim_mask hides ⌈50·0.02⌉ = 1 patch,
+    the first by position (stable ranking), i.e. patch 0. So a single tumour patch at 0 is
+    never visible (P = 1) and one at 49 always is (P = 0); at each position P matches what
+    mhim_mask actually hides. Likewise r_l = 0.02 hides the last tied patch, 49."""
+    n = 50
+    scores = np.full(n, 0.3)
+    hidden = mhim_mask(torch.tensor(scores[None]), None, r_h=0.02, r_hr=1.0)[0].numpy()
+    assert np.flatnonzero(hidden).tolist() == [0]
+    low = mhim_mask(torch.tensor(scores[None]), None, r_h=0.0, r_l=0.02)[0].numpy()
+    assert np.flatnonzero(low).tolist() == [49]
+    for j in (0, 1, 25, 48, 49):
+        tumour = np.zeros(n, bool)
+        tumour[j] = True
+        assert vis.p_no_tumour_visible(tumour, scores, 0.02, 1.0, 0.0) == float(hidden[j])
+        assert vis.p_no_tumour_visible(tumour, scores, 0.0, 1.0, 0.0, 0.02) == float(low[j])
+    tumour = np.zeros(n, bool)
+    tumour[0] = True
+    assert vis.p_no_tumour_visible(tumour, scores, 0.02, 1.0, 0.0) == 1.0
