@@ -822,3 +822,23 @@ def test_one_worker_trains_in_process_and_two_start_a_local_cluster(tmp_path, mo
     monkeypatch.setattr(ex, "_run_all", lambda *a: seen.setdefault("dask", a[8]))
     ex.run_experiments(None, ["abmil_gated"], cache_dir=tmp_path, progress=False, **kwargs)
     assert seen["dask"] == dask
+
+
+# --- audit 8 survivors
+def test_side_by_side_holm_family_is_only_the_asked_methods():
+    """Four methods ran; only B is asked for. B − A per fold (seconds): 1, 2, 1, 2, 1: mean 1.4,
+    s² = 0.3, se = √(0.3·(1/5 + 0.25)) = 0.3674, t = 3.810 on 4 df: p = 0.0189, interval
+    1.4 ± 2.7764·0.3674 = [0.380, 2.420]. Alone in its family (Holm over B only) p_holm = p
+    < 0.05: clear. Holm over B, C, D (C, D: p = 1) would give 3·0.0189 = 0.057: not clear."""
+    a = [1.0 + k for k in range(5)]
+    res = _runs({"A": [(0, k, a[k]) for k in range(5)],
+                 "B": [(0, k, a[k] + d) for k, d in enumerate([1, 2, 1, 2, 1])],
+                 "C": [(0, k, a[k] + d) for k, d in enumerate([0.5, -0.5, 0.5, -0.5, 0])],
+                 "D": [(0, k, a[k] + d) for k, d in enumerate([-0.5, 0.5, -0.5, 0.5, 0])]})
+    res.meta["test_train_ratio"] = 0.25
+    p = res.paired("A", "B", ["seconds"])["seconds"]["p"]
+    assert p == pytest.approx(0.018935, abs=1e-6) and 3 * p > 0.05 > p
+    t = stats.settings_side_by_side({"s": res}, "A", ["A", "B"], metrics=["seconds"])
+    assert t["comparison (B − A)"].tolist() == ["B − A"]
+    assert t.loc[0, "s"] == "+1.400 [+0.380, +2.420]"
+    assert t.loc[0, "s: verdict"] == "clear"
