@@ -261,3 +261,24 @@ def test_mimic_mask_marks_both_mimics_and_nothing_else(tmp_path):
     want = np.zeros((6, 8), bool)
     want[0, :3] = want[5, 5:] = True
     assert (mask == want).all() and ds == (10.0, 20.0)
+
+
+# --- audit 8 survivors
+def test_topk_coverage_same_budget_gives_the_reference_the_union_size_of_picks():
+    """H = 3 heads, k = 2, one patch of each kind. Head tops: {0, 1}, {5, 4}, {1, 2}: union
+    U = {0, 1, 2, 4, 5}, |U| = 5. The reference ranks 1, 2, 3, 4, 0, 5: its top 2 = {1, 2}, its
+    top |U| = 5 = {0, 1, 2, 3, 4} (only patch 5 left out), 3 of them tumour: precision 3/5
+    (its top 2 would give 1/2 and leave out 0, 3 and 4)."""
+    kinds = ["solid", "normal", "glandular", "benign_glands", "discohesive", "lymphoid_aggregate"]
+    heads = np.array([[0.50, 0.30, 0.10, 0.05, 0.03, 0.02],
+                      [0.02, 0.03, 0.05, 0.10, 0.30, 0.50],
+                      [0.10, 0.50, 0.30, 0.05, 0.03, 0.02]])
+    ref = np.array([0.06, 0.30, 0.25, 0.20, 0.15, 0.04])
+    cov = instances.topk_coverage({"s": heads}, {"s": ref}, {"s": np.array(kinds)}, k=2)
+    t = cov.table.set_index("kind")
+    union, own, same = t.columns[1], t.columns[3], t.columns[4]
+    assert same == "acmil_base: same number of picks" and cov.union_sizes == {"s": 5}
+    assert t.loc[kinds, union].tolist() == [1, 1, 1, 0, 1, 1]
+    assert t.loc[kinds, own].tolist() == [0, 1, 1, 0, 0, 0]
+    assert t.loc[kinds, same].tolist() == [1, 1, 1, 1, 1, 0]
+    assert cov.precision[same] == pytest.approx(3 / 5) and cov.precision[own] == 0.5
