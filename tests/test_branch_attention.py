@@ -282,3 +282,14 @@ def test_cumulative_attention_rejects_k_max_zero_and_no_slides_and_accepts_k_max
         metrics.cumulative_attention([np.array([0.2, 0.5, 0.3])], 0)
     with pytest.raises(ValueError, match="no slides"):
         metrics.cumulative_attention([], 2)
+
+
+def test_random_heads_draw_their_picks_among_all_of_a_slides_patches():
+    """One head, one slide of 20 patches whose only tumour patch is the first, k = 2: a random
+    pick of 2 of 20 holds it with probability 2/20, so its tumour share averages 1/20 — not the
+    1 of a 'random' head that always picks the slide's first patches."""
+    kinds = {"s": np.array(["solid"] + ["normal"] * 19)}
+    att = {"run": {"s": np.ones((1, 20)) / 20}}
+    null = instances.random_topk_composition(att, kinds, k=2, draws=4000, seed=0)
+    assert null.tumour.iloc[0] == pytest.approx(1 / 20, abs=0.01)
+    assert null.normal.iloc[0] == pytest.approx(19 / 20, abs=0.01)

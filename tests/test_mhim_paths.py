@@ -455,3 +455,13 @@ def test_recorder_epoch_0_is_the_state_before_the_first_step_not_a_later_epochs_
     assert set(rec.records) == {0}
     assert rec.records[0]["r_h"] == 0.2 and rec.records[0]["high"].sum() == 2
     np.testing.assert_array_equal(rec.records[0]["masked"], first["masked"])
+
+
+def test_v2_without_recycling_builds_no_recycle_network_and_with_it_one():
+    """recycle=False is an option with a value, not a key whose presence switches recycling on:
+    the student of mhim_v2_norecycle pools no recycle tokens (both sides, built from one seed)."""
+    on = mhim_v2_method(_small_base(), name="v2_on").build_model(_ctx(3))
+    off = mhim_v2_method(_small_base(), name="v2_off", recycle=False).build_model(_ctx(3))
+    assert isinstance(on.recycle, RecycleNetwork)
+    assert off.recycle is None
+    assert get_method("mhim_v2_norecycle").model_kwargs["recycle"] is False

@@ -285,16 +285,26 @@ def test_a_killed_sweeps_leftovers_are_cleaned_and_other_folders_kept(tmp_path, 
     assert (out / "x=1" / "result.json").read_text() == done
 
 
-def test_a_second_sweep_into_the_same_folder_is_refused(tmp_path):
+def test_a_second_sweep_into_the_same_folder_is_refused_at_once(tmp_path):
+    """A sweep started (in another process, as a second `make sweep` is) while one holds the
+    folder's lock refuses at once, and leaves the running sweep's files alone; one that waited
+    for the lock would hang here, and the time limit makes that a failure, not a stuck test."""
     nb = _notebook(tmp_path, TOY_PARAMS, TOY_BODY)
     out = tmp_path / "sweep"
     out.mkdir()
     (out / "x=1").mkdir()
     (out / "x=1" / ".notebook.part.ipynb").write_text("the running sweep's")
+    code = ("from milhelpers import sweep\n"
+            f"sweep.run_sweep({str(nb)!r}, [{{'x': 1.0}}], {str(out)!r})")
     with sweep._output_lock(out):
-        with pytest.raises(RuntimeError, match=f"another sweep is writing to {out}"):
-            sweep.run_sweep(nb, [{"x": 1.0}], out)
-    assert (out / "x=1" / ".notebook.part.ipynb").exists()  # the running sweep's file is left
+        try:
+            proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                                  timeout=120)
+        except subprocess.TimeoutExpired:
+            pytest.fail("a second sweep waited for the lock instead of refusing")
+    assert proc.returncode != 0
+    assert f"another sweep is writing to {out}" in proc.stderr
+    assert (out / "x=1" / ".notebook.part.ipynb").read_text() == "the running sweep's"
 
 
 def test_ctrl_c_prints_one_line_exits_130_and_the_rerun_resumes(tmp_path, kernels_see_repo,

@@ -364,3 +364,26 @@ def test_torch_threads_at_exactly_its_bound(threads, ok):
         with pytest.raises(ValueError, match="threads must be"):
             with torch_threads(threads):
                 pass
+
+
+def test_cross_validate_trains_each_fold_with_its_own_run_seed(monkeypatch):
+    """The seed that reaches each fold's training (its model's initial weights and data order)
+    is run_seed(config.seed, k), the one the table reports — not config.seed for every fold."""
+    import milhelpers.methods as methods_module
+    from milhelpers.datasets import stratified_folds
+    from milhelpers.train import cross_validate, run_seed
+
+    seen, real_fit = [], methods_module.fit
+
+    def spy(model, train_ds, val_ds, cfg, *args, **kwargs):
+        seen.append(cfg.seed)
+        return real_fit(model, train_ds, val_ds, cfg, *args, **kwargs)
+
+    monkeypatch.setattr(methods_module, "fit", spy)
+    ds = _bags([2, 7, 3, 6, 4, 8, 2, 5, 3, 6, 5, 2], [0, 1] * 6)
+    folds = stratified_folds(ds.labels, 3, seed=0)
+    table, _ = cross_validate(lambda fold: MeanFirstFeature(), ds, folds,
+                              TrainConfig(epochs=1, lr=0.0, seed=2), val_fraction=0.25,
+                              progress=False)
+    want = [run_seed(2, k) for k in range(3)]
+    assert seen == want == table.seed.tolist() and len(set(want)) == 3

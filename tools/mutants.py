@@ -4312,6 +4312,374 @@ MUTANTS.update({
 })
 
 
+# the sixth held-out audit (audit8: 60 mutants written from the package source by new auditors
+# who read no test, no mutant list and no earlier audit; docs/audits/audit8.md): 50 killed by
+# the tests of commit 0bd5023 (round 7 included), each of which runs the test that killed it;
+# each of the 10 others runs the test written for it since.
+MUTANTS.update({
+    # ACMIL(in_dim, 2) built with the default dropout now has nn.Dropout(p=0.0) in its projection…
+    'audit8_acmil_dropout_default': (
+        'milhelpers/models/acmil.py',
+        '                 dropout: float = 0.25):',
+        '                 dropout: float = 0.0):',
+        'tests/test_acmil.py -k test_default_dropout_zeroes_a_quarter_of_the_projection_and_scales_the_rest_by_four_thirds'),
+    # slide_attention sums the per-branch softmaxes instead of averaging them, so for M = 5 branc…
+    'audit8_acmil_slide_attention_sum': (
+        'milhelpers/models/base.py',
+        '    return attention.mean(-2)',
+        '    return attention.sum(-2)',
+        'tests/test_acmil.py -k test_model_masks_in_training_the_branch_attention_and_slide_attention_uses_it'),
+    # In training mode with STKIM active (mask_drop=0.6, a bag of >= 10 instances) attention_logi…
+    'audit8_acmil_output_prestkim_scores': (
+        'milhelpers/models/acmil.py',
+        '        return MILOutput(self.classifier(z), scores, z, mask,',
+        '        return MILOutput(self.classifier(z), mask_logits(self.attention(h).transpose(1, 2), mask), z, mask,',
+        'tests/test_acmil.py -k test_model_masks_in_training_the_branch_attention_and_slide_attention_uses_it'),
+    # checkpointed_forward normalises the attention within each chunk instead of over the whole b…
+    'audit8_acmil_checkpoint_chunk_softmax': (
+        'milhelpers/models/abmil.py',
+        '    a = torch.softmax(e, dim=0)',
+        '    a = torch.cat([torch.softmax(ec, dim=0) for ec in es])',
+        'tests/test_models.py -k test_checkpointed_forward_rejects_chunk_zero_and_batches_and_matches_the_model'),
+    # acmil_loss_terms gives the branch_ce term weight 1/M (0.2 for M=5) on top of branch_cross_e…
+    'audit8_acmil_branch_ce_double_mean': (
+        'milhelpers/methods.py',
+        '                                                                    batch.labels)),',
+        '                                                                    batch.labels), 1.0 / model.n_branches),',
+        'tests/test_acmil.py -k test_loss_terms_hand_computed_on_masked_padded_attention'),
+    # The registered acmil_mba ablation builds ACMIL with the default mask_drop=0.6, so STKIM sti…
+    'audit8_acmil_mba_keeps_stkim': (
+        'milhelpers/methods.py',
+        '    _acmil.with_options("acmil_mba", mask_drop=0.0),',
+        '    _acmil.with_options("acmil_mba", n_branches=5),',
+        'tests/test_methods.py -k test_with_options_overrides_the_methods_own_options_and_reaches_the_model'),
+    # MILOutput accepts bag logits whose batch size differs from the attention's, e.g. logits (3,…
+    'audit8_acmil_miloutput_batch_check': (
+        'milhelpers/models/base.py',
+        '        if self.logits.dim() != 2 or self.logits.shape[0] != b:',
+        '        if self.logits.dim() != 2:',
+        'tests/test_models.py -k test_shapes_are_validated_not_broadcast'),
+    # aem_or_base(0, schedule='linear') (or lam=0 with normalize='bogus') returns the base method…
+    'audit8_aem_or_base_skips_validation': (
+        'milhelpers/methods.py',
+        '    aem_term(lam, schedule, normalize)          # bad options fail the same way for λ = 0',
+        '    if lam != 0:\n        aem_term(lam, schedule, normalize)      # bad options fail the same way for λ = 0',
+        'tests/test_aem.py -k test_aem_or_base_reuses_the_baseline_at_lambda_zero'),
+    # AEM_VARIANTS['cosine'] becomes cosine schedule *with* log-N normalisation, so the 'cosine' …
+    'audit8_aem_variant_cosine_logn': (
+        'milhelpers/methods.py',
+        '                "cosine": ("cosine", "none"),       # λ annealed to 0 (our reconstruction)',
+        '                "cosine": ("cosine", "log_n"),      # λ annealed to 0 (our reconstruction)',
+        'tests/test_aem.py -k test_aem_or_base_reuses_the_baseline_at_lambda_zero'),
+    # negative_entropy(logits) called without normalize now divides by log N: uniform logits over…
+    'audit8_aem_negentropy_default_normalize': (
+        'milhelpers/losses.py',
+        'def negative_entropy(attention_logits: torch.Tensor, mask: torch.Tensor | None = None,\n                     normalize: bool = False) -> torch.Tensor:',
+        'def negative_entropy(attention_logits: torch.Tensor, mask: torch.Tensor | None = None,\n                     normalize: bool = True) -> torch.Tensor:',
+        'tests/test_fidelity.py -k test_aem_regulariser_and_loss'),
+    # Without a mask the all-real mask is built over the head axis instead of the instance axis: …
+    'audit8_aem_nomask_wrong_axis': (
+        'milhelpers/losses.py',
+        '    real = (torch.ones(z.shape[0], z.shape[-1], dtype=torch.bool, device=z.device)',
+        '    real = (torch.ones(z.shape[0], z.shape[1], dtype=torch.bool, device=z.device)',
+        'tests/test_fidelity.py -k test_aem_regulariser_and_loss'),
+    # ADS in training compresses a part of n tokens to ⌊n/r⌋ instead of ⌈n/r⌉ tokens (silently dr…
+    'audit8_packmil_ads_floor_length': (
+        'milhelpers/models/packmil.py',
+        '        m = compressed_length(n, r)',
+        '        m = n // r',
+        'tests/test_packing.py -k test_ads_compresses_in_training_and_keeps_length_in_eval'),
+    # PackMIL(gated=False) still builds a gated attention scorer (model.attention.gate is not Non…
+    'audit8_packmil_gated_ignored': (
+        'milhelpers/models/packmil.py',
+        '        super().__init__(in_dim, n_classes, embed_dim, attn_dim, gated, dropout, n_branches=1)',
+        '        super().__init__(in_dim, n_classes, embed_dim, attn_dim, True, dropout, n_branches=1)',
+        'tests/test_packing_paths.py -k test_packmil_gated_false_builds_a_tanh_only_scorer_like_abmil'),
+    # The softmax runs over all real tokens of the slide's pack instead of the slide's own tokens…
+    'audit8_packmil_pack_wide_softmax': (
+        'milhelpers/models/packmil.py',
+        '        a = masked_softmax(logits_att, member)[:, 0]                   # (S, T), 0 off-slide',
+        '        a = masked_softmax(e[pack_of][:, None, :], real[pack_of])[:, 0]   # (S, T), 0 off-slide',
+        'tests/test_packing.py -k test_packed_outputs_equal_unpacked_outputs'),
+    # When the residual part exceeds the cap, split_slide draws its subsample from the global RNG…
+    'audit8_packmil_split_res_no_generator': (
+        'milhelpers/packing.py',
+        '            res = res[torch.randperm(len(res), generator=generator)[:cap]]',
+        '            res = res[torch.randperm(len(res))[:cap]]',
+        'tests/test_packing.py -k test_split_slide_draws_every_permutation_from_its_generator'),
+    # sequential_packs tracks only the last part's length instead of the pack total, so lengths […
+    'audit8_packmil_seqpack_total_reset': (
+        'milhelpers/packing.py',
+        '        packs[-1].append(i)\n        total += n',
+        '        packs[-1].append(i)\n        total = n',
+        'tests/test_packing.py -k test_sequential_packs_hand_computed'),
+    # hyperslide_label infers the class count from the labels present, so a hyperslide of class-0…
+    'audit8_packmil_onehot_nclasses': (
+        'milhelpers/packing.py',
+        '    onehot = torch.nn.functional.one_hot(y.to(w.device), n_classes).to(w.dtype)   # (S, C)',
+        '    onehot = torch.nn.functional.one_hot(y.to(w.device)).to(w.dtype)   # (S, C)',
+        'tests/test_packing.py -k test_collated_hyperslide_targets_match_both_definitions'),
+    # A slide shorter than min_len now goes whole to the main part only (empty residual part) ins…
+    'audit8_packmil_short_slide_not_residual': (
+        'milhelpers/packing.py',
+        '        main = res = torch.arange(n)',
+        '        main, res = torch.arange(n), torch.arange(0)',
+        'tests/test_packing.py -k test_small_slides_go_whole_to_both_and_caps_subsample'),
+    # With r_l > 0 (e.g. r_h=0, r=0, r_l=0.2 on a 10-instance bag) the lowest-scored instances ar…
+    'audit8_mhim_low_mask_not_applied': (
+        'milhelpers/models/mhim.py',
+        '            chosen[pick] = True\n            split["low"][b, idx[pick]] = True',
+        '            split["low"][b, idx[pick]] = True',
+        'tests/test_mhim.py -k test_low_masking_hides_the_lowest_and_union_with_high'),
+    # r_hr=0 is no longer refused with ValueError: mhim_mask(..., r_h=0, r_hr=0) silently returns…
+    'audit8_mhim_r_hr_zero_allowed': (
+        'milhelpers/models/mhim.py',
+        'r_hr = _check_ratio("r_hr", r_hr, open_low=True)',
+        'r_hr = _check_ratio("r_hr", r_hr, open_low=False)',
+        'tests/test_mhim.py -k test_same_generator_seed_same_masks_and_bad_ratios_fail'),
+    # ema_update(teacher, student, 0.9) now moves the student towards the teacher and leaves the …
+    'audit8_mhim_ema_direction_swapped': (
+        'milhelpers/models/mhim.py',
+        'tp, sp = list(teacher.parameters()), list(student.parameters())',
+        'tp, sp = list(student.parameters()), list(teacher.parameters())',
+        'tests/test_mhim.py -k test_ema_update_arithmetic_on_a_tiny_model'),
+    # The values are reshaped to (B,H,N,d) without the head transpose, so each head's value rows …
+    'audit8_mhim_recycle_value_reshape': (
+        'milhelpers/models/mhim.py',
+        'v = v.view(b, n, self.heads, self.head_dim).transpose(1, 2)',
+        'v = v.view(b, self.heads, n, self.head_dim)',
+        'tests/test_mhim_paths.py -k test_v2_reports_each_bags_recycle_tokens_and_the_teachers_full_bag_embedding'),
+    # In v2 with a recycle network the kept embeddings and recycled tokens come from the frozen t…
+    'audit8_mhim_v2_project_by_teacher': (
+        'milhelpers/models/mhim.py',
+        'h = self.student.project(x)                                   # (B, N, E)',
+        'h = self.teacher.project(x)                                   # (B, N, E)',
+        'tests/test_mhim_paths.py -k test_v2_reports_each_bags_recycle_tokens_and_the_teachers_full_bag_embedding'),
+    # score_picks now scores with dropout on by default, so two calls on the same ABMIL teacher a…
+    'audit8_mhim_score_picks_train_default': (
+        'milhelpers/models/mhim.py',
+        'kinds=SCORES, train_mode: bool = False) -> dict[str, dict]:',
+        'kinds=SCORES, train_mode: bool = True) -> dict[str, dict]:',
+        'tests/test_mhim.py -k test_score_picks_and_their_figure'),
+    # MaskRecorder's epoch-0 record is re-taken at the start of every epoch, so after training re…
+    'audit8_mhim_recorder_epoch0_overwritten': (
+        'milhelpers/methods.py',
+        'if 0 in self.epochs and state.step == 0:',
+        'if 0 in self.epochs and state.step % state.steps_per_epoch == 0:',
+        'tests/test_mhim_paths.py -k test_recorder_epoch_0_is_the_state_before_the_first_step_not_a_later_epochs_start'),
+    # mhim_v2_norecycle (recycle=False) now builds a RecycleNetwork anyway (model.recycle is not …
+    'audit8_mhim_recycle_flag_presence': (
+        'milhelpers/methods.py',
+        '        if kw.get("recycle"):',
+        '        if "recycle" in kw:',
+        'tests/test_mhim_paths.py -k test_v2_without_recycling_builds_no_recycle_network_and_with_it_one'),
+    # Ties are broken by last position instead of first (unlike mhim_mask): with all-equal scores…
+    'audit8_mhim_vis_tie_order_reversed': (
+        'milhelpers/visibility.py',
+        'order = np.argsort(-s, kind="stable")         # best first',
+        'order = np.argsort(s, kind="stable")[::-1]   # best first',
+        'tests/test_visibility.py -k test_tied_scores_are_ranked_by_position_exactly_as_mhim_mask_hides_them'),
+    # Tumour patches already hidden by low-score masking still have to be drawn by H or R: with r…
+    'audit8_mhim_vis_low_not_excluded': (
+        'milhelpers/visibility.py',
+        't_rest = t & ~low',
+        't_rest = t',
+        'tests/test_visibility.py -k test_exact_probability_matches_the_package_masks'),
+    # r_h_schedule(0.01, True, 50) now spans t in [0, 1] and ends at exactly 0 (and differs at ev…
+    'audit8_mhim_vis_schedule_endpoint': (
+        'milhelpers/visibility.py',
+        't = np.arange(points) / points',
+        't = np.arange(points) / (points - 1)',
+        'tests/test_visibility.py -k test_r_h_schedule_is_the_half_cosine_and_constant_without_decay'),
+    # cumulative_attention averages over instances instead of heads: for a single (N,) attention …
+    'audit8_metrics_cumulative_heads_axis': (
+        'milhelpers/metrics.py',
+        'a = _per_head(a).mean(0)',
+        'a = _per_head(a).mean(1)',
+        'tests/test_branch_attention.py -k test_cumulative_attention_hand_computed_with_bags_shorter_than_k'),
+    # A patch covered ≥ 0.25 by both tumour and a mimic is now named by the mimic instead of its …
+    'audit8_metrics_patch_kind_mimic_wins': (
+        'milhelpers/instances.py',
+        '    kind[mimic] = mim.idxmax(axis=1).to_numpy()[mimic]\n    kind[tumour] = tum.idxmax(axis=1).to_numpy()[tumour]',
+        '    kind[tumour] = tum.idxmax(axis=1).to_numpy()[tumour]\n    kind[mimic] = mim.idxmax(axis=1).to_numpy()[mimic]',
+        'tests/test_instances.py -k test_patch_kind_prefers_tumour_then_the_largest_region'),
+    # random_topk_composition's random heads argsort over heads instead of patches, so they only …
+    'audit8_metrics_random_topk_wrong_axis': (
+        'milhelpers/instances.py',
+        'picks = np.argsort(rng.random((n_heads, len(g))), axis=1)[:, :k]',
+        'picks = np.argsort(rng.random((n_heads, len(g))), axis=0)[:, :k]',
+        'tests/test_branch_attention.py -k test_random_heads_draw_their_picks_among_all_of_a_slides_patches'),
+    # topk_coverage's 'same number of picks' column uses the reference's top k instead of its top…
+    'audit8_metrics_same_budget_uses_k': (
+        'milhelpers/instances.py',
+        'topk_members(r, union[sid]))):',
+        'topk_members(r, k))):',
+        'tests/test_instances.py -k test_topk_coverage_same_budget_gives_the_reference_the_union_size_of_picks'),
+    # setup_chapter refuses a papermill run with --inject-paths: an injected PAPERMILL_INPUT_PATH…
+    'audit8_params_papermill_names_refused': (
+        'milhelpers/params.py',
+        'unknown = sorted(set(injected) - set(declared) - PAPERMILL_NAMES)',
+        'unknown = sorted(set(injected) - set(declared))',
+        'tests/test_chapter_setup.py -k test_a_name_the_chapter_does_not_declare_is_refused_with_the_closest'),
+    # check_chapter02 accepts a model_variant that is registered but not among methods (e.g. meth…
+    'audit8_params_model_variant_any_method': (
+        'milhelpers/params.py',
+        'out["model_variant"] = check_choices(model_variant, "model_variant", out["methods"])',
+        'out["model_variant"] = check_choices(model_variant, "model_variant", available_methods)',
+        'tests/test_params.py -k test_unknown_model_names_and_variant_outside_methods'),
+    # check_chapter06 accepts lr=0 (returns 0.0) instead of raising ParameterError: the open lowe…
+    'audit8_params_lr_zero_accepted': (
+        'milhelpers/params.py',
+        '"must be a learning rate in (0, 1], e.g. 5e-4", True)',
+        '"must be a learning rate in (0, 1], e.g. 5e-4")',
+        'tests/test_params.py -k test_ch06_bad_values_name_the_parameter'),
+    # paired_slide_comparison resamples slides instead of patients: with groups where one case ha…
+    'audit8_runner_boot_ignores_groups': (
+        'milhelpers/stats.py',
+        '    case, strata = case_strata(y, groups)\n    rng = np.random.default_rng(seed)',
+        '    case, strata = case_strata(y)\n    rng = np.random.default_rng(seed)',
+        'tests/test_stats.py -k test_two_methods_rank_first_exactly_where_the_paired_bootstrap_difference_is_positive'),
+    # rank_intervals draws its case resamples from an unseeded generator, so two calls with the s…
+    'audit8_runner_rank_unseeded': (
+        'milhelpers/stats.py',
+        '    w = _case_weights(case, strata, n_boot, np.random.default_rng(seed))\n    ones = np.ones((1, len(y)))',
+        '    w = _case_weights(case, strata, n_boot, np.random.default_rng())\n    ones = np.ones((1, len(y)))',
+        'tests/test_stats.py -k test_two_methods_rank_first_exactly_where_the_paired_bootstrap_difference_is_positive'),
+    # settings_side_by_side applies Holm over every method the setting ran rather than only the r…
+    'audit8_runner_side_by_side_holm_family': (
+        'milhelpers/stats.py',
+        '        table = res.compare(reference, metrics, present, n_boot=n_boot)',
+        '        table = res.compare(reference, metrics, n_boot=n_boot)',
+        'tests/test_runner_paths.py -k test_side_by_side_holm_family_is_only_the_asked_methods'),
+    # delong_test divides the positives' placement covariance by the number of negatives, so with…
+    'audit8_runner_delong_var_wrong_n': (
+        'milhelpers/stats.py',
+        '        var += c @ np.cov(v10) @ c / m',
+        '        var += c @ np.cov(v10) @ c / n',
+        'tests/test_stats.py -k test_delong_on_a_small_example_worked_by_hand'),
+    # case_strata puts a patient with one negative and one positive slide into the positive strat…
+    'audit8_runner_strata_max_label': (
+        'milhelpers/stats.py',
+        '        label_sets.setdefault(tuple(sorted(kinds[c])), []).append(c)',
+        '        label_sets.setdefault((max(kinds[c]),), []).append(c)',
+        'tests/test_stats.py -k test_cases_are_resampled_within_their_label_stratum_and_slides_of_a_case_move_together'),
+    # simulate_scores draws the slide's own difficulty afresh in every repeat, so for n_repeats>1…
+    'audit8_runner_simulate_common_per_repeat': (
+        'milhelpers/stats.py',
+        '    common = a * rng.standard_normal((n_cohorts, 1, n_slides))',
+        '    common = a * rng.standard_normal((n_cohorts, n_repeats, n_slides))',
+        'tests/test_stats.py -k test_simulated_scores_have_the_asked_aucs_and_correlations'),
+    # run_key no longer hashes method.code_fingerprint(), so after editing a model's forward or a…
+    'audit8_runner_runkey_no_code': (
+        'milhelpers/experiments.py',
+        '                    "code": method.code_fingerprint(),',
+        '',
+        'tests/test_cache_keys.py -k test_the_run_keys_of_the_runner_are_pinned'),
+    # correlation_ci centres the resampled x-ranks by their mean over resamples instead of within…
+    'audit8_runner_corr_center_axis': (
+        'milhelpers/experiments.py',
+        '    rx -= rx.mean(1, keepdims=True)',
+        '    rx -= rx.mean(0, keepdims=True)',
+        'tests/test_experiments_report.py -k test_correlation_hand_computed_and_perfect_ranks'),
+    # meta['test_train_ratio'] becomes n_test/n_total (0.2 for 5 folds) instead of n_test/n_train…
+    'audit8_runner_test_train_ratio': (
+        'milhelpers/experiments.py',
+        '            "test_train_ratio": float(np.mean([t / r for t, r in sizes])),',
+        '            "test_train_ratio": float(np.mean([t / (t + r) for t, r in sizes])),',
+        'tests/test_runner_paths.py -k test_runner_meta_by_hand_and_its_test_train_ratio_reaches_the_corrected_t'),
+    # data_fingerprint no longer hashes the features and instance labels of in-memory bags (ListB…
+    'audit8_runner_fingerprint_list_bags': (
+        'milhelpers/experiments.py',
+        '    in_memory = True',
+        '    in_memory = False',
+        'tests/test_cache_keys.py -k test_the_run_keys_of_the_runner_are_pinned'),
+    # run_split always takes repeat 0's partition, so for seed=1 it returns test indices differen…
+    'audit8_runner_run_split_seed': (
+        'milhelpers/cached_runs.py',
+        '    parts = experiment_folds(dataset, folds, seed=seed)',
+        '    parts = experiment_folds(dataset, folds)',
+        'tests/test_cached_runs.py -k test_run_split_is_the_runners_split'),
+    # cross_validate trains every fold with config.seed instead of run_seed(config.seed, k), so f…
+    'audit8_runner_cv_fold_seed': (
+        'milhelpers/train.py',
+        '        cfg = dataclasses.replace(config, seed=seed, progress=False)',
+        '        cfg = dataclasses.replace(config, progress=False)',
+        'tests/test_train_paths.py -k test_cross_validate_trains_each_fold_with_its_own_run_seed'),
+    # packing_verdict checks the accuracy of the wrong recipe: when packed is fastest and its AUC…
+    'audit8_runner_packing_sign_swap': (
+        'milhelpers/comparison.py',
+        '    sign = sub_sign if fastest.startswith("batch 1") else auc_sign',
+        '    sign = auc_sign if fastest.startswith("batch 1") else sub_sign',
+        'tests/test_comparison.py -k test_packing_verdict_is_computed_from_the_benchmark_numbers'),
+    # stratified_folds accepts k=5 when a class has only 4 bags/cases, so instead of a ValueError…
+    'audit8_runner_folds_min_class': (
+        'milhelpers/datasets.py',
+        '    if n < k:',
+        '    if n < k - 1:',
+        'tests/test_datasets.py -k test_grouped_folds_keep_each_patient_on_one_side'),
+    # segment_tissue opens instead of closing the saturation mask: thin gaps between tissue fragm…
+    'audit8_tiling_open_not_close': (
+        'milhelpers/tiling.py',
+        '        binary = cv2.morphologyEx(binary, cv2.MORPH_CLOSE, kernel)',
+        '        binary = cv2.morphologyEx(binary, cv2.MORPH_OPEN, kernel)',
+        'tests/test_tiling_paths.py -k test_closing_kernel_is_a_physical_size_on_a_coarser_mask'),
+    # box_fraction clips x to the mask height and y to its width, so on a non-square mask (e.g. 1…
+    'audit8_tiling_box_fraction_hw_swap': (
+        'milhelpers/tiling.py',
+        '    h, w = mask.shape',
+        '    w, h = mask.shape',
+        'tests/test_tiling.py -k test_box_fraction_with_a_non_square_downsample_by_hand'),
+    # patch_grid's step is computed with the inverted µm/px ratio: 256-px patches at 0.5 µm/px on…
+    'audit8_tiling_scale_inverted': (
+        'milhelpers/tiling.py',
+        '    scale = target_mpp / level0_mpp',
+        '    scale = level0_mpp / target_mpp',
+        'tests/test_tiling.py -k test_grid_is_physical_at_20x_and_40x'),
+    # stale_coords_reason treats a setting the coordinates file does not record (e.g. a file with…
+    'audit8_tiling_stale_missing_attr_ok': (
+        'milhelpers/tiling.py',
+        '        have = attrs.get(key)',
+        '        have = attrs.get(key, want)',
+        'tests/test_tiling.py -k test_file_without_recorded_settings_is_not_trusted'),
+    # when a given mpp agrees with the file's within 10 % (given 0.26, file 0.25), Slide.mpp retu…
+    'audit8_tiling_given_mpp_wins': (
+        'milhelpers/slides.py',
+        '            return file, f"file (agrees with the given {given:g})"',
+        '            return given, f"file (agrees with the given {given:g})"',
+        'tests/test_slides.py -k test_given_mpp_agreeing_with_the_file_uses_the_files_value'),
+    # extract_features no longer records input_size on the features, so a rerun with the same enc…
+    'audit8_h5_no_input_size_attr': (
+        'milhelpers/features.py',
+        '                           encoder=encoder.name, input_size=encoder.input_size)',
+        '                           encoder=encoder.name)',
+        'tests/test_features.py -k test_interrupted_extraction_keeps_finished_slides_and_resumes'),
+    # extract_features(overwrite=True) ignores overwrite: existing outputs made with another enco…
+    'audit8_h5_overwrite_ignored': (
+        'milhelpers/features.py',
+        '    pending, skipped = split_done(jobs, encoder, overwrite)',
+        '    pending, skipped = split_done(jobs, encoder)',
+        'tests/test_features.py -k test_existing_features_with_other_settings_stop_the_run'),
+    # h5_attrs returns the file's root attributes instead of the named dataset's, so stale_coords…
+    'audit8_h5_attrs_file_level': (
+        'milhelpers/h5io.py',
+        '        return dict(f[dataset].attrs)',
+        '        return dict(f.attrs)',
+        'tests/test_features.py -k test_extraction_matches_direct_encoding'),
+    # _package_hash hashes only the milhelpers file names, so editing a source file no longer cha…
+    'audit8_sweeps_package_hash_names_only': (
+        'milhelpers/sweep.py',
+        '        h.update(path.relative_to(root).as_posix().encode() + b"\\0" + path.read_bytes() + b"\\0")',
+        '        h.update(path.relative_to(root).as_posix().encode() + b"\\0")',
+        'tests/test_sweep.py -k test_package_hash_follows_every_source_file'),
+    # a second sweep into the same output folder waits for the lock instead of raising RuntimeErr…
+    'audit8_sweeps_lock_blocks': (
+        'milhelpers/sweep.py',
+        '            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)',
+        '            fcntl.flock(fh, fcntl.LOCK_EX)',
+        'tests/test_sweep.py -k test_a_second_sweep_into_the_same_folder_is_refused_at_once'),
+})
+
+
 def _default_sigint() -> None:
     """Tests run with SIGINT at its default even when this script was started in the background
     of a shell script (which ignores SIGINT for it and, by inheritance, for every test's
