@@ -494,3 +494,30 @@ def test_default_dropout_zeroes_a_quarter_of_the_projection_and_scales_the_rest_
         model.eval()
         with torch.no_grad():                               # eval: no dropout at all
             torch.testing.assert_close(model.project(x), clean)
+
+
+# --- round 8: defaults and options --------------------------------------------------------------
+def test_r8_acmil_defaults_are_the_papers_and_the_packages_values():
+    """ACMIL (Zhang et al., ECCV 2024): M = 5 branches, K = 10, mask_drop = 0.6; this package's
+    projection 512 wide with dropout 0.25 (as its ABMIL), attention width 128, two classes. The
+    default model under a seed equals the explicit one, also in training (STKIM's draws and the
+    dropout follow the same seed), and hides ⌊10·0.6⌋ = 6 instances per branch."""
+    x = torch.randn(2, 30, 16)
+    torch.manual_seed(0)
+    a = ACMIL(16)
+    torch.manual_seed(0)
+    b = ACMIL(16, 2, 512, 128, 5, 10, 0.6, 0.25)
+    sa, sb = a.state_dict(), b.state_dict()
+    assert {k: v.shape for k, v in sa.items()} == {k: v.shape for k, v in sb.items()}
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)
+    a.train(), b.train()
+    torch.manual_seed(1)
+    oa = a(x)
+    torch.manual_seed(1)
+    ob = b(x)
+    torch.testing.assert_close(oa.logits, ob.logits, rtol=0, atol=0)
+    assert torch.equal(oa.extras["stkim_hidden"], ob.extras["stkim_hidden"])
+    assert oa.extras["stkim_hidden"].sum(-1).eq(6).all()
+    assert oa.logits.shape == (2, 2) and oa.extras["branch_logits"].shape == (2, 5, 2)
+    assert oa.embedding.shape == (2, 512) and a.attention.tanh[0].out_features == 128
+    assert a.attention.gate is not None                      # gated attention (the paper's)

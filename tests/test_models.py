@@ -330,3 +330,81 @@ def test_output_rank_and_batch_checks_on_every_tensor():
             masked_softmax(logits, bad)
     with pytest.raises(ValueError, match="heads H"):
         masked_softmax(torch.randn(2, 1, 1, 5), mask)
+
+
+# --- round 8: defaults and options --------------------------------------------------------------
+def _r8_twins(make_default, make_explicit, x, seed=0):
+    """Both factories under one seed give the same parameters, and (same seed again) the same
+    training-mode output, dropout included: the defaults *are* the explicit values."""
+    from milhelpers.models import MILOutput as _Out
+    torch.manual_seed(seed)
+    a = make_default()
+    torch.manual_seed(seed)
+    b = make_explicit()
+    sa, sb = a.state_dict(), b.state_dict()
+    assert {k: v.shape for k, v in sa.items()} == {k: v.shape for k, v in sb.items()}
+    for k in sa:
+        assert torch.equal(sa[k], sb[k]), k
+    a.train(), b.train()
+    torch.manual_seed(seed + 1)
+    oa = a(x)
+    torch.manual_seed(seed + 1)
+    ob = b(x)
+    pairs = (((oa.logits, ob.logits), (oa.attention_logits, ob.attention_logits))
+             if isinstance(oa, _Out) else ((oa, ob),))
+    for ta, tb in pairs:
+        torch.testing.assert_close(ta, tb, rtol=0, atol=0)
+    return a, oa
+
+
+@pytest.mark.parametrize("which", ["abmil", "mean", "max", "scorer"])
+def test_r8_model_defaults_are_the_papers_values(which):
+    """ABMIL (Ilse et al., ICML 2018): gated attention, one branch; CLAM's 'small' preset (Lu et
+    al., Nat. Biomed. Eng. 2021): 512 → 256, dropout 0.25 in the projection and in the attention
+    net; two classes. The pooling baselines share the projection. A default built under a seed
+    equals the explicit model, and in training drops a quarter of the projection."""
+    from milhelpers.models.abmil import AttentionScorer
+    x = torch.randn(1, 40, 8)
+    if which == "abmil":
+        m, out = _r8_twins(lambda: ABMIL(8), lambda: ABMIL(8, 2, 512, 256, True, 0.25, 1), x)
+        assert out.logits.shape == (1, 2) and m.attention.gate is not None
+    elif which == "mean":
+        m, _ = _r8_twins(lambda: MeanPoolMIL(8), lambda: MeanPoolMIL(8, 2, 512, 0.25), x)
+    elif which == "max":
+        m, _ = _r8_twins(lambda: MaxPoolMIL(8), lambda: MaxPoolMIL(8, 2, 512, 0.25), x)
+    else:
+        h = torch.randn(1, 40, 16)
+        s, out = _r8_twins(lambda: AttentionScorer(16), lambda: AttentionScorer(16, 256, 1, True, 0.25),
+                           h)
+        assert out.shape == (1, 40, 1)
+        return
+    # the projection's dropout: ≈ 25 % of the positive entries zeroed, the rest × 4/3
+    m.train()
+    with torch.no_grad():
+        clean = m.project[1](m.project[0](x))
+        torch.manual_seed(3)
+        noisy = m.project(x)
+    on = clean > 0
+    share = (noisy[on] == 0).float().mean().item()
+    assert 0.2 < share < 0.3
+    kept = on & (noisy != 0)
+    torch.testing.assert_close(noisy[kept], clean[kept] * 4 / 3)
+
+
+@pytest.mark.parametrize("gated", [True, False])
+def test_r8_attention_scorer_gated_option_gives_its_own_formula(gated):
+    """gated: e = wᵀ(tanh(V h) ⊙ σ(U h)); not gated: e = wᵀ tanh(V h) (Ilse et al. 2018)."""
+    from milhelpers.models.abmil import AttentionScorer
+    torch.manual_seed(0)
+    s = AttentionScorer(6, 4, 2, gated=gated, dropout=0.0)
+    h = torch.randn(3, 5, 6)
+    V = s.tanh[0]
+    ref = torch.tanh(h @ V.weight.T + V.bias)
+    if gated:
+        U = s.gate[0]
+        ref = ref * torch.sigmoid(h @ U.weight.T + U.bias)
+    else:
+        assert s.gate is None
+    torch.testing.assert_close(s(h), ref @ s.score.weight.T + s.score.bias)
+    m = ABMIL(6, gated=gated, dropout=0.0)
+    assert (m.attention.gate is not None) == gated and m.gated == gated

@@ -4680,6 +4680,70 @@ MUTANTS.update({
 })
 
 
+# round 8: defaults and options (each default pinned by behaviour, each option's values both used)
+MUTANTS.update({
+    # ABMIL's default becomes tanh attention instead of Ilse et al.'s gated attention
+    "r8opts_abmil_default_tanh": (
+        "milhelpers/models/abmil.py",
+        "gated: bool = True, dropout: float = 0.25, n_branches",
+        "gated: bool = False, dropout: float = 0.25, n_branches",
+        "tests/test_models.py -k test_r8_model_defaults_are_the_papers_values"),
+    # ABMIL's default projection dropout 0.25 → 0 (CLAM's small preset lost)
+    "r8opts_abmil_default_dropout": (
+        "milhelpers/models/abmil.py",
+        "gated: bool = True, dropout: float = 0.25, n_branches",
+        "gated: bool = True, dropout: float = 0.0, n_branches",
+        "tests/test_models.py -k test_r8_model_defaults_are_the_papers_values"),
+    # mean pooling's default dropout 0.25 → 0.1
+    "r8opts_meanpool_default_dropout": (
+        "milhelpers/models/abmil.py",
+        '(attention logits are all zero)."""\n\n    def __init__(self, in_dim: int, n_classes: int = 2, embed_dim: int = 512, dropout: float = 0.25):',
+        '(attention logits are all zero)."""\n\n    def __init__(self, in_dim: int, n_classes: int = 2, embed_dim: int = 512, dropout: float = 0.1):',
+        "tests/test_models.py -k test_r8_model_defaults_are_the_papers_values"),
+    # the scorer's default hidden width 256 → 128
+    "r8opts_scorer_default_hidden": (
+        "milhelpers/models/abmil.py",
+        "def __init__(self, dim: int, hidden: int = 256, n_branches: int = 1, gated: bool = True,",
+        "def __init__(self, dim: int, hidden: int = 128, n_branches: int = 1, gated: bool = True,",
+        "tests/test_models.py -k test_r8_model_defaults_are_the_papers_values"),
+    # the scorer's gate is built whatever gated says (tanh attention silently gated)
+    "r8opts_scorer_gated_ignored": (
+        "milhelpers/models/abmil.py",
+        "                     if gated else None)",
+        "                     if True else None)",
+        "tests/test_models.py -k test_r8_attention_scorer_gated_option_gives_its_own_formula"),
+    # ACMIL's default mask_drop 0.6 → 0.5 (5 of the top 10 hidden instead of the paper's 6)
+    "r8opts_acmil_default_mask_drop": (
+        "milhelpers/models/acmil.py",
+        "n_branches: int = 5, top_k: int = 10, mask_drop: float = 0.6,",
+        "n_branches: int = 5, top_k: int = 10, mask_drop: float = 0.5,",
+        "tests/test_acmil.py -k test_r8_acmil_defaults_are_the_papers_and_the_packages_values"),
+    # ACMIL's default top_k 10 → 8
+    "r8opts_acmil_default_top_k": (
+        "milhelpers/models/acmil.py",
+        "n_branches: int = 5, top_k: int = 10, mask_drop: float = 0.6,",
+        "n_branches: int = 5, top_k: int = 8, mask_drop: float = 0.6,",
+        "tests/test_acmil.py -k test_r8_acmil_defaults_are_the_papers_and_the_packages_values"),
+    # ACMIL's default M = 5 → 4 branches
+    "r8opts_acmil_default_branches": (
+        "milhelpers/models/acmil.py",
+        "n_branches: int = 5, top_k: int = 10, mask_drop: float = 0.6,",
+        "n_branches: int = 4, top_k: int = 10, mask_drop: float = 0.6,",
+        "tests/test_acmil.py -k test_r8_acmil_defaults_are_the_papers_and_the_packages_values"),
+    # ACMIL's default dropout 0.25 → 0
+    "r8opts_acmil_default_dropout": (
+        "milhelpers/models/acmil.py",
+        "                 dropout: float = 0.25):",
+        "                 dropout: float = 0.0):",
+        "tests/test_acmil.py -k test_r8_acmil_defaults_are_the_papers_and_the_packages_values"),
+    # ACMIL's default attention width 128 → 256
+    "r8opts_acmil_default_attn_dim": (
+        "milhelpers/models/acmil.py",
+        "embed_dim: int = 512, attn_dim: int = 128,",
+        "embed_dim: int = 512, attn_dim: int = 256,",
+        "tests/test_acmil.py -k test_r8_acmil_defaults_are_the_papers_and_the_packages_values"),
+})
+
 def _default_sigint() -> None:
     """Tests run with SIGINT at its default even when this script was started in the background
     of a shell script (which ignores SIGINT for it and, by inheritance, for every test's
