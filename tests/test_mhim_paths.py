@@ -2,6 +2,7 @@
 the options that must reach the model (score, r / r_l, seeds, schedules, momentums), v2's seeded
 split and recycle network, score_picks' mode, and the visibility probabilities at their edges.
 Every expected value is computed by hand (or by an independent torch call) in the comments."""
+import copy
 import math
 
 import numpy as np
@@ -465,3 +466,103 @@ def test_v2_without_recycling_builds_no_recycle_network_and_with_it_one():
     assert isinstance(on.recycle, RecycleNetwork)
     assert off.recycle is None
     assert get_method("mhim_v2_norecycle").model_kwargs["recycle"] is False
+
+
+# --- round 8: defaults and options --------------------------------------------------------------
+def test_r8_mhim_defaults_mask_as_the_v1_command():
+    """MHIM's constructor defaults (Tang et al., ICCV 2023, the authors' CAMELYON16 ABMIL
+    command): r_h = 0.01 drawn from the top r_h/r_hr = 2 % (r_hr = 0.5), random r = 0.5, no low
+    masking, the attention score, seed 0, v1 (no random keep share, no recycling). The default
+    MHIM hides exactly what the explicit one hides and trains the same student output."""
+    torch.manual_seed(0)
+    x = torch.randn(2, 200, 6)
+    student, teacher = _abmil(1), _abmil(2)
+    a = MHIM(copy.deepcopy(student), copy.deepcopy(teacher)).train()
+    b = MHIM(copy.deepcopy(student), copy.deepcopy(teacher), r_h=0.01, r_hr=0.5, r=0.5, r_l=0.0,
+             score="attention", seed=0, merge_ratio=1.0, recycle=None).train()
+    (ma, pa), _ = a.hide(x, parts=True)
+    (mb, pb), _ = b.hide(x, parts=True)
+    assert torch.equal(ma, mb) and all(torch.equal(pa[k], pb[k]) for k in pa)
+    assert pa["high"].sum(1).tolist() == [2, 2] and pa["random"].sum(1).tolist() == [100, 100]
+    assert not pa["low"].any()
+    oa, ob = a(x), b(x)
+    torch.testing.assert_close(oa.logits, ob.logits, rtol=0, atol=0)
+    assert "mhim_recycled" not in oa.extras
+
+
+def test_r8_mhim_mask_and_instance_score_defaults():
+    """mhim_mask's defaults r_hr = 1, r = 0, r_l = 0 mask exactly the top ⌈N·r_h⌉ (hand
+    computed); instance_scores' default kind is v1's attention ā."""
+    s = torch.tensor([[0.9, 0.1, 0.5, 0.8, 0.2, 0.3, 0.7, 0.0, 0.6, 0.4]])
+    assert mhim_mask(s, None, 0.2)[0].nonzero().flatten().tolist() == [0, 3]
+    assert mhim_mask(s, None, 0.3)[0].nonzero().flatten().tolist() == [0, 3, 6]
+    model = _abmil(0)
+    out = model(torch.randn(7, 6))
+    torch.testing.assert_close(instance_scores(out, model), out.slide_attention, rtol=0, atol=0)
+
+
+def test_r8_recycle_network_defaults_are_the_authors():
+    """MHIM-MIL v2 (Tang et al., IJCV 2025): k = 1 global query, queries' EMA m = 0.9999 (the
+    authors' merge_mm), 8 heads of width 64, dropout 0.1. The default network under a seed equals
+    the explicit one in training: same tokens (dropout draws) and same EMA step of the queries."""
+    h = torch.randn(2, 9, 16)
+    rec = torch.rand(2, 9) > 0.3
+    torch.manual_seed(0)
+    a = RecycleNetwork(16).train()
+    torch.manual_seed(0)
+    b = RecycleNetwork(16, 1, 0.9999, 8, 64, 0.1).train()
+    assert a.queries.shape == (1, 16) and a.to_q.out_features == 8 * 64
+    assert torch.equal(a.queries, b.queries)
+    q0 = a.queries.clone()
+    torch.manual_seed(1)
+    za = a(h, rec)
+    torch.manual_seed(1)
+    zb = b(h, rec)
+    torch.testing.assert_close(za, zb, rtol=0, atol=0)
+    torch.testing.assert_close(a.queries, b.queries, rtol=0, atol=0)
+    torch.testing.assert_close(a.queries, 0.9999 * q0 + 0.0001 * za.detach().mean(0))
+    a.eval()
+    torch.testing.assert_close(a(h, rec), a(h, rec))                 # eval: no dropout
+
+
+class _Pair(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.teacher, self.student = nn.Linear(2, 2), nn.Linear(2, 2)
+        self.r_h0 = self.r_h = 0.2
+
+
+@pytest.mark.parametrize("kw", [{}, {"decay": False}, {"momentum_cosine": True},
+                                {"momentum": 0.5}])
+def test_r8_mhim_schedule_defaults_and_each_option(kw):
+    """MHIMSchedule() decays r_h along half a cosine (r_h(½) = r_h/2) and updates the teacher with
+    the constant m = 0.999; decay=False keeps r_h, momentum_cosine=True takes m(½) = 1 − (1−m)/2."""
+    m = _Pair()
+    t0, s0 = m.teacher.weight.detach().clone(), m.student.weight.detach().clone()
+    sched = MHIMSchedule(**kw)
+    state = TrainState(epoch=1, step=5, total_steps=10, steps_per_epoch=10)
+    sched.on_step_start(m, state)
+    assert m.r_h == pytest.approx(0.2 if kw.get("decay", True) is False else 0.1)
+    m0 = kw.get("momentum", 0.999)
+    mom = 1 - 0.5 * (1 - m0) if kw.get("momentum_cosine") else m0
+    sched.on_step_end(m, state)
+    torch.testing.assert_close(m.teacher.weight, mom * t0 + (1 - mom) * s0)
+
+
+@pytest.mark.parametrize("score", ["attention", "class_aware"])
+def test_r8_mhim_score_option_reaches_the_teacher_scores(score):
+    """score='attention': the teacher's ā (v1); 'class_aware': max_c softmax_c(W (a_i h_i))
+    (v2), computed here by hand from the teacher's weights. Each value gives its own score."""
+    torch.manual_seed(0)
+    x = torch.randn(1, 12, 6)
+    teacher = _abmil(2)
+    model = MHIM(_abmil(1), copy.deepcopy(teacher), score=score).train()
+    _, t = model.hide(x)
+    ref_out = teacher.eval()(x)                               # dropout 0: train = eval
+    a = ref_out.slide_attention
+    if score == "attention":
+        ref = a
+    else:
+        h = teacher.project(x)
+        ref = torch.softmax((a[..., None] * h) @ teacher.classifier.weight.T, -1).amax(-1)
+    torch.testing.assert_close(t.extras["teacher_scores"], ref)

@@ -4743,6 +4743,86 @@ MUTANTS.update({
         "embed_dim: int = 512, attn_dim: int = 256,",
         "tests/test_acmil.py -k test_r8_acmil_defaults_are_the_papers_and_the_packages_values"),
 })
+MUTANTS.update({
+    # MHIM's default random masking r = 0.5 → 0.4
+    "r8opts_mhim_default_r": (
+        "milhelpers/models/mhim.py",
+        'r: float = 0.5, r_l: float = 0.0, score: str = "attention"',
+        'r: float = 0.4, r_l: float = 0.0, score: str = "attention"',
+        "tests/test_mhim_paths.py -k test_r8_mhim_defaults_mask_as_the_v1_command"),
+    # MHIM's default r_hr 0.5 → 1 (exactly the top ⌈N·r_h⌉ instead of a draw from the top 2 %)
+    "r8opts_mhim_default_r_hr": (
+        "milhelpers/models/mhim.py",
+        "r_h: float = 0.01, r_hr: float = 0.5,",
+        "r_h: float = 0.01, r_hr: float = 1.0,",
+        "tests/test_mhim_paths.py -k test_r8_mhim_defaults_mask_as_the_v1_command"),
+    # MHIM's default score becomes v2's class-aware score
+    "r8opts_mhim_default_score": (
+        "milhelpers/models/mhim.py",
+        'r: float = 0.5, r_l: float = 0.0, score: str = "attention"',
+        'r: float = 0.5, r_l: float = 0.0, score: str = "class_aware"',
+        "tests/test_mhim_paths.py -k test_r8_mhim_defaults_mask_as_the_v1_command"),
+    # mhim_mask's default random ratio 0 → 0.1
+    "r8opts_mhim_mask_default_r": (
+        "milhelpers/models/mhim.py",
+        "              r: float = 0.0, r_l: float = 0.0, generator",
+        "              r: float = 0.1, r_l: float = 0.0, generator",
+        "tests/test_mhim_paths.py -k test_r8_mhim_mask_and_instance_score_defaults"),
+    # mhim_mask's default r_hr 1 → 0.5
+    "r8opts_mhim_mask_default_r_hr": (
+        "milhelpers/models/mhim.py",
+        "r_h: float, r_hr: float = 1.0,",
+        "r_h: float, r_hr: float = 0.5,",
+        "tests/test_mhim_paths.py -k test_r8_mhim_mask_and_instance_score_defaults"),
+    # instance_scores' default kind becomes class_aware
+    "r8opts_instance_scores_default_kind": (
+        "milhelpers/models/mhim.py",
+        'kind: str = "attention") -> torch.Tensor:',
+        'kind: str = "class_aware") -> torch.Tensor:',
+        "tests/test_mhim_paths.py -k test_r8_mhim_mask_and_instance_score_defaults"),
+    # RecycleNetwork's default queries' momentum 0.9999 → 0.999
+    "r8opts_recycle_default_momentum": (
+        "milhelpers/models/mhim.py",
+        "n_queries: int = 1, momentum: float = 0.9999, heads: int = 8,",
+        "n_queries: int = 1, momentum: float = 0.999, heads: int = 8,",
+        "tests/test_mhim_paths.py -k test_r8_recycle_network_defaults_are_the_authors"),
+    # RecycleNetwork's default k = 1 query → 2
+    "r8opts_recycle_default_queries": (
+        "milhelpers/models/mhim.py",
+        "n_queries: int = 1, momentum: float = 0.9999, heads: int = 8,",
+        "n_queries: int = 2, momentum: float = 0.9999, heads: int = 8,",
+        "tests/test_mhim_paths.py -k test_r8_recycle_network_defaults_are_the_authors"),
+    # RecycleNetwork's default dropout 0.1 → 0
+    "r8opts_recycle_default_dropout": (
+        "milhelpers/models/mhim.py",
+        "                 head_dim: int = 64, dropout: float = 0.1):",
+        "                 head_dim: int = 64, dropout: float = 0.0):",
+        "tests/test_mhim_paths.py -k test_r8_recycle_network_defaults_are_the_authors"),
+    # MHIMSchedule's default decay off (r_h stays whole)
+    "r8opts_schedule_default_decay": (
+        "milhelpers/methods.py",
+        "def __init__(self, decay: bool = True, momentum: float = 0.999, momentum_cosine: bool = False):",
+        "def __init__(self, decay: bool = False, momentum: float = 0.999, momentum_cosine: bool = False):",
+        "tests/test_mhim_paths.py -k test_r8_mhim_schedule_defaults_and_each_option"),
+    # MHIMSchedule's default momentum 0.999 → 0.99
+    "r8opts_schedule_default_momentum": (
+        "milhelpers/methods.py",
+        "def __init__(self, decay: bool = True, momentum: float = 0.999, momentum_cosine: bool = False):",
+        "def __init__(self, decay: bool = True, momentum: float = 0.99, momentum_cosine: bool = False):",
+        "tests/test_mhim_paths.py -k test_r8_mhim_schedule_defaults_and_each_option"),
+    # momentum_cosine is ignored: m stays constant
+    "r8opts_schedule_momentum_cosine_ignored": (
+        "milhelpers/methods.py",
+        "        if self.momentum_cosine:\n",
+        "        if False:\n",
+        "tests/test_mhim_paths.py -k test_r8_mhim_schedule_defaults_and_each_option"),
+    # the score option is dropped: 'class_aware' scores with the attention
+    "r8opts_mhim_score_dropped": (
+        "milhelpers/models/mhim.py",
+        "                s = instance_scores(t, self.teacher, self.score)",
+        "                s = instance_scores(t, self.teacher)",
+        "tests/test_mhim_paths.py -k test_r8_mhim_score_option_reaches_the_teacher_scores"),
+})
 
 def _default_sigint() -> None:
     """Tests run with SIGINT at its default even when this script was started in the background
