@@ -350,3 +350,112 @@ def test_packmil_gated_false_builds_a_tanh_only_scorer_like_abmil():
         packed = plain(x[None], slide_index=torch.tensor([[0, 0, 0, 1, 1, 1, 1]]))
         torch.testing.assert_close(packed.logits, torch.cat([ref(x[:3]).logits,
                                                              ref(x[3:]).logits]))
+
+
+# --- round 8: defaults and options --------------------------------------------------------------
+def test_r8_packmil_defaults_are_clams_gated_abmil_without_ads():
+    """PackMIL (Tang, Fang et al., arXiv 2509.20923) aggregates with gated ABMIL; here with CLAM's
+    small preset (512 → 256, dropout 0.25) and no ADS unless asked. The default model under a seed
+    is that ABMIL, parameter for parameter, and its training output (dropout draws) is too."""
+    x = torch.randn(1, 30, 8)
+    torch.manual_seed(0)
+    p = PackMIL(8)
+    torch.manual_seed(0)
+    a = ABMIL(8, 2, 512, 256, True, 0.25, 1)
+    assert p.ads is None
+    sp, sa = p.state_dict(), a.state_dict()
+    assert sp.keys() == sa.keys() and all(torch.equal(sp[k], sa[k]) for k in sp)
+    p.train(), a.train()
+    torch.manual_seed(1)
+    op = p(x)
+    torch.manual_seed(1)
+    oa = a(x)
+    torch.testing.assert_close(op.logits, oa.logits, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("gated", [True, False])
+def test_r8_packmil_gated_option_is_abmils_with_the_same_weights(gated):
+    """PackMIL(gated=g) ≡ ABMIL(gated=g) from the same seed: the same parameters, the same
+    whole-slide output, and packed slides that each get their ABMIL output alone."""
+    torch.manual_seed(0)
+    p = PackMIL(6, 2, embed_dim=16, attn_dim=8, gated=gated, dropout=0.0).eval()
+    torch.manual_seed(0)
+    a = ABMIL(6, 2, embed_dim=16, attn_dim=8, gated=gated, dropout=0.0).eval()
+    assert (p.attention.gate is not None) == gated
+    sp, sa = p.state_dict(), a.state_dict()
+    assert sp.keys() == sa.keys() and all(torch.equal(sp[k], sa[k]) for k in sp)
+    b0, b1 = torch.randn(5, 6), torch.randn(7, 6)
+    torch.testing.assert_close(p(b0).logits, a(b0).logits, rtol=0, atol=0)
+    index = torch.tensor([[0] * 5 + [1] * 7])
+    out = p(torch.cat([b0, b1])[None], index >= 0, slide_index=index)
+    ref = torch.cat([a(b0).logits, a(b1).logits])
+    torch.testing.assert_close(out.logits, ref, atol=1e-6, rtol=1e-5)
+
+
+def test_r8_ads_default_hidden_width():
+    """The ADS scorer's hidden width defaults to 128 (this package's choice): ADS(D, r) is
+    ADS(D, r, 128) parameter for parameter and in its per-token output."""
+    torch.manual_seed(0)
+    a = ADS(8, 2)
+    torch.manual_seed(0)
+    b = ADS(8, 2, 128)
+    assert a.score[0].out_features == 128
+    sa, sb = a.state_dict(), b.state_dict()
+    assert all(sa[k].shape == sb[k].shape and torch.equal(sa[k], sb[k]) for k in sb)
+    x = torch.randn(1, 5, 8)
+    torch.testing.assert_close(a.eval()(x), b.eval()(x), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("factory", ["function", "class"])
+def test_r8_pack_collate_defaults_by_hand(factory):
+    """pack_collate() / PackCollate(): p = 0.5, L = 256, min_len 16, no ADS, residual branch on.
+    Bags of 10, 40 and 600: the 10 (< 16) go whole to both branches, the 40 split 20 / 20, the
+    600 split 300 / 300 and each part capped at 256; main parts [10, 20, 256] pack as
+    [[0, 1], [2]], and so do the residual parts."""
+    from milhelpers.packing import PackCollate
+    bags = _bags([10, 40, 600], d=4)
+    g = torch.Generator().manual_seed(0)
+    coll = pack_collate(generator=g) if factory == "function" else PackCollate(generator=g)
+    batch = coll(bags)
+    assert batch.features.shape == (2, 256, 4)
+    assert [int((batch.slide_index == s).sum()) for s in range(3)] == [10, 20, 256]
+    assert batch.residual_counts.tolist() == [[10.0, 20.0, 0.0], [0.0, 0.0, 256.0]]
+    # the 10-instance bag's main part is the whole bag, in order
+    torch.testing.assert_close(batch.features[0, :10], bags[0].features, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("residual", [True, False])
+def test_r8_pack_collate_residual_option_both_values(residual):
+    batch = pack_collate(residual=residual, generator=torch.Generator().manual_seed(0))(
+        _bags([20, 30], d=4))
+    assert (batch.residual_features is not None) == residual
+    assert ("residual" in batch.model_kwargs) == residual
+    if residual:
+        assert batch.residual_counts.tolist() == [[10.0, 15.0]]
+
+
+def test_r8_split_slide_and_compressed_length_defaults():
+    """split_slide without min_len splits even a short slide (min_len 0), and without cap keeps
+    every instance; compressed_length's default ratio 1 leaves n as it is."""
+    from milhelpers.packing import compressed_length
+    main, res = split_slide(5, 0.5, generator=torch.Generator().manual_seed(0))
+    assert (len(main), len(res)) == (2, 3)
+    main, res = split_slide(1000, 0.5, generator=torch.Generator().manual_seed(0))
+    assert (len(main), len(res)) == (500, 500)
+    assert compressed_length(7) == 7 and compressed_length(7, 2) == 4
+
+
+@pytest.mark.parametrize("kind", [None, "multihot", "tokenmix"])
+def test_r8_hyperslide_target_kinds_by_hand(kind):
+    """One class-0 and two class-1 members with 30, 10 and 5 tokens: multihot (the authors'
+    default) [1/2, 1]; tokenmix [30, 15]/45. PackedBatch.hyperslide_labels passes its kind on."""
+    labels, counts = torch.tensor([0, 1, 1]), torch.tensor([[30.0, 10.0, 5.0]])
+    want = torch.tensor([[2 / 3, 1 / 3]]) if kind == "tokenmix" else torch.tensor([[0.5, 1.0]])
+    kw = {} if kind is None else {"kind": kind}
+    torch.testing.assert_close(hyperslide_label(labels, counts, 2, **kw), want)
+    batch = PackedBatch(torch.zeros(1, 3, 2), torch.ones(1, 3, dtype=torch.bool),
+                        torch.tensor([[0, 1, 2]]), labels, ["a", "b", "c"],
+                        residual_features=torch.zeros(1, 3, 2),
+                        residual_mask=torch.ones(1, 3, dtype=torch.bool),
+                        residual_slide_index=torch.tensor([[0, 1, 2]]), residual_counts=counts)
+    torch.testing.assert_close(batch.hyperslide_labels(2, **kw), want)

@@ -4823,6 +4823,116 @@ MUTANTS.update({
         "                s = instance_scores(t, self.teacher)",
         "tests/test_mhim_paths.py -k test_r8_mhim_score_option_reaches_the_teacher_scores"),
 })
+MUTANTS.update({
+    # PackMIL's default aggregator becomes tanh attention
+    "r8opts_packmil_default_tanh": (
+        "milhelpers/models/packmil.py",
+        "attn_dim: int = 256, gated: bool = True, dropout: float = 0.25,",
+        "attn_dim: int = 256, gated: bool = False, dropout: float = 0.25,",
+        "tests/test_packing_paths.py -k test_r8_packmil_defaults_are_clams_gated_abmil_without_ads"),
+    # PackMIL's default dropout 0.25 → 0
+    "r8opts_packmil_default_dropout": (
+        "milhelpers/models/packmil.py",
+        "attn_dim: int = 256, gated: bool = True, dropout: float = 0.25,",
+        "attn_dim: int = 256, gated: bool = True, dropout: float = 0.0,",
+        "tests/test_packing_paths.py -k test_r8_packmil_defaults_are_clams_gated_abmil_without_ads"),
+    # PackMIL adds an ADS (r = 4) by default
+    "r8opts_packmil_default_ads": (
+        "milhelpers/models/packmil.py",
+        "                 ads_ratio: int | None = None):",
+        "                 ads_ratio: int | None = 4):",
+        "tests/test_packing_paths.py -k test_r8_packmil_defaults_are_clams_gated_abmil_without_ads"),
+    # PackMIL(gated=False) silently builds a gated scorer
+    "r8opts_packmil_gated_hardwired": (
+        "milhelpers/models/packmil.py",
+        "super().__init__(in_dim, n_classes, embed_dim, attn_dim, gated, dropout, n_branches=1)",
+        "super().__init__(in_dim, n_classes, embed_dim, attn_dim, True, dropout, n_branches=1)",
+        "tests/test_packing_paths.py -k test_r8_packmil_gated_option_is_abmils_with_the_same_weights"),
+    # the ADS scorer's default hidden width 128 → 64
+    "r8opts_ads_default_hidden": (
+        "milhelpers/models/packmil.py",
+        "def __init__(self, dim: int, ratio: int, hidden: int = 128):",
+        "def __init__(self, dim: int, ratio: int, hidden: int = 64):",
+        "tests/test_packing_paths.py -k test_r8_ads_default_hidden_width"),
+    # pack_collate's default min_len 16 → 8 (a 10-patch slide is split)
+    "r8opts_pack_collate_default_min_len": (
+        "milhelpers/packing.py",
+        "def pack_collate(p: float = 0.5, max_len: int = 256, min_len: int = 16,",
+        "def pack_collate(p: float = 0.5, max_len: int = 256, min_len: int = 8,",
+        "tests/test_packing_paths.py -k test_r8_pack_collate_defaults_by_hand"),
+    # pack_collate's default p 0.5 → 0.4
+    "r8opts_pack_collate_default_p": (
+        "milhelpers/packing.py",
+        "def pack_collate(p: float = 0.5, max_len: int = 256, min_len: int = 16,",
+        "def pack_collate(p: float = 0.4, max_len: int = 256, min_len: int = 16,",
+        "tests/test_packing_paths.py -k test_r8_pack_collate_defaults_by_hand"),
+    # pack_collate's default L 256 → 512
+    "r8opts_pack_collate_default_max_len": (
+        "milhelpers/packing.py",
+        "def pack_collate(p: float = 0.5, max_len: int = 256, min_len: int = 16,",
+        "def pack_collate(p: float = 0.5, max_len: int = 512, min_len: int = 16,",
+        "tests/test_packing_paths.py -k test_r8_pack_collate_defaults_by_hand"),
+    # pack_collate drops the residual branch by default
+    "r8opts_pack_collate_default_residual": (
+        "milhelpers/packing.py",
+        "                 residual: bool = True, generator: torch.Generator | None = None) -> PackCollate:",
+        "                 residual: bool = False, generator: torch.Generator | None = None) -> PackCollate:",
+        "tests/test_packing_paths.py -k test_r8_pack_collate_defaults_by_hand"),
+    # PackCollate's own default min_len 16 → 8
+    "r8opts_packcollate_class_default_min_len": (
+        "milhelpers/packing.py",
+        "    min_len: int = 16\n    ads_ratio: int = 1\n",
+        "    min_len: int = 8\n    ads_ratio: int = 1\n",
+        "tests/test_packing_paths.py -k test_r8_pack_collate_defaults_by_hand"),
+    # residual=False still builds the residual packs
+    "r8opts_pack_collate_residual_ignored": (
+        "milhelpers/packing.py",
+        "        if self.residual and any(len(t) for t in ress):",
+        "        if any(len(t) for t in ress):",
+        "tests/test_packing_paths.py -k test_r8_pack_collate_residual_option_both_values"),
+    # split_slide's default min_len 0 → 8 (short slides go whole to both parts)
+    "r8opts_split_slide_default_min_len": (
+        "milhelpers/packing.py",
+        "min_len: int = 0, cap: int | None = None,",
+        "min_len: int = 8, cap: int | None = None,",
+        "tests/test_packing_paths.py -k test_r8_split_slide_and_compressed_length_defaults"),
+    # split_slide caps parts at 256 by default
+    "r8opts_split_slide_default_cap": (
+        "milhelpers/packing.py",
+        "min_len: int = 0, cap: int | None = None,",
+        "min_len: int = 0, cap: int | None = 256,",
+        "tests/test_packing_paths.py -k test_r8_split_slide_and_compressed_length_defaults"),
+    # compressed_length's default ratio 1 → 2
+    "r8opts_compressed_length_default_ratio": (
+        "milhelpers/packing.py",
+        "def compressed_length(n: int, ratio: int = 1) -> int:",
+        "def compressed_length(n: int, ratio: int = 2) -> int:",
+        "tests/test_packing_paths.py -k test_r8_split_slide_and_compressed_length_defaults"),
+    # hyperslide_label's default target becomes the token mixture
+    "r8opts_hyperslide_label_default_kind": (
+        "milhelpers/packing.py",
+        '                     n_classes: int, kind: str = "multihot") -> torch.Tensor:',
+        '                     n_classes: int, kind: str = "tokenmix") -> torch.Tensor:',
+        "tests/test_packing_paths.py -k test_r8_hyperslide_target_kinds_by_hand"),
+    # kind='tokenmix' is ignored: every target is multi-hot
+    "r8opts_hyperslide_label_tokenmix_ignored": (
+        "milhelpers/packing.py",
+        '    if kind == "tokenmix":\n        return (w @ onehot) / total',
+        '    if False:\n        return (w @ onehot) / total',
+        "tests/test_packing_paths.py -k test_r8_hyperslide_target_kinds_by_hand"),
+    # PackedBatch.hyperslide_labels drops its kind
+    "r8opts_packed_batch_kind_dropped": (
+        "milhelpers/packing.py",
+        "return hyperslide_label(self.labels, self.residual_counts, n_classes, kind)",
+        "return hyperslide_label(self.labels, self.residual_counts, n_classes)",
+        "tests/test_packing_paths.py -k test_r8_hyperslide_target_kinds_by_hand"),
+    # PackedBatch.hyperslide_labels' default kind becomes the token mixture
+    "r8opts_packed_batch_default_kind": (
+        "milhelpers/packing.py",
+        'def hyperslide_labels(self, n_classes: int, kind: str = "multihot") -> torch.Tensor:',
+        'def hyperslide_labels(self, n_classes: int, kind: str = "tokenmix") -> torch.Tensor:',
+        "tests/test_packing_paths.py -k test_r8_hyperslide_target_kinds_by_hand"),
+})
 
 def _default_sigint() -> None:
     """Tests run with SIGINT at its default even when this script was started in the background
