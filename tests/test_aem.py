@@ -238,3 +238,51 @@ def test_aem_names_every_base_but_gated_abmil_by_prefix():
     assert aem_method(base="mean_pool").name == "mean_pool_aem"
     assert aem_method(0.5, "cosine", "log_n", base="abmil_tanh").name == \
         "abmil_tanh_aem_lam0.5_cos_logn"
+
+
+# --- round 8: defaults and options --------------------------------------------------------------
+_R8_LOGITS = torch.tensor([[[0.3, 0.3, 0.3, 0.3, 5.0, -2.0]]])
+_R8_MASK = torch.tensor([[True, True, True, True, False, False]])
+
+
+def _r8_term_value(term):
+    out = MILOutput(torch.zeros(1, 2), _R8_LOGITS, torch.zeros(1, 3), _R8_MASK)
+    return term.fn(out, None, None).item()
+
+
+def _r8_half():
+    return TrainState(epoch=1, step=5, total_steps=10, steps_per_epoch=10)
+
+
+@pytest.mark.parametrize("kw", [{}, {"schedule": "cosine"}, {"normalize": "log_n"},
+                                {"lam": 0.3, "schedule": "cosine", "normalize": "log_n"}])
+def test_r8_aem_term_defaults_and_each_option_by_hand(kw):
+    """aem_term(): λ = 0.1 (the authors' example), constant (their code), unnormalised (the
+    paper's) — at half of training the weight is still 0.1 and the term on uniform attention
+    over 4 instances is −log 4. cosine: λ/2 at half; log_n: −1."""
+    term = aem_term(**kw)
+    lam = kw.get("lam", 0.1)
+    want_w = lam / 2 if kw.get("schedule") == "cosine" else lam
+    assert term.weight_at(_r8_half()) == pytest.approx(want_w)
+    want_v = -1.0 if kw.get("normalize") == "log_n" else -math.log(4)
+    assert _r8_term_value(term) == pytest.approx(want_v)
+
+
+@pytest.mark.parametrize("name, kw", [("aem", {}), ("aem_lam0.3_cos_logn",
+                                                   {"lam": 0.3, "schedule": "cosine",
+                                                    "normalize": "log_n"})])
+def test_r8_aem_method_passes_every_option_to_its_term(name, kw):
+    """aem_method() / the registered 'aem': gated ABMIL + λ = 0.1 constant, unnormalised; the
+    options reach the term the recipe trains with."""
+    from milhelpers.methods import BuildContext
+    m = aem_method(**kw)
+    assert m.name == name
+    model = m.build_model(BuildContext(8, 2, 0, 0))
+    assert model.attention.gate is not None                 # gated ABMIL, the default base
+    (term,) = m.loss_terms(model)
+    assert term.weight_at(_r8_half()) == pytest.approx(0.15 if kw else 0.1)
+    assert _r8_term_value(term) == pytest.approx(-1.0 if kw else -math.log(4))
+    if not kw:
+        (reg,) = get_method("aem").loss_terms(model)
+        assert reg.weight_at(_r8_half()) == pytest.approx(0.1)
+        assert _r8_term_value(reg) == pytest.approx(-math.log(4))

@@ -170,3 +170,36 @@ def test_hyperslide_losses_by_name_and_an_unknown_name_refused():
     for bad in ("BCE", "cross_entropy"):
         with pytest.raises(ValueError, match="is not one of"):
             losses.hyperslide_loss(bad)
+
+
+# --- round 8: defaults and options --------------------------------------------------------------
+@pytest.mark.parametrize("normalize", [None, False, True])
+def test_r8_entropy_normalize_default_and_both_values_by_hand(normalize):
+    """Uniform attention over a bag of 4 real instances (2 padded): H = log 4, or 1 when divided
+    by log N_b; the default is the paper's unnormalised entropy (AEM, Zhang et al. 2024)."""
+    logits = torch.tensor([[[0.3, 0.3, 0.3, 0.3, 5.0, -2.0]]])
+    mask = torch.tensor([[True, True, True, True, False, False]])
+    kw = {} if normalize is None else {"normalize": normalize}
+    want = 1.0 if normalize else math.log(4)
+    assert losses.attention_entropy(logits, mask, **kw).item() == pytest.approx(want)
+    assert losses.negative_entropy(logits, mask, **kw).item() == pytest.approx(-want)
+
+
+def test_r8_consistency_loss_default_temperatures_by_hand():
+    """MHIM-MIL (Tang et al., ICCV 2023): τ_s = 1, τ_t = 0.1. Teacher [0, 0.1], student [1, 0]:
+    p_t = softmax([0, 1]) and log p_s = log_softmax([1, 0])."""
+    s, t = torch.tensor([[1.0, 0.0]]), torch.tensor([[0.0, 0.1]])
+    e = math.e
+    p_t = [1 / (1 + e), e / (1 + e)]
+    log_p_s = [1 - math.log(e + 1), -math.log(e + 1)]
+    want = -(p_t[0] * log_p_s[0] + p_t[1] * log_p_s[1])
+    assert losses.consistency_loss(s, t).item() == pytest.approx(want, rel=1e-6)
+
+
+def test_r8_focal_defaults_by_hand():
+    """PackMIL's focal setting (α = 0.25, γ = 2): a logit 0 with target 1 has b = log 2 and
+    p_t = ½, so ℓ = 0.25 · (½)² · log 2; a second entry, logit 2 with target 0, adds its own."""
+    logits, targets = torch.tensor([[0.0, 2.0]]), torch.tensor([[1.0, 0.0]])
+    b2 = math.log(1 + math.e ** 2)
+    want = (0.25 * 0.25 * math.log(2) + 0.25 * (1 - math.exp(-b2)) ** 2 * b2) / 2
+    assert losses.multilabel_focal(logits, targets).item() == pytest.approx(want, rel=1e-6)

@@ -4933,6 +4933,98 @@ MUTANTS.update({
         'def hyperslide_labels(self, n_classes: int, kind: str = "tokenmix") -> torch.Tensor:',
         "tests/test_packing_paths.py -k test_r8_hyperslide_target_kinds_by_hand"),
 })
+MUTANTS.update({
+    # attention_entropy normalises by log N by default
+    "r8opts_entropy_default_normalize": (
+        "milhelpers/losses.py",
+        '                      normalize: bool = False) -> torch.Tensor:\n    """Entropy',
+        '                      normalize: bool = True) -> torch.Tensor:\n    """Entropy',
+        "tests/test_losses.py -k test_r8_entropy_normalize_default_and_both_values_by_hand"),
+    # attention_entropy ignores normalize=True
+    "r8opts_entropy_normalize_ignored": (
+        "milhelpers/losses.py",
+        "    if normalize:\n        n = real",
+        "    if False:\n        n = real",
+        "tests/test_losses.py -k test_r8_entropy_normalize_default_and_both_values_by_hand"),
+    # negative_entropy drops its normalize option
+    "r8opts_neg_entropy_normalize_dropped": (
+        "milhelpers/losses.py",
+        "    return -attention_entropy(attention_logits, mask, normalize).mean()",
+        "    return -attention_entropy(attention_logits, mask).mean()",
+        "tests/test_losses.py -k test_r8_entropy_normalize_default_and_both_values_by_hand"),
+    # negative_entropy normalises by default
+    "r8opts_neg_entropy_default_normalize": (
+        "milhelpers/losses.py",
+        '                     normalize: bool = False) -> torch.Tensor:\n    """AEM',
+        '                     normalize: bool = True) -> torch.Tensor:\n    """AEM',
+        "tests/test_losses.py -k test_r8_entropy_normalize_default_and_both_values_by_hand"),
+    # consistency's default teacher temperature 0.1 → 1 (no sharpening)
+    "r8opts_consistency_default_tau_teacher": (
+        "milhelpers/losses.py",
+        "                     tau_teacher: float = 0.1) -> torch.Tensor:",
+        "                     tau_teacher: float = 1.0) -> torch.Tensor:",
+        "tests/test_losses.py -k test_r8_consistency_loss_default_temperatures_by_hand"),
+    # consistency's default student temperature 1 → 0.5
+    "r8opts_consistency_default_tau_student": (
+        "milhelpers/losses.py",
+        "tau_student: float = 1.0,",
+        "tau_student: float = 0.5,",
+        "tests/test_losses.py -k test_r8_consistency_loss_default_temperatures_by_hand"),
+    # focal's default α 0.25 → 0.5
+    "r8opts_focal_default_alpha": (
+        "milhelpers/losses.py",
+        "alpha: float = 0.25,\n                     gamma: float = 2.0)",
+        "alpha: float = 0.5,\n                     gamma: float = 2.0)",
+        "tests/test_losses.py -k test_r8_focal_defaults_by_hand"),
+    # focal's default γ 2 → 1
+    "r8opts_focal_default_gamma": (
+        "milhelpers/losses.py",
+        "alpha: float = 0.25,\n                     gamma: float = 2.0)",
+        "alpha: float = 0.25,\n                     gamma: float = 1.0)",
+        "tests/test_losses.py -k test_r8_focal_defaults_by_hand"),
+    # AEM's default λ 0.1 → 0.2
+    "r8opts_aem_term_default_lam": (
+        "milhelpers/losses.py",
+        'def aem_term(lam: float = 0.1, schedule: str = "constant", normalize: str = "none")',
+        'def aem_term(lam: float = 0.2, schedule: str = "constant", normalize: str = "none")',
+        "tests/test_aem.py -k test_r8_aem_term_defaults_and_each_option_by_hand"),
+    # AEM's default schedule becomes cosine
+    "r8opts_aem_term_default_schedule": (
+        "milhelpers/losses.py",
+        'def aem_term(lam: float = 0.1, schedule: str = "constant", normalize: str = "none")',
+        'def aem_term(lam: float = 0.1, schedule: str = "cosine", normalize: str = "none")',
+        "tests/test_aem.py -k test_r8_aem_term_defaults_and_each_option_by_hand"),
+    # AEM's default normalisation becomes log_n
+    "r8opts_aem_term_default_normalize": (
+        "milhelpers/losses.py",
+        'def aem_term(lam: float = 0.1, schedule: str = "constant", normalize: str = "none")',
+        'def aem_term(lam: float = 0.1, schedule: str = "constant", normalize: str = "log_n")',
+        "tests/test_aem.py -k test_r8_aem_term_defaults_and_each_option_by_hand"),
+    # aem_term ignores normalize='log_n'
+    "r8opts_aem_term_normalize_ignored": (
+        "milhelpers/losses.py",
+        '    by_log_n = normalize == "log_n"',
+        '    by_log_n = False',
+        "tests/test_aem.py -k test_r8_aem_term_defaults_and_each_option_by_hand"),
+    # aem_term ignores schedule='cosine'
+    "r8opts_aem_term_schedule_ignored": (
+        "milhelpers/losses.py",
+        '    weight: Weight = float(lam) if schedule == "constant" else cosine_ramp(float(lam), 0.0)',
+        '    weight: Weight = float(lam)',
+        "tests/test_aem.py -k test_r8_aem_term_defaults_and_each_option_by_hand"),
+    # aem_method's recipe builds its term with the defaults, dropping schedule and normalize
+    "r8opts_aem_method_options_dropped": (
+        "milhelpers/methods.py",
+        "        return (*base.loss_terms(model), aem_term(lam, schedule, normalize))",
+        "        return (*base.loss_terms(model), aem_term(lam))",
+        "tests/test_aem.py -k test_r8_aem_method_passes_every_option_to_its_term"),
+    # aem_method's default base becomes tanh ABMIL
+    "r8opts_aem_method_default_base": (
+        "milhelpers/methods.py",
+        '               base: Method | str = "abmil_gated") -> Method:\n    """``base``\'s recipe',
+        '               base: Method | str = "abmil_tanh") -> Method:\n    """``base``\'s recipe',
+        "tests/test_aem.py -k test_r8_aem_method_passes_every_option_to_its_term"),
+})
 
 def _default_sigint() -> None:
     """Tests run with SIGINT at its default even when this script was started in the background
