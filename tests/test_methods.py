@@ -159,3 +159,134 @@ def test_fit_builds_with_the_folds_context_and_runs_the_extra_callbacks():
     assert (ctx.fold, ctx.seed, ctx.in_dim, ctx.n_classes) == (3, 7, ds.dim, 2)
     assert ctx.train_ds is tr and res.model.init_seed == 7
     assert calls == ["own", "extra"] * 6
+
+
+# --- round 8: defaults and options --------------------------------------------------------------
+def _r8_explicit(name):
+    """Each registered method's model spelled out with its documented values: ABMIL (Ilse et al.,
+    ICML 2018) in CLAM's small preset 512 → 256, dropout 0.25; ACMIL (Zhang et al., ECCV 2024)
+    M = 5, K = 10, mask_drop 0.6, attention width 128 and its ablations; PackMIL (Tang, Fang et
+    al., 2025) = gated ABMIL, ADS r = 4 for packmil_ads4."""
+    from milhelpers.models import ACMIL, PackMIL
+    return {"abmil_gated": lambda: ABMIL(8, 3, 512, 256, True, 0.25, 1),
+            "abmil_tanh": lambda: ABMIL(8, 3, 512, 256, False, 0.25, 1),
+            "mean_pool": lambda: MeanPoolMIL(8, 3, 512, 0.25),
+            "max_pool": lambda: MaxPoolMIL(8, 3, 512, 0.25),
+            "acmil": lambda: ACMIL(8, 3, 512, 128, 5, 10, 0.6, 0.25),
+            "acmil_mba": lambda: ACMIL(8, 3, 512, 128, 5, 10, 0.0, 0.25),
+            "acmil_base": lambda: ACMIL(8, 3, 512, 128, 1, 10, 0.0, 0.25),
+            "acmil_stkim": lambda: ACMIL(8, 3, 512, 128, 1, 10, 0.6, 0.25),
+            "aem": lambda: ABMIL(8, 3, 512, 256, True, 0.25, 1),
+            "acmil_aem": lambda: ACMIL(8, 3, 512, 128, 5, 10, 0.6, 0.25),
+            "packmil": lambda: PackMIL(8, 3, 512, 256, True, 0.25, None),
+            "packmil_noresidual": lambda: PackMIL(8, 3, 512, 256, True, 0.25, None),
+            "packmil_tokenmix": lambda: PackMIL(8, 3, 512, 256, True, 0.25, None),
+            "packmil_ads4": lambda: PackMIL(8, 3, 512, 256, True, 0.25, 4)}[name]
+
+
+#: (term name, weight at half of training) of each registered method's extra loss terms
+_R8_TERMS = {"abmil_gated": [], "abmil_tanh": [], "mean_pool": [], "max_pool": [],
+             "acmil": [("branch_ce", 1.0), ("branch_diversity", 1.0)],
+             "acmil_mba": [("branch_ce", 1.0), ("branch_diversity", 1.0)],
+             "acmil_base": [], "acmil_stkim": [], "aem": [("neg_entropy", 0.1)],
+             "acmil_aem": [("branch_ce", 1.0), ("branch_diversity", 1.0), ("neg_entropy", 0.1)],
+             "packmil": [("hyperslide", 0.2)], "packmil_noresidual": [],
+             "packmil_tokenmix": [("hyperslide", 0.2)], "packmil_ads4": [("hyperslide", 0.2)]}
+
+
+@pytest.mark.parametrize("name", sorted(_R8_TERMS))
+def test_r8_registered_methods_build_their_documented_model_terms_and_config(name):
+    """Built from seed 0, every registered method's model equals its spelled-out model parameter
+    for parameter and in a training forward (dropout, STKIM); its loss terms and weights are the
+    documented ones; PackMIL trains 16 slides per step at lr 5e-4 (the paper's BRCA config)
+    with its collate's documented options, every other method with the trainer's defaults."""
+    from milhelpers.packing import PackCollate
+    from milhelpers.train import TrainConfig, TrainState
+    m = get_method(name)
+    got = m.build_model(BuildContext(8, 3, 0, 0))
+    torch.manual_seed(0)
+    ref = _r8_explicit(name)()
+    assert type(got) is type(ref)
+    sg, sr = got.state_dict(), ref.state_dict()
+    assert {k: v.shape for k, v in sg.items()} == {k: v.shape for k, v in sr.items()}
+    assert all(torch.equal(sg[k], sr[k]) for k in sg)
+    x = torch.randn(2, 30, 8)
+    got.train(), ref.train()
+    torch.manual_seed(1)
+    og = got(x)
+    torch.manual_seed(1)
+    orf = ref(x)
+    torch.testing.assert_close(og.logits, orf.logits, rtol=0, atol=0)
+    half = TrainState(epoch=1, step=5, total_steps=10, steps_per_epoch=10)
+    assert [(t.name, t.weight_at(half)) for t in m.loss_terms(got)] == _R8_TERMS[name]
+    cfg = m.train_config()
+    if name.startswith("packmil"):
+        assert (cfg.batch_size, cfg.lr) == (16, 5e-4)
+        assert m.collate_fn == PackCollate(0.5, 256, 16, 4 if name == "packmil_ads4" else 1,
+                                           name != "packmil_noresidual")
+    else:
+        assert cfg == TrainConfig()
+
+
+@pytest.mark.parametrize("target", ["multihot", "tokenmix"])
+def test_r8_packmil_target_option_reaches_its_loss(target):
+    """packmil (multi-hot target, binary cross-entropy: the authors' default) and
+    packmil_tokenmix (token-weighted mixture, soft-target cross-entropy): each term is its own
+    loss on its own target, computed here independently."""
+    from types import SimpleNamespace
+
+    import torch.nn.functional as F
+
+    from milhelpers.packing import PackedBatch
+    m = get_method("packmil" if target == "multihot" else "packmil_tokenmix")
+    assert m.model_kwargs["target"] == target
+    (term,) = m.loss_terms(None)
+    labels, counts = torch.tensor([0, 1, 1]), torch.tensor([[30.0, 10.0, 5.0]])
+    batch = PackedBatch(torch.zeros(1, 3, 2), torch.ones(1, 3, dtype=torch.bool),
+                        torch.tensor([[0, 1, 2]]), labels, ["a", "b", "c"],
+                        residual_features=torch.zeros(1, 3, 2),
+                        residual_mask=torch.ones(1, 3, dtype=torch.bool),
+                        residual_slide_index=torch.tensor([[0, 1, 2]]), residual_counts=counts)
+    hl = torch.tensor([[0.4, -0.7]])
+    out = SimpleNamespace(extras={"hyperslide_logits": hl}, logits=torch.zeros(3, 2))
+    if target == "multihot":
+        want = F.binary_cross_entropy_with_logits(hl, torch.tensor([[0.5, 1.0]]))
+    else:
+        want = -(torch.tensor([[2 / 3, 1 / 3]]) * torch.log_softmax(hl, -1)).sum()
+    torch.testing.assert_close(term.fn(out, batch, None), want)
+
+
+def _r8_mhim_ctx():
+    torch.manual_seed(42)
+    trained = ABMIL(8, 2)
+    return BuildContext(8, 2, 0, 0, pretrained=lambda b: trained), trained
+
+
+@pytest.mark.parametrize("name", ["mhim", "mhim_fresh", "mhim_v2", "mhim_v2_norecycle"])
+def test_r8_registered_mhim_methods_build_their_documented_recipe(name):
+    """mhim (Tang et al., ICCV 2023, the authors' CAMELYON16 command; m rescaled to 0.999):
+    r_h 0.01 from the top 2 % (r_hr 0.5), r = 0.5, r_l = 0, decaying r_h, attention score,
+    α = 0.1, projection copied from the teacher (mhim_fresh: not). mhim_v2 (IJCV 2025): r_hr 1,
+    no random masking or decay, class-aware score, fresh student, ρ = 0.8 kept, one recycle query
+    with EMA 0.999, α = 0.5, teacher m = 0.997; mhim_v2_norecycle: no recycle network."""
+    from milhelpers.models import RecycleNetwork
+    from milhelpers.train import TrainState
+    ctx, trained = _r8_mhim_ctx()
+    m = get_method(name)
+    model = m.build_model(ctx)
+    v2 = name.startswith("mhim_v2")
+    want = ((0.01, 1.0, 0.0, 0.0, "class_aware", 0.8) if v2 else
+            (0.01, 0.5, 0.5, 0.0, "attention", 1.0))
+    assert (model.r_h, model.r_hr, model.r, model.r_l, model.score, model.merge_ratio) == want
+    assert model.schedule == ({"decay": False, "momentum": 0.997, "momentum_cosine": False} if v2
+                              else {"decay": True, "momentum": 0.999, "momentum_cosine": False})
+    half = TrainState(epoch=1, step=5, total_steps=10, steps_per_epoch=10)
+    assert [(t.name, t.weight_at(half)) for t in m.loss_terms(model)] == [
+        ("consistency", 0.5 if v2 else 0.1)]
+    copied = torch.equal(model.student.project[0].weight, trained.project[0].weight)
+    assert copied == (name == "mhim")
+    if name == "mhim_v2":
+        assert isinstance(model.recycle, RecycleNetwork)
+        assert model.recycle.queries.shape == (1, 512) and model.recycle.momentum == 0.999
+    else:
+        assert model.recycle is None

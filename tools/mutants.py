@@ -5025,6 +5025,104 @@ MUTANTS.update({
         '               base: Method | str = "abmil_tanh") -> Method:\n    """``base``\'s recipe',
         "tests/test_aem.py -k test_r8_aem_method_passes_every_option_to_its_term"),
 })
+MUTANTS.update({
+    # the registered abmil_tanh builds gated attention
+    "r8opts_registry_abmil_tanh_gated": (
+        "milhelpers/methods.py",
+        'register(Method("abmil_tanh", lambda ctx, **kw: ABMIL(ctx.in_dim, ctx.n_classes, gated=False, **kw),',
+        'register(Method("abmil_tanh", lambda ctx, **kw: ABMIL(ctx.in_dim, ctx.n_classes, gated=True, **kw),',
+        "tests/test_methods.py -k test_r8_registered_methods_build_their_documented_model_terms_and_config"),
+    # the registered abmil_gated builds tanh attention
+    "r8opts_registry_abmil_gated_tanh": (
+        "milhelpers/methods.py",
+        'register(Method("abmil_gated", lambda ctx, **kw: ABMIL(ctx.in_dim, ctx.n_classes, gated=True, **kw),',
+        'register(Method("abmil_gated", lambda ctx, **kw: ABMIL(ctx.in_dim, ctx.n_classes, gated=False, **kw),',
+        "tests/test_methods.py -k test_r8_registered_methods_build_their_documented_model_terms_and_config"),
+    # acmil_mba still masks (mask_drop 0.3 instead of 0)
+    "r8opts_registry_acmil_mba_masks": (
+        "milhelpers/methods.py",
+        '_acmil.with_options("acmil_mba", mask_drop=0.0),',
+        '_acmil.with_options("acmil_mba", mask_drop=0.3),',
+        "tests/test_methods.py -k test_r8_registered_methods_build_their_documented_model_terms_and_config"),
+    # acmil_stkim gets two branches
+    "r8opts_registry_acmil_stkim_branches": (
+        "milhelpers/methods.py",
+        '_acmil.with_options("acmil_stkim", n_branches=1),',
+        '_acmil.with_options("acmil_stkim", n_branches=2),',
+        "tests/test_methods.py -k test_r8_registered_methods_build_their_documented_model_terms_and_config"),
+    # one-branch ACMIL still trains the branch CE and diversity terms
+    "r8opts_registry_acmil_terms_one_branch": (
+        "milhelpers/methods.py",
+        '    if getattr(model, "n_branches", 1) < 2:\n        return []',
+        '    if getattr(model, "n_branches", 1) < 1:\n        return []',
+        "tests/test_methods.py -k test_r8_registered_methods_build_their_documented_model_terms_and_config"),
+    # packmil_noresidual still builds residual packs (alpha = 0 not passed to the collate)
+    "r8opts_registry_packmil_residual_always": (
+        "milhelpers/methods.py",
+        "    collate = pack_collate(p, max_len, min_len, ads_ratio or 1, residual=alpha > 0)",
+        "    collate = pack_collate(p, max_len, min_len, ads_ratio or 1, residual=True)",
+        "tests/test_methods.py -k test_r8_registered_methods_build_their_documented_model_terms_and_config"),
+    # PackMIL's lr is dropped from its config (the trainer's default 2e-4 is used)
+    "r8opts_registry_packmil_lr_dropped": (
+        "milhelpers/methods.py",
+        '                  config={"batch_size": batch_size, "lr": lr},',
+        '                  config={"batch_size": batch_size},',
+        "tests/test_methods.py -k test_r8_registered_methods_build_their_documented_model_terms_and_config"),
+    # the hyperslide term is weighted 1 instead of α
+    "r8opts_registry_packmil_weight_one": (
+        "milhelpers/methods.py",
+        "            float(alpha)),)",
+        "            1.0),)",
+        "tests/test_methods.py -k test_r8_registered_methods_build_their_documented_model_terms_and_config"),
+    # the hyperslide term always trains on the multi-hot target (target option dropped)
+    "r8opts_registry_packmil_target_dropped": (
+        "milhelpers/methods.py",
+        "batch.hyperslide_labels(out.logits.shape[1], target)),",
+        "batch.hyperslide_labels(out.logits.shape[1])),",
+        "tests/test_methods.py -k test_r8_packmil_target_option_reaches_its_loss"),
+    # mhim's random masking r = 0.5 → 0.4
+    "r8opts_registry_mhim_r": (
+        "milhelpers/methods.py",
+        '"r": 0.5, "r_l": 0.0, "decay": True, "alpha": 0.1,',
+        '"r": 0.4, "r_l": 0.0, "decay": True, "alpha": 0.1,',
+        "tests/test_methods.py -k test_r8_registered_mhim_methods_build_their_documented_recipe"),
+    # mhim_v2's teacher momentum 0.997 → 0.999
+    "r8opts_registry_mhim_v2_momentum": (
+        "milhelpers/methods.py",
+        '"alpha": 0.5, "momentum": 0.997, "momentum_cosine": False,',
+        '"alpha": 0.5, "momentum": 0.999, "momentum_cosine": False,',
+        "tests/test_methods.py -k test_r8_registered_mhim_methods_build_their_documented_recipe"),
+    # mhim_v2's student starts from the teacher's projection
+    "r8opts_registry_mhim_v2_student_init": (
+        "milhelpers/methods.py",
+        '"score": "class_aware", "student_init": "fresh", "merge_ratio": 0.8,',
+        '"score": "class_aware", "student_init": "projection", "merge_ratio": 0.8,',
+        "tests/test_methods.py -k test_r8_registered_mhim_methods_build_their_documented_recipe"),
+    # mhim_v2's recycle network gets two queries
+    "r8opts_registry_mhim_v2_merge_k": (
+        "milhelpers/methods.py",
+        '"merge_k": 1, "merge_momentum": 0.999, "recycle": True}',
+        '"merge_k": 2, "merge_momentum": 0.999, "recycle": True}',
+        "tests/test_methods.py -k test_r8_registered_mhim_methods_build_their_documented_recipe"),
+    # student_init='fresh' still copies the teacher's projection
+    "r8opts_registry_mhim_student_init_ignored": (
+        "milhelpers/methods.py",
+        '        if kw["student_init"] == "projection":',
+        '        if True:',
+        "tests/test_methods.py -k test_r8_registered_mhim_methods_build_their_documented_recipe"),
+    # recycle=False still builds a recycle network (the key's presence switches it on)
+    "r8opts_registry_mhim_recycle_key": (
+        "milhelpers/methods.py",
+        '        if kw.get("recycle"):',
+        '        if "recycle" in kw:',
+        "tests/test_methods.py -k test_r8_registered_mhim_methods_build_their_documented_recipe"),
+    # the consistency weight is v1's 0.1 whatever alpha says
+    "r8opts_registry_mhim_alpha_fixed": (
+        "milhelpers/methods.py",
+        '        model.alpha = float(kw["alpha"])',
+        '        model.alpha = 0.1',
+        "tests/test_methods.py -k test_r8_registered_mhim_methods_build_their_documented_recipe"),
+})
 
 def _default_sigint() -> None:
     """Tests run with SIGINT at its default even when this script was started in the background
