@@ -408,3 +408,20 @@ def test_r8_attention_scorer_gated_option_gives_its_own_formula(gated):
     torch.testing.assert_close(s(h), ref @ s.score.weight.T + s.score.bias)
     m = ABMIL(6, gated=gated, dropout=0.0)
     assert (m.attention.gate is not None) == gated and m.gated == gated
+
+
+def test_r8_base_helpers_defaults_without_a_mask_or_extras():
+    """Without a mask every instance is real: as_batch gives an all-True mask, mask_logits leaves
+    the logits as they are and masked_softmax is the plain softmax; without extras a model's
+    instance scores are its attention logits; slide_attention averages the heads."""
+    from milhelpers.models import mask_logits, masked_softmax, slide_attention
+    torch.manual_seed(0)
+    x, mask = as_batch(torch.randn(5, 3), None)
+    assert x.shape == (1, 5, 3) and mask.dtype == torch.bool and mask.all()
+    logits = torch.randn(2, 3, 5)
+    assert torch.equal(mask_logits(logits, None), logits)
+    torch.testing.assert_close(masked_softmax(logits, None), torch.softmax(logits, -1))
+    out = MILOutput(torch.zeros(2, 2), logits, torch.zeros(2, 4), torch.ones(2, 5, dtype=torch.bool))
+    assert out.extras == {} and torch.equal(out.instance_scores, logits)
+    a = torch.softmax(logits, -1)
+    torch.testing.assert_close(slide_attention(a), (a[:, 0] + a[:, 1] + a[:, 2]) / 3)

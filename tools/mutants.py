@@ -5123,6 +5123,26 @@ MUTANTS.update({
         '        model.alpha = 0.1',
         "tests/test_methods.py -k test_r8_registered_mhim_methods_build_their_documented_recipe"),
 })
+MUTANTS.update({
+    # as_batch without a mask marks the first instance only as real
+    "r8opts_base_as_batch_default_mask": (
+        "milhelpers/models/base.py",
+        "        mask = torch.ones(x.shape[:2], dtype=torch.bool, device=x.device)\n    else:",
+        "        mask = torch.zeros(x.shape[:2], dtype=torch.bool, device=x.device)\n        mask[:, 0] = True\n    else:",
+        "tests/test_models.py -k test_r8_base_helpers_defaults_without_a_mask_or_extras"),
+    # without extras a model's instance scores become its softmax weights
+    "r8opts_base_instance_scores_fallback": (
+        "milhelpers/models/base.py",
+        '        return self.extras.get("instance_scores", self.attention_logits)',
+        '        return self.extras.get("instance_scores", self.attention)',
+        "tests/test_models.py -k test_r8_base_helpers_defaults_without_a_mask_or_extras"),
+    # slide_attention takes the first head instead of the mean
+    "r8opts_base_slide_attention_first_head": (
+        "milhelpers/models/base.py",
+        "    return attention.mean(-2)",
+        "    return attention[..., 0, :]",
+        "tests/test_models.py -k test_r8_base_helpers_defaults_without_a_mask_or_extras"),
+})
 
 def _default_sigint() -> None:
     """Tests run with SIGINT at its default even when this script was started in the background
