@@ -566,3 +566,24 @@ def test_r8_mhim_score_option_reaches_the_teacher_scores(score):
         h = teacher.project(x)
         ref = torch.softmax((a[..., None] * h) @ teacher.classifier.weight.T, -1).amax(-1)
     torch.testing.assert_close(t.extras["teacher_scores"], ref)
+
+
+@pytest.mark.parametrize("train_mode", [None, False, True])
+def test_r8_score_picks_defaults_and_train_mode_option(train_mode):
+    """score_picks marks the top ⌈N·0.05⌉ = 2 of 40 patches by each score (both kinds by default),
+    scored in eval mode by default (deterministic, equal to the eval teacher's scores); with
+    train_mode=True the dropout teacher scores differently (and the teacher's mode is restored)."""
+    torch.manual_seed(0)
+    teacher = _abmil(0, dropout=0.25).eval()
+    x = torch.randn(40, 6)
+    kw = {} if train_mode is None else {"train_mode": train_mode}
+    torch.manual_seed(1)
+    picks = score_picks(teacher, x, **kw)
+    assert set(picks) == {"attention", "class_aware"} and not teacher.training
+    with torch.no_grad():
+        ref = teacher(x)
+    for kind, p in picks.items():
+        want = instance_scores(ref, teacher, kind)[0].detach().numpy()
+        assert p["masked"].sum() == 2
+        assert set(np.flatnonzero(p["masked"])) == set(np.argsort(-p["scores"])[:2])
+        assert np.allclose(p["scores"], want) != bool(train_mode)

@@ -5143,6 +5143,26 @@ MUTANTS.update({
         "    return attention[..., 0, :]",
         "tests/test_models.py -k test_r8_base_helpers_defaults_without_a_mask_or_extras"),
 })
+MUTANTS.update({
+    # score_picks' default r_h 0.05 → 0.1 (4 of 40 patches marked instead of 2)
+    "r8opts_score_picks_default_r_h": (
+        "milhelpers/models/mhim.py",
+        "features: torch.Tensor, r_h: float = 0.05,",
+        "features: torch.Tensor, r_h: float = 0.1,",
+        "tests/test_mhim_paths.py -k test_r8_score_picks_defaults_and_train_mode_option"),
+    # score_picks scores with dropout on by default
+    "r8opts_score_picks_default_train_mode": (
+        "milhelpers/models/mhim.py",
+        "kinds=SCORES, train_mode: bool = False) -> dict[str, dict]:",
+        "kinds=SCORES, train_mode: bool = True) -> dict[str, dict]:",
+        "tests/test_mhim_paths.py -k test_r8_score_picks_defaults_and_train_mode_option"),
+    # score_picks ignores train_mode=True
+    "r8opts_score_picks_train_mode_ignored": (
+        "milhelpers/models/mhim.py",
+        "    teacher.train(train_mode)\n",
+        "    teacher.train(False)\n",
+        "tests/test_mhim_paths.py -k test_r8_score_picks_defaults_and_train_mode_option"),
+})
 
 def _default_sigint() -> None:
     """Tests run with SIGINT at its default even when this script was started in the background
