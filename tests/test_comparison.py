@@ -367,3 +367,28 @@ def test_recompute_full_runs_both_draws_and_the_real_bags_with_one_protocol(monk
                                             methods=["a", "b"], epochs=7, progress=False)
     assert calls["prepare"] == [(tmp_path / "c0", None)] and list(draws) == ["seed 0"]
     assert [c[0] for c in calls["run"]] == [f"ds:{tmp_path / 'c0'}", "ucsb"] and real == "res:2"
+
+
+# --- round 8: options, columns and ties
+def test_r8_format_table_digits_metrics_and_each_cell_rule_by_hand():
+    t = pd.DataFrame({"auc": [0.8123, np.nan], "auc_sd": [0.0456, np.nan],
+                      "entropy": [0.51, 0.6], "entropy_sd": [np.nan, 0.02],
+                      "seconds": [12.34, 3.05], "seconds_sd": [1.0, 1.0],
+                      "peak_mb": [1023.6, 99.4], "peak_mb_sd": [5.0, 5.0]},
+                     index=pd.Index(["m", "n"], name="method"))
+    f = cmp.format_table(t, ["auc", "entropy", "seconds", "peak_mb"], digits=2)
+    assert f.columns.tolist() == ["slide AUC", "entropy", "s / run", "peak MB / run"]
+    assert f.loc["m"].tolist() == ["0.81 ± 0.05", "0.51", "12.3", "1024"]
+    assert f.loc["n"].tolist() == ["—", "0.60 ± 0.02", "3.0", "99"]
+    assert cmp.format_table(t, ["auc"]).loc["m", "slide AUC"] == "0.812 ± 0.046"
+
+
+def test_r8_cost_front_value_option_and_a_tie_in_cost():
+    t = pd.DataFrame({"seconds": [10, 10, 30], "peak_mb": [50, 50, 60],
+                      "auc": [0.80, 0.85, 0.84], "loc_auc": [0.9, 0.6, 0.95]},
+                     index=["a", "b", "c"])
+    # same costs: the higher AUC dominates; c costs more but is not beaten on loc_auc
+    assert cmp.cost_front(t).to_dict() == {"a": False, "b": True, "c": False}
+    assert cmp.cost_front(t, value="loc_auc").to_dict() == {"a": True, "b": False, "c": True}
+    t.loc["b", "auc"] = 0.80                       # identical points: both on the front
+    assert cmp.cost_front(t).to_dict() == {"a": True, "b": True, "c": True}

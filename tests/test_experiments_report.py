@@ -179,3 +179,19 @@ def test_json_text_is_strict_json_with_one_record_per_line():
     assert '  {"a": 1, "b": null},\n' in text and text.endswith("}\n")
     with pytest.raises(ValueError):
         ex.json_text({"x": float("nan")})                       # NaN must be None first
+
+
+# --- round 8: options, columns and ties
+def test_r8_mean_ci_table_digits_reach_every_number_and_methods_default_to_all():
+    res = _result([0.1, 0.2, 0.3])
+    res.runs.loc[res.runs.method == "A", "loc_auc"] = [0.5, np.nan, np.nan]
+    t = ex.mean_ci_table(res, ["auc", "loc_auc"], digits=1)
+    assert list(t.index) == ["A", "B"]
+    lo, hi = ex.bootstrap_ci([0.7, 0.8, 0.9])
+    assert t.loc["B", "auc"] == f"0.8 [{lo:.1f}, {hi:.1f}]"
+    assert t.loc["A", "auc"] == "0.6 [0.6, 0.6]"          # every run 0.6
+    assert t.loc["A", "loc_auc"] == "0.5"
+    t4 = ex.mean_ci_table(res, ["loc_auc"], digits=4)
+    assert t4.loc["A", "loc_auc"] == "0.5000"
+    f = ex.summary_frame(res, ["auc"])
+    assert f.method.tolist() == ["A", "B"] and f["mean"].tolist() == pytest.approx([0.6, 0.8])

@@ -282,3 +282,20 @@ def test_topk_coverage_same_budget_gives_the_reference_the_union_size_of_picks()
     assert t.loc[kinds, own].tolist() == [0, 1, 1, 0, 0, 0]
     assert t.loc[kinds, same].tolist() == [1, 1, 1, 1, 1, 0]
     assert cov.precision[same] == pytest.approx(3 / 5) and cov.precision[own] == 0.5
+
+
+# --- round 8: options, columns and ties
+def test_r8_patch_kind_threshold_is_inclusive_and_the_option_is_used():
+    import pandas as pd
+    bare = pd.DataFrame({"tumour_fraction": [0.25, 0.2499, 0.4, np.nan]})
+    assert instances.patch_kind(bare).tolist() == ["tumour", "normal", "tumour", "normal"]
+    assert instances.patch_kind(bare, threshold=0.4).tolist() == ["normal", "normal", "tumour",
+                                                                  "normal"]
+    assert instances.patch_kind(bare, threshold=0.2).tolist() == ["tumour", "tumour", "tumour",
+                                                                  "normal"]
+
+
+def test_r8_topk_counts_break_ties_by_position():
+    a = np.array([[0.25, 0.25, 0.25, 0.25], [0.1, 0.3, 0.3, 0.3]])
+    assert instances.topk_counts(a, 2).tolist() == [1, 2, 1, 0]
+    assert instances.topk_counts(a[0], 3).tolist() == [1, 1, 1, 0]

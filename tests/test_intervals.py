@@ -142,3 +142,51 @@ def test_resamples_with_a_constant_variable_are_dropped_not_counted_as_zero():
     11 % of the mass at 0 and the lower bound with it."""
     r = ex.correlation_ci([1.0, 2.0, 3.0], [10.0, 20.0, 30.0], n_resamples=20_000)
     assert r["rho"] == pytest.approx(1.0) and r["ci95"] == pytest.approx([1.0, 1.0])
+
+
+# --- round 8: options, columns and ties
+def _scipy_percentile(v, n_resamples, seed, confidence=0.95):
+    from scipy.stats import bootstrap
+    r = bootstrap((np.asarray(v, float),), np.mean, n_resamples=n_resamples,
+                  confidence_level=confidence, method="percentile", vectorized=True,
+                  random_state=np.random.default_rng(seed))
+    return [r.confidence_interval.low, r.confidence_interval.high]
+
+
+def test_r8_bootstrap_ci_seed_and_n_resamples_are_scipys():
+    v = [0.1, 0.4, 0.35, 0.8, 0.55, 0.2, 0.9]
+    for n, seed in ((300, 7), (300, 8), (500, 7)):
+        assert list(ex.bootstrap_ci(v, n_resamples=n, seed=seed, confidence=0.8)) == \
+            pytest.approx(_scipy_percentile(v, n, seed, 0.8), abs=0, rel=1e-12)
+    assert ex.bootstrap_ci(v, 300, 7) != ex.bootstrap_ci(v, 300, 8)
+
+
+def test_r8_paired_stats_every_field_and_its_seed_by_hand():
+    from scipy.stats import wilcoxon
+    a = np.array([0.5, 0.6, np.nan, 0.7, 0.55, 0.62])
+    b = np.array([0.6, 0.58, 0.9, 0.8, 0.75, np.nan])
+    d = np.array([0.1, -0.02, 0.1, 0.2])                  # the pairs with both defined
+    for seed in (2, 3):
+        r = ex.paired_stats(a, b, n_resamples=300, seed=seed)
+        assert r["n"] == 4 and r["diff"] == pytest.approx(d.mean())
+        assert r["p"] == pytest.approx(wilcoxon(d).pvalue)
+        assert r["ci95"] == pytest.approx(_scipy_percentile(d, 300, seed), rel=1e-12)
+    assert ex.paired_stats(a, b, 300, 2)["ci95"] != ex.paired_stats(a, b, 300, 3)["ci95"]
+
+
+def test_r8_correlation_ci_seed_is_the_resample_draw_and_the_fields_by_hand():
+    from scipy.stats import spearmanr
+    x = np.array([0.1, 0.5, 0.3, 0.9, 0.7, 0.2, 0.8, 0.4])
+    y = np.array([0.2, 0.4, 0.5, 0.7, 0.9, 0.1, 0.6, 0.3])
+    for seed in (1, 2):
+        got = ex.correlation_ci(x, y, n_resamples=200, seed=seed, confidence=0.9)
+        idx = np.random.default_rng(seed).integers(0, 8, size=(200, 8))
+        rho = np.array([spearmanr(x[i], y[i])[0] if np.ptp(x[i]) and np.ptp(y[i]) else np.nan
+                        for i in idx])
+        rho = rho[np.isfinite(rho)]
+        assert got["ci95"] == pytest.approx(np.quantile(rho, [0.05, 0.95]))
+        assert got["rho"] == pytest.approx(spearmanr(x, y)[0])
+        assert got["p"] == pytest.approx(spearmanr(x, y)[1])
+        assert got["n"] == 8 and got["within_groups"] is False
+    g = ex.correlation_ci(x, y, groups=[0, 0, 0, 0, 1, 1, 1, 1], n_resamples=200)
+    assert g["within_groups"] is True and g["n"] == 8

@@ -302,3 +302,25 @@ def test_topk_mass_and_topk_members_refuse_k_zero_and_accept_k_one():
                 fn(a, k)
     assert metrics.topk_mass(a, 1) == pytest.approx(0.6)
     assert metrics.topk_members(a, 1).tolist() == [False, True, False]
+
+
+# --- round 8: options, columns and ties
+def test_r8_summarize_digits_reach_both_numbers_and_the_columns_by_hand():
+    s = metrics.summarize([{"auc": 0.8, "acc": 0.5}, {"auc": 1.0, "acc": 0.75}], digits=1)
+    assert s.loc["auc", "mean"] == pytest.approx(0.9)
+    assert s.loc["auc", "std"] == pytest.approx(np.sqrt(0.02))       # ddof = 1: √(2·0.1²/1)
+    assert s.loc["auc", "mean ± std"] == "0.9 ± 0.1"
+    assert metrics.summarize([{"a": 0.8}, {"a": 1.0}], digits=4).loc["a", "mean ± std"] == \
+        "0.9000 ± 0.1414"
+    assert s.loc["acc", "mean ± std"] == "0.6 ± 0.2"      # 0.625 → 0.6, 0.1768 → 0.2
+
+
+def test_r8_tied_weights_enter_the_top_k_from_the_first_position():
+    a = np.array([0.1, 0.3, 0.3, 0.3])
+    assert metrics.topk_members(a, 2).tolist() == [False, True, True, False]
+    assert metrics.topk_members(np.full(4, 0.25), 1).tolist() == [True, False, False, False]
+    # top_branch: head 1 has patch 1 and 2 tied; k = 1 keeps patch 1 only
+    heads = np.array([[0.7, 0.1, 0.1, 0.1], [0.2, 0.3, 0.3, 0.2]])
+    assert metrics.top_branch(heads, 1).tolist() == [0, 1, -1, -1]
+    # the top-k mass does not depend on which tied weight enters
+    assert metrics.topk_mass(a, 2) == pytest.approx(0.6)

@@ -842,3 +842,23 @@ def test_side_by_side_holm_family_is_only_the_asked_methods():
     assert t["comparison (B − A)"].tolist() == ["B − A"]
     assert t.loc[0, "s"] == "+1.400 [+0.380, +2.420]"
     assert t.loc[0, "s: verdict"] == "clear"
+
+
+# --- round 8: options, columns and ties
+def test_r8_slide_metric_interval_threshold_reaches_value_and_interval_with_every_field():
+    y = np.array([0, 0, 1, 1])
+    s = np.array([0.2, 0.5, 0.45, 0.9])          # 0.5 sits exactly at the default threshold
+    # t = 0.1: every slide called 1, so the accuracy is 2/4 on the data and on every stratified
+    # resample (2 negatives and 2 positives drawn): the interval is [0.5, 0.5]
+    out = stats.slide_metric_interval(y, s, metric="balanced_accuracy", n_boot=200,
+                                      threshold=0.1, seed=4, confidence=0.9)
+    assert out["value"] == pytest.approx(0.5) and out["ci"] == pytest.approx([0.5, 0.5])
+    assert (out["confidence"], out["n_boot"], out["n_slides"], out["n_cases"]) == (0.9, 200, 4, 4)
+    assert out["test"] == ("case bootstrap of the balanced_accuracy (200 resamples, stratified "
+                           "by label)")
+    # t = 0.5: 0.5 is class 0 (right), 0.45 wrong: (2/2 + 1/2) / 2
+    at5 = stats.slide_metric_interval(y, s, metric="balanced_accuracy", n_boot=200)
+    assert at5["value"] == pytest.approx(0.75) and at5["ci"][0] < at5["ci"][1]
+    cases = stats.slide_metric_interval(y, s, groups=["p", "p", "q", "r"],
+                                        metric="balanced_accuracy", n_boot=200)
+    assert cases["n_cases"] == 3

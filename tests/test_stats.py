@@ -556,3 +556,83 @@ def test_simulation_accepts_correlations_at_the_model_boundary_despite_rounding(
     y, a, b = stats.simulate_scores(20, 2, 0.0, rho_methods=0.1, rho_repeats=0.9, rho_cross=0.0,
                                     seed=0)
     assert a.shape == b.shape == (1, 2, 20) and np.isfinite(a).all()
+
+
+# --- round 8: options, columns and ties
+# y and two methods' scores where the threshold changes both accuracies; a[1] sits exactly at
+# 0.5 and b[1] exactly at 0.1: a score equal to the threshold is class 0 (P(class 1) > t).
+R8_Y = np.array([0, 0, 1, 1])
+R8_A = np.array([0.2, 0.5, 0.45, 0.9])
+R8_B = np.array([0.05, 0.1, 0.6, 0.7])
+
+
+def test_r8_threshold_reaches_the_paired_difference_and_a_score_at_it_is_class_0():
+    # t = 0.5: A predicts 0,0,0,1 (3/4 right), B 0,0,1,1 (4/4): B − A = 0.25
+    # t = 0.1: A predicts 1,1,1,1 (2/4), B 0,0,1,1 (4/4): B − A = 0.5
+    at5 = stats.paired_slide_comparison(R8_Y, R8_A, R8_B, metric="accuracy", n_boot=200)
+    at1 = stats.paired_slide_comparison(R8_Y, R8_A, R8_B, metric="accuracy", n_boot=200,
+                                        threshold=0.1)
+    assert at5["diff"] == pytest.approx(0.25) and at1["diff"] == pytest.approx(0.5)
+    # the other fields by hand: 4 slides, 1 repeat (a (N,) input), the unit and the test
+    assert (at5["n_slides"], at5["n_repeats"], at5["unit"]) == (4, 1, "slides")
+    assert at5["test"] == ("paired case bootstrap of the accuracy (200 resamples, stratified by "
+                           "label)")
+    three = stats.paired_slide_comparison(R8_Y, np.stack([R8_A] * 3), np.stack([R8_B] * 3),
+                                          metric="accuracy", n_boot=200, paired=False)
+    assert three["n_repeats"] == 3 and three["n_slides"] == 4
+    assert three["test"].startswith("unpaired case bootstrap of the accuracy (200 resamples")
+
+
+def test_r8_rank_intervals_threshold_and_every_column_by_hand():
+    # t = 0.1: A's balanced accuracy is (0 + 1)/2 on every resample (all slides called 1), B's
+    # is 1 on every resample (all right): B ranks 1 always, A 2 always.
+    t = stats.rank_intervals(R8_Y, {"A": R8_A, "B": R8_B}, metric="balanced_accuracy", n_boot=200,
+                             threshold=0.1)
+    assert t.method.tolist() == ["B", "A"]
+    assert t["value"].tolist() == pytest.approx([1.0, 0.5])
+    assert t["rank"].tolist() == [1.0, 2.0]
+    assert t["rank_lo"].tolist() == [1.0, 2.0] and t["rank_hi"].tolist() == [1.0, 2.0]
+    assert t["mean_rank"].tolist() == [1.0, 2.0] and t["p_first"].tolist() == [1.0, 0.0]
+    # t = 0.5: A is (2/2 + 1/2)/2 = 3/4
+    t5 = stats.rank_intervals(R8_Y, {"A": R8_A, "B": R8_B}, metric="balanced_accuracy",
+                              n_boot=200)
+    assert t5.set_index("method")["value"].to_dict() == pytest.approx({"A": 0.75, "B": 1.0})
+
+
+def test_r8_rank_intervals_seed_picks_the_resamples_of_the_paired_comparison_with_that_seed():
+    rng = np.random.default_rng(0)
+    y = np.arange(40) % 2
+    a = rng.normal(size=40) + y
+    b = a + 0.5 * rng.normal(size=40)      # close to A: the rank is uncertain
+    got = []
+    for seed in (3, 6):
+        t = stats.rank_intervals(y, {"A": a, "B": b}, n_boot=400, seed=seed).set_index("method")
+        d = stats.paired_slide_comparison(y, a, b, n_boot=400, seed=seed,
+                                          return_resamples=True)["resamples"]
+        assert t.loc["B", "p_first"] == pytest.approx(np.mean(d > 0))
+        assert t.loc["A", "p_first"] == pytest.approx(np.mean(d < 0))
+        got.append(t.loc["B", "p_first"])
+    assert got[0] != got[1]
+
+
+def test_r8_slide_means_seed_gives_the_resamples_of_the_comparison_with_that_seed():
+    # per-slide correctness (threshold 0.5) as the per-slide quantity: the mean difference of
+    # correctness is the accuracy difference, so the two bootstraps with one seed coincide
+    rng = np.random.default_rng(1)
+    y = np.arange(30) % 2
+    a, b = rng.uniform(size=30), rng.uniform(size=30)
+    ca, cb = ((a > 0.5) == y).astype(float), ((b > 0.5) == y).astype(float)
+    seen = []
+    for seed in (5, 6):
+        m = stats.paired_slide_means(ca, cb, y=y, n_boot=300, seed=seed, return_resamples=True)
+        c = stats.paired_slide_comparison(y, a, b, metric="accuracy", n_boot=300, seed=seed,
+                                          return_resamples=True)
+        assert m["resamples"] == pytest.approx(c["resamples"])
+        assert m["diff"] == pytest.approx(np.mean(cb - ca))
+        seen.append(m["resamples"])
+    assert not np.allclose(seen[0], seen[1])
+    # the fields by hand: NaN slides drop out of n_slides, two repeats
+    v = np.array([[0.1, np.nan, 0.3, 0.4], [0.2, np.nan, np.nan, 0.4]])
+    r = stats.paired_slide_means(v, v + 1, y=[0, 1, 0, 1], n_boot=200)
+    assert (r["n_slides"], r["n_repeats"], r["unit"]) == (3, 2, "slides")
+    assert r["diff"] == pytest.approx(1.0)

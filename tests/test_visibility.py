@@ -207,3 +207,29 @@ def test_tied_scores_are_ranked_by_position_exactly_as_mhim_mask_hides_them():
     tumour = np.zeros(n, bool)
     tumour[0] = True
     assert vis.p_no_tumour_visible(tumour, scores, 0.02, 1.0, 0.0) == 1.0
+
+
+# --- round 8: options, columns and ties
+def test_r8_summary_bins_are_inclusive_at_both_ends_and_every_column_by_hand():
+    t = pd.DataFrame({"n_tumour": [0, 1, 2, 3, 4, 7],
+                      "random_only": [0.9, 0.8, 0.6, 0.4, 0.2, 0.0],
+                      "v2_kept": [1.0, 0.5, 0.5, 0.25, 0.25, 0.0]})
+    s = vis.visibility_summary(t, bins=[(1, 2), (3, 4), (5, 10**9)])
+    assert s.index.tolist() == ["all positive bags", "1–2 tumour patches", "3–4 tumour patches",
+                                "> 4 tumour patches", "no tumour patch"]
+    assert s.columns.tolist() == ["bags", "share_of_bags", "random_only", "v2_kept"]
+    assert s["bags"].tolist() == [6, 2, 2, 1, 1]
+    assert s["share_of_bags"].tolist() == pytest.approx([1, 2 / 6, 2 / 6, 1 / 6, 1 / 6])
+    assert s["random_only"].tolist() == pytest.approx([2.9 / 6, 0.7, 0.3, 0.0, 0.9])
+    assert s["v2_kept"].tolist() == pytest.approx([2.5 / 6, 0.5, 0.25, 0.0, 1.0])
+    # one bin (1, 1): only the bag with exactly one tumour patch
+    one = vis.visibility_summary(t, bins=[(1, 1)])
+    assert one.loc["1–1 tumour patches", "bags"] == 1
+    assert one.loc["1–1 tumour patches", "random_only"] == pytest.approx(0.8)
+
+
+def test_r8_r_h_schedule_points_and_decay_are_used():
+    assert len(vis.r_h_schedule(0.1, True)) == 50 and len(vis.r_h_schedule(0.1, False, 7)) == 7
+    s = vis.r_h_schedule(0.1, True, points=2)                  # t = 0, ½
+    assert s == pytest.approx([0.1, 0.05])
+    assert vis.r_h_schedule(0.1, False, points=2) == pytest.approx([0.1, 0.1])

@@ -5164,6 +5164,211 @@ MUTANTS.update({
         "tests/test_mhim_paths.py -k test_r8_score_picks_defaults_and_train_mode_option"),
 })
 
+# round 8: options, columns and ties (analysis code) — each option reaches the result, each
+# returned column by hand, each sort/threshold at its ties and edges.
+MUTANTS.update({
+    # paired_slide_comparison computes A's metric at 0.5 whatever threshold is asked: B − A of
+    # accuracies at threshold 0.1 mixes B at 0.1 with A at 0.5
+    'r8stats_cmp_threshold_a_hardwired': (
+        'milhelpers/stats.py',
+        '                 - _metric_values(ones, y, a, metric, threshold)[0])',
+        '                 - _metric_values(ones, y, a, metric, 0.5)[0])',
+        'tests/test_stats.py -k test_r8_threshold_reaches_the_paired_difference_and_a_score_at_it_is_class_0'),
+    # a score exactly at the threshold is called class 1 (>= instead of >)
+    'r8stats_pred_at_threshold_is_1': (
+        'milhelpers/stats.py',
+        '    pred = (s > threshold).astype(int) if binary else s.argmax(-1)',
+        '    pred = (s >= threshold).astype(int) if binary else s.argmax(-1)',
+        'tests/test_stats.py -k test_r8_threshold_reaches_the_paired_difference_and_a_score_at_it_is_class_0'),
+    # paired_slide_comparison's n_repeats reports the number of slides instead of the repeats
+    'r8stats_cmp_n_repeats_is_slides': (
+        'milhelpers/stats.py',
+        '"p": p, "n_slides": int(len(y)), "n_repeats": int(len(a)),',
+        '"p": p, "n_slides": int(len(y)), "n_repeats": int(a.shape[-1]),',
+        'tests/test_stats.py -k test_r8_threshold_reaches_the_paired_difference_and_a_score_at_it_is_class_0'),
+    # rank_intervals' observed values ignore threshold (always 0.5)
+    'r8stats_rank_value_threshold_hardwired': (
+        'milhelpers/stats.py',
+        '    value = np.array([_metric_values(ones, y, mats[m], metric, threshold)[0] for m in names])',
+        '    value = np.array([_metric_values(ones, y, mats[m], metric, 0.5)[0] for m in names])',
+        'tests/test_stats.py -k test_r8_rank_intervals_threshold_and_every_column_by_hand'),
+    # p_first counts shared first places (ties) as first
+    'r8stats_rank_p_first_counts_ties': (
+        'milhelpers/stats.py',
+        '        first = (ranks[:, j] == 1) & ((ranks == 1).sum(1) == 1)',
+        '        first = ranks[:, j] <= 1.5',
+        'tests/test_stats.py -k test_r8_rank_intervals_seed_picks_the_resamples_of_the_paired_comparison_with_that_seed'),
+    # rank_intervals resamples with seed 0 whatever seed is asked
+    'r8stats_rank_seed_ignored': (
+        'milhelpers/stats.py',
+        '    w = _case_weights(case, strata, n_boot, np.random.default_rng(seed))\n    ones = np.ones((1, len(y)))',
+        '    w = _case_weights(case, strata, n_boot, np.random.default_rng(0))\n    ones = np.ones((1, len(y)))',
+        'tests/test_stats.py -k test_r8_rank_intervals_seed_picks_the_resamples_of_the_paired_comparison_with_that_seed'),
+    # paired_slide_means resamples with seed 0 whatever seed is asked
+    'r8stats_means_seed_ignored': (
+        'milhelpers/stats.py',
+        '    w = _case_weights(case, strata, n_boot, np.random.default_rng(seed))\n    with np.errstate(',
+        '    w = _case_weights(case, strata, n_boot, np.random.default_rng(0))\n    with np.errstate(',
+        'tests/test_stats.py -k test_r8_slide_means_seed_gives_the_resamples_of_the_comparison_with_that_seed'),
+    # paired_slide_means counts every slide in n_slides, NaN ones included
+    'r8stats_means_n_slides_all': (
+        'milhelpers/stats.py',
+        '"n_slides": int(ok.sum()), "n_repeats": int(len(a)),',
+        '"n_slides": int(len(y)), "n_repeats": int(len(a)),',
+        'tests/test_stats.py -k test_r8_slide_means_seed_gives_the_resamples_of_the_comparison_with_that_seed'),
+    # slide_metric_interval's value ignores threshold
+    'r8stats_interval_value_threshold_hardwired': (
+        'milhelpers/stats.py',
+        '    value = float(_metric_values(np.ones((1, len(y))), y, s, metric, threshold)[0])',
+        '    value = float(_metric_values(np.ones((1, len(y))), y, s, metric, 0.5)[0])',
+        'tests/test_runner_paths.py -k test_r8_slide_metric_interval_threshold_reaches_value_and_interval_with_every_field'),
+    # slide_metric_interval's resamples ignore threshold (the interval is of the 0.5 metric)
+    'r8stats_interval_boot_threshold_hardwired': (
+        'milhelpers/stats.py',
+        '                          metric, threshold)',
+        '                          metric, 0.5)',
+        'tests/test_runner_paths.py -k test_r8_slide_metric_interval_threshold_reaches_value_and_interval_with_every_field'),
+    # n_cases counts slides, not the distinct cases of groups
+    'r8stats_interval_n_cases_is_slides': (
+        'milhelpers/stats.py',
+        '"n_cases": int(len(np.unique(case))),',
+        '"n_cases": int(len(case)),',
+        'tests/test_runner_paths.py -k test_r8_slide_metric_interval_threshold_reaches_value_and_interval_with_every_field'),
+    # bootstrap_ci draws with seed 0 whatever seed is asked
+    'r8stats_bootstrap_ci_seed_ignored': (
+        'milhelpers/experiments.py',
+        'random_state=np.random.default_rng(seed))',
+        'random_state=np.random.default_rng(0))',
+        'tests/test_intervals.py -k test_r8_bootstrap_ci_seed_and_n_resamples_are_scipys'),
+    # bootstrap_ci always draws 10,000 resamples
+    'r8stats_bootstrap_ci_n_resamples_ignored': (
+        'milhelpers/experiments.py',
+        '    res = bootstrap((v,), np.mean, n_resamples=n_resamples, confidence_level=confidence,',
+        '    res = bootstrap((v,), np.mean, n_resamples=10_000, confidence_level=confidence,',
+        'tests/test_intervals.py -k test_r8_bootstrap_ci_seed_and_n_resamples_are_scipys'),
+    # paired_stats drops its seed when it asks bootstrap_ci for the interval
+    'r8stats_paired_stats_seed_dropped': (
+        'milhelpers/experiments.py',
+        '"ci95": list(bootstrap_ci(d, n_resamples, seed)),',
+        '"ci95": list(bootstrap_ci(d, n_resamples)),',
+        'tests/test_intervals.py -k test_r8_paired_stats_every_field_and_its_seed_by_hand'),
+    # paired_stats keeps pairs where only b is defined: NaN differences poison n and diff
+    'r8stats_paired_stats_nan_of_a_kept': (
+        'milhelpers/experiments.py',
+        '    ok = ~(np.isnan(a) | np.isnan(b))\n    d = b[ok] - a[ok]',
+        '    ok = ~np.isnan(b)\n    d = b[ok] - a[ok]',
+        'tests/test_intervals.py -k test_r8_paired_stats_every_field_and_its_seed_by_hand'),
+    # correlation_ci resamples with seed 0 whatever seed is asked
+    'r8stats_correlation_seed_ignored': (
+        'milhelpers/experiments.py',
+        '    rng = np.random.default_rng(seed)\n    idx = rng.integers(0, n, size=(n_resamples, n))',
+        '    rng = np.random.default_rng(0)\n    idx = rng.integers(0, n, size=(n_resamples, n))',
+        'tests/test_intervals.py -k test_r8_correlation_ci_seed_is_the_resample_draw_and_the_fields_by_hand'),
+    # mean_ci_table writes the interval's upper bound to 3 digits whatever digits asks
+    'r8stats_mean_ci_digits_hi': (
+        'milhelpers/experiments.py',
+        '{hi:.{digits}f}]"',
+        '{hi:.3f}]"',
+        'tests/test_experiments_report.py -k test_r8_mean_ci_table_digits_reach_every_number_and_methods_default_to_all'),
+    # a single run's value is written to 3 digits whatever digits asks
+    'r8stats_mean_ci_digits_one_run': (
+        'milhelpers/experiments.py',
+        '            return f"{v[0]:.{digits}f}"',
+        '            return f"{v[0]:.3f}"',
+        'tests/test_experiments_report.py -k test_r8_mean_ci_table_digits_reach_every_number_and_methods_default_to_all'),
+    # summarize writes the std to 3 digits whatever digits asks
+    'r8stats_summarize_digits_std': (
+        'milhelpers/metrics.py',
+        ' ± {s:.{digits}f}"',
+        ' ± {s:.3f}"',
+        'tests/test_metrics_viz.py -k test_r8_summarize_digits_reach_both_numbers_and_the_columns_by_hand'),
+    # summarize's std with ddof=0
+    'r8stats_summarize_std_ddof0': (
+        'milhelpers/metrics.py',
+        '"std": num.std(ddof=1)',
+        '"std": num.std(ddof=0)',
+        'tests/test_metrics_viz.py -k test_r8_summarize_digits_reach_both_numbers_and_the_columns_by_hand'),
+    # topk_members lets tied weights enter from the last position
+    'r8stats_topk_members_ties_from_last': (
+        'milhelpers/metrics.py',
+        '        member[np.argsort(-row, kind="stable")[:k]] = True',
+        '        member[np.argsort(row, kind="stable")[::-1][:k]] = True',
+        'tests/test_metrics_viz.py -k test_r8_tied_weights_enter_the_top_k_from_the_first_position'),
+    # top_branch lets tied weights enter a head's top k from the last position
+    'r8stats_top_branch_ties_from_last': (
+        'milhelpers/metrics.py',
+        '        inside[h, np.argsort(-row, kind="stable")[:k]] = True',
+        '        inside[h, np.argsort(row, kind="stable")[::-1][:k]] = True',
+        'tests/test_metrics_viz.py -k test_r8_tied_weights_enter_the_top_k_from_the_first_position'),
+    # patch_kind: a tumour fraction exactly at the threshold is not tumour
+    'r8stats_patch_kind_threshold_strict': (
+        'milhelpers/instances.py',
+        '    tumour = table["tumour_fraction"].fillna(0.0).to_numpy() >= threshold',
+        '    tumour = table["tumour_fraction"].fillna(0.0).to_numpy() > threshold',
+        'tests/test_instances.py -k test_r8_patch_kind_threshold_is_inclusive_and_the_option_is_used'),
+    # patch_kind ignores its threshold option (always KIND_THRESHOLD)
+    'r8stats_patch_kind_threshold_ignored': (
+        'milhelpers/instances.py',
+        '    tumour = table["tumour_fraction"].fillna(0.0).to_numpy() >= threshold',
+        '    tumour = table["tumour_fraction"].fillna(0.0).to_numpy() >= KIND_THRESHOLD',
+        'tests/test_instances.py -k test_r8_patch_kind_threshold_is_inclusive_and_the_option_is_used'),
+    # topk_counts (via _top) lets tied weights enter from the last position
+    'r8stats_topk_counts_ties_from_last': (
+        'milhelpers/instances.py',
+        '    return np.argsort(-row, kind="stable")[:k]',
+        '    return np.argsort(row, kind="stable")[::-1][:k]',
+        'tests/test_instances.py -k test_r8_topk_counts_break_ties_by_position'),
+    # visibility_summary's bins exclude their upper end
+    'r8stats_visibility_bin_hi_exclusive': (
+        'milhelpers/visibility.py',
+        '(table.n_tumour <= hi)',
+        '(table.n_tumour < hi)',
+        'tests/test_visibility.py -k test_r8_summary_bins_are_inclusive_at_both_ends_and_every_column_by_hand'),
+    # visibility_summary's bins exclude their lower end
+    'r8stats_visibility_bin_lo_exclusive': (
+        'milhelpers/visibility.py',
+        '(table.n_tumour >= lo)',
+        '(table.n_tumour > lo)',
+        'tests/test_visibility.py -k test_r8_summary_bins_are_inclusive_at_both_ends_and_every_column_by_hand'),
+    # share_of_bags divides by the bags with a tumour patch instead of all rows
+    'r8stats_visibility_share_denominator': (
+        'milhelpers/visibility.py',
+        '"share_of_bags": float(sel.mean()) if len(table) else float("nan"),',
+        '"share_of_bags": float(sel.sum() / max(1, (table.n_tumour > 0).sum())) if len(table) else float("nan"),',
+        'tests/test_visibility.py -k test_r8_summary_bins_are_inclusive_at_both_ends_and_every_column_by_hand'),
+    # r_h_schedule ignores points (always 50)
+    'r8stats_r_h_points_ignored': (
+        'milhelpers/visibility.py',
+        '    t = np.arange(points) / points',
+        '    t = np.arange(50) / 50',
+        'tests/test_visibility.py -k test_r8_r_h_schedule_points_and_decay_are_used'),
+    # format_table writes the sd to 3 digits whatever digits asks
+    'r8stats_format_table_sd_digits': (
+        'milhelpers/comparison.py',
+        '(f" ± {sd:.{digits}f}" if np.isfinite(sd) else "")',
+        '(f" ± {sd:.3f}" if np.isfinite(sd) else "")',
+        'tests/test_comparison.py -k test_r8_format_table_digits_metrics_and_each_cell_rule_by_hand'),
+    # format_table rounds peak memory to 0.1 MB like seconds
+    'r8stats_format_table_peak_mb_rule': (
+        'milhelpers/comparison.py',
+        '        if k == "peak_mb":\n            return f"{v:.0f}"',
+        '        if k == "peak_mb":\n            return f"{v:.1f}"',
+        'tests/test_comparison.py -k test_r8_format_table_digits_metrics_and_each_cell_rule_by_hand'),
+    # cost_front always maximises the AUC, whatever value is asked
+    'r8stats_cost_front_value_ignored': (
+        'milhelpers/comparison.py',
+        '                                        table[value].to_numpy(np.float64)),',
+        '                                        table["auc"].to_numpy(np.float64)),',
+        'tests/test_comparison.py -k test_r8_cost_front_value_option_and_a_tie_in_cost'),
+    # pareto_front: an identical point counts as dominating, so tied points knock each other off
+    'r8stats_pareto_equal_dominates': (
+        'milhelpers/stats.py',
+        '        better = (c < c[i]).any(1) | (v > v[i])',
+        '        better = (c <= c[i]).any(1) | (v >= v[i])',
+        'tests/test_comparison.py -k test_r8_cost_front_value_option_and_a_tie_in_cost'),
+})
+
+
 def _default_sigint() -> None:
     """Tests run with SIGINT at its default even when this script was started in the background
     of a shell script (which ignores SIGINT for it and, by inheritance, for every test's
