@@ -1,15 +1,16 @@
-"""Check audit-8 mutants: python3 docs/audits/audit8_check.py FILE.json [FILE2.json ...]
+"""Check an audit's mutants before any is run (what each auditor of audits 7-9 ran):
+    python3 docs/audits/check_fresh_lines.py auditN_taken_lines.json MUTANTS.json [MORE.json ...]
 Each mutant: fields id/area/file/old/new/why; `old` occurs exactly once in ./<file>;
-old != new; the mutated file still parses; it touches no line in taken_lines.json (lines already
+old != new; the mutated file still parses; it touches no line in the taken-lines file (lines already
 mutated by the project's own mutants or by an earlier audit) and no line another listed mutant touches."""
 import ast, json, sys
 from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
-taken = json.load(open(ROOT / 'docs/audits/audit8_taken_lines.json'))
+taken = json.load(open(sys.argv[1]))
 seen = {}
 bad = 0
 ids = set()
-for f in sys.argv[1:]:
+for f in sys.argv[2:]:
     for m in json.load(open(f)):
         miss = {'id', 'area', 'file', 'old', 'new', 'why'} - set(m)
         if miss:
