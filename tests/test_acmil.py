@@ -16,6 +16,7 @@ from milhelpers.models import (ABMIL, ACMIL, MILOutput, build_model, masked_soft
 from milhelpers.train import Predictions, TrainState
 
 from bags import planted_bags
+from same_model import assert_same_model
 
 LENGTHS = [30, 7, 12]          # asymmetric; the 7-instance bag has N < K = 10
 STATE = TrainState(1, 0, 1, 1)
@@ -507,15 +508,7 @@ def test_r8_acmil_defaults_are_the_papers_and_the_packages_values():
     a = ACMIL(16)
     torch.manual_seed(0)
     b = ACMIL(16, 2, 512, 128, 5, 10, 0.6, 0.25)
-    sa, sb = a.state_dict(), b.state_dict()
-    assert {k: v.shape for k, v in sa.items()} == {k: v.shape for k, v in sb.items()}
-    assert all(torch.equal(sa[k], sb[k]) for k in sa)
-    a.train(), b.train()
-    torch.manual_seed(1)
-    oa = a(x)
-    torch.manual_seed(1)
-    ob = b(x)
-    torch.testing.assert_close(oa.logits, ob.logits, rtol=0, atol=0)
+    oa, ob = assert_same_model(a, b, x)
     assert torch.equal(oa.extras["stkim_hidden"], ob.extras["stkim_hidden"])
     assert oa.extras["stkim_hidden"].sum(-1).eq(6).all()
     assert oa.logits.shape == (2, 2) and oa.extras["branch_logits"].shape == (2, 5, 2)

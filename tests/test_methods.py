@@ -8,6 +8,7 @@ from milhelpers.models import ABMIL, MaxPoolMIL, MeanPoolMIL
 from milhelpers.train import Callback, LossTerm
 
 from bags import planted_bags
+from same_model import assert_same_model
 
 
 def test_registry_holds_the_baselines_by_name():
@@ -207,16 +208,7 @@ def test_r8_registered_methods_build_their_documented_model_terms_and_config(nam
     torch.manual_seed(0)
     ref = _r8_explicit(name)()
     assert type(got) is type(ref)
-    sg, sr = got.state_dict(), ref.state_dict()
-    assert {k: v.shape for k, v in sg.items()} == {k: v.shape for k, v in sr.items()}
-    assert all(torch.equal(sg[k], sr[k]) for k in sg)
-    x = torch.randn(2, 30, 8)
-    got.train(), ref.train()
-    torch.manual_seed(1)
-    og = got(x)
-    torch.manual_seed(1)
-    orf = ref(x)
-    torch.testing.assert_close(og.logits, orf.logits, rtol=0, atol=0)
+    assert_same_model(got, ref, torch.randn(2, 30, 8))
     half = TrainState(epoch=1, step=5, total_steps=10, steps_per_epoch=10)
     assert [(t.name, t.weight_at(half)) for t in m.loss_terms(got)] == _R8_TERMS[name]
     cfg = m.train_config()

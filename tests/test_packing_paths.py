@@ -15,6 +15,7 @@ from milhelpers.models import ABMIL, ADS, PackMIL
 from milhelpers.packing import (PackedBatch, hyperslide_label, pack_collate, pack_tensors,
                                 padded_token_share, slide_batch_sampler, split_slide)
 from milhelpers.train import torch_threads
+from same_model import assert_same_model
 
 
 @pytest.fixture(autouse=True)
@@ -363,14 +364,7 @@ def test_r8_packmil_defaults_are_clams_gated_abmil_without_ads():
     torch.manual_seed(0)
     a = ABMIL(8, 2, 512, 256, True, 0.25, 1)
     assert p.ads is None
-    sp, sa = p.state_dict(), a.state_dict()
-    assert sp.keys() == sa.keys() and all(torch.equal(sp[k], sa[k]) for k in sp)
-    p.train(), a.train()
-    torch.manual_seed(1)
-    op = p(x)
-    torch.manual_seed(1)
-    oa = a(x)
-    torch.testing.assert_close(op.logits, oa.logits, rtol=0, atol=0)
+    assert_same_model(p, a, x)
 
 
 @pytest.mark.parametrize("gated", [True, False])
