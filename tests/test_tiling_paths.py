@@ -537,13 +537,16 @@ def test_r9_read_patch_rounds_the_level_read_and_resizes_it_by_area():
     (100), so the output's last column is 200 and its last row 100, everything else 0: the
     whole 128-px read, both axes. Level 0 (50) and the 4× level (250) must not show. Catches n
     floored to 127 (the last column blurred into the one before), the level chosen from
-    out_px / size0, and the location's x and y swapped."""
+    out_px / size0, and the location's x and y swapped. A 100-px patch asked at 128 px is read
+    from level 0 (100 px) and enlarged to 128 × 128 (caught: an enlargement skipped)."""
     lv1 = np.zeros((300, 300, 3), np.uint8)
     lv1[5 + 126:5 + 128, :] = 100          # rows 126–127 of the patch
     lv1[:, 10 + 126:10 + 128] = 200        # columns 126–127 of the patch
     levels = [_plain(600, 600, 50), lv1, _plain(150, 150, 250)]
     with _array_slide(levels, (1, 2, 4), 0.5) as s:
         patch = s.read_patch((20, 10), 255, 64)
+        enlarged = s.read_patch((20, 10), 100, 128)
+    assert enlarged.shape == (128, 128, 3) and (enlarged == 50).all()
     want = np.zeros((64, 64, 3), np.uint8)
     want[63, :] = 100
     want[:, 63] = 200
@@ -556,7 +559,9 @@ def test_r9_level_read_in_strips_takes_each_strip_from_its_own_rows():
     (2 columns, 3 rows per output pixel) one output row per strip: output row i averages rows
     3i..3i+2 → red 10 · (3i + 1); column j averages 2j, 2j+1 → green 20 · 2j + 10. Catches a
     strip's level-0 location given in level px, the row factor taken from the width, and the
-    strip's last row dropped."""
+    strip's last row dropped. With 10 rows to 4 (2.5 per output row) a strip reads from
+    floor(2.5 i) to ceil(2.5 (i + 1)): rows 0–2, 2–4, 5–7, 7–9 → red 10, 30, 60, 80 (a rounded
+    top reads rows 8–9 for the last: 85; a floored bottom rows 0–1 for the first: 5)."""
     lv1 = np.zeros((12, 6, 3), np.uint8)
     lv1[..., 0] = (10 * np.arange(12))[:, None]
     lv1[..., 1] = (20 * np.arange(6))[None, :]
@@ -566,6 +571,11 @@ def test_r9_level_read_in_strips_takes_each_strip_from_its_own_rows():
     assert out[..., 0].tolist() == [[10 * (3 * i + 1)] * 3 for i in range(4)]
     assert out[..., 1].tolist() == [[20 * 2 * j + 10 for j in range(3)]] * 4
     assert np.array_equal(out, whole)
+    lv1 = np.zeros((10, 6, 3), np.uint8)
+    lv1[..., 0] = (10 * np.arange(10))[:, None]
+    with _array_slide([_plain(20, 12, 0), lv1], (1, 2), 0.5) as s:
+        out = s.read_level_resized(1, (3, 4), max_pixels=1)
+    assert out[:, 0, 0].tolist() == [10, 30, 60, 80]
 
 
 def _salt_and_blocks(h: int, w: int) -> np.ndarray:
@@ -657,3 +667,35 @@ def test_r9_segmenting_a_1000_by_999_slide_keeps_its_anisotropic_downsample():
             warnings.simplefilter("ignore", tiling.NoTissueWarning)
             dropped = tiling.segment_tissue(s, params.replace(a_t=10.827))
     assert len(kept.contours) == 1 and dropped.is_empty
+
+
+def _outline(x0: int, y0: int, x1: int, y1: int) -> set[tuple[int, int]]:
+    """The (x, y) pixels of a one-pixel rectangle outline from (x0, y0) to (x1, y1)."""
+    return ({(x, y) for x in range(x0, x1 + 1) for y in (y0, y1)}
+            | {(x, y) for y in range(y0, y1 + 1) for x in (x0, x1)})
+
+
+def test_r9_qc_drawing_rounds_to_the_nearest_thumbnail_pixel_and_widens_lines_on_tall_images():
+    """Thumbnail downsample 3. Boxes of side 25 (8.33 thumbnail px): at level-0 (11, 32) →
+    (3.67, 10.67)–(12, 19) → (4, 11)–(12, 19); at (40, 5) → (13.33, 1.67)–(21.67, 10) →
+    (13, 2)–(22, 10): exactly those outlines are dark. On a 1100 × 100 (tall) thumbnail lines
+    are round(1100 / 400) = 3 thick, which OpenCV draws 5 px wide: the contour's left edge at
+    level-0 x 62 → 20.67 → 21 is green in columns 19–23 of row 450, its right edge 238 → 79 in
+    77–81; the hole's edges 101 → 34 and 170 → 57 are blue in 32–36 and 55–59 of row 220.
+    Catches a box corner, contour or hole truncated instead of rounded, and the line width
+    taken from the shorter side or truncated (1 or 2 thick: 1 or 3 px wide)."""
+    white = np.full((30, 26, 3), 255, np.uint8)
+    empty = tiling.TissueMask(np.zeros((10, 9), np.uint8), (3.0, 3.0))
+    img = tiling.draw_qc(white, 3.0, empty, np.array([[11, 32], [40, 5]]), 25)
+    ys, xs = np.nonzero((img == 40).all(axis=2))
+    assert set(zip(xs.tolist(), ys.tolist())) == _outline(4, 11, 12, 19) | _outline(13, 2, 22, 10)
+
+    tall = np.full((1100, 100, 3), 255, np.uint8)
+    sq = np.array([[62, 300], [238, 300], [238, 2400], [62, 2400]], np.float64)
+    hole = np.array([[101, 601], [170, 601], [170, 700], [101, 700]], np.float64)
+    tm = tiling.TissueMask(np.zeros((367, 34), np.uint8), (3.0, 3.0), [sq], [[hole]])
+    img = tiling.draw_qc(tall, 3.0, tm)
+    green = np.nonzero((img[450] == (0, 200, 0)).all(axis=1))[0].tolist()
+    blue = np.nonzero((img[220] == (0, 80, 255)).all(axis=1))[0].tolist()
+    assert green == [19, 20, 21, 22, 23, 77, 78, 79, 80, 81]
+    assert blue == [32, 33, 34, 35, 36, 55, 56, 57, 58, 59]
