@@ -5529,6 +5529,60 @@ MUTANTS.update({
         '(lw, max(1, sy1 - sy0)))',
         '(lw, max(1, sy1 - sy0 - 1)))',
         'tests/test_tiling_paths.py -k test_r9_level_read_in_strips_takes_each_strip_from_its_own_rows'),
+    # read_level_resized rounds a strip's top row instead of flooring it (the strip starts a row late)
+    'r9tiling_strip_top_rounded': (
+        'milhelpers/slides.py',
+        'sy0, sy1 = int(math.floor(oy0 * fy)), min(lh, int(math.ceil(oy1 * fy)))',
+        'sy0, sy1 = int(round(oy0 * fy)), min(lh, int(math.ceil(oy1 * fy)))',
+        'tests/test_tiling_paths.py -k test_r9_level_read_in_strips_takes_each_strip_from_its_own_rows'),
+    # read_level_resized floors a strip's bottom row, leaving out the row it half covers
+    'r9tiling_strip_bottom_floored': (
+        'milhelpers/slides.py',
+        'sy0, sy1 = int(math.floor(oy0 * fy)), min(lh, int(math.ceil(oy1 * fy)))',
+        'sy0, sy1 = int(math.floor(oy0 * fy)), min(lh, int(math.floor(oy1 * fy)))',
+        'tests/test_tiling_paths.py -k test_r9_level_read_in_strips_takes_each_strip_from_its_own_rows'),
+    # draw_qc truncates a box's top-left corner to the thumbnail pixel
+    'r9tiling_qc_box_corner_truncated': (
+        'milhelpers/tiling.py',
+        'p0 = (int(round(x)), int(round(y)))',
+        'p0 = (int(x), int(y))',
+        'tests/test_tiling_paths.py -k test_r9_qc_drawing_rounds_to_the_nearest_thumbnail_pixel_and_widens_lines_on_tall_images'),
+    # draw_qc truncates a box's bottom-right corner
+    'r9tiling_qc_box_far_corner_truncated': (
+        'milhelpers/tiling.py',
+        'p1 = (int(round(x + size0 / thumb_downsample)), int(round(y + size0 / thumb_downsample)))',
+        'p1 = (int(x + size0 / thumb_downsample), int(y + size0 / thumb_downsample))',
+        'tests/test_tiling_paths.py -k test_r9_qc_drawing_rounds_to_the_nearest_thumbnail_pixel_and_widens_lines_on_tall_images'),
+    # draw_qc sizes its lines from the thumbnail's shorter side (hair-thin on a tall slide)
+    'r9tiling_qc_line_width_shorter_side': (
+        'milhelpers/tiling.py',
+        'thick = max(1, round(max(img.shape[:2]) / 400))',
+        'thick = max(1, round(min(img.shape[:2]) / 400))',
+        'tests/test_tiling_paths.py -k test_r9_qc_drawing_rounds_to_the_nearest_thumbnail_pixel_and_widens_lines_on_tall_images'),
+    # draw_qc truncates the line width (2.75 → 2)
+    'r9tiling_qc_line_width_truncated': (
+        'milhelpers/tiling.py',
+        'thick = max(1, round(max(img.shape[:2]) / 400))',
+        'thick = max(1, int(max(img.shape[:2]) / 400))',
+        'tests/test_tiling_paths.py -k test_r9_qc_drawing_rounds_to_the_nearest_thumbnail_pixel_and_widens_lines_on_tall_images'),
+    # draw_qc truncates tissue contours to thumbnail pixels
+    'r9tiling_qc_contour_truncated': (
+        'milhelpers/tiling.py',
+        'pts = np.round(c / thumb_downsample).astype(np.int32)',
+        'pts = (c / thumb_downsample).astype(np.int32)',
+        'tests/test_tiling_paths.py -k test_r9_qc_drawing_rounds_to_the_nearest_thumbnail_pixel_and_widens_lines_on_tall_images'),
+    # draw_qc truncates hole contours to thumbnail pixels
+    'r9tiling_qc_hole_truncated': (
+        'milhelpers/tiling.py',
+        'hp = np.round(hc / thumb_downsample).astype(np.int32)',
+        'hp = (hc / thumb_downsample).astype(np.int32)',
+        'tests/test_tiling_paths.py -k test_r9_qc_drawing_rounds_to_the_nearest_thumbnail_pixel_and_widens_lines_on_tall_images'),
+    # read_patch only resizes reads larger than out_px: an enlarged patch comes back at the read size
+    'r9tiling_patch_upsample_not_resized': (
+        'milhelpers/slides.py',
+        '        if n != out_px:\n',
+        '        if n > out_px:\n',
+        'tests/test_tiling_paths.py -k test_r9_read_patch_rounds_the_level_read_and_resizes_it_by_area'),
 })
 
 
