@@ -699,3 +699,38 @@ def test_r9_qc_drawing_rounds_to_the_nearest_thumbnail_pixel_and_widens_lines_on
     blue = np.nonzero((img[220] == (0, 80, 255)).all(axis=1))[0].tolist()
     assert green == [19, 20, 21, 22, 23, 77, 78, 79, 80, 81]
     assert blue == [32, 33, 34, 35, 36, 55, 56, 57, 58, 59]
+
+
+def test_r9_tile_slide_on_a_wide_slide_grids_and_draws_by_hand(tmp_path, monkeypatch):
+    """End to end on a 2048 × 1000 px slide at 1 µm/px (levels 1 and 2, exact pixels): tissue at
+    x 512..1536, y 200..800. 32-px patches at 2 µm/px are 64 level-0 px on a 64-px grid. The
+    mask (4 µm/px, read from the 2× level) has tissue in rows 50..199, so the row of boxes at
+    y = 192 is 14/16 = 0.875 tissue (kept at min_tissue 0.875), y = 768 half (dropped): 9 rows
+    (192..704) × 16 columns (512..1472), row-major. The QC picture is the 1024 × 500 thumbnail
+    (downsample 2): each box is a 32-px outline at coords / 2 (not 16 px, the patch size at the
+    target resolution), the contour's sides are 5 px wide around x = 256 and 766. Catches the QC
+    boxes drawn at the target patch size, and any axis or rounding slip between grid and
+    picture."""
+    from milhelpers import slides as slides_mod
+
+    lv0 = _plain(1000, 2048)
+    lv0[200:800, 512:1536] = TISSUE
+    lv1 = cv2.resize(lv0, (1024, 500), interpolation=cv2.INTER_AREA)
+    monkeypatch.setattr(slides_mod.openslide, "OpenSlide",
+                        lambda path: _ArrayOSR([lv0, lv1], (1, 2), 1.0))
+    path = tmp_path / "wide.svs"
+    path.write_bytes(b"")                                    # Slide checks that the file exists
+    params = tiling.SegmentationParams(mthresh=1, close=0)
+    res = tiling.tile_slide(path, tmp_path / "out", target_mpp=2.0, patch_size=32,
+                            min_tissue=0.875, params=params)
+    want = [[x, y] for y in range(192, 705, 64) for x in range(512, 1473, 64)]
+    assert res.patch_size_level0 == 64 and res.coords.tolist() == want
+    assert res.tissue.mask.shape == (250, 512) and res.tissue.downsample == (4.0, 4.0)
+    qc = cv2.cvtColor(cv2.imread(str(res.qc_path)), cv2.COLOR_BGR2RGB)
+    assert qc.shape == (500, 1024, 3)
+    boxes = set().union(*(_outline(x // 2, y // 2, x // 2 + 32, y // 2 + 32) for x, y in want))
+    ys, xs = np.nonzero((qc[110:390, 262:760] == 40).all(axis=2))
+    assert set(zip((xs + 262).tolist(), (ys + 110).tolist())) == \
+        {(x, y) for x, y in boxes if 110 <= y < 390 and 262 <= x < 760}
+    green = np.nonzero((qc[250] == (0, 200, 0)).all(axis=1))[0].tolist()
+    assert green == [254, 255, 256, 257, 258, 764, 765, 766, 767, 768]
