@@ -5583,6 +5583,18 @@ MUTANTS.update({
         '        if n != out_px:\n',
         '        if n > out_px:\n',
         'tests/test_tiling_paths.py -k test_r9_read_patch_rounds_the_level_read_and_resizes_it_by_area'),
+    # tile_slide draws the QC boxes at the target-resolution patch size, not the level-0 one
+    'r9tiling_qc_boxes_target_size': (
+        'milhelpers/tiling.py',
+        'qc_out = save_png(qc_path, draw_qc(thumb, tds, tissue, coords, size0))',
+        'qc_out = save_png(qc_path, draw_qc(thumb, tds, tissue, coords, patch_size))',
+        'tests/test_tiling_paths.py -k test_r9_tile_slide_on_a_wide_slide_grids_and_draws_by_hand'),
+    # tile_slide passes the scan's and the target's mpp to patch_grid the wrong way round
+    'r9tiling_tile_grid_mpps_swapped': (
+        'milhelpers/tiling.py',
+        'coords, _, size0 = patch_grid(slide.dimensions, level0_mpp, tissue, target_mpp,',
+        'coords, _, size0 = patch_grid(slide.dimensions, target_mpp, tissue, level0_mpp,',
+        'tests/test_tiling_paths.py -k test_r9_tile_slide_on_a_wide_slide_grids_and_draws_by_hand'),
 })
 
 
