@@ -5595,6 +5595,30 @@ MUTANTS.update({
         'coords, _, size0 = patch_grid(slide.dimensions, level0_mpp, tissue, target_mpp,',
         'coords, _, size0 = patch_grid(slide.dimensions, target_mpp, tissue, level0_mpp,',
         'tests/test_tiling_paths.py -k test_r9_tile_slide_on_a_wide_slide_grids_and_draws_by_hand'),
+    # tile_folder's stale pre-check assumes another preset than tile_slide's default
+    'r9tiling_pipe_default_preset': (
+        'milhelpers/pipeline.py',
+        'params = tile_kwargs.get("params", "biopsy")',
+        'params = tile_kwargs.get("params", "tcga")',
+        'tests/test_pipeline.py -k test_r9_a_folder_rerun_at_the_default_settings_keeps_its_coordinates'),
+    # tile_folder's stale pre-check assumes another default target_mpp
+    'r9tiling_pipe_default_target_mpp': (
+        'milhelpers/pipeline.py',
+        'requested = tiling_settings(tile_kwargs.get("target_mpp", 0.5),',
+        'requested = tiling_settings(tile_kwargs.get("target_mpp", 1.0),',
+        'tests/test_pipeline.py -k test_r9_a_folder_rerun_at_the_default_settings_keeps_its_coordinates'),
+    # tile_folder's stale pre-check assumes another default min_tissue
+    'r9tiling_pipe_default_min_tissue': (
+        'milhelpers/pipeline.py',
+        'tile_kwargs.get("min_tissue", 0.25),\n',
+        'tile_kwargs.get("min_tissue", 0.5),\n',
+        'tests/test_pipeline.py -k test_r9_a_folder_rerun_at_the_default_settings_keeps_its_coordinates'),
+    # tile_folder's stale pre-check assumes another default patch size
+    'r9tiling_pipe_default_patch_size': (
+        'milhelpers/pipeline.py',
+        '    tile_kwargs.get("patch_size", 256), tile_kwargs.get("overlap", 0),',
+        '    tile_kwargs.get("patch_size", 224), tile_kwargs.get("overlap", 0),',
+        'tests/test_pipeline.py -k test_r9_a_folder_rerun_at_the_default_settings_keeps_its_coordinates'),
 })
 
 
