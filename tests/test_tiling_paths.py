@@ -643,8 +643,9 @@ def test_r9_segmenting_a_1000_by_999_slide_keeps_its_anisotropic_downsample():
     px². The net area 49 · 249 − 1109 = 11092 mask px is, in (128 µm)² patches of
     16384 / (4 · 3.996) = 1025.03 mask px, 10.8212: a_t = 10.815 keeps it, 10.827 drops it
     (with one axis's downsample squared it would be 10.832 or 10.810). Catches the mask height
-    truncated (249 rows, downsample 4.012), contours or holes scaled by the wrong axis or not
-    at all, and the reference area taken from one axis only."""
+    truncated (249 rows, downsample 4.012) or recorded as the nominal 4.0, the mask made at
+    level 0 (seg_mpp / mpp inverted), contours or holes scaled by the wrong axis or not at all,
+    and the reference area taken from one axis only."""
     img = _plain(999, 1000)
     img[:, 400:600] = TISSUE
     img[400:800, 480:520] = GLASS

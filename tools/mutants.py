@@ -5619,6 +5619,18 @@ MUTANTS.update({
         '    tile_kwargs.get("patch_size", 256), tile_kwargs.get("overlap", 0),',
         '    tile_kwargs.get("patch_size", 224), tile_kwargs.get("overlap", 0),',
         'tests/test_pipeline.py -k test_r9_a_folder_rerun_at_the_default_settings_keeps_its_coordinates'),
+    # segment_tissue records the nominal mask downsample, not the one the rounded mask size gives (4.0 for 3.996)
+    'r9tiling_mask_ds_nominal': (
+        'milhelpers/tiling.py',
+        '    ds = (w0 / out_w, h0 / out_h)',
+        '    ds = (mask_ds, mask_ds)',
+        'tests/test_tiling_paths.py -k test_r9_segmenting_a_1000_by_999_slide_keeps_its_anisotropic_downsample'),
+    # segment_tissue inverts the mask downsample (scan mpp / seg_mpp): the mask is made at level 0
+    'r9tiling_target_ds_inverted': (
+        'milhelpers/tiling.py',
+        'target_ds = max(1.0, params.seg_mpp / slide.mpp)',
+        'target_ds = max(1.0, slide.mpp / params.seg_mpp)',
+        'tests/test_tiling_paths.py -k test_r9_segmenting_a_1000_by_999_slide_keeps_its_anisotropic_downsample'),
 })
 
 
