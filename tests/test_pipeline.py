@@ -145,3 +145,19 @@ def test_find_slides_takes_one_file_and_refuses_empty_or_missing_paths(tmp_path)
     for name in ("c.NDPI", "b.tif", "d.mrxs"):
         (tmp_path / name).write_bytes(b"")
     assert [p.name for p in find_slides(tmp_path)] == ["a.svs", "b.tif", "c.NDPI", "d.mrxs"]
+
+
+def test_r9_a_folder_rerun_at_the_default_settings_keeps_its_coordinates(tmp_path):
+    """tile_folder checks existing files against the settings before any slide is read, filling
+    in the knobs left out with tile_slide's defaults (0.5 µm/px, 256 px, overlap 0, min_tissue
+    0.25, the biopsy preset). A second run with every knob left out, and one spelling those
+    defaults out, keep the file. Catches a default in the folder's pre-check that differs from
+    tile_slide's (every rerun at the defaults refused as stale)."""
+    shutil.copy(REAL_SVS, tmp_path / "a.svs")
+    first = tile_folder(tmp_path / "a.svs", tmp_path, progress=False, qc=False)
+    assert not first.failed and first.results[0].n_patches > 0
+    again = tile_folder(tmp_path / "a.svs", tmp_path, progress=False, qc=False)
+    spelt = tile_folder(tmp_path / "a.svs", tmp_path, progress=False, qc=False, target_mpp=0.5,
+                        patch_size=256, overlap=0, min_tissue=0.25, params="biopsy")
+    for rep in (again, spelt):
+        assert rep.results[0].skipped and rep.results[0].n_patches == first.results[0].n_patches

@@ -2,6 +2,7 @@
 the black-ink and Otsu branches of segmentation, the physical closing kernel, the grid's order
 and overlap step in level-0 pixels, sub-pixel boxes, the QC drawing and PNG channels, and the
 Slide helpers (mpp bounds, per-level mpp, thumbnail downsample, outside-the-slide reads)."""
+import math
 import warnings
 
 import cv2
@@ -408,3 +409,329 @@ def test_segmentation_level_at_exactly_its_two_thresholds(downsamples, target, e
     # catches `>= target / 1.1` made strict (at 1.1 the 2× level would be read instead of
     # resizing level 0) and a 2× rule tightened below 2× (level 0 read in strips)
     assert tiling.segmentation_level(downsamples, target) == expected
+
+
+# --- round 9: pixel arithmetic on non-square slides and anisotropic downsamples ----------------
+class _ArrayOSR:
+    """OpenSlide stand-in that serves exact pixels (no JPEG): one RGB array per level, level 0
+    first, with the given downsamples. Locations are level-0 (x, y) as in OpenSlide; pixels
+    outside a level are transparent. Each level may hold other content than a resize of level 0,
+    so a test sees which level was read."""
+
+    def __init__(self, levels: list[np.ndarray], downsamples: tuple[float, ...], mpp: float):
+        self.levels = levels
+        self.level_downsamples = tuple(float(d) for d in downsamples)
+        self.level_dimensions = tuple((a.shape[1], a.shape[0]) for a in levels)
+        self.dimensions = self.level_dimensions[0]
+        self.level_count = len(levels)
+        self.properties = {"openslide.mpp-x": str(mpp), "openslide.mpp-y": str(mpp)}
+
+    def read_region(self, location: tuple[int, int], level: int, size: tuple[int, int]) -> np.ndarray:
+        d = self.level_downsamples[level]
+        x, y = int(round(location[0] / d)), int(round(location[1] / d))
+        w, h = size
+        src = self.levels[level]
+        out = np.zeros((h, w, 4), np.uint8)                     # transparent outside
+        sx0, sy0 = max(x, 0), max(y, 0)
+        sx1, sy1 = min(x + w, src.shape[1]), min(y + h, src.shape[0])
+        if sx1 > sx0 and sy1 > sy0:
+            out[sy0 - y:sy1 - y, sx0 - x:sx1 - x, :3] = src[sy0:sy1, sx0:sx1]
+            out[sy0 - y:sy1 - y, sx0 - x:sx1 - x, 3] = 255
+        return out
+
+    def close(self) -> None:
+        pass
+
+
+def _array_slide(levels: list[np.ndarray], downsamples: tuple[float, ...], mpp: float) -> Slide:
+    """A real :class:`Slide` reading from :class:`_ArrayOSR` (exact pixels, chosen levels)."""
+    s = Slide(REAL_SVS)
+    s._osr.close()
+    s._osr = _ArrayOSR(levels, downsamples, mpp)
+    return s
+
+
+def _plain(h: int, w: int, value: int | tuple[int, int, int] = GLASS) -> np.ndarray:
+    return np.full((h, w, 3), value, np.uint8)
+
+
+def _box_fraction_by_hand(mask: np.ndarray, ds: tuple[float, float], x: int, y: int,
+                          size0: int) -> float:
+    """The documented rule, written out: each box edge goes to the nearest mask pixel edge
+    (x by ds[0], y by ds[1]), clipped to the mask, at least one mask pixel wide and high."""
+    h, w = mask.shape
+
+    def edge(v: float, d: float, n: int) -> int:
+        return min(max(math.floor(v / d + 0.5), 0), n)
+
+    x0, x1 = edge(x, ds[0], w), edge(x + size0, ds[0], w)
+    y0, y1 = edge(y, ds[1], h), edge(y + size0, ds[1], h)
+    x1, y1 = max(x1, min(x0 + 1, w)), max(y1, min(y0 + 1, h))
+    return float(mask[y0:y1, x0:x1].sum()) / max((x1 - x0) * (y1 - y0), 1)
+
+
+def test_r9_box_fraction_on_an_anisotropic_mask_by_hand():
+    """Mask 6 rows × 10 columns at downsample (4, 8) (x by 4, y by 8): level-0 40 × 48.
+    Tissue in the top two rows and the last column. By hand:
+    (0, 0) side 16 → x 0..4, y 0..2: all tissue → 1 (y's bottom by the x downsample: rows 0..4,
+    8/16 = 0.5); (31, 35) side 13 → x 7.75..11 → 8..10 (clipped), y 4.4..6 → 4..6: column 9 →
+    2/4 (x0 truncated: 7..10, 2/6); (5, 11) side 14 → x 1.25..4.75 → 1..5, y 1.4..3.1 → 1..3:
+    row 1 → 4/8 (x1 truncated: 1..4, 3/6; y1 rounded up: 1..4, 4/12).
+    Then a sweep of 13-px boxes over a random mask, at positions where no edge falls on a half
+    mask pixel, against the rule written out. Catches any edge floored/ceiled instead of
+    rounded, an x/y downsample or width/height swapped, and a clip to the wrong side."""
+    mask = np.zeros((6, 10), np.uint8)
+    mask[:2] = 1
+    mask[:, 9] = 1
+    got = [tiling.box_fraction(mask, (4.0, 8.0), np.array([[0, 0]]), 16)[0],
+           tiling.box_fraction(mask, (4.0, 8.0), np.array([[31, 35]]), 13)[0],
+           tiling.box_fraction(mask, (4.0, 8.0), np.array([[5, 11]]), 14)[0]]
+    assert got == [1.0, 2 / 4, 4 / 8]
+
+    rnd = (np.random.default_rng(9).random((6, 10)) < 0.45).astype(np.uint8)
+    size0 = 13
+    boxes = [(x, y) for y in range(0, 52, 3) for x in range(0, 46, 3)
+             if x % 4 != 2 and (x + size0) % 4 != 2 and y % 8 != 4 and (y + size0) % 8 != 4]
+    assert len(boxes) > 50
+    got = tiling.box_fraction(rnd, (4.0, 8.0), np.array(boxes), size0)
+    want = [_box_fraction_by_hand(rnd, (4.0, 8.0), x, y, size0) for x, y in boxes]
+    assert got.tolist() == pytest.approx(want)
+
+
+def test_r9_patch_grid_on_a_non_square_slide_by_hand():
+    """A 130 × 80 px slide at 0.3 µm/px, 25-px patches at 0.5 µm/px with 3 px overlap:
+    size0 = round(41.67) = 42, step round(22 · 5/3 = 36.67) = 37. xs 0, 37, 74 (74 + 42 ≤ 130);
+    ys 0, 37 (37 + 42 ≤ 80). Tissue: mask at downsample (4, 8), columns 0..15 (x < 64).
+    Box x 0..42 → columns 0..round(10.5)=10 → 1.0; x 37..79 → round(9.25)=9..round(19.75)=20:
+    7 of 11 tissue → 7/11; x 74.. → 0 (dropped). Catches size0 or the step truncated (41, 36),
+    width and height swapped (3 rows, 2 columns) and tissue fractions off by an edge."""
+    mask = np.zeros((10, 33), np.uint8)
+    mask[:, :16] = 1
+    tm = tiling.TissueMask(mask, (4.0, 8.0), contours=[np.zeros((1, 2))], holes=[[]])
+    coords, frac, size0 = tiling.patch_grid((130, 80), 0.3, tm, 0.5, 25, 3, 0.5)
+    assert size0 == 42
+    assert coords.tolist() == [[0, 0], [37, 0], [0, 37], [37, 37]]
+    assert frac.tolist() == pytest.approx([1.0, 7 / 11, 1.0, 7 / 11])
+    assert tiling.level0_patch_size(25, 0.5, 0.3) == 42                 # 41.67 rounds up
+    assert tiling.upsampling_factor(25, 0.5, 0.3) == pytest.approx(25 / 42)
+
+
+def test_r9_thumbnail_of_a_1000_by_999_slide_rounds_its_height_and_reads_the_right_level():
+    """1000 × 999 px with levels at downsamples 1, 2, 4 (each level a flat grey of its own, so
+    the level read shows). thumbnail(300): scale 1000/300 = 3.33 → the 2× level (the deepest not
+    coarser than asked), size (300, round(299.7) = 300), downsample 1000/300. Catches the size
+    truncated (height 299), the 4× level read (coarser than asked) or level 0 read."""
+    levels = [_plain(999, 1000, 100), _plain(499, 500, 150), _plain(249, 250, 200)]
+    with _array_slide(levels, (1, 2, 4), 0.5) as s:
+        thumb, ds = s.thumbnail(300)
+        small, ds_small = s.thumbnail(7)           # 142.9: (7, round(6.99) = 7), the 4× level
+    assert thumb.shape == (300, 300, 3) and ds == pytest.approx(1000 / 300)
+    assert (thumb == 150).all()
+    assert small.shape == (7, 7, 3) and ds_small == pytest.approx(1000 / 7) and (small == 200).all()
+
+
+def test_r9_read_patch_rounds_the_level_read_and_resizes_it_by_area():
+    """size0 = 255 level-0 px at out_px = 64: 255/64 = 3.98 → the 2× level (not the 4× one),
+    n = round(127.5) = 128 level px read from level-0 (20, 10) = level (10, 5), then area-halved
+    to 64. The 2× level is black except its patch's columns 126–127 (200) and rows 126–127
+    (100), so the output's last column is 200 and its last row 100, everything else 0: the
+    whole 128-px read, both axes. Level 0 (50) and the 4× level (250) must not show. Catches n
+    floored to 127 (the last column blurred into the one before), the level chosen from
+    out_px / size0, and the location's x and y swapped. A 100-px patch asked at 128 px is read
+    from level 0 (100 px) and enlarged to 128 × 128 (caught: an enlargement skipped)."""
+    lv1 = np.zeros((300, 300, 3), np.uint8)
+    lv1[5 + 126:5 + 128, :] = 100          # rows 126–127 of the patch
+    lv1[:, 10 + 126:10 + 128] = 200        # columns 126–127 of the patch
+    levels = [_plain(600, 600, 50), lv1, _plain(150, 150, 250)]
+    with _array_slide(levels, (1, 2, 4), 0.5) as s:
+        patch = s.read_patch((20, 10), 255, 64)
+        enlarged = s.read_patch((20, 10), 100, 128)
+    assert enlarged.shape == (128, 128, 3) and (enlarged == 50).all()
+    want = np.zeros((64, 64, 3), np.uint8)
+    want[63, :] = 100
+    want[:, 63] = 200
+    assert patch.shape == (64, 64, 3)
+    assert np.array_equal(patch, want)
+
+
+def test_r9_level_read_in_strips_takes_each_strip_from_its_own_rows():
+    """Level 1 (downsample 2) of 6 × 12 px, red = 10 · row, green = 20 · column, resized to 3 × 4
+    (2 columns, 3 rows per output pixel) one output row per strip: output row i averages rows
+    3i..3i+2 → red 10 · (3i + 1); column j averages 2j, 2j+1 → green 20 · 2j + 10. Catches a
+    strip's level-0 location given in level px, the row factor taken from the width, and the
+    strip's last row dropped. With 10 rows to 4 (2.5 per output row) a strip reads from
+    floor(2.5 i) to ceil(2.5 (i + 1)): rows 0–2, 2–4, 5–7, 7–9 → red 10, 30, 60, 80 (a rounded
+    top reads rows 8–9 for the last: 85; a floored bottom rows 0–1 for the first: 5)."""
+    lv1 = np.zeros((12, 6, 3), np.uint8)
+    lv1[..., 0] = (10 * np.arange(12))[:, None]
+    lv1[..., 1] = (20 * np.arange(6))[None, :]
+    with _array_slide([_plain(24, 12, 0), lv1], (1, 2), 0.5) as s:
+        out = s.read_level_resized(1, (3, 4), max_pixels=1)
+        whole = s.read_level_resized(1, (3, 4))
+    assert out[..., 0].tolist() == [[10 * (3 * i + 1)] * 3 for i in range(4)]
+    assert out[..., 1].tolist() == [[20 * 2 * j + 10 for j in range(3)]] * 4
+    assert np.array_equal(out, whole)
+    lv1 = np.zeros((10, 6, 3), np.uint8)
+    lv1[..., 0] = (10 * np.arange(10))[:, None]
+    with _array_slide([_plain(20, 12, 0), lv1], (1, 2), 0.5) as s:
+        out = s.read_level_resized(1, (3, 4), max_pixels=1)
+    assert out[:, 0, 0].tolist() == [10, 30, 60, 80]
+
+
+def _salt_and_blocks(h: int, w: int) -> np.ndarray:
+    """Mask-resolution picture: glass, a 10 × 10 tissue block at (x 5..15, y 5..15), a 3 × 3
+    tissue speck at (x 25..28, y 5..8) and a 2 × 2 salt speck at (x 30..32, y 20..22)."""
+    img = _plain(h, w)
+    img[5:15, 5:15] = TISSUE
+    img[5:8, 25:28] = TISSUE
+    img[20:22, 30:32] = TISSUE
+    return img
+
+
+def test_r9_a_three_pixel_median_blur_removes_salt_and_rounds_corners():
+    """At the scan's own resolution (seg_mpp = mpp = 4 µm/px: k = 1) mthresh = 3 is a 3 × 3
+    median: the 2 × 2 salt speck (4 of 9 neighbours) vanishes, the block loses its four corner
+    pixels (4 of 9) but keeps its edges (6 of 9), the 3 × 3 speck keeps its plus-shaped middle.
+    Catches the blur skipped at mthresh = 3 (the salt becomes tissue, a third contour)."""
+    params = tiling.SegmentationParams(seg_mpp=4.0, mthresh=3, close=0, exclude_pen=False,
+                                       a_t=1e-4)
+    with _array_slide([_salt_and_blocks(30, 40)], (1,), 4.0) as s:
+        tm = tiling.segment_tissue(s, params)
+    assert tm.downsample == (1.0, 1.0) and tm.mask.shape == (30, 40)
+    assert tm.mask[20:22, 30:32].sum() == 0                       # salt gone
+    assert [tm.mask[5, 5], tm.mask[14, 14], tm.mask[5, 10], tm.mask[10, 10]] == [0, 0, 1, 1]
+    assert tm.mask[5:8, 25:28].tolist() == [[0, 1, 0], [1, 1, 1], [0, 1, 0]]
+    assert len(tm.contours) == 2
+
+
+def test_r9_median_and_closing_kernels_round_to_their_physical_size():
+    """seg_mpp 10 on a 4 µm/px scan asks downsample 2.5; the pyramid (1, 4) gives the 4× level
+    at its own scale (level 0 is glass, so reading it would find nothing), k = 2.5/4 = 0.625.
+    mthresh 7 → (7k − 1)/2 = 1.69 → 2 → a 5 × 5 median: the 3 × 3 speck (9 of 25) vanishes,
+    the 10 × 10 block stays. close 3 → 1.875 → 2: two blocks one mask pixel apart become one
+    contour; close 1 → round(0.625) = 1 → no closing. Catches either kernel truncated instead
+    of rounded (a 3 × 3 median keeps the speck; a 1-px closing leaves the gap), and the mask
+    read from level 0."""
+    lv1 = _salt_and_blocks(30, 40)
+    lv0 = _plain(120, 160)
+    blurred = tiling.SegmentationParams(seg_mpp=10.0, mthresh=7, close=0, exclude_pen=False,
+                                        a_t=1e-4)
+    gap = _plain(30, 40)
+    gap[5:15, 5:15] = TISSUE
+    gap[5:15, 16:26] = TISSUE                                        # gap: column 15
+    closing = blurred.replace(mthresh=1)
+    with _array_slide([lv0, lv1], (1, 4), 4.0) as s:
+        tm = tiling.segment_tissue(s, blurred)
+    assert tm.downsample == (4.0, 4.0) and tm.mask.shape == (30, 40)
+    assert tm.mask[5:8, 25:28].sum() == 0 and tm.mask[10, 10] == 1
+    assert len(tm.contours) == 1
+    with _array_slide([lv0, gap], (1, 4), 4.0) as s:
+        one = tiling.segment_tissue(s, closing.replace(close=3))
+        two = tiling.segment_tissue(s, closing.replace(close=1))
+    assert len(one.contours) == 1 and one.mask[10, 15] == 1
+    assert len(two.contours) == 2 and two.mask[10, 15] == 0
+
+
+def test_r9_segmenting_a_1000_by_999_slide_keeps_its_anisotropic_downsample():
+    """1000 × 999 px at 1 µm/px, segmented at 4 µm/px from level 0: the mask is
+    round(1000/4) × round(249.75) = 250 × 250, so its downsample is (4.0, 999/250 = 3.996).
+    A tissue band x 400..600 over the full height is mask columns 100..149, rows 0..249; its
+    contour in level-0 px spans x 400..149·4 = 596, y 0..249·3.996 = 995.004. A glass hole at
+    x 480..520, y 400..800 is mask columns 120..129, rows 100..199 (row 100 is 90 % glass); its
+    contour runs through the tissue pixels around it (columns 119 and 130, rows 99 and 200):
+    level-0 x 476..520, y 99·3.996 = 395.604..799.2, area 11 · 101 − 4 corners · ½ = 1109 mask
+    px². The net area 49 · 249 − 1109 = 11092 mask px is, in (128 µm)² patches of
+    16384 / (4 · 3.996) = 1025.03 mask px, 10.8212: a_t = 10.815 keeps it, 10.827 drops it
+    (with one axis's downsample squared it would be 10.832 or 10.810). Catches the mask height
+    truncated (249 rows, downsample 4.012) or recorded as the nominal 4.0, the mask made at
+    level 0 (seg_mpp / mpp inverted), contours or holes scaled by the wrong axis or not at all,
+    and the reference area taken from one axis only."""
+    img = _plain(999, 1000)
+    img[:, 400:600] = TISSUE
+    img[400:800, 480:520] = GLASS
+    params = tiling.SegmentationParams(seg_mpp=4.0, mthresh=1, close=0, exclude_pen=False,
+                                       a_t=1.0, a_h=1.0)
+    with _array_slide([img], (1,), 1.0) as s:
+        tm = tiling.segment_tissue(s, params)
+        assert tm.mask.shape == (250, 250) and tm.downsample == (4.0, 3.996)
+        assert len(tm.contours) == 1 and len(tm.holes[0]) == 1
+        c = tm.contours[0]
+        assert c.min(0).tolist() == pytest.approx([400.0, 0.0])
+        assert c.max(0).tolist() == pytest.approx([596.0, 995.004])
+        hole = tm.holes[0][0]
+        assert hole.min(0).tolist() == pytest.approx([476.0, 395.604])
+        assert hole.max(0).tolist() == pytest.approx([520.0, 799.2])
+        assert tm.mask[150, 125] == 0 and tm.mask[150, 110] == 1
+        assert (49 * 249 - 1109) / (16384 / (4.0 * 3.996)) == pytest.approx(10.821, abs=5e-4)
+        kept = tiling.segment_tissue(s, params.replace(a_t=10.815))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", tiling.NoTissueWarning)
+            dropped = tiling.segment_tissue(s, params.replace(a_t=10.827))
+    assert len(kept.contours) == 1 and dropped.is_empty
+
+
+def _outline(x0: int, y0: int, x1: int, y1: int) -> set[tuple[int, int]]:
+    """The (x, y) pixels of a one-pixel rectangle outline from (x0, y0) to (x1, y1)."""
+    return ({(x, y) for x in range(x0, x1 + 1) for y in (y0, y1)}
+            | {(x, y) for y in range(y0, y1 + 1) for x in (x0, x1)})
+
+
+def test_r9_qc_drawing_rounds_to_the_nearest_thumbnail_pixel_and_widens_lines_on_tall_images():
+    """Thumbnail downsample 3. Boxes of side 25 (8.33 thumbnail px): at level-0 (11, 32) →
+    (3.67, 10.67)–(12, 19) → (4, 11)–(12, 19); at (40, 5) → (13.33, 1.67)–(21.67, 10) →
+    (13, 2)–(22, 10): exactly those outlines are dark. On a 1100 × 100 (tall) thumbnail lines
+    are round(1100 / 400) = 3 thick, which OpenCV draws 5 px wide: the contour's left edge at
+    level-0 x 62 → 20.67 → 21 is green in columns 19–23 of row 450, its right edge 238 → 79 in
+    77–81; the hole's edges 101 → 34 and 170 → 57 are blue in 32–36 and 55–59 of row 220.
+    Catches a box corner, contour or hole truncated instead of rounded, and the line width
+    taken from the shorter side or truncated (1 or 2 thick: 1 or 3 px wide)."""
+    white = np.full((30, 26, 3), 255, np.uint8)
+    empty = tiling.TissueMask(np.zeros((10, 9), np.uint8), (3.0, 3.0))
+    img = tiling.draw_qc(white, 3.0, empty, np.array([[11, 32], [40, 5]]), 25)
+    ys, xs = np.nonzero((img == 40).all(axis=2))
+    assert set(zip(xs.tolist(), ys.tolist())) == _outline(4, 11, 12, 19) | _outline(13, 2, 22, 10)
+
+    tall = np.full((1100, 100, 3), 255, np.uint8)
+    sq = np.array([[62, 300], [238, 300], [238, 2400], [62, 2400]], np.float64)
+    hole = np.array([[101, 601], [170, 601], [170, 700], [101, 700]], np.float64)
+    tm = tiling.TissueMask(np.zeros((367, 34), np.uint8), (3.0, 3.0), [sq], [[hole]])
+    img = tiling.draw_qc(tall, 3.0, tm)
+    green = np.nonzero((img[450] == (0, 200, 0)).all(axis=1))[0].tolist()
+    blue = np.nonzero((img[220] == (0, 80, 255)).all(axis=1))[0].tolist()
+    assert green == [19, 20, 21, 22, 23, 77, 78, 79, 80, 81]
+    assert blue == [32, 33, 34, 35, 36, 55, 56, 57, 58, 59]
+
+
+def test_r9_tile_slide_on_a_wide_slide_grids_and_draws_by_hand(tmp_path, monkeypatch):
+    """End to end on a 2048 × 1000 px slide at 1 µm/px (levels 1 and 2, exact pixels): tissue at
+    x 512..1536, y 200..800. 32-px patches at 2 µm/px are 64 level-0 px on a 64-px grid. The
+    mask (4 µm/px, read from the 2× level) has tissue in rows 50..199, so the row of boxes at
+    y = 192 is 14/16 = 0.875 tissue (kept at min_tissue 0.875), y = 768 half (dropped): 9 rows
+    (192..704) × 16 columns (512..1472), row-major. The QC picture is the 1024 × 500 thumbnail
+    (downsample 2): each box is a 32-px outline at coords / 2 (not 16 px, the patch size at the
+    target resolution), the contour's sides are 5 px wide around x = 256 and 766. Catches the QC
+    boxes drawn at the target patch size, and any axis or rounding slip between grid and
+    picture."""
+    from milhelpers import slides as slides_mod
+
+    lv0 = _plain(1000, 2048)
+    lv0[200:800, 512:1536] = TISSUE
+    lv1 = cv2.resize(lv0, (1024, 500), interpolation=cv2.INTER_AREA)
+    monkeypatch.setattr(slides_mod.openslide, "OpenSlide",
+                        lambda path: _ArrayOSR([lv0, lv1], (1, 2), 1.0))
+    path = tmp_path / "wide.svs"
+    path.write_bytes(b"")                                    # Slide checks that the file exists
+    params = tiling.SegmentationParams(mthresh=1, close=0)
+    res = tiling.tile_slide(path, tmp_path / "out", target_mpp=2.0, patch_size=32,
+                            min_tissue=0.875, params=params)
+    want = [[x, y] for y in range(192, 705, 64) for x in range(512, 1473, 64)]
+    assert res.patch_size_level0 == 64 and res.coords.tolist() == want
+    assert res.tissue.mask.shape == (250, 512) and res.tissue.downsample == (4.0, 4.0)
+    qc = cv2.cvtColor(cv2.imread(str(res.qc_path)), cv2.COLOR_BGR2RGB)
+    assert qc.shape == (500, 1024, 3)
+    boxes = set().union(*(_outline(x // 2, y // 2, x // 2 + 32, y // 2 + 32) for x, y in want))
+    ys, xs = np.nonzero((qc[110:390, 262:760] == 40).all(axis=2))
+    assert set(zip((xs + 262).tolist(), (ys + 110).tolist())) == \
+        {(x, y) for x, y in boxes if 110 <= y < 390 and 262 <= x < 760}
+    green = np.nonzero((qc[250] == (0, 200, 0)).all(axis=1))[0].tolist()
+    assert green == [254, 255, 256, 257, 258, 764, 765, 766, 767, 768]

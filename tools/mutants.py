@@ -5369,6 +5369,271 @@ MUTANTS.update({
 })
 
 
+# round 9: tiling and slide reading (non-square slides, anisotropic downsamples, rounding)
+MUTANTS.update({
+    'audit9_tiling_tissue_frac_y_axis': (
+        'milhelpers/tiling.py',
+        'y1 = np.clip(np.round((coords[:, 1] + size0) / downsample[1])',
+        'y1 = np.clip(np.round((coords[:, 1] + size0) / downsample[0])',
+        'tests/test_tiling_paths.py -k test_r9_box_fraction_on_an_anisotropic_mask_by_hand'),
+    'audit9_tiling_median_blur_skipped_3': (
+        'milhelpers/tiling.py',
+        'sat = cv2.medianBlur(hsv[..., 1], mthresh) if mthresh > 1 else',
+        'sat = cv2.medianBlur(hsv[..., 1], mthresh) if mthresh > 3 else',
+        'tests/test_tiling_paths.py -k test_r9_a_three_pixel_median_blur_removes_salt_and_rounds_corners'),
+    'audit9_tiling_thumbnail_truncates': (
+        'milhelpers/slides.py',
+        'size = (max(1, round(w / scale)), max(1, round(h / scale)))',
+        'size = (max(1, int(w / scale)), max(1, int(h / scale)))',
+        'tests/test_tiling_paths.py -k test_r9_thumbnail_of_a_1000_by_999_slide_rounds_its_height_and_reads_the_right_level'),
+    'audit9_tiling_read_patch_floor': (
+        'milhelpers/slides.py',
+        'n = max(1, int(round(size0 / ds)))',
+        'n = max(1, int(size0 // ds))',
+        'tests/test_tiling_paths.py -k test_r9_read_patch_rounds_the_level_read_and_resizes_it_by_area'),
+    # box_fraction floors a box's left edge instead of rounding it to the nearest mask pixel
+    'r9tiling_box_x0_floor': (
+        'milhelpers/tiling.py',
+        'x0 = np.clip(np.round(coords[:, 0] / downsample[0])',
+        'x0 = np.clip(np.floor(coords[:, 0] / downsample[0])',
+        'tests/test_tiling_paths.py -k test_r9_box_fraction_on_an_anisotropic_mask_by_hand'),
+    # box_fraction floors a box's bottom edge, dropping a row the box mostly covers
+    'r9tiling_box_y1_floor': (
+        'milhelpers/tiling.py',
+        'y1 = np.clip(np.round((coords[:, 1] + size0) / downsample[1])',
+        'y1 = np.clip(np.floor((coords[:, 1] + size0) / downsample[1])',
+        'tests/test_tiling_paths.py -k test_r9_box_fraction_on_an_anisotropic_mask_by_hand'),
+    # box_fraction ceils a box's right edge, adding a column the box barely touches
+    'r9tiling_box_x1_ceil': (
+        'milhelpers/tiling.py',
+        'x1 = np.clip(np.round((coords[:, 0] + size0) / downsample[0])',
+        'x1 = np.clip(np.ceil((coords[:, 0] + size0) / downsample[0])',
+        'tests/test_tiling_paths.py -k test_r9_box_fraction_on_an_anisotropic_mask_by_hand'),
+    # box_fraction clips a box's bottom edge at the mask width, not its height (reads past the last row)
+    'r9tiling_box_y1_clip_width': (
+        'milhelpers/tiling.py',
+        'y1 = np.clip(np.round((coords[:, 1] + size0) / downsample[1]).astype(int), 0, h)',
+        'y1 = np.clip(np.round((coords[:, 1] + size0) / downsample[1]).astype(int), 0, w)',
+        'tests/test_tiling_paths.py -k test_r9_box_fraction_on_an_anisotropic_mask_by_hand'),
+    # box_fraction's one-pixel minimum height is bounded by the mask width (a box below the mask reads past it)
+    'r9tiling_box_min_height_width': (
+        'milhelpers/tiling.py',
+        'np.maximum(y1, np.minimum(y0 + 1, h))',
+        'np.maximum(y1, np.minimum(y0 + 1, w))',
+        'tests/test_tiling_paths.py -k test_r9_box_fraction_on_an_anisotropic_mask_by_hand'),
+    # patch_grid truncates the level-0 patch side (41.67 → 41 instead of 42)
+    'r9tiling_size0_truncated': (
+        'milhelpers/tiling.py',
+        'return max(1, int(round(patch_size * target_mpp / level0_mpp)))',
+        'return max(1, int(patch_size * target_mpp / level0_mpp))',
+        'tests/test_tiling_paths.py -k test_r9_patch_grid_on_a_non_square_slide_by_hand'),
+    # patch_grid truncates the level-0 step (36.67 → 36 instead of 37)
+    'r9tiling_step_truncated': (
+        'milhelpers/tiling.py',
+        'step0 = max(1, int(round((patch_size - overlap) * scale)))',
+        'step0 = max(1, int((patch_size - overlap) * scale))',
+        'tests/test_tiling_paths.py -k test_r9_patch_grid_on_a_non_square_slide_by_hand'),
+    # patch_grid reads the slide's (width, height) as (height, width): columns and rows swapped
+    'r9tiling_grid_dims_swapped': (
+        'milhelpers/tiling.py',
+        '    w0, h0 = dimensions',
+        '    h0, w0 = dimensions',
+        'tests/test_tiling_paths.py -k test_r9_patch_grid_on_a_non_square_slide_by_hand'),
+    # segment_tissue truncates the mask height (249 rows for 249.75, downsample 4.012)
+    'r9tiling_mask_height_truncated': (
+        'milhelpers/tiling.py',
+        'out_w, out_h = max(1, round(w0 / mask_ds)), max(1, round(h0 / mask_ds))',
+        'out_w, out_h = max(1, round(w0 / mask_ds)), max(1, int(h0 / mask_ds))',
+        'tests/test_tiling_paths.py -k test_r9_segmenting_a_1000_by_999_slide_keeps_its_anisotropic_downsample'),
+    # segment_tissue scales contours to level 0 with the axes' downsamples swapped
+    'r9tiling_contour_scale_swapped': (
+        'milhelpers/tiling.py',
+        '            scale = np.array(ds)',
+        '            scale = np.array(ds[::-1])',
+        'tests/test_tiling_paths.py -k test_r9_segmenting_a_1000_by_999_slide_keeps_its_anisotropic_downsample'),
+    # segment_tissue returns hole contours in mask pixels, not level-0 pixels
+    'r9tiling_hole_scale_dropped': (
+        'milhelpers/tiling.py',
+        'kept_h.append([hc[:, 0, :].astype(np.float64) * scale for hc in holes])',
+        'kept_h.append([hc[:, 0, :].astype(np.float64) for hc in holes])',
+        'tests/test_tiling_paths.py -k test_r9_segmenting_a_1000_by_999_slide_keeps_its_anisotropic_downsample'),
+    # the reference area uses the x downsample squared (one mask pixel's area wrong on an anisotropic mask)
+    'r9tiling_ref_area_x_squared': (
+        'milhelpers/tiling.py',
+        '((slide.mpp ** 2) * ds[0] * ds[1])',
+        '((slide.mpp ** 2) * ds[0] * ds[0])',
+        'tests/test_tiling_paths.py -k test_r9_segmenting_a_1000_by_999_slide_keeps_its_anisotropic_downsample'),
+    # the reference area uses the y downsample squared
+    'r9tiling_ref_area_y_squared': (
+        'milhelpers/tiling.py',
+        '((slide.mpp ** 2) * ds[0] * ds[1])',
+        '((slide.mpp ** 2) * ds[1] * ds[1])',
+        'tests/test_tiling_paths.py -k test_r9_segmenting_a_1000_by_999_slide_keeps_its_anisotropic_downsample'),
+    # the scaled median kernel is truncated to the odd size below (7 · 0.625 → 3 instead of 5)
+    'r9tiling_mthresh_truncated': (
+        'milhelpers/tiling.py',
+        'mthresh = max(1, 2 * int(round((params.mthresh * k - 1) / 2)) + 1)',
+        'mthresh = max(1, 2 * int((params.mthresh * k - 1) / 2) + 1)',
+        'tests/test_tiling_paths.py -k test_r9_median_and_closing_kernels_round_to_their_physical_size'),
+    # the scaled closing kernel is truncated (3 · 0.625 = 1.875 → 1: no closing)
+    'r9tiling_close_truncated': (
+        'milhelpers/tiling.py',
+        'close = int(round(params.close * k))',
+        'close = int(params.close * k)',
+        'tests/test_tiling_paths.py -k test_r9_median_and_closing_kernels_round_to_their_physical_size'),
+    # segment_tissue reads level 0 whatever level segmentation_level chose
+    'r9tiling_seg_reads_level0': (
+        'milhelpers/tiling.py',
+        'img = slide.read_level_resized(level, (out_w, out_h))',
+        'img = slide.read_level_resized(0, (out_w, out_h))',
+        'tests/test_tiling_paths.py -k test_r9_median_and_closing_kernels_round_to_their_physical_size'),
+    # the median blur runs on the value channel instead of the saturation
+    'r9tiling_blur_value_channel': (
+        'milhelpers/tiling.py',
+        'sat = cv2.medianBlur(hsv[..., 1], mthresh)',
+        'sat = cv2.medianBlur(hsv[..., 2], mthresh)',
+        'tests/test_tiling_paths.py -k test_r9_a_three_pixel_median_blur_removes_salt_and_rounds_corners'),
+    # thumbnail reads level 0 instead of the deepest level not coarser than asked
+    'r9tiling_thumb_level0': (
+        'milhelpers/slides.py',
+        '        level = self.best_level_for_downsample(scale)\n',
+        '        level = 0\n',
+        'tests/test_tiling_paths.py -k test_r9_thumbnail_of_a_1000_by_999_slide_rounds_its_height_and_reads_the_right_level'),
+    # read_patch picks its level from out_px / size0 (always level 0)
+    'r9tiling_patch_level_inverted': (
+        'milhelpers/slides.py',
+        'level = self.best_level_for_downsample(size0 / out_px)',
+        'level = self.best_level_for_downsample(out_px / size0)',
+        'tests/test_tiling_paths.py -k test_r9_read_patch_rounds_the_level_read_and_resizes_it_by_area'),
+    # read_patch passes its location as (y, x)
+    'r9tiling_patch_location_swapped': (
+        'milhelpers/slides.py',
+        'rgb = self.read_region(location, level, (n, n))',
+        'rgb = self.read_region(location[::-1], level, (n, n))',
+        'tests/test_tiling_paths.py -k test_r9_read_patch_rounds_the_level_read_and_resizes_it_by_area'),
+    # read_level_resized gives each strip's top in level px where level-0 px are expected
+    'r9tiling_strip_location_level_px': (
+        'milhelpers/slides.py',
+        'strip = self.read_region((0, int(round(sy0 * d))), level,',
+        'strip = self.read_region((0, sy0), level,',
+        'tests/test_tiling_paths.py -k test_r9_level_read_in_strips_takes_each_strip_from_its_own_rows'),
+    # read_level_resized takes its rows-per-output-row factor from the width
+    'r9tiling_strip_factor_from_width': (
+        'milhelpers/slides.py',
+        'fy = lh / out_h  # source rows per output row',
+        'fy = lw / out_w  # source rows per output row',
+        'tests/test_tiling_paths.py -k test_r9_level_read_in_strips_takes_each_strip_from_its_own_rows'),
+    # read_level_resized reads each strip one row short
+    'r9tiling_strip_last_row_dropped': (
+        'milhelpers/slides.py',
+        '(lw, max(1, sy1 - sy0)))',
+        '(lw, max(1, sy1 - sy0 - 1)))',
+        'tests/test_tiling_paths.py -k test_r9_level_read_in_strips_takes_each_strip_from_its_own_rows'),
+    # read_level_resized rounds a strip's top row instead of flooring it (the strip starts a row late)
+    'r9tiling_strip_top_rounded': (
+        'milhelpers/slides.py',
+        'sy0, sy1 = int(math.floor(oy0 * fy)), min(lh, int(math.ceil(oy1 * fy)))',
+        'sy0, sy1 = int(round(oy0 * fy)), min(lh, int(math.ceil(oy1 * fy)))',
+        'tests/test_tiling_paths.py -k test_r9_level_read_in_strips_takes_each_strip_from_its_own_rows'),
+    # read_level_resized floors a strip's bottom row, leaving out the row it half covers
+    'r9tiling_strip_bottom_floored': (
+        'milhelpers/slides.py',
+        'sy0, sy1 = int(math.floor(oy0 * fy)), min(lh, int(math.ceil(oy1 * fy)))',
+        'sy0, sy1 = int(math.floor(oy0 * fy)), min(lh, int(math.floor(oy1 * fy)))',
+        'tests/test_tiling_paths.py -k test_r9_level_read_in_strips_takes_each_strip_from_its_own_rows'),
+    # draw_qc truncates a box's top-left corner to the thumbnail pixel
+    'r9tiling_qc_box_corner_truncated': (
+        'milhelpers/tiling.py',
+        'p0 = (int(round(x)), int(round(y)))',
+        'p0 = (int(x), int(y))',
+        'tests/test_tiling_paths.py -k test_r9_qc_drawing_rounds_to_the_nearest_thumbnail_pixel_and_widens_lines_on_tall_images'),
+    # draw_qc truncates a box's bottom-right corner
+    'r9tiling_qc_box_far_corner_truncated': (
+        'milhelpers/tiling.py',
+        'p1 = (int(round(x + size0 / thumb_downsample)), int(round(y + size0 / thumb_downsample)))',
+        'p1 = (int(x + size0 / thumb_downsample), int(y + size0 / thumb_downsample))',
+        'tests/test_tiling_paths.py -k test_r9_qc_drawing_rounds_to_the_nearest_thumbnail_pixel_and_widens_lines_on_tall_images'),
+    # draw_qc sizes its lines from the thumbnail's shorter side (hair-thin on a tall slide)
+    'r9tiling_qc_line_width_shorter_side': (
+        'milhelpers/tiling.py',
+        'thick = max(1, round(max(img.shape[:2]) / 400))',
+        'thick = max(1, round(min(img.shape[:2]) / 400))',
+        'tests/test_tiling_paths.py -k test_r9_qc_drawing_rounds_to_the_nearest_thumbnail_pixel_and_widens_lines_on_tall_images'),
+    # draw_qc truncates the line width (2.75 → 2)
+    'r9tiling_qc_line_width_truncated': (
+        'milhelpers/tiling.py',
+        'thick = max(1, round(max(img.shape[:2]) / 400))',
+        'thick = max(1, int(max(img.shape[:2]) / 400))',
+        'tests/test_tiling_paths.py -k test_r9_qc_drawing_rounds_to_the_nearest_thumbnail_pixel_and_widens_lines_on_tall_images'),
+    # draw_qc truncates tissue contours to thumbnail pixels
+    'r9tiling_qc_contour_truncated': (
+        'milhelpers/tiling.py',
+        'pts = np.round(c / thumb_downsample).astype(np.int32)',
+        'pts = (c / thumb_downsample).astype(np.int32)',
+        'tests/test_tiling_paths.py -k test_r9_qc_drawing_rounds_to_the_nearest_thumbnail_pixel_and_widens_lines_on_tall_images'),
+    # draw_qc truncates hole contours to thumbnail pixels
+    'r9tiling_qc_hole_truncated': (
+        'milhelpers/tiling.py',
+        'hp = np.round(hc / thumb_downsample).astype(np.int32)',
+        'hp = (hc / thumb_downsample).astype(np.int32)',
+        'tests/test_tiling_paths.py -k test_r9_qc_drawing_rounds_to_the_nearest_thumbnail_pixel_and_widens_lines_on_tall_images'),
+    # read_patch only resizes reads larger than out_px: an enlarged patch comes back at the read size
+    'r9tiling_patch_upsample_not_resized': (
+        'milhelpers/slides.py',
+        '        if n != out_px:\n',
+        '        if n > out_px:\n',
+        'tests/test_tiling_paths.py -k test_r9_read_patch_rounds_the_level_read_and_resizes_it_by_area'),
+    # tile_slide draws the QC boxes at the target-resolution patch size, not the level-0 one
+    'r9tiling_qc_boxes_target_size': (
+        'milhelpers/tiling.py',
+        'qc_out = save_png(qc_path, draw_qc(thumb, tds, tissue, coords, size0))',
+        'qc_out = save_png(qc_path, draw_qc(thumb, tds, tissue, coords, patch_size))',
+        'tests/test_tiling_paths.py -k test_r9_tile_slide_on_a_wide_slide_grids_and_draws_by_hand'),
+    # tile_slide passes the scan's and the target's mpp to patch_grid the wrong way round
+    'r9tiling_tile_grid_mpps_swapped': (
+        'milhelpers/tiling.py',
+        'coords, _, size0 = patch_grid(slide.dimensions, level0_mpp, tissue, target_mpp,',
+        'coords, _, size0 = patch_grid(slide.dimensions, target_mpp, tissue, level0_mpp,',
+        'tests/test_tiling_paths.py -k test_r9_tile_slide_on_a_wide_slide_grids_and_draws_by_hand'),
+    # tile_folder's stale pre-check assumes another preset than tile_slide's default
+    'r9tiling_pipe_default_preset': (
+        'milhelpers/pipeline.py',
+        'params = tile_kwargs.get("params", "biopsy")',
+        'params = tile_kwargs.get("params", "tcga")',
+        'tests/test_pipeline.py -k test_r9_a_folder_rerun_at_the_default_settings_keeps_its_coordinates'),
+    # tile_folder's stale pre-check assumes another default target_mpp
+    'r9tiling_pipe_default_target_mpp': (
+        'milhelpers/pipeline.py',
+        'requested = tiling_settings(tile_kwargs.get("target_mpp", 0.5),',
+        'requested = tiling_settings(tile_kwargs.get("target_mpp", 1.0),',
+        'tests/test_pipeline.py -k test_r9_a_folder_rerun_at_the_default_settings_keeps_its_coordinates'),
+    # tile_folder's stale pre-check assumes another default min_tissue
+    'r9tiling_pipe_default_min_tissue': (
+        'milhelpers/pipeline.py',
+        'tile_kwargs.get("min_tissue", 0.25),\n',
+        'tile_kwargs.get("min_tissue", 0.5),\n',
+        'tests/test_pipeline.py -k test_r9_a_folder_rerun_at_the_default_settings_keeps_its_coordinates'),
+    # tile_folder's stale pre-check assumes another default patch size
+    'r9tiling_pipe_default_patch_size': (
+        'milhelpers/pipeline.py',
+        '    tile_kwargs.get("patch_size", 256), tile_kwargs.get("overlap", 0),',
+        '    tile_kwargs.get("patch_size", 224), tile_kwargs.get("overlap", 0),',
+        'tests/test_pipeline.py -k test_r9_a_folder_rerun_at_the_default_settings_keeps_its_coordinates'),
+    # segment_tissue records the nominal mask downsample, not the one the rounded mask size gives (4.0 for 3.996)
+    'r9tiling_mask_ds_nominal': (
+        'milhelpers/tiling.py',
+        '    ds = (w0 / out_w, h0 / out_h)',
+        '    ds = (mask_ds, mask_ds)',
+        'tests/test_tiling_paths.py -k test_r9_segmenting_a_1000_by_999_slide_keeps_its_anisotropic_downsample'),
+    # segment_tissue inverts the mask downsample (scan mpp / seg_mpp): the mask is made at level 0
+    'r9tiling_target_ds_inverted': (
+        'milhelpers/tiling.py',
+        'target_ds = max(1.0, params.seg_mpp / slide.mpp)',
+        'target_ds = max(1.0, slide.mpp / params.seg_mpp)',
+        'tests/test_tiling_paths.py -k test_r9_segmenting_a_1000_by_999_slide_keeps_its_anisotropic_downsample'),
+})
+
+
 def _default_sigint() -> None:
     """Tests run with SIGINT at its default even when this script was started in the background
     of a shell script (which ignores SIGINT for it and, by inheritance, for every test's
