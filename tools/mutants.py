@@ -5541,6 +5541,24 @@ MUTANTS.update({
         '        if not 0 <= momentum <= 1:',
         '        if not 0 <= momentum < 1:',
         'tests/test_methods.py -k test_r9_method_checks_accept_their_bound_and_refuse_just_past_it'),
+    # mask_drop = 1 accepted: STKIM may hide every top-K instance of a small bag
+    'r9models_acmil_mask_drop_one_allowed': (
+        'milhelpers/models/acmil.py',
+        '        if not 0.0 <= mask_drop < 1.0:',
+        '        if not 0.0 <= mask_drop <= 1.0:',
+        'tests/test_acmil.py -k test_r9_mask_drop_is_closed_at_0_and_open_at_1'),
+    # every branch classifier reads branch 0's embedding
+    'r9models_acmil_branches_read_branch_0': (
+        'milhelpers/models/acmil.py',
+        'torch.stack([clf(z_m[:, i]) for i, clf in',
+        'torch.stack([clf(z_m[:, 0]) for i, clf in',
+        'tests/test_acmil.py -k test_r9_acmil_forward_mask_none_all_true_and_padded_match_the_weights'),
+    # the slide embedding pools with the first branch's attention, not the branch mean
+    'r9models_acmil_slide_attention_first_branch': (
+        'milhelpers/models/acmil.py',
+        'z = torch.einsum("bn,bne->be", slide_attention(a), h)',
+        'z = torch.einsum("bn,bne->be", a[:, 0], h)',
+        'tests/test_acmil.py -k test_r9_acmil_forward_mask_none_all_true_and_padded_match_the_weights'),
     # α = 0 (no consistency term) refused
     'r9models_mhim_alpha_zero_refused': (
         'milhelpers/methods.py',
