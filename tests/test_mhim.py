@@ -659,3 +659,49 @@ def test_r9_mhim_forward_mask_none_all_true_and_padded_match_the_student_by_hand
         assert not out.extras["mhim_masked"][1, 4:].any() and not out.mask[1, 4:].any()
     assert "mhim_recycled" not in out.extras and "recycle_tokens" not in out.extras
     assert out.extras["teacher_scores"].shape == (2, 7)
+
+
+def _recycle_tokens_by_hand(net, h: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+    """Z = W_o · MHA(LN(G) W_q, LN(R) W_k, LN(R) W_v) for one bag's recycled embeddings R
+    (n, E) and queries G (k, E), per head a softmax over the n recycled instances (no dropout)."""
+    heads, d = net.heads, net.head_dim
+    q = net.to_q(net.norm(g)).view(-1, heads, d).transpose(0, 1)            # (H, k, d)
+    r = net.norm(h)
+    k = net.to_k(r).view(-1, heads, d).transpose(0, 1)                      # (H, n, d)
+    v = net.to_v(r).view(-1, heads, d).transpose(0, 1)
+    a = torch.softmax(q @ k.transpose(1, 2) / math.sqrt(d), -1)              # (H, k, n)
+    return net.to_out((a @ v).transpose(0, 1).reshape(g.shape[0], heads * d))
+
+
+def test_r9_v2_with_everything_recycled_pools_the_recycle_tokens_by_hand():
+    """v2 with ρ = 0 and a recycle network (2 queries, 2 heads, no dropout), B = 2 with the
+    second bag padded to 4 of 6: the teacher hides its top ⌈n·0.25⌉, every other real instance
+    is recycled (padding never), nothing is kept, and the student pools the 2 tokens alone:
+    logits = C(Σ_j softmax(e)_j z_j) with Z the cross-attention computed here from the weights
+    on the recycled instances of each bag. The extras are present in v2 (absent in v1)."""
+    from milhelpers.models import RecycleNetwork
+    torch.manual_seed(4)
+    student = ABMIL(6, 3, embed_dim=8, attn_dim=4, dropout=0.0)
+    teacher = ABMIL(6, 3, embed_dim=8, attn_dim=4, dropout=0.0)
+    net = RecycleNetwork(8, n_queries=2, momentum=0.75, heads=2, head_dim=4, dropout=0.0)
+    model = MHIM(student, teacher, r_h=0.25, r_hr=1.0, r=0.0, merge_ratio=0.0,
+                 recycle=net).train()
+    x = torch.randn(2, 6, 6)
+    mask = torch.tensor([[True] * 6, [True] * 4 + [False] * 2])
+    g0 = net.queries.clone()
+    out = model(x, mask)
+    masked, recycled = out.extras["mhim_masked"], out.extras["mhim_recycled"]
+    assert masked.sum(1).tolist() == [2, 1]
+    assert torch.equal(recycled, mask & ~masked)                 # ρ = 0: all that is left
+    assert out.extras["recycle_tokens"].shape == (2, 2, 8)
+    with torch.no_grad():
+        for b in range(2):
+            h = student.project(x[b][recycled[b]])
+            z = _recycle_tokens_by_hand(net, h, g0)              # (2, 8)
+            torch.testing.assert_close(out.extras["recycle_tokens"][b], z, atol=1e-5, rtol=1e-5)
+            w = torch.softmax(student.attention(z)[:, 0], 0)
+            torch.testing.assert_close(out.logits[b], student.classifier(w @ z), atol=1e-5,
+                                       rtol=1e-5)
+    # the queries took their EMA step towards the batch mean of the tokens: G ← ¾G + ¼Z̄
+    torch.testing.assert_close(net.queries,
+                               0.75 * g0 + 0.25 * out.extras["recycle_tokens"].detach().mean(0))

@@ -5469,6 +5469,30 @@ MUTANTS.update({
         '        visible = mask & ~masked',
         '        visible = ~masked',
         'tests/test_mhim.py -k test_r9_mhim_forward_mask_none_all_true_and_padded_match_the_student_by_hand'),
+    # the queries skip the LayerNorm shared with the recycled instances
+    'r9models_recycle_queries_not_normed': (
+        'milhelpers/models/mhim.py',
+        'q = self.to_q(self.norm(self.queries))',
+        'q = self.to_q(self.queries)',
+        'tests/test_mhim.py -k test_r9_v2_with_everything_recycled_pools_the_recycle_tokens_by_hand'),
+    # the old queries weighted 1 − m instead of m in their EMA step
+    'r9models_recycle_query_ema_swapped': (
+        'milhelpers/models/mhim.py',
+        'self.queries = (self.momentum * self.queries',
+        'self.queries = ((1.0 - self.momentum) * self.queries',
+        'tests/test_mhim.py -k test_r9_v2_with_everything_recycled_pools_the_recycle_tokens_by_hand'),
+    # the recycle tokens attend to every slot, kept, hidden and padding included
+    'r9models_recycle_attends_everything': (
+        'milhelpers/models/mhim.py',
+        '        keep = recycled[:, None, None, :]',
+        '        keep = torch.ones_like(recycled)[:, None, None, :]',
+        'tests/test_mhim.py -k test_r9_v2_with_everything_recycled_pools_the_recycle_tokens_by_hand'),
+    # the student pools every real instance with the tokens, not only the kept ones
+    'r9models_v2_student_pools_all_real': (
+        'milhelpers/models/mhim.py',
+        'torch.cat([kept, ones], 1))',
+        'torch.cat([mask, ones], 1))',
+        'tests/test_mhim.py -k test_r9_v2_with_everything_recycled_pools_the_recycle_tokens_by_hand'),
     # the padded residual pack is pooled over its padding too
     'r9models_residual_mask_ignored': (
         'milhelpers/models/packmil.py',
