@@ -514,3 +514,48 @@ def test_r8_acmil_defaults_are_the_papers_and_the_packages_values():
     assert oa.logits.shape == (2, 2) and oa.extras["branch_logits"].shape == (2, 5, 2)
     assert oa.embedding.shape == (2, 512) and a.attention.tanh[0].out_features == 128
     assert a.attention.gate is not None                      # gated attention (the paper's)
+
+
+# --- round 9: mask_drop's bounds, and forward() with mask None / all-True / padded by hand
+
+
+def test_r9_mask_drop_is_closed_at_0_and_open_at_1():
+    """mask_drop ∈ [0, 1): 0 (no STKIM) and 0.99 build; 1 (could hide a whole small bag),
+    −1e-9 and 1.5 are refused with the argument's name."""
+    assert ACMIL(8, mask_drop=0.0).masks_in_training is False
+    assert ACMIL(8, mask_drop=0.99).mask_drop == 0.99
+    for bad in (1.0, -1e-9, 1.5):
+        with pytest.raises(ValueError, match=r"ACMIL mask_drop must be in \[0, 1\)"):
+            ACMIL(8, mask_drop=bad)
+
+
+def _acmil_by_hand(model: ACMIL, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(slide logits (C,), branch logits (M, C)) of one bag (n, D) of real instances in eval
+    mode, from the weights: h = ReLU(W₀x), s = W_s(tanh(Vh) ⊙ σ(Uh)), a_m = softmax(s_m),
+    ā = mean_m a_m, ŷ = C_s(ā h), ŷ_m = C_m(a_m h)."""
+    h = torch.relu(x @ model.project[0].weight.T)
+    att = model.attention
+    g = torch.tanh(att.tanh[0](h)) * torch.sigmoid(att.gate[0](h))
+    a = torch.softmax(att.score(g).T, -1)                                   # (M, n)
+    branch = torch.stack([clf(a[m] @ h) for m, clf in enumerate(model.branch_classifiers)])
+    return model.classifier(a.mean(0) @ h), branch
+
+
+@pytest.mark.parametrize("mask_kind", ["none", "all_true", "padded"])
+def test_r9_acmil_forward_mask_none_all_true_and_padded_match_the_weights(mask_kind):
+    """B = 2 bags of N = 6 slots, M = 3 branches, 3 classes (eval): each bag's slide and branch
+    logits are the formula on its own real instances (the second bag has 4 when padded), and
+    mask=None gives what an all-True mask gives."""
+    torch.manual_seed(5)
+    model = ACMIL(5, 3, embed_dim=8, attn_dim=4, n_branches=3).eval()
+    x = torch.randn(2, 6, 5)
+    n_real = [6, 4] if mask_kind == "padded" else [6, 6]
+    mask = None if mask_kind == "none" else torch.arange(6)[None] < torch.tensor(n_real)[:, None]
+    with torch.no_grad():
+        out = model(x, mask)
+        for b, n in enumerate(n_real):
+            slide, branch = _acmil_by_hand(model, x[b, :n])
+            torch.testing.assert_close(out.logits[b], slide, atol=1e-5, rtol=1e-5)
+            torch.testing.assert_close(out.extras["branch_logits"][b], branch, atol=1e-5,
+                                       rtol=1e-5)
+    assert not out.extras["stkim_hidden"].any()

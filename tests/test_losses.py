@@ -203,3 +203,91 @@ def test_r8_focal_defaults_by_hand():
     b2 = math.log(1 + math.e ** 2)
     want = (0.25 * 0.25 * math.log(2) + 0.25 * (1 - math.exp(-b2)) ** 2 * b2) / 2
     assert losses.multilabel_focal(logits, targets).item() == pytest.approx(want, rel=1e-6)
+
+
+# --- round 9: every input check of losses.py reached with the bad input, the boundary accepted
+
+
+def test_r9_entropy_refuses_logits_without_a_head_axis_and_a_mismatched_mask():
+    """(B, N) logits would broadcast against the (B, 1, N) mask into (B, B, N): a (2, 3) input
+    must raise, not return a silently wrong (2, 2) entropy. The (B, H, N) = (2, 1, 3) version
+    of the same numbers is accepted and gives each bag's own entropy by hand."""
+    flat = torch.tensor([[0.0, math.log(3.0), -1e4], [0.0, 0.0, 0.0]])
+    mask = torch.tensor([[True, True, False], [True, True, True]])
+    with pytest.raises(ValueError, match="head axis"):
+        losses.attention_entropy(flat, mask)
+    with pytest.raises(ValueError, match="head axis"):
+        losses.negative_entropy(flat)
+    with pytest.raises(ValueError, match=r"mask must be \(B, N\) = \(2, 3\)"):
+        losses.attention_entropy(flat[:, None], mask[:, :2])             # N differs
+    with pytest.raises(ValueError, match=r"mask must be \(B, N\) = \(2, 3\)"):
+        losses.attention_entropy(flat[:, None], mask[:1])                # B differs
+    h = losses.attention_entropy(flat[:, None], mask)
+    assert h.shape == (2, 1)
+    assert h[:, 0].tolist() == pytest.approx([H_QUARTER, math.log(3)], rel=1e-6)
+
+
+@pytest.mark.parametrize("kwargs, named", [
+    ({"normalize": "cosine"}, "normalize='cosine'"),       # a schedule is not a normalisation
+    ({"normalize": "constant"}, "normalize='constant'"),
+    ({"schedule": "log_n"}, "schedule='log_n'"),           # a normalisation is not a schedule
+    ({"schedule": "none"}, "schedule='none'"),
+    ({"lam": float("inf")}, "lam=inf"), ({"lam": False}, "lam=False"), ({"lam": None}, "lam=None"),
+])
+def test_r9_aem_term_refuses_each_others_option_names(kwargs, named):
+    """The two option lists are separate: a widened check (one list accepting the other's
+    names) would let normalize='cosine' train the paper's un-normalised loss without a word."""
+    with pytest.raises(ValueError, match=named):
+        losses.aem_term(**kwargs)
+
+
+@pytest.mark.parametrize("schedule", ["constant", "cosine"])
+@pytest.mark.parametrize("normalize", ["none", "log_n"])
+def test_r9_aem_term_accepts_every_valid_combination_and_each_takes_effect(schedule, normalize):
+    """Each accepted (schedule, normalize) pair does what it says: the term's value on one bag
+    a = [1/4, 3/4] (+ padding) is −H or −H/log 2, and λ at step 0 of 4 is λ; at step 2 it is λ
+    (constant) or λ/2 (cosine)."""
+    from milhelpers.models.base import MILOutput
+    from milhelpers.train import TrainState
+    term = losses.aem_term(0.3, schedule=schedule, normalize=normalize)
+    logits = torch.tensor([[[0.0, math.log(3.0), 5.0]]])
+    mask = torch.tensor([[True, True, False]])
+    out = MILOutput(torch.zeros(1, 2), logits, torch.zeros(1, 4), mask)
+    state = TrainState(epoch=1, step=0, total_steps=4, steps_per_epoch=4)
+    want = -H_QUARTER / (math.log(2) if normalize == "log_n" else 1.0)
+    assert float(term.fn(out, None, state)) == pytest.approx(want, rel=1e-6)
+    assert term.weight_at(state) == pytest.approx(0.3)
+    mid = TrainState(epoch=1, step=2, total_steps=4, steps_per_epoch=4)
+    assert term.weight_at(mid) == pytest.approx(0.3 if schedule == "constant" else 0.15)
+
+
+def test_r9_soft_targets_sum_to_one_within_1e_4_and_no_further():
+    """Rows summing to 1 ± 5e-5 (float rounding of a token mixture) are accepted and give the
+    plain soft-target CE; 1 ± 1e-3 (a wrong target) is refused, on either side and in any bag."""
+    logits = torch.tensor([[0.0, math.log(3.0)], [1.0, 1.0]])
+    close = torch.tensor([[0.25, 0.75 + 5e-5], [0.5, 0.5 - 5e-5]])
+    want = -(close * torch.log_softmax(logits, -1)).sum(-1).mean()
+    assert float(losses.soft_target_cross_entropy(logits, close)) == pytest.approx(float(want))
+    for bad in (torch.tensor([[0.25, 0.75], [0.5, 0.501]]),
+                torch.tensor([[0.25, 0.749], [0.5, 0.5]])):
+        with pytest.raises(ValueError, match="sum to 1"):
+            losses.soft_target_cross_entropy(logits, bad)
+
+
+def test_r9_shape_checks_of_the_branch_and_consistency_losses_accept_the_boundary():
+    """Exactly 3-d is accepted (one branch: diversity 0; CE = plain CE), 2-d and 4-d refused;
+    student and teacher (B, E) must match exactly, (2, 3) vs (3, 2) included."""
+    a = torch.tensor([[[0.5, 0.5, 0.0]], [[0.2, 0.3, 0.5]]])            # (B=2, M=1, N=3)
+    assert float(losses.branch_diversity(a)) == 0.0
+    two = torch.tensor([[[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]])            # disjoint: cos = 0
+    assert float(losses.branch_diversity(two)) == 0.0
+    same = torch.tensor([[[0.5, 0.5, 0.0], [0.5, 0.5, 0.0]]])           # identical: cos = 1
+    assert float(losses.branch_diversity(same)) == pytest.approx(1.0)
+    logits = torch.tensor([[[0.0, 1.0]], [[2.0, 0.0]]])                 # (B=2, M=1, C=2)
+    labels = torch.tensor([1, 1])
+    torch.testing.assert_close(losses.branch_cross_entropy(logits, labels),
+                               F.cross_entropy(logits[:, 0], labels))
+    with pytest.raises(ValueError, match=r"branch logits must be \(B, M, C\)"):
+        losses.branch_cross_entropy(logits[None], labels)
+    with pytest.raises(ValueError, match="differ in shape"):
+        losses.consistency_loss(torch.zeros(2, 3), torch.zeros(3, 2))

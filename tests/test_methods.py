@@ -1,3 +1,5 @@
+import types
+
 import numpy as np
 import pytest
 import torch
@@ -282,3 +284,80 @@ def test_r8_registered_mhim_methods_build_their_documented_recipe(name):
         assert model.recycle.queries.shape == (1, 512) and model.recycle.momentum == 0.999
     else:
         assert model.recycle is None
+
+
+# --- round 9: every check of the method recipes reached with the bad value, its bound accepted
+
+
+def _mhim(**kw):
+    from milhelpers.methods import mhim_method
+    return mhim_method(**kw)
+
+
+def _packmil(**kw):
+    from milhelpers.methods import packmil_method
+    return packmil_method(**kw)
+
+
+def _schedule(m):
+    from milhelpers.methods import MHIMSchedule
+    return MHIMSchedule(momentum=m)
+
+
+@pytest.mark.parametrize("call, ok, match", [
+    (lambda: _schedule(0.0), True, None),
+    (lambda: _schedule(1.0), True, None),                      # 1: the teacher never moves
+    (lambda: _schedule(-1e-6), False, "momentum must be in"),
+    (lambda: _schedule(1 + 1e-6), False, "momentum must be in"),
+    (lambda: _mhim(alpha=0.0), True, None),                    # 0: no consistency term
+    (lambda: _mhim(alpha=-1e-9), False, "alpha must be >= 0"),
+    (lambda: _mhim(student_init="fresh"), True, None),
+    (lambda: _mhim(student_init="Projection"), False, "student_init='Projection'"),
+    (lambda: _mhim(score="class_aware"), True, None),
+    (lambda: _mhim(score="attention_"), False, "score='attention_'"),
+    (lambda: _mhim(momentum=1.5), False, "momentum must be in"),
+    (lambda: _mhim(r_l=1.0), True, None),
+    (lambda: _mhim(r_l=1.5), False, "r_l must be"),
+    (lambda: _packmil(alpha=0), True, None),                   # 0: no residual branch
+    (lambda: _packmil(alpha=-1e-9), False, "hyperslide loss weight"),
+    (lambda: _packmil(alpha=True), False, "alpha=True"),
+    (lambda: _packmil(alpha="0.2"), False, "alpha='0.2'"),
+    (lambda: _packmil(target="tokenmix", hyperslide_loss="ce"), True, None),
+    (lambda: _packmil(target="multihot", hyperslide_loss="ce"), False, "needs targets that sum"),
+    (lambda: _packmil(target="multi-hot"), False, "target='multi-hot'"),
+    (lambda: _packmil(ads_ratio=2), True, None),
+    (lambda: _packmil(ads_ratio=1.5), False, "ads_ratio=1.5"),
+    (lambda: as_method(42), False, "expected a Method"),
+], ids=["m0", "m1", "m<0", "m>1", "a0", "a<0", "init_fresh", "init_case", "score_ca",
+        "score_typo", "mhim_m>1", "rl1", "rl>1", "pa0", "pa<0", "pa_bool", "pa_str", "tokenmix_ce",
+        "multihot_ce", "target_typo", "ads2", "ads1.5", "as_method_int"])
+def test_r9_method_checks_accept_their_bound_and_refuse_just_past_it(call, ok, match):
+    """Each recipe check fails at creation with a message naming the bad value, and the legal
+    value at its bound passes (a dropped or widened check lets a meaningless recipe through; an
+    off-by-one refuses a legal one)."""
+    if ok:
+        call()
+    else:
+        with pytest.raises((ValueError, TypeError), match=match):
+            call()
+
+
+def test_r9_alpha_zero_recipes_drop_their_loss_terms_and_the_registry_guards_names():
+    """MHIM's α = 0 means no consistency term, any α > 0 one term; a second method under a
+    taken name is refused unless ``overwrite``; an unknown name is a KeyError naming it."""
+    assert _mhim(alpha=0.0).loss_terms(None) == ()
+    terms = _mhim(alpha=0.25).loss_terms(types.SimpleNamespace(alpha=0.25))
+    assert [t.name for t in terms] == ["consistency"]
+    name = "r9_method_registry_probe"
+    first = Method(name, lambda ctx: ABMIL(ctx.in_dim, ctx.n_classes))
+    register(first)
+    try:
+        with pytest.raises(ValueError, match=f"a method named '{name}' is already registered"):
+            register(Method(name, lambda ctx: ABMIL(ctx.in_dim, ctx.n_classes)))
+        second = Method(name, lambda ctx: ABMIL(ctx.in_dim, ctx.n_classes))
+        assert register(second, overwrite=True) is second and get_method(name) is second
+    finally:
+        from milhelpers.methods import METHODS
+        METHODS.pop(name, None)
+    with pytest.raises(KeyError, match="unknown method 'no_such_method_r9'"):
+        get_method("no_such_method_r9")

@@ -559,3 +559,149 @@ def test_v2_keeps_one_instance_without_recycling_and_recycles_it_with_a_network(
     assert torch.equal(recycled, ~masked)                  # the visible instance is recycled
     assert not out.mask[:, :2].any()                       # and no instance is kept
     assert out.mask[:, 2:].all() and torch.isfinite(out.logits).all()   # the recycle token
+
+
+# --- round 9: the recycle queries' initial distribution, every ratio check at its bounds, and
+# forward()'s mask None / all-True / padded against the student run by hand
+
+
+def test_r9_recycle_queries_start_uniform_on_minus_v_to_v():
+    """G ~ U(−v, v), v = √(6 / (3·16·16 + E)): with E = 64 and 64 queries (4,096 draws) the
+    values fill both signs (about half negative), reach within 5 % of ±v and never pass it, and
+    have mean ≈ 0 and std v/√3 (±5 %). Catches a one-sided U(0, v), a wrong bound (e.g. 16·16 or
+    no E) and a normal draw (unbounded)."""
+    torch.manual_seed(0)
+    from milhelpers.models import RecycleNetwork
+    dim = 64
+    v = math.sqrt(6.0 / (3 * 16 * 16 + dim))                  # 0.0849
+    q = RecycleNetwork(dim, n_queries=64, heads=1, head_dim=4).queries.double()
+    assert q.shape == (64, dim)
+    assert float(q.abs().max()) <= v
+    assert float(q.min()) < -0.95 * v and float(q.max()) > 0.95 * v
+    assert 0.45 < float((q < 0).double().mean()) < 0.55
+    assert abs(float(q.mean())) < 0.05 * v
+    assert float(q.std()) == pytest.approx(v / math.sqrt(3), rel=0.05)
+
+
+@pytest.mark.parametrize("name", ["r_h", "r", "r_l"])
+def test_r9_mask_ratios_accept_exactly_0_and_1_and_refuse_just_outside(name):
+    """0 hides nothing and 1 hides all of a 4-instance bag but the lowest-scored (the
+    at-least-one guard); −1e-9, 1 + 1e-9 and NaN are refused with the ratio's name."""
+    s = torch.tensor([[0.4, 0.1, 0.3, 0.2]])
+    base = {"r_h": 0.0, "r": 0.0, "r_l": 0.0}
+    assert not mhim_mask(s, None, **{**base, name: 0.0}).any()
+    assert mhim_mask(s, None, **{**base, name: 1.0})[0].tolist() == [True, False, True, True]
+    for bad in (-1e-9, 1 + 1e-9, float("nan")):
+        with pytest.raises(ValueError, match=f"{name} must be >= 0 and <= 1"):
+            mhim_mask(s, None, **{**base, name: bad})
+
+
+def test_r9_r_hr_is_open_at_0_closed_at_1_and_merge_ratio_closed_at_both():
+    """r_hr ∈ (0, 1]: 1 (the exact top 2) and 1e-6 (r_h/r_hr ≥ 1: ⌈5·0.4⌉ = 2 of all 5)
+    accepted; 0, 1.0001 and NaN refused. merge_ratio ρ ∈ [0, 1]: ρ = 0 keeps none of 5
+    visible instances, ρ = 1 keeps all 5; 1.01 and −0.01 refused."""
+    from milhelpers.models.mhim import recycle_split
+    s = torch.tensor([[0.5, 0.4, 0.3, 0.2, 0.1]])
+    assert mhim_mask(s, None, 0.4, 1.0)[0].tolist() == [True, True, False, False, False]
+    assert int(mhim_mask(s, None, 0.4, 1e-6).sum()) == 2
+    for bad in (0.0, 1.0001, float("nan")):
+        with pytest.raises(ValueError, match="r_hr must be > 0 and <= 1"):
+            mhim_mask(s, None, 0.4, bad)
+    vis = torch.tensor([[True, True, False, True, True, True]])
+    kept, rec = recycle_split(vis, 0.0)
+    assert not kept.any() and torch.equal(rec, vis)
+    kept, rec = recycle_split(vis, 1.0)
+    assert torch.equal(kept, vis) and not rec.any()
+    for bad in (1.01, -0.01):
+        with pytest.raises(ValueError, match="merge_ratio must be >= 0 and <= 1"):
+            recycle_split(vis, bad)
+        with pytest.raises(ValueError, match="merge_ratio"):
+            tiny_mhim(merge_ratio=bad)
+    with pytest.raises(ValueError, match="score='entropy'"):
+        tiny_mhim(score="entropy")
+
+
+def _student_alone(model: MHIM, x: torch.Tensor, n_real: int, n_hidden: int) -> torch.Tensor:
+    """Logits of the student on one bag's real instances minus the teacher's top ``n_hidden``
+    by its softmax attention, computed from the modules' own layers (no MHIM code)."""
+    t = model.teacher
+    xs = x[:n_real]
+    h = t.project(xs)
+    a = torch.softmax(t.attention(h)[:, 0], 0)
+    keep = torch.ones(n_real, dtype=torch.bool)
+    keep[torch.argsort(a, descending=True, stable=True)[:n_hidden]] = False
+    st = model.student
+    hs = st.project(xs[keep])
+    w = torch.softmax(st.attention(hs)[:, 0], 0)
+    return st.classifier(w @ hs)
+
+
+@pytest.mark.parametrize("mask_kind", ["none", "all_true", "padded"])
+def test_r9_mhim_forward_mask_none_all_true_and_padded_match_the_student_by_hand(mask_kind):
+    """B = 2 bags of N = 7 slots, r_h = 0.25 with r_hr = 1 and no random masking (deterministic,
+    dropout off): each bag's logits are the student's on the bag without the teacher's top
+    ⌈n·0.25⌉ instances (7 real: 2 hidden; padded second bag with 4 real: 1 hidden). mask=None
+    and an all-True mask must give the same; padding is never hidden nor seen; v1 has no
+    recycle extras."""
+    torch.manual_seed(3)
+    student = ABMIL(6, 3, embed_dim=8, attn_dim=4, dropout=0.0)
+    teacher = ABMIL(6, 3, embed_dim=8, attn_dim=4, dropout=0.0)
+    model = MHIM(student, teacher, r_h=0.25, r_hr=1.0, r=0.0).train()
+    x = torch.randn(2, 7, 6)
+    n_real = [7, 4] if mask_kind == "padded" else [7, 7]
+    mask = None if mask_kind == "none" else torch.arange(7)[None] < torch.tensor(n_real)[:, None]
+    out = model(x, mask)
+    want = torch.stack([_student_alone(model, x[b], n, math.ceil(n * 0.25))
+                        for b, n in enumerate(n_real)])
+    torch.testing.assert_close(out.logits, want, atol=1e-5, rtol=1e-5)
+    assert out.extras["mhim_masked"].sum(1).tolist() == [math.ceil(n * 0.25) for n in n_real]
+    if mask_kind == "padded":
+        assert not out.extras["mhim_masked"][1, 4:].any() and not out.mask[1, 4:].any()
+    assert "mhim_recycled" not in out.extras and "recycle_tokens" not in out.extras
+    assert out.extras["teacher_scores"].shape == (2, 7)
+
+
+def _recycle_tokens_by_hand(net, h: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+    """Z = W_o · MHA(LN(G) W_q, LN(R) W_k, LN(R) W_v) for one bag's recycled embeddings R
+    (n, E) and queries G (k, E), per head a softmax over the n recycled instances (no dropout)."""
+    heads, d = net.heads, net.head_dim
+    q = net.to_q(net.norm(g)).view(-1, heads, d).transpose(0, 1)            # (H, k, d)
+    r = net.norm(h)
+    k = net.to_k(r).view(-1, heads, d).transpose(0, 1)                      # (H, n, d)
+    v = net.to_v(r).view(-1, heads, d).transpose(0, 1)
+    a = torch.softmax(q @ k.transpose(1, 2) / math.sqrt(d), -1)              # (H, k, n)
+    return net.to_out((a @ v).transpose(0, 1).reshape(g.shape[0], heads * d))
+
+
+def test_r9_v2_with_everything_recycled_pools_the_recycle_tokens_by_hand():
+    """v2 with ρ = 0 and a recycle network (2 queries, 2 heads, no dropout), B = 2 with the
+    second bag padded to 4 of 6: the teacher hides its top ⌈n·0.25⌉, every other real instance
+    is recycled (padding never), nothing is kept, and the student pools the 2 tokens alone:
+    logits = C(Σ_j softmax(e)_j z_j) with Z the cross-attention computed here from the weights
+    on the recycled instances of each bag. The extras are present in v2 (absent in v1)."""
+    from milhelpers.models import RecycleNetwork
+    torch.manual_seed(4)
+    student = ABMIL(6, 3, embed_dim=8, attn_dim=4, dropout=0.0)
+    teacher = ABMIL(6, 3, embed_dim=8, attn_dim=4, dropout=0.0)
+    net = RecycleNetwork(8, n_queries=2, momentum=0.75, heads=2, head_dim=4, dropout=0.0)
+    model = MHIM(student, teacher, r_h=0.25, r_hr=1.0, r=0.0, merge_ratio=0.0,
+                 recycle=net).train()
+    x = torch.randn(2, 6, 6)
+    mask = torch.tensor([[True] * 6, [True] * 4 + [False] * 2])
+    g0 = net.queries.clone()
+    out = model(x, mask)
+    masked, recycled = out.extras["mhim_masked"], out.extras["mhim_recycled"]
+    assert masked.sum(1).tolist() == [2, 1]
+    assert torch.equal(recycled, mask & ~masked)                 # ρ = 0: all that is left
+    assert out.extras["recycle_tokens"].shape == (2, 2, 8)
+    with torch.no_grad():
+        for b in range(2):
+            h = student.project(x[b][recycled[b]])
+            z = _recycle_tokens_by_hand(net, h, g0)              # (2, 8)
+            torch.testing.assert_close(out.extras["recycle_tokens"][b], z, atol=1e-5, rtol=1e-5)
+            w = torch.softmax(student.attention(z)[:, 0], 0)
+            torch.testing.assert_close(out.logits[b], student.classifier(w @ z), atol=1e-5,
+                                       rtol=1e-5)
+    # the queries took their EMA step towards the batch mean of the tokens: G ← ¾G + ¼Z̄
+    torch.testing.assert_close(net.queries,
+                               0.75 * g0 + 0.25 * out.extras["recycle_tokens"].detach().mean(0))

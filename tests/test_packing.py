@@ -478,3 +478,86 @@ def test_packing_arguments_at_exactly_their_bounds(call, ok):
     else:
         with pytest.raises(ValueError):
             call()
+
+
+# --- round 9: forward()'s optional arguments (residual with / without its mask, none) against
+# gated ABMIL computed from the layers by hand, and the packed-input checks at their bounds
+
+
+def _abmil_by_hand(model: PackMIL, x: torch.Tensor) -> torch.Tensor:
+    """Logits of gated ABMIL on one bag (n, D) of real tokens, from the model's layers (eval)."""
+    h = model.project(x)
+    a = torch.softmax(model.attention(h)[:, 0], 0)
+    return model.classifier(a @ h)
+
+
+@pytest.mark.parametrize("residual_mask", ["omitted", "all_true", "padded", "no_residual"])
+def test_r9_hyperslide_logits_with_and_without_a_residual_mask(residual_mask):
+    """One pack holding slides 0 (3 tokens) and 1 (2 tokens) + one padding slot, and two
+    residual packs (R = 2, T = 4). Each slide's logits are ABMIL on its own tokens whatever the
+    residual arguments; ``extras['hyperslide_logits']`` is there exactly when ``residual`` is
+    given — with its mask omitted (every slot real), all-True (the same), or padded (row 1 has
+    2 real tokens: ABMIL on those 2) — and is absent without ``residual``, even if a mask is
+    passed."""
+    torch.manual_seed(1)
+    model = PackMIL(5, 3, embed_dim=8, attn_dim=4, dropout=0.0).eval()
+    x = torch.randn(1, 6, 5)
+    si = torch.tensor([[0, 0, 0, 1, 1, -1]])
+    res = torch.randn(2, 4, 5)
+    rmask = torch.tensor([[True] * 4, [True, True, False, False]])
+    kw = {"omitted": {"residual": res},
+          "all_true": {"residual": res, "residual_mask": torch.ones(2, 4, dtype=torch.bool)},
+          "padded": {"residual": res, "residual_mask": rmask},
+          "no_residual": {"residual_mask": rmask}}[residual_mask]
+    with torch.no_grad():
+        out = model(x, slide_index=si, **kw)
+        slides = torch.stack([_abmil_by_hand(model, x[0, :3]), _abmil_by_hand(model, x[0, 3:5])])
+        torch.testing.assert_close(out.logits, slides, atol=1e-5, rtol=1e-5)
+        if residual_mask == "no_residual":
+            assert "hyperslide_logits" not in out.extras
+            return
+        rows = [res[0], res[1] if residual_mask != "padded" else res[1, :2]]
+        want = torch.stack([_abmil_by_hand(model, r) for r in rows])
+        torch.testing.assert_close(out.extras["hyperslide_logits"], want, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("mask", ["none", "all_true"])
+def test_r9_unpacked_forward_mask_none_equals_all_true_and_the_abmil_by_hand(mask):
+    """model(x, mask) on B = 2 whole slides of 4 tokens: each row is ABMIL by hand on its bag."""
+    torch.manual_seed(2)
+    model = PackMIL(5, 2, embed_dim=8, attn_dim=4, dropout=0.0).eval()
+    x = torch.randn(2, 4, 5)
+    m = None if mask == "none" else torch.ones(2, 4, dtype=torch.bool)
+    with torch.no_grad():
+        out = model(x, m)
+        want = torch.stack([_abmil_by_hand(model, x[b]) for b in range(2)])
+    torch.testing.assert_close(out.logits, want, atol=1e-5, rtol=1e-5)
+
+
+def test_r9_packed_input_checks_refuse_bad_shapes_and_accept_the_boundary():
+    """Packed features must be 3-d with slide_index of shape (P, T); slides numbered 0 … S−1
+    with none missing; ADS needs residual_slide_index; ads_ratio must be an integer ≥ 2
+    (None and 1 mean no ADS); the boundary cases (one slide filling the pack, ratio 2) work."""
+    torch.manual_seed(0)
+    model = PackMIL(5, 2, embed_dim=8, attn_dim=4, dropout=0.0).eval()
+    x = torch.randn(1, 4, 5)
+    with pytest.raises(ValueError, match=r"packed features must be \(P, T, D\)"):
+        model(x[0], slide_index=torch.zeros(1, 4, dtype=torch.long))
+    with pytest.raises(ValueError, match=r"slide_index \(P, T\)"):
+        model(x, slide_index=torch.zeros(1, 3, dtype=torch.long))
+    with pytest.raises(ValueError, match="every slide present"):
+        model(x, slide_index=torch.tensor([[0, 0, 2, 2]]))             # slide 1 missing
+    one = model(x, slide_index=torch.zeros(1, 4, dtype=torch.long))      # one slide, no padding
+    torch.testing.assert_close(one.logits[0], _abmil_by_hand(model, x[0]), atol=1e-5, rtol=1e-5)
+    for bad in (0, 1.5, True, -2):
+        with pytest.raises(ValueError, match="must be an integer >= 2"):
+            ADS(5, bad)
+    assert ADS(5, 2).ratio == 2
+    assert PackMIL(5, ads_ratio=None).ads is None and PackMIL(5, ads_ratio=1).ads is None
+    ads = PackMIL(5, 2, embed_dim=8, attn_dim=4, ads_ratio=2).eval()
+    with pytest.raises(ValueError, match="residual_slide_index"):
+        ads(x, slide_index=torch.tensor([[0, 0, 1, 1]]), residual=torch.randn(1, 3, 5))
+    with torch.no_grad():
+        out = ads(x, slide_index=torch.tensor([[0, 0, 1, 1]]), residual=torch.randn(1, 3, 5),
+                  residual_slide_index=torch.tensor([[0, 1, -1]]))
+    assert out.extras["hyperslide_logits"].shape == (1, 2)

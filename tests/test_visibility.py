@@ -233,3 +233,108 @@ def test_r8_r_h_schedule_points_and_decay_are_used():
     s = vis.r_h_schedule(0.1, True, points=2)                  # t = 0, ½
     assert s == pytest.approx([0.1, 0.05])
     assert vis.r_h_schedule(0.1, False, points=2) == pytest.approx([0.1, 0.1])
+
+
+# --- round 9: both probabilities against a brute-force enumeration of every draw, and the
+# input checks
+
+
+def _count(n: int, ratio: float) -> int:
+    """⌈n·ratio⌉ in [0, n] (0 for ratio 0), written out here rather than taken from the package."""
+    return 0 if ratio <= 0 else min(n, math.ceil(n * ratio - 1e-9))
+
+
+def _brute_force_visible(tumour, scores, r_h, r_hr, r, r_l) -> float:
+    """P(every tumour patch in H ∪ R ∪ L) by enumerating every equally likely (H, R) pair: L the
+    ⌈n·r_l⌉ lowest (ties: the later position ranks lower), H ⌈k·r_hr⌉ of the pool of the top
+    k = ⌈n·r_h/r_hr⌉ (⌈n·r_h⌉ of all n when r_h/r_hr ≥ 1), R ⌈n·r⌉ of all n."""
+    from itertools import combinations
+    n = len(tumour)
+    order = sorted(range(n), key=lambda i: (-scores[i], i))       # best first, stable
+    low = set(order[n - _count(n, r_l):]) if _count(n, r_l) else set()
+    if r_h <= 0:
+        pool, n_h = [], 0
+    elif r_h / r_hr >= 1:
+        pool, n_h = list(range(n)), _count(n, r_h)
+    else:
+        pool = order[:_count(n, r_h / r_hr)]
+        n_h = _count(len(pool), r_hr)
+    t = {i for i in range(n) if tumour[i]}
+    hits = total = 0
+    for hs in combinations(pool, n_h):
+        for rs in combinations(range(n), _count(n, r)):
+            total += 1
+            hits += t <= (set(hs) | set(rs) | low)
+    return hits / total
+
+
+# 7 patches, a tie (0.4 at positions 2 and 5), tumour at the top (0), the middle (2) and the
+# bottom (6): asymmetric, so swapped roles of high and low sets give other numbers
+V_SCORES = [0.9, 0.6, 0.4, 0.7, 0.1, 0.4, 0.05]
+V_TUMOUR = [True, False, True, False, False, False, True]
+
+
+@pytest.mark.parametrize("r_h, r_hr, r, r_l", [
+    (0.0, 1.0, 0.0, 0.0),      # nothing hidden: every tumour patch visible, P = 0
+    (0.0, 1.0, 1.0, 0.0),      # r = 1: all hidden, P = 1
+    (0.0, 1.0, 0.0, 1.0),      # r_l = 1: all hidden, P = 1
+    (1.0, 1.0, 0.0, 0.0),      # r_h = 1: all hidden, P = 1
+    (1.0, 1.0, 0.0, 0.3),      # r_h = 1 with a low set holding tumour patch 6
+    (1.0, 0.5, 0.3, 0.3),      # r_h/r_hr ≥ 1: ⌈7·1⌉ of all 7
+    (0.6, 0.5, 0.0, 0.15),     # r_h/r_hr ≥ 1 with r_h < 1: ⌈7·0.6⌉ = 5 of all 7, low 2
+    (0.3, 0.5, 0.4, 0.0),      # pool of the top 5, 3 of them, + 3 random
+    (0.5, 0.6, 0.0, 0.3),      # pool (top 6) overlaps the low set (bottom 3): patch 6 in both
+    (0.5, 0.6, 0.3, 0.3),
+    (0.2, 1.0, 0.5, 0.15),     # exact top 2, 4 random, the lowest 2
+    (0.15, 0.5, 0.0, 0.45),    # pool of the top 3 (0, 3, 1), 2 drawn; low 4 (2, 5, 4, 6)
+])
+def test_r9_p_no_tumour_visible_equals_the_brute_force_enumeration(r_h, r_hr, r, r_l):
+    want = _brute_force_visible(V_TUMOUR, V_SCORES, r_h, r_hr, r, r_l)
+    got = vis.p_no_tumour_visible(V_TUMOUR, V_SCORES, r_h, r_hr, r, r_l)
+    assert got == pytest.approx(want, abs=1e-12)
+
+
+def test_r9_p_no_tumour_visible_hand_counts_at_the_ratio_edges():
+    """By hand on the 7 patches above: nothing masked → 0; r_h = 1 (or r = 1, or r_l = 1) → 1;
+    the low 3 (patches 4, 5 — tie after 2 —, 6) hold patch 6, the exact top 2 (0, 3) hold
+    patch 0, so patch 2 must be among the ⌈7·0.3⌉ = 3 random: 3/7."""
+    assert vis.p_no_tumour_visible(V_TUMOUR, V_SCORES, 0.0) == 0.0
+    for kw in ({"r_h": 1.0}, {"r_h": 0.0, "r": 1.0}, {"r_h": 0.0, "r_l": 1.0},
+               {"r_h": 1.0, "r_l": 0.3}):
+        assert vis.p_no_tumour_visible(V_TUMOUR, V_SCORES, **kw) == pytest.approx(1.0)
+    assert vis.p_no_tumour_visible(V_TUMOUR, V_SCORES, 0.2, 1.0, 0.3, 0.3) == pytest.approx(3 / 7)
+    with pytest.raises(ValueError, match="empty bag"):
+        vis.p_no_tumour_visible([], [], 0.1)
+    with pytest.raises(ValueError, match="tumour has 2 patches, scores 3"):
+        vis.p_no_tumour_visible([1, 0], [0.1, 0.2, 0.3], 0.1)
+
+
+@pytest.mark.parametrize("r_h, keep_ratio", [(0.0, 0.5), (0.15, 0.5), (0.3, 0.0), (0.3, 1.0),
+                                             (0.3, 0.6), (0.45, 0.75), (1.0, 0.5)])
+def test_r9_p_no_tumour_kept_equals_the_brute_force_enumeration(r_h, keep_ratio):
+    """v2 on the 7 patches: the top ⌈7·r_h⌉ hidden, of the L left every ⌊L·ρ⌋-subset kept with
+    equal chance; (P(no tumour kept), all tumour hidden by the top alone) by enumeration."""
+    from itertools import combinations
+    n = len(V_TUMOUR)
+    order = sorted(range(n), key=lambda i: (-V_SCORES[i], i))
+    left = [i for i in range(n) if i not in order[:_count(n, r_h)]]
+    subsets = list(combinations(left, int(len(left) * keep_ratio)))
+    p = sum(not any(V_TUMOUR[i] for i in s) for s in subsets) / len(subsets)
+    all_hidden = float(not any(V_TUMOUR[i] for i in left))
+    got = vis.p_no_tumour_kept(V_TUMOUR, V_SCORES, r_h, keep_ratio)
+    assert got == pytest.approx((p, all_hidden), abs=1e-12)
+
+
+def test_r9_p_no_tumour_kept_and_the_packing_audit_refuse_bad_input():
+    with pytest.raises(ValueError, match="tumour has 3 patches, scores 2"):
+        vis.p_no_tumour_kept([1, 0, 0], [0.1, 0.2], 0.1, 0.5)
+    bags = [Bag(torch.zeros(4, 2), 1, "a", instance_labels=[0.0, 0.5, 0.0, 0.0]),
+            Bag(torch.zeros(3, 2), 0, "b")]                          # no instance labels
+    with pytest.raises(ValueError, match="needs instance labels"):
+        vis.packing_tumour_audit(ListBagDataset(bags), epochs=1)
+    # with labels on every bag the same call runs: 1 positive slide, its tumour patch ≥ 0.25
+    bags[1] = Bag(torch.zeros(3, 2), 0, "b", instance_labels=[0.0, 0.0, 0.0])
+    out = vis.packing_tumour_audit(ListBagDataset(bags), epochs=1, min_len=16)
+    assert out["positive_slides"] == 1 and out["positive_slides_without_tumour_patch"] == 0
+    # min_len 16 > 4 patches: the slide goes whole to its main part, which holds the tumour
+    assert out["positive_main_parts"] == 1 and out["main_without_tumour"] == 0

@@ -5631,6 +5631,244 @@ MUTANTS.update({
         'target_ds = max(1.0, params.seg_mpp / slide.mpp)',
         'target_ds = max(1.0, slide.mpp / params.seg_mpp)',
         'tests/test_tiling_paths.py -k test_r9_segmenting_a_1000_by_999_slide_keeps_its_anisotropic_downsample'),
+# round 9: method models, losses and MHIM visibility — the audit-9 survivors of losses.py,
+# packmil.py, mhim.py and visibility.py, and every input check / init / forward option near them
+MUTANTS.update({
+    'audit9_aem_entropy_shape_check_dropped': (
+        'milhelpers/losses.py',
+        '    check_attention_shapes(attention_logits, mask)',
+        '    pass',
+        'tests/test_losses.py -k test_r9_entropy_refuses_logits_without_a_head_axis_and_a_mismatched_mask'),
+    'audit9_aem_normalize_validation': (
+        'milhelpers/losses.py',
+        '    if normalize not in AEM_NORMALIZATIONS:',
+        '    if normalize not in AEM_NORMALIZATIONS + AEM_SCHEDULES:',
+        'tests/test_losses.py -k test_r9_aem_term_refuses_each_others_option_names'),
+    'audit9_packmil_residual_needs_mask': (
+        'milhelpers/models/packmil.py',
+        '        if residual is not None:',
+        '        if residual_mask is not None:',
+        'tests/test_packing.py -k test_r9_hyperslide_logits_with_and_without_a_residual_mask'),
+    'audit9_mhim_queries_init_nonneg': (
+        'milhelpers/models/mhim.py',
+        'uniform_(-bound, bound))',
+        'uniform_(0, bound))',
+        'tests/test_mhim.py -k test_r9_recycle_queries_start_uniform_on_minus_v_to_v'),
+    'audit9_mhim_vis_pool_counts_low': (
+        'milhelpers/visibility.py',
+        'int(t_rest[pool].sum())',
+        'int(t[pool].sum())',
+        'tests/test_visibility.py -k test_r9_p_no_tumour_visible_equals_the_brute_force_enumeration'),
+    # schedule='log_n' accepted (and silently read as the cosine schedule)
+    'r9models_aem_schedule_accepts_normalizations': (
+        'milhelpers/losses.py',
+        '    if schedule not in AEM_SCHEDULES:',
+        '    if schedule not in AEM_SCHEDULES + AEM_NORMALIZATIONS:',
+        'tests/test_losses.py -k test_r9_aem_term_refuses_each_others_option_names'),
+    # lam=False passes as the number 0 (bool is a Real)
+    'r9models_aem_lam_bool_allowed': (
+        'milhelpers/losses.py',
+        'if isinstance(lam, bool) or not isinstance(lam, Real)',
+        'if not isinstance(lam, Real)',
+        'tests/test_losses.py -k test_r9_aem_term_refuses_each_others_option_names'),
+    # soft targets that miss 1 by 1e-3 (a wrong target) are accepted
+    'r9models_soft_target_tolerance_widened': (
+        'milhelpers/losses.py',
+        'atol=1e-4)',
+        'atol=1e-2)',
+        'tests/test_losses.py -k test_r9_soft_targets_sum_to_one_within_1e_4_and_no_further'),
+    # float rounding of a token mixture (1 + 5e-5) is refused
+    'r9models_soft_target_tolerance_too_tight': (
+        'milhelpers/losses.py',
+        'atol=1e-4)',
+        'atol=1e-7)',
+        'tests/test_losses.py -k test_r9_soft_targets_sum_to_one_within_1e_4_and_no_further'),
+    # (2, 3) against (3, 2) embeddings pass the check and fail later with another error
+    'r9models_consistency_checks_numel_only': (
+        'milhelpers/losses.py',
+        '    if student.shape != teacher.shape:',
+        '    if student.numel() != teacher.numel():',
+        'tests/test_losses.py -k test_r9_shape_checks_of_the_branch_and_consistency_losses_accept_the_boundary'),
+    # one branch: the mean over zero pairs is NaN instead of 0
+    'r9models_diversity_one_branch_nan': (
+        'milhelpers/losses.py',
+        '    if m < 2:',
+        '    if m < 1:',
+        'tests/test_losses.py -k test_r9_shape_checks_of_the_branch_and_consistency_losses_accept_the_boundary'),
+    # 4-d branch logits get past the check
+    'r9models_branch_ce_accepts_more_dims': (
+        'milhelpers/losses.py',
+        '    if branch_logits.dim() != 3:',
+        '    if branch_logits.dim() < 3:',
+        'tests/test_losses.py -k test_r9_shape_checks_of_the_branch_and_consistency_losses_accept_the_boundary'),
+    # the queries' bound forgets the embedding width E
+    'r9models_queries_bound_without_dim': (
+        'milhelpers/models/mhim.py',
+        'bound = math.sqrt(6.0 / (3 * 16 * 16 + dim))',
+        'bound = math.sqrt(6.0 / (3 * 16 * 16))',
+        'tests/test_mhim.py -k test_r9_recycle_queries_start_uniform_on_minus_v_to_v'),
+    # the queries drawn normal with std v: unbounded, 1.7× the spread
+    'r9models_queries_normal_init': (
+        'milhelpers/models/mhim.py',
+        '.uniform_(-bound, bound))',
+        '.normal_(0.0, bound))',
+        'tests/test_mhim.py -k test_r9_recycle_queries_start_uniform_on_minus_v_to_v'),
+    # recycle_split never checks ρ: 1.01 keeps everything silently
+    'r9models_recycle_split_ratio_unchecked': (
+        'milhelpers/models/mhim.py',
+        '    keep_ratio = _check_ratio("merge_ratio", keep_ratio)',
+        '    keep_ratio = float(keep_ratio)',
+        'tests/test_mhim.py -k test_r9_r_hr_is_open_at_0_closed_at_1_and_merge_ratio_closed_at_both'),
+    # r_hr = 0 accepted: r_h / r_hr divides by zero
+    'r9models_r_hr_zero_allowed': (
+        'milhelpers/models/mhim.py',
+        'if not (v > 0 if open_low else v >= 0)',
+        'if not (v >= 0 if open_low else v >= 0)',
+        'tests/test_mhim.py -k test_r9_r_hr_is_open_at_0_closed_at_1_and_merge_ratio_closed_at_both'),
+    # the student sees padding: visible ignores the padding mask
+    'r9models_mhim_visible_ignores_padding': (
+        'milhelpers/models/mhim.py',
+        '        visible = mask & ~masked',
+        '        visible = ~masked',
+        'tests/test_mhim.py -k test_r9_mhim_forward_mask_none_all_true_and_padded_match_the_student_by_hand'),
+    # the queries skip the LayerNorm shared with the recycled instances
+    'r9models_recycle_queries_not_normed': (
+        'milhelpers/models/mhim.py',
+        'q = self.to_q(self.norm(self.queries))',
+        'q = self.to_q(self.queries)',
+        'tests/test_mhim.py -k test_r9_v2_with_everything_recycled_pools_the_recycle_tokens_by_hand'),
+    # the old queries weighted 1 − m instead of m in their EMA step
+    'r9models_recycle_query_ema_swapped': (
+        'milhelpers/models/mhim.py',
+        'self.queries = (self.momentum * self.queries',
+        'self.queries = ((1.0 - self.momentum) * self.queries',
+        'tests/test_mhim.py -k test_r9_v2_with_everything_recycled_pools_the_recycle_tokens_by_hand'),
+    # the recycle tokens attend to every slot, kept, hidden and padding included
+    'r9models_recycle_attends_everything': (
+        'milhelpers/models/mhim.py',
+        '        keep = recycled[:, None, None, :]',
+        '        keep = torch.ones_like(recycled)[:, None, None, :]',
+        'tests/test_mhim.py -k test_r9_v2_with_everything_recycled_pools_the_recycle_tokens_by_hand'),
+    # the student pools every real instance with the tokens, not only the kept ones
+    'r9models_v2_student_pools_all_real': (
+        'milhelpers/models/mhim.py',
+        'torch.cat([kept, ones], 1))',
+        'torch.cat([mask, ones], 1))',
+        'tests/test_mhim.py -k test_r9_v2_with_everything_recycled_pools_the_recycle_tokens_by_hand'),
+    # the padded residual pack is pooled over its padding too
+    'r9models_residual_mask_ignored': (
+        'milhelpers/models/packmil.py',
+        'ABMIL.forward(self, residual, residual_mask).logits',
+        'ABMIL.forward(self, residual, None).logits',
+        'tests/test_packing.py -k test_r9_hyperslide_logits_with_and_without_a_residual_mask'),
+    # a gap in the slide numbering (slide 1 missing) passes
+    'r9models_packed_slide_gap_allowed': (
+        'milhelpers/models/packmil.py',
+        'if torch.bincount(s_tok, minlength=n_slides).eq(0).any():',
+        'if torch.bincount(s_tok, minlength=n_slides).eq(0).all():',
+        'tests/test_packing.py -k test_r9_packed_input_checks_refuse_bad_shapes_and_accept_the_boundary'),
+    # slide_index of another length than the pack passes the check
+    'r9models_packed_index_shape_unchecked': (
+        'milhelpers/models/packmil.py',
+        'if x.dim() != 3 or slide_index.shape != x.shape[:2]:',
+        'if x.dim() != 3:',
+        'tests/test_packing.py -k test_r9_packed_input_checks_refuse_bad_shapes_and_accept_the_boundary'),
+    # ads_ratio = 2, the smallest compression, refused
+    'r9models_ads_ratio_two_refused': (
+        'milhelpers/models/packmil.py',
+        'or ratio < 2:',
+        'or ratio <= 2:',
+        'tests/test_packing.py -k test_r9_packed_input_checks_refuse_bad_shapes_and_accept_the_boundary'),
+    # tumour in the low set still has to be covered by the high or random set
+    'r9models_visible_low_not_removed': (
+        'milhelpers/visibility.py',
+        '    t_rest = t & ~low',
+        '    t_rest = t',
+        'tests/test_visibility.py -k test_r9_p_no_tumour_visible_equals_the_brute_force_enumeration'),
+    # r_h/r_hr >= 1 hides all n instead of ⌈n·r_h⌉
+    'r9models_visible_high_all_hides_n': (
+        'milhelpers/visibility.py',
+        '            pool, n_h = np.arange(n), mask_count(n, r_h)',
+        '            pool, n_h = np.arange(n), n',
+        'tests/test_visibility.py -k test_r9_p_no_tumour_visible_equals_the_brute_force_enumeration'),
+    # the high pool is the top ⌈n·r_h⌉, not the top ⌈n·r_h/r_hr⌉
+    'r9models_visible_pool_without_r_hr': (
+        'milhelpers/visibility.py',
+        '            pool = order[:mask_count(n, r_h / r_hr)]',
+        '            pool = order[:mask_count(n, r_h)]',
+        'tests/test_visibility.py -k test_r9_p_no_tumour_visible_equals_the_brute_force_enumeration'),
+    # an empty bag returns 1 instead of an error
+    'r9models_visible_empty_bag_allowed': (
+        'milhelpers/visibility.py',
+        '    if n == 0:\n        raise ValueError("an empty bag',
+        '    if n < 0:\n        raise ValueError("an empty bag',
+        'tests/test_visibility.py -k test_r9_p_no_tumour_visible_hand_counts_at_the_ratio_edges'),
+    # v2 keeps ⌈L·ρ⌉ instead of ⌊L·ρ⌋
+    'r9models_kept_rounds_up': (
+        'milhelpers/visibility.py',
+        '    keep = int(n_left * keep_ratio)',
+        '    keep = math.ceil(n_left * keep_ratio)',
+        'tests/test_visibility.py -k test_r9_p_no_tumour_kept_equals_the_brute_force_enumeration'),
+    # v2's hidden top rounded down: ⌊n·r_h⌋
+    'r9models_kept_hidden_rounds_down': (
+        'milhelpers/visibility.py',
+        'hidden = np.argsort(-s, kind="stable")[:mask_count(n, r_h)]',
+        'hidden = np.argsort(-s, kind="stable")[:int(n * r_h)]',
+        'tests/test_visibility.py -k test_r9_p_no_tumour_kept_equals_the_brute_force_enumeration'),
+    # one bag without instance labels gets past the check (only all-missing is caught)
+    'r9models_packing_audit_label_check_all': (
+        'milhelpers/visibility.py',
+        'if any(b.instance_labels is None for b in bags):',
+        'if all(b.instance_labels is None for b in bags):',
+        'tests/test_visibility.py -k test_r9_p_no_tumour_kept_and_the_packing_audit_refuse_bad_input'),
+    # the teacher's momentum of exactly 1 (frozen teacher) refused
+    'r9models_schedule_momentum_one_refused': (
+        'milhelpers/methods.py',
+        '        if not 0 <= momentum <= 1:',
+        '        if not 0 <= momentum < 1:',
+        'tests/test_methods.py -k test_r9_method_checks_accept_their_bound_and_refuse_just_past_it'),
+    # mask_drop = 1 accepted: STKIM may hide every top-K instance of a small bag
+    'r9models_acmil_mask_drop_one_allowed': (
+        'milhelpers/models/acmil.py',
+        '        if not 0.0 <= mask_drop < 1.0:',
+        '        if not 0.0 <= mask_drop <= 1.0:',
+        'tests/test_acmil.py -k test_r9_mask_drop_is_closed_at_0_and_open_at_1'),
+    # every branch classifier reads branch 0's embedding
+    'r9models_acmil_branches_read_branch_0': (
+        'milhelpers/models/acmil.py',
+        'torch.stack([clf(z_m[:, i]) for i, clf in',
+        'torch.stack([clf(z_m[:, 0]) for i, clf in',
+        'tests/test_acmil.py -k test_r9_acmil_forward_mask_none_all_true_and_padded_match_the_weights'),
+    # the slide embedding pools with the first branch's attention, not the branch mean
+    'r9models_acmil_slide_attention_first_branch': (
+        'milhelpers/models/acmil.py',
+        'z = torch.einsum("bn,bne->be", slide_attention(a), h)',
+        'z = torch.einsum("bn,bne->be", a[:, 0], h)',
+        'tests/test_acmil.py -k test_r9_acmil_forward_mask_none_all_true_and_padded_match_the_weights'),
+    # α = 0 (no consistency term) refused
+    'r9models_mhim_alpha_zero_refused': (
+        'milhelpers/methods.py',
+        '    if not 0 <= opts["alpha"]:',
+        '    if not 0 < opts["alpha"]:',
+        'tests/test_methods.py -k test_r9_method_checks_accept_their_bound_and_refuse_just_past_it'),
+    # student_init is never checked: a typo trains from scratch
+    'r9models_student_init_unchecked': (
+        'milhelpers/methods.py',
+        '    if opts["student_init"] not in _STUDENT_INITS:',
+        '    if opts["student_init"] is None:',
+        'tests/test_methods.py -k test_r9_method_checks_accept_their_bound_and_refuse_just_past_it'),
+    # alpha=True passes as the weight 1
+    'r9models_packmil_alpha_bool_allowed': (
+        'milhelpers/methods.py',
+        '    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or alpha < 0:',
+        '    if not isinstance(alpha, (int, float)) or alpha < 0:',
+        'tests/test_methods.py -k test_r9_method_checks_accept_their_bound_and_refuse_just_past_it'),
+    # the multi-hot target trained with soft-target CE (its rows need not sum to 1) passes
+    'r9models_packmil_ce_multihot_allowed': (
+        'milhelpers/methods.py',
+        '    if target == "multihot" and loss_name == "ce":',
+        '    if False and loss_name == "ce":',
+        'tests/test_methods.py -k test_r9_method_checks_accept_their_bound_and_refuse_just_past_it'),
 })
 
 
