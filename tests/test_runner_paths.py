@@ -878,7 +878,7 @@ def test_r8_slide_metric_interval_threshold_reaches_value_and_interval_with_ever
 ])
 def test_r9_paired_stats_some_or_all_differences_zero(a, b, diff, p, n):
     """Catches `all differences zero` made `any difference zero` (one tied pair then gives
-    p = 1 whatever the others say), and zeros kept in the signed-rank test."""
+    p = 1 whatever the others say), and the median difference reported for the mean."""
     r = ex.paired_stats(a, b, n_resamples=200)
     assert r["diff"] == pytest.approx(diff) and r["n"] == n
     assert r["p"] == pytest.approx(p)
