@@ -5594,6 +5594,48 @@ MUTANTS.update({
         'n_groups < n_splits:',
         'n_groups <= n_splits:',
         'tests/test_instances.py -k test_r9_tumour_probe_counts_patches_at_the_purity_bound_and_needs_enough_groups'),
+    # power reports the median interval width over cohorts
+    'r9data_power_width_median': (
+        'milhelpers/stats.py',
+        '"ci_width": float(np.mean(widths))',
+        '"ci_width": float(np.median(widths))',
+        'tests/test_stats.py -k test_r9_power_means_each_summary_over_cohorts_and_seeds_each_cohort'),
+    # power reports the median difference over cohorts
+    'r9data_power_diff_median': (
+        'milhelpers/stats.py',
+        '"mean_diff": float(np.mean(diffs))',
+        '"mean_diff": float(np.median(diffs))',
+        'tests/test_stats.py -k test_r9_power_means_each_summary_over_cohorts_and_seeds_each_cohort'),
+    # cohort 0 resampled with the simulation's own seed (offset one cohort early)
+    'r9data_power_seed_offset': (
+        'milhelpers/stats.py',
+        'seed=seed + 7919 * (i + 1), paired=paired)',
+        'seed=seed + 7919 * i, paired=paired)',
+        'tests/test_stats.py -k test_r9_power_means_each_summary_over_cohorts_and_seeds_each_cohort'),
+    # power always pairs the resamples, whatever paired= says
+    'r9data_power_paired_ignored': (
+        'milhelpers/stats.py',
+        'seed=seed + 7919 * (i + 1), paired=paired)',
+        'seed=seed + 7919 * (i + 1), paired=True)',
+        'tests/test_stats.py -k test_r9_power_means_each_summary_over_cohorts_and_seeds_each_cohort'),
+    # compare_settings keeps a row present in any later setting (KeyError on the missing one)
+    'r9data_compare_settings_any_setting': (
+        'milhelpers/stats.py',
+        'if all(k in keyed[n].index for n in names[1:])]',
+        'if any(k in keyed[n].index for n in names[1:])]',
+        'tests/test_stats.py -k test_r9_compare_settings_three_settings_digits_and_rows_only_all_share'),
+    # compare_settings writes the interval's low end with 3 digits whatever digits asks
+    'r9data_compare_settings_lo_digits': (
+        'milhelpers/stats.py',
+        "[{r['lo']:+.{digits}f}, ",
+        "[{r['lo']:+.3f}, ",
+        'tests/test_stats.py -k test_r9_compare_settings_three_settings_digits_and_rows_only_all_share'),
+    # settings without a clear verdict do not vote: clear + unclear counted as agreeing
+    'r9data_compare_settings_unclear_no_vote': (
+        'milhelpers/stats.py',
+        '            calls.add(call)\n',
+        '            calls.add(call) if r["clear"] else None\n',
+        'tests/test_stats.py -k test_r9_compare_settings_three_settings_digits_and_rows_only_all_share'),
 })
 
 
