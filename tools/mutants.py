@@ -5636,6 +5636,48 @@ MUTANTS.update({
         '            calls.add(call)\n',
         '            calls.add(call) if r["clear"] else None\n',
         'tests/test_stats.py -k test_r9_compare_settings_three_settings_digits_and_rows_only_all_share'),
+    # an encoder name stored as bytes (TRIDENT) is compared as "b'enc'": every such file stale
+    'r9data_stale_bytes_not_decoded': (
+        'milhelpers/features.py',
+        'have = have.decode() if isinstance(have, bytes) else have',
+        'have = str(have)',
+        'tests/test_features.py -k test_r9_stale_features_reason_names_every_difference_and_only_real_ones'),
+    # the input size is not compared: features at 448 px reused for 224
+    'r9data_stale_input_size_ignored': (
+        'milhelpers/features.py',
+        'for key, want in (("encoder", encoder.name), ("input_size", int(encoder.input_size))):',
+        'for key, want in (("encoder", encoder.name),):',
+        'tests/test_features.py -k test_r9_stale_features_reason_names_every_difference_and_only_real_ones'),
+    # only the number of coordinates is compared: a moved patch keeps stale features
+    'r9data_stale_coords_count_only': (
+        'milhelpers/features.py',
+        'if fcoords.shape != coords.shape or not np.array_equal(fcoords, coords):',
+        'if fcoords.shape != coords.shape:',
+        'tests/test_features.py -k test_r9_stale_features_reason_names_every_difference_and_only_real_ones'),
+    # grid attributes compared even when one side does not record them (TypeError)
+    'r9data_stale_missing_attr_compared': (
+        'milhelpers/features.py',
+        'if a is not None and b is not None and not math.isclose(float(a), float(b)):',
+        'if not math.isclose(float(a), float(b)):',
+        'tests/test_features.py -k test_r9_stale_features_reason_names_every_difference_and_only_real_ones'),
+    # grid attributes compared exactly: 0.5 vs 0.5 + 1e-12 is stale
+    'r9data_stale_exact_float': (
+        'milhelpers/features.py',
+        'and not math.isclose(float(a), float(b)):',
+        'and float(a) != float(b):',
+        'tests/test_features.py -k test_r9_stale_features_reason_names_every_difference_and_only_real_ones'),
+    # target_mpp left out of the grid comparison
+    'r9data_stale_target_mpp_ignored': (
+        'milhelpers/features.py',
+        'for key in ("patch_size_level0", "patch_size", "target_mpp"):',
+        'for key in ("patch_size_level0", "patch_size"):',
+        'tests/test_features.py -k test_r9_stale_features_reason_names_every_difference_and_only_real_ones'),
+    # only the first difference is reported
+    'r9data_stale_first_difference_only': (
+        'milhelpers/features.py',
+        "{'; '.join(diffs)}",
+        '{diffs[0]}',
+        'tests/test_features.py -k test_r9_stale_features_reason_names_every_difference_and_only_real_ones'),
 })
 
 
