@@ -648,3 +648,43 @@ def test_r9_seeds_distinct_whole_numbers_from_zero(seeds, ok):
     else:
         with pytest.raises(ParameterError, match=r"parameter seeds="):
             check_seeds(seeds)
+
+
+@pytest.mark.parametrize("name, value, ok", [
+    # p: (0, 1], open at zero
+    ("p", 1, True), ("p", np.float32(0.25), True), ("p", 1e-12, True),
+    ("p", 0, False), ("p", 0.0, False), ("p", 1.0000001, False), ("p", True, False),
+    ("p", float("nan"), False),
+    # lr: (0, 1]
+    ("lr", 1.0, True), ("lr", np.float64(5e-4), True), ("lr", 0.0, False), ("lr", 1.5, False),
+    ("lr", np.bool_(True), False),
+    # alpha: [0, inf), closed at zero, infinity refused
+    ("alpha", 0, True), ("alpha", np.int64(3), True), ("alpha", 1e9, True),
+    ("alpha", -1e-12, False), ("alpha", float("inf"), False), ("alpha", False, False),
+    ("alpha", "0.2", False),
+])
+def test_r9_chapter06_number_bounds_open_and_closed_with_numpy_and_bools(name, value, ok):
+    """The shared number check behind p, lr and alpha: each bound at and just past it, numpy
+    numbers accepted (as a float), bools (Python's and NumPy's) and NaN/inf refused. Catches a
+    bound made closed or open the wrong way, np.number refused, bools taken as 1 and 0."""
+    if ok:
+        out = _ch06(**{name: value})[name]
+        assert out == float(value) and type(out) is float
+    else:
+        with pytest.raises(ParameterError, match=rf"parameter {name}="):
+            _ch06(**{name: value})
+
+
+@pytest.mark.parametrize("mask_drop, ok", [
+    (0, True), (0.0, True), (np.float32(0.6), True), (0.999, True),
+    (1, False), (1.0, False), (-0.01, False), (True, False), (False, False), ("0.6", False)])
+def test_r9_chapter03_mask_drop_is_a_fraction_in_zero_to_one_half_open(mask_drop, ok):
+    """mask_drop in [0, 1): 1 would hide every top-K instance. Catches `< 1` made `<= 1`,
+    zero refused, and bools or text taken as numbers."""
+    if ok:
+        assert params.check_chapter03(**{**CH03, "mask_drop": mask_drop})["mask_drop"] == \
+            pytest.approx(float(mask_drop))
+    else:
+        with pytest.raises(ParameterError, match=r"parameter mask_drop=.*must be a number in "
+                           r"\[0, 1\)"):
+            params.check_chapter03(**{**CH03, "mask_drop": mask_drop})

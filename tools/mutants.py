@@ -5678,6 +5678,48 @@ MUTANTS.update({
         "{'; '.join(diffs)}",
         '{diffs[0]}',
         'tests/test_features.py -k test_r9_stale_features_reason_names_every_difference_and_only_real_ones'),
+    # an open lower bound treated as closed: p = 0 (no instance in the main branch) accepted
+    'r9data_number_open_bound_closed': (
+        'milhelpers/params.py',
+        '(value > low if low_open else value >= low)',
+        '(value >= low if low_open else value >= low)',
+        'tests/test_params.py -k test_r9_chapter06_number_bounds_open_and_closed_with_numpy_and_bools'),
+    # a closed lower bound treated as open: alpha = 0 (no residual branch) refused
+    'r9data_number_closed_bound_open': (
+        'milhelpers/params.py',
+        '(value > low if low_open else value >= low)',
+        '(value > low if low_open else value > low)',
+        'tests/test_params.py -k test_r9_chapter06_number_bounds_open_and_closed_with_numpy_and_bools'),
+    # the upper bound made exclusive: p = 1 and lr = 1 refused
+    'r9data_number_high_exclusive': (
+        'milhelpers/params.py',
+        '          and value <= high)',
+        '          and value < high)',
+        'tests/test_params.py -k test_r9_chapter06_number_bounds_open_and_closed_with_numpy_and_bools'),
+    # a bool passes the number check: p=True becomes 1.0
+    'r9data_number_bool_allowed': (
+        'milhelpers/params.py',
+        'ok = (isinstance(value, (int, float, np.number)) and not isinstance(value, bool)',
+        'ok = (isinstance(value, (int, float, np.number))',
+        'tests/test_params.py -k test_r9_chapter06_number_bounds_open_and_closed_with_numpy_and_bools'),
+    # infinity passes a check whose upper bound is inf (alpha = inf)
+    'r9data_number_inf_allowed': (
+        'milhelpers/params.py',
+        '          and np.isfinite(value) and (value > low',
+        '          and (value > low',
+        'tests/test_params.py -k test_r9_chapter06_number_bounds_open_and_closed_with_numpy_and_bools'),
+    # mask_drop = 1 accepted: every top-K instance hidden
+    'r9data_mask_drop_one_allowed': (
+        'milhelpers/params.py',
+        'or not 0.0 <= float(mask_drop) < 1.0:',
+        'or not 0.0 <= float(mask_drop) <= 1.0:',
+        'tests/test_params.py -k test_r9_chapter03_mask_drop_is_a_fraction_in_zero_to_one_half_open'),
+    # mask_drop=True taken as 1.0
+    'r9data_mask_drop_bool_allowed': (
+        'milhelpers/params.py',
+        'if isinstance(mask_drop, bool) or not isinstance(mask_drop, (int, float, np.number))',
+        'if not isinstance(mask_drop, (int, float, np.number))',
+        'tests/test_params.py -k test_r9_chapter03_mask_drop_is_a_fraction_in_zero_to_one_half_open'),
 })
 
 
