@@ -909,3 +909,25 @@ def test_r9_runner_refuses_two_methods_that_would_share_cached_runs(tmp_path, me
                        r"runs\)"):
         ex.run_experiments(None, methods, cache_dir=tmp_path, progress=False)
     assert not any(tmp_path.iterdir())
+
+
+def test_r9_correlation_ci_three_pairs_within_groups_and_a_sentence_at_zero():
+    """Three pairs are enough (two are not); within groups the correlation is of the centred
+    values: two groups each perfectly reversed, but the second higher in both, give ρ = -1
+    within and 1 − 6·16/(6·35) = 0.543 pooled. An interval ending exactly at 0 holds 0. Catches
+    the cut moved to n < 2, only one of x, y centred, and `lo <= 0 <= hi` made strict."""
+    three = ex.correlation_ci([1, 2, 3], [1, 3, 2], n_resamples=200)
+    assert three["rho"] == pytest.approx(0.5) and three["n"] == 3     # Σd² = 2: 1 − 12/24
+    two = ex.correlation_ci([1, 2, np.nan], [2, 1, 5], n_resamples=200)
+    assert math.isnan(two["rho"]) and two["n"] == 2 and all(map(math.isnan, two["ci95"]))
+    x, y, g = [1, 2, 3, 11, 12, 13], [3, 2, 1, 13, 12, 11], list("aaabbb")
+    pooled = ex.correlation_ci(x, y, n_resamples=200)
+    assert pooled["rho"] == pytest.approx(1 - 6 * 16 / (6 * 35)) and not pooled["within_groups"]
+    within = ex.correlation_ci(x, y, groups=g, n_resamples=200)
+    assert within["rho"] == pytest.approx(-1.0) and within["within_groups"] and within["n"] == 6
+    at_zero = {"rho": 0.3, "ci95": [0.0, 0.6], "p": 0.04, "n": 12}
+    assert ex.describe_correlation(at_zero) == ("ρ = +0.30 [95% CI +0.00, +0.60], p = 0.040, "
+                                                "12 runs: no clear link: the interval holds 0")
+    below = {"rho": -0.3, "ci95": [-0.6, -0.01], "p": 0.04, "n": 12}
+    assert ex.describe_correlation(below, "top-5 mass", "loc AUC").endswith(
+        "12 runs: higher top-5 mass went with lower loc AUC")

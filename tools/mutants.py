@@ -5720,6 +5720,24 @@ MUTANTS.update({
         'if isinstance(mask_drop, bool) or not isinstance(mask_drop, (int, float, np.number))',
         'if not isinstance(mask_drop, (int, float, np.number))',
         'tests/test_params.py -k test_r9_chapter03_mask_drop_is_a_fraction_in_zero_to_one_half_open'),
+    # a correlation of two pairs reported (always ±1)
+    'r9data_correlation_two_pairs': (
+        'milhelpers/experiments.py',
+        'if n < 3 or np.ptp(x) == 0',
+        'if n < 2 or np.ptp(x) == 0',
+        'tests/test_runner_paths.py -k test_r9_correlation_ci_three_pairs_within_groups_and_a_sentence_at_zero'),
+    # within groups only y is centred: x keeps the between-group spread
+    'r9data_correlation_x_not_centred': (
+        'milhelpers/experiments.py',
+        'x = (df.x - df.groupby("g").x.transform("mean")).to_numpy()',
+        'x = df.x.to_numpy()',
+        'tests/test_runner_paths.py -k test_r9_correlation_ci_three_pairs_within_groups_and_a_sentence_at_zero'),
+    # an interval ending exactly at 0 read as a clear link
+    'r9data_describe_correlation_strict_zero': (
+        'milhelpers/experiments.py',
+        'if lo <= 0 <= hi:',
+        'if lo < 0 < hi:',
+        'tests/test_runner_paths.py -k test_r9_correlation_ci_three_pairs_within_groups_and_a_sentence_at_zero'),
 })
 
 
