@@ -446,3 +446,49 @@ def test_r9_which_method_when_orders_winners_by_their_smallest_gain_and_keeps_op
     assert table.values.tolist() == [["auc", "c, a", "b", "slide AUC"],
                                      ["heatmap", "ref", "a, c, b", "loc AUC"],
                                      ["gpu", "PackMIL", "batch 1", "timing"]]
+
+
+def test_r9_where_looks_and_share_summary_by_hand_on_a_stand_in_result():
+    """where_looks over a stand-in result (runs + predictions; nothing trained): per run and
+    label the *mean over slides* of the top-k shares (ties split evenly) and of the patch
+    shares, n_slides, labels in order, only the asked methods; share_summary the mean over runs
+    (mean 5/24 where the median is 1/4) and n_runs, for each label asked. Catches other methods'
+    runs kept, patch counts for shares, n_slides counting every slide, the label option
+    ignored and a median over runs."""
+    from types import SimpleNamespace
+
+    kinds = {"s1": np.array(["solid", "normal", "benign_glands", "normal"]),      # T N M N
+             "s2": np.array(["glandular", "glandular", "normal"]),                 # T T N
+             "s3": np.array(["lymphoid_aggregate", "normal", "normal", "normal", "normal"])}
+    att = {"s1": [0.5, 0.1, 0.3, 0.3],     # k = 2: patch 0, then patches 2 and 3 tie for 1 place
+           "s2": [0.2, 0.1, 0.7], "s3": [0.1, 0.3, 0.2, 0.2, 0.2]}
+    label = {"s1": 1, "s2": 1, "s3": 0}
+    test = {("m", 0, 0): ["s3", "s1", "s2"], ("m", 0, 1): ["s1"], ("m", 1, 0): ["s1"],
+            ("x", 0, 0): ["s1"]}
+    result = SimpleNamespace(
+        methods=["m", "x"],
+        runs=pd.DataFrame([{"method": m, "seed": s, "fold": f} for m, s, f in test]),
+        predictions=lambda m, s, f: SimpleNamespace(
+            slide_ids=test[m, s, f], slide_attention=[np.array(att[i]) for i in test[m, s, f]],
+            labels=[label[i] for i in test[m, s, f]]))
+    rows = cmp.where_looks(result, kinds, k=2, methods=["m"])
+    cols = ["method", "seed", "fold", "label", "n_slides", "tumour", "mimic", "normal",
+            "patch_tumour", "patch_mimic", "patch_normal"]
+    assert sorted(rows.columns) == sorted(cols)
+    got = rows[cols].values.tolist()
+    # s1: T 1/2, M 1/4, N 1/4 (patches 1/4, 1/4, 1/2); s2: T 1/2, N 1/2 (patches 2/3, 0, 1/3)
+    want = [["m", 0, 0, 0, 1, 0.0, 0.0, 1.0, 0.0, 0.2, 0.8],
+            ["m", 0, 0, 1, 2, 0.5, 0.125, 0.375, 11 / 24, 1 / 8, 5 / 12],
+            ["m", 0, 1, 1, 1, 0.5, 0.25, 0.25, 0.25, 0.25, 0.5],
+            ["m", 1, 0, 1, 1, 0.5, 0.25, 0.25, 0.25, 0.25, 0.5]]
+    assert len(got) == len(want)
+    for g, w in zip(got, want):
+        assert g[:5] == w[:5] and g[5:] == pytest.approx(w[5:])
+    summ = cmp.share_summary(rows).set_index("kind")
+    assert summ.method.unique().tolist() == ["m"] and summ.n_runs.tolist() == [3, 3, 3]
+    assert summ.share.tolist() == pytest.approx([0.5, 5 / 24, 7 / 24])
+    assert summ.patch_share.tolist() == pytest.approx([23 / 72, 5 / 24, 17 / 36])
+    lo, hi = ex.bootstrap_ci([0.125, 0.25, 0.25])
+    assert summ.loc["mimic", ["lo", "hi"]].tolist() == pytest.approx([lo, hi])
+    neg = cmp.share_summary(rows, label=0).set_index("kind")
+    assert neg.n_runs.tolist() == [1, 1, 1] and neg.share.tolist() == pytest.approx([0, 0, 1])

@@ -5738,6 +5738,36 @@ MUTANTS.update({
         'if lo <= 0 <= hi:',
         'if lo < 0 < hi:',
         'tests/test_runner_paths.py -k test_r9_correlation_ci_three_pairs_within_groups_and_a_sentence_at_zero'),
+    # where_looks ignores methods=: every method's runs come back
+    'r9data_where_looks_methods_ignored': (
+        'milhelpers/comparison.py',
+        'for r in result.runs[result.runs.method.isin(methods)].itertuples():',
+        'for r in result.runs.itertuples():',
+        'tests/test_comparison.py -k test_r9_where_looks_and_share_summary_by_hand_on_a_stand_in_result'),
+    # patch shares as counts of patches, not fractions of the slide
+    'r9data_where_looks_patch_counts': (
+        'milhelpers/comparison.py',
+        'float(np.mean(g == n)) for n in KIND_GROUPS',
+        'float(np.sum(g == n)) for n in KIND_GROUPS',
+        'tests/test_comparison.py -k test_r9_where_looks_and_share_summary_by_hand_on_a_stand_in_result'),
+    # n_slides counts every test slide of the run, not those of the label
+    'r9data_where_looks_n_slides_all': (
+        'milhelpers/comparison.py',
+        '"label": y, "n_slides": len(shares),',
+        '"label": y, "n_slides": len(p.slide_ids),',
+        'tests/test_comparison.py -k test_r9_where_looks_and_share_summary_by_hand_on_a_stand_in_result'),
+    # share_summary always summarises the positive slides, whatever label says
+    'r9data_share_summary_label_ignored': (
+        'milhelpers/comparison.py',
+        'sel = runs[runs.label == label]',
+        'sel = runs[runs.label == 1]',
+        'tests/test_comparison.py -k test_r9_where_looks_and_share_summary_by_hand_on_a_stand_in_result'),
+    # share_summary takes the median over runs
+    'r9data_share_summary_median': (
+        'milhelpers/comparison.py',
+        '"kind": kind, "share": float(v.mean()),',
+        '"kind": kind, "share": float(np.median(v)),',
+        'tests/test_comparison.py -k test_r9_where_looks_and_share_summary_by_hand_on_a_stand_in_result'),
 })
 
 
