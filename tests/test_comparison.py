@@ -392,3 +392,103 @@ def test_r8_cost_front_value_option_and_a_tie_in_cost():
     assert cmp.cost_front(t, value="loc_auc").to_dict() == {"a": True, "b": False, "c": True}
     t.loc["b", "auc"] = 0.80                       # identical points: both on the front
     assert cmp.cost_front(t).to_dict() == {"a": True, "b": True, "c": True}
+
+
+# --- round 9: replication and which-method-when over three draws, every column by hand --------
+def _draw(rows, loc_rows=()):
+    """A compare() table with AUC rows and (to be ignored for the AUC) loc_auc rows."""
+    t = _table(rows)
+    loc = _table(loc_rows).assign(metric="loc_auc") if loc_rows else t.iloc[:0]
+    return pd.concat([t, loc], ignore_index=True)
+
+
+def test_r9_replication_over_three_draws_reads_only_its_metric():
+    """Three draws: 'w' clearly worse on d0 and d2 only, 'z' a zero difference everywhere (no
+    sign, so not the same sign), loc_auc rows that contradict the AUC ones and must not be
+    read. Catches the metric filter dropped, a zero counted as a sign, and only clearly-better
+    draws listed in the 'only' sentence."""
+    d0 = _draw([("a", 0.05, 0.01, 0.09, True), ("w", -0.04, -0.07, -0.01, True),
+                ("z", 0.0, -0.02, 0.02, False)], [("a", -0.2, -0.3, -0.1, True)])
+    d1 = _draw([("a", 0.02, 0.01, 0.03, True), ("w", -0.01, -0.03, 0.01, False),
+                ("z", 0.0, -0.03, 0.03, False)], [("a", -0.1, -0.2, -0.05, True)])
+    d2 = _draw([("a", 0.04, 0.02, 0.06, True), ("w", -0.05, -0.08, -0.02, True),
+                ("z", 0.0, -0.01, 0.01, False)], [("a", 0.1, 0.05, 0.2, True)])
+    rep = cmp.replication({"d0": d0, "d1": d1, "d2": d2})
+    assert rep.index.tolist() == ["a", "w", "z"]
+    assert rep.verdict.to_dict() == {"a": "clearly better on every draw",
+                                     "w": "clearly worse on d0, d2 only",
+                                     "z": "no evidence either way on any draw"}
+    assert rep.same_sign.to_dict() == {"a": True, "w": True, "z": False}
+    assert rep.loc["a", ["diff d0", "lo d1", "hi d2", "clear d1"]].tolist() == [0.05, 0.01, 0.06,
+                                                                                True]
+    loc = cmp.replication({"d0": d0, "d1": d1, "d2": d2}, metric="loc_auc")
+    assert loc.index.tolist() == ["a"] and loc.verdict["a"] == "clear in opposite directions"
+    with pytest.raises(KeyError, match="method 'w' is missing from draw 'd1'"):
+        cmp.replication({"d0": d0, "d1": _table([("a", 0.02, 0.01, 0.03, True)])})
+
+
+def test_r9_which_method_when_orders_winners_by_their_smallest_gain_and_keeps_options():
+    """Two methods clearly better on all three draws are listed by their *smallest* gain: 'a'
+    (0.05, 0.01, 0.06: mean and largest above 'c') has the smaller worst case than 'c' (0.03
+    each), so 'c' comes first. A situation's own metric is used, and a ready verdict keeps its
+    'avoid'. Catches the mean or max used, the metric option or 'avoid' dropped."""
+    d = {f"d{i}": _draw([("a", ga, ga / 2, ga * 1.5, True), ("c", 0.03, 0.01, 0.05, True),
+                         ("b", -0.02, -0.04, -0.01, True)],
+                        [("a", -0.1, -0.2, -0.05, True), ("c", -0.1, -0.2, -0.05, True),
+                         ("b", -0.1, -0.2, -0.05, True)])
+         for i, ga in enumerate((0.05, 0.01, 0.06))}
+    table = cmp.which_method_when([
+        {"situation": "auc", "evidence": "slide AUC", "tables": d},
+        {"situation": "heatmap", "evidence": "loc AUC", "tables": d, "metric": "loc_auc"},
+        {"situation": "gpu", "evidence": "timing", "verdict": "PackMIL", "avoid": "batch 1"}],
+        reference="ref")
+    assert table.columns.tolist() == ["situation", "favoured", "avoid", "evidence"]
+    assert table.values.tolist() == [["auc", "c, a", "b", "slide AUC"],
+                                     ["heatmap", "ref", "a, c, b", "loc AUC"],
+                                     ["gpu", "PackMIL", "batch 1", "timing"]]
+
+
+def test_r9_where_looks_and_share_summary_by_hand_on_a_stand_in_result():
+    """where_looks over a stand-in result (runs + predictions; nothing trained): per run and
+    label the *mean over slides* of the top-k shares (ties split evenly) and of the patch
+    shares, n_slides, labels in order, only the asked methods; share_summary the mean over runs
+    (mean 5/24 where the median is 1/4) and n_runs, for each label asked. Catches other methods'
+    runs kept, patch counts for shares, n_slides counting every slide, the label option
+    ignored and a median over runs."""
+    from types import SimpleNamespace
+
+    kinds = {"s1": np.array(["solid", "normal", "benign_glands", "normal"]),      # T N M N
+             "s2": np.array(["glandular", "glandular", "normal"]),                 # T T N
+             "s3": np.array(["lymphoid_aggregate", "normal", "normal", "normal", "normal"])}
+    att = {"s1": [0.5, 0.1, 0.3, 0.3],     # k = 2: patch 0, then patches 2 and 3 tie for 1 place
+           "s2": [0.2, 0.1, 0.7], "s3": [0.1, 0.3, 0.2, 0.2, 0.2]}
+    label = {"s1": 1, "s2": 1, "s3": 0}
+    test = {("m", 0, 0): ["s3", "s1", "s2"], ("m", 0, 1): ["s1"], ("m", 1, 0): ["s1"],
+            ("x", 0, 0): ["s1"]}
+    result = SimpleNamespace(
+        methods=["m", "x"],
+        runs=pd.DataFrame([{"method": m, "seed": s, "fold": f} for m, s, f in test]),
+        predictions=lambda m, s, f: SimpleNamespace(
+            slide_ids=test[m, s, f], slide_attention=[np.array(att[i]) for i in test[m, s, f]],
+            labels=[label[i] for i in test[m, s, f]]))
+    rows = cmp.where_looks(result, kinds, k=2, methods=["m"])
+    cols = ["method", "seed", "fold", "label", "n_slides", "tumour", "mimic", "normal",
+            "patch_tumour", "patch_mimic", "patch_normal"]
+    assert sorted(rows.columns) == sorted(cols)
+    got = rows[cols].values.tolist()
+    # s1: T 1/2, M 1/4, N 1/4 (patches 1/4, 1/4, 1/2); s2: T 1/2, N 1/2 (patches 2/3, 0, 1/3)
+    want = [["m", 0, 0, 0, 1, 0.0, 0.0, 1.0, 0.0, 0.2, 0.8],
+            ["m", 0, 0, 1, 2, 0.5, 0.125, 0.375, 11 / 24, 1 / 8, 5 / 12],
+            ["m", 0, 1, 1, 1, 0.5, 0.25, 0.25, 0.25, 0.25, 0.5],
+            ["m", 1, 0, 1, 1, 0.5, 0.25, 0.25, 0.25, 0.25, 0.5]]
+    assert len(got) == len(want)
+    for g, w in zip(got, want):
+        assert g[:5] == w[:5] and g[5:] == pytest.approx(w[5:])
+    summ = cmp.share_summary(rows).set_index("kind")
+    assert summ.method.unique().tolist() == ["m"] and summ.n_runs.tolist() == [3, 3, 3]
+    assert summ.share.tolist() == pytest.approx([0.5, 5 / 24, 7 / 24])
+    assert summ.patch_share.tolist() == pytest.approx([23 / 72, 5 / 24, 17 / 36])
+    lo, hi = ex.bootstrap_ci([0.125, 0.25, 0.25])
+    assert summ.loc["mimic", ["lo", "hi"]].tolist() == pytest.approx([lo, hi])
+    neg = cmp.share_summary(rows, label=0).set_index("kind")
+    assert neg.n_runs.tolist() == [1, 1, 1] and neg.share.tolist() == pytest.approx([0, 0, 1])

@@ -408,3 +408,66 @@ def test_extract_slide_rebuilds_its_encoder_when_any_key_field_changes(monkeypat
     assert len(built) == 2
     assert getattr(used[1], field) == other                  # built for the changed request
     assert used[2] is used[0]                                # the first one reused
+
+
+# --- round 9: each rule of the stale-features check, on files written as TRIDENT writes them ---
+_C3 = np.array([[0, 0], [512, 0], [0, 512]])
+_GRID = {"patch_size_level0": 512, "patch_size": 256, "target_mpp": 0.5}
+
+
+def _trident_pair(folder, feat_coords=_C3, coords=_C3, feat_grid=None, grid=None,
+                  encoder: str | None = "enc", input_size=224):
+    """A coordinates file and a features file written with h5py directly: int32 coordinates,
+    the encoder name as bytes and the input size as a NumPy integer, as other tools store
+    them. Returns the job that pairs them."""
+    import h5py
+
+    with h5py.File(folder / "p.h5", "w") as f:
+        f.create_dataset("coords", data=np.asarray(coords, np.int32)).attrs.update(
+            _GRID if grid is None else grid)
+    with h5py.File(folder / "f.h5", "w") as f:
+        f.create_dataset("coords", data=np.asarray(feat_coords, np.int32)).attrs.update(
+            _GRID if feat_grid is None else feat_grid)
+        d = f.create_dataset("features", data=np.zeros((len(feat_coords), 4), np.float32))
+        if encoder is not None:
+            d.attrs["encoder"] = np.bytes_(encoder)
+        d.attrs["input_size"] = np.int64(input_size)
+    return ExtractionJob(REAL_SVS, folder / "p.h5", folder / "f.h5")
+
+
+@pytest.mark.parametrize("change, named", [
+    ({}, None),
+    ({"grid": {**_GRID, "target_mpp": 0.5 + 1e-12}}, None),            # equal up to rounding
+    ({"grid": {"patch_size_level0": 512}}, None),                     # one side lacks a key
+    ({"encoder": None}, ["encoder (file not recorded, requested enc)"]),
+    ({"encoder": "uni"}, ["encoder (file uni, requested enc)"]),
+    ({"input_size": 448}, ["input_size (file 448, requested 224)"]),
+    ({"coords": _C3[:2]}, ["coordinates (the features hold 3 patches, p.h5 now has 2 or other "
+                           "positions)"]),
+    ({"coords": _C3 + [[0, 0], [0, 0], [0, 256]]},                      # one patch moved
+     ["coordinates (the features hold 3 patches, p.h5 now has 3 or other positions)"]),
+    ({"grid": {**_GRID, "patch_size": 128}}, ["patch_size (features 256, coordinates file 128)"]),
+    ({"grid": {**_GRID, "target_mpp": 0.25}}, ["target_mpp (features 0.5, coordinates file 0.25)"]),
+    ({"encoder": "uni", "input_size": 448, "grid": {**_GRID, "target_mpp": 1.0}},
+     ["encoder (file uni, requested enc)", "input_size (file 448, requested 224)",
+      "target_mpp (features 0.5, coordinates file 1.0)"]),
+])
+def test_r9_stale_features_reason_names_every_difference_and_only_real_ones(tmp_path, change,
+                                                                            named):
+    """Each field that makes existing features stale (encoder, input size, coordinate count or
+    positions, patch_size_level0 / patch_size / target_mpp) on its own and together, and the
+    non-differences: bytes vs str names, NumPy vs Python ints, floats equal up to rounding, an
+    attribute one side does not record. Catches bytes not decoded, the input size or
+    target_mpp not compared, moved patches missed, exact float comparison, a missing attribute
+    compared (TypeError), and only the first difference reported."""
+    from types import SimpleNamespace
+
+    job = _trident_pair(tmp_path, **change)
+    reason = features.stale_features_reason(job, SimpleNamespace(name="enc", input_size=224))
+    if named is None:
+        assert reason is None
+    else:
+        assert reason == (f"{tmp_path / 'f.h5'} was made with other settings: "
+                          + "; ".join(n.replace("p.h5", str(tmp_path / "p.h5")) for n in named)
+                          + ". Pass --overwrite (overwrite=True) to replace it, or write to "
+                          "another output folder.")

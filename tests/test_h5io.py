@@ -175,3 +175,72 @@ def test_the_temporary_file_is_hidden_beside_the_target_and_found_by_remove_part
         assert remove_partials(target) == [tmp]                  # what a later run would do
         tmp.write_bytes(b"again")
     assert target.read_bytes() == b"again" and sorted(p.name for p in target.parent.iterdir()) == ["s1.h5"]
+
+
+# --- round 9: every feature-file shape the readers accept or refuse, written as other tools do -
+def _h5(path, features: np.ndarray | None, coords: np.ndarray | None = None,
+        coords_attrs: dict | None = None) -> None:
+    """A features file written with h5py directly, as CLAM and TRIDENT write theirs."""
+    with h5py.File(path, "w") as f:
+        if features is not None:
+            f.create_dataset("features", data=features)
+        if coords is not None:
+            ds = f.create_dataset("coords", data=coords)
+            ds.attrs.update(coords_attrs or {})
+
+
+FEATS = np.arange(15, dtype=np.float32).reshape(5, 3) / 4        # N = 5 patches, D = 3
+COORDS = np.array([[0, 0], [256, 0], [512, 0], [0, 256], [256, 256]])
+
+
+@pytest.mark.parametrize("features, coords, n_coords", [
+    (FEATS, COORDS.astype(np.int64), 5),                                  # CLAM: (N, D) + (N, 2)
+    (FEATS, COORDS.astype(np.int32), 5),                                  # TRIDENT: int32 coords
+    (FEATS[None], COORDS.astype(np.int64), 5),                            # (1, N, D) exporters
+    (FEATS.astype(np.float16), COORDS, 5),                                # half-precision features
+    (FEATS.astype(np.float64), None, 0),                                  # CLAM .h5 without coords
+    (FEATS[None], None, 0),
+])
+def test_r9_read_features_accepts_each_layout_and_returns_float32_and_int64(tmp_path, features,
+                                                                            coords, n_coords):
+    """Each accepted layout reads as (N, D) float32 features and (N, 2) int64 coordinates (or
+    (0, 2) without coords). Catches the leading axis of one kept, the dtype casts dropped (a
+    float16 or float64 bag, int32 coordinates), and coord-less files refused."""
+    _h5(tmp_path / "s.h5", features, coords, {"patch_size_level0": 512})
+    got, c = read_features(tmp_path / "s.h5")
+    assert got.shape == (5, 3) and got.dtype == np.float32
+    np.testing.assert_array_equal(got, FEATS)          # every value is a multiple of 1/4: exact
+    assert c.shape == (n_coords, 2) and c.dtype == np.int64
+    if n_coords:
+        np.testing.assert_array_equal(c, COORDS)
+        c2, attrs = read_coords(tmp_path / "s.h5")
+        assert c2.dtype == np.int64 and np.array_equal(c2, COORDS)
+        assert attrs["patch_size_level0"] == 512
+
+
+@pytest.mark.parametrize("features, n_coords, message", [
+    (np.stack([FEATS, FEATS + 1]), 5, "2 feature rows but 5 coordinates"),      # (2, N, D)
+    (FEATS, 6, "5 feature rows but 6 coordinates"),
+    (FEATS, 4, "5 feature rows but 4 coordinates"),
+    (FEATS[None], 4, "5 feature rows but 4 coordinates"),
+])
+def test_r9_read_features_refuses_rows_that_do_not_match_the_coordinates(tmp_path, features,
+                                                                         n_coords, message):
+    """A (K, N, D) stack with K > 1 is not a bag: it is never cut to its first slice. Rows and
+    coordinates must agree in length both ways. Catches the leading axis squeezed for any K, and
+    the length check made one-sided."""
+    _h5(tmp_path / "s.h5", features, np.zeros((n_coords, 2), np.int64))
+    with pytest.raises(ValueError, match=rf"s.h5: {message}; the file is incomplete"):
+        read_features(tmp_path / "s.h5")
+
+
+def test_r9_a_stack_without_coords_keeps_every_slice_and_write_features_checks_both_ways(tmp_path):
+    """Without coordinates a (2, N, D) stack comes back whole (a bag dataset then refuses its
+    shape), not silently cut to (N, D). write_features refuses more or fewer rows than coords."""
+    _h5(tmp_path / "s.h5", np.stack([FEATS, FEATS + 1]))
+    got, c = read_features(tmp_path / "s.h5")
+    assert got.shape == (2, 5, 3) and c.shape == (0, 2)
+    for n in (4, 6):
+        with pytest.raises(ValueError, match=f"5 feature rows for {n} coordinates"):
+            write_features(tmp_path / f"w{n}.h5", FEATS, COORDS[:1].repeat(n, 0))
+        assert not (tmp_path / f"w{n}.h5").exists()

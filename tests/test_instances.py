@@ -299,3 +299,74 @@ def test_r8_topk_counts_break_ties_by_position():
     a = np.array([[0.25, 0.25, 0.25, 0.25], [0.1, 0.3, 0.3, 0.3]])
     assert instances.topk_counts(a, 2).tolist() == [1, 2, 1, 0]
     assert instances.topk_counts(a[0], 3).tolist() == [1, 1, 1, 0]
+
+
+# --- round 9: every column of topk_composition and tumour_probe by hand -----------------------
+def test_r9_topk_composition_pools_picks_over_slides_and_ranks_heads_by_tumour_share():
+    """Shares are picks of a group over all picks of the head in the run (a slide with N <= k
+    gives N picks, not k), not a mean of per-slide shares; rank 1 is the largest tumour share,
+    ties by head order. Catches k counted as picks, per-slide shares averaged, the rank
+    reversed or tied heads ranked from the last, a (N,) row not read as one head."""
+    kinds = {"s1": ["solid", "benign_glands", "normal", "solid"],        # T M N T
+             "s2": ["lymphoid_aggregate", "glandular"]}                   # M T
+    att = {"r0": {"s1": np.array([[0.4, 0.3, 0.2, 0.1],                   # top 3: T M N
+                                  [0.4, 0.1, 0.1, 0.4]]),                 # T T, then M (tie)
+                  "s2": np.array([[0.7, 0.3], [0.2, 0.8]])},              # N = 2 <= k: both
+           "r1": {"s1": np.array([0.1, 0.1, 0.1, 0.1])},                  # one head; T M N
+           "r2": {"s2": np.array([[0.5, 0.5], [0.9, 0.1]])},              # tied tumour shares
+           "empty": {}}
+    t = instances.topk_composition(att, kinds, k=3)
+    assert list(t.columns) == ["run", "head", "n_slides", "n_picks", "tumour", "mimic", "normal",
+                               "rank"]
+    rows = [tuple(r) for r in t.itertuples(index=False)]
+    # r0 head 1: T 1 + 1, M 1 + 1, N 1 of 5 picks; head 2: T 2 + 1, M 1 + 1 of 5 (the mean of
+    # per-slide shares would give 5/12 and 7/12)
+    want = [("r0", 1, 2, 5, 0.4, 0.4, 0.2, 2), ("r0", 2, 2, 5, 0.6, 0.4, 0.0, 1),
+            ("r1", 1, 1, 3, 1 / 3, 1 / 3, 1 / 3, 1),
+            ("r2", 1, 1, 2, 0.5, 0.5, 0.0, 1), ("r2", 2, 1, 2, 0.5, 0.5, 0.0, 2)]
+    assert len(rows) == len(want)
+    for got, exp in zip(rows, want):
+        assert got[:4] == exp[:4] and got[7] == exp[7]
+        assert got[4:7] == pytest.approx(exp[4:7])
+    with pytest.raises(ValueError, match="run 'r0': slide s2 has 1 heads, others 2"):
+        instances.topk_composition({"r0": {"s1": att["r0"]["s1"], "s2": np.ones(2) / 2}},
+                                   kinds, k=3)
+
+
+def _probe_cohort(n_slides: int):
+    """Per slide: tumour patches exactly at purity (solid 0.5) and well above (glandular 0.9),
+    an impure one (discohesive 0.49); mimics at purity (lymphoid 0.5) and above (benign glands
+    0.6), an impure mimic (0.3); plain tissue at 0.5 and at 0.49. Tumour is feature 0 = 3, the
+    rest 0: every probe separates them perfectly, so each AUC is 1 by hand."""
+    spec = [({"solid": 0.5}, 1), ({"glandular": 0.9}, 1), ({"discohesive": 0.49}, 1),
+            ({"lymphoid_aggregate": 0.5}, 0), ({"benign_glands": 0.6}, 0),
+            ({"benign_glands": 0.3}, 0), ({"tissue": 0.5}, 0), ({"tissue": 0.49}, 0)]
+    rng = np.random.default_rng(0)
+    rows, X = [], []
+    for s in range(n_slides):
+        for fr, tumour in spec:
+            rows.append((f"s{s}", fr))
+            X.append([3.0 * tumour, *rng.normal(size=2) * 0.01])
+    return np.array(X), _region_table(rows)
+
+
+def test_r9_tumour_probe_counts_patches_at_the_purity_bound_and_needs_enough_groups():
+    """n_tumour / n_negative per morphology and overall, by hand over 5 slides: a fraction
+    exactly at ``purity`` counts (tumour, mimic, and plain tissue against stroma), 0.49 does
+    not; a morphology without clear-cut patches gets no row. Catches `>=` made `>` on any of
+    the three, the purity option ignored, and exactly n_splits groups refused."""
+    X, table = _probe_cohort(5)
+    mimics = instances.tumour_probe(X, table)
+    assert mimics.index.tolist() == ["solid", "glandular", "all"]
+    assert mimics[["n_tumour", "n_negative"]].values.tolist() == [[5, 10], [5, 10], [10, 10]]
+    assert mimics.auc.tolist() == [1.0, 1.0, 1.0]
+    stroma = instances.tumour_probe(X, table, against="stroma")
+    assert stroma[["n_tumour", "n_negative"]].values.tolist() == [[5, 5], [5, 5], [10, 5]]
+    strict = instances.tumour_probe(X, table, purity=0.6)      # solid 0.5, lymphoid 0.5 drop out
+    assert strict.index.tolist() == ["glandular", "all"]
+    assert strict[["n_tumour", "n_negative"]].values.tolist() == [[5, 5], [5, 5]]
+    X4, table4 = _probe_cohort(4)
+    with pytest.raises(ValueError, match="the probe needs tumour and mimics patches in at least "
+                       "5 groups; found 8 tumour and 8 mimics patches in 4 groups"):
+        instances.tumour_probe(X4, table4)
+    assert instances.tumour_probe(X4, table4, n_splits=4).loc["all", "n_tumour"] == 8

@@ -324,3 +324,34 @@ def test_r8_tied_weights_enter_the_top_k_from_the_first_position():
     assert metrics.top_branch(heads, 1).tolist() == [0, 1, -1, -1]
     # the top-k mass does not depend on which tied weight enters
     assert metrics.topk_mass(a, 2) == pytest.approx(0.6)
+
+
+# --- round 9: every value localization_auc returns, on slides where mean != median ------------
+def test_r9_localization_auc_means_slides_ranks_within_them_and_counts_the_judged_ones():
+    """Three judged slides with within-slide AUCs 1, 1 and 0, plus a negative slide and an
+    all-tumour slide that must be skipped. Catches the median taken over slides (1 instead of
+    2/3), raw ranks or raw scores pooled instead of percentile ranks, a label exactly at the
+    threshold not counted as tumour, skipped slides counted in ``n_slides``, and the all-tumour
+    slide judged (its one-class AUC is undefined)."""
+    scores = [np.array([[0.1, 0.9]]),               # (1, N) is one head: read as (N,)
+              np.array([0.2, 0.3, 0.8]),
+              np.array([0.7, 0.4]),
+              np.array([0.5, 0.6]),                 # negative slide: skipped
+              np.array([0.3, 0.1])]                 # all tumour: skipped
+    labels = [np.array([0.0, 0.25]),                # 0.25 is exactly the threshold: tumour
+              np.array([0.1, 0.2, 0.9]),
+              np.array([0.24, 0.3]),                # the tumour patch scores lower: AUC 0
+              np.array([0.0, 0.1]),
+              np.array([0.5, 1.0])]
+    loc = metrics.localization_auc(scores, labels)
+    assert loc["n_slides"] == 3
+    assert loc["mean_slide_auc"] == pytest.approx(2 / 3)          # median would say 1
+    # percentile ranks within slides: tumour 1.0, 1.0, 0.5; non-tumour 0.5, 1/3, 2/3, 1.0.
+    # Of the 12 (tumour, non-tumour) pairs: 1.0 beats three and ties one (3.5, twice); 0.5 beats
+    # 1/3 and ties 0.5 (1.5): (7 + 1.5) / 12
+    assert loc["pooled_auc"] == pytest.approx(8.5 / 12)
+    # a higher threshold turns slide 0's 0.25 patch into non-tumour: it drops out
+    high = metrics.localization_auc(scores, labels, threshold=0.26)
+    assert high["n_slides"] == 2 and high["mean_slide_auc"] == pytest.approx(0.5)
+    with pytest.raises(ValueError, match="slide 1: 3 scores but 2 instance labels"):
+        metrics.localization_auc(scores[:2], [labels[0], labels[0]])

@@ -862,3 +862,72 @@ def test_r8_slide_metric_interval_threshold_reaches_value_and_interval_with_ever
     cases = stats.slide_metric_interval(y, s, groups=["p", "p", "q", "r"],
                                         metric="balanced_accuracy", n_boot=200)
     assert cases["n_cases"] == 3
+
+
+# --- round 9: paired_stats' degenerate differences on both sides; run names that clash --------
+@pytest.mark.parametrize("a, b, diff, p, n", [
+    # one zero difference among five positive ones: zeros are dropped, exact p = 2 / 2⁵
+    ([0, 0, 0, 0, 0, 0], [0, 1, 1, 1, 1, 1], 5 / 6, 2 / 32, 6),
+    # a zero and mixed signs: d = 0, 1, -2, 3, 4, 5 → ranks 1..5 with W- = 2; the subsets of
+    # {1..5} summing to <= 2 are {}, {1}, {2}: p = 2 · 3 / 32
+    ([1, 1, 1, 1, 1, 1], [1, 2, -1, 4, 5, 6], 11 / 6, 6 / 32, 6),
+    # all differences zero: no evidence either way, p = 1 and a zero-width interval
+    ([0.5, 0.2, 0.9], [0.5, 0.2, 0.9], 0.0, 1.0, 3),
+    # two pairs, both zero, once the NaN pair is dropped
+    ([0.3, np.nan, 0.4], [0.3, 0.8, 0.4], 0.0, 1.0, 2),
+])
+def test_r9_paired_stats_some_or_all_differences_zero(a, b, diff, p, n):
+    """Catches `all differences zero` made `any difference zero` (one tied pair then gives
+    p = 1 whatever the others say), and the median difference reported for the mean."""
+    r = ex.paired_stats(a, b, n_resamples=200)
+    assert r["diff"] == pytest.approx(diff) and r["n"] == n
+    assert r["p"] == pytest.approx(p)
+    if diff == 0.0:
+        assert r["ci95"] == [0.0, 0.0]
+
+
+def test_r9_paired_stats_one_pair_or_none_gives_nan_interval_and_p():
+    """Below two pairs there is no test: catches the cut moved to n < 1 or n < 3."""
+    one = ex.paired_stats([0.5, np.nan], [0.75, 0.1])
+    assert one["diff"] == 0.25 and one["n"] == 1
+    assert np.isnan(one["p"]) and all(np.isnan(one["ci95"]))
+    none = ex.paired_stats([np.nan], [0.1])
+    assert np.isnan(none["diff"]) and none["n"] == 0
+    two = ex.paired_stats([0.5, 0.5], [0.6, 0.7])
+    assert two["n"] == 2 and two["p"] == pytest.approx(0.5)     # exact: 2 · 1/4
+
+
+@pytest.mark.parametrize("methods", [
+    ["abmil_gated", "abmil_gated"],
+    ["mean_pool", "abmil_gated", "mean_pool"],
+    [lambda fold: None, lambda fold: None],           # two factories are both named 'custom'
+])
+def test_r9_runner_refuses_two_methods_that_would_share_cached_runs(tmp_path, methods):
+    """Two methods of one name would read and write the same cached runs. Catches the check
+    made to allow one repeat, or to compare only neighbours; nothing is written first."""
+    with pytest.raises(ValueError, match=r"method names must be distinct \(they name the cached "
+                       r"runs\)"):
+        ex.run_experiments(None, methods, cache_dir=tmp_path, progress=False)
+    assert not any(tmp_path.iterdir())
+
+
+def test_r9_correlation_ci_three_pairs_within_groups_and_a_sentence_at_zero():
+    """Three pairs are enough (two are not); within groups the correlation is of the centred
+    values: two groups each perfectly reversed, but the second higher in both, give ρ = -1
+    within and 1 − 6·16/(6·35) = 0.543 pooled. An interval ending exactly at 0 holds 0. Catches
+    the cut moved to n < 2, only one of x, y centred, and `lo <= 0 <= hi` made strict."""
+    three = ex.correlation_ci([1, 2, 3], [1, 3, 2], n_resamples=200)
+    assert three["rho"] == pytest.approx(0.5) and three["n"] == 3     # Σd² = 2: 1 − 12/24
+    two = ex.correlation_ci([1, 2, np.nan], [2, 1, 5], n_resamples=200)
+    assert math.isnan(two["rho"]) and two["n"] == 2 and all(map(math.isnan, two["ci95"]))
+    x, y, g = [1, 2, 3, 11, 12, 13], [3, 2, 1, 13, 12, 11], list("aaabbb")
+    pooled = ex.correlation_ci(x, y, n_resamples=200)
+    assert pooled["rho"] == pytest.approx(1 - 6 * 16 / (6 * 35)) and not pooled["within_groups"]
+    within = ex.correlation_ci(x, y, groups=g, n_resamples=200)
+    assert within["rho"] == pytest.approx(-1.0) and within["within_groups"] and within["n"] == 6
+    at_zero = {"rho": 0.3, "ci95": [0.0, 0.6], "p": 0.04, "n": 12}
+    assert ex.describe_correlation(at_zero) == ("ρ = +0.30 [95% CI +0.00, +0.60], p = 0.040, "
+                                                "12 runs: no clear link: the interval holds 0")
+    below = {"rho": -0.3, "ci95": [-0.6, -0.01], "p": 0.04, "n": 12}
+    assert ex.describe_correlation(below, "top-5 mass", "loc AUC").endswith(
+        "12 runs: higher top-5 mass went with lower loc AUC")

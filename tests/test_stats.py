@@ -636,3 +636,62 @@ def test_r8_slide_means_seed_gives_the_resamples_of_the_comparison_with_that_see
     r = stats.paired_slide_means(v, v + 1, y=[0, 1, 0, 1], n_boot=200)
     assert (r["n_slides"], r["n_repeats"], r["unit"]) == (3, 2, "slides")
     assert r["diff"] == pytest.approx(1.0)
+
+
+# --- round 9: power's three summaries and compare_settings' columns, by hand ------------------
+def test_r9_power_means_each_summary_over_cohorts_and_seeds_each_cohort(monkeypatch):
+    """The simulation and the per-cohort comparison replaced by fixed results (three cohorts
+    with asymmetric widths and differences, so mean != median): ``clear`` is the share of clear
+    intervals, ``ci_width`` and ``mean_diff`` are means; cohort i gets seed + 7919·(i + 1) and
+    the ``paired`` option. Catches a median or the first cohort taken, the seed offset off by
+    one cohort, and ``paired`` not passed on."""
+    per = [{"diff": 0.01, "ci95": [-0.02, 0.04]},        # width 0.06, not clear
+           {"diff": 0.05, "ci95": [0.01, 0.09]},         # width 0.08, clear
+           {"diff": 0.24, "ci95": [0.10, 0.38]}]         # width 0.28, clear
+    calls = []
+
+    def simulate(n_slides, n_repeats, delta, n_cohorts, seed, **model):
+        assert (n_slides, n_repeats, delta, n_cohorts, seed, model) == (30, 2, 0.1, 3, 5,
+                                                                        {"rho_methods": 0.4})
+        return np.zeros(30), np.zeros((3, 2, 30)), np.ones((3, 2, 30)) * np.arange(3)[:, None, None]
+
+    def compare(y, a, b, n_boot, seed, paired):
+        i = int(b[0, 0])                                  # which cohort: b holds its index
+        calls.append((i, n_boot, seed, paired))
+        return per[i]
+
+    monkeypatch.setattr(stats, "simulate_scores", simulate)
+    monkeypatch.setattr(stats, "paired_slide_comparison", compare)
+    res = stats.power(0.1, n_slides=30, n_repeats=2, n_cohorts=3, n_boot=50, seed=5,
+                      paired=False, rho_methods=0.4)
+    assert res == pytest.approx({"clear": 2 / 3, "ci_width": (0.06 + 0.08 + 0.28) / 3,
+                                 "mean_diff": 0.1, "n_cohorts": 3})
+    assert calls == [(0, 50, 5 + 7919, False), (1, 50, 5 + 2 * 7919, False),
+                     (2, 50, 5 + 3 * 7919, False)]
+
+
+def test_r9_compare_settings_three_settings_digits_and_rows_only_all_share():
+    """Three settings; a row missing from the last is left out (in the first setting's order);
+    ``digits`` reaches all three numbers; agree is True for all-clear-one-way or none-clear
+    and False for a mix of clear and not clear. Catches any() for all() over the settings, a
+    fixed 3 digits for the interval ends, and 'clear but not the same way' counted as agreeing."""
+    import pandas as pd
+
+    def table(rows):
+        return pd.DataFrame(rows, columns=["metric", "method", "diff", "lo", "hi", "clear"])
+
+    one = table([("auc", "m", 0.051, 0.012, 0.094, True), ("auc", "n", 0.02, -0.01, 0.05, False),
+                 ("f1", "m", -0.1, -0.2, -0.04, True), ("auc", "q", 0.1, 0.05, 0.2, True)])
+    two = table([("f1", "m", -0.05, -0.09, -0.01, True), ("auc", "m", 0.03, -0.004, 0.06, False),
+                 ("auc", "n", -0.01, -0.03, 0.01, False), ("auc", "q", 0.1, 0.05, 0.2, True)])
+    three = table([("auc", "n", 0.0, -0.02, 0.02, False), ("f1", "m", -0.2, -0.3, -0.1, True),
+                   ("auc", "m", 0.04, 0.01, 0.07, True)])
+    out = stats.compare_settings({"A": one, "B": two, "C": three}, digits=2)
+    assert out.columns.tolist() == ["metric", "method", "A", "B", "C", "agree"]
+    assert out.values.tolist() == [
+        ["auc", "m", "+0.05 [+0.01, +0.09] clear", "+0.03 [-0.00, +0.06] —",
+         "+0.04 [+0.01, +0.07] clear", False],
+        ["auc", "n", "+0.02 [-0.01, +0.05] —", "-0.01 [-0.03, +0.01] —",
+         "+0.00 [-0.02, +0.02] —", True],
+        ["f1", "m", "-0.10 [-0.20, -0.04] clear", "-0.05 [-0.09, -0.01] clear",
+         "-0.20 [-0.30, -0.10] clear", True]]

@@ -619,3 +619,59 @@ def test_a_run_name_of_exactly_120_characters_is_kept_whole(length, cut):
     name = sweep.run_name(params)
     assert len(",".join(f"{k}={v}" for k, v in params.items())) == length
     assert (name != "n=" + "x" * (length - 2)) is cut and len(name) == (113 if cut else length)
+
+
+# --- round 9: every name-uniqueness rule of a sweep, on both sides ----------------------------
+class _Cluster(Exception):
+    """Raised by a client that must not be reached: the runs were handed to the cluster."""
+
+
+class _NoClient:
+    def __getattr__(self, name):
+        raise _Cluster(f"client.{name} used")
+
+
+@pytest.mark.parametrize("labels, folder", [
+    (["a b", "a_b"], "label=a_b"),                 # two runs, one folder
+    (["a/b", "c", "a_b"], "label=a_b"),            # the clash need not be neighbours
+    (["x y", "z", "x?y", "q", "x_y"], "label=x_y"),  # three runs in one folder
+])
+def test_r9_runs_that_would_share_a_folder_are_refused_before_anything_is_written(
+        tmp_path, labels, folder):
+    """Values differing only in characters unsafe in file names map to one run folder; one run
+    would overwrite the other's results. Catches the check letting one clash through, or
+    comparing neighbours only: the sweep then reaches the cluster and writes ``out``."""
+    nb = _notebook(tmp_path, TOY_PARAMS, TOY_BODY)
+    out = tmp_path / "sweep"
+    with pytest.raises(ValueError, match=rf"several runs would share the folder '{folder}': "
+                       "make the values differ in more than punctuation"):
+        sweep.run_sweep(nb, [{"label": v} for v in labels], out, client=_NoClient())
+    assert not out.exists()
+
+
+def test_r9_values_that_keep_distinct_folders_reach_the_cluster(tmp_path):
+    """'-', '+', '.', ',' and brackets are kept in folder names, so 'a-b' and 'a_b', or 1e+20
+    and 1e-20, stay distinct runs: they pass the clash check and go to the cluster. Catches
+    any of them turned into '_' (two runs in one folder)."""
+    nb = _notebook(tmp_path, TOY_PARAMS, TOY_BODY)
+    grid = [{"label": "a-b"}, {"label": "a_b"}, {"label": "[a,b]"}, {"label": "a.b"},
+            {"x": 1e20}, {"x": 1e-20}]
+    assert [sweep.run_name(p) for p in grid] == [
+        "label=a-b", "label=a_b", "label=[a,b]", "label=a.b", "x=1e+20", "x=1e-20"]
+    with pytest.raises(_Cluster):
+        sweep.run_sweep(nb, grid, tmp_path / "sweep", client=_NoClient())
+
+
+def test_r9_grid_merges_equal_values_anywhere_and_refuses_a_name_given_twice(tmp_path):
+    """'-p x 1 2 1.0' is two runs (1.0 parsed twice), wherever the repeat stands; a name given
+    twice is refused even between other names, and an empty value list is refused."""
+    nb = _notebook(tmp_path, TOY_PARAMS, TOY_BODY)
+    assert sweep.sweep_grid(nb, [("x", ["1", "2", "1.0"]), ("n", ["4", "3", "4"])]) == [
+        {"x": 1.0, "n": 4}, {"x": 1.0, "n": 3}, {"x": 2.0, "n": 4}, {"x": 2.0, "n": 3}]
+    with pytest.raises(ValueError, match="parameter n given more than once"):
+        sweep.sweep_grid(nb, [("n", ["1"]), ("x", ["1"]), ("n", ["2"])])
+    with pytest.raises(ValueError, match=r"parameter x: give at least one value \(-p x V1"):
+        sweep.sweep_grid(nb, [("n", ["1"]), ("x", [])])
+    with pytest.raises(ValueError, match="unknown parameter lam, seed: not in the parameters "
+                       "cell of .*toy.ipynb, which sets x, n, label"):
+        sweep.sweep_grid(nb, [("lam", ["1"]), ("x", ["1"]), ("seed", ["0"])])

@@ -5869,6 +5869,405 @@ MUTANTS.update({
         '    if target == "multihot" and loss_name == "ce":',
         '    if False and loss_name == "ce":',
         'tests/test_methods.py -k test_r9_method_checks_accept_their_bound_and_refuse_just_past_it'),
+# round 9: runner, statistics, metrics, params, feature files, sweeps (t3)
+MUTANTS.update({
+    'audit9_metrics_loc_median_not_mean': (
+        'milhelpers/metrics.py',
+        '"mean_slide_auc": float(np.mean(aucs)),',
+        '"mean_slide_auc": float(np.median(aucs)),',
+        'tests/test_metrics_viz.py -k test_r9_localization_auc_means_slides_ranks_within_them_and_counts_the_judged_ones'),
+    'audit9_params_seed_bool_allowed': (
+        'milhelpers/params.py',
+        'if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:',
+        'if not isinstance(seed, (int, np.integer)) or seed < 0:',
+        'tests/test_params.py -k test_r9_chapter01_seed_takes_whole_numbers_from_zero_and_refuses_bools'),
+    'audit9_runner_paired_any_zero_p1': (
+        'milhelpers/experiments.py',
+        'if np.all(d == 0):',
+        'if np.any(d == 0):',
+        'tests/test_runner_paths.py -k test_r9_paired_stats_some_or_all_differences_zero'),
+    'audit9_h5_squeeze_any_leading': (
+        'milhelpers/h5io.py',
+        'if feats.ndim == 3 and feats.shape[0] == 1:',
+        'if feats.ndim == 3 and feats.shape[0] >= 1:',
+        'tests/test_h5io.py -k test_r9_read_features_refuses_rows_that_do_not_match_the_coordinates'),
+    'audit9_sweeps_run_folder_clash_allowed': (
+        'milhelpers/sweep.py',
+        'if len(set(names)) != len(names):',
+        'if len(set(names)) < len(names) - 1:',
+        'tests/test_sweep.py -k test_r9_runs_that_would_share_a_folder_are_refused_before_anything_is_written'),
+    # a patch exactly at the tumour threshold counts as non-tumour
+    'r9data_loc_threshold_strict': (
+        'milhelpers/metrics.py',
+        'y = np.asarray(y).ravel() >= threshold',
+        'y = np.asarray(y).ravel() > threshold',
+        'tests/test_metrics_viz.py -k test_r9_localization_auc_means_slides_ranks_within_them_and_counts_the_judged_ones'),
+    # pooled AUC over raw within-slide ranks (1..N), so long slides dominate
+    'r9data_loc_pooled_unnormalised_ranks': (
+        'milhelpers/metrics.py',
+        'ranks.append(pd.Series(s).rank(pct=True).to_numpy())',
+        'ranks.append(pd.Series(s).rank().to_numpy())',
+        'tests/test_metrics_viz.py -k test_r9_localization_auc_means_slides_ranks_within_them_and_counts_the_judged_ones'),
+    # n_slides counts the skipped negative and all-tumour slides too
+    'r9data_loc_n_slides_counts_skipped': (
+        'milhelpers/metrics.py',
+        '"n_slides": len(aucs)}',
+        '"n_slides": len(scores)}',
+        'tests/test_metrics_viz.py -k test_r9_localization_auc_means_slides_ranks_within_them_and_counts_the_judged_ones'),
+    # chapter 01 refuses a numpy integer seed (np.int64 from a config array)
+    'r9data_seed_numpy_refused': (
+        'milhelpers/params.py',
+        'or not isinstance(seed, (int, np.integer)) or seed < 0:',
+        'or not isinstance(seed, int) or seed < 0:',
+        'tests/test_params.py -k test_r9_chapter01_seed_takes_whole_numbers_from_zero_and_refuses_bools'),
+    # chapter 01 refuses seed 0, the default
+    'r9data_seed_from_one': (
+        'milhelpers/params.py',
+        'isinstance(seed, (int, np.integer)) or seed < 0:',
+        'isinstance(seed, (int, np.integer)) or seed < 1:',
+        'tests/test_params.py -k test_r9_chapter01_seed_takes_whole_numbers_from_zero_and_refuses_bools'),
+    # chapter 01 refuses a numpy integer n_slides
+    'r9data_n_slides_numpy_refused': (
+        'milhelpers/params.py',
+        'not isinstance(n_slides, (int, np.integer))',
+        'not isinstance(n_slides, int)',
+        'tests/test_params.py -k test_r9_chapter01_n_slides_from_twenty_any_integer_type'),
+    # check_int takes any float and truncates it: 2.5 epochs become 2
+    'r9data_check_int_any_float': (
+        'milhelpers/params.py',
+        'if not ok and isinstance(value, float) and value.is_integer():',
+        'if not ok and isinstance(value, float):',
+        'tests/test_params.py -k test_r9_check_int_each_side_of_its_minimum'),
+    # check_int refuses a value exactly at its minimum
+    'r9data_check_int_minimum_exclusive': (
+        'milhelpers/params.py',
+        '    if not ok or value < minimum:',
+        '    if not ok or value <= minimum:',
+        'tests/test_params.py -k test_r9_check_int_each_side_of_its_minimum'),
+    # check_lambda with positive=True still accepts 0
+    'r9data_lambda_positive_ignored': (
+        'milhelpers/params.py',
+        'value < 0 or (positive and value == 0):',
+        'value < 0:',
+        'tests/test_params.py -k test_r9_check_lambda_at_zero_with_and_without_positive'),
+    # check_lambda takes True as λ = 1.0
+    'r9data_lambda_bool_allowed': (
+        'milhelpers/params.py',
+        'ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)',
+        'ok = isinstance(value, (int, float, np.integer, np.floating))',
+        'tests/test_params.py -k test_r9_check_lambda_at_zero_with_and_without_positive'),
+    # the runner lets one repeated method name through: two methods share cached runs
+    'r9data_runner_names_one_repeat': (
+        'milhelpers/experiments.py',
+        '    if len(set(names)) != len(names):\n        raise ValueError(f"method names must be distinct',
+        '    if len(set(names)) < len(names) - 1:\n        raise ValueError(f"method names must be distinct',
+        'tests/test_runner_paths.py -k test_r9_runner_refuses_two_methods_that_would_share_cached_runs'),
+    # paired_stats tests a single pair (a one-sample Wilcoxon and bootstrap)
+    'r9data_paired_one_pair_tested': (
+        'milhelpers/experiments.py',
+        '    if n < 2:\n        return {"diff": diff, "ci95": [float("nan"), float("nan")], "p": float("nan"), "n": n}',
+        '    if n < 1:\n        return {"diff": diff, "ci95": [float("nan"), float("nan")], "p": float("nan"), "n": n}',
+        'tests/test_runner_paths.py -k test_r9_paired_stats_one_pair_or_none_gives_nan_interval_and_p'),
+    # paired_stats reports the median difference, not the mean (5/6 pairs of +1 and a 0: 1)
+    'r9data_paired_diff_median': (
+        'milhelpers/experiments.py',
+        '    diff = float(d.mean()) if n else float("nan")\n    if n < 2:',
+        '    diff = float(np.median(d)) if n else float("nan")\n    if n < 2:',
+        'tests/test_runner_paths.py -k test_r9_paired_stats_some_or_all_differences_zero'),
+    # only more coordinates than feature rows is refused; fewer pass
+    'r9data_h5_length_check_one_sided': (
+        'milhelpers/h5io.py',
+        'if len(coords) and len(coords) != len(feats):',
+        'if len(coords) > len(feats):',
+        'tests/test_h5io.py -k test_r9_read_features_refuses_rows_that_do_not_match_the_coordinates'),
+    # features come back in the file's dtype (float16/float64 bags)
+    'r9data_h5_float32_cast_dropped': (
+        'milhelpers/h5io.py',
+        'return feats.astype(np.float32, copy=False), coords',
+        'return feats, coords',
+        'tests/test_h5io.py -k test_r9_read_features_accepts_each_layout_and_returns_float32_and_int64'),
+    # TRIDENT's int32 coordinates come back as int32 from read_features
+    'r9data_h5_coords_int64_cast_dropped': (
+        'milhelpers/h5io.py',
+        'coords = f["coords"][:].astype(np.int64) if "coords" in f',
+        'coords = f["coords"][:] if "coords" in f',
+        'tests/test_h5io.py -k test_r9_read_features_accepts_each_layout_and_returns_float32_and_int64'),
+    # write_features accepts fewer coordinates than feature rows
+    'r9data_h5_write_check_one_sided': (
+        'milhelpers/h5io.py',
+        'if len(features) != len(coords):',
+        'if len(features) < len(coords):',
+        'tests/test_h5io.py -k test_r9_a_stack_without_coords_keeps_every_slice_and_write_features_checks_both_ways'),
+    # run-folder clashes found only between neighbouring runs of the grid
+    'r9data_sweep_clash_neighbours_only': (
+        'milhelpers/sweep.py',
+        '    if len(set(names)) != len(names):\n        clash',
+        '    if any(x == y for x, y in zip(names, names[1:])):\n        clash',
+        'tests/test_sweep.py -k test_r9_runs_that_would_share_a_folder_are_refused_before_anything_is_written'),
+    # "-p x 1 2 1.0" merges only consecutive repeats: two runs of x = 1
+    'r9data_sweep_dedupe_consecutive': (
+        'milhelpers/sweep.py',
+        'if v not in values:',
+        'if v not in values[-1:]:',
+        'tests/test_sweep.py -k test_r9_grid_merges_equal_values_anywhere_and_refuses_a_name_given_twice'),
+    # "-" becomes "_" in run folders: a-b and a_b (and 1e-20, 1e_20) share one
+    'r9data_sweep_dash_unsafe': (
+        'milhelpers/sweep.py',
+        'text = re.sub(r"[^\\w.,=+\\-\\[\\]]", "_", text)',
+        'text = re.sub(r"[^\\w.,=+\\[\\]]", "_", text)',
+        'tests/test_sweep.py -k test_r9_values_that_keep_distinct_folders_reach_the_cluster'),
+    # a parameter given twice is refused only when given three times
+    'r9data_sweep_name_twice_allowed': (
+        'milhelpers/sweep.py',
+        'twice = sorted({n for n in names if names.count(n) > 1})',
+        'twice = sorted({n for n in names if names.count(n) > 2})',
+        'tests/test_sweep.py -k test_r9_grid_merges_equal_values_anywhere_and_refuses_a_name_given_twice'),
+    # winners ordered by their mean gain, not the smallest
+    'r9data_which_when_mean_gain': (
+        'milhelpers/comparison.py',
+        '.min(1).sort_values(ascending=False)',
+        '.mean(1).sort_values(ascending=False)',
+        'tests/test_comparison.py -k test_r9_which_method_when_orders_winners_by_their_smallest_gain_and_keeps_options'),
+    # a zero difference on every draw counts as the same sign
+    'r9data_replication_zero_sign': (
+        'milhelpers/comparison.py',
+        'row["same_sign"] = bool(len(set(signs)) == 1 and signs[0] != 0)',
+        'row["same_sign"] = bool(len(set(signs)) == 1)',
+        'tests/test_comparison.py -k test_r9_replication_over_three_draws_reads_only_its_metric'),
+    # the "only" sentence lists only clearly-better draws (worse-only: IndexError)
+    'r9data_draw_verdict_only_better': (
+        'milhelpers/comparison.py',
+        'clear = [d for d, o in outcomes.items() if o != 0]',
+        'clear = [d for d, o in outcomes.items() if o > 0]',
+        'tests/test_comparison.py -k test_r9_replication_over_three_draws_reads_only_its_metric'),
+    # a situation's metric option ignored: every row judged on the slide AUC
+    'r9data_which_when_metric_ignored': (
+        'milhelpers/comparison.py',
+        'rep = replication(ev["tables"], ev.get("metric", "auc"))',
+        'rep = replication(ev["tables"], "auc")',
+        'tests/test_comparison.py -k test_r9_which_method_when_orders_winners_by_their_smallest_gain_and_keeps_options'),
+    # a ready verdict loses its avoid column
+    'r9data_which_when_avoid_dropped': (
+        'milhelpers/comparison.py',
+        '"avoid": ev.get("avoid", ""),',
+        '"avoid": "",',
+        'tests/test_comparison.py -k test_r9_which_method_when_orders_winners_by_their_smallest_gain_and_keeps_options'),
+    # replication reads every metric's rows, not only the one asked
+    'r9data_replication_metric_filter_dropped': (
+        'milhelpers/comparison.py',
+        'per = {d: t[t.metric == metric].set_index("method")',
+        'per = {d: t.set_index("method")',
+        'tests/test_comparison.py -k test_r9_replication_over_three_draws_reads_only_its_metric'),
+    # a head's picks on a slide of N <= k patches counted as k
+    'r9data_topk_picks_k': (
+        'milhelpers/instances.py',
+        'picks[h] += len(top)',
+        'picks[h] += k',
+        'tests/test_instances.py -k test_r9_topk_composition_pools_picks_over_slides_and_ranks_heads_by_tumour_share'),
+    # rank 1 given to the head with the smallest tumour share
+    'r9data_topk_rank_reversed': (
+        'milhelpers/instances.py',
+        'rank[np.argsort(-shares[:, 0], kind="stable")]',
+        'rank[np.argsort(shares[:, 0], kind="stable")]',
+        'tests/test_instances.py -k test_r9_topk_composition_pools_picks_over_slides_and_ranks_heads_by_tumour_share'),
+    # a patch exactly at purity is not clear-cut tumour
+    'r9data_probe_tumour_purity_strict': (
+        'milhelpers/instances.py',
+        'morph = np.where(tum.max(axis=1) >= purity,',
+        'morph = np.where(tum.max(axis=1) > purity,',
+        'tests/test_instances.py -k test_r9_tumour_probe_counts_patches_at_the_purity_bound_and_needs_enough_groups'),
+    # a mimic exactly at purity is not a negative
+    'r9data_probe_mimic_purity_strict': (
+        'milhelpers/instances.py',
+        'negative = (mim.max(axis=1) >= purity)',
+        'negative = (mim.max(axis=1) > purity)',
+        'tests/test_instances.py -k test_r9_tumour_probe_counts_patches_at_the_purity_bound_and_needs_enough_groups'),
+    # plain tissue exactly at purity is not a stroma negative
+    'r9data_probe_stroma_tissue_strict': (
+        'milhelpers/instances.py',
+        'table["tissue_fraction"].to_numpy() >= purity)',
+        'table["tissue_fraction"].to_numpy() > purity)',
+        'tests/test_instances.py -k test_r9_tumour_probe_counts_patches_at_the_purity_bound_and_needs_enough_groups'),
+    # exactly n_splits groups refused
+    'r9data_probe_groups_at_n_splits_refused': (
+        'milhelpers/instances.py',
+        'n_groups < n_splits:',
+        'n_groups <= n_splits:',
+        'tests/test_instances.py -k test_r9_tumour_probe_counts_patches_at_the_purity_bound_and_needs_enough_groups'),
+    # power reports the median interval width over cohorts
+    'r9data_power_width_median': (
+        'milhelpers/stats.py',
+        '"ci_width": float(np.mean(widths))',
+        '"ci_width": float(np.median(widths))',
+        'tests/test_stats.py -k test_r9_power_means_each_summary_over_cohorts_and_seeds_each_cohort'),
+    # power reports the median difference over cohorts
+    'r9data_power_diff_median': (
+        'milhelpers/stats.py',
+        '"mean_diff": float(np.mean(diffs))',
+        '"mean_diff": float(np.median(diffs))',
+        'tests/test_stats.py -k test_r9_power_means_each_summary_over_cohorts_and_seeds_each_cohort'),
+    # cohort 0 resampled with the simulation's own seed (offset one cohort early)
+    'r9data_power_seed_offset': (
+        'milhelpers/stats.py',
+        'seed=seed + 7919 * (i + 1), paired=paired)',
+        'seed=seed + 7919 * i, paired=paired)',
+        'tests/test_stats.py -k test_r9_power_means_each_summary_over_cohorts_and_seeds_each_cohort'),
+    # power always pairs the resamples, whatever paired= says
+    'r9data_power_paired_ignored': (
+        'milhelpers/stats.py',
+        'seed=seed + 7919 * (i + 1), paired=paired)',
+        'seed=seed + 7919 * (i + 1), paired=True)',
+        'tests/test_stats.py -k test_r9_power_means_each_summary_over_cohorts_and_seeds_each_cohort'),
+    # compare_settings keeps a row present in any later setting (KeyError on the missing one)
+    'r9data_compare_settings_any_setting': (
+        'milhelpers/stats.py',
+        'if all(k in keyed[n].index for n in names[1:])]',
+        'if any(k in keyed[n].index for n in names[1:])]',
+        'tests/test_stats.py -k test_r9_compare_settings_three_settings_digits_and_rows_only_all_share'),
+    # compare_settings writes the interval's low end with 3 digits whatever digits asks
+    'r9data_compare_settings_lo_digits': (
+        'milhelpers/stats.py',
+        "[{r['lo']:+.{digits}f}, ",
+        "[{r['lo']:+.3f}, ",
+        'tests/test_stats.py -k test_r9_compare_settings_three_settings_digits_and_rows_only_all_share'),
+    # settings without a clear verdict do not vote: clear + unclear counted as agreeing
+    'r9data_compare_settings_unclear_no_vote': (
+        'milhelpers/stats.py',
+        '            calls.add(call)\n',
+        '            calls.add(call) if r["clear"] else None\n',
+        'tests/test_stats.py -k test_r9_compare_settings_three_settings_digits_and_rows_only_all_share'),
+    # an encoder name stored as bytes (TRIDENT) is compared as "b'enc'": every such file stale
+    'r9data_stale_bytes_not_decoded': (
+        'milhelpers/features.py',
+        'have = have.decode() if isinstance(have, bytes) else have',
+        'have = str(have)',
+        'tests/test_features.py -k test_r9_stale_features_reason_names_every_difference_and_only_real_ones'),
+    # the input size is not compared: features at 448 px reused for 224
+    'r9data_stale_input_size_ignored': (
+        'milhelpers/features.py',
+        'for key, want in (("encoder", encoder.name), ("input_size", int(encoder.input_size))):',
+        'for key, want in (("encoder", encoder.name),):',
+        'tests/test_features.py -k test_r9_stale_features_reason_names_every_difference_and_only_real_ones'),
+    # only the number of coordinates is compared: a moved patch keeps stale features
+    'r9data_stale_coords_count_only': (
+        'milhelpers/features.py',
+        'if fcoords.shape != coords.shape or not np.array_equal(fcoords, coords):',
+        'if fcoords.shape != coords.shape:',
+        'tests/test_features.py -k test_r9_stale_features_reason_names_every_difference_and_only_real_ones'),
+    # grid attributes compared even when one side does not record them (TypeError)
+    'r9data_stale_missing_attr_compared': (
+        'milhelpers/features.py',
+        'if a is not None and b is not None and not math.isclose(float(a), float(b)):',
+        'if not math.isclose(float(a), float(b)):',
+        'tests/test_features.py -k test_r9_stale_features_reason_names_every_difference_and_only_real_ones'),
+    # grid attributes compared exactly: 0.5 vs 0.5 + 1e-12 is stale
+    'r9data_stale_exact_float': (
+        'milhelpers/features.py',
+        'and not math.isclose(float(a), float(b)):',
+        'and float(a) != float(b):',
+        'tests/test_features.py -k test_r9_stale_features_reason_names_every_difference_and_only_real_ones'),
+    # target_mpp left out of the grid comparison
+    'r9data_stale_target_mpp_ignored': (
+        'milhelpers/features.py',
+        'for key in ("patch_size_level0", "patch_size", "target_mpp"):',
+        'for key in ("patch_size_level0", "patch_size"):',
+        'tests/test_features.py -k test_r9_stale_features_reason_names_every_difference_and_only_real_ones'),
+    # only the first difference is reported
+    'r9data_stale_first_difference_only': (
+        'milhelpers/features.py',
+        "{'; '.join(diffs)}",
+        '{diffs[0]}',
+        'tests/test_features.py -k test_r9_stale_features_reason_names_every_difference_and_only_real_ones'),
+    # an open lower bound treated as closed: p = 0 (no instance in the main branch) accepted
+    'r9data_number_open_bound_closed': (
+        'milhelpers/params.py',
+        '(value > low if low_open else value >= low)',
+        '(value >= low if low_open else value >= low)',
+        'tests/test_params.py -k test_r9_chapter06_number_bounds_open_and_closed_with_numpy_and_bools'),
+    # a closed lower bound treated as open: alpha = 0 (no residual branch) refused
+    'r9data_number_closed_bound_open': (
+        'milhelpers/params.py',
+        '(value > low if low_open else value >= low)',
+        '(value > low if low_open else value > low)',
+        'tests/test_params.py -k test_r9_chapter06_number_bounds_open_and_closed_with_numpy_and_bools'),
+    # the upper bound made exclusive: p = 1 and lr = 1 refused
+    'r9data_number_high_exclusive': (
+        'milhelpers/params.py',
+        '          and value <= high)',
+        '          and value < high)',
+        'tests/test_params.py -k test_r9_chapter06_number_bounds_open_and_closed_with_numpy_and_bools'),
+    # a bool passes the number check: p=True becomes 1.0
+    'r9data_number_bool_allowed': (
+        'milhelpers/params.py',
+        'ok = (isinstance(value, (int, float, np.number)) and not isinstance(value, bool)',
+        'ok = (isinstance(value, (int, float, np.number))',
+        'tests/test_params.py -k test_r9_chapter06_number_bounds_open_and_closed_with_numpy_and_bools'),
+    # infinity passes a check whose upper bound is inf (alpha = inf)
+    'r9data_number_inf_allowed': (
+        'milhelpers/params.py',
+        '          and np.isfinite(value) and (value > low',
+        '          and (value > low',
+        'tests/test_params.py -k test_r9_chapter06_number_bounds_open_and_closed_with_numpy_and_bools'),
+    # mask_drop = 1 accepted: every top-K instance hidden
+    'r9data_mask_drop_one_allowed': (
+        'milhelpers/params.py',
+        'or not 0.0 <= float(mask_drop) < 1.0:',
+        'or not 0.0 <= float(mask_drop) <= 1.0:',
+        'tests/test_params.py -k test_r9_chapter03_mask_drop_is_a_fraction_in_zero_to_one_half_open'),
+    # mask_drop=True taken as 1.0
+    'r9data_mask_drop_bool_allowed': (
+        'milhelpers/params.py',
+        'if isinstance(mask_drop, bool) or not isinstance(mask_drop, (int, float, np.number))',
+        'if not isinstance(mask_drop, (int, float, np.number))',
+        'tests/test_params.py -k test_r9_chapter03_mask_drop_is_a_fraction_in_zero_to_one_half_open'),
+    # a correlation of two pairs reported (always ±1)
+    'r9data_correlation_two_pairs': (
+        'milhelpers/experiments.py',
+        'if n < 3 or np.ptp(x) == 0',
+        'if n < 2 or np.ptp(x) == 0',
+        'tests/test_runner_paths.py -k test_r9_correlation_ci_three_pairs_within_groups_and_a_sentence_at_zero'),
+    # within groups only y is centred: x keeps the between-group spread
+    'r9data_correlation_x_not_centred': (
+        'milhelpers/experiments.py',
+        'x = (df.x - df.groupby("g").x.transform("mean")).to_numpy()',
+        'x = df.x.to_numpy()',
+        'tests/test_runner_paths.py -k test_r9_correlation_ci_three_pairs_within_groups_and_a_sentence_at_zero'),
+    # an interval ending exactly at 0 read as a clear link
+    'r9data_describe_correlation_strict_zero': (
+        'milhelpers/experiments.py',
+        'if lo <= 0 <= hi:',
+        'if lo < 0 < hi:',
+        'tests/test_runner_paths.py -k test_r9_correlation_ci_three_pairs_within_groups_and_a_sentence_at_zero'),
+    # where_looks ignores methods=: every method's runs come back
+    'r9data_where_looks_methods_ignored': (
+        'milhelpers/comparison.py',
+        'for r in result.runs[result.runs.method.isin(methods)].itertuples():',
+        'for r in result.runs.itertuples():',
+        'tests/test_comparison.py -k test_r9_where_looks_and_share_summary_by_hand_on_a_stand_in_result'),
+    # patch shares as counts of patches, not fractions of the slide
+    'r9data_where_looks_patch_counts': (
+        'milhelpers/comparison.py',
+        'float(np.mean(g == n)) for n in KIND_GROUPS',
+        'float(np.sum(g == n)) for n in KIND_GROUPS',
+        'tests/test_comparison.py -k test_r9_where_looks_and_share_summary_by_hand_on_a_stand_in_result'),
+    # n_slides counts every test slide of the run, not those of the label
+    'r9data_where_looks_n_slides_all': (
+        'milhelpers/comparison.py',
+        '"label": y, "n_slides": len(shares),',
+        '"label": y, "n_slides": len(p.slide_ids),',
+        'tests/test_comparison.py -k test_r9_where_looks_and_share_summary_by_hand_on_a_stand_in_result'),
+    # share_summary always summarises the positive slides, whatever label says
+    'r9data_share_summary_label_ignored': (
+        'milhelpers/comparison.py',
+        'sel = runs[runs.label == label]',
+        'sel = runs[runs.label == 1]',
+        'tests/test_comparison.py -k test_r9_where_looks_and_share_summary_by_hand_on_a_stand_in_result'),
+    # share_summary takes the median over runs
+    'r9data_share_summary_median': (
+        'milhelpers/comparison.py',
+        '"kind": kind, "share": float(v.mean()),',
+        '"kind": kind, "share": float(np.median(v)),',
+        'tests/test_comparison.py -k test_r9_where_looks_and_share_summary_by_hand_on_a_stand_in_result'),
 })
 
 
