@@ -5631,6 +5631,8 @@ MUTANTS.update({
         'target_ds = max(1.0, params.seg_mpp / slide.mpp)',
         'target_ds = max(1.0, slide.mpp / params.seg_mpp)',
         'tests/test_tiling_paths.py -k test_r9_segmenting_a_1000_by_999_slide_keeps_its_anisotropic_downsample'),
+})
+
 # round 9: method models, losses and MHIM visibility — the audit-9 survivors of losses.py,
 # packmil.py, mhim.py and visibility.py, and every input check / init / forward option near them
 MUTANTS.update({
@@ -5869,6 +5871,8 @@ MUTANTS.update({
         '    if target == "multihot" and loss_name == "ce":',
         '    if False and loss_name == "ce":',
         'tests/test_methods.py -k test_r9_method_checks_accept_their_bound_and_refuse_just_past_it'),
+})
+
 # round 9: runner, statistics, metrics, params, feature files, sweeps (t3)
 MUTANTS.update({
     'audit9_metrics_loc_median_not_mean': (
