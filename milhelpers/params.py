@@ -197,8 +197,9 @@ def _bad(name: str, value: Any, why: str) -> ParameterError:
 
 
 def check_int(value: Any, name: str, minimum: int = 1, hint: str = "") -> int:
-    """``value`` as an int ≥ ``minimum`` (bools and non-integral numbers are refused)."""
-    ok = isinstance(value, int) and not isinstance(value, bool)
+    """``value`` as an int ≥ ``minimum`` (bools and non-integral numbers are refused; numpy
+    integers, e.g. from ``np.arange``, are accepted)."""
+    ok = isinstance(value, (int, np.integer)) and not isinstance(value, bool)
     if not ok and isinstance(value, float) and value.is_integer():
         value, ok = int(value), True
     if not ok or value < minimum:

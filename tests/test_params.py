@@ -607,10 +607,9 @@ def test_r9_check_int_each_side_of_its_minimum(value, minimum, expected):
             check_int(value, "epochs", minimum, hint="see the docs")
 
 
-@pytest.mark.xfail(strict=True, reason="package bug: check_int refuses numpy integers "
-                   "(np.int64(3) -> 'must be an integer >= 1'), while check_lambda and "
-                   "chapter 01's seed/n_slides accept them; check_seeds(list(np.arange(3))) fails")
 def test_r9_check_int_and_check_seeds_accept_numpy_integers():
+    """Was a package bug (found in round 9): check_int refused numpy integers, so
+    ``check_seeds(list(np.arange(3)))`` failed while check_lambda accepted numpy numbers."""
     assert check_int(np.int64(3), "epochs") == 3
     assert check_seeds([np.int64(0), np.int64(2)]) == [0, 2]
 

@@ -6272,6 +6272,12 @@ MUTANTS.update({
         '"kind": kind, "share": float(v.mean()),',
         '"kind": kind, "share": float(np.median(v)),',
         'tests/test_comparison.py -k test_r9_where_looks_and_share_summary_by_hand_on_a_stand_in_result'),
+    # numpy integers (np.arange) refused by every integer check again (the round-9 bug, fixed)
+    'r9data_check_int_numpy_refused': (
+        'milhelpers/params.py',
+        '    ok = isinstance(value, (int, np.integer)) and not isinstance(value, bool)',
+        '    ok = isinstance(value, int) and not isinstance(value, bool)',
+        'tests/test_params.py -k test_r9_check_int_and_check_seeds_accept_numpy_integers'),
 })
 
 
