@@ -6280,6 +6280,116 @@ MUTANTS.update({
         'tests/test_params.py -k test_r9_check_int_and_check_seeds_accept_numpy_integers'),
 })
 
+# round 9: models and metrics (t4) — the audit-10 survivors of models/base.py and metrics.py,
+# and the arguments, reductions, validations and branches around them
+MUTANTS.update({
+    'audit10_acmil_output_mask_unchecked': (
+        'milhelpers/models/base.py',
+        'check_attention_shapes(self.attention_logits, self.mask)',
+        'check_attention_shapes(self.attention_logits, None)',
+        'tests/test_models.py -k test_r9_miloutput_refuses_a_mask_that_does_not_match_its_attention'),
+    'audit10_metrics_cumattn_median': (
+        'milhelpers/metrics.py',
+        '    return ks, np.mean(curves, 0), np.mean(uniform, 0)',
+        '    return ks, np.median(curves, 0), np.mean(uniform, 0)',
+        'tests/test_metrics_viz.py -k test_r9_cumulative_attention_means_over_slides_of_different_lengths'),
+    'audit10_metrics_pred_binary_threshold': (
+        'milhelpers/metrics.py',
+        '    pred = probs.argmax(1)',
+        '    pred = (probs[:, -1] >= 0.5).astype(int)',
+        'tests/test_metrics_viz.py -k test_r9_bag_metrics_predicts_the_arg_max_of_three_classes_by_hand'),
+    # a mask with the right B but the wrong N passes (only the batch size is compared)
+    'r10models_mask_n_unchecked': (
+        'milhelpers/models/base.py',
+        '                             or mask.shape[1] != logits.shape[2]):',
+        '                             ):',
+        'tests/test_models.py -k test_r9_miloutput_refuses_a_mask_that_does_not_match_its_attention'),
+    # a mask for another batch size passes (only N is compared)
+    'r10models_mask_b_unchecked': (
+        'milhelpers/models/base.py',
+        ' or mask.shape[0] != logits.shape[0]',
+        '',
+        'tests/test_models.py -k test_r9_miloutput_refuses_a_mask_that_does_not_match_its_attention'),
+    # the N check widened to "mask longer than N": a short mask passes and padding is misread
+    'r10models_mask_short_accepted': (
+        'milhelpers/models/base.py',
+        'mask.shape[1] != logits.shape[2]):',
+        'mask.shape[1] > logits.shape[2]):',
+        'tests/test_models.py -k test_r9_miloutput_refuses_a_mask_that_does_not_match_its_attention'),
+    # a 3-D (B, N, 1) mask passes the check and broadcasts later
+    'r10models_mask_ndim_unchecked': (
+        'milhelpers/models/base.py',
+        'mask is not None and (mask.dim() != 2 or mask.shape[0]',
+        'mask is not None and (mask.dim() < 2 or mask.shape[0]',
+        'tests/test_models.py -k test_r9_miloutput_refuses_a_mask_that_does_not_match_its_attention'),
+    # a mismatched mask raises TypeError, which callers catching ValueError miss
+    'r10models_mask_error_type': (
+        'milhelpers/models/base.py',
+        '        raise ValueError(f"mask must be (B, N)',
+        '        raise TypeError(f"mask must be (B, N)',
+        'tests/test_models.py -k test_r9_miloutput_refuses_a_mask_that_does_not_match_its_attention'),
+    # MILOutput.attention ignores its mask: padded positions take weight
+    'r10models_output_attention_unmasked': (
+        'milhelpers/models/base.py',
+        'return masked_softmax(self.attention_logits, self.mask)',
+        'return masked_softmax(self.attention_logits, None)',
+        'tests/test_models.py -k test_r9_miloutput_attention_uses_its_mask_and_averages_heads_per_bag'),
+    # heads summed instead of averaged: the slide attention no longer sums to 1
+    'r10models_slide_attention_sums_heads': (
+        'milhelpers/models/base.py',
+        '    return attention.mean(-2)',
+        '    return attention.sum(-2)',
+        'tests/test_models.py -k test_r9_miloutput_attention_uses_its_mask_and_averages_heads_per_bag'),
+    # the arg-max prediction breaks ties towards the last class (binary 0.5/0.5 becomes class 1)
+    'r10models_pred_ties_to_last_class': (
+        'milhelpers/metrics.py',
+        '    pred = probs.argmax(1)',
+        '    pred = probs.shape[1] - 1 - probs[:, ::-1].argmax(1)',
+        'tests/test_metrics_viz.py -k test_r9_bag_metrics_binary_tie_goes_to_class_0_and_one_row_still_scores'),
+    # predictions from thresholding P(class 1) at 0.5, right only for two classes
+    'r10models_pred_threshold_class1': (
+        'milhelpers/metrics.py',
+        '    pred = probs.argmax(1)',
+        '    pred = (probs[:, 1] >= 0.5).astype(int)',
+        'tests/test_metrics_viz.py -k test_r9_bag_metrics_predicts_the_arg_max_of_three_classes_by_hand'),
+    # weighted F1 reported as macro F1 (imbalanced classes weigh differently)
+    'r10models_f1_weighted': (
+        'milhelpers/metrics.py',
+        'average="macro"',
+        'average="weighted"',
+        'tests/test_metrics_viz.py -k test_r9_bag_metrics_predicts_the_arg_max_of_three_classes_by_hand'),
+    # micro F1 (= accuracy for single-label data) reported as macro F1
+    'r10models_f1_micro': (
+        'milhelpers/metrics.py',
+        'average="macro"',
+        'average="micro"',
+        'tests/test_metrics_viz.py -k test_r9_bag_metrics_predicts_the_arg_max_of_three_classes_by_hand'),
+    # the uniform reference is the median over slides, not the mean the curve is compared with
+    'r10models_cumattn_uniform_median': (
+        'milhelpers/metrics.py',
+        '    return ks, np.mean(curves, 0), np.mean(uniform, 0)',
+        '    return ks, np.mean(curves, 0), np.median(uniform, 0)',
+        'tests/test_metrics_viz.py -k test_r9_cumulative_attention_means_over_slides_of_different_lengths'),
+    # the uniform reference does not stop at 1 once K exceeds the bag length
+    'r10models_cumattn_uniform_uncapped': (
+        'milhelpers/metrics.py',
+        'uniform.append(np.minimum(ks, len(c)) / len(c))',
+        'uniform.append(ks / len(c))',
+        'tests/test_metrics_viz.py -k test_r9_cumulative_attention_means_over_slides_of_different_lengths'),
+    # slides sorted ascending: the curve holds the least-attended instances first
+    'r10models_cumattn_ascending': (
+        'milhelpers/metrics.py',
+        'c = np.cumsum(np.sort(a)[::-1])',
+        'c = np.cumsum(np.sort(a))',
+        'tests/test_metrics_viz.py -k test_r9_cumulative_attention_means_over_slides_of_different_lengths'),
+    # a short bag's curve indexes past its length (clamped at N - 2, one step short)
+    'r10models_cumattn_clamp_off_by_one': (
+        'milhelpers/metrics.py',
+        'curves.append(c[np.minimum(ks, len(c)) - 1])',
+        'curves.append(c[np.minimum(ks, len(c) - 1) - 1])',
+        'tests/test_metrics_viz.py -k test_r9_cumulative_attention_means_over_slides_of_different_lengths'),
+})
+
 
 def _default_sigint() -> None:
     """Tests run with SIGINT at its default even when this script was started in the background
