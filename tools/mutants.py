@@ -6388,6 +6388,36 @@ MUTANTS.update({
         'curves.append(c[np.minimum(ks, len(c)) - 1])',
         'curves.append(c[np.minimum(ks, len(c) - 1) - 1])',
         'tests/test_metrics_viz.py -k test_r9_cumulative_attention_means_over_slides_of_different_lengths'),
+    # the attention share per kind is the median over slides, not the mean
+    'r10models_share_by_kind_median': (
+        'milhelpers/instances.py',
+        'attention_share=("attention_share", "mean")',
+        'attention_share=("attention_share", "median")',
+        'tests/test_instances.py -k test_r9_attention_share_by_kind_means_over_the_slides_that_contain_a_kind'),
+    # the patch share per kind summed over slides (grows with the number of slides)
+    'r10models_patch_share_summed': (
+        'milhelpers/instances.py',
+        'patch_share=("patch_share", "mean")',
+        'patch_share=("patch_share", "sum")',
+        'tests/test_instances.py -k test_r9_attention_share_by_kind_means_over_the_slides_that_contain_a_kind'),
+    # a slide's patch share is the count of its patches of that kind, not the fraction
+    'r10models_patch_share_count': (
+        'milhelpers/instances.py',
+        '"patch_share": float(sel.mean())',
+        '"patch_share": float(sel.sum())',
+        'tests/test_instances.py -k test_r9_attention_share_by_kind_means_over_the_slides_that_contain_a_kind'),
+    # enrichment inverted: patch share over attention share
+    'r10models_enrichment_inverted': (
+        'milhelpers/instances.py',
+        'out["enrichment"] = out.attention_share / out.patch_share',
+        'out["enrichment"] = out.patch_share / out.attention_share',
+        'tests/test_instances.py -k test_r9_attention_share_by_kind_means_over_the_slides_that_contain_a_kind'),
+    # fewer attention vectors than kind vectors passes; zip drops the extra slide silently
+    'r10models_share_by_kind_count_widened': (
+        'milhelpers/instances.py',
+        'if len(attention) != len(kinds):',
+        'if len(attention) > len(kinds):',
+        'tests/test_instances.py -k test_r9_attention_share_by_kind_means_over_the_slides_that_contain_a_kind'),
 })
 
 
