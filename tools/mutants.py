@@ -6418,6 +6418,36 @@ MUTANTS.update({
         'if len(attention) != len(kinds):',
         'if len(attention) > len(kinds):',
         'tests/test_instances.py -k test_r9_attention_share_by_kind_means_over_the_slides_that_contain_a_kind'),
+    # the neighbour graph is always built under cosine, whatever metric the caller asks for
+    'r10models_umap_graph_metric_dropped': (
+        'milhelpers/embedding.py',
+        'knn = knn_graph(X, n_neighbors, metric)',
+        'knn = knn_graph(X, n_neighbors, "cosine")',
+        'tests/test_embedding.py -k test_r9_umap_embedding_passes_each_option_to_umap_and_the_metric_to_the_graph'),
+    # min_dist never reaches UMAP: the layout ignores the caller's spread
+    'r10models_umap_min_dist_ignored': (
+        'milhelpers/embedding.py',
+        'min_dist=min_dist, metric=metric,',
+        'min_dist=0.1, metric=metric,',
+        'tests/test_embedding.py -k test_r9_umap_embedding_passes_each_option_to_umap_and_the_metric_to_the_graph'),
+    # n_epochs never reaches UMAP (the fast setting the tests and notebooks rely on is lost)
+    'r10models_umap_n_epochs_ignored': (
+        'milhelpers/embedding.py',
+        'n_epochs=n_epochs, random_state=seed',
+        'n_epochs=None, random_state=seed',
+        'tests/test_embedding.py -k test_r9_umap_embedding_passes_each_option_to_umap_and_the_metric_to_the_graph'),
+    # the seed is not given to UMAP: every seed gives the same layout
+    'r10models_umap_seed_not_passed': (
+        'milhelpers/embedding.py',
+        'n_epochs=n_epochs, random_state=seed',
+        'n_epochs=n_epochs, random_state=0',
+        'tests/test_embedding.py -k test_r9_umap_embedding_passes_each_option_to_umap_and_the_metric_to_the_graph'),
+    # cache=False still switches numba's disk cache on
+    'r10models_umap_cache_flag_ignored': (
+        'milhelpers/embedding.py',
+        '    if cache:',
+        '    if True:',
+        'tests/test_embedding.py -k test_r9_umap_embedding_passes_each_option_to_umap_and_the_metric_to_the_graph'),
 })
 
 
