@@ -398,3 +398,28 @@ def test_r9_cumulative_attention_means_over_slides_of_different_lengths():
     # the audit's example: mean 0.8 where the median is 0.9
     _, c1, _ = metrics.cumulative_attention([[1, 0], [0.5, 0.5], [0.9, 0.1]], 1)
     np.testing.assert_allclose(c1, [0.8])
+
+
+def test_r9_entropy_and_topk_mass_average_three_heads_not_take_their_median_or_max():
+    """Three heads over N = 4: two one-hot heads (entropy 0, top-1 mass 1) and a uniform one
+    (entropy 1, top-1 mass 1/4). The mean over heads is 1/3 and 3/4; the median would give 0
+    and 1, the max 1 and 1, and the flattened (3, 4) array something else again."""
+    a = np.array([[1.0, 0, 0, 0], [0, 0, 0, 2.0], [1.0, 1.0, 1.0, 1.0]])
+    assert metrics.attention_entropy(a) == pytest.approx(1 / 3)
+    assert metrics.attention_entropy(a, normalized=False) == pytest.approx(np.log(4) / 3)
+    assert metrics.topk_mass(a, 1) == pytest.approx(3 / 4)
+    assert metrics.topk_mass(a, 2) == pytest.approx((1 + 1 + 1 / 2) / 3)
+
+
+def test_r9_summarize_takes_a_data_frame_keeps_column_order_and_skips_text_columns():
+    """A DataFrame of three folds (not a list of dicts), metric columns in the order 'b', 'a',
+    and a text column. Catches the DataFrame branch dropped, the median instead of the mean
+    (0.2 for 'b'), population std (ddof=0), sorted rows and the text column summarised."""
+    import pandas as pd
+    df = pd.DataFrame({"fold": ["x", "y", "z"], "b": [0.1, 0.2, 0.6], "a": [1, 2, 3]})
+    s = metrics.summarize(df, digits=2)
+    assert s.index.tolist() == ["b", "a"]
+    assert s.columns.tolist() == ["mean", "std", "mean ± std"]
+    assert s.loc["b", "mean"] == pytest.approx(0.3)
+    assert s.loc["b", "std"] == pytest.approx(np.sqrt(0.14 / 2))   # deviations −.2, −.1, .3
+    assert s["mean ± std"].tolist() == ["0.30 ± 0.26", "2.00 ± 1.00"]

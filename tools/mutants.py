@@ -6448,6 +6448,36 @@ MUTANTS.update({
         '    if cache:',
         '    if True:',
         'tests/test_embedding.py -k test_r9_umap_embedding_passes_each_option_to_umap_and_the_metric_to_the_graph'),
+    # multi-head entropy is the median over heads (a majority of peaked heads hides a uniform one)
+    'r10models_entropy_heads_median': (
+        'milhelpers/metrics.py',
+        '    return float(h.mean())',
+        '    return float(np.median(h))',
+        'tests/test_metrics_viz.py -k test_r9_entropy_and_topk_mass_average_three_heads_not_take_their_median_or_max'),
+    # top-k mass of several heads is the largest head's, not their mean
+    'r10models_topk_mass_heads_max': (
+        'milhelpers/metrics.py',
+        'return float(np.sort(a, axis=1)[:, ::-1][:, :k].sum(1).mean())',
+        'return float(np.sort(a, axis=1)[:, ::-1][:, :k].sum(1).max())',
+        'tests/test_metrics_viz.py -k test_r9_entropy_and_topk_mass_average_three_heads_not_take_their_median_or_max'),
+    # a DataFrame of folds is read as a list of its column names
+    'r10models_summarize_frame_branch_dropped': (
+        'milhelpers/metrics.py',
+        'df = rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(list(rows))',
+        'df = pd.DataFrame(list(rows))',
+        'tests/test_metrics_viz.py -k test_r9_summarize_takes_a_data_frame_keeps_column_order_and_skips_text_columns'),
+    # the summary's "mean" is the median over folds
+    'r10models_summarize_median': (
+        'milhelpers/metrics.py',
+        'out = pd.DataFrame({"mean": num.mean(), "std": num.std(ddof=1)})',
+        'out = pd.DataFrame({"mean": num.median(), "std": num.std(ddof=1)})',
+        'tests/test_metrics_viz.py -k test_r9_summarize_takes_a_data_frame_keeps_column_order_and_skips_text_columns'),
+    # metrics listed alphabetically instead of in the caller's column order
+    'r10models_summarize_sorted_rows': (
+        'milhelpers/metrics.py',
+        'num = df.select_dtypes("number")',
+        'num = df.select_dtypes("number").sort_index(axis=1)',
+        'tests/test_metrics_viz.py -k test_r9_summarize_takes_a_data_frame_keeps_column_order_and_skips_text_columns'),
 })
 
 
