@@ -201,3 +201,44 @@ def test_umap_scatter_categories_get_a_legend_and_extra_note():
     plt.close(ax.figure)
     with pytest.raises(ValueError, match="one value per input row"):
         viz.umap_scatter(e, np.zeros(3))
+
+
+def test_r9_umap_embedding_passes_each_option_to_umap_and_the_metric_to_the_graph(monkeypatch):
+    """umap-learn replaced by a recorder (no layout is run): every keyword must reach
+    ``umap.UMAP`` with the caller's value, the neighbour graph must be built under the
+    caller's metric, the seed must reach both UMAP and the result, and ``cache`` must decide
+    whether numba's cache is switched on. Catches an option replaced by its default or not
+    passed on (the graph under cosine instead of Euclidean has other neighbours)."""
+    import sys
+    import types
+
+    import milhelpers.embedding as embedding
+
+    seen: dict = {}
+
+    class _RecordingUMAP:
+        def __init__(self, **kwargs) -> None:
+            seen.update(kwargs)
+
+        def fit_transform(self, X: np.ndarray) -> np.ndarray:
+            return X[:, ::-1] * 10.0                 # a layout we can recognise
+
+    cache_calls: list = []
+    monkeypatch.setitem(sys.modules, "umap", types.SimpleNamespace(UMAP=_RecordingUMAP))
+    monkeypatch.setattr(embedding, "enable_umap_cache", lambda *a: cache_calls.append(a))
+    X = np.array([[1.0, 0.0], [2.0, 0.0], [0.0, 1.0], [0.0, 3.0]])
+    e = umap_embedding(X, 7, max_points=None, n_neighbors=2, min_dist=0.3, metric="euclidean",
+                       n_epochs=50, cache=False)
+    assert {k: seen[k] for k in ("n_neighbors", "min_dist", "metric", "n_epochs", "random_state")} \
+        == {"n_neighbors": 2, "min_dist": 0.3, "metric": "euclidean", "n_epochs": 50,
+            "random_state": 7}
+    idx, dist = seen["precomputed_knn"]
+    # Euclidean: (0, 1) ↔ each other at 1; [0, 1] is nearest to [1, 0] (√2); [0, 3] to [0, 1] (2).
+    # Under cosine (0, 2) would pair with (1, 3) at distance 0.
+    assert idx[:, 1].tolist() == [1, 0, 0, 2]
+    np.testing.assert_allclose(dist[:, 1], [1.0, 1.0, np.sqrt(2), 2.0], rtol=1e-6)
+    np.testing.assert_allclose(e.xy, X[:, ::-1] * 10.0)
+    assert e.indices.tolist() == [0, 1, 2, 3] and e.seed == 7 and e.n_input == 4
+    assert cache_calls == []                         # cache=False: numba's cache left alone
+    umap_embedding(X, 0, max_points=None, n_neighbors=2, cache=True)
+    assert len(cache_calls) == 1 and seen["metric"] == "cosine" and seen["min_dist"] == 0.1

@@ -370,3 +370,30 @@ def test_r9_tumour_probe_counts_patches_at_the_purity_bound_and_needs_enough_gro
                        "5 groups; found 8 tumour and 8 mimics patches in 4 groups"):
         instances.tumour_probe(X4, table4)
     assert instances.tumour_probe(X4, table4, n_splits=4).loc["all", "n_tumour"] == 8
+
+
+def test_r9_attention_share_by_kind_means_over_the_slides_that_contain_a_kind():
+    """Three slides, so the mean over slides differs from the median, by hand. Catches the
+    median (or a sum) over slides for either share, the patch share counted instead of taken
+    as a fraction, n_slides counting slides without the kind, enrichment inverted, and the
+    slide-count check dropped or widened (zip would silently drop the extra slide)."""
+    att = [np.array([0.5, 0.3, 0.2, 0.0]), np.array([0.1, 0.9]), np.array([0.2, 0.2, 0.6])]
+    kinds = [np.array(["solid", "normal", "normal", "discohesive"]), np.array(["normal", "solid"]),
+             np.array(["solid", "normal", "normal"])]
+    t = instances.attention_share_by_kind(att, kinds)
+    assert t.index.tolist() == ["discohesive", "normal", "solid"]
+    assert t.columns.tolist() == ["attention_share", "patch_share", "enrichment", "n_slides"]
+    # solid: attention 0.5, 0.9, 0.2 (median 0.5); patches 1/4, 1/2, 1/3 (median 1/3)
+    solid_a, solid_p = (0.5 + 0.9 + 0.2) / 3, (1 / 4 + 1 / 2 + 1 / 3) / 3
+    assert t.loc["solid", "attention_share"] == pytest.approx(solid_a)
+    assert t.loc["solid", "patch_share"] == pytest.approx(solid_p)
+    assert t.loc["solid", "enrichment"] == pytest.approx(solid_a / solid_p)
+    # normal: attention 0.5, 0.1, 0.8 (median 0.5); patches 1/2, 1/2, 2/3
+    assert t.loc["normal", "attention_share"] == pytest.approx(1.4 / 3)
+    assert t.loc["normal", "patch_share"] == pytest.approx((1 / 2 + 1 / 2 + 2 / 3) / 3)
+    assert t["n_slides"].tolist() == [1, 3, 3]
+    assert t.loc["discohesive", "patch_share"] == pytest.approx(0.25)
+    with pytest.raises(ValueError, match="1 attention vectors for 2 kind vectors"):
+        instances.attention_share_by_kind(att[:1], kinds[:2])
+    with pytest.raises(ValueError, match="2 attention vectors for 1 kind vectors"):
+        instances.attention_share_by_kind(att[:2], kinds[:1])

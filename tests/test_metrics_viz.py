@@ -355,3 +355,71 @@ def test_r9_localization_auc_means_slides_ranks_within_them_and_counts_the_judge
     assert high["n_slides"] == 2 and high["mean_slide_auc"] == pytest.approx(0.5)
     with pytest.raises(ValueError, match="slide 1: 3 scores but 2 instance labels"):
         metrics.localization_auc(scores[:2], [labels[0], labels[0]])
+
+
+def test_r9_bag_metrics_predicts_the_arg_max_of_three_classes_by_hand():
+    """Three classes, row 3 of class 1 predicted as class 0 (0.45 > 0.40). Predictions are
+    [0, 1, 2, 0]: accuracy 3/4, balanced accuracy (1 + 1/2 + 1)/3, macro F1 (2/3 + 2/3 + 1)/3.
+    Catches a 0.5 threshold on one column instead of the arg-max (accuracy 1/4), balanced
+    accuracy replaced by accuracy, and weighted or micro F1 (3/4) instead of macro."""
+    probs = np.array([[0.5, 0.3, 0.2], [0.2, 0.5, 0.3], [0.2, 0.3, 0.5], [0.45, 0.4, 0.15]])
+    m = metrics.bag_metrics([0, 1, 2, 1], probs)
+    assert m["accuracy"] == pytest.approx(3 / 4)
+    assert m["balanced_accuracy"] == pytest.approx(5 / 6)
+    assert m["macro_f1"] == pytest.approx(7 / 9)
+    # the audit's example: every row's largest entry is its label, only the last column >= 0.5
+    m = metrics.bag_metrics([0, 1, 2], probs[:3])
+    assert m["accuracy"] == 1.0 and m["auc"] == 1.0
+
+
+def test_r9_bag_metrics_binary_tie_goes_to_class_0_and_one_row_still_scores():
+    """Binary: a 0.5/0.5 tie is predicted class 0 (arg-max takes the first), which a
+    'P(class 1) >= 0.5' rule would call class 1. A single-row, single-class input gives NaN AUC
+    and still an accuracy."""
+    m = metrics.bag_metrics([0, 1], np.array([[0.5, 0.5], [0.2, 0.8]]))
+    assert m["accuracy"] == 1.0 and m["auc"] == 1.0
+    one = metrics.bag_metrics([1], np.array([[0.2, 0.8]]))
+    assert np.isnan(one["auc"]) and one["accuracy"] == 1.0
+
+
+def test_r9_cumulative_attention_means_over_slides_of_different_lengths():
+    """Four slides (three of 2 instances, one of 3, one unnormalised), K = 1..3 by hand.
+    Catches the median over slides instead of the mean (0.7 instead of 0.725 at K = 1; 0.5
+    instead of 11/24 for the uniform curve), an ascending sort, and a uniform reference that
+    does not stop at 1 once K >= N."""
+    slides = [np.array([2.0, 0.0]), np.array([0.5, 0.5]), np.array([0.1, 0.9]),
+              np.array([0.2, 0.3, 0.5])]
+    ks, curve, uniform = metrics.cumulative_attention(slides, 3)
+    assert ks.tolist() == [1, 2, 3]
+    # per slide: [1, 1, 1], [.5, 1, 1], [.9, 1, 1], [.5, .8, 1]
+    np.testing.assert_allclose(curve, [2.9 / 4, 3.8 / 4, 1.0])
+    # uniform: [.5, 1, 1] for the 2-instance slides, [1/3, 2/3, 1] for the 3-instance one
+    np.testing.assert_allclose(uniform, [(1.5 + 1 / 3) / 4, (3 + 2 / 3) / 4, 1.0])
+    # the audit's example: mean 0.8 where the median is 0.9
+    _, c1, _ = metrics.cumulative_attention([[1, 0], [0.5, 0.5], [0.9, 0.1]], 1)
+    np.testing.assert_allclose(c1, [0.8])
+
+
+def test_r9_entropy_and_topk_mass_average_three_heads_not_take_their_median_or_max():
+    """Three heads over N = 4: two one-hot heads (entropy 0, top-1 mass 1) and a uniform one
+    (entropy 1, top-1 mass 1/4). The mean over heads is 1/3 and 3/4; the median would give 0
+    and 1, the max 1 and 1, and the flattened (3, 4) array something else again."""
+    a = np.array([[1.0, 0, 0, 0], [0, 0, 0, 2.0], [1.0, 1.0, 1.0, 1.0]])
+    assert metrics.attention_entropy(a) == pytest.approx(1 / 3)
+    assert metrics.attention_entropy(a, normalized=False) == pytest.approx(np.log(4) / 3)
+    assert metrics.topk_mass(a, 1) == pytest.approx(3 / 4)
+    assert metrics.topk_mass(a, 2) == pytest.approx((1 + 1 + 1 / 2) / 3)
+
+
+def test_r9_summarize_takes_a_data_frame_keeps_column_order_and_skips_text_columns():
+    """A DataFrame of three folds (not a list of dicts), metric columns in the order 'b', 'a',
+    and a text column. Catches the DataFrame branch dropped, the median instead of the mean
+    (0.2 for 'b'), population std (ddof=0), sorted rows and the text column summarised."""
+    import pandas as pd
+    df = pd.DataFrame({"fold": ["x", "y", "z"], "b": [0.1, 0.2, 0.6], "a": [1, 2, 3]})
+    s = metrics.summarize(df, digits=2)
+    assert s.index.tolist() == ["b", "a"]
+    assert s.columns.tolist() == ["mean", "std", "mean ± std"]
+    assert s.loc["b", "mean"] == pytest.approx(0.3)
+    assert s.loc["b", "std"] == pytest.approx(np.sqrt(0.14 / 2))   # deviations −.2, −.1, .3
+    assert s["mean ± std"].tolist() == ["0.30 ± 0.26", "2.00 ± 1.00"]

@@ -425,3 +425,36 @@ def test_r8_base_helpers_defaults_without_a_mask_or_extras():
     assert out.extras == {} and torch.equal(out.instance_scores, logits)
     a = torch.softmax(logits, -1)
     torch.testing.assert_close(slide_attention(a), (a[:, 0] + a[:, 1] + a[:, 2]) / 3)
+
+
+@pytest.mark.parametrize("logits_shape, mask_shape", [
+    ((1, 1, 3), (1, 4)),        # N differs: longer mask
+    ((1, 1, 3), (1, 2)),        # N differs: shorter mask
+    ((2, 1, 3), (1, 3)),        # B differs
+    ((1, 1, 3), (1, 3, 1)),     # 3-D mask with the right B and N
+])
+def test_r9_miloutput_refuses_a_mask_that_does_not_match_its_attention(logits_shape, mask_shape):
+    """MILOutput must check its mask against its attention logits (ValueError naming the expected
+    (B, N)). Catches the check called without the mask, a dropped B or ndim test, a mismatch
+    test widened to 'longer only', and a different exception type."""
+    b = logits_shape[0]
+    expected = rf"mask must be \(B, N\) = \({b}, {logits_shape[2]}\)"
+    with pytest.raises(ValueError, match=expected):
+        MILOutput(torch.zeros(b, 2), torch.zeros(logits_shape), torch.zeros(b, 4),
+                  torch.ones(mask_shape, dtype=torch.bool))
+
+
+def test_r9_miloutput_attention_uses_its_mask_and_averages_heads_per_bag():
+    """Two padded bags, two heads, hand-computed softmax. Catches the attention property ignoring
+    the mask (bag 0's padded logit 99 would take all the weight) and the slide attention reducing
+    over the wrong axis or summing instead of averaging the heads."""
+    ln2, ln3 = math.log(2.0), math.log(3.0)
+    logits = torch.tensor([[[0.0, ln3, 99.0], [0.0, 0.0, 5.0]],
+                           [[0.0, 0.0, 0.0], [ln2, 0.0, 0.0]]], dtype=torch.float64)
+    mask = torch.tensor([[True, True, False], [True, True, True]])
+    out = MILOutput(torch.zeros(2, 2), logits, torch.zeros(2, 4), mask)
+    expected = torch.tensor([[[1 / 4, 3 / 4, 0.0], [1 / 2, 1 / 2, 0.0]],
+                             [[1 / 3, 1 / 3, 1 / 3], [1 / 2, 1 / 4, 1 / 4]]], dtype=torch.float64)
+    torch.testing.assert_close(out.attention, expected)
+    torch.testing.assert_close(out.slide_attention, torch.tensor(
+        [[3 / 8, 5 / 8, 0.0], [5 / 12, 7 / 24, 7 / 24]], dtype=torch.float64))

@@ -6280,6 +6280,206 @@ MUTANTS.update({
         'tests/test_params.py -k test_r9_check_int_and_check_seeds_accept_numpy_integers'),
 })
 
+# round 9: models and metrics (t4) — the audit-10 survivors of models/base.py and metrics.py,
+# and the arguments, reductions, validations and branches around them
+MUTANTS.update({
+    'audit10_acmil_output_mask_unchecked': (
+        'milhelpers/models/base.py',
+        'check_attention_shapes(self.attention_logits, self.mask)',
+        'check_attention_shapes(self.attention_logits, None)',
+        'tests/test_models.py -k test_r9_miloutput_refuses_a_mask_that_does_not_match_its_attention'),
+    'audit10_metrics_cumattn_median': (
+        'milhelpers/metrics.py',
+        '    return ks, np.mean(curves, 0), np.mean(uniform, 0)',
+        '    return ks, np.median(curves, 0), np.mean(uniform, 0)',
+        'tests/test_metrics_viz.py -k test_r9_cumulative_attention_means_over_slides_of_different_lengths'),
+    'audit10_metrics_pred_binary_threshold': (
+        'milhelpers/metrics.py',
+        '    pred = probs.argmax(1)',
+        '    pred = (probs[:, -1] >= 0.5).astype(int)',
+        'tests/test_metrics_viz.py -k test_r9_bag_metrics_predicts_the_arg_max_of_three_classes_by_hand'),
+    # a mask with the right B but the wrong N passes (only the batch size is compared)
+    'r10models_mask_n_unchecked': (
+        'milhelpers/models/base.py',
+        '                             or mask.shape[1] != logits.shape[2]):',
+        '                             ):',
+        'tests/test_models.py -k test_r9_miloutput_refuses_a_mask_that_does_not_match_its_attention'),
+    # a mask for another batch size passes (only N is compared)
+    'r10models_mask_b_unchecked': (
+        'milhelpers/models/base.py',
+        ' or mask.shape[0] != logits.shape[0]',
+        '',
+        'tests/test_models.py -k test_r9_miloutput_refuses_a_mask_that_does_not_match_its_attention'),
+    # the N check widened to "mask longer than N": a short mask passes and padding is misread
+    'r10models_mask_short_accepted': (
+        'milhelpers/models/base.py',
+        'mask.shape[1] != logits.shape[2]):',
+        'mask.shape[1] > logits.shape[2]):',
+        'tests/test_models.py -k test_r9_miloutput_refuses_a_mask_that_does_not_match_its_attention'),
+    # a 3-D (B, N, 1) mask passes the check and broadcasts later
+    'r10models_mask_ndim_unchecked': (
+        'milhelpers/models/base.py',
+        'mask is not None and (mask.dim() != 2 or mask.shape[0]',
+        'mask is not None and (mask.dim() < 2 or mask.shape[0]',
+        'tests/test_models.py -k test_r9_miloutput_refuses_a_mask_that_does_not_match_its_attention'),
+    # a mismatched mask raises TypeError, which callers catching ValueError miss
+    'r10models_mask_error_type': (
+        'milhelpers/models/base.py',
+        '        raise ValueError(f"mask must be (B, N)',
+        '        raise TypeError(f"mask must be (B, N)',
+        'tests/test_models.py -k test_r9_miloutput_refuses_a_mask_that_does_not_match_its_attention'),
+    # MILOutput.attention ignores its mask: padded positions take weight
+    'r10models_output_attention_unmasked': (
+        'milhelpers/models/base.py',
+        'return masked_softmax(self.attention_logits, self.mask)',
+        'return masked_softmax(self.attention_logits, None)',
+        'tests/test_models.py -k test_r9_miloutput_attention_uses_its_mask_and_averages_heads_per_bag'),
+    # heads summed instead of averaged: the slide attention no longer sums to 1
+    'r10models_slide_attention_sums_heads': (
+        'milhelpers/models/base.py',
+        '    return attention.mean(-2)',
+        '    return attention.sum(-2)',
+        'tests/test_models.py -k test_r9_miloutput_attention_uses_its_mask_and_averages_heads_per_bag'),
+    # the arg-max prediction breaks ties towards the last class (binary 0.5/0.5 becomes class 1)
+    'r10models_pred_ties_to_last_class': (
+        'milhelpers/metrics.py',
+        '    pred = probs.argmax(1)',
+        '    pred = probs.shape[1] - 1 - probs[:, ::-1].argmax(1)',
+        'tests/test_metrics_viz.py -k test_r9_bag_metrics_binary_tie_goes_to_class_0_and_one_row_still_scores'),
+    # predictions from thresholding P(class 1) at 0.5, right only for two classes
+    'r10models_pred_threshold_class1': (
+        'milhelpers/metrics.py',
+        '    pred = probs.argmax(1)',
+        '    pred = (probs[:, 1] >= 0.5).astype(int)',
+        'tests/test_metrics_viz.py -k test_r9_bag_metrics_predicts_the_arg_max_of_three_classes_by_hand'),
+    # weighted F1 reported as macro F1 (imbalanced classes weigh differently)
+    'r10models_f1_weighted': (
+        'milhelpers/metrics.py',
+        'average="macro"',
+        'average="weighted"',
+        'tests/test_metrics_viz.py -k test_r9_bag_metrics_predicts_the_arg_max_of_three_classes_by_hand'),
+    # micro F1 (= accuracy for single-label data) reported as macro F1
+    'r10models_f1_micro': (
+        'milhelpers/metrics.py',
+        'average="macro"',
+        'average="micro"',
+        'tests/test_metrics_viz.py -k test_r9_bag_metrics_predicts_the_arg_max_of_three_classes_by_hand'),
+    # the uniform reference is the median over slides, not the mean the curve is compared with
+    'r10models_cumattn_uniform_median': (
+        'milhelpers/metrics.py',
+        '    return ks, np.mean(curves, 0), np.mean(uniform, 0)',
+        '    return ks, np.mean(curves, 0), np.median(uniform, 0)',
+        'tests/test_metrics_viz.py -k test_r9_cumulative_attention_means_over_slides_of_different_lengths'),
+    # the uniform reference does not stop at 1 once K exceeds the bag length
+    'r10models_cumattn_uniform_uncapped': (
+        'milhelpers/metrics.py',
+        'uniform.append(np.minimum(ks, len(c)) / len(c))',
+        'uniform.append(ks / len(c))',
+        'tests/test_metrics_viz.py -k test_r9_cumulative_attention_means_over_slides_of_different_lengths'),
+    # slides sorted ascending: the curve holds the least-attended instances first
+    'r10models_cumattn_ascending': (
+        'milhelpers/metrics.py',
+        'c = np.cumsum(np.sort(a)[::-1])',
+        'c = np.cumsum(np.sort(a))',
+        'tests/test_metrics_viz.py -k test_r9_cumulative_attention_means_over_slides_of_different_lengths'),
+    # a short bag's curve indexes past its length (clamped at N - 2, one step short)
+    'r10models_cumattn_clamp_off_by_one': (
+        'milhelpers/metrics.py',
+        'curves.append(c[np.minimum(ks, len(c)) - 1])',
+        'curves.append(c[np.minimum(ks, len(c) - 1) - 1])',
+        'tests/test_metrics_viz.py -k test_r9_cumulative_attention_means_over_slides_of_different_lengths'),
+    # the attention share per kind is the median over slides, not the mean
+    'r10models_share_by_kind_median': (
+        'milhelpers/instances.py',
+        'attention_share=("attention_share", "mean")',
+        'attention_share=("attention_share", "median")',
+        'tests/test_instances.py -k test_r9_attention_share_by_kind_means_over_the_slides_that_contain_a_kind'),
+    # the patch share per kind summed over slides (grows with the number of slides)
+    'r10models_patch_share_summed': (
+        'milhelpers/instances.py',
+        'patch_share=("patch_share", "mean")',
+        'patch_share=("patch_share", "sum")',
+        'tests/test_instances.py -k test_r9_attention_share_by_kind_means_over_the_slides_that_contain_a_kind'),
+    # a slide's patch share is the count of its patches of that kind, not the fraction
+    'r10models_patch_share_count': (
+        'milhelpers/instances.py',
+        '"patch_share": float(sel.mean())',
+        '"patch_share": float(sel.sum())',
+        'tests/test_instances.py -k test_r9_attention_share_by_kind_means_over_the_slides_that_contain_a_kind'),
+    # enrichment inverted: patch share over attention share
+    'r10models_enrichment_inverted': (
+        'milhelpers/instances.py',
+        'out["enrichment"] = out.attention_share / out.patch_share',
+        'out["enrichment"] = out.patch_share / out.attention_share',
+        'tests/test_instances.py -k test_r9_attention_share_by_kind_means_over_the_slides_that_contain_a_kind'),
+    # fewer attention vectors than kind vectors passes; zip drops the extra slide silently
+    'r10models_share_by_kind_count_widened': (
+        'milhelpers/instances.py',
+        'if len(attention) != len(kinds):',
+        'if len(attention) > len(kinds):',
+        'tests/test_instances.py -k test_r9_attention_share_by_kind_means_over_the_slides_that_contain_a_kind'),
+    # the neighbour graph is always built under cosine, whatever metric the caller asks for
+    'r10models_umap_graph_metric_dropped': (
+        'milhelpers/embedding.py',
+        'knn = knn_graph(X, n_neighbors, metric)',
+        'knn = knn_graph(X, n_neighbors, "cosine")',
+        'tests/test_embedding.py -k test_r9_umap_embedding_passes_each_option_to_umap_and_the_metric_to_the_graph'),
+    # min_dist never reaches UMAP: the layout ignores the caller's spread
+    'r10models_umap_min_dist_ignored': (
+        'milhelpers/embedding.py',
+        'min_dist=min_dist, metric=metric,',
+        'min_dist=0.1, metric=metric,',
+        'tests/test_embedding.py -k test_r9_umap_embedding_passes_each_option_to_umap_and_the_metric_to_the_graph'),
+    # n_epochs never reaches UMAP (the fast setting the tests and notebooks rely on is lost)
+    'r10models_umap_n_epochs_ignored': (
+        'milhelpers/embedding.py',
+        'n_epochs=n_epochs, random_state=seed',
+        'n_epochs=None, random_state=seed',
+        'tests/test_embedding.py -k test_r9_umap_embedding_passes_each_option_to_umap_and_the_metric_to_the_graph'),
+    # the seed is not given to UMAP: every seed gives the same layout
+    'r10models_umap_seed_not_passed': (
+        'milhelpers/embedding.py',
+        'n_epochs=n_epochs, random_state=seed',
+        'n_epochs=n_epochs, random_state=0',
+        'tests/test_embedding.py -k test_r9_umap_embedding_passes_each_option_to_umap_and_the_metric_to_the_graph'),
+    # cache=False still switches numba's disk cache on
+    'r10models_umap_cache_flag_ignored': (
+        'milhelpers/embedding.py',
+        '    if cache:',
+        '    if True:',
+        'tests/test_embedding.py -k test_r9_umap_embedding_passes_each_option_to_umap_and_the_metric_to_the_graph'),
+    # multi-head entropy is the median over heads (a majority of peaked heads hides a uniform one)
+    'r10models_entropy_heads_median': (
+        'milhelpers/metrics.py',
+        '    return float(h.mean())',
+        '    return float(np.median(h))',
+        'tests/test_metrics_viz.py -k test_r9_entropy_and_topk_mass_average_three_heads_not_take_their_median_or_max'),
+    # top-k mass of several heads is the largest head's, not their mean
+    'r10models_topk_mass_heads_max': (
+        'milhelpers/metrics.py',
+        'return float(np.sort(a, axis=1)[:, ::-1][:, :k].sum(1).mean())',
+        'return float(np.sort(a, axis=1)[:, ::-1][:, :k].sum(1).max())',
+        'tests/test_metrics_viz.py -k test_r9_entropy_and_topk_mass_average_three_heads_not_take_their_median_or_max'),
+    # a DataFrame of folds is read as a list of its column names
+    'r10models_summarize_frame_branch_dropped': (
+        'milhelpers/metrics.py',
+        'df = rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(list(rows))',
+        'df = pd.DataFrame(list(rows))',
+        'tests/test_metrics_viz.py -k test_r9_summarize_takes_a_data_frame_keeps_column_order_and_skips_text_columns'),
+    # the summary's "mean" is the median over folds
+    'r10models_summarize_median': (
+        'milhelpers/metrics.py',
+        'out = pd.DataFrame({"mean": num.mean(), "std": num.std(ddof=1)})',
+        'out = pd.DataFrame({"mean": num.median(), "std": num.std(ddof=1)})',
+        'tests/test_metrics_viz.py -k test_r9_summarize_takes_a_data_frame_keeps_column_order_and_skips_text_columns'),
+    # metrics listed alphabetically instead of in the caller's column order
+    'r10models_summarize_sorted_rows': (
+        'milhelpers/metrics.py',
+        'num = df.select_dtypes("number")',
+        'num = df.select_dtypes("number").sort_index(axis=1)',
+        'tests/test_metrics_viz.py -k test_r9_summarize_takes_a_data_frame_keeps_column_order_and_skips_text_columns'),
+})
+
 
 def _default_sigint() -> None:
     """Tests run with SIGINT at its default even when this script was started in the background
