@@ -6281,6 +6281,101 @@ MUTANTS.update({
 })
 
 
+# round 9: runner and statistics (run_split, compare) — audit-10 survivors and r10runner_
+MUTANTS.update({
+    # audit-10 survivor
+    'audit10_runner_compare_metric_order': (
+        'milhelpers/experiments.py',
+        '        order = {k: i for i, k in enumerate(metrics)}',
+        '        order = {k: i for i, k in enumerate(sorted(metrics))}',
+        'tests/test_runner_paths.py -k test_r9_compare_keeps_the_requested_metric_and_method_order'),
+    # audit-10 survivor
+    'audit10_runner_runsplit_valfrac_dropped': (
+        'milhelpers/cached_runs.py',
+        '    tr_idx, va_idx = train_val_split(tr, np.asarray(dataset.labels), val_fraction,',
+        '    tr_idx, va_idx = train_val_split(tr, np.asarray(dataset.labels), 0.2,',
+        'tests/test_runner_paths.py -k test_r9_run_split_passes_val_fraction_folds_and_seed_on'),
+    # run_split ignores folds: always the default 5 folds
+    'r10runner_runsplit_folds_dropped': (
+        'milhelpers/cached_runs.py',
+        '    parts = experiment_folds(dataset, folds, seed=seed)',
+        '    parts = experiment_folds(dataset, None, seed=seed)',
+        'tests/test_runner_paths.py -k test_r9_run_split_passes_val_fraction_folds_and_seed_on'),
+    # every repeat of run_split gets repeat 0's partition
+    'r10runner_runsplit_seed_dropped': (
+        'milhelpers/cached_runs.py',
+        '    parts = experiment_folds(dataset, folds, seed=seed)',
+        '    parts = experiment_folds(dataset, folds, seed=0)',
+        'tests/test_runner_paths.py -k test_r9_run_split_passes_val_fraction_folds_and_seed_on'),
+    # run_split returns the training part as the test fold
+    'r10runner_runsplit_train_test_swapped': (
+        'milhelpers/cached_runs.py',
+        '    tr, te = parts[fold]',
+        '    te, tr = parts[fold]',
+        'tests/test_runner_paths.py -k test_r9_run_split_passes_val_fraction_folds_and_seed_on'),
+    # the validation share is 1 − val_fraction
+    'r10runner_runsplit_valfrac_complement': (
+        'milhelpers/cached_runs.py',
+        '    tr_idx, va_idx = train_val_split(tr, np.asarray(dataset.labels), val_fraction,',
+        '    tr_idx, va_idx = train_val_split(tr, np.asarray(dataset.labels), 1 - val_fraction,',
+        'tests/test_runner_paths.py -k test_r9_run_split_passes_val_fraction_folds_and_seed_on'),
+    # case ids never reach the validation draw: a case lands on both sides
+    'r10runner_runsplit_groups_dropped': (
+        'milhelpers/cached_runs.py',
+        '                                     **({"groups": groups} if groups is not None else {}))',
+        '                                     **{})',
+        'tests/test_runner_paths.py -k test_r9_run_split_keeps_each_case_on_one_side_of_the_validation_split'),
+    # a misspelt attribute: the case ids are never found
+    'r10runner_runsplit_groups_wrong_attr': (
+        'milhelpers/cached_runs.py',
+        '    groups = getattr(dataset, "case_ids", None)',
+        '    groups = getattr(dataset, "case_id", None)',
+        'tests/test_runner_paths.py -k test_r9_run_split_keeps_each_case_on_one_side_of_the_validation_split'),
+    # experiment_folds' default becomes 3 folds instead of 5
+    'r10runner_folds_default_three': (
+        'milhelpers/experiments.py',
+        '5 if k is None else k',
+        '3 if k is None else k',
+        'tests/test_runner_paths.py -k test_r9_run_split_passes_val_fraction_folds_and_seed_on'),
+    # compare ignores methods= and always uses every method in run order
+    'r10runner_compare_methods_ignored': (
+        'milhelpers/experiments.py',
+        '        others = [m for m in (methods or self.methods) if m != reference]',
+        '        others = [m for m in self.methods if m != reference]',
+        'tests/test_runner_paths.py -k test_r9_compare_keeps_the_requested_metric_and_method_order'),
+    # the reference is compared with itself as one more row
+    'r10runner_compare_reference_kept': (
+        'milhelpers/experiments.py',
+        '        others = [m for m in (methods or self.methods) if m != reference]',
+        '        others = [m for m in (methods or self.methods)]',
+        'tests/test_runner_paths.py -k test_r9_compare_keeps_the_requested_metric_and_method_order'),
+    # compare's metrics never reach paired: every default metric comes back
+    'r10runner_compare_metrics_not_passed': (
+        'milhelpers/experiments.py',
+        'self.paired(reference, m, metrics, n_boot=n_boot, seed=seed).items()',
+        'self.paired(reference, m, n_boot=n_boot, seed=seed).items()',
+        'tests/test_runner_paths.py -k test_r9_compare_keeps_the_requested_metric_and_method_order'),
+    # diff reported as reference − method
+    'r10runner_compare_diff_sign': (
+        'milhelpers/experiments.py',
+        '"diff": s["diff"], "lo": s["ci95"][0],',
+        '"diff": -s["diff"], "lo": s["ci95"][0],',
+        'tests/test_runner_paths.py -k test_r9_compare_keeps_the_requested_metric_and_method_order'),
+    # the lower bound column holds the upper bound
+    'r10runner_compare_lo_is_hi': (
+        'milhelpers/experiments.py',
+        '"diff": s["diff"], "lo": s["ci95"][0],',
+        '"diff": s["diff"], "lo": s["ci95"][1],',
+        'tests/test_runner_paths.py -k test_r9_compare_keeps_the_requested_metric_and_method_order'),
+    # metrics come back in the reverse of the requested order
+    'r10runner_compare_metric_order_reversed': (
+        'milhelpers/experiments.py',
+        '        order = {k: i for i, k in enumerate(metrics)}',
+        '        order = {k: -i for i, k in enumerate(metrics)}',
+        'tests/test_runner_paths.py -k test_r9_compare_keeps_the_requested_metric_and_method_order'),
+})
+
+
 def _default_sigint() -> None:
     """Tests run with SIGINT at its default even when this script was started in the background
     of a shell script (which ignores SIGINT for it and, by inheritance, for every test's
