@@ -6373,6 +6373,66 @@ MUTANTS.update({
         '        order = {k: i for i, k in enumerate(metrics)}',
         '        order = {k: -i for i, k in enumerate(metrics)}',
         'tests/test_runner_paths.py -k test_r9_compare_keeps_the_requested_metric_and_method_order'),
+    # the multiclass prediction takes the arg-max over repeats, not classes
+    'r10runner_stats_multiclass_argmax_axis': (
+        'milhelpers/stats.py',
+        'pred = (s > threshold).astype(int) if binary else s.argmax(-1)',
+        'pred = (s > threshold).astype(int) if binary else s.argmax(0)',
+        'tests/test_stats.py -k test_r9_slide_metric_of_three_classes_by_hand'),
+    # balanced accuracy: the median of the per-class recalls
+    'r10runner_stats_balacc_median': (
+        'milhelpers/stats.py',
+        'return np.mean([w[:, y == c] @ correct[y == c] / w[:, y == c].sum(1) for c in classes], 0)',
+        'return np.median([w[:, y == c] @ correct[y == c] / w[:, y == c].sum(1) for c in classes], 0)',
+        'tests/test_stats.py -k test_r9_slide_metric_of_three_classes_by_hand'),
+    # macro F1 becomes the median over classes
+    'r10runner_stats_f1_median': (
+        'milhelpers/stats.py',
+        'return np.mean(f1, 0).mean(1)',
+        'return np.median(f1, 0).mean(1)',
+        'tests/test_stats.py -k test_r9_slide_metric_of_three_classes_by_hand'),
+    # false negatives counted on the other classes' slides
+    'r10runner_stats_f1_fn_wrong_class': (
+        'milhelpers/stats.py',
+        'fn = w @ ((1 - hit) * (y == c)[:, None])',
+        'fn = w @ ((1 - hit) * (y != c)[:, None])',
+        'tests/test_stats.py -k test_r9_slide_metric_of_three_classes_by_hand'),
+    # the multiclass AUC leaves class 0's one-vs-rest out
+    'r10runner_stats_auc_drops_class0': (
+        'milhelpers/stats.py',
+        'for c in (classes[1:] if binary else classes):',
+        'for c in classes[1:]:',
+        'tests/test_stats.py -k test_r9_slide_metric_three_class_auc_is_the_macro_one_vs_rest'),
+    # the one-vs-rest AUCs are combined by their median
+    'r10runner_stats_auc_median': (
+        'milhelpers/stats.py',
+        '    return np.mean(vals, 0)',
+        '    return np.median(vals, 0)',
+        'tests/test_stats.py -k test_r9_slide_metric_three_class_auc_is_the_macro_one_vs_rest'),
+    # float labels pass the label check
+    'r10runner_stats_labels_float_accepted': (
+        'milhelpers/stats.py',
+        'if y.ndim != 1 or not np.issubdtype(y.dtype, np.integer):',
+        'if y.ndim != 1:',
+        'tests/test_stats.py -k test_r9_slide_metric_refuses_bad_inputs_with_a_value_error'),
+    # a single-class cohort is let through
+    'r10runner_stats_one_class_accepted': (
+        'milhelpers/stats.py',
+        'if len(np.unique(y)) < n_classes_needed:',
+        'if len(np.unique(y)) < n_classes_needed - 1:',
+        'tests/test_stats.py -k test_r9_slide_metric_refuses_bad_inputs_with_a_value_error'),
+    # scores of another slide count than y are not refused
+    'r10runner_stats_score_count_unchecked': (
+        'milhelpers/stats.py',
+        'if s.ndim not in (2, 3) or s.shape[1] != n:',
+        'if s.ndim not in (2, 3):',
+        'tests/test_stats.py -k test_r9_slide_metric_refuses_bad_inputs_with_a_value_error'),
+    # only NaN scores are refused, infinities pass
+    'r10runner_stats_inf_scores_accepted': (
+        'milhelpers/stats.py',
+        'if not np.isfinite(s).all():',
+        'if np.isnan(s).any():',
+        'tests/test_stats.py -k test_r9_slide_metric_refuses_bad_inputs_with_a_value_error'),
 })
 
 
