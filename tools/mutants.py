@@ -6433,6 +6433,30 @@ MUTANTS.update({
         'if not np.isfinite(s).all():',
         'if np.isnan(s).any():',
         'tests/test_stats.py -k test_r9_slide_metric_refuses_bad_inputs_with_a_value_error'),
+    # method_table sorts its rows by method name instead of the asked order
+    'r10runner_method_table_sorted_by_name': (
+        'milhelpers/comparison.py',
+        '        row["runs"] = summary[m]["auc"]["n"]\n        rows.append(row)\n    return pd.DataFrame(rows).set_index("method")',
+        '        row["runs"] = summary[m]["auc"]["n"]\n        rows.append(row)\n    return pd.DataFrame(rows).set_index("method").sort_index()',
+        'tests/test_comparison.py -k test_r9_method_table_ranks_and_differences_pass_their_options_on'),
+    # method_ranks ranks every method, not the ones asked
+    'r10runner_method_ranks_methods_dropped': (
+        'milhelpers/comparison.py',
+        'y, cases, _, mats = score_matrices(result, methods)',
+        'y, cases, _, mats = score_matrices(result)',
+        'tests/test_comparison.py -k test_r9_method_table_ranks_and_differences_pass_their_options_on'),
+    # method_ranks always ranks by AUC
+    'r10runner_method_ranks_metric_dropped': (
+        'milhelpers/comparison.py',
+        'return stats.rank_intervals(y, mats, groups=cases, metric=metric, n_boot=n_boot, seed=seed)',
+        'return stats.rank_intervals(y, mats, groups=cases, n_boot=n_boot, seed=seed)',
+        'tests/test_comparison.py -k test_r9_method_table_ranks_and_differences_pass_their_options_on'),
+    # the difference itself is always written to 3 digits
+    'r10runner_format_differences_digits_ignored': (
+        'milhelpers/comparison.py',
+        'out[d] = [f"{r[f\'diff {d}\']:+.{digits}f} [',
+        'out[d] = [f"{r[f\'diff {d}\']:+.3f} [',
+        'tests/test_comparison.py -k test_r9_method_table_ranks_and_differences_pass_their_options_on'),
 })
 
 
