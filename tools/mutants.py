@@ -6281,7 +6281,7 @@ MUTANTS.update({
 })
 
 
-# round 9: runner and statistics (run_split, compare) — audit-10 survivors and r10runner_
+# round 9: runner and statistics (run_split, compare, slide_metric, comparison tables) — audit-10 survivors and r10runner_
 MUTANTS.update({
     # audit-10 survivor
     'audit10_runner_compare_metric_order': (
