@@ -492,3 +492,29 @@ def test_r9_where_looks_and_share_summary_by_hand_on_a_stand_in_result():
     assert summ.loc["mimic", ["lo", "hi"]].tolist() == pytest.approx([lo, hi])
     neg = cmp.share_summary(rows, label=0).set_index("kind")
     assert neg.n_runs.tolist() == [1, 1, 1] and neg.share.tolist() == pytest.approx([0, 0, 1])
+
+
+# --- round 9 (runner): every option of the table, ranks and differences reaches its result ---
+def test_r9_method_table_ranks_and_differences_pass_their_options_on(experiment):
+    """Catches method_table ignoring ``methods`` (all methods, run order), method_ranks ignoring
+    ``metric`` or ``methods`` (AUC of every method), format_differences ignoring ``digits``."""
+    from sklearn.metrics import balanced_accuracy_score
+
+    _, res = experiment
+    full = cmp.method_table(res)
+    sub = cmp.method_table(res, ["max", "gated"])          # the asked order, not run order
+    assert sub.index.tolist() == ["max", "gated"]
+    pd.testing.assert_frame_equal(sub, full.loc[["max", "gated"]])
+    ranks = cmp.method_ranks(res, "balanced_accuracy", ["max", "mean"], n_boot=200)
+    assert sorted(ranks.method) == ["max", "mean"]
+    for m in ("max", "mean"):
+        # by hand: each repeat's balanced accuracy at P(class 1) > 0.5, averaged over repeats
+        oof = res.out_of_fold(m)
+        want = np.mean([balanced_accuracy_score(g.label, (g.score > 0.5).astype(int))
+                        for _, g in oof.groupby("seed")])
+        assert ranks.set_index("method").loc[m, "value"] == pytest.approx(want)
+    rep = cmp.replication({"d0": _table([("a", 0.26, 0.11, 0.44, True)]),
+                           "d1": _table([("a", -0.013, -0.042, 0.021, False)])})
+    assert cmp.format_differences(rep, digits=1).loc["a"].tolist()[:2] == [
+        "+0.3 [+0.1, +0.4]*", "-0.0 [-0.0, +0.0]"]
+    assert cmp.format_differences(rep, digits=2).loc["a", "d1"] == "-0.01 [-0.04, +0.02]"

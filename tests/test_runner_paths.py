@@ -340,6 +340,26 @@ def test_compare_applies_holm_within_each_metric_not_across_metrics():
     assert t.clear.tolist() == [bool(p < 0.05) for p in t.p_holm]
 
 
+def test_r9_compare_keeps_the_requested_metric_and_method_order():
+    """Catches compare sorting its rows by metric name (or method name) instead of keeping the
+    order asked for; and pins diff = method − reference by hand: B − A = 0.5 + 0.1·k, mean 0.7
+    over k = 0 … 4; C − A = −0.2 on odd folds, mean −0.08."""
+    res = _runs({"A": [(0, k, 1.0 + k) for k in range(5)],
+                 "B": [(0, k, 1.5 + k + 0.1 * k) for k in range(5)],
+                 "C": [(0, k, 1.0 + k - 0.2 * (k % 2)) for k in range(5)]})
+    res.meta["test_train_ratio"] = 0.25
+    t = res.compare("A", ["seconds", "best_epoch"])
+    assert list(zip(t.metric, t.method)) == [("seconds", "B"), ("seconds", "C"),
+                                             ("best_epoch", "B"), ("best_epoch", "C")]
+    assert t.metric.tolist() == ["seconds", "seconds", "best_epoch", "best_epoch"]
+    t = res.compare("A", ["best_epoch", "seconds"])
+    assert t.metric.tolist() == ["best_epoch", "best_epoch", "seconds", "seconds"]
+    t = res.compare("A", ["seconds"], methods=["C", "B", "A"])   # the reference is left out
+    assert t.method.tolist() == ["C", "B"]
+    assert t["diff"].tolist() == pytest.approx([-0.08, 0.7])
+    assert t.loc[1, "lo"] > 0 and t.loc[0, "lo"] < 0 < t.loc[0, "hi"]
+
+
 def _oof(top5, labels, seeds=(0,)):
     """Methods A, B with out-of-fold records; B's top-5 mass = A's + top5 per slide."""
     rows, slides = [], []
@@ -431,6 +451,33 @@ def test_run_split_refuses_a_fold_outside_the_repeat():
     for bad in (5, -1):
         with pytest.raises(ValueError, match="folds 0 … 4"):
             run_split(ds, seed=1, fold=bad, folds=5)
+
+
+@pytest.mark.parametrize("val_fraction,n_val", [(0.5, 10), (0.25, 5), (0.2, 4)])
+def test_r9_run_split_passes_val_fraction_folds_and_seed_on(val_fraction: float, n_val: int):
+    """Catches run_split ignoring val_fraction (always the default 0.2), folds (always 5) or seed:
+    40 bags in 2 folds leave 20 to train on, of which val_fraction · 20 validate."""
+    from milhelpers.cached_runs import run_split
+
+    ds = SimpleNamespace(labels=np.array([0, 1] * 20))
+    tr, va, te = run_split(ds, 0, 0, folds=2, val_fraction=val_fraction)
+    assert (len(tr), len(va), len(te)) == (20 - n_val, n_val, 20)
+    assert len(run_split(ds, 0, 0)[2]) == 8                  # folds=None: 5 folds of 8
+    # another repeat draws another partition (the seed reaches the folds)
+    assert set(run_split(ds, 1, 0, folds=2)[2]) != set(te)
+
+
+def test_r9_run_split_keeps_each_case_on_one_side_of_the_validation_split():
+    """Catches run_split not passing the dataset's case ids on: 20 cases of two same-label bags;
+    the grouped draw keeps each case whole (an ungrouped draw of this seed splits c4 and c7)."""
+    from milhelpers.cached_runs import run_split
+
+    cases = np.array([f"c{i // 2}" for i in range(40)])
+    labels = np.array([(i // 2) % 2 for i in range(40)])
+    tr, va, te = run_split(SimpleNamespace(labels=labels, case_ids=cases), 0, 0, folds=2,
+                           val_fraction=0.5)
+    assert len(tr) + len(va) == 20 and len(va) > 0
+    assert not set(cases[tr]) & set(cases[va]) and not set(cases[tr]) & set(cases[te])
 
 
 # --------------------------------------------------------------------------------------------

@@ -695,3 +695,52 @@ def test_r9_compare_settings_three_settings_digits_and_rows_only_all_share():
          "+0.00 [-0.02, +0.02] —", True],
         ["f1", "m", "-0.10 [-0.20, -0.04] clear", "-0.05 [-0.09, -0.01] clear",
          "-0.20 [-0.30, -0.10] clear", True]]
+
+
+# --------------------------------------------------------------------------------------------
+# round 9: slide_metric of three classes by hand, and its input checks
+# --------------------------------------------------------------------------------------------
+# six slides, unbalanced classes (2, 1, 3); the arg-max predicts 0, 1, 2, 0, 2, 1. Slide 1's
+# P(class 1) = 0.45 < 0.5: thresholding column 1 would call it class 0, the arg-max class 1
+_Y3 = [0, 1, 2, 2, 2, 0]
+_P3 = [[0.5, 0.3, 0.2], [0.2, 0.45, 0.35], [0.1, 0.3, 0.6],
+       [0.4, 0.35, 0.25], [0.1, 0.2, 0.7], [0.25, 0.55, 0.2]]
+
+
+@pytest.mark.parametrize("metric,expected", [
+    ("accuracy", 4 / 6),
+    # recall per class 1/2, 1/1, 2/3: their mean, not the median (2/3) nor the pooled accuracy
+    ("balanced_accuracy", (1 / 2 + 1 + 2 / 3) / 3),
+    # F1 per class 2·1/(2+1+1), 2·1/(2+1+0), 2·2/(4+0+1): mean 0.6556, median would be 2/3
+    ("f1", (1 / 2 + 2 / 3 + 4 / 5) / 3)])
+def test_r9_slide_metric_of_three_classes_by_hand(metric: str, expected: float):
+    """Catches the multiclass branch taking the binary path (threshold one column), a macro
+    average turned into a median or a pooled count, and a wrong arg-max axis."""
+    assert stats.slide_metric(_Y3, _P3, metric) == pytest.approx(expected)
+    # the threshold is for binary scores only: it must not move a multiclass metric
+    assert stats.slide_metric(_Y3, _P3, metric, threshold=0.1) == pytest.approx(expected)
+
+
+def test_r9_slide_metric_three_class_auc_is_the_macro_one_vs_rest():
+    """Catches the multiclass AUC scoring one column only, or averaging classes other than
+    scikit-learn's macro one-vs-rest."""
+    want = roc_auc_score(_Y3, _P3, multi_class="ovr", average="macro")
+    assert stats.slide_metric(_Y3, _P3, "auc") == pytest.approx(want)
+    assert want != pytest.approx(roc_auc_score(np.array(_Y3) == 1, np.array(_P3)[:, 1]))
+
+
+@pytest.mark.parametrize("y,scores,metric,phrase", [
+    ([0.0, 1.0, 0.0, 1.0], [0.1, 0.9, 0.2, 0.8], "auc", "one integer label per slide"),
+    ([[0, 1], [0, 1]], [0.1, 0.9], "auc", "one integer label per slide"),
+    ([1, 1, 1, 1], [0.1, 0.9, 0.2, 0.8], "auc", "needs slides of both classes"),
+    ([0, 1, 0, 1], [0.1, 0.9, 0.2], "auc", "N = 4 slides"),
+    ([0, 1, 0, 1], [0.1, np.nan, 0.2, 0.8], "auc", "NaN or infinite"),
+    ([0, 1, 0, 1], [0.1, np.inf, 0.2, 0.8], "accuracy", "NaN or infinite"),
+    ([0, 1, 0, 1], [0.1, 0.9, 0.2, 0.8], "AUC", "choose one of"),
+    ([0, 1, 0, 1], [0.1, 0.9, 0.2, 0.8], "loc_auc", "choose one of")])
+def test_r9_slide_metric_refuses_bad_inputs_with_a_value_error(y, scores, metric: str,
+                                                                phrase: str):
+    """Catches any of slide_metric's checks dropped, widened or raising another type: float or
+    2-D labels, one class, a score count unlike the labels', NaN/inf scores, an unknown metric."""
+    with pytest.raises(ValueError, match=phrase):
+        stats.slide_metric(y, scores, metric)

@@ -6481,6 +6481,185 @@ MUTANTS.update({
 })
 
 
+# round 9: runner and statistics (run_split, compare, slide_metric, comparison tables) — audit-10 survivors and r10runner_
+MUTANTS.update({
+    # audit-10 survivor
+    'audit10_runner_compare_metric_order': (
+        'milhelpers/experiments.py',
+        '        order = {k: i for i, k in enumerate(metrics)}',
+        '        order = {k: i for i, k in enumerate(sorted(metrics))}',
+        'tests/test_runner_paths.py -k test_r9_compare_keeps_the_requested_metric_and_method_order'),
+    # audit-10 survivor
+    'audit10_runner_runsplit_valfrac_dropped': (
+        'milhelpers/cached_runs.py',
+        '    tr_idx, va_idx = train_val_split(tr, np.asarray(dataset.labels), val_fraction,',
+        '    tr_idx, va_idx = train_val_split(tr, np.asarray(dataset.labels), 0.2,',
+        'tests/test_runner_paths.py -k test_r9_run_split_passes_val_fraction_folds_and_seed_on'),
+    # run_split ignores folds: always the default 5 folds
+    'r10runner_runsplit_folds_dropped': (
+        'milhelpers/cached_runs.py',
+        '    parts = experiment_folds(dataset, folds, seed=seed)',
+        '    parts = experiment_folds(dataset, None, seed=seed)',
+        'tests/test_runner_paths.py -k test_r9_run_split_passes_val_fraction_folds_and_seed_on'),
+    # every repeat of run_split gets repeat 0's partition
+    'r10runner_runsplit_seed_dropped': (
+        'milhelpers/cached_runs.py',
+        '    parts = experiment_folds(dataset, folds, seed=seed)',
+        '    parts = experiment_folds(dataset, folds, seed=0)',
+        'tests/test_runner_paths.py -k test_r9_run_split_passes_val_fraction_folds_and_seed_on'),
+    # run_split returns the training part as the test fold
+    'r10runner_runsplit_train_test_swapped': (
+        'milhelpers/cached_runs.py',
+        '    tr, te = parts[fold]',
+        '    te, tr = parts[fold]',
+        'tests/test_runner_paths.py -k test_r9_run_split_passes_val_fraction_folds_and_seed_on'),
+    # the validation share is 1 − val_fraction
+    'r10runner_runsplit_valfrac_complement': (
+        'milhelpers/cached_runs.py',
+        '    tr_idx, va_idx = train_val_split(tr, np.asarray(dataset.labels), val_fraction,',
+        '    tr_idx, va_idx = train_val_split(tr, np.asarray(dataset.labels), 1 - val_fraction,',
+        'tests/test_runner_paths.py -k test_r9_run_split_passes_val_fraction_folds_and_seed_on'),
+    # case ids never reach the validation draw: a case lands on both sides
+    'r10runner_runsplit_groups_dropped': (
+        'milhelpers/cached_runs.py',
+        '                                     **({"groups": groups} if groups is not None else {}))',
+        '                                     **{})',
+        'tests/test_runner_paths.py -k test_r9_run_split_keeps_each_case_on_one_side_of_the_validation_split'),
+    # a misspelt attribute: the case ids are never found
+    'r10runner_runsplit_groups_wrong_attr': (
+        'milhelpers/cached_runs.py',
+        '    groups = getattr(dataset, "case_ids", None)',
+        '    groups = getattr(dataset, "case_id", None)',
+        'tests/test_runner_paths.py -k test_r9_run_split_keeps_each_case_on_one_side_of_the_validation_split'),
+    # experiment_folds' default becomes 3 folds instead of 5
+    'r10runner_folds_default_three': (
+        'milhelpers/experiments.py',
+        '5 if k is None else k',
+        '3 if k is None else k',
+        'tests/test_runner_paths.py -k test_r9_run_split_passes_val_fraction_folds_and_seed_on'),
+    # compare ignores methods= and always uses every method in run order
+    'r10runner_compare_methods_ignored': (
+        'milhelpers/experiments.py',
+        '        others = [m for m in (methods or self.methods) if m != reference]',
+        '        others = [m for m in self.methods if m != reference]',
+        'tests/test_runner_paths.py -k test_r9_compare_keeps_the_requested_metric_and_method_order'),
+    # the reference is compared with itself as one more row
+    'r10runner_compare_reference_kept': (
+        'milhelpers/experiments.py',
+        '        others = [m for m in (methods or self.methods) if m != reference]',
+        '        others = [m for m in (methods or self.methods)]',
+        'tests/test_runner_paths.py -k test_r9_compare_keeps_the_requested_metric_and_method_order'),
+    # compare's metrics never reach paired: every default metric comes back
+    'r10runner_compare_metrics_not_passed': (
+        'milhelpers/experiments.py',
+        'self.paired(reference, m, metrics, n_boot=n_boot, seed=seed).items()',
+        'self.paired(reference, m, n_boot=n_boot, seed=seed).items()',
+        'tests/test_runner_paths.py -k test_r9_compare_keeps_the_requested_metric_and_method_order'),
+    # diff reported as reference − method
+    'r10runner_compare_diff_sign': (
+        'milhelpers/experiments.py',
+        '"diff": s["diff"], "lo": s["ci95"][0],',
+        '"diff": -s["diff"], "lo": s["ci95"][0],',
+        'tests/test_runner_paths.py -k test_r9_compare_keeps_the_requested_metric_and_method_order'),
+    # the lower bound column holds the upper bound
+    'r10runner_compare_lo_is_hi': (
+        'milhelpers/experiments.py',
+        '"diff": s["diff"], "lo": s["ci95"][0],',
+        '"diff": s["diff"], "lo": s["ci95"][1],',
+        'tests/test_runner_paths.py -k test_r9_compare_keeps_the_requested_metric_and_method_order'),
+    # metrics come back in the reverse of the requested order
+    'r10runner_compare_metric_order_reversed': (
+        'milhelpers/experiments.py',
+        '        order = {k: i for i, k in enumerate(metrics)}',
+        '        order = {k: -i for i, k in enumerate(metrics)}',
+        'tests/test_runner_paths.py -k test_r9_compare_keeps_the_requested_metric_and_method_order'),
+    # the multiclass prediction takes the arg-max over repeats, not classes
+    'r10runner_stats_multiclass_argmax_axis': (
+        'milhelpers/stats.py',
+        'pred = (s > threshold).astype(int) if binary else s.argmax(-1)',
+        'pred = (s > threshold).astype(int) if binary else s.argmax(0)',
+        'tests/test_stats.py -k test_r9_slide_metric_of_three_classes_by_hand'),
+    # balanced accuracy: the median of the per-class recalls
+    'r10runner_stats_balacc_median': (
+        'milhelpers/stats.py',
+        'return np.mean([w[:, y == c] @ correct[y == c] / w[:, y == c].sum(1) for c in classes], 0)',
+        'return np.median([w[:, y == c] @ correct[y == c] / w[:, y == c].sum(1) for c in classes], 0)',
+        'tests/test_stats.py -k test_r9_slide_metric_of_three_classes_by_hand'),
+    # macro F1 becomes the median over classes
+    'r10runner_stats_f1_median': (
+        'milhelpers/stats.py',
+        'return np.mean(f1, 0).mean(1)',
+        'return np.median(f1, 0).mean(1)',
+        'tests/test_stats.py -k test_r9_slide_metric_of_three_classes_by_hand'),
+    # false negatives counted on the other classes' slides
+    'r10runner_stats_f1_fn_wrong_class': (
+        'milhelpers/stats.py',
+        'fn = w @ ((1 - hit) * (y == c)[:, None])',
+        'fn = w @ ((1 - hit) * (y != c)[:, None])',
+        'tests/test_stats.py -k test_r9_slide_metric_of_three_classes_by_hand'),
+    # the multiclass AUC leaves class 0's one-vs-rest out
+    'r10runner_stats_auc_drops_class0': (
+        'milhelpers/stats.py',
+        'for c in (classes[1:] if binary else classes):',
+        'for c in classes[1:]:',
+        'tests/test_stats.py -k test_r9_slide_metric_three_class_auc_is_the_macro_one_vs_rest'),
+    # the one-vs-rest AUCs are combined by their median
+    'r10runner_stats_auc_median': (
+        'milhelpers/stats.py',
+        '    return np.mean(vals, 0)',
+        '    return np.median(vals, 0)',
+        'tests/test_stats.py -k test_r9_slide_metric_three_class_auc_is_the_macro_one_vs_rest'),
+    # float labels pass the label check
+    'r10runner_stats_labels_float_accepted': (
+        'milhelpers/stats.py',
+        'if y.ndim != 1 or not np.issubdtype(y.dtype, np.integer):',
+        'if y.ndim != 1:',
+        'tests/test_stats.py -k test_r9_slide_metric_refuses_bad_inputs_with_a_value_error'),
+    # a single-class cohort is let through
+    'r10runner_stats_one_class_accepted': (
+        'milhelpers/stats.py',
+        'if len(np.unique(y)) < n_classes_needed:',
+        'if len(np.unique(y)) < n_classes_needed - 1:',
+        'tests/test_stats.py -k test_r9_slide_metric_refuses_bad_inputs_with_a_value_error'),
+    # scores of another slide count than y are not refused
+    'r10runner_stats_score_count_unchecked': (
+        'milhelpers/stats.py',
+        'if s.ndim not in (2, 3) or s.shape[1] != n:',
+        'if s.ndim not in (2, 3):',
+        'tests/test_stats.py -k test_r9_slide_metric_refuses_bad_inputs_with_a_value_error'),
+    # only NaN scores are refused, infinities pass
+    'r10runner_stats_inf_scores_accepted': (
+        'milhelpers/stats.py',
+        'if not np.isfinite(s).all():',
+        'if np.isnan(s).any():',
+        'tests/test_stats.py -k test_r9_slide_metric_refuses_bad_inputs_with_a_value_error'),
+    # method_table sorts its rows by method name instead of the asked order
+    'r10runner_method_table_sorted_by_name': (
+        'milhelpers/comparison.py',
+        '        row["runs"] = summary[m]["auc"]["n"]\n        rows.append(row)\n    return pd.DataFrame(rows).set_index("method")',
+        '        row["runs"] = summary[m]["auc"]["n"]\n        rows.append(row)\n    return pd.DataFrame(rows).set_index("method").sort_index()',
+        'tests/test_comparison.py -k test_r9_method_table_ranks_and_differences_pass_their_options_on'),
+    # method_ranks ranks every method, not the ones asked
+    'r10runner_method_ranks_methods_dropped': (
+        'milhelpers/comparison.py',
+        'y, cases, _, mats = score_matrices(result, methods)',
+        'y, cases, _, mats = score_matrices(result)',
+        'tests/test_comparison.py -k test_r9_method_table_ranks_and_differences_pass_their_options_on'),
+    # method_ranks always ranks by AUC
+    'r10runner_method_ranks_metric_dropped': (
+        'milhelpers/comparison.py',
+        'return stats.rank_intervals(y, mats, groups=cases, metric=metric, n_boot=n_boot, seed=seed)',
+        'return stats.rank_intervals(y, mats, groups=cases, n_boot=n_boot, seed=seed)',
+        'tests/test_comparison.py -k test_r9_method_table_ranks_and_differences_pass_their_options_on'),
+    # the difference itself is always written to 3 digits
+    'r10runner_format_differences_digits_ignored': (
+        'milhelpers/comparison.py',
+        'out[d] = [f"{r[f\'diff {d}\']:+.{digits}f} [',
+        'out[d] = [f"{r[f\'diff {d}\']:+.3f} [',
+        'tests/test_comparison.py -k test_r9_method_table_ranks_and_differences_pass_their_options_on'),
+})
+
+
 def _default_sigint() -> None:
     """Tests run with SIGINT at its default even when this script was started in the background
     of a shell script (which ignores SIGINT for it and, by inheritance, for every test's
