@@ -6280,7 +6280,7 @@ MUTANTS.update({
         'tests/test_params.py -k test_r9_check_int_and_check_seeds_accept_numpy_integers'),
 })
 
-# round 9: parameters, slides/tiling, sweeps (params.papermill_cells, slides.check_mpp, sweep.parse_value)
+# round 9: parameters, slides/tiling, sweeps (params.papermill_cells, check_path, check_choices, check_seeds; slides.check_mpp; sweep.parse_value)
 MUTANTS.update({
     'audit10_params_papermill_first_cell': (
         'milhelpers/params.py',
@@ -6375,6 +6375,48 @@ MUTANTS.update({
         '        return ast.literal_eval(text)       # numbers, None, lists, dicts; anything else: text',
         '        return text       # numbers, None, lists, dicts; anything else: text',
         'tests/test_sweep.py -k test_r9_parse_value_containers_keep_their_type_and_order'),
+    # check_path's hint ignored for a missing path: the generic advice always given
+    'r10io_checkpath_hint_dropped': (
+        'milhelpers/params.py',
+        '                   + (f"; {hint}" if hint else "; check the path (relative paths start in "',
+        '                   + ("; check the path (relative paths start in "',
+        'tests/test_params.py -k test_r9_check_path_hint_replaces_the_default_advice_and_none_is_refused'),
+    # None no longer caught: Path(None) raises a bare TypeError instead of a ParameterError
+    'r10io_checkpath_none_passes': (
+        'milhelpers/params.py',
+        '    if value is None or str(value) == "":',
+        '    if str(value) == "":',
+        'tests/test_params.py -k test_r9_check_path_hint_replaces_the_default_advice_and_none_is_refused'),
+    # the chosen names come back sorted instead of in the order the user gave
+    'r10io_checkchoices_sorted': (
+        'milhelpers/params.py',
+        '    return list(items) if many else values',
+        '    return sorted(items) if many else values',
+        'tests/test_params.py -k test_r9_check_choices_many_keeps_order_and_refuses_a_bare_name'),
+    # a bare string accepted for many=True and checked letter by letter
+    'r10io_checkchoices_str_accepted': (
+        'milhelpers/params.py',
+        '    if many and (isinstance(values, str) or not isinstance(values, Sequence) or not values):',
+        '    if many and (not isinstance(values, Sequence) or not values):',
+        'tests/test_params.py -k test_r9_check_choices_many_keeps_order_and_refuses_a_bare_name'),
+    # choices not materialised: a generator is used up by the first `in` test
+    'r10io_checkchoices_generator_consumed': (
+        'milhelpers/params.py',
+        '    choices = list(choices)\n',
+        '\n',
+        'tests/test_params.py -k test_r9_check_choices_many_keeps_order_and_refuses_a_bare_name'),
+    # check_seeds' name not passed on: a bad seed is reported as "seeds" whatever its name
+    'r10io_checkseeds_name_ignored': (
+        'milhelpers/params.py',
+        '    out = [check_int(s, name, 0) for s in seeds]',
+        '    out = [check_int(s, "seeds", 0) for s in seeds]',
+        'tests/test_params.py -k test_r9_check_seeds_errors_name_the_parameter_given'),
+    # the minimum not passed on: check_int's default 1 refuses seed 0
+    'r10io_checkseeds_minimum_default': (
+        'milhelpers/params.py',
+        '    out = [check_int(s, name, 0) for s in seeds]',
+        '    out = [check_int(s, name) for s in seeds]',
+        'tests/test_params.py -k test_r9_check_seeds_errors_name_the_parameter_given'),
 })
 
 
