@@ -6280,7 +6280,7 @@ MUTANTS.update({
         'tests/test_params.py -k test_r9_check_int_and_check_seeds_accept_numpy_integers'),
 })
 
-# round 9: parameters, slides/tiling, sweeps (params.papermill_cells, check_path, check_choices, check_seeds; slides.check_mpp; sweep.parse_value)
+# round 9: parameters, slides/tiling, sweeps (params.papermill_cells, check_path, check_choices, check_seeds; slides.check_mpp; sweep.parse_value; pipeline.check_unique_ids)
 MUTANTS.update({
     'audit10_params_papermill_first_cell': (
         'milhelpers/params.py',
@@ -6417,6 +6417,24 @@ MUTANTS.update({
         '    out = [check_int(s, name, 0) for s in seeds]',
         '    out = [check_int(s, name) for s in seeds]',
         'tests/test_params.py -k test_r9_check_seeds_errors_name_the_parameter_given'),
+    # only the first group of clashing slides named: the user renames one pair and hits the next
+    'r10io_unique_ids_first_group_only': (
+        'milhelpers/pipeline.py',
+        '        names = "; ".join(" and ".join(str(p) for p in ps) for ps in clashes)',
+        '        names = "; ".join(" and ".join(str(p) for p in ps) for ps in clashes[:1])',
+        'tests/test_pipeline.py -k test_r9_check_unique_ids_names_every_group_of_clashing_slides'),
+    # the id cut at the first dot: b.1.svs and b.svs refused although they write b.1.h5 and b.h5
+    'r10io_unique_ids_first_dot': (
+        'milhelpers/pipeline.py',
+        '        by_id.setdefault(Path(p).stem, []).append(Path(p))',
+        '        by_id.setdefault(Path(p).name.split(".")[0], []).append(Path(p))',
+        'tests/test_pipeline.py -k test_r9_check_unique_ids_names_every_group_of_clashing_slides'),
+    # the id keeps its folder: slides from two folders that write the same patches/a.h5 pass
+    'r10io_unique_ids_with_folder': (
+        'milhelpers/pipeline.py',
+        '        by_id.setdefault(Path(p).stem, []).append(Path(p))',
+        '        by_id.setdefault(str(Path(p).with_suffix("")), []).append(Path(p))',
+        'tests/test_pipeline.py -k test_r9_check_unique_ids_names_every_group_of_clashing_slides'),
 })
 
 
