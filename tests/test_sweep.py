@@ -704,3 +704,19 @@ def test_r9_parse_value_refuses_the_wrong_container_with_a_value_error(text, def
     branch, a looser isinstance check, and SyntaxError escaping."""
     with pytest.raises(ValueError, match=rf"^parameter seeds: {re.escape(repr(text))} is {why}"):
         sweep.parse_value("seeds", text, default)
+
+
+def test_r9_a_tuple_default_in_the_parameters_cell_types_the_grid(tmp_path):
+    """End to end: a tuple (and a dict) set in the parameters cell makes '-p' texts parse as
+    that type, and an annotation without a value (``k: int``) is no parameter. Catches the
+    tuple branch lost between notebook_parameters and sweep_grid, and bare annotations
+    listed as parameters without a default."""
+    nb = _notebook(tmp_path, 'shape = (2, 3)\nk: int\nnames = {"a": 0}', "pass")
+    assert sweep.notebook_parameters(nb) == {"shape": (2, 3), "names": {"a": 0}}
+    assert sweep.sweep_grid(nb, [("shape", ["(4, 5)", "(1,)"]), ("names", ['{"b": 1}'])]) == [
+        {"shape": (4, 5), "names": {"b": 1}}, {"shape": (1,), "names": {"b": 1}}]
+    with pytest.raises(ValueError, match=r"parameter shape: '\[4, 5\]' is not a tuple such as "
+                       r"\(2, 3\)"):
+        sweep.sweep_grid(nb, [("shape", ["[4, 5]"])])
+    with pytest.raises(ValueError, match="unknown parameter k: not in the parameters cell"):
+        sweep.sweep_grid(nb, [("k", ["1"])])

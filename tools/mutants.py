@@ -6435,6 +6435,12 @@ MUTANTS.update({
         '        by_id.setdefault(Path(p).stem, []).append(Path(p))',
         '        by_id.setdefault(str(Path(p).with_suffix("")), []).append(Path(p))',
         'tests/test_pipeline.py -k test_r9_check_unique_ids_names_every_group_of_clashing_slides'),
+    # a bare annotation (`k: int`) read as a parameter (without a default) that -p may set
+    'r10io_nbparams_bare_annotation': (
+        'milhelpers/sweep.py',
+        '                   else [node.target] if isinstance(node, ast.AnnAssign) and node.value else [])',
+        '                   else [node.target] if isinstance(node, ast.AnnAssign) else [])',
+        'tests/test_sweep.py -k test_r9_a_tuple_default_in_the_parameters_cell_types_the_grid'),
 })
 
 
