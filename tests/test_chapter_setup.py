@@ -203,7 +203,7 @@ def test_r9_papermill_cells_pairs_the_last_injected_cell_with_the_cell_just_befo
     # a re-run kernel: two injected cells; the later pair (first injected -> second) is read
     declared, injected = papermill_cells([PARAMETERS, _injected(epochs=2), _injected(lam=0.5)])
     assert (declared, injected) == ({"epochs": 2}, {"lam": 0.5})
-    # the header alone (papermill with only --inject-paths absent values): nothing injected
+    # the header alone, no assignments after it: a papermill cell that injected nothing
     declared, injected = papermill_cells([setup, PARAMETERS, "# Parameters"])
     assert injected == {} and declared["seeds"] == [0]
     # leading whitespace before the header (a kernel that echoes the cell with a newline)
