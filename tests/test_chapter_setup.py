@@ -180,3 +180,32 @@ def test_papermill_sees_every_parameter_the_chapter_declares(chapter):
                 if isinstance(node, ast.Assign) for t in node.targets]
     seen = papermill.inspect_notebook(str(ROOT / "notebooks" / chapter))
     assert declared and list(seen) == declared
+
+
+# ---- round 9 (audit 10): papermill_cells by hand: which cell is declared, which injected ------
+def test_r9_papermill_cells_needs_the_declared_cell_before_the_injected_one():
+    """An injected cell with nothing before it has no declared cell to compare with: None, not
+    the injected cell read as its own declaration (the `last == 0` guard dropped)."""
+    assert papermill_cells(["# Parameters\nx = 1"]) is None
+    assert papermill_cells(["", "  \n", "# Parameters\nx = 1"]) is None   # blanks are not cells
+
+
+def test_r9_papermill_cells_pairs_the_last_injected_cell_with_the_cell_just_before_it():
+    """Blank cells are skipped, the *last* ``# Parameters`` cell is the injected one, the cell
+    right before it the declared one, and a bare ``# Parameters`` (nothing given) counts.
+    Catches min for max, blanks kept as cells, cells[0] for cells[last - 1], the bare header
+    or an indented header not recognised."""
+    setup = "import numpy as np\nseed_all = 3\n"
+    history = ["", setup, PARAMETERS, "   \n", _injected(epochs=2), "check cell"]
+    declared, injected = papermill_cells(history)
+    assert "epochs" in declared and "seed_all" not in declared      # the cell before, not cells[0]
+    assert injected == {"epochs": 2}
+    # a re-run kernel: two injected cells; the later pair (first injected -> second) is read
+    declared, injected = papermill_cells([PARAMETERS, _injected(epochs=2), _injected(lam=0.5)])
+    assert (declared, injected) == ({"epochs": 2}, {"lam": 0.5})
+    # the header alone, no assignments after it: a papermill cell that injected nothing
+    declared, injected = papermill_cells([setup, PARAMETERS, "# Parameters"])
+    assert injected == {} and declared["seeds"] == [0]
+    # leading whitespace before the header (a kernel that echoes the cell with a newline)
+    declared, injected = papermill_cells([PARAMETERS, "\n# Parameters\nlam = 0.3\n"])
+    assert injected == {"lam": 0.3} and declared["lam"] == 0.1

@@ -687,3 +687,51 @@ def test_r9_chapter03_mask_drop_is_a_fraction_in_zero_to_one_half_open(mask_drop
         with pytest.raises(ParameterError, match=r"parameter mask_drop=.*must be a number in "
                            r"\[0, 1\)"):
             params.check_chapter03(**{**CH03, "mask_drop": mask_drop})
+
+
+# ---- round 9 (audit 10): check_path / check_choices / check_seeds, every argument reaching ----
+def test_r9_check_path_hint_replaces_the_default_advice_and_none_is_refused(tmp_path):
+    """``hint`` reaches both messages (a missing path: it replaces the relative-path advice; no
+    path at all: it is appended), and None is refused like "". Catches the hint dropped, the
+    default advice always given, and None passed on to Path() (a TypeError)."""
+    missing = tmp_path / "nope"
+    with pytest.raises(ParameterError, match=r"does not exist; set features_dir to your "
+                       r"features$") as err:
+        check_path(missing, "features_dir", "dir", hint="set features_dir to your features")
+    assert "relative paths start" not in str(err.value)
+    with pytest.raises(ParameterError, match=r"does not exist; check the path \(relative paths "
+                       r"start in the notebooks/ folder\)$"):
+        check_path(missing, "features_dir")
+    with pytest.raises(ParameterError, match=r"^parameter labels_csv=None: a path is required; "
+                       r"give the table$"):
+        check_path(None, "labels_csv", "file", hint="give the table")
+    assert check_path(str(tmp_path), "d", "dir") == tmp_path      # text becomes a Path
+
+
+def test_r9_check_choices_many_keeps_order_and_refuses_a_bare_name():
+    """With ``many``: a tuple comes back as a list in the given order (not sorted); a bare string
+    is refused (not read as its letters); ``choices`` may be a one-shot generator. Without
+    ``many`` a list is not a name. Catches the order changed, the str guard dropped, and
+    ``choices`` consumed before the error message lists it."""
+    names = ("c", "a")
+    assert check_choices(names, "methods", iter(["a", "b", "c"]), many=True) == ["c", "a"]
+    with pytest.raises(ParameterError, match=r"^parameter methods='ab': must be a non-empty list "
+                       r"of names from \['a', 'b'\]"):
+        check_choices("ab", "methods", ["a", "b"], many=True)
+    with pytest.raises(ParameterError, match=r"^parameter m=\['a'\]: unknown name \['a'\]; "
+                       r"choose from \['a', 'b'\]"):
+        check_choices(["a"], "m", (c for c in "ab"))
+    with pytest.raises(ParameterError, match=r"unknown name 'z'; choose from \['a', 'b'\]"):
+        check_choices(["a", "z"], "methods", (c for c in "ab"), many=True)
+
+
+@pytest.mark.parametrize("seeds, why", [
+    (3, "must be a non-empty list"), ("012", "must be a non-empty list"),
+    ((), "must be a non-empty list"), (None, "must be a non-empty list"),
+    ([0, -1], "must be an integer >= 0"), ([1, 1], "seeds must be distinct")])
+def test_r9_check_seeds_errors_name_the_parameter_given(seeds, why):
+    """check_seeds' ``name`` reaches every message (the seed list of ch. 7 is not "seeds"), and
+    0 is a valid seed. Catches the name ignored, minimum 1 for seeds, and text read as digits."""
+    with pytest.raises(ParameterError, match=rf"^parameter run_seeds=.*{why}"):
+        check_seeds(seeds, "run_seeds")
+    assert check_seeds((2, 0)) == [2, 0]

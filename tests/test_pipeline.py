@@ -1,9 +1,10 @@
 import shutil
+from pathlib import Path
 
 import pytest
 
 from conftest import REAL_SVS
-from milhelpers.pipeline import check_writable, find_slides, tile_folder
+from milhelpers.pipeline import check_unique_ids, check_writable, find_slides, tile_folder
 from milhelpers.tiling import StaleOutputError
 
 
@@ -161,3 +162,19 @@ def test_r9_a_folder_rerun_at_the_default_settings_keeps_its_coordinates(tmp_pat
                         patch_size=256, overlap=0, min_tissue=0.25, params="biopsy")
     for rep in (again, spelt):
         assert rep.results[0].skipped and rep.results[0].n_patches == first.results[0].n_patches
+
+
+# ---- round 9 (audit 10): check_unique_ids names every clash, and only clashes ----------------
+def test_r9_check_unique_ids_names_every_group_of_clashing_slides():
+    """Two groups of slides sharing a stem (a.svs/a.tif in different folders, b.svs/b.ndpi) are
+    both named, in the order given, and c.svs (unique) is not; stems that differ only past a
+    dot (b.1.svs) do not clash with b.svs. Catches only the first group reported, names
+    compared with their extension or folder, and a lone slide refused."""
+    paths = [Path("x/a.svs"), Path("b.svs"), Path("c.svs"), Path("y/a.tif"), Path("b.ndpi"),
+             Path("b.1.svs")]
+    with pytest.raises(ValueError, match=r"^Slides with the same name would write the same "
+                       r"output file: x/a\.svs and y/a\.tif; b\.svs and b\.ndpi\. Outputs") as err:
+        check_unique_ids(paths)
+    assert "c.svs" not in str(err.value) and "b.1.svs" not in str(err.value)
+    check_unique_ids([Path("x/a.svs"), Path("b.1.svs"), Path("b.svs")])    # no clash: no error
+    check_unique_ids([])

@@ -192,3 +192,27 @@ def test_a_level_of_exactly_2e8_pixels_may_be_read_whole():
     assert _fake_slide(level_dimensions=((20000, 10000),)).read_level(0).shape == (1, 1, 3)
     with pytest.raises(ValueError, match="too large to read whole"):
         _fake_slide(level_dimensions=((20000, 10001),)).read_level(0)
+
+
+# ---- round 9 (audit 10): check_mpp's errors are typed, its name reaches the message ----------
+@pytest.mark.parametrize("bad", [None, [0.5], {"mpp": 0.5}, object(), "0,5", ""])
+def test_r9_check_mpp_refuses_non_numbers_with_a_value_error_naming_the_parameter(bad):
+    """None and other non-numbers raise ValueError (float() raises TypeError for None/lists:
+    a caller catching ValueError must still see it), and the message starts with the name
+    it was given. Catches TypeError let through and the name ignored."""
+    with pytest.raises(ValueError, match=r"^--mpp must be a number of microns per pixel, got "):
+        check_mpp(bad, name="--mpp")
+
+
+def test_r9_check_mpp_bounds_are_closed_and_the_result_is_a_float():
+    """Both ends of MPP_RANGE (0.05, 20.0) are accepted, just past them refused with the name
+    in the message; text and numpy numbers come back as a Python float. Catches `<=` made `<`
+    at either end and the unconverted value returned."""
+    assert check_mpp(0.05) == 0.05 and check_mpp(20) == 20.0
+    out = check_mpp("0.5")
+    assert out == 0.5 and type(out) is float
+    assert type(check_mpp(np.float32(0.25))) is float
+    for bad in (0.0499, 20.001, float("inf")):
+        with pytest.raises(ValueError, match=r"^slide_mpp must be a resolution in microns per "
+                           r"pixel between 0.05 and 20.0"):
+            check_mpp(bad, "slide_mpp")

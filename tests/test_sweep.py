@@ -6,6 +6,7 @@ only engine): kernels start in about a second each, so the whole file takes well
 import json
 import math
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -675,3 +676,47 @@ def test_r9_grid_merges_equal_values_anywhere_and_refuses_a_name_given_twice(tmp
     with pytest.raises(ValueError, match="unknown parameter lam, seed: not in the parameters "
                        "cell of .*toy.ipynb, which sets x, n, label"):
         sweep.sweep_grid(nb, [("lam", ["1"]), ("x", ["1"]), ("seed", ["0"])])
+
+
+# ---- round 9 (audit 10): parse_value for tuple, dict and None defaults, errors by kind -------
+@pytest.mark.parametrize("text, default, expected", [
+    ("(1, 2)", (0, 0), (1, 2)), ("(0.5,)", (1.0,), (0.5,)),
+    ('{"tumor": 1, "normal": 0}', {"a": 0}, {"tumor": 1, "normal": 0}),
+    ("[3, 1, 2]", [0], [3, 1, 2]),                     # order kept as written
+    ("[1, 2]", None, [1, 2]), ("none", None, "none"), ("None", None, None),
+])
+def test_r9_parse_value_containers_keep_their_type_and_order(text, default, expected):
+    """Literal texts parse to the default's container type, as written."""
+    out = sweep.parse_value("p", text, default)
+    assert out == expected and type(out) is type(expected)
+
+
+@pytest.mark.parametrize("text, default, why", [
+    ("[1, 2]", (0, 0), r"not a tuple such as \(0, 0\)"),   # a list is not a tuple
+    ("(1, 2)", [0], r"not a list such as \[0\]"),          # nor a tuple a list
+    ("[1]", {"a": 0}, r"not a dict such as \{'a': 0\}"),
+    ("[1,", [0], r"not a Python list literal such as \[0\]"),   # SyntaxError, not ValueError
+    ("abc", (0,), r"not a Python tuple literal"),             # a name: ValueError
+])
+def test_r9_parse_value_refuses_the_wrong_container_with_a_value_error(text, default, why):
+    """A list given for a tuple default (and the other mixes) is refused, as are unparsable
+    texts, always as ValueError naming the parameter. Catches tuple dropped from the container
+    branch, a looser isinstance check, and SyntaxError escaping."""
+    with pytest.raises(ValueError, match=rf"^parameter seeds: {re.escape(repr(text))} is {why}"):
+        sweep.parse_value("seeds", text, default)
+
+
+def test_r9_a_tuple_default_in_the_parameters_cell_types_the_grid(tmp_path):
+    """End to end: a tuple (and a dict) set in the parameters cell makes '-p' texts parse as
+    that type, and an annotation without a value (``k: int``) is no parameter. Catches the
+    tuple branch lost between notebook_parameters and sweep_grid, and bare annotations
+    listed as parameters without a default."""
+    nb = _notebook(tmp_path, 'shape = (2, 3)\nk: int\nnames = {"a": 0}', "pass")
+    assert sweep.notebook_parameters(nb) == {"shape": (2, 3), "names": {"a": 0}}
+    assert sweep.sweep_grid(nb, [("shape", ["(4, 5)", "(1,)"]), ("names", ['{"b": 1}'])]) == [
+        {"shape": (4, 5), "names": {"b": 1}}, {"shape": (1,), "names": {"b": 1}}]
+    with pytest.raises(ValueError, match=r"parameter shape: '\[4, 5\]' is not a tuple such as "
+                       r"\(2, 3\)"):
+        sweep.sweep_grid(nb, [("shape", ["[4, 5]"])])
+    with pytest.raises(ValueError, match="unknown parameter k: not in the parameters cell"):
+        sweep.sweep_grid(nb, [("k", ["1"])])

@@ -6657,6 +6657,167 @@ MUTANTS.update({
         'out[d] = [f"{r[f\'diff {d}\']:+.{digits}f} [',
         'out[d] = [f"{r[f\'diff {d}\']:+.3f} [',
         'tests/test_comparison.py -k test_r9_method_table_ranks_and_differences_pass_their_options_on'),
+# round 9: parameters, slides/tiling, sweeps (params.papermill_cells, check_path, check_choices, check_seeds; slides.check_mpp; sweep.parse_value; pipeline.check_unique_ids)
+MUTANTS.update({
+    'audit10_params_papermill_first_cell': (
+        'milhelpers/params.py',
+        '    if last is None or last == 0:',
+        '    if last is None:',
+        'tests/test_chapter_setup.py -k test_r9_papermill_cells_needs_the_declared_cell_before_the_injected_one'),
+    'audit10_tiling_checkmpp_typeerror': (
+        'milhelpers/slides.py',
+        '    except (TypeError, ValueError):\n        raise ValueError(f"{name} must be a number',
+        '    except ValueError:\n        raise ValueError(f"{name} must be a number',
+        'tests/test_slides.py -k test_r9_check_mpp_refuses_non_numbers_with_a_value_error_naming_the_parameter'),
+    'audit10_sweeps_tuple_default_loose': (
+        'milhelpers/sweep.py',
+        '    if isinstance(default, (list, tuple, dict)):',
+        '    if isinstance(default, (list, dict)):',
+        'tests/test_sweep.py -k test_r9_parse_value_refuses_the_wrong_container_with_a_value_error'),
+    # the first injected cell of a re-run kernel taken instead of the last
+    'r10io_papermill_first_injected': (
+        'milhelpers/params.py',
+        '    last = max((i for i, h in enumerate(cells)',
+        '    last = min((i for i, h in enumerate(cells)',
+        'tests/test_chapter_setup.py -k test_r9_papermill_cells_pairs_the_last_injected_cell_with_the_cell_just_before_it'),
+    # whitespace-only cells kept: the blank cell is read as the declared (parameters) cell
+    'r10io_papermill_blank_cells_kept': (
+        'milhelpers/params.py',
+        '    cells = [h for h in history if h and h.strip()]',
+        '    cells = [h for h in history if h]',
+        'tests/test_chapter_setup.py -k test_r9_papermill_cells_pairs_the_last_injected_cell_with_the_cell_just_before_it'),
+    # the declared names read from the kernel's first cell instead of the one before the injected
+    'r10io_papermill_declared_first_cell': (
+        'milhelpers/params.py',
+        '    return _assigned(cells[last - 1]), _assigned(cells[last])',
+        '    return _assigned(cells[0]), _assigned(cells[last])',
+        'tests/test_chapter_setup.py -k test_r9_papermill_cells_pairs_the_last_injected_cell_with_the_cell_just_before_it'),
+    # a bare '# Parameters' header (nothing injected after it) no longer recognised
+    'r10io_papermill_bare_header_missed': (
+        'milhelpers/params.py',
+        '                or h.strip() == "# Parameters"), default=None)',
+        '                or h == "# Parameters\\n"), default=None)',
+        'tests/test_chapter_setup.py -k test_r9_papermill_cells_pairs_the_last_injected_cell_with_the_cell_just_before_it'),
+    # an injected cell with leading whitespace not recognised (lstrip dropped)
+    'r10io_papermill_header_not_lstripped': (
+        'milhelpers/params.py',
+        '    last = max((i for i, h in enumerate(cells) if h.lstrip().startswith("# Parameters\\n")',
+        '    last = max((i for i, h in enumerate(cells) if h.startswith("# Parameters\\n")',
+        'tests/test_chapter_setup.py -k test_r9_papermill_cells_pairs_the_last_injected_cell_with_the_cell_just_before_it'),
+    # check_mpp's name argument ignored in the not-a-number message
+    'r10io_checkmpp_name_ignored': (
+        'milhelpers/slides.py',
+        '        raise ValueError(f"{name} must be a number of microns per pixel, got {value!r}")',
+        '        raise ValueError(f"mpp must be a number of microns per pixel, got {value!r}")',
+        'tests/test_slides.py -k test_r9_check_mpp_refuses_non_numbers_with_a_value_error_naming_the_parameter'),
+    # the lower bound made open: 0.05 µm/px refused
+    'r10io_checkmpp_low_open': (
+        'milhelpers/slides.py',
+        '    if not (math.isfinite(v) and lo <= v <= hi):',
+        '    if not (math.isfinite(v) and lo < v <= hi):',
+        'tests/test_slides.py -k test_r9_check_mpp_bounds_are_closed_and_the_result_is_a_float'),
+    # the upper bound made open: 20 µm/px refused
+    'r10io_checkmpp_high_open': (
+        'milhelpers/slides.py',
+        '    if not (math.isfinite(v) and lo <= v <= hi):',
+        '    if not (math.isfinite(v) and lo <= v < hi):',
+        'tests/test_slides.py -k test_r9_check_mpp_bounds_are_closed_and_the_result_is_a_float'),
+    # the value returned as given (text '0.5', np.float32) instead of the float
+    'r10io_checkmpp_returns_raw': (
+        'milhelpers/slides.py',
+        '                         f"(0.25 = 40×, 0.5 = 20×, 1.0 = 10×), got {value!r}")\n    return v',
+        '                         f"(0.25 = 40×, 0.5 = 20×, 1.0 = 10×), got {value!r}")\n    return value',
+        'tests/test_slides.py -k test_r9_check_mpp_bounds_are_closed_and_the_result_is_a_float'),
+    # any container accepted for any container default: a list passes for a tuple default
+    'r10io_parse_container_any': (
+        'milhelpers/sweep.py',
+        '        if not isinstance(value, type(default)):',
+        '        if not isinstance(value, (list, tuple, dict)):',
+        'tests/test_sweep.py -k test_r9_parse_value_refuses_the_wrong_container_with_a_value_error'),
+    # an unparsable container text ('[1,') escapes as SyntaxError instead of ValueError
+    'r10io_parse_container_syntaxerror': (
+        'milhelpers/sweep.py',
+        '        except (ValueError, SyntaxError):\n            raise bad(f"a Python',
+        '        except ValueError:\n            raise bad(f"a Python',
+        'tests/test_sweep.py -k test_r9_parse_value_refuses_the_wrong_container_with_a_value_error'),
+    # a tuple literal parsed for a tuple default, then turned into a list
+    'r10io_parse_container_listified': (
+        'milhelpers/sweep.py',
+        '            raise bad(f"a {type(default).__name__} such as {default!r}")\n        return value',
+        '            raise bad(f"a {type(default).__name__} such as {default!r}")\n        return list(value) if isinstance(value, tuple) else value',
+        'tests/test_sweep.py -k test_r9_parse_value_containers_keep_their_type_and_order'),
+    # the None-default fallback returns the text even when it is a literal ('[1, 2]' stays text)
+    'r10io_parse_none_default_text': (
+        'milhelpers/sweep.py',
+        '        return ast.literal_eval(text)       # numbers, None, lists, dicts; anything else: text',
+        '        return text       # numbers, None, lists, dicts; anything else: text',
+        'tests/test_sweep.py -k test_r9_parse_value_containers_keep_their_type_and_order'),
+    # check_path's hint ignored for a missing path: the generic advice always given
+    'r10io_checkpath_hint_dropped': (
+        'milhelpers/params.py',
+        '                   + (f"; {hint}" if hint else "; check the path (relative paths start in "',
+        '                   + ("; check the path (relative paths start in "',
+        'tests/test_params.py -k test_r9_check_path_hint_replaces_the_default_advice_and_none_is_refused'),
+    # None no longer caught: Path(None) raises a bare TypeError instead of a ParameterError
+    'r10io_checkpath_none_passes': (
+        'milhelpers/params.py',
+        '    if value is None or str(value) == "":',
+        '    if str(value) == "":',
+        'tests/test_params.py -k test_r9_check_path_hint_replaces_the_default_advice_and_none_is_refused'),
+    # the chosen names come back sorted instead of in the order the user gave
+    'r10io_checkchoices_sorted': (
+        'milhelpers/params.py',
+        '    return list(items) if many else values',
+        '    return sorted(items) if many else values',
+        'tests/test_params.py -k test_r9_check_choices_many_keeps_order_and_refuses_a_bare_name'),
+    # a bare string accepted for many=True and checked letter by letter
+    'r10io_checkchoices_str_accepted': (
+        'milhelpers/params.py',
+        '    if many and (isinstance(values, str) or not isinstance(values, Sequence) or not values):',
+        '    if many and (not isinstance(values, Sequence) or not values):',
+        'tests/test_params.py -k test_r9_check_choices_many_keeps_order_and_refuses_a_bare_name'),
+    # choices not materialised: a generator is used up by the first `in` test
+    'r10io_checkchoices_generator_consumed': (
+        'milhelpers/params.py',
+        '    choices = list(choices)\n',
+        '\n',
+        'tests/test_params.py -k test_r9_check_choices_many_keeps_order_and_refuses_a_bare_name'),
+    # check_seeds' name not passed on: a bad seed is reported as "seeds" whatever its name
+    'r10io_checkseeds_name_ignored': (
+        'milhelpers/params.py',
+        '    out = [check_int(s, name, 0) for s in seeds]',
+        '    out = [check_int(s, "seeds", 0) for s in seeds]',
+        'tests/test_params.py -k test_r9_check_seeds_errors_name_the_parameter_given'),
+    # the minimum not passed on: check_int's default 1 refuses seed 0
+    'r10io_checkseeds_minimum_default': (
+        'milhelpers/params.py',
+        '    out = [check_int(s, name, 0) for s in seeds]',
+        '    out = [check_int(s, name) for s in seeds]',
+        'tests/test_params.py -k test_r9_check_seeds_errors_name_the_parameter_given'),
+    # only the first group of clashing slides named: the user renames one pair and hits the next
+    'r10io_unique_ids_first_group_only': (
+        'milhelpers/pipeline.py',
+        '        names = "; ".join(" and ".join(str(p) for p in ps) for ps in clashes)',
+        '        names = "; ".join(" and ".join(str(p) for p in ps) for ps in clashes[:1])',
+        'tests/test_pipeline.py -k test_r9_check_unique_ids_names_every_group_of_clashing_slides'),
+    # the id cut at the first dot: b.1.svs and b.svs refused although they write b.1.h5 and b.h5
+    'r10io_unique_ids_first_dot': (
+        'milhelpers/pipeline.py',
+        '        by_id.setdefault(Path(p).stem, []).append(Path(p))',
+        '        by_id.setdefault(Path(p).name.split(".")[0], []).append(Path(p))',
+        'tests/test_pipeline.py -k test_r9_check_unique_ids_names_every_group_of_clashing_slides'),
+    # the id keeps its folder: slides from two folders that write the same patches/a.h5 pass
+    'r10io_unique_ids_with_folder': (
+        'milhelpers/pipeline.py',
+        '        by_id.setdefault(Path(p).stem, []).append(Path(p))',
+        '        by_id.setdefault(str(Path(p).with_suffix("")), []).append(Path(p))',
+        'tests/test_pipeline.py -k test_r9_check_unique_ids_names_every_group_of_clashing_slides'),
+    # a bare annotation (`k: int`) read as a parameter (without a default) that -p may set
+    'r10io_nbparams_bare_annotation': (
+        'milhelpers/sweep.py',
+        '                   else [node.target] if isinstance(node, ast.AnnAssign) and node.value else [])',
+        '                   else [node.target] if isinstance(node, ast.AnnAssign) else [])',
+        'tests/test_sweep.py -k test_r9_a_tuple_default_in_the_parameters_cell_types_the_grid'),
 })
 
 
