@@ -6280,7 +6280,7 @@ MUTANTS.update({
         'tests/test_params.py -k test_r9_check_int_and_check_seeds_accept_numpy_integers'),
 })
 
-# round 9: models and metrics (t4) — the audit-10 survivors of models/base.py and metrics.py,
+# round 10: models and metrics — the audit-10 survivors of models/base.py and metrics.py,
 # and the arguments, reductions, validations and branches around them
 MUTANTS.update({
     'audit10_acmil_output_mask_unchecked': (
@@ -6481,7 +6481,7 @@ MUTANTS.update({
 })
 
 
-# round 9: runner and statistics (run_split, compare, slide_metric, comparison tables) — audit-10 survivors and r10runner_
+# round 10: runner and statistics (run_split, compare, slide_metric, comparison tables) — audit-10 survivors and r10runner_
 MUTANTS.update({
     # audit-10 survivor
     'audit10_runner_compare_metric_order': (
@@ -6657,7 +6657,9 @@ MUTANTS.update({
         'out[d] = [f"{r[f\'diff {d}\']:+.{digits}f} [',
         'out[d] = [f"{r[f\'diff {d}\']:+.3f} [',
         'tests/test_comparison.py -k test_r9_method_table_ranks_and_differences_pass_their_options_on'),
-# round 9: parameters, slides/tiling, sweeps (params.papermill_cells, check_path, check_choices, check_seeds; slides.check_mpp; sweep.parse_value; pipeline.check_unique_ids)
+})
+
+# round 10: parameters, slides/tiling, sweeps (params.papermill_cells, check_path, check_choices, check_seeds; slides.check_mpp; sweep.parse_value; pipeline.check_unique_ids)
 MUTANTS.update({
     'audit10_params_papermill_first_cell': (
         'milhelpers/params.py',
