@@ -6925,6 +6925,36 @@ MUTANTS.update({
         '        h = -np.where(a > 0, a * np.log(a), 0.0).sum(1)',
         '        h = -np.where(a > 0, a * np.log(a), 0.0).sum(1, keepdims=True).sum(0)',
         'tests/test_metrics_viz.py -k test_r11_per_head_functions_normalise_each_head_not_the_raw_or_whole_array'),
+    # recycle_split rounds ⌈L·ρ⌉ up instead of down: one instance too many kept
+    'r11models_recycle_split_rounds_up': (
+        'milhelpers/models/mhim.py',
+        '        n_keep = max(int(len(idx) * keep_ratio), min(min_keep, len(idx)))   # int(): floor',
+        '        n_keep = max(math.ceil(len(idx) * keep_ratio), min(min_keep, len(idx)))   # int(): floor',
+        'tests/test_mhim.py -k test_r11_recycle_split_keeps_floor_of_each_bags_own_visible_count'),
+    # recycle_split counts the padded length N, not the bag's visible L
+    'r11models_recycle_split_padded_length': (
+        'milhelpers/models/mhim.py',
+        '        n_keep = max(int(len(idx) * keep_ratio), min(min_keep, len(idx)))   # int(): floor',
+        '        n_keep = max(int(vis.shape[1] * keep_ratio), min(min_keep, len(idx)))   # int(): floor',
+        'tests/test_mhim.py -k test_r11_recycle_split_keeps_floor_of_each_bags_own_visible_count'),
+    # recycle_split ignores min_keep: a bag with ⌊L·ρ⌋ = 0 keeps nothing for the student
+    'r11models_recycle_split_min_keep_ignored': (
+        'milhelpers/models/mhim.py',
+        '        n_keep = max(int(len(idx) * keep_ratio), min(min_keep, len(idx)))   # int(): floor',
+        '        n_keep = int(len(idx) * keep_ratio)   # int(): floor',
+        'tests/test_mhim.py -k test_r11_recycle_split_keeps_floor_of_each_bags_own_visible_count'),
+    # ADS accepts r = 1 (compresses nothing, yet PackMIL packs by ⌈n/r⌉ lengths)
+    'r11models_ads_ratio_one_allowed': (
+        'milhelpers/models/packmil.py',
+        '        if isinstance(ratio, bool) or int(ratio) != ratio or ratio < 2:',
+        '        if isinstance(ratio, bool) or int(ratio) != ratio or ratio < 1:',
+        'tests/test_packing.py -k test_r11_ads_refuses_ratios_that_are_not_integers_of_at_least_two'),
+    # ADS accepts a fractional ratio (1.5 passes the bound, int() later truncates it)
+    'r11models_ads_fraction_allowed': (
+        'milhelpers/models/packmil.py',
+        '        if isinstance(ratio, bool) or int(ratio) != ratio or ratio < 2:',
+        '        if isinstance(ratio, bool) or ratio < 1.5:',
+        'tests/test_packing.py -k test_r11_ads_refuses_ratios_that_are_not_integers_of_at_least_two'),
 })
 
 
