@@ -286,3 +286,26 @@ def test_r8_aem_method_passes_every_option_to_its_term(name, kw):
         (reg,) = get_method("aem").loss_terms(model)
         assert reg.weight_at(_r8_half()) == pytest.approx(0.1)
         assert _r8_term_value(reg) == pytest.approx(-math.log(4))
+
+
+# --- round 11: a base Method object is used as given, not looked up again by name -------------
+def test_r11_aem_on_an_unregistered_base_object_keeps_that_base():
+    """``acmil_method(n_branches=3)`` is a variant no registry holds: AEM (and aem_or_base, both
+    for λ = 0 and λ > 0) must take that very Method — its name, its 3-branch model and its
+    ACMIL loss terms. Catches the base re-looked-up by name (KeyError, or the 5-branch
+    registered ``acmil`` silently trained instead)."""
+    from milhelpers.methods import BuildContext, acmil_method, aem_or_base
+
+    base = acmil_method(n_branches=3)
+    assert base.name == "acmil_M3_K10_drop0.6"
+    ctx = BuildContext(in_dim=8, n_classes=2, fold=0, seed=0)
+    for m, name in ((aem_method(base=base), "acmil_M3_K10_drop0.6_aem"),
+                    (aem_method(0.5, "cosine", base=base), "acmil_M3_K10_drop0.6_aem_lam0.5_cos"),
+                    (aem_or_base(0.5, base=base), "acmil_M3_K10_drop0.6_aem_lam0.5")):
+        assert m.name == name
+        model = m.build_model(ctx)
+        assert model.n_branches == 3            # the given base's model, not registered acmil's 5
+        terms = m.loss_terms(model)
+        assert [t.name for t in terms] == ["branch_ce", "branch_diversity", "neg_entropy"]
+        assert m.config == base.config
+    assert aem_or_base(0.0, "cosine", base=base) is base

@@ -361,3 +361,19 @@ def test_r9_alpha_zero_recipes_drop_their_loss_terms_and_the_registry_guards_nam
         METHODS.pop(name, None)
     with pytest.raises(KeyError, match="unknown method 'no_such_method_r9'"):
         get_method("no_such_method_r9")
+
+
+# --- round 11: every acmil_method option reaches both the name and the built model ------------
+@pytest.mark.parametrize("args, name", [((3, 5, 0.4), "acmil_M3_K5_drop0.4"),
+                                        ((2, 7, 0.0), "acmil_M2_K7_drop0"),
+                                        ((5, 4, 0.6), "acmil_M5_K4_drop0.6")])
+def test_r11_acmil_method_passes_each_option_to_name_and_model(args, name):
+    """An unregistered ACMIL variant: M, K and the drop rate each appear in the name (the
+    runner's cache key) and in the model it builds. Catches one option pinned to its default
+    in the name or in the model (two settings sharing one cache entry, or the default trained)."""
+    m = acmil_method(*args)
+    assert m.name == name
+    model = m.build_model(BuildContext(in_dim=8, n_classes=2, fold=0, seed=0))
+    assert (model.n_branches, model.top_k, model.mask_drop) == args
+    with pytest.raises(ValueError, match="mask_drop must be in"):
+        acmil_method(args[0], args[1], 1.0)

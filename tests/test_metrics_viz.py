@@ -423,3 +423,76 @@ def test_r9_summarize_takes_a_data_frame_keeps_column_order_and_skips_text_colum
     assert s.loc["b", "mean"] == pytest.approx(0.3)
     assert s.loc["b", "std"] == pytest.approx(np.sqrt(0.14 / 2))   # deviations −.2, −.1, .3
     assert s["mean ± std"].tolist() == ["0.30 ± 0.26", "2.00 ± 1.00"]
+
+
+# --- round 11: every per-head function normalises each head on its own first ------------------
+# Heads with different raw totals (4 and 1): only after per-head normalisation does head 1's
+# 0.9 beat head 0's 2 (= 0.5 of its head).
+_R11_RAW = np.array([[2.0, 2.0, 0.0], [0.9, 0.1, 0.0]])
+
+
+def test_r11_per_head_functions_normalise_each_head_not_the_raw_or_whole_array():
+    """By hand on _R11_RAW, per-head normalised [[.5, .5, 0], [.9, .1, 0]]:
+    top_branch k=1: instance 0 is head 0's top (tie broken by position) and head 1's; head 1
+    holds it more (0.9 > 0.5) → [1, -1, -1]. topk_mass k=1: mean(0.5, 0.9) = 0.7.
+    cumulative_attention: slide attention [.7, .3, 0] → [.7, 1, 1]; entropy: mean of
+    H(.5,.5)/log 3 and H(.9,.1)/log 3. Catches raw weights (head 0 wins on 2 > 0.9), one
+    normalisation over the whole array, or heads averaged before normalising
+    ([5.5, 1.5, 0]/7 → 0.786 at K = 1)."""
+    assert metrics.top_branch(_R11_RAW, 1).tolist() == [1, -1, -1]
+    assert metrics.topk_mass(_R11_RAW, 1) == pytest.approx(0.7)
+    ks, curve, uniform = metrics.cumulative_attention([_R11_RAW], 3)
+    assert ks.tolist() == [1, 2, 3]
+    assert curve == pytest.approx([0.7, 1.0, 1.0])
+    assert uniform == pytest.approx([1 / 3, 2 / 3, 1.0])
+    h = lambda p: -sum(x * np.log(x) for x in p if x > 0)  # noqa: E731
+    want = (h([0.5, 0.5]) + h([0.9, 0.1])) / 2
+    assert metrics.attention_entropy(_R11_RAW) == pytest.approx(want / np.log(3))
+    assert metrics.attention_entropy(_R11_RAW, normalized=False) == pytest.approx(want)
+
+
+def test_r11_top_branch_only_heads_that_hold_the_instance_in_their_top_k_compete():
+    """k = 2, heads [[.7, .3, 0, 0], [0, .32, .34, .34]]: instance 1 is in head 0's top 2 but not
+    in head 1's (its .34s outrank .32), so it goes to head 0 although head 1 weights it more;
+    instances 2 and 3 go to head 1; nothing is -1 here. With k = 1 instance 1 is in no top and
+    the tie .34/.34 keeps instance 2 only → [0, -1, 1, -1]. Catches the arg-max over all heads,
+    a top k+1, an ascending sort, and top_branch's k ignored."""
+    a = np.array([[0.7, 0.3, 0.0, 0.0], [0.0, 0.32, 0.34, 0.34]])
+    assert metrics.top_branch(a, 2).tolist() == [0, 0, 1, 1]
+    assert metrics.top_branch(a, 1).tolist() == [0, -1, 1, -1]
+    assert metrics.topk_members(a, 1).tolist() == [True, False, True, False]
+    assert metrics.topk_members(a, 2).tolist() == [True, True, True, True]
+    # a 1-D attention is one head: head 0 for the top k, -1 for the rest
+    assert metrics.top_branch(np.array([0.1, 0.6, 0.3]), 2).tolist() == [-1, 0, 0]
+
+
+_R11_BAD = [(np.array([[1.0, 1.0], [0.0, 0.0]]), "positive sum per head"),
+            (np.array([[2.0, -1.0, 1.0]]), "non-negative"),
+            (np.zeros((2, 0)), "N >= 1"),
+            (np.ones((1, 2, 2)), r"must be \(N,\) or \(heads, N\)")]
+
+
+@pytest.mark.parametrize("fn", ["top_branch", "topk_members", "topk_mass", "attention_entropy",
+                                "cumulative_attention"])
+@pytest.mark.parametrize("bad, match", _R11_BAD)
+def test_r11_per_head_functions_reject_bad_attention_with_valueerror(fn, bad, match):
+    """A head of all zeros (one head is enough, the other sums to 2), a negative weight in a
+    positively-summing head, N = 0, and a 3-D array: each per-head function raises ValueError
+    saying which. Catches the check for ``<= 0`` widened to ``< 0`` (NaN weights), the
+    negative-weight check dropped, the empty-N check dropped."""
+    call = {"top_branch": lambda a: metrics.top_branch(a, 1),
+            "topk_members": lambda a: metrics.topk_members(a, 1),
+            "topk_mass": lambda a: metrics.topk_mass(a, 1),
+            "attention_entropy": metrics.attention_entropy,
+            "cumulative_attention": lambda a: metrics.cumulative_attention([a], 1)}[fn]
+    with pytest.raises(ValueError, match=match):
+        call(bad)
+
+
+@pytest.mark.xfail(strict=True, reason="package bug: top_branch does not check k >= 1 as "
+                   "topk_members does; k = 0 gives all -1 and k = -1 keeps all but the last")
+@pytest.mark.parametrize("k", [0, -1])
+def test_r11_top_branch_rejects_k_below_one_like_topk_members(k):
+    """top_branch(a, 0) should raise as topk_members(a, 0) does, not answer silently."""
+    with pytest.raises(ValueError, match="k must be >= 1"):
+        metrics.top_branch(np.array([[0.7, 0.3, 0.0]]), k)

@@ -705,3 +705,22 @@ def test_r9_v2_with_everything_recycled_pools_the_recycle_tokens_by_hand():
     # the queries took their EMA step towards the batch mean of the tokens: G ← ¾G + ¼Z̄
     torch.testing.assert_close(net.queries,
                                0.75 * g0 + 0.25 * out.extras["recycle_tokens"].detach().mean(0))
+
+
+# --- round 11: recycle_split counts per bag of a padded batch, floor and min_keep by hand ------
+@pytest.mark.parametrize("rho, min_keep, want_kept", [(0.79, 0, [3, 1, 0]), (0.5, 0, [2, 1, 0]),
+                                                      (0.5, 3, [3, 2, 1]), (0.1, 1, [1, 1, 1])])
+def test_r11_recycle_split_keeps_floor_of_each_bags_own_visible_count(rho, min_keep, want_kept):
+    """Three bags with L = 5, 2 and 1 visible (padding and hidden instances False): each keeps
+    max(⌊L·ρ⌋, min(min_keep, L)) of its *own* visible instances — ⌊3.95⌋ = 3, ⌊1.58⌋ = 1,
+    ⌊0.79⌋ = 0 for ρ = 0.79 — and recycles the rest; kept and recycled are disjoint, their
+    union is ``visible``. Catches rounding up, the count taken over the padded length N or the
+    whole batch, and min_keep ignored or not capped at L."""
+    from milhelpers.models.mhim import recycle_split
+    vis = torch.tensor([[True, True, False, True, True, True],
+                        [False, True, True, False, False, False],
+                        [False, False, False, False, True, False]])
+    kept, rec = recycle_split(vis, rho, torch.Generator().manual_seed(3), min_keep=min_keep)
+    assert kept.sum(1).tolist() == want_kept
+    assert rec.sum(1).tolist() == [L - k for L, k in zip([5, 2, 1], want_kept)]
+    assert not (kept & rec).any() and torch.equal(kept | rec, vis)

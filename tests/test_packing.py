@@ -561,3 +561,21 @@ def test_r9_packed_input_checks_refuse_bad_shapes_and_accept_the_boundary():
         out = ads(x, slide_index=torch.tensor([[0, 0, 1, 1]]), residual=torch.randn(1, 3, 5),
                   residual_slide_index=torch.tensor([[0, 1, -1]]))
     assert out.extras["hyperslide_logits"].shape == (1, 2)
+
+
+# --- round 11: ADS's ratio check at each side of its bound ------------------------------------
+@pytest.mark.parametrize("ratio", [True, 1, 1.5, 0, -2])
+def test_r11_ads_refuses_ratios_that_are_not_integers_of_at_least_two(ratio):
+    """ADS compresses r tokens into one: r = 1 compresses nothing, 1.5 and True (== 1) are no
+    group size. Each raises ValueError naming the ratio. Catches the bound widened to r >= 1,
+    the bool or the integer check dropped."""
+    with pytest.raises(ValueError, match=rf"ads_ratio={ratio!r} must be an integer >= 2"):
+        ADS(6, ratio)
+
+
+@pytest.mark.parametrize("ratio", [2, 3.0, 4])
+def test_r11_ads_accepts_integer_ratios_from_two_and_stores_an_int(ratio):
+    """2 (the bound), 3.0 (an integral float) and 4 are accepted and kept as int r, which the
+    training path's ⌈n/r⌉ and reshape need."""
+    ads = ADS(6, ratio)
+    assert ads.ratio == int(ratio) and type(ads.ratio) is int

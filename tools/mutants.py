@@ -6823,6 +6823,141 @@ MUTANTS.update({
 })
 
 
+# round 11: method recipes, models and metrics (aem_method/aem_or_base base objects, acmil_method options, metrics' per-head functions) — audit-11 survivors and r11models_
+MUTANTS.update({
+    'audit11_aem_base_by_name': (
+        'milhelpers/methods.py',
+        '    base = as_method(base)',
+        '    base = as_method(getattr(base, "name", base))',
+        'tests/test_aem.py -k test_r11_aem_on_an_unregistered_base_object_keeps_that_base'),
+    'audit11_metrics_top_branch_unnormalised': (
+        'milhelpers/metrics.py',
+        '    a = _per_head(attention)\n    inside = np.zeros(a.shape, bool)\n',
+        '    a = np.atleast_2d(np.asarray(attention, dtype=np.float64))\n    inside = np.zeros(a.shape, bool)\n',
+        'tests/test_metrics_viz.py -k test_r11_per_head_functions_normalise_each_head_not_the_raw_or_whole_array'),
+    # aem_or_base (λ > 0) hands aem_method the base's name: an unregistered variant raises KeyError
+    'r11models_aem_or_base_passes_name': (
+        'milhelpers/methods.py',
+        '    return as_method(base) if lam == 0 else aem_method(lam, schedule, normalize, base)',
+        '    return as_method(base) if lam == 0 else aem_method(lam, schedule, normalize, getattr(base, "name", base))',
+        'tests/test_aem.py -k test_r11_aem_on_an_unregistered_base_object_keeps_that_base'),
+    # aem_or_base (λ = 0) looks the base up again by name instead of returning the object given
+    'r11models_aem_or_base_zero_by_name': (
+        'milhelpers/methods.py',
+        '    return as_method(base) if lam == 0 else aem_method(lam, schedule, normalize, base)',
+        '    return as_method(getattr(base, "name", base)) if lam == 0 else aem_method(lam, schedule, normalize, base)',
+        'tests/test_aem.py -k test_r11_aem_on_an_unregistered_base_object_keeps_that_base'),
+    # AEM's loss terms taken from the registered method of the base's family (5-branch acmil)
+    'r11models_aem_terms_from_registry': (
+        'milhelpers/methods.py',
+        '        return (*base.loss_terms(model), aem_term(lam, schedule, normalize))',
+        '        return (*get_method(base.name).loss_terms(model), aem_term(lam, schedule, normalize))',
+        'tests/test_aem.py -k test_r11_aem_on_an_unregistered_base_object_keeps_that_base'),
+    # acmil_method's variant name leaves K out: K = 5 and K = 10 runs share one cache entry
+    'r11models_acmil_name_fixed_k': (
+        'milhelpers/methods.py',
+        '        f"acmil_M{n_branches}_K{top_k}_drop{_short(float(mask_drop))}", **opts)',
+        '        f"acmil_M{n_branches}_K10_drop{_short(float(mask_drop))}", **opts)',
+        'tests/test_methods.py -k test_r11_acmil_method_passes_each_option_to_name_and_model'),
+    # acmil_method's model kwargs keep the default top_k: the name says K5, the model uses 10
+    'r11models_acmil_opts_default_k': (
+        'milhelpers/methods.py',
+        '    opts = {"n_branches": n_branches, "top_k": top_k, "mask_drop": float(mask_drop)}',
+        '    opts = {"n_branches": n_branches, "top_k": 10, "mask_drop": float(mask_drop)}',
+        'tests/test_methods.py -k test_r11_acmil_method_passes_each_option_to_name_and_model'),
+    # top_branch's arg-max runs over every head, also heads that do not hold the instance in their top k
+    'r11models_top_branch_argmax_all_heads': (
+        'milhelpers/metrics.py',
+        '    best = np.where(inside, a, -np.inf).argmax(0)',
+        '    best = a.argmax(0)',
+        'tests/test_metrics_viz.py -k test_r11_top_branch_only_heads_that_hold_the_instance_in_their_top_k_compete'),
+    # instances in no head's top k get head 0 instead of -1
+    'r11models_top_branch_no_minus_one': (
+        'milhelpers/metrics.py',
+        '    return np.where(inside.any(0), best, -1)',
+        '    return best',
+        'tests/test_metrics_viz.py -k test_r11_top_branch_only_heads_that_hold_the_instance_in_their_top_k_compete'),
+    # top_branch keeps each head's top k + 1 (off by one)
+    'r11models_top_branch_k_plus_one': (
+        'milhelpers/metrics.py',
+        '        inside[h, np.argsort(-row, kind="stable")[:k]] = True',
+        '        inside[h, np.argsort(-row, kind="stable")[:k + 1]] = True',
+        'tests/test_metrics_viz.py -k test_r11_top_branch_only_heads_that_hold_the_instance_in_their_top_k_compete'),
+    # top_branch sorts ascending: each head's k *least* attended instances
+    'r11models_top_branch_ascending': (
+        'milhelpers/metrics.py',
+        '        inside[h, np.argsort(-row, kind="stable")[:k]] = True',
+        '        inside[h, np.argsort(row, kind="stable")[:k]] = True',
+        'tests/test_metrics_viz.py -k test_r11_top_branch_only_heads_that_hold_the_instance_in_their_top_k_compete'),
+    # one normalisation over the whole (H, N) array instead of per head
+    'r11models_per_head_global_normalisation': (
+        'milhelpers/metrics.py',
+        '    return a / total',
+        '    return a / a.sum()',
+        'tests/test_metrics_viz.py -k test_r11_per_head_functions_normalise_each_head_not_the_raw_or_whole_array'),
+    # a head of zeros passes the check: NaN weights instead of a ValueError
+    'r11models_per_head_zero_head_allowed': (
+        'milhelpers/metrics.py',
+        '    if (total <= 0).any() or (a < 0).any():',
+        '    if (total < 0).any() or (a < 0).any():',
+        'tests/test_metrics_viz.py -k test_r11_per_head_functions_reject_bad_attention_with_valueerror'),
+    # negative weights accepted when the head's sum is positive
+    'r11models_per_head_negative_allowed': (
+        'milhelpers/metrics.py',
+        '    if (total <= 0).any() or (a < 0).any():',
+        '    if (total <= 0).any():',
+        'tests/test_metrics_viz.py -k test_r11_per_head_functions_reject_bad_attention_with_valueerror'),
+    # N = 0 no longer named as such (the zero-sum message instead)
+    'r11models_per_head_empty_n_unchecked': (
+        'milhelpers/metrics.py',
+        '    if a.ndim != 2 or a.shape[1] == 0:',
+        '    if a.ndim != 2:',
+        'tests/test_metrics_viz.py -k test_r11_per_head_functions_reject_bad_attention_with_valueerror'),
+    # cumulative_attention averages the raw heads and normalises after (heavy heads dominate)
+    'r11models_cumulative_mean_before_normalising': (
+        'milhelpers/metrics.py',
+        '        a = _per_head(a).mean(0)',
+        '        a = _per_head(np.atleast_2d(np.asarray(a, float)).mean(0))',
+        'tests/test_metrics_viz.py -k test_r11_per_head_functions_normalise_each_head_not_the_raw_or_whole_array'),
+    # attention_entropy sums the heads' entropies instead of averaging them
+    'r11models_entropy_sums_heads': (
+        'milhelpers/metrics.py',
+        '        h = -np.where(a > 0, a * np.log(a), 0.0).sum(1)',
+        '        h = -np.where(a > 0, a * np.log(a), 0.0).sum(1, keepdims=True).sum(0)',
+        'tests/test_metrics_viz.py -k test_r11_per_head_functions_normalise_each_head_not_the_raw_or_whole_array'),
+    # recycle_split rounds ⌈L·ρ⌉ up instead of down: one instance too many kept
+    'r11models_recycle_split_rounds_up': (
+        'milhelpers/models/mhim.py',
+        '        n_keep = max(int(len(idx) * keep_ratio), min(min_keep, len(idx)))   # int(): floor',
+        '        n_keep = max(math.ceil(len(idx) * keep_ratio), min(min_keep, len(idx)))   # int(): floor',
+        'tests/test_mhim.py -k test_r11_recycle_split_keeps_floor_of_each_bags_own_visible_count'),
+    # recycle_split counts the padded length N, not the bag's visible L
+    'r11models_recycle_split_padded_length': (
+        'milhelpers/models/mhim.py',
+        '        n_keep = max(int(len(idx) * keep_ratio), min(min_keep, len(idx)))   # int(): floor',
+        '        n_keep = max(int(vis.shape[1] * keep_ratio), min(min_keep, len(idx)))   # int(): floor',
+        'tests/test_mhim.py -k test_r11_recycle_split_keeps_floor_of_each_bags_own_visible_count'),
+    # recycle_split ignores min_keep: a bag with ⌊L·ρ⌋ = 0 keeps nothing for the student
+    'r11models_recycle_split_min_keep_ignored': (
+        'milhelpers/models/mhim.py',
+        '        n_keep = max(int(len(idx) * keep_ratio), min(min_keep, len(idx)))   # int(): floor',
+        '        n_keep = int(len(idx) * keep_ratio)   # int(): floor',
+        'tests/test_mhim.py -k test_r11_recycle_split_keeps_floor_of_each_bags_own_visible_count'),
+    # ADS accepts r = 1 (compresses nothing, yet PackMIL packs by ⌈n/r⌉ lengths)
+    'r11models_ads_ratio_one_allowed': (
+        'milhelpers/models/packmil.py',
+        '        if isinstance(ratio, bool) or int(ratio) != ratio or ratio < 2:',
+        '        if isinstance(ratio, bool) or int(ratio) != ratio or ratio < 1:',
+        'tests/test_packing.py -k test_r11_ads_refuses_ratios_that_are_not_integers_of_at_least_two'),
+    # ADS accepts a fractional ratio (1.5 passes the bound, int() later truncates it)
+    'r11models_ads_fraction_allowed': (
+        'milhelpers/models/packmil.py',
+        '        if isinstance(ratio, bool) or int(ratio) != ratio or ratio < 2:',
+        '        if isinstance(ratio, bool) or ratio < 1.5:',
+        'tests/test_packing.py -k test_r11_ads_refuses_ratios_that_are_not_integers_of_at_least_two'),
+})
+
+
 def _default_sigint() -> None:
     """Tests run with SIGINT at its default even when this script was started in the background
     of a shell script (which ignores SIGINT for it and, by inheritance, for every test's
