@@ -6823,7 +6823,7 @@ MUTANTS.update({
 })
 
 
-# round 11: the experiment result (ExperimentResult: slide_matrix, _per_repeat, summary, paired, values, out_of_fold) — audit-11 survivors and r11runner_
+# round 11: the experiment result and training (ExperimentResult: slide_matrix, _per_repeat, summary, paired, values, out_of_fold; train.TrainConfig checks) — audit-11 survivors and r11runner_
 MUTANTS.update({
     # audit-11 survivor
     'audit11_rs_slide_matrix_quantity_ignored': (
@@ -6927,6 +6927,24 @@ MUTANTS.update({
         '        rows = self.slides if method is None else self.slides[self.slides.method == method]',
         '        rows = self.slides if method is None else self.slides[self.slides.method.isin([method, *self.methods[:1]])]',
         'tests/test_runner_paths.py -k test_r11_values_and_out_of_fold_refuse_unknown_methods_with_their_message'),
+    # any val_* name accepted as a monitor: a typo (val_auroc) trains with no known direction
+    'r11runner_config_monitor_widened': (
+        'milhelpers/train.py',
+        '        if self.monitor not in MONITORS:',
+        '        if self.monitor not in MONITORS and not self.monitor.startswith("val_"):',
+        'tests/test_train_paths.py -k test_r11_each_config_check_refuses_its_own_field_with_its_message'),
+    # a float batch size (2.0) accepted, to fail later in the DataLoader
+    'r11runner_config_batch_size_float': (
+        'milhelpers/train.py',
+        '        if not (isinstance(self.batch_size, (int, np.integer)) and self.batch_size >= 1):',
+        '        if not self.batch_size >= 1:',
+        'tests/test_train_paths.py -k test_r11_each_config_check_refuses_its_own_field_with_its_message'),
+    # a negative learning rate no longer refused (only weight_decay checked)
+    'r11runner_config_lr_unchecked': (
+        'milhelpers/train.py',
+        '        if self.lr < 0 or self.weight_decay < 0:',
+        '        if self.weight_decay < 0:',
+        'tests/test_train_paths.py -k test_r11_each_config_check_refuses_its_own_field_with_its_message'),
 })
 
 
