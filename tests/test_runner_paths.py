@@ -160,8 +160,8 @@ def test_mean_rank_of_two_methods_is_one_plus_the_share_of_resamples_it_loses():
     y = np.array([0, 0, 0, 0, 0, 1, 1, 1, 1, 1])
     a = np.array([0.1, 0.5, 0.3, 0.7, 0.2, 0.6, 0.4, 0.9, 0.8, 0.65])
     b = np.array([0.2, 0.3, 0.35, 0.6, 0.1, 0.7, 0.45, 0.5, 0.8, 0.66])
-    t = stats.rank_intervals(y, {"A": a, "B": b}, n_boot=400, seed=1).set_index("method")
-    d = stats.paired_slide_comparison(y, a, b, n_boot=400, seed=1,
+    t = stats.rank_intervals(y, {"A": a, "B": b}, n_boot=2000, seed=1).set_index("method")
+    d = stats.paired_slide_comparison(y, a, b, n_boot=2000, seed=1,
                                       return_resamples=True)["resamples"]
     lose, tie = np.mean(d < -1e-12), np.mean(np.abs(d) <= 1e-12)
     assert 0.05 < lose < 0.95                               # a mean, not a median, is asked
@@ -978,3 +978,146 @@ def test_r9_correlation_ci_three_pairs_within_groups_and_a_sentence_at_zero():
     below = {"rho": -0.3, "ci95": [-0.6, -0.01], "p": 0.04, "n": 12}
     assert ex.describe_correlation(below, "top-5 mass", "loc AUC").endswith(
         "12 runs: higher top-5 mass went with lower loc AUC")
+
+
+# --------------------------------------------------------------------------------------------
+# round 11: ExperimentResult's methods with each argument at a non-default value and NaN
+# per-slide values on both sides of every NaN rule
+# --------------------------------------------------------------------------------------------
+# Method A, slides s0 … s3 with labels 1, 0, 1, 0, three repeats (listed seed 2, 1, 0 so an
+# unsorted table would show). NaN: loc_auc of the negatives and of some positives, a top-5 mass
+# of a negative and of a positive, an entropy of a positive.
+_R11_Y = [1, 0, 1, 0]
+_R11_A = {   # seed: (score, loc_auc, top5_mass, entropy) per slide
+    2: ([0.9, 0.1, 0.8, 0.2], [np.nan] * 4, [0.1] * 4, [0.0] * 4),
+    1: ([0.3, 0.5, 0.4, 0.6], [0.9, np.nan, np.nan, np.nan], [0.5, 0.1, np.nan, 0.7], [1.0] * 4),
+    0: ([0.9, 0.1, 0.4, 0.6], [0.8, np.nan, 0.6, np.nan], [0.4, 0.9, 0.2, np.nan],
+        [1.0, 2.0, np.nan, 3.0]),
+}
+# B − A per slide where defined: loc_auc +0.1 on s0 and +0.3 on s2, entropy +0.25, top-5 +0.05;
+# B's scores are A's reversed within each repeat.
+_R11_DLOC = [0.1, 0.0, 0.3, 0.0]
+
+
+def _r11_result(b_seeds: tuple[int, ...] = (2, 1, 0)) -> ex.ExperimentResult:
+    """A (all three repeats) and B (``b_seeds``) with out-of-fold records built from _R11_A."""
+    rows, slides = [], []
+    for m, seeds in (("A", (2, 1, 0)), ("B", b_seeds)):
+        for s in seeds:
+            score, loc, top5, ent = (np.asarray(v, np.float64) for v in _R11_A[s])
+            if m == "B":
+                score, loc = score[::-1], loc + np.asarray(_R11_DLOC)
+                top5, ent = top5 + 0.05, ent + 0.25
+            rows.append({"method": m, "seed": s, "fold": 0, **{x: np.nan for x in ex.METRICS},
+                         "key": "k"})
+            for i in range(4):
+                slides.append({"method": m, "seed": s, "fold": 0, "slide_id": f"s{i}",
+                               "case_id": f"c{i}", "label": _R11_Y[i], "score": score[i],
+                               "loc_auc": loc[i], "entropy": ent[i], "top5_mass": top5[i]})
+    return ex.ExperimentResult(pd.DataFrame(rows), Path("."), ["A", "B"], 0, {"n_slides": 4},
+                               pd.DataFrame(slides))
+
+
+def test_r11_slide_matrix_is_the_asked_quantity_of_the_asked_method_by_seed():
+    """Catches slide_matrix ignoring ``quantity`` (always the scores) or ``method`` (the first
+    method's rows), or leaving its rows in the records' seed order."""
+    res = _r11_result()
+    loc = res.slide_matrix("A", "loc_auc")
+    assert loc.index.tolist() == [0, 1, 2] and loc.columns.tolist() == ["s0", "s1", "s2", "s3"]
+    np.testing.assert_allclose(loc.to_numpy(), [[0.8, np.nan, 0.6, np.nan],
+                                                [0.9, np.nan, np.nan, np.nan],
+                                                [np.nan] * 4])
+    np.testing.assert_allclose(res.slide_matrix("A").to_numpy(),          # default: the score
+                               [_R11_A[0][0], _R11_A[1][0], _R11_A[2][0]])
+    np.testing.assert_allclose(res.slide_matrix("B").loc[0].to_numpy(), [0.6, 0.4, 0.1, 0.9])
+    np.testing.assert_allclose(res.slide_matrix("B", "entropy").loc[1].to_numpy(), [1.25] * 4)
+    with pytest.raises(KeyError, match="no out-of-fold records of method 'C'"):
+        res.slide_matrix("C")
+
+
+def test_r11_oof_summary_drops_undefined_slides_and_repeats_but_counts_negatives():
+    """Catches the per-repeat means keeping NaN slides (NaN mean), counting a repeat with no
+    defined slide, taking top-5 mass over negatives too, dropping the negatives' entropy, or
+    summarising another method's records. By hand from _R11_A:
+    loc_auc: seed 0 (0.8 + 0.6)/2 = 0.7, seed 1 0.9, seed 2 none → mean 0.8, n 2;
+    top5_mass (positives s0, s2): 0.3, 0.5 (s2 NaN dropped), 0.1 → mean 0.3;
+    entropy (every slide): seed 0 (1 + 2 + 3)/3 = 2, seed 1 1, seed 2 0 → mean 1;
+    auc: seed 0 3/4, seed 1 0, seed 2 1."""
+    res = _r11_result()
+    np.testing.assert_allclose(res._per_repeat("A", "loc_auc"), [0.7, 0.9])
+    np.testing.assert_allclose(res._per_repeat("A", "top5_mass"), [0.3, 0.5, 0.1])
+    np.testing.assert_allclose(res._per_repeat("A", "entropy"), [2.0, 1.0, 0.0])
+    np.testing.assert_allclose(res._per_repeat("A", "auc"), [0.75, 0.0, 1.0])
+    s = res.summary()
+    assert s["A"]["oof_loc_auc"] == pytest.approx({"mean": 0.8, "std": math.sqrt(0.02), "n": 2})
+    assert s["A"]["oof_top5_mass"] == pytest.approx({"mean": 0.3, "std": 0.2, "n": 3})
+    assert s["A"]["oof_entropy"] == pytest.approx({"mean": 1.0, "std": 1.0, "n": 3})
+    assert s["A"]["oof_auc"]["mean"] == pytest.approx(1.75 / 3)
+    # B: loc_auc 0.7 + (0.1 + 0.3)/2 = 0.9 and 1.0; entropy + 0.25; scores reversed: auc 1/4, 1, 0
+    assert s["B"]["oof_loc_auc"] == pytest.approx({"mean": 0.95, "std": math.sqrt(0.005),
+                                                   "n": 2})
+    assert s["B"]["oof_entropy"]["mean"] == pytest.approx(1.25)
+    np.testing.assert_allclose(res._per_repeat("B", "auc"), [0.25, 1.0, 0.0])
+
+
+def test_r11_summary_of_run_metrics_drops_nan_runs_per_metric():
+    """Catches summary averaging a metric over NaN runs (NaN mean) or counting them in ``n``,
+    and a method's row taken from another method's runs."""
+    res = _runs({"A": [(0, 0, 2.0), (0, 1, np.nan), (1, 0, 4.0)], "B": [(0, 0, 7.0)]})
+    res.runs.loc[res.runs.method == "A", "auc"] = [0.6, 0.9, np.nan]
+    s = res.summary()
+    assert s["A"]["seconds"] == pytest.approx({"mean": 3.0, "std": math.sqrt(2), "n": 2})
+    assert s["A"]["auc"] == pytest.approx({"mean": 0.75, "std": math.sqrt(0.045), "n": 2})
+    assert s["B"]["seconds"]["mean"] == 7.0 and math.isnan(s["B"]["seconds"]["std"])
+    assert s["B"]["auc"]["n"] == 0 and math.isnan(s["B"]["auc"]["mean"])
+    assert "oof_auc" not in s["A"]                       # no out-of-fold records, no oof_ keys
+
+
+def test_r11_paired_slide_quantities_by_hand_each_from_its_own_column():
+    """Catches paired reading one slide quantity for another (or the scores), keeping slides
+    where either side is NaN, or pairing over seeds only one method ran. B − A: loc_auc per slide
+    s0 +0.1, s2 +0.3 (s1, s3 undefined) → 0.2 over 2 slides; entropy +0.25 over all 4;
+    top-5 mass +0.05 over the 2 positives; auc of B − A per repeat: 1/4 − 3/4, 1 − 0, 0 − 1."""
+    res = _r11_result()
+    r = res.paired("A", "B", ["loc_auc", "entropy", "top5_mass", "auc"], n_boot=200, seed=3)
+    assert list(r) == ["loc_auc", "entropy", "top5_mass", "auc"]
+    assert r["loc_auc"]["diff"] == pytest.approx(0.2) and r["loc_auc"]["n_slides"] == 2
+    assert r["entropy"]["diff"] == pytest.approx(0.25) and r["entropy"]["n_slides"] == 4
+    assert r["top5_mass"]["diff"] == pytest.approx(0.05) and r["top5_mass"]["n_slides"] == 2
+    assert r["auc"]["diff"] == pytest.approx((-0.5 + 1.0 - 1.0) / 3)
+    assert r["loc_auc"]["n_repeats"] == 3
+    # B ran seed 0 only: seeds 1, 2 of A are left out (A's seed-0 auc 3/4, B's 1/4)
+    r0 = _r11_result(b_seeds=(0,)).paired("A", "B", ["auc", "loc_auc"], n_boot=200)
+    assert r0["auc"]["diff"] == pytest.approx(-0.5) and r0["auc"]["n_repeats"] == 1
+    assert r0["loc_auc"]["diff"] == pytest.approx(0.2)
+
+
+def test_r11_paired_bootstrap_follows_its_seed_and_number_of_resamples():
+    """Catches paired ignoring ``seed`` or ``n_boot`` (the default resamples every time). The
+    four slides give only a few distinct resamples, so the p-values (shares of resamples) are
+    what moves: with 200 resamples the smallest loc_auc p is 1/200, with 2,000 it is 1/2000."""
+    res = _r11_result()
+    ks = ["auc", "loc_auc", "entropy"]
+    one = res.paired("A", "B", ks, n_boot=2000, seed=1)
+    assert one == res.paired("A", "B", ks, n_boot=2000, seed=1)           # reproducible
+    assert one["auc"]["p"] != res.paired("A", "B", ["auc"], n_boot=2000, seed=0)["auc"]["p"]
+    few = res.paired("A", "B", ["loc_auc"], n_boot=200, seed=1)["loc_auc"]
+    assert few["p"] == pytest.approx(1 / 200) and one["loc_auc"]["p"] == pytest.approx(1 / 2000)
+    # entropy differs by exactly +0.25 on every slide: every resample gives 0.25
+    assert one["entropy"]["ci95"] == pytest.approx([0.25, 0.25])
+
+
+def test_r11_values_and_out_of_fold_refuse_unknown_methods_with_their_message():
+    """Catches values/out_of_fold returning an empty table for an unknown method (or another
+    exception type), out_of_fold(None) returning one method only, and values unsorted."""
+    res = _r11_result()
+    with pytest.raises(KeyError, match=r"no runs of method 'C'; the experiment has \['A', 'B'\]"):
+        res.values("C", "auc")
+    with pytest.raises(KeyError, match="no out-of-fold records of method 'C'"):
+        res.out_of_fold("C")
+    assert len(res.out_of_fold()) == 24 and len(res.out_of_fold("B")) == 12
+    assert res.out_of_fold("B").method.unique().tolist() == ["B"]
+    assert res.values("A", "seconds").index.tolist() == [(0, 0), (1, 0), (2, 0)]
+    bare = _runs({"A": [(0, 0, 1.0)]})
+    with pytest.raises(KeyError, match="no out-of-fold records"):
+        bare.out_of_fold()

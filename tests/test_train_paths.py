@@ -387,3 +387,24 @@ def test_cross_validate_trains_each_fold_with_its_own_run_seed(monkeypatch):
                               progress=False)
     want = [run_seed(2, k) for k in range(3)]
     assert seen == want == table.seed.tolist() and len(set(want)) == 3
+
+
+@pytest.mark.parametrize("bad, message", [
+    (dict(monitor="val_auroc"), r"TrainConfig.monitor='val_auroc' is not a known monitor"),
+    (dict(epochs=0), r"epochs must be an integer >= 1, got 0"),
+    (dict(epochs=3.0), r"epochs must be an integer >= 1, got 3.0"),
+    (dict(batch_size=0), r"batch_size must be an integer >= 1, got 0"),
+    (dict(batch_size=2.0), r"batch_size must be an integer >= 1, got 2.0"),
+    (dict(lr=0.001, weight_decay=-0.5), r"lr and weight_decay must be >= 0, got 0.001, -0.5"),
+    (dict(lr=-0.001), r"lr and weight_decay must be >= 0, got -0.001, 1e-05"),
+    (dict(patience=0, monitor="val_loss"), r"patience must be None or >= 1, got 0"),
+    (dict(patience=2), r"patience stops on a validation monitor"),
+    (dict(min_epochs=-1), r"min_epochs must be >= 0, got -1"),
+    (dict(optimizer="sgd"), r"optimizer='sgd': choose adam or adamw"),
+    (dict(schedule="step"), r"schedule='step': choose cosine or constant"),
+])
+def test_r11_each_config_check_refuses_its_own_field_with_its_message(bad: dict, message: str):
+    """Catches a TrainConfig check dropped (the value then trips another check, or none), a
+    float accepted for an integer field, or a message naming the wrong field or value."""
+    with pytest.raises(ValueError, match=message):
+        TrainConfig(**bad)

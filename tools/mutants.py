@@ -6955,6 +6955,128 @@ MUTANTS.update({
         '        if isinstance(ratio, bool) or int(ratio) != ratio or ratio < 2:',
         '        if isinstance(ratio, bool) or ratio < 1.5:',
         'tests/test_packing.py -k test_r11_ads_refuses_ratios_that_are_not_integers_of_at_least_two'),
+# round 11: the experiment result and training (ExperimentResult: slide_matrix, _per_repeat, summary, paired, values, out_of_fold; train.TrainConfig checks) — audit-11 survivors and r11runner_
+MUTANTS.update({
+    # audit-11 survivor
+    'audit11_rs_slide_matrix_quantity_ignored': (
+        'milhelpers/experiments.py',
+        'return rows.pivot(index="seed", columns="slide_id", values=quantity).sort_index()',
+        'return rows.pivot(index="seed", columns="slide_id", values="score").sort_index()',
+        'tests/test_runner_paths.py -k test_r11_slide_matrix_is_the_asked_quantity_of_the_asked_method_by_seed'),
+    # audit-11 survivor
+    'audit11_rs_per_repeat_nan_kept': (
+        'milhelpers/experiments.py',
+        '                v = v[~np.isnan(v)]\n                if len(v):\n                    out.append(float(v.mean()))',
+        '                if len(v):\n                    out.append(float(v.mean()))',
+        'tests/test_runner_paths.py -k test_r11_oof_summary_drops_undefined_slides_and_repeats_but_counts_negatives'),
+    # slide_matrix ignores method: every method's matrix is the first method's
+    'r11runner_slide_matrix_method_ignored': (
+        'milhelpers/experiments.py',
+        '        rows = self.out_of_fold(method)\n        return rows.pivot(',
+        '        rows = self.out_of_fold(self.methods[0])\n        return rows.pivot(',
+        'tests/test_runner_paths.py -k test_r11_slide_matrix_is_the_asked_quantity_of_the_asked_method_by_seed'),
+    # slide_matrix transposed: slides as rows, repeats as columns
+    'r11runner_slide_matrix_axes_swapped': (
+        'milhelpers/experiments.py',
+        'return rows.pivot(index="seed", columns="slide_id", values=quantity).sort_index()',
+        'return rows.pivot(index="slide_id", columns="seed", values=quantity).sort_index()',
+        'tests/test_runner_paths.py -k test_r11_slide_matrix_is_the_asked_quantity_of_the_asked_method_by_seed'),
+    # a repeat with no defined slide counts as a NaN repeat (summary n 3, mean NaN)
+    'r11runner_per_repeat_empty_repeat_counted': (
+        'milhelpers/experiments.py',
+        '                if len(v):\n                    out.append(float(v.mean()))',
+        '                out.append(float(v.mean()) if len(v) else float("nan"))',
+        'tests/test_runner_paths.py -k test_r11_oof_summary_drops_undefined_slides_and_repeats_but_counts_negatives'),
+    # top-5 mass averaged over the negatives instead of the positives
+    'r11runner_per_repeat_top5_negatives': (
+        'milhelpers/experiments.py',
+        '                    v = v[y == 1]',
+        '                    v = v[y == 0]',
+        'tests/test_runner_paths.py -k test_r11_oof_summary_drops_undefined_slides_and_repeats_but_counts_negatives'),
+    # every per-slide quantity restricted to positives: the negatives' entropy no longer counts
+    'r11runner_per_repeat_entropy_positives_only': (
+        'milhelpers/experiments.py',
+        '                if metric == "top5_mass":\n                    v = v[y == 1]',
+        '                if metric != "loc_auc":\n                    v = v[y == 1]',
+        'tests/test_runner_paths.py -k test_r11_oof_summary_drops_undefined_slides_and_repeats_but_counts_negatives'),
+    # run metrics averaged with their NaN runs: mean NaN, n counts undefined runs
+    'r11runner_summary_run_nan_kept': (
+        'milhelpers/experiments.py',
+        '                out[m][k] = _mean_std_n(v[~np.isnan(v)])',
+        '                out[m][k] = _mean_std_n(v[~np.isnan(v)] if k == "seconds" else v)',
+        'tests/test_runner_paths.py -k test_r11_summary_of_run_metrics_drops_nan_runs_per_metric'),
+    # every method summarised from all methods' runs
+    'r11runner_summary_all_methods_runs': (
+        'milhelpers/experiments.py',
+        '            rows = self.runs[self.runs.method == m]\n            out[m] = {}',
+        '            rows = self.runs\n            out[m] = {}',
+        'tests/test_runner_paths.py -k test_r11_summary_of_run_metrics_drops_nan_runs_per_metric'),
+    # population std (ddof 0) where the docs promise the sample std
+    'r11runner_mean_std_n_ddof0': (
+        'milhelpers/experiments.py',
+        '"std": float(v.std(ddof=1)) if len(v) > 1 else float("nan")',
+        '"std": float(v.std()) if len(v) > 1 else float("nan")',
+        'tests/test_runner_paths.py -k test_r11_oof_summary_drops_undefined_slides_and_repeats_but_counts_negatives'),
+    # paired compares loc_auc whatever slide quantity is asked (entropy, top-5 mass)
+    'r11runner_paired_quantity_column': (
+        'milhelpers/experiments.py',
+        '                va, vb = mats[a][k], mats[b][k]',
+        '                va, vb = mats[a]["loc_auc"], mats[b]["loc_auc"]',
+        'tests/test_runner_paths.py -k test_r11_paired_slide_quantities_by_hand_each_from_its_own_column'),
+    # the slide-quantity bootstrap ignores n_boot (always 2,000 resamples)
+    'r11runner_paired_means_n_boot_ignored': (
+        'milhelpers/experiments.py',
+        '                out[k] = stats.paired_slide_means(va, vb, y=y, groups=cases, n_boot=n_boot,',
+        '                out[k] = stats.paired_slide_means(va, vb, y=y, groups=cases, n_boot=2000,',
+        'tests/test_runner_paths.py -k test_r11_paired_bootstrap_follows_its_seed_and_number_of_resamples'),
+    # the slide-metric bootstrap ignores seed (always resamples drawn from 0)
+    'r11runner_paired_metric_seed_ignored': (
+        'milhelpers/experiments.py',
+        '                                                       groups=cases, metric=k, n_boot=n_boot,\n                                                       seed=seed)',
+        '                                                       groups=cases, metric=k, n_boot=n_boot,\n                                                       seed=0)',
+        'tests/test_runner_paths.py -k test_r11_paired_bootstrap_follows_its_seed_and_number_of_resamples'),
+    # pairing over the union of seeds: a repeat only one method ran enters the comparison
+    'r11runner_aligned_seed_union': (
+        'milhelpers/experiments.py',
+        '        seeds = sorted(set(oa.seed) & set(ob.seed))',
+        '        seeds = sorted(set(oa.seed) | set(ob.seed))',
+        'tests/test_runner_paths.py -k test_r11_paired_slide_quantities_by_hand_each_from_its_own_column'),
+    # per-slide B − A averaged with the slides where either side is NaN counted as 0
+    'r11runner_aligned_nan_as_zero': (
+        'milhelpers/experiments.py',
+        '            mats[m] = {q: rows[q].reindex(idx).to_numpy(np.float64).reshape(len(seeds), len(ids))',
+        '            mats[m] = {q: np.nan_to_num(rows[q].reindex(idx).to_numpy(np.float64)).reshape(len(seeds), len(ids))',
+        'tests/test_runner_paths.py -k test_r11_paired_slide_quantities_by_hand_each_from_its_own_column'),
+    # values of an unknown method: another exception type than the documented KeyError
+    'r11runner_values_unknown_method_valueerror': (
+        'milhelpers/experiments.py',
+        '            raise KeyError(f"no runs of method {method!r}; the experiment has {self.methods}")',
+        '            raise ValueError(f"no runs of method {method!r}; the experiment has {self.methods}")',
+        'tests/test_runner_paths.py -k test_r11_values_and_out_of_fold_refuse_unknown_methods_with_their_message'),
+    # out_of_fold(method) returns every method's records
+    'r11runner_out_of_fold_method_ignored': (
+        'milhelpers/experiments.py',
+        '        rows = self.slides if method is None else self.slides[self.slides.method == method]',
+        '        rows = self.slides if method is None else self.slides[self.slides.method.isin([method, *self.methods[:1]])]',
+        'tests/test_runner_paths.py -k test_r11_values_and_out_of_fold_refuse_unknown_methods_with_their_message'),
+    # any val_* name accepted as a monitor: a typo (val_auroc) trains with no known direction
+    'r11runner_config_monitor_widened': (
+        'milhelpers/train.py',
+        '        if self.monitor not in MONITORS:',
+        '        if self.monitor not in MONITORS and not self.monitor.startswith("val_"):',
+        'tests/test_train_paths.py -k test_r11_each_config_check_refuses_its_own_field_with_its_message'),
+    # a float batch size (2.0) accepted, to fail later in the DataLoader
+    'r11runner_config_batch_size_float': (
+        'milhelpers/train.py',
+        '        if not (isinstance(self.batch_size, (int, np.integer)) and self.batch_size >= 1):',
+        '        if not self.batch_size >= 1:',
+        'tests/test_train_paths.py -k test_r11_each_config_check_refuses_its_own_field_with_its_message'),
+    # a negative learning rate no longer refused (only weight_decay checked)
+    'r11runner_config_lr_unchecked': (
+        'milhelpers/train.py',
+        '        if self.lr < 0 or self.weight_decay < 0:',
+        '        if self.weight_decay < 0:',
+        'tests/test_train_paths.py -k test_r11_each_config_check_refuses_its_own_field_with_its_message'),
 })
 
 
