@@ -6823,6 +6823,110 @@ MUTANTS.update({
 })
 
 
+# round 11: parameters, slides, features and the folder pipeline (params, slides, features, pipeline)
+MUTANTS.update({
+    'audit11_params_label_map_nan_labels': (
+        'milhelpers/params.py',
+        '    values = table["label"].dropna() if "label" in table else pd.Series([], dtype=object)\n',
+        '    values = table["label"] if "label" in table else pd.Series([], dtype=object)\n',
+        'tests/test_params.py -k test_r11_check_label_map_ignores_missing_labels'),
+    'audit11_tiling_magnification_file_mpp': (
+        'milhelpers/slides.py',
+        'return mpp_to_magnification(self.mpp)',
+        'return mpp_to_magnification(self.file_mpp)',
+        'tests/test_slides.py -k test_r11_magnification_and_level_mpp_use_the_mpp_in_use'),
+    'audit11_h5f_getstate_keeps_failed': (
+        'milhelpers/features.py',
+        '        state["_failed"] = {}\n',
+        '',
+        'tests/test_features.py -k test_r11_a_pickled_patch_dataset_starts_with_no_failures_and_reads_the_same'),
+    # int map keys compared as ints with the labels' text: {0: 0, 1: 1} refused for labels 0/1
+    'r11io_label_map_keys_not_text': (
+        'milhelpers/params.py',
+        '    missing = sorted(set(text) - set(map(str, label_map)))',
+        '    missing = sorted(set(text) - set(label_map))',
+        'tests/test_params.py -k test_r11_check_label_map_ignores_missing_labels'),
+    # an empty / all-missing label column counted as text labels: a map demanded for nothing
+    'r11io_label_map_empty_needs_map': (
+        'milhelpers/params.py',
+        '        if len(values) and not pd.api.types.is_numeric_dtype(values):',
+        '        if not pd.api.types.is_numeric_dtype(values):',
+        'tests/test_params.py -k test_r11_check_label_map_without_a_label_column_needs_no_map'),
+    # missing labels dropped only after the text is taken: None becomes the unmapped label 'None'
+    'r11io_label_map_text_before_dropna': (
+        'milhelpers/params.py',
+        '    text = sorted(set(values.astype(str)))',
+        '    text = sorted(set(table["label"].astype(str))) if "label" in table else []',
+        'tests/test_params.py -k test_r11_check_label_map_ignores_missing_labels'),
+    # level_mpp from the file's mpp: a forced 0.5 µm/px slide reports its levels at 40× sizes
+    'r11io_level_mpp_file_mpp': (
+        'milhelpers/slides.py',
+        '        return self.mpp * self.level_downsamples[level]',
+        '        return (self.file_mpp or self.mpp) * self.level_downsamples[level]',
+        'tests/test_slides.py -k test_r11_magnification_and_level_mpp_use_the_mpp_in_use'),
+    # level_mpp ignores its level: every level reported at level-0 resolution
+    'r11io_level_mpp_level0': (
+        'milhelpers/slides.py',
+        '        return self.mpp * self.level_downsamples[level]',
+        '        return self.mpp * self.level_downsamples[0]',
+        'tests/test_slides.py -k test_r11_magnification_and_level_mpp_use_the_mpp_in_use'),
+    # force_mpp ignored: the file's value wins although the user forced theirs
+    'r11io_force_mpp_ignored': (
+        'milhelpers/slides.py',
+        '            return given, f"given mpp, forced over the file\'s {file:g}"',
+        '            return file, f"given mpp, forced over the file\'s {file:g}"',
+        'tests/test_slides.py -k test_r11_magnification_and_level_mpp_use_the_mpp_in_use'),
+    # an implausible file mpp used although a plausible one was given
+    'r11io_implausible_file_beats_given': (
+        'milhelpers/slides.py',
+        '                return given, f"given mpp (the file\'s {file:g} µm/px is implausible)"',
+        '                return file, f"given mpp (the file\'s {file:g} µm/px is implausible)"',
+        'tests/test_slides.py -k test_r11_magnification_and_level_mpp_use_the_mpp_in_use'),
+    # magnification as 20 / mpp (a 0.5 µm/px slide called 40×)
+    'r11io_mpp_to_magnification_20': (
+        'milhelpers/slides.py',
+        'return mpp_to_magnification(self.mpp)',
+        'return 2 * mpp_to_magnification(self.mpp)',
+        'tests/test_slides.py -k test_r11_magnification_and_level_mpp_use_the_mpp_in_use'),
+    # a level whose downsample equals the wanted one skipped: reads a 4× larger region than needed
+    'r11io_best_level_strict': (
+        'milhelpers/slides.py',
+        '            if d <= downsample * (1 + 1e-6):',
+        '            if d < downsample:',
+        'tests/test_slides.py -k test_r11_best_level_for_downsample_takes_the_deepest_level_not_past_it'),
+    # the first level that fits, not the deepest: always level 0 (slow full-resolution reads)
+    'r11io_best_level_first': (
+        'milhelpers/slides.py',
+        '                best = i\n',
+        '                best = min(best, i)\n',
+        'tests/test_slides.py -k test_r11_best_level_for_downsample_takes_the_deepest_level_not_past_it'),
+    # the slide handles sent to the worker (they cannot be pickled)
+    'r11io_getstate_keeps_open': (
+        'milhelpers/features.py',
+        '        state["_open"], state["_band_key"], state["_band"] = OrderedDict(), None, None',
+        '        state["_band_key"], state["_band"] = None, None',
+        'tests/test_features.py -k test_r11_a_pickled_patch_dataset_starts_with_no_failures_and_reads_the_same'),
+    # the band key sent without its band: the worker believes it has the band and slices None
+    'r11io_getstate_keeps_band_key': (
+        'milhelpers/features.py',
+        '        state["_open"], state["_band_key"], state["_band"] = OrderedDict(), None, None',
+        '        state["_open"], state["_band"] = OrderedDict(), None',
+        'tests/test_features.py -k test_r11_a_pickled_patch_dataset_starts_with_no_failures_and_reads_the_same'),
+    # a failed slide's patch returned without its reason: the failure goes unreported
+    'r11io_failed_reason_dropped': (
+        'milhelpers/features.py',
+        '        return blank, j, self._failed[j]',
+        '        return blank, j, ""',
+        'tests/test_features.py -k test_r11_a_pickled_patch_dataset_starts_with_no_failures_and_reads_the_same'),
+    # the patch index located with side="left": a slide's first patch given to the previous slide
+    'r11io_patch_job_side_left': (
+        'milhelpers/features.py',
+        '        j = int(np.searchsorted(self.offsets, i, side="right") - 1)',
+        '        j = int(np.searchsorted(self.offsets, i, side="left") - 1)',
+        'tests/test_features.py -k test_r11_a_pickled_patch_dataset_starts_with_no_failures_and_reads_the_same'),
+})
+
+
 def _default_sigint() -> None:
     """Tests run with SIGINT at its default even when this script was started in the background
     of a shell script (which ignores SIGINT for it and, by inheritance, for every test's
