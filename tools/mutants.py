@@ -6924,6 +6924,31 @@ MUTANTS.update({
         '        j = int(np.searchsorted(self.offsets, i, side="right") - 1)',
         '        j = int(np.searchsorted(self.offsets, i, side="left") - 1)',
         'tests/test_features.py -k test_r11_a_pickled_patch_dataset_starts_with_no_failures_and_reads_the_same'),
+    # the folder pre-check compares target_mpp at its default: a rerun at 2 µm/px re-tiles a.svs
+    # and fails b.svs slide by slide; a rerun at the same 4 µm/px is refused as stale
+    'r11io_tile_precheck_target_mpp_default': (
+        'milhelpers/pipeline.py',
+        '        requested = tiling_settings(tile_kwargs.get("target_mpp", 0.5),',
+        '        requested = tiling_settings(0.5,',
+        'tests/test_pipeline.py -k test_r11_tile_folder_checks_every_knob_against_existing_coordinates'),
+    # the folder pre-check ignores overlap (always 0)
+    'r11io_tile_precheck_overlap_default': (
+        'milhelpers/pipeline.py',
+        '                                  tile_kwargs.get("patch_size", 256), tile_kwargs.get("overlap", 0),',
+        '                                  tile_kwargs.get("patch_size", 256), 0,',
+        'tests/test_pipeline.py -k test_r11_tile_folder_checks_every_knob_against_existing_coordinates'),
+    # the folder pre-check ignores min_tissue (always 0.25)
+    'r11io_tile_precheck_min_tissue_default': (
+        'milhelpers/pipeline.py',
+        '                                  tile_kwargs.get("min_tissue", 0.25),\n',
+        '                                  0.25,\n',
+        'tests/test_pipeline.py -k test_r11_tile_folder_checks_every_knob_against_existing_coordinates'),
+    # the folder pre-check always assumes the biopsy preset, whatever params was passed
+    'r11io_tile_precheck_params_default': (
+        'milhelpers/pipeline.py',
+        '                                  get_preset(params) if isinstance(params, str) else params)',
+        '                                  get_preset("biopsy"))',
+        'tests/test_pipeline.py -k test_r11_tile_folder_checks_every_knob_against_existing_coordinates'),
 })
 
 
