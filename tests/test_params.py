@@ -761,3 +761,13 @@ def test_r11_check_label_map_without_a_label_column_needs_no_map():
     assert check_label_map(None, pd.DataFrame({"slide_id": ["a", "b"]})) is None
     with pytest.raises(ParameterError, match=r"text labels \['t'\]"):
         check_label_map(None, pd.DataFrame({"slide_id": ["a", "b"], "label": [None, "t"]}))
+
+
+def test_r11_check_folds_leaves_unlabelled_slides_out_of_the_class_counts():
+    """A slide whose label is missing is not a class: two slides of each class plus one
+    unlabelled allow 2 folds, and 3 folds are refused naming a real class with 2 slides.
+    Catches the missing label counted as a third class (of one slide: 'only 1 slide')."""
+    t = pd.DataFrame({"slide_id": list("abcde"), "label": [0, 1, None, 0, 1]})
+    assert check_folds(2, t, min_train_groups=1) == 2
+    with pytest.raises(ParameterError, match=r"class 0(\.0)? has only 2 slides .*use folds=2"):
+        check_folds(3, t, min_train_groups=1)

@@ -6949,6 +6949,12 @@ MUTANTS.update({
         '                                  get_preset(params) if isinstance(params, str) else params)',
         '                                  get_preset("biopsy"))',
         'tests/test_pipeline.py -k test_r11_tile_folder_checks_every_knob_against_existing_coordinates'),
+    # unlabelled slides grouped as a class of their own: a cohort with one unlabelled slide refused
+    'r11io_folds_nan_label_is_a_class': (
+        'milhelpers/params.py',
+        '    per_class = pd.Series(groups.to_numpy()).groupby(table["label"].to_numpy()).nunique()',
+        '    per_class = pd.Series(groups.to_numpy()).groupby(table["label"].to_numpy(), dropna=False).nunique()',
+        'tests/test_params.py -k test_r11_check_folds_leaves_unlabelled_slides_out_of_the_class_counts'),
 })
 
 
