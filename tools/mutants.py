@@ -6955,6 +6955,18 @@ MUTANTS.update({
         '    per_class = pd.Series(groups.to_numpy()).groupby(table["label"].to_numpy()).nunique()',
         '    per_class = pd.Series(groups.to_numpy()).groupby(table["label"].to_numpy(), dropna=False).nunique()',
         'tests/test_params.py -k test_r11_check_folds_leaves_unlabelled_slides_out_of_the_class_counts'),
+    # only the width compared: coordinates of a slide of another height applied to this one
+    'r11io_check_job_width_only': (
+        'milhelpers/features.py',
+        '    if None not in want and tuple(int(v) for v in want) != tuple(dims):',
+        '    if None not in want and int(want[0]) != dims[0]:',
+        'tests/test_features.py -k test_r11_coordinates_must_come_from_a_slide_of_the_same_width_and_height'),
+    # a coordinates file without the level-0 size (TRIDENT) refused as another slide's
+    'r11io_check_job_refuses_unsized': (
+        'milhelpers/features.py',
+        '    if None not in want and tuple(int(v) for v in want) != tuple(dims):',
+        '    if None in want or tuple(int(v) for v in want) != tuple(dims):',
+        'tests/test_features.py -k test_r11_coordinates_must_come_from_a_slide_of_the_same_width_and_height'),
 })
 
 
