@@ -471,3 +471,50 @@ def test_r9_stale_features_reason_names_every_difference_and_only_real_ones(tmp_
                           + "; ".join(n.replace("p.h5", str(tmp_path / "p.h5")) for n in named)
                           + ". Pass --overwrite (overwrite=True) to replace it, or write to "
                           "another output folder.")
+
+
+# ---- round 11 (audit 11): what a worker process receives of a PatchDataset --------------------
+def test_r11_a_pickled_patch_dataset_starts_with_no_failures_and_reads_the_same(tiled):
+    """A PatchDataset sent to a DataLoader worker (pickled) must read on its own: its slide
+    handles and band cache are dropped and its failure list starts empty. Catches the parent's
+    failure list inherited (a slide failed in one process blank in every worker), the band key
+    kept without its band (the worker slices None), and the open slide handles sent along."""
+    import pickle
+
+    out, paths = tiled
+    ds = features.PatchDataset(_jobs(out, paths), input_size=64)
+    first = int(ds.offsets[1])          # first patch of the second slide
+    img0, j0, err0 = ds[0]
+    img1, j1, err1 = ds[first]
+    assert (j0, err0, j1, err1) == (0, "", 1, "")
+    ds[first + 1]                       # leaves slide 1's band cached and both slides open
+    ds._failed[0] = "bad"               # slide 0 failed in this process
+    blank, j, err = ds[0]
+    assert j == 0 and err == "bad" and not blank.any()   # failed: blank image, the reason
+
+    copy = pickle.loads(pickle.dumps(ds))
+    assert len(copy) == len(ds)
+    c1, cj1, _ = copy[first + 1]        # the patch whose band the parent had cached
+    assert cj1 == 1 and torch.equal(c1, ds[first + 1][0])
+    c0, cj0, cerr0 = copy[0]            # a fresh process reads slide 0 itself
+    assert cj0 == 0 and cerr0 == "" and torch.equal(c0, img0)
+
+
+@pytest.mark.parametrize("dw, dh, same", [(0, 0, True), (0, 1, False), (-1, 0, False),
+                                          (None, None, True)])
+def test_r11_coordinates_must_come_from_a_slide_of_the_same_width_and_height(
+        tmp_path, encoder, dw, dh, same):
+    """Coordinates recording level-0 size W×H are used only on a W×H slide: one pixel off in
+    either axis is another slide; a file without the size (TRIDENT) is trusted. Catches the check
+    reduced to one axis, or made to refuse files that lack the size."""
+    with Slide(REAL_SVS) as s:
+        w, h = s.dimensions
+    size = {} if dw is None else dict(level0_width=w + dw, level0_height=h + dh)
+    job = ExtractionJob(REAL_SVS, tmp_path / "p.h5", tmp_path / "f" / "a.h5")
+    write_coords(job.coords_path, [[0, 0], [64, 0], [0, 64]], patch_size_level0=64, **size)
+    rep = extract_features([job], encoder, num_workers=0, progress=False)
+    if same:
+        assert not rep.failed and rep.written == [job.out_path]
+        assert read_features(job.out_path)[1].tolist() == [[0, 0], [64, 0], [0, 64]]
+    else:
+        assert "another slide" in rep.failed[REAL_SVS.name] and not job.out_path.exists()

@@ -735,3 +735,39 @@ def test_r9_check_seeds_errors_name_the_parameter_given(seeds, why):
     with pytest.raises(ParameterError, match=rf"^parameter run_seeds=.*{why}"):
         check_seeds(seeds, "run_seeds")
     assert check_seeds((2, 0)) == [2, 0]
+
+
+# ---- round 11 (audit 11): check_label_map drops missing labels, and only those ----------------
+@pytest.mark.parametrize("label_map, labels, want", [
+    # a slide with no label yet (None/NaN) is not a label to map: the map need not cover it
+    ({"a": 0, "b": 1}, ["a", "b", None], {"a": 0, "b": 1}),
+    ({"a": 0, "b": 1}, ["b", float("nan"), "a"], {"a": 0, "b": 1}),
+    # integer labels given an int-keyed map: keys are compared as text, so 0/1 cover "0"/"1"
+    ({0: 0, 1: 1}, [1, 0, 1], {0: 0, 1: 1}),
+    # nothing labelled at all (every label missing): no text labels, so no map is demanded
+    (None, [None, None], None),
+])
+def test_r11_check_label_map_ignores_missing_labels(label_map, labels, want):
+    """Catches the missing labels kept (a None/NaN becomes the text label 'None'/'nan' that the
+    map lacks, or makes an all-missing column 'text labels'), and int map keys compared as ints
+    against the text of the labels."""
+    assert check_label_map(label_map, pd.DataFrame({"slide_id": list("xyz")[:len(labels)],
+                                                    "label": labels})) == want
+
+
+def test_r11_check_label_map_without_a_label_column_needs_no_map():
+    # no label column: nothing to map (catches the `len(values)` guard dropped), while a real
+    # text label still demands a map (the other side of the same branch)
+    assert check_label_map(None, pd.DataFrame({"slide_id": ["a", "b"]})) is None
+    with pytest.raises(ParameterError, match=r"text labels \['t'\]"):
+        check_label_map(None, pd.DataFrame({"slide_id": ["a", "b"], "label": [None, "t"]}))
+
+
+def test_r11_check_folds_leaves_unlabelled_slides_out_of_the_class_counts():
+    """A slide whose label is missing is not a class: two slides of each class plus one
+    unlabelled allow 2 folds, and 3 folds are refused naming a real class with 2 slides.
+    Catches the missing label counted as a third class (of one slide: 'only 1 slide')."""
+    t = pd.DataFrame({"slide_id": list("abcde"), "label": [0, 1, None, 0, 1]})
+    assert check_folds(2, t, min_train_groups=1) == 2
+    with pytest.raises(ParameterError, match=r"class 0(\.0)? has only 2 slides .*use folds=2"):
+        check_folds(3, t, min_train_groups=1)

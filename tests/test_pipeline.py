@@ -178,3 +178,41 @@ def test_r9_check_unique_ids_names_every_group_of_clashing_slides():
     assert "c.svs" not in str(err.value) and "b.1.svs" not in str(err.value)
     check_unique_ids([Path("x/a.svs"), Path("b.1.svs"), Path("b.svs")])    # no clash: no error
     check_unique_ids([])
+
+
+# ---- round 11: every tiling knob reaches tile_folder's stale pre-check, both ways --------------
+_R11_KW = dict(target_mpp=4.0, patch_size=32, overlap=8, min_tissue=0.5)  # params: "biopsy"
+
+
+@pytest.fixture(scope="module")
+def r11_tiled(tmp_path_factory) -> Path:
+    """Slides a.svs and b.svs tiled once at the non-default settings _R11_KW (coarse, so fast)."""
+    root = tmp_path_factory.mktemp("r11_tiled")
+    (root / "slides").mkdir()
+    for name in ("a.svs", "b.svs"):
+        shutil.copy(REAL_SVS, root / "slides" / name)
+    rep = tile_folder(root / "slides", root, progress=False, qc=False, **_R11_KW)
+    assert not rep.failed and all(r.n_patches > 0 for r in rep.results)
+    return root
+
+
+@pytest.mark.parametrize("knob, value, says", [
+    ("target_mpp", 2.0, r"target_mpp \(file 4, requested 2\)"),
+    ("overlap", 0, r"overlap \(file 8, requested 0\)"),
+    ("min_tissue", 0.25, r"min_tissue \(file 0.5, requested 0.25\)"),
+    ("params", "resection", r"segmentation"),
+])
+def test_r11_tile_folder_checks_every_knob_against_existing_coordinates(tmp_path, r11_tiled, knob,
+                                                                       value, says):
+    """A rerun at the same non-default settings keeps both files; one knob changed stops the run
+    before any slide is tiled, naming that knob. Catches a knob left out of the folder pre-check
+    (replaced by its default: the same-settings rerun refused as stale, or the changed rerun let
+    through to re-tile a.svs and fail b.svs slide by slide instead of refusing)."""
+    shutil.copytree(r11_tiled, tmp_path, dirs_exist_ok=True)
+    d = tmp_path / "slides"
+    same = tile_folder(d, tmp_path, progress=False, qc=False, **_R11_KW)
+    assert not same.failed and [r.skipped for r in same.results] == [True, True]
+    (tmp_path / "patches" / "a.h5").unlink()
+    with pytest.raises(StaleOutputError, match=r"b\.h5.*" + says):
+        tile_folder(d, tmp_path, progress=False, qc=False, **{**_R11_KW, knob: value})
+    assert not (tmp_path / "patches" / "a.h5").exists()   # refused before a.svs was tiled

@@ -216,3 +216,39 @@ def test_r9_check_mpp_bounds_are_closed_and_the_result_is_a_float():
         with pytest.raises(ValueError, match=r"^slide_mpp must be a resolution in microns per "
                            r"pixel between 0.05 and 20.0"):
             check_mpp(bad, "slide_mpp")
+
+
+# ---- round 11 (audit 11): derived geometry follows the mpp in use, not the file's -------------
+def _slide_over(file_mpp: str | None, downsamples: tuple[float, ...], **kw) -> Slide:
+    """A Slide (opened with ``kw``: mpp / force_mpp) whose file says ``file_mpp`` and has levels
+    with ``downsamples``: the file metadata is faked, the given arguments are the real ones."""
+    s = Slide(REAL_SVS, **kw)
+    s._osr.close()
+    props = {} if file_mpp is None else {"openslide.mpp-x": file_mpp, "openslide.mpp-y": file_mpp}
+    s._osr = _FakeOSR(properties=props,
+                      level_dimensions=tuple((int(400 / d), int(300 / d)) for d in downsamples))
+    s._osr.level_downsamples = downsamples
+    return s
+
+
+@pytest.mark.parametrize("file_mpp, kw, mpp, mag, level2_mpp", [
+    ("0.25", dict(mpp=0.5, force_mpp=True), 0.5, 20.0, 8.0),   # forced over the file (40× → 20×)
+    (None, dict(mpp=0.5), 0.5, 20.0, 8.0),                     # the file has none: given fills in
+    ("100", dict(mpp=0.25), 0.25, 40.0, 4.0),                  # the file's is implausible
+    ("0.25", dict(mpp=0.26), 0.25, 40.0, 4.0),                 # agrees within 10 %: file wins
+])
+def test_r11_magnification_and_level_mpp_use_the_mpp_in_use(file_mpp, kw, mpp, mag, level2_mpp):
+    """magnification = 10 / mpp and level_mpp = mpp × downsample, with mpp the value actually
+    used. Catches either computed from the file's mpp (forced 0.5 over 0.25 would say 40×), and a
+    forced/filling/implausible-overriding given mpp ignored."""
+    s = _slide_over(file_mpp, (1.0, 4.0, 16.0), **kw)
+    assert s.mpp == mpp and s.magnification == mag
+    assert s.level_mpp(0) == mpp and s.level_mpp(2) == level2_mpp
+
+
+@pytest.mark.parametrize("downsample, level", [(3.99, 0), (4.0, 1), (15.9, 1), (16.0, 2),
+                                               (1000.0, 2), (0.5, 0)])
+def test_r11_best_level_for_downsample_takes_the_deepest_level_not_past_it(downsample, level):
+    """Levels 1×, 4×, 16×: a downsample exactly equal to a level's picks it (catches `<`), one
+    just below picks the level above, beyond the last stays on the last."""
+    assert _slide_over("0.25", (1.0, 4.0, 16.0)).best_level_for_downsample(downsample) == level

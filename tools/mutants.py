@@ -7077,6 +7077,150 @@ MUTANTS.update({
         '        if self.lr < 0 or self.weight_decay < 0:',
         '        if self.weight_decay < 0:',
         'tests/test_train_paths.py -k test_r11_each_config_check_refuses_its_own_field_with_its_message'),
+# round 11: parameters, slides, features and the folder pipeline (params, slides, features, pipeline)
+MUTANTS.update({
+    'audit11_params_label_map_nan_labels': (
+        'milhelpers/params.py',
+        '    values = table["label"].dropna() if "label" in table else pd.Series([], dtype=object)\n',
+        '    values = table["label"] if "label" in table else pd.Series([], dtype=object)\n',
+        'tests/test_params.py -k test_r11_check_label_map_ignores_missing_labels'),
+    'audit11_tiling_magnification_file_mpp': (
+        'milhelpers/slides.py',
+        'return mpp_to_magnification(self.mpp)',
+        'return mpp_to_magnification(self.file_mpp)',
+        'tests/test_slides.py -k test_r11_magnification_and_level_mpp_use_the_mpp_in_use'),
+    'audit11_h5f_getstate_keeps_failed': (
+        'milhelpers/features.py',
+        '        state["_failed"] = {}\n',
+        '',
+        'tests/test_features.py -k test_r11_a_pickled_patch_dataset_starts_with_no_failures_and_reads_the_same'),
+    # int map keys compared as ints with the labels' text: {0: 0, 1: 1} refused for labels 0/1
+    'r11io_label_map_keys_not_text': (
+        'milhelpers/params.py',
+        '    missing = sorted(set(text) - set(map(str, label_map)))',
+        '    missing = sorted(set(text) - set(label_map))',
+        'tests/test_params.py -k test_r11_check_label_map_ignores_missing_labels'),
+    # an empty / all-missing label column counted as text labels: a map demanded for nothing
+    'r11io_label_map_empty_needs_map': (
+        'milhelpers/params.py',
+        '        if len(values) and not pd.api.types.is_numeric_dtype(values):',
+        '        if not pd.api.types.is_numeric_dtype(values):',
+        'tests/test_params.py -k test_r11_check_label_map_without_a_label_column_needs_no_map'),
+    # missing labels dropped only after the text is taken: None becomes the unmapped label 'None'
+    'r11io_label_map_text_before_dropna': (
+        'milhelpers/params.py',
+        '    text = sorted(set(values.astype(str)))',
+        '    text = sorted(set(table["label"].astype(str))) if "label" in table else []',
+        'tests/test_params.py -k test_r11_check_label_map_ignores_missing_labels'),
+    # level_mpp from the file's mpp: a forced 0.5 µm/px slide reports its levels at 40× sizes
+    'r11io_level_mpp_file_mpp': (
+        'milhelpers/slides.py',
+        '        return self.mpp * self.level_downsamples[level]',
+        '        return (self.file_mpp or self.mpp) * self.level_downsamples[level]',
+        'tests/test_slides.py -k test_r11_magnification_and_level_mpp_use_the_mpp_in_use'),
+    # level_mpp ignores its level: every level reported at level-0 resolution
+    'r11io_level_mpp_level0': (
+        'milhelpers/slides.py',
+        '        return self.mpp * self.level_downsamples[level]',
+        '        return self.mpp * self.level_downsamples[0]',
+        'tests/test_slides.py -k test_r11_magnification_and_level_mpp_use_the_mpp_in_use'),
+    # force_mpp ignored: the file's value wins although the user forced theirs
+    'r11io_force_mpp_ignored': (
+        'milhelpers/slides.py',
+        '            return given, f"given mpp, forced over the file\'s {file:g}"',
+        '            return file, f"given mpp, forced over the file\'s {file:g}"',
+        'tests/test_slides.py -k test_r11_magnification_and_level_mpp_use_the_mpp_in_use'),
+    # an implausible file mpp used although a plausible one was given
+    'r11io_implausible_file_beats_given': (
+        'milhelpers/slides.py',
+        '                return given, f"given mpp (the file\'s {file:g} µm/px is implausible)"',
+        '                return file, f"given mpp (the file\'s {file:g} µm/px is implausible)"',
+        'tests/test_slides.py -k test_r11_magnification_and_level_mpp_use_the_mpp_in_use'),
+    # magnification as 20 / mpp (a 0.5 µm/px slide called 40×)
+    'r11io_mpp_to_magnification_20': (
+        'milhelpers/slides.py',
+        'return mpp_to_magnification(self.mpp)',
+        'return 2 * mpp_to_magnification(self.mpp)',
+        'tests/test_slides.py -k test_r11_magnification_and_level_mpp_use_the_mpp_in_use'),
+    # a level whose downsample equals the wanted one skipped: reads a 4× larger region than needed
+    'r11io_best_level_strict': (
+        'milhelpers/slides.py',
+        '            if d <= downsample * (1 + 1e-6):',
+        '            if d < downsample:',
+        'tests/test_slides.py -k test_r11_best_level_for_downsample_takes_the_deepest_level_not_past_it'),
+    # the first level that fits, not the deepest: always level 0 (slow full-resolution reads)
+    'r11io_best_level_first': (
+        'milhelpers/slides.py',
+        '                best = i\n',
+        '                best = min(best, i)\n',
+        'tests/test_slides.py -k test_r11_best_level_for_downsample_takes_the_deepest_level_not_past_it'),
+    # the slide handles sent to the worker (they cannot be pickled)
+    'r11io_getstate_keeps_open': (
+        'milhelpers/features.py',
+        '        state["_open"], state["_band_key"], state["_band"] = OrderedDict(), None, None',
+        '        state["_band_key"], state["_band"] = None, None',
+        'tests/test_features.py -k test_r11_a_pickled_patch_dataset_starts_with_no_failures_and_reads_the_same'),
+    # the band key sent without its band: the worker believes it has the band and slices None
+    'r11io_getstate_keeps_band_key': (
+        'milhelpers/features.py',
+        '        state["_open"], state["_band_key"], state["_band"] = OrderedDict(), None, None',
+        '        state["_open"], state["_band"] = OrderedDict(), None',
+        'tests/test_features.py -k test_r11_a_pickled_patch_dataset_starts_with_no_failures_and_reads_the_same'),
+    # a failed slide's patch returned without its reason: the failure goes unreported
+    'r11io_failed_reason_dropped': (
+        'milhelpers/features.py',
+        '        return blank, j, self._failed[j]',
+        '        return blank, j, ""',
+        'tests/test_features.py -k test_r11_a_pickled_patch_dataset_starts_with_no_failures_and_reads_the_same'),
+    # the patch index located with side="left": a slide's first patch given to the previous slide
+    'r11io_patch_job_side_left': (
+        'milhelpers/features.py',
+        '        j = int(np.searchsorted(self.offsets, i, side="right") - 1)',
+        '        j = int(np.searchsorted(self.offsets, i, side="left") - 1)',
+        'tests/test_features.py -k test_r11_a_pickled_patch_dataset_starts_with_no_failures_and_reads_the_same'),
+    # the folder pre-check compares target_mpp at its default: a rerun at 2 µm/px re-tiles a.svs
+    # and fails b.svs slide by slide; a rerun at the same 4 µm/px is refused as stale
+    'r11io_tile_precheck_target_mpp_default': (
+        'milhelpers/pipeline.py',
+        '        requested = tiling_settings(tile_kwargs.get("target_mpp", 0.5),',
+        '        requested = tiling_settings(0.5,',
+        'tests/test_pipeline.py -k test_r11_tile_folder_checks_every_knob_against_existing_coordinates'),
+    # the folder pre-check ignores overlap (always 0)
+    'r11io_tile_precheck_overlap_default': (
+        'milhelpers/pipeline.py',
+        '                                  tile_kwargs.get("patch_size", 256), tile_kwargs.get("overlap", 0),',
+        '                                  tile_kwargs.get("patch_size", 256), 0,',
+        'tests/test_pipeline.py -k test_r11_tile_folder_checks_every_knob_against_existing_coordinates'),
+    # the folder pre-check ignores min_tissue (always 0.25)
+    'r11io_tile_precheck_min_tissue_default': (
+        'milhelpers/pipeline.py',
+        '                                  tile_kwargs.get("min_tissue", 0.25),\n',
+        '                                  0.25,\n',
+        'tests/test_pipeline.py -k test_r11_tile_folder_checks_every_knob_against_existing_coordinates'),
+    # the folder pre-check always assumes the biopsy preset, whatever params was passed
+    'r11io_tile_precheck_params_default': (
+        'milhelpers/pipeline.py',
+        '                                  get_preset(params) if isinstance(params, str) else params)',
+        '                                  get_preset("biopsy"))',
+        'tests/test_pipeline.py -k test_r11_tile_folder_checks_every_knob_against_existing_coordinates'),
+    # unlabelled slides grouped as a class of their own: a cohort with one unlabelled slide refused
+    'r11io_folds_nan_label_is_a_class': (
+        'milhelpers/params.py',
+        '    per_class = pd.Series(groups.to_numpy()).groupby(table["label"].to_numpy()).nunique()',
+        '    per_class = pd.Series(groups.to_numpy()).groupby(table["label"].to_numpy(), dropna=False).nunique()',
+        'tests/test_params.py -k test_r11_check_folds_leaves_unlabelled_slides_out_of_the_class_counts'),
+    # only the width compared: coordinates of a slide of another height applied to this one
+    'r11io_check_job_width_only': (
+        'milhelpers/features.py',
+        '    if None not in want and tuple(int(v) for v in want) != tuple(dims):',
+        '    if None not in want and int(want[0]) != dims[0]:',
+        'tests/test_features.py -k test_r11_coordinates_must_come_from_a_slide_of_the_same_width_and_height'),
+    # a coordinates file without the level-0 size (TRIDENT) refused as another slide's
+    'r11io_check_job_refuses_unsized': (
+        'milhelpers/features.py',
+        '    if None not in want and tuple(int(v) for v in want) != tuple(dims):',
+        '    if None in want or tuple(int(v) for v in want) != tuple(dims):',
+        'tests/test_features.py -k test_r11_coordinates_must_come_from_a_slide_of_the_same_width_and_height'),
 })
 
 
