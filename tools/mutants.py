@@ -6955,6 +6955,8 @@ MUTANTS.update({
         '        if isinstance(ratio, bool) or int(ratio) != ratio or ratio < 2:',
         '        if isinstance(ratio, bool) or ratio < 1.5:',
         'tests/test_packing.py -k test_r11_ads_refuses_ratios_that_are_not_integers_of_at_least_two'),
+})
+
 # round 11: the experiment result and training (ExperimentResult: slide_matrix, _per_repeat, summary, paired, values, out_of_fold; train.TrainConfig checks) — audit-11 survivors and r11runner_
 MUTANTS.update({
     # audit-11 survivor
@@ -7077,6 +7079,8 @@ MUTANTS.update({
         '        if self.lr < 0 or self.weight_decay < 0:',
         '        if self.weight_decay < 0:',
         'tests/test_train_paths.py -k test_r11_each_config_check_refuses_its_own_field_with_its_message'),
+})
+
 # round 11: parameters, slides, features and the folder pipeline (params, slides, features, pipeline)
 MUTANTS.update({
     'audit11_params_label_map_nan_labels': (
