@@ -138,6 +138,8 @@ def topk_members(attention: np.ndarray, k: int) -> np.ndarray:
 def top_branch(attention: np.ndarray, k: int) -> np.ndarray:
     """(N,) int: for each instance, the head that gives it the largest weight among the heads
     that have it in their top ``k``; −1 for instances in no head's top k."""
+    if k < 1:
+        raise ValueError(f"k must be >= 1, got {k}")
     a = _per_head(attention)
     inside = np.zeros(a.shape, bool)
     for h, row in enumerate(a):

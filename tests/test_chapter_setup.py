@@ -183,14 +183,14 @@ def test_papermill_sees_every_parameter_the_chapter_declares(chapter):
 
 
 # ---- round 9 (audit 10): papermill_cells by hand: which cell is declared, which injected ------
-def test_r9_papermill_cells_needs_the_declared_cell_before_the_injected_one():
+def test_r10_papermill_cells_needs_the_declared_cell_before_the_injected_one():
     """An injected cell with nothing before it has no declared cell to compare with: None, not
     the injected cell read as its own declaration (the `last == 0` guard dropped)."""
     assert papermill_cells(["# Parameters\nx = 1"]) is None
     assert papermill_cells(["", "  \n", "# Parameters\nx = 1"]) is None   # blanks are not cells
 
 
-def test_r9_papermill_cells_pairs_the_last_injected_cell_with_the_cell_just_before_it():
+def test_r10_papermill_cells_pairs_the_last_injected_cell_with_the_cell_just_before_it():
     """Blank cells are skipped, the *last* ``# Parameters`` cell is the injected one, the cell
     right before it the declared one, and a bare ``# Parameters`` (nothing given) counts.
     Catches min for max, blanks kept as cells, cells[0] for cells[last - 1], the bare header

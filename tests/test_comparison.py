@@ -495,7 +495,7 @@ def test_r9_where_looks_and_share_summary_by_hand_on_a_stand_in_result():
 
 
 # --- round 9 (runner): every option of the table, ranks and differences reaches its result ---
-def test_r9_method_table_ranks_and_differences_pass_their_options_on(experiment):
+def test_r10_method_table_ranks_and_differences_pass_their_options_on(experiment):
     """Catches method_table ignoring ``methods`` (all methods, run order), method_ranks ignoring
     ``metric`` or ``methods`` (AUC of every method), format_differences ignoring ``digits``."""
     from sklearn.metrics import balanced_accuracy_score

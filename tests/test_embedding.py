@@ -203,7 +203,7 @@ def test_umap_scatter_categories_get_a_legend_and_extra_note():
         viz.umap_scatter(e, np.zeros(3))
 
 
-def test_r9_umap_embedding_passes_each_option_to_umap_and_the_metric_to_the_graph(monkeypatch):
+def test_r10_umap_embedding_passes_each_option_to_umap_and_the_metric_to_the_graph(monkeypatch):
     """umap-learn replaced by a recorder (no layout is run): every keyword must reach
     ``umap.UMAP`` with the caller's value, the neighbour graph must be built under the
     caller's metric, the seed must reach both UMAP and the result, and ``cache`` must decide

@@ -372,7 +372,7 @@ def test_r9_tumour_probe_counts_patches_at_the_purity_bound_and_needs_enough_gro
     assert instances.tumour_probe(X4, table4, n_splits=4).loc["all", "n_tumour"] == 8
 
 
-def test_r9_attention_share_by_kind_means_over_the_slides_that_contain_a_kind():
+def test_r10_attention_share_by_kind_means_over_the_slides_that_contain_a_kind():
     """Three slides, so the mean over slides differs from the median, by hand. Catches the
     median (or a sum) over slides for either share, the patch share counted instead of taken
     as a fraction, n_slides counting slides without the kind, enrichment inverted, and the

@@ -357,7 +357,7 @@ def test_r9_localization_auc_means_slides_ranks_within_them_and_counts_the_judge
         metrics.localization_auc(scores[:2], [labels[0], labels[0]])
 
 
-def test_r9_bag_metrics_predicts_the_arg_max_of_three_classes_by_hand():
+def test_r10_bag_metrics_predicts_the_arg_max_of_three_classes_by_hand():
     """Three classes, row 3 of class 1 predicted as class 0 (0.45 > 0.40). Predictions are
     [0, 1, 2, 0]: accuracy 3/4, balanced accuracy (1 + 1/2 + 1)/3, macro F1 (2/3 + 2/3 + 1)/3.
     Catches a 0.5 threshold on one column instead of the arg-max (accuracy 1/4), balanced
@@ -372,7 +372,7 @@ def test_r9_bag_metrics_predicts_the_arg_max_of_three_classes_by_hand():
     assert m["accuracy"] == 1.0 and m["auc"] == 1.0
 
 
-def test_r9_bag_metrics_binary_tie_goes_to_class_0_and_one_row_still_scores():
+def test_r10_bag_metrics_binary_tie_goes_to_class_0_and_one_row_still_scores():
     """Binary: a 0.5/0.5 tie is predicted class 0 (arg-max takes the first), which a
     'P(class 1) >= 0.5' rule would call class 1. A single-row, single-class input gives NaN AUC
     and still an accuracy."""
@@ -382,7 +382,7 @@ def test_r9_bag_metrics_binary_tie_goes_to_class_0_and_one_row_still_scores():
     assert np.isnan(one["auc"]) and one["accuracy"] == 1.0
 
 
-def test_r9_cumulative_attention_means_over_slides_of_different_lengths():
+def test_r10_cumulative_attention_means_over_slides_of_different_lengths():
     """Four slides (three of 2 instances, one of 3, one unnormalised), K = 1..3 by hand.
     Catches the median over slides instead of the mean (0.7 instead of 0.725 at K = 1; 0.5
     instead of 11/24 for the uniform curve), an ascending sort, and a uniform reference that
@@ -400,7 +400,7 @@ def test_r9_cumulative_attention_means_over_slides_of_different_lengths():
     np.testing.assert_allclose(c1, [0.8])
 
 
-def test_r9_entropy_and_topk_mass_average_three_heads_not_take_their_median_or_max():
+def test_r10_entropy_and_topk_mass_average_three_heads_not_take_their_median_or_max():
     """Three heads over N = 4: two one-hot heads (entropy 0, top-1 mass 1) and a uniform one
     (entropy 1, top-1 mass 1/4). The mean over heads is 1/3 and 3/4; the median would give 0
     and 1, the max 1 and 1, and the flattened (3, 4) array something else again."""
@@ -411,7 +411,7 @@ def test_r9_entropy_and_topk_mass_average_three_heads_not_take_their_median_or_m
     assert metrics.topk_mass(a, 2) == pytest.approx((1 + 1 + 1 / 2) / 3)
 
 
-def test_r9_summarize_takes_a_data_frame_keeps_column_order_and_skips_text_columns():
+def test_r10_summarize_takes_a_data_frame_keeps_column_order_and_skips_text_columns():
     """A DataFrame of three folds (not a list of dicts), metric columns in the order 'b', 'a',
     and a text column. Catches the DataFrame branch dropped, the median instead of the mean
     (0.2 for 'b'), population std (ddof=0), sorted rows and the text column summarised."""
@@ -489,10 +489,9 @@ def test_r11_per_head_functions_reject_bad_attention_with_valueerror(fn, bad, ma
         call(bad)
 
 
-@pytest.mark.xfail(strict=True, reason="package bug: top_branch does not check k >= 1 as "
-                   "topk_members does; k = 0 gives all -1 and k = -1 keeps all but the last")
 @pytest.mark.parametrize("k", [0, -1])
 def test_r11_top_branch_rejects_k_below_one_like_topk_members(k):
-    """top_branch(a, 0) should raise as topk_members(a, 0) does, not answer silently."""
+    """top_branch(a, 0) raises as topk_members(a, 0) does, not answer silently (a package bug
+    found in round 11: k = 0 gave all -1 and k = -1 kept all but the last)."""
     with pytest.raises(ValueError, match="k must be >= 1"):
         metrics.top_branch(np.array([[0.7, 0.3, 0.0]]), k)

@@ -433,7 +433,7 @@ def test_r8_base_helpers_defaults_without_a_mask_or_extras():
     ((2, 1, 3), (1, 3)),        # B differs
     ((1, 1, 3), (1, 3, 1)),     # 3-D mask with the right B and N
 ])
-def test_r9_miloutput_refuses_a_mask_that_does_not_match_its_attention(logits_shape, mask_shape):
+def test_r10_miloutput_refuses_a_mask_that_does_not_match_its_attention(logits_shape, mask_shape):
     """MILOutput must check its mask against its attention logits (ValueError naming the expected
     (B, N)). Catches the check called without the mask, a dropped B or ndim test, a mismatch
     test widened to 'longer only', and a different exception type."""
@@ -444,7 +444,7 @@ def test_r9_miloutput_refuses_a_mask_that_does_not_match_its_attention(logits_sh
                   torch.ones(mask_shape, dtype=torch.bool))
 
 
-def test_r9_miloutput_attention_uses_its_mask_and_averages_heads_per_bag():
+def test_r10_miloutput_attention_uses_its_mask_and_averages_heads_per_bag():
     """Two padded bags, two heads, hand-computed softmax. Catches the attention property ignoring
     the mask (bag 0's padded logit 99 would take all the weight) and the slide attention reducing
     over the wrong axis or summing instead of averaging the heads."""

@@ -690,7 +690,7 @@ def test_r9_chapter03_mask_drop_is_a_fraction_in_zero_to_one_half_open(mask_drop
 
 
 # ---- round 9 (audit 10): check_path / check_choices / check_seeds, every argument reaching ----
-def test_r9_check_path_hint_replaces_the_default_advice_and_none_is_refused(tmp_path):
+def test_r10_check_path_hint_replaces_the_default_advice_and_none_is_refused(tmp_path):
     """``hint`` reaches both messages (a missing path: it replaces the relative-path advice; no
     path at all: it is appended), and None is refused like "". Catches the hint dropped, the
     default advice always given, and None passed on to Path() (a TypeError)."""
@@ -708,7 +708,7 @@ def test_r9_check_path_hint_replaces_the_default_advice_and_none_is_refused(tmp_
     assert check_path(str(tmp_path), "d", "dir") == tmp_path      # text becomes a Path
 
 
-def test_r9_check_choices_many_keeps_order_and_refuses_a_bare_name():
+def test_r10_check_choices_many_keeps_order_and_refuses_a_bare_name():
     """With ``many``: a tuple comes back as a list in the given order (not sorted); a bare string
     is refused (not read as its letters); ``choices`` may be a one-shot generator. Without
     ``many`` a list is not a name. Catches the order changed, the str guard dropped, and
@@ -729,7 +729,7 @@ def test_r9_check_choices_many_keeps_order_and_refuses_a_bare_name():
     (3, "must be a non-empty list"), ("012", "must be a non-empty list"),
     ((), "must be a non-empty list"), (None, "must be a non-empty list"),
     ([0, -1], "must be an integer >= 0"), ([1, 1], "seeds must be distinct")])
-def test_r9_check_seeds_errors_name_the_parameter_given(seeds, why):
+def test_r10_check_seeds_errors_name_the_parameter_given(seeds, why):
     """check_seeds' ``name`` reaches every message (the seed list of ch. 7 is not "seeds"), and
     0 is a valid seed. Catches the name ignored, minimum 1 for seeds, and text read as digits."""
     with pytest.raises(ParameterError, match=rf"^parameter run_seeds=.*{why}"):

@@ -165,7 +165,7 @@ def test_r9_a_folder_rerun_at_the_default_settings_keeps_its_coordinates(tmp_pat
 
 
 # ---- round 9 (audit 10): check_unique_ids names every clash, and only clashes ----------------
-def test_r9_check_unique_ids_names_every_group_of_clashing_slides():
+def test_r10_check_unique_ids_names_every_group_of_clashing_slides():
     """Two groups of slides sharing a stem (a.svs/a.tif in different folders, b.svs/b.ndpi) are
     both named, in the order given, and c.svs (unique) is not; stems that differ only past a
     dot (b.1.svs) do not clash with b.svs. Catches only the first group reported, names

@@ -340,7 +340,7 @@ def test_compare_applies_holm_within_each_metric_not_across_metrics():
     assert t.clear.tolist() == [bool(p < 0.05) for p in t.p_holm]
 
 
-def test_r9_compare_keeps_the_requested_metric_and_method_order():
+def test_r10_compare_keeps_the_requested_metric_and_method_order():
     """Catches compare sorting its rows by metric name (or method name) instead of keeping the
     order asked for; and pins diff = method − reference by hand: B − A = 0.5 + 0.1·k, mean 0.7
     over k = 0 … 4; C − A = −0.2 on odd folds, mean −0.08."""
@@ -454,7 +454,7 @@ def test_run_split_refuses_a_fold_outside_the_repeat():
 
 
 @pytest.mark.parametrize("val_fraction,n_val", [(0.5, 10), (0.25, 5), (0.2, 4)])
-def test_r9_run_split_passes_val_fraction_folds_and_seed_on(val_fraction: float, n_val: int):
+def test_r10_run_split_passes_val_fraction_folds_and_seed_on(val_fraction: float, n_val: int):
     """Catches run_split ignoring val_fraction (always the default 0.2), folds (always 5) or seed:
     40 bags in 2 folds leave 20 to train on, of which val_fraction · 20 validate."""
     from milhelpers.cached_runs import run_split
@@ -467,7 +467,7 @@ def test_r9_run_split_passes_val_fraction_folds_and_seed_on(val_fraction: float,
     assert set(run_split(ds, 1, 0, folds=2)[2]) != set(te)
 
 
-def test_r9_run_split_keeps_each_case_on_one_side_of_the_validation_split():
+def test_r10_run_split_keeps_each_case_on_one_side_of_the_validation_split():
     """Catches run_split not passing the dataset's case ids on: 20 cases of two same-label bags;
     the grouped draw keeps each case whole (an ungrouped draw of this seed splits c4 and c7)."""
     from milhelpers.cached_runs import run_split

@@ -196,7 +196,7 @@ def test_a_level_of_exactly_2e8_pixels_may_be_read_whole():
 
 # ---- round 9 (audit 10): check_mpp's errors are typed, its name reaches the message ----------
 @pytest.mark.parametrize("bad", [None, [0.5], {"mpp": 0.5}, object(), "0,5", ""])
-def test_r9_check_mpp_refuses_non_numbers_with_a_value_error_naming_the_parameter(bad):
+def test_r10_check_mpp_refuses_non_numbers_with_a_value_error_naming_the_parameter(bad):
     """None and other non-numbers raise ValueError (float() raises TypeError for None/lists:
     a caller catching ValueError must still see it), and the message starts with the name
     it was given. Catches TypeError let through and the name ignored."""
@@ -204,7 +204,7 @@ def test_r9_check_mpp_refuses_non_numbers_with_a_value_error_naming_the_paramete
         check_mpp(bad, name="--mpp")
 
 
-def test_r9_check_mpp_bounds_are_closed_and_the_result_is_a_float():
+def test_r10_check_mpp_bounds_are_closed_and_the_result_is_a_float():
     """Both ends of MPP_RANGE (0.05, 20.0) are accepted, just past them refused with the name
     in the message; text and numpy numbers come back as a Python float. Catches `<=` made `<`
     at either end and the unconverted value returned."""

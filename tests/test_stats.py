@@ -713,7 +713,7 @@ _P3 = [[0.5, 0.3, 0.2], [0.2, 0.45, 0.35], [0.1, 0.3, 0.6],
     ("balanced_accuracy", (1 / 2 + 1 + 2 / 3) / 3),
     # F1 per class 2·1/(2+1+1), 2·1/(2+1+0), 2·2/(4+0+1): mean 0.6556, median would be 2/3
     ("f1", (1 / 2 + 2 / 3 + 4 / 5) / 3)])
-def test_r9_slide_metric_of_three_classes_by_hand(metric: str, expected: float):
+def test_r10_slide_metric_of_three_classes_by_hand(metric: str, expected: float):
     """Catches the multiclass branch taking the binary path (threshold one column), a macro
     average turned into a median or a pooled count, and a wrong arg-max axis."""
     assert stats.slide_metric(_Y3, _P3, metric) == pytest.approx(expected)
@@ -721,7 +721,7 @@ def test_r9_slide_metric_of_three_classes_by_hand(metric: str, expected: float):
     assert stats.slide_metric(_Y3, _P3, metric, threshold=0.1) == pytest.approx(expected)
 
 
-def test_r9_slide_metric_three_class_auc_is_the_macro_one_vs_rest():
+def test_r10_slide_metric_three_class_auc_is_the_macro_one_vs_rest():
     """Catches the multiclass AUC scoring one column only, or averaging classes other than
     scikit-learn's macro one-vs-rest."""
     want = roc_auc_score(_Y3, _P3, multi_class="ovr", average="macro")
@@ -738,7 +738,7 @@ def test_r9_slide_metric_three_class_auc_is_the_macro_one_vs_rest():
     ([0, 1, 0, 1], [0.1, np.inf, 0.2, 0.8], "accuracy", "NaN or infinite"),
     ([0, 1, 0, 1], [0.1, 0.9, 0.2, 0.8], "AUC", "choose one of"),
     ([0, 1, 0, 1], [0.1, 0.9, 0.2, 0.8], "loc_auc", "choose one of")])
-def test_r9_slide_metric_refuses_bad_inputs_with_a_value_error(y, scores, metric: str,
+def test_r10_slide_metric_refuses_bad_inputs_with_a_value_error(y, scores, metric: str,
                                                                 phrase: str):
     """Catches any of slide_metric's checks dropped, widened or raising another type: float or
     2-D labels, one class, a score count unlike the labels', NaN/inf scores, an unknown metric."""

@@ -685,7 +685,7 @@ def test_r9_grid_merges_equal_values_anywhere_and_refuses_a_name_given_twice(tmp
     ("[3, 1, 2]", [0], [3, 1, 2]),                     # order kept as written
     ("[1, 2]", None, [1, 2]), ("none", None, "none"), ("None", None, None),
 ])
-def test_r9_parse_value_containers_keep_their_type_and_order(text, default, expected):
+def test_r10_parse_value_containers_keep_their_type_and_order(text, default, expected):
     """Literal texts parse to the default's container type, as written."""
     out = sweep.parse_value("p", text, default)
     assert out == expected and type(out) is type(expected)
@@ -698,7 +698,7 @@ def test_r9_parse_value_containers_keep_their_type_and_order(text, default, expe
     ("[1,", [0], r"not a Python list literal such as \[0\]"),   # SyntaxError, not ValueError
     ("abc", (0,), r"not a Python tuple literal"),             # a name: ValueError
 ])
-def test_r9_parse_value_refuses_the_wrong_container_with_a_value_error(text, default, why):
+def test_r10_parse_value_refuses_the_wrong_container_with_a_value_error(text, default, why):
     """A list given for a tuple default (and the other mixes) is refused, as are unparsable
     texts, always as ValueError naming the parameter. Catches tuple dropped from the container
     branch, a looser isinstance check, and SyntaxError escaping."""
@@ -706,7 +706,7 @@ def test_r9_parse_value_refuses_the_wrong_container_with_a_value_error(text, def
         sweep.parse_value("seeds", text, default)
 
 
-def test_r9_a_tuple_default_in_the_parameters_cell_types_the_grid(tmp_path):
+def test_r10_a_tuple_default_in_the_parameters_cell_types_the_grid(tmp_path):
     """End to end: a tuple (and a dict) set in the parameters cell makes '-p' texts parse as
     that type, and an annotation without a value (``k: int``) is no parameter. Catches the
     tuple branch lost between notebook_parameters and sweep_grid, and bare annotations

@@ -3642,8 +3642,8 @@ MUTANTS.update({
     # topk_members(a, 0) returns no member instead of raising
     "r7models_topk_members_k0_allowed": (
         "milhelpers/metrics.py",
-        '    if k < 1:\n        raise ValueError(f"k must be >= 1, got {k}")\n    a = _per_head(attention)',
-        '    if k < 0:\n        raise ValueError(f"k must be >= 1, got {k}")\n    a = _per_head(attention)',
+        '    if k < 1:\n        raise ValueError(f"k must be >= 1, got {k}")\n    a = _per_head(attention)\n    member',
+        '    if k < 0:\n        raise ValueError(f"k must be >= 1, got {k}")\n    a = _per_head(attention)\n    member',
         "tests/test_metrics_viz.py -k test_topk_mass_and_topk_members_refuse_k_zero_and_accept_k_one"),
     # aem_term accepts λ = inf (only NaN refused)
     "r7models_aem_lambda_inf_accepted": (
@@ -6287,197 +6287,197 @@ MUTANTS.update({
         'milhelpers/models/base.py',
         'check_attention_shapes(self.attention_logits, self.mask)',
         'check_attention_shapes(self.attention_logits, None)',
-        'tests/test_models.py -k test_r9_miloutput_refuses_a_mask_that_does_not_match_its_attention'),
+        'tests/test_models.py -k test_r10_miloutput_refuses_a_mask_that_does_not_match_its_attention'),
     'audit10_metrics_cumattn_median': (
         'milhelpers/metrics.py',
         '    return ks, np.mean(curves, 0), np.mean(uniform, 0)',
         '    return ks, np.median(curves, 0), np.mean(uniform, 0)',
-        'tests/test_metrics_viz.py -k test_r9_cumulative_attention_means_over_slides_of_different_lengths'),
+        'tests/test_metrics_viz.py -k test_r10_cumulative_attention_means_over_slides_of_different_lengths'),
     'audit10_metrics_pred_binary_threshold': (
         'milhelpers/metrics.py',
         '    pred = probs.argmax(1)',
         '    pred = (probs[:, -1] >= 0.5).astype(int)',
-        'tests/test_metrics_viz.py -k test_r9_bag_metrics_predicts_the_arg_max_of_three_classes_by_hand'),
+        'tests/test_metrics_viz.py -k test_r10_bag_metrics_predicts_the_arg_max_of_three_classes_by_hand'),
     # a mask with the right B but the wrong N passes (only the batch size is compared)
     'r10models_mask_n_unchecked': (
         'milhelpers/models/base.py',
         '                             or mask.shape[1] != logits.shape[2]):',
         '                             ):',
-        'tests/test_models.py -k test_r9_miloutput_refuses_a_mask_that_does_not_match_its_attention'),
+        'tests/test_models.py -k test_r10_miloutput_refuses_a_mask_that_does_not_match_its_attention'),
     # a mask for another batch size passes (only N is compared)
     'r10models_mask_b_unchecked': (
         'milhelpers/models/base.py',
         ' or mask.shape[0] != logits.shape[0]',
         '',
-        'tests/test_models.py -k test_r9_miloutput_refuses_a_mask_that_does_not_match_its_attention'),
+        'tests/test_models.py -k test_r10_miloutput_refuses_a_mask_that_does_not_match_its_attention'),
     # the N check widened to "mask longer than N": a short mask passes and padding is misread
     'r10models_mask_short_accepted': (
         'milhelpers/models/base.py',
         'mask.shape[1] != logits.shape[2]):',
         'mask.shape[1] > logits.shape[2]):',
-        'tests/test_models.py -k test_r9_miloutput_refuses_a_mask_that_does_not_match_its_attention'),
+        'tests/test_models.py -k test_r10_miloutput_refuses_a_mask_that_does_not_match_its_attention'),
     # a 3-D (B, N, 1) mask passes the check and broadcasts later
     'r10models_mask_ndim_unchecked': (
         'milhelpers/models/base.py',
         'mask is not None and (mask.dim() != 2 or mask.shape[0]',
         'mask is not None and (mask.dim() < 2 or mask.shape[0]',
-        'tests/test_models.py -k test_r9_miloutput_refuses_a_mask_that_does_not_match_its_attention'),
+        'tests/test_models.py -k test_r10_miloutput_refuses_a_mask_that_does_not_match_its_attention'),
     # a mismatched mask raises TypeError, which callers catching ValueError miss
     'r10models_mask_error_type': (
         'milhelpers/models/base.py',
         '        raise ValueError(f"mask must be (B, N)',
         '        raise TypeError(f"mask must be (B, N)',
-        'tests/test_models.py -k test_r9_miloutput_refuses_a_mask_that_does_not_match_its_attention'),
+        'tests/test_models.py -k test_r10_miloutput_refuses_a_mask_that_does_not_match_its_attention'),
     # MILOutput.attention ignores its mask: padded positions take weight
     'r10models_output_attention_unmasked': (
         'milhelpers/models/base.py',
         'return masked_softmax(self.attention_logits, self.mask)',
         'return masked_softmax(self.attention_logits, None)',
-        'tests/test_models.py -k test_r9_miloutput_attention_uses_its_mask_and_averages_heads_per_bag'),
+        'tests/test_models.py -k test_r10_miloutput_attention_uses_its_mask_and_averages_heads_per_bag'),
     # heads summed instead of averaged: the slide attention no longer sums to 1
     'r10models_slide_attention_sums_heads': (
         'milhelpers/models/base.py',
         '    return attention.mean(-2)',
         '    return attention.sum(-2)',
-        'tests/test_models.py -k test_r9_miloutput_attention_uses_its_mask_and_averages_heads_per_bag'),
+        'tests/test_models.py -k test_r10_miloutput_attention_uses_its_mask_and_averages_heads_per_bag'),
     # the arg-max prediction breaks ties towards the last class (binary 0.5/0.5 becomes class 1)
     'r10models_pred_ties_to_last_class': (
         'milhelpers/metrics.py',
         '    pred = probs.argmax(1)',
         '    pred = probs.shape[1] - 1 - probs[:, ::-1].argmax(1)',
-        'tests/test_metrics_viz.py -k test_r9_bag_metrics_binary_tie_goes_to_class_0_and_one_row_still_scores'),
+        'tests/test_metrics_viz.py -k test_r10_bag_metrics_binary_tie_goes_to_class_0_and_one_row_still_scores'),
     # predictions from thresholding P(class 1) at 0.5, right only for two classes
     'r10models_pred_threshold_class1': (
         'milhelpers/metrics.py',
         '    pred = probs.argmax(1)',
         '    pred = (probs[:, 1] >= 0.5).astype(int)',
-        'tests/test_metrics_viz.py -k test_r9_bag_metrics_predicts_the_arg_max_of_three_classes_by_hand'),
+        'tests/test_metrics_viz.py -k test_r10_bag_metrics_predicts_the_arg_max_of_three_classes_by_hand'),
     # weighted F1 reported as macro F1 (imbalanced classes weigh differently)
     'r10models_f1_weighted': (
         'milhelpers/metrics.py',
         'average="macro"',
         'average="weighted"',
-        'tests/test_metrics_viz.py -k test_r9_bag_metrics_predicts_the_arg_max_of_three_classes_by_hand'),
+        'tests/test_metrics_viz.py -k test_r10_bag_metrics_predicts_the_arg_max_of_three_classes_by_hand'),
     # micro F1 (= accuracy for single-label data) reported as macro F1
     'r10models_f1_micro': (
         'milhelpers/metrics.py',
         'average="macro"',
         'average="micro"',
-        'tests/test_metrics_viz.py -k test_r9_bag_metrics_predicts_the_arg_max_of_three_classes_by_hand'),
+        'tests/test_metrics_viz.py -k test_r10_bag_metrics_predicts_the_arg_max_of_three_classes_by_hand'),
     # the uniform reference is the median over slides, not the mean the curve is compared with
     'r10models_cumattn_uniform_median': (
         'milhelpers/metrics.py',
         '    return ks, np.mean(curves, 0), np.mean(uniform, 0)',
         '    return ks, np.mean(curves, 0), np.median(uniform, 0)',
-        'tests/test_metrics_viz.py -k test_r9_cumulative_attention_means_over_slides_of_different_lengths'),
+        'tests/test_metrics_viz.py -k test_r10_cumulative_attention_means_over_slides_of_different_lengths'),
     # the uniform reference does not stop at 1 once K exceeds the bag length
     'r10models_cumattn_uniform_uncapped': (
         'milhelpers/metrics.py',
         'uniform.append(np.minimum(ks, len(c)) / len(c))',
         'uniform.append(ks / len(c))',
-        'tests/test_metrics_viz.py -k test_r9_cumulative_attention_means_over_slides_of_different_lengths'),
+        'tests/test_metrics_viz.py -k test_r10_cumulative_attention_means_over_slides_of_different_lengths'),
     # slides sorted ascending: the curve holds the least-attended instances first
     'r10models_cumattn_ascending': (
         'milhelpers/metrics.py',
         'c = np.cumsum(np.sort(a)[::-1])',
         'c = np.cumsum(np.sort(a))',
-        'tests/test_metrics_viz.py -k test_r9_cumulative_attention_means_over_slides_of_different_lengths'),
+        'tests/test_metrics_viz.py -k test_r10_cumulative_attention_means_over_slides_of_different_lengths'),
     # a short bag's curve indexes past its length (clamped at N - 2, one step short)
     'r10models_cumattn_clamp_off_by_one': (
         'milhelpers/metrics.py',
         'curves.append(c[np.minimum(ks, len(c)) - 1])',
         'curves.append(c[np.minimum(ks, len(c) - 1) - 1])',
-        'tests/test_metrics_viz.py -k test_r9_cumulative_attention_means_over_slides_of_different_lengths'),
+        'tests/test_metrics_viz.py -k test_r10_cumulative_attention_means_over_slides_of_different_lengths'),
     # the attention share per kind is the median over slides, not the mean
     'r10models_share_by_kind_median': (
         'milhelpers/instances.py',
         'attention_share=("attention_share", "mean")',
         'attention_share=("attention_share", "median")',
-        'tests/test_instances.py -k test_r9_attention_share_by_kind_means_over_the_slides_that_contain_a_kind'),
+        'tests/test_instances.py -k test_r10_attention_share_by_kind_means_over_the_slides_that_contain_a_kind'),
     # the patch share per kind summed over slides (grows with the number of slides)
     'r10models_patch_share_summed': (
         'milhelpers/instances.py',
         'patch_share=("patch_share", "mean")',
         'patch_share=("patch_share", "sum")',
-        'tests/test_instances.py -k test_r9_attention_share_by_kind_means_over_the_slides_that_contain_a_kind'),
+        'tests/test_instances.py -k test_r10_attention_share_by_kind_means_over_the_slides_that_contain_a_kind'),
     # a slide's patch share is the count of its patches of that kind, not the fraction
     'r10models_patch_share_count': (
         'milhelpers/instances.py',
         '"patch_share": float(sel.mean())',
         '"patch_share": float(sel.sum())',
-        'tests/test_instances.py -k test_r9_attention_share_by_kind_means_over_the_slides_that_contain_a_kind'),
+        'tests/test_instances.py -k test_r10_attention_share_by_kind_means_over_the_slides_that_contain_a_kind'),
     # enrichment inverted: patch share over attention share
     'r10models_enrichment_inverted': (
         'milhelpers/instances.py',
         'out["enrichment"] = out.attention_share / out.patch_share',
         'out["enrichment"] = out.patch_share / out.attention_share',
-        'tests/test_instances.py -k test_r9_attention_share_by_kind_means_over_the_slides_that_contain_a_kind'),
+        'tests/test_instances.py -k test_r10_attention_share_by_kind_means_over_the_slides_that_contain_a_kind'),
     # fewer attention vectors than kind vectors passes; zip drops the extra slide silently
     'r10models_share_by_kind_count_widened': (
         'milhelpers/instances.py',
         'if len(attention) != len(kinds):',
         'if len(attention) > len(kinds):',
-        'tests/test_instances.py -k test_r9_attention_share_by_kind_means_over_the_slides_that_contain_a_kind'),
+        'tests/test_instances.py -k test_r10_attention_share_by_kind_means_over_the_slides_that_contain_a_kind'),
     # the neighbour graph is always built under cosine, whatever metric the caller asks for
     'r10models_umap_graph_metric_dropped': (
         'milhelpers/embedding.py',
         'knn = knn_graph(X, n_neighbors, metric)',
         'knn = knn_graph(X, n_neighbors, "cosine")',
-        'tests/test_embedding.py -k test_r9_umap_embedding_passes_each_option_to_umap_and_the_metric_to_the_graph'),
+        'tests/test_embedding.py -k test_r10_umap_embedding_passes_each_option_to_umap_and_the_metric_to_the_graph'),
     # min_dist never reaches UMAP: the layout ignores the caller's spread
     'r10models_umap_min_dist_ignored': (
         'milhelpers/embedding.py',
         'min_dist=min_dist, metric=metric,',
         'min_dist=0.1, metric=metric,',
-        'tests/test_embedding.py -k test_r9_umap_embedding_passes_each_option_to_umap_and_the_metric_to_the_graph'),
+        'tests/test_embedding.py -k test_r10_umap_embedding_passes_each_option_to_umap_and_the_metric_to_the_graph'),
     # n_epochs never reaches UMAP (the fast setting the tests and notebooks rely on is lost)
     'r10models_umap_n_epochs_ignored': (
         'milhelpers/embedding.py',
         'n_epochs=n_epochs, random_state=seed',
         'n_epochs=None, random_state=seed',
-        'tests/test_embedding.py -k test_r9_umap_embedding_passes_each_option_to_umap_and_the_metric_to_the_graph'),
+        'tests/test_embedding.py -k test_r10_umap_embedding_passes_each_option_to_umap_and_the_metric_to_the_graph'),
     # the seed is not given to UMAP: every seed gives the same layout
     'r10models_umap_seed_not_passed': (
         'milhelpers/embedding.py',
         'n_epochs=n_epochs, random_state=seed',
         'n_epochs=n_epochs, random_state=0',
-        'tests/test_embedding.py -k test_r9_umap_embedding_passes_each_option_to_umap_and_the_metric_to_the_graph'),
+        'tests/test_embedding.py -k test_r10_umap_embedding_passes_each_option_to_umap_and_the_metric_to_the_graph'),
     # cache=False still switches numba's disk cache on
     'r10models_umap_cache_flag_ignored': (
         'milhelpers/embedding.py',
         '    if cache:',
         '    if True:',
-        'tests/test_embedding.py -k test_r9_umap_embedding_passes_each_option_to_umap_and_the_metric_to_the_graph'),
+        'tests/test_embedding.py -k test_r10_umap_embedding_passes_each_option_to_umap_and_the_metric_to_the_graph'),
     # multi-head entropy is the median over heads (a majority of peaked heads hides a uniform one)
     'r10models_entropy_heads_median': (
         'milhelpers/metrics.py',
         '    return float(h.mean())',
         '    return float(np.median(h))',
-        'tests/test_metrics_viz.py -k test_r9_entropy_and_topk_mass_average_three_heads_not_take_their_median_or_max'),
+        'tests/test_metrics_viz.py -k test_r10_entropy_and_topk_mass_average_three_heads_not_take_their_median_or_max'),
     # top-k mass of several heads is the largest head's, not their mean
     'r10models_topk_mass_heads_max': (
         'milhelpers/metrics.py',
         'return float(np.sort(a, axis=1)[:, ::-1][:, :k].sum(1).mean())',
         'return float(np.sort(a, axis=1)[:, ::-1][:, :k].sum(1).max())',
-        'tests/test_metrics_viz.py -k test_r9_entropy_and_topk_mass_average_three_heads_not_take_their_median_or_max'),
+        'tests/test_metrics_viz.py -k test_r10_entropy_and_topk_mass_average_three_heads_not_take_their_median_or_max'),
     # a DataFrame of folds is read as a list of its column names
     'r10models_summarize_frame_branch_dropped': (
         'milhelpers/metrics.py',
         'df = rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(list(rows))',
         'df = pd.DataFrame(list(rows))',
-        'tests/test_metrics_viz.py -k test_r9_summarize_takes_a_data_frame_keeps_column_order_and_skips_text_columns'),
+        'tests/test_metrics_viz.py -k test_r10_summarize_takes_a_data_frame_keeps_column_order_and_skips_text_columns'),
     # the summary's "mean" is the median over folds
     'r10models_summarize_median': (
         'milhelpers/metrics.py',
         'out = pd.DataFrame({"mean": num.mean(), "std": num.std(ddof=1)})',
         'out = pd.DataFrame({"mean": num.median(), "std": num.std(ddof=1)})',
-        'tests/test_metrics_viz.py -k test_r9_summarize_takes_a_data_frame_keeps_column_order_and_skips_text_columns'),
+        'tests/test_metrics_viz.py -k test_r10_summarize_takes_a_data_frame_keeps_column_order_and_skips_text_columns'),
     # metrics listed alphabetically instead of in the caller's column order
     'r10models_summarize_sorted_rows': (
         'milhelpers/metrics.py',
         'num = df.select_dtypes("number")',
         'num = df.select_dtypes("number").sort_index(axis=1)',
-        'tests/test_metrics_viz.py -k test_r9_summarize_takes_a_data_frame_keeps_column_order_and_skips_text_columns'),
+        'tests/test_metrics_viz.py -k test_r10_summarize_takes_a_data_frame_keeps_column_order_and_skips_text_columns'),
 })
 
 
@@ -6488,175 +6488,175 @@ MUTANTS.update({
         'milhelpers/experiments.py',
         '        order = {k: i for i, k in enumerate(metrics)}',
         '        order = {k: i for i, k in enumerate(sorted(metrics))}',
-        'tests/test_runner_paths.py -k test_r9_compare_keeps_the_requested_metric_and_method_order'),
+        'tests/test_runner_paths.py -k test_r10_compare_keeps_the_requested_metric_and_method_order'),
     # audit-10 survivor
     'audit10_runner_runsplit_valfrac_dropped': (
         'milhelpers/cached_runs.py',
         '    tr_idx, va_idx = train_val_split(tr, np.asarray(dataset.labels), val_fraction,',
         '    tr_idx, va_idx = train_val_split(tr, np.asarray(dataset.labels), 0.2,',
-        'tests/test_runner_paths.py -k test_r9_run_split_passes_val_fraction_folds_and_seed_on'),
+        'tests/test_runner_paths.py -k test_r10_run_split_passes_val_fraction_folds_and_seed_on'),
     # run_split ignores folds: always the default 5 folds
     'r10runner_runsplit_folds_dropped': (
         'milhelpers/cached_runs.py',
         '    parts = experiment_folds(dataset, folds, seed=seed)',
         '    parts = experiment_folds(dataset, None, seed=seed)',
-        'tests/test_runner_paths.py -k test_r9_run_split_passes_val_fraction_folds_and_seed_on'),
+        'tests/test_runner_paths.py -k test_r10_run_split_passes_val_fraction_folds_and_seed_on'),
     # every repeat of run_split gets repeat 0's partition
     'r10runner_runsplit_seed_dropped': (
         'milhelpers/cached_runs.py',
         '    parts = experiment_folds(dataset, folds, seed=seed)',
         '    parts = experiment_folds(dataset, folds, seed=0)',
-        'tests/test_runner_paths.py -k test_r9_run_split_passes_val_fraction_folds_and_seed_on'),
+        'tests/test_runner_paths.py -k test_r10_run_split_passes_val_fraction_folds_and_seed_on'),
     # run_split returns the training part as the test fold
     'r10runner_runsplit_train_test_swapped': (
         'milhelpers/cached_runs.py',
         '    tr, te = parts[fold]',
         '    te, tr = parts[fold]',
-        'tests/test_runner_paths.py -k test_r9_run_split_passes_val_fraction_folds_and_seed_on'),
+        'tests/test_runner_paths.py -k test_r10_run_split_passes_val_fraction_folds_and_seed_on'),
     # the validation share is 1 − val_fraction
     'r10runner_runsplit_valfrac_complement': (
         'milhelpers/cached_runs.py',
         '    tr_idx, va_idx = train_val_split(tr, np.asarray(dataset.labels), val_fraction,',
         '    tr_idx, va_idx = train_val_split(tr, np.asarray(dataset.labels), 1 - val_fraction,',
-        'tests/test_runner_paths.py -k test_r9_run_split_passes_val_fraction_folds_and_seed_on'),
+        'tests/test_runner_paths.py -k test_r10_run_split_passes_val_fraction_folds_and_seed_on'),
     # case ids never reach the validation draw: a case lands on both sides
     'r10runner_runsplit_groups_dropped': (
         'milhelpers/cached_runs.py',
         '                                     **({"groups": groups} if groups is not None else {}))',
         '                                     **{})',
-        'tests/test_runner_paths.py -k test_r9_run_split_keeps_each_case_on_one_side_of_the_validation_split'),
+        'tests/test_runner_paths.py -k test_r10_run_split_keeps_each_case_on_one_side_of_the_validation_split'),
     # a misspelt attribute: the case ids are never found
     'r10runner_runsplit_groups_wrong_attr': (
         'milhelpers/cached_runs.py',
         '    groups = getattr(dataset, "case_ids", None)',
         '    groups = getattr(dataset, "case_id", None)',
-        'tests/test_runner_paths.py -k test_r9_run_split_keeps_each_case_on_one_side_of_the_validation_split'),
+        'tests/test_runner_paths.py -k test_r10_run_split_keeps_each_case_on_one_side_of_the_validation_split'),
     # experiment_folds' default becomes 3 folds instead of 5
     'r10runner_folds_default_three': (
         'milhelpers/experiments.py',
         '5 if k is None else k',
         '3 if k is None else k',
-        'tests/test_runner_paths.py -k test_r9_run_split_passes_val_fraction_folds_and_seed_on'),
+        'tests/test_runner_paths.py -k test_r10_run_split_passes_val_fraction_folds_and_seed_on'),
     # compare ignores methods= and always uses every method in run order
     'r10runner_compare_methods_ignored': (
         'milhelpers/experiments.py',
         '        others = [m for m in (methods or self.methods) if m != reference]',
         '        others = [m for m in self.methods if m != reference]',
-        'tests/test_runner_paths.py -k test_r9_compare_keeps_the_requested_metric_and_method_order'),
+        'tests/test_runner_paths.py -k test_r10_compare_keeps_the_requested_metric_and_method_order'),
     # the reference is compared with itself as one more row
     'r10runner_compare_reference_kept': (
         'milhelpers/experiments.py',
         '        others = [m for m in (methods or self.methods) if m != reference]',
         '        others = [m for m in (methods or self.methods)]',
-        'tests/test_runner_paths.py -k test_r9_compare_keeps_the_requested_metric_and_method_order'),
+        'tests/test_runner_paths.py -k test_r10_compare_keeps_the_requested_metric_and_method_order'),
     # compare's metrics never reach paired: every default metric comes back
     'r10runner_compare_metrics_not_passed': (
         'milhelpers/experiments.py',
         'self.paired(reference, m, metrics, n_boot=n_boot, seed=seed).items()',
         'self.paired(reference, m, n_boot=n_boot, seed=seed).items()',
-        'tests/test_runner_paths.py -k test_r9_compare_keeps_the_requested_metric_and_method_order'),
+        'tests/test_runner_paths.py -k test_r10_compare_keeps_the_requested_metric_and_method_order'),
     # diff reported as reference − method
     'r10runner_compare_diff_sign': (
         'milhelpers/experiments.py',
         '"diff": s["diff"], "lo": s["ci95"][0],',
         '"diff": -s["diff"], "lo": s["ci95"][0],',
-        'tests/test_runner_paths.py -k test_r9_compare_keeps_the_requested_metric_and_method_order'),
+        'tests/test_runner_paths.py -k test_r10_compare_keeps_the_requested_metric_and_method_order'),
     # the lower bound column holds the upper bound
     'r10runner_compare_lo_is_hi': (
         'milhelpers/experiments.py',
         '"diff": s["diff"], "lo": s["ci95"][0],',
         '"diff": s["diff"], "lo": s["ci95"][1],',
-        'tests/test_runner_paths.py -k test_r9_compare_keeps_the_requested_metric_and_method_order'),
+        'tests/test_runner_paths.py -k test_r10_compare_keeps_the_requested_metric_and_method_order'),
     # metrics come back in the reverse of the requested order
     'r10runner_compare_metric_order_reversed': (
         'milhelpers/experiments.py',
         '        order = {k: i for i, k in enumerate(metrics)}',
         '        order = {k: -i for i, k in enumerate(metrics)}',
-        'tests/test_runner_paths.py -k test_r9_compare_keeps_the_requested_metric_and_method_order'),
+        'tests/test_runner_paths.py -k test_r10_compare_keeps_the_requested_metric_and_method_order'),
     # the multiclass prediction takes the arg-max over repeats, not classes
     'r10runner_stats_multiclass_argmax_axis': (
         'milhelpers/stats.py',
         'pred = (s > threshold).astype(int) if binary else s.argmax(-1)',
         'pred = (s > threshold).astype(int) if binary else s.argmax(0)',
-        'tests/test_stats.py -k test_r9_slide_metric_of_three_classes_by_hand'),
+        'tests/test_stats.py -k test_r10_slide_metric_of_three_classes_by_hand'),
     # balanced accuracy: the median of the per-class recalls
     'r10runner_stats_balacc_median': (
         'milhelpers/stats.py',
         'return np.mean([w[:, y == c] @ correct[y == c] / w[:, y == c].sum(1) for c in classes], 0)',
         'return np.median([w[:, y == c] @ correct[y == c] / w[:, y == c].sum(1) for c in classes], 0)',
-        'tests/test_stats.py -k test_r9_slide_metric_of_three_classes_by_hand'),
+        'tests/test_stats.py -k test_r10_slide_metric_of_three_classes_by_hand'),
     # macro F1 becomes the median over classes
     'r10runner_stats_f1_median': (
         'milhelpers/stats.py',
         'return np.mean(f1, 0).mean(1)',
         'return np.median(f1, 0).mean(1)',
-        'tests/test_stats.py -k test_r9_slide_metric_of_three_classes_by_hand'),
+        'tests/test_stats.py -k test_r10_slide_metric_of_three_classes_by_hand'),
     # false negatives counted on the other classes' slides
     'r10runner_stats_f1_fn_wrong_class': (
         'milhelpers/stats.py',
         'fn = w @ ((1 - hit) * (y == c)[:, None])',
         'fn = w @ ((1 - hit) * (y != c)[:, None])',
-        'tests/test_stats.py -k test_r9_slide_metric_of_three_classes_by_hand'),
+        'tests/test_stats.py -k test_r10_slide_metric_of_three_classes_by_hand'),
     # the multiclass AUC leaves class 0's one-vs-rest out
     'r10runner_stats_auc_drops_class0': (
         'milhelpers/stats.py',
         'for c in (classes[1:] if binary else classes):',
         'for c in classes[1:]:',
-        'tests/test_stats.py -k test_r9_slide_metric_three_class_auc_is_the_macro_one_vs_rest'),
+        'tests/test_stats.py -k test_r10_slide_metric_three_class_auc_is_the_macro_one_vs_rest'),
     # the one-vs-rest AUCs are combined by their median
     'r10runner_stats_auc_median': (
         'milhelpers/stats.py',
         '    return np.mean(vals, 0)',
         '    return np.median(vals, 0)',
-        'tests/test_stats.py -k test_r9_slide_metric_three_class_auc_is_the_macro_one_vs_rest'),
+        'tests/test_stats.py -k test_r10_slide_metric_three_class_auc_is_the_macro_one_vs_rest'),
     # float labels pass the label check
     'r10runner_stats_labels_float_accepted': (
         'milhelpers/stats.py',
         'if y.ndim != 1 or not np.issubdtype(y.dtype, np.integer):',
         'if y.ndim != 1:',
-        'tests/test_stats.py -k test_r9_slide_metric_refuses_bad_inputs_with_a_value_error'),
+        'tests/test_stats.py -k test_r10_slide_metric_refuses_bad_inputs_with_a_value_error'),
     # a single-class cohort is let through
     'r10runner_stats_one_class_accepted': (
         'milhelpers/stats.py',
         'if len(np.unique(y)) < n_classes_needed:',
         'if len(np.unique(y)) < n_classes_needed - 1:',
-        'tests/test_stats.py -k test_r9_slide_metric_refuses_bad_inputs_with_a_value_error'),
+        'tests/test_stats.py -k test_r10_slide_metric_refuses_bad_inputs_with_a_value_error'),
     # scores of another slide count than y are not refused
     'r10runner_stats_score_count_unchecked': (
         'milhelpers/stats.py',
         'if s.ndim not in (2, 3) or s.shape[1] != n:',
         'if s.ndim not in (2, 3):',
-        'tests/test_stats.py -k test_r9_slide_metric_refuses_bad_inputs_with_a_value_error'),
+        'tests/test_stats.py -k test_r10_slide_metric_refuses_bad_inputs_with_a_value_error'),
     # only NaN scores are refused, infinities pass
     'r10runner_stats_inf_scores_accepted': (
         'milhelpers/stats.py',
         'if not np.isfinite(s).all():',
         'if np.isnan(s).any():',
-        'tests/test_stats.py -k test_r9_slide_metric_refuses_bad_inputs_with_a_value_error'),
+        'tests/test_stats.py -k test_r10_slide_metric_refuses_bad_inputs_with_a_value_error'),
     # method_table sorts its rows by method name instead of the asked order
     'r10runner_method_table_sorted_by_name': (
         'milhelpers/comparison.py',
         '        row["runs"] = summary[m]["auc"]["n"]\n        rows.append(row)\n    return pd.DataFrame(rows).set_index("method")',
         '        row["runs"] = summary[m]["auc"]["n"]\n        rows.append(row)\n    return pd.DataFrame(rows).set_index("method").sort_index()',
-        'tests/test_comparison.py -k test_r9_method_table_ranks_and_differences_pass_their_options_on'),
+        'tests/test_comparison.py -k test_r10_method_table_ranks_and_differences_pass_their_options_on'),
     # method_ranks ranks every method, not the ones asked
     'r10runner_method_ranks_methods_dropped': (
         'milhelpers/comparison.py',
         'y, cases, _, mats = score_matrices(result, methods)',
         'y, cases, _, mats = score_matrices(result)',
-        'tests/test_comparison.py -k test_r9_method_table_ranks_and_differences_pass_their_options_on'),
+        'tests/test_comparison.py -k test_r10_method_table_ranks_and_differences_pass_their_options_on'),
     # method_ranks always ranks by AUC
     'r10runner_method_ranks_metric_dropped': (
         'milhelpers/comparison.py',
         'return stats.rank_intervals(y, mats, groups=cases, metric=metric, n_boot=n_boot, seed=seed)',
         'return stats.rank_intervals(y, mats, groups=cases, n_boot=n_boot, seed=seed)',
-        'tests/test_comparison.py -k test_r9_method_table_ranks_and_differences_pass_their_options_on'),
+        'tests/test_comparison.py -k test_r10_method_table_ranks_and_differences_pass_their_options_on'),
     # the difference itself is always written to 3 digits
     'r10runner_format_differences_digits_ignored': (
         'milhelpers/comparison.py',
         'out[d] = [f"{r[f\'diff {d}\']:+.{digits}f} [',
         'out[d] = [f"{r[f\'diff {d}\']:+.3f} [',
-        'tests/test_comparison.py -k test_r9_method_table_ranks_and_differences_pass_their_options_on'),
+        'tests/test_comparison.py -k test_r10_method_table_ranks_and_differences_pass_their_options_on'),
 })
 
 # round 10: parameters, slides/tiling, sweeps (params.papermill_cells, check_path, check_choices, check_seeds; slides.check_mpp; sweep.parse_value; pipeline.check_unique_ids)
@@ -6665,161 +6665,161 @@ MUTANTS.update({
         'milhelpers/params.py',
         '    if last is None or last == 0:',
         '    if last is None:',
-        'tests/test_chapter_setup.py -k test_r9_papermill_cells_needs_the_declared_cell_before_the_injected_one'),
+        'tests/test_chapter_setup.py -k test_r10_papermill_cells_needs_the_declared_cell_before_the_injected_one'),
     'audit10_tiling_checkmpp_typeerror': (
         'milhelpers/slides.py',
         '    except (TypeError, ValueError):\n        raise ValueError(f"{name} must be a number',
         '    except ValueError:\n        raise ValueError(f"{name} must be a number',
-        'tests/test_slides.py -k test_r9_check_mpp_refuses_non_numbers_with_a_value_error_naming_the_parameter'),
+        'tests/test_slides.py -k test_r10_check_mpp_refuses_non_numbers_with_a_value_error_naming_the_parameter'),
     'audit10_sweeps_tuple_default_loose': (
         'milhelpers/sweep.py',
         '    if isinstance(default, (list, tuple, dict)):',
         '    if isinstance(default, (list, dict)):',
-        'tests/test_sweep.py -k test_r9_parse_value_refuses_the_wrong_container_with_a_value_error'),
+        'tests/test_sweep.py -k test_r10_parse_value_refuses_the_wrong_container_with_a_value_error'),
     # the first injected cell of a re-run kernel taken instead of the last
     'r10io_papermill_first_injected': (
         'milhelpers/params.py',
         '    last = max((i for i, h in enumerate(cells)',
         '    last = min((i for i, h in enumerate(cells)',
-        'tests/test_chapter_setup.py -k test_r9_papermill_cells_pairs_the_last_injected_cell_with_the_cell_just_before_it'),
+        'tests/test_chapter_setup.py -k test_r10_papermill_cells_pairs_the_last_injected_cell_with_the_cell_just_before_it'),
     # whitespace-only cells kept: the blank cell is read as the declared (parameters) cell
     'r10io_papermill_blank_cells_kept': (
         'milhelpers/params.py',
         '    cells = [h for h in history if h and h.strip()]',
         '    cells = [h for h in history if h]',
-        'tests/test_chapter_setup.py -k test_r9_papermill_cells_pairs_the_last_injected_cell_with_the_cell_just_before_it'),
+        'tests/test_chapter_setup.py -k test_r10_papermill_cells_pairs_the_last_injected_cell_with_the_cell_just_before_it'),
     # the declared names read from the kernel's first cell instead of the one before the injected
     'r10io_papermill_declared_first_cell': (
         'milhelpers/params.py',
         '    return _assigned(cells[last - 1]), _assigned(cells[last])',
         '    return _assigned(cells[0]), _assigned(cells[last])',
-        'tests/test_chapter_setup.py -k test_r9_papermill_cells_pairs_the_last_injected_cell_with_the_cell_just_before_it'),
+        'tests/test_chapter_setup.py -k test_r10_papermill_cells_pairs_the_last_injected_cell_with_the_cell_just_before_it'),
     # a bare '# Parameters' header (nothing injected after it) no longer recognised
     'r10io_papermill_bare_header_missed': (
         'milhelpers/params.py',
         '                or h.strip() == "# Parameters"), default=None)',
         '                or h == "# Parameters\\n"), default=None)',
-        'tests/test_chapter_setup.py -k test_r9_papermill_cells_pairs_the_last_injected_cell_with_the_cell_just_before_it'),
+        'tests/test_chapter_setup.py -k test_r10_papermill_cells_pairs_the_last_injected_cell_with_the_cell_just_before_it'),
     # an injected cell with leading whitespace not recognised (lstrip dropped)
     'r10io_papermill_header_not_lstripped': (
         'milhelpers/params.py',
         '    last = max((i for i, h in enumerate(cells) if h.lstrip().startswith("# Parameters\\n")',
         '    last = max((i for i, h in enumerate(cells) if h.startswith("# Parameters\\n")',
-        'tests/test_chapter_setup.py -k test_r9_papermill_cells_pairs_the_last_injected_cell_with_the_cell_just_before_it'),
+        'tests/test_chapter_setup.py -k test_r10_papermill_cells_pairs_the_last_injected_cell_with_the_cell_just_before_it'),
     # check_mpp's name argument ignored in the not-a-number message
     'r10io_checkmpp_name_ignored': (
         'milhelpers/slides.py',
         '        raise ValueError(f"{name} must be a number of microns per pixel, got {value!r}")',
         '        raise ValueError(f"mpp must be a number of microns per pixel, got {value!r}")',
-        'tests/test_slides.py -k test_r9_check_mpp_refuses_non_numbers_with_a_value_error_naming_the_parameter'),
+        'tests/test_slides.py -k test_r10_check_mpp_refuses_non_numbers_with_a_value_error_naming_the_parameter'),
     # the lower bound made open: 0.05 µm/px refused
     'r10io_checkmpp_low_open': (
         'milhelpers/slides.py',
         '    if not (math.isfinite(v) and lo <= v <= hi):',
         '    if not (math.isfinite(v) and lo < v <= hi):',
-        'tests/test_slides.py -k test_r9_check_mpp_bounds_are_closed_and_the_result_is_a_float'),
+        'tests/test_slides.py -k test_r10_check_mpp_bounds_are_closed_and_the_result_is_a_float'),
     # the upper bound made open: 20 µm/px refused
     'r10io_checkmpp_high_open': (
         'milhelpers/slides.py',
         '    if not (math.isfinite(v) and lo <= v <= hi):',
         '    if not (math.isfinite(v) and lo <= v < hi):',
-        'tests/test_slides.py -k test_r9_check_mpp_bounds_are_closed_and_the_result_is_a_float'),
+        'tests/test_slides.py -k test_r10_check_mpp_bounds_are_closed_and_the_result_is_a_float'),
     # the value returned as given (text '0.5', np.float32) instead of the float
     'r10io_checkmpp_returns_raw': (
         'milhelpers/slides.py',
         '                         f"(0.25 = 40×, 0.5 = 20×, 1.0 = 10×), got {value!r}")\n    return v',
         '                         f"(0.25 = 40×, 0.5 = 20×, 1.0 = 10×), got {value!r}")\n    return value',
-        'tests/test_slides.py -k test_r9_check_mpp_bounds_are_closed_and_the_result_is_a_float'),
+        'tests/test_slides.py -k test_r10_check_mpp_bounds_are_closed_and_the_result_is_a_float'),
     # any container accepted for any container default: a list passes for a tuple default
     'r10io_parse_container_any': (
         'milhelpers/sweep.py',
         '        if not isinstance(value, type(default)):',
         '        if not isinstance(value, (list, tuple, dict)):',
-        'tests/test_sweep.py -k test_r9_parse_value_refuses_the_wrong_container_with_a_value_error'),
+        'tests/test_sweep.py -k test_r10_parse_value_refuses_the_wrong_container_with_a_value_error'),
     # an unparsable container text ('[1,') escapes as SyntaxError instead of ValueError
     'r10io_parse_container_syntaxerror': (
         'milhelpers/sweep.py',
         '        except (ValueError, SyntaxError):\n            raise bad(f"a Python',
         '        except ValueError:\n            raise bad(f"a Python',
-        'tests/test_sweep.py -k test_r9_parse_value_refuses_the_wrong_container_with_a_value_error'),
+        'tests/test_sweep.py -k test_r10_parse_value_refuses_the_wrong_container_with_a_value_error'),
     # a tuple literal parsed for a tuple default, then turned into a list
     'r10io_parse_container_listified': (
         'milhelpers/sweep.py',
         '            raise bad(f"a {type(default).__name__} such as {default!r}")\n        return value',
         '            raise bad(f"a {type(default).__name__} such as {default!r}")\n        return list(value) if isinstance(value, tuple) else value',
-        'tests/test_sweep.py -k test_r9_parse_value_containers_keep_their_type_and_order'),
+        'tests/test_sweep.py -k test_r10_parse_value_containers_keep_their_type_and_order'),
     # the None-default fallback returns the text even when it is a literal ('[1, 2]' stays text)
     'r10io_parse_none_default_text': (
         'milhelpers/sweep.py',
         '        return ast.literal_eval(text)       # numbers, None, lists, dicts; anything else: text',
         '        return text       # numbers, None, lists, dicts; anything else: text',
-        'tests/test_sweep.py -k test_r9_parse_value_containers_keep_their_type_and_order'),
+        'tests/test_sweep.py -k test_r10_parse_value_containers_keep_their_type_and_order'),
     # check_path's hint ignored for a missing path: the generic advice always given
     'r10io_checkpath_hint_dropped': (
         'milhelpers/params.py',
         '                   + (f"; {hint}" if hint else "; check the path (relative paths start in "',
         '                   + ("; check the path (relative paths start in "',
-        'tests/test_params.py -k test_r9_check_path_hint_replaces_the_default_advice_and_none_is_refused'),
+        'tests/test_params.py -k test_r10_check_path_hint_replaces_the_default_advice_and_none_is_refused'),
     # None no longer caught: Path(None) raises a bare TypeError instead of a ParameterError
     'r10io_checkpath_none_passes': (
         'milhelpers/params.py',
         '    if value is None or str(value) == "":',
         '    if str(value) == "":',
-        'tests/test_params.py -k test_r9_check_path_hint_replaces_the_default_advice_and_none_is_refused'),
+        'tests/test_params.py -k test_r10_check_path_hint_replaces_the_default_advice_and_none_is_refused'),
     # the chosen names come back sorted instead of in the order the user gave
     'r10io_checkchoices_sorted': (
         'milhelpers/params.py',
         '    return list(items) if many else values',
         '    return sorted(items) if many else values',
-        'tests/test_params.py -k test_r9_check_choices_many_keeps_order_and_refuses_a_bare_name'),
+        'tests/test_params.py -k test_r10_check_choices_many_keeps_order_and_refuses_a_bare_name'),
     # a bare string accepted for many=True and checked letter by letter
     'r10io_checkchoices_str_accepted': (
         'milhelpers/params.py',
         '    if many and (isinstance(values, str) or not isinstance(values, Sequence) or not values):',
         '    if many and (not isinstance(values, Sequence) or not values):',
-        'tests/test_params.py -k test_r9_check_choices_many_keeps_order_and_refuses_a_bare_name'),
+        'tests/test_params.py -k test_r10_check_choices_many_keeps_order_and_refuses_a_bare_name'),
     # choices not materialised: a generator is used up by the first `in` test
     'r10io_checkchoices_generator_consumed': (
         'milhelpers/params.py',
         '    choices = list(choices)\n',
         '\n',
-        'tests/test_params.py -k test_r9_check_choices_many_keeps_order_and_refuses_a_bare_name'),
+        'tests/test_params.py -k test_r10_check_choices_many_keeps_order_and_refuses_a_bare_name'),
     # check_seeds' name not passed on: a bad seed is reported as "seeds" whatever its name
     'r10io_checkseeds_name_ignored': (
         'milhelpers/params.py',
         '    out = [check_int(s, name, 0) for s in seeds]',
         '    out = [check_int(s, "seeds", 0) for s in seeds]',
-        'tests/test_params.py -k test_r9_check_seeds_errors_name_the_parameter_given'),
+        'tests/test_params.py -k test_r10_check_seeds_errors_name_the_parameter_given'),
     # the minimum not passed on: check_int's default 1 refuses seed 0
     'r10io_checkseeds_minimum_default': (
         'milhelpers/params.py',
         '    out = [check_int(s, name, 0) for s in seeds]',
         '    out = [check_int(s, name) for s in seeds]',
-        'tests/test_params.py -k test_r9_check_seeds_errors_name_the_parameter_given'),
+        'tests/test_params.py -k test_r10_check_seeds_errors_name_the_parameter_given'),
     # only the first group of clashing slides named: the user renames one pair and hits the next
     'r10io_unique_ids_first_group_only': (
         'milhelpers/pipeline.py',
         '        names = "; ".join(" and ".join(str(p) for p in ps) for ps in clashes)',
         '        names = "; ".join(" and ".join(str(p) for p in ps) for ps in clashes[:1])',
-        'tests/test_pipeline.py -k test_r9_check_unique_ids_names_every_group_of_clashing_slides'),
+        'tests/test_pipeline.py -k test_r10_check_unique_ids_names_every_group_of_clashing_slides'),
     # the id cut at the first dot: b.1.svs and b.svs refused although they write b.1.h5 and b.h5
     'r10io_unique_ids_first_dot': (
         'milhelpers/pipeline.py',
         '        by_id.setdefault(Path(p).stem, []).append(Path(p))',
         '        by_id.setdefault(Path(p).name.split(".")[0], []).append(Path(p))',
-        'tests/test_pipeline.py -k test_r9_check_unique_ids_names_every_group_of_clashing_slides'),
+        'tests/test_pipeline.py -k test_r10_check_unique_ids_names_every_group_of_clashing_slides'),
     # the id keeps its folder: slides from two folders that write the same patches/a.h5 pass
     'r10io_unique_ids_with_folder': (
         'milhelpers/pipeline.py',
         '        by_id.setdefault(Path(p).stem, []).append(Path(p))',
         '        by_id.setdefault(str(Path(p).with_suffix("")), []).append(Path(p))',
-        'tests/test_pipeline.py -k test_r9_check_unique_ids_names_every_group_of_clashing_slides'),
+        'tests/test_pipeline.py -k test_r10_check_unique_ids_names_every_group_of_clashing_slides'),
     # a bare annotation (`k: int`) read as a parameter (without a default) that -p may set
     'r10io_nbparams_bare_annotation': (
         'milhelpers/sweep.py',
         '                   else [node.target] if isinstance(node, ast.AnnAssign) and node.value else [])',
         '                   else [node.target] if isinstance(node, ast.AnnAssign) else [])',
-        'tests/test_sweep.py -k test_r9_a_tuple_default_in_the_parameters_cell_types_the_grid'),
+        'tests/test_sweep.py -k test_r10_a_tuple_default_in_the_parameters_cell_types_the_grid'),
 })
 
 
@@ -7225,6 +7225,12 @@ MUTANTS.update({
         '    if None not in want and tuple(int(v) for v in want) != tuple(dims):',
         '    if None in want or tuple(int(v) for v in want) != tuple(dims):',
         'tests/test_features.py -k test_r11_coordinates_must_come_from_a_slide_of_the_same_width_and_height'),
+    # top_branch with k < 1 answers silently again (the round-11 bug, fixed)
+    'r11models_top_branch_k_unchecked': (
+        'milhelpers/metrics.py',
+        '    if k < 1:\n        raise ValueError(f"k must be >= 1, got {k}")\n    a = _per_head(attention)\n    inside',
+        '    a = _per_head(attention)\n    inside',
+        'tests/test_metrics_viz.py -k test_r11_top_branch_rejects_k_below_one_like_topk_members'),
 })
 
 
