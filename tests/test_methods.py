@@ -377,3 +377,16 @@ def test_r11_acmil_method_passes_each_option_to_name_and_model(args, name):
     assert (model.n_branches, model.top_k, model.mask_drop) == args
     with pytest.raises(ValueError, match="mask_drop must be in"):
         acmil_method(args[0], args[1], 1.0)
+
+
+# --- round 12: the baselines' registered factories hand every model option on
+
+
+@pytest.mark.parametrize("name", ["abmil_gated", "abmil_tanh", "mean_pool", "max_pool",
+                                  "packmil", "acmil"])
+def test_r12_registered_factories_pass_model_options_and_the_contexts_sizes(name):
+    m = get_method(name).with_options(f"{name}_e6", embed_dim=6, dropout=0.5)
+    model = m.build_model(BuildContext(in_dim=5, n_classes=4, fold=0, seed=0))
+    assert model.project[0].in_features == 5 and model.project[0].out_features == 6
+    assert model.project[2].p == 0.5 and model.n_classes == 4
+    assert model(torch.randn(3, 5)).logits.shape == (1, 4)
