@@ -390,3 +390,14 @@ def test_r12_registered_factories_pass_model_options_and_the_contexts_sizes(name
     assert model.project[0].in_features == 5 and model.project[0].out_features == 6
     assert model.project[2].p == 0.5 and model.n_classes == 4
     assert model(torch.randn(3, 5)).logits.shape == (1, 4)
+
+
+def test_r12_unnamed_variant_keeps_the_name_and_building_leaves_the_global_stream():
+    base = get_method("abmil_gated")
+    assert base.with_options(embed_dim=24).name == "abmil_gated"
+    assert base.with_options(None, embed_dim=24).model_kwargs == {"embed_dim": 24}
+    torch.manual_seed(5)
+    want = torch.rand(3)
+    torch.manual_seed(5)
+    base.build_model(BuildContext(8, 2, fold=0, seed=0))
+    assert torch.equal(torch.rand(3), want)

@@ -656,3 +656,59 @@ def test_r12_split_slide_draws_a_cap_only_for_a_part_longer_than_the_cap():
                                 generator=torch.Generator().manual_seed(seed))
         assert main.tolist() == sorted(perm[:4].tolist())
         assert res.tolist() == sorted(want_res.tolist())
+
+
+def test_r12_ads_pads_a_part_with_zero_tokens_before_grouping():
+    """Identity ADS, D = 2, r = 2, one token (1, 1): re-weighted to (2, 2) (α = 1), padded with
+    one zero token, embedded (GELU(2) or GELU(0) = 0 per coordinate), grouped to 4 coordinates
+    of which 2 are kept: every output is GELU(2) or 0, and over 8 draws both occur."""
+    ads = _identity_ads(2, 2).train()
+    g2 = float(F.gelu(torch.tensor(2.0)))
+    seen = set()
+    for seed in range(8):
+        torch.manual_seed(seed)
+        with torch.no_grad():
+            out = ads.forward_part(torch.ones(1, 2))
+        assert out.shape == (1, 2)
+        for v in out.flatten().tolist():
+            assert v == pytest.approx(0.0, abs=1e-7) or v == pytest.approx(g2), v
+            seen.add(round(v, 5))
+    assert len(seen) == 2
+
+
+def test_r12_hyperslide_of_one_slide_with_ads_is_that_slide_through_the_model():
+    """Eval, ADS r = 2: a residual pack holding one slide (3 tokens and padding) is re-weighted,
+    embedded and mapped by the ADS like the slide alone, so its hyperslide logits are the
+    model's logits of those 3 tokens."""
+    torch.manual_seed(0)
+    model = PackMIL(3, 2, embed_dim=5, attn_dim=4, ads_ratio=2).eval()
+    x, res = torch.randn(1, 2, 3), torch.randn(1, 4, 3)
+    rindex = torch.tensor([[0, 0, 0, -1]])
+    with torch.no_grad():
+        out = model(x, slide_index=torch.tensor([[0, 0]]), residual=res,
+                    residual_mask=rindex >= 0, residual_slide_index=rindex)
+        torch.testing.assert_close(out.extras["hyperslide_logits"][0], model(res[0, :3]).logits[0])
+        torch.testing.assert_close(out.logits[0], model(x[0]).logits[0])
+
+
+def test_r12_ads_packed_keeps_slides_listed_out_of_order_with_their_own_tokens():
+    """Eval (no compression): pack 0 holds slide 1, pack 1 slide 0; the re-assembled packs keep
+    that order, each slide's tokens mapped by the ADS alone."""
+    torch.manual_seed(0)
+    ads = ADS(2, 2).eval()
+    x = torch.randn(2, 2, 2)
+    with torch.no_grad():
+        feats, index = ads.packed(x, torch.tensor([[1, 1], [0, 0]]))
+        assert index.tolist() == [[1, 1], [0, 0]]
+        torch.testing.assert_close(feats[0], ads.forward_part(x[0]))
+        torch.testing.assert_close(feats[1], ads.forward_part(x[1]))
+
+
+def test_r12_batch_without_residual_packs_moves_with_its_empty_fields():
+    bags = _bags([6, 8])
+    batch = pack_collate(p=1.0, max_len=64, min_len=0)(bags)
+    moved = batch.to("cpu")
+    assert moved.residual_features is None and moved.residual_counts is None
+    assert moved.residual_mask is None and moved.residual_slide_index is None
+    assert torch.equal(moved.features, batch.features) and moved.slide_ids == ["s0", "s1"]
+    assert set(moved.model_kwargs) == {"slide_index"}

@@ -7415,6 +7415,46 @@ MUTANTS.update({
         'lambda ctx, **kw: MaxPoolMIL(ctx.in_dim, ctx.n_classes, **kw)',
         'lambda ctx, **kw: MaxPoolMIL(ctx.in_dim, ctx.n_classes)',
         'tests/test_methods.py -k test_r12_registered_factories_pass_model_options_and_the_contexts_sizes'),
+    'r12pack_ads_pads_with_ones': (
+        'milhelpers/models/packmil.py',
+        'x.new_zeros(m * r - n, d)',
+        'x.new_ones(m * r - n, d)',
+        'tests/test_packing_paths.py -k test_r12_ads_pads_a_part_with_zero_tokens_before_grouping'),
+    'r12pack_ads_packed_skips_the_last_pack': (
+        'milhelpers/models/packmil.py',
+        '        for p in range(x.shape[0]):',
+        '        for p in range(x.shape[0] - 1):',
+        'tests/test_packing_paths.py -k test_r12_ads_packed_refuses_a_slide_split_across_packs_and_keeps_each_slides_number'),
+    'r12pack_ads_packed_part_index_is_the_slide': (
+        'milhelpers/models/packmil.py',
+        '                pk.append(len(parts))',
+        '                pk.append(s)',
+        'tests/test_packing_paths.py -k test_r12_ads_packed_keeps_slides_listed_out_of_order_with_their_own_tokens'),
+    'r12pack_residual_features_not_compressed': (
+        'milhelpers/models/packmil.py',
+        '                residual, residual_slide_index = self.ads.packed(residual, residual_slide_index)',
+        '                _, residual_slide_index = self.ads.packed(residual, residual_slide_index)',
+        'tests/test_packing_paths.py -k test_r12_hyperslide_of_one_slide_with_ads_is_that_slide_through_the_model'),
+    'r12pack_batch_to_moves_none': (
+        'milhelpers/packing.py',
+        '        mv = (lambda t: None if t is None else t.to(device))',
+        '        mv = (lambda t: t.to(device))',
+        'tests/test_packing_paths.py -k test_r12_batch_without_residual_packs_moves_with_its_empty_fields'),
+    'r12pack_collate_coords_empty': (
+        'milhelpers/packing.py',
+        'coords=[None] * len(bags), instance_labels',
+        'coords=[], instance_labels',
+        'tests/test_packing_paths.py -k test_r12_collate_keeps_the_batch_order_of_slide_ids_and_labels'),
+    'r12pack_with_options_drops_the_name': (
+        'milhelpers/methods.py',
+        '        return dataclasses.replace(self, name=name or self.name,',
+        '        return dataclasses.replace(self, name=name,',
+        'tests/test_methods.py -k test_r12_unnamed_variant_keeps_the_name_and_building_leaves_the_global_stream'),
+    'r12pack_build_model_reseeds_the_global_stream': (
+        'milhelpers/methods.py',
+        '        with torch.random.fork_rng(devices=[]):   # leaves the global stream untouched',
+        '        if True:   # leaves the global stream untouched',
+        'tests/test_methods.py -k test_r12_unnamed_variant_keeps_the_name_and_building_leaves_the_global_stream'),
 })
 
 
