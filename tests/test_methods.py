@@ -401,3 +401,40 @@ def test_r12_unnamed_variant_keeps_the_name_and_building_leaves_the_global_strea
     torch.manual_seed(5)
     base.build_model(BuildContext(8, 2, fold=0, seed=0))
     assert torch.equal(torch.rand(3), want)
+
+
+def test_r12_fit_hands_its_batching_transform_pretrained_and_run_dir_on(tmp_path):
+    """A recipe's collate, batch sampler (4 slides per step: batches 4 + 2 of 6 bags) and
+    train transform (each training bag once in 1 epoch) reach the trainer; the context carries
+    the validation bags, the config and the pretrained lookup; run_dir gets the run."""
+    from milhelpers.datasets import collate_bags
+    from milhelpers.packing import slide_batch_sampler
+    seen, collated, transformed = [], [], []
+
+    def build(ctx, **kw):
+        seen.append(ctx)
+        return MeanPoolMIL(ctx.in_dim, ctx.n_classes, embed_dim=4)
+
+    def collate(bags):
+        collated.append(len(bags))
+        return collate_bags(bags)
+
+    def transform(bag, rng):
+        transformed.append(bag.slide_id)
+        return bag
+
+    method = Method("r12_fit_plumbing", build, collate_fn=collate,
+                    batch_sampler=slide_batch_sampler(4), train_transform=transform)
+    ds = planted_bags(8)
+    tr, va = ds.subset(range(6)), ds.subset(range(6, 8))
+    cfg = method.train_config(epochs=1, seed=0, progress=False)
+
+    def lookup(m):
+        return None
+
+    method.fit(tr, va, cfg, pretrained=lookup, run_dir=tmp_path / "run")
+    (ctx,) = seen
+    assert ctx.val_ds is va and ctx.config is cfg and ctx.pretrained is lookup
+    assert sorted(collated[:2]) == [2, 4]
+    assert sorted(transformed) == sorted(tr[i].slide_id for i in range(6))
+    assert (tmp_path / "run" / "run.json").exists()

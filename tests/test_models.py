@@ -512,3 +512,13 @@ def test_r12_abmil_hands_back_its_instance_embeddings_with_their_gradient():
     h.sum().backward()
     assert model.project[0].weight.grad is not None
     assert model.project[0].weight.grad.abs().sum() > 0
+
+
+def test_r12_checkpointed_forward_builds_its_mask_on_the_bags_device():
+    """On the meta device (shapes only) every output, the all-True mask too, stays there."""
+    model = ABMIL(4, embed_dim=8, attn_dim=4, dropout=0.0).eval().to("meta")
+    out = checkpointed_forward(model, torch.randn(5, 4, device="meta"), chunk=2)
+    assert out.mask.device.type == "meta" and out.mask.shape == (1, 5)
+    assert out.mask.dtype == torch.bool
+    assert out.logits.device.type == out.attention_logits.device.type == "meta"
+    assert out.attention_logits.shape == (1, 1, 5)

@@ -712,3 +712,17 @@ def test_r12_batch_without_residual_packs_moves_with_its_empty_fields():
     assert moved.residual_mask is None and moved.residual_slide_index is None
     assert torch.equal(moved.features, batch.features) and moved.slide_ids == ["s0", "s1"]
     assert set(moved.model_kwargs) == {"slide_index"}
+
+
+def test_r12_packed_batch_moves_every_tensor_to_the_device_asked_for():
+    """to('meta'): every tensor field (and the model_kwargs rebuilt from them) is on the meta
+    device; the slide ids stay as they are."""
+    bags = _bags([4, 6, 5])
+    batch = pack_collate(max_len=64, min_len=0)(bags)
+    moved = batch.to("meta")
+    for f in ("features", "mask", "slide_index", "labels", "residual_features", "residual_mask",
+              "residual_slide_index", "residual_counts"):
+        assert getattr(moved, f).device.type == "meta", f
+        assert getattr(moved, f).shape == getattr(batch, f).shape, f
+    assert all(v.device.type == "meta" for v in moved.model_kwargs.values())
+    assert moved.slide_ids == ["s0", "s1", "s2"]

@@ -7455,6 +7455,41 @@ MUTANTS.update({
         '        with torch.random.fork_rng(devices=[]):   # leaves the global stream untouched',
         '        if True:   # leaves the global stream untouched',
         'tests/test_methods.py -k test_r12_unnamed_variant_keeps_the_name_and_building_leaves_the_global_stream'),
+    'r12pack_packed_main_features_not_compressed': (
+        'milhelpers/models/packmil.py',
+        '            x, slide_index = self.ads.packed(x, slide_index)',
+        '            _, slide_index = self.ads.packed(x, slide_index)',
+        'tests/test_packing_paths.py -k test_r12_hyperslide_of_one_slide_with_ads_is_that_slide_through_the_model'),
+    'r12pack_batch_to_leaves_slide_index': (
+        'milhelpers/packing.py',
+        'mv(self.features), mv(self.mask), mv(self.slide_index),',
+        'mv(self.features), mv(self.mask), self.slide_index,',
+        'tests/test_packing_paths.py -k test_r12_packed_batch_moves_every_tensor_to_the_device_asked_for'),
+    'r12pack_batch_to_leaves_labels': (
+        'milhelpers/packing.py',
+        '                           mv(self.labels), self.slide_ids, mv(self.residual_features),',
+        '                           self.labels, self.slide_ids, mv(self.residual_features),',
+        'tests/test_packing_paths.py -k test_r12_packed_batch_moves_every_tensor_to_the_device_asked_for'),
+    'r12pack_checkpointed_mask_on_the_default_device': (
+        'milhelpers/models/abmil.py',
+        '    mask = torch.ones(1, len(x), dtype=torch.bool, device=x.device)',
+        '    mask = torch.ones(1, len(x), dtype=torch.bool)',
+        'tests/test_models.py -k test_r12_checkpointed_forward_builds_its_mask_on_the_bags_device'),
+    'r12pack_fit_drops_the_batch_sampler': (
+        'milhelpers/methods.py',
+        '                   collate_fn=self.collate_fn, batch_sampler=self.batch_sampler,',
+        '                   collate_fn=self.collate_fn,',
+        'tests/test_methods.py -k test_r12_fit_hands_its_batching_transform_pretrained_and_run_dir_on'),
+    'r12pack_fit_drops_the_train_transform': (
+        'milhelpers/methods.py',
+        '                   train_transform=self.train_transform, run_dir=run_dir)',
+        '                   run_dir=run_dir)',
+        'tests/test_methods.py -k test_r12_fit_hands_its_batching_transform_pretrained_and_run_dir_on'),
+    'r12pack_fit_context_without_pretrained': (
+        'milhelpers/methods.py',
+        '                           train_ds, val_ds, cfg, pretrained)',
+        '                           train_ds, val_ds, cfg)',
+        'tests/test_methods.py -k test_r12_fit_hands_its_batching_transform_pretrained_and_run_dir_on'),
 })
 
 
