@@ -1,3 +1,4 @@
+import dataclasses
 import types
 
 import numpy as np
@@ -438,3 +439,25 @@ def test_r12_fit_hands_its_batching_transform_pretrained_and_run_dir_on(tmp_path
     assert sorted(collated[:2]) == [2, 4]
     assert sorted(transformed) == sorted(tr[i].slide_id for i in range(6))
     assert (tmp_path / "run" / "run.json").exists()
+
+
+def test_r12_code_fingerprint_follows_the_recipes_config_and_train_transform():
+    """One name, one model: another training default (lr) or another train transform is another
+    recipe, so another fingerprint; the same recipe rebuilt keeps it."""
+    from milhelpers.methods import packmil_method
+    base = packmil_method()
+    other_lr = dataclasses.replace(base, config={"batch_size": 16, "lr": 1e-3})
+    assert other_lr.name == base.name
+    assert other_lr.code_fingerprint() != base.code_fingerprint()
+    assert dataclasses.replace(base, config={"batch_size": 16, "lr": 5e-4}).code_fingerprint() \
+        == base.code_fingerprint()
+    from milhelpers.train import SubsampleInstances
+    with_transform = dataclasses.replace(get_method("abmil_gated"),
+                                         train_transform=SubsampleInstances(8))
+    assert with_transform.code_fingerprint() != get_method("abmil_gated").code_fingerprint()
+
+
+def test_r12_n_classes_of_an_empty_class_name_list_counts_labels():
+    """class_names [] names no class: the labels decide (0 and 2: 3 classes)."""
+    assert n_classes_of(_Labels([0, 2], [])) == 3
+    assert n_classes_of(_Labels([0, 2], []), _Labels([1], ["a", "b", "c", "d"])) == 4

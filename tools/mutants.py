@@ -7490,6 +7490,21 @@ MUTANTS.update({
         '                           train_ds, val_ds, cfg, pretrained)',
         '                           train_ds, val_ds, cfg)',
         'tests/test_methods.py -k test_r12_fit_hands_its_batching_transform_pretrained_and_run_dir_on'),
+    'r12pack_fingerprint_ignores_the_config': (
+        'milhelpers/methods.py',
+        'self.callbacks, dict(self.config),',
+        'self.callbacks,',
+        'tests/test_methods.py -k test_r12_code_fingerprint_follows_the_recipes_config_and_train_transform'),
+    'r12pack_fingerprint_ignores_the_train_transform': (
+        'milhelpers/methods.py',
+        '                self.train_transform)',
+        '                )',
+        'tests/test_methods.py -k test_r12_code_fingerprint_follows_the_recipes_config_and_train_transform'),
+    'r12pack_n_classes_of_empty_class_names': (
+        'milhelpers/methods.py',
+        '        if names:',
+        '        if names is not None:',
+        'tests/test_methods.py -k test_r12_n_classes_of_an_empty_class_name_list_counts_labels'),
 })
 
 
