@@ -522,3 +522,30 @@ def test_r12_checkpointed_forward_builds_its_mask_on_the_bags_device():
     assert out.mask.dtype == torch.bool
     assert out.logits.device.type == out.attention_logits.device.type == "meta"
     assert out.attention_logits.shape == (1, 1, 5)
+
+
+def test_r12_max_pool_hands_back_every_instances_logits_and_evidence():
+    """extras: 'instance_logits' (B, N, C) = W h_k of every instance, 'instance_scores' (B, 1, N)
+    = logsumexp(l_k[1:]) − l_k[0] with padding at the dtype minimum (3 classes, B = 2)."""
+    torch.manual_seed(0)
+    model = MaxPoolMIL(4, n_classes=3, embed_dim=5, dropout=0.0).eval()
+    x, mask = torch.randn(2, 4, 4), torch.tensor([[True] * 4, [True, True, False, False]])
+    with torch.no_grad():
+        out = model(x, mask)
+        inst = model.instance_classifier(model.project(x))
+    torch.testing.assert_close(out.extras["instance_logits"], inst)
+    s = torch.logsumexp(inst[..., 1:], -1) - inst[..., 0]
+    got = out.extras["instance_scores"]
+    assert got.shape == (2, 1, 4)
+    torch.testing.assert_close(got[0, 0], s[0])
+    torch.testing.assert_close(got[1, 0, :2], s[1, :2])
+    assert (got[1, 0, 2:] == torch.finfo(got.dtype).min).all()
+
+
+@pytest.mark.parametrize("cls", [ABMIL, MeanPoolMIL, MaxPoolMIL])
+def test_r12_baselines_keep_every_output_on_the_bags_device(cls):
+    model = cls(4, embed_dim=6).eval().to("meta")
+    out = model(torch.randn(2, 5, 4, device="meta"))
+    for t in (out.logits, out.attention_logits, out.embedding, out.mask):
+        assert t.device.type == "meta"
+    assert out.logits.shape == (2, 2) and out.attention_logits.shape == (2, 1, 5)

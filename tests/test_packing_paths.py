@@ -13,7 +13,8 @@ from milhelpers.datasets import Bag, ListBagDataset
 from milhelpers.methods import BuildContext, packmil_method
 from milhelpers.models import ABMIL, ADS, PackMIL
 from milhelpers.packing import (PackedBatch, hyperslide_label, pack_collate, pack_tensors,
-                                padded_token_share, slide_batch_sampler, split_slide)
+                                padded_token_share, sequential_packs, slide_batch_sampler,
+                                split_slide)
 from milhelpers.train import torch_threads
 from same_model import assert_same_model
 
@@ -536,7 +537,6 @@ def test_r12_collate_checks_p_and_ads_ratio_when_built():
 def test_r12_sequential_packs_skips_empty_parts_and_goes_on():
     """[2, 0, 3, 0, 1] in packs of 4: part 0 alone (2 + 3 > 4), parts 2 and 4 together (3 + 1 =
     4); the empty parts 1 and 3 are left out, not the end of the list."""
-    from milhelpers.packing import sequential_packs
     assert sequential_packs([2, 0, 3, 0, 1], 4) == [[0], [2, 4]]
     assert sequential_packs([0, 0, 1], 1) == [[2]]
     with pytest.raises(ValueError, match="max_len=0 must be an integer >= 1"):
@@ -726,3 +726,40 @@ def test_r12_packed_batch_moves_every_tensor_to_the_device_asked_for():
         assert getattr(moved, f).shape == getattr(batch, f).shape, f
     assert all(v.device.type == "meta" for v in moved.model_kwargs.values())
     assert moved.slide_ids == ["s0", "s1", "s2"]
+
+
+def test_r12_split_slide_checks_its_share_and_a_zero_cap():
+    for p in (0, 0.0, 1.01):
+        with pytest.raises(ValueError, match=r"p=.*must lie in \(0, 1\]"):
+            split_slide(10, p)
+    with pytest.raises(ValueError, match="cap=0 must be an integer >= 1"):
+        split_slide(10, 0.5, cap=0)
+    main, res = split_slide(10, 0.5, cap=1, generator=torch.Generator().manual_seed(0))
+    assert len(main) == len(res) == 1
+
+
+def test_r12_sequential_packs_name_the_part_that_is_too_long():
+    with pytest.raises(ValueError, match=r"part 2 has 5 tokens > max_len=4"):
+        sequential_packs([1, 2, 5], 4)
+
+
+def test_r12_pack_tensors_take_dtype_and_width_from_a_packed_part_not_an_empty_one():
+    """An empty float32 part 0 (left out of the packs) does not decide the packs' dtype: the
+    float64 part they hold does."""
+    parts = [torch.zeros(0, 3), torch.full((2, 3), 1 / 3, dtype=torch.float64)]
+    x, mask, index = pack_tensors(parts, [[1]])
+    assert x.dtype == torch.float64 and x.shape == (1, 2, 3)
+    assert x[0, 0, 0].item() == 1 / 3 and index.tolist() == [[1, 1]]
+
+
+def test_r12_hyperslide_label_errors_name_the_numbers():
+    with pytest.raises(ValueError, match="token_counts has 3 slides per row but labels has 2"):
+        hyperslide_label([0, 1], torch.ones(2, 3), 2)
+    with pytest.raises(ValueError, match=r"0 … n_classes−1 = 2; got \[0, 3\]"):
+        hyperslide_label([3, 0, 3], torch.ones(3), 3)
+
+
+def test_r12_collate_labels_are_long_whatever_integer_type_the_bags_hold():
+    bags = [Bag(torch.randn(4, 3), np.int32(1), "a"), Bag(torch.randn(5, 3), np.int32(0), "b")]
+    batch = pack_collate(max_len=64, min_len=0)(bags)
+    assert batch.labels.dtype == torch.long and batch.labels.tolist() == [1, 0]

@@ -7505,6 +7505,41 @@ MUTANTS.update({
         '        if names:',
         '        if names is not None:',
         'tests/test_methods.py -k test_r12_n_classes_of_an_empty_class_name_list_counts_labels'),
+    'r12pack_split_slide_share_unchecked': (
+        'milhelpers/packing.py',
+        '    _check_share(p)\n',
+        '    float(p)\n',
+        'tests/test_packing_paths.py -k test_r12_split_slide_checks_its_share_and_a_zero_cap'),
+    'r12pack_split_slide_zero_cap_unchecked': (
+        'milhelpers/packing.py',
+        '    if cap is not None:\n        cap = _check',
+        '    if cap:\n        cap = _check',
+        'tests/test_packing_paths.py -k test_r12_split_slide_checks_its_share_and_a_zero_cap'),
+    'r12pack_sequential_packs_count_parts_from_one': (
+        'milhelpers/packing.py',
+        '    for i, n in enumerate(lengths):',
+        '    for i, n in enumerate(lengths, 1):',
+        'tests/test_packing_paths.py -k test_r12_sequential_packs_name_the_part_that_is_too_long'),
+    'r12pack_pack_tensors_ref_is_part_zero': (
+        'milhelpers/packing.py',
+        '    ref = parts[packs[0][0]]',
+        '    ref = parts[0]',
+        'tests/test_packing_paths.py -k test_r12_pack_tensors_take_dtype_and_width_from_a_packed_part_not_an_empty_one'),
+    'r12pack_hyperslide_message_counts_rows': (
+        'milhelpers/packing.py',
+        'f"token_counts has {w.shape[-1]} slides per row',
+        'f"token_counts has {w.shape[0]} slides per row',
+        'tests/test_packing_paths.py -k test_r12_hyperslide_label_errors_name_the_numbers'),
+    'r12pack_collate_labels_keep_the_bags_integer_type': (
+        'milhelpers/packing.py',
+        '        labels = torch.tensor([b.label for b in bags], dtype=torch.long)',
+        '        labels = torch.tensor([b.label for b in bags])',
+        'tests/test_packing_paths.py -k test_r12_collate_labels_are_long_whatever_integer_type_the_bags_hold'),
+    'r12pack_maxpool_instance_logits_dropped': (
+        'milhelpers/models/abmil.py',
+        '{"instance_logits": inst, "instance_scores": score})',
+        '{"instance_scores": score})',
+        'tests/test_models.py -k test_r12_max_pool_hands_back_every_instances_logits_and_evidence'),
 })
 
 
