@@ -461,3 +461,56 @@ def test_r12_n_classes_of_an_empty_class_name_list_counts_labels():
     """class_names [] names no class: the labels decide (0 and 2: 3 classes)."""
     assert n_classes_of(_Labels([0, 2], [])) == 3
     assert n_classes_of(_Labels([0, 2], []), _Labels([1], ["a", "b", "c", "d"])) == 4
+
+
+def test_r12_fit_adds_the_recipes_loss_terms_every_step():
+    """A recipe's loss term is evaluated on every training step (6 bags, batch 1: 6 steps) and
+    logged in the history under its name."""
+    calls = []
+
+    def probe(out, batch, state):
+        calls.append(state.step)
+        return out.logits.sum() * 0.0
+
+    method = Method("r12_fit_terms", lambda ctx, **kw: MeanPoolMIL(ctx.in_dim, ctx.n_classes,
+                                                                     embed_dim=4),
+                    loss_terms=lambda model: [LossTerm("probe", probe, 0.5)])
+    ds = planted_bags(8)
+    res = method.fit(ds.subset(range(6)), ds.subset(range(6, 8)),
+                     method.train_config(epochs=1, seed=0, progress=False))
+    assert len(calls) == 6
+    assert "probe" in res.history.columns
+
+
+def test_r12_registry_is_sorted_and_takes_a_replaceable_name_again():
+    from milhelpers import methods as M
+    names = available_methods()
+    assert names == sorted(names) and len(names) == len(M.METHODS)
+    first = Method("r12_replaceable", lambda ctx, **kw: MeanPoolMIL(ctx.in_dim, ctx.n_classes))
+    second = Method("r12_replaceable", lambda ctx, **kw: MaxPoolMIL(ctx.in_dim, ctx.n_classes))
+    M._REPLACEABLE.add("r12_replaceable")
+    try:
+        assert register(first) is first
+        assert register(second) is second and get_method("r12_replaceable") is second
+    finally:
+        M._REPLACEABLE.discard("r12_replaceable")
+        M.METHODS.pop("r12_replaceable", None)
+
+
+def test_r12_get_method_loads_the_entry_points_for_a_name_it_does_not_know(monkeypatch):
+    from milhelpers import methods as M
+    from milhelpers import plugins
+    loaded = []
+    entry = Method("r12_from_entry_point", lambda ctx, **kw: MeanPoolMIL(ctx.in_dim, ctx.n_classes))
+
+    def fake_load():
+        loaded.append(1)
+        M.METHODS[entry.name] = entry
+        return [entry.name]
+
+    monkeypatch.setattr(plugins, "load_entry_points", fake_load)
+    try:
+        assert get_method("abmil_gated").name == "abmil_gated" and loaded == []
+        assert get_method("r12_from_entry_point") is entry and loaded == [1]
+    finally:
+        M.METHODS.pop(entry.name, None)

@@ -7540,6 +7540,31 @@ MUTANTS.update({
         '{"instance_logits": inst, "instance_scores": score})',
         '{"instance_scores": score})',
         'tests/test_models.py -k test_r12_max_pool_hands_back_every_instances_logits_and_evidence'),
+    'r12pack_fit_drops_the_loss_terms': (
+        'milhelpers/methods.py',
+        'cfg, self.loss_terms(model),',
+        'cfg, (),',
+        'tests/test_methods.py -k test_r12_fit_adds_the_recipes_loss_terms_every_step'),
+    'r12pack_register_ignores_replaceable_names': (
+        'milhelpers/methods.py',
+        '            and method.name not in _REPLACEABLE):',
+        '            ):',
+        'tests/test_methods.py -k test_r12_registry_is_sorted_and_takes_a_replaceable_name_again'),
+    'r12pack_available_methods_unsorted': (
+        'milhelpers/methods.py',
+        '    return sorted(METHODS)',
+        '    return list(METHODS)',
+        'tests/test_methods.py -k test_r12_registry_is_sorted_and_takes_a_replaceable_name_again'),
+    'r12pack_get_method_skips_entry_points': (
+        'milhelpers/methods.py',
+        '        load_entry_points()',
+        '        pass',
+        'tests/test_methods.py -k test_r12_get_method_loads_the_entry_points_for_a_name_it_does_not_know'),
+    'r12pack_get_method_loads_entry_points_for_known_names': (
+        'milhelpers/methods.py',
+        '    if name not in METHODS:\n        from .plugins',
+        '    if name in METHODS:\n        from .plugins',
+        'tests/test_methods.py -k test_r12_get_method_loads_the_entry_points_for_a_name_it_does_not_know'),
 })
 
 
