@@ -549,3 +549,24 @@ def test_r12_baselines_keep_every_output_on_the_bags_device(cls):
     for t in (out.logits, out.attention_logits, out.embedding, out.mask):
         assert t.device.type == "meta"
     assert out.logits.shape == (2, 2) and out.attention_logits.shape == (2, 1, 5)
+
+
+def test_r12_shape_errors_name_the_shapes_they_got():
+    """Each check's message states the expected B and the shape received."""
+    logits, mask = torch.randn(2, 1, 4), torch.ones(2, 4, dtype=torch.bool)
+    with pytest.raises(ValueError, match=r"with B = 2; got \(3, 2\)"):
+        MILOutput(torch.randn(3, 2), logits, torch.randn(2, 8), mask)
+    with pytest.raises(ValueError, match=r"bag embedding must be \(B, E\) with B = 2; got \(3, 8\)"):
+        MILOutput(torch.randn(2, 2), logits, torch.randn(3, 8), mask)
+    with pytest.raises(ValueError, match=r"got shape \(2, 4\) \(add the head axis"):
+        MILOutput(torch.randn(2, 2), logits[:, 0], torch.randn(2, 8), mask)
+    with pytest.raises(ValueError, match=r"mask must be \(B, N\) = \(2, 4\) for attention logits "
+                                         r"\(2, 1, 4\); got \(2, 5\)"):
+        MILOutput(torch.randn(2, 2), logits, torch.randn(2, 8), torch.ones(2, 5, dtype=torch.bool))
+
+
+def test_r12_as_batch_names_a_one_dimensional_input_as_given():
+    with pytest.raises(ValueError, match=r"\(N, D\) or \(B, N, D\), got \(5,\)"):
+        as_batch(torch.randn(5), None)
+    with pytest.raises(ValueError, match=r"got \(1, 2, 3, 4\)"):
+        as_batch(torch.randn(1, 2, 3, 4), None)

@@ -7565,6 +7565,26 @@ MUTANTS.update({
         '    if name not in METHODS:\n        from .plugins',
         '    if name in METHODS:\n        from .plugins',
         'tests/test_methods.py -k test_r12_get_method_loads_the_entry_points_for_a_name_it_does_not_know'),
+    'r12pack_as_batch_unsqueezes_one_dimensional_input': (
+        'milhelpers/models/base.py',
+        '    if x.dim() == 2:',
+        '    if x.dim() <= 2:',
+        'tests/test_models.py -k test_r12_as_batch_names_a_one_dimensional_input_as_given'),
+    'r12pack_logits_message_shows_the_embedding': (
+        'milhelpers/models/base.py',
+        'with B = {b}; got {tuple(self.logits.shape)}',
+        'with B = {b}; got {tuple(self.embedding.shape)}',
+        'tests/test_models.py -k test_r12_shape_errors_name_the_shapes_they_got'),
+    'r12pack_embedding_message_shows_the_logits': (
+        'milhelpers/models/base.py',
+        '                             f"{tuple(self.embedding.shape)}")',
+        '                             f"{tuple(self.logits.shape)}")',
+        'tests/test_models.py -k test_r12_shape_errors_name_the_shapes_they_got'),
+    'r12pack_abmil_projection_dropout_fixed': (
+        'milhelpers/models/abmil.py',
+        '        self.project = _projection(in_dim, embed_dim, dropout)\n        self.attention = AttentionScorer',
+        '        self.project = _projection(in_dim, embed_dim, 0.25)\n        self.attention = AttentionScorer',
+        'tests/test_models.py -k test_r12_baselines_keep_their_n_classes_and_dropout'),
 })
 
 
