@@ -1,4 +1,5 @@
 import dataclasses
+import math
 import types
 
 import numpy as np
@@ -514,3 +515,30 @@ def test_r12_get_method_loads_the_entry_points_for_a_name_it_does_not_know(monke
         assert get_method("r12_from_entry_point") is entry and loaded == [1]
     finally:
         M.METHODS.pop(entry.name, None)
+
+
+def test_r12_as_method_hands_back_the_method_object_it_was_given():
+    """An unregistered recipe under a registered name stays itself (not the registry's entry);
+    anything else than a method, a name or a factory is refused by type."""
+    own = Method("mean_pool", lambda ctx, **kw: MaxPoolMIL(ctx.in_dim, ctx.n_classes))
+    assert as_method(own) is own and as_method(own) is not get_method("mean_pool")
+    with pytest.raises(TypeError, match="a method name or a factory fold -> model; got 3"):
+        as_method(3)
+
+
+@pytest.mark.parametrize("name, m, hidden, k", [("acmil", 5, 6, 10), ("acmil_stkim", 1, 6, 10)])
+def test_r12_acmil_summaries_state_the_registered_models_numbers(name, m, hidden, k):
+    """The summaries say what the built model does: M branches, ⌊K·mask_drop⌋ of each branch's
+    top K hidden while training."""
+    method = get_method(name)
+    model = method.build_model(BuildContext(8, 2, fold=0, seed=0))
+    assert (model.n_branches, model.top_k, math.floor(model.top_k * model.mask_drop)) == \
+        (m, k, hidden)
+    s = method.summary
+    if m > 1:
+        assert f"M = {m} gated attention branches" in s
+        assert f"STKIM hides {hidden} of each branch's top {k} instances" in s
+    else:
+        assert f"one branch, {hidden} of the top {k} hidden while training" in s
+    assert "(M = 5, no STKIM)" in get_method("acmil_mba").summary
+    assert get_method("acmil_mba").build_model(BuildContext(8, 2, 0, 0)).n_branches == 5

@@ -7585,6 +7585,26 @@ MUTANTS.update({
         '        self.project = _projection(in_dim, embed_dim, dropout)\n        self.attention = AttentionScorer',
         '        self.project = _projection(in_dim, embed_dim, 0.25)\n        self.attention = AttentionScorer',
         'tests/test_models.py -k test_r12_baselines_keep_their_n_classes_and_dropout'),
+    'r12pack_as_method_looks_a_method_up_by_name': (
+        'milhelpers/methods.py',
+        '    if isinstance(method, Method):\n        return method\n',
+        '    if isinstance(method, Method):\n        return get_method(method.name)\n',
+        'tests/test_methods.py -k test_r12_as_method_hands_back_the_method_object_it_was_given'),
+    'r12pack_acmil_summary_branch_count': (
+        'milhelpers/methods.py',
+        '"ACMIL: M = 5 gated attention branches',
+        '"ACMIL: M = 4 gated attention branches',
+        'tests/test_methods.py -k test_r12_acmil_summaries_state_the_registered_models_numbers'),
+    'r12pack_acmil_stkim_summary_hidden_count': (
+        'milhelpers/methods.py',
+        '(one branch, 6 of the top 10 hidden',
+        '(one branch, 5 of the top 10 hidden',
+        'tests/test_methods.py -k test_r12_acmil_summaries_state_the_registered_models_numbers'),
+    'r12pack_acmil_mba_summary_branch_count': (
+        'milhelpers/methods.py',
+        '(M = 5, no STKIM)',
+        '(M = 3, no STKIM)',
+        'tests/test_methods.py -k test_r12_acmil_summaries_state_the_registered_models_numbers'),
 })
 
 
