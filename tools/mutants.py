@@ -7233,7 +7233,7 @@ MUTANTS.update({
         'tests/test_metrics_viz.py -k test_r11_top_branch_rejects_k_below_one_like_topk_members'),
 })
 
-# round 12 (ACMIL and PackMIL): the audit-12 survivors in packing.py, packmil.py and packmil_method, and a sweep of packing.py (integer and share checks, empty parts, PackedBatch's model_kwargs, slide order, padded_token_share's defaults, the cap's draw), packmil.py (ADS scores and mask, owner, per-slide pack and position), packmil_method's terms and summary, abmil.py (checkpointed_forward, n_classes, dropout, instance embeddings), stkim_mask's dtype and the baselines' registered factories — r12pack_
+# round 12 (ACMIL and PackMIL): the audit-12 survivors in packing.py, packmil.py and packmil_method, and a sweep of packing.py (integer and share checks, empty parts, PackedBatch's model_kwargs and devices, slide order, label dtype, padded_token_share's defaults, the cap's draw), packmil.py (ADS scores, mask, zero padding, owner and part order, the main and residual compression, per-slide pack and position), packmil_method's terms and summary, abmil.py (checkpointed_forward, n_classes, dropout, instance embeddings and logits), base.py's shape messages, stkim_mask's dtype, the ACMIL summaries and the registry (factories' options, Method.fit's plumbing, fingerprint parts, n_classes_of, register, get_method's entry points, as_method) — r12pack_
 MUTANTS.update({
     'audit12_packmil_pack_tensors_dtype_lost': (
         'milhelpers/packing.py',
