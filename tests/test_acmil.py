@@ -559,3 +559,16 @@ def test_r9_acmil_forward_mask_none_all_true_and_padded_match_the_weights(mask_k
             torch.testing.assert_close(out.extras["branch_logits"][b], branch, atol=1e-5,
                                        rtol=1e-5)
     assert not out.extras["stkim_hidden"].any()
+
+
+# --- round 12: STKIM's mask is boolean also when it hides nothing
+
+
+@pytest.mark.parametrize("top_k, drop", [(0, 0.5), (10, 0.05), (3, 0.0)])
+def test_r12_stkim_mask_that_hides_nothing_is_a_boolean_b_m_n_mask(top_k, drop):
+    """K = 0, ⌊10·0.05⌋ = 0 and mask_drop 0 hide nothing: an all-False bool (B, M, N) mask,
+    usable with masked_fill (a float mask is not)."""
+    scores = torch.randn(2, 3, 4)
+    hidden = stkim_mask(scores, torch.ones(2, 4, dtype=torch.bool), top_k, drop)
+    assert hidden.dtype == torch.bool and hidden.shape == (2, 3, 4) and not hidden.any()
+    assert torch.equal(scores.masked_fill(hidden, 0.0), scores)

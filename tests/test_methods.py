@@ -1,3 +1,5 @@
+import dataclasses
+import math
 import types
 
 import numpy as np
@@ -377,3 +379,166 @@ def test_r11_acmil_method_passes_each_option_to_name_and_model(args, name):
     assert (model.n_branches, model.top_k, model.mask_drop) == args
     with pytest.raises(ValueError, match="mask_drop must be in"):
         acmil_method(args[0], args[1], 1.0)
+
+
+# --- round 12: the baselines' registered factories hand every model option on
+
+
+@pytest.mark.parametrize("name", ["abmil_gated", "abmil_tanh", "mean_pool", "max_pool",
+                                  "packmil", "acmil"])
+def test_r12_registered_factories_pass_model_options_and_the_contexts_sizes(name):
+    m = get_method(name).with_options(f"{name}_e6", embed_dim=6, dropout=0.5)
+    model = m.build_model(BuildContext(in_dim=5, n_classes=4, fold=0, seed=0))
+    assert model.project[0].in_features == 5 and model.project[0].out_features == 6
+    assert model.project[2].p == 0.5 and model.n_classes == 4
+    assert model(torch.randn(3, 5)).logits.shape == (1, 4)
+
+
+def test_r12_unnamed_variant_keeps_the_name_and_building_leaves_the_global_stream():
+    base = get_method("abmil_gated")
+    assert base.with_options(embed_dim=24).name == "abmil_gated"
+    assert base.with_options(None, embed_dim=24).model_kwargs == {"embed_dim": 24}
+    torch.manual_seed(5)
+    want = torch.rand(3)
+    torch.manual_seed(5)
+    base.build_model(BuildContext(8, 2, fold=0, seed=0))
+    assert torch.equal(torch.rand(3), want)
+
+
+def test_r12_fit_hands_its_batching_transform_pretrained_and_run_dir_on(tmp_path):
+    """A recipe's collate, batch sampler (4 slides per step: batches 4 + 2 of 6 bags) and
+    train transform (each training bag once in 1 epoch) reach the trainer; the context carries
+    the validation bags, the config and the pretrained lookup; run_dir gets the run."""
+    from milhelpers.datasets import collate_bags
+    from milhelpers.packing import slide_batch_sampler
+    seen, collated, transformed = [], [], []
+
+    def build(ctx, **kw):
+        seen.append(ctx)
+        return MeanPoolMIL(ctx.in_dim, ctx.n_classes, embed_dim=4)
+
+    def collate(bags):
+        collated.append(len(bags))
+        return collate_bags(bags)
+
+    def transform(bag, rng):
+        transformed.append(bag.slide_id)
+        return bag
+
+    method = Method("r12_fit_plumbing", build, collate_fn=collate,
+                    batch_sampler=slide_batch_sampler(4), train_transform=transform)
+    ds = planted_bags(8)
+    tr, va = ds.subset(range(6)), ds.subset(range(6, 8))
+    cfg = method.train_config(epochs=1, seed=0, progress=False)
+
+    def lookup(m):
+        return None
+
+    method.fit(tr, va, cfg, pretrained=lookup, run_dir=tmp_path / "run")
+    (ctx,) = seen
+    assert ctx.val_ds is va and ctx.config is cfg and ctx.pretrained is lookup
+    assert sorted(collated[:2]) == [2, 4]
+    assert sorted(transformed) == sorted(tr[i].slide_id for i in range(6))
+    assert (tmp_path / "run" / "run.json").exists()
+
+
+def test_r12_code_fingerprint_follows_the_recipes_config_and_train_transform():
+    """One name, one model: another training default (lr) or another train transform is another
+    recipe, so another fingerprint; the same recipe rebuilt keeps it."""
+    from milhelpers.methods import packmil_method
+    base = packmil_method()
+    other_lr = dataclasses.replace(base, config={"batch_size": 16, "lr": 1e-3})
+    assert other_lr.name == base.name
+    assert other_lr.code_fingerprint() != base.code_fingerprint()
+    assert dataclasses.replace(base, config={"batch_size": 16, "lr": 5e-4}).code_fingerprint() \
+        == base.code_fingerprint()
+    from milhelpers.train import SubsampleInstances
+    with_transform = dataclasses.replace(get_method("abmil_gated"),
+                                         train_transform=SubsampleInstances(8))
+    assert with_transform.code_fingerprint() != get_method("abmil_gated").code_fingerprint()
+
+
+def test_r12_n_classes_of_an_empty_class_name_list_counts_labels():
+    """class_names [] names no class: the labels decide (0 and 2: 3 classes)."""
+    assert n_classes_of(_Labels([0, 2], [])) == 3
+    assert n_classes_of(_Labels([0, 2], []), _Labels([1], ["a", "b", "c", "d"])) == 4
+
+
+def test_r12_fit_adds_the_recipes_loss_terms_every_step():
+    """A recipe's loss term is evaluated on every training step (6 bags, batch 1: 6 steps) and
+    logged in the history under its name."""
+    calls = []
+
+    def probe(out, batch, state):
+        calls.append(state.step)
+        return out.logits.sum() * 0.0
+
+    method = Method("r12_fit_terms", lambda ctx, **kw: MeanPoolMIL(ctx.in_dim, ctx.n_classes,
+                                                                     embed_dim=4),
+                    loss_terms=lambda model: [LossTerm("probe", probe, 0.5)])
+    ds = planted_bags(8)
+    res = method.fit(ds.subset(range(6)), ds.subset(range(6, 8)),
+                     method.train_config(epochs=1, seed=0, progress=False))
+    assert len(calls) == 6
+    assert "probe" in res.history.columns
+
+
+def test_r12_registry_is_sorted_and_takes_a_replaceable_name_again():
+    from milhelpers import methods as M
+    names = available_methods()
+    assert names == sorted(names) and len(names) == len(M.METHODS)
+    first = Method("r12_replaceable", lambda ctx, **kw: MeanPoolMIL(ctx.in_dim, ctx.n_classes))
+    second = Method("r12_replaceable", lambda ctx, **kw: MaxPoolMIL(ctx.in_dim, ctx.n_classes))
+    M._REPLACEABLE.add("r12_replaceable")
+    try:
+        assert register(first) is first
+        assert register(second) is second and get_method("r12_replaceable") is second
+    finally:
+        M._REPLACEABLE.discard("r12_replaceable")
+        M.METHODS.pop("r12_replaceable", None)
+
+
+def test_r12_get_method_loads_the_entry_points_for_a_name_it_does_not_know(monkeypatch):
+    from milhelpers import methods as M
+    from milhelpers import plugins
+    loaded = []
+    entry = Method("r12_from_entry_point", lambda ctx, **kw: MeanPoolMIL(ctx.in_dim, ctx.n_classes))
+
+    def fake_load():
+        loaded.append(1)
+        M.METHODS[entry.name] = entry
+        return [entry.name]
+
+    monkeypatch.setattr(plugins, "load_entry_points", fake_load)
+    try:
+        assert get_method("abmil_gated").name == "abmil_gated" and loaded == []
+        assert get_method("r12_from_entry_point") is entry and loaded == [1]
+    finally:
+        M.METHODS.pop(entry.name, None)
+
+
+def test_r12_as_method_hands_back_the_method_object_it_was_given():
+    """An unregistered recipe under a registered name stays itself (not the registry's entry);
+    anything else than a method, a name or a factory is refused by type."""
+    own = Method("mean_pool", lambda ctx, **kw: MaxPoolMIL(ctx.in_dim, ctx.n_classes))
+    assert as_method(own) is own and as_method(own) is not get_method("mean_pool")
+    with pytest.raises(TypeError, match="a method name or a factory fold -> model; got 3"):
+        as_method(3)
+
+
+@pytest.mark.parametrize("name, m, hidden, k", [("acmil", 5, 6, 10), ("acmil_stkim", 1, 6, 10)])
+def test_r12_acmil_summaries_state_the_registered_models_numbers(name, m, hidden, k):
+    """The summaries say what the built model does: M branches, ⌊K·mask_drop⌋ of each branch's
+    top K hidden while training."""
+    method = get_method(name)
+    model = method.build_model(BuildContext(8, 2, fold=0, seed=0))
+    assert (model.n_branches, model.top_k, math.floor(model.top_k * model.mask_drop)) == \
+        (m, k, hidden)
+    s = method.summary
+    if m > 1:
+        assert f"M = {m} gated attention branches" in s
+        assert f"STKIM hides {hidden} of each branch's top {k} instances" in s
+    else:
+        assert f"one branch, {hidden} of the top {k} hidden while training" in s
+    assert "(M = 5, no STKIM)" in get_method("acmil_mba").summary
+    assert get_method("acmil_mba").build_model(BuildContext(8, 2, 0, 0)).n_branches == 5

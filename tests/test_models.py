@@ -458,3 +458,115 @@ def test_r10_miloutput_attention_uses_its_mask_and_averages_heads_per_bag():
     torch.testing.assert_close(out.attention, expected)
     torch.testing.assert_close(out.slide_attention, torch.tensor(
         [[3 / 8, 5 / 8, 0.0], [5 / 12, 7 / 24, 7 / 24]], dtype=torch.float64))
+
+
+# --- round 12: checkpointed_forward's every output and gradient, n_classes and dropout of the
+# baselines, ABMIL's instance embeddings
+
+
+def test_r12_checkpointed_forward_matches_every_output_and_its_gradients():
+    """N = 5 in chunks of 2 (eval, no dropout): logits, the raw attention logits (1, 1, N),
+    the embedding, an all-True (1, N) mask, and the gradients of the input and every weight
+    are the model's own."""
+    torch.manual_seed(0)
+    model = ABMIL(4, embed_dim=8, attn_dim=4, dropout=0.0).eval()
+    x = torch.randn(5, 4)
+    xa, xb = x.clone().requires_grad_(), x.clone().requires_grad_()
+    ck, ref = checkpointed_forward(model, xa, chunk=2), model(xb)
+    torch.testing.assert_close(ck.logits, ref.logits)
+    torch.testing.assert_close(ck.attention_logits, ref.attention_logits)
+    torch.testing.assert_close(ck.embedding, ref.embedding)
+    assert ck.mask.tolist() == [[True] * 5] and ck.mask.dtype == torch.bool
+    torch.testing.assert_close(ck.attention, ref.attention)
+    grads = []
+    for out, xi in ((ck, xa), (ref, xb)):
+        model.zero_grad()
+        out.logits[0, 1].backward()
+        grads.append([xi.grad.clone()] + [p.grad.clone() for p in model.parameters()])
+    for g1, g2 in zip(*grads):
+        torch.testing.assert_close(g1, g2)
+
+
+def test_r12_baselines_keep_their_n_classes_and_dropout():
+    for cls in (ABMIL, MeanPoolMIL, MaxPoolMIL):
+        model = cls(4, n_classes=3, embed_dim=6)
+        assert model.n_classes == 3, cls
+        assert model(torch.randn(5, 4)).logits.shape == (1, 3), cls
+        torch.manual_seed(0)
+        quiet = cls(4, embed_dim=6, dropout=0.0).train()
+        x = torch.randn(2, 7, 4)
+        torch.testing.assert_close(quiet(x).logits, quiet(x).logits)   # no dropout at all
+        assert cls(4, embed_dim=6, dropout=0.5).project[2].p == 0.5, cls
+
+
+def test_r12_abmil_hands_back_its_instance_embeddings_with_their_gradient():
+    """extras['instance_embeddings'] is h = ReLU(W₀ x) of every instance (padding included),
+    still attached to the graph (MHIM v2's class-aware score trains through it)."""
+    torch.manual_seed(0)
+    model = ABMIL(4, embed_dim=6, attn_dim=3, dropout=0.0).eval()
+    x, mask = torch.randn(2, 5, 4), torch.tensor([[True] * 5, [True] * 3 + [False] * 2])
+    out = model(x, mask)
+    h = out.extras["instance_embeddings"]
+    torch.testing.assert_close(h, torch.relu(x @ model.project[0].weight.T + model.project[0].bias))
+    assert h.requires_grad
+    h.sum().backward()
+    assert model.project[0].weight.grad is not None
+    assert model.project[0].weight.grad.abs().sum() > 0
+
+
+def test_r12_checkpointed_forward_builds_its_mask_on_the_bags_device():
+    """On the meta device (shapes only) every output, the all-True mask too, stays there."""
+    model = ABMIL(4, embed_dim=8, attn_dim=4, dropout=0.0).eval().to("meta")
+    out = checkpointed_forward(model, torch.randn(5, 4, device="meta"), chunk=2)
+    assert out.mask.device.type == "meta" and out.mask.shape == (1, 5)
+    assert out.mask.dtype == torch.bool
+    assert out.logits.device.type == out.attention_logits.device.type == "meta"
+    assert out.attention_logits.shape == (1, 1, 5)
+
+
+def test_r12_max_pool_hands_back_every_instances_logits_and_evidence():
+    """extras: 'instance_logits' (B, N, C) = W h_k of every instance, 'instance_scores' (B, 1, N)
+    = logsumexp(l_k[1:]) − l_k[0] with padding at the dtype minimum (3 classes, B = 2)."""
+    torch.manual_seed(0)
+    model = MaxPoolMIL(4, n_classes=3, embed_dim=5, dropout=0.0).eval()
+    x, mask = torch.randn(2, 4, 4), torch.tensor([[True] * 4, [True, True, False, False]])
+    with torch.no_grad():
+        out = model(x, mask)
+        inst = model.instance_classifier(model.project(x))
+    torch.testing.assert_close(out.extras["instance_logits"], inst)
+    s = torch.logsumexp(inst[..., 1:], -1) - inst[..., 0]
+    got = out.extras["instance_scores"]
+    assert got.shape == (2, 1, 4)
+    torch.testing.assert_close(got[0, 0], s[0])
+    torch.testing.assert_close(got[1, 0, :2], s[1, :2])
+    assert (got[1, 0, 2:] == torch.finfo(got.dtype).min).all()
+
+
+@pytest.mark.parametrize("cls", [ABMIL, MeanPoolMIL, MaxPoolMIL])
+def test_r12_baselines_keep_every_output_on_the_bags_device(cls):
+    model = cls(4, embed_dim=6).eval().to("meta")
+    out = model(torch.randn(2, 5, 4, device="meta"))
+    for t in (out.logits, out.attention_logits, out.embedding, out.mask):
+        assert t.device.type == "meta"
+    assert out.logits.shape == (2, 2) and out.attention_logits.shape == (2, 1, 5)
+
+
+def test_r12_shape_errors_name_the_shapes_they_got():
+    """Each check's message states the expected B and the shape received."""
+    logits, mask = torch.randn(2, 1, 4), torch.ones(2, 4, dtype=torch.bool)
+    with pytest.raises(ValueError, match=r"with B = 2; got \(3, 2\)"):
+        MILOutput(torch.randn(3, 2), logits, torch.randn(2, 8), mask)
+    with pytest.raises(ValueError, match=r"bag embedding must be \(B, E\) with B = 2; got \(3, 8\)"):
+        MILOutput(torch.randn(2, 2), logits, torch.randn(3, 8), mask)
+    with pytest.raises(ValueError, match=r"got shape \(2, 4\) \(add the head axis"):
+        MILOutput(torch.randn(2, 2), logits[:, 0], torch.randn(2, 8), mask)
+    with pytest.raises(ValueError, match=r"mask must be \(B, N\) = \(2, 4\) for attention logits "
+                                         r"\(2, 1, 4\); got \(2, 5\)"):
+        MILOutput(torch.randn(2, 2), logits, torch.randn(2, 8), torch.ones(2, 5, dtype=torch.bool))
+
+
+def test_r12_as_batch_names_a_one_dimensional_input_as_given():
+    with pytest.raises(ValueError, match=r"\(N, D\) or \(B, N, D\), got \(5,\)"):
+        as_batch(torch.randn(5), None)
+    with pytest.raises(ValueError, match=r"got \(1, 2, 3, 4\)"):
+        as_batch(torch.randn(1, 2, 3, 4), None)

@@ -13,7 +13,8 @@ from milhelpers.datasets import Bag, ListBagDataset
 from milhelpers.methods import BuildContext, packmil_method
 from milhelpers.models import ABMIL, ADS, PackMIL
 from milhelpers.packing import (PackedBatch, hyperslide_label, pack_collate, pack_tensors,
-                                padded_token_share, slide_batch_sampler, split_slide)
+                                padded_token_share, sequential_packs, slide_batch_sampler,
+                                split_slide)
 from milhelpers.train import torch_threads
 from same_model import assert_same_model
 
@@ -453,3 +454,312 @@ def test_r8_hyperslide_target_kinds_by_hand(kind):
                         residual_mask=torch.ones(1, 3, dtype=torch.bool),
                         residual_slide_index=torch.tensor([[0, 1, 2]]), residual_counts=counts)
     torch.testing.assert_close(batch.hyperslide_labels(2, **kw), want)
+
+
+# ------------------------------------------------------------------------------------------
+# round 12: the audit-12 survivors and a sweep of packing.py, packmil.py and packmil_method
+# ------------------------------------------------------------------------------------------
+def test_r12_pack_tensors_keeps_the_parts_dtype():
+    """float64 parts give float64 packs holding the exact values (1/3 is not rounded to float32);
+    the mask is bool and the slide index long."""
+    third = torch.full((2, 3), 1 / 3, dtype=torch.float64)
+    x, mask, index = pack_tensors([third, torch.ones(1, 3, dtype=torch.float64)], [[0, 1]])
+    assert x.dtype == torch.float64
+    assert x[0, 0, 0].item() == 1 / 3 and x[0, 2].tolist() == [1.0, 1.0, 1.0]
+    assert mask.dtype == torch.bool and index.dtype == torch.long
+    assert index.tolist() == [[0, 0, 1]]
+    assert pack_tensors([torch.ones(2, 3, dtype=torch.float64)], [[0]])[0].dtype == torch.float64
+
+
+def test_r12_ads_packed_refuses_a_slide_split_across_packs_and_keeps_each_slides_number():
+    """Slide 0 in both packs is refused. Slides 0 and 1 in pack 0 (2 tokens each) and slide 2
+    in pack 1 (2 tokens), r = 2: one token per slide, the packs [[0, 1], [2, −1]]."""
+    torch.manual_seed(0)
+    ads = ADS(2, 2).train()
+    with pytest.raises(AssertionError, match="split across packs"):
+        ads.packed(torch.randn(2, 2, 2), torch.tensor([[0, 0], [0, 0]]))
+    feats, index = ads.packed(torch.randn(2, 4, 2), torch.tensor([[0, 0, 1, 1], [2, 2, -1, -1]]))
+    assert index.tolist() == [[0, 1], [2, -1]]
+    assert feats.shape == (2, 2, 2) and feats[1, 1].tolist() == [0.0, 0.0]
+
+
+def test_r12_packmil_method_validates_lr_and_batch_size():
+    with pytest.raises(ValueError, match="lr"):
+        packmil_method(lr=-1.0)
+    with pytest.raises(ValueError, match="batch_size"):
+        packmil_method(batch_size=0)
+    assert packmil_method(lr=0.0).name == "packmil_lr0"
+
+
+def test_r12_hyperslide_tokenmix_keeps_fractional_token_weights():
+    """Token weights 0.5 and 1.5: the mixture is [0.25, 0.75] (not truncated to [0, 1]); 0.5
+    and 0.5 give [0.5, 0.5] (not 'no tokens'); a multi-hot member of weight 0.5 counts."""
+    got = hyperslide_label([0, 1], torch.tensor([0.5, 1.5]), 2, kind="tokenmix")
+    assert got.tolist() == [0.25, 0.75]
+    assert hyperslide_label([0, 1], torch.tensor([0.5, 0.5]), 2, kind="tokenmix").tolist() == \
+        [0.5, 0.5]
+    assert hyperslide_label([0, 1], torch.tensor([0.5, 0.0]), 2).tolist() == [1.0, 0.0]
+
+
+def test_r12_hyperslide_label_takes_class_indices_given_as_floats():
+    """labels as a float tensor [1., 0.] (token counts 2 and 1) are class indices: multi-hot
+    [1, 1], mixture [1/3, 2/3]."""
+    y = torch.tensor([1.0, 0.0])
+    assert hyperslide_label(y, torch.tensor([2.0, 1.0]), 2).tolist() == [1.0, 1.0]
+    torch.testing.assert_close(hyperslide_label(y, torch.tensor([2.0, 1.0]), 2, kind="tokenmix"),
+                               torch.tensor([1 / 3, 2 / 3]))
+
+
+def test_r12_integer_checks_hand_back_python_ints():
+    """split_slide(4.0, …) below min_len: the whole slide as long indices 0 … 3; a batch size
+    of 2.0 makes batches of 2."""
+    main, res = split_slide(4.0, 0.5, min_len=10)
+    assert main.dtype == res.dtype == torch.long
+    assert main.tolist() == res.tolist() == [0, 1, 2, 3]
+    ds = ListBagDataset(_bags([3] * 4))
+    batches = list(slide_batch_sampler(2.0)(ds, torch.Generator().manual_seed(0)))
+    assert [len(b) for b in batches] == [2, 2]
+
+
+def test_r12_collate_checks_p_and_ads_ratio_when_built():
+    for p in (0, 0.0, 1.5, -0.5):
+        with pytest.raises(ValueError, match=r"p=.*\(0, 1\]"):
+            pack_collate(p=p)
+    assert pack_collate(p=1.0).p == 1.0
+    with pytest.raises(ValueError, match=r"ads_ratio=0 must be an integer >= 1 \(1 = no ADS\)"):
+        pack_collate(ads_ratio=0)
+    assert pack_collate(ads_ratio=1).ads_ratio == 1
+    with pytest.raises(ValueError, match="min_len=-1 must be an integer >= 0"):
+        pack_collate(min_len=-1)
+    assert pack_collate(min_len=0).min_len == 0
+
+
+def test_r12_sequential_packs_skips_empty_parts_and_goes_on():
+    """[2, 0, 3, 0, 1] in packs of 4: part 0 alone (2 + 3 > 4), parts 2 and 4 together (3 + 1 =
+    4); the empty parts 1 and 3 are left out, not the end of the list."""
+    assert sequential_packs([2, 0, 3, 0, 1], 4) == [[0], [2, 4]]
+    assert sequential_packs([0, 0, 1], 1) == [[2]]
+    with pytest.raises(ValueError, match="max_len=0 must be an integer >= 1"):
+        sequential_packs([1], 0)
+
+
+def test_r12_packed_batch_builds_its_model_kwargs_from_its_own_fields():
+    """With residual packs, model_kwargs holds exactly slide_index, residual, residual_mask and
+    residual_slide_index, each the batch's own tensor; an empty dict given is filled too."""
+    x, mask, index = pack_tensors([torch.ones(2, 3), torch.zeros(1, 3)], [[0, 1]])
+    rx, rmask, rindex = pack_tensors([torch.full((1, 3), 5.0), torch.full((2, 3), 7.0)], [[0], [1]])
+    batch = PackedBatch(x, mask, index, torch.tensor([0, 1]), ["a", "b"], rx, rmask, rindex,
+                        torch.tensor([[1.0, 0.0], [0.0, 2.0]]), model_kwargs={})
+    kw = batch.model_kwargs
+    assert set(kw) == {"slide_index", "residual", "residual_mask", "residual_slide_index"}
+    assert kw["slide_index"] is index and kw["residual"] is rx
+    assert kw["residual_mask"] is rmask and kw["residual_slide_index"] is rindex
+
+
+def test_r12_collate_keeps_the_batch_order_of_slide_ids_and_labels():
+    bags = [Bag(torch.randn(4, 3), 1, "b"), Bag(torch.randn(5, 3), 0, "a"),
+            Bag(torch.randn(3, 3), 1, "c")]
+    batch = pack_collate(max_len=64, min_len=0)(bags)
+    assert batch.slide_ids == ["b", "a", "c"]
+    assert batch.labels.tolist() == [1, 0, 1] and batch.labels.dtype == torch.long
+    assert batch.coords == [None] * 3 and batch.instance_labels == [None] * 3
+
+
+def test_r12_slide_batch_sampler_refuses_batch_size_zero_by_name():
+    with pytest.raises(ValueError, match="batch_size=0 must be an integer >= 1"):
+        slide_batch_sampler(0)
+
+
+def test_r12_padded_token_share_defaults_are_seed_0_and_20_epochs():
+    """Lengths 2, 2, 8, 8, 3 in pairs: the default is numpy default_rng(0)'s first 20
+    permutations, by hand (neither seed 1 nor 10 or 21 epochs give the same share)."""
+    lengths = [2, 2, 8, 8, 3]
+
+    def by_hand(seed, epochs):
+        rng = np.random.default_rng(seed)
+        return _share_by_hand(lengths, 2, [rng.permutation(5).tolist() for _ in range(epochs)])
+
+    want = by_hand(0, 20)
+    assert padded_token_share(lengths, 2) == pytest.approx(want, abs=1e-12)
+    for other in (by_hand(1, 20), by_hand(0, 10), by_hand(0, 21)):
+        assert abs(other - want) > 1e-6
+
+
+def test_r12_packmil_method_without_residual_has_no_loss_terms_and_no_residual_packs():
+    method = packmil_method(alpha=0)
+    model = method.build_model(BuildContext(in_dim=6, n_classes=2, fold=0, seed=0))
+    assert tuple(method.loss_terms(model)) == ()
+    assert method.collate_fn.residual is False
+    (term,) = packmil_method(alpha=0.3).loss_terms(model)
+    assert term.name == "hyperslide" and term.weight == 0.3
+
+
+def test_r12_packmil_summary_names_every_option():
+    s = packmil_method(p=0.3, max_len=128, min_len=8, ads_ratio=2, alpha=0.5, batch_size=8,
+                       lr=1e-3, target="tokenmix").summary
+    for part in ("B = 8 slides", "p = 0.3 to the main branch", "packs of ≤ 128 tokens",
+                 "under 8 patches", ", ADS r = 2)", "token-weighted class mixtures as targets",
+                 "ce loss, α = 0.5", "Adam lr 0.001"):
+        assert part in s, part
+    d = packmil_method().summary
+    assert "ADS" not in d and "bce loss, α = 0.2" in d and "multi-hot targets" in d
+    assert "Adam lr 0.0005" in d and "B = 16 slides" in d
+    assert "no residual branch" in packmil_method(alpha=0).summary
+
+
+def test_r12_ads_reweights_with_tanh_scores_over_real_tokens_only():
+    """score(x) = 2·tanh(x) (1-d tokens, hidden 1): x = (−1, 2) gets α = softmax(2 tanh(−1),
+    2 tanh 2) and x + α x; a third, masked token keeps α = 0 (x unchanged)."""
+    ads = ADS(1, 2, hidden=1)
+    with torch.no_grad():
+        ads.score[0].weight.fill_(1.0)
+        ads.score[0].bias.zero_()
+        ads.score[2].weight.fill_(2.0)
+        ads.score[2].bias.zero_()
+    x = torch.tensor([[-1.0], [2.0]])
+    e = torch.tensor([2 * math.tanh(-1.0), 2 * math.tanh(2.0)])
+    a = torch.softmax(e, 0)
+    with torch.no_grad():
+        torch.testing.assert_close(ads.reweight(x)[:, 0], x[:, 0] * (1 + a))
+        padded = torch.tensor([[[-1.0], [2.0], [5.0]]])
+        got = ads.reweight(padded, torch.tensor([[True, True, False]]))[0, :, 0]
+    torch.testing.assert_close(got, torch.tensor([-1.0 * (1 + a[0]), 2.0 * (1 + a[1]), 5.0]))
+
+
+def test_r12_packed_forward_gives_each_slide_its_own_pack_and_output():
+    """Packs [[0, 0, 1, −1], [2, 2, 2, 3]] (eval): pack_of = [0, 0, 1, 1], and each slide's
+    logits and embedding are those of its tokens alone; membership mask by hand."""
+    torch.manual_seed(0)
+    model = PackMIL(3, 2, embed_dim=5, attn_dim=4).eval()
+    x = torch.randn(2, 4, 3)
+    si = torch.tensor([[0, 0, 1, -1], [2, 2, 2, 3]])
+    with torch.no_grad():
+        out = model(x, slide_index=si)
+        assert out.extras["pack_of"].tolist() == [0, 0, 1, 1]
+        assert out.mask.tolist() == [[True, True, False, False], [False, False, True, False],
+                                     [True, True, True, False], [False, False, False, True]]
+        for s, tokens in enumerate((x[0, :2], x[0, 2:3], x[1, :3], x[1, 3:])):
+            alone = model(tokens)
+            torch.testing.assert_close(out.logits[s], alone.logits[0])
+            torch.testing.assert_close(out.embedding[s], alone.embedding[0])
+
+
+def test_r12_split_slide_draws_a_cap_only_for_a_part_longer_than_the_cap():
+    """n = 12, p = 0.4, cap = 4: the main part (4 = cap) is kept whole and draws nothing, so the
+    residual part's subsample (8 > 4) is the generator's next randperm(8) after the split's
+    randperm(12), by hand."""
+    for seed in range(4):
+        g = torch.Generator().manual_seed(seed)
+        perm = torch.randperm(12, generator=g)
+        want_res = perm[4:][torch.randperm(8, generator=g)[:4]]
+        main, res = split_slide(12, 0.4, min_len=0, cap=4,
+                                generator=torch.Generator().manual_seed(seed))
+        assert main.tolist() == sorted(perm[:4].tolist())
+        assert res.tolist() == sorted(want_res.tolist())
+
+
+def test_r12_ads_pads_a_part_with_zero_tokens_before_grouping():
+    """Identity ADS, D = 2, r = 2, one token (1, 1): re-weighted to (2, 2) (α = 1), padded with
+    one zero token, embedded (GELU(2) or GELU(0) = 0 per coordinate), grouped to 4 coordinates
+    of which 2 are kept: every output is GELU(2) or 0, and over 8 draws both occur."""
+    ads = _identity_ads(2, 2).train()
+    g2 = float(F.gelu(torch.tensor(2.0)))
+    seen = set()
+    for seed in range(8):
+        torch.manual_seed(seed)
+        with torch.no_grad():
+            out = ads.forward_part(torch.ones(1, 2))
+        assert out.shape == (1, 2)
+        for v in out.flatten().tolist():
+            assert v == pytest.approx(0.0, abs=1e-7) or v == pytest.approx(g2), v
+            seen.add(round(v, 5))
+    assert len(seen) == 2
+
+
+def test_r12_hyperslide_of_one_slide_with_ads_is_that_slide_through_the_model():
+    """Eval, ADS r = 2: a residual pack holding one slide (3 tokens and padding) is re-weighted,
+    embedded and mapped by the ADS like the slide alone, so its hyperslide logits are the
+    model's logits of those 3 tokens."""
+    torch.manual_seed(0)
+    model = PackMIL(3, 2, embed_dim=5, attn_dim=4, ads_ratio=2).eval()
+    x, res = torch.randn(1, 2, 3), torch.randn(1, 4, 3)
+    rindex = torch.tensor([[0, 0, 0, -1]])
+    with torch.no_grad():
+        out = model(x, slide_index=torch.tensor([[0, 0]]), residual=res,
+                    residual_mask=rindex >= 0, residual_slide_index=rindex)
+        torch.testing.assert_close(out.extras["hyperslide_logits"][0], model(res[0, :3]).logits[0])
+        torch.testing.assert_close(out.logits[0], model(x[0]).logits[0])
+
+
+def test_r12_ads_packed_keeps_slides_listed_out_of_order_with_their_own_tokens():
+    """Eval (no compression): pack 0 holds slide 1, pack 1 slide 0; the re-assembled packs keep
+    that order, each slide's tokens mapped by the ADS alone."""
+    torch.manual_seed(0)
+    ads = ADS(2, 2).eval()
+    x = torch.randn(2, 2, 2)
+    with torch.no_grad():
+        feats, index = ads.packed(x, torch.tensor([[1, 1], [0, 0]]))
+        assert index.tolist() == [[1, 1], [0, 0]]
+        torch.testing.assert_close(feats[0], ads.forward_part(x[0]))
+        torch.testing.assert_close(feats[1], ads.forward_part(x[1]))
+
+
+def test_r12_batch_without_residual_packs_moves_with_its_empty_fields():
+    bags = _bags([6, 8])
+    batch = pack_collate(p=1.0, max_len=64, min_len=0)(bags)
+    moved = batch.to("cpu")
+    assert moved.residual_features is None and moved.residual_counts is None
+    assert moved.residual_mask is None and moved.residual_slide_index is None
+    assert torch.equal(moved.features, batch.features) and moved.slide_ids == ["s0", "s1"]
+    assert set(moved.model_kwargs) == {"slide_index"}
+
+
+def test_r12_packed_batch_moves_every_tensor_to_the_device_asked_for():
+    """to('meta'): every tensor field (and the model_kwargs rebuilt from them) is on the meta
+    device; the slide ids stay as they are."""
+    bags = _bags([4, 6, 5])
+    batch = pack_collate(max_len=64, min_len=0)(bags)
+    moved = batch.to("meta")
+    for f in ("features", "mask", "slide_index", "labels", "residual_features", "residual_mask",
+              "residual_slide_index", "residual_counts"):
+        assert getattr(moved, f).device.type == "meta", f
+        assert getattr(moved, f).shape == getattr(batch, f).shape, f
+    assert all(v.device.type == "meta" for v in moved.model_kwargs.values())
+    assert moved.slide_ids == ["s0", "s1", "s2"]
+
+
+def test_r12_split_slide_checks_its_share_and_a_zero_cap():
+    for p in (0, 0.0, 1.01):
+        with pytest.raises(ValueError, match=r"p=.*must lie in \(0, 1\]"):
+            split_slide(10, p)
+    with pytest.raises(ValueError, match="cap=0 must be an integer >= 1"):
+        split_slide(10, 0.5, cap=0)
+    main, res = split_slide(10, 0.5, cap=1, generator=torch.Generator().manual_seed(0))
+    assert len(main) == len(res) == 1
+
+
+def test_r12_sequential_packs_name_the_part_that_is_too_long():
+    with pytest.raises(ValueError, match=r"part 2 has 5 tokens > max_len=4"):
+        sequential_packs([1, 2, 5], 4)
+
+
+def test_r12_pack_tensors_take_dtype_and_width_from_a_packed_part_not_an_empty_one():
+    """An empty float32 part 0 (left out of the packs) does not decide the packs' dtype: the
+    float64 part they hold does."""
+    parts = [torch.zeros(0, 3), torch.full((2, 3), 1 / 3, dtype=torch.float64)]
+    x, mask, index = pack_tensors(parts, [[1]])
+    assert x.dtype == torch.float64 and x.shape == (1, 2, 3)
+    assert x[0, 0, 0].item() == 1 / 3 and index.tolist() == [[1, 1]]
+
+
+def test_r12_hyperslide_label_errors_name_the_numbers():
+    with pytest.raises(ValueError, match="token_counts has 3 slides per row but labels has 2"):
+        hyperslide_label([0, 1], torch.ones(2, 3), 2)
+    with pytest.raises(ValueError, match=r"0 … n_classes−1 = 2; got \[0, 3\]"):
+        hyperslide_label([3, 0, 3], torch.ones(3), 3)
+
+
+def test_r12_collate_labels_are_long_whatever_integer_type_the_bags_hold():
+    bags = [Bag(torch.randn(4, 3), np.int32(1), "a"), Bag(torch.randn(5, 3), np.int32(0), "b")]
+    batch = pack_collate(max_len=64, min_len=0)(bags)
+    assert batch.labels.dtype == torch.long and batch.labels.tolist() == [1, 0]

@@ -7233,6 +7233,380 @@ MUTANTS.update({
         'tests/test_metrics_viz.py -k test_r11_top_branch_rejects_k_below_one_like_topk_members'),
 })
 
+# round 12 (ACMIL and PackMIL): the audit-12 survivors in packing.py, packmil.py and packmil_method, and a sweep of packing.py (integer and share checks, empty parts, PackedBatch's model_kwargs and devices, slide order, label dtype, padded_token_share's defaults, the cap's draw), packmil.py (ADS scores, mask, zero padding, owner and part order, the main and residual compression, per-slide pack and position), packmil_method's terms and summary, abmil.py (checkpointed_forward, n_classes, dropout, instance embeddings and logits), base.py's shape messages, stkim_mask's dtype, the ACMIL summaries and the registry (factories' options, Method.fit's plumbing, fingerprint parts, n_classes_of, register, get_method's entry points, as_method) — r12pack_
+MUTANTS.update({
+    'audit12_packmil_pack_tensors_dtype_lost': (
+        'milhelpers/packing.py',
+        '    x = ref.new_zeros(len(packs), t, d)',
+        '    x = torch.zeros(len(packs), t, d)',
+        'tests/test_packing_paths.py -k test_r12_pack_tensors_keeps_the_parts_dtype'),
+    'audit12_packmil_ads_split_slide_assert_widened': (
+        'milhelpers/models/packmil.py',
+        '        assert sorted(owner) == slides, "a slide is split across packs"',
+        '        assert set(owner) == set(slides), "a slide is split across packs"',
+        'tests/test_packing_paths.py -k test_r12_ads_packed_refuses_a_slide_split_across_packs_and_keeps_each_slides_number'),
+    'audit12_packmil_method_lr_not_validated': (
+        'milhelpers/methods.py',
+        '    TrainConfig(batch_size=batch_size, lr=lr)                       # bad batch size / lr too',
+        '    TrainConfig(batch_size=batch_size)                              # bad batch size / lr too',
+        'tests/test_packing_paths.py -k test_r12_packmil_method_validates_lr_and_batch_size'),
+    'audit12_packmil_hyperslide_counts_truncated': (
+        'milhelpers/packing.py',
+        '    w = torch.as_tensor(token_counts, dtype=torch.float32)',
+        '    w = torch.as_tensor(token_counts, dtype=torch.long)',
+        'tests/test_packing_paths.py -k test_r12_hyperslide_tokenmix_keeps_fractional_token_weights'),
+    'r12pack_positive_int_check_returns_the_raw_value': (
+        'milhelpers/packing.py',
+        '    return int(value)',
+        '    return value',
+        'tests/test_packing_paths.py -k test_r12_integer_checks_hand_back_python_ints'),
+    'r12pack_collate_p_unchecked_when_built': (
+        'milhelpers/packing.py',
+        '        _check_share(self.p)',
+        '        float(self.p)',
+        'tests/test_packing_paths.py -k test_r12_collate_checks_p_and_ads_ratio_when_built'),
+    'r12pack_collate_ads_ratio_zero_ok': (
+        'milhelpers/packing.py',
+        '_check_positive_int(self.ads_ratio, "ads_ratio", 1, " (1 = no ADS)")',
+        '_check_positive_int(self.ads_ratio, "ads_ratio", 0, " (1 = no ADS)")',
+        'tests/test_packing_paths.py -k test_r12_collate_checks_p_and_ads_ratio_when_built'),
+    'r12pack_sequential_packs_stop_at_an_empty_part': (
+        'milhelpers/packing.py',
+        '            continue',
+        '            break',
+        'tests/test_packing_paths.py -k test_r12_sequential_packs_skips_empty_parts_and_goes_on'),
+    'r12pack_sequential_packs_max_len_zero_ok': (
+        'milhelpers/packing.py',
+        '    max_len = _check_positive_int(max_len, "max_len")',
+        '    max_len = _check_positive_int(max_len, "max_len", 0)',
+        'tests/test_packing_paths.py -k test_r12_sequential_packs_skips_empty_parts_and_goes_on'),
+    'r12pack_sequential_packs_new_pack_counts_its_first_part_twice': (
+        'milhelpers/packing.py',
+        '            total = 0',
+        '            total = n',
+        'tests/test_packing_paths.py -k test_r12_sequential_packs_skips_empty_parts_and_goes_on'),
+    'r12pack_hyperslide_labels_keep_their_dtype': (
+        'milhelpers/packing.py',
+        '    y = torch.as_tensor(labels, dtype=torch.long)',
+        '    y = torch.as_tensor(labels)',
+        'tests/test_packing_paths.py -k test_r12_hyperslide_label_takes_class_indices_given_as_floats'),
+    'r12pack_packed_batch_kwargs_filled_only_for_none': (
+        'milhelpers/packing.py',
+        '        if not self.model_kwargs:',
+        '        if self.model_kwargs is None:',
+        'tests/test_packing_paths.py -k test_r12_packed_batch_builds_its_model_kwargs_from_its_own_fields'),
+    'r12pack_packed_batch_residual_kwarg_is_the_main_packs': (
+        'milhelpers/packing.py',
+        'self.model_kwargs.update(residual=self.residual_features,',
+        'self.model_kwargs.update(residual=self.features,',
+        'tests/test_packing_paths.py -k test_r12_packed_batch_builds_its_model_kwargs_from_its_own_fields'),
+    'r12pack_collate_slide_ids_sorted': (
+        'milhelpers/packing.py',
+        '[b.slide_id for b in bags]',
+        'sorted(b.slide_id for b in bags)',
+        'tests/test_packing_paths.py -k test_r12_collate_keeps_the_batch_order_of_slide_ids_and_labels'),
+    'r12pack_sampler_batch_size_zero_ok': (
+        'milhelpers/packing.py',
+        '    batch_size = _check_positive_int(batch_size, "batch_size")',
+        '    batch_size = _check_positive_int(batch_size, "batch_size", 0)',
+        'tests/test_packing_paths.py -k test_r12_slide_batch_sampler_refuses_batch_size_zero_by_name'),
+    'r12pack_padded_share_default_epochs_10': (
+        'milhelpers/packing.py',
+        '                       epochs: int = 20) -> float:',
+        '                       epochs: int = 10) -> float:',
+        'tests/test_packing_paths.py -k test_r12_padded_token_share_defaults_are_seed_0_and_20_epochs'),
+    'r12pack_padded_share_default_seed_1': (
+        'milhelpers/packing.py',
+        'def padded_token_share(lengths: Sequence[int], batch_size: int, seed: int = 0,',
+        'def padded_token_share(lengths: Sequence[int], batch_size: int, seed: int = 1,',
+        'tests/test_packing_paths.py -k test_r12_padded_token_share_defaults_are_seed_0_and_20_epochs'),
+    'r12pack_split_cap_draws_for_a_part_at_the_cap': (
+        'milhelpers/packing.py',
+        '        if len(main) > cap:',
+        '        if len(main) >= cap:',
+        'tests/test_packing_paths.py -k test_r12_split_slide_draws_a_cap_only_for_a_part_longer_than_the_cap'),
+    'r12pack_method_alpha_zero_keeps_a_zero_weight_term': (
+        'milhelpers/methods.py',
+        '        if alpha == 0:\n            return ()',
+        '        if alpha < 0:\n            return ()',
+        'tests/test_packing_paths.py -k test_r12_packmil_method_without_residual_has_no_loss_terms_and_no_residual_packs'),
+    'r12pack_method_summary_p_is_alpha': (
+        'milhelpers/methods.py',
+        'f"p = {_short(float(p))} to the main branch',
+        'f"p = {_short(float(alpha))} to the main branch',
+        'tests/test_packing_paths.py -k test_r12_packmil_summary_names_every_option'),
+    'r12pack_method_summary_ads_always': (
+        'milhelpers/methods.py',
+        'ads = f", ADS r = {ads_ratio}" if ads_ratio else ""',
+        'ads = f", ADS r = {ads_ratio}"',
+        'tests/test_packing_paths.py -k test_r12_packmil_summary_names_every_option'),
+    'r12pack_method_summary_alpha_zero_is_none_check': (
+        'milhelpers/methods.py',
+        'f"{_short(float(alpha))}" if alpha else "no residual branch")',
+        'f"{_short(float(alpha))}" if alpha is not None else "no residual branch")',
+        'tests/test_packing_paths.py -k test_r12_packmil_summary_names_every_option'),
+    'r12pack_ads_score_relu': (
+        'milhelpers/models/packmil.py',
+        'nn.Linear(dim, hidden), nn.Tanh(), nn.Linear(hidden, 1)',
+        'nn.Linear(dim, hidden), nn.ReLU(), nn.Linear(hidden, 1)',
+        'tests/test_packing_paths.py -k test_r12_ads_reweights_with_tanh_scores_over_real_tokens_only'),
+    'r12pack_ads_reweight_mask_test_flipped': (
+        'milhelpers/models/packmil.py',
+        '[..., 0]                                     # (..., n)\n        if mask is not None:',
+        '[..., 0]                                     # (..., n)\n        if mask is None:',
+        'tests/test_packing_paths.py -k test_r12_ads_reweights_with_tanh_scores_over_real_tokens_only'),
+    'r12pack_ads_packed_owner_is_the_pack': (
+        'milhelpers/models/packmil.py',
+        '                owner.append(s)',
+        '                owner.append(p)',
+        'tests/test_packing_paths.py -k test_r12_ads_packed_refuses_a_slide_split_across_packs_and_keeps_each_slides_number'),
+    'r12pack_packed_pack_of_from_positions': (
+        'milhelpers/models/packmil.py',
+        'packs = torch.arange(p, device=x.device)[:, None].expand(p, t)[real]',
+        'packs = torch.arange(t, device=x.device)[None, :].expand(p, t)[real]',
+        'tests/test_packing_paths.py -k test_r12_packed_forward_gives_each_slide_its_own_pack_and_output'),
+    'r12pack_packed_token_position_from_packs': (
+        'milhelpers/models/packmil.py',
+        'pos = torch.arange(t, device=x.device)[None, :].expand(p, t)[real]',
+        'pos = torch.arange(p, device=x.device)[:, None].expand(p, t)[real]',
+        'tests/test_packing_paths.py -k test_r12_packed_forward_gives_each_slide_its_own_pack_and_output'),
+    'r12pack_checkpointed_pools_with_logits': (
+        'milhelpers/models/abmil.py',
+        'zip(a.split(chunk), hs)',
+        'zip(e.split(chunk), hs)',
+        'tests/test_models.py -k test_r12_checkpointed_forward_matches_every_output_and_its_gradients'),
+    'r12pack_checkpointed_returns_weights_as_logits': (
+        'milhelpers/models/abmil.py',
+        'return MILOutput(model.classifier(z), e[None, None], z, mask)',
+        'return MILOutput(model.classifier(z), a[None, None], z, mask)',
+        'tests/test_models.py -k test_r12_checkpointed_forward_matches_every_output_and_its_gradients'),
+    'r12pack_abmil_n_classes_fixed_at_two': (
+        'milhelpers/models/abmil.py',
+        'self.n_classes, self.gated = n_classes, gated',
+        'self.n_classes, self.gated = 2, gated',
+        'tests/test_models.py -k test_r12_baselines_keep_their_n_classes_and_dropout'),
+    'r12pack_meanpool_dropout_fixed': (
+        'milhelpers/models/abmil.py',
+        '        self.project = _projection(in_dim, embed_dim, dropout)\n        self.classifier = nn.Linear(embed_dim, n_classes)',
+        '        self.project = _projection(in_dim, embed_dim, 0.25)\n        self.classifier = nn.Linear(embed_dim, n_classes)',
+        'tests/test_models.py -k test_r12_baselines_keep_their_n_classes_and_dropout'),
+    'r12pack_maxpool_n_classes_fixed_at_two': (
+        'milhelpers/models/abmil.py',
+        '        self.n_classes = n_classes\n        self.project = _projection(in_dim, embed_dim, dropout)\n        self.instance_classifier',
+        '        self.n_classes = 2\n        self.project = _projection(in_dim, embed_dim, dropout)\n        self.instance_classifier',
+        'tests/test_models.py -k test_r12_baselines_keep_their_n_classes_and_dropout'),
+    'r12pack_abmil_instance_embeddings_detached': (
+        'milhelpers/models/abmil.py',
+        '{"instance_embeddings": h}',
+        '{"instance_embeddings": h.detach()}',
+        'tests/test_models.py -k test_r12_abmil_hands_back_its_instance_embeddings_with_their_gradient'),
+    'r12pack_stkim_nothing_hidden_is_float': (
+        'milhelpers/models/acmil.py',
+        '    hidden = torch.zeros(b, m, n, dtype=torch.bool, device=scores.device)',
+        '    hidden = torch.zeros(b, m, n, device=scores.device)',
+        'tests/test_acmil.py -k test_r12_stkim_mask_that_hides_nothing_is_a_boolean_b_m_n_mask'),
+    'r12pack_mean_pool_registry_drops_options': (
+        'milhelpers/methods.py',
+        'lambda ctx, **kw: MeanPoolMIL(ctx.in_dim, ctx.n_classes, **kw)',
+        'lambda ctx, **kw: MeanPoolMIL(ctx.in_dim, ctx.n_classes)',
+        'tests/test_methods.py -k test_r12_registered_factories_pass_model_options_and_the_contexts_sizes'),
+    'r12pack_max_pool_registry_drops_options': (
+        'milhelpers/methods.py',
+        'lambda ctx, **kw: MaxPoolMIL(ctx.in_dim, ctx.n_classes, **kw)',
+        'lambda ctx, **kw: MaxPoolMIL(ctx.in_dim, ctx.n_classes)',
+        'tests/test_methods.py -k test_r12_registered_factories_pass_model_options_and_the_contexts_sizes'),
+    'r12pack_ads_pads_with_ones': (
+        'milhelpers/models/packmil.py',
+        'x.new_zeros(m * r - n, d)',
+        'x.new_ones(m * r - n, d)',
+        'tests/test_packing_paths.py -k test_r12_ads_pads_a_part_with_zero_tokens_before_grouping'),
+    'r12pack_ads_packed_skips_the_last_pack': (
+        'milhelpers/models/packmil.py',
+        '        for p in range(x.shape[0]):',
+        '        for p in range(x.shape[0] - 1):',
+        'tests/test_packing_paths.py -k test_r12_ads_packed_refuses_a_slide_split_across_packs_and_keeps_each_slides_number'),
+    'r12pack_ads_packed_part_index_is_the_slide': (
+        'milhelpers/models/packmil.py',
+        '                pk.append(len(parts))',
+        '                pk.append(s)',
+        'tests/test_packing_paths.py -k test_r12_ads_packed_keeps_slides_listed_out_of_order_with_their_own_tokens'),
+    'r12pack_residual_features_not_compressed': (
+        'milhelpers/models/packmil.py',
+        '                residual, residual_slide_index = self.ads.packed(residual, residual_slide_index)',
+        '                _, residual_slide_index = self.ads.packed(residual, residual_slide_index)',
+        'tests/test_packing_paths.py -k test_r12_hyperslide_of_one_slide_with_ads_is_that_slide_through_the_model'),
+    'r12pack_batch_to_moves_none': (
+        'milhelpers/packing.py',
+        '        mv = (lambda t: None if t is None else t.to(device))',
+        '        mv = (lambda t: t.to(device))',
+        'tests/test_packing_paths.py -k test_r12_batch_without_residual_packs_moves_with_its_empty_fields'),
+    'r12pack_collate_coords_empty': (
+        'milhelpers/packing.py',
+        'coords=[None] * len(bags), instance_labels',
+        'coords=[], instance_labels',
+        'tests/test_packing_paths.py -k test_r12_collate_keeps_the_batch_order_of_slide_ids_and_labels'),
+    'r12pack_with_options_drops_the_name': (
+        'milhelpers/methods.py',
+        '        return dataclasses.replace(self, name=name or self.name,',
+        '        return dataclasses.replace(self, name=name,',
+        'tests/test_methods.py -k test_r12_unnamed_variant_keeps_the_name_and_building_leaves_the_global_stream'),
+    'r12pack_build_model_reseeds_the_global_stream': (
+        'milhelpers/methods.py',
+        '        with torch.random.fork_rng(devices=[]):   # leaves the global stream untouched',
+        '        if True:   # leaves the global stream untouched',
+        'tests/test_methods.py -k test_r12_unnamed_variant_keeps_the_name_and_building_leaves_the_global_stream'),
+    'r12pack_packed_main_features_not_compressed': (
+        'milhelpers/models/packmil.py',
+        '            x, slide_index = self.ads.packed(x, slide_index)',
+        '            _, slide_index = self.ads.packed(x, slide_index)',
+        'tests/test_packing_paths.py -k test_r12_hyperslide_of_one_slide_with_ads_is_that_slide_through_the_model'),
+    'r12pack_batch_to_leaves_slide_index': (
+        'milhelpers/packing.py',
+        'mv(self.features), mv(self.mask), mv(self.slide_index),',
+        'mv(self.features), mv(self.mask), self.slide_index,',
+        'tests/test_packing_paths.py -k test_r12_packed_batch_moves_every_tensor_to_the_device_asked_for'),
+    'r12pack_batch_to_leaves_labels': (
+        'milhelpers/packing.py',
+        '                           mv(self.labels), self.slide_ids, mv(self.residual_features),',
+        '                           self.labels, self.slide_ids, mv(self.residual_features),',
+        'tests/test_packing_paths.py -k test_r12_packed_batch_moves_every_tensor_to_the_device_asked_for'),
+    'r12pack_checkpointed_mask_on_the_default_device': (
+        'milhelpers/models/abmil.py',
+        '    mask = torch.ones(1, len(x), dtype=torch.bool, device=x.device)',
+        '    mask = torch.ones(1, len(x), dtype=torch.bool)',
+        'tests/test_models.py -k test_r12_checkpointed_forward_builds_its_mask_on_the_bags_device'),
+    'r12pack_fit_drops_the_batch_sampler': (
+        'milhelpers/methods.py',
+        '                   collate_fn=self.collate_fn, batch_sampler=self.batch_sampler,',
+        '                   collate_fn=self.collate_fn,',
+        'tests/test_methods.py -k test_r12_fit_hands_its_batching_transform_pretrained_and_run_dir_on'),
+    'r12pack_fit_drops_the_train_transform': (
+        'milhelpers/methods.py',
+        '                   train_transform=self.train_transform, run_dir=run_dir)',
+        '                   run_dir=run_dir)',
+        'tests/test_methods.py -k test_r12_fit_hands_its_batching_transform_pretrained_and_run_dir_on'),
+    'r12pack_fit_context_without_pretrained': (
+        'milhelpers/methods.py',
+        '                           train_ds, val_ds, cfg, pretrained)',
+        '                           train_ds, val_ds, cfg)',
+        'tests/test_methods.py -k test_r12_fit_hands_its_batching_transform_pretrained_and_run_dir_on'),
+    'r12pack_fingerprint_ignores_the_config': (
+        'milhelpers/methods.py',
+        'self.callbacks, dict(self.config),',
+        'self.callbacks,',
+        'tests/test_methods.py -k test_r12_code_fingerprint_follows_the_recipes_config_and_train_transform'),
+    'r12pack_fingerprint_ignores_the_train_transform': (
+        'milhelpers/methods.py',
+        '                self.train_transform)',
+        '                )',
+        'tests/test_methods.py -k test_r12_code_fingerprint_follows_the_recipes_config_and_train_transform'),
+    'r12pack_n_classes_of_empty_class_names': (
+        'milhelpers/methods.py',
+        '        if names:',
+        '        if names is not None:',
+        'tests/test_methods.py -k test_r12_n_classes_of_an_empty_class_name_list_counts_labels'),
+    'r12pack_split_slide_share_unchecked': (
+        'milhelpers/packing.py',
+        '    _check_share(p)\n',
+        '    float(p)\n',
+        'tests/test_packing_paths.py -k test_r12_split_slide_checks_its_share_and_a_zero_cap'),
+    'r12pack_split_slide_zero_cap_unchecked': (
+        'milhelpers/packing.py',
+        '    if cap is not None:\n        cap = _check',
+        '    if cap:\n        cap = _check',
+        'tests/test_packing_paths.py -k test_r12_split_slide_checks_its_share_and_a_zero_cap'),
+    'r12pack_sequential_packs_count_parts_from_one': (
+        'milhelpers/packing.py',
+        '    for i, n in enumerate(lengths):',
+        '    for i, n in enumerate(lengths, 1):',
+        'tests/test_packing_paths.py -k test_r12_sequential_packs_name_the_part_that_is_too_long'),
+    'r12pack_pack_tensors_ref_is_part_zero': (
+        'milhelpers/packing.py',
+        '    ref = parts[packs[0][0]]',
+        '    ref = parts[0]',
+        'tests/test_packing_paths.py -k test_r12_pack_tensors_take_dtype_and_width_from_a_packed_part_not_an_empty_one'),
+    'r12pack_hyperslide_message_counts_rows': (
+        'milhelpers/packing.py',
+        'f"token_counts has {w.shape[-1]} slides per row',
+        'f"token_counts has {w.shape[0]} slides per row',
+        'tests/test_packing_paths.py -k test_r12_hyperslide_label_errors_name_the_numbers'),
+    'r12pack_collate_labels_keep_the_bags_integer_type': (
+        'milhelpers/packing.py',
+        '        labels = torch.tensor([b.label for b in bags], dtype=torch.long)',
+        '        labels = torch.tensor([b.label for b in bags])',
+        'tests/test_packing_paths.py -k test_r12_collate_labels_are_long_whatever_integer_type_the_bags_hold'),
+    'r12pack_maxpool_instance_logits_dropped': (
+        'milhelpers/models/abmil.py',
+        '{"instance_logits": inst, "instance_scores": score})',
+        '{"instance_scores": score})',
+        'tests/test_models.py -k test_r12_max_pool_hands_back_every_instances_logits_and_evidence'),
+    'r12pack_fit_drops_the_loss_terms': (
+        'milhelpers/methods.py',
+        'cfg, self.loss_terms(model),',
+        'cfg, (),',
+        'tests/test_methods.py -k test_r12_fit_adds_the_recipes_loss_terms_every_step'),
+    'r12pack_register_ignores_replaceable_names': (
+        'milhelpers/methods.py',
+        '            and method.name not in _REPLACEABLE):',
+        '            ):',
+        'tests/test_methods.py -k test_r12_registry_is_sorted_and_takes_a_replaceable_name_again'),
+    'r12pack_available_methods_unsorted': (
+        'milhelpers/methods.py',
+        '    return sorted(METHODS)',
+        '    return list(METHODS)',
+        'tests/test_methods.py -k test_r12_registry_is_sorted_and_takes_a_replaceable_name_again'),
+    'r12pack_get_method_skips_entry_points': (
+        'milhelpers/methods.py',
+        '        load_entry_points()',
+        '        pass',
+        'tests/test_methods.py -k test_r12_get_method_loads_the_entry_points_for_a_name_it_does_not_know'),
+    'r12pack_get_method_loads_entry_points_for_known_names': (
+        'milhelpers/methods.py',
+        '    if name not in METHODS:\n        from .plugins',
+        '    if name in METHODS:\n        from .plugins',
+        'tests/test_methods.py -k test_r12_get_method_loads_the_entry_points_for_a_name_it_does_not_know'),
+    'r12pack_as_batch_unsqueezes_one_dimensional_input': (
+        'milhelpers/models/base.py',
+        '    if x.dim() == 2:',
+        '    if x.dim() <= 2:',
+        'tests/test_models.py -k test_r12_as_batch_names_a_one_dimensional_input_as_given'),
+    'r12pack_logits_message_shows_the_embedding': (
+        'milhelpers/models/base.py',
+        'with B = {b}; got {tuple(self.logits.shape)}',
+        'with B = {b}; got {tuple(self.embedding.shape)}',
+        'tests/test_models.py -k test_r12_shape_errors_name_the_shapes_they_got'),
+    'r12pack_embedding_message_shows_the_logits': (
+        'milhelpers/models/base.py',
+        '                             f"{tuple(self.embedding.shape)}")',
+        '                             f"{tuple(self.logits.shape)}")',
+        'tests/test_models.py -k test_r12_shape_errors_name_the_shapes_they_got'),
+    'r12pack_abmil_projection_dropout_fixed': (
+        'milhelpers/models/abmil.py',
+        '        self.project = _projection(in_dim, embed_dim, dropout)\n        self.attention = AttentionScorer',
+        '        self.project = _projection(in_dim, embed_dim, 0.25)\n        self.attention = AttentionScorer',
+        'tests/test_models.py -k test_r12_baselines_keep_their_n_classes_and_dropout'),
+    'r12pack_as_method_looks_a_method_up_by_name': (
+        'milhelpers/methods.py',
+        '    if isinstance(method, Method):\n        return method\n',
+        '    if isinstance(method, Method):\n        return get_method(method.name)\n',
+        'tests/test_methods.py -k test_r12_as_method_hands_back_the_method_object_it_was_given'),
+    'r12pack_acmil_summary_branch_count': (
+        'milhelpers/methods.py',
+        '"ACMIL: M = 5 gated attention branches',
+        '"ACMIL: M = 4 gated attention branches',
+        'tests/test_methods.py -k test_r12_acmil_summaries_state_the_registered_models_numbers'),
+    'r12pack_acmil_stkim_summary_hidden_count': (
+        'milhelpers/methods.py',
+        '(one branch, 6 of the top 10 hidden',
+        '(one branch, 5 of the top 10 hidden',
+        'tests/test_methods.py -k test_r12_acmil_summaries_state_the_registered_models_numbers'),
+    'r12pack_acmil_mba_summary_branch_count': (
+        'milhelpers/methods.py',
+        '(M = 5, no STKIM)',
+        '(M = 3, no STKIM)',
+        'tests/test_methods.py -k test_r12_acmil_summaries_state_the_registered_models_numbers'),
+})
+
 
 def _default_sigint() -> None:
     """Tests run with SIGINT at its default even when this script was started in the background
