@@ -1033,6 +1033,9 @@ def test_r12_mhim_defaults_hide_keeps_modes_and_forward_reports_the_teachers_pas
     torch.testing.assert_close(t.extras["teacher_scores"], t.slide_attention)
     m2, _ = model.hide(x)
     assert isinstance(m2, torch.Tensor)
+    teacher.train()
+    model.hide(x)
+    assert teacher.training                       # given back in the mode it came in
     model.train()
     g = model.generator.get_state().clone()
     out = model(x)
@@ -1072,3 +1075,32 @@ def test_r12_mask_recorder_records_the_chosen_epochs_last_steps_without_touching
     assert r["masked"].shape == (8,) and r["r_h"] == 0.25 and r["high"].sum() == 2
     assert (r["masked"] >= r["high"]).all() and r["masked"].sum() >= 4
     assert r["scores"].shape == (8,) and r["teacher_scores"].shape == (8,)
+
+
+def test_r12_mhim_summaries_say_every_option_and_the_registered_ablations():
+    from milhelpers.methods import available_methods, mhim_v2_method
+    v1 = mhim_method().summary
+    assert v1.startswith(
+        "MHIM-MIL on abmil_gated: a momentum teacher (the trained abmil_gated of the fold) hides "
+        "the instances it finds most salient; attention scores, r_h = 0.01 drawn from the top 0.02 "
+        "(r_h → 0, cosine) hidden, random r = 0.5, low r_l = 0; α = 0.1, teacher EMA m = 0.999; "
+        "student projection copied from the teacher. Tang et al., 'Multiple instance learning "
+        "framework with masked hard instance mining for whole slide image classification'")
+    v2 = mhim_v2_method().summary
+    assert v2.startswith(
+        "MHIM-MIL v2 on abmil_gated: a momentum teacher (the trained abmil_gated of the fold) hides"
+        " the instances it finds most salient; class-aware scores, the top 0.01 hidden, random "
+        "r = 0, low r_l = 0; of the rest a random 0.8 kept, the others pooled by the global "
+        "recycle network into 1 token(s) (queries' EMA m = 0.999); α = 0.5, teacher EMA "
+        "m = 0.997; student fresh. Tang et al.")
+    assert v2.endswith("IJCV 2025, arXiv 2509.11526") and v1.endswith("arXiv 2307.15254")
+    nr = mhim_v2_method(recycle=False, momentum_cosine=True, r_hr=0.5).summary
+    assert ("class-aware scores, r_h = 0.01 drawn from the top 0.02 hidden, random r = 0, low "
+            "r_l = 0; of the rest a random 0.8 kept, the others hidden (no recycling); α = 0.5, "
+            "teacher EMA m = 0.997 → 1; student fresh.") in nr
+    assert mhim_method("abmil_tanh").summary.startswith(
+        "MHIM-MIL on abmil_tanh: a momentum teacher (the trained abmil_tanh of the fold)")
+    assert {m for m in available_methods() if m.startswith("mhim")} == {
+        "mhim", "mhim_class_aware", "mhim_fresh", "mhim_nodecay", "mhim_r0", "mhim_rh0.03",
+        "mhim_rh0.03_nodecay", "mhim_rh0.1", "mhim_rh0.1_nodecay", "mhim_rl0.2", "mhim_v2",
+        "mhim_v2_norecycle"}

@@ -478,3 +478,11 @@ def test_r12_teacher_masks_draw_seed_reaches_the_masks(experiment):
     again = start(draw_seed=2)
     assert np.array_equal(again["masked"], recs[2]["masked"])
     assert again["scores"].shape == again["masked"].shape == again["teacher_scores"].shape
+
+
+def test_r12_mhim_visibility_refuses_bags_without_instance_labels(experiment):
+    import dataclasses
+    ds, v1, v2, res, base = experiment
+    bare = ListBagDataset([dataclasses.replace(ds[i], instance_labels=None) for i in range(len(ds))])
+    with pytest.raises(ValueError, match="has no instance labels: this count needs"):
+        vis.mhim_visibility(res, bare, 0, v1, None, baseline=base)

@@ -7436,6 +7436,43 @@ MUTANTS.update({
         "return float(self.weight(state)) if callable(self.weight) else float(self.weight)",
         "return self.weight(state) if callable(self.weight) else float(self.weight)",
         "tests/test_train_paths.py -k test_r12_loss_term_weights_are_floats"),
+    # methods.py: MHIM's summary and registered ablations
+    "r12mhim_summary_exact_top_test_inverted": (
+        "milhelpers/methods.py", 'if opts["r_hr"] == 1 else', 'if opts["r_hr"] != 1 else',
+        "tests/test_mhim.py -k test_r12_mhim_summaries_say_every_option"),
+    "r12mhim_summary_decay_clause_on_the_momentum_option": (
+        "milhelpers/methods.py", "{' (r_h → 0, cosine)' if opts['decay'] else ''}",
+        "{' (r_h → 0, cosine)' if opts['momentum_cosine'] else ''}",
+        "tests/test_mhim.py -k test_r12_mhim_summaries_say_every_option"),
+    "r12mhim_summary_recycle_clause_on_merge_k": (
+        "milhelpers/methods.py", 'if opts["recycle"] else "hidden (no recycling)")',
+        'if opts["merge_k"] else "hidden (no recycling)")',
+        "tests/test_mhim.py -k test_r12_mhim_summaries_say_every_option"),
+    "r12mhim_summary_momentum_cosine_on_decay": (
+        "milhelpers/methods.py", "{' → 1' if opts['momentum_cosine'] else ''}",
+        "{' → 1' if opts['decay'] else ''}",
+        "tests/test_mhim.py -k test_r12_mhim_summaries_say_every_option"),
+    "r12mhim_summary_v2_cites_v1": (
+        "milhelpers/methods.py", "+ (_MHIM_V2 if v2 else _MHIM),", "+ _MHIM,",
+        "tests/test_mhim.py -k test_r12_mhim_summaries_say_every_option"),
+    "r12mhim_ablation_grid_r_h": (
+        "milhelpers/methods.py", "for rh in (0.01, 0.03, 0.1) for d in (True, False)",
+        "for rh in (0.01, 0.03, 0.05) for d in (True, False)",
+        "tests/test_mhim.py -k test_r12_mhim_summaries_say_every_option"),
+    "r12mhim_recycle_width_is_the_class_count": (
+        "milhelpers/methods.py", "width = student.classifier.in_features",
+        "width = student.classifier.out_features",
+        "tests/test_mhim.py -k test_r12_mhim_build_uses_the_pretrained_teacher"),
+    "r12mhim_recycle_network_not_kept": (
+        "milhelpers/models/mhim.py", "        self.recycle = recycle\n", "        self.recycle = None\n",
+        "tests/test_mhim.py -k test_r12_mhim_build_uses_the_pretrained_teacher"),
+    "r12mhim_hide_leaves_the_teacher_in_eval": (
+        "milhelpers/models/mhim.py", "self.teacher.train(was)", "self.teacher.train(False)",
+        "tests/test_mhim.py -k test_r12_mhim_defaults_hide_keeps_modes"),
+    "r12mhim_vis_missing_instance_labels_unchecked": (
+        "milhelpers/visibility.py", "            if bag.instance_labels is None:",
+        "            if bag.instance_labels is None and bag.label == 0:",
+        "tests/test_visibility.py -k test_r12_mhim_visibility_refuses_bags_without_instance_labels"),
 })
 
 
