@@ -1104,3 +1104,43 @@ def test_r12_mhim_summaries_say_every_option_and_the_registered_ablations():
         "mhim", "mhim_class_aware", "mhim_fresh", "mhim_nodecay", "mhim_r0", "mhim_rh0.03",
         "mhim_rh0.03_nodecay", "mhim_rh0.1", "mhim_rh0.1_nodecay", "mhim_rl0.2", "mhim_v2",
         "mhim_v2_norecycle"}
+
+
+def test_r12_mhim_recipe_errors_name_the_option_and_the_choices():
+    from milhelpers.methods import mhim_v2_method
+    with pytest.raises(ValueError, match=r"^unknown MHIM option\(s\) \['foo'\]; choose from "
+                                         r"\['alpha', 'decay', 'momentum', 'momentum_cosine', "
+                                         r"'r', 'r_h', 'r_hr', 'r_l', 'score', 'student_init'\]$"):
+        mhim_method(foo=1)
+    with pytest.raises(ValueError, match=r"choose from \[.*'merge_k', 'merge_momentum', "
+                                         r"'merge_ratio', .*'recycle', "):
+        mhim_v2_method(foo=1)
+    with pytest.raises(ValueError, match=r"^alpha must be >= 0, got -0.5$"):
+        mhim_method(alpha=-0.5)
+    with pytest.raises(ValueError, match=r"^student_init='teacher': choose 'projection'"):
+        mhim_method(student_init="teacher")
+    with pytest.raises(ValueError, match=r"^score='attn': choose from"):
+        mhim_method(score="attn")
+    assert mhim_method(alpha=0).name == "mhim_a0"
+
+
+def test_r12_v2_student_needs_both_project_and_pool():
+    from milhelpers.models import RecycleNetwork
+    torch.manual_seed(0)
+    teacher = ABMIL(6, 2, embed_dim=8, attn_dim=4)
+    student = ABMIL(6, 2, embed_dim=8, attn_dim=4)
+    half = types.SimpleNamespace(n_classes=2, project=student.project)   # no pool
+    with pytest.raises(ValueError, match="need a student with 'project' and 'pool'"):
+        MHIM(half, teacher, merge_ratio=0.5)
+    with pytest.raises(ValueError, match="need a student with 'project' and 'pool'"):
+        MHIM(half, teacher, recycle=RecycleNetwork(8, heads=1, head_dim=4))
+    MHIM(student, teacher, merge_ratio=0.5)
+    assert MHIM(half, teacher).merge_ratio == 1.0                # v1 needs neither
+
+
+def test_r12_recycle_network_layer_norm_is_the_default_affine_one():
+    from milhelpers.models import RecycleNetwork
+    net = RecycleNetwork(6, heads=1, head_dim=4)
+    assert isinstance(net.norm, torch.nn.LayerNorm) and net.norm.eps == 1e-5
+    assert net.norm.weight.shape == (6,) and net.norm.bias.shape == (6,)
+    assert sum(p.numel() for p in net.parameters()) == 3 * 6 * 4 + 4 * 6 + 6 + 2 * 6

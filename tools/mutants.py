@@ -7473,6 +7473,26 @@ MUTANTS.update({
         "milhelpers/visibility.py", "            if bag.instance_labels is None:",
         "            if bag.instance_labels is None and bag.label == 0:",
         "tests/test_visibility.py -k test_r12_mhim_visibility_refuses_bags_without_instance_labels"),
+    "r12mhim_v2_student_needs_project_or_pool": (
+        "milhelpers/models/mhim.py", 'hasattr(student, "project") and hasattr(student, "pool")):',
+        'hasattr(student, "project") or hasattr(student, "pool")):',
+        "tests/test_mhim.py -k test_r12_v2_student_needs_both_project_and_pool"),
+    "r12mhim_recycle_norm_eps": (
+        "milhelpers/models/mhim.py", "self.norm = nn.LayerNorm(dim)",
+        "self.norm = nn.LayerNorm(dim, eps=1e-6)",
+        "tests/test_mhim.py -k test_r12_recycle_network_layer_norm_is_the_default_affine_one"),
+    "r12mhim_unknown_options_listed_unsorted": (
+        "milhelpers/methods.py", 'f"{sorted(defaults)}")', 'f"{list(defaults)}")',
+        "tests/test_mhim.py -k test_r12_mhim_recipe_errors_name_the_option_and_the_choices"),
+    "r12mhim_student_init_message_without_repr": (
+        "milhelpers/methods.py",
+        """raise ValueError(f"student_init={opts['student_init']!r}: choose 'projection' (the \"""",
+        """raise ValueError(f"student_init={opts['student_init']}: choose 'projection' (the \"""",
+        "tests/test_mhim.py -k test_r12_mhim_recipe_errors_name_the_option_and_the_choices"),
+    "r12mhim_alpha_message_bound": (
+        "milhelpers/methods.py", """raise ValueError(f"alpha must be >= 0, got {opts['alpha']}")""",
+        """raise ValueError(f"alpha must be > 0, got {opts['alpha']}")""",
+        "tests/test_mhim.py -k test_r12_mhim_recipe_errors_name_the_option_and_the_choices"),
 })
 
 
