@@ -1144,3 +1144,23 @@ def test_r12_recycle_network_layer_norm_is_the_default_affine_one():
     assert isinstance(net.norm, torch.nn.LayerNorm) and net.norm.eps == 1e-5
     assert net.norm.weight.shape == (6,) and net.norm.bias.shape == (6,)
     assert sum(p.numel() for p in net.parameters()) == 3 * 6 * 4 + 4 * 6 + 6 + 2 * 6
+
+
+def test_r12_mhim_asks_the_runner_for_the_baseline_method_not_its_name():
+    from milhelpers.methods import BuildContext
+    calls = []
+
+    def pretrained(m):
+        calls.append(m)
+        torch.manual_seed(1)
+        return ABMIL(6, 2, embed_dim=8, attn_dim=4)
+    base = get_method("abmil_tanh").with_options(embed_dim=8, attn_dim=4)
+    from milhelpers.methods import register, METHODS
+    register(base.with_options(name="r12_tanh_tiny"), overwrite=True)
+    try:
+        model = mhim_method("r12_tanh_tiny").build_model(BuildContext(6, 2, 0, 0,
+                                                                      pretrained=pretrained))
+    finally:
+        METHODS.pop("r12_tanh_tiny", None)
+    assert len(calls) == 1 and isinstance(calls[0], Method) and calls[0].name == "r12_tanh_tiny"
+    assert model.student.gated is False and model.teacher.gated is True   # the runner's model

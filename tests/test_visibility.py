@@ -424,7 +424,7 @@ def test_r12_mhim_visibility_options_reach_the_rows(experiment):
     from milhelpers.cached_runs import run_split, trained_model
     ds, v1, v2, res, base = experiment
     from milhelpers.methods import mhim_method
-    v1b = mhim_method(base, name="v1_big", r_h=0.4)        # only its options are read
+    v1b = mhim_method(base, name="v1_big", r_h=0.4, r=0.3, r_l=0.1)   # only its options are read
     t = vis.mhim_visibility(res, ds, 0, v1b, None, points=1, baseline=base)
     assert list(t.columns) == ["fold", "slide_id", "n", "n_tumour", "random_only", "v1"]
     row = t.iloc[0]
@@ -435,7 +435,9 @@ def test_r12_mhim_visibility_options_reach_the_rows(experiment):
         att = teacher(bag.features).slide_attention[0].numpy()
     assert row.n == len(tumour) and row.n_tumour == tumour.sum()
     # one point: r_h itself (0.4), not its schedule's mean
-    assert row.v1 == pytest.approx(vis.p_no_tumour_visible(tumour, att, 0.4, 0.5, 0.5, 0.0))
+    assert row.v1 == pytest.approx(vis.p_no_tumour_visible(tumour, att, 0.4, 0.5, 0.3, 0.1))
+    assert row.random_only == pytest.approx(vis.p_no_tumour_visible(tumour, att, 0.0, 1.0, 0.3,
+                                                                    0.1))
     # a threshold above every label: no tumour patch anywhere, every probability 1
     t2 = vis.mhim_visibility(res, ds, 0, v1, v2, threshold=2.0, baseline=base)
     assert (t2.n_tumour == 0).all() and (t2[["random_only", "v1", "v2_kept"]] == 1.0).all().all()
@@ -455,7 +457,7 @@ def test_r12_mhim_visibility_options_reach_the_rows(experiment):
             o3 = tch(b3.features)
             a3 = o3.slide_attention[0].numpy()
             s2 = instance_scores(o3, tch, "class_aware")[0].numpy()
-        want = np.mean([vis.p_no_tumour_visible(tum, a3, rh, 0.5, 0.5, 0.0)
+        want = np.mean([vis.p_no_tumour_visible(tum, a3, rh, 0.5, 0.3, 0.1)
                         for rh in vis.r_h_schedule(0.4, True, 50)])
         assert r3.v1 == pytest.approx(want)
         assert (r3.v2_kept, r3.v2_all_hidden) == pytest.approx(

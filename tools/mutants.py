@@ -7493,6 +7493,18 @@ MUTANTS.update({
         "milhelpers/methods.py", """raise ValueError(f"alpha must be >= 0, got {opts['alpha']}")""",
         """raise ValueError(f"alpha must be > 0, got {opts['alpha']}")""",
         "tests/test_mhim.py -k test_r12_mhim_recipe_errors_name_the_option_and_the_choices"),
+    "r12mhim_runner_asked_for_the_baselines_name": (
+        "milhelpers/methods.py", "trained = ctx.pretrained(base)", "trained = ctx.pretrained(baseline)",
+        "tests/test_mhim.py -k test_r12_mhim_asks_the_runner_for_the_baseline_method_not_its_name"),
+    "r12mhim_vis_random_only_without_low_masking": (
+        "milhelpers/visibility.py",
+        '"random_only": p_no_tumour_visible(tumour, att, 0.0, 1.0, o1["r"], o1["r_l"]),',
+        '"random_only": p_no_tumour_visible(tumour, att, 0.0, 1.0, o1["r"]),',
+        "tests/test_visibility.py -k test_r12_mhim_visibility_options_reach_the_rows"),
+    "r12mhim_vis_v1_without_low_masking": (
+        "milhelpers/visibility.py", 'o1["r_l"]) for rh in schedule]))}',
+        '0.0) for rh in schedule]))}',
+        "tests/test_visibility.py -k test_r12_mhim_visibility_options_reach_the_rows"),
 })
 
 
