@@ -309,3 +309,16 @@ def test_r11_aem_on_an_unregistered_base_object_keeps_that_base():
         assert [t.name for t in terms] == ["branch_ce", "branch_diversity", "neg_entropy"]
         assert m.config == base.config
     assert aem_or_base(0.0, "cosine", base=base) is base
+
+
+# --- round 12: the summary says which variant it is -------------------------------------------
+def test_r12_aem_summary_names_base_lambda_schedule_and_normalisation():
+    tail = ". Zhang et al., 'Attention entropy maximization for multiple instance learning based "
+    head = "abmil_gated + attention entropy maximisation, loss + λ·Σ_k a_k log a_k "
+    assert aem_method().summary.startswith(head + "(λ = 0.1)" + tail)
+    assert aem_method(0.5, "cosine", "log_n").summary.startswith(
+        head + "(λ cosine-annealed 0.5 → 0, entropy ÷ log N)" + tail)
+    assert aem_method(0.2, normalize="log_n").summary.startswith(
+        head + "(λ = 0.2, entropy ÷ log N)" + tail)
+    assert aem_method(base="mean_pool").summary.startswith("mean_pool + attention entropy")
+    assert aem_method().summary.endswith("arXiv 2406.15303, 2024")

@@ -291,3 +291,25 @@ def test_r9_shape_checks_of_the_branch_and_consistency_losses_accept_the_boundar
         losses.branch_cross_entropy(logits[None], labels)
     with pytest.raises(ValueError, match="differ in shape"):
         losses.consistency_loss(torch.zeros(2, 3), torch.zeros(3, 2))
+
+
+# --- round 12: the multi-class losses on a batch of fractional targets by hand ------------------
+def test_r12_soft_and_multilabel_losses_on_two_bags_three_classes_by_hand():
+    logits = torch.tensor([[0.0, 1.0, -1.0], [2.0, 0.5, 0.0]], dtype=torch.float64)
+    q = torch.tensor([[0.2, 0.5, 0.3], [0.6, 0.0, 0.4]], dtype=torch.float64)
+    lp = logits - torch.logsumexp(logits, -1, keepdim=True)
+    want = float(-(q * lp).sum(-1).mean())                      # sum over classes, mean over bags
+    got = losses.soft_target_cross_entropy(logits, q)
+    assert got.dtype == torch.float32 and float(got) == pytest.approx(want, rel=1e-6)
+    sig = torch.sigmoid(logits)
+    bce = float(-(q * sig.log() + (1 - q) * (1 - sig).log()).mean())
+    assert float(losses.multilabel_bce(logits, q)) == pytest.approx(bce, rel=1e-6)
+    with pytest.raises(ValueError, match=r"lie in \[0, 1\]"):
+        losses.multilabel_bce(logits, q * 2)
+    with pytest.raises(ValueError, match=r"must be the same \(B, C\) shape"):
+        losses.multilabel_bce(logits[None], q[None])
+    with pytest.raises(ValueError, match=r"^soft targets must sum to 1 per bag$"):
+        losses.soft_target_cross_entropy(logits, q * 0.5)
+    assert losses.HYPERSLIDE_LOSSES == {"bce": losses.multilabel_bce,
+                                        "focal": losses.multilabel_focal,
+                                        "ce": losses.soft_target_cross_entropy}

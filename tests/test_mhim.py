@@ -724,3 +724,443 @@ def test_r11_recycle_split_keeps_floor_of_each_bags_own_visible_count(rho, min_k
     assert kept.sum(1).tolist() == want_kept
     assert rec.sum(1).tolist() == [L - k for L, k in zip([5, 2, 1], want_kept)]
     assert not (kept & rec).any() and torch.equal(kept | rec, vis)
+
+
+# --- round 12: audit 12's survivors and a sweep of mhim.py / the MHIM recipe -------------------
+def test_r12_score_picks_scores_only_the_kinds_asked_for():
+    """``kinds`` picks which scores are computed: one kind asked, one key back (in the order
+    asked); the default gives both."""
+    from milhelpers.models.mhim import score_picks
+    torch.manual_seed(0)
+    teacher = ABMIL(6, 2, embed_dim=8, attn_dim=4)
+    x = torch.randn(10, 6)
+    assert list(score_picks(teacher, x, 0.1, kinds=("attention",))) == ["attention"]
+    assert list(score_picks(teacher, x, 0.1, kinds=("class_aware",))) == ["class_aware"]
+    assert list(score_picks(teacher, x, 0.1)) == ["attention", "class_aware"]
+    p = score_picks(teacher, x, 0.1, kinds=("attention",))["attention"]
+    assert p["scores"].shape == (10,) and p["masked"].shape == (10,)
+    assert p["masked"].sum() == 1 and p["masked"][int(np.argmax(p["scores"]))]
+    assert np.array_equal(p["masked"], p["high"])
+
+
+def test_r12_mhim_recipe_carries_the_baselines_options_config_and_batching():
+    """The MHIM method's model_kwargs name the baseline, its options and its config (the
+    runner's cache key tells teachers with different baseline options apart), and the method
+    keeps the baseline's training defaults, collate function, sampler and transform."""
+    import dataclasses
+    from milhelpers.methods import mhim_v2_method
+
+    def collate(bags):
+        raise AssertionError
+
+    def sampler(ds, g):
+        raise AssertionError
+
+    def transform(bag, rng):
+        return bag
+    base = dataclasses.replace(get_method("abmil_gated").with_options(embed_dim=128),
+                               config={"lr": 1e-3}, collate_fn=collate, batch_sampler=sampler,
+                               train_transform=transform)
+    for make in (mhim_method, mhim_v2_method):
+        m = make(base)
+        assert m.model_kwargs["baseline_kwargs"] == {"embed_dim": 128}
+        assert m.model_kwargs["baseline"] == "abmil_gated"
+        assert m.model_kwargs["baseline_config"] == {"lr": 1e-3}
+        assert dict(m.config) == {"lr": 1e-3}
+        assert m.collate_fn is collate and m.batch_sampler is sampler
+        assert m.train_transform is transform
+    assert mhim_method("abmil_tanh").model_kwargs["baseline_kwargs"] == {}
+    assert mhim_method("abmil_tanh").model_kwargs["baseline"] == "abmil_tanh"
+
+
+def test_r12_mhim_defaults_exactly():
+    """Every default of v1 and v2 (a changed default changes every registered run)."""
+    from milhelpers.methods import MHIM_DEFAULTS, MHIM_V2_DEFAULTS, mhim_v2_method
+    assert MHIM_DEFAULTS == {"r_h": 0.01, "r_hr": 0.5, "r": 0.5, "r_l": 0.0, "decay": True,
+                             "alpha": 0.1, "momentum": 0.999, "momentum_cosine": False,
+                             "score": "attention", "student_init": "projection"}
+    assert MHIM_V2_DEFAULTS == {"r_h": 0.01, "r_hr": 1.0, "r": 0.0, "r_l": 0.0, "decay": False,
+                                "alpha": 0.5, "momentum": 0.997, "momentum_cosine": False,
+                                "score": "class_aware", "student_init": "fresh",
+                                "merge_ratio": 0.8, "merge_k": 1, "merge_momentum": 0.999,
+                                "recycle": True}
+    mk = {k: v for k, v in mhim_method().model_kwargs.items() if k in MHIM_DEFAULTS}
+    assert mk == MHIM_DEFAULTS
+    mk2 = {k: v for k, v in mhim_v2_method().model_kwargs.items() if k in MHIM_V2_DEFAULTS}
+    assert mk2 == MHIM_V2_DEFAULTS
+
+
+@pytest.mark.parametrize("opts, name", [
+    (dict(r_hr=0.25, r_l=0.1, alpha=0.2, momentum=0.99), "mhim_rhr0.25_rl0.1_a0.2_m0.99"),
+    (dict(r=0.3, r_h=0.02), "mhim_rh0.02_r0.3"),
+    (dict(score="class_aware", student_init="fresh"), "mhim_class_aware_fresh"),
+    (dict(decay=False, momentum_cosine=True), "mhim_nodecay_mcos"),
+])
+def test_r12_mhim_names_list_each_changed_option_in_the_defaults_order(opts, name):
+    assert mhim_method(**opts).name == name
+    assert mhim_method(**dict(reversed(list(opts.items())))).name == name
+
+
+@pytest.mark.parametrize("opts, name", [
+    (dict(merge_ratio=0.5, merge_k=5, merge_momentum=0.99), "mhim_v2_rho0.5_k5_mm0.99"),
+    (dict(recycle=False), "mhim_v2_norecycle"),
+    (dict(decay=True, r_hr=0.5), "mhim_v2_rhr0.5_decay"),
+    (dict(score="attention", student_init="projection"), "mhim_v2_attention_projection"),
+])
+def test_r12_mhim_v2_names_list_each_changed_option(opts, name):
+    from milhelpers.methods import mhim_v2_method
+    assert mhim_v2_method(**opts).name == name
+    assert mhim_v2_method("abmil_tanh", **opts).name == name.replace("mhim_v2", "abmil_tanh_mhim_v2")
+    assert mhim_v2_method(name="mine", **opts).name == "mine"
+
+
+def _pretrained_ctx(base, seed=3, n_classes=2):
+    from milhelpers.methods import BuildContext
+    calls = []
+    torch.manual_seed(11)
+    trained = base.build(types.SimpleNamespace(in_dim=6, n_classes=n_classes), **base.model_kwargs)
+
+    def pretrained(m):
+        calls.append(m)
+        return trained
+    return BuildContext(6, n_classes, 0, seed, pretrained=pretrained), trained, calls
+
+
+def test_r12_mhim_build_uses_the_pretrained_teacher_copy_and_the_recipe_options():
+    from milhelpers.methods import mhim_v2_method
+    base = get_method("abmil_gated").with_options(name="tiny_gated", embed_dim=8, attn_dim=4)
+    m = mhim_method(base, r_h=0.2, r_hr=0.4, r=0.1, r_l=0.05, alpha=0.3, decay=False,
+                    momentum=0.9, momentum_cosine=True)
+    ctx, trained, calls = _pretrained_ctx(base)
+    model = m.build_model(ctx)
+    assert calls == [base]
+    assert model.teacher is not trained                       # a copy, the cache stays intact
+    for a, b in zip(model.teacher.state_dict().values(), trained.state_dict().values()):
+        assert torch.equal(a, b)
+    # v1: the student's projection is the teacher's, its attention and classifier are its own
+    assert torch.equal(model.student.project[0].weight, trained.project[0].weight)
+    assert not torch.equal(model.student.classifier.weight, trained.classifier.weight)
+    assert (model.r_h, model.r_hr, model.r, model.r_l) == (0.2, 0.4, 0.1, 0.05)
+    assert model.alpha == 0.3 and model.recycle is None and model.merge_ratio == 1.0
+    assert model.schedule == {"decay": False, "momentum": 0.9, "momentum_cosine": True}
+    cbs = m.callbacks(model)
+    assert len(cbs) == 1 and (cbs[0].decay, cbs[0].m0, cbs[0].momentum_cosine) == (False, 0.9, True)
+    terms = m.loss_terms(model)
+    assert [t.name for t in terms] == ["consistency"] and terms[0].weight == 0.3
+    assert list(mhim_method(base, alpha=0.0).loss_terms(model)) == []
+    # v2: a recycle network of the student's width with merge_k queries; 'fresh' student
+    m2 = mhim_v2_method(base, merge_k=3, merge_momentum=0.5, merge_ratio=0.6)
+    ctx2, trained2, _ = _pretrained_ctx(base)
+    model2 = m2.build_model(ctx2)
+    assert model2.recycle.queries.shape == (3, 8) and model2.recycle.momentum == 0.5
+    assert model2.merge_ratio == 0.6 and model2.score == "class_aware"
+    assert not torch.equal(model2.student.project[0].weight, trained2.project[0].weight)
+    model3 = mhim_v2_method(base, recycle=False).build_model(ctx2)
+    assert model3.recycle is None and model3.merge_ratio == 0.8
+
+
+def test_r12_mhim_build_refuses_without_teacher_source_and_projection_without_project():
+    from milhelpers.methods import BuildContext
+    from milhelpers.models.base import MILModel, MILOutput
+    base = get_method("abmil_gated").with_options(name="tiny_gated", embed_dim=8, attn_dim=4)
+    with pytest.raises(ValueError, match="BuildContext.train_ds"):
+        mhim_method(base).build_model(BuildContext(6, 2, 0, 0))
+
+    class NoProject(MILModel):
+        def __init__(self, d, c):
+            super().__init__()
+            self.n_classes = c
+            self.lin = torch.nn.Linear(d, c)
+
+        def forward(self, x, mask=None):
+            raise AssertionError
+    nb = Method("noproj", lambda ctx, **kw: NoProject(ctx.in_dim, ctx.n_classes))
+    ctx = BuildContext(6, 2, 0, 0, pretrained=lambda m: NoProject(6, 2))
+    with pytest.raises(ValueError, match="needs a model with a 'project' layer"):
+        mhim_method(nb, alpha=0.0).build_model(ctx)
+    model = mhim_method(nb, student_init="fresh").build_model(ctx)
+    assert isinstance(model.student, NoProject)
+
+
+def test_r12_mhim_loss_term_is_the_consistency_of_the_embeddings_weighted_by_alpha():
+    from milhelpers.losses import consistency_loss
+    from milhelpers.methods import mhim_loss_terms
+    (term,) = mhim_loss_terms(types.SimpleNamespace(alpha=0.7))
+    assert term.name == "consistency" and term.weight == 0.7
+    s, t = torch.randn(2, 5), torch.randn(2, 5)
+    out = types.SimpleNamespace(embedding=s, extras={"teacher_embedding": t})
+    torch.testing.assert_close(term.fn(out, None, None), consistency_loss(s, t))
+    assert not torch.allclose(term.fn(out, None, None), consistency_loss(t, s))
+
+
+def test_r12_ratio_errors_name_the_ratio_and_its_bounds():
+    z = torch.zeros(1, 3)
+    with pytest.raises(ValueError, match=r"^r_h must be >= 0 and <= 1.0, got 1.5$"):
+        mhim_mask(z, None, 1.5)
+    with pytest.raises(ValueError, match=r"^r must be >= 0 and <= 1.0, got -0.1$"):
+        mhim_mask(z, None, 0.1, r=-0.1)
+    with pytest.raises(ValueError, match=r"^r_l must be >= 0 and <= 1.0, got nan$"):
+        mhim_mask(z, None, 0.1, r_l=float("nan"))
+    with pytest.raises(ValueError, match=r"^r_hr must be > 0 and <= 1.0, got 0$"):
+        mhim_mask(z, None, 0.1, r_hr=0)
+    from milhelpers.models.mhim import recycle_split
+    with pytest.raises(ValueError, match=r"^merge_ratio must be >= 0 and <= 1.0, got 2$"):
+        recycle_split(torch.ones(1, 2, dtype=torch.bool), 2)
+
+
+def test_r12_mhim_mask_per_bag_of_a_wide_batch_parts_and_no_draw_when_nothing_random():
+    """B = 3 bags of N = 5 (more bags than... fewer than instances), per-bag top by score with
+    r_hr = 1 (no random draw): the generator is not touched. The low set is the lowest of each
+    bag; ``parts`` returns the per-rule masks next to the union; without ``parts`` a tensor."""
+    scores = torch.tensor([[0.1, 0.9, 0.3, 0.8, 0.05],
+                           [0.7, 0.2, 0.6, 0.1, 0.4],
+                           [0.3, 0.5, 0.9, 0.2, 0.1]])
+    g = torch.Generator().manual_seed(5)
+    before = g.get_state().clone()
+    out = mhim_mask(scores, None, r_h=0.4, r_hr=1.0, r=0.0, r_l=0.2, generator=g)
+    assert torch.equal(g.get_state(), before)
+    assert isinstance(out, torch.Tensor) and out.dtype == torch.bool and out.shape == (3, 5)
+    want_high = torch.tensor([[0, 1, 0, 1, 0], [1, 0, 1, 0, 0], [0, 1, 1, 0, 0]], dtype=torch.bool)
+    want_low = torch.tensor([[0, 0, 0, 0, 1], [0, 0, 0, 1, 0], [0, 0, 0, 0, 1]], dtype=torch.bool)
+    assert torch.equal(out, want_high | want_low)
+    masked, parts = mhim_mask(scores, None, 0.4, 1.0, 0.0, 0.2, g, parts=True)
+    assert torch.equal(masked, out) and set(parts) == {"high", "random", "low"}
+    assert torch.equal(parts["high"], want_high) and torch.equal(parts["low"], want_low)
+    assert not parts["random"].any()
+    # with a mask, the padded position is neither scored nor counted: n = 4 → ⌈4·0.4⌉ = 2
+    mask = torch.tensor([[True, False, True, True, True]] * 3)
+    m2 = mhim_mask(scores, mask, 0.4, 1.0)
+    assert not m2[:, 1].any() and m2.sum(1).tolist() == [2, 2, 2]
+    assert m2[0].tolist() == [False, False, True, True, False]
+
+
+def test_r12_random_masking_draws_from_the_generator_exactly_when_asked():
+    scores = torch.arange(8.0)[None]
+    g1, g2 = torch.Generator().manual_seed(1), torch.Generator().manual_seed(1)
+    a = mhim_mask(scores, None, 0.0, 1.0, r=0.5, generator=g1)
+    b = mhim_mask(scores, None, 0.0, 1.0, r=0.5, generator=g2)
+    assert torch.equal(a, b) and a.sum() == 4
+    draws = {tuple(mhim_mask(scores, None, 0.0, 1.0, r=0.5,
+                             generator=torch.Generator().manual_seed(s))[0].tolist())
+             for s in range(6)}
+    assert len(draws) > 1                         # the seed reaches the draw
+
+
+def test_r12_instance_scores_refuse_unknown_kind_and_models_without_embeddings():
+    from milhelpers.models.base import MILOutput
+    torch.manual_seed(0)
+    model = ABMIL(6, 2, embed_dim=8, attn_dim=4, dropout=0.0).eval()
+    out = model(torch.randn(5, 6))
+    with pytest.raises(ValueError, match=r"score='bogus': choose from \['attention', "
+                                         r"'class_aware'\]"):
+        instance_scores(out, model, "bogus")
+    bare = MILOutput(out.logits, out.attention_logits, out.embedding, out.mask)
+    with pytest.raises(ValueError, match="one-branch attention model"):
+        instance_scores(bare, model, "class_aware")
+    no_clf = types.SimpleNamespace(head=model.classifier)
+    with pytest.raises(ValueError, match="one-branch attention model"):
+        instance_scores(out, no_clf, "class_aware")
+    # class-aware by hand: max_c softmax(W (a_i h_i))
+    h = out.extras["instance_embeddings"][0]
+    a = out.slide_attention[0]
+    want = torch.softmax((a[:, None] * h) @ model.classifier.weight.t(), -1).amax(-1)
+    torch.testing.assert_close(instance_scores(out, model, "class_aware")[0], want)
+    torch.testing.assert_close(instance_scores(out, model)[0], a)
+
+
+def test_r12_ema_update_needs_no_grad_mode_and_matching_parameter_lists():
+    t, s = torch.nn.Linear(2, 1), torch.nn.Linear(2, 1)
+    with torch.no_grad():
+        t.weight.copy_(torch.tensor([[1.0, 2.0]]))
+        s.weight.copy_(torch.tensor([[3.0, -2.0]]))
+        t.bias.fill_(0.0)
+        s.bias.fill_(1.0)
+    ema_update(t, s, 0.75)                        # parameters that still require gradients
+    torch.testing.assert_close(t.weight, torch.tensor([[1.5, 1.0]]))
+    torch.testing.assert_close(t.bias, torch.tensor([0.25]))
+    with pytest.raises(ValueError, match="different parameter lists"):
+        ema_update(t, torch.nn.Sequential(s, torch.nn.Linear(1, 1)), 0.5)
+
+
+def test_r12_recycle_split_uses_the_generator_and_each_bag_of_a_batch():
+    from milhelpers.models.mhim import recycle_split
+    vis = torch.tensor([[False] * 8, [True] * 8, [True] * 6 + [False] * 2])
+    draws = set()
+    for s in range(5):
+        k1, r1 = recycle_split(vis, 0.5, torch.Generator().manual_seed(s))
+        k2, r2 = recycle_split(vis, 0.5, torch.Generator().manual_seed(s))
+        assert torch.equal(k1, k2) and torch.equal(r1, r2)
+        assert k1.sum(1).tolist() == [0, 4, 3] and r1.sum(1).tolist() == [0, 4, 3]
+        assert k1.dtype == torch.bool and r1.dtype == torch.bool
+        draws.add(tuple(k1[1].tolist()))
+    assert len(draws) > 1
+
+
+def test_r12_recycle_network_checks_and_shapes():
+    from milhelpers.models import RecycleNetwork
+    for bad in (0, True, 1.5):
+        with pytest.raises(ValueError, match=rf"^merge_k={bad!r}: the number of global queries"):
+            RecycleNetwork(4, bad)
+    for bad in (-0.1, 1.5):
+        with pytest.raises(ValueError, match=rf"^merge_momentum must be in \[0, 1\], got {bad}$"):
+            RecycleNetwork(4, 1, bad)
+    RecycleNetwork(4, 1, 0.0)
+    RecycleNetwork(4, 1, 1.0)
+    net = RecycleNetwork(5, 2, heads=3, head_dim=2)
+    assert net.to_q.weight.shape == (6, 5) and net.to_k.weight.shape == (6, 5)
+    assert net.to_out[0].weight.shape == (5, 6) and net.norm.normalized_shape == (5,)
+    assert net.queries.shape == (2, 5)
+    z = net.eval()(torch.randn(2, 4, 5), torch.tensor([[True, False, True, True]] * 2))
+    assert z.shape == (2, 2, 5)
+    d = RecycleNetwork(16)
+    assert (d.heads, d.head_dim, d.momentum) == (8, 64, 0.9999) and d.queries.shape == (1, 16)
+    assert d.attn_dropout.p == 0.1 and d.to_out[1].p == 0.1
+
+
+def test_r12_mhim_defaults_hide_keeps_modes_and_forward_reports_the_teachers_pass():
+    torch.manual_seed(0)
+    student = ABMIL(6, 3, embed_dim=8, attn_dim=4, dropout=0.0)
+    teacher = ABMIL(6, 3, embed_dim=8, attn_dim=4, dropout=0.0)
+    model = MHIM(student, teacher)
+    assert (model.r_h, model.r_hr, model.r, model.r_l) == (0.01, 0.5, 0.5, 0.0)
+    assert model.score == "attention" and model.merge_ratio == 1.0 and model.recycle is None
+    assert model.n_classes == 3
+    x = torch.randn(12, 6)
+    teacher.eval()
+    (masked, parts), t = model.hide(x, parts=True)
+    assert not teacher.training and masked.shape == (1, 12) and set(parts) == {"high", "random",
+                                                                                "low"}
+    torch.testing.assert_close(t.extras["teacher_scores"], t.slide_attention)
+    m2, _ = model.hide(x)
+    assert isinstance(m2, torch.Tensor)
+    teacher.train()
+    model.hide(x)
+    assert teacher.training                       # given back in the mode it came in
+    model.train()
+    g = model.generator.get_state().clone()
+    out = model(x)
+    assert set(out.extras) >= {"teacher_embedding", "mhim_masked", "teacher_scores"}
+    assert "mhim_recycled" not in out.extras
+    with torch.no_grad():
+        full = teacher(x)
+    torch.testing.assert_close(out.extras["teacher_embedding"], full.embedding)
+    torch.testing.assert_close(out.extras["teacher_scores"], full.slide_attention)
+    model.generator.set_state(g)
+    want = mhim_mask(full.slide_attention, None, 0.01, 0.5, 0.5, 0.0, model.generator)
+    assert torch.equal(out.extras["mhim_masked"], want)
+    with torch.no_grad():
+        torch.testing.assert_close(out.logits, student(x[None], ~want).logits)
+    # seed reaches the generator: two seeds, different masks for some bag
+    draws = {tuple(MHIM(student, teacher, r=0.5, seed=s).hide(x)[0][0].tolist()) for s in range(5)}
+    assert len(draws) > 1
+
+
+def test_r12_mask_recorder_records_the_chosen_epochs_last_steps_without_touching_the_draws():
+    model = tiny_mhim(r_h=0.25, r_hr=1.0, r=0.5)
+    x = torch.randn(8, 6)
+    rec = MaskRecorder(x, np.array([0, 2]))
+    g = model.generator.get_state().clone()
+    rng = torch.random.get_rng_state().clone()
+    rec.on_step_start(model, TrainState(1, 0, 4, 2))
+    assert list(rec.records) == [0]
+    assert torch.equal(model.generator.get_state(), g)
+    assert torch.equal(torch.random.get_rng_state(), rng)
+    rec.on_step_start(model, TrainState(1, 1, 4, 2))          # not the first step
+    rec.on_step_end(model, TrainState(1, 1, 4, 2))            # epoch 1 not asked for
+    rec.on_step_end(model, TrainState(2, 2, 4, 2))            # not the epoch's last step
+    assert list(rec.records) == [0]
+    rec.on_step_end(model, TrainState(2, 3, 4, 2))
+    assert sorted(rec.records) == [0, 2]
+    r = rec.records[2]
+    assert r["masked"].shape == (8,) and r["r_h"] == 0.25 and r["high"].sum() == 2
+    assert (r["masked"] >= r["high"]).all() and r["masked"].sum() >= 4
+    assert r["scores"].shape == (8,) and r["teacher_scores"].shape == (8,)
+
+
+def test_r12_mhim_summaries_say_every_option_and_the_registered_ablations():
+    from milhelpers.methods import available_methods, mhim_v2_method
+    v1 = mhim_method().summary
+    assert v1.startswith(
+        "MHIM-MIL on abmil_gated: a momentum teacher (the trained abmil_gated of the fold) hides "
+        "the instances it finds most salient; attention scores, r_h = 0.01 drawn from the top 0.02 "
+        "(r_h → 0, cosine) hidden, random r = 0.5, low r_l = 0; α = 0.1, teacher EMA m = 0.999; "
+        "student projection copied from the teacher. Tang et al., 'Multiple instance learning "
+        "framework with masked hard instance mining for whole slide image classification'")
+    v2 = mhim_v2_method().summary
+    assert v2.startswith(
+        "MHIM-MIL v2 on abmil_gated: a momentum teacher (the trained abmil_gated of the fold) hides"
+        " the instances it finds most salient; class-aware scores, the top 0.01 hidden, random "
+        "r = 0, low r_l = 0; of the rest a random 0.8 kept, the others pooled by the global "
+        "recycle network into 1 token(s) (queries' EMA m = 0.999); α = 0.5, teacher EMA "
+        "m = 0.997; student fresh. Tang et al.")
+    assert v2.endswith("IJCV 2025, arXiv 2509.11526") and v1.endswith("arXiv 2307.15254")
+    nr = mhim_v2_method(recycle=False, momentum_cosine=True, r_hr=0.5).summary
+    assert ("class-aware scores, r_h = 0.01 drawn from the top 0.02 hidden, random r = 0, low "
+            "r_l = 0; of the rest a random 0.8 kept, the others hidden (no recycling); α = 0.5, "
+            "teacher EMA m = 0.997 → 1; student fresh.") in nr
+    assert mhim_method("abmil_tanh").summary.startswith(
+        "MHIM-MIL on abmil_tanh: a momentum teacher (the trained abmil_tanh of the fold)")
+    assert {m for m in available_methods() if m.startswith("mhim")} == {
+        "mhim", "mhim_class_aware", "mhim_fresh", "mhim_nodecay", "mhim_r0", "mhim_rh0.03",
+        "mhim_rh0.03_nodecay", "mhim_rh0.1", "mhim_rh0.1_nodecay", "mhim_rl0.2", "mhim_v2",
+        "mhim_v2_norecycle"}
+
+
+def test_r12_mhim_recipe_errors_name_the_option_and_the_choices():
+    from milhelpers.methods import mhim_v2_method
+    with pytest.raises(ValueError, match=r"^unknown MHIM option\(s\) \['foo'\]; choose from "
+                                         r"\['alpha', 'decay', 'momentum', 'momentum_cosine', "
+                                         r"'r', 'r_h', 'r_hr', 'r_l', 'score', 'student_init'\]$"):
+        mhim_method(foo=1)
+    with pytest.raises(ValueError, match=r"choose from \[.*'merge_k', 'merge_momentum', "
+                                         r"'merge_ratio', .*'recycle', "):
+        mhim_v2_method(foo=1)
+    with pytest.raises(ValueError, match=r"^alpha must be >= 0, got -0.5$"):
+        mhim_method(alpha=-0.5)
+    with pytest.raises(ValueError, match=r"^student_init='teacher': choose 'projection'"):
+        mhim_method(student_init="teacher")
+    with pytest.raises(ValueError, match=r"^score='attn': choose from"):
+        mhim_method(score="attn")
+    assert mhim_method(alpha=0).name == "mhim_a0"
+
+
+def test_r12_v2_student_needs_both_project_and_pool():
+    from milhelpers.models import RecycleNetwork
+    torch.manual_seed(0)
+    teacher = ABMIL(6, 2, embed_dim=8, attn_dim=4)
+    student = ABMIL(6, 2, embed_dim=8, attn_dim=4)
+    half = types.SimpleNamespace(n_classes=2, project=student.project)   # no pool
+    with pytest.raises(ValueError, match="need a student with 'project' and 'pool'"):
+        MHIM(half, teacher, merge_ratio=0.5)
+    with pytest.raises(ValueError, match="need a student with 'project' and 'pool'"):
+        MHIM(half, teacher, recycle=RecycleNetwork(8, heads=1, head_dim=4))
+    MHIM(student, teacher, merge_ratio=0.5)
+    assert MHIM(half, teacher).merge_ratio == 1.0                # v1 needs neither
+
+
+def test_r12_recycle_network_layer_norm_is_the_default_affine_one():
+    from milhelpers.models import RecycleNetwork
+    net = RecycleNetwork(6, heads=1, head_dim=4)
+    assert isinstance(net.norm, torch.nn.LayerNorm) and net.norm.eps == 1e-5
+    assert net.norm.weight.shape == (6,) and net.norm.bias.shape == (6,)
+    assert sum(p.numel() for p in net.parameters()) == 3 * 6 * 4 + 4 * 6 + 6 + 2 * 6
+
+
+def test_r12_mhim_asks_the_runner_for_the_baseline_method_not_its_name():
+    from milhelpers.methods import BuildContext
+    calls = []
+
+    def pretrained(m):
+        calls.append(m)
+        torch.manual_seed(1)
+        return ABMIL(6, 2, embed_dim=8, attn_dim=4)
+    base = get_method("abmil_tanh").with_options(embed_dim=8, attn_dim=4)
+    from milhelpers.methods import register, METHODS
+    register(base.with_options(name="r12_tanh_tiny"), overwrite=True)
+    try:
+        model = mhim_method("r12_tanh_tiny").build_model(BuildContext(6, 2, 0, 0,
+                                                                      pretrained=pretrained))
+    finally:
+        METHODS.pop("r12_tanh_tiny", None)
+    assert len(calls) == 1 and isinstance(calls[0], Method) and calls[0].name == "r12_tanh_tiny"
+    assert model.student.gated is False and model.teacher.gated is True   # the runner's model

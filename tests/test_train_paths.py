@@ -408,3 +408,25 @@ def test_r11_each_config_check_refuses_its_own_field_with_its_message(bad: dict,
     float accepted for an integer field, or a message naming the wrong field or value."""
     with pytest.raises(ValueError, match=message):
         TrainConfig(**bad)
+
+
+# --- round 12: the learning-rate schedule's edges and a loss weight's type --------------------
+def test_r12_lr_schedule_edges_by_hand():
+    lr_at = train_mod._lr_at
+    assert lr_at(3, 8, 0.1, "constant") == 0.1
+    assert lr_at(3, 0, 0.1, "cosine") == 0.1                  # no steps: the base rate
+    assert lr_at(0, 8, 0.1, "cosine") == pytest.approx(0.1)
+    assert lr_at(4, 8, 0.1, "cosine") == pytest.approx(0.05)
+    assert lr_at(2, 8, 0.1, "cosine") == pytest.approx(0.05 * (1 + math.cos(math.pi / 4)))
+    assert lr_at(12, 8, 0.1, "cosine") == pytest.approx(0.0, abs=1e-15)   # capped at the end
+    assert lr_at(8, 8, 0.1, "cosine") == pytest.approx(0.0, abs=1e-15)
+
+
+def test_r12_loss_term_weights_are_floats_whatever_their_source():
+    from milhelpers.train import TrainState
+    s = TrainState(1, 2, 8, 4)
+    for w in (3, np.int64(3), lambda state: 3, lambda state: torch.tensor(3)):
+        got = LossTerm("t", None, weight=w).weight_at(s)
+        assert type(got) is float and got == 3.0
+    assert LossTerm("t", None).weight_at(s) == 1.0
+    assert LossTerm("t", None, weight=lambda state: state.progress).weight_at(s) == 0.25

@@ -338,3 +338,153 @@ def test_r9_p_no_tumour_kept_and_the_packing_audit_refuse_bad_input():
     assert out["positive_slides"] == 1 and out["positive_slides_without_tumour_patch"] == 0
     # min_len 16 > 4 patches: the slide goes whole to its main part, which holds the tumour
     assert out["positive_main_parts"] == 1 and out["main_without_tumour"] == 0
+
+
+# --- round 12: the helpers' edges, the summary's defaults and the options of the cached counts
+def test_r12_hypergeometric_and_all_in_random_helpers_by_hand():
+    assert vis._p_all_in_random(5, 0, 0) == 1.0 and vis._p_all_in_random(5, 0, 3) == 1.0
+    assert vis._p_all_in_random(5, 2, 3) == pytest.approx(3 / 10)      # C(3,1)/C(5,3)
+    assert vis._p_all_in_random(5, 3, 2) == 0.0
+    assert vis._p_all_in_random(4, 2, 2) == pytest.approx(1 / 6)
+    assert vis._hypergeom(4, 2, 2, 1) == pytest.approx(4 / 6)
+    assert vis._hypergeom(4, 2, 2, 2) == pytest.approx(1 / 6)
+    assert vis._hypergeom(4, 2, 2, 3) == 0.0 and vis._hypergeom(4, 2, 2, -1) == 0.0
+
+
+def test_r12_p_no_tumour_visible_low_set_pool_and_flat_inputs():
+    scores = [0.4, 0.3, 0.2, 0.1]
+    last = [False, False, False, True]
+    assert vis.p_no_tumour_visible(last, scores, 0.0) == 0.0
+    assert vis.p_no_tumour_visible(last, scores, 0.0, r_l=0.25) == 1.0     # the lowest is hidden
+    assert vis.p_no_tumour_visible([[True, False], [False, False]], [[0.9, 0.1], [0.2, 0.3]],
+                                   0.25) == 1.0                            # (2, 2) → 4 patches
+    # r_h / r_hr = 0.5: the pool is the top 2, of which ⌈2·0.5⌉ = 1 is drawn
+    third = [False, True, False, False]
+    assert vis.p_no_tumour_visible(third, scores, 0.25, 0.5) == pytest.approx(0.5)
+    assert vis.p_no_tumour_visible([False, False, True, False], scores, 0.25, 0.5) == 0.0
+    # and with random masking of ⌈4·0.5⌉ = 2 on top: ½ + ½·(1 − ...) by the formula
+    want = 0.5 * 1 + 0.5 * (3 / 6)
+    assert vis.p_no_tumour_visible(third, scores, 0.25, 0.5, 0.5) == pytest.approx(want)
+    # no tumour at all: nothing to hide
+    assert vis.p_no_tumour_visible([False] * 4, scores, 0.0) == 1.0
+
+
+def test_r12_p_no_tumour_kept_edges_by_hand():
+    s = [0.9, 0.5, 0.3, 0.1]
+    assert vis.p_no_tumour_kept([False] * 4, s, 0.25, 0.5) == (1.0, 1.0)
+    assert vis.p_no_tumour_kept([True, False, False, False], s, 0.25, 0.5) == (1.0, 1.0)
+    # the top patch hidden; of the 3 left ⌊1.5⌋ = 1 kept; tumour at patch 1 → 2/3 not kept
+    assert vis.p_no_tumour_kept([False, True, False, False], s, 0.25, 0.5) == \
+        pytest.approx((2 / 3, 0.0))
+    # nothing hidden, 2 of 4 kept, u = 2 tumour patches: C(2, 2)/C(4, 2) = 1/6 (u = L − keep)
+    assert vis.p_no_tumour_kept([True, True, False, False], s, 0.0, 0.5) == \
+        pytest.approx((1 / 6, 0.0))
+    assert vis.p_no_tumour_kept([True, True, True, False], s, 0.0, 0.5) == (0.0, 0.0)
+    assert vis.p_no_tumour_kept([[False, True], [False, False]], [[0.9, 0.5], [0.3, 0.1]],
+                                0.25, 0.5) == pytest.approx((2 / 3, 0.0))
+    with pytest.raises(ValueError, match="tumour has 4 patches, scores 3"):
+        vis.p_no_tumour_kept([1, 0, 0, 0], [0.1, 0.2, 0.3], 0.1, 0.5)
+
+
+def test_r12_summary_default_bins_columns_present_only_and_an_empty_table():
+    t = pd.DataFrame({"n_tumour": [0, 5, 6, 20, 21], "v1": [0.5, 0.4, 0.3, 0.2, 0.1]})
+    s = vis.visibility_summary(t)
+    assert s.index.tolist() == ["all positive bags", "1–5 tumour patches", "6–20 tumour patches",
+                                "> 20 tumour patches", "no tumour patch"]
+    assert s.columns.tolist() == ["bags", "share_of_bags", "v1"]
+    assert s["bags"].tolist() == [5, 1, 2, 1, 1]
+    assert s["v1"].tolist() == pytest.approx([0.3, 0.4, 0.25, 0.1, 0.5])
+    e = vis.visibility_summary(pd.DataFrame({"n_tumour": [], "random_only": []}))
+    assert e["bags"].tolist() == [0] * 5
+    assert np.isnan(e["share_of_bags"]).all() and np.isnan(e["random_only"]).all()
+
+
+def test_r12_packing_audit_defaults_threshold_and_every_positive_slide_each_epoch():
+    ds = _tagged_bags()
+    out = vis.packing_tumour_audit(ds)
+    assert out["epochs"] == 20 and out["positive_slides"] == 12
+    assert out["positive_main_parts"] == 20 * 12
+    assert out == vis.packing_tumour_audit(ds, 0.5, 256, 16, 16, 20, 0, 0.25)
+    # threshold above every label: no slide has a tumour patch, so every main part lacks one
+    high = vis.packing_tumour_audit(ds, epochs=2, threshold=1.5)
+    assert high["positive_slides_without_tumour_patch"] == 12
+    assert high["main_without_tumour"] == high["positive_main_parts"] == 24
+    assert high["main_without_tumour_share"] == 1.0
+    assert high["positive_hyperslides_without_tumour"] == high["positive_hyperslides"]
+    assert out["positive_slides_without_tumour_patch"] == 0
+    # labels of exactly 1.0 count at threshold 1.0 (at least the threshold, not above it)
+    assert vis.packing_tumour_audit(ds, epochs=1, threshold=1.0)[
+        "positive_slides_without_tumour_patch"] == 0
+    runs = {tuple(vis.packing_tumour_audit(ds, 0.5, 16, 4, 8, 2, seed).values())
+            for seed in range(4)}
+    assert len(runs) > 1                                         # the seed reaches the draws
+
+
+def test_r12_mhim_visibility_options_reach_the_rows(experiment):
+    from milhelpers.cached_runs import run_split, trained_model
+    ds, v1, v2, res, base = experiment
+    from milhelpers.methods import mhim_method
+    v1b = mhim_method(base, name="v1_big", r_h=0.4, r=0.3, r_l=0.1)   # only its options are read
+    t = vis.mhim_visibility(res, ds, 0, v1b, None, points=1, baseline=base)
+    assert list(t.columns) == ["fold", "slide_id", "n", "n_tumour", "random_only", "v1"]
+    row = t.iloc[0]
+    teacher = trained_model(res, ds, base, 0, int(row.fold))
+    bag = ds[ds.slide_ids.index(row.slide_id)]
+    tumour = np.asarray(bag.instance_labels) >= 0.25
+    with torch.no_grad():
+        att = teacher(bag.features).slide_attention[0].numpy()
+    assert row.n == len(tumour) and row.n_tumour == tumour.sum()
+    # one point: r_h itself (0.4), not its schedule's mean
+    assert row.v1 == pytest.approx(vis.p_no_tumour_visible(tumour, att, 0.4, 0.5, 0.3, 0.1))
+    assert row.random_only == pytest.approx(vis.p_no_tumour_visible(tumour, att, 0.0, 1.0, 0.3,
+                                                                    0.1))
+    # a threshold above every label: no tumour patch anywhere, every probability 1
+    t2 = vis.mhim_visibility(res, ds, 0, v1, v2, threshold=2.0, baseline=base)
+    assert (t2.n_tumour == 0).all() and (t2[["random_only", "v1", "v2_kept"]] == 1.0).all().all()
+    assert len(t2) == len(t)
+    # the default: v1 averaged over 50 points of r_h's half cosine; v2 from the class-aware
+    # score with v2's r_h and ρ
+    from milhelpers.models.mhim import instance_scores
+    t3 = vis.mhim_visibility(res, ds, 0, v1b, v2, baseline=base)
+    teachers = {}
+    for r3 in t3.itertuples():
+        if r3.fold not in teachers:
+            teachers[r3.fold] = trained_model(res, ds, base, 0, int(r3.fold))
+        tch = teachers[r3.fold]
+        b3 = ds[ds.slide_ids.index(r3.slide_id)]
+        tum = np.asarray(b3.instance_labels) >= 0.25
+        with torch.no_grad():
+            o3 = tch(b3.features)
+            a3 = o3.slide_attention[0].numpy()
+            s2 = instance_scores(o3, tch, "class_aware")[0].numpy()
+        want = np.mean([vis.p_no_tumour_visible(tum, a3, rh, 0.5, 0.3, 0.1)
+                        for rh in vis.r_h_schedule(0.4, True, 50)])
+        assert r3.v1 == pytest.approx(want)
+        assert (r3.v2_kept, r3.v2_all_hidden) == pytest.approx(
+            vis.p_no_tumour_kept(tum, s2, 0.01, 0.8))
+
+
+def test_r12_teacher_masks_draw_seed_reaches_the_masks(experiment):
+    """The teacher scores with dropout on (torch's global stream, seeded here); the mask's own
+    draws come from ``draw_seed`` (default 0)."""
+    from milhelpers.cached_runs import run_split
+    ds, v1, v2, res, base = experiment
+    sid = ds.slide_ids[int(run_split(ds, 0, 1, 3)[2][0])]
+
+    def start(**kw):
+        torch.manual_seed(123)
+        return vis.teacher_masks(res, ds, v1, 0, 1, sid, baseline=base, **kw)["start"]
+    recs = [start(draw_seed=s) for s in range(4)]
+    assert len({tuple(r["masked"].tolist()) for r in recs}) > 1
+    assert np.array_equal(start()["masked"], recs[0]["masked"])
+    again = start(draw_seed=2)
+    assert np.array_equal(again["masked"], recs[2]["masked"])
+    assert again["scores"].shape == again["masked"].shape == again["teacher_scores"].shape
+
+
+def test_r12_mhim_visibility_refuses_bags_without_instance_labels(experiment):
+    import dataclasses
+    ds, v1, v2, res, base = experiment
+    bare = ListBagDataset([dataclasses.replace(ds[i], instance_labels=None) for i in range(len(ds))])
+    with pytest.raises(ValueError, match="has no instance labels: this count needs"):
+        vis.mhim_visibility(res, bare, 0, v1, None, baseline=base)

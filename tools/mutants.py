@@ -7608,6 +7608,280 @@ MUTANTS.update({
 })
 
 
+# round 12 (MHIM and AEM): the audit-12 survivors in models/mhim.py and methods.py, and a sweep of
+# models/mhim.py, visibility.py, losses.py, the MHIM/AEM recipes in methods.py and train.py's schedules
+MUTANTS.update({
+    # score_picks ignores kinds and scores both kinds every time (audit 12)
+    "audit12_mhim_score_picks_kinds": (
+        "milhelpers/models/mhim.py", "    for kind in kinds:", "    for kind in SCORES:",
+        "tests/test_mhim.py -k test_r12_score_picks_scores_only_the_kinds_asked_for"),
+    # the baseline's options left out of MHIM's model_kwargs, so the cache key misses them (audit 12)
+    "audit12_mhim_baseline_kwargs_key": (
+        "milhelpers/methods.py",
+        '                                "baseline_kwargs": dict(base.model_kwargs),\n', "",
+        "tests/test_mhim.py -k test_r12_mhim_recipe_carries_the_baselines_options_config_and_batching"),
+    "r12mhim_baseline_config_dropped": (
+        "milhelpers/methods.py", '"baseline_config": dict(base.config)}', '"baseline_config": {}}',
+        "tests/test_mhim.py -k test_r12_mhim_recipe_carries_the_baselines_options_config_and_batching"),
+    "r12mhim_recipe_config_not_the_baselines": (
+        "milhelpers/methods.py", "callbacks=callbacks, config=dict(base.config),",
+        "callbacks=callbacks, config={},",
+        "tests/test_mhim.py -k test_r12_mhim_recipe_carries_the_baselines_options_config_and_batching"),
+    "r12mhim_recipe_transform_dropped": (
+        "milhelpers/methods.py", "                  train_transform=base.train_transform)",
+        "                  train_transform=None)",
+        "tests/test_mhim.py -k test_r12_mhim_recipe_carries_the_baselines_options_config_and_batching"),
+    "r12mhim_v2_default_decay_on": (
+        "milhelpers/methods.py", '"decay": False,', '"decay": True,',
+        "tests/test_mhim.py -k test_r12_mhim_defaults_exactly"),
+    "r12mhim_short_name_rhr_as_rh": (
+        "milhelpers/methods.py", '"r_hr": "rhr"', '"r_hr": "rh"',
+        "tests/test_mhim.py -k test_r12_mhim_names_list_each_changed_option_in_the_defaults_order"),
+    "r12mhim_short_name_merge_k": (
+        "milhelpers/methods.py", '"merge_k": "k"', '"merge_k": "mk"',
+        "tests/test_mhim.py -k test_r12_mhim_v2_names_list_each_changed_option"),
+    "r12mhim_recycle_name_inverted": (
+        "milhelpers/methods.py", 'parts.append("recycle" if v else "norecycle")',
+        'parts.append("norecycle" if v else "recycle")',
+        "tests/test_mhim.py -k test_r12_mhim_v2_names_list_each_changed_option"),
+    "r12mhim_name_drops_the_baseline": (
+        "milhelpers/methods.py", 'name = "_".join([head, *parts])', 'name = "_".join([prefix, *parts])',
+        "tests/test_mhim.py -k test_r12_mhim_v2_names_list_each_changed_option"),
+    "r12mhim_build_without_train_ds_unchecked": (
+        "milhelpers/methods.py", "            if ctx.train_ds is None:",
+        "            if ctx.train_ds is None and ctx.val_ds is not None:",
+        "tests/test_mhim.py -k test_r12_mhim_build_refuses_without_teacher_source"),
+    "r12mhim_projection_without_project_unchecked": (
+        "milhelpers/methods.py", '            if not hasattr(student, "project"):',
+        '            if not hasattr(student, "project") and hasattr(student, "pool"):',
+        "tests/test_mhim.py -k test_r12_mhim_build_refuses_without_teacher_source"),
+    "r12mhim_consistency_term_renamed": (
+        "milhelpers/methods.py", 'return [LossTerm("consistency",', 'return [LossTerm("cons",',
+        "tests/test_mhim.py -k test_r12_mhim_loss_term_is_the_consistency"),
+    "r12mhim_schedule_decay_and_cosine_swapped": (
+        "milhelpers/methods.py",
+        "self.decay, self.m0, self.momentum_cosine = decay, float(momentum), momentum_cosine",
+        "self.decay, self.m0, self.momentum_cosine = momentum_cosine, float(momentum), decay",
+        "tests/test_mhim.py -k test_r12_mhim_build_uses_the_pretrained_teacher"),
+    "r12mhim_ratio_message_bounds_swapped": (
+        "milhelpers/models/mhim.py", 'low = "> 0" if open_low else ">= 0"',
+        'low = ">= 0" if open_low else "> 0"',
+        "tests/test_mhim.py -k test_r12_ratio_errors_name_the_ratio_and_its_bounds"),
+    "r12mhim_mask_last_bag_skipped": (
+        "milhelpers/models/mhim.py", "    for b in range(scores.shape[0]):",
+        "    for b in range(scores.shape[0] - 1):",
+        "tests/test_mhim.py -k test_r12_mhim_mask_per_bag_of_a_wide_batch"),
+    "r12mhim_random_draw_at_r_zero": (
+        "milhelpers/models/mhim.py", "        if r > 0:", "        if r >= 0:",
+        "tests/test_mhim.py -k test_r12_mhim_mask_per_bag_of_a_wide_batch"),
+    "r12mhim_unknown_score_message_without_repr": (
+        "milhelpers/models/mhim.py", 'raise ValueError(f"score={kind!r}: choose from {list(SCORES)}")',
+        'raise ValueError(f"score={kind}: choose from {list(SCORES)}")',
+        "tests/test_mhim.py -k test_r12_instance_scores_refuse_unknown_kind"),
+    "r12mhim_instance_embeddings_key": (
+        "milhelpers/models/mhim.py", 'out.extras.get("instance_embeddings")',
+        'out.extras.get("embeddings")',
+        "tests/test_mhim.py -k test_r12_instance_scores_refuse_unknown_kind"),
+    "r12mhim_ema_update_with_grad": (
+        "milhelpers/models/mhim.py", "@torch.no_grad()\ndef ema_update", "def ema_update",
+        "tests/test_mhim.py -k test_r12_ema_update_needs_no_grad_mode"),
+    "r12mhim_ema_length_mismatch_silent": (
+        "milhelpers/models/mhim.py",
+        'raise ValueError("teacher and student have different parameter lists")', "pass",
+        "tests/test_mhim.py -k test_r12_ema_update_needs_no_grad_mode"),
+    "r12mhim_recycle_split_last_bag_skipped": (
+        "milhelpers/models/mhim.py", "    for b in range(vis.shape[0]):",
+        "    for b in range(vis.shape[0] - 1):",
+        "tests/test_mhim.py -k test_r12_recycle_split_uses_the_generator"),
+    "r12mhim_recycle_merge_k_message": (
+        "milhelpers/models/mhim.py", 'f"merge_k={n_queries!r}: the number',
+        'f"n_queries={n_queries}: the number',
+        "tests/test_mhim.py -k test_r12_recycle_network_checks_and_shapes"),
+    "r12mhim_recycle_inner_width_one_head": (
+        "milhelpers/models/mhim.py", "inner = heads * head_dim", "inner = head_dim",
+        "tests/test_mhim.py -k test_r12_recycle_network_checks_and_shapes"),
+    "r12mhim_default_merge_ratio": (
+        "milhelpers/models/mhim.py", "merge_ratio: float = 1.0, recycle",
+        "merge_ratio: float = 0.8, recycle",
+        "tests/test_mhim.py -k test_r12_mhim_defaults_hide_keeps_modes"),
+    "r12mhim_n_classes_fixed_two": (
+        "milhelpers/models/mhim.py", "self.n_classes = student.n_classes", "self.n_classes = 2",
+        "tests/test_mhim.py -k test_r12_mhim_defaults_hide_keeps_modes"),
+    "r12mhim_teacher_scores_not_recorded": (
+        "milhelpers/models/mhim.py", 't.extras["teacher_scores"] = s', "pass",
+        "tests/test_mhim.py -k test_r12_mhim_defaults_hide_keeps_modes"),
+    "r12mhim_forward_extras_dropped": (
+        "milhelpers/models/mhim.py", "        out.extras.update(extras)\n", "",
+        "tests/test_mhim.py -k test_r12_mhim_defaults_hide_keeps_modes"),
+    "r12mhim_score_picks_scores_batched": (
+        "milhelpers/models/mhim.py", '"scores": s[0].cpu().numpy()', '"scores": s.cpu().numpy()',
+        "tests/test_mhim.py -k test_r12_score_picks_scores_only_the_kinds_asked_for"),
+    "r12mhim_recorder_generator_state_not_kept": (
+        "milhelpers/methods.py", "g_state = model.generator.get_state()",
+        "g_state = torch.Generator().get_state()",
+        "tests/test_mhim.py -k test_r12_mask_recorder_records_the_chosen_epochs"),
+    # visibility.py
+    "r12mhim_vis_nothing_to_cover_is_impossible": (
+        "milhelpers/visibility.py", "    if u == 0:\n        return 1.0", "    if u == 0:\n        return 0.0",
+        "tests/test_visibility.py -k test_r12_hypergeometric_and_all_in_random_helpers_by_hand"),
+    "r12mhim_vis_low_set_skipped": (
+        "milhelpers/visibility.py", "    if n_low:", "    if not n_low:",
+        "tests/test_visibility.py -k test_r12_p_no_tumour_visible_low_set_pool_and_flat_inputs"),
+    "r12mhim_vis_kept_impossible_is_certain": (
+        "milhelpers/visibility.py", "        else 0.0\n",
+        "        else 1.0\n",
+        "tests/test_visibility.py -k test_r12_p_no_tumour_kept_edges_by_hand"),
+    "r12mhim_vis_kept_counts_hidden_patches_as_left": (
+        "milhelpers/visibility.py", "    left[hidden] = False\n", "",
+        "tests/test_visibility.py -k test_r12_p_no_tumour_kept_edges_by_hand"),
+    "r12mhim_vis_summary_v1_column_dropped": (
+        "milhelpers/visibility.py",
+        'cols = [c for c in ("random_only", "v1", "v2_kept", "v2_all_hidden") if c in table]',
+        'cols = [c for c in ("random_only", "v2_kept", "v2_all_hidden") if c in table]',
+        "tests/test_visibility.py -k test_r12_summary_default_bins"),
+    "r12mhim_vis_summary_no_tumour_group_dropped": (
+        "milhelpers/visibility.py",
+        '    groups.append(("no tumour patch", (table.n_tumour == 0).to_numpy()))\n', "",
+        "tests/test_visibility.py -k test_r12_summary_default_bins"),
+    "r12mhim_vis_summary_top_bin_named_by_its_low_end": (
+        "milhelpers/visibility.py", 'f"> {lo - 1} tumour patches"', 'f"> {lo} tumour patches"',
+        "tests/test_visibility.py -k test_r12_summary_default_bins"),
+    "r12mhim_vis_audit_default_epochs": (
+        "milhelpers/visibility.py", "epochs: int = 20,", "epochs: int = 10,",
+        "tests/test_visibility.py -k test_r12_packing_audit_defaults"),
+    "r12mhim_vis_audit_threshold_strict": (
+        "milhelpers/visibility.py",
+        "tumour = [np.asarray(b.instance_labels) >= threshold for b in bags]",
+        "tumour = [np.asarray(b.instance_labels) > threshold for b in bags]",
+        "tests/test_visibility.py -k test_r12_packing_audit_defaults"),
+    "r12mhim_vis_audit_slides_without_tumour_all_vs_any": (
+        "milhelpers/visibility.py", "int(sum(not t.any() for t in pos))",
+        "int(sum(not t.all() for t in pos))",
+        "tests/test_visibility.py -k test_r12_packing_audit_defaults"),
+    "r12mhim_vis_points_ignored": (
+        "milhelpers/visibility.py", 'schedule = r_h_schedule(o1["r_h"], o1["decay"], points)',
+        'schedule = r_h_schedule(o1["r_h"], o1["decay"])',
+        "tests/test_visibility.py -k test_r12_mhim_visibility_options_reach_the_rows"),
+    "r12mhim_vis_threshold_ignored": (
+        "milhelpers/visibility.py", "tumour = np.asarray(bag.instance_labels) >= threshold",
+        "tumour = np.asarray(bag.instance_labels) >= LOC_THRESHOLD",
+        "tests/test_visibility.py -k test_r12_mhim_visibility_options_reach_the_rows"),
+    "r12mhim_vis_v2_scored_by_attention": (
+        "milhelpers/visibility.py", 's2 = instance_scores(out, teacher, o2["score"])[0].numpy()',
+        's2 = instance_scores(out, teacher, "attention")[0].numpy()',
+        "tests/test_visibility.py -k test_r12_mhim_visibility_options_reach_the_rows"),
+    "r12mhim_vis_teacher_masks_default_draw_seed": (
+        "milhelpers/visibility.py", "slide_id: str, draw_seed: int = 0, baseline=None)",
+        "slide_id: str, draw_seed: int = 1, baseline=None)",
+        "tests/test_visibility.py -k test_r12_teacher_masks_draw_seed_reaches_the_masks"),
+    # losses.py
+    "r12mhim_soft_ce_sums_over_bags": (
+        "milhelpers/losses.py",
+        "return -(targets.float() * torch.log_softmax(logits.float(), dim=-1)).sum(-1).mean()",
+        "return -(targets.float() * torch.log_softmax(logits.float(), dim=-1)).sum(0).mean()",
+        "tests/test_losses.py -k test_r12_soft_and_multilabel_losses"),
+    "r12mhim_bce_targets_unchecked": (
+        "milhelpers/losses.py",
+        "hyperslide loss.\n    \"\"\"\n    _check_targets(logits, targets)\n",
+        "hyperslide loss.\n    \"\"\"\n",
+        "tests/test_losses.py -k test_r12_soft_and_multilabel_losses"),
+    "r12mhim_soft_ce_message": (
+        "milhelpers/losses.py", 'raise ValueError("soft targets must sum to 1 per bag")',
+        'raise ValueError("soft targets must sum to 1")',
+        "tests/test_losses.py -k test_r12_soft_and_multilabel_losses"),
+    "r12mhim_hyperslide_focal_is_bce": (
+        "milhelpers/losses.py", '"focal": multilabel_focal,', '"focal": multilabel_bce,',
+        "tests/test_losses.py -k test_r12_soft_and_multilabel_losses"),
+    # methods.py: AEM's summary
+    "r12mhim_aem_summary_log_n_clause_inverted": (
+        "milhelpers/methods.py", "{', entropy ÷ log N' if normalize == 'log_n' else ''}",
+        "{', entropy ÷ log N' if normalize == 'none' else ''}",
+        "tests/test_aem.py -k test_r12_aem_summary"),
+    "r12mhim_aem_summary_names_the_method_not_the_base": (
+        "milhelpers/methods.py", 'summary = (f"{base.name} + attention entropy maximisation',
+        'summary = (f"{name} + attention entropy maximisation',
+        "tests/test_aem.py -k test_r12_aem_summary"),
+    # train.py: the schedules
+    "r12mhim_lr_without_steps_is_zero": (
+        "milhelpers/train.py", "        return base\n", "        return 0.0\n",
+        "tests/test_train_paths.py -k test_r12_lr_schedule_edges_by_hand"),
+    "r12mhim_weight_at_schedule_not_float": (
+        "milhelpers/train.py",
+        "return float(self.weight(state)) if callable(self.weight) else float(self.weight)",
+        "return self.weight(state) if callable(self.weight) else float(self.weight)",
+        "tests/test_train_paths.py -k test_r12_loss_term_weights_are_floats"),
+    # methods.py: MHIM's summary and registered ablations
+    "r12mhim_summary_exact_top_test_inverted": (
+        "milhelpers/methods.py", 'if opts["r_hr"] == 1 else', 'if opts["r_hr"] != 1 else',
+        "tests/test_mhim.py -k test_r12_mhim_summaries_say_every_option"),
+    "r12mhim_summary_decay_clause_on_the_momentum_option": (
+        "milhelpers/methods.py", "{' (r_h → 0, cosine)' if opts['decay'] else ''}",
+        "{' (r_h → 0, cosine)' if opts['momentum_cosine'] else ''}",
+        "tests/test_mhim.py -k test_r12_mhim_summaries_say_every_option"),
+    "r12mhim_summary_recycle_clause_on_merge_k": (
+        "milhelpers/methods.py", 'if opts["recycle"] else "hidden (no recycling)")',
+        'if opts["merge_k"] else "hidden (no recycling)")',
+        "tests/test_mhim.py -k test_r12_mhim_summaries_say_every_option"),
+    "r12mhim_summary_momentum_cosine_on_decay": (
+        "milhelpers/methods.py", "{' → 1' if opts['momentum_cosine'] else ''}",
+        "{' → 1' if opts['decay'] else ''}",
+        "tests/test_mhim.py -k test_r12_mhim_summaries_say_every_option"),
+    "r12mhim_summary_v2_cites_v1": (
+        "milhelpers/methods.py", "+ (_MHIM_V2 if v2 else _MHIM),", "+ _MHIM,",
+        "tests/test_mhim.py -k test_r12_mhim_summaries_say_every_option"),
+    "r12mhim_ablation_grid_r_h": (
+        "milhelpers/methods.py", "for rh in (0.01, 0.03, 0.1) for d in (True, False)",
+        "for rh in (0.01, 0.03, 0.05) for d in (True, False)",
+        "tests/test_mhim.py -k test_r12_mhim_summaries_say_every_option"),
+    "r12mhim_recycle_width_is_the_class_count": (
+        "milhelpers/methods.py", "width = student.classifier.in_features",
+        "width = student.classifier.out_features",
+        "tests/test_mhim.py -k test_r12_mhim_build_uses_the_pretrained_teacher"),
+    "r12mhim_recycle_network_not_kept": (
+        "milhelpers/models/mhim.py", "        self.recycle = recycle\n", "        self.recycle = None\n",
+        "tests/test_mhim.py -k test_r12_mhim_build_uses_the_pretrained_teacher"),
+    "r12mhim_hide_leaves_the_teacher_in_eval": (
+        "milhelpers/models/mhim.py", "self.teacher.train(was)", "self.teacher.train(False)",
+        "tests/test_mhim.py -k test_r12_mhim_defaults_hide_keeps_modes"),
+    "r12mhim_vis_missing_instance_labels_unchecked": (
+        "milhelpers/visibility.py", "            if bag.instance_labels is None:",
+        "            if bag.instance_labels is None and bag.label == 0:",
+        "tests/test_visibility.py -k test_r12_mhim_visibility_refuses_bags_without_instance_labels"),
+    "r12mhim_v2_student_needs_project_or_pool": (
+        "milhelpers/models/mhim.py", 'hasattr(student, "project") and hasattr(student, "pool")):',
+        'hasattr(student, "project") or hasattr(student, "pool")):',
+        "tests/test_mhim.py -k test_r12_v2_student_needs_both_project_and_pool"),
+    "r12mhim_recycle_norm_eps": (
+        "milhelpers/models/mhim.py", "self.norm = nn.LayerNorm(dim)",
+        "self.norm = nn.LayerNorm(dim, eps=1e-6)",
+        "tests/test_mhim.py -k test_r12_recycle_network_layer_norm_is_the_default_affine_one"),
+    "r12mhim_unknown_options_listed_unsorted": (
+        "milhelpers/methods.py", 'f"{sorted(defaults)}")', 'f"{list(defaults)}")',
+        "tests/test_mhim.py -k test_r12_mhim_recipe_errors_name_the_option_and_the_choices"),
+    "r12mhim_student_init_message_without_repr": (
+        "milhelpers/methods.py",
+        """raise ValueError(f"student_init={opts['student_init']!r}: choose 'projection' (the \"""",
+        """raise ValueError(f"student_init={opts['student_init']}: choose 'projection' (the \"""",
+        "tests/test_mhim.py -k test_r12_mhim_recipe_errors_name_the_option_and_the_choices"),
+    "r12mhim_alpha_message_bound": (
+        "milhelpers/methods.py", """raise ValueError(f"alpha must be >= 0, got {opts['alpha']}")""",
+        """raise ValueError(f"alpha must be > 0, got {opts['alpha']}")""",
+        "tests/test_mhim.py -k test_r12_mhim_recipe_errors_name_the_option_and_the_choices"),
+    "r12mhim_runner_asked_for_the_baselines_name": (
+        "milhelpers/methods.py", "trained = ctx.pretrained(base)", "trained = ctx.pretrained(baseline)",
+        "tests/test_mhim.py -k test_r12_mhim_asks_the_runner_for_the_baseline_method_not_its_name"),
+    "r12mhim_vis_random_only_without_low_masking": (
+        "milhelpers/visibility.py",
+        '"random_only": p_no_tumour_visible(tumour, att, 0.0, 1.0, o1["r"], o1["r_l"]),',
+        '"random_only": p_no_tumour_visible(tumour, att, 0.0, 1.0, o1["r"]),',
+        "tests/test_visibility.py -k test_r12_mhim_visibility_options_reach_the_rows"),
+    "r12mhim_vis_v1_without_low_masking": (
+        "milhelpers/visibility.py", 'o1["r_l"]) for rh in schedule]))}',
+        '0.0) for rh in schedule]))}',
+        "tests/test_visibility.py -k test_r12_mhim_visibility_options_reach_the_rows"),
+})
+
+
 def _default_sigint() -> None:
     """Tests run with SIGINT at its default even when this script was started in the background
     of a shell script (which ignores SIGINT for it and, by inheritance, for every test's
