@@ -397,3 +397,20 @@ def test_r10_attention_share_by_kind_means_over_the_slides_that_contain_a_kind()
         instances.attention_share_by_kind(att[:1], kinds[:2])
     with pytest.raises(ValueError, match="2 attention vectors for 1 kind vectors"):
         instances.attention_share_by_kind(att[:2], kinds[:1])
+
+
+# --------------------------------------------------------------------------------------------
+# round 12: the null model's shares, per head over the groups
+# --------------------------------------------------------------------------------------------
+def test_r12_random_topk_shares_of_each_head_sum_to_one_over_the_groups():
+    # 2 heads, one slide of 3 tumour + 3 normal patches, k = 2: every head's 2 picks split over
+    # the groups, so each (run, rank) row sums to 1 and the absent group "mimic" is exactly 0
+    out = instances.random_topk_composition({"r": {"s": np.ones((2, 6))}},
+                                            {"s": ["tumour"] * 3 + ["normal"] * 3}, k=2, draws=5)
+    assert out["rank"].tolist() == [1, 2] and out["n_slides"].tolist() == [1, 1]
+    shares = out[list(instances.KIND_GROUPS)].to_numpy()
+    assert np.allclose(shares.sum(1), 1.0) and not np.isnan(shares).any()
+    assert out["mimic"].tolist() == [0.0, 0.0]
+    # ranked by tumour share: rank 1 at least rank 2; shares are multiples of 1/2 averaged over 5
+    assert out.tumour.iloc[0] >= out.tumour.iloc[1]
+    assert np.allclose(out.tumour * 10, np.round(out.tumour * 10))

@@ -1121,3 +1121,27 @@ def test_r11_values_and_out_of_fold_refuse_unknown_methods_with_their_message():
     bare = _runs({"A": [(0, 0, 1.0)]})
     with pytest.raises(KeyError, match="no out-of-fold records"):
         bare.out_of_fold()
+
+
+# --------------------------------------------------------------------------------------------
+# round 12: out-of-fold scores, correlations with groups and NaN
+# --------------------------------------------------------------------------------------------
+def test_r12_scores_of_uses_binary_scores_when_every_probs_entry_is_missing():
+    rows = pd.DataFrame({"score": [0.2, 0.8], "probs": [None, None]})
+    out = ex._scores_of(rows)
+    assert out.dtype == np.float64 and out.tolist() == [0.2, 0.8]
+    # probabilities where some row carries them: (n, C)
+    rows = pd.DataFrame({"score": [0.2, 0.8], "probs": [[0.5, 0.3, 0.2], [0.1, 0.1, 0.8]]})
+    assert ex._scores_of(rows).tolist() == [[0.5, 0.3, 0.2], [0.1, 0.1, 0.8]]
+    # no probs column at all
+    assert ex._scores_of(pd.DataFrame({"score": [0.3]})).tolist() == [0.3]
+
+
+def test_r12_correlation_with_groups_drops_nan_pairs_before_centring():
+    out = ex.correlation_ci([1, 2, 3, np.nan, 5, 6], [1, 2, 3, 4, 6, 5], groups=[0, 0, 0, 1, 1, 1],
+                            n_resamples=200)
+    # group 0: x = y = (1, 2, 3) centred (-1, 0, 1); group 1 without its NaN pair: x (5, 6) →
+    # (-0.5, 0.5), y (6, 5) → (0.5, -0.5). Ranks of x: 1, 3, 5, 2, 4; of y: 1, 3, 5, 4, 2
+    # → Σd² = 0 + 0 + 0 + 4 + 4 = 8, ρ = 1 − 6·8 / (5·24) = 0.6
+    assert out["n"] == 5 and out["within_groups"] is True
+    assert out["rho"] == pytest.approx(0.6)

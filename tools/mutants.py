@@ -7233,6 +7233,29 @@ MUTANTS.update({
         'tests/test_metrics_viz.py -k test_r11_top_branch_rejects_k_below_one_like_topk_members'),
 })
 
+# round 12 (runner, statistics and metrics): the audit-12 survivors in instances and experiments and a sweep of stats, experiments, comparison, datasets, cached_runs, train, metrics and instances — audit12_ and r12stats_
+MUTANTS.update({
+    # audit-12 survivor
+    'audit12_metrics_random_topk_axis': (
+        'milhelpers/instances.py',
+        '            shares = counts / counts.sum(1, keepdims=True)',
+        '            shares = counts / counts.sum(0, keepdims=True)',
+        'tests/test_instances.py -k test_r12_random_topk_shares_of_each_head_sum_to_one_over_the_groups'),
+    # audit-12 survivor
+    'audit12_rs_scores_of_empty_probs_used': (
+        'milhelpers/experiments.py',
+        '    if "probs" in rows and rows["probs"].notna().any():',
+        '    if "probs" in rows:',
+        'tests/test_runner_paths.py -k test_r12_scores_of_uses_binary_scores_when_every_probs_entry_is_missing'),
+    # audit-12 survivor
+    'audit12_rs_correlation_groups_keep_nan': (
+        'milhelpers/experiments.py',
+        '        df = pd.DataFrame({"x": x, "y": y, "g": g})[ok]',
+        '        df = pd.DataFrame({"x": x, "y": y, "g": g})',
+        'tests/test_runner_paths.py -k test_r12_correlation_with_groups_drops_nan_pairs_before_centring'),
+    # END-R12
+})
+
 
 def _default_sigint() -> None:
     """Tests run with SIGINT at its default even when this script was started in the background
