@@ -744,3 +744,74 @@ def test_r10_slide_metric_refuses_bad_inputs_with_a_value_error(y, scores, metri
     2-D labels, one class, a score count unlike the labels', NaN/inf scores, an unknown metric."""
     with pytest.raises(ValueError, match=phrase):
         stats.slide_metric(y, scores, metric)
+
+
+# --------------------------------------------------------------------------------------------
+# round 12: defaults, falsy non-None values, empty resamples, groups reaching the bootstrap
+# --------------------------------------------------------------------------------------------
+def test_r12_interval_and_p_of_no_finite_resample_is_nan():
+    ci, p = stats._interval_and_p(np.array([np.nan, np.inf, -np.inf]))
+    assert all(math.isnan(v) for v in ci) and math.isnan(p)
+    # one finite value among them: B = 1, k = 1, the interval is that value, p = 1/B capped at 1
+    ci, p = stats._interval_and_p(np.array([np.nan, 0.3]))
+    assert ci == [0.3, 0.3] and p == 1.0
+
+
+def test_r12_slide_metric_defaults_are_the_auc_at_threshold_one_half():
+    y = [0, 1, 1]
+    # AUC: positives 0.55, 0.7 against the negative 0.6 → (0 + 1) / 2
+    assert stats.slide_metric(y, [0.6, 0.55, 0.7]) == pytest.approx(0.5)
+    # accuracy at the default threshold 0.5: 0.45 → 0, 0.55 and 0.7 → 1: all right (0.6 would
+    # miss the 0.55, 0.4 would call the 0.45 positive)
+    assert stats.slide_metric(y, [0.45, 0.55, 0.7], "accuracy") == 1.0
+    assert stats.slide_metric(y, [0.45, 0.55, 0.7], "accuracy", threshold=0.6) == pytest.approx(2 / 3)
+
+
+def test_r12_slide_metric_interval_defaults_confidence_and_threshold():
+    y = [0, 0, 1, 1]
+    s = [0.2, 0.55, 0.65, 0.9]
+    out = stats.slide_metric_interval(y, s, metric="balanced_accuracy", n_boot=200)
+    # threshold 0.5: predictions 0, 1, 1, 1 → recalls 1/2 and 1 → 0.75 (0.6 would give 1.0)
+    assert out["value"] == pytest.approx(0.75)
+    assert out["confidence"] == 0.95 and out["n_boot"] == 200
+    assert out["test"] == "case bootstrap of the balanced_accuracy (200 resamples, stratified by label)"
+    assert stats.slide_metric_interval(y, s, metric="balanced_accuracy", n_boot=200,
+                                       threshold=0.6)["value"] == pytest.approx(1.0)
+
+
+def test_r12_paired_slide_means_groups_reach_the_bootstrap_and_defaults():
+    y = [0, 0, 1, 1]
+    a, b = [0.0, 0.0, 0.0, 0.0], [1.0, 2.0, 3.0, 4.0]
+    # one case per stratum: every resample draws each case once, so every Δ* is Δ = 2.5
+    one = stats.paired_slide_means(a, b, y=y, groups=["p", "p", "q", "q"], n_boot=200)
+    assert one["diff"] == 2.5 and one["ci95"] == [2.5, 2.5]
+    # without groups four cases: the interval opens around 2.5
+    four = stats.paired_slide_means(a, b, y=y, n_boot=200)
+    assert four["ci95"][0] < 2.5 < four["ci95"][1]
+    # defaults: 2000 resamples, no resamples returned unless asked
+    d = stats.paired_slide_means(a, b, y=y)
+    assert "(2000 resamples" in d["test"] and "resamples" not in d
+    r = stats.paired_slide_means(a, b, y=y, n_boot=300, return_resamples=True)
+    assert r["resamples"].shape == (300,)
+
+
+def test_r12_is_clear_and_describe_take_a_holm_p_of_zero_as_given():
+    stat = {"diff": 0.02, "ci95": [-0.01, 0.05], "p": 0.2, "n_slides": 10, "n_repeats": 1,
+            "unit": "slides", "test": "t"}
+    # the interval holds 0, but a Holm-adjusted p of 0.0 (falsy, not None) decides
+    assert stats.is_clear(stat, p_holm=0.0) is True
+    text = stats.describe(stat, "A", "B", p_holm=0.0)
+    assert "B is better than A" in text and "Holm-adjusted p = 0.000" in text
+    # an interval that excludes 0 but a Holm p above 0.05: not clear after Holm
+    clear = {**stat, "ci95": [0.01, 0.05], "p": 0.01}
+    text = stats.describe(clear, "A", "B", p_holm=0.2)
+    assert "not clear after Holm's adjustment" in text and "Holm-adjusted p = 0.200" in text
+    assert "interval holds 0" in stats.describe(stat, "A", "B")
+
+
+def test_r12_is_clear_needs_both_ends_of_the_interval():
+    assert stats.is_clear({"ci95": [0.1, float("nan")]}) is False
+    assert stats.is_clear({"ci95": [float("nan"), -0.1]}) is False
+    assert stats.is_clear({"ci95": [None, -0.1]}) is False
+    assert stats.is_clear({"ci95": [0.1, None]}) is False
+    assert stats.is_clear({"ci95": [0.1, 0.2]}) is True

@@ -7253,6 +7253,60 @@ MUTANTS.update({
         '        df = pd.DataFrame({"x": x, "y": y, "g": g})[ok]',
         '        df = pd.DataFrame({"x": x, "y": y, "g": g})',
         'tests/test_runner_paths.py -k test_r12_correlation_with_groups_drops_nan_pairs_before_centring'),
+    # _interval_and_p: no finite resample no longer answers NaN (indexes an empty array)
+    'r12stats_interval_empty_not_nan': (
+        'milhelpers/stats.py',
+        '    if b == 0:',
+        '    if b < 0:',
+        'tests/test_stats.py -k test_r12_interval_and_p_of_no_finite_resample_is_nan'),
+    # slide_metric's default threshold moves from 0.5
+    'r12stats_slide_metric_default_threshold': (
+        'milhelpers/stats.py',
+        'metric: str = "auc", threshold: float = 0.5) -> float:',
+        'metric: str = "auc", threshold: float = 0.6) -> float:',
+        'tests/test_stats.py -k test_r12_slide_metric_defaults_are_the_auc_at_threshold_one_half'),
+    # slide_metric_interval's default confidence is 0.9
+    'r12stats_interval_default_confidence': (
+        'milhelpers/stats.py',
+        'confidence: float = 0.95, threshold: float = 0.5) -> dict[str, Any]:',
+        'confidence: float = 0.9, threshold: float = 0.5) -> dict[str, Any]:',
+        'tests/test_stats.py -k test_r12_slide_metric_interval_defaults_confidence_and_threshold'),
+    # paired_slide_means resamples slides, not the cases of groups
+    'r12stats_means_groups_dropped': (
+        'milhelpers/stats.py',
+        '        return out\n    case, strata = case_strata(y, groups)\n    w = _case_weights(case, strata, n_boot, np.random.default_rng(seed))',
+        '        return out\n    case, strata = case_strata(y, None)\n    w = _case_weights(case, strata, n_boot, np.random.default_rng(seed))',
+        'tests/test_stats.py -k test_r12_paired_slide_means_groups_reach_the_bootstrap_and_defaults'),
+    # paired_slide_means' default number of resamples is 1000
+    'r12stats_means_default_n_boot': (
+        'milhelpers/stats.py',
+        '                       n_boot: int = 2000, seed: int = 0, return_resamples: bool = False',
+        '                       n_boot: int = 1000, seed: int = 0, return_resamples: bool = False',
+        'tests/test_stats.py -k test_r12_paired_slide_means_groups_reach_the_bootstrap_and_defaults'),
+    # is_clear: a Holm p of 0.0 is taken as no Holm p
+    'r12stats_is_clear_holm_zero_falsy': (
+        'milhelpers/stats.py',
+        '    if p_holm is not None:',
+        '    if p_holm:',
+        'tests/test_stats.py -k test_r12_is_clear_and_describe_take_a_holm_p_of_zero_as_given'),
+    # is_clear ignores a NaN upper end
+    'r12stats_is_clear_hi_nan_ignored': (
+        'milhelpers/stats.py',
+        '    if lo is None or hi is None or np.isnan(lo) or np.isnan(hi):',
+        '    if lo is None or hi is None or np.isnan(lo):',
+        'tests/test_stats.py -k test_r12_is_clear_needs_both_ends_of_the_interval'),
+    # describe drops the Holm p when it is 0.0
+    'r12stats_describe_holm_text_falsy': (
+        'milhelpers/stats.py',
+        'holm_txt = "" if p_holm is None else',
+        'holm_txt = "" if not p_holm else',
+        'tests/test_stats.py -k test_r12_is_clear_and_describe_take_a_holm_p_of_zero_as_given'),
+    # describe says 'the interval holds 0' with a Holm p and 'after Holm' without
+    'r12stats_describe_held_swapped': (
+        'milhelpers/stats.py',
+        'held = "the interval holds 0" if p_holm is None else',
+        'held = "the interval holds 0" if p_holm is not None else',
+        'tests/test_stats.py -k test_r12_is_clear_and_describe_take_a_holm_p_of_zero_as_given'),
     # END-R12
 })
 
