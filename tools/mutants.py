@@ -7307,6 +7307,36 @@ MUTANTS.update({
         'held = "the interval holds 0" if p_holm is None else',
         'held = "the interval holds 0" if p_holm is not None else',
         'tests/test_stats.py -k test_r12_is_clear_and_describe_take_a_holm_p_of_zero_as_given'),
+    # bag_metrics: a one-class split gets AUC 0.5 instead of NaN
+    'r12stats_bag_metrics_one_class_auc_half': (
+        'milhelpers/metrics.py',
+        '        auc = float("nan")',
+        '        auc = 0.5',
+        'tests/test_metrics_viz.py -k test_r12_bag_metrics_of_one_class_has_nan_auc_and_the_rest_defined'),
+    # attention_entropy normalises only when asked not to
+    'r12stats_entropy_normalized_inverted': (
+        'milhelpers/metrics.py',
+        '    if normalized:',
+        '    if not normalized:',
+        'tests/test_metrics_viz.py -k test_r12_attention_entropy_is_normalised_by_default'),
+    # localization_auc lets (H, N) scores through
+    'r12stats_localization_multihead_unchecked': (
+        'milhelpers/metrics.py',
+        '        if s.ndim != 1:',
+        '        if s.ndim > 2:',
+        'tests/test_metrics_viz.py -k test_r12_localization_refuses_multihead_scores_and_mismatched_labels'),
+    # localization_auc pools the raw scores instead of the within-slide percentile ranks
+    'r12stats_localization_pools_raw_scores': (
+        'milhelpers/metrics.py',
+        '"pooled_auc": float(roc_auc_score(np.concatenate(ys), np.concatenate(ranks))),',
+        '"pooled_auc": float(roc_auc_score(np.concatenate(ys), np.concatenate([np.ravel(v) for v in scores]))),',
+        'tests/test_metrics_viz.py -k test_r12_localization_pools_percentile_ranks_not_raw_ranks_or_scores'),
+    # localization_auc with no usable slide counts every slide
+    'r12stats_localization_none_counts_all': (
+        'milhelpers/metrics.py',
+        '"pooled_auc": float("nan"), "n_slides": 0}',
+        '"pooled_auc": float("nan"), "n_slides": len(scores)}',
+        'tests/test_metrics_viz.py -k test_r12_localization_pools_percentile_ranks_not_raw_ranks_or_scores'),
     # END-R12
 })
 
