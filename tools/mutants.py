@@ -7337,6 +7337,54 @@ MUTANTS.update({
         '"pooled_auc": float("nan"), "n_slides": 0}',
         '"pooled_auc": float("nan"), "n_slides": len(scores)}',
         'tests/test_metrics_viz.py -k test_r12_localization_pools_percentile_ranks_not_raw_ranks_or_scores'),
+    # packing_verdict takes the largest length as a string ("9000" > "50000")
+    'r12stats_packing_top_length_as_string': (
+        'milhelpers/comparison.py',
+        '    top = max(sizes, key=int)',
+        '    top = max(sizes)',
+        'tests/test_comparison.py -k test_r12_packing_verdict_takes_the_largest_length_as_a_number_not_a_string'),
+    # packing_verdict reads the batch1 → batch1_cap comparison as the capped parts'
+    'r12stats_packing_sub_wrong_comparison': (
+        'milhelpers/comparison.py',
+        'if c.get("a") == "batch1" and c.get("b") == "batch1_main"), None)',
+        'if c.get("a") == "batch1"), None)',
+        'tests/test_comparison.py -k test_r12_packing_verdict_without_the_capped_comparison_or_the_device'),
+    # packing_verdict assumes a CPU when the file names no device
+    'r12stats_packing_device_default_cpu': (
+        'milhelpers/comparison.py',
+        '    device = packing.get("device", "?")',
+        '    device = packing.get("device", "cpu")',
+        'tests/test_comparison.py -k test_r12_packing_verdict_without_the_capped_comparison_or_the_device'),
+    # packing_verdict takes an empty results object for a missing file
+    'r12stats_packing_empty_is_missing': (
+        'milhelpers/comparison.py',
+        '    if packing is None:',
+        '    if not packing:',
+        'tests/test_comparison.py -k test_r12_packing_verdict_of_empty_none_and_non_mapping_files'),
+    # packing_verdict checks only for a string instead of any non-mapping
+    'r12stats_packing_non_mapping_unchecked': (
+        'milhelpers/comparison.py',
+        '    if not isinstance(packing, Mapping):',
+        '    if isinstance(packing, str):',
+        'tests/test_comparison.py -k test_r12_packing_verdict_of_empty_none_and_non_mapping_files'),
+    # format_table treats an empty list of metrics as all of them
+    'r12stats_format_table_metrics_falsy': (
+        'milhelpers/comparison.py',
+        '    metrics = list(metrics) if metrics is not None else [k for k, _ in TABLE_METRICS]',
+        '    metrics = list(metrics) if metrics else [k for k, _ in TABLE_METRICS]',
+        'tests/test_comparison.py -k test_r12_format_table_writes_undefined_cells_as_dashes_and_asked_columns_only'),
+    # format_table writes only NaN as a dash, an infinite peak as 'inf'
+    'r12stats_format_table_inf_not_dashed': (
+        'milhelpers/comparison.py',
+        '        if not np.isfinite(v):',
+        '        if np.isnan(v):',
+        'tests/test_comparison.py -k test_r12_format_table_writes_undefined_cells_as_dashes_and_asked_columns_only'),
+    # format_differences writes an undefined difference as 'nan [nan, nan]'
+    'r12stats_format_differences_nan_written': (
+        'milhelpers/comparison.py',
+        'if np.isfinite(r[f"diff {d}"]) else "—"',
+        'if r[f"diff {d}"] is not None else "—"',
+        'tests/test_comparison.py -k test_r12_format_differences_marks_clear_and_dashes_undefined'),
     # END-R12
 })
 
