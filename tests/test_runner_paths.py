@@ -1145,3 +1145,78 @@ def test_r12_correlation_with_groups_drops_nan_pairs_before_centring():
     # → Σd² = 0 + 0 + 0 + 4 + 4 = 8, ρ = 1 − 6·8 / (5·24) = 0.6
     assert out["n"] == 5 and out["within_groups"] is True
     assert out["rho"] == pytest.approx(0.6)
+
+
+def test_r12_json_text_writes_empty_containers_inline_and_refuses_nan_in_records():
+    obj = {"a": [{"x": 1, "y": [1, 2]}, {"x": 2, "y": []}], "b": {}, "c": [],
+           "d": [{"x": {"deep": 1}}]}
+    assert ex.json_text(obj) == ('{\n'
+                                 ' "a": [\n'
+                                 '  {"x": 1, "y": [1, 2]},\n'
+                                 '  {"x": 2, "y": []}\n'
+                                 ' ],\n'
+                                 ' "b": {},\n'
+                                 ' "c": [],\n'
+                                 ' "d": [{"x": {"deep": 1}}]\n'
+                                 '}\n')
+    # a list of lists of dicts is not flat either: written on one line
+    assert ex.json_text({"e": [{"x": [{"y": 1}]}]}) == '{\n "e": [{"x": [{"y": 1}]}]\n}\n'
+    with pytest.raises(ValueError):
+        ex.json_text({"runs": [{"x": float("nan")}]})     # a record's NaN is refused as well
+
+
+def test_r12_nan_to_none_converts_numpy_scalars_and_tuples():
+    out = ex._nan_to_none({"a": [np.float32("nan"), np.int64(2), np.bool_(True), (1.5, np.nan)],
+                           "b": np.float64(0.25)})
+    assert out == {"a": [None, 2, True, [1.5, None]], "b": 0.25}
+    assert type(out["a"][1]) is int and type(out["a"][2]) is bool and type(out["b"]) is float
+
+
+def test_r12_json_default_writes_paths_arrays_and_numpy_scalars_as_plain_json():
+    assert ex._json_default(Path("runs") / "x.h5") == "runs/x.h5"
+    assert ex._json_default(np.array([[1, 2], [3, 4]])) == [[1, 2], [3, 4]]
+    one = ex._json_default(np.float32(0.5))
+    assert one == 0.5 and type(one) is float
+    assert ex._json_default(np.bool_(False)) is False
+
+    def inner():
+        pass
+    assert ex._json_default(inner) == (
+        f"{__name__}.test_r12_json_default_writes_paths_arrays_and_numpy_scalars_as_plain_json"
+        ".<locals>.inner")
+
+
+def test_r12_paired_stats_refuses_unequal_runs_and_all_zero_differences_have_p_one():
+    with pytest.raises(ValueError, match="paired values need the same runs"):
+        ex.paired_stats([0.1, 0.2], [0.1, 0.2, 0.3])
+    out = ex.paired_stats([0.5, 0.6, np.nan], [0.5, 0.6, 0.9])
+    assert out["n"] == 2 and out["diff"] == 0.0 and out["p"] == 1.0
+    assert out["ci95"] == [0.0, 0.0]
+    one = ex.paired_stats([0.5, np.nan], [0.7, 0.1])
+    assert one["n"] == 1 and one["diff"] == pytest.approx(0.2) and math.isnan(one["p"])
+
+
+def test_r12_correlation_needs_three_pairs_and_one_shape():
+    # exactly three pairs is enough: ranks (1, 2, 3) and (1, 3, 2) → ρ = 1 − 6·2/(3·8) = 0.5
+    out = ex.correlation_ci([1, 2, 3], [1, 3, 2], n_resamples=200)
+    assert out["n"] == 3 and out["rho"] == pytest.approx(0.5) and out["within_groups"] is False
+    two = ex.correlation_ci([1, 2, np.nan], [1, 3, 2])
+    assert two["n"] == 2 and math.isnan(two["rho"]) and math.isnan(two["ci95"][0])
+    flat = ex.correlation_ci([1, 2, 3, 4], [5, 5, 5, 5])
+    assert flat["n"] == 4 and math.isnan(flat["rho"])
+    with pytest.raises(ValueError, match="x and y must be 1-d and of one length"):
+        ex.correlation_ci([1, 2, 3], [1, 2])
+    with pytest.raises(ValueError, match="x and y must be 1-d"):
+        ex.correlation_ci([[1, 2], [3, 4]], [[1, 2], [3, 4]])
+    with pytest.raises(ValueError, match="groups has shape"):
+        ex.correlation_ci([1, 2, 3], [1, 3, 2], groups=[0, 1])
+
+
+def test_r12_bootstrap_ci_of_constant_values_is_the_value_and_defaults_are_95_percent():
+    assert ex.bootstrap_ci([0.3, 0.3, 0.3]) == (0.3, 0.3)
+    assert all(math.isnan(v) for v in ex.bootstrap_ci([0.3, np.nan]))
+    v = [0.1, 0.5, 0.2, 0.9, 0.4, 0.6, 0.3, 0.8]
+    assert ex.bootstrap_ci(v) == ex.bootstrap_ci(v, 10_000, 0, 0.95)
+    lo, hi = ex.bootstrap_ci(v, confidence=0.5)
+    lo95, hi95 = ex.bootstrap_ci(v)
+    assert lo95 < lo < hi < hi95

@@ -7385,6 +7385,90 @@ MUTANTS.update({
         'if np.isfinite(r[f"diff {d}"]) else "—"',
         'if r[f"diff {d}"] is not None else "—"',
         'tests/test_comparison.py -k test_r12_format_differences_marks_clear_and_dashes_undefined'),
+    # json_text writes an empty object as an opened block
+    'r12stats_json_text_empty_dict_block': (
+        'milhelpers/experiments.py',
+        '        if isinstance(v, dict) and v:',
+        '        if isinstance(v, dict):',
+        'tests/test_runner_paths.py -k test_r12_json_text_writes_empty_containers_inline_and_refuses_nan_in_records'),
+    # json_text writes an empty list as an opened block of records
+    'r12stats_json_text_empty_list_block': (
+        'milhelpers/experiments.py',
+        '        if isinstance(v, list) and v and all(flat(x) for x in v):',
+        '        if isinstance(v, list) and all(flat(x) for x in v):',
+        'tests/test_runner_paths.py -k test_r12_json_text_writes_empty_containers_inline_and_refuses_nan_in_records'),
+    # json_text lets NaN through in one-per-line records
+    'r12stats_json_text_records_allow_nan': (
+        'milhelpers/experiments.py',
+        '            rows = [f"{inner}{json.dumps(x, allow_nan=False)}" for x in v]',
+        '            rows = [f"{inner}{json.dumps(x)}" for x in v]',
+        'tests/test_runner_paths.py -k test_r12_json_text_writes_empty_containers_inline_and_refuses_nan_in_records'),
+    # json_text's flat record accepts any list value, dicts inside included
+    'r12stats_json_text_flat_any_list': (
+        'milhelpers/experiments.py',
+        '                                           (isinstance(x, list) and all(\n                                               not isinstance(e, (dict, list)) for e in x))',
+        '                                           isinstance(x, list)',
+        'tests/test_runner_paths.py -k test_r12_json_text_writes_empty_containers_inline_and_refuses_nan_in_records'),
+    # _nan_to_none leaves numpy float32 NaN as they are
+    'r12stats_nan_to_none_float32_kept': (
+        'milhelpers/experiments.py',
+        '    if isinstance(obj, (float, np.floating)):',
+        '    if isinstance(obj, float):',
+        'tests/test_runner_paths.py -k test_r12_nan_to_none_converts_numpy_scalars_and_tuples'),
+    # _nan_to_none leaves tuples unconverted
+    'r12stats_nan_to_none_tuple_kept': (
+        'milhelpers/experiments.py',
+        '    if isinstance(obj, (list, tuple)):',
+        '    if isinstance(obj, list):',
+        'tests/test_runner_paths.py -k test_r12_nan_to_none_converts_numpy_scalars_and_tuples'),
+    # _nan_to_none leaves numpy booleans as numpy booleans
+    'r12stats_nan_to_none_numpy_bool_kept': (
+        'milhelpers/experiments.py',
+        '    if isinstance(obj, (np.integer, np.bool_)):',
+        '    if isinstance(obj, np.integer):',
+        'tests/test_runner_paths.py -k test_r12_nan_to_none_converts_numpy_scalars_and_tuples'),
+    # _json_default writes a path by its file name only
+    'r12stats_json_default_path_name': (
+        'milhelpers/experiments.py',
+        '        return str(obj)',
+        '        return obj.name',
+        'tests/test_runner_paths.py -k test_r12_json_default_writes_paths_arrays_and_numpy_scalars_as_plain_json'),
+    # _json_default writes an array as a list of rows (arrays)
+    'r12stats_json_default_array_rows': (
+        'milhelpers/experiments.py',
+        '        return obj.tolist()',
+        '        return list(obj)',
+        'tests/test_runner_paths.py -k test_r12_json_default_writes_paths_arrays_and_numpy_scalars_as_plain_json'),
+    # paired_stats compares only the number of dimensions of the two runs
+    'r12stats_paired_stats_shape_ndim': (
+        'milhelpers/experiments.py',
+        '    if a.shape != b.shape:',
+        '    if a.ndim != b.ndim:',
+        'tests/test_runner_paths.py -k test_r12_paired_stats_refuses_unequal_runs_and_all_zero_differences_have_p_one'),
+    # correlation_ci accepts 2-d x and y of one shape
+    'r12stats_correlation_2d_accepted': (
+        'milhelpers/experiments.py',
+        '    if x.shape != y.shape or x.ndim != 1:',
+        '    if x.shape != y.shape:',
+        'tests/test_runner_paths.py -k test_r12_correlation_needs_three_pairs_and_one_shape'),
+    # correlation_ci compares only the number of dimensions of groups
+    'r12stats_correlation_groups_shape_ndim': (
+        'milhelpers/experiments.py',
+        '        if g.shape != x.shape:',
+        '        if g.ndim != x.ndim:',
+        'tests/test_runner_paths.py -k test_r12_correlation_needs_three_pairs_and_one_shape'),
+    # bootstrap_ci's default confidence is 0.9
+    'r12stats_bootstrap_ci_default_confidence': (
+        'milhelpers/experiments.py',
+        '                 confidence: float = 0.95) -> tuple[float, float]:',
+        '                 confidence: float = 0.9) -> tuple[float, float]:',
+        'tests/test_runner_paths.py -k test_r12_bootstrap_ci_of_constant_values_is_the_value_and_defaults_are_95_percent'),
+    # paired_stats: all-zero differences get p = 0
+    'r12stats_paired_stats_all_zero_p': (
+        'milhelpers/experiments.py',
+        '    if np.all(d == 0):\n        p = 1.0',
+        '    if np.all(d == 0):\n        p = 0.0',
+        'tests/test_runner_paths.py -k test_r12_paired_stats_refuses_unequal_runs_and_all_zero_differences_have_p_one'),
     # END-R12
 })
 
