@@ -7469,6 +7469,90 @@ MUTANTS.update({
         '    if np.all(d == 0):\n        p = 1.0',
         '    if np.all(d == 0):\n        p = 0.0',
         'tests/test_runner_paths.py -k test_r12_paired_stats_refuses_unequal_runs_and_all_zero_differences_have_p_one'),
+    # collate_bags pads into float32 whatever the bags' dtype
+    'r12stats_collate_dtype_lost': (
+        'milhelpers/datasets.py',
+        '    x = torch.zeros(len(bags), n, d, dtype=bags[0].features.dtype)',
+        '    x = torch.zeros(len(bags), n, d)',
+        'tests/test_datasets.py -k test_r12_collate_keeps_float64_and_carries_coords_and_instance_labels'),
+    # collate_bags' labels are int32, not long (cross-entropy's target type)
+    'r12stats_collate_labels_int32': (
+        'milhelpers/datasets.py',
+        '    labels = torch.tensor([b.label for b in bags], dtype=torch.long)',
+        '    labels = torch.tensor([b.label for b in bags], dtype=torch.int32)',
+        'tests/test_datasets.py -k test_r12_collate_keeps_float64_and_carries_coords_and_instance_labels'),
+    # encode_labels treats an empty label_map as no map
+    'r12stats_encode_empty_map_falsy': (
+        'milhelpers/datasets.py',
+        '    names = None\n    if label_map is not None:',
+        '    names = None\n    if label_map:',
+        'tests/test_datasets.py -k test_r12_encode_labels_with_an_empty_map_or_non_index_values'),
+    # encode_labels accepts True as a class index
+    'r12stats_encode_bool_index_accepted': (
+        'milhelpers/datasets.py',
+        '                   if not isinstance(v, (int, np.integer)) or isinstance(v, bool)]',
+        '                   if not isinstance(v, (int, np.integer))]',
+        'tests/test_datasets.py -k test_r12_encode_labels_with_an_empty_map_or_non_index_values'),
+    # encode_labels counts classes by map entries, not by the highest index
+    'r12stats_encode_classes_by_entries': (
+        'milhelpers/datasets.py',
+        '        n = int(max(lut.values())) + 1',
+        '        n = len(lut)',
+        'tests/test_datasets.py -k test_r12_encode_labels_with_an_empty_map_or_non_index_values'),
+    # encode_labels names missing labels by 1-based rows
+    'r12stats_encode_missing_rows_one_based': (
+        'milhelpers/datasets.py',
+        '        rows = np.flatnonzero(s.isna().to_numpy())',
+        '        rows = np.flatnonzero(s.isna().to_numpy()) + 1',
+        'tests/test_datasets.py -k test_r12_encode_labels_messages_name_the_rows_values_and_renumbering'),
+    # encode_labels lists every label as negative
+    'r12stats_encode_negative_lists_all': (
+        'milhelpers/datasets.py',
+        '                                f"{sorted(set(y[y < 0].tolist()))}")',
+        '                                f"{sorted(set(y.tolist()))}")',
+        'tests/test_datasets.py -k test_r12_encode_labels_messages_name_the_rows_values_and_renumbering'),
+    # encode_labels proposes a renumbering that keeps the old numbers
+    'r12stats_encode_renumber_identity': (
+        'milhelpers/datasets.py',
+        '        renumber = {str(v): i for i, v in enumerate(found)}',
+        '        renumber = {str(v): v for i, v in enumerate(found)}',
+        'tests/test_datasets.py -k test_r12_encode_labels_messages_name_the_rows_values_and_renumbering'),
+    # encode_labels proposes text classes in order of appearance, not sorted
+    'r12stats_encode_text_example_unsorted': (
+        'milhelpers/datasets.py',
+        '        found = sorted(set(s.astype(str)))',
+        '        found = list(dict.fromkeys(s.astype(str)))',
+        'tests/test_datasets.py -k test_r12_encode_labels_messages_name_the_rows_values_and_renumbering'),
+    # _plural writes '0 slide'
+    'r12stats_plural_zero_singular': (
+        'milhelpers/datasets.py',
+        '    return f"{n} {noun}" + ("" if n == 1 else "s")',
+        '    return f"{n} {noun}" + ("" if n <= 1 else "s")',
+        'tests/test_datasets.py -k test_r12_plural_and_short_text_helpers_at_their_bounds'),
+    # _short adds '(+0 more)' at exactly n items
+    'r12stats_short_bound_inclusive': (
+        'milhelpers/datasets.py',
+        'if len(items) > n else "")',
+        'if len(items) >= n else "")',
+        'tests/test_datasets.py -k test_r12_plural_and_short_text_helpers_at_their_bounds'),
+    # _as_groups lets too few groups through
+    'r12stats_as_groups_too_few_pass': (
+        'milhelpers/datasets.py',
+        '    if len(g) != n:',
+        '    if len(g) > n:',
+        'tests/test_datasets.py -k test_r12_groups_must_have_one_entry_per_label_and_subsets_keep_every_class_name'),
+    # ListBagDataset.subset drops the class names
+    'r12stats_subset_class_names_dropped': (
+        'milhelpers/datasets.py',
+        '        return ListBagDataset([self.bags[i] for i in idx], self.class_names)',
+        '        return ListBagDataset([self.bags[i] for i in idx])',
+        'tests/test_datasets.py -k test_r12_groups_must_have_one_entry_per_label_and_subsets_keep_every_class_name'),
+    # encode_labels' message on fractional labels writes numpy reprs (the round-12 fix undone)
+    'r12stats_encode_fraction_message_reprs': (
+        'milhelpers/datasets.py',
+        '            odd = sorted(set(f[~np.isfinite(f) | (f != np.round(f))].tolist()))[:5]',
+        '            odd = sorted(set(f[~np.isfinite(f) | (f != np.round(f))]))[:5]',
+        'tests/test_datasets.py -k test_r12_encode_labels_messages_name_the_rows_values_and_renumbering'),
     # END-R12
 })
 
