@@ -7553,6 +7553,90 @@ MUTANTS.update({
         '            odd = sorted(set(f[~np.isfinite(f) | (f != np.round(f))].tolist()))[:5]',
         '            odd = sorted(set(f[~np.isfinite(f) | (f != np.round(f))]))[:5]',
         'tests/test_datasets.py -k test_r12_encode_labels_messages_name_the_rows_values_and_renumbering'),
+    # predict keeps the padded attention logits of a batch
+    'r12stats_predict_logits_uncropped': (
+        'milhelpers/train.py',
+        '                att_logits.append(al[i, :, :n])',
+        '                att_logits.append(al[i])',
+        'tests/test_train.py -k test_r12_predict_in_batches_crops_every_per_instance_output_to_its_bag'),
+    # predict keeps the padded instance scores of a batch
+    'r12stats_predict_scores_uncropped': (
+        'milhelpers/train.py',
+        '                scores.append(sc[i, :, :n])',
+        '                scores.append(sc[i])',
+        'tests/test_train.py -k test_r12_predict_in_batches_crops_every_per_instance_output_to_its_bag'),
+    # predict's softmax runs over the bags of a batch instead of the classes
+    'r12stats_predict_softmax_over_bags': (
+        'milhelpers/train.py',
+        '            probs.append(torch.softmax(out.logits.float(), -1).cpu().numpy())',
+        '            probs.append(torch.softmax(out.logits.float(), 0).cpu().numpy())',
+        'tests/test_train.py -k test_r12_predict_in_batches_crops_every_per_instance_output_to_its_bag'),
+    # the validation row's accuracy is the balanced accuracy
+    'r12stats_validation_accuracy_is_balanced': (
+        'milhelpers/train.py',
+        '            "val_auc": m["auc"], "val_accuracy": m["accuracy"],',
+        '            "val_auc": m["auc"], "val_accuracy": m["balanced_accuracy"],',
+        'tests/test_train.py -k test_r12_validation_row_maps_each_metric_to_its_key'),
+    # the validation row's balanced accuracy is the plain accuracy
+    'r12stats_validation_balanced_is_accuracy': (
+        'milhelpers/train.py',
+        '            "val_balanced_accuracy": m["balanced_accuracy"], "val_f1": m["macro_f1"],',
+        '            "val_balanced_accuracy": m["accuracy"], "val_f1": m["macro_f1"],',
+        'tests/test_train.py -k test_r12_validation_row_maps_each_metric_to_its_key'),
+    # the validation row's attention entropy is not normalised
+    'r12stats_validation_entropy_unnormalised': (
+        'milhelpers/train.py',
+        '            "val_attention_entropy": pred.mean_entropy()}',
+        '            "val_attention_entropy": pred.mean_entropy(False)}',
+        'tests/test_train.py -k test_r12_validation_row_maps_each_metric_to_its_key'),
+    # _choose_monitor falls back for every monitor, not only the two-class ones
+    'r12stats_choose_monitor_every_monitor': (
+        'milhelpers/train.py',
+        '    if val_ds is None or monitor not in _NEEDS_TWO_CLASSES:',
+        '    if val_ds is None:',
+        'tests/test_train.py -k test_r12_monitor_falls_back_to_val_loss_only_for_one_class_and_two_class_monitors'),
+    # _choose_monitor never falls back (a one-class split keeps the AUC monitor)
+    'r12stats_choose_monitor_one_class_kept': (
+        'milhelpers/train.py',
+        '    if len(classes) < 2:',
+        '    if len(classes) < 1:',
+        'tests/test_train.py -k test_r12_monitor_falls_back_to_val_loss_only_for_one_class_and_two_class_monitors'),
+    # fit lets an empty training set through
+    'r12stats_fit_empty_train_unchecked': (
+        'milhelpers/train.py',
+        '    if len(train_ds) == 0:',
+        '    if len(train_ds) < 0:',
+        'tests/test_train.py -k test_r12_fit_refuses_an_empty_training_set_and_records_lr_and_losses'),
+    # fit records the base lr instead of the scheduled one
+    'r12stats_fit_history_base_lr': (
+        'milhelpers/train.py',
+        '        row = {"epoch": epoch, "lr": lr}',
+        '        row = {"epoch": epoch, "lr": cfg.lr}',
+        'tests/test_train.py -k test_r12_fit_refuses_an_empty_training_set_and_records_lr_and_losses'),
+    # fit records negative epoch seconds
+    'r12stats_fit_seconds_negative': (
+        'milhelpers/train.py',
+        '        row["seconds"] = time.perf_counter() - t0',
+        '        row["seconds"] = t0 - time.perf_counter()',
+        'tests/test_train.py -k test_r12_fit_refuses_an_empty_training_set_and_records_lr_and_losses'),
+    # save_run records the configured monitor, not the one used
+    'r12stats_save_run_config_monitor': (
+        'milhelpers/train.py',
+        '            "monitor": result.monitor, "model_class": type(result.model).__name__,',
+        '            "monitor": result.config.monitor, "model_class": type(result.model).__name__,',
+        'tests/test_train.py -k test_r12_save_run_writes_the_run_its_metrics_and_each_slides_attention'),
+    # save_run records the initial-weights seed as the run's seed
+    'r12stats_save_run_seed_is_init_seed': (
+        'milhelpers/train.py',
+        '    info = {"config": asdict(result.config), "seed": result.config.seed,',
+        '    info = {"config": asdict(result.config), "seed": result.init_seed,',
+        'tests/test_train.py -k test_r12_save_run_writes_the_run_its_metrics_and_each_slides_attention'),
+    # save_run writes the instance scores as the attention
+    'r12stats_save_run_scores_as_attention': (
+        'milhelpers/train.py',
+        '        for sid, a in zip(predictions.slide_ids, predictions.attention):',
+        '        for sid, a in zip(predictions.slide_ids, predictions.scores):',
+        'tests/test_train.py -k test_r12_save_run_writes_the_run_its_metrics_and_each_slides_attention'),
     # END-R12
 })
 
