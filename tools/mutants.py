@@ -7637,6 +7637,90 @@ MUTANTS.update({
         '        for sid, a in zip(predictions.slide_ids, predictions.attention):',
         '        for sid, a in zip(predictions.slide_ids, predictions.scores):',
         'tests/test_train.py -k test_r12_save_run_writes_the_run_its_metrics_and_each_slides_attention'),
+    # topk_kind_shares' default k is 3
+    'r12stats_kind_shares_default_k': (
+        'milhelpers/instances.py',
+        'def topk_kind_shares(attention: np.ndarray, kinds: Sequence[str], k: int = 5)',
+        'def topk_kind_shares(attention: np.ndarray, kinds: Sequence[str], k: int = 3)',
+        'tests/test_instances.py -k test_r12_topk_kind_shares_default_k_five_with_ties_across_the_cut'),
+    # topk_kind_shares accepts k = 0
+    'r12stats_kind_shares_k_zero_allowed': (
+        'milhelpers/instances.py',
+        '    if not len(a) or int(k) < 1:',
+        '    if not len(a) or int(k) < 0:',
+        'tests/test_instances.py -k test_r12_topk_kind_shares_default_k_five_with_ties_across_the_cut'),
+    # topk_counts marks instead of counting the heads
+    'r12stats_topk_counts_marks': (
+        'milhelpers/instances.py',
+        '        counts[_top(row, k)] += 1',
+        '        counts[_top(row, k)] = 1',
+        'tests/test_instances.py -k test_r12_topk_counts_and_group_shares_by_hand'),
+    # group_shares returns counts, not shares
+    'r12stats_group_shares_counts': (
+        'milhelpers/instances.py',
+        '    return {name: float((g == name).mean()) for name in KIND_GROUPS}',
+        '    return {name: float((g == name).sum()) for name in KIND_GROUPS}',
+        'tests/test_instances.py -k test_r12_topk_counts_and_group_shares_by_hand'),
+    # topk_composition lets a slide with fewer heads into a run
+    'r12stats_composition_fewer_heads_pass': (
+        'milhelpers/instances.py',
+        '            elif len(a) != n_heads:',
+        '            elif len(a) > n_heads:',
+        'tests/test_instances.py -k test_r12_topk_composition_refuses_runs_with_unequal_heads_and_skips_empty_runs'),
+    # topk_composition divides by all heads' picks instead of each head's
+    'r12stats_composition_all_picks': (
+        'milhelpers/instances.py',
+        '        shares = counts / picks[:, None]',
+        '        shares = counts / picks.sum()',
+        'tests/test_instances.py -k test_r12_topk_composition_refuses_runs_with_unequal_heads_and_skips_empty_runs'),
+    # composition_table calls every rank after the first 'least tumour'
+    'r12stats_comp_table_least_label': (
+        'milhelpers/instances.py',
+        '" (least tumour)" if r == n_heads else ""',
+        '" (least tumour)" if r > 1 else ""',
+        'tests/test_instances.py -k test_r12_composition_table_labels_middle_ranks_and_one_run_cells'),
+    # composition_table counts heads as rows of the composition
+    'r12stats_comp_table_heads_by_rows': (
+        'milhelpers/instances.py',
+        '        n_heads = int(comp["rank"].max())',
+        '        n_heads = len(comp)',
+        'tests/test_instances.py -k test_r12_composition_table_labels_middle_ranks_and_one_run_cells'),
+    # composition_table writes '[nan, nan]' for one run
+    'r12stats_comp_table_one_run_nan': (
+        'milhelpers/instances.py',
+        '        return (f"{v.mean():.{digits}f}" if np.isnan(lo) else',
+        '        return (f"{v.mean():.{digits}f}" if len(v) == 0 else',
+        'tests/test_instances.py -k test_r12_composition_table_labels_middle_ranks_and_one_run_cells'),
+    # topk_coverage's default name of the multi-head model changes
+    'r12stats_coverage_default_new': (
+        'milhelpers/instances.py',
+        '                  kinds: dict[str, Sequence[str]], k: int, new: str = "acmil",',
+        '                  kinds: dict[str, Sequence[str]], k: int, new: str = "acmil_heads",',
+        'tests/test_instances.py -k test_r12_topk_coverage_defaults_checks_and_sentences_without_a_win'),
+    # topk_coverage does not check the reference's length
+    'r12stats_coverage_ref_length_unchecked': (
+        'milhelpers/instances.py',
+        '        if not (a.shape[1] == len(r) == len(kk)):',
+        '        if not (a.shape[1] == len(kk)):',
+        'tests/test_instances.py -k test_r12_topk_coverage_defaults_checks_and_sentences_without_a_win'),
+    # Coverage.sentences counts a tie as a win
+    'r12stats_coverage_tie_wins': (
+        'milhelpers/instances.py',
+        '        wins = [i for i in tumours if self.table.loc[i, union] > self.table.loc[i, same]]',
+        '        wins = [i for i in tumours if self.table.loc[i, union] >= self.table.loc[i, same]]',
+        'tests/test_instances.py -k test_r12_topk_coverage_defaults_checks_and_sentences_without_a_win'),
+    # Coverage.sentences' bound on the union adds heads and k
+    'r12stats_coverage_bound_sum': (
+        'milhelpers/instances.py',
+        '               f"{self.k} = {self.n_heads * self.k})"]',
+        '               f"{self.k} = {self.n_heads + self.k})"]',
+        'tests/test_instances.py -k test_r12_topk_coverage_defaults_checks_and_sentences_without_a_win'),
+    # topk_coverage's n_heads is the number of patches
+    'r12stats_coverage_n_heads_axis': (
+        'milhelpers/instances.py',
+        '                    int(_heads(next(iter(att_new.values()))).shape[0]))',
+        '                    int(_heads(next(iter(att_new.values()))).shape[1]))',
+        'tests/test_instances.py -k test_r12_topk_coverage_defaults_checks_and_sentences_without_a_win'),
     # END-R12
 })
 
