@@ -815,3 +815,19 @@ def test_r12_is_clear_needs_both_ends_of_the_interval():
     assert stats.is_clear({"ci95": [None, -0.1]}) is False
     assert stats.is_clear({"ci95": [0.1, None]}) is False
     assert stats.is_clear({"ci95": [0.1, 0.2]}) is True
+
+
+def test_r12_score_correlations_pair_each_method_with_its_own_repeats():
+    rng = np.random.default_rng(0)
+    y = np.array([0] * 6 + [1] * 6)
+    a = rng.normal(size=(2, 12))
+    b = np.stack([a[0] + 0.1 * rng.normal(size=12), -a[0] + 0.1 * rng.normal(size=12)])
+    wcc = stats.within_class_correlation
+    out = stats.score_correlations(y, a, b)
+    assert out["repeats_a"] == pytest.approx(wcc(y, a[0], a[1]))
+    assert out["repeats_b"] == pytest.approx(wcc(y, b[0], b[1])) and out["repeats_b"] < -0.5
+    assert out["methods"] == pytest.approx((wcc(y, a[0], b[0]) + wcc(y, a[1], b[1])) / 2)
+    assert out["cross"] == pytest.approx((wcc(y, a[0], b[1]) + wcc(y, a[1], b[0])) / 2)
+    one = stats.score_correlations(y, a[0], b[0])
+    assert math.isnan(one["repeats_a"]) and math.isnan(one["cross"])
+    assert one["methods"] == pytest.approx(wcc(y, a[0], b[0]))

@@ -7721,6 +7721,24 @@ MUTANTS.update({
         '                    int(_heads(next(iter(att_new.values()))).shape[0]))',
         '                    int(_heads(next(iter(att_new.values()))).shape[1]))',
         'tests/test_instances.py -k test_r12_topk_coverage_defaults_checks_and_sentences_without_a_win'),
+    # run_split's default validation share is 0.25
+    'r12stats_run_split_default_val_fraction': (
+        'milhelpers/cached_runs.py',
+        'val_fraction: float = 0.2) -> tuple[np.ndarray, np.ndarray, np.ndarray]:',
+        'val_fraction: float = 0.25) -> tuple[np.ndarray, np.ndarray, np.ndarray]:',
+        'tests/test_cached_runs.py -k test_r12_run_split_draws_one_fifth_for_validation_by_default'),
+    # score_correlations' repeats_a correlates method B's repeats
+    'r12stats_score_correlations_repeats_a_of_b': (
+        'milhelpers/stats.py',
+        '    return {"repeats_a": avg([wcc(y, a[i], a[j]) for i, j in pairs if i < j]),',
+        '    return {"repeats_a": avg([wcc(y, b[i], b[j]) for i, j in pairs if i < j]),',
+        'tests/test_stats.py -k test_r12_score_correlations_pair_each_method_with_its_own_repeats'),
+    # score_correlations' repeats_b correlates method A's repeats
+    'r12stats_score_correlations_repeats_b_of_a': (
+        'milhelpers/stats.py',
+        '            "repeats_b": avg([wcc(y, b[i], b[j]) for i, j in pairs if i < j]),',
+        '            "repeats_b": avg([wcc(y, a[i], a[j]) for i, j in pairs if i < j]),',
+        'tests/test_stats.py -k test_r12_score_correlations_pair_each_method_with_its_own_repeats'),
     # END-R12
 })
 
