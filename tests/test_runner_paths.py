@@ -1220,3 +1220,50 @@ def test_r12_bootstrap_ci_of_constant_values_is_the_value_and_defaults_are_95_pe
     lo, hi = ex.bootstrap_ci(v, confidence=0.5)
     lo95, hi95 = ex.bootstrap_ci(v)
     assert lo95 < lo < hi < hi95
+
+
+def _r12_result(slides, folds=(0, 1, 2, 3), meta=None):
+    runs = pd.DataFrame([{"method": m, "seed": 0, "fold": f, **{x: np.nan for x in ex.METRICS},
+                          "key": "k"} for m in ("A", "B") for f in folds])
+    return ex.ExperimentResult(runs, Path("."), ["A", "B"], 0, dict(meta or {}),
+                               None if slides is None else pd.DataFrame(slides))
+
+
+def test_r12_test_train_ratio_from_meta_even_zero_else_from_the_folds():
+    assert _r12_result(None, meta={"test_train_ratio": 0.0})._test_train_ratio() == 0.0
+    assert _r12_result(None, meta={"test_train_ratio": 0.25})._test_train_ratio() == 0.25
+    # 4 folds (8 runs of 2 methods): 1/3; one fold: 1
+    assert _r12_result(None)._test_train_ratio() == pytest.approx(1 / 3)
+    assert _r12_result(None, folds=(0,))._test_train_ratio() == 1.0
+
+
+def test_r12_aligned_keeps_the_shared_seeds_and_the_slides_each_of_them_scored():
+    def rec(m, seed, sid, score, label=0):
+        return {"method": m, "seed": seed, "fold": 0, "slide_id": sid, "case_id": "c" + sid,
+                "label": label, "score": score, "loc_auc": np.nan, "entropy": 0.5,
+                "top5_mass": 0.3}
+    slides = [rec("A", 0, "s1", 0.1), rec("A", 0, "s2", 0.2, 1), rec("A", 0, "s3", 0.3),
+              rec("A", 1, "s1", 0.4), rec("A", 1, "s2", 0.5, 1), rec("A", 1, "s3", 0.6),
+              rec("B", 1, "s1", 0.7), rec("B", 1, "s2", 0.8, 1),
+              rec("B", 2, "s1", 0.9), rec("B", 2, "s2", 0.95, 1), rec("B", 2, "s3", 0.99)]
+    res = _r12_result(slides)
+    y, cases, seeds, mats = res._aligned("A", "B")
+    # seeds both ran: 1; slides every shared repeat scored for both: s1, s2 (B missed s3)
+    assert seeds == [1] and y.tolist() == [0, 1] and cases.tolist() == ["cs1", "cs2"]
+    assert mats["A"]["score"].tolist() == [[0.4, 0.5]] and mats["B"]["score"].tolist() == [[0.7, 0.8]]
+    assert mats["A"]["entropy"].shape == (1, 2)
+    only_a = _r12_result([rec("A", 0, "s1", 0.1), rec("B", 1, "s1", 0.2)])
+    with pytest.raises(KeyError, match="'A' and 'B' share no seed"):
+        only_a._aligned("A", "B")
+
+
+def test_r12_out_of_fold_says_what_is_missing():
+    with pytest.raises(KeyError, match="has no out-of-fold records"):
+        _r12_result(None).out_of_fold()
+    res = _r12_result([{"method": "A", "seed": 0, "fold": 0, "slide_id": "s1", "case_id": "s1",
+                        "label": 0, "score": 0.5, "loc_auc": np.nan, "entropy": 0.5,
+                        "top5_mass": 0.3}])
+    assert len(res.out_of_fold()) == 1 and len(res.out_of_fold("A")) == 1
+    with pytest.raises(KeyError, match=r"no out-of-fold records of method 'B'; the experiment has "
+                                       r"\['A', 'B'\]"):
+        res.out_of_fold("B")

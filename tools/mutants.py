@@ -7739,6 +7739,42 @@ MUTANTS.update({
         '            "repeats_b": avg([wcc(y, b[i], b[j]) for i, j in pairs if i < j]),',
         '            "repeats_b": avg([wcc(y, a[i], a[j]) for i, j in pairs if i < j]),',
         'tests/test_stats.py -k test_r12_score_correlations_pair_each_method_with_its_own_repeats'),
+    # _test_train_ratio takes a ratio of 0.0 from meta for none
+    'r12stats_test_train_ratio_zero_falsy': (
+        'milhelpers/experiments.py',
+        '        if ratio is None:',
+        '        if not ratio:',
+        'tests/test_runner_paths.py -k test_r12_test_train_ratio_from_meta_even_zero_else_from_the_folds'),
+    # _test_train_ratio counts runs instead of folds
+    'r12stats_test_train_ratio_runs_as_folds': (
+        'milhelpers/experiments.py',
+        '            k = self.runs.fold.nunique()',
+        '            k = len(self.runs)',
+        'tests/test_runner_paths.py -k test_r12_test_train_ratio_from_meta_even_zero_else_from_the_folds'),
+    # _aligned counts the records of repeats only one method ran
+    'r12stats_aligned_unshared_seeds_counted': (
+        'milhelpers/experiments.py',
+        '        both = both[both.seed.isin(seeds)]\n',
+        '',
+        'tests/test_runner_paths.py -k test_r12_aligned_keeps_the_shared_seeds_and_the_slides_each_of_them_scored'),
+    # _aligned keeps slides that only one method scored
+    'r12stats_aligned_one_method_enough': (
+        'milhelpers/experiments.py',
+        'if per[s] == 2 * len(seeds)]',
+        'if per[s] >= len(seeds)]',
+        'tests/test_runner_paths.py -k test_r12_aligned_keeps_the_shared_seeds_and_the_slides_each_of_them_scored'),
+    # out_of_fold of an unknown method returns no rows silently
+    'r12stats_oof_unknown_method_silent': (
+        'milhelpers/experiments.py',
+        '        if method is not None and rows.empty:',
+        '        if method is None and rows.empty:',
+        'tests/test_runner_paths.py -k test_r12_out_of_fold_says_what_is_missing'),
+    # out_of_fold without records fails with a TypeError instead of saying what is missing
+    'r12stats_oof_no_records_unchecked': (
+        'milhelpers/experiments.py',
+        '        if self.slides is None:',
+        '        if self.slides is not None and self.slides.empty:',
+        'tests/test_runner_paths.py -k test_r12_out_of_fold_says_what_is_missing'),
     # END-R12
 })
 
