@@ -7751,18 +7751,6 @@ MUTANTS.update({
         '            k = self.runs.fold.nunique()',
         '            k = len(self.runs)',
         'tests/test_runner_paths.py -k test_r12_test_train_ratio_from_meta_even_zero_else_from_the_folds'),
-    # _aligned counts the records of repeats only one method ran
-    'r12stats_aligned_unshared_seeds_counted': (
-        'milhelpers/experiments.py',
-        '        both = both[both.seed.isin(seeds)]\n',
-        '',
-        'tests/test_runner_paths.py -k test_r12_aligned_keeps_the_shared_seeds_and_the_slides_each_of_them_scored'),
-    # _aligned keeps slides that only one method scored
-    'r12stats_aligned_one_method_enough': (
-        'milhelpers/experiments.py',
-        'if per[s] == 2 * len(seeds)]',
-        'if per[s] >= len(seeds)]',
-        'tests/test_runner_paths.py -k test_r12_aligned_keeps_the_shared_seeds_and_the_slides_each_of_them_scored'),
     # out_of_fold of an unknown method returns no rows silently
     'r12stats_oof_unknown_method_silent': (
         'milhelpers/experiments.py',
@@ -7775,7 +7763,18 @@ MUTANTS.update({
         '        if self.slides is None:',
         '        if self.slides is not None and self.slides.empty:',
         'tests/test_runner_paths.py -k test_r12_out_of_fold_says_what_is_missing'),
-    # END-R12
+    # _aligned pairs methods that share no repeat instead of saying so
+    'r12stats_aligned_no_shared_seed_silent': (
+        'milhelpers/experiments.py',
+        '        if not seeds:',
+        '        if seeds is None:',
+        'tests/test_runner_paths.py -k test_r12_aligned_keeps_the_shared_seeds_and_the_slides_each_of_them_scored'),
+    # _aligned gives the slide ids as the cases
+    'r12stats_aligned_cases_are_slides': (
+        'milhelpers/experiments.py',
+        '        return y, first.case_id.to_numpy(), seeds, mats',
+        '        return y, first.index.to_numpy(), seeds, mats',
+        'tests/test_runner_paths.py -k test_r12_aligned_keeps_the_shared_seeds_and_the_slides_each_of_them_scored'),
 })
 
 
