@@ -831,3 +831,29 @@ def test_r12_score_correlations_pair_each_method_with_its_own_repeats():
     one = stats.score_correlations(y, a[0], b[0])
     assert math.isnan(one["repeats_a"]) and math.isnan(one["cross"])
     assert one["methods"] == pytest.approx(wcc(y, a[0], b[0]))
+
+
+def test_r12_paired_slide_comparison_defaults_and_what_it_reports():
+    y = [0, 0, 1, 1]
+    a, b = [0.1, 0.2, 0.3, 0.4], [0.4, 0.3, 0.2, 0.1]
+    out = stats.paired_slide_comparison(y, a, b)
+    # default metric AUC: B 0 − A 1 (balanced accuracy at 0.5 would be 0.5 − 0.5 = 0)
+    assert out["diff"] == -1.0 and out["n_slides"] == 4 and out["n_repeats"] == 1
+    assert out["unit"] == "slides" and "resamples" not in out
+    assert out["test"] == "paired case bootstrap of the auc (2000 resamples, stratified by label)"
+    un = stats.paired_slide_comparison(y, a, b, paired=False, n_boot=200, return_resamples=True)
+    assert un["test"].startswith("unpaired case bootstrap of the auc (200 resamples")
+    assert un["resamples"].shape == (200,)
+
+
+def test_r12_case_strata_by_label_set_in_sorted_order_and_checked_groups():
+    case, strata = stats.case_strata([0, 1, 0], ["p", "p", "q"])
+    # patient p holds both labels: stratum (0, 1); q: stratum (0,); strata sorted by label set
+    assert case.tolist() == [0, 0, 1] and [s.tolist() for s in strata] == [[1], [0]]
+    case, strata = stats.case_strata([1, 0, 1, 0], ["p", "q", "p", "r"])
+    assert case.tolist() == [0, 1, 0, 2] and [s.tolist() for s in strata] == [[1, 2], [0]]
+    with pytest.raises(ValueError, match=r"groups has shape \(2,\), the labels \(3,\)"):
+        stats.case_strata([0, 1, 0], ["p", "q"])
+    with pytest.raises(ValueError, match=r"y must be one integer label per slide; got float64 of "
+                                         r"shape \(3,\)"):
+        stats.slide_metric([0.0, 1.0, 0.0], [0.1, 0.2, 0.3])

@@ -7775,6 +7775,36 @@ MUTANTS.update({
         '        return y, first.case_id.to_numpy(), seeds, mats',
         '        return y, first.index.to_numpy(), seeds, mats',
         'tests/test_runner_paths.py -k test_r12_aligned_keeps_the_shared_seeds_and_the_slides_each_of_them_scored'),
+    # paired_slide_comparison's default metric is the balanced accuracy
+    'r12stats_paired_default_metric': (
+        'milhelpers/stats.py',
+        '                            groups: Sequence | None = None, metric: str = "auc",\n                            n_boot: int = 2000, seed: int = 0, threshold: float = 0.5,\n                            paired: bool = True',
+        '                            groups: Sequence | None = None, metric: str = "balanced_accuracy",\n                            n_boot: int = 2000, seed: int = 0, threshold: float = 0.5,\n                            paired: bool = True',
+        'tests/test_stats.py -k test_r12_paired_slide_comparison_defaults_and_what_it_reports'),
+    # paired_slide_comparison's default number of resamples is 1000
+    'r12stats_paired_default_n_boot': (
+        'milhelpers/stats.py',
+        '                            n_boot: int = 2000, seed: int = 0, threshold: float = 0.5,\n                            paired: bool = True',
+        '                            n_boot: int = 1000, seed: int = 0, threshold: float = 0.5,\n                            paired: bool = True',
+        'tests/test_stats.py -k test_r12_paired_slide_comparison_defaults_and_what_it_reports'),
+    # paired_slide_comparison names an unpaired bootstrap 'paired'
+    'r12stats_paired_test_text_always_paired': (
+        'milhelpers/stats.py',
+        '           "test": f"{\'paired\' if paired else \'unpaired\'} case bootstrap of the {metric} "',
+        '           "test": f"{\'paired\' if paired is not None else \'unpaired\'} case bootstrap of the {metric} "',
+        'tests/test_stats.py -k test_r12_paired_slide_comparison_defaults_and_what_it_reports'),
+    # case_strata checks only the number of dimensions of groups
+    'r12stats_case_strata_groups_shape_ndim': (
+        'milhelpers/stats.py',
+        '        if g.shape != y.shape:\n            raise ValueError(f"groups has shape {g.shape}, the labels {y.shape}")',
+        '        if g.ndim != y.ndim:\n            raise ValueError(f"groups has shape {g.shape}, the labels {y.shape}")',
+        'tests/test_stats.py -k test_r12_case_strata_by_label_set_in_sorted_order_and_checked_groups'),
+    # case_strata returns the strata in order of the first case instead of by label set
+    'r12stats_case_strata_unsorted': (
+        'milhelpers/stats.py',
+        '    return case, [np.asarray(v) for _, v in sorted(label_sets.items())]',
+        '    return case, [np.asarray(v) for _, v in label_sets.items()]',
+        'tests/test_stats.py -k test_r12_case_strata_by_label_set_in_sorted_order_and_checked_groups'),
 })
 
 
