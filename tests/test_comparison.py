@@ -572,3 +572,28 @@ def test_r12_format_differences_marks_clear_and_dashes_undefined():
     assert out.loc["m1"].tolist() == ["+0.05 [+0.01, +0.09]*", "-0.02 [-0.05, +0.01]",
                                       "clear on d0 only"]
     assert out.loc["m2", "d0"] == "—" and out.loc["m2", "d1"] == "+0.01 [-0.01, +0.03]"
+
+
+def test_r12_cohort_subgroups_hold_positives_only_as_text_ids():
+    labels = pd.DataFrame({"slide_id": [7, 8, 9], "label": [0, 1, 1],
+                           "burden": ["micro", "micro", "small"],
+                           "morphologies": ["discohesive", None, "solid;discohesive"]})
+    # the negative slide 7 has a "micro" burden and a discohesive entry: still no subgroup's
+    assert cmp.cohort_subgroups(labels) == {"micro": ["8"], "small": ["9"], "large": [],
+                                            "discohesive": ["9"]}
+
+
+def test_r12_replication_reads_the_auc_rows_by_default_and_names_a_missing_method():
+    t = pd.concat([_table([("a", 0.05, 0.01, 0.09, True)]),
+                   _table([("a", -0.2, -0.3, -0.1, True)]).assign(metric="loc_auc")])
+    rep = cmp.replication({"d0": t, "d1": t})
+    assert rep.loc["a", "diff d0"] == 0.05 and rep.verdict["a"] == "clearly better on every draw"
+    assert cmp.replication({"d0": t}, "loc_auc").verdict["a"] == "clearly worse on every draw"
+    with pytest.raises(KeyError, match="method 'b' is missing from draw 'd1'"):
+        cmp.replication({"d0": _table([("a", 0.1, 0.0, 0.2, False), ("b", 0.1, 0.0, 0.2, False)]),
+                         "d1": _table([("a", 0.1, 0.0, 0.2, False)])})
+
+
+def test_r12_draw_verdict_names_every_draw_where_it_was_clear():
+    assert cmp.draw_verdict({"d0": 1, "d1": 0, "d2": 1}) == "clearly better on d0, d2 only"
+    assert cmp.draw_verdict({"d0": 0, "d1": -1}) == "clearly worse on d1 only"

@@ -7805,6 +7805,36 @@ MUTANTS.update({
         '    return case, [np.asarray(v) for _, v in sorted(label_sets.items())]',
         '    return case, [np.asarray(v) for _, v in label_sets.items()]',
         'tests/test_stats.py -k test_r12_case_strata_by_label_set_in_sorted_order_and_checked_groups'),
+    # cohort_subgroups puts negative slides in the subgroups
+    'r12stats_subgroups_negatives_kept': (
+        'milhelpers/comparison.py',
+        '    pos = labels[labels.label == 1]',
+        '    pos = labels',
+        'tests/test_comparison.py -k test_r12_cohort_subgroups_hold_positives_only_as_text_ids'),
+    # cohort_subgroups returns the micro slides' ids as they are in the table, not as text
+    'r12stats_subgroups_micro_ids_not_text': (
+        'milhelpers/comparison.py',
+        '    return {"micro": pos.slide_id[pos.burden == "micro"].astype(str).tolist(),',
+        '    return {"micro": pos.slide_id[pos.burden == "micro"].tolist(),',
+        'tests/test_comparison.py -k test_r12_cohort_subgroups_hold_positives_only_as_text_ids'),
+    # replication's default metric is the localisation AUC
+    'r12stats_replication_default_metric': (
+        'milhelpers/comparison.py',
+        'def replication(tables: Mapping[str, pd.DataFrame], metric: str = "auc")',
+        'def replication(tables: Mapping[str, pd.DataFrame], metric: str = "loc_auc")',
+        'tests/test_comparison.py -k test_r12_replication_reads_the_auc_rows_by_default_and_names_a_missing_method'),
+    # replication checks only for an empty draw, not for the method
+    'r12stats_replication_missing_method_unchecked': (
+        'milhelpers/comparison.py',
+        '            if m not in per[d].index:',
+        '            if per[d].empty:',
+        'tests/test_comparison.py -k test_r12_replication_reads_the_auc_rows_by_default_and_names_a_missing_method'),
+    # draw_verdict names only the first draw where it was clear
+    'r12stats_draw_verdict_first_draw_only': (
+        'milhelpers/comparison.py',
+        '    return f"clearly {word} on {\', \'.join(clear)} only"',
+        '    return f"clearly {word} on {clear[0]} only"',
+        'tests/test_comparison.py -k test_r12_draw_verdict_names_every_draw_where_it_was_clear'),
 })
 
 
