@@ -140,7 +140,7 @@ def encode_labels(values: Sequence, label_map: Mapping[str, int] | None = None
     elif pd.api.types.is_numeric_dtype(s):
         f = s.to_numpy(np.float64)
         if not np.all(np.isfinite(f) & (f == np.round(f))):
-            odd = sorted(set(f[~np.isfinite(f) | (f != np.round(f))]))[:5]
+            odd = sorted(set(f[~np.isfinite(f) | (f != np.round(f))].tolist()))[:5]
             raise DataMismatchError(f"labels must be integer class indices 0…C−1; found {odd}")
         y = f.astype(np.int64)
     else:

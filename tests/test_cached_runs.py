@@ -66,3 +66,14 @@ def test_missing_weights_say_what_to_do(cached, tmp_path):
             trained_model(res, ds, base, 1, 0)
     finally:
         moved.rename(pt)
+
+
+def test_r12_run_split_draws_one_fifth_for_validation_by_default():
+    ds = planted_bags(40, d=6, lengths=(6, 14))
+    tr, va, te = run_split(ds, 1, 0, 4)
+    assert len(te) == 10 and len(tr) + len(va) == 30
+    assert not set(tr) & set(va) and not (set(tr) | set(va)) & set(te)
+    tr2, va2, _ = run_split(ds, 1, 0, 4, val_fraction=0.2)
+    assert tr.tolist() == tr2.tolist() and va.tolist() == va2.tolist()
+    _, va4, _ = run_split(ds, 1, 0, 4, val_fraction=0.4)
+    assert len(va4) > len(va)

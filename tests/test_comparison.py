@@ -518,3 +518,82 @@ def test_r10_method_table_ranks_and_differences_pass_their_options_on(experiment
     assert cmp.format_differences(rep, digits=1).loc["a"].tolist()[:2] == [
         "+0.3 [+0.1, +0.4]*", "-0.0 [-0.0, +0.0]"]
     assert cmp.format_differences(rep, digits=2).loc["a", "d1"] == "-0.01 [-0.04, +0.02]"
+
+
+# --------------------------------------------------------------------------------------------
+# round 12: the packing sentence's edges, the text tables' empty and undefined cells
+# --------------------------------------------------------------------------------------------
+def test_r12_packing_verdict_takes_the_largest_length_as_a_number_not_a_string():
+    out = _packing_file(0.62, 0.0, -0.05, 0.03)
+    by = out["scale"]["by_max_length"]
+    by["9000"] = by.pop("2000")          # "9000" > "50000" as strings, < as numbers
+    v = cmp.packing_verdict(out)
+    assert "bags of up to 50,000 instances" in v
+    assert "packmil 0.12×, batch 1 on the capped parts 0.25×, packmil without ADS 0.50×" in v
+
+
+def test_r12_packing_verdict_without_the_capped_comparison_or_the_device():
+    out = _packing_file(0.62, 0.0, -0.05, 0.03)
+    out["cohort"]["comparisons"] = out["cohort"]["comparisons"][:1]    # batch1 → batch1_cap only
+    del out["device"]
+    v = cmp.packing_verdict(out)
+    assert "the capped parts alone (batch 1), slide AUC not measured" in v
+    assert "instances (?; time only" in v and not v.endswith("no GPU was measured")
+
+
+def test_r12_packing_verdict_of_empty_none_and_non_mapping_files():
+    assert cmp.packing_verdict(None).startswith("not measured here yet")
+    assert cmp.packing_verdict({}).startswith(
+        "benchmarks/results/packing.json holds no cohort measurement")
+    assert cmp.packing_verdict([1, 2]) == ("benchmarks/results/packing.json is not a results "
+                                           "object: no evidence either way")
+
+
+def test_r12_format_table_writes_undefined_cells_as_dashes_and_asked_columns_only():
+    t = pd.DataFrame({"auc": [0.81234, np.nan], "auc_sd": [np.nan, 0.1],
+                      "seconds": [12.345, 3.0], "seconds_sd": [1.0, 1.0],
+                      "peak_mb": [99.6, np.inf], "peak_mb_sd": [0.0, 0.0]}, index=["a", "b"])
+    text = cmp.format_table(t, ["auc", "seconds", "peak_mb"], digits=2)
+    assert list(text.columns) == ["slide AUC", "s / run", "peak MB / run"]
+    assert text.loc["a"].tolist() == ["0.81", "12.3", "100"]
+    assert text.loc["b"].tolist() == ["—", "3.0", "—"]
+    # an empty list of metrics is no column, not every column
+    assert list(cmp.format_table(t, []).columns) == []
+
+
+def test_r12_format_differences_marks_clear_and_dashes_undefined():
+    rep = pd.DataFrame({"diff d0": [0.05, np.nan], "lo d0": [0.01, np.nan], "hi d0": [0.09, np.nan],
+                        "clear d0": [True, False], "diff d1": [-0.02, 0.01],
+                        "lo d1": [-0.05, -0.01], "hi d1": [0.01, 0.03], "clear d1": [False, False],
+                        "verdict": ["clear on d0 only", "no evidence either way on any draw"]},
+                       index=["m1", "m2"])
+    out = cmp.format_differences(rep, digits=2)
+    assert list(out.columns) == ["d0", "d1", "verdict"]
+    assert out.loc["m1"].tolist() == ["+0.05 [+0.01, +0.09]*", "-0.02 [-0.05, +0.01]",
+                                      "clear on d0 only"]
+    assert out.loc["m2", "d0"] == "—" and out.loc["m2", "d1"] == "+0.01 [-0.01, +0.03]"
+
+
+def test_r12_cohort_subgroups_hold_positives_only_as_text_ids():
+    labels = pd.DataFrame({"slide_id": [7, 8, 9], "label": [0, 1, 1],
+                           "burden": ["micro", "micro", "small"],
+                           "morphologies": ["discohesive", None, "solid;discohesive"]})
+    # the negative slide 7 has a "micro" burden and a discohesive entry: still no subgroup's
+    assert cmp.cohort_subgroups(labels) == {"micro": ["8"], "small": ["9"], "large": [],
+                                            "discohesive": ["9"]}
+
+
+def test_r12_replication_reads_the_auc_rows_by_default_and_names_a_missing_method():
+    t = pd.concat([_table([("a", 0.05, 0.01, 0.09, True)]),
+                   _table([("a", -0.2, -0.3, -0.1, True)]).assign(metric="loc_auc")])
+    rep = cmp.replication({"d0": t, "d1": t})
+    assert rep.loc["a", "diff d0"] == 0.05 and rep.verdict["a"] == "clearly better on every draw"
+    assert cmp.replication({"d0": t}, "loc_auc").verdict["a"] == "clearly worse on every draw"
+    with pytest.raises(KeyError, match="method 'b' is missing from draw 'd1'"):
+        cmp.replication({"d0": _table([("a", 0.1, 0.0, 0.2, False), ("b", 0.1, 0.0, 0.2, False)]),
+                         "d1": _table([("a", 0.1, 0.0, 0.2, False)])})
+
+
+def test_r12_draw_verdict_names_every_draw_where_it_was_clear():
+    assert cmp.draw_verdict({"d0": 1, "d1": 0, "d2": 1}) == "clearly better on d0, d2 only"
+    assert cmp.draw_verdict({"d0": 0, "d1": -1}) == "clearly worse on d1 only"

@@ -552,3 +552,66 @@ def test_split_arguments_at_exactly_their_bounds(call, refused):
     else:
         with pytest.raises(ValueError, match=refused):
             call()
+
+
+# --------------------------------------------------------------------------------------------
+# round 12: padding keeps the dtype, labels' maps at their edges, the small text helpers
+# --------------------------------------------------------------------------------------------
+def test_r12_collate_keeps_float64_and_carries_coords_and_instance_labels():
+    a = Bag(torch.arange(6, dtype=torch.float64).reshape(3, 2), 1, "a",
+            coords=np.array([[0, 0], [1, 0], [2, 0]]), instance_labels=np.array([0.0, 0.5, 1.0]))
+    b = Bag(torch.tensor([[7.0, 8.0]], dtype=torch.float64), 0, "b")
+    out = collate_bags([b, a])
+    assert out.features.dtype == torch.float64 and out.features.shape == (2, 3, 2)
+    assert out.features[0].tolist() == [[7.0, 8.0], [0.0, 0.0], [0.0, 0.0]]
+    assert out.mask.tolist() == [[True, False, False], [True, True, True]]
+    assert out.labels.dtype == torch.long and out.labels.tolist() == [0, 1]
+    assert out.slide_ids == ["b", "a"] and out.coords[0] is None and out.coords[1] is a.coords
+    assert out.instance_labels[0] is None and out.instance_labels[1] is a.instance_labels
+
+
+def test_r12_encode_labels_with_an_empty_map_or_non_index_values():
+    # an empty map is a map: every text label is unknown to it (not "labels are text")
+    with pytest.raises(DataMismatchError, match=r"label\(s\) \['a', 'b'\] are not in label_map \{\}"):
+        encode_labels(["a", "b"], label_map={})
+    with pytest.raises(DataMismatchError, match=r"label_map values must be class indices 0…C−1, got \[True\]"):
+        encode_labels(["a", "b"], label_map={"a": 0, "b": True})
+    with pytest.raises(DataMismatchError, match=r"got \[1.0\]"):
+        encode_labels(["a", "b"], label_map={"a": 0, "b": 1.0})
+    # two names for one class are joined with "/"
+    y, names = encode_labels(["x", "y", "z"], label_map={"x": 0, "y": 1, "z": 1})
+    assert y.tolist() == [0, 1, 1] and y.dtype == np.int64 and names == ["x", "y/z"]
+
+
+def test_r12_encode_labels_messages_name_the_rows_values_and_renumbering():
+    with pytest.raises(DataMismatchError, match=r"^2 label\(s\) are missing \(rows 1, 3\)"):
+        encode_labels([0, None, 1, None])
+    with pytest.raises(DataMismatchError, match=r"found negative label\(s\) \[-2, -1\]$"):
+        encode_labels([0, -1, 1, -2])
+    with pytest.raises(DataMismatchError, match=r"classes \[1, 2\] have no slide \(labels found: "
+                                                r"\[0, 3\]\).*label_map=\{'0': 0, '3': 1\}"):
+        encode_labels([0, 3, 3, 0])
+    with pytest.raises(DataMismatchError, match=r"labels are text \(neg, pos\).*label_map="
+                                                r"\{'neg': 0, 'pos': 1\}"):
+        encode_labels(["pos", "neg", "pos"])
+    with pytest.raises(DataMismatchError, match=r"found \[0.5, 1.5\]"):
+        encode_labels([0.5, 1.0, 1.5, 0.0])
+
+
+def test_r12_plural_and_short_text_helpers_at_their_bounds():
+    assert datasets._plural(1, "slide") == "1 slide"
+    assert datasets._plural(0, "slide") == "0 slides" and datasets._plural(2, "bag") == "2 bags"
+    assert datasets._short(range(8)) == "0, 1, 2, 3, 4, 5, 6, 7"
+    assert datasets._short(range(9)) == "0, 1, 2, 3, 4, 5, 6, 7, … (+1 more)"
+    assert datasets._short(["a", "b", "c"], 2) == "a, b, … (+1 more)"
+
+
+def test_r12_groups_must_have_one_entry_per_label_and_subsets_keep_every_class_name():
+    with pytest.raises(ValueError, match="groups has 3 entries for 4 labels"):
+        stratified_folds([0, 1, 0, 1], 2, groups=["a", "b", "c"])
+    assert datasets._as_groups(None, 3) is None
+    assert datasets._as_groups([1, 2], 2).tolist() == ["1", "2"]
+    bags = [Bag(torch.zeros(1, 2), y, f"b{i}") for i, y in enumerate([0, 1, 1])]
+    sub = ListBagDataset(bags, ["neg", "pos", "other"]).subset([1, 2])
+    assert sub.class_names == ["neg", "pos", "other"] and sub.n_classes == 3
+    assert ListBagDataset(bags).subset([0, 1]).n_classes == 2

@@ -397,3 +397,104 @@ def test_r10_attention_share_by_kind_means_over_the_slides_that_contain_a_kind()
         instances.attention_share_by_kind(att[:1], kinds[:2])
     with pytest.raises(ValueError, match="2 attention vectors for 1 kind vectors"):
         instances.attention_share_by_kind(att[:2], kinds[:1])
+
+
+# --------------------------------------------------------------------------------------------
+# round 12: the null model's shares, per head over the groups
+# --------------------------------------------------------------------------------------------
+def test_r12_random_topk_shares_of_each_head_sum_to_one_over_the_groups():
+    # 2 heads, one slide of 3 tumour + 3 normal patches, k = 2: every head's 2 picks split over
+    # the groups, so each (run, rank) row sums to 1 and the absent group "mimic" is exactly 0
+    out = instances.random_topk_composition({"r": {"s": np.ones((2, 6))}},
+                                            {"s": ["tumour"] * 3 + ["normal"] * 3}, k=2, draws=5)
+    assert out["rank"].tolist() == [1, 2] and out["n_slides"].tolist() == [1, 1]
+    shares = out[list(instances.KIND_GROUPS)].to_numpy()
+    assert np.allclose(shares.sum(1), 1.0) and not np.isnan(shares).any()
+    assert out["mimic"].tolist() == [0.0, 0.0]
+    # ranked by tumour share: rank 1 at least rank 2; shares are multiples of 1/2 averaged over 5
+    assert out.tumour.iloc[0] >= out.tumour.iloc[1]
+    assert np.allclose(out.tumour * 10, np.round(out.tumour * 10))
+
+
+KG = list(instances.KIND_GROUPS)
+
+
+def test_r12_topk_kind_shares_default_k_five_with_ties_across_the_cut():
+    a = [0.4, 0.2, 0.1, 0.1, 0.1, 0.1, 0.0, 0.0]
+    kinds = ["solid", "normal", "glandular", "lymphoid_aggregate", "normal", "normal", "solid",
+             "solid"]
+    # k = 5: 0.4 and 0.2 count 1; the four 0.1s share the 3 places left, 3/4 each
+    got = instances.topk_kind_shares(a, kinds)
+    assert got == pytest.approx({"tumour": 1.75 / 5, "mimic": 0.75 / 5, "normal": 2.5 / 5})
+    with pytest.raises(ValueError, match="3 attention weights for 2 patch kinds"):
+        instances.topk_kind_shares([0.5, 0.3, 0.2], ["solid", "normal"], 2)
+    with pytest.raises(ValueError, match=r"k >= 1 \(got 2 patches, k=0\)"):
+        instances.topk_kind_shares([0.5, 0.5], ["solid", "normal"], 0)
+
+
+def test_r12_topk_counts_and_group_shares_by_hand():
+    assert instances.topk_counts(np.array([[0.5, 0.3, 0.2], [0.1, 0.3, 0.6]]), 2).tolist() == [1, 2, 1]
+    with pytest.raises(ValueError, match="k must be >= 1, got 0"):
+        instances.topk_counts(np.ones(3), 0)
+    shares = instances.group_shares({"a": ["solid", "normal"],
+                                     "b": ["lymphoid_aggregate", "stroma", "glandular", "normal"]})
+    assert shares == pytest.approx({"tumour": 2 / 6, "mimic": 1 / 6, "normal": 3 / 6})
+
+
+def test_r12_topk_composition_refuses_runs_with_unequal_heads_and_skips_empty_runs():
+    kinds = {"a": ["solid", "normal", "normal"], "b": ["solid"]}
+    with pytest.raises(ValueError, match="run 'r': slide b has 1 heads, others 2"):
+        instances.topk_composition({"r": {"a": np.ones((2, 3)) / 3, "b": np.ones(1)}}, kinds, 2)
+    t = instances.topk_composition({"empty": {}, "r": {"a": np.array([[0.5, 0.3, 0.2],
+                                                                      [0.2, 0.3, 0.5]]),
+                                                       "b": np.array([[1.0], [1.0]])}}, kinds, 2)
+    assert t.run.tolist() == ["r", "r"]
+    # head 1: solid, normal | solid → 2/3 tumour; head 2: normal, normal | solid → 1/3; 3 picks each
+    assert t.n_picks.tolist() == [3, 3] and t["rank"].tolist() == [1, 2]
+    np.testing.assert_allclose(t[KG].to_numpy(float), [[2 / 3, 0, 1 / 3], [1 / 3, 0, 2 / 3]])
+
+
+def test_r12_composition_table_labels_middle_ranks_and_one_run_cells():
+    comp = pd.DataFrame({"run": [0, 0, 0, 1, 1, 1], "head": [1, 2, 3, 1, 2, 3], "n_slides": 1,
+                         "n_picks": 2, "tumour": [0.6, 0.4, 0.2, 0.8, 0.5, 0.0],
+                         "mimic": 0.0, "normal": [0.4, 0.6, 0.8, 0.2, 0.5, 1.0],
+                         "rank": [1, 2, 3, 1, 2, 3]})
+    one = pd.DataFrame({"run": [0], "head": [1], "n_slides": 1, "n_picks": 2, "tumour": [0.5],
+                        "mimic": [0.25], "normal": [0.25], "rank": [1]})
+    t = instances.composition_table({"m": comp, "one": one})
+    assert list(t.index) == ["m, rank 1 of 3 (most tumour)", "m, rank 2 of 3",
+                             "m, rank 3 of 3 (least tumour)", "one"]
+    assert t.loc["m, rank 1 of 3 (most tumour)", "tumour"].startswith("0.70 [")
+    assert t.loc["m, rank 2 of 3", "runs"] == 2
+    # one run: the mean alone (no interval), to the asked digits
+    assert t.loc["one"].tolist() == ["0.50", "0.25", "0.25", 1]
+    assert instances.composition_table({"one": one}, digits=1).loc["one", "tumour"] == "0.5"
+
+
+def test_r12_topk_coverage_defaults_checks_and_sentences_without_a_win():
+    kinds = {"s": np.array(["solid", "normal", "normal"])}
+    new = {"s": np.array([[0.6, 0.3, 0.1], [0.6, 0.1, 0.3]])}
+    ref = {"s": np.array([0.7, 0.2, 0.1])}
+    cov = instances.topk_coverage(new, ref, kinds, k=1)
+    assert list(cov.table.columns) == ["kind", "patches", "acmil: some head's top 1",
+                                       "acmil: top 1 of ā", "acmil_base: top 1",
+                                       "acmil_base: same number of picks"]
+    assert list(cov.table.index) == ["normal", "solid"] and cov.n_heads == 2
+    assert cov.union_sizes == {"s": 1} and cov.tumour_share == pytest.approx(1 / 3)
+    assert cov.sentences() == [
+        "share of the picks that are tumour: acmil: some head's top 1 100%, acmil: top 1 of ā "
+        "100%, acmil_base: top 1 100%, acmil_base: same number of picks 100% (tumour is 33% of "
+        "these slides' patches)",
+        "patches per slide in some head's top 1 (median): 1 (at most 2 × 1 = 2)",
+        "solid: 100% covered by acmil's heads, 100% by acmil_base's top 1, 100% by acmil_base "
+        "with the same number of picks",
+        "acmil's heads cover more tumour than acmil_base given the same number of picks for 0 of "
+        "1 tumour kinds"]
+    with pytest.raises(ValueError, match="k must be >= 1, got 0"):
+        instances.topk_coverage(new, ref, kinds, k=0)
+    with pytest.raises(ValueError, match="slide s: 3 weights per head, 4 reference weights, 3 "
+                                         "patch kinds"):
+        instances.topk_coverage(new, {"s": np.ones(4)}, kinds, k=1)
+    # no tumour patch at all: no tumour sentences
+    normal = instances.topk_coverage(new, ref, {"s": np.array(["normal"] * 3)}, k=1)
+    assert len(normal.sentences()) == 2

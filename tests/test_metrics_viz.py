@@ -495,3 +495,46 @@ def test_r11_top_branch_rejects_k_below_one_like_topk_members(k):
     found in round 11: k = 0 gave all -1 and k = -1 kept all but the last)."""
     with pytest.raises(ValueError, match="k must be >= 1"):
         metrics.top_branch(np.array([[0.7, 0.3, 0.0]]), k)
+
+
+# --------------------------------------------------------------------------------------------
+# round 12: one-class AUC, entropy's default, localisation's checks and percentile ranks
+# --------------------------------------------------------------------------------------------
+def test_r12_bag_metrics_of_one_class_has_nan_auc_and_the_rest_defined():
+    out = metrics.bag_metrics([1, 1], np.array([[0.2, 0.8], [0.6, 0.4]]))
+    assert np.isnan(out["auc"])
+    assert out["accuracy"] == 0.5 and out["balanced_accuracy"] == 0.5
+    # macro F1 over the classes present in labels or predictions: class 1 F1 = 2/3, class 0 F1 = 0
+    assert out["macro_f1"] == pytest.approx(1 / 3)
+
+
+def test_r12_attention_entropy_is_normalised_by_default():
+    a = np.array([0.5, 0.25, 0.25, 0.0])
+    h = -(0.5 * np.log(0.5) + 2 * 0.25 * np.log(0.25))        # 1.5 log 2 nats
+    assert metrics.attention_entropy(a) == pytest.approx(h / np.log(4))   # 0.75
+    assert metrics.attention_entropy(a, normalized=False) == pytest.approx(h)
+
+
+def test_r12_localization_refuses_multihead_scores_and_mismatched_labels():
+    with pytest.raises(ValueError, match="average the heads first"):
+        metrics.localization_auc([np.ones((2, 2))], [np.array([0.0, 1.0])])
+    with pytest.raises(ValueError, match="slide 0: 3 scores but 2 instance labels"):
+        metrics.localization_auc([np.array([0.1, 0.2, 0.3])], [np.array([0.0, 1.0])])
+    # (1, N) scores are one slide's scores
+    out = metrics.localization_auc([np.array([[0.1, 0.9]])], [np.array([0.0, 1.0])])
+    assert out == {"mean_slide_auc": 1.0, "pooled_auc": 1.0, "n_slides": 1}
+
+
+def test_r12_localization_pools_percentile_ranks_not_raw_ranks_or_scores():
+    scores = [np.array([0.1, 0.9]), np.array([0.1, 0.2, 0.3, 0.4])]
+    labels = [np.array([0.0, 1.0]), np.array([1.0, 0.0, 0.0, 0.0])]
+    out = metrics.localization_auc(scores, labels)
+    # per slide: 1.0 and 0.0. Pooled percentile ranks: positives 1.0 (slide A) and 0.25 (slide
+    # B); negatives 0.5 (A), 0.5, 0.75, 1.0 (B): 1.0 wins 3 pairs and ties 1, 0.25 wins none
+    # → 3.5 / 8. The raw scores would give (4 + ½) / 8, ranks within slides (1, 2 | 1 … 4) 2 / 8
+    assert out["mean_slide_auc"] == 0.5 and out["n_slides"] == 2
+    assert out["pooled_auc"] == pytest.approx(3.5 / 8)
+    # no slide with both kinds of patch: NaN and 0 slides
+    none = metrics.localization_auc([np.array([0.1, 0.2])], [np.array([0.0, 0.1])])
+    assert np.isnan(none["mean_slide_auc"]) and np.isnan(none["pooled_auc"])
+    assert none["n_slides"] == 0

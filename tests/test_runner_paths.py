@@ -1121,3 +1121,149 @@ def test_r11_values_and_out_of_fold_refuse_unknown_methods_with_their_message():
     bare = _runs({"A": [(0, 0, 1.0)]})
     with pytest.raises(KeyError, match="no out-of-fold records"):
         bare.out_of_fold()
+
+
+# --------------------------------------------------------------------------------------------
+# round 12: out-of-fold scores, correlations with groups and NaN
+# --------------------------------------------------------------------------------------------
+def test_r12_scores_of_uses_binary_scores_when_every_probs_entry_is_missing():
+    rows = pd.DataFrame({"score": [0.2, 0.8], "probs": [None, None]})
+    out = ex._scores_of(rows)
+    assert out.dtype == np.float64 and out.tolist() == [0.2, 0.8]
+    # probabilities where some row carries them: (n, C)
+    rows = pd.DataFrame({"score": [0.2, 0.8], "probs": [[0.5, 0.3, 0.2], [0.1, 0.1, 0.8]]})
+    assert ex._scores_of(rows).tolist() == [[0.5, 0.3, 0.2], [0.1, 0.1, 0.8]]
+    # no probs column at all
+    assert ex._scores_of(pd.DataFrame({"score": [0.3]})).tolist() == [0.3]
+
+
+def test_r12_correlation_with_groups_drops_nan_pairs_before_centring():
+    out = ex.correlation_ci([1, 2, 3, np.nan, 5, 6], [1, 2, 3, 4, 6, 5], groups=[0, 0, 0, 1, 1, 1],
+                            n_resamples=200)
+    # group 0: x = y = (1, 2, 3) centred (-1, 0, 1); group 1 without its NaN pair: x (5, 6) →
+    # (-0.5, 0.5), y (6, 5) → (0.5, -0.5). Ranks of x: 1, 3, 5, 2, 4; of y: 1, 3, 5, 4, 2
+    # → Σd² = 0 + 0 + 0 + 4 + 4 = 8, ρ = 1 − 6·8 / (5·24) = 0.6
+    assert out["n"] == 5 and out["within_groups"] is True
+    assert out["rho"] == pytest.approx(0.6)
+
+
+def test_r12_json_text_writes_empty_containers_inline_and_refuses_nan_in_records():
+    obj = {"a": [{"x": 1, "y": [1, 2]}, {"x": 2, "y": []}], "b": {}, "c": [],
+           "d": [{"x": {"deep": 1}}]}
+    assert ex.json_text(obj) == ('{\n'
+                                 ' "a": [\n'
+                                 '  {"x": 1, "y": [1, 2]},\n'
+                                 '  {"x": 2, "y": []}\n'
+                                 ' ],\n'
+                                 ' "b": {},\n'
+                                 ' "c": [],\n'
+                                 ' "d": [{"x": {"deep": 1}}]\n'
+                                 '}\n')
+    # a list of lists of dicts is not flat either: written on one line
+    assert ex.json_text({"e": [{"x": [{"y": 1}]}]}) == '{\n "e": [{"x": [{"y": 1}]}]\n}\n'
+    with pytest.raises(ValueError):
+        ex.json_text({"runs": [{"x": float("nan")}]})     # a record's NaN is refused as well
+
+
+def test_r12_nan_to_none_converts_numpy_scalars_and_tuples():
+    out = ex._nan_to_none({"a": [np.float32("nan"), np.int64(2), np.bool_(True), (1.5, np.nan)],
+                           "b": np.float64(0.25)})
+    assert out == {"a": [None, 2, True, [1.5, None]], "b": 0.25}
+    assert type(out["a"][1]) is int and type(out["a"][2]) is bool and type(out["b"]) is float
+
+
+def test_r12_json_default_writes_paths_arrays_and_numpy_scalars_as_plain_json():
+    assert ex._json_default(Path("runs") / "x.h5") == "runs/x.h5"
+    assert ex._json_default(np.array([[1, 2], [3, 4]])) == [[1, 2], [3, 4]]
+    one = ex._json_default(np.float32(0.5))
+    assert one == 0.5 and type(one) is float
+    assert ex._json_default(np.bool_(False)) is False
+
+    def inner():
+        pass
+    assert ex._json_default(inner) == (
+        f"{__name__}.test_r12_json_default_writes_paths_arrays_and_numpy_scalars_as_plain_json"
+        ".<locals>.inner")
+
+
+def test_r12_paired_stats_refuses_unequal_runs_and_all_zero_differences_have_p_one():
+    with pytest.raises(ValueError, match="paired values need the same runs"):
+        ex.paired_stats([0.1, 0.2], [0.1, 0.2, 0.3])
+    out = ex.paired_stats([0.5, 0.6, np.nan], [0.5, 0.6, 0.9])
+    assert out["n"] == 2 and out["diff"] == 0.0 and out["p"] == 1.0
+    assert out["ci95"] == [0.0, 0.0]
+    one = ex.paired_stats([0.5, np.nan], [0.7, 0.1])
+    assert one["n"] == 1 and one["diff"] == pytest.approx(0.2) and math.isnan(one["p"])
+
+
+def test_r12_correlation_needs_three_pairs_and_one_shape():
+    # exactly three pairs is enough: ranks (1, 2, 3) and (1, 3, 2) → ρ = 1 − 6·2/(3·8) = 0.5
+    out = ex.correlation_ci([1, 2, 3], [1, 3, 2], n_resamples=200)
+    assert out["n"] == 3 and out["rho"] == pytest.approx(0.5) and out["within_groups"] is False
+    two = ex.correlation_ci([1, 2, np.nan], [1, 3, 2])
+    assert two["n"] == 2 and math.isnan(two["rho"]) and math.isnan(two["ci95"][0])
+    flat = ex.correlation_ci([1, 2, 3, 4], [5, 5, 5, 5])
+    assert flat["n"] == 4 and math.isnan(flat["rho"])
+    with pytest.raises(ValueError, match="x and y must be 1-d and of one length"):
+        ex.correlation_ci([1, 2, 3], [1, 2])
+    with pytest.raises(ValueError, match="x and y must be 1-d"):
+        ex.correlation_ci([[1, 2], [3, 4]], [[1, 2], [3, 4]])
+    with pytest.raises(ValueError, match="groups has shape"):
+        ex.correlation_ci([1, 2, 3], [1, 3, 2], groups=[0, 1])
+
+
+def test_r12_bootstrap_ci_of_constant_values_is_the_value_and_defaults_are_95_percent():
+    assert ex.bootstrap_ci([0.3, 0.3, 0.3]) == (0.3, 0.3)
+    assert all(math.isnan(v) for v in ex.bootstrap_ci([0.3, np.nan]))
+    v = [0.1, 0.5, 0.2, 0.9, 0.4, 0.6, 0.3, 0.8]
+    assert ex.bootstrap_ci(v) == ex.bootstrap_ci(v, 10_000, 0, 0.95)
+    lo, hi = ex.bootstrap_ci(v, confidence=0.5)
+    lo95, hi95 = ex.bootstrap_ci(v)
+    assert lo95 < lo < hi < hi95
+
+
+def _r12_result(slides, folds=(0, 1, 2, 3), meta=None):
+    runs = pd.DataFrame([{"method": m, "seed": 0, "fold": f, **{x: np.nan for x in ex.METRICS},
+                          "key": "k"} for m in ("A", "B") for f in folds])
+    return ex.ExperimentResult(runs, Path("."), ["A", "B"], 0, dict(meta or {}),
+                               None if slides is None else pd.DataFrame(slides))
+
+
+def test_r12_test_train_ratio_from_meta_even_zero_else_from_the_folds():
+    assert _r12_result(None, meta={"test_train_ratio": 0.0})._test_train_ratio() == 0.0
+    assert _r12_result(None, meta={"test_train_ratio": 0.25})._test_train_ratio() == 0.25
+    # 4 folds (8 runs of 2 methods): 1/3; one fold: 1
+    assert _r12_result(None)._test_train_ratio() == pytest.approx(1 / 3)
+    assert _r12_result(None, folds=(0,))._test_train_ratio() == 1.0
+
+
+def test_r12_aligned_keeps_the_shared_seeds_and_the_slides_each_of_them_scored():
+    def rec(m, seed, sid, score, label=0):
+        return {"method": m, "seed": seed, "fold": 0, "slide_id": sid, "case_id": "c" + sid,
+                "label": label, "score": score, "loc_auc": np.nan, "entropy": 0.5,
+                "top5_mass": 0.3}
+    slides = [rec("A", 0, "s1", 0.1), rec("A", 0, "s2", 0.2, 1), rec("A", 0, "s3", 0.3),
+              rec("A", 1, "s1", 0.4), rec("A", 1, "s2", 0.5, 1), rec("A", 1, "s3", 0.6),
+              rec("B", 1, "s1", 0.7), rec("B", 1, "s2", 0.8, 1),
+              rec("B", 2, "s1", 0.9), rec("B", 2, "s2", 0.95, 1), rec("B", 2, "s3", 0.99)]
+    res = _r12_result(slides)
+    y, cases, seeds, mats = res._aligned("A", "B")
+    # seeds both ran: 1; slides every shared repeat scored for both: s1, s2 (B missed s3)
+    assert seeds == [1] and y.tolist() == [0, 1] and cases.tolist() == ["cs1", "cs2"]
+    assert mats["A"]["score"].tolist() == [[0.4, 0.5]] and mats["B"]["score"].tolist() == [[0.7, 0.8]]
+    assert mats["A"]["entropy"].shape == (1, 2)
+    only_a = _r12_result([rec("A", 0, "s1", 0.1), rec("B", 1, "s1", 0.2)])
+    with pytest.raises(KeyError, match="'A' and 'B' share no seed"):
+        only_a._aligned("A", "B")
+
+
+def test_r12_out_of_fold_says_what_is_missing():
+    with pytest.raises(KeyError, match="has no out-of-fold records"):
+        _r12_result(None).out_of_fold()
+    res = _r12_result([{"method": "A", "seed": 0, "fold": 0, "slide_id": "s1", "case_id": "s1",
+                        "label": 0, "score": 0.5, "loc_auc": np.nan, "entropy": 0.5,
+                        "top5_mass": 0.3}])
+    assert len(res.out_of_fold()) == 1 and len(res.out_of_fold("A")) == 1
+    with pytest.raises(KeyError, match=r"no out-of-fold records of method 'B'; the experiment has "
+                                       r"\['A', 'B'\]"):
+        res.out_of_fold("B")

@@ -744,3 +744,116 @@ def test_r10_slide_metric_refuses_bad_inputs_with_a_value_error(y, scores, metri
     2-D labels, one class, a score count unlike the labels', NaN/inf scores, an unknown metric."""
     with pytest.raises(ValueError, match=phrase):
         stats.slide_metric(y, scores, metric)
+
+
+# --------------------------------------------------------------------------------------------
+# round 12: defaults, falsy non-None values, empty resamples, groups reaching the bootstrap
+# --------------------------------------------------------------------------------------------
+def test_r12_interval_and_p_of_no_finite_resample_is_nan():
+    ci, p = stats._interval_and_p(np.array([np.nan, np.inf, -np.inf]))
+    assert all(math.isnan(v) for v in ci) and math.isnan(p)
+    # one finite value among them: B = 1, k = 1, the interval is that value, p = 1/B capped at 1
+    ci, p = stats._interval_and_p(np.array([np.nan, 0.3]))
+    assert ci == [0.3, 0.3] and p == 1.0
+
+
+def test_r12_slide_metric_defaults_are_the_auc_at_threshold_one_half():
+    y = [0, 1, 1]
+    # AUC: positives 0.55, 0.7 against the negative 0.6 → (0 + 1) / 2
+    assert stats.slide_metric(y, [0.6, 0.55, 0.7]) == pytest.approx(0.5)
+    # accuracy at the default threshold 0.5: 0.45 → 0, 0.55 and 0.7 → 1: all right (0.6 would
+    # miss the 0.55, 0.4 would call the 0.45 positive)
+    assert stats.slide_metric(y, [0.45, 0.55, 0.7], "accuracy") == 1.0
+    assert stats.slide_metric(y, [0.45, 0.55, 0.7], "accuracy", threshold=0.6) == pytest.approx(2 / 3)
+
+
+def test_r12_slide_metric_interval_defaults_confidence_and_threshold():
+    y = [0, 0, 1, 1]
+    s = [0.2, 0.55, 0.65, 0.9]
+    out = stats.slide_metric_interval(y, s, metric="balanced_accuracy", n_boot=200)
+    # threshold 0.5: predictions 0, 1, 1, 1 → recalls 1/2 and 1 → 0.75 (0.6 would give 1.0)
+    assert out["value"] == pytest.approx(0.75)
+    assert out["confidence"] == 0.95 and out["n_boot"] == 200
+    assert out["test"] == "case bootstrap of the balanced_accuracy (200 resamples, stratified by label)"
+    assert stats.slide_metric_interval(y, s, metric="balanced_accuracy", n_boot=200,
+                                       threshold=0.6)["value"] == pytest.approx(1.0)
+
+
+def test_r12_paired_slide_means_groups_reach_the_bootstrap_and_defaults():
+    y = [0, 0, 1, 1]
+    a, b = [0.0, 0.0, 0.0, 0.0], [1.0, 2.0, 3.0, 4.0]
+    # one case per stratum: every resample draws each case once, so every Δ* is Δ = 2.5
+    one = stats.paired_slide_means(a, b, y=y, groups=["p", "p", "q", "q"], n_boot=200)
+    assert one["diff"] == 2.5 and one["ci95"] == [2.5, 2.5]
+    # without groups four cases: the interval opens around 2.5
+    four = stats.paired_slide_means(a, b, y=y, n_boot=200)
+    assert four["ci95"][0] < 2.5 < four["ci95"][1]
+    # defaults: 2000 resamples, no resamples returned unless asked
+    d = stats.paired_slide_means(a, b, y=y)
+    assert "(2000 resamples" in d["test"] and "resamples" not in d
+    r = stats.paired_slide_means(a, b, y=y, n_boot=300, return_resamples=True)
+    assert r["resamples"].shape == (300,)
+
+
+def test_r12_is_clear_and_describe_take_a_holm_p_of_zero_as_given():
+    stat = {"diff": 0.02, "ci95": [-0.01, 0.05], "p": 0.2, "n_slides": 10, "n_repeats": 1,
+            "unit": "slides", "test": "t"}
+    # the interval holds 0, but a Holm-adjusted p of 0.0 (falsy, not None) decides
+    assert stats.is_clear(stat, p_holm=0.0) is True
+    text = stats.describe(stat, "A", "B", p_holm=0.0)
+    assert "B is better than A" in text and "Holm-adjusted p = 0.000" in text
+    # an interval that excludes 0 but a Holm p above 0.05: not clear after Holm
+    clear = {**stat, "ci95": [0.01, 0.05], "p": 0.01}
+    text = stats.describe(clear, "A", "B", p_holm=0.2)
+    assert "not clear after Holm's adjustment" in text and "Holm-adjusted p = 0.200" in text
+    assert "interval holds 0" in stats.describe(stat, "A", "B")
+
+
+def test_r12_is_clear_needs_both_ends_of_the_interval():
+    assert stats.is_clear({"ci95": [0.1, float("nan")]}) is False
+    assert stats.is_clear({"ci95": [float("nan"), -0.1]}) is False
+    assert stats.is_clear({"ci95": [None, -0.1]}) is False
+    assert stats.is_clear({"ci95": [0.1, None]}) is False
+    assert stats.is_clear({"ci95": [0.1, 0.2]}) is True
+
+
+def test_r12_score_correlations_pair_each_method_with_its_own_repeats():
+    rng = np.random.default_rng(0)
+    y = np.array([0] * 6 + [1] * 6)
+    a = rng.normal(size=(2, 12))
+    b = np.stack([a[0] + 0.1 * rng.normal(size=12), -a[0] + 0.1 * rng.normal(size=12)])
+    wcc = stats.within_class_correlation
+    out = stats.score_correlations(y, a, b)
+    assert out["repeats_a"] == pytest.approx(wcc(y, a[0], a[1]))
+    assert out["repeats_b"] == pytest.approx(wcc(y, b[0], b[1])) and out["repeats_b"] < -0.5
+    assert out["methods"] == pytest.approx((wcc(y, a[0], b[0]) + wcc(y, a[1], b[1])) / 2)
+    assert out["cross"] == pytest.approx((wcc(y, a[0], b[1]) + wcc(y, a[1], b[0])) / 2)
+    one = stats.score_correlations(y, a[0], b[0])
+    assert math.isnan(one["repeats_a"]) and math.isnan(one["cross"])
+    assert one["methods"] == pytest.approx(wcc(y, a[0], b[0]))
+
+
+def test_r12_paired_slide_comparison_defaults_and_what_it_reports():
+    y = [0, 0, 1, 1]
+    a, b = [0.1, 0.2, 0.3, 0.4], [0.4, 0.3, 0.2, 0.1]
+    out = stats.paired_slide_comparison(y, a, b)
+    # default metric AUC: B 0 − A 1 (balanced accuracy at 0.5 would be 0.5 − 0.5 = 0)
+    assert out["diff"] == -1.0 and out["n_slides"] == 4 and out["n_repeats"] == 1
+    assert out["unit"] == "slides" and "resamples" not in out
+    assert out["test"] == "paired case bootstrap of the auc (2000 resamples, stratified by label)"
+    un = stats.paired_slide_comparison(y, a, b, paired=False, n_boot=200, return_resamples=True)
+    assert un["test"].startswith("unpaired case bootstrap of the auc (200 resamples")
+    assert un["resamples"].shape == (200,)
+
+
+def test_r12_case_strata_by_label_set_in_sorted_order_and_checked_groups():
+    case, strata = stats.case_strata([0, 1, 0], ["p", "p", "q"])
+    # patient p holds both labels: stratum (0, 1); q: stratum (0,); strata sorted by label set
+    assert case.tolist() == [0, 0, 1] and [s.tolist() for s in strata] == [[1], [0]]
+    case, strata = stats.case_strata([1, 0, 1, 0], ["p", "q", "p", "r"])
+    assert case.tolist() == [0, 1, 0, 2] and [s.tolist() for s in strata] == [[1, 2], [0]]
+    with pytest.raises(ValueError, match=r"groups has shape \(2,\), the labels \(3,\)"):
+        stats.case_strata([0, 1, 0], ["p", "q"])
+    with pytest.raises(ValueError, match=r"y must be one integer label per slide; got float64 of "
+                                         r"shape \(3,\)"):
+        stats.slide_metric([0.0, 1.0, 0.0], [0.1, 0.2, 0.3])

@@ -351,3 +351,103 @@ def test_monitor_last_keeps_the_final_epoch_and_still_records_validation():
         assert loss != pytest.approx(h.val_loss.min(), rel=1e-4)
     with pytest.raises(ValueError, match="patience"):
         TrainConfig(monitor="last", patience=2)
+
+
+# --------------------------------------------------------------------------------------------
+# round 12: predict's per-bag crops, the validation row, the monitor fallback, save_run
+# --------------------------------------------------------------------------------------------
+from milhelpers import train as _train                                   # noqa: E402
+from milhelpers.datasets import Bag, ListBagDataset                      # noqa: E402
+from milhelpers.train import FitResult, Predictions, save_run           # noqa: E402
+
+
+def _r12_bags():
+    g = torch.Generator().manual_seed(0)
+    return ListBagDataset([Bag(torch.randn(3, 4, generator=g), 1, "long"),
+                           Bag(torch.randn(1, 4, generator=g), 0, "short")])
+
+
+def test_r12_predict_in_batches_crops_every_per_instance_output_to_its_bag():
+    torch.manual_seed(0)
+    model = build_model("abmil_gated", in_dim=4, n_classes=2, embed_dim=8, attn_dim=4)
+    model.train()
+    p = predict(model, _r12_bags(), batch_size=2)
+    assert model.training                      # its mode is given back
+    assert p.slide_ids == ["long", "short"] and p.labels.tolist() == [1, 0]
+    assert [a.shape for a in p.attention] == [(1, 3), (1, 1)]
+    assert [a.shape for a in p.attention_logits] == [(1, 3), (1, 1)]
+    assert [a.shape for a in p.scores] == [(1, 3), (1, 1)]
+    assert p.probs.shape == (2, 2) and np.allclose(p.probs.sum(1), 1.0)
+    assert p.embeddings.shape[0] == 2
+    # one bag at a time gives the same numbers: the padding is masked
+    one = predict(model, _r12_bags())
+    np.testing.assert_allclose(one.probs, p.probs, atol=1e-6)
+    np.testing.assert_allclose(one.attention_logits[0], p.attention_logits[0], atol=1e-6)
+
+
+def test_r12_validation_row_maps_each_metric_to_its_key(monkeypatch):
+    labels = np.array([0, 0, 0, 1])
+    probs = np.array([[0.9, 0.1], [0.8, 0.2], [0.4, 0.6], [0.3, 0.7]])
+    att = [np.array([[0.5, 0.5]])] * 4
+    fake = Predictions(["a", "b", "c", "d"], labels, probs, att, att, np.zeros((4, 2)), att)
+    monkeypatch.setattr(_train, "predict", lambda model, ds: fake)
+    row = _train._validation_row(None, None)
+    # predictions 0, 0, 1, 1: accuracy 3/4, balanced (2/3 + 1)/2, macro F1 (4/5 + 2/3)/2, AUC 1
+    assert row["val_loss"] == pytest.approx(-np.mean(np.log([0.9, 0.8, 0.4, 0.7])))
+    assert row["val_auc"] == 1.0 and row["val_accuracy"] == 0.75
+    assert row["val_balanced_accuracy"] == pytest.approx(5 / 6)
+    assert row["val_f1"] == pytest.approx(11 / 15)
+    assert row["val_f1_auc"] == pytest.approx(1 + 11 / 15)
+    assert row["val_acc_auc"] == pytest.approx(1.75)
+    assert row["val_attention_entropy"] == pytest.approx(1.0)
+
+
+def test_r12_monitor_falls_back_to_val_loss_only_for_one_class_and_two_class_monitors():
+    one = ListBagDataset([Bag(torch.zeros(1, 2), 1, "a"), Bag(torch.zeros(1, 2), 1, "b")])
+    two = ListBagDataset([Bag(torch.zeros(1, 2), 0, "a"), Bag(torch.zeros(1, 2), 1, "b")])
+    with pytest.warns(RuntimeWarning, match=r"monitor 'val_f1_auc' needs both classes .* only "
+                                            r"class \[1\]"):
+        assert _train._choose_monitor("val_f1_auc", one) == "val_loss"
+    import warnings as _w
+    with _w.catch_warnings():
+        _w.simplefilter("error")
+        assert _train._choose_monitor("val_auc", two) == "val_auc"
+        assert _train._choose_monitor("val_accuracy", one) == "val_accuracy"
+        assert _train._choose_monitor("val_auc", None) == "val_auc"
+
+
+def test_r12_fit_refuses_an_empty_training_set_and_records_lr_and_losses():
+    with pytest.raises(ValueError, match="the training set is empty"):
+        fit(build_model("abmil_gated", in_dim=4, n_classes=2, embed_dim=8, attn_dim=4),
+            ListBagDataset([]), config=TrainConfig(epochs=1, progress=False))
+    torch.manual_seed(0)
+    model = build_model("abmil_gated", in_dim=4, n_classes=2, embed_dim=8, attn_dim=4)
+    res = fit(model, _r12_bags(), config=TrainConfig(epochs=2, lr=0.1, progress=False))
+    h = res.history
+    assert h.epoch.tolist() == [1, 2] and res.best_epoch == 2 and res.monitor == "last"
+    # 2 steps per epoch, 4 in all: the cosine lr of the last step of each epoch (steps 1 and 3)
+    assert h.lr.tolist() == pytest.approx([0.05 * (1 + np.cos(np.pi / 4)),
+                                           0.05 * (1 + np.cos(3 * np.pi / 4))])
+    assert (h.seconds > 0).all() and np.allclose(h.train_loss, h.bag_loss)
+
+
+def test_r12_save_run_writes_the_run_its_metrics_and_each_slides_attention(tmp_path):
+    torch.manual_seed(0)
+    model = torch.nn.Linear(2, 1)
+    res = FitResult(model, pd.DataFrame({"epoch": [1, 2]}), 2, TrainConfig(seed=3), "val_loss", 7)
+    att = [np.array([[0.25, 0.75]]), np.array([[1.0]])]
+    pred = Predictions(["s1", "s2"], np.array([0, 1]), np.zeros((2, 2)), att,
+                       [np.zeros((1, 2)), np.zeros((1, 1))], np.zeros((2, 2)),
+                       [np.zeros((1, 2)), np.zeros((1, 1))])
+    save_run(tmp_path / "r", res, pred, {"auc": 0.5})
+    info = json.loads((tmp_path / "r" / "run.json").read_text())
+    assert (info["seed"], info["init_seed"], info["best_epoch"]) == (3, 7, 2)
+    assert info["monitor"] == "val_loss" and info["model_class"] == "Linear"
+    assert json.loads((tmp_path / "r" / "metrics.json").read_text()) == {"auc": 0.5}
+    assert np.load(tmp_path / "r" / "attention" / "s1.npy").tolist() == [[0.25, 0.75]]
+    assert np.load(tmp_path / "r" / "attention" / "s2.npy").tolist() == [[1.0]]
+    ck = torch.load(tmp_path / "r" / "checkpoint.pt", weights_only=False)
+    assert torch.equal(ck["state_dict"]["weight"], model.weight) and ck["best_epoch"] == 2
+    save_run(tmp_path / "bare", res)
+    assert not (tmp_path / "bare" / "metrics.json").exists()
+    assert not (tmp_path / "bare" / "attention").exists()

@@ -7882,6 +7882,611 @@ MUTANTS.update({
 })
 
 
+# round 12 (runner, statistics and metrics): the audit-12 survivors in instances and experiments and a sweep of stats, experiments, comparison, datasets, cached_runs, train, metrics and instances — audit12_ and r12stats_
+MUTANTS.update({
+    # audit-12 survivor
+    'audit12_metrics_random_topk_axis': (
+        'milhelpers/instances.py',
+        '            shares = counts / counts.sum(1, keepdims=True)',
+        '            shares = counts / counts.sum(0, keepdims=True)',
+        'tests/test_instances.py -k test_r12_random_topk_shares_of_each_head_sum_to_one_over_the_groups'),
+    # audit-12 survivor
+    'audit12_rs_scores_of_empty_probs_used': (
+        'milhelpers/experiments.py',
+        '    if "probs" in rows and rows["probs"].notna().any():',
+        '    if "probs" in rows:',
+        'tests/test_runner_paths.py -k test_r12_scores_of_uses_binary_scores_when_every_probs_entry_is_missing'),
+    # audit-12 survivor
+    'audit12_rs_correlation_groups_keep_nan': (
+        'milhelpers/experiments.py',
+        '        df = pd.DataFrame({"x": x, "y": y, "g": g})[ok]',
+        '        df = pd.DataFrame({"x": x, "y": y, "g": g})',
+        'tests/test_runner_paths.py -k test_r12_correlation_with_groups_drops_nan_pairs_before_centring'),
+    # _interval_and_p: no finite resample no longer answers NaN (indexes an empty array)
+    'r12stats_interval_empty_not_nan': (
+        'milhelpers/stats.py',
+        '    if b == 0:',
+        '    if b < 0:',
+        'tests/test_stats.py -k test_r12_interval_and_p_of_no_finite_resample_is_nan'),
+    # slide_metric's default threshold moves from 0.5
+    'r12stats_slide_metric_default_threshold': (
+        'milhelpers/stats.py',
+        'metric: str = "auc", threshold: float = 0.5) -> float:',
+        'metric: str = "auc", threshold: float = 0.6) -> float:',
+        'tests/test_stats.py -k test_r12_slide_metric_defaults_are_the_auc_at_threshold_one_half'),
+    # slide_metric_interval's default confidence is 0.9
+    'r12stats_interval_default_confidence': (
+        'milhelpers/stats.py',
+        'confidence: float = 0.95, threshold: float = 0.5) -> dict[str, Any]:',
+        'confidence: float = 0.9, threshold: float = 0.5) -> dict[str, Any]:',
+        'tests/test_stats.py -k test_r12_slide_metric_interval_defaults_confidence_and_threshold'),
+    # paired_slide_means resamples slides, not the cases of groups
+    'r12stats_means_groups_dropped': (
+        'milhelpers/stats.py',
+        '        return out\n    case, strata = case_strata(y, groups)\n    w = _case_weights(case, strata, n_boot, np.random.default_rng(seed))',
+        '        return out\n    case, strata = case_strata(y, None)\n    w = _case_weights(case, strata, n_boot, np.random.default_rng(seed))',
+        'tests/test_stats.py -k test_r12_paired_slide_means_groups_reach_the_bootstrap_and_defaults'),
+    # paired_slide_means' default number of resamples is 1000
+    'r12stats_means_default_n_boot': (
+        'milhelpers/stats.py',
+        '                       n_boot: int = 2000, seed: int = 0, return_resamples: bool = False',
+        '                       n_boot: int = 1000, seed: int = 0, return_resamples: bool = False',
+        'tests/test_stats.py -k test_r12_paired_slide_means_groups_reach_the_bootstrap_and_defaults'),
+    # is_clear: a Holm p of 0.0 is taken as no Holm p
+    'r12stats_is_clear_holm_zero_falsy': (
+        'milhelpers/stats.py',
+        '    if p_holm is not None:',
+        '    if p_holm:',
+        'tests/test_stats.py -k test_r12_is_clear_and_describe_take_a_holm_p_of_zero_as_given'),
+    # is_clear ignores a NaN upper end
+    'r12stats_is_clear_hi_nan_ignored': (
+        'milhelpers/stats.py',
+        '    if lo is None or hi is None or np.isnan(lo) or np.isnan(hi):',
+        '    if lo is None or hi is None or np.isnan(lo):',
+        'tests/test_stats.py -k test_r12_is_clear_needs_both_ends_of_the_interval'),
+    # describe drops the Holm p when it is 0.0
+    'r12stats_describe_holm_text_falsy': (
+        'milhelpers/stats.py',
+        'holm_txt = "" if p_holm is None else',
+        'holm_txt = "" if not p_holm else',
+        'tests/test_stats.py -k test_r12_is_clear_and_describe_take_a_holm_p_of_zero_as_given'),
+    # describe says 'the interval holds 0' with a Holm p and 'after Holm' without
+    'r12stats_describe_held_swapped': (
+        'milhelpers/stats.py',
+        'held = "the interval holds 0" if p_holm is None else',
+        'held = "the interval holds 0" if p_holm is not None else',
+        'tests/test_stats.py -k test_r12_is_clear_and_describe_take_a_holm_p_of_zero_as_given'),
+    # bag_metrics: a one-class split gets AUC 0.5 instead of NaN
+    'r12stats_bag_metrics_one_class_auc_half': (
+        'milhelpers/metrics.py',
+        '        auc = float("nan")',
+        '        auc = 0.5',
+        'tests/test_metrics_viz.py -k test_r12_bag_metrics_of_one_class_has_nan_auc_and_the_rest_defined'),
+    # attention_entropy normalises only when asked not to
+    'r12stats_entropy_normalized_inverted': (
+        'milhelpers/metrics.py',
+        '    if normalized:',
+        '    if not normalized:',
+        'tests/test_metrics_viz.py -k test_r12_attention_entropy_is_normalised_by_default'),
+    # localization_auc lets (H, N) scores through
+    'r12stats_localization_multihead_unchecked': (
+        'milhelpers/metrics.py',
+        '        if s.ndim != 1:',
+        '        if s.ndim > 2:',
+        'tests/test_metrics_viz.py -k test_r12_localization_refuses_multihead_scores_and_mismatched_labels'),
+    # localization_auc pools the raw scores instead of the within-slide percentile ranks
+    'r12stats_localization_pools_raw_scores': (
+        'milhelpers/metrics.py',
+        '"pooled_auc": float(roc_auc_score(np.concatenate(ys), np.concatenate(ranks))),',
+        '"pooled_auc": float(roc_auc_score(np.concatenate(ys), np.concatenate([np.ravel(v) for v in scores]))),',
+        'tests/test_metrics_viz.py -k test_r12_localization_pools_percentile_ranks_not_raw_ranks_or_scores'),
+    # localization_auc with no usable slide counts every slide
+    'r12stats_localization_none_counts_all': (
+        'milhelpers/metrics.py',
+        '"pooled_auc": float("nan"), "n_slides": 0}',
+        '"pooled_auc": float("nan"), "n_slides": len(scores)}',
+        'tests/test_metrics_viz.py -k test_r12_localization_pools_percentile_ranks_not_raw_ranks_or_scores'),
+    # packing_verdict takes the largest length as a string ("9000" > "50000")
+    'r12stats_packing_top_length_as_string': (
+        'milhelpers/comparison.py',
+        '    top = max(sizes, key=int)',
+        '    top = max(sizes)',
+        'tests/test_comparison.py -k test_r12_packing_verdict_takes_the_largest_length_as_a_number_not_a_string'),
+    # packing_verdict reads the batch1 → batch1_cap comparison as the capped parts'
+    'r12stats_packing_sub_wrong_comparison': (
+        'milhelpers/comparison.py',
+        'if c.get("a") == "batch1" and c.get("b") == "batch1_main"), None)',
+        'if c.get("a") == "batch1"), None)',
+        'tests/test_comparison.py -k test_r12_packing_verdict_without_the_capped_comparison_or_the_device'),
+    # packing_verdict assumes a CPU when the file names no device
+    'r12stats_packing_device_default_cpu': (
+        'milhelpers/comparison.py',
+        '    device = packing.get("device", "?")',
+        '    device = packing.get("device", "cpu")',
+        'tests/test_comparison.py -k test_r12_packing_verdict_without_the_capped_comparison_or_the_device'),
+    # packing_verdict takes an empty results object for a missing file
+    'r12stats_packing_empty_is_missing': (
+        'milhelpers/comparison.py',
+        '    if packing is None:',
+        '    if not packing:',
+        'tests/test_comparison.py -k test_r12_packing_verdict_of_empty_none_and_non_mapping_files'),
+    # packing_verdict checks only for a string instead of any non-mapping
+    'r12stats_packing_non_mapping_unchecked': (
+        'milhelpers/comparison.py',
+        '    if not isinstance(packing, Mapping):',
+        '    if isinstance(packing, str):',
+        'tests/test_comparison.py -k test_r12_packing_verdict_of_empty_none_and_non_mapping_files'),
+    # format_table treats an empty list of metrics as all of them
+    'r12stats_format_table_metrics_falsy': (
+        'milhelpers/comparison.py',
+        '    metrics = list(metrics) if metrics is not None else [k for k, _ in TABLE_METRICS]',
+        '    metrics = list(metrics) if metrics else [k for k, _ in TABLE_METRICS]',
+        'tests/test_comparison.py -k test_r12_format_table_writes_undefined_cells_as_dashes_and_asked_columns_only'),
+    # format_table writes only NaN as a dash, an infinite peak as 'inf'
+    'r12stats_format_table_inf_not_dashed': (
+        'milhelpers/comparison.py',
+        '        if not np.isfinite(v):',
+        '        if np.isnan(v):',
+        'tests/test_comparison.py -k test_r12_format_table_writes_undefined_cells_as_dashes_and_asked_columns_only'),
+    # format_differences writes an undefined difference as 'nan [nan, nan]'
+    'r12stats_format_differences_nan_written': (
+        'milhelpers/comparison.py',
+        'if np.isfinite(r[f"diff {d}"]) else "—"',
+        'if r[f"diff {d}"] is not None else "—"',
+        'tests/test_comparison.py -k test_r12_format_differences_marks_clear_and_dashes_undefined'),
+    # json_text writes an empty object as an opened block
+    'r12stats_json_text_empty_dict_block': (
+        'milhelpers/experiments.py',
+        '        if isinstance(v, dict) and v:',
+        '        if isinstance(v, dict):',
+        'tests/test_runner_paths.py -k test_r12_json_text_writes_empty_containers_inline_and_refuses_nan_in_records'),
+    # json_text writes an empty list as an opened block of records
+    'r12stats_json_text_empty_list_block': (
+        'milhelpers/experiments.py',
+        '        if isinstance(v, list) and v and all(flat(x) for x in v):',
+        '        if isinstance(v, list) and all(flat(x) for x in v):',
+        'tests/test_runner_paths.py -k test_r12_json_text_writes_empty_containers_inline_and_refuses_nan_in_records'),
+    # json_text lets NaN through in one-per-line records
+    'r12stats_json_text_records_allow_nan': (
+        'milhelpers/experiments.py',
+        '            rows = [f"{inner}{json.dumps(x, allow_nan=False)}" for x in v]',
+        '            rows = [f"{inner}{json.dumps(x)}" for x in v]',
+        'tests/test_runner_paths.py -k test_r12_json_text_writes_empty_containers_inline_and_refuses_nan_in_records'),
+    # json_text's flat record accepts any list value, dicts inside included
+    'r12stats_json_text_flat_any_list': (
+        'milhelpers/experiments.py',
+        '                                           (isinstance(x, list) and all(\n                                               not isinstance(e, (dict, list)) for e in x))',
+        '                                           isinstance(x, list)',
+        'tests/test_runner_paths.py -k test_r12_json_text_writes_empty_containers_inline_and_refuses_nan_in_records'),
+    # _nan_to_none leaves numpy float32 NaN as they are
+    'r12stats_nan_to_none_float32_kept': (
+        'milhelpers/experiments.py',
+        '    if isinstance(obj, (float, np.floating)):',
+        '    if isinstance(obj, float):',
+        'tests/test_runner_paths.py -k test_r12_nan_to_none_converts_numpy_scalars_and_tuples'),
+    # _nan_to_none leaves tuples unconverted
+    'r12stats_nan_to_none_tuple_kept': (
+        'milhelpers/experiments.py',
+        '    if isinstance(obj, (list, tuple)):',
+        '    if isinstance(obj, list):',
+        'tests/test_runner_paths.py -k test_r12_nan_to_none_converts_numpy_scalars_and_tuples'),
+    # _nan_to_none leaves numpy booleans as numpy booleans
+    'r12stats_nan_to_none_numpy_bool_kept': (
+        'milhelpers/experiments.py',
+        '    if isinstance(obj, (np.integer, np.bool_)):',
+        '    if isinstance(obj, np.integer):',
+        'tests/test_runner_paths.py -k test_r12_nan_to_none_converts_numpy_scalars_and_tuples'),
+    # _json_default writes a path by its file name only
+    'r12stats_json_default_path_name': (
+        'milhelpers/experiments.py',
+        '        return str(obj)',
+        '        return obj.name',
+        'tests/test_runner_paths.py -k test_r12_json_default_writes_paths_arrays_and_numpy_scalars_as_plain_json'),
+    # _json_default writes an array as a list of rows (arrays)
+    'r12stats_json_default_array_rows': (
+        'milhelpers/experiments.py',
+        '        return obj.tolist()',
+        '        return list(obj)',
+        'tests/test_runner_paths.py -k test_r12_json_default_writes_paths_arrays_and_numpy_scalars_as_plain_json'),
+    # paired_stats compares only the number of dimensions of the two runs
+    'r12stats_paired_stats_shape_ndim': (
+        'milhelpers/experiments.py',
+        '    if a.shape != b.shape:',
+        '    if a.ndim != b.ndim:',
+        'tests/test_runner_paths.py -k test_r12_paired_stats_refuses_unequal_runs_and_all_zero_differences_have_p_one'),
+    # correlation_ci accepts 2-d x and y of one shape
+    'r12stats_correlation_2d_accepted': (
+        'milhelpers/experiments.py',
+        '    if x.shape != y.shape or x.ndim != 1:',
+        '    if x.shape != y.shape:',
+        'tests/test_runner_paths.py -k test_r12_correlation_needs_three_pairs_and_one_shape'),
+    # correlation_ci compares only the number of dimensions of groups
+    'r12stats_correlation_groups_shape_ndim': (
+        'milhelpers/experiments.py',
+        '        if g.shape != x.shape:',
+        '        if g.ndim != x.ndim:',
+        'tests/test_runner_paths.py -k test_r12_correlation_needs_three_pairs_and_one_shape'),
+    # bootstrap_ci's default confidence is 0.9
+    'r12stats_bootstrap_ci_default_confidence': (
+        'milhelpers/experiments.py',
+        '                 confidence: float = 0.95) -> tuple[float, float]:',
+        '                 confidence: float = 0.9) -> tuple[float, float]:',
+        'tests/test_runner_paths.py -k test_r12_bootstrap_ci_of_constant_values_is_the_value_and_defaults_are_95_percent'),
+    # paired_stats: all-zero differences get p = 0
+    'r12stats_paired_stats_all_zero_p': (
+        'milhelpers/experiments.py',
+        '    if np.all(d == 0):\n        p = 1.0',
+        '    if np.all(d == 0):\n        p = 0.0',
+        'tests/test_runner_paths.py -k test_r12_paired_stats_refuses_unequal_runs_and_all_zero_differences_have_p_one'),
+    # collate_bags pads into float32 whatever the bags' dtype
+    'r12stats_collate_dtype_lost': (
+        'milhelpers/datasets.py',
+        '    x = torch.zeros(len(bags), n, d, dtype=bags[0].features.dtype)',
+        '    x = torch.zeros(len(bags), n, d)',
+        'tests/test_datasets.py -k test_r12_collate_keeps_float64_and_carries_coords_and_instance_labels'),
+    # collate_bags' labels are int32, not long (cross-entropy's target type)
+    'r12stats_collate_labels_int32': (
+        'milhelpers/datasets.py',
+        '    labels = torch.tensor([b.label for b in bags], dtype=torch.long)',
+        '    labels = torch.tensor([b.label for b in bags], dtype=torch.int32)',
+        'tests/test_datasets.py -k test_r12_collate_keeps_float64_and_carries_coords_and_instance_labels'),
+    # encode_labels treats an empty label_map as no map
+    'r12stats_encode_empty_map_falsy': (
+        'milhelpers/datasets.py',
+        '    names = None\n    if label_map is not None:',
+        '    names = None\n    if label_map:',
+        'tests/test_datasets.py -k test_r12_encode_labels_with_an_empty_map_or_non_index_values'),
+    # encode_labels accepts True as a class index
+    'r12stats_encode_bool_index_accepted': (
+        'milhelpers/datasets.py',
+        '                   if not isinstance(v, (int, np.integer)) or isinstance(v, bool)]',
+        '                   if not isinstance(v, (int, np.integer))]',
+        'tests/test_datasets.py -k test_r12_encode_labels_with_an_empty_map_or_non_index_values'),
+    # encode_labels counts classes by map entries, not by the highest index
+    'r12stats_encode_classes_by_entries': (
+        'milhelpers/datasets.py',
+        '        n = int(max(lut.values())) + 1',
+        '        n = len(lut)',
+        'tests/test_datasets.py -k test_r12_encode_labels_with_an_empty_map_or_non_index_values'),
+    # encode_labels names missing labels by 1-based rows
+    'r12stats_encode_missing_rows_one_based': (
+        'milhelpers/datasets.py',
+        '        rows = np.flatnonzero(s.isna().to_numpy())',
+        '        rows = np.flatnonzero(s.isna().to_numpy()) + 1',
+        'tests/test_datasets.py -k test_r12_encode_labels_messages_name_the_rows_values_and_renumbering'),
+    # encode_labels lists every label as negative
+    'r12stats_encode_negative_lists_all': (
+        'milhelpers/datasets.py',
+        '                                f"{sorted(set(y[y < 0].tolist()))}")',
+        '                                f"{sorted(set(y.tolist()))}")',
+        'tests/test_datasets.py -k test_r12_encode_labels_messages_name_the_rows_values_and_renumbering'),
+    # encode_labels proposes a renumbering that keeps the old numbers
+    'r12stats_encode_renumber_identity': (
+        'milhelpers/datasets.py',
+        '        renumber = {str(v): i for i, v in enumerate(found)}',
+        '        renumber = {str(v): v for i, v in enumerate(found)}',
+        'tests/test_datasets.py -k test_r12_encode_labels_messages_name_the_rows_values_and_renumbering'),
+    # encode_labels proposes text classes in order of appearance, not sorted
+    'r12stats_encode_text_example_unsorted': (
+        'milhelpers/datasets.py',
+        '        found = sorted(set(s.astype(str)))',
+        '        found = list(dict.fromkeys(s.astype(str)))',
+        'tests/test_datasets.py -k test_r12_encode_labels_messages_name_the_rows_values_and_renumbering'),
+    # _plural writes '0 slide'
+    'r12stats_plural_zero_singular': (
+        'milhelpers/datasets.py',
+        '    return f"{n} {noun}" + ("" if n == 1 else "s")',
+        '    return f"{n} {noun}" + ("" if n <= 1 else "s")',
+        'tests/test_datasets.py -k test_r12_plural_and_short_text_helpers_at_their_bounds'),
+    # _short adds '(+0 more)' at exactly n items
+    'r12stats_short_bound_inclusive': (
+        'milhelpers/datasets.py',
+        'if len(items) > n else "")',
+        'if len(items) >= n else "")',
+        'tests/test_datasets.py -k test_r12_plural_and_short_text_helpers_at_their_bounds'),
+    # _as_groups lets too few groups through
+    'r12stats_as_groups_too_few_pass': (
+        'milhelpers/datasets.py',
+        '    if len(g) != n:',
+        '    if len(g) > n:',
+        'tests/test_datasets.py -k test_r12_groups_must_have_one_entry_per_label_and_subsets_keep_every_class_name'),
+    # ListBagDataset.subset drops the class names
+    'r12stats_subset_class_names_dropped': (
+        'milhelpers/datasets.py',
+        '        return ListBagDataset([self.bags[i] for i in idx], self.class_names)',
+        '        return ListBagDataset([self.bags[i] for i in idx])',
+        'tests/test_datasets.py -k test_r12_groups_must_have_one_entry_per_label_and_subsets_keep_every_class_name'),
+    # encode_labels' message on fractional labels writes numpy reprs (the round-12 fix undone)
+    'r12stats_encode_fraction_message_reprs': (
+        'milhelpers/datasets.py',
+        '            odd = sorted(set(f[~np.isfinite(f) | (f != np.round(f))].tolist()))[:5]',
+        '            odd = sorted(set(f[~np.isfinite(f) | (f != np.round(f))]))[:5]',
+        'tests/test_datasets.py -k test_r12_encode_labels_messages_name_the_rows_values_and_renumbering'),
+    # predict keeps the padded attention logits of a batch
+    'r12stats_predict_logits_uncropped': (
+        'milhelpers/train.py',
+        '                att_logits.append(al[i, :, :n])',
+        '                att_logits.append(al[i])',
+        'tests/test_train.py -k test_r12_predict_in_batches_crops_every_per_instance_output_to_its_bag'),
+    # predict keeps the padded instance scores of a batch
+    'r12stats_predict_scores_uncropped': (
+        'milhelpers/train.py',
+        '                scores.append(sc[i, :, :n])',
+        '                scores.append(sc[i])',
+        'tests/test_train.py -k test_r12_predict_in_batches_crops_every_per_instance_output_to_its_bag'),
+    # predict's softmax runs over the bags of a batch instead of the classes
+    'r12stats_predict_softmax_over_bags': (
+        'milhelpers/train.py',
+        '            probs.append(torch.softmax(out.logits.float(), -1).cpu().numpy())',
+        '            probs.append(torch.softmax(out.logits.float(), 0).cpu().numpy())',
+        'tests/test_train.py -k test_r12_predict_in_batches_crops_every_per_instance_output_to_its_bag'),
+    # the validation row's accuracy is the balanced accuracy
+    'r12stats_validation_accuracy_is_balanced': (
+        'milhelpers/train.py',
+        '            "val_auc": m["auc"], "val_accuracy": m["accuracy"],',
+        '            "val_auc": m["auc"], "val_accuracy": m["balanced_accuracy"],',
+        'tests/test_train.py -k test_r12_validation_row_maps_each_metric_to_its_key'),
+    # the validation row's balanced accuracy is the plain accuracy
+    'r12stats_validation_balanced_is_accuracy': (
+        'milhelpers/train.py',
+        '            "val_balanced_accuracy": m["balanced_accuracy"], "val_f1": m["macro_f1"],',
+        '            "val_balanced_accuracy": m["accuracy"], "val_f1": m["macro_f1"],',
+        'tests/test_train.py -k test_r12_validation_row_maps_each_metric_to_its_key'),
+    # the validation row's attention entropy is not normalised
+    'r12stats_validation_entropy_unnormalised': (
+        'milhelpers/train.py',
+        '            "val_attention_entropy": pred.mean_entropy()}',
+        '            "val_attention_entropy": pred.mean_entropy(False)}',
+        'tests/test_train.py -k test_r12_validation_row_maps_each_metric_to_its_key'),
+    # _choose_monitor falls back for every monitor, not only the two-class ones
+    'r12stats_choose_monitor_every_monitor': (
+        'milhelpers/train.py',
+        '    if val_ds is None or monitor not in _NEEDS_TWO_CLASSES:',
+        '    if val_ds is None:',
+        'tests/test_train.py -k test_r12_monitor_falls_back_to_val_loss_only_for_one_class_and_two_class_monitors'),
+    # _choose_monitor never falls back (a one-class split keeps the AUC monitor)
+    'r12stats_choose_monitor_one_class_kept': (
+        'milhelpers/train.py',
+        '    if len(classes) < 2:',
+        '    if len(classes) < 1:',
+        'tests/test_train.py -k test_r12_monitor_falls_back_to_val_loss_only_for_one_class_and_two_class_monitors'),
+    # fit lets an empty training set through
+    'r12stats_fit_empty_train_unchecked': (
+        'milhelpers/train.py',
+        '    if len(train_ds) == 0:',
+        '    if len(train_ds) < 0:',
+        'tests/test_train.py -k test_r12_fit_refuses_an_empty_training_set_and_records_lr_and_losses'),
+    # fit records the base lr instead of the scheduled one
+    'r12stats_fit_history_base_lr': (
+        'milhelpers/train.py',
+        '        row = {"epoch": epoch, "lr": lr}',
+        '        row = {"epoch": epoch, "lr": cfg.lr}',
+        'tests/test_train.py -k test_r12_fit_refuses_an_empty_training_set_and_records_lr_and_losses'),
+    # fit records negative epoch seconds
+    'r12stats_fit_seconds_negative': (
+        'milhelpers/train.py',
+        '        row["seconds"] = time.perf_counter() - t0',
+        '        row["seconds"] = t0 - time.perf_counter()',
+        'tests/test_train.py -k test_r12_fit_refuses_an_empty_training_set_and_records_lr_and_losses'),
+    # save_run records the configured monitor, not the one used
+    'r12stats_save_run_config_monitor': (
+        'milhelpers/train.py',
+        '            "monitor": result.monitor, "model_class": type(result.model).__name__,',
+        '            "monitor": result.config.monitor, "model_class": type(result.model).__name__,',
+        'tests/test_train.py -k test_r12_save_run_writes_the_run_its_metrics_and_each_slides_attention'),
+    # save_run records the initial-weights seed as the run's seed
+    'r12stats_save_run_seed_is_init_seed': (
+        'milhelpers/train.py',
+        '    info = {"config": asdict(result.config), "seed": result.config.seed,',
+        '    info = {"config": asdict(result.config), "seed": result.init_seed,',
+        'tests/test_train.py -k test_r12_save_run_writes_the_run_its_metrics_and_each_slides_attention'),
+    # save_run writes the instance scores as the attention
+    'r12stats_save_run_scores_as_attention': (
+        'milhelpers/train.py',
+        '        for sid, a in zip(predictions.slide_ids, predictions.attention):',
+        '        for sid, a in zip(predictions.slide_ids, predictions.scores):',
+        'tests/test_train.py -k test_r12_save_run_writes_the_run_its_metrics_and_each_slides_attention'),
+    # topk_kind_shares' default k is 3
+    'r12stats_kind_shares_default_k': (
+        'milhelpers/instances.py',
+        'def topk_kind_shares(attention: np.ndarray, kinds: Sequence[str], k: int = 5)',
+        'def topk_kind_shares(attention: np.ndarray, kinds: Sequence[str], k: int = 3)',
+        'tests/test_instances.py -k test_r12_topk_kind_shares_default_k_five_with_ties_across_the_cut'),
+    # topk_kind_shares accepts k = 0
+    'r12stats_kind_shares_k_zero_allowed': (
+        'milhelpers/instances.py',
+        '    if not len(a) or int(k) < 1:',
+        '    if not len(a) or int(k) < 0:',
+        'tests/test_instances.py -k test_r12_topk_kind_shares_default_k_five_with_ties_across_the_cut'),
+    # topk_counts marks instead of counting the heads
+    'r12stats_topk_counts_marks': (
+        'milhelpers/instances.py',
+        '        counts[_top(row, k)] += 1',
+        '        counts[_top(row, k)] = 1',
+        'tests/test_instances.py -k test_r12_topk_counts_and_group_shares_by_hand'),
+    # group_shares returns counts, not shares
+    'r12stats_group_shares_counts': (
+        'milhelpers/instances.py',
+        '    return {name: float((g == name).mean()) for name in KIND_GROUPS}',
+        '    return {name: float((g == name).sum()) for name in KIND_GROUPS}',
+        'tests/test_instances.py -k test_r12_topk_counts_and_group_shares_by_hand'),
+    # topk_composition lets a slide with fewer heads into a run
+    'r12stats_composition_fewer_heads_pass': (
+        'milhelpers/instances.py',
+        '            elif len(a) != n_heads:',
+        '            elif len(a) > n_heads:',
+        'tests/test_instances.py -k test_r12_topk_composition_refuses_runs_with_unequal_heads_and_skips_empty_runs'),
+    # topk_composition divides by all heads' picks instead of each head's
+    'r12stats_composition_all_picks': (
+        'milhelpers/instances.py',
+        '        shares = counts / picks[:, None]',
+        '        shares = counts / picks.sum()',
+        'tests/test_instances.py -k test_r12_topk_composition_refuses_runs_with_unequal_heads_and_skips_empty_runs'),
+    # composition_table calls every rank after the first 'least tumour'
+    'r12stats_comp_table_least_label': (
+        'milhelpers/instances.py',
+        '" (least tumour)" if r == n_heads else ""',
+        '" (least tumour)" if r > 1 else ""',
+        'tests/test_instances.py -k test_r12_composition_table_labels_middle_ranks_and_one_run_cells'),
+    # composition_table counts heads as rows of the composition
+    'r12stats_comp_table_heads_by_rows': (
+        'milhelpers/instances.py',
+        '        n_heads = int(comp["rank"].max())',
+        '        n_heads = len(comp)',
+        'tests/test_instances.py -k test_r12_composition_table_labels_middle_ranks_and_one_run_cells'),
+    # composition_table writes '[nan, nan]' for one run
+    'r12stats_comp_table_one_run_nan': (
+        'milhelpers/instances.py',
+        '        return (f"{v.mean():.{digits}f}" if np.isnan(lo) else',
+        '        return (f"{v.mean():.{digits}f}" if len(v) == 0 else',
+        'tests/test_instances.py -k test_r12_composition_table_labels_middle_ranks_and_one_run_cells'),
+    # topk_coverage's default name of the multi-head model changes
+    'r12stats_coverage_default_new': (
+        'milhelpers/instances.py',
+        '                  kinds: dict[str, Sequence[str]], k: int, new: str = "acmil",',
+        '                  kinds: dict[str, Sequence[str]], k: int, new: str = "acmil_heads",',
+        'tests/test_instances.py -k test_r12_topk_coverage_defaults_checks_and_sentences_without_a_win'),
+    # topk_coverage does not check the reference's length
+    'r12stats_coverage_ref_length_unchecked': (
+        'milhelpers/instances.py',
+        '        if not (a.shape[1] == len(r) == len(kk)):',
+        '        if not (a.shape[1] == len(kk)):',
+        'tests/test_instances.py -k test_r12_topk_coverage_defaults_checks_and_sentences_without_a_win'),
+    # Coverage.sentences counts a tie as a win
+    'r12stats_coverage_tie_wins': (
+        'milhelpers/instances.py',
+        '        wins = [i for i in tumours if self.table.loc[i, union] > self.table.loc[i, same]]',
+        '        wins = [i for i in tumours if self.table.loc[i, union] >= self.table.loc[i, same]]',
+        'tests/test_instances.py -k test_r12_topk_coverage_defaults_checks_and_sentences_without_a_win'),
+    # Coverage.sentences' bound on the union adds heads and k
+    'r12stats_coverage_bound_sum': (
+        'milhelpers/instances.py',
+        '               f"{self.k} = {self.n_heads * self.k})"]',
+        '               f"{self.k} = {self.n_heads + self.k})"]',
+        'tests/test_instances.py -k test_r12_topk_coverage_defaults_checks_and_sentences_without_a_win'),
+    # topk_coverage's n_heads is the number of patches
+    'r12stats_coverage_n_heads_axis': (
+        'milhelpers/instances.py',
+        '                    int(_heads(next(iter(att_new.values()))).shape[0]))',
+        '                    int(_heads(next(iter(att_new.values()))).shape[1]))',
+        'tests/test_instances.py -k test_r12_topk_coverage_defaults_checks_and_sentences_without_a_win'),
+    # run_split's default validation share is 0.25
+    'r12stats_run_split_default_val_fraction': (
+        'milhelpers/cached_runs.py',
+        'val_fraction: float = 0.2) -> tuple[np.ndarray, np.ndarray, np.ndarray]:',
+        'val_fraction: float = 0.25) -> tuple[np.ndarray, np.ndarray, np.ndarray]:',
+        'tests/test_cached_runs.py -k test_r12_run_split_draws_one_fifth_for_validation_by_default'),
+    # score_correlations' repeats_a correlates method B's repeats
+    'r12stats_score_correlations_repeats_a_of_b': (
+        'milhelpers/stats.py',
+        '    return {"repeats_a": avg([wcc(y, a[i], a[j]) for i, j in pairs if i < j]),',
+        '    return {"repeats_a": avg([wcc(y, b[i], b[j]) for i, j in pairs if i < j]),',
+        'tests/test_stats.py -k test_r12_score_correlations_pair_each_method_with_its_own_repeats'),
+    # score_correlations' repeats_b correlates method A's repeats
+    'r12stats_score_correlations_repeats_b_of_a': (
+        'milhelpers/stats.py',
+        '            "repeats_b": avg([wcc(y, b[i], b[j]) for i, j in pairs if i < j]),',
+        '            "repeats_b": avg([wcc(y, a[i], a[j]) for i, j in pairs if i < j]),',
+        'tests/test_stats.py -k test_r12_score_correlations_pair_each_method_with_its_own_repeats'),
+    # _test_train_ratio takes a ratio of 0.0 from meta for none
+    'r12stats_test_train_ratio_zero_falsy': (
+        'milhelpers/experiments.py',
+        '        if ratio is None:',
+        '        if not ratio:',
+        'tests/test_runner_paths.py -k test_r12_test_train_ratio_from_meta_even_zero_else_from_the_folds'),
+    # _test_train_ratio counts runs instead of folds
+    'r12stats_test_train_ratio_runs_as_folds': (
+        'milhelpers/experiments.py',
+        '            k = self.runs.fold.nunique()',
+        '            k = len(self.runs)',
+        'tests/test_runner_paths.py -k test_r12_test_train_ratio_from_meta_even_zero_else_from_the_folds'),
+    # out_of_fold of an unknown method returns no rows silently
+    'r12stats_oof_unknown_method_silent': (
+        'milhelpers/experiments.py',
+        '        if method is not None and rows.empty:',
+        '        if method is None and rows.empty:',
+        'tests/test_runner_paths.py -k test_r12_out_of_fold_says_what_is_missing'),
+    # out_of_fold without records fails with a TypeError instead of saying what is missing
+    'r12stats_oof_no_records_unchecked': (
+        'milhelpers/experiments.py',
+        '        if self.slides is None:',
+        '        if self.slides is not None and self.slides.empty:',
+        'tests/test_runner_paths.py -k test_r12_out_of_fold_says_what_is_missing'),
+    # _aligned pairs methods that share no repeat instead of saying so
+    'r12stats_aligned_no_shared_seed_silent': (
+        'milhelpers/experiments.py',
+        '        if not seeds:',
+        '        if seeds is None:',
+        'tests/test_runner_paths.py -k test_r12_aligned_keeps_the_shared_seeds_and_the_slides_each_of_them_scored'),
+    # _aligned gives the slide ids as the cases
+    'r12stats_aligned_cases_are_slides': (
+        'milhelpers/experiments.py',
+        '        return y, first.case_id.to_numpy(), seeds, mats',
+        '        return y, first.index.to_numpy(), seeds, mats',
+        'tests/test_runner_paths.py -k test_r12_aligned_keeps_the_shared_seeds_and_the_slides_each_of_them_scored'),
+    # paired_slide_comparison's default metric is the balanced accuracy
+    'r12stats_paired_default_metric': (
+        'milhelpers/stats.py',
+        '                            groups: Sequence | None = None, metric: str = "auc",\n                            n_boot: int = 2000, seed: int = 0, threshold: float = 0.5,\n                            paired: bool = True',
+        '                            groups: Sequence | None = None, metric: str = "balanced_accuracy",\n                            n_boot: int = 2000, seed: int = 0, threshold: float = 0.5,\n                            paired: bool = True',
+        'tests/test_stats.py -k test_r12_paired_slide_comparison_defaults_and_what_it_reports'),
+    # paired_slide_comparison's default number of resamples is 1000
+    'r12stats_paired_default_n_boot': (
+        'milhelpers/stats.py',
+        '                            n_boot: int = 2000, seed: int = 0, threshold: float = 0.5,\n                            paired: bool = True',
+        '                            n_boot: int = 1000, seed: int = 0, threshold: float = 0.5,\n                            paired: bool = True',
+        'tests/test_stats.py -k test_r12_paired_slide_comparison_defaults_and_what_it_reports'),
+    # paired_slide_comparison names an unpaired bootstrap 'paired'
+    'r12stats_paired_test_text_always_paired': (
+        'milhelpers/stats.py',
+        '           "test": f"{\'paired\' if paired else \'unpaired\'} case bootstrap of the {metric} "',
+        '           "test": f"{\'paired\' if paired is not None else \'unpaired\'} case bootstrap of the {metric} "',
+        'tests/test_stats.py -k test_r12_paired_slide_comparison_defaults_and_what_it_reports'),
+    # case_strata checks only the number of dimensions of groups
+    'r12stats_case_strata_groups_shape_ndim': (
+        'milhelpers/stats.py',
+        '        if g.shape != y.shape:\n            raise ValueError(f"groups has shape {g.shape}, the labels {y.shape}")',
+        '        if g.ndim != y.ndim:\n            raise ValueError(f"groups has shape {g.shape}, the labels {y.shape}")',
+        'tests/test_stats.py -k test_r12_case_strata_by_label_set_in_sorted_order_and_checked_groups'),
+    # case_strata returns the strata in order of the first case instead of by label set
+    'r12stats_case_strata_unsorted': (
+        'milhelpers/stats.py',
+        '    return case, [np.asarray(v) for _, v in sorted(label_sets.items())]',
+        '    return case, [np.asarray(v) for _, v in label_sets.items()]',
+        'tests/test_stats.py -k test_r12_case_strata_by_label_set_in_sorted_order_and_checked_groups'),
+    # cohort_subgroups puts negative slides in the subgroups
+    'r12stats_subgroups_negatives_kept': (
+        'milhelpers/comparison.py',
+        '    pos = labels[labels.label == 1]',
+        '    pos = labels',
+        'tests/test_comparison.py -k test_r12_cohort_subgroups_hold_positives_only_as_text_ids'),
+    # cohort_subgroups returns the micro slides' ids as they are in the table, not as text
+    'r12stats_subgroups_micro_ids_not_text': (
+        'milhelpers/comparison.py',
+        '    return {"micro": pos.slide_id[pos.burden == "micro"].astype(str).tolist(),',
+        '    return {"micro": pos.slide_id[pos.burden == "micro"].tolist(),',
+        'tests/test_comparison.py -k test_r12_cohort_subgroups_hold_positives_only_as_text_ids'),
+    # replication's default metric is the localisation AUC
+    'r12stats_replication_default_metric': (
+        'milhelpers/comparison.py',
+        'def replication(tables: Mapping[str, pd.DataFrame], metric: str = "auc")',
+        'def replication(tables: Mapping[str, pd.DataFrame], metric: str = "loc_auc")',
+        'tests/test_comparison.py -k test_r12_replication_reads_the_auc_rows_by_default_and_names_a_missing_method'),
+    # replication checks only for an empty draw, not for the method
+    'r12stats_replication_missing_method_unchecked': (
+        'milhelpers/comparison.py',
+        '            if m not in per[d].index:',
+        '            if per[d].empty:',
+        'tests/test_comparison.py -k test_r12_replication_reads_the_auc_rows_by_default_and_names_a_missing_method'),
+    # draw_verdict names only the first draw where it was clear
+    'r12stats_draw_verdict_first_draw_only': (
+        'milhelpers/comparison.py',
+        '    return f"clearly {word} on {\', \'.join(clear)} only"',
+        '    return f"clearly {word} on {clear[0]} only"',
+        'tests/test_comparison.py -k test_r12_draw_verdict_names_every_draw_where_it_was_clear'),
+})
+
+
 def _default_sigint() -> None:
     """Tests run with SIGINT at its default even when this script was started in the background
     of a shell script (which ignores SIGINT for it and, by inheritance, for every test's
