@@ -7511,6 +7511,48 @@ MUTANTS.update({
     "r12io_sweep_key_parameters_not_json": (
         "milhelpers/sweep.py", "    return json.loads(json.dumps(params))", "    return params",
         "tests/test_sweep.py -k test_r12_the_cache_key_holds_parameters_as_json"),
+    "r12io_sweep_figure_given_repeat_ignored": (
+        "milhelpers/sweep.py",
+        "    repeat = repeat_parameters(swept) if repeat is None else repeat",
+        "    repeat = repeat_parameters(swept)",
+        "tests/test_sweep.py -k test_r12_the_figure_ignores_the_bookkeeping_columns"),
+    "r12io_sweep_figure_draws_seconds": (
+        "milhelpers/sweep.py",
+        '                         ignore=("status", "seconds", "error", "notebook"))',
+        '                         ignore=("status", "error", "notebook"))',
+        "tests/test_sweep.py -k test_r12_the_figure_ignores_the_bookkeeping_columns"),
+    "r12io_tl_stale_int_values_swapped": (
+        "milhelpers/tiling.py", '            diffs.append(f"{key} (file {have}, requested {want})")',
+        '            diffs.append(f"{key} (file {want}, requested {have})")',
+        "tests/test_tiling.py -k test_r12_stale_coordinates_message"),
+    "r12io_tl_stale_float_values_swapped": (
+        "milhelpers/tiling.py",
+        '                diffs.append(f"{key} (file {float(have):g}, requested {want:g})")',
+        '                diffs.append(f"{key} (file {want:g}, requested {float(have):g})")',
+        "tests/test_tiling.py -k test_r12_stale_coordinates_message"),
+    "r12io_tl_stale_reasons_separator": (
+        "milhelpers/tiling.py",
+        "    return (f\"{path} was made with other settings: {'; '.join(diffs)}. Pass --overwrite \"",
+        "    return (f\"{path} was made with other settings: {', '.join(diffs)}. Pass --overwrite \"",
+        "tests/test_tiling.py -k test_r12_stale_coordinates_message"),
+    "r12io_tl_no_tissue_warning_thresholds": (
+        "milhelpers/tiling.py",
+        '            f"No tissue found in {slide.name} (sthresh={params.sthresh}, a_t={params.a_t}). "',
+        '            f"No tissue found in {slide.name} (sthresh={params.mthresh}, a_t={params.a_t}). "',
+        "tests/test_tiling.py -k test_r12_the_no_tissue_warning_names"),
+    "r12io_params_lambda_none_hint_always": (
+        "milhelpers/params.py",
+        '                   "authors\' example is 0.1)" + ("; or None to skip" if allow_none else ""))',
+        '                   "authors\' example is 0.1)" + "; or None to skip")',
+        "tests/test_params.py -k test_r12_check_lambda_mentions_none"),
+    "r12io_ft_broken_slide_message": (
+        "milhelpers/features.py", '            failed[name] = f"reading patches failed: {broken[j]}"',
+        "            failed[name] = broken[j]",
+        "tests/test_features.py -k test_patches_of_an_unreadable_slide_are_not_counted"),
+    "r12io_ft_write_error_escapes": (
+        "milhelpers/features.py", "        except OSError as err:\n            failed[name] = f\"writing",
+        "        except ValueError as err:\n            failed[name] = f\"writing",
+        "tests/test_features.py -k test_r12_an_output_that_cannot_be_written"),
 })
 
 
