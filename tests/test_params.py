@@ -956,3 +956,22 @@ def test_r12_check_lambda_mentions_none_only_where_none_is_allowed():
     with pytest.raises(ParameterError, match=r"lam=-1: must be a finite number >= 0 \(0 = no "
                        r"AEM, the baseline; the authors' example is 0.1\)$"):
         params.check_lambda(-1, "lam")
+
+
+def test_r12_slides_dir_must_be_a_folder(tmp_path):
+    f = tmp_path / "slide.svs"
+    f.write_bytes(b"")
+    with pytest.raises(ParameterError, match=r"slides_dir=.*slide.svs is a file, not a folder"):
+        _ch02(slides_dir=str(f))
+    with pytest.raises(ParameterError, match=r"slides_dir=.*does not exist; set it to your slide "
+                       "files, or None to skip heatmaps"):
+        _ch02(slides_dir=str(tmp_path / "none"))
+    assert _ch02(slides_dir=str(tmp_path))["slides_dir"] == tmp_path
+
+
+def test_r12_a_fold_column_message_lists_its_folds_without_missing_values():
+    t = pd.DataFrame({"slide_id": list("abcd"), "label": [0, 1, 0, 1],
+                      "fold": [0, 1, 2, None]})
+    with pytest.raises(ParameterError, match=r"has a 'fold' column with 3 folds \(\[0\.0, 1\.0, "
+                       r"2\.0\]\); set folds=3, or drop the column"):
+        check_folds(2, t)

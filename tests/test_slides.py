@@ -285,3 +285,11 @@ def test_r12_mpp_errors_name_the_slide_the_values_and_the_ratio():
     assert (none.mpp, none.mpp_source) == (0.5, "given mpp (the file has none)")
     assert _fake_slide(properties={"openslide.mpp-x": "0.5", "openslide.mpp-y": "0.5"}
                        ).mpp_source == "file"
+
+
+def test_r12_thumbnail_defaults_to_1024_px_on_the_longer_side():
+    """cmu_small_region is 2220 × 2967: the default thumbnail is 1024 px high and
+    round(2220 / 2.897) = 766 px wide. Catches the default max_size changed."""
+    with Slide(REAL_SVS) as s:
+        thumb, ds = s.thumbnail()
+    assert thumb.shape == (1024, 766, 3) and ds == pytest.approx(2220 / 766)

@@ -514,3 +514,23 @@ def test_r12_the_no_tissue_warning_names_the_slide_and_the_thresholds_used(blank
                                                      r"a_t=3.5\)"):
         tm = tiling.segment_tissue(s, params)
     assert tm.is_empty and tm.contours == [] and tm.holes == []
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(patch_size=0), "patch_size must be a positive whole number of pixels, got 0"),
+    (dict(overlap=300), r"overlap must be a whole number of pixels in \[0, patch_size\) = "
+                        r"\[0, 256\), got 300"),
+    (dict(min_tissue=1.5), r"min_tissue is a fraction in \[0, 1\], got 1.5"),
+])
+def test_r12_tiling_numbers_are_refused_with_the_valid_range_and_the_value(kwargs, message):
+    args = {"target_mpp": 0.5, "patch_size": 256, "overlap": 0, "min_tissue": 0.25, **kwargs}
+    with pytest.raises(ValueError, match=f"^{message}$"):
+        tiling.check_tiling_params(**args)
+
+
+def test_r12_tile_slide_writes_the_qc_picture_beside_the_patches_folder(block_slides, tmp_path):
+    res = tiling.tile_slide(block_slides[0.5], tmp_path, target_mpp=4.0, patch_size=32)
+    assert res.qc_path == tmp_path / "qc" / "block20.png" and res.qc_path.is_file()
+    assert res.coords_path == tmp_path / "patches" / "block20.h5"
+    thumb = cv2.imread(str(res.qc_path))
+    assert max(thumb.shape[:2]) == 1024                     # drawn on a 1024-px thumbnail

@@ -7553,6 +7553,33 @@ MUTANTS.update({
         "milhelpers/features.py", "        except OSError as err:\n            failed[name] = f\"writing",
         "        except ValueError as err:\n            failed[name] = f\"writing",
         "tests/test_features.py -k test_r12_an_output_that_cannot_be_written"),
+    "r12io_params_slides_dir_any_kind": (
+        "milhelpers/params.py",
+        '        out["slides_dir"] = check_path(slides_dir, "slides_dir", "dir",',
+        '        out["slides_dir"] = check_path(slides_dir, "slides_dir", "any",',
+        "tests/test_params.py -k test_r12_slides_dir_must_be_a_folder"),
+    "r12io_params_fold_column_message_keeps_nan": (
+        "milhelpers/params.py",
+        "                       f\"({sorted(table['fold'].dropna().unique().tolist())}); set {name}={n}, \"",
+        "                       f\"({sorted(table['fold'].unique().tolist())}); set {name}={n}, \"",
+        "tests/test_params.py -k test_r12_a_fold_column_message_lists_its_folds"),
+    "r12io_sl_thumbnail_default_size": (
+        "milhelpers/slides.py", "    def thumbnail(self, max_size: int = 1024) -> tuple[np.ndarray, float]:",
+        "    def thumbnail(self, max_size: int = 512) -> tuple[np.ndarray, float]:",
+        "tests/test_slides.py -k test_r12_thumbnail_defaults_to_1024_px"),
+    "r12io_tl_overlap_message_range": (
+        "milhelpers/tiling.py", '                         f"[0, {patch_size}), got {overlap!r}")',
+        '                         f"[0, {overlap}), got {overlap!r}")',
+        "tests/test_tiling.py -k test_r12_tiling_numbers_are_refused_with_the_valid_range"),
+    "r12io_tl_qc_path_folder": (
+        "milhelpers/tiling.py", '        qc_path = out_dir / "qc" / f"{slide.name}.png"',
+        '        qc_path = out_dir / f"{slide.name}.png"',
+        "tests/test_tiling.py -k test_r12_tile_slide_writes_the_qc_picture"),
+    "r12io_tl_qc_thumbnail_size": (
+        "milhelpers/tiling.py",
+        "            thumb, tds = slide.thumbnail(1024)\n            qc_out = save_png(",
+        "            thumb, tds = slide.thumbnail(512)\n            qc_out = save_png(",
+        "tests/test_tiling.py -k test_r12_tile_slide_writes_the_qc_picture"),
 })
 
 
