@@ -975,3 +975,62 @@ def test_r12_a_fold_column_message_lists_its_folds_without_missing_values():
     with pytest.raises(ParameterError, match=r"has a 'fold' column with 3 folds \(\[0\.0, 1\.0, "
                        r"2\.0\]\); set folds=3, or drop the column"):
         check_folds(2, t)
+
+
+def test_r12_an_undeclared_name_with_no_declared_ones_gets_no_closest_hint(tmp_path, monkeypatch):
+    """A chapter whose cell before papermill's declares nothing: the message says the name is
+    not a parameter and offers no 'closest' (there is none). Catches the hint taken from an
+    empty list (an IndexError instead of the ParameterError)."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ParameterError) as err:
+        params.setup_chapter({"lr": 0.1}, "nb.ipynb", ["print('no parameters')",
+                                                        "# Parameters\nlr = 0.1\n"])
+    assert str(err.value) == ("parameter lr=0.1 is not a parameter of nb.ipynb. Its parameters:  "
+                              "(papermill -p NAME VALUE takes only these).")
+
+
+def test_r12_label_map_names_the_csv_and_returns_a_copy(tmp_path):
+    csv = tmp_path / "labels.csv"
+    pd.DataFrame({"slide_id": ["a", "b"], "label": ["normal", "tumour"]}).to_csv(csv, index=False)
+    with pytest.raises(ParameterError, match=f"{re.escape(str(csv))} has text labels "
+                       r"\['normal', 'tumour'\]"):
+        check_label_map(None, csv)
+    given = {"normal": 0, "tumour": 1}
+    out = check_label_map(given, csv)
+    assert out == given and out is not given
+
+
+def test_r12_chapter04_hands_classic_folds_on_and_cleans_its_own_keys():
+    with pytest.raises(ParameterError, match="classic_folds=1: must be an integer >= 2"):
+        _ch04(classic_folds=1)
+    out = _ch04(classic_folds=3, other_bases=("acmil",))
+    assert out["classic_folds"] == 3
+    assert "model_variant" not in out and "methods" not in out
+    assert out["other_bases"] == ["acmil"] and type(out["other_bases"]) is list
+
+
+def test_r12_chapters_03_05_06_check_their_own_data_folders(tmp_path):
+    """Chapter 03 checks slides_dir, chapter 06 the features/labels pair, chapter 05 that the
+    cohort is a folder; chapter 05's options carry decay=False as given. Catches each check
+    skipped (or the cohort accepted as any path) and decay forced in the options."""
+    with pytest.raises(ParameterError, match=r"slides_dir=.*does not exist"):
+        params.check_chapter03(**{**CH03, "slides_dir": str(tmp_path / "none")})
+    assert params.check_chapter03(**{**CH03, "slides_dir": str(tmp_path)})["slides_dir"] == \
+        tmp_path
+    with pytest.raises(ParameterError, match="features_dir is set but labels_csv is not"):
+        _ch06(features_dir=str(tmp_path))
+    f = tmp_path / "cohort.txt"
+    f.write_text("not a folder")
+    with pytest.raises(ParameterError, match=r"cohort_dir=.*is a file, not a folder"):
+        params.check_chapter05(cohort_dir=f, epochs=3, seeds=[0], r_h=0.01, r_hr=0.5, r=0.5,
+                               r_l=0.0, decay=True, alpha=0.1, momentum=0.999,
+                               score="attention", sensitivity=[], available_methods=["mhim"])
+    (tmp_path / "masks").mkdir()
+    assert _ch05(tmp_path, decay=False)["options"]["decay"] is False
+
+
+def test_r12_chapter07_returns_paths_for_the_cohort_and_the_method_file(tmp_path):
+    out = _ch07(tmp_path, cohort_dir="../data/cohort")
+    assert out["cohort_dir"] == Path("../data/cohort") and isinstance(out["cohort_dir"], Path)
+    assert out["own_method_file"] == tmp_path / "mine.py"
+    assert isinstance(out["own_method_file"], Path)

@@ -7580,6 +7580,55 @@ MUTANTS.update({
         "            thumb, tds = slide.thumbnail(1024)\n            qc_out = save_png(",
         "            thumb, tds = slide.thumbnail(512)\n            qc_out = save_png(",
         "tests/test_tiling.py -k test_r12_tile_slide_writes_the_qc_picture"),
+    "r12io_params_closest_hint_without_names": (
+        "milhelpers/params.py", '{notebook}" + (f"; the closest is {close[0]!r}" if close else ""))',
+        '{notebook}" + f"; the closest is {close[0]!r}")',
+        "tests/test_params.py -k test_r12_an_undeclared_name_with_no_declared_ones"),
+    "r12io_params_label_map_csv_not_named": (
+        "milhelpers/params.py",
+        '    where = "the labels table" if isinstance(labels_csv, pd.DataFrame) else str(labels_csv)\n    values =',
+        '    where = "the labels table"\n    values =',
+        "tests/test_params.py -k test_r12_label_map_names_the_csv_and_returns_a_copy"),
+    "r12io_params_label_map_not_copied": (
+        "milhelpers/params.py", "    return dict(label_map)", "    return label_map",
+        "tests/test_params.py -k test_r12_label_map_names_the_csv_and_returns_a_copy"),
+    "r12io_params_ch04_classic_folds_fixed": (
+        "milhelpers/params.py",
+        "                          classic_repeats=classic_repeats, classic_folds=classic_folds,",
+        "                          classic_repeats=classic_repeats, classic_folds=5,",
+        "tests/test_params.py -k test_r12_chapter04_hands_classic_folds_on"),
+    "r12io_params_ch04_model_variant_kept": (
+        "milhelpers/params.py", '    out.pop("methods"), out.pop("model_variant")',
+        '    out.pop("methods")',
+        "tests/test_params.py -k test_r12_chapter04_hands_classic_folds_on"),
+    "r12io_params_ch04_other_bases_not_list": (
+        "milhelpers/params.py", '    out["other_bases"] = list(other_bases)',
+        '    out["other_bases"] = other_bases',
+        "tests/test_params.py -k test_r12_chapter04_hands_classic_folds_on"),
+    "r12io_params_ch03_slides_dir_unchecked": (
+        "milhelpers/params.py",
+        '    out = _own_data(features_dir, labels_csv, slides_dir)\n    out["n_branches"]',
+        '    out = _own_data(features_dir, labels_csv, None)\n    out["n_branches"]',
+        "tests/test_params.py -k test_r12_chapters_03_05_06_check_their_own_data"),
+    "r12io_params_ch06_own_data_skipped": (
+        "milhelpers/params.py", "    out = _own_data(features_dir, labels_csv, None)", "    out = {}",
+        "tests/test_params.py -k test_r12_chapters_03_05_06_check_their_own_data"),
+    "r12io_params_ch05_cohort_any_kind": (
+        "milhelpers/params.py",
+        '    root = check_path(cohort_dir, "cohort_dir", "dir", "build the cohort with `python -m "',
+        '    root = check_path(cohort_dir, "cohort_dir", "any", "build the cohort with `python -m "',
+        "tests/test_params.py -k test_r12_chapters_03_05_06_check_their_own_data"),
+    "r12io_params_ch05_options_decay_forced": (
+        "milhelpers/params.py", '    out["options"] = opts', '    out["options"] = dict(opts, decay=True)',
+        "tests/test_params.py -k test_r12_chapters_03_05_06_check_their_own_data"),
+    "r12io_params_ch07_cohort_dir_str": (
+        "milhelpers/params.py",
+        '    out: dict[str, Any] = {"full": full, "cohort_dir": Path(cohort_dir),',
+        '    out: dict[str, Any] = {"full": full, "cohort_dir": cohort_dir,',
+        "tests/test_params.py -k test_r12_chapter07_returns_paths"),
+    "r12io_params_ch07_method_file_str": (
+        "milhelpers/params.py", '    out["own_method_file"] = path', '    out["own_method_file"] = own_method_file',
+        "tests/test_params.py -k test_r12_chapter07_returns_paths"),
 })
 
 
