@@ -293,3 +293,26 @@ def test_r12_thumbnail_defaults_to_1024_px_on_the_longer_side():
     with Slide(REAL_SVS) as s:
         thumb, ds = s.thumbnail()
     assert thumb.shape == (1024, 766, 3) and ds == pytest.approx(2220 / 766)
+
+
+def test_r12_repr_properties_and_level_count_say_what_the_file_holds(tmp_path):
+    """repr shows a given mpp where the file has none ('mpp unknown' only without either);
+    properties are the file's; level_count is the number of levels. Catches the given mpp left
+    out of repr, the properties lost, and the level count off by one."""
+    s = _fake_slide(properties={"vendor": "x"}, level_dimensions=((40, 30), (20, 15)))
+    s._osr.level_count = 2
+    assert repr(s).endswith("40×30 px, 2 levels, mpp unknown)")
+    assert s.properties == {"vendor": "x"}
+    s._mpp_override = 0.5
+    assert repr(s).endswith("40×30 px, 2 levels, 0.500 µm/px)")
+    with Slide(REAL_SVS) as real:
+        assert real.level_count == len(real.level_dimensions) == len(real.level_downsamples)
+        assert real.properties["openslide.mpp-x"] == real._osr.properties["openslide.mpp-x"]
+
+
+def test_r12_a_file_openslide_does_not_recognise_says_how_to_convert_it(tmp_path):
+    p = tmp_path / "notes.tiff"
+    p.write_text("just some text, not an image")
+    with pytest.raises(SlideError, match="notes.tiff: OpenSlide does not recognise this file as "
+                                         "a slide"):
+        Slide(p)

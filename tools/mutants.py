@@ -7629,6 +7629,26 @@ MUTANTS.update({
     "r12io_params_ch07_method_file_str": (
         "milhelpers/params.py", '    out["own_method_file"] = path', '    out["own_method_file"] = own_method_file',
         "tests/test_params.py -k test_r12_chapter07_returns_paths"),
+    "r12io_sl_enlarge_by_area": (
+        "milhelpers/slides.py",
+        "            rgb = cv2.resize(rgb, (out_px, out_px), interpolation=interp)",
+        "            rgb = cv2.resize(rgb, (out_px, out_px), interpolation=cv2.INTER_AREA)",
+        "tests/test_tiling_paths.py -k test_r12_read_patch_enlarges_with_linear_interpolation"),
+    "r12io_sl_repr_ignores_given_mpp": (
+        "milhelpers/slides.py", "        mpp = self._mpp_override or self.file_mpp",
+        "        mpp = self.file_mpp",
+        "tests/test_slides.py -k test_r12_repr_properties_and_level_count"),
+    "r12io_sl_properties_lost": (
+        "milhelpers/slides.py", "        return dict(self._osr.properties)", "        return {}",
+        "tests/test_slides.py -k test_r12_repr_properties_and_level_count"),
+    "r12io_sl_level_count_off_by_one": (
+        "milhelpers/slides.py", "        return self._osr.level_count",
+        "        return len(self._osr.level_dimensions) - 1",
+        "tests/test_slides.py -k test_r12_repr_properties_and_level_count"),
+    "r12io_sl_unsupported_file_message_lost": (
+        "milhelpers/slides.py", "        except openslide.OpenSlideUnsupportedFormatError as err:",
+        "        except ValueError as err:",
+        "tests/test_slides.py -k test_r12_a_file_openslide_does_not_recognise"),
 })
 
 
