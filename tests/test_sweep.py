@@ -801,3 +801,25 @@ def test_r12_the_figure_ignores_the_bookkeeping_columns_and_takes_an_explicit_re
     assert [ax.get_ylabel() for ax in fig.axes] == ["auc"]
     per_seed = sweep.sweep_figure(t, ["lam", "seed"], repeat=[])
     assert len(per_seed.axes[0].get_lines()) != len(fig.axes[0].get_lines())
+
+
+def test_r12_clean_leftovers_removes_partial_files_only_and_says_what_it_removed(tmp_path):
+    """By hand, without a cluster: partial files go (in the output folder and in run folders), a
+    run folder left empty goes, a folder named like a partial file stays (only files are
+    partial), other folders stay; the return value lists exactly what went. Catches a folder
+    unlinked as a file, and the list of removals not kept."""
+    out = tmp_path
+    (out / ".results.csv.ab.part").write_text("x")
+    (out / "lam=1").mkdir()
+    (out / "lam=1" / ".notebook.part.ipynb").write_text("x")
+    (out / "lam=2").mkdir()
+    (out / "lam=2" / ".kernel.log").write_text("x")
+    (out / "lam=2" / "notebook.ipynb").write_text("{}")
+    (out / ".cache.d.part").mkdir()                          # a folder, not a partial file
+    (out / "notes").mkdir()
+    removed = sweep._clean_leftovers(out)
+    assert sorted(removed) == sorted([out / ".results.csv.ab.part",
+                                      out / "lam=1" / ".notebook.part.ipynb", out / "lam=1",
+                                      out / "lam=2" / ".kernel.log"])
+    assert sorted(p.name for p in out.iterdir()) == [".cache.d.part", "lam=2", "notes"]
+    assert [p.name for p in (out / "lam=2").iterdir()] == ["notebook.ipynb"]

@@ -7649,6 +7649,14 @@ MUTANTS.update({
         "milhelpers/slides.py", "        except openslide.OpenSlideUnsupportedFormatError as err:",
         "        except ValueError as err:",
         "tests/test_slides.py -k test_r12_a_file_openslide_does_not_recognise"),
+    "r12io_sweep_leftover_folders_unlinked": (
+        "milhelpers/sweep.py", "                if path.is_file():\n                    path.unlink()",
+        "                if path.exists():\n                    path.unlink()",
+        "tests/test_sweep.py -k test_r12_clean_leftovers_removes_partial_files_only"),
+    "r12io_sweep_leftovers_not_listed": (
+        "milhelpers/sweep.py", "                    path.unlink()\n                    removed.append(path)",
+        "                    path.unlink()",
+        "tests/test_sweep.py -k test_r12_clean_leftovers_removes_partial_files_only"),
 })
 
 
