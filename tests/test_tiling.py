@@ -534,3 +534,14 @@ def test_r12_tile_slide_writes_the_qc_picture_beside_the_patches_folder(block_sl
     assert res.coords_path == tmp_path / "patches" / "block20.h5"
     thumb = cv2.imread(str(res.qc_path))
     assert max(thumb.shape[:2]) == 1024                     # drawn on a 1024-px thumbnail
+
+
+def test_r12_segment_tissue_takes_a_preset_by_name():
+    """segment_tissue(slide, 'tcga') is the tcga preset's segmentation, which differs from the
+    default biopsy one on the real slide. Catches a preset name ignored (biopsy used)."""
+    with Slide(REAL_SVS) as s:
+        by_name = tiling.segment_tissue(s, "tcga")
+        given = tiling.segment_tissue(s, tiling.PRESETS["tcga"])
+        biopsy = tiling.segment_tissue(s)
+    np.testing.assert_array_equal(by_name.mask, given.mask)
+    assert not np.array_equal(by_name.mask, biopsy.mask)

@@ -7657,6 +7657,11 @@ MUTANTS.update({
         "milhelpers/sweep.py", "                    path.unlink()\n                    removed.append(path)",
         "                    path.unlink()",
         "tests/test_sweep.py -k test_r12_clean_leftovers_removes_partial_files_only"),
+    "r12io_tl_segment_preset_name_ignored": (
+        "milhelpers/tiling.py",
+        "    if isinstance(params, str):\n        params = get_preset(params)\n    if params.mthresh % 2 == 0:",
+        "    if isinstance(params, str):\n        params = get_preset(\"biopsy\")\n    if params.mthresh % 2 == 0:",
+        "tests/test_tiling.py -k test_r12_segment_tissue_takes_a_preset_by_name"),
 })
 
 
