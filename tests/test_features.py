@@ -286,6 +286,7 @@ def test_patches_of_an_unreadable_slide_are_not_counted(tmp_path, block_slides, 
     n_b = len(read_coords(jobs[1].coords_path)[0])
     assert list(rep.failed) == ["a.tiff"] and rep.written == [jobs[1].out_path]
     assert rep.n_patches == n_b > 0
+    assert rep.failed["a.tiff"].startswith("reading patches failed: ")
 
 
 def test_normalise_by_hand():
@@ -518,3 +519,110 @@ def test_r11_coordinates_must_come_from_a_slide_of_the_same_width_and_height(
         assert read_features(job.out_path)[1].tolist() == [[0, 0], [64, 0], [0, 64]]
     else:
         assert "another slide" in rep.failed[REAL_SVS.name] and not job.out_path.exists()
+
+
+# --- round 12: what extract_slide hands on, and the open-slide cache --------------------------
+def test_r12_extract_slide_hands_every_option_to_extract_features(monkeypatch, tmp_path):
+    """extract_slide runs extract_features on its one job with the caller's batch size,
+    overwrite and precision, no reader processes and no progress bar; the device comes from the
+    worker's slot and the partial files of the job's output are removed first. (Building and
+    encoding are faked.) Catches any of these options dropped or replaced by its default."""
+    from types import SimpleNamespace
+
+    from milhelpers import cluster
+
+    monkeypatch.setenv(cluster.WORKER_THREADS_ENV, "1")
+    monkeypatch.setattr(cluster, "worker_slot", lambda: 3)
+    monkeypatch.setattr(features, "_ENCODERS", {})
+    slots, removed, calls = [], [], []
+    monkeypatch.setattr(features, "resolve_device",
+                        lambda device, slot=0: slots.append((device, slot)) or "cpu")
+    monkeypatch.setattr(features, "remove_partials", lambda path: removed.append(path) or [])
+    monkeypatch.setattr(features, "get_encoder", lambda name, weights=None, input_size=None,
+                        device="cpu": SimpleNamespace(name=name))
+    monkeypatch.setattr(features, "extract_features",
+                        lambda jobs, enc, **kw: calls.append((jobs, enc, kw)) or "report")
+    job = ExtractionJob(tmp_path / "s.tiff", tmp_path / "p.h5", tmp_path / "f.h5")
+    assert features.extract_slide(job, encoder_name="enc", batch_size=7, device="cuda",
+                                  precision="bf16", overwrite=True) == "report"
+    (jobs, enc, kw), = calls
+    assert jobs == [job] and enc.name == "enc"
+    assert kw == dict(batch_size=7, num_workers=0, overwrite=True, progress=False,
+                      precision="bf16")
+    assert slots == [("cuda", 3)] and removed == [job.out_path]
+    features.extract_slide(job, encoder_name="enc")
+    assert calls[-1][2] == dict(batch_size=64, num_workers=0, overwrite=False, progress=False,
+                                precision="auto")
+
+
+def test_r12_patch_dataset_keeps_the_four_slides_used_last_open(tiled):
+    """Reading one patch of each of six jobs leaves the last four slides open, oldest first
+    closed (least recently used). Catches the bound changed or the newest handle evicted."""
+    out, paths = tiled
+    jobs = _jobs(out, [paths[1]] * 6)
+    ds = features.PatchDataset(jobs, 32)
+    n = len(read_coords(jobs[0].coords_path)[0])
+    for j in range(6):
+        img, owner, err = ds[j * n]
+        assert owner == j and err == "" and tuple(img.shape) == (3, 32, 32)
+    assert list(ds._open) == [2, 3, 4, 5]
+    ds[0]
+    assert list(ds._open) == [3, 4, 5, 0]
+
+
+def test_r12_every_stale_output_is_named_and_kept_ones_are_reported(tmp_path):
+    """split_done names every stale file (one per line), not just the first; outputs that
+    match are returned as kept Paths, in job order. Catches the message cut to the first stale
+    file and the kept list lost."""
+    from types import SimpleNamespace
+
+    from milhelpers.h5io import write_features
+
+    enc = SimpleNamespace(name="enc", input_size=224)
+    jobs = []
+    for i, name in enumerate(["ok1", "old1", "ok2", "old2"]):
+        write_features(tmp_path / f"{name}.h5", np.zeros((1, 3)), np.zeros((1, 2)),
+                       encoder="other" if name.startswith("old") else "enc", input_size=224)
+        jobs.append(ExtractionJob(REAL_SVS, tmp_path / "gone.h5", tmp_path / f"{name}.h5"))
+    with pytest.raises(features.StaleFeaturesError) as err:
+        features.split_done(jobs, enc)
+    lines = str(err.value).split("\n")
+    assert [line.split(" was made")[0] for line in lines] == [str(tmp_path / "old1.h5"),
+                                                                str(tmp_path / "old2.h5")]
+    pending, kept = features.split_done([jobs[0], jobs[2]], enc)
+    assert pending == [] and kept == [tmp_path / "ok1.h5", tmp_path / "ok2.h5"]
+    pending, kept = features.split_done(jobs, enc, overwrite=True)
+    assert pending == jobs and kept == []
+
+
+def test_r12_a_run_with_nothing_to_do_reports_its_skipped_files_device_and_precision(
+        tiled, tmp_path):
+    """Every output already made: nothing is encoded, the report lists them as skipped and
+    still says where and in which precision the encoder would have run (bf16 asked)."""
+    from types import SimpleNamespace
+
+    from milhelpers.h5io import write_features
+
+    out, paths = tiled
+    jobs = _jobs(out, paths[:1], str(tmp_path / "done"))
+    coords, cattrs = read_coords(jobs[0].coords_path)
+    write_features(jobs[0].out_path, np.zeros((len(coords), 4)), coords, coords_attrs=cattrs,
+                   encoder="fake", input_size=32)
+    enc = SimpleNamespace(name="fake", input_size=32, model=torch.nn.Linear(2, 2))
+    rep = extract_features(jobs, enc, precision="bf16", progress=False, num_workers=0)
+    assert rep.skipped == [jobs[0].out_path] and rep.written == [] and rep.n_patches == 0
+    assert (rep.device, rep.precision, rep.failed) == ("cpu", "bf16", {})
+
+
+def test_r12_an_output_that_cannot_be_written_fails_its_slide_only(tiled, encoder, tmp_path):
+    """The output folder is a file: writing fails with an OSError, recorded for that slide with
+    the path, and the next slide is still written. Catches the write error escaping (the run
+    stops) or the slide counted as written."""
+    out, paths = tiled
+    (tmp_path / "blocked").write_text("a file, not a folder")
+    bad = ExtractionJob(paths[0], out / "patches" / f"{paths[0].stem}.h5",
+                        tmp_path / "blocked" / "x.h5")
+    good = ExtractionJob(paths[0], out / "patches" / f"{paths[0].stem}.h5", tmp_path / "ok.h5")
+    rep = extract_features([bad, good], encoder, batch_size=256, num_workers=0, progress=False)
+    assert rep.written == [tmp_path / "ok.h5"]
+    assert rep.failed[paths[0].name].startswith(f"writing {bad.out_path} failed: ")

@@ -244,3 +244,26 @@ def test_r9_a_stack_without_coords_keeps_every_slice_and_write_features_checks_b
         with pytest.raises(ValueError, match=f"5 feature rows for {n} coordinates"):
             write_features(tmp_path / f"w{n}.h5", FEATS, COORDS[:1].repeat(n, 0))
         assert not (tmp_path / f"w{n}.h5").exists()
+
+
+# ---- round 12: the writers' own conversions, by hand ------------------------------------------
+def test_r12_writers_return_a_path_and_take_flat_coordinates(tmp_path):
+    """Both writers return the target as a Path (given a str) and reshape flat coordinates
+    (x0, y0, x1, y1, ...) into N×2 before comparing them with the feature rows; a features file
+    written without coords_attrs has coordinates without attributes. Catches the str returned,
+    the reshape dropped (4 coordinate 'rows' for 2 feature rows), and attributes put on the
+    wrong dataset."""
+    p = write_coords(str(tmp_path / "c.h5"), [0, 256, 512, 768], patch_size=256)
+    assert p == tmp_path / "c.h5" and isinstance(p, type(tmp_path))
+    c, attrs = read_coords(p)
+    assert c.tolist() == [[0, 256], [512, 768]] and attrs == {"patch_size": 256}
+    f = write_features(str(tmp_path / "f.h5"), np.ones((2, 3)), [0, 256, 512, 768],
+                       encoder="e")
+    assert f == tmp_path / "f.h5" and isinstance(f, type(tmp_path))
+    feats, coords = read_features(f)
+    assert feats.shape == (2, 3) and coords.tolist() == [[0, 256], [512, 768]]
+    with h5py.File(f, "r") as h:
+        assert dict(h["coords"].attrs) == {} and dict(h["features"].attrs) == {"encoder": "e"}
+    with pytest.raises(ValueError, match="3 feature rows for 2 coordinates"):
+        write_features(tmp_path / "g.h5", np.ones((3, 3)), [0, 0, 1, 1])
+    assert not (tmp_path / "g.h5").exists()

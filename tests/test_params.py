@@ -771,3 +771,266 @@ def test_r11_check_folds_leaves_unlabelled_slides_out_of_the_class_counts():
     assert check_folds(2, t, min_train_groups=1) == 2
     with pytest.raises(ParameterError, match=r"class 0(\.0)? has only 2 slides .*use folds=2"):
         check_folds(3, t, min_train_groups=1)
+
+
+# ---- round 12: falsy values that are not None, defaults, and each message ---------------------
+@pytest.mark.parametrize("bad", [0, False])
+def test_r12_ads_ratio_zero_or_false_is_refused_not_taken_for_none(bad):
+    """ads_ratio=None switches ADS off; 0 (or False) is not None and must be refused like 1,
+    not returned as 'off' (catches `if ads_ratio is not None` turned into `if ads_ratio`)."""
+    with pytest.raises(ParameterError, match=f"ads_ratio={bad!r}: must be an integer >= 2"):
+        _ch06(ads_ratio=bad)
+    assert _ch06(ads_ratio=None)["ads_ratio"] is None
+    assert _ch06(ads_ratio=3)["ads_ratio"] == 3
+
+
+def test_r12_assigned_names_are_top_level_plain_names_with_literal_or_no_default():
+    """_assigned reads a parameters cell: plain names only (not tuples, attributes), an annotated
+    name only with a value, a non-literal default as _NO_DEFAULT, and a cell that does not parse
+    as nothing. Catches each of these rules dropped."""
+    a = params._assigned
+    assert a("a, b = 1, 2\nx.y = 3\nn: int\nc = 4\nd: float = 0.5") == {"c": 4, "d": 0.5}
+    got = a("from pathlib import Path\np = Path('x')\nq = [1, 2]")
+    assert got["p"] is params._NO_DEFAULT and got["q"] == [1, 2] and list(got) == ["p", "q"]
+    assert a("x = (") == {}
+
+
+def test_r12_parse_literal_reads_json_first_then_python():
+    """JSON true/null (not Python literals) and Python tuples/quotes (not JSON) both parse.
+    Catches either parser dropped."""
+    assert params._parse_literal("m", "[true, null, 1.5]") == [True, None, 1.5]
+    assert params._parse_literal("m", '{"normal": 0}') == {"normal": 0}
+    assert params._parse_literal("m", "(0, 1)") == (0, 1)
+    assert params._parse_literal("m", "{'a': 1}") == {"a": 1}
+
+
+def test_r12_chapter_dir_takes_the_working_folder_then_papermill_then_notebooks(
+        tmp_path, monkeypatch):
+    """The working folder holding the notebook file wins; a PAPERMILL_INPUT_PATH that is a
+    folder (not a file) is ignored; a notebook found nowhere gives None (not notebooks/).
+    Catches is_file loosened to is_dir/exists, and the final fallback made unconditional."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "mine.ipynb").write_text("{}")
+    assert params.chapter_dir("mine.ipynb") == tmp_path
+    (tmp_path / "sub").mkdir()
+    assert params.chapter_dir("nowhere.ipynb", {"PAPERMILL_INPUT_PATH": str(tmp_path / "sub")}) \
+        is None
+    nb = tmp_path / "sub" / "nb.ipynb"
+    nb.write_text("{}")
+    assert params.chapter_dir("nb.ipynb", {"PAPERMILL_INPUT_PATH": str(nb)}) == tmp_path / "sub"
+    assert params.chapter_dir("nowhere.ipynb") is None
+    (tmp_path / "dir.ipynb").mkdir()                # a folder named like a notebook: not it
+    assert params.chapter_dir("dir.ipynb") is None
+
+
+def test_r12_setup_chapter_parses_tuples_padded_text_and_keeps_empty_paths(tmp_path, monkeypatch):
+    """Given as text: a tuple '(0, 1)' for a list default, a dict with a leading space, an empty
+    path (kept empty, not made the caller's folder); a name injected but absent from the
+    namespace is skipped. Catches '(' not recognised, the empty path joined to the folder, and
+    the absent name looked up (KeyError)."""
+    monkeypatch.chdir(tmp_path)
+    declared = "seeds = [0]\nlabel_map = None\nslides_dir = None\nextra = 1\n"
+    injected = ("# Parameters\nseeds = '(0, 1)'\nlabel_map = \" {'a': 0}\"\nslides_dir = ''\n"
+                "extra = 2\n")
+    ns = {"seeds": "(0, 1)", "label_map": " {'a': 0}", "slides_dir": ""}
+    assert params.setup_chapter(ns, "nowhere.ipynb", history=[declared, injected]) == tmp_path
+    assert ns == {"seeds": (0, 1), "label_map": {"a": 0}, "slides_dir": ""}
+
+
+def test_r12_check_path_expands_the_home_folder(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / "labels.csv").write_text("slide_id,label\n")
+    assert check_path("~/labels.csv", "labels_csv", "file") == tmp_path / "labels.csv"
+
+
+def test_r12_check_folds_needs_two_folds_a_label_column_and_counts_distinct_cases():
+    """folds=1 is refused by its own rule; a table without 'label' is named; six cases of two
+    slides each are six groups, not twelve (3 folds leave 4 cases to train on < 5). Catches the
+    minimum lowered, the label check dropped (a KeyError), and slides counted as groups."""
+    t = pd.DataFrame({"slide_id": [f"s{i}" for i in range(12)],
+                      "case_id": [f"c{i // 2}" for i in range(12)],
+                      "label": [i // 6 for i in range(12)]})
+    with pytest.raises(ParameterError, match=r"folds=1: must be an integer >= 2; "
+                       "cross-validation needs at least 2 folds"):
+        check_folds(1, t)
+    with pytest.raises(ParameterError, match=r"the labels table: no 'label' column \(have "
+                       r"\['slide_id', 'case_id'\]\)"):
+        check_folds(2, t.drop(columns="label"))
+    with pytest.raises(ParameterError, match=r"with 6 cases in the labels table, a training "
+                       r"part of 3 folds holds about 4"):
+        check_folds(3, t)
+    assert check_folds(2, t, min_train_groups=3) == 2
+
+
+def test_r12_counts_read_in_plural_for_zero_and_many():
+    assert params._count(0, "slide") == "0 slides"
+    assert params._count(1, "case") == "1 case" and params._count(2, "case") == "2 cases"
+
+
+def test_r12_label_map_must_be_a_dict_even_when_a_list_names_every_label():
+    t = pd.DataFrame({"slide_id": ["a", "b"], "label": ["normal", "tumour"]})
+    with pytest.raises(ParameterError, match="must be a dict from label text to class index"):
+        check_label_map(["normal", "tumour"], t)
+
+
+def test_r12_own_features_must_be_a_folder_and_chapter02_lists_and_repeats(tmp_path):
+    f = tmp_path / "feats.h5"
+    f.write_text("x")
+    labels = tmp_path / "labels.csv"
+    labels.write_text("slide_id,label\n")
+    with pytest.raises(ParameterError, match=r"features_dir=.*is a file, not a folder"):
+        _ch02(features_dir=str(f), labels_csv=str(labels))
+    with pytest.raises(ParameterError, match=r"classic_datasets='musk1': must be a list \(e\.g\."):
+        _ch02(classic_datasets="musk1")
+    with pytest.raises(ParameterError, match="classic_repeats=0: must be an integer >= 1"):
+        _ch02(classic_repeats=0)
+    assert _ch02(classic_repeats=1)["classic_repeats"] == 1
+
+
+def test_r12_chapter01_slide_dir_must_be_a_folder_not_a_slide_file(tmp_path):
+    slide = tmp_path / "a.svs"
+    slide.write_bytes(b"")
+    with pytest.raises(FileNotFoundError, match="slide_dir: no folder at"):
+        params.check_chapter01_params(**_params(slide_dir=str(slide)))
+
+
+@pytest.mark.parametrize("name, bad, match", [
+    ("top_k", 0, "top_k=0: must be an integer >= 1"),
+    ("epochs", 0, "epochs=0: must be an integer >= 1"),
+    ("ablation", "", "ablation='': must be a list of the ACMIL halves"),
+])
+def test_r12_chapter03_minimums_and_a_text_ablation(name, bad, match):
+    with pytest.raises(ParameterError, match=match):
+        params.check_chapter03(**{**CH03, name: bad})
+
+
+def test_r12_chapter03_cleans_mask_drop_to_float_and_ablation_to_a_list():
+    out = params.check_chapter03(**{**CH03, "mask_drop": 0, "ablation": ("mba", "stkim")})
+    assert type(out["mask_drop"]) is float and out["ablation"] == ["mba", "stkim"]
+    assert type(out["ablation"]) is list
+
+
+def test_r12_chapter05_masks_folder_epochs_and_a_large_alpha(tmp_path):
+    (tmp_path / "masks").mkdir()
+    assert _ch05(tmp_path, alpha=2.5)["options"]["alpha"] == 2.5       # no upper bound
+    with pytest.raises(ParameterError, match="epochs=0: must be an integer >= 1"):
+        _ch05(tmp_path, epochs=0)
+    other = tmp_path / "file_cohort"
+    other.mkdir()
+    (other / "masks").write_text("not a folder")
+    with pytest.raises(ParameterError, match="has no masks/ folder"):
+        params.check_chapter05(cohort_dir=other, epochs=3, seeds=[0], r_h=0.01, r_hr=0.5,
+                               r=0.5, r_l=0.0, decay=True, alpha=0.1, momentum=0.999,
+                               score="attention", sensitivity=[], available_methods=["mhim"])
+
+
+def test_r12_chapter06_epochs_and_seeds_are_checked():
+    with pytest.raises(ParameterError, match="epochs=0: must be an integer >= 1"):
+        _ch06(epochs=0)
+    with pytest.raises(ParameterError, match="seeds must be distinct"):
+        _ch06(seeds=[1, 1])
+    assert _ch06(seeds=(2, 0))["seeds"] == [2, 0]
+
+
+def test_r12_chapter07_paths_and_the_quick_seeds_name(tmp_path):
+    """Catches the quick seeds checked under the name 'seeds', a results folder whose 'file' is a
+    folder accepted, the full run's results_dir left a str, and an empty second cohort taken
+    for None."""
+    with pytest.raises(ParameterError, match=r"parameter quick_seeds=\[0, 0\]"):
+        _ch07(tmp_path, quick_seeds=[0, 0])
+    out = _ch07(tmp_path, full=True, results_dir=str(tmp_path / "elsewhere"),
+                second_cohort_dir="")
+    assert out["results_dir"] == tmp_path / "elsewhere" and isinstance(out["results_dir"], Path)
+    assert out["second_cohort_dir"] == Path("")
+    name = next(iter(params.CHAPTER07_FILES))
+    (tmp_path / "results" / name).unlink()
+    (tmp_path / "results" / name).mkdir()
+    with pytest.raises(ParameterError, match=f"has no {name}"):
+        _ch07(tmp_path)
+
+
+def test_r12_check_lambda_mentions_none_only_where_none_is_allowed():
+    with pytest.raises(ParameterError, match=r"variant_lam=-1: must be a finite number > 0 .*; "
+                       "or None to skip$"):
+        params.check_lambda(-1, "variant_lam", allow_none=True, positive=True)
+    with pytest.raises(ParameterError, match=r"lam=-1: must be a finite number >= 0 \(0 = no "
+                       r"AEM, the baseline; the authors' example is 0.1\)$"):
+        params.check_lambda(-1, "lam")
+
+
+def test_r12_slides_dir_must_be_a_folder(tmp_path):
+    f = tmp_path / "slide.svs"
+    f.write_bytes(b"")
+    with pytest.raises(ParameterError, match=r"slides_dir=.*slide.svs is a file, not a folder"):
+        _ch02(slides_dir=str(f))
+    with pytest.raises(ParameterError, match=r"slides_dir=.*does not exist; set it to your slide "
+                       "files, or None to skip heatmaps"):
+        _ch02(slides_dir=str(tmp_path / "none"))
+    assert _ch02(slides_dir=str(tmp_path))["slides_dir"] == tmp_path
+
+
+def test_r12_a_fold_column_message_lists_its_folds_without_missing_values():
+    t = pd.DataFrame({"slide_id": list("abcd"), "label": [0, 1, 0, 1],
+                      "fold": [0, 1, 2, None]})
+    with pytest.raises(ParameterError, match=r"has a 'fold' column with 3 folds \(\[0\.0, 1\.0, "
+                       r"2\.0\]\); set folds=3, or drop the column"):
+        check_folds(2, t)
+
+
+def test_r12_an_undeclared_name_with_no_declared_ones_gets_no_closest_hint(tmp_path, monkeypatch):
+    """A chapter whose cell before papermill's declares nothing: the message says the name is
+    not a parameter and offers no 'closest' (there is none). Catches the hint taken from an
+    empty list (an IndexError instead of the ParameterError)."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ParameterError) as err:
+        params.setup_chapter({"lr": 0.1}, "nb.ipynb", ["print('no parameters')",
+                                                        "# Parameters\nlr = 0.1\n"])
+    assert str(err.value) == ("parameter lr=0.1 is not a parameter of nb.ipynb. Its parameters:  "
+                              "(papermill -p NAME VALUE takes only these).")
+
+
+def test_r12_label_map_names_the_csv_and_returns_a_copy(tmp_path):
+    csv = tmp_path / "labels.csv"
+    pd.DataFrame({"slide_id": ["a", "b"], "label": ["normal", "tumour"]}).to_csv(csv, index=False)
+    with pytest.raises(ParameterError, match=f"{re.escape(str(csv))} has text labels "
+                       r"\['normal', 'tumour'\]"):
+        check_label_map(None, csv)
+    given = {"normal": 0, "tumour": 1}
+    out = check_label_map(given, csv)
+    assert out == given and out is not given
+
+
+def test_r12_chapter04_hands_classic_folds_on_and_cleans_its_own_keys():
+    with pytest.raises(ParameterError, match="classic_folds=1: must be an integer >= 2"):
+        _ch04(classic_folds=1)
+    out = _ch04(classic_folds=3, other_bases=("acmil",))
+    assert out["classic_folds"] == 3
+    assert "model_variant" not in out and "methods" not in out
+    assert out["other_bases"] == ["acmil"] and type(out["other_bases"]) is list
+
+
+def test_r12_chapters_03_05_06_check_their_own_data_folders(tmp_path):
+    """Chapter 03 checks slides_dir, chapter 06 the features/labels pair, chapter 05 that the
+    cohort is a folder; chapter 05's options carry decay=False as given. Catches each check
+    skipped (or the cohort accepted as any path) and decay forced in the options."""
+    with pytest.raises(ParameterError, match=r"slides_dir=.*does not exist"):
+        params.check_chapter03(**{**CH03, "slides_dir": str(tmp_path / "none")})
+    assert params.check_chapter03(**{**CH03, "slides_dir": str(tmp_path)})["slides_dir"] == \
+        tmp_path
+    with pytest.raises(ParameterError, match="features_dir is set but labels_csv is not"):
+        _ch06(features_dir=str(tmp_path))
+    f = tmp_path / "cohort.txt"
+    f.write_text("not a folder")
+    with pytest.raises(ParameterError, match=r"cohort_dir=.*is a file, not a folder"):
+        params.check_chapter05(cohort_dir=f, epochs=3, seeds=[0], r_h=0.01, r_hr=0.5, r=0.5,
+                               r_l=0.0, decay=True, alpha=0.1, momentum=0.999,
+                               score="attention", sensitivity=[], available_methods=["mhim"])
+    (tmp_path / "masks").mkdir()
+    assert _ch05(tmp_path, decay=False)["options"]["decay"] is False
+
+
+def test_r12_chapter07_returns_paths_for_the_cohort_and_the_method_file(tmp_path):
+    out = _ch07(tmp_path, cohort_dir="../data/cohort")
+    assert out["cohort_dir"] == Path("../data/cohort") and isinstance(out["cohort_dir"], Path)
+    assert out["own_method_file"] == tmp_path / "mine.py"
+    assert isinstance(out["own_method_file"], Path)

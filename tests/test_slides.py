@@ -252,3 +252,67 @@ def test_r11_best_level_for_downsample_takes_the_deepest_level_not_past_it(downs
     """Levels 1×, 4×, 16×: a downsample exactly equal to a level's picks it (catches `<`), one
     just below picks the level above, beyond the last stays on the last."""
     assert _slide_over("0.25", (1.0, 4.0, 16.0)).best_level_for_downsample(downsample) == level
+
+
+# ---- round 12: unreadable metadata and the messages that say what to pass -------------------
+@pytest.mark.parametrize("props, want", [
+    ({"openslide.mpp-x": "n/a", "openslide.mpp-y": "0.5"}, 0.5),    # not a number: not recorded
+    ({"openslide.mpp-x": "", "openslide.mpp-y": ""}, None),
+    ({"openslide.mpp-x": "nan", "openslide.mpp-y": "0.25"}, 0.25),
+    ({"openslide.mpp-y": "0.3"}, 0.3),                               # only y recorded
+])
+def test_r12_file_mpp_skips_values_that_are_not_finite_numbers(props, want):
+    """Catches a text value raising instead of counting as 'not recorded', NaN kept (the mean
+    becomes NaN), and the y value ignored when x is missing."""
+    assert _fake_slide(properties=props).file_mpp == want
+
+
+def test_r12_mpp_errors_name_the_slide_the_values_and_the_ratio():
+    """A given 1.0 against the file's 0.25 is 4× the intended size; an implausible file value
+    with a given mpp says it was replaced; the source says where the value came from."""
+    s = _fake_slide(properties={"openslide.mpp-x": "0.25", "openslide.mpp-y": "0.25"})
+    s._mpp_override = 1.0
+    with pytest.raises(MPPConflictError, match=r"given mpp 1 µm/px contradicts the file's own "
+                       r"0.25 µm/px \(more than 10% apart; patches would be 0.25× "):
+        _ = s.mpp
+    s._force_mpp = True
+    assert (s.mpp, s.mpp_source) == (1.0, "given mpp, forced over the file's 0.25")
+    bad = _fake_slide(properties={"openslide.mpp-x": "72", "openslide.mpp-y": "72"})
+    bad._mpp_override = 0.5
+    assert (bad.mpp, bad.mpp_source) == (0.5, "given mpp (the file's 72 µm/px is implausible)")
+    none = _fake_slide()
+    none._mpp_override = 0.5
+    assert (none.mpp, none.mpp_source) == (0.5, "given mpp (the file has none)")
+    assert _fake_slide(properties={"openslide.mpp-x": "0.5", "openslide.mpp-y": "0.5"}
+                       ).mpp_source == "file"
+
+
+def test_r12_thumbnail_defaults_to_1024_px_on_the_longer_side():
+    """cmu_small_region is 2220 × 2967: the default thumbnail is 1024 px high and
+    round(2220 / 2.897) = 766 px wide. Catches the default max_size changed."""
+    with Slide(REAL_SVS) as s:
+        thumb, ds = s.thumbnail()
+    assert thumb.shape == (1024, 766, 3) and ds == pytest.approx(2220 / 766)
+
+
+def test_r12_repr_properties_and_level_count_say_what_the_file_holds(tmp_path):
+    """repr shows a given mpp where the file has none ('mpp unknown' only without either);
+    properties are the file's; level_count is the number of levels. Catches the given mpp left
+    out of repr, the properties lost, and the level count off by one."""
+    s = _fake_slide(properties={"vendor": "x"}, level_dimensions=((40, 30), (20, 15)))
+    s._osr.level_count = 2
+    assert repr(s).endswith("40×30 px, 2 levels, mpp unknown)")
+    assert s.properties == {"vendor": "x"}
+    s._mpp_override = 0.5
+    assert repr(s).endswith("40×30 px, 2 levels, 0.500 µm/px)")
+    with Slide(REAL_SVS) as real:
+        assert real.level_count == len(real.level_dimensions) == len(real.level_downsamples)
+        assert real.properties["openslide.mpp-x"] == real._osr.properties["openslide.mpp-x"]
+
+
+def test_r12_a_file_openslide_does_not_recognise_says_how_to_convert_it(tmp_path):
+    p = tmp_path / "notes.tiff"
+    p.write_text("just some text, not an image")
+    with pytest.raises(SlideError, match="notes.tiff: OpenSlide does not recognise this file as "
+                                         "a slide"):
+        Slide(p)

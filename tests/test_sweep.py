@@ -720,3 +720,106 @@ def test_r10_a_tuple_default_in_the_parameters_cell_types_the_grid(tmp_path):
         sweep.sweep_grid(nb, [("shape", ["[4, 5]"])])
     with pytest.raises(ValueError, match="unknown parameter k: not in the parameters cell"):
         sweep.sweep_grid(nb, [("k", ["1"])])
+
+
+# --- round 12: the parameters cell's edge cases, an empty grid, and %g names ------------------
+def test_r12_notebook_parameters_first_tagged_cell_syntax_errors_and_missing_files(tmp_path):
+    """The first cell tagged 'parameters' is read (a later tagged cell is not); a cell that does
+    not parse is a ValueError naming the file; a missing notebook a FileNotFoundError saying so.
+    Catches the last tagged cell read, a syntax error taken for 'no parameters', and the
+    missing-file check dropped (nbformat's own error does not name it 'notebook ...')."""
+    nb = nbformat.v4.new_notebook()
+    first, second = nbformat.v4.new_code_cell("a = 1"), nbformat.v4.new_code_cell("b = 2")
+    first.metadata["tags"] = ["parameters"]
+    second.metadata["tags"] = ["parameters"]
+    nb.cells = [first, second]
+    path = tmp_path / "two.ipynb"
+    nbformat.write(nb, str(path))
+    assert sweep.notebook_parameters(path) == {"a": 1}
+    bad = _notebook(tmp_path, "a = (", "pass", name="bad.ipynb")
+    with pytest.raises(ValueError, match=r"bad.ipynb: the parameters cell is not valid Python"):
+        sweep.notebook_parameters(bad)
+    with pytest.raises(FileNotFoundError, match=r"notebook .*gone.ipynb not found"):
+        sweep.notebook_parameters(tmp_path / "gone.ipynb")
+
+
+def test_r12_a_grid_needs_at_least_one_parameter(tmp_path):
+    nb = _notebook(tmp_path, "lam = 0.1", "pass")
+    with pytest.raises(ValueError, match="a sweep needs at least one parameter"):
+        sweep.sweep_grid(nb, [])
+
+
+def test_r12_run_names_print_whole_floats_short_when_exact():
+    """%g gives '100000' and '1234' (exact), where fewer digits would not be: catches the
+    format's precision lowered (then the long repr '100000.0' is used)."""
+    assert sweep.run_name({"n": 100000.0, "lam": 1234.0, "w": 0.5}) == "n=100000,lam=1234,w=0.5"
+
+
+def test_r12_results_table_keeps_each_runs_own_values_and_writes_lists_compactly(tmp_path):
+    """A run's own value is never replaced by the notebook's default, and a list parameter is
+    written as its compact JSON (the text of its folder name). Catches the default filled in
+    over a value the run set, and the list left a Python list in the table."""
+    runs = [sweep.SweepRun({"lam": 0.1, "seeds": [0, 1]}, tmp_path / "a", "ok", {"auc": 0.9}, 1.0),
+            sweep.SweepRun({"lam": 2.0}, tmp_path / "b", "earlier", {"auc": 0.8}, 1.0)]
+    t = sweep.results_table(runs, tmp_path, {"lam": 0.0, "seeds": [7]})
+    assert t.lam.tolist() == [0.1, 2.0]
+    assert t.seeds.tolist() == ["[0,1]", "[7]"]
+    # every parameter column comes first, in the order the runs name them, then the results
+    later = [sweep.SweepRun({"a": 1}, tmp_path / "c", "ok", {"auc": 0.5}, 1.0),
+             sweep.SweepRun({"b": 2}, tmp_path / "d", "stale", {}, 1.0)]
+    assert list(sweep.results_table(later, tmp_path).columns) == [
+        "a", "b", "auc", "status", "seconds", "error", "notebook"]
+
+
+def test_r12_a_result_file_that_is_not_json_is_no_result(tmp_path):
+    from milhelpers._sweep_worker import RESULT_FILE
+
+    (tmp_path / RESULT_FILE).write_text("{not json")
+    assert sweep._read_result(tmp_path) is None
+    (tmp_path / RESULT_FILE).write_text('{"results": {"auc": 1}}')
+    assert sweep._read_result(tmp_path) == {"results": {"auc": 1}}
+    assert sweep._read_result(tmp_path / "missing") is None
+
+
+def test_r12_the_cache_key_holds_parameters_as_json_reads_them_back():
+    """result.json stores the parameters as JSON, so the key compared with it must be the JSON
+    form: a tuple becomes a list. Catches the parameters compared as given (a tuple never equals
+    the list read back, and every run is redone)."""
+    assert sweep._jsonable({"lst": (1, 2), "x": 0.5}) == {"lst": [1, 2], "x": 0.5}
+    assert type(sweep._jsonable({"lst": (1, 2)})["lst"]) is list
+
+
+def test_r12_the_figure_ignores_the_bookkeeping_columns_and_takes_an_explicit_repeat():
+    """seconds (like status, error, notebook) is not a result: one panel, for auc. An explicit
+    ``repeat=[]`` draws each seed as its own line instead of averaging the seeds (the default
+    for a parameter named seed). Catches seconds drawn as a panel and the given repeat ignored."""
+    t = pd.DataFrame({"lam": [0.0, 0.0, 1.0, 1.0], "seed": [0, 1, 0, 1],
+                      "auc": [0.5, 0.6, 0.7, 0.9], "status": ["ok"] * 4,
+                      "seconds": [1.0, 2.0, 3.5, 8.0], "error": [""] * 4,
+                      "notebook": ["a", "b", "c", "d"]})
+    fig = sweep.sweep_figure(t, ["lam", "seed"])
+    assert [ax.get_ylabel() for ax in fig.axes] == ["auc"]
+    per_seed = sweep.sweep_figure(t, ["lam", "seed"], repeat=[])
+    assert len(per_seed.axes[0].get_lines()) != len(fig.axes[0].get_lines())
+
+
+def test_r12_clean_leftovers_removes_partial_files_only_and_says_what_it_removed(tmp_path):
+    """By hand, without a cluster: partial files go (in the output folder and in run folders), a
+    run folder left empty goes, a folder named like a partial file stays (only files are
+    partial), other folders stay; the return value lists exactly what went. Catches a folder
+    unlinked as a file, and the list of removals not kept."""
+    out = tmp_path
+    (out / ".results.csv.ab.part").write_text("x")
+    (out / "lam=1").mkdir()
+    (out / "lam=1" / ".notebook.part.ipynb").write_text("x")
+    (out / "lam=2").mkdir()
+    (out / "lam=2" / ".kernel.log").write_text("x")
+    (out / "lam=2" / "notebook.ipynb").write_text("{}")
+    (out / ".cache.d.part").mkdir()                          # a folder, not a partial file
+    (out / "notes").mkdir()
+    removed = sweep._clean_leftovers(out)
+    assert sorted(removed) == sorted([out / ".results.csv.ab.part",
+                                      out / "lam=1" / ".notebook.part.ipynb", out / "lam=1",
+                                      out / "lam=2" / ".kernel.log"])
+    assert sorted(p.name for p in out.iterdir()) == [".cache.d.part", "lam=2", "notes"]
+    assert [p.name for p in (out / "lam=2").iterdir()] == ["notebook.ipynb"]

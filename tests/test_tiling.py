@@ -412,3 +412,136 @@ def test_overwrite_that_finds_no_patch_removes_the_old_coordinates(tmp_path):
                                   overwrite=True)
     assert again.n_patches == 0 and again.coords_path is None
     assert not first.coords_path.exists()
+
+
+# ---- round 12: defaults and each parameter reaching the result --------------------------------
+def _band_mask(rows_a: int, rows_b: int) -> tiling.TissueMask:
+    """A 256×512 mask at downsample 1: patch A (x 0–255) has ``rows_a`` tissue rows of 256,
+    patch B (x 256–511) ``rows_b``."""
+    mask = np.zeros((256, 512), np.uint8)
+    mask[:rows_a, :256] = 1
+    mask[:rows_b, 256:] = 1
+    return tiling.TissueMask(mask=mask, downsample=(1.0, 1.0), contours=[np.zeros((1, 2))])
+
+
+def test_r12_patch_grid_default_min_tissue_is_a_quarter():
+    """Without ``min_tissue`` a patch 31 % tissue (80/256 rows) is kept and one 24.6 % (63/256)
+    dropped: the default is 0.25 (catches it changed to 0.5, 0.2, or 0)."""
+    coords, frac, size0 = tiling.patch_grid((512, 256), 0.5, _band_mask(80, 63))
+    assert size0 == 256
+    assert coords.tolist() == [[0, 0]]
+    np.testing.assert_allclose(frac, [80 / 256])
+    # exactly a quarter is kept (>=), with the default
+    coords, frac, _ = tiling.patch_grid((512, 256), 0.5, _band_mask(64, 63))
+    assert coords.tolist() == [[0, 0]] and frac.tolist() == [0.25]
+
+
+def test_r12_tile_slide_defaults_are_256_px_at_half_a_micron_a_quarter_tissue_biopsy(
+        block_slides, tmp_path):
+    """tile_slide with nothing but the slide and the folder: 256-px patches at 0.5 µm/px with no
+    overlap (a 256-px step on the 20× block), min_tissue 0.25, the biopsy preset, and a QC
+    picture. Catches any of tile_slide's own defaults changed (check_tiling_params' and
+    patch_grid's are not used there)."""
+    import dataclasses
+    import json
+
+    res = tiling.tile_slide(block_slides[0.5], tmp_path)
+    coords, attrs = read_coords(res.coords_path)
+    assert json.loads(attrs["segmentation"]) == dataclasses.asdict(tiling.PRESETS["biopsy"])
+    assert (attrs["patch_size"], attrs["target_mpp"], attrs["overlap"], attrs["min_tissue"]) == \
+        (256, 0.5, 0, 0.25)
+    assert res.patch_size_level0 == 256 and (coords % 256 == 0).all() and len(coords) > 0
+    assert res.qc_path is not None and res.qc_path.is_file()
+
+
+def test_r12_tile_slide_passes_mpp_and_force_mpp_to_the_slide(block_slides, tmp_path):
+    """block20's file says 0.5 µm/px; mpp=1.0 with force_mpp=True wins over it, so a 256-px patch
+    at 0.5 µm/px is 128 level-0 px and the file records level0_mpp 1.0. Catches force_mpp (or
+    mpp) not passed on to the Slide (then MPPConflictError, or the file's 0.5 and 256 px)."""
+    with pytest.warns(tiling.UpsamplingWarning, match=r"finer than the scan \(1 µm/px\)"):
+        res = tiling.tile_slide(block_slides[0.5], tmp_path, mpp=1.0, force_mpp=True, qc=False)
+    _, attrs = read_coords(res.coords_path)
+    assert res.patch_size_level0 == 128 and attrs["patch_size_level0"] == 128
+    assert attrs["level0_mpp"] == 1.0 and res.mpp == 1.0 and "forced" in res.mpp_source
+    with pytest.raises(Exception, match="contradicts"):
+        tiling.tile_slide(block_slides[0.5], tmp_path / "b", mpp=1.0, qc=False)
+
+
+def test_r12_same_json_compares_values_and_falls_back_to_the_text():
+    """JSON texts are equal by value (1 and 1.0, key order); text that is not JSON is compared
+    as text. Catches the fallback made always-true or always-false, and the values compared as
+    text."""
+    assert tiling._same_json('{"a_t": 1, "b": 2}', '{"b": 2, "a_t": 1.0}')
+    assert not tiling._same_json('{"a_t": 1}', '{"a_t": 2}')
+    assert tiling._same_json("biopsy preset", "biopsy preset")
+    assert not tiling._same_json("biopsy preset", "tcga preset")
+
+
+def test_r12_patch_grid_without_tissue_is_an_empty_int64_grid_with_the_patch_side():
+    """An empty mask (no contour) gives a (0, 2) int64 grid, no fractions, and the level-0 side
+    still computed (512 for 256 px at 0.5 µm/px on a 0.25 µm/px scan); a patch larger than the
+    slide is refused even then."""
+    empty = tiling.TissueMask(mask=np.ones((8, 8), np.uint8), downsample=(64.0, 64.0))
+    coords, frac, size0 = tiling.patch_grid((512, 600), 0.25, empty)
+    assert coords.shape == (0, 2) and coords.dtype == np.int64
+    assert frac.shape == (0,) and size0 == 512
+    with pytest.raises(tiling.PatchLargerThanSlideError):
+        tiling.patch_grid((511, 600), 0.25, empty)
+
+
+def test_r12_stale_coordinates_message_gives_each_files_and_requested_value(tmp_path):
+    """The reason lists each differing setting in the request's order, the file's value first,
+    joined by '; ', then the advice. Catches the two values swapped, the float formatting of
+    the wrong side, and the separator changed."""
+    from milhelpers.h5io import write_coords
+
+    seg = tiling.PRESETS["biopsy"]
+    path = write_coords(tmp_path / "s.h5", np.array([[0, 0]]), patch_size_level0=512,
+                        **tiling.tiling_settings(0.5, 256, 0, 0.25, seg), level0_mpp=0.25)
+    want = dict(tiling.tiling_settings(1.0, 224, 0, 0.25, tiling.PRESETS["tcga"]),
+                level0_mpp=0.25)
+    assert tiling.stale_coords_reason(path, want) == (
+        f"{path} was made with other settings: patch_size (file 256, requested 224); "
+        "target_mpp (file 0.5, requested 1); segmentation parameters (preset or seg params "
+        "differ). Pass --overwrite (overwrite=True) to replace it, or write to another output "
+        "folder.")
+
+
+def test_r12_the_no_tissue_warning_names_the_slide_and_the_thresholds_used(blank_slide):
+    params = tiling.PRESETS["biopsy"].replace(sthresh=9, a_t=3.5)
+    with Slide(blank_slide) as s, pytest.warns(tiling.NoTissueWarning,
+                                               match=r"No tissue found in blank \(sthresh=9, "
+                                                     r"a_t=3.5\)"):
+        tm = tiling.segment_tissue(s, params)
+    assert tm.is_empty and tm.contours == [] and tm.holes == []
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(patch_size=0), "patch_size must be a positive whole number of pixels, got 0"),
+    (dict(overlap=300), r"overlap must be a whole number of pixels in \[0, patch_size\) = "
+                        r"\[0, 256\), got 300"),
+    (dict(min_tissue=1.5), r"min_tissue is a fraction in \[0, 1\], got 1.5"),
+])
+def test_r12_tiling_numbers_are_refused_with_the_valid_range_and_the_value(kwargs, message):
+    args = {"target_mpp": 0.5, "patch_size": 256, "overlap": 0, "min_tissue": 0.25, **kwargs}
+    with pytest.raises(ValueError, match=f"^{message}$"):
+        tiling.check_tiling_params(**args)
+
+
+def test_r12_tile_slide_writes_the_qc_picture_beside_the_patches_folder(block_slides, tmp_path):
+    res = tiling.tile_slide(block_slides[0.5], tmp_path, target_mpp=4.0, patch_size=32)
+    assert res.qc_path == tmp_path / "qc" / "block20.png" and res.qc_path.is_file()
+    assert res.coords_path == tmp_path / "patches" / "block20.h5"
+    thumb = cv2.imread(str(res.qc_path))
+    assert max(thumb.shape[:2]) == 1024                     # drawn on a 1024-px thumbnail
+
+
+def test_r12_segment_tissue_takes_a_preset_by_name():
+    """segment_tissue(slide, 'tcga') is the tcga preset's segmentation, which differs from the
+    default biopsy one on the real slide. Catches a preset name ignored (biopsy used)."""
+    with Slide(REAL_SVS) as s:
+        by_name = tiling.segment_tissue(s, "tcga")
+        given = tiling.segment_tissue(s, tiling.PRESETS["tcga"])
+        biopsy = tiling.segment_tissue(s)
+    np.testing.assert_array_equal(by_name.mask, given.mask)
+    assert not np.array_equal(by_name.mask, biopsy.mask)

@@ -735,3 +735,19 @@ def test_r9_tile_slide_on_a_wide_slide_grids_and_draws_by_hand(tmp_path, monkeyp
         {(x, y) for x, y in boxes if 110 <= y < 390 and 262 <= x < 760}
     green = np.nonzero((qc[250] == (0, 200, 0)).all(axis=1))[0].tolist()
     assert green == [254, 255, 256, 257, 258, 764, 765, 766, 767, 768]
+
+
+# ---- round 12: an enlarged patch is interpolated linearly -----------------------------------
+def test_r12_read_patch_enlarges_with_linear_interpolation():
+    """A 4-px level-0 patch returned at 8 px is enlarged with INTER_LINEAR (area averaging is
+    for shrinking): on a column ramp the result equals OpenCV's linear resize of the region and
+    differs from its area resize. Catches the interpolation fixed to INTER_AREA."""
+    ramp = np.zeros((8, 8, 3), np.uint8)
+    ramp[:, :, 0] = np.array([0, 200, 40, 240, 10, 90, 30, 70], np.uint8)[None, :]
+    s = _array_slide([ramp], (1.0,), 0.5)
+    patch = s.read_patch((0, 0), 4, 8)
+    region = ramp[:4, :4]
+    linear = cv2.resize(region, (8, 8), interpolation=cv2.INTER_LINEAR)
+    area = cv2.resize(region, (8, 8), interpolation=cv2.INTER_AREA)
+    assert not np.array_equal(linear, area)                 # the two rules differ here
+    np.testing.assert_array_equal(patch, linear)

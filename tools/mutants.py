@@ -8487,6 +8487,438 @@ MUTANTS.update({
 })
 
 
+# round 12 (params, tiling, feature files and sweeps): the audit-12 survivors in params (ads_ratio=0
+# taken for None) and tiling (patch_grid's default min_tissue), and a sweep of params, tiling,
+# slides, h5io, features and sweep for lines no test would notice changed: defaults, falsy values
+# that are not None, is_file vs exists, options handed on, messages and orders — r12io_
+MUTANTS.update({
+    "audit12_params_ads_ratio_falsy": (
+        "milhelpers/params.py", "    if ads_ratio is not None:\n", "    if ads_ratio:\n",
+        "tests/test_params.py -k test_r12_ads_ratio_zero_or_false_is_refused_not_taken_for_none"),
+    "audit12_tl_patch_grid_default_min_tissue": (
+        "milhelpers/tiling.py",
+        "               min_tissue: float = 0.25) -> tuple[np.ndarray, np.ndarray, int]:",
+        "               min_tissue: float = 0.5) -> tuple[np.ndarray, np.ndarray, int]:",
+        "tests/test_tiling.py -k test_r12_patch_grid_default_min_tissue_is_a_quarter"),
+    "r12io_tl_tile_slide_default_min_tissue": (
+        "milhelpers/tiling.py",
+        "               patch_size: int = 256, overlap: int = 0, min_tissue: float = 0.25,",
+        "               patch_size: int = 256, overlap: int = 0, min_tissue: float = 0.5,",
+        "tests/test_tiling.py -k test_r12_tile_slide_defaults_are_256_px"),
+    "r12io_tl_tile_slide_default_preset": (
+        "milhelpers/tiling.py",
+        '               params: SegmentationParams | str = "biopsy", mpp: float | None = None,',
+        '               params: SegmentationParams | str = "tcga", mpp: float | None = None,',
+        "tests/test_tiling.py -k test_r12_tile_slide_defaults_are_256_px"),
+    "r12io_tl_tile_slide_default_target_mpp": (
+        "milhelpers/tiling.py",
+        "def tile_slide(slide_path: str | Path, out_dir: str | Path, *, target_mpp: float = 0.5,",
+        "def tile_slide(slide_path: str | Path, out_dir: str | Path, *, target_mpp: float = 1.0,",
+        "tests/test_tiling.py -k test_r12_tile_slide_defaults_are_256_px"),
+    "r12io_tl_tile_slide_force_mpp_dropped": (
+        "milhelpers/tiling.py", "    with Slide(slide_path, mpp=mpp, force_mpp=force_mpp) as slide:",
+        "    with Slide(slide_path, mpp=mpp) as slide:",
+        "tests/test_tiling.py -k test_r12_tile_slide_passes_mpp_and_force_mpp_to_the_slide"),
+    "r12io_tl_same_json_fallback_false": (
+        "milhelpers/tiling.py", "        return a == b", "        return False",
+        "tests/test_tiling.py -k test_r12_same_json_compares_values_and_falls_back_to_the_text"),
+    "r12io_tl_empty_grid_dtype_lost": (
+        "milhelpers/tiling.py", "        return np.zeros((0, 2), np.int64), np.zeros(0), size0",
+        "        return np.zeros((0, 2)), np.zeros(0), size0",
+        "tests/test_tiling.py -k test_r12_patch_grid_without_tissue_is_an_empty_int64_grid"),
+    "r12io_ft_extract_slide_overwrite_dropped": (
+        "milhelpers/features.py", "overwrite=overwrite, progress=False, precision=precision)",
+        "overwrite=False, progress=False, precision=precision)",
+        "tests/test_features.py -k test_r12_extract_slide_hands_every_option_to_extract_features"),
+    "r12io_ft_extract_slide_slot_dropped": (
+        "milhelpers/features.py", "    dev = resolve_device(device, slot=worker_slot())",
+        "    dev = resolve_device(device)",
+        "tests/test_features.py -k test_r12_extract_slide_hands_every_option_to_extract_features"),
+    "r12io_ft_open_slides_bound": (
+        "milhelpers/features.py", "            while len(self._open) > 4:",
+        "            while len(self._open) > 5:",
+        "tests/test_features.py -k test_r12_patch_dataset_keeps_the_four_slides_used_last_open"),
+    "r12io_ft_open_slides_evict_newest": (
+        "milhelpers/features.py", "                self._open.popitem(last=False)[1].close()",
+        "                self._open.popitem()[1].close()",
+        "tests/test_features.py -k test_r12_patch_dataset_keeps_the_four_slides_used_last_open"),
+    "r12io_h5_write_coords_returns_str": (
+        "milhelpers/h5io.py", "        ds.attrs.update(_clean_attrs(attrs))\n    return Path(path)",
+        "        ds.attrs.update(_clean_attrs(attrs))\n    return path",
+        "tests/test_h5io.py -k test_r12_writers_return_a_path_and_take_flat_coordinates"),
+    "r12io_h5_features_coords_not_reshaped": (
+        "milhelpers/h5io.py",
+        "    coords = np.asarray(coords, dtype=np.int64).reshape(-1, 2)\n    if len(features)",
+        "    coords = np.asarray(coords, dtype=np.int64)\n    if len(features)",
+        "tests/test_h5io.py -k test_r12_writers_return_a_path_and_take_flat_coordinates"),
+    "r12io_sl_file_mpp_text_raises": (
+        "milhelpers/slides.py", '            except ValueError:\n                v = float("nan")',
+        '            except ValueError:\n                raise',
+        "tests/test_slides.py -k test_r12_file_mpp_skips_values_that_are_not_finite_numbers"),
+    "r12io_sl_conflict_ratio_inverted": (
+        "milhelpers/slides.py", "{file / given:.2g}× the intended", "{given / file:.2g}× the intended",
+        "tests/test_slides.py -k test_r12_mpp_errors_name_the_slide_the_values_and_the_ratio"),
+    "r12io_sl_missing_file_mpp_source": (
+        "milhelpers/slides.py", '            return given, "given mpp (the file has none)"',
+        '            return given, "file"',
+        "tests/test_slides.py -k test_r12_mpp_errors_name_the_slide_the_values_and_the_ratio"),
+    "r12io_ft_stale_message_first_only": (
+        "milhelpers/features.py", '        raise StaleFeaturesError("\\n".join(stale))',
+        "        raise StaleFeaturesError(stale[0])",
+        "tests/test_features.py -k test_r12_every_stale_output_is_named"),
+    "r12io_ft_done_includes_pending": (
+        "milhelpers/features.py", "    done = [j for j in jobs if j not in pending]",
+        "    done = list(jobs)",
+        "tests/test_features.py -k test_r12_every_stale_output_is_named"),
+    "r12io_ft_nothing_to_do_precision_lost": (
+        "milhelpers/features.py",
+        "        return ExtractionReport([], skipped, 0, time.perf_counter() - t0, failed, str(device),\n                                precision)",
+        "        return ExtractionReport([], skipped, 0, time.perf_counter() - t0, failed, str(device))",
+        "tests/test_features.py -k test_r12_a_run_with_nothing_to_do_reports"),
+    "r12io_params_assigned_syntax_error": (
+        "milhelpers/params.py", "    except SyntaxError:\n        return {}\n    out: dict[str, Any] = {}",
+        "    except SyntaxError:\n        return {'x': 1}\n    out: dict[str, Any] = {}",
+        "tests/test_params.py -k test_r12_assigned_names_are_top_level"),
+    "r12io_params_assigned_annotation_without_value": (
+        "milhelpers/params.py",
+        "[node.target] if isinstance(node, ast.AnnAssign) and node.value is not None else []",
+        "[node.target] if isinstance(node, ast.AnnAssign) else []",
+        "tests/test_params.py -k test_r12_assigned_names_are_top_level"),
+    "r12io_params_assigned_no_default_none": (
+        "milhelpers/params.py", "                    out[t.id] = _NO_DEFAULT",
+        "                    out[t.id] = None",
+        "tests/test_params.py -k test_r12_assigned_names_are_top_level"),
+    "r12io_params_parse_literal_no_json": (
+        "milhelpers/params.py", "    for parse in (json.loads, ast.literal_eval):",
+        "    for parse in (ast.literal_eval,):",
+        "tests/test_params.py -k test_r12_parse_literal_reads_json_first_then_python"),
+    "r12io_params_chapter_dir_cwd_is_dir": (
+        "milhelpers/params.py", "    if (cwd / notebook).is_file():\n        return cwd",
+        "    if (cwd / notebook).exists():\n        return cwd",
+        "tests/test_params.py -k test_r12_chapter_dir_takes_the_working_folder"),
+    "r12io_params_chapter_dir_input_path_exists": (
+        "milhelpers/params.py",
+        "    if isinstance(path, str) and Path(path).expanduser().is_file():",
+        "    if isinstance(path, str) and Path(path).expanduser().exists():",
+        "tests/test_params.py -k test_r12_chapter_dir_takes_the_working_folder"),
+    "r12io_params_chapter_dir_always_notebooks": (
+        "milhelpers/params.py",
+        "    if (NOTEBOOKS_DIR / notebook).is_file():\n        return NOTEBOOKS_DIR\n    return None",
+        "    return NOTEBOOKS_DIR",
+        "tests/test_params.py -k test_r12_chapter_dir_takes_the_working_folder"),
+    "r12io_params_setup_absent_name_looked_up": (
+        "milhelpers/params.py", "        if name in PAPERMILL_NAMES or name not in namespace:",
+        "        if name in PAPERMILL_NAMES:",
+        "tests/test_params.py -k test_r12_setup_chapter_parses_tuples"),
+    "r12io_params_setup_tuple_text_not_parsed": (
+        "milhelpers/params.py", 'value.strip()[:1] in ("[", "{", "(")',
+        'value.strip()[:1] in ("[", "{")',
+        "tests/test_params.py -k test_r12_setup_chapter_parses_tuples"),
+    "r12io_params_setup_empty_path_joined": (
+        "milhelpers/params.py",
+        "        if (isinstance(value, str) and name.endswith(PATH_SUFFIXES) and value\n",
+        "        if (isinstance(value, str) and name.endswith(PATH_SUFFIXES)\n",
+        "tests/test_params.py -k test_r12_setup_chapter_parses_tuples"),
+    "r12io_params_check_path_no_expanduser": (
+        "milhelpers/params.py", "    p = Path(value).expanduser()\n    if not p.exists():",
+        "    p = Path(value)\n    if not p.exists():",
+        "tests/test_params.py -k test_r12_check_path_expands_the_home_folder"),
+    "r12io_params_folds_minimum_one": (
+        "milhelpers/params.py",
+        '    k = check_int(folds, name, 2, "cross-validation needs at least 2 folds")',
+        '    k = check_int(folds, name, 1, "cross-validation needs at least 2 folds")',
+        "tests/test_params.py -k test_r12_check_folds_needs_two_folds"),
+    "r12io_params_folds_label_column_unchecked": (
+        "milhelpers/params.py", '    if "label" not in table:\n        raise',
+        "    if False:\n        raise",
+        "tests/test_params.py -k test_r12_check_folds_needs_two_folds"),
+    "r12io_params_folds_slides_counted_as_groups": (
+        "milhelpers/params.py", "    n_groups = int(pd.Series(groups.to_numpy()).nunique())",
+        "    n_groups = int(len(groups))",
+        "tests/test_params.py -k test_r12_check_folds_needs_two_folds"),
+    "r12io_params_count_zero_singular": (
+        "milhelpers/params.py", '    return f"{n} {noun}" + ("" if n == 1 else "s")',
+        '    return f"{n} {noun}" + ("" if n <= 1 else "s")',
+        "tests/test_params.py -k test_r12_counts_read_in_plural"),
+    "r12io_params_label_map_list_accepted": (
+        "milhelpers/params.py", "    if not isinstance(label_map, dict):\n        raise",
+        "    if label_map is None:\n        raise",
+        "tests/test_params.py -k test_r12_label_map_must_be_a_dict"),
+    "r12io_params_own_features_any_kind": (
+        "milhelpers/params.py",
+        '        out["features_dir"] = check_path(features_dir, "features_dir", "dir")',
+        '        out["features_dir"] = check_path(features_dir, "features_dir", "any")',
+        "tests/test_params.py -k test_r12_own_features_must_be_a_folder"),
+    "r12io_params_ch02_text_classic_datasets": (
+        "milhelpers/params.py",
+        '    if isinstance(classic_datasets, str) or not isinstance(classic_datasets, Sequence):\n        raise _bad("classic_datasets"',
+        '    if not isinstance(classic_datasets, Sequence):\n        raise _bad("classic_datasets"',
+        "tests/test_params.py -k test_r12_own_features_must_be_a_folder"),
+    "r12io_params_ch02_repeats_minimum_zero": (
+        "milhelpers/params.py",
+        '    out["classic_repeats"] = check_int(classic_repeats, "classic_repeats", 1)',
+        '    out["classic_repeats"] = check_int(classic_repeats, "classic_repeats", 0)',
+        "tests/test_params.py -k test_r12_own_features_must_be_a_folder"),
+    "r12io_params_ch01_slide_dir_exists": (
+        "milhelpers/params.py", "        if not Path(slide_dir).is_dir():",
+        "        if not Path(slide_dir).exists():",
+        "tests/test_params.py -k test_r12_chapter01_slide_dir_must_be_a_folder"),
+    "r12io_params_ch03_top_k_zero": (
+        "milhelpers/params.py",
+        '    out["top_k"] = check_int(top_k, "top_k", 1, "STKIM\'s K, e.g. 10")',
+        '    out["top_k"] = check_int(top_k, "top_k", 0, "STKIM\'s K, e.g. 10")',
+        "tests/test_params.py -k test_r12_chapter03_minimums"),
+    "r12io_params_ch03_epochs_zero": (
+        "milhelpers/params.py",
+        '    out["epochs"] = check_int(epochs, "epochs", 1, "e.g. epochs=10")\n    out["coverage_k"]',
+        '    out["epochs"] = check_int(epochs, "epochs", 0, "e.g. epochs=10")\n    out["coverage_k"]',
+        "tests/test_params.py -k test_r12_chapter03_minimums"),
+    "r12io_params_ch03_text_ablation": (
+        "milhelpers/params.py",
+        "    if isinstance(ablation, str) or not isinstance(ablation, Sequence) \\",
+        "    if not isinstance(ablation, Sequence) \\",
+        "tests/test_params.py -k test_r12_chapter03_minimums"),
+    "r12io_params_ch03_mask_drop_not_float": (
+        "milhelpers/params.py", '    out["mask_drop"] = float(mask_drop)',
+        '    out["mask_drop"] = mask_drop',
+        "tests/test_params.py -k test_r12_chapter03_cleans_mask_drop"),
+    "r12io_params_ch03_ablation_not_list": (
+        "milhelpers/params.py", '    out["ablation"] = list(ablation)',
+        '    out["ablation"] = ablation',
+        "tests/test_params.py -k test_r12_chapter03_cleans_mask_drop"),
+    "r12io_params_ch05_masks_may_be_a_file": (
+        "milhelpers/params.py", '    if not (root / "masks").is_dir():',
+        '    if not (root / "masks").exists():',
+        "tests/test_params.py -k test_r12_chapter05_masks_folder"),
+    "r12io_params_ch05_epochs_zero": (
+        "milhelpers/params.py",
+        '                           "epochs": check_int(epochs, "epochs", 1, "e.g. epochs=3"),',
+        '                           "epochs": check_int(epochs, "epochs", 0, "e.g. epochs=3"),',
+        "tests/test_params.py -k test_r12_chapter05_masks_folder"),
+    "r12io_params_ch05_alpha_capped_at_one": (
+        "milhelpers/params.py",
+        '    opts["alpha"] = _number(alpha, "alpha", 0, float("inf"), "must be a finite number >= 0: the "\n                            "consistency',
+        '    opts["alpha"] = _number(alpha, "alpha", 0, 1, "must be a finite number >= 0: the "\n                            "consistency',
+        "tests/test_params.py -k test_r12_chapter05_masks_folder"),
+    "r12io_params_ch06_epochs_zero": (
+        "milhelpers/params.py", '    out["epochs"] = check_int(epochs, "epochs", 1, "e.g. epochs=6")',
+        '    out["epochs"] = check_int(epochs, "epochs", 0, "e.g. epochs=6")',
+        "tests/test_params.py -k test_r12_chapter06_epochs_and_seeds"),
+    "r12io_params_ch06_seeds_unchecked": (
+        "milhelpers/params.py",
+        '    out["seeds"] = check_seeds(seeds)\n    return out\n\n\n#: The committed',
+        '    out["seeds"] = list(seeds)\n    return out\n\n\n#: The committed',
+        "tests/test_params.py -k test_r12_chapter06_epochs_and_seeds"),
+    "r12io_params_ch07_quick_seeds_name": (
+        "milhelpers/params.py", '    out["quick_seeds"] = check_seeds(quick_seeds, "quick_seeds")',
+        '    out["quick_seeds"] = check_seeds(quick_seeds)',
+        "tests/test_params.py -k test_r12_chapter07_paths"),
+    "r12io_params_ch07_results_file_may_be_a_folder": (
+        "milhelpers/params.py", "            if not (root / name).is_file():",
+        "            if not (root / name).exists():",
+        "tests/test_params.py -k test_r12_chapter07_paths"),
+    "r12io_params_ch07_full_results_dir_str": (
+        "milhelpers/params.py", '        out["results_dir"] = Path(results_dir)\n    return out',
+        '        out["results_dir"] = results_dir\n    return out',
+        "tests/test_params.py -k test_r12_chapter07_paths"),
+    "r12io_params_ch07_second_cohort_falsy": (
+        "milhelpers/params.py",
+        '                           "second_cohort_dir": (None if second_cohort_dir is None',
+        '                           "second_cohort_dir": (None if not second_cohort_dir',
+        "tests/test_params.py -k test_r12_chapter07_paths"),
+    "r12io_sweep_last_parameters_cell": (
+        "milhelpers/sweep.py", "        tree = ast.parse(cells[0].source)",
+        "        tree = ast.parse(cells[-1].source)",
+        "tests/test_sweep.py -k test_r12_notebook_parameters_first_tagged_cell"),
+    "r12io_sweep_syntax_error_no_parameters": (
+        "milhelpers/sweep.py",
+        '        raise ValueError(f"{path}: the parameters cell is not valid Python ({err})") from None',
+        "        return {}",
+        "tests/test_sweep.py -k test_r12_notebook_parameters_first_tagged_cell"),
+    "r12io_sweep_missing_notebook_unchecked": (
+        "milhelpers/sweep.py",
+        '    if not path.is_file():\n        raise FileNotFoundError(f"notebook {path} not found")',
+        '    if False:\n        raise FileNotFoundError(f"notebook {path} not found")',
+        "tests/test_sweep.py -k test_r12_notebook_parameters_first_tagged_cell"),
+    "r12io_sweep_empty_grid_allowed": (
+        "milhelpers/sweep.py", "    if not options:\n        raise ValueError(\"a sweep needs",
+        "    if options is None:\n        raise ValueError(\"a sweep needs",
+        "tests/test_sweep.py -k test_r12_a_grid_needs_at_least_one_parameter"),
+    "r12io_sweep_format_fewer_digits": (
+        "milhelpers/sweep.py", '        short = format(value, "g")',
+        '        short = format(value, ".3g")',
+        "tests/test_sweep.py -k test_r12_run_names_print_whole_floats_short_when_exact"),
+    "r12io_sweep_bad_result_json_raises": (
+        "milhelpers/sweep.py", "    except (OSError, json.JSONDecodeError):\n        return None\n    return saved",
+        "    except OSError:\n        return None\n    return saved",
+        "tests/test_sweep.py -k test_r12_a_result_file_that_is_not_json_is_no_result"),
+    "r12io_sweep_table_default_over_own_value": (
+        "milhelpers/sweep.py",
+        "                if name not in params and not isinstance((defaults or {}).get(name, NO_DEFAULT),",
+        "                if not isinstance((defaults or {}).get(name, NO_DEFAULT),",
+        "tests/test_sweep.py -k test_r12_results_table_keeps_each_runs_own_values"),
+    "r12io_sweep_table_columns_unordered": (
+        "milhelpers/sweep.py",
+        "    order = [n for n in names if n in table] + [c for c in table if c not in names]",
+        "    order = list(table)",
+        "tests/test_sweep.py -k test_r12_results_table_keeps_each_runs_own_values"),
+    "r12io_sweep_key_parameters_not_json": (
+        "milhelpers/sweep.py", "    return json.loads(json.dumps(params))", "    return params",
+        "tests/test_sweep.py -k test_r12_the_cache_key_holds_parameters_as_json"),
+    "r12io_sweep_figure_given_repeat_ignored": (
+        "milhelpers/sweep.py",
+        "    repeat = repeat_parameters(swept) if repeat is None else repeat",
+        "    repeat = repeat_parameters(swept)",
+        "tests/test_sweep.py -k test_r12_the_figure_ignores_the_bookkeeping_columns"),
+    "r12io_sweep_figure_draws_seconds": (
+        "milhelpers/sweep.py",
+        '                         ignore=("status", "seconds", "error", "notebook"))',
+        '                         ignore=("status", "error", "notebook"))',
+        "tests/test_sweep.py -k test_r12_the_figure_ignores_the_bookkeeping_columns"),
+    "r12io_tl_stale_int_values_swapped": (
+        "milhelpers/tiling.py", '            diffs.append(f"{key} (file {have}, requested {want})")',
+        '            diffs.append(f"{key} (file {want}, requested {have})")',
+        "tests/test_tiling.py -k test_r12_stale_coordinates_message"),
+    "r12io_tl_stale_float_values_swapped": (
+        "milhelpers/tiling.py",
+        '                diffs.append(f"{key} (file {float(have):g}, requested {want:g})")',
+        '                diffs.append(f"{key} (file {want:g}, requested {float(have):g})")',
+        "tests/test_tiling.py -k test_r12_stale_coordinates_message"),
+    "r12io_tl_stale_reasons_separator": (
+        "milhelpers/tiling.py",
+        "    return (f\"{path} was made with other settings: {'; '.join(diffs)}. Pass --overwrite \"",
+        "    return (f\"{path} was made with other settings: {', '.join(diffs)}. Pass --overwrite \"",
+        "tests/test_tiling.py -k test_r12_stale_coordinates_message"),
+    "r12io_tl_no_tissue_warning_thresholds": (
+        "milhelpers/tiling.py",
+        '            f"No tissue found in {slide.name} (sthresh={params.sthresh}, a_t={params.a_t}). "',
+        '            f"No tissue found in {slide.name} (sthresh={params.mthresh}, a_t={params.a_t}). "',
+        "tests/test_tiling.py -k test_r12_the_no_tissue_warning_names"),
+    "r12io_params_lambda_none_hint_always": (
+        "milhelpers/params.py",
+        '                   "authors\' example is 0.1)" + ("; or None to skip" if allow_none else ""))',
+        '                   "authors\' example is 0.1)" + "; or None to skip")',
+        "tests/test_params.py -k test_r12_check_lambda_mentions_none"),
+    "r12io_ft_broken_slide_message": (
+        "milhelpers/features.py", '            failed[name] = f"reading patches failed: {broken[j]}"',
+        "            failed[name] = broken[j]",
+        "tests/test_features.py -k test_patches_of_an_unreadable_slide_are_not_counted"),
+    "r12io_ft_write_error_escapes": (
+        "milhelpers/features.py", "        except OSError as err:\n            failed[name] = f\"writing",
+        "        except ValueError as err:\n            failed[name] = f\"writing",
+        "tests/test_features.py -k test_r12_an_output_that_cannot_be_written"),
+    "r12io_params_slides_dir_any_kind": (
+        "milhelpers/params.py",
+        '        out["slides_dir"] = check_path(slides_dir, "slides_dir", "dir",',
+        '        out["slides_dir"] = check_path(slides_dir, "slides_dir", "any",',
+        "tests/test_params.py -k test_r12_slides_dir_must_be_a_folder"),
+    "r12io_params_fold_column_message_keeps_nan": (
+        "milhelpers/params.py",
+        "                       f\"({sorted(table['fold'].dropna().unique().tolist())}); set {name}={n}, \"",
+        "                       f\"({sorted(table['fold'].unique().tolist())}); set {name}={n}, \"",
+        "tests/test_params.py -k test_r12_a_fold_column_message_lists_its_folds"),
+    "r12io_sl_thumbnail_default_size": (
+        "milhelpers/slides.py", "    def thumbnail(self, max_size: int = 1024) -> tuple[np.ndarray, float]:",
+        "    def thumbnail(self, max_size: int = 512) -> tuple[np.ndarray, float]:",
+        "tests/test_slides.py -k test_r12_thumbnail_defaults_to_1024_px"),
+    "r12io_tl_overlap_message_range": (
+        "milhelpers/tiling.py", '                         f"[0, {patch_size}), got {overlap!r}")',
+        '                         f"[0, {overlap}), got {overlap!r}")',
+        "tests/test_tiling.py -k test_r12_tiling_numbers_are_refused_with_the_valid_range"),
+    "r12io_tl_qc_path_folder": (
+        "milhelpers/tiling.py", '        qc_path = out_dir / "qc" / f"{slide.name}.png"',
+        '        qc_path = out_dir / f"{slide.name}.png"',
+        "tests/test_tiling.py -k test_r12_tile_slide_writes_the_qc_picture"),
+    "r12io_tl_qc_thumbnail_size": (
+        "milhelpers/tiling.py",
+        "            thumb, tds = slide.thumbnail(1024)\n            qc_out = save_png(",
+        "            thumb, tds = slide.thumbnail(512)\n            qc_out = save_png(",
+        "tests/test_tiling.py -k test_r12_tile_slide_writes_the_qc_picture"),
+    "r12io_params_closest_hint_without_names": (
+        "milhelpers/params.py", '{notebook}" + (f"; the closest is {close[0]!r}" if close else ""))',
+        '{notebook}" + f"; the closest is {close[0]!r}")',
+        "tests/test_params.py -k test_r12_an_undeclared_name_with_no_declared_ones"),
+    "r12io_params_label_map_csv_not_named": (
+        "milhelpers/params.py",
+        '    where = "the labels table" if isinstance(labels_csv, pd.DataFrame) else str(labels_csv)\n    values =',
+        '    where = "the labels table"\n    values =',
+        "tests/test_params.py -k test_r12_label_map_names_the_csv_and_returns_a_copy"),
+    "r12io_params_label_map_not_copied": (
+        "milhelpers/params.py", "    return dict(label_map)", "    return label_map",
+        "tests/test_params.py -k test_r12_label_map_names_the_csv_and_returns_a_copy"),
+    "r12io_params_ch04_classic_folds_fixed": (
+        "milhelpers/params.py",
+        "                          classic_repeats=classic_repeats, classic_folds=classic_folds,",
+        "                          classic_repeats=classic_repeats, classic_folds=5,",
+        "tests/test_params.py -k test_r12_chapter04_hands_classic_folds_on"),
+    "r12io_params_ch04_model_variant_kept": (
+        "milhelpers/params.py", '    out.pop("methods"), out.pop("model_variant")',
+        '    out.pop("methods")',
+        "tests/test_params.py -k test_r12_chapter04_hands_classic_folds_on"),
+    "r12io_params_ch04_other_bases_not_list": (
+        "milhelpers/params.py", '    out["other_bases"] = list(other_bases)',
+        '    out["other_bases"] = other_bases',
+        "tests/test_params.py -k test_r12_chapter04_hands_classic_folds_on"),
+    "r12io_params_ch03_slides_dir_unchecked": (
+        "milhelpers/params.py",
+        '    out = _own_data(features_dir, labels_csv, slides_dir)\n    out["n_branches"]',
+        '    out = _own_data(features_dir, labels_csv, None)\n    out["n_branches"]',
+        "tests/test_params.py -k test_r12_chapters_03_05_06_check_their_own_data"),
+    "r12io_params_ch06_own_data_skipped": (
+        "milhelpers/params.py", "    out = _own_data(features_dir, labels_csv, None)", "    out = {}",
+        "tests/test_params.py -k test_r12_chapters_03_05_06_check_their_own_data"),
+    "r12io_params_ch05_cohort_any_kind": (
+        "milhelpers/params.py",
+        '    root = check_path(cohort_dir, "cohort_dir", "dir", "build the cohort with `python -m "',
+        '    root = check_path(cohort_dir, "cohort_dir", "any", "build the cohort with `python -m "',
+        "tests/test_params.py -k test_r12_chapters_03_05_06_check_their_own_data"),
+    "r12io_params_ch05_options_decay_forced": (
+        "milhelpers/params.py", '    out["options"] = opts', '    out["options"] = dict(opts, decay=True)',
+        "tests/test_params.py -k test_r12_chapters_03_05_06_check_their_own_data"),
+    "r12io_params_ch07_cohort_dir_str": (
+        "milhelpers/params.py",
+        '    out: dict[str, Any] = {"full": full, "cohort_dir": Path(cohort_dir),',
+        '    out: dict[str, Any] = {"full": full, "cohort_dir": cohort_dir,',
+        "tests/test_params.py -k test_r12_chapter07_returns_paths"),
+    "r12io_params_ch07_method_file_str": (
+        "milhelpers/params.py", '    out["own_method_file"] = path', '    out["own_method_file"] = own_method_file',
+        "tests/test_params.py -k test_r12_chapter07_returns_paths"),
+    "r12io_sl_enlarge_by_area": (
+        "milhelpers/slides.py",
+        "            rgb = cv2.resize(rgb, (out_px, out_px), interpolation=interp)",
+        "            rgb = cv2.resize(rgb, (out_px, out_px), interpolation=cv2.INTER_AREA)",
+        "tests/test_tiling_paths.py -k test_r12_read_patch_enlarges_with_linear_interpolation"),
+    "r12io_sl_repr_ignores_given_mpp": (
+        "milhelpers/slides.py", "        mpp = self._mpp_override or self.file_mpp",
+        "        mpp = self.file_mpp",
+        "tests/test_slides.py -k test_r12_repr_properties_and_level_count"),
+    "r12io_sl_properties_lost": (
+        "milhelpers/slides.py", "        return dict(self._osr.properties)", "        return {}",
+        "tests/test_slides.py -k test_r12_repr_properties_and_level_count"),
+    "r12io_sl_level_count_off_by_one": (
+        "milhelpers/slides.py", "        return self._osr.level_count",
+        "        return len(self._osr.level_dimensions) - 1",
+        "tests/test_slides.py -k test_r12_repr_properties_and_level_count"),
+    "r12io_sl_unsupported_file_message_lost": (
+        "milhelpers/slides.py", "        except openslide.OpenSlideUnsupportedFormatError as err:",
+        "        except ValueError as err:",
+        "tests/test_slides.py -k test_r12_a_file_openslide_does_not_recognise"),
+    "r12io_sweep_leftover_folders_unlinked": (
+        "milhelpers/sweep.py", "                if path.is_file():\n                    path.unlink()",
+        "                if path.exists():\n                    path.unlink()",
+        "tests/test_sweep.py -k test_r12_clean_leftovers_removes_partial_files_only"),
+    "r12io_sweep_leftovers_not_listed": (
+        "milhelpers/sweep.py", "                    path.unlink()\n                    removed.append(path)",
+        "                    path.unlink()",
+        "tests/test_sweep.py -k test_r12_clean_leftovers_removes_partial_files_only"),
+    "r12io_tl_segment_preset_name_ignored": (
+        "milhelpers/tiling.py",
+        "    if isinstance(params, str):\n        params = get_preset(params)\n    if params.mthresh % 2 == 0:",
+        "    if isinstance(params, str):\n        params = get_preset(\"biopsy\")\n    if params.mthresh % 2 == 0:",
+        "tests/test_tiling.py -k test_r12_segment_tissue_takes_a_preset_by_name"),
+})
+
+
 def _default_sigint() -> None:
     """Tests run with SIGINT at its default even when this script was started in the background
     of a shell script (which ignores SIGINT for it and, by inheritance, for every test's
