@@ -1,7 +1,10 @@
 """Primaries of audit 13 by audit 10's rule: a primary sharing a line with a mutant added to
-tools/mutants.py since BASE (round 12) is replaced by its area's next spare (file order) free of them."""
+tools/mutants.py since BASE (round 12) is replaced by its area's next spare (file order) free of them.
+    python3 docs/audits/audit13_rule_primaries.py docs/audits/audit13_mutants.json OUT.json
+(on the commit the audit ran on: line numbers are those of the source at that commit)"""
 import ast, json, subprocess, sys
-ROOT = "/work/main"; BASE = "436e695"
+from pathlib import Path
+ROOT = str(Path(__file__).resolve().parents[2]); BASE = "436e695"  # the commit before round 12
 def mutants_of(src):
     tree = ast.parse(src); ns = {}
     for node in tree.body:
