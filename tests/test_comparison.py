@@ -597,3 +597,17 @@ def test_r12_replication_reads_the_auc_rows_by_default_and_names_a_missing_metho
 def test_r12_draw_verdict_names_every_draw_where_it_was_clear():
     assert cmp.draw_verdict({"d0": 1, "d1": 0, "d2": 1}) == "clearly better on d0, d2 only"
     assert cmp.draw_verdict({"d0": 0, "d1": -1}) == "clearly worse on d1 only"
+
+
+def test_r13_showcase_mimic_ties_go_to_the_smaller_slide_id():
+    """Audit 13 survivor: two negatives with the same number and share of mimic patches; the rule
+    breaks the tie on the smaller slide id, whichever order the table lists them in."""
+    from milhelpers.synth import MIMICS
+    m1, m2 = list(MIMICS)[:2]
+    labels = pd.DataFrame({"slide_id": ["p_micro", "p_disc", "n2", "n1"], "label": [1, 1, 0, 0],
+                           "morphology": ["solid", "discohesive", "", ""]})
+    kinds = {"p_micro": ["tumour", "normal", "normal"], "p_disc": ["discohesive", "normal"],
+             "n2": [m2, "normal"], "n1": [m1, "normal"]}
+    got = cmp.showcase_slides(labels, kinds)
+    assert got["mimics"]["slide_id"] == "n1"
+    assert got["micro"]["slide_id"] == "p_micro" and got["discohesive"]["slide_id"] == "p_disc"

@@ -615,3 +615,15 @@ def test_r12_groups_must_have_one_entry_per_label_and_subsets_keep_every_class_n
     sub = ListBagDataset(bags, ["neg", "pos", "other"]).subset([1, 2])
     assert sub.class_names == ["neg", "pos", "other"] and sub.n_classes == 3
     assert ListBagDataset(bags).subset([0, 1]).n_classes == 2
+
+
+def test_r13_train_val_split_returns_sorted_indices_without_groups():
+    """Audit 13 survivor: without groups the two parts come back sorted (and partition the
+    training indices), as with groups."""
+    from milhelpers.datasets import train_val_split
+    idx = np.arange(40, 0, -2)                      # 20 indices, given in descending order
+    labels = (np.arange(41) // 2) % 2               # alternating classes over the given indices
+    tr, va = train_val_split(idx, labels, 0.2, seed=0)
+    assert len(va) == 4 and len(tr) == 16
+    assert list(tr) == sorted(tr) and list(va) == sorted(va)
+    assert sorted([*tr, *va]) == sorted(idx)

@@ -538,3 +538,11 @@ def test_r12_localization_pools_percentile_ranks_not_raw_ranks_or_scores():
     none = metrics.localization_auc([np.array([0.1, 0.2])], [np.array([0.0, 0.1])])
     assert np.isnan(none["mean_slide_auc"]) and np.isnan(none["pooled_auc"])
     assert none["n_slides"] == 0
+
+
+def test_r13_attention_summaries_are_computed_in_float64():
+    """Audit 13 survivor: the per-head normalisation works in float64, so a share that is exact in
+    float64 (0.7 of a total 1.0) comes back exactly, not as float32's 0.699999988."""
+    assert metrics.topk_mass([0.1, 0.2, 0.7], 1) == 0.7
+    assert metrics.topk_mass(np.array([[0.1, 0.2, 0.7], [0.3, 0.3, 0.4]], np.float32), 1) \
+        == pytest.approx((0.7 + 0.4) / 2, abs=1e-7)

@@ -1267,3 +1267,20 @@ def test_r12_out_of_fold_says_what_is_missing():
     with pytest.raises(KeyError, match=r"no out-of-fold records of method 'B'; the experiment has "
                                        r"\['A', 'B'\]"):
         res.out_of_fold("B")
+
+
+def test_r13_a_worker_keeps_at_most_two_unpickled_datasets_dropping_the_oldest():
+    """Audit 13 survivor: the per-worker cache of unpickled datasets holds two; a third evicts the
+    first sent, and a dataset already held is not unpickled again."""
+    import pickle
+    ex._UNPICKLED.clear()
+    try:
+        sent = {t: ex._Pickled(t, pickle.dumps({"name": t})) for t in "abc"}
+        first = ex._unpickled(sent["a"])
+        assert ex._unpickled(sent["a"]) is first
+        ex._unpickled(sent["b"])
+        assert sorted(ex._UNPICKLED) == ["a", "b"]
+        assert ex._unpickled(sent["c"]) == {"name": "c"}
+        assert sorted(ex._UNPICKLED) == ["b", "c"]
+    finally:
+        ex._UNPICKLED.clear()

@@ -857,3 +857,14 @@ def test_r12_case_strata_by_label_set_in_sorted_order_and_checked_groups():
     with pytest.raises(ValueError, match=r"y must be one integer label per slide; got float64 of "
                                          r"shape \(3,\)"):
         stats.slide_metric([0.0, 1.0, 0.0], [0.1, 0.2, 0.3])
+
+
+def test_r13_power_curve_passes_n_boot_on_to_each_point():
+    """Audit 13 survivor: every point of the curve is :func:`stats.power` with the curve's own
+    n_boot (not power's default 500), so the interval widths are the same numbers."""
+    kw = dict(n_slides=40, n_cohorts=3, seed=1)
+    curve = stats.power_curve(deltas=(0.05,), repeats=(1,), n_boot=200, **kw)
+    own = stats.power(0.05, n_repeats=1, n_boot=200, **kw)
+    default = stats.power(0.05, n_repeats=1, **kw)
+    assert curve.ci_width[0] == pytest.approx(own["ci_width"], rel=1e-12)
+    assert own["ci_width"] != pytest.approx(default["ci_width"], rel=1e-9)

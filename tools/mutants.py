@@ -8919,6 +8919,36 @@ MUTANTS.update({
 })
 
 
+# audit 13's survivors (docs/audits/audit13.md), each with the test written for it after the audit
+MUTANTS.update({
+    'audit13_met_per_head_float32': (
+        'milhelpers/metrics.py',
+        '    a = np.asarray(a, dtype=np.float64)',
+        '    a = np.asarray(a, dtype=np.float32)',
+        'tests/test_metrics_viz.py -k test_r13_attention_summaries_are_computed_in_float64'),
+    'audit13_stats_power_curve_drops_n_boot': (
+        'milhelpers/stats.py',
+        '            res = power(float(d), n_slides=n_slides, n_repeats=int(r), n_cohorts=n_cohorts,\n                        n_boot=n_boot, seed=seed, **model)',
+        '            res = power(float(d), n_slides=n_slides, n_repeats=int(r), n_cohorts=n_cohorts,\n                        seed=seed, **model)',
+        'tests/test_stats.py -k test_r13_power_curve_passes_n_boot_on_to_each_point'),
+    'audit13_exp_unpickled_cache_off_by_one': (
+        'milhelpers/experiments.py',
+        '            while len(_UNPICKLED) >= 2:',
+        '            while len(_UNPICKLED) > 2:',
+        'tests/test_runner_paths.py -k test_r13_a_worker_keeps_at_most_two_unpickled_datasets_dropping_the_oldest'),
+    'audit13_cmp_showcase_mimics_tie_larger_id': (
+        'milhelpers/comparison.py',
+        '                                     ascending=[False, False, True]).iloc[0]',
+        '                                     ascending=[False, False, False]).iloc[0]',
+        'tests/test_comparison.py -k test_r13_showcase_mimic_ties_go_to_the_smaller_slide_id'),
+    'audit13_ds_train_val_split_unsorted': (
+        'milhelpers/datasets.py',
+        '        return np.sort(tr), np.sort(va)',
+        '        return tr, va',
+        'tests/test_datasets.py -k test_r13_train_val_split_returns_sorted_indices_without_groups'),
+})
+
+
 def _default_sigint() -> None:
     """Tests run with SIGINT at its default even when this script was started in the background
     of a shell script (which ignores SIGINT for it and, by inheritance, for every test's
