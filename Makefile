@@ -32,12 +32,13 @@ help:
 	@echo "make benchmarks - tiling, features, cohort, methods, classic-MIL and packing benchmarks"
 	@echo "make sweep NB=notebooks/04_aem.ipynb ARGS=\"-p lam 0 0.1\" - a notebook over a parameter grid"
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	# CPU torch first, exactly pinned, so nothing later pulls CUDA wheels
 	$(BIN)/python -m pip install --quiet torch==2.13.0
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	# pinned versions (constraints.txt): the committed notebook outputs are reproduced exactly
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev]"
 	touch $(STAMP)
 
 setup: $(STAMP)
@@ -70,12 +71,12 @@ sweep-usage:
 	@echo 'usage: make sweep NB=notebooks/04_aem.ipynb ARGS="-p lam 0 0.1"'; exit 2
 
 lab: setup
-	$(BIN)/python -m pip install --quiet -e ".[dev,lab]"
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev,lab]"
 	$(BIN)/jupyter lab notebooks/
 
 # JupyterLab + Playwright (its wheel carries its driver) into the venv, Debian's Chromium if missing
 $(BROWSER_STAMP): $(STAMP) pyproject.toml
-	$(BIN)/python -m pip install --quiet -e ".[dev,lab,browser]"
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev,lab,browser]"
 	touch $(BROWSER_STAMP)
 
 browser-setup: $(BROWSER_STAMP)
