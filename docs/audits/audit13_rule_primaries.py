@@ -1,20 +1,17 @@
 """Primaries of audit 13 by audit 10's rule: a primary sharing a line with a mutant added to
 tools/mutants.py since BASE (round 12) is replaced by its area's next spare (file order) free of them.
     python3 docs/audits/audit13_rule_primaries.py docs/audits/audit13_mutants.json OUT.json
-(on the commit the audit ran on: line numbers are those of the source at that commit)"""
-import ast, json, subprocess, sys
+(round 12's mutants are read from the commits before and after it; line numbers from the package source,
+unchanged since the audit ran)"""
+import json, subprocess, sys
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from taken_lines import mutants_in as mutants_of  # noqa: E402
 ROOT = str(Path(__file__).resolve().parents[2]); BASE = "436e695"  # the commit before round 12
-def mutants_of(src):
-    tree = ast.parse(src); ns = {}
-    for node in tree.body:
-        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "MUTANTS":
-            ns.update(ast.literal_eval(node.value))
-        elif isinstance(node, ast.Expr) and isinstance(node.value, ast.Call) and getattr(node.value.func, "attr", "") == "update":
-            ns.update(ast.literal_eval(node.value.args[0]))
-    return ns
 old = mutants_of(subprocess.check_output(["git", "-C", ROOT, "show", f"{BASE}:tools/mutants.py"], text=True))
-new = mutants_of(open(f"{ROOT}/tools/mutants.py").read())
+RAN = "3251f15"  # the commit audit 13 ran on (round 12 merged; the package source is unchanged since)
+new = mutants_of(subprocess.check_output(["git", "-C", ROOT, "show", f"{RAN}:tools/mutants.py"], text=True))
 added = {k: v for k, v in new.items() if k not in old}
 def lines(f, text):
     src = open(f"{ROOT}/{f}").read(); i = src.find(text)

@@ -8,8 +8,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def project_mutants():
-    tree = ast.parse((ROOT / "tools/mutants.py").read_text())
+def mutants_in(source: str) -> dict:
+    """{name: (file, old, new, selection)} of a tools/mutants.py text, read without importing it."""
+    tree = ast.parse(source)
     ns = {}
     # evaluate only the MUTANTS literal and its .update({...}) blocks: no import of the tool
     for node in tree.body:
@@ -19,7 +20,11 @@ def project_mutants():
               and getattr(node.value.func, "attr", "") == "update"
               and getattr(node.value.func.value, "id", "") == "MUTANTS"):
             ns.update(ast.literal_eval(node.value.args[0]))
-    return [(f, old) for f, old, *_ in ns.values()]
+    return ns
+
+
+def project_mutants():
+    return [(f, old) for f, old, *_ in mutants_in((ROOT / "tools/mutants.py").read_text()).values()]
 
 
 def main():
@@ -52,4 +57,5 @@ def main():
           f"{sum(map(len, taken.values()))} lines taken in {len(taken)} files")
 
 
-main()
+if __name__ == "__main__":
+    main()
