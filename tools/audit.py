@@ -108,6 +108,8 @@ ALSO_TESTS: dict[str, list[str]] = {
     "milhelpers/pipeline.py": ["tests/test_tiling.py"],
     "milhelpers/methods.py": ["tests/test_padding_paths.py", "tests/test_train.py",
                               "tests/test_cache_keys.py"],
+    "milhelpers/instances.py": ["tests/test_branch_attention.py", "tests/test_comparison.py",
+                                "tests/test_mhim.py", "tests/test_seeds.py"],
 }
 for _src, _also in ALSO_TESTS.items():
     TESTS_FOR[_src] = [*TESTS_FOR[_src], *(t for t in _also if t not in TESTS_FOR[_src])]

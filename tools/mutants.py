@@ -8979,7 +8979,9 @@ def run(name: str, scratch: Path) -> str:
         proc = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider",
                                *selection.split()], cwd=scratch, env=env, capture_output=True,
                               text=True, preexec_fn=_default_sigint)
-        return "killed" if proc.returncode == 1 else f"SURVIVED (pytest exit {proc.returncode})"
+        # exit 2: collection failed (e.g. the mutant breaks an import), as tools/audit.py counts it
+        return ("killed" if proc.returncode in (1, 2)
+                else f"SURVIVED (pytest exit {proc.returncode})")
     finally:
         path.write_text(text)
 
