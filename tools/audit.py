@@ -86,6 +86,7 @@ TESTS_FOR: dict[str, list[str]] = {
     "milhelpers/datasets.py": ["tests/test_datasets.py", "tests/test_seeds.py"],
     "milhelpers/sweep.py": ["tests/test_sweep.py"],
     "milhelpers/params.py": ["tests/test_params.py", "tests/test_chapter_setup.py"],
+    "milhelpers/instances.py": ["tests/test_instances.py"],
 }
 DEFAULT_TESTS: list[str] = []
 
