@@ -49,9 +49,13 @@ data: setup
 tutorial: data
 	$(BIN)/python -m milhelpers run-notebooks $(NOTEBOOKS) --out build/notebooks
 
-# tqdm writes to stderr, which nbval compares: progress bars are off under test
+# tqdm writes to stderr, which nbval compares: progress bars are off under test.
+# The unit tests run on one pytest-xdist worker per core (TEST_WORKERS=0 runs them in this
+# process), a test file per worker so its module fixtures are built once; the notebooks run
+# one after another, as a learner runs them (their timing verdicts need the cores to themselves).
+TEST_WORKERS ?= auto
 unit: setup
-	TQDM_DISABLE=1 $(BIN)/python -m pytest -q tests
+	TQDM_DISABLE=1 $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile tests
 
 nbtest: data
 	TQDM_DISABLE=1 $(BIN)/python -m pytest --nbval --nbval-current-env \

@@ -13,6 +13,21 @@ ROOT = Path(__file__).resolve().parents[1]
 REAL_SVS = ROOT / "data" / "cmu_small_region.svs"
 
 
+def pytest_configure(config):
+    """Under pytest-xdist (``make unit`` runs one worker per core), each worker and every program
+    its tests start (chapters, the command line) get an equal share of the cores: two workers
+    each running torch with a thread per core would put twice as many busy threads as cores,
+    and OpenMP's spin-waiting makes that several times slower, not merely shared. An
+    ``OMP_NUM_THREADS`` set by the caller wins."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if workers > 1:
+        import torch
+
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+        threads = int(os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (cores or 1) // workers))))
+        torch.set_num_threads(threads)
+
+
 def _block_slide(width: int, height: int) -> np.ndarray:
     """White slide with one pink H&E-like rectangle at a known place (x 25–75 %, y 20–60 %)."""
     img = np.full((height, width, 3), 242, np.uint8)
