@@ -627,3 +627,16 @@ def test_r13_train_val_split_returns_sorted_indices_without_groups():
     assert len(va) == 4 and len(tr) == 16
     assert list(tr) == sorted(tr) and list(va) == sorted(va)
     assert sorted([*tr, *va]) == sorted(idx)
+
+
+# --- audit 14's survivors ----------------------------------------------------------------------
+@pytest.mark.parametrize("in_memory", [True, False])
+@pytest.mark.parametrize("width", [4, 8])
+def test_a14_features_narrower_or_wider_than_the_others_are_refused(feat_dir, in_memory, width):
+    """A slide whose features are 4-d among 6-d ones is refused as surely as an 8-d one (another
+    encoder either way). Catches ``!=`` weakened to ``>`` (audit 14)."""
+    d, labels = feat_dir
+    write_features(d / "s2.h5", np.ones((3, width)), np.zeros((3, 2)))
+    with pytest.raises(DataMismatchError,
+                       match=rf"s2\.h5: features are {width}-d but other slides are 6-d"):
+        BagDataset(d, labels, in_memory=in_memory)

@@ -629,3 +629,14 @@ def test_r12_an_output_that_cannot_be_written_fails_its_slide_only(tiled, encode
     rep = extract_features([bad, good], encoder, batch_size=256, num_workers=0, progress=False)
     assert rep.written == [tmp_path / "ok.h5"]
     assert rep.failed[paths[0].name].startswith(f"writing {bad.out_path} failed: ")
+
+
+# --- audit 14's survivors ----------------------------------------------------------------------
+def test_a14_patches_per_second_is_nan_only_without_a_duration():
+    """0 patches in 2 s is a rate of 0.0 (every slide skipped or failed), 8 in 2 s is 4.0, and only
+    a zero duration has no rate (NaN). Catches the guard testing the patch count (audit 14)."""
+    from milhelpers.features import ExtractionReport
+
+    assert ExtractionReport([], [], 0, 2.0).patches_per_second == 0.0
+    assert ExtractionReport([], [], 8, 2.0).patches_per_second == 4.0
+    assert np.isnan(ExtractionReport([], [], 8, 0.0).patches_per_second)

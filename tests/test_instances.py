@@ -498,3 +498,18 @@ def test_r12_topk_coverage_defaults_checks_and_sentences_without_a_win():
     # no tumour patch at all: no tumour sentences
     normal = instances.topk_coverage(new, ref, {"s": np.array(["normal"] * 3)}, k=1)
     assert len(normal.sentences()) == 2
+
+
+# --- audit 14's survivors ----------------------------------------------------------------------
+def test_a14_topk_composition_refuses_k_zero_and_takes_k_one():
+    """k = 0 would pick nothing and divide 0 by 0: refused; k = 1, the smallest allowed, picks
+    each head's single top patch. Catches ``k < 1`` loosened to ``k < 0`` (audit 14)."""
+    att = {(0, 0): {"s": np.array([[0.2, 0.8], [0.9, 0.1]])}}
+    kinds = {"s": ["solid", "normal"]}
+    for k in (0, -1):
+        with pytest.raises(ValueError, match=f"k must be >= 1, got {k}"):
+            instances.topk_composition(att, kinds, k=k)
+    t = instances.topk_composition(att, kinds, k=1).set_index("head")
+    assert t["n_picks"].tolist() == [1, 1]
+    assert t.loc[1, "tumour"] == 0.0 and t.loc[2, "tumour"] == 1.0
+    assert t["rank"].tolist() == [2, 1]

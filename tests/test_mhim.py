@@ -1164,3 +1164,12 @@ def test_r12_mhim_asks_the_runner_for_the_baseline_method_not_its_name():
         METHODS.pop("r12_tanh_tiny", None)
     assert len(calls) == 1 and isinstance(calls[0], Method) and calls[0].name == "r12_tanh_tiny"
     assert model.student.gated is False and model.teacher.gated is True   # the runner's model
+
+
+# --- audit 14's survivors ----------------------------------------------------------------------
+@pytest.mark.parametrize("ratio, expected", [(-1.0, 0), (-0.25, 0), (-1e-6, 0), (0.0, 0),
+                                             (1e-6, 1), (0.25, 3), (1.5, 10)])
+def test_a14_mask_count_clips_to_zero_below_and_to_n_above(ratio, expected):
+    """⌈n·ratio⌉ clipped to [0, n] on both sides: a negative ratio hides nothing (not a negative
+    count that would slice from the end). Catches ``ratio <= 0`` narrowed to ``== 0`` (audit 14)."""
+    assert mask_count(10, ratio) == expected

@@ -570,3 +570,21 @@ def test_r12_as_batch_names_a_one_dimensional_input_as_given():
         as_batch(torch.randn(5), None)
     with pytest.raises(ValueError, match=r"got \(1, 2, 3, 4\)"):
         as_batch(torch.randn(1, 2, 3, 4), None)
+
+
+# --- audit 14's survivors ----------------------------------------------------------------------
+def test_a14_mask_logits_keeps_the_logits_and_their_dtype_with_and_without_a_mask():
+    """No mask: the logits come back unchanged in their own dtype (a float16/bfloat16 run must
+    not be upcast here); with a mask the dtype is kept and padding holds the dtype's minimum.
+    Catches a ``.float()`` on the unmasked path (audit 14)."""
+    from milhelpers.models.base import mask_logits
+
+    m = torch.tensor([[True, True, False], [True, False, False]])
+    for dtype in (torch.float16, torch.bfloat16, torch.float64):
+        x = torch.tensor([[[0.5, -1.0, 2.0]], [[1.0, 0.0, -3.0]]], dtype=dtype)   # (B 2, H 1, N 3)
+        out = mask_logits(x, None)
+        assert out.dtype == dtype and torch.equal(out, x)
+        masked = mask_logits(x, m)
+        low = torch.finfo(dtype).min
+        assert masked.dtype == dtype and torch.equal(masked[0, 0, :2], x[0, 0, :2])
+        assert masked[0, 0, 2] == low and masked[1, 0, 1:].eq(low).all() and masked[1, 0, 0] == 1.0

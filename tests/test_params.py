@@ -1034,3 +1034,15 @@ def test_r12_chapter07_returns_paths_for_the_cohort_and_the_method_file(tmp_path
     assert out["cohort_dir"] == Path("../data/cohort") and isinstance(out["cohort_dir"], Path)
     assert out["own_method_file"] == tmp_path / "mine.py"
     assert isinstance(out["own_method_file"], Path)
+
+
+# --- audit 14's survivors ----------------------------------------------------------------------
+def test_a14_ch04_schedule_and_normalize_come_back_under_their_own_names():
+    """Every (schedule, normalize) pair comes back with each value under its own key. Catches
+    the two swapped (audit 14)."""
+    from milhelpers.losses import AEM_NORMALIZATIONS, AEM_SCHEDULES
+
+    for schedule in AEM_SCHEDULES:
+        for normalize in AEM_NORMALIZATIONS:
+            out = _ch04(schedule=schedule, normalize=normalize)
+            assert (out["schedule"], out["normalize"]) == (schedule, normalize)

@@ -545,3 +545,15 @@ def test_r12_segment_tissue_takes_a_preset_by_name():
         biopsy = tiling.segment_tissue(s)
     np.testing.assert_array_equal(by_name.mask, given.mask)
     assert not np.array_equal(by_name.mask, biopsy.mask)
+
+
+# --- audit 14's survivors ----------------------------------------------------------------------
+@pytest.mark.parametrize("on", [1, 255, True])
+def test_a14_box_fraction_counts_any_nonzero_mask_pixel_once(on):
+    """A mask as OpenCV and PNG files write it (0/255), as 0/1 or as bool: the same fractions,
+    all in [0, 1]. Catches the mask summed without binarising it first (255 per pixel; audit 14)."""
+    mask = np.zeros((8, 8), np.uint8 if on is not True else bool)
+    mask[:4, :4] = on
+    coords = np.array([[0, 0], [2, 2], [4, 4], [3, 0]])
+    got = tiling.box_fraction(mask, (1.0, 1.0), coords, 4)
+    np.testing.assert_allclose(got, [1.0, 0.25, 0.0, 0.25])

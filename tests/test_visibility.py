@@ -488,3 +488,23 @@ def test_r12_mhim_visibility_refuses_bags_without_instance_labels(experiment):
     bare = ListBagDataset([dataclasses.replace(ds[i], instance_labels=None) for i in range(len(ds))])
     with pytest.raises(ValueError, match="has no instance labels: this count needs"):
         vis.mhim_visibility(res, bare, 0, v1, None, baseline=base)
+
+
+# --- audit 14's survivors ----------------------------------------------------------------------
+def test_a14_packing_audit_shares_are_over_their_own_denominators():
+    """The share of positive hyperslides without tumour is over positive hyperslides, not over all
+    hyperslides (some are all-negative here); the main-part share is over positive main parts;
+    no positive slide at all gives shares of 0, not a division by zero. Catches the wrong
+    denominator (audit 14)."""
+    out = vis.packing_tumour_audit(_tagged_bags(), 0.5, 16, 4, 8, 3, seed=1)
+    assert 0 < out["positive_hyperslides"] < out["hyperslides"]
+    assert out["positive_hyperslides_without_tumour"] > 0
+    assert out["positive_hyperslides_without_tumour_share"] == pytest.approx(
+        out["positive_hyperslides_without_tumour"] / out["positive_hyperslides"], abs=0)
+    assert out["main_without_tumour_share"] == pytest.approx(
+        out["main_without_tumour"] / out["positive_main_parts"], abs=0)
+    negatives = ListBagDataset([b for b in _tagged_bags().bags if b.label == 0])
+    none = vis.packing_tumour_audit(negatives, 0.5, 16, 4, 8, 1, seed=1)
+    assert none["positive_hyperslides"] == 0 and none["hyperslides"] > 0
+    assert none["positive_hyperslides_without_tumour_share"] == 0.0
+    assert none["main_without_tumour_share"] == 0.0

@@ -8949,6 +8949,52 @@ MUTANTS.update({
 })
 
 
+# audit 14's survivors (docs/audits/audit14.md: 54 of 60 primaries killed), spares included, each
+# with the test written for it after the audit
+MUTANTS.update({
+    'audit14_acmil_mask_logits_none_float': (
+        'milhelpers/models/base.py',
+        '        return logits',
+        '        return logits.float()',
+        'tests/test_models.py -k test_a14_mask_logits_keeps_the_logits_and_their_dtype_with_and_without_a_mask'),
+    'audit14_mhim_maskcount_negative_ratio': (
+        'milhelpers/models/mhim.py',
+        '    if ratio <= 0:\n',
+        '    if ratio == 0:\n',
+        'tests/test_mhim.py -k test_a14_mask_count_clips_to_zero_below_and_to_n_above'),
+    'audit14_mhim_packaudit_share_wrong_denominator': (
+        'milhelpers/visibility.py',
+        '        counts["positive_hyperslides_without_tumour"] / max(counts["positive_hyperslides"], 1))',
+        '        counts["positive_hyperslides_without_tumour"] / max(counts["hyperslides"], 1))',
+        'tests/test_visibility.py -k test_a14_packing_audit_shares_are_over_their_own_denominators'),
+    'audit14_metrics_composition_k0_accepted': (
+        'milhelpers/instances.py',
+        '    if k < 1:\n        raise ValueError(f"k must be >= 1, got {k}")\n    rows = []',
+        '    if k < 0:\n        raise ValueError(f"k must be >= 1, got {k}")\n    rows = []',
+        'tests/test_instances.py -k test_a14_topk_composition_refuses_k_zero_and_takes_k_one'),
+    'audit14_params_ch04_schedule_normalize_swapped': (
+        'milhelpers/params.py',
+        '    out["schedule"], out["normalize"] = schedule, normalize',
+        '    out["schedule"], out["normalize"] = normalize, schedule',
+        'tests/test_params.py -k test_a14_ch04_schedule_and_normalize_come_back_under_their_own_names'),
+    'audit14_rs_check_shape_dim_gt': (
+        'milhelpers/datasets.py',
+        '    if dim is not None and shape[1] != dim:',
+        '    if dim is not None and shape[1] > dim:',
+        'tests/test_datasets.py -k test_a14_features_narrower_or_wider_than_the_others_are_refused'),
+    'audit14_ti_box_fraction_unbinarised': (
+        'milhelpers/tiling.py',
+        '    ii = cv2.integral((mask > 0).astype(np.uint8))',
+        '    ii = cv2.integral(mask.astype(np.uint8))',
+        'tests/test_tiling.py -k test_a14_box_fraction_counts_any_nonzero_mask_pixel_once'),
+    'audit14_hf_rate_guard_wrong_field': (
+        'milhelpers/features.py',
+        'return self.n_patches / self.seconds if self.seconds else float("nan")',
+        'return self.n_patches / self.seconds if self.n_patches else float("nan")',
+        'tests/test_features.py -k test_a14_patches_per_second_is_nan_only_without_a_duration'),
+})
+
+
 def _default_sigint() -> None:
     """Tests run with SIGINT at its default even when this script was started in the background
     of a shell script (which ignores SIGINT for it and, by inheritance, for every test's
