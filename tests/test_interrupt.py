@@ -40,7 +40,12 @@ def _interrupt_when(argv: list[str], started: Path, cwd: Path) -> subprocess.Com
         time.sleep(0.2)
     time.sleep(1.0)                                     # well inside the first runs
     os.killpg(proc.pid, signal.SIGINT)
-    out, err = proc.communicate(timeout=60)
+    try:
+        out, err = proc.communicate(timeout=60)
+    except subprocess.TimeoutExpired:                   # Ctrl-C ignored: stop it, fail
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        pytest.fail("the command was still running 60 s after Ctrl-C")
     for _ in range(50):                                 # workers go with the pool
         if not _group_alive(proc.pid):
             break
@@ -68,12 +73,14 @@ def _check(r: subprocess.CompletedProcess) -> None:
     assert r.stderr.count(MESSAGE) == 1
 
 
+# 20000 epochs: no run can finish in the second before Ctrl-C (400 did on a quiet machine with
+# one torch thread per test worker, and the command then exited 0)
 def test_ctrl_c_on_train_with_two_workers(data, tmp_path):
     feats, labels = data
     run = tmp_path / "run"
     r = _interrupt_when([sys.executable, "-m", "milhelpers", "train", "--method", "mean_pool",
                          "--features", str(feats), "--labels", str(labels), "--out", str(run),
-                         "--folds", "3", "--epochs", "400", "--workers", "2"],
+                         "--folds", "3", "--epochs", "20000", "--workers", "2"],
                         run / "runs" / "mean_pool", tmp_path)
     _check(r)
     assert not (run / "run.json").exists()             # an unfinished run is not a run
@@ -84,6 +91,6 @@ def test_ctrl_c_on_the_benchmark(data, tmp_path):
     cache = tmp_path / "cache"
     r = _interrupt_when([sys.executable, str(ROOT / "benchmarks" / "methods.py"), "--features",
                          str(feats), "--labels", str(labels), "--methods", "mean_pool",
-                         "--folds", "3", "--epochs", "400", "--workers", "1", "--cache",
+                         "--folds", "3", "--epochs", "20000", "--workers", "1", "--cache",
                          str(cache)], cache / "mean_pool", tmp_path)
     _check(r)
