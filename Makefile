@@ -50,16 +50,18 @@ tutorial: data
 	$(BIN)/python -m milhelpers run-notebooks $(NOTEBOOKS) --out build/notebooks
 
 # tqdm writes to stderr, which nbval compares: progress bars are off under test.
-# The unit tests run on one pytest-xdist worker per core (TEST_WORKERS=0 runs them in this
-# process), a test file per worker so its module fixtures are built once; the notebooks run
-# one after another, as a learner runs them (their timing verdicts need the cores to themselves).
+# Unit tests and notebooks run on one pytest-xdist worker per core (TEST_WORKERS=0: in this
+# process), a file per worker: a test file's module fixtures are built once, and a notebook's
+# cells run in order in one kernel. Each chapter runs alone (it builds or trains what it misses;
+# runs are cached under a lock), and its timing cells are left out of nbval's comparison.
 TEST_WORKERS ?= auto
 unit: setup
 	TQDM_DISABLE=1 $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile tests
 
 nbtest: data
 	TQDM_DISABLE=1 $(BIN)/python -m pytest --nbval --nbval-current-env \
-	  --nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout=600 -q $(NOTEBOOKS)
+	  --nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout=600 -q \
+	  -n $(TEST_WORKERS) --dist loadfile $(NOTEBOOKS)
 
 test: unit nbtest
 
