@@ -30,8 +30,12 @@ def _interrupt_when(argv: list[str], started: Path, cwd: Path) -> subprocess.Com
     """Start ``argv`` in its own process group, wait until ``started`` exists (training has
     begun), then press Ctrl-C as a terminal does: SIGINT to the whole group."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), "TQDM_DISABLE": "1"}
+    # a terminal's foreground job has SIGINT at its default; a command started from a process
+    # that ignores it (a pytest-xdist worker, a script's background job) inherits the ignore,
+    # and Python then never raises KeyboardInterrupt
     proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+                            stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 120
     while not started.exists():
         if proc.poll() is not None or time.monotonic() > deadline:
@@ -73,8 +77,8 @@ def _check(r: subprocess.CompletedProcess) -> None:
     assert r.stderr.count(MESSAGE) == 1
 
 
-# 20000 epochs: no run can finish in the second before Ctrl-C (400 did on a quiet machine with
-# one torch thread per test worker, and the command then exited 0)
+# 20000 epochs: a command that ignored Ctrl-C would still be training at the 60-s limit (400
+# epochs finished in time, and the command exited 0 as if it had been interrupted and resumed)
 def test_ctrl_c_on_train_with_two_workers(data, tmp_path):
     feats, labels = data
     run = tmp_path / "run"
